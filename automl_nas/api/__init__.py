@@ -1,0 +1,26 @@
+"""The interfaces plugins implement."""
+
+from automl_nas.api.arch import ArchParams, ArchSample, EdgeWeights, Genotype
+from automl_nas.api.dataset import DatasetProvider, ImageSet
+from automl_nas.api.evaluator import EvalContext, Evaluator
+from automl_nas.api.objective import LossContext, Objective
+from automl_nas.api.sampler import Proposer, Sampler
+from automl_nas.api.space import GroupSpec, InputSpec, SearchSpace
+
+__all__ = [
+    "ArchParams",
+    "ArchSample",
+    "DatasetProvider",
+    "EdgeWeights",
+    "EvalContext",
+    "Evaluator",
+    "Genotype",
+    "GroupSpec",
+    "ImageSet",
+    "InputSpec",
+    "LossContext",
+    "Objective",
+    "Proposer",
+    "Sampler",
+    "SearchSpace",
+]

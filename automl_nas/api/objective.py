@@ -1,0 +1,49 @@
+"""Loss terms: task losses and resource-aware penalties, combined with weights."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    import torch
+
+
+@attrs.define(kw_only=True)
+class LossContext:
+    """Everything a loss term may look at for one forward pass.
+
+    Attributes:
+        phase: ``"weights"``, ``"arch"`` or ``"single"`` (single-level methods).
+        logits, targets: the network output and labels.
+        params: architecture parameters (differentiable).
+        sample: the edge weights used in this forward (``{group: EdgeWeights}``).
+        sampler: the run's sampler (``probs``, temperatures, densities).
+        costs: ``{group: {metric: tensor (cells, E, K)}}`` from the search space.
+        aux_logits: auxiliary-head logits or ``None``.
+    """
+
+    phase: str
+    logits: Any
+    targets: Any
+    params: dict = attrs.field(factory=dict)
+    sample: dict = attrs.field(factory=dict)
+    sampler: Any = None
+    costs: dict = attrs.field(factory=dict)
+    aux_logits: Any = None
+
+
+class Objective(abc.ABC):
+    """One loss term. The recipe lists terms, each with a ``weight``; the loss of
+    a phase is ``sum(weight * term(ctx))`` over the terms whose :attr:`phases`
+    include it."""
+
+    name: str = ""
+    #: phases the term contributes to
+    phases: frozenset[str] = frozenset({"weights", "arch", "single"})
+
+    @abc.abstractmethod
+    def __call__(self, ctx: LossContext) -> torch.Tensor:
+        """A scalar tensor (differentiable where it should be)."""

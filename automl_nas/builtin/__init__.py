@@ -1,0 +1,1 @@
+"""Host infrastructure registered as plugins, exactly like third-party ones."""

@@ -1,0 +1,1 @@
+"""The one-shot search engine and its building blocks; knows no specific method."""

@@ -1,0 +1,70 @@
+"""One tree of user-facing errors, each mapped to a process exit code.
+
+Only ``automl_nas.cli`` turns these into a paragraph on stderr and an exit code;
+everything else raises them with a message that names the place (file, dotted
+key, component, step) and the fix.
+"""
+
+from __future__ import annotations
+
+
+class AutomlError(Exception):
+    """Base class of every error automl-nas reports to a user."""
+
+    exit_code = 1
+    title = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  fix: {self.hint}"
+
+
+class RecipeError(AutomlError):
+    """A recipe (or an override) is malformed, mistyped or names an unknown plugin."""
+
+    exit_code = 2
+    title = "recipe error"
+
+
+class PluginError(AutomlError):
+    """A plugin failed to load, clashed with another, or raised inside a hook."""
+
+    exit_code = 3
+    title = "plugin error"
+
+    def __init__(self, message: str, *, plugin: str | None = None, dist: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.plugin = plugin
+        self.dist = dist
+
+
+class DataError(AutomlError):
+    """A data set is missing, truncated or has the wrong shape."""
+
+    exit_code = 4
+    title = "data error"
+
+
+class RunError(AutomlError):
+    """A run failed: numerical fault, unwritable run directory, bad resume target."""
+
+    exit_code = 5
+    title = "run error"
+
+
+class Interrupted(AutomlError):
+    """The run was stopped by SIGINT/SIGTERM after writing a checkpoint."""
+
+    exit_code = 130
+    title = "interrupted"
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's type and first message line, for compact reports."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

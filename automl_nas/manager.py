@@ -1,0 +1,180 @@
+"""Build a fresh plugin manager: specs, built-ins, then entry-point plugins.
+
+Discovery tolerates faults: a plugin whose import raises, or that implements an
+unknown hook, is recorded as a :class:`~automl_nas.errors.PluginError` naming
+the plugin and its distribution, and every other plugin still loads.
+
+Environment:
+    AUTOML_NAS_DISABLE_PLUGINS=a,b   block plugins by entry-point name
+    AUTOML_NAS_STRICT_PLUGINS=1      make load errors fatal (for plugin authors)
+    AUTOML_NAS_TRACE_HOOKS=1         print every hook call to stderr
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import metadata
+from typing import Iterable
+
+import pluggy
+
+from automl_nas import hookspecs
+from automl_nas.errors import PluginError, one_line
+from automl_nas.registry import Component, Registry
+
+BUILTIN_PLUGINS = ("automl_nas.builtin.objectives",)
+
+CONTRIBUTION_HOOKS = {
+    "automl_register_search_spaces": "search_space",
+    "automl_register_samplers": "sampler",
+    "automl_register_proposers": "proposer",
+    "automl_register_objectives": "objective",
+    "automl_register_evaluators": "evaluator",
+    "automl_register_datasets": "dataset",
+}
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus the load errors and distribution of each plugin."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.load_errors: list[PluginError] = []
+        self.dists: dict[str, str] = {}
+
+    def dist_of(self, name: str) -> str:
+        return self.dists.get(name, "automl-nas (built-in)")
+
+
+def get_plugin_manager(
+    *,
+    entry_points: Iterable[metadata.EntryPoint] | None = None,
+    disabled: Iterable[str] | None = None,
+    strict: bool | None = None,
+    extra_plugins: Iterable[tuple[object, str]] = (),
+) -> PluginManager:
+    """A new manager with the specs, the built-ins and every discovered plugin.
+
+    Args:
+        entry_points: override discovery (tests pass fakes); default: the
+            ``automl_nas`` entry-point group of the installed distributions.
+        disabled: plugin names to block; default from ``AUTOML_NAS_DISABLE_PLUGINS``.
+        strict: raise on the first load error; default from ``AUTOML_NAS_STRICT_PLUGINS``.
+        extra_plugins: ``(plugin, name)`` pairs registered after discovery
+            (throwaway plugins in tests).
+    """
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+    if disabled is None:
+        disabled = [n for n in os.environ.get("AUTOML_NAS_DISABLE_PLUGINS", "").split(",") if n.strip()]
+    if strict is None:
+        strict = os.environ.get("AUTOML_NAS_STRICT_PLUGINS", "") not in ("", "0")
+    for name in disabled:
+        pm.set_blocked(name.strip())
+    import importlib
+
+    for module_name in BUILTIN_PLUGINS:
+        if not pm.is_blocked(module_name.rsplit(".", 1)[-1]):
+            pm.register(importlib.import_module(module_name), name=module_name.rsplit(".", 1)[-1])
+    if entry_points is None:
+        entry_points = metadata.entry_points(group=hookspecs.PROJECT)
+    for ep in entry_points:
+        _load_entry_point(pm, ep)
+    for plugin, name in extra_plugins:
+        _register_checked(pm, plugin, name, "test plugin")
+    if strict and pm.load_errors:
+        raise pm.load_errors[0]
+    if os.environ.get("AUTOML_NAS_TRACE_HOOKS", "") not in ("", "0"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+def _dist_label(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown distribution"
+
+
+def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:
+    if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+        return
+    label = _dist_label(ep)
+    try:
+        plugin = ep.load()
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported, not fatal
+        pm.load_errors.append(
+            PluginError(
+                f"plugin {ep.name!r} from {label} failed to import ({ep.value}): {one_line(exc)}",
+                plugin=ep.name,
+                dist=label,
+                hint=f"reinstall or fix {label}, or block it with AUTOML_NAS_DISABLE_PLUGINS={ep.name}",
+            )
+        )
+        return
+    _register_checked(pm, plugin, ep.name, label)
+
+
+def _register_checked(pm: PluginManager, plugin: object, name: str, label: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        pm.load_errors.append(
+            PluginError(
+                f"plugin {name!r} from {label} does not fit the automl_nas hook contract: {one_line(exc)}",
+                plugin=name,
+                dist=label,
+                hint="check the hook names and arguments against automl_nas/hookspecs.py",
+            )
+        )
+        return
+    pm.dists[name] = label
+
+
+def build_registry(pm: PluginManager) -> Registry:
+    """Collect every contribution hook into a :class:`Registry`.
+
+    A plugin that raises inside a contribution hook is recorded as an error and
+    skipped; the other plugins' components are still registered.
+    """
+    registry = Registry()
+    registry.errors.extend(pm.load_errors)
+    for hook_name, kind in CONTRIBUTION_HOOKS.items():
+        hook = getattr(pm.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            name = pm.get_name(impl.plugin) or "?"
+            dist = pm.dist_of(name)
+            try:
+                components = impl.function() or []
+            except Exception as exc:  # noqa: BLE001
+                registry.errors.append(
+                    PluginError(
+                        f"plugin {name!r} ({dist}) raised in {hook_name}: {one_line(exc)}",
+                        plugin=name,
+                        dist=dist,
+                        hint=f"fix the plugin or block it with AUTOML_NAS_DISABLE_PLUGINS={name}",
+                    )
+                )
+                continue
+            for component in components:
+                if not isinstance(component, Component) or component.kind != kind:
+                    registry.errors.append(
+                        PluginError(
+                            f"plugin {name!r} ({dist}) returned {component!r} from {hook_name}; "
+                            f"expected Component(kind={kind!r}, ...)",
+                            plugin=name,
+                            dist=dist,
+                        )
+                    )
+                    continue
+                registry.add(_with_origin(component, name, dist))
+    return registry
+
+
+def _with_origin(component: Component, plugin: str, dist: str) -> Component:
+    import attrs
+
+    return attrs.evolve(component, plugin=plugin, dist=dist)

@@ -1,0 +1,142 @@
+"""Component descriptors and the registry that builds them by name.
+
+A plugin's contribution hook returns :class:`Component` descriptors. The
+:class:`Registry` keys them by ``(kind, name)``, reports clashes naming both
+plugins, suggests close names for typos and builds components lazily: the
+implementation (``"module:attr"``) is imported only in :meth:`Registry.create`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from typing import Any, Callable
+
+import attrs
+
+from automl_nas.errors import PluginError, RecipeError
+
+KINDS = (
+    "search_space",
+    "sampler",
+    "proposer",
+    "objective",
+    "evaluator",
+    "dataset",
+)
+
+
+@attrs.frozen(kw_only=True)
+class Component:
+    """What a plugin contributes: a named, lazily built implementation.
+
+    Args:
+        kind: one of :data:`KINDS`.
+        name: the name recipes use (``[search.sampler] name = "gdas"``).
+        impl: ``"module:attr"``; ``attr(config)`` builds the component.
+        config: an attrs class (``frozen=True, kw_only=True``) of the options,
+            structured from the recipe table; ``None`` if there are none.
+        summary: one line for ``automl plugins``.
+        plugin: filled in by the host: the plugin that contributed it.
+        dist: filled in by the host: ``"distribution version"``.
+
+    Example:
+        >>> Component(kind="sampler", name="toy", impl="toy.sampler:ToySampler")
+        Component(kind='sampler', name='toy', ...)
+    """
+
+    kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
+    name: str
+    impl: str
+    config: type | None = None
+    summary: str = ""
+    plugin: str = ""
+    dist: str = ""
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the implementation factory."""
+        module_name, _, attr = self.impl.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attr) if attr else module
+        except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
+            raise PluginError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin!r} ({self.dist or 'unknown distribution'}) "
+                f"could not be imported from {self.impl!r}: {type(exc).__name__}: {exc}",
+                plugin=self.plugin,
+                dist=self.dist,
+                hint="reinstall the plugin's distribution or block it with AUTOML_NAS_DISABLE_PLUGINS",
+            ) from exc
+
+
+class Registry:
+    """All components by ``(kind, name)``; the single factory for building them."""
+
+    def __init__(self) -> None:
+        self._components: dict[tuple[str, str], Component] = {}
+        self.errors: list[PluginError] = []
+
+    def add(self, component: Component) -> None:
+        """Add one descriptor; a clash is recorded as an error naming both plugins."""
+        key = (component.kind, component.name)
+        if key in self._components:
+            first = self._components[key]
+            self.errors.append(
+                PluginError(
+                    f"{component.kind} name {component.name!r} is provided twice: by plugin "
+                    f"{first.plugin!r} ({first.dist}) and by plugin {component.plugin!r} ({component.dist}); "
+                    f"the second one is ignored",
+                    plugin=component.plugin,
+                    dist=component.dist,
+                    hint="uninstall or disable one of them (AUTOML_NAS_DISABLE_PLUGINS=name)",
+                )
+            )
+            return
+        self._components[key] = component
+
+    def names(self, kind: str, pattern: str = "*") -> list[str]:
+        """Sorted names of ``kind`` matching an fnmatch ``pattern``."""
+        return sorted(n for k, n in self._components if k == kind and fnmatch.fnmatch(n, pattern))
+
+    def all(self) -> list[Component]:
+        return sorted(self._components.values(), key=lambda c: (c.kind, c.name))
+
+    def get(self, kind: str, name: str, *, where: str = "") -> Component:
+        """The descriptor, or a :class:`RecipeError` with did-you-mean and the allowed names."""
+        try:
+            return self._components[(kind, name)]
+        except KeyError:
+            raise RecipeError(unknown_name_message(kind, name, self.names(kind), where)) from None
+
+    def create(self, kind: str, name: str, config: Any = None, **context: Any) -> Any:
+        """Build the component ``name`` of ``kind`` with an already structured ``config``."""
+        component = self.get(kind, name)
+        factory = component.load()
+        if config is None and component.config is not None:
+            config = component.config()
+        try:
+            return factory(config, **context) if component.config is not None or config is not None else factory(**context)
+        except (RecipeError, PluginError):
+            raise
+        except Exception as exc:
+            from automl_nas.errors import AutomlError
+
+            if isinstance(exc, AutomlError):
+                raise
+            raise PluginError(
+                f"{kind} {name!r} from plugin {component.plugin!r} ({component.dist}) failed while being built: "
+                f"{type(exc).__name__}: {exc}",
+                plugin=component.plugin,
+                dist=component.dist,
+                hint="check the component's options in the recipe; if they are right, report it to the plugin's authors",
+            ) from exc
+
+
+def unknown_name_message(kind: str, name: str, allowed: list[str], where: str = "") -> str:
+    label = kind.replace("_", " ")
+    close = difflib.get_close_matches(name, allowed, n=1)
+    prefix = f"{where}: " if where else ""
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    listing = ", ".join(allowed) if allowed else "none installed"
+    return f"{prefix}unknown {label} {name!r}{guess} (available: {listing})"
