@@ -1,0 +1,54 @@
+"""Options of the data-set components (light: no torch, no numpy)."""
+
+from __future__ import annotations
+
+import attrs
+
+DEFAULT_ROOT = "~/.cache/automl-nas/data"
+
+_non_negative_int = [attrs.validators.instance_of(int), attrs.validators.ge(0)]
+
+
+def _non_empty(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{attribute.name} must be a non-empty path, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class CifarConfig:
+    root: str = attrs.field(default=DEFAULT_ROOT, validator=_non_empty,
+                            metadata={"help": "directory holding cifar-10-batches-py / cifar-100-python"})
+    download: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool),
+                                 metadata={"help": "download the archive (torchvision) when the files are missing"})
+    split_seed: int = attrs.field(default=0, validator=_non_negative_int,
+                                  metadata={"help": "seed of the CIFAR-100 xvalid/xtest halving of the test set"})
+
+
+@attrs.frozen(kw_only=True)
+class ImageNet16Config:
+    root: str = attrs.field(default=DEFAULT_ROOT + "/ImageNet16", validator=_non_empty,
+                            metadata={"help": "directory holding train_data_batch_1..10 and val_data"})
+    num_classes: int = attrs.field(default=120, validator=[attrs.validators.instance_of(int), attrs.validators.in_((120, 1000))],
+                                   metadata={"help": "keep labels 1..num_classes (120 = ImageNet16-120)"})
+    split_seed: int = attrs.field(default=0, validator=_non_negative_int,
+                                  metadata={"help": "seed of the xvalid/xtest halving of the validation set"})
+
+
+@attrs.frozen(kw_only=True)
+class NpzConfig:
+    path: str = attrs.field(default="", metadata={"help": "the .npz file with arrays x (uint8 NCHW or NHWC) and y (int)"})
+    test_fraction: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)],
+                                       metadata={"help": "fraction of images held out as test set (0 = all train)"})
+    seed: int = attrs.field(default=0, validator=_non_negative_int,
+                            metadata={"help": "seed of the train/test split"})
+
+
+@attrs.frozen(kw_only=True)
+class DigitsConfig:
+    size: int = attrs.field(default=16, validator=[attrs.validators.instance_of(int), attrs.validators.ge(8)],
+                            metadata={"help": "side of the (bilinearly upsampled) images; 8 keeps the originals"})
+    test_count: int = attrs.field(default=297, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0),
+                                                          attrs.validators.lt(1797)],
+                                  metadata={"help": "number of images held out as test set (of 1,797)"})
+    seed: int = attrs.field(default=0, validator=_non_negative_int,
+                            metadata={"help": "seed of the train/test split"})

@@ -1,0 +1,84 @@
+"""Images from a user's ``.npz`` file (arrays ``x`` and ``y``).
+
+``x`` is uint8 ``(N, C, H, W)`` or ``(N, H, W, C)``; it is taken as channels-last
+when its last dimension is 1 or 3 and dimension 1 is not. Mean and std are
+computed from the training images. ``test_fraction`` (default 0) holds out a
+seeded random subset as the test set.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from automl_nas.api import DatasetProvider, ImageSet
+from automl_nas.errors import DataError
+from automl_nas_data_vision.config import NpzConfig
+from automl_nas_data_vision.splits import channel_stats, holdout
+
+__all__ = ["NpzDataset", "to_channels_first"]
+
+
+def to_channels_first(x: np.ndarray) -> np.ndarray:
+    """NHWC -> NCHW when the last dim is a channel count (1, 3) and dim 1 is not."""
+    if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return x
+
+
+class NpzDataset(DatasetProvider):
+    """The ``npz`` data set: ``path`` (required), ``test_fraction``, ``seed``."""
+
+    name = "npz"
+
+    def __init__(self, config: NpzConfig | None = None) -> None:
+        self.config = config or NpzConfig()
+
+    def load(self) -> ImageSet:
+        if not self.config.path:
+            raise DataError("npz: no file given", hint="set `path = ...` to a .npz file with arrays x and y")
+        path = Path(self.config.path).expanduser()
+        x, y = self._read(path)
+        x = to_channels_first(x)
+        n = len(x)
+        test_count = int(round(self.config.test_fraction * n))
+        train_idx, test_idx = holdout(n, test_count, self.config.seed)
+        x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
+        train_x, train_y = x_t[train_idx], y_t[train_idx]
+        mean, std = channel_stats(train_x)
+        num_classes = int(y.max()) + 1 if n else 0
+        side = min(x.shape[2], x.shape[3])
+        return ImageSet(name=self.name, train_x=train_x, train_y=train_y, test_x=x_t[test_idx], test_y=y_t[test_idx],
+                        mean=mean, std=std, num_classes=num_classes, crop_padding=max(1, side // 8),
+                        source=str(path))
+
+    def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        fix = "set `path = ...` to a .npz file with arrays x (uint8, N x C x H x W or N x H x W x C) and y (int)"
+        if not path.is_file():
+            raise DataError(f"npz: {path} does not exist", hint=fix)
+        try:
+            with np.load(path, allow_pickle=False) as archive:  # never unpickle a user's file
+                keys = set(archive.files)
+                if not {"x", "y"} <= keys:
+                    raise DataError(f"npz: {path} has arrays {sorted(keys)} but needs 'x' and 'y'", hint=fix)
+                x, y = archive["x"], archive["y"]
+        except DataError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(f"npz: {path} is truncated or not a .npz archive ({type(exc).__name__}: {exc})",
+                            hint="re-create or re-copy the file") from exc
+        if x.dtype != np.uint8:
+            raise DataError(f"npz: {path}: x has dtype {x.dtype}, expected uint8 (0..255)", hint=fix)
+        if x.ndim != 4:
+            raise DataError(f"npz: {path}: x has shape {x.shape}, expected 4 dimensions (N, C, H, W) or (N, H, W, C)",
+                            hint=fix)
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"npz: {path}: y has shape {y.shape} and dtype {y.dtype}, expected 1-d integers", hint=fix)
+        if len(x) != len(y):
+            raise DataError(f"npz: {path}: x has {len(x)} images but y has {len(y)} labels", hint=fix)
+        if len(y) and int(y.min()) < 0:
+            raise DataError(f"npz: {path}: y has negative labels", hint=fix)
+        return x, y.astype(np.int64)

@@ -1,0 +1,97 @@
+"""The npz provider (good and bad files), the embedded digits and the hook descriptors."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+import torch
+
+from automl_nas.errors import DataError
+from automl_nas_data_vision.config import DigitsConfig, NpzConfig
+from automl_nas_data_vision.embedded import Digits
+from automl_nas_data_vision.npz import NpzDataset
+
+
+def _load(path, **kw):
+    return NpzDataset(NpzConfig(path=str(path), **kw)).load()
+
+
+def test_npz_channels_first_all_train(tmp_path):
+    x = np.arange(10 * 3 * 4 * 4, dtype=np.int64).reshape(10, 3, 4, 4).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(10) % 4)
+    ds = _load(tmp_path / "d.npz")
+    assert ds.train_x.shape == (10, 3, 4, 4) and ds.test_x.shape[0] == 0
+    assert torch.equal(ds.train_x, torch.from_numpy(x)) and ds.num_classes == 4
+    expected_mean = x.astype(np.float64).transpose(1, 0, 2, 3).reshape(3, -1).mean(1) / 255
+    assert ds.mean == pytest.approx(tuple(expected_mean))
+
+
+def test_npz_channels_last_is_detected_and_split_is_seeded(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (20, 6, 6, 3), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(20) % 2)
+    ds = _load(tmp_path / "d.npz", test_fraction=0.25, seed=3)
+    assert ds.train_x.shape == (15, 3, 6, 6) and ds.test_x.shape == (5, 3, 6, 6)
+    assert torch.equal(_load(tmp_path / "d.npz", test_fraction=0.25, seed=3).test_y, ds.test_y)
+    first = x[:, :, :, 0].reshape(20, -1)
+    all_x = torch.cat([ds.train_x, ds.test_x])[:, 0].reshape(20, -1).numpy()
+    assert sorted(map(bytes, all_x)) == sorted(map(bytes, first))
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((2, 3, 4, 4), np.uint8)}, "needs 'x' and 'y'"),
+        ({"x": np.zeros((2, 3, 4, 4), np.float32), "y": np.zeros(2, int)}, "dtype float32"),
+        ({"x": np.zeros((2, 4, 4), np.uint8), "y": np.zeros(2, int)}, "4 dimensions"),
+        ({"x": np.zeros((2, 3, 4, 4), np.uint8), "y": np.zeros(3, int)}, "2 images but y has 3"),
+    ],
+)
+def test_npz_bad_contents(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=message):
+        _load(tmp_path / "bad.npz")
+
+
+def test_npz_truncated_and_missing(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((50, 3, 8, 8), np.uint8), y=np.zeros(50, int))
+    data = (tmp_path / "d.npz").read_bytes()
+    (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="truncated"):
+        _load(tmp_path / "t.npz")
+    with pytest.raises(DataError, match="does not exist") as info:
+        _load(tmp_path / "nope.npz")
+    assert "path = ..." in str(info.value)
+    with pytest.raises(DataError, match="path = ..."):
+        NpzDataset(NpzConfig()).load()
+
+
+def test_digits_shapes_labels_split():
+    ds = Digits().load()
+    assert ds.train_x.shape == (1500, 1, 16, 16) and ds.test_x.shape == (297, 1, 16, 16)
+    assert ds.train_x.dtype == torch.uint8 and ds.train_y.dtype == torch.int64
+    assert int(ds.train_x.max()) == 255 and int(ds.train_x.min()) == 0
+    assert sorted(set(ds.train_y.tolist())) == list(range(10)) and ds.num_classes == 10
+    assert ds.source == "scikit-learn load_digits" and len(ds.mean) == 1
+    assert torch.equal(Digits().load().test_y, ds.test_y)
+    assert not torch.equal(Digits(DigitsConfig(seed=1)).load().test_y, ds.test_y)
+
+
+def test_digits_size_8_keeps_scaled_originals():
+    from sklearn.datasets import load_digits
+
+    ds = Digits(DigitsConfig(size=8, test_count=0)).load()
+    expected = np.rint(load_digits().images * 255 / 16).astype(np.uint8)
+    assert ds.train_x.shape == (1797, 1, 8, 8)
+    assert torch.equal(ds.train_x[:, 0], torch.from_numpy(expected))
+
+
+def test_entry_point_and_descriptors_without_torch():
+    eps = {ep.name: ep for ep in entry_points(group="automl_nas")}
+    assert eps["data-vision"].value == "automl_nas_data_vision.hooks"
+    from automl_nas_data_vision import hooks
+
+    names = {c.name for c in hooks.automl_register_datasets()}
+    assert names == {"cifar10", "cifar100", "imagenet16-120", "npz", "digits"}
+    assert "torch" not in vars(hooks)
