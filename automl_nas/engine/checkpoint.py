@@ -1,0 +1,68 @@
+"""Atomic checkpoints of a search: weights, arch params, optimisers, sampler, RNG, history."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import torch
+
+from automl_nas.errors import RunError
+from automl_nas.records.rundir import atomic_write_bytes, read_jsonl
+
+
+def save(search, epochs_done: int) -> None:
+    run = search.run
+    state = {
+        "epochs_done": epochs_done,
+        "supernet": run.supernet.state_dict(),
+        "params": {k: v.detach().cpu() for k, v in run.params.items()},
+        "weight_optimizer": run.weight_optimizer.state_dict(),
+        "arch_optimizer": run.arch_optimizer.state_dict(),
+        "sampler": search.sampler.state_dict(),
+        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                "generator": run.generator.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        "search_time": search.search_time,
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(run.run_dir.checkpoint_file, buf.getvalue())
+
+
+def load(search) -> None:
+    """Restore the state saved by :func:`save` and trim records past it."""
+    run = search.run
+    path = run.run_dir.checkpoint_file
+    if not path.exists():
+        raise RunError(f"{run.run_dir.path}: no checkpoint to resume from ({path} is missing)",
+                       hint="the run stopped before its first checkpoint; start it again without --resume")
+    try:
+        state = torch.load(path, map_location=run.device, weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise RunError(f"{path}: checkpoint is unreadable ({type(exc).__name__}: {exc})",
+                       hint="start the run again without --resume") from None
+    search.sampler.load_state_dict(state["sampler"])
+    search.sampler.restore(run) if hasattr(search.sampler, "restore") else None
+    run.supernet.load_state_dict(state["supernet"])
+    with torch.no_grad():
+        for k, v in state["params"].items():
+            run.params[k].copy_(v.to(run.device))
+    run.weight_optimizer.load_state_dict(state["weight_optimizer"])
+    run.arch_optimizer.load_state_dict(state["arch_optimizer"])
+    rng = state["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    run.generator.set_state(rng["generator"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    done = state["epochs_done"]
+    rd = run.run_dir
+    rd.truncate_jsonl(rd.metrics_file, done)
+    rd.truncate_jsonl(rd.history_file, done)
+    search.history = read_jsonl(rd.metrics_file)
+    search.start_epoch = done
+    search.search_time = state["search_time"]
+    run.log(f"resumed {rd.path} after epoch {done}")

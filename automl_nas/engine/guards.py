@@ -1,0 +1,58 @@
+"""Numerical faults and signals: stop cleanly, keep the last good checkpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+
+import torch
+
+from automl_nas.errors import Interrupted, RunError
+
+
+class NumericalFault(RunError):
+    status = "failed"
+
+
+class Guard:
+    def __init__(self, search) -> None:
+        self.search = search
+
+    def check_step(self, run, epoch: int, step: int, loss, arch_loss) -> None:
+        bad = [name for name, value in (("weight loss", loss), ("architecture loss", arch_loss))
+               if not math.isfinite(float(value))]
+        bad += [f"architecture parameters {k!r}" for k, p in run.params.items() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise NumericalFault(
+                f"non-finite {', '.join(bad)} at epoch {epoch}, step {step}; the run stopped and the last good "
+                f"checkpoint ({run.run_dir.checkpoint_file}) is kept",
+                hint="lower the learning rates or the temperature range; resume with `automl run --resume RUN_DIR` after fixing the recipe",
+            )
+
+    def interrupted(self) -> Interrupted:
+        run = self.search.run
+        exc = Interrupted(f"stopped by {run.stop_requested} after epoch {len(self.search.history)}; checkpoint kept at "
+                          f"{run.run_dir.checkpoint_file}", hint=f"resume with `automl run --resume {run.run_dir.path}`")
+        exc.status = "interrupted"
+        return exc
+
+    @contextlib.contextmanager
+    def signals(self):
+        """SIGINT/SIGTERM finish the current step, then the loop stops (the epoch in flight is dropped)."""
+        run = self.search.run
+
+        def handler(signum, frame):
+            run.stop_requested = signal.Signals(signum).name
+
+        previous = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. inside a Ray worker thread)
+            previous = {}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)

@@ -1,0 +1,1 @@
+"""Where trials run: locally or on Ray."""

@@ -1,0 +1,59 @@
+"""Recipes: TOML file -> profile -> overrides -> frozen :class:`Recipe` -> resolved :class:`Plan`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from automl_nas.errors import RecipeError
+from automl_nas.recipe._toml import tomllib
+from automl_nas.recipe.converter import structure, unstructure
+from automl_nas.recipe.model import Recipe
+from automl_nas.recipe.overrides import apply_profile, parse_assignment, set_path
+from automl_nas.recipe.resolve import Plan, resolve
+
+__all__ = ["Plan", "Recipe", "load_raw", "load_recipe", "plan_recipe", "resolve", "dump_recipe"]
+
+
+def load_raw(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: recipe file not found", hint="check the path; shipped recipes live in recipes/*.toml") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at the line and column named above") from None
+
+
+def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Recipe:
+    """Read ``path``, apply ``[profile.NAME]`` then ``--set`` overrides, and structure it."""
+    source = str(path)
+    raw = apply_profile(load_raw(path), profile, source=source)
+    for item in overrides:
+        key, value = parse_assignment(item)
+        set_path(raw, key, value, source=f"{source} (--set {item})")
+    raw.setdefault("name", Path(path).stem)
+    return structure(raw, Recipe, source=source)
+
+
+def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Plan:
+    recipe = load_recipe(path, profile=profile, overrides=overrides)
+    return resolve(recipe, registry, source=str(path))
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The fully resolved recipe as TOML (saved with each run)."""
+    import tomli_w
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return tomli_w.dumps(clean(unstructure(recipe)))

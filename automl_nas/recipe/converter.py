@@ -1,0 +1,144 @@
+"""The project's one cattrs converter, strict about types, with readable errors.
+
+Errors come out as ``file: dotted.key: message`` lines; see :func:`structure`.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import attrs
+import cattrs
+import cattrs.gen
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.preconf.tomllib import make_converter
+
+from automl_nas.errors import RecipeError
+from automl_nas.recipe.model import ComponentRef, DataConfig
+
+
+def _strict(kind: type) -> Any:
+    def hook(value: Any, _: type) -> Any:
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    return hook
+
+
+def _component_ref(value: Any, _: type) -> ComponentRef:
+    if isinstance(value, str):
+        return ComponentRef(name=value)
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise TypeError("expected a table with a string `name` (e.g. { name = \"gdas\" }) or a plain name")
+    options = {k: val for k, val in value.items() if k != "name"}
+    return ComponentRef(name=value["name"], options=options)
+
+
+def _unstructure_ref(ref: ComponentRef) -> dict:
+    return {"name": ref.name, **ref.options}
+
+
+_data_fn: Any = None
+_DATA_FIELDS = {f.name for f in attrs.fields(DataConfig)} - {"options"}
+
+
+def _data_config(value: Any, _: type) -> DataConfig:
+    if not isinstance(value, dict):
+        raise TypeError("expected a table")
+    host = {k: val for k, val in value.items() if k in _DATA_FIELDS}
+    options = {k: val for k, val in value.items() if k not in _DATA_FIELDS}
+    return _data_fn({**host, "options": options}, DataConfig)
+
+
+def make_project_converter(forbid_extra_keys: bool = True) -> cattrs.Converter:
+    conv = make_converter(forbid_extra_keys=forbid_extra_keys, prefer_attrib_converters=True)
+    for kind in (int, float, bool, str):
+        conv.register_structure_hook(kind, _strict(kind))
+    conv.register_structure_hook(ComponentRef, _component_ref)
+    conv.register_unstructure_hook(ComponentRef, _unstructure_ref)
+    global _data_fn
+    _data_fn = cattrs.gen.make_dict_structure_fn(DataConfig, conv, _cattrs_forbid_extra_keys=True)
+    conv.register_structure_hook(DataConfig, _data_config)
+    conv.register_unstructure_hook(
+        DataConfig,
+        lambda d: {**{f: getattr(d, f) for f in sorted(_DATA_FIELDS)}, **d.options},
+    )
+    return conv
+
+
+_base = make_project_converter()
+converter = _base
+
+
+def structure(data: Any, cls: type, *, source: str, prefix: str = "") -> Any:
+    """Structure ``data`` into ``cls``; raise one :class:`RecipeError` listing every problem."""
+    try:
+        return converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError) as exc:
+        lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls)]
+        raise RecipeError("\n".join(lines), hint=_hint(cls)) from None
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"{source}: {prefix or '(top level)'}: {exc}") from None
+
+
+def _hint(cls: type) -> str:
+    return "edit the recipe (or the --set override) at the key named above; `automl plugins --options NAME` lists a plugin's options"
+
+
+def _join(prefix: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{prefix}[{key}]" if prefix else f"[{key}]"
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _messages(exc: BaseException, path: str, cls: Any = None) -> list[str]:
+    out: list[str] = []
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        for sub in exc.exceptions:
+            note = getattr(sub, "__notes__", [None])
+            note_obj = next((n for n in getattr(sub, "__notes__", []) if hasattr(n, "name") or hasattr(n, "index")), None)
+            key = None
+            if note_obj is not None:
+                key = getattr(note_obj, "name", None) if hasattr(note_obj, "name") else getattr(note_obj, "index", None)
+            sub_path = _join(path, key) if key is not None else path
+            out.extend(_messages(sub, sub_path))
+        return out
+    if isinstance(exc, ForbiddenExtraKeysError):
+        allowed = sorted(f.name for f in attrs.fields(exc.cl)) if attrs.has(exc.cl) else []
+        for extra in sorted(exc.extra_fields):
+            out.append(_unknown_key(_join(path, extra), extra, allowed))
+        return out
+    if isinstance(exc, KeyError):
+        return [f"{_join(path, exc.args[0])}: required key is missing"]
+    return [_validator_message(exc, path)]
+
+
+def _unknown_key(dotted: str, key: str, allowed: list[str]) -> str:
+    import difflib
+
+    allowed = [a for a in allowed if a != "options"]
+    close = difflib.get_close_matches(key, allowed, n=1)
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{dotted}: unknown key{guess} (allowed: {', '.join(allowed)})"
+
+
+def unstructure(obj: Any) -> Any:
+    return converter.unstructure(obj)
+
+
+def _validator_message(exc: BaseException, path: str) -> str:
+    """attrs validators raise ``ValueError(msg, Attribute, ...)`` or ``"'name' must be ..."``."""
+    import re
+
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[1], attrs.Attribute):
+        return f"{_join(path, args[1].name)}: {args[0]}"
+    text = str(args[0]) if args else str(exc)
+    match = re.match(r"^'(\w+)' (.*)$", text)
+    if match:
+        return f"{_join(path, match.group(1))}: {match.group(2)}"
+    return f"{path or '(top level)'}: {text}"

@@ -1,0 +1,121 @@
+"""The recipe as frozen attrs classes. Light: no torch, no plugin code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from attrs import validators as v
+
+positive = v.gt(0)
+non_negative = v.ge(0)
+
+
+@attrs.frozen(kw_only=True)
+class ComponentRef:
+    """``[table] name = "gdas"`` plus the component's own options (structured later
+    into the plugin's config class by :mod:`automl_nas.recipe.resolve`)."""
+
+    name: str
+    options: dict = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class DataConfig:
+    name: str = attrs.field(metadata={"help": "data-set plugin name (see `automl plugins`)"})
+    options: dict = attrs.field(factory=dict)
+    batch_size: int = attrs.field(default=64, validator=positive, metadata={"help": "images per weight step"})
+    arch_batch_size: int = attrs.field(default=0, validator=non_negative, metadata={"help": "images per architecture step (0: batch_size)"})
+    eval_batch_size: int = attrs.field(default=256, validator=positive, metadata={"help": "images per evaluation batch"})
+    split: str = attrs.field(default="halves", validator=v.in_(("halves", "random", "dataset")),
+                             metadata={"help": "search split of the training set: halves (by index, DrNAS), random (seeded), dataset (the data set's own)"})
+    train_fraction: float = attrs.field(default=0.5, validator=[v.gt(0.0), v.lt(1.0)],
+                                        metadata={"help": "share of the training set that trains the weights"})
+    limit: int = attrs.field(default=0, validator=non_negative, metadata={"help": "use only the first N training images (0: all)"})
+    augment: bool = attrs.field(default=True, metadata={"help": "random crop + horizontal flip on search batches"})
+
+
+@attrs.frozen(kw_only=True)
+class WeightOptimizerConfig:
+    lr: float = attrs.field(default=0.025, validator=positive)
+    lr_min: float = attrs.field(default=0.001, validator=non_negative)
+    momentum: float = attrs.field(default=0.9, validator=[non_negative, v.lt(1.0)])
+    nesterov: bool = False
+    weight_decay: float = attrs.field(default=3e-4, validator=non_negative)
+    grad_clip: float = attrs.field(default=5.0, validator=non_negative, metadata={"help": "max grad norm (0: off)"})
+
+
+@attrs.frozen(kw_only=True)
+class ArchOptimizerConfig:
+    name: str = attrs.field(default="adam", validator=v.in_(("adam", "sgd")))
+    lr: float = attrs.field(default=3e-4, validator=positive)
+    betas: tuple[float, float] = (0.5, 0.999)
+    momentum: float = attrs.field(default=0.0, validator=non_negative)
+    weight_decay: float = attrs.field(default=1e-3, validator=non_negative)
+    grad_clip: float = attrs.field(default=0.0, validator=non_negative, metadata={"help": "max grad norm of the arch params (0: off)"})
+
+
+def _default_objectives() -> list[ComponentRef]:
+    return [ComponentRef(name="cross_entropy")]
+
+
+@attrs.frozen(kw_only=True)
+class SearchConfig:
+    epochs: int = attrs.field(validator=positive, metadata={"help": "search epochs"})
+    steps_per_epoch: int = attrs.field(default=0, validator=non_negative, metadata={"help": "steps per epoch (0: one pass over the weight split)"})
+    mode: str = attrs.field(default="bilevel", validator=v.in_(("bilevel", "single_level")),
+                            metadata={"help": "bilevel (weights on train split, arch on valid split) or single_level (SNAS)"})
+    order: str = attrs.field(default="weights_first", validator=v.in_(("weights_first", "arch_first")))
+    second_order: bool = attrs.field(default=False, metadata={"help": "DARTS second-order architecture gradient"})
+    sampler: ComponentRef
+    objectives: list[ComponentRef] = attrs.field(factory=_default_objectives)
+    weights_optimizer: WeightOptimizerConfig = attrs.field(factory=WeightOptimizerConfig)
+    arch_optimizer: ArchOptimizerConfig = attrs.field(factory=ArchOptimizerConfig)
+    eval_every: int = attrs.field(default=0, validator=non_negative, metadata={"help": "evaluate the derived genotype every k epochs (0: only at the end)"})
+    hessian_eigenvalue: bool = attrs.field(default=False, metadata={"help": "log the dominant eigenvalue of the arch Hessian per epoch"})
+    child_accuracy: bool = attrs.field(default=False, metadata={"help": "log the accuracy of a child network sampled from the distribution"})
+    valid_batches: int = attrs.field(default=0, validator=non_negative, metadata={"help": "batches of the valid split used for per-epoch accuracy (0: all)"})
+
+
+@attrs.frozen(kw_only=True)
+class ExpectedResult:
+    """The result a paper reports, as a band; a finished run says whether it landed inside."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    source: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class RunConfig:
+    root: str = attrs.field(default="runs", metadata={"help": "parent directory of run directories"})
+    device: str = attrs.field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
+    checkpoint_every: int = attrs.field(default=1, validator=non_negative, metadata={"help": "epochs between checkpoints (0: only at the end)"})
+    threads: int = attrs.field(default=0, validator=non_negative, metadata={"help": "torch CPU threads (0: torch default)"})
+    deterministic: bool = attrs.field(default=False)
+
+
+@attrs.frozen(kw_only=True)
+class ExecutorConfig:
+    name: str = attrs.field(default="local", validator=v.in_(("local", "ray")))
+    cpus: float = attrs.field(default=1.0, validator=non_negative)
+    gpus: float = attrs.field(default=0.0, validator=non_negative)
+    retries: int = attrs.field(default=0, validator=non_negative)
+    address: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Recipe:
+    name: str
+    description: str = ""
+    seed: int = 0
+    space: ComponentRef
+    data: DataConfig
+    search: SearchConfig
+    evaluator: ComponentRef | None = None
+    expected: ExpectedResult | None = None
+    run: RunConfig = attrs.field(factory=RunConfig)
+    executor: ExecutorConfig = attrs.field(factory=ExecutorConfig)
+    study: dict[str, Any] | None = None

@@ -1,0 +1,91 @@
+"""``--set a.b=c`` overrides and ``[profile.NAME]`` tables, applied to the raw dict."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from automl_nas.errors import RecipeError
+from automl_nas.recipe._toml import tomllib
+
+
+def parse_value(text: str) -> Any:
+    """A TOML literal (``2``, ``1e-3``, ``true``, ``[4, 2]``, ``{kind="linear"}``) or a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignment(item: str) -> tuple[str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"--set {item!r}: expected KEY=VALUE, e.g. --set search.epochs=2")
+    return key.strip(), parse_value(value.strip())
+
+
+def set_path(data: dict, dotted: str, value: Any, *, source: str) -> None:
+    """Set ``data[a][b][c] = value`` for ``a.b.c``; list items by index (``objectives.1.weight``)."""
+    parts = dotted.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = _list_item(node, part, ".".join(parts[: i + 1]), source)
+            continue
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        elif not isinstance(nxt, (dict, list)):
+            raise RecipeError(f"{source}: {'.'.join(parts[: i + 1])} is a value, not a table; cannot set {dotted}")
+        node = nxt
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_index(node, last, dotted, source)] = value
+    else:
+        node[last] = value
+
+
+def _index(node: list, part: str, where: str, source: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise RecipeError(f"{source}: {where}: expected an index below {len(node)}")
+    return int(part)
+
+
+def _list_item(node: list, part: str, where: str, source: str) -> Any:
+    return node[_index(node, part, where, source)]
+
+
+def merge(base: dict, overlay: dict, *, source: str, prefix: str = "") -> dict:
+    """Deep-merge ``overlay`` into a copy of ``base``; dotted keys in overlay are paths."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if "." in key:
+            set_path(out, key, copy.deepcopy(value), source=source)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict) and "name" not in value:
+            out[key] = merge(out[key], value, source=source, prefix=dotted)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict) and value.get("name") == out[key].get("name"):
+            out[key] = merge(out[key], value, source=source, prefix=dotted)
+        else:
+            # A table with another component name replaces the old one: options of
+            # one plugin rarely fit another.
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_profile(raw: dict, profile: str | None, *, source: str) -> dict:
+    profiles = raw.pop("profile", {}) or {}
+    if not isinstance(profiles, dict):
+        raise RecipeError(f"{source}: profile: expected tables such as [profile.quick]")
+    if profile is None:
+        return raw
+    if profile not in profiles:
+        import difflib
+
+        close = difflib.get_close_matches(profile, list(profiles), n=1)
+        guess = f"; did you mean {close[0]!r}?" if close else ""
+        raise RecipeError(
+            f"{source}: --profile {profile!r} is not defined{guess} (profiles in this recipe: {', '.join(sorted(profiles)) or 'none'})",
+            hint="add a [profile.NAME] table to the recipe or pick one of the listed profiles",
+        )
+    return merge(raw, profiles[profile], source=f"{source} [profile.{profile}]")

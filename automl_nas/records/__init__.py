@@ -1,0 +1,1 @@
+"""Run records: the run-directory layout and its atomic writes."""

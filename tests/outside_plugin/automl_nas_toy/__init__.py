@@ -1,0 +1,1 @@
+"""automl-nas-toy: one of everything, tiny, for tests and for CONTRIBUTING.md."""
