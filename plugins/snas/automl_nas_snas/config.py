@@ -1,0 +1,71 @@
+"""Options of the SNAS sampler and of the SNAS resource objective (no torch import)."""
+
+from __future__ import annotations
+
+import attrs
+
+from automl_nas.schedules import Schedule, positive_schedule
+
+__all__ = ["COST_METRICS", "SnasConfig", "SnasResourceConfig"]
+
+COST_METRICS = ("params", "flops", "mac")
+
+
+def _per_epoch(instance: object, attribute: attrs.Attribute, value: Schedule) -> None:
+    # The sampler is told epochs only (Sampler.set_epoch); SNAS anneals per epoch (spec §11.5).
+    if value.unit != "epoch":
+        raise ValueError(f"{attribute.name} must advance per epoch (unit = \"epoch\"), got unit = {value.unit!r}")
+
+
+@attrs.frozen(kw_only=True)
+class SnasConfig:
+    """Options of :class:`automl_nas_snas.sampler.SnasSampler`."""
+
+    # SNAS/utils.py Temp_Scheduler: stepped before epoch 0 and hard-coded to 150 epochs (spec §5.3).
+    temperature: Schedule = attrs.field(
+        default=Schedule(kind="linear", start=1.0, end=0.03, span=150, offset=1),
+        validator=[positive_schedule, _per_epoch],
+        metadata={"help": "relaxation temperature lambda per epoch (SNAS: linear 1 -> 0.03 over 150 epochs, offset 1)"},
+    )
+
+
+def _cost_subset(instance: object, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    unknown = [c for c in value if c not in COST_METRICS]
+    if not value or unknown or len(set(value)) != len(value):
+        raise ValueError(f"costs must be a non-empty subset of {COST_METRICS} without repeats, got {list(value)}")
+
+
+def _baseline_needs_pg(instance: "SnasResourceConfig", attribute: attrs.Attribute, value: bool) -> None:
+    if value and instance.estimator != "policy_gradient":
+        raise ValueError("minus_baseline only applies to estimator = \"policy_gradient\" (SNAS --minus_baseline)")
+
+
+@attrs.frozen(kw_only=True)
+class SnasResourceConfig:
+    """Options of :class:`automl_nas_snas.resource.SnasResource` (spec §5.4)."""
+
+    weight: float = attrs.field(
+        default=1.5e-3, converter=float, validator=attrs.validators.ge(0.0),
+        metadata={"help": "eta_res, coefficient of the resource term (SNAS README runs: 1.5e-3)"},
+    )
+    costs: tuple[str, ...] = attrs.field(
+        default=COST_METRICS, converter=tuple, validator=_cost_subset,
+        metadata={"help": "which costs enter r_e: any of params, flops, mac (SNAS --separation; all = 'all')"},
+    )
+    combine: str = attrs.field(
+        default="log", validator=attrs.validators.in_(("log", "linear")),
+        metadata={"help": "log: mean of log+ costs (SNAS --log_penalty); linear: 0.43 (2P + F/4000 + M/100)"},
+    )
+    estimator: str = attrs.field(
+        default="reparametrization",
+        validator=attrs.validators.in_(("reparametrization", "discrete", "policy_gradient")),
+        metadata={"help": "gradient estimator of the cost: reparametrization, discrete or policy_gradient"},
+    )
+    ratio: float = attrs.field(
+        default=1.0, converter=float, validator=attrs.validators.ge(0.0),
+        metadata={"help": "weight of reduction-cell costs relative to normal cells (SNAS --ratio)"},
+    )
+    minus_baseline: bool = attrs.field(
+        default=False, validator=_baseline_needs_pg,
+        metadata={"help": "policy_gradient only: subtract the cell's average op cost from each edge's reward"},
+    )
