@@ -1,0 +1,103 @@
+"""``nb201-table``: look a NAS-Bench-201 cell up in a CSV or Parquet table.
+
+The table has a column ``arch`` (canonical cell strings, spec §1.3) and one
+column per metric, e.g. the project's ``nb201-test-accuracy.csv``
+(``arch,cifar10,cifar100,ImageNet16-120``: test accuracy in percent after 200
+epochs, averaged over seeds). Each file is read once per process (cached by
+path, size and modification time).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+from pathlib import Path
+
+from automl_nas.api import EvalContext, Evaluator, Genotype
+from automl_nas.errors import DataError, RecipeError
+from automl_nas_eval_tabular.config import TableConfig
+from automl_nas_eval_tabular.nb201_text import canonical_text
+
+__all__ = ["Nb201Table", "load_table"]
+
+
+def load_table(path: str | os.PathLike) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    """``(metric columns, {arch: values})`` of a table file (cached)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"nb201-table: {p} does not exist",
+                        hint="set `path = ...` in the evaluator options to a CSV/Parquet file with column 'arch'")
+    stat = p.stat()
+    return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, _size: int, _mtime: int) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    header, rows = _read_parquet(path) if path.endswith((".parquet", ".pq")) else _read_csv(path)
+    if "arch" not in header:
+        raise DataError(f"nb201-table: {path} has columns {list(header)} but no 'arch' column",
+                        hint="point `path` at a table whose column 'arch' holds the cell strings")
+    a = header.index("arch")
+    columns = tuple(h for i, h in enumerate(header) if i != a)
+    table: dict[str, tuple[float, ...]] = {}
+    for n, row in enumerate(rows, start=2):
+        try:
+            table[str(row[a])] = tuple(float(v) for i, v in enumerate(row) if i != a)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise DataError(f"nb201-table: {path} row {n} is malformed ({exc})", hint="repair or re-export the table") from exc
+    return columns, table
+
+
+def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        return [h.strip() for h in header], [row for row in reader if row]
+
+
+def _read_parquet(path: str) -> tuple[list[str], list[list[object]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise DataError(f"nb201-table: reading {path} needs pyarrow", hint="pip install pyarrow (or convert the table to CSV)") from exc
+    columns = pq.read_table(path).to_pydict()
+    header = list(columns)
+    return header, [list(r) for r in zip(*columns.values())]
+
+
+class Nb201Table(Evaluator):
+    """Metrics of a NAS-Bench-201 cell from a table; keys are the column names."""
+
+    name = "nb201-table"
+
+    def __init__(self, config: TableConfig | None = None) -> None:
+        self.config = config or TableConfig()
+
+    def _table(self) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+        if self.config.path is None:
+            raise RecipeError("evaluator nb201-table: no table file given",
+                              hint="set `path = \"...csv\"` in the evaluator options (e.g. nb201-test-accuracy.csv)")
+        return load_table(self.config.path)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self.config.metrics is not None:
+            return self.config.metrics
+        return self._table()[0]
+
+    def evaluate(self, genotype: Genotype, ctx: EvalContext | None = None) -> dict[str, float]:
+        columns, table = self._table()
+        unknown = [m for m in self.metrics if m not in columns]
+        if unknown:
+            raise RecipeError(f"evaluator nb201-table: {self.config.path} has no column(s) {unknown}",
+                              hint=f"choose `metrics` among {list(columns)}")
+        try:
+            text = canonical_text(genotype)
+        except ValueError as exc:
+            raise DataError(f"nb201-table: {exc}", hint="evaluate genotypes of the nb201 search space") from exc
+        if text not in table:
+            raise DataError(f"nb201-table: architecture {text} is not in {self.config.path}",
+                            hint="use a table that covers all 15,625 NAS-Bench-201 cells")
+        values = dict(zip(columns, table[text]))
+        return {m: values[m] for m in self.metrics}

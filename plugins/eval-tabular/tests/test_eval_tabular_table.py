@@ -1,0 +1,83 @@
+"""nb201-table on the shared CSV and on small generated tables; the NB201 string helpers."""
+
+from __future__ import annotations
+
+import itertools
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from automl_nas.api import Genotype
+from automl_nas.errors import DataError, RecipeError
+from automl_nas_eval_tabular.config import TableConfig
+from automl_nas_eval_tabular.nb201_text import format_ops, parse_ops
+from automl_nas_eval_tabular.table import Nb201Table
+
+CSV = Path("/work/shared/benchmarks/nb201-test-accuracy.csv")
+DRNAS = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+
+
+def test_format_and_parse():
+    assert format_ops([3, 3, 3, 1, 3, 3]) == DRNAS
+    assert format_ops([1] * 6) == ALL_SKIP
+    assert parse_ops(DRNAS) == (3, 3, 3, 1, 3, 3)
+    for ops in itertools.islice(itertools.product(range(5), repeat=6), 0, None, 97):
+        assert parse_ops(format_ops(ops)) == ops
+    for bad in ("|nor_conv_3x3~0|", DRNAS.replace("~2|", "~1|"), DRNAS.replace("nor_conv_3x3~0|+", "conv~0|+", 1)):
+        with pytest.raises(ValueError):
+            parse_ops(bad)
+
+
+def test_shared_csv_lookup_spec_10_1_invariant_4():
+    ev = Nb201Table(TableConfig(path=str(CSV)))
+    assert ev.metrics == ("cifar10", "cifar100", "ImageNet16-120")
+    assert ev.evaluate(Genotype("nb201", DRNAS)) == pytest.approx(
+        {"cifar10": 94.3633, "cifar100": 73.5133, "ImageNet16-120": 46.3444}, abs=1e-9)
+    assert ev.evaluate(Genotype("nb201", ALL_SKIP)) == pytest.approx(
+        {"cifar10": 54.2967, "cifar100": 15.6067, "ImageNet16-120": 16.3222}, abs=1e-9)
+    sub = Nb201Table(TableConfig(path=str(CSV), metrics=["cifar100"]))
+    assert sub.metrics == ("cifar100",)
+    assert sub.evaluate(Genotype("nb201", DRNAS)) == {"cifar100": pytest.approx(73.5133)}
+
+
+def test_csv_covers_all_cells():
+    from automl_nas_eval_tabular.table import load_table
+
+    _, table = load_table(CSV)
+    assert set(table) == {format_ops(ops) for ops in itertools.product(range(5), repeat=6)}
+
+
+def test_errors(tmp_path):
+    with pytest.raises(RecipeError, match="path = "):
+        Nb201Table(TableConfig()).evaluate(Genotype("nb201", DRNAS))
+    (tmp_path / "t.csv").write_text(f"arch,acc\n{ALL_SKIP},50.5\n")
+    ev = Nb201Table(TableConfig(path=str(tmp_path / "t.csv")))
+    assert ev.evaluate(Genotype("nb201", ALL_SKIP)) == {"acc": 50.5}
+    with pytest.raises(DataError, match="is not in"):
+        ev.evaluate(Genotype("nb201", DRNAS))
+    with pytest.raises(DataError, match="cannot be looked up"):
+        ev.evaluate(Genotype("darts", "Genotype(normal=[])"))
+    with pytest.raises(DataError, match="bad entry 'conv~0' for edge 1<-0"):
+        ev.evaluate(Genotype("nb201", "|conv~0|+|a~0|b~1|+|c~0|d~1|e~2|"))
+    with pytest.raises(RecipeError, match="no column"):
+        Nb201Table(TableConfig(path=str(tmp_path / "t.csv"), metrics=["cifar10"])).evaluate(Genotype("nb201", ALL_SKIP))
+    with pytest.raises(DataError, match="does not exist"):
+        Nb201Table(TableConfig(path=str(tmp_path / "none.csv"))).evaluate(Genotype("nb201", ALL_SKIP))
+
+
+def test_parquet(tmp_path):
+    pa = pytest.importorskip("pyarrow")  # pyarrow is an optional extra; it is installed in the dev venv
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"arch": [DRNAS], "x": [1.25]}), tmp_path / "t.parquet")
+    assert Nb201Table(TableConfig(path=str(tmp_path / "t.parquet"))).evaluate(Genotype("nb201", DRNAS)) == {"x": 1.25}
+
+
+def test_descriptors():
+    assert {ep.name for ep in entry_points(group="automl_nas")} >= {"eval-tabular"}
+    from automl_nas_eval_tabular import hooks
+
+    assert {c.name for c in hooks.automl_register_evaluators()} == {"nb201-table", "nats-bench", "analog-nasbench"}
+    assert "torch" not in vars(hooks)
