@@ -178,5 +178,23 @@ def show(run_dir, show_epochs) -> None:
     click.echo(render(Path(run_dir), all_epochs=show_epochs))
 
 
+def _add_optional_commands() -> None:
+    """Commands that live in their own modules (imported lazily by click on use)."""
+    import importlib
+
+    for module, names in (("automl_nas.study.cli", ("study", "blackbox")), ("automl_nas.commands", ("eval_cmd", "export", "profile_ops"))):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        for name in names:
+            cmd = getattr(mod, name, None)
+            if cmd is not None:
+                main.add_command(cmd)
+
+
+_add_optional_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

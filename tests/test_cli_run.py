@@ -1,0 +1,77 @@
+"""`automl run` on a recipe driven only by the outside test plugin; `show`, `plugins`, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from automl_nas.cli import main
+
+
+def test_run_writes_the_run_directory(toy_recipe, tmp_path):
+    result = CliRunner().invoke(main, ["run", str(toy_recipe), "--quiet"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    run_dir = Path(summary["run_dir"])
+    assert {p.name for p in run_dir.iterdir()} >= {"recipe.toml", "env.json", "metrics.jsonl", "arch_history.jsonl",
+                                                  "checkpoints", "result.json"}
+    res = json.loads((run_dir / "result.json").read_text())
+    assert res["status"] == "finished" and res["genotype"].startswith("toy:")
+    assert res["metrics"]["convs"] == float(res["genotype"].count("conv_3x3"))
+    assert res["search_time_s"] >= 0
+    metrics = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [0, 1]
+    assert {"train_loss", "valid_acc", "genotype", "param_free_ops", "entropy_cell", "edge_entropy"} <= set(metrics[0])
+    hist = [json.loads(l) for l in (run_dir / "arch_history.jsonl").read_text().splitlines()]
+    assert len(hist[0]["params"]["cell"]) == 3 and len(hist[0]["params"]["cell"][0]) == 4
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["dataset"] == "toy-blobs" and env["seed"] == 0 and "torch" in env["packages"]
+    assert 'name = "toy-softmax"' in (run_dir / "recipe.toml").read_text()
+    assert (run_dir / "checkpoints" / "last.pt").exists()
+    shown = CliRunner().invoke(main, ["show", str(run_dir)])
+    assert shown.exit_code == 0 and "status      finished" in shown.output and "param-free" in shown.output
+
+
+def test_same_seed_same_result_on_cpu(toy_recipe):
+    outs = [CliRunner().invoke(main, ["run", str(toy_recipe), "--quiet", "--set", "search.epochs=2"]) for _ in range(2)]
+    a, b = (json.loads(o.output) for o in outs)
+    ra, rb = (json.loads((Path(x["run_dir"]) / "result.json").read_text()) for x in (a, b))
+    assert ra["genotype"] == rb["genotype"] and ra["last_epoch"]["train_loss"] == rb["last_epoch"]["train_loss"]
+
+
+def test_profile_and_progress_output(toy_recipe):
+    result = CliRunner().invoke(main, ["run", str(toy_recipe), "--profile", "quick"])
+    assert result.exit_code == 0
+    assert "epoch 1/1" in result.output and "ETA" in result.output
+
+
+def test_recipe_error_exit_code(toy_recipe):
+    bad = toy_recipe.read_text().replace('name = "toy-softmax"', 'name = "gdsa"')
+    toy_recipe.write_text(bad)
+    result = CliRunner().invoke(main, ["run", str(toy_recipe)])
+    assert result.exit_code == 2
+    assert "search.sampler.name: unknown sampler 'gdsa'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unwritable_run_root(toy_recipe, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["run", str(toy_recipe), "--set", f"run.root='{blocker}'"])
+    assert result.exit_code == 5 and "cannot be written" in result.output
+
+
+def test_plugins_lists_distributions():
+    out = subprocess.run([sys.executable, "-m", "automl_nas.cli", "plugins"], capture_output=True, text=True, check=True).stdout
+    assert "toy  (automl-nas-toy 0.0.1)" in out
+    assert "search_space  toy" in out
+    assert "(automl-nas-space-nb201" in out
+
+
+def test_plugins_options_table():
+    result = CliRunner().invoke(main, ["plugins", "--options", "toy"])
+    assert result.exit_code == 0 and "channels = 4" in result.output

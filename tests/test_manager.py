@@ -1,0 +1,113 @@
+"""Discovery: broken plugins are reported and the others live; clashes; blocking; strict mode."""
+
+from __future__ import annotations
+
+import sys
+import types
+from importlib import metadata
+
+import pytest
+
+from automl_nas import Component, hookimpl
+from automl_nas.errors import PluginError
+from automl_nas.manager import build_registry, get_plugin_manager
+
+
+class FakeDist:
+    def __init__(self, name, version="1.2.3"):
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+class FakeEntryPoint:
+    def __init__(self, name, value, loader, dist="fake-dist"):
+        self.name, self.value, self._loader, self.dist = name, value, loader, FakeDist(dist)
+
+    def load(self):
+        return self._loader()
+
+
+def good_plugin(name="alpha"):
+    mod = types.ModuleType(f"plugin_{name}")
+
+    @hookimpl
+    def automl_register_samplers():
+        return [Component(kind="sampler", name=name, impl="x:y")]
+
+    mod.automl_register_samplers = automl_register_samplers
+    return mod
+
+
+def broken_import():
+    raise ImportError("No module named 'missing_dependency'")
+
+
+def test_import_error_is_reported_and_others_load():
+    eps = [FakeEntryPoint("broken", "broken.hooks", broken_import, "automl-nas-broken"),
+           FakeEntryPoint("alpha", "alpha.hooks", good_plugin)]
+    pm = get_plugin_manager(entry_points=eps, disabled=[])
+    registry = build_registry(pm)
+    assert registry.names("sampler") == ["alpha"]
+    (err,) = [e for e in registry.errors]
+    assert err.plugin == "broken" and "automl-nas-broken 1.2.3" in str(err)
+    assert "ImportError: No module named 'missing_dependency'" in str(err)
+
+
+def test_duplicate_name_names_both_plugins():
+    eps = [FakeEntryPoint("alpha", "a", lambda: good_plugin("same"), "dist-a"),
+           FakeEntryPoint("beta", "b", lambda: good_plugin("same"), "dist-b")]
+    registry = build_registry(get_plugin_manager(entry_points=eps, disabled=[]))
+    assert registry.names("sampler") == ["same"]
+    msg = str(registry.errors[0])
+    assert "'alpha' (dist-a 1.2.3)" in msg and "'beta' (dist-b 1.2.3)" in msg
+
+
+def test_unknown_hook_drops_only_the_culprit():
+    bad = types.ModuleType("bad")
+
+    @hookimpl
+    def automl_register_samplerz():
+        return []
+
+    bad.automl_register_samplerz = automl_register_samplerz
+    eps = [FakeEntryPoint("bad", "bad", lambda: bad), FakeEntryPoint("alpha", "a", good_plugin)]
+    pm = get_plugin_manager(entry_points=eps, disabled=[])
+    assert not pm.has_plugin("bad") and pm.has_plugin("alpha")
+    assert "does not fit the automl_nas hook contract" in str(pm.load_errors[0])
+
+
+def test_hook_that_raises_is_reported():
+    mod = types.ModuleType("raiser")
+
+    @hookimpl
+    def automl_register_samplers():
+        raise RuntimeError("boom")
+
+    mod.automl_register_samplers = automl_register_samplers
+    registry = build_registry(get_plugin_manager(entry_points=[FakeEntryPoint("raiser", "r", lambda: mod),
+                                                               FakeEntryPoint("alpha", "a", good_plugin)], disabled=[]))
+    assert registry.names("sampler") == ["alpha"]
+    assert "raised in automl_register_samplers: RuntimeError: boom" in str(registry.errors[0])
+
+
+def test_blocking_and_strict_mode():
+    eps = [FakeEntryPoint("broken", "b", broken_import), FakeEntryPoint("alpha", "a", good_plugin)]
+    pm = get_plugin_manager(entry_points=eps, disabled=["broken"])
+    assert not pm.load_errors
+    with pytest.raises(PluginError, match="failed to import"):
+        get_plugin_manager(entry_points=eps, disabled=[], strict=True)
+
+
+def test_importing_package_loads_no_torch():
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", "import sys, automl_nas, automl_nas.manager, automl_nas.recipe; "
+                          "from automl_nas.manager import build_registry, get_plugin_manager; build_registry(get_plugin_manager()); "
+                          "print('torch' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "discovery must not import torch (plugins' hooks.py must stay light)"
+
+
+def test_real_entry_points_include_first_party_and_outside_plugin():
+    names = {ep.name: ep.dist.metadata["Name"] for ep in metadata.entry_points(group="automl_nas")}
+    assert names.get("toy") == "automl-nas-toy"
+    assert names.get("space-nb201") == "automl-nas-space-nb201"

@@ -1,0 +1,114 @@
+"""Recipe validation: file, dotted key and fix in every message; profiles; overrides."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from automl_nas.errors import RecipeError
+from automl_nas.recipe import load_recipe, plan_recipe
+
+
+def write(tmp_path, text):
+    p = tmp_path / "r.toml"
+    p.write_text(text)
+    return p
+
+
+BASE = """
+[space]
+name = "toy"
+[data]
+name = "toy-blobs"
+[search]
+epochs = 3
+[search.sampler]
+name = "toy-softmax"
+"""
+
+
+def test_typo_in_key_names_file_key_and_fix(tmp_path):
+    path = write(tmp_path, BASE.replace("epochs = 3", "epocs = 3\nepochs = 3"))
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    msg = str(err.value)
+    assert f"{path}: search.epocs: unknown key; did you mean 'epochs'?" in msg
+    assert "allowed:" in msg
+
+
+def test_wrong_type(tmp_path):
+    path = write(tmp_path, BASE.replace("epochs = 3", 'epochs = "fifty"'))
+    with pytest.raises(RecipeError, match=r"r.toml: search.epochs: expected int, got str 'fifty'"):
+        load_recipe(path)
+
+
+def test_out_of_range(tmp_path):
+    path = write(tmp_path, BASE.replace("epochs = 3", "epochs = -2"))
+    with pytest.raises(RecipeError, match=r"search.epochs: must be > 0"):
+        load_recipe(path)
+
+
+def test_unknown_sampler_did_you_mean(tmp_path, registry):
+    path = write(tmp_path, BASE.replace('name = "toy-softmax"', 'name = "toy-sofmax"'))
+    with pytest.raises(RecipeError) as err:
+        plan_recipe(path, registry)
+    assert "search.sampler.name: unknown sampler 'toy-sofmax'; did you mean 'toy-softmax'?" in str(err.value)
+    assert "(available:" in str(err.value)
+
+
+def test_plugin_option_typo_reported_like_host_key(tmp_path, registry):
+    path = write(tmp_path, BASE.replace('name = "toy"', 'name = "toy"\nchanels = 8'))
+    with pytest.raises(RecipeError, match=r"space.chanels: unknown key; did you mean 'channels'"):
+        plan_recipe(path, registry)
+
+
+def test_malformed_toml(tmp_path):
+    path = write(tmp_path, BASE + "\n[search\n")
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        load_recipe(tmp_path / "nope.toml")
+
+
+def test_overrides_are_toml_literals(tmp_path):
+    path = write(tmp_path, BASE)
+    recipe = load_recipe(path, overrides=["search.epochs=7", "data.name=toy-blobs", "search.arch_optimizer.betas=[0.9, 0.99]",
+                                          "search.sampler.temperature={kind='linear', start=2.0}"])
+    assert recipe.search.epochs == 7
+    assert recipe.search.arch_optimizer.betas == (0.9, 0.99)
+    assert recipe.search.sampler.options["temperature"] == {"kind": "linear", "start": 2.0}
+
+
+def test_profile_merges_and_unknown_profile_lists_available(tmp_path):
+    path = write(tmp_path, BASE + "\n[profile.quick.search]\nepochs = 1\n[profile.quick.data]\nbatch_size = 8\n")
+    recipe = load_recipe(path, profile="quick")
+    assert (recipe.search.epochs, recipe.data.batch_size, recipe.search.sampler.name) == (1, 8, "toy-softmax")
+    assert load_recipe(path).search.epochs == 3
+    with pytest.raises(RecipeError, match=r"--profile 'quik' is not defined; did you mean 'quick'\?"):
+        load_recipe(path, profile="quik")
+
+
+def test_bad_override_syntax(tmp_path):
+    with pytest.raises(RecipeError, match="expected KEY=VALUE"):
+        load_recipe(write(tmp_path, BASE), overrides=["search.epochs"])
+
+
+def test_validate_cli_fails_fast_without_torch(tmp_path):
+    path = write(tmp_path, BASE.replace("epochs = 3", "epocs = 3"))
+    code = ("import sys, time; t=time.time()\n"
+            "from click.testing import CliRunner\nfrom automl_nas.cli import main\n"
+            f"r = CliRunner().invoke(main, ['validate', {str(path)!r}])\n"
+            "print(r.exit_code, 'torch' in sys.modules, round(time.time()-t, 2))\nprint(r.output)")
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    elapsed = time.time() - t0
+    first = out.splitlines()[0].split()
+    assert first[0] == "2" and first[1] == "False", out
+    assert "search.epocs: unknown key" in out
+    assert elapsed < 2.0 * 3, f"validation took {elapsed:.1f}s"  # budget 2 s; slack for a loaded CI box
