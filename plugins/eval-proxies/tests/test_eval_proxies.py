@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from automl_nas.api import EvalContext, Genotype, ImageSet
+from automl_nas.testing.contracts import EvaluatorContract
 from automl_nas_eval_proxies.config import BatchProxyConfig, SynflowConfig
 from automl_nas_eval_proxies.naswot import Naswot, hamming_kernel_score
 from automl_nas_eval_proxies.snip import Snip
@@ -127,3 +128,31 @@ def test_real_nb201_space(cls):
     first = ev.evaluate(conv, ctx)[ev.name]
     assert first == ev.evaluate(conv, ctx)[ev.name]
     assert np.isfinite(first) and first != ev.evaluate(skip, ctx)[ev.name]
+
+
+class _ProxyContract(EvaluatorContract):
+    @pytest.fixture
+    def genotype(self):
+        return Genotype("fake", "w4")
+
+    @pytest.fixture
+    def eval_context(self):
+        return _ctx()
+
+
+class TestNaswotContract(_ProxyContract):
+    @pytest.fixture
+    def evaluator(self):
+        return Naswot(BatchProxyConfig(batch_size=8))
+
+
+class TestSynflowContract(_ProxyContract):
+    @pytest.fixture
+    def evaluator(self):
+        return Synflow()
+
+
+class TestSnipContract(_ProxyContract):
+    @pytest.fixture
+    def evaluator(self):
+        return Snip(BatchProxyConfig(batch_size=8))
