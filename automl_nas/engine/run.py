@@ -203,9 +203,10 @@ class Search:
 
     def run_epochs(self, guard) -> dict:
         run, scfg = self.run, self.run.recipe.search
-        arch_iter = self.arch_loader.cycle(self.start_epoch)
         for epoch in range(self.start_epoch, scfg.epochs):
             run.epoch = epoch
+            # Arch batches are a function of the training epoch, so a resumed run sees the same ones.
+            arch_iter = self.arch_loader.cycle(epoch << 16)
             started = time.perf_counter()
             self.sampler.set_epoch(epoch, scfg.epochs)
             self.sampler.epoch_start(run)

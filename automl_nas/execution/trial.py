@@ -1,0 +1,123 @@
+"""Trial records: what a worker runs (:class:`TrialSpec`) and what it sends back
+(:class:`TrialResult`), plus :func:`run_trial`, the worker-side entry point.
+
+A spec is plain data (paths, strings, numbers): it pickles to a Ray worker,
+which builds its own plugin manager from entry points (style guide G19).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+
+__all__ = ["TrialSpec", "TrialResult", "run_trial", "attempt_log"]
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+@attrs.frozen(kw_only=True)
+class TrialSpec:
+    """One search run: a recipe file plus profile, ``--set`` overrides and seed.
+
+    Attributes:
+        recipe_path: absolute path of the recipe file.
+        profile: ``[profile.NAME]`` to apply, or ``None``.
+        overrides: ``KEY=VALUE`` strings, applied after the profile (the seed is one of them).
+        seed: the trial's seed (already part of ``overrides``; kept for tables).
+        run_dir: absolute path of the trial's own run directory.
+        workdir: the driver's working directory, so relative paths in the recipe
+            (tables, data) mean the same on a worker.
+        name: label in tables and logs (``seed-3``, ``trial-12``).
+    """
+
+    recipe_path: str = attrs.field(converter=str)
+    profile: str | None = None
+    overrides: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    seed: int = 0
+    run_dir: str = attrs.field(converter=str)
+    workdir: str = attrs.field(factory=os.getcwd, converter=str)
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class TrialResult:
+    """How a trial ended. ``status`` is ``finished``, ``failed`` or ``pruned``;
+    ``result`` is the trial's ``result.json`` (empty when none was written)."""
+
+    spec: TrialSpec
+    status: str
+    result: dict = attrs.field(factory=dict)
+    error: str | None = None
+    attempts: int = 1
+
+    def record(self) -> dict[str, Any]:
+        """The plain dict handed to ``automl_trial_end`` and written to tables."""
+        out = dict(self.result)
+        out.update(status=self.status, run_dir=self.spec.run_dir, seed=self.spec.seed, trial=self.spec.name,
+                   attempts=self.attempts)
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def attempt_log(spec: TrialSpec) -> Path:
+    """One JSON line per attempt, next to the run directory (survives retries)."""
+    run_dir = Path(spec.run_dir)
+    return run_dir.parent / "attempts" / f"{run_dir.name}.jsonl"
+
+
+def read_attempts(spec: TrialSpec) -> list[dict]:
+    from automl_nas.records.rundir import read_jsonl
+
+    return read_jsonl(attempt_log(spec))
+
+
+def _set_aside_previous_attempt(run_dir: Path, attempt: int) -> None:
+    # A retried trial starts clean; the failed attempt's directory is kept for
+    # inspection instead of appending to its metrics.jsonl.
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        run_dir.rename(run_dir.with_name(f"{run_dir.name}.attempt-{attempt - 1}"))
+
+
+def run_trial(spec: TrialSpec, extra_plugins=()) -> dict:
+    """Run one attempt of ``spec`` in this process; returns ``result.json``'s content.
+
+    Raises whatever the run raises (so Ray can retry it); every attempt is
+    logged to :func:`attempt_log` first.
+    """
+    from automl_nas.session import run_recipe_file
+
+    os.chdir(spec.workdir)
+    log = attempt_log(spec)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    attempt = len(read_attempts(spec)) + 1
+    _set_aside_previous_attempt(Path(spec.run_dir), attempt)
+    entry = {"attempt": attempt, "pid": os.getpid(), "started": time.time()}
+    try:
+        result = run_recipe_file(spec.recipe_path, profile=spec.profile, overrides=list(spec.overrides),
+                                 run_dir=spec.run_dir, quiet=True, extra_plugins=extra_plugins)
+    except BaseException as exc:
+        entry.update(status=getattr(exc, "status", "failed"), error=_error_text(exc))
+        _append(log, entry)
+        raise
+    entry.update(status=result.get("status", "finished"))
+    _append(log, entry)
+    return result
+
+
+def _error_text(exc: BaseException) -> str:
+    from automl_nas.errors import AutomlError, one_line
+
+    return f"{exc.title}: {exc.message}" if isinstance(exc, AutomlError) else one_line(exc)
+
+
+def _append(path: Path, entry: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")

@@ -1,0 +1,133 @@
+"""The ``[study]`` and ``[blackbox]`` recipe tables as frozen attrs classes (light: no optuna).
+
+Example ``[study]`` table::
+
+    [study]
+    name = "snas-temperature"
+    metric = "metrics.cifar10"          # dotted path into result.json
+    direction = "maximize"
+    trials = 30
+    parallelism = 2                     # > 1 runs trials on Ray
+    sampler = "tpe"                     # tpe | random | nsga2
+    pruner = "median"                   # median | none
+    [study.params]
+    "search.sampler.temperature.start" = { type = "float", low = 1, high = 20, log = true }
+    "search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from attrs import validators as v
+
+from automl_nas.errors import RecipeError
+from automl_nas.recipe.model import ComponentRef
+
+__all__ = ["ParamSpec", "StudyConfig", "BlackboxConfig", "load_study_config", "load_blackbox_config"]
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+def _check_range(inst: "ParamSpec", attribute: attrs.Attribute, value: Any) -> None:
+    if inst.type == "categorical":
+        if not inst.choices:
+            raise ValueError("a categorical parameter needs a non-empty `choices` list")
+        return
+    if inst.low is None or inst.high is None:
+        raise ValueError(f"a {inst.type} parameter needs `low` and `high`")
+    if inst.low > inst.high:
+        raise ValueError(f"low ({inst.low}) must not exceed high ({inst.high})")
+    if inst.log and inst.low <= 0:
+        raise ValueError(f"log = true needs low > 0 (got {inst.low})")
+
+
+@attrs.frozen(kw_only=True)
+class ParamSpec:
+    """One tuned recipe key; its value becomes a ``--set KEY=VALUE`` override of the trial."""
+
+    type: str = attrs.field(default="float", validator=v.in_(("float", "int", "categorical")),
+                            metadata={"help": "float, int or categorical"})
+    low: float | None = attrs.field(default=None, metadata={"help": "lower bound (float, int)"})
+    high: float | None = attrs.field(default=None, metadata={"help": "upper bound, inclusive (float, int)"})
+    log: bool = attrs.field(default=False, metadata={"help": "sample on a log scale"})
+    step: float | None = attrs.field(default=None, metadata={"help": "discretisation step (float, int)"})
+    choices: list[Any] | None = attrs.field(default=None, validator=_check_range,
+                                            metadata={"help": "values of a categorical parameter"})
+
+
+def _directions(inst: "StudyConfig", attribute: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
+    bad = [d for d in value if d not in DIRECTIONS]
+    if bad:
+        raise ValueError(f"must be {DIRECTIONS[0]!r} or {DIRECTIONS[1]!r}, got {bad}")
+    if inst.metrics is None or len(inst.metrics) != len(value):
+        raise ValueError("`directions` needs a `metrics` list of the same length")
+
+
+@attrs.frozen(kw_only=True)
+class StudyConfig:
+    """Settings of ``automl study``; see the module docstring for an example."""
+
+    name: str = attrs.field(default="", metadata={"help": "study name (default: <recipe>-study)"})
+    params: dict[str, ParamSpec] = attrs.field(factory=dict, metadata={"help": "dotted recipe key -> range"})
+    metric: str = attrs.field(default="", metadata={"help": "dotted path into result.json, e.g. metrics.cifar10"})
+    direction: str = attrs.field(default="maximize", validator=v.in_(DIRECTIONS), metadata={"help": "maximize or minimize"})
+    metrics: list[str] | None = attrs.field(default=None, metadata={"help": "several metrics (multi-objective)"})
+    directions: list[str] | None = attrs.field(default=None, validator=_directions,
+                                               metadata={"help": "one direction per entry of `metrics`"})
+    trials: int = attrs.field(default=20, validator=v.gt(0), metadata={"help": "finished (complete or pruned) trials to reach"})
+    parallelism: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "trials at once; > 1 runs them on Ray"})
+    sampler: str = attrs.field(default="tpe", validator=v.in_(("tpe", "random", "nsga2")), metadata={"help": "tpe, random or nsga2"})
+    pruner: str = attrs.field(default="median", validator=v.in_(("median", "none")), metadata={"help": "median or none"})
+    intermediate: str = attrs.field(default="valid_acc",
+                                    metadata={"help": "epoch-record key reported to the pruner (same direction as the study)"})
+    prune_startup_trials: int = attrs.field(default=5, validator=v.ge(0),
+                                            metadata={"help": "finished trials before the median pruner acts"})
+    prune_warmup_epochs: int = attrs.field(default=0, validator=v.ge(0),
+                                           metadata={"help": "epochs of a trial that are never pruned"})
+    storage: str = attrs.field(default="", metadata={"help": "Optuna storage URL (default: sqlite:///<study dir>/study.db)"})
+    root: str = attrs.field(default="", metadata={"help": "parent of study directories (default: <run.root>/studies)"})
+    seed: int | None = attrs.field(default=None, metadata={"help": "sampler seed (default: the recipe's seed)"})
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """``[(metric, direction), ...]``; one entry unless multi-objective."""
+        if self.metrics:
+            return list(zip(self.metrics, self.directions or ["maximize"] * len(self.metrics)))
+        return [(self.metric, self.direction)]
+
+
+@attrs.frozen(kw_only=True)
+class BlackboxConfig:
+    """The ``[blackbox]`` table of ``automl search``."""
+
+    proposer: ComponentRef = attrs.field(metadata={"help": "proposer name or table (random, rea, reinforce, tpe)"})
+    queries: int = attrs.field(default=100, validator=v.ge(0), metadata={"help": "evaluations (0: no limit)"})
+    seconds: float = attrs.field(default=0.0, validator=v.ge(0), metadata={"help": "wall-clock budget (0: no limit)"})
+    metric: str = attrs.field(default="", metadata={"help": "evaluator metric to optimise (default: its first)"})
+    parallel: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "evaluations at once; > 1 uses Ray"})
+
+
+def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> StudyConfig:
+    from automl_nas.recipe.converter import structure
+
+    if not raw:
+        raise RecipeError(f"{source}: no [study] table", hint="add [study] with `metric` and [study.params] (see `automl study --help`)")
+    cfg = structure(raw, StudyConfig, source=source, prefix="study")
+    if not cfg.metrics and not cfg.metric:
+        raise RecipeError(f"{source}: study.metric: required (a dotted path into result.json such as metrics.cifar10)")
+    if not cfg.params:
+        raise RecipeError(f"{source}: study.params: no parameters to tune",
+                          hint='add e.g. [study.params] "search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }')
+    return attrs.evolve(cfg, name=cfg.name or f"{recipe_name}-study")
+
+
+def load_blackbox_config(raw: dict | None, *, source: str) -> BlackboxConfig:
+    from automl_nas.recipe.converter import structure
+
+    if not raw:
+        raise RecipeError(f"{source}: no [blackbox] table", hint='add [blackbox] proposer = "rea", queries = 100, metric = "cifar10"')
+    return structure(raw, BlackboxConfig, source=source, prefix="blackbox")

@@ -1,0 +1,224 @@
+"""``automl study``: an Optuna study whose trials are search runs.
+
+The driver owns the study (style guide G19): it asks for parameters, turns them
+into ``--set`` overrides, runs each trial as a :class:`TrialSpec` (in-process,
+or as Ray tasks when ``parallelism > 1`` or the executor is ``ray``) and tells
+the value read from the trial's ``result.json``. Storage is persistent
+(SQLite in the study directory by default) and opened with
+``load_if_exists=True``: running the same command again resumes the study,
+counts its COMPLETE and PRUNED trials towards ``trials`` and marks trials left
+RUNNING by a killed driver as FAIL (so one driver per study at a time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+
+from automl_nas.errors import RecipeError, RunError
+from automl_nas.execution.trial import TrialSpec, run_trial
+from automl_nas.study.config import StudyConfig, load_study_config
+from automl_nas.study.pruning import PruneSpec, PruningReporter, TrialPruned
+from automl_nas.study.space import suggest, to_override
+
+__all__ = ["run_study", "run_study_trial", "open_study", "metric_value"]
+
+
+def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None) -> dict[str, Any]:
+    """Worker side: one attempt of ``spec``; never raises for a failed or pruned run."""
+    from automl_nas.execution.trial import _error_text
+
+    extra = [(PruningReporter.from_spec(prune), "study-pruner")] if prune else []
+    try:
+        return {"status": "finished", "result": run_trial(spec, extra_plugins=extra)}
+    except TrialPruned as exc:
+        return {"status": "pruned", "result": _read_result(spec), "error": exc.message}
+    except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
+        return {"status": "failed", "result": _read_result(spec), "error": _error_text(exc)}
+
+
+def _read_result(spec: TrialSpec) -> dict:
+    from automl_nas.records.rundir import RunDir
+
+    try:
+        return RunDir(spec.run_dir).read_result() or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def metric_value(result: dict, dotted: str) -> float | None:
+    """``result["metrics"]["cifar10"]`` for ``metrics.cifar10``; ``None`` when absent."""
+    node: Any = result
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+
+def _sampler(cfg: StudyConfig, seed: int):
+    import optuna
+
+    if cfg.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if cfg.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+
+
+def _pruner(cfg: StudyConfig):
+    import optuna
+
+    if cfg.pruner == "none" or len(cfg.objectives) > 1:  # Optuna cannot prune multi-objective trials
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=cfg.prune_startup_trials, n_warmup_steps=cfg.prune_warmup_epochs)
+
+
+def open_study(cfg: StudyConfig, storage: str, seed: int):
+    """Create or load the study; trials left RUNNING by a killed driver become FAIL."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directions = [d for _, d in cfg.objectives]
+    probe = optuna.create_study(study_name=cfg.name, storage=storage, load_if_exists=True, directions=directions)
+    if [d.name.lower() for d in probe.directions] != directions:
+        raise RecipeError(f"study {cfg.name!r} in {storage} has directions {[d.name.lower() for d in probe.directions]}, "
+                          f"the recipe asks for {directions}", hint="use another study.name or storage")
+    for stale in probe.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        probe.tell(stale.number, state=TrialState.FAIL)
+    # Re-seeding with the number of earlier trials keeps a resumed random sampler from repeating them.
+    return optuna.load_study(study_name=cfg.name, storage=storage, sampler=_sampler(cfg, seed + len(probe.trials)),
+                             pruner=_pruner(cfg))
+
+
+def _counted(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+@attrs.define
+class _Driver:
+    cfg: StudyConfig
+    study: Any
+    storage: str
+    study_dir: Path
+    recipe_path: str
+    profile: str | None
+    overrides: list[str]
+    seed: int
+    pm: Any
+    failures: int = 0
+
+    def ask(self) -> tuple[Any, TrialSpec, PruneSpec | None]:
+        trial = self.study.ask()
+        params = {key: suggest(trial, key, spec) for key, spec in self.cfg.params.items()}
+        run_dir = self.study_dir / f"trial-{trial.number:04d}"
+        spec = TrialSpec(recipe_path=self.recipe_path, profile=self.profile, seed=self.seed, run_dir=str(run_dir),
+                         overrides=[*self.overrides, *(to_override(k, v) for k, v in params.items())],
+                         name=f"trial-{trial.number}")
+        trial.set_user_attr("run_dir", str(run_dir))
+        prune = None
+        if self.cfg.pruner != "none" and len(self.cfg.objectives) == 1:
+            prune = PruneSpec(storage=self.storage, study_name=self.cfg.name, trial_id=trial._trial_id,
+                              key=self.cfg.intermediate)
+        return trial, spec, prune
+
+    def tell(self, trial: Any, spec: TrialSpec, out: dict[str, Any]) -> None:
+        from optuna.trial import TrialState
+
+        result, status = out.get("result") or {}, out["status"]
+        if out.get("error"):
+            trial.set_user_attr("error", out["error"])
+        record = {**result, "status": status, "run_dir": spec.run_dir, "trial": spec.name, **({"error": out["error"]} if out.get("error") else {})}
+        if status == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif status != "finished":
+            self.failures += 1
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            values = [metric_value(result, m) for m, _ in self.cfg.objectives]
+            missing = [m for (m, _), val in zip(self.cfg.objectives, values) if val is None]
+            if missing:
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise RecipeError(f"study.metric: {missing} not found in {spec.run_dir}/result.json "
+                                  f"(numeric keys: {', '.join(_numeric_keys(result))})", hint="name a dotted path listed above")
+            self.study.tell(trial, values if len(values) > 1 else values[0])
+        self.pm.hook.automl_trial_end(trial=spec, result=record)
+        if self.failures >= self.cfg.trials:
+            raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {out.get('error')}",
+                           hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
+
+
+def _numeric_keys(result: dict) -> list[str]:
+    from automl_nas.execution.aggregate import flatten_numeric
+
+    return sorted(flatten_numeric(result))
+
+
+def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = (), trials: int | None = None,
+              storage: str | None = None, address: str | None = None, quiet: bool = False) -> dict:
+    """Run (or resume) the recipe's ``[study]`` until ``trials`` trials are COMPLETE or PRUNED.
+
+    Returns ``{"status", "study", "storage", "study_dir", "trials", "best", "files"}``.
+
+    Example:
+        >>> run_study("recipes/snas.toml", profile="quick", trials=10)  # doctest: +SKIP
+    """
+    from automl_nas.recipe import load_recipe
+    from automl_nas.session import open_session
+    from automl_nas.study.report import write_report
+
+    overrides = list(overrides)
+    recipe = load_recipe(path, profile=profile, overrides=overrides)
+    cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
+    cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
+    study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / cfg.name
+    study_dir.mkdir(parents=True, exist_ok=True)
+    url = cfg.storage or f"sqlite:///{study_dir / 'study.db'}"
+    seed = recipe.seed if cfg.seed is None else cfg.seed
+    study = open_study(cfg, url, seed)
+    pm, _ = open_session()
+    driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
+                     profile=profile, overrides=overrides, seed=recipe.seed, pm=pm)
+    if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:
+        _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
+    else:
+        _loop_local(driver)
+    files = write_report(study, study_dir, cfg)
+    return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
+            "trials": _counted(study), **files}
+
+
+def _loop_local(driver: _Driver) -> None:
+    while _counted(driver.study) < driver.cfg.trials:
+        trial, spec, prune = driver.ask()
+        driver.tell(trial, spec, run_study_trial(spec, prune))
+
+
+def _loop_ray(driver: _Driver, executor, address: str | None, quiet: bool) -> None:
+    import ray
+
+    from automl_nas.execution.ray import connect
+
+    started = connect(address, quiet=quiet)
+    try:
+        # Ray tasks retry lost workers; a trial that raises is told as FAIL instead.
+        remote = ray.remote(run_study_trial).options(num_cpus=executor.cpus, num_gpus=executor.gpus,
+                                                    max_retries=executor.retries)
+        pending: dict[Any, tuple[Any, TrialSpec]] = {}
+        while True:
+            while len(pending) < driver.cfg.parallelism and _counted(driver.study) + len(pending) < driver.cfg.trials:
+                trial, spec, prune = driver.ask()
+                pending[remote.remote(spec, prune)] = (trial, spec)
+            if not pending:
+                break
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            trial, spec = pending.pop(ref)
+            driver.tell(trial, spec, ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
