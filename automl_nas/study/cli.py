@@ -1,0 +1,58 @@
+"""``automl study`` and ``automl search`` (black-box NAS); added to the CLI by ``automl_nas.cli``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from automl_nas.cli import handle_errors
+
+__all__ = ["study", "blackbox"]
+
+
+@click.command("study")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--profile", "-p", help="Apply [profile.NAME] of the recipe to every trial.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe key in every trial.")
+@click.option("--trials", type=click.IntRange(min=1), help="Finished trials to reach (default: study.trials).")
+@click.option("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///<study dir>/study.db).")
+@click.option("--address", help="Ray cluster address for parallel trials (auto, ray://host:port).")
+@click.option("--quiet", "-q", is_flag=True, help="Less output; the summary is still printed.")
+@handle_errors
+def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
+    """Tune RECIPE's [study.params] with Optuna; rerunning the same command resumes the study.
+
+    \b
+    Examples:
+      automl study recipes/snas.toml -p quick --trials 20
+      automl study recipes/gdas.toml --storage postgresql://user@db/optuna
+    """
+    from automl_nas.study.driver import run_study
+
+    result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
+                       address=address, quiet=quiet)
+    click.echo(json.dumps(result, indent=2))
+
+
+@click.command("search")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--profile", "-p", help="Apply [profile.NAME] of the recipe.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key, e.g. --set blackbox.queries=50.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Write here instead of run.root/<recipe>-blackbox-<time>.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-query output.")
+@handle_errors
+def blackbox(recipe, profile, overrides, run_dir, quiet) -> None:
+    """Black-box NAS: a proposer from [blackbox] queries the [evaluator] on the [space].
+
+    \b
+    Example recipe:
+      [space]     name = "nb201"
+      [evaluator] name = "nb201-table"   path = "nb201-test-accuracy.csv"
+      [blackbox]  proposer = "rea"   queries = 100   metric = "cifar10"
+    """
+    from automl_nas.study.blackbox import run_blackbox_recipe
+
+    result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet)
+    click.echo(json.dumps({k: result[k] for k in ("status", "proposer", "best_genotype", "best_value", "queries", "run_dir")},
+                          indent=2))

@@ -1,0 +1,80 @@
+"""End-of-study files: best trial(s), ``trials.csv`` and plots.
+
+Plots are Plotly HTML (``optuna.visualization``; ``plotly.min.js`` is written
+once next to them, so the pages work offline); without Plotly they fall back to
+matplotlib PNGs; without either they are skipped with a note in ``best.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from automl_nas.study.config import StudyConfig
+
+__all__ = ["best_trials", "write_report"]
+
+
+def best_trials(study) -> list[dict[str, Any]]:
+    """The best trial (single objective) or the Pareto front (several), as plain dicts."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return []
+    chosen = study.best_trials if len(study.directions) > 1 else [study.best_trial]
+    return [{"number": t.number, "values": list(t.values), "params": dict(t.params),
+             "run_dir": t.user_attrs.get("run_dir")} for t in chosen]
+
+
+def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
+    from automl_nas.records.rundir import atomic_write_json
+
+    best = best_trials(study)
+    study.trials_dataframe().to_csv(study_dir / "trials.csv", index=False)
+    plots, notes = _plots(study, study_dir, cfg)
+    atomic_write_json(study_dir / "best.json", {"study": cfg.name, "objectives": cfg.objectives, "best": best,
+                                                "pareto_front": len(study.directions) > 1, "plot_notes": notes})
+    return {"best": best, "files": [str(study_dir / "trials.csv"), str(study_dir / "best.json"), *plots],
+            "plot_notes": notes}
+
+
+def _figures(study, cfg: StudyConfig, vis) -> dict[str, Any]:
+    names = [m for m, _ in cfg.objectives]
+    multi = len(names) > 1
+    first = (lambda t: t.values[0]) if multi else None
+    makers = {"history": lambda: vis.plot_optimization_history(study, target=first, target_name=names[0]),
+              "importances": lambda: vis.plot_param_importances(study, target=first, target_name=names[0])}
+    if multi:
+        makers["pareto_front"] = lambda: vis.plot_pareto_front(study, target_names=names)
+    return makers
+
+
+def _plots(study, study_dir: Path, cfg: StudyConfig) -> tuple[list[str], list[str]]:
+    import warnings
+
+    try:
+        import plotly  # noqa: F401
+        import optuna.visualization as vis
+        html = True
+    except ImportError:
+        try:
+            import optuna.visualization.matplotlib as vis
+            html = False
+        except ImportError:
+            return [], ["no plots: install plotly (HTML) or matplotlib (PNG)"]
+    written, notes = [], []
+    for name, make in _figures(study, cfg, vis).items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # optuna marks the matplotlib backend experimental
+                fig = make()
+        except Exception as exc:  # noqa: BLE001 - e.g. importances need >= 2 finished trials
+            notes.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        path = study_dir / f"{name}.{'html' if html else 'png'}"
+        if html:
+            fig.write_html(str(path), include_plotlyjs="directory")
+        else:
+            fig.figure.savefig(path, dpi=120, bbox_inches="tight")
+        written.append(str(path))
+    return written, notes

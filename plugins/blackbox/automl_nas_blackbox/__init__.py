@@ -1,0 +1,3 @@
+"""automl-nas-blackbox: black-box proposers (ask/tell) over finite cell spaces."""
+
+from __future__ import annotations

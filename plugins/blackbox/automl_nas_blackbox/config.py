@@ -1,0 +1,27 @@
+"""Options of the proposers (light: no torch, no optuna)."""
+
+from __future__ import annotations
+
+import attrs
+from attrs import validators as v
+
+
+@attrs.frozen(kw_only=True)
+class ReaConfig:
+    population: int = attrs.field(default=10, validator=v.gt(0), metadata={"help": "population size P (NB201: 10)"})
+    sample: int = attrs.field(default=3, validator=v.gt(0), metadata={"help": "tournament size S (NB201: 3)"})
+    mutation: str = attrs.field(default="node", validator=v.in_(("node", "edge")),
+                                metadata={"help": "node: pick a node, then one of its input edges (NB201's R_EA.py); edge: uniform edge"})
+
+
+@attrs.frozen(kw_only=True)
+class ReinforceConfig:
+    lr: float = attrs.field(default=0.01, validator=v.gt(0), metadata={"help": "Adam learning rate of the policy logits"})
+    momentum: float = attrs.field(default=0.9, validator=[v.ge(0), v.lt(1)],
+                                  metadata={"help": "momentum of the moving-average reward baseline (NB201: 0.9)"})
+
+
+@attrs.frozen(kw_only=True)
+class TpeConfig:
+    startup: int = attrs.field(default=10, validator=v.ge(0), metadata={"help": "random trials before TPE (Optuna default 10)"})
+    multivariate: bool = attrs.field(default=False, metadata={"help": "multivariate TPE over the edges"})
