@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
+from automl_nas.testing.contracts import SamplerContract
 from automl_nas.api import GroupSpec
 from automl_nas.engine.mixed_op import MixedOp
 
@@ -87,3 +89,12 @@ def test_mixed_edge_is_softmax_weighted_sum_of_ops():
     w = DartsSampler().sample({"cell": alpha}, phase="weights")["cell"]
     expected = sum(w.weights[0, k] * op(x) for k, op in enumerate(edge.ops))
     torch.testing.assert_close(edge(x, w, 0), expected)
+
+
+# ---- the host's conformance suite (style G14) ----
+
+
+class TestDartsSamplerContract(SamplerContract):
+    @pytest.fixture
+    def sampler(self):
+        return DartsSampler()

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from automl_nas.testing.contracts import SamplerContract
 from automl_nas.engine.mixed_op import MixedOp
 
 from automl_nas_drnas.config import DrnasConfig
@@ -155,3 +156,12 @@ def test_config_validation():
     with pytest.raises(ValueError):
         DrnasConfig(reg_type="l1")
     assert math.isclose(DrnasConfig().reg_scale, 1e-3)
+
+
+# ---- the host's conformance suite (style G14) ----
+
+
+class TestDrnasSamplerContract(SamplerContract):
+    @pytest.fixture
+    def sampler(self):
+        return DrnasSampler()

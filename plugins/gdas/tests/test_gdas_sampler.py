@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from automl_nas.testing.contracts import SamplerContract
 from automl_nas.engine.mixed_op import MixedOp
 from automl_nas.schedules import Schedule
 
@@ -169,3 +170,12 @@ def test_genotype_depends_only_on_alpha():
     derived = [sampler.derive_params({"cell": alpha})["cell"].argmax(-1) for _ in range(2)]
     assert torch.equal(derived[0], derived[1]) and torch.equal(derived[0], alpha.argmax(-1))
     torch.testing.assert_close(sampler.probs({"cell": alpha})["cell"], torch.softmax(alpha, -1))
+
+
+# ---- the host's conformance suite (style G14) ----
+
+
+class TestGdasSamplerContract(SamplerContract):
+    @pytest.fixture
+    def sampler(self):
+        return GdasSampler()

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from automl_nas.testing.contracts import ObjectiveContract
 from automl_nas.api import EdgeWeights, LossContext
 
 from automl_nas_snas.config import SnasResourceConfig
@@ -162,3 +163,19 @@ def test_config_phases_and_errors():
         SnasResourceConfig(estimator="reinforce")
     with pytest.raises(ValueError, match="op_costs"):
         SnasResource()(_ctx({}, {}, {}))
+
+
+# ---- the host's conformance suite (style G14) ----
+
+
+class TestSnasResourceContract(ObjectiveContract):
+    @pytest.fixture(params=["reparametrization", "discrete", "policy_gradient"])
+    def objective(self, request):
+        return SnasResource(SnasResourceConfig(estimator=request.param))
+
+    @pytest.fixture
+    def loss_context(self):
+        sampler = SnasSampler()
+        a = torch.randn(2, 8, dtype=torch.float64, requires_grad=True)
+        z = sampler.sample({"normal": a}, phase="arch")["normal"].weights
+        return _ctx({"normal": z}, {"normal": a}, {"normal": _table(cells=3, edges=2)}, sampler)

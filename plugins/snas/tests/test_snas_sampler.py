@@ -8,6 +8,7 @@ import attrs
 import pytest
 import torch
 
+from automl_nas.testing.contracts import SamplerContract
 from automl_nas.api import GroupSpec
 from automl_nas.schedules import Schedule
 
@@ -120,3 +121,12 @@ def test_init_params_and_state():
     a = torch.randn(14, 8)
     torch.testing.assert_close(s.probs({"normal": a})["normal"], torch.softmax(a, -1))
     assert s.derive_params({"normal": a})["normal"] is a
+
+
+# ---- the host's conformance suite (style G14) ----
+
+
+class TestSnasSamplerContract(SamplerContract):
+    @pytest.fixture
+    def sampler(self):
+        return SnasSampler()
