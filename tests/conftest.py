@@ -26,6 +26,17 @@ epochs = 1
 """
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny test networks run fastest on one thread, and do not fight a busy CI box."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def toy_recipe(tmp_path: Path) -> Path:
     path = tmp_path / "toy.toml"
