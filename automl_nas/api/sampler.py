@@ -81,8 +81,13 @@ class Sampler(abc.ABC):
         """Optional structural changes at the start of an epoch (progressive pruning/widening).
 
         ``run`` is the :class:`automl_nas.engine.run.RunContext`; a sampler that
-        changes the supernet must call ``run.rebuild_weight_optimizer(...)``.
+        changes the supernet must assign a new optimiser to ``run.weight_optimizer``
+        (the engine sets its learning rate every epoch, so no scheduler state is lost).
         """
+
+    def restore(self, run: Any) -> None:
+        """After :meth:`load_state_dict` on resume: re-apply structural changes
+        (pruning, widening) to the freshly built supernet before its weights load."""
 
     def status(self) -> dict[str, float]:
         """Scalars to log per epoch (e.g. ``{"temperature": 4.2}``)."""

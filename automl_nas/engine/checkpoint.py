@@ -44,7 +44,7 @@ def load(search) -> None:
         raise RunError(f"{path}: checkpoint is unreadable ({type(exc).__name__}: {exc})",
                        hint="start the run again without --resume") from None
     search.sampler.load_state_dict(state["sampler"])
-    search.sampler.restore(run) if hasattr(search.sampler, "restore") else None
+    search.sampler.restore(run)
     run.supernet.load_state_dict(state["supernet"])
     with torch.no_grad():
         for k, v in state["params"].items():
