@@ -34,7 +34,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
             kwargs.pop("include_dashboard")
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+            # "local" forces a new instance even when a `ray start` cluster runs on this machine.
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {exc}",
                        hint="start a cluster with `ray start --head` and pass the address it prints, or drop --address") from exc

@@ -1,0 +1,144 @@
+"""Seed trials on Ray (issue 6): parallel trials, aggregate, retries, an external cluster."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from automl_nas.execution.trials import run_seed_trials  # noqa: E402
+
+TOY = """
+name = "toy"
+seed = 0
+[space]
+name = "toy"
+[data]
+name = "toy-blobs"
+batch_size = 16
+count = 32
+[search]
+epochs = 2
+[search.sampler]
+name = "toy-softmax"
+[evaluator]
+name = "toy-count"
+[run]
+root = "{root}"
+device = "cpu"
+threads = 1
+[executor]
+name = "ray"
+cpus = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def toy_recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "toy.toml"
+    path.write_text(TOY.format(root=tmp_path / "runs"))
+    return path
+
+
+def test_three_seeds_run_as_parallel_ray_trials_with_correct_aggregate(local_ray, tmp_path):
+    out = run_seed_trials(toy_recipe(tmp_path), seeds=[0, 1, 2], executor="ray", quiet=True, run_dir=tmp_path / "p")
+    assert out["status"] == "finished"
+    results = [json.loads((tmp_path / "p" / f"seed-{s}" / "result.json").read_text()) for s in range(3)]
+    assert [r["seed"] for r in results] == [0, 1, 2]  # each trial got its own seed and directory
+    agg = json.loads((tmp_path / "p" / "aggregate.json").read_text())
+    assert agg["succeeded"] == 3 and agg["failed"] == 0
+    for key, pick in (("metrics.convs", lambda r: r["metrics"]["convs"]), ("search_time_s", lambda r: r["search_time_s"]),
+                      ("last_epoch.valid_acc", lambda r: r["last_epoch"]["valid_acc"])):
+        values = [pick(r) for r in results]
+        mean = sum(values) / 3
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / 3)
+        assert agg["metrics"][key]["mean"] == pytest.approx(mean)
+        assert agg["metrics"][key]["std"] == pytest.approx(std)
+        assert agg["metrics"][key]["n"] == 3
+    rows = (tmp_path / "p" / "trials.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("trial,seed,status")
+    # Parallel: the two CPUs ran trials at the same time (overlapping attempt windows).
+    starts = [json.loads((tmp_path / "p" / "attempts" / f"seed-{s}.jsonl").read_text().splitlines()[0])["started"]
+              for s in range(3)]
+    ends = [os.path.getmtime(tmp_path / "p" / f"seed-{s}" / "result.json") for s in range(3)]
+    assert any(starts[j] < ends[i] and starts[i] < ends[j] for i in range(3) for j in range(i + 1, 3))
+
+
+def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, tmp_path):
+    parent = tmp_path / "p"
+    parent.mkdir()
+    (parent / "seed-1").write_text("a file where the run directory should go")  # RunDir.create fails: RunError
+    out = run_seed_trials(toy_recipe(tmp_path), seeds=[0, 1], overrides=["executor.retries=1"], executor="ray",
+                          quiet=True, run_dir=parent)
+    assert out["status"] == "partial"
+    by_seed = {t["seed"]: t for t in out["trials"]}
+    assert by_seed[0]["status"] == "finished" and by_seed[0]["attempts"] == 1
+    assert by_seed[1]["status"] == "failed" and by_seed[1]["attempts"] == 2  # one retry, as configured
+    assert "cannot be written" in by_seed[1]["error"]
+    agg = json.loads((parent / "aggregate.json").read_text())
+    assert agg["succeeded"] == 1 and agg["failed"] == 1 and agg["metrics"]["metrics.convs"]["n"] == 1
+
+
+def test_trial_end_hook_fires_in_driver_for_each_trial(tmp_path, monkeypatch):
+    import automl_nas.session as session
+
+    calls = []
+
+    class Recorder:
+        from automl_nas import hookimpl
+
+        @hookimpl
+        def automl_trial_end(self, trial, result):
+            calls.append((trial.seed, result["status"]))
+
+    real = session.open_session
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([(Recorder(), "recorder")]))
+    out = run_seed_trials(toy_recipe(tmp_path), seeds=[3, 4], executor="local", quiet=True, run_dir=tmp_path / "p")
+    assert out["status"] == "finished"
+    assert calls == [(3, "finished"), (4, "finished")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_external_cluster_is_used_via_address(tmp_path):
+    # Last in the file: an external head must not be picked up by the local fixture.
+    bindir = Path(sys.executable).parent
+    port = _free_port()
+    head = subprocess.Popen([str(bindir / "ray"), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             "--num-cpus=2", "--include-dashboard=false", "--block"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(8)
+        assert head.poll() is None, "ray start --head exited early"
+        recipe = toy_recipe(tmp_path)
+        proc = subprocess.run([str(bindir / "automl"), "run", str(recipe), "--seeds", "0-1", "--address", f"127.0.0.1:{port}",
+                               "--quiet"], capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+        assert summary["status"] == "finished" and len(summary["trials"]) == 2
+        assert all(Path(t["run_dir"], "result.json").exists() for t in summary["trials"])
+    finally:
+        head.terminate()  # --block: stopping this process stops the head it started
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            head.kill()

@@ -1,0 +1,133 @@
+"""Optuna studies over recipes (issue 6): resume from SQLite, pruning, Pareto front."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from automl_nas.study.driver import run_study  # noqa: E402
+from automl_nas.study.pruning import PruningReporter, TrialPruned  # noqa: E402
+
+TOY = """
+name = "toy"
+seed = 0
+[space]
+name = "toy"
+[data]
+name = "toy-blobs"
+batch_size = 16
+count = 32
+[search]
+epochs = 2
+[search.sampler]
+name = "toy-softmax"
+[evaluator]
+name = "toy-count"
+[run]
+root = "{root}"
+device = "cpu"
+threads = 1
+[study]
+name = "s"
+trials = 2
+pruner = "none"
+sampler = "random"
+{objective}
+[study.params]
+"search.arch_optimizer.lr" = {{ type = "float", low = 1e-4, high = 1e-1, log = true }}
+"data.batch_size" = {{ type = "categorical", choices = [8, 16] }}
+"""
+
+
+def recipe(tmp_path: Path, objective: str = 'metric = "metrics.convs"') -> Path:
+    path = tmp_path / "toy.toml"
+    path.write_text(TOY.format(root=tmp_path / "runs", objective=objective))
+    return path
+
+
+def test_killed_study_resumes_from_sqlite_without_repeating_finished_trials(tmp_path):
+    from click.testing import CliRunner
+
+    from automl_nas.study.cli import study as study_cmd
+
+    path = recipe(tmp_path)
+    first = run_study(path, quiet=True)
+    assert first["trials"] == 2
+    sdir = Path(first["study_dir"])
+    stamps = {p.name: (p / "result.json").stat().st_mtime_ns for p in sdir.glob("trial-*")}
+    # A killed driver leaves its current trial RUNNING in the storage.
+    killed = optuna.load_study(study_name="s", storage=first["storage"])
+    killed.ask()
+    res = CliRunner().invoke(study_cmd, [str(path), "--trials", "4", "-q"])
+    assert res.exit_code == 0, res.output
+    study = optuna.load_study(study_name="s", storage=first["storage"])
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    for name, stamp in stamps.items():  # finished trials were not run again
+        assert (sdir / name / "result.json").stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in sdir.glob("trial-*")) == ["trial-0000", "trial-0001", "trial-0003", "trial-0004"]
+    lrs = [t.params["search.arch_optimizer.lr"] for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(set(lrs)) == 4  # a resumed random sampler does not replay the first trials
+    for t in study.trials:
+        if t.state.name == "COMPLETE":
+            result = json.loads((Path(t.user_attrs["run_dir"]) / "result.json").read_text())
+            assert t.value == result["metrics"]["convs"]
+    assert (sdir / "trials.csv").read_text().count("\n") == 6
+    assert (sdir / "history.html").exists() and (sdir / "best.json").exists()
+
+
+class FakeTrial:
+    number = 7
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold, self.values = threshold, []
+
+    def report(self, value, step):
+        self.values.append((step, value))
+
+    def should_prune(self):
+        return self.values[-1][1] < self.threshold
+
+
+def test_pruning_callback_raises_on_poor_intermediate_value():
+    poor = PruningReporter(FakeTrial(threshold=50.0))
+    poor.automl_epoch_end(run=None, epoch=0, metrics={"valid_acc": 60.0})
+    with pytest.raises(TrialPruned):
+        poor.automl_epoch_end(run=None, epoch=1, metrics={"valid_acc": 40.0})
+    assert poor.reported == [(0, 60.0), (1, 40.0)]
+
+
+def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path):
+    from optuna.trial import TrialState, create_trial
+    from optuna.distributions import FloatDistribution
+
+    from automl_nas.execution.trial import TrialSpec, run_trial
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    # An earlier trial whose valid_acc was above anything the toy reaches (it is at most 100).
+    study.add_trial(create_trial(value=1.0, params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                                 intermediate_values={0: 101.0, 1: 101.0}))
+    trial = study.ask()
+    spec = TrialSpec(recipe_path=recipe(tmp_path), run_dir=tmp_path / "t", name="trial-1")
+    reporter = PruningReporter(trial)
+    with pytest.raises(TrialPruned):
+        run_trial(spec, extra_plugins=[(reporter, "study-pruner")])
+    result = json.loads((tmp_path / "t" / "result.json").read_text())
+    assert result["status"] == "pruned" and result["epochs_done"] == 1  # stopped after epoch 0 of 2
+    study.tell(trial, state=TrialState.PRUNED)
+    assert study.trials[-1].intermediate_values == {0: pytest.approx(reporter.reported[0][1])}
+
+
+def test_two_objective_study_returns_a_non_empty_pareto_front(tmp_path):
+    objective = 'metrics = ["metrics.convs", "search_time_s"]\ndirections = ["maximize", "minimize"]'
+    out = run_study(recipe(tmp_path, objective), trials=3, quiet=True)
+    assert out["trials"] == 3
+    assert len(out["best"]) >= 1 and all(len(b["values"]) == 2 for b in out["best"])
+    study = optuna.load_study(study_name="s", storage=out["storage"])
+    front = {t.number for t in study.best_trials}
+    assert {b["number"] for b in out["best"]} == front
+    assert Path(out["study_dir"], "pareto_front.html").exists()
