@@ -1,0 +1,32 @@
+"""Every shipped recipe validates, with and without its quick profile, and each method runs end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from automl_nas.recipe import plan_recipe
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipe_validates_with_and_without_quick(path, registry):
+    full = plan_recipe(path, registry)
+    quick = plan_recipe(path, registry, profile="quick")
+    assert quick.recipe.search.epochs < full.recipe.search.epochs
+    assert quick.recipe.data.name == "digits"  # the embedded data set: no network needed
+
+
+@pytest.mark.parametrize("name", ["darts-nb201", "snas", "gdas", "drnas", "snas-darts"])
+def test_method_runs_end_to_end_on_embedded_data(name, tmp_path):
+    from automl_nas.session import run_recipe_file
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / f"{name}.toml"
+    result = run_recipe_file(path, profile="quick", quiet=True,
+                             overrides=["search.epochs=1", "search.steps_per_epoch=2", "search.valid_batches=1",
+                                        "data.limit=200", f"run.root='{tmp_path}'"])
+    assert result["status"] == "finished"
+    assert result["genotype"]
+    assert "search_time_s" in result
