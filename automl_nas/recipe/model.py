@@ -119,3 +119,4 @@ class Recipe:
     run: RunConfig = attrs.field(factory=RunConfig)
     executor: ExecutorConfig = attrs.field(factory=ExecutorConfig)
     study: dict[str, Any] | None = None
+    blackbox: dict[str, Any] | None = None
