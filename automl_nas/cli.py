@@ -182,10 +182,17 @@ def _add_optional_commands() -> None:
     """Commands that live in their own modules (imported lazily by click on use)."""
     import importlib
 
-    for module, names in (("automl_nas.study.cli", ("study", "blackbox")), ("automl_nas.commands", ("eval_cmd", "export", "profile_ops"))):
+    for module, names in (
+        ("automl_nas.study.cli", ("study", "blackbox")),
+        ("automl_nas.commands.evaluate", ("eval_cmd",)),
+        ("automl_nas.commands.export", ("export",)),
+        ("automl_nas.commands.profile_ops", ("profile_ops",)),
+    ):
         try:
             mod = importlib.import_module(module)
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a real missing dependency inside the module: surface it
+                raise
             continue
         for name in names:
             cmd = getattr(mod, name, None)
