@@ -13,7 +13,12 @@ $PIP install -q --upgrade pip setuptools wheel
 $PIP install -q "torch==2.14.1" "torchvision==0.29.1"
 $PIP install -q -e ".[test]"
 for plugin in plugins/*/; do
-  $PIP install -q --no-build-isolation -e "$plugin"
+  # A plugin's optional readers are tested too: install its [test] extra when it has one.
+  if grep -q '^test *=' "$plugin/pyproject.toml"; then
+    $PIP install -q --no-build-isolation -e "${plugin%/}[test]"
+  else
+    $PIP install -q --no-build-isolation -e "$plugin"
+  fi
 done
 $PIP install -q --no-build-isolation -e tests/outside_plugin
 echo "automl-nas installed in .venv/ ($(.venv/bin/automl plugins --json | .venv/bin/python -c 'import json,sys; d=json.load(sys.stdin); print(len(d["plugins"]), "plugins,", len(d["errors"]), "load errors")'))"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray")
+import ray
 
-from automl_nas.execution.trials import run_seed_trials  # noqa: E402
+from automl_nas.execution.trials import run_seed_trials
 
 TOY = """
 name = "toy"

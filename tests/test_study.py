@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-optuna = pytest.importorskip("optuna")
+import optuna
 
-from automl_nas.study.driver import run_study  # noqa: E402
-from automl_nas.study.pruning import PruningReporter, TrialPruned  # noqa: E402
+from automl_nas.study.driver import run_study
+from automl_nas.study.pruning import PruningReporter, TrialPruned
 
 TOY = """
 name = "toy"

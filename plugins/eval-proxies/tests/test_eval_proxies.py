@@ -109,9 +109,6 @@ def test_descriptors():
 
 
 def _nb201_space():
-    names = {ep.name for ep in entry_points(group="automl_nas")}
-    if "space-nb201" not in names:
-        pytest.skip("plugins/space-nb201 is not installed")
     from automl_nas_space_nb201.config import Nb201Config
     from automl_nas_space_nb201.space import Nb201Space
 

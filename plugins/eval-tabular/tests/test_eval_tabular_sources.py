@@ -46,7 +46,6 @@ def _benchmark_dict():
 
 @pytest.fixture(scope="module")
 def nats_file(tmp_path_factory):
-    pytest.importorskip("nats_bench")  # optional extra "nats"; installed in the dev venv
     from nats_bench.api_utils import pickle_save
 
     base = tmp_path_factory.mktemp("nats") / "NATS-tss-tiny.pickle"
