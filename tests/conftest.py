@@ -15,7 +15,7 @@ name = "toy"
 [data]
 name = "toy-blobs"
 batch_size = 16
-[search]
+{data_extra}[search]
 epochs = 2
 [search.sampler]
 name = "toy-softmax"
@@ -37,11 +37,28 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+def toy_recipe_text(root: Path, *, count: int | None = None, tail: str = "") -> str:
+    """The toy recipe (outside plugin) with its run root, optional data size and extra tables."""
+    data_extra = f"count = {count}\n" if count is not None else ""
+    return (TOY_RECIPE.format(data_extra=data_extra)
+            + f'\n[run]\nroot = "{root}"\ndevice = "cpu"\nthreads = 1\n' + tail)
+
+
 @pytest.fixture
-def toy_recipe(tmp_path: Path) -> Path:
-    path = tmp_path / "toy.toml"
-    path.write_text(TOY_RECIPE + f'\n[run]\nroot = "{tmp_path / "runs"}"\n')
-    return path
+def make_toy_recipe(tmp_path: Path):
+    """``make_toy_recipe(count=..., tail=...)`` writes ``tmp_path/toy.toml`` and returns its path."""
+
+    def make(*, count: int | None = None, tail: str = "") -> Path:
+        path = tmp_path / "toy.toml"
+        path.write_text(toy_recipe_text(tmp_path / "runs", count=count, tail=tail))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def toy_recipe(make_toy_recipe) -> Path:
+    return make_toy_recipe()
 
 
 @pytest.fixture

@@ -17,25 +17,7 @@ import ray
 
 from automl_nas.execution.trials import run_seed_trials
 
-TOY = """
-name = "toy"
-seed = 0
-[space]
-name = "toy"
-[data]
-name = "toy-blobs"
-batch_size = 16
-count = 32
-[search]
-epochs = 2
-[search.sampler]
-name = "toy-softmax"
-[evaluator]
-name = "toy-count"
-[run]
-root = "{root}"
-device = "cpu"
-threads = 1
+EXECUTOR = """
 [executor]
 name = "ray"
 cpus = 1
@@ -49,14 +31,13 @@ def local_ray():
     ray.shutdown()
 
 
-def toy_recipe(tmp_path: Path) -> Path:
-    path = tmp_path / "toy.toml"
-    path.write_text(TOY.format(root=tmp_path / "runs"))
-    return path
+@pytest.fixture
+def toy_recipe(make_toy_recipe) -> Path:
+    return make_toy_recipe(count=32, tail=EXECUTOR)
 
 
-def test_three_seeds_run_as_parallel_ray_trials_with_correct_aggregate(local_ray, tmp_path):
-    out = run_seed_trials(toy_recipe(tmp_path), seeds=[0, 1, 2], executor="ray", quiet=True, run_dir=tmp_path / "p")
+def test_three_seeds_run_as_parallel_ray_trials_with_correct_aggregate(local_ray, tmp_path, toy_recipe):
+    out = run_seed_trials(toy_recipe, seeds=[0, 1, 2], executor="ray", quiet=True, run_dir=tmp_path / "p")
     assert out["status"] == "finished"
     results = [json.loads((tmp_path / "p" / f"seed-{s}" / "result.json").read_text()) for s in range(3)]
     assert [r["seed"] for r in results] == [0, 1, 2]  # each trial got its own seed and directory
@@ -79,11 +60,11 @@ def test_three_seeds_run_as_parallel_ray_trials_with_correct_aggregate(local_ray
     assert any(starts[j] < ends[i] and starts[i] < ends[j] for i in range(3) for j in range(i + 1, 3))
 
 
-def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, tmp_path):
+def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, tmp_path, toy_recipe):
     parent = tmp_path / "p"
     parent.mkdir()
     (parent / "seed-1").write_text("a file where the run directory should go")  # RunDir.create fails: RunError
-    out = run_seed_trials(toy_recipe(tmp_path), seeds=[0, 1], overrides=["executor.retries=1"], executor="ray",
+    out = run_seed_trials(toy_recipe, seeds=[0, 1], overrides=["executor.retries=1"], executor="ray",
                           quiet=True, run_dir=parent)
     assert out["status"] == "partial"
     by_seed = {t["seed"]: t for t in out["trials"]}
@@ -94,7 +75,7 @@ def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, t
     assert agg["succeeded"] == 1 and agg["failed"] == 1 and agg["metrics"]["metrics.convs"]["n"] == 1
 
 
-def test_trial_end_hook_fires_in_driver_for_each_trial(tmp_path, monkeypatch):
+def test_trial_end_hook_fires_in_driver_for_each_trial(tmp_path, monkeypatch, toy_recipe):
     import automl_nas.session as session
 
     calls = []
@@ -108,7 +89,7 @@ def test_trial_end_hook_fires_in_driver_for_each_trial(tmp_path, monkeypatch):
 
     real = session.open_session
     monkeypatch.setattr(session, "open_session", lambda extra=(): real([(Recorder(), "recorder")]))
-    out = run_seed_trials(toy_recipe(tmp_path), seeds=[3, 4], executor="local", quiet=True, run_dir=tmp_path / "p")
+    out = run_seed_trials(toy_recipe, seeds=[3, 4], executor="local", quiet=True, run_dir=tmp_path / "p")
     assert out["status"] == "finished"
     assert calls == [(3, "finished"), (4, "finished")]
 
@@ -119,7 +100,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_external_cluster_is_used_via_address(tmp_path):
+def test_external_cluster_is_used_via_address(tmp_path, toy_recipe):
     # Last in the file: an external head must not be picked up by the local fixture.
     bindir = Path(sys.executable).parent
     port = _free_port()
@@ -129,7 +110,7 @@ def test_external_cluster_is_used_via_address(tmp_path):
     try:
         time.sleep(8)
         assert head.poll() is None, "ray start --head exited early"
-        recipe = toy_recipe(tmp_path)
+        recipe = toy_recipe
         proc = subprocess.run([str(bindir / "automl"), "run", str(recipe), "--seeds", "0-1", "--address", f"127.0.0.1:{port}",
                                "--quiet"], capture_output=True, text=True, timeout=240)
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -26,10 +26,10 @@ def test_every_hook_is_documented_and_typed():
 
 
 def test_hook_order_of_a_run(tmp_path):
-    from tests.conftest import TOY_RECIPE
     from automl_nas.testing import run_recipe
+    from tests.conftest import TOY_RECIPE
 
-    outcome = run_recipe(tmp_path, TOY_RECIPE)
+    outcome = run_recipe(tmp_path, TOY_RECIPE.format(data_extra=""))
     lifecycle = [c for c in outcome.hook_calls if not c.startswith("automl_register")]
     steps = outcome.result["last_epoch"] and len([c for c in lifecycle if c == "automl_step_end"]) // 2
     expected = (["automl_run_start"] + (["automl_step_end"] * steps + ["automl_epoch_end"]) * 2 + ["automl_run_end"])

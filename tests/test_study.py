@@ -12,25 +12,7 @@ import optuna
 from automl_nas.study.driver import run_study
 from automl_nas.study.pruning import PruningReporter, TrialPruned
 
-TOY = """
-name = "toy"
-seed = 0
-[space]
-name = "toy"
-[data]
-name = "toy-blobs"
-batch_size = 16
-count = 32
-[search]
-epochs = 2
-[search.sampler]
-name = "toy-softmax"
-[evaluator]
-name = "toy-count"
-[run]
-root = "{root}"
-device = "cpu"
-threads = 1
+STUDY = """
 [study]
 name = "s"
 trials = 2
@@ -43,18 +25,20 @@ sampler = "random"
 """
 
 
-def recipe(tmp_path: Path, objective: str = 'metric = "metrics.convs"') -> Path:
-    path = tmp_path / "toy.toml"
-    path.write_text(TOY.format(root=tmp_path / "runs", objective=objective))
-    return path
+@pytest.fixture
+def recipe(make_toy_recipe):
+    def make(objective: str = 'metric = "metrics.convs"') -> Path:
+        return make_toy_recipe(count=32, tail=STUDY.format(objective=objective))
+
+    return make
 
 
-def test_killed_study_resumes_from_sqlite_without_repeating_finished_trials(tmp_path):
+def test_killed_study_resumes_from_sqlite_without_repeating_finished_trials(tmp_path, recipe):
     from click.testing import CliRunner
 
     from automl_nas.study.cli import study as study_cmd
 
-    path = recipe(tmp_path)
+    path = recipe()
     first = run_study(path, quiet=True)
     assert first["trials"] == 2
     sdir = Path(first["study_dir"])
@@ -101,7 +85,7 @@ def test_pruning_callback_raises_on_poor_intermediate_value():
     assert poor.reported == [(0, 60.0), (1, 40.0)]
 
 
-def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path):
+def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path, recipe):
     from optuna.trial import TrialState, create_trial
     from optuna.distributions import FloatDistribution
 
@@ -112,7 +96,7 @@ def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path):
     study.add_trial(create_trial(value=1.0, params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
                                  intermediate_values={0: 101.0, 1: 101.0}))
     trial = study.ask()
-    spec = TrialSpec(recipe_path=recipe(tmp_path), run_dir=tmp_path / "t", name="trial-1")
+    spec = TrialSpec(recipe_path=recipe(), run_dir=tmp_path / "t", name="trial-1")
     reporter = PruningReporter(trial)
     with pytest.raises(TrialPruned):
         run_trial(spec, extra_plugins=[(reporter, "study-pruner")])
@@ -122,9 +106,9 @@ def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path):
     assert study.trials[-1].intermediate_values == {0: pytest.approx(reporter.reported[0][1])}
 
 
-def test_two_objective_study_returns_a_non_empty_pareto_front(tmp_path):
+def test_two_objective_study_returns_a_non_empty_pareto_front(tmp_path, recipe):
     objective = 'metrics = ["metrics.convs", "search_time_s"]\ndirections = ["maximize", "minimize"]'
-    out = run_study(recipe(tmp_path, objective), trials=3, quiet=True)
+    out = run_study(recipe(objective), trials=3, quiet=True)
     assert out["trials"] == 3
     assert len(out["best"]) >= 1 and all(len(b["values"]) == 2 for b in out["best"])
     study = optuna.load_study(study_name="s", storage=out["storage"])
