@@ -86,7 +86,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
     elif seeds or executor == "ray" or address:
         result = run_trials(recipe, profile=profile, overrides=list(overrides), seeds=seeds, executor=executor,
-                            address=address, quiet=quiet)
+                            address=address, quiet=quiet, run_dir=run_dir)
     else:
         result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet)
     click.echo(json.dumps(_summary(result), indent=2))

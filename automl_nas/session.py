@@ -72,9 +72,12 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def run_trials(path, *, profile=None, overrides=(), seeds=None, executor=None, address=None, quiet=False) -> dict:
-    """Several seeds of one recipe as trials (locally or on Ray); writes an aggregate."""
+def run_trials(path, *, profile=None, overrides=(), seeds=None, executor=None, address=None, quiet=False,
+               run_dir=None) -> dict:
+    """Several seeds of one recipe as trials (locally or on Ray); writes an aggregate.
+
+    ``run_dir`` is the parent directory (one ``seed-N/`` run directory per trial)."""
     from automl_nas.execution.trials import run_seed_trials
 
     return run_seed_trials(path, profile=profile, overrides=list(overrides), seeds=parse_seeds(seeds or "0"),
-                           executor=executor, address=address, quiet=quiet)
+                           executor=executor, address=address, quiet=quiet, run_dir=run_dir)

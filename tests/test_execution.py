@@ -60,6 +60,21 @@ def test_three_seeds_run_as_parallel_ray_trials_with_correct_aggregate(local_ray
     assert any(starts[j] < ends[i] and starts[i] < ends[j] for i in range(3) for j in range(i + 1, 3))
 
 
+def test_cli_seed_trials_honour_run_dir_and_keep_stdout_for_the_summary(local_ray, tmp_path, toy_recipe):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    parent = tmp_path / "chosen"
+    result = CliRunner().invoke(main, ["run", str(toy_recipe), "--seeds", "0-1", "--executor", "ray", "-q",
+                                       "--run-dir", str(parent)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # Tune's banner went to stderr, not into the JSON
+    assert summary["run_dir"] == str(parent)
+    assert (parent / "seed-0" / "result.json").is_file() and (parent / "seed-1" / "result.json").is_file()
+    assert "Configuration for experiment" not in result.stdout
+
+
 def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, tmp_path, toy_recipe):
     parent = tmp_path / "p"
     parent.mkdir()

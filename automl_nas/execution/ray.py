@@ -7,8 +7,10 @@ Ray is imported only when this executor is used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -56,6 +58,10 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
                on_result: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
     """Run the specs as parallel Tune trials; failed trials are recorded, never raised."""
     import attrs
+
+    # With -q Tune's console output engine prints less (read when ray.tune is first imported).
+    if quiet:
+        os.environ.setdefault("AIR_VERBOSITY", "0")
     from ray import tune
 
     specs = list(specs)
@@ -69,7 +75,9 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
             run_config=tune.RunConfig(name="tune", storage_path=str(Path(storage).resolve()), verbose=0 if quiet else 1,
                                       failure_config=tune.FailureConfig(max_failures=retries)),
         )
-        grid = tuner.fit()
+        # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            grid = tuner.fit()
         results = [_collect(grid[i], specs) for i in range(len(grid))]
     finally:
         if started:
