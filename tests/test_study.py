@@ -115,3 +115,42 @@ def test_two_objective_study_returns_a_non_empty_pareto_front(tmp_path, recipe):
     front = {t.number for t in study.best_trials}
     assert {b["number"] for b in out["best"]} == front
     assert Path(out["study_dir"], "pareto_front.html").exists()
+
+
+def test_failed_study_trial_is_retried_with_the_same_parameters(tmp_path, recipe, monkeypatch):
+    import automl_nas.study.driver as driver
+
+    real, calls = driver.run_study_trial, []
+
+    def flaky(spec, prune=None):
+        calls.append(spec.overrides)
+        if len(calls) == 1:
+            return {"status": "failed", "result": {}, "error": "worker lost its disk"}
+        return real(spec, prune)
+
+    monkeypatch.setattr(driver, "run_study_trial", flaky)
+    out = run_study(recipe(), trials=2, overrides=["executor.retries=1"], quiet=True)
+    assert out["trials"] == 2
+    trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
+    states = [t.state.name for t in trials]
+    assert states == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[0].user_attrs["error"] == "worker lost its disk"
+    assert trials[1].user_attrs == {"attempt": 2, "retry_of": 0, "run_dir": trials[1].user_attrs["run_dir"]}
+    assert trials[1].params == trials[0].params
+    assert calls[1] == calls[0]  # the retry ran with the same overrides
+
+
+def test_study_trial_failures_without_retries_are_not_repeated(tmp_path, recipe, monkeypatch):
+    import automl_nas.study.driver as driver
+
+    real, calls = driver.run_study_trial, []
+
+    def fail_first(spec, prune=None):
+        calls.append(spec)
+        return {"status": "failed", "result": {}, "error": "boom"} if len(calls) == 1 else real(spec, prune)
+
+    monkeypatch.setattr(driver, "run_study_trial", fail_first)
+    out = run_study(recipe(), trials=2, quiet=True)
+    trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert "retry_of" not in trials[1].user_attrs

@@ -8,6 +8,9 @@ the value read from the trial's ``result.json``. Storage is persistent
 ``load_if_exists=True``: running the same command again resumes the study,
 counts its COMPLETE and PRUNED trials towards ``trials`` and marks trials left
 RUNNING by a killed driver as FAIL (so one driver per study at a time).
+A trial that fails is retried with the same parameters up to ``[executor]
+retries`` times (enqueued as a new Optuna trial, so the study's history keeps
+the failed attempt with its error).
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class _Driver:
     overrides: list[str]
     seed: int
     pm: Any
+    retries: int = 0
     failures: int = 0
 
     def ask(self) -> tuple[Any, TrialSpec, PruneSpec | None]:
@@ -131,6 +135,7 @@ class _Driver:
         from optuna.trial import TrialState
 
         result, status = out.get("result") or {}, out["status"]
+        params, attempt = dict(trial.params), int(trial.user_attrs.get("attempt", 1))
         if out.get("error"):
             trial.set_user_attr("error", out["error"])
         record = {**result, "status": status, "run_dir": spec.run_dir, "trial": spec.name, **({"error": out["error"]} if out.get("error") else {})}
@@ -139,6 +144,9 @@ class _Driver:
         elif status != "finished":
             self.failures += 1
             self.study.tell(trial, state=TrialState.FAIL)
+            if attempt <= self.retries:
+                self.study.enqueue_trial(params, user_attrs={"attempt": attempt + 1, "retry_of": trial.number},
+                                         skip_if_exists=False)
         else:
             values = [metric_value(result, m) for m, _ in self.cfg.objectives]
             missing = [m for (m, _), val in zip(self.cfg.objectives, values) if val is None]
@@ -148,7 +156,7 @@ class _Driver:
                                   f"(numeric keys: {', '.join(_numeric_keys(result))})", hint="name a dotted path listed above")
             self.study.tell(trial, values if len(values) > 1 else values[0])
         self.pm.hook.automl_trial_end(trial=spec, result=record)
-        if self.failures >= self.cfg.trials:
+        if self.failures >= self.cfg.trials * (self.retries + 1):
             raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {out.get('error')}",
                            hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
 
@@ -183,7 +191,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     study = open_study(cfg, url, seed)
     pm, _ = open_session()
     driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
-                     profile=profile, overrides=overrides, seed=recipe.seed, pm=pm)
+                     profile=profile, overrides=overrides, seed=recipe.seed, pm=pm, retries=recipe.executor.retries)
     if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:
         _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
     else:
