@@ -1,6 +1,6 @@
 """The interfaces plugins implement."""
 
-from automl_nas.api.arch import ArchParams, ArchSample, EdgeWeights, Genotype
+from automl_nas.api.arch import ArchParams, ArchSample, EdgeWeights, Genotype, parse_genotype
 from automl_nas.api.dataset import DatasetProvider, ImageSet
 from automl_nas.api.evaluator import EvalContext, Evaluator
 from automl_nas.api.objective import LossContext, Objective
@@ -23,4 +23,5 @@ __all__ = [
     "Proposer",
     "Sampler",
     "SearchSpace",
+    "parse_genotype",
 ]

@@ -71,3 +71,30 @@ class EdgeWeights:
 
 ArchSample = dict  # group name -> EdgeWeights
 ArchParams = dict  # group name -> torch.nn.Parameter of shape (E, K)
+
+
+def parse_genotype(space: Any, text: str, *, where: str = "genotype") -> Genotype:
+    """``space.parse(text)`` with any failure turned into a :class:`~automl_nas.errors.RecipeError`.
+
+    ``where`` names the place the string came from (a recipe key, a command-line
+    argument) so the message says what to fix. Spaces report malformed strings
+    with ``ValueError``; anything else they raise on garbage is reported the same way.
+    """
+    from automl_nas.errors import RecipeError
+
+    example = ""
+    try:
+        if space.size():
+            example = f", e.g. {space.decode(0).text!r}"
+    except Exception:  # noqa: BLE001 - the example is a courtesy
+        pass
+    if not isinstance(text, str):
+        raise RecipeError(f"{where}: expected an architecture string, got {type(text).__name__}")
+    try:
+        return space.parse(text)
+    except NotImplementedError as exc:
+        raise RecipeError(f"{where}: search space {space.name!r} cannot read architecture strings") from exc
+    except (ValueError, KeyError, IndexError, TypeError, SyntaxError) as exc:
+        short = text if len(text) <= 120 else text[:117] + "..."
+        raise RecipeError(f"{where}: {short!r} is not an architecture of search space {space.name!r}: {exc}",
+                          hint=f"give the space's canonical string{example}") from exc
