@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from automl_nas import hookimpl
 from automl_nas.cli import main
 
 SLOW_TOY = """
@@ -108,3 +109,32 @@ def test_nan_stops_with_step_and_keeps_checkpoint(toy_recipe):
 def test_resume_of_a_non_run_directory(tmp_path):
     result = CliRunner().invoke(main, ["run", "--resume", str(tmp_path)])
     assert result.exit_code == 5 and "is not a run directory" in result.output
+
+
+class _FailsAtEpochOne:
+    """A third-party plugin whose lifecycle hook raises in the middle of a run."""
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch, metrics):
+        if epoch == 1:
+            raise KeyError("metrics['valid_acc'] missing in my dashboard")
+
+
+def test_plugin_raising_mid_run_is_named_and_loses_no_finished_epoch(make_toy_recipe):
+    from automl_nas.errors import PluginError
+    from automl_nas.session import resume_run, run_recipe_file
+
+    recipe = make_toy_recipe(count=32)
+    with pytest.raises(PluginError) as info:
+        run_recipe_file(recipe, overrides=["search.epochs=3"], quiet=True, extra_plugins=[(_FailsAtEpochOne(), "dashboard")])
+    err = info.value
+    assert err.plugin == "dashboard" and "automl_epoch_end at epoch 1" in err.message and "KeyError" in err.message
+    assert "AUTOML_NAS_DISABLE_PLUGINS=dashboard" in err.hint
+    run_dir = next((recipe.parent / "runs").iterdir())
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs[:2] == [0, 1]  # both finished epochs were written before the hook ran
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "failed" and "dashboard" in result["error"]
+    # Without the broken plugin the run resumes from its last checkpoint and finishes.
+    resumed = resume_run(run_dir, quiet=True)
+    assert resumed["status"] == "finished" and resumed["last_epoch"]["epoch"] == 2
