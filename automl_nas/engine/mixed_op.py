@@ -51,6 +51,21 @@ class MixedOp(nn.Module):
         return out
 
 
+def set_fast_paths(module: nn.Module, enabled: bool) -> int:
+    """Switch the fused forward of every sub-module that offers one; returns how many.
+
+    A module offers a fast path by carrying a boolean ``fast_paths`` attribute.
+    Fast and plain paths compute the same function (the equality tests compare
+    them); the plain path stays as the readable reference (recipe ``run.fast_paths``).
+    """
+    count = 0
+    for m in module.modules():
+        if isinstance(getattr(m, "fast_paths", None), bool):
+            m.fast_paths = bool(enabled)
+            count += 1
+    return count
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Old channel ``g * (C / groups) + r`` moves to ``r * groups + g`` (DrNAS §7.3)."""
     b, c, h, w = x.shape

@@ -9,6 +9,7 @@ diagnostics are computed, the record is appended and a checkpoint written.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -23,6 +24,7 @@ from automl_nas.api.objective import LossContext
 from automl_nas.api.space import InputSpec
 from automl_nas.data import BatchLoader, search_split
 from automl_nas.engine import checkpoint as ckpt
+from automl_nas.engine.mixed_op import set_fast_paths
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, PluginError, RunError, one_line
 from automl_nas.records.rundir import RunDir, environment
@@ -111,6 +113,9 @@ class Search:
         self.valid_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.eval_batch_size, seed=recipe.seed,
                                         device=run.device, augment=False, shuffle=False, drop_last=False)
         run.supernet = self.space.build_supernet(self.inputs).to(run.device)
+        set_fast_paths(run.supernet, recipe.run.fast_paths)
+        # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
+        self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None
         init = self.sampler.init_params(self.space.groups(), run.generator)
         run.params = {k: nn.Parameter(v.to(run.device)) for k, v in init.items()}
         self.costs = self._costs()
@@ -140,8 +145,10 @@ class Search:
     def loss(self, phase: str, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         run = self.run
         sample = self.sampler.sample(run.params, phase="weights" if phase == "single" else phase)
-        out = run.supernet(x, sample)
+        with self.autocast():
+            out = run.supernet(x, sample)
         logits, aux = (out if isinstance(out, tuple) else (out, None))
+        logits, aux = logits.float(), (aux.float() if aux is not None else None)  # losses in fp32 under bf16
         ctx = LossContext(phase=phase, logits=logits, targets=y, params=run.params, sample=sample,
                           sampler=self.sampler, costs=self.costs, aux_logits=aux)
         total = None
@@ -154,6 +161,12 @@ class Search:
             if reg is not None:
                 total = total + reg
         return total, logits, sample
+
+    def autocast(self):
+        """bf16 autocast of a forward pass when ``run.bf16`` is set, else a no-op context."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.run.device).type, dtype=self.autocast_dtype)
 
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         run, wcfg = self.run, self.run.recipe.search.weights_optimizer

@@ -95,6 +95,8 @@ class RunConfig:
     checkpoint_every: int = attrs.field(default=1, validator=non_negative, metadata={"help": "epochs between checkpoints (0: only at the end)"})
     threads: int = attrs.field(default=0, validator=non_negative, metadata={"help": "torch CPU threads (0: torch default)"})
     deterministic: bool = attrs.field(default=False)
+    fast_paths: bool = attrs.field(default=True, metadata={"help": "fused supernet kernels, same maths (false: the plain per-op reference path)"})
+    bf16: bool = attrs.field(default=False, metadata={"help": "bfloat16 autocast of the search forward passes (GPU speed; changes rounding)"})
 
 
 @attrs.frozen(kw_only=True)

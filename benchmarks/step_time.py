@@ -1,0 +1,353 @@
+"""Search-step time and peak memory of our supernets against the official implementations (issue 8).
+
+One search iteration = one weight step (forward + backward + SGD) on a training batch plus one
+first-order architecture step (forward + backward + Adam) on an arch batch; fp32, random
+3x32x32 images, 10 classes, batch 64 (+ 64 arch images), median over the timed iterations after
+warm-up; peak resident memory of the process (on a GPU: CUDA events and peak allocated memory).
+Everything runs through the product: the shipped recipe is planned with overrides
+(``automl_nas.recipe.plan_recipe``) and the engine's own ``Search.weight_step`` /
+``Search.arch_step`` are timed on the supernet the space plugin builds.
+
+Each configuration x path runs in a subprocess of its own (RSS is per process). ``--interleave``
+instead times the fast and the plain path alternately in ONE process (robust speed-up ratio on a
+busy machine; RSS then covers both). The projection line multiplies the measured times by the
+paper's epochs x iterations per epoch (algorithms.md §4-§8).
+
+Usage:
+    python benchmarks/step_time.py                         # all configurations, fast path
+    python benchmarks/step_time.py --config gdas-nb201 --both --json out.json
+    python benchmarks/step_time.py --config darts-nb201 --interleave --rounds 5
+    python benchmarks/step_time.py --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NB201_ITERS = 25_000 // 64  # CIFAR-10 25k/25k search split, batch 64, drop_last (spec §1.6)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One measured configuration: a shipped recipe plus overrides, and the official figures."""
+
+    recipe: str
+    overrides: tuple[str, ...] = ()
+    official_ms: float | None = None
+    official_rss_gb: float | None = None
+    # Projection of the paper's search: epochs (with / without the arch step) x iterations per epoch.
+    epochs: int = 0
+    frozen_epochs: int = 0  # epochs with weight steps only (DrNAS warm-up)
+    iters_per_epoch: int = NB201_ITERS
+    single_level: bool = False  # the paper's iteration is one joint step (SNAS)
+    stage_epoch: int = 0  # epoch whose structure is measured (DrNAS progressive stage 2 = 50)
+    note: str = ""
+
+
+# Official figures: issue 8 (2 cores, torch 2.14.1, fp32, batch 64). Epochs: algorithms.md §8, §4, §5.2, §7.4.
+CONFIGS: dict[str, BenchConfig] = {
+    "gdas-nb201": BenchConfig("recipes/gdas.toml", official_ms=567, official_rss_gb=1.9, epochs=250,
+                              note="GDAS, NB201 C=16 N=5, tau=10"),
+    "darts-nb201": BenchConfig("recipes/darts-nb201.toml", official_ms=2830, official_rss_gb=4.4, epochs=50,
+                               note="DARTS 1st order, NB201 C=16 N=5"),
+    "drnas-nb201": BenchConfig("recipes/drnas.toml", official_ms=2519, official_rss_gb=3.1, epochs=100,
+                               note="DrNAS, NB201 C=16 N=5, no partial channels"),
+    "drnas-pc-nb201": BenchConfig("recipes/drnas-progressive.toml", official_ms=947, official_rss_gb=1.6,
+                                  epochs=40, frozen_epochs=10,
+                                  note="DrNAS progressive stage 1 (K_pc=4, 5 ops); projection: stage 1 only"),
+    "drnas-pc2-nb201": BenchConfig("recipes/drnas-progressive.toml", epochs=40, frozen_epochs=10, stage_epoch=50,
+                                   note="DrNAS progressive stage 2 (K_pc=2, 3 ops); projection: stage 2 only"),
+    "snas-nb201": BenchConfig("recipes/snas.toml", epochs=100, note="SNAS (DrNAS protocol), NB201 C=16 N=5"),
+    "snas-darts": BenchConfig("recipes/snas-darts.toml", official_ms=13055, official_rss_gb=9.9, epochs=150,
+                              iters_per_epoch=50_000 // 64, single_level=True,
+                              note="SNAS, DARTS space C=16 8 cells; projection: single-level steps on 50k"),
+    "darts-darts": BenchConfig("recipes/darts.toml", ("search.second_order=false",), official_ms=13435,
+                               official_rss_gb=9.7, epochs=50, note="DARTS 1st order, DARTS space C=16 8 cells"),
+}
+
+
+@dataclass
+class Measurement:
+    config: str
+    path: str
+    device: str
+    threads: int
+    bf16: bool
+    ms_iter: float
+    ms_weight: float
+    ms_arch: float
+    ms_single: float | None
+    img_per_s: float
+    peak_gb: float
+    peak_kind: str
+    iters: int
+    loadavg: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------- worker side
+
+
+def _random_npz(directory: Path, n: int, seed: int = 0) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    path = directory / "random-cifar.npz"
+    np.savez(path, x=rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), y=rng.integers(0, 10, n))
+    return path
+
+
+def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool, workdir: Path):
+    """The engine's ``Search`` for configuration ``name``, at the start of its measured epoch."""
+    import torch
+
+    from automl_nas.engine.run import RunContext, Search
+    from automl_nas.records.rundir import RunDir
+    from automl_nas.recipe import plan_recipe
+    from automl_nas.session import open_session
+
+    cfg = CONFIGS[name]
+    data = _random_npz(workdir, 8 * 64)
+    overrides = [f'data={{name="npz", path="{data}", batch_size=64}}', f"run.device={device!r}",
+                 f"run.threads={threads}", f"run.fast_paths={str(fast).lower()}", f"run.bf16={str(bf16).lower()}",
+                 f"run.root={str(workdir / 'runs')!r}", *cfg.overrides]
+    pm, registry = open_session()
+    plan = plan_recipe(REPO / cfg.recipe, registry, overrides=overrides)
+    run = RunContext(plan, registry, pm, RunDir.create(workdir / "runs", name), device=device, quiet=True)
+    search = Search(run)
+    run.search = search
+    epoch = cfg.stage_epoch
+    run.epoch = epoch
+    search.sampler.set_epoch(epoch, plan.recipe.search.epochs)
+    search.sampler.epoch_start(run)  # progressive DrNAS: prune + widen to the measured stage
+    for group in run.weight_optimizer.param_groups:
+        group["lr"] = search.lr_schedule.value(epoch, plan.recipe.search.epochs)
+    run.supernet.train()
+    torch.set_num_threads(threads)
+    return search
+
+
+class _Clock:
+    """Wall clock on CPU; CUDA events (and a sync) on a GPU."""
+
+    def __init__(self, device: str) -> None:
+        import torch
+
+        self.cuda = device.startswith("cuda")
+        self.torch = torch
+
+    def time(self, fn) -> float:
+        if not self.cuda:
+            started = time.perf_counter()
+            fn()
+            return 1e3 * (time.perf_counter() - started)
+        start, end = self.torch.cuda.Event(enable_timing=True), self.torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+
+def _batches(search, count: int):
+    train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
+    return [(next(train), next(arch)) for _ in range(count)]
+
+
+def time_iterations(search, batches, iters: int, clock: _Clock, *, single: bool) -> dict[str, list[float]]:
+    """Per-iteration times (ms) of the engine's weight step, arch step and (SNAS) single step."""
+    out: dict[str, list[float]] = {"weight": [], "arch": [], "iter": [], "single": []}
+    for i in range(iters):
+        (x, y), (xv, yv) = batches[i % len(batches)]
+        w = clock.time(lambda: search.weight_step(x, y))
+        a = clock.time(lambda: search.arch_step(xv, yv, x, y))
+        out["weight"].append(w)
+        out["arch"].append(a)
+        out["iter"].append(w + a)
+        if single:
+            out["single"].append(clock.time(lambda: search.single_step(x, y, True)))
+    return out
+
+
+def _peak(device: str) -> tuple[float, str]:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**30, "cuda allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30, "process RSS"
+
+
+def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, times: dict) -> Measurement:
+    med = {k: statistics.median(v) if v else None for k, v in times.items()}
+    peak, kind = _peak(device)
+    return Measurement(config=name, path=path, device=device, threads=threads, bf16=bf16, ms_iter=med["iter"],
+                       ms_weight=med["weight"], ms_arch=med["arch"], ms_single=med["single"],
+                       img_per_s=2 * 64 * 1e3 / med["iter"], peak_gb=peak, peak_kind=kind, iters=len(times["iter"]),
+                       loadavg=list(os.getloadavg()))
+
+
+def worker(args: argparse.Namespace) -> list[Measurement]:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cfg = CONFIGS[args.config]
+    paths = ["fast", "plain"] if args.interleave else [args.path]
+    with tempfile.TemporaryDirectory(prefix="step-time-") as tmp:
+        search = build_search(args.config, fast=paths[0] == "fast", device=args.device, threads=args.threads,
+                              bf16=args.bf16, workdir=Path(tmp))
+        from automl_nas.engine.mixed_op import set_fast_paths
+
+        clock = _Clock(args.device)
+        batches = _batches(search, 4)
+        times = {p: {"weight": [], "arch": [], "iter": [], "single": []} for p in paths}
+        for p in paths:  # warm-up every path (allocator, oneDNN primitive caches)
+            set_fast_paths(search.run.supernet, p == "fast")
+            time_iterations(search, batches, args.warmup, clock, single=cfg.single_level)
+        rounds = args.rounds if args.interleave else 1
+        per_round = max(1, args.iters // rounds) if args.interleave else args.iters
+        for _ in range(rounds):
+            for p in paths:
+                set_fast_paths(search.run.supernet, p == "fast")
+                got = time_iterations(search, batches, per_round, clock, single=cfg.single_level)
+                for k, v in got.items():
+                    times[p][k].extend(v)
+        return [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p]) for p in paths]
+
+
+# ---------------------------------------------------------------------------------- driver side
+
+
+def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[Measurement]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--config", name, "--path", path,
+           "--device", args.device, "--threads", str(args.threads), "--iters", str(args.iters),
+           "--warmup", str(args.warmup), "--rounds", str(args.rounds)]
+    cmd += ["--bf16", "on" if bf16 else "off"]
+    cmd += ["--interleave"] if path == "both" else []
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"step_time: configuration {name!r} ({path}) failed with exit code {proc.returncode}")
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("STEP_TIME ")][-1]
+    return [Measurement(**m) for m in json.loads(line[len("STEP_TIME "):])]
+
+
+def projection_hours(m: Measurement) -> float | None:
+    """Wall time of the paper's search at the measured speed (hours)."""
+    cfg = CONFIGS[m.config]
+    if not cfg.epochs:
+        return None
+    if cfg.single_level and m.ms_single is not None:
+        ms = (cfg.epochs + cfg.frozen_epochs) * cfg.iters_per_epoch * m.ms_single
+    else:
+        ms = cfg.iters_per_epoch * (cfg.epochs * m.ms_iter + cfg.frozen_epochs * m.ms_weight)
+    return ms / 3.6e6
+
+
+def print_table(rows: list[Measurement]) -> None:
+    head = (f"{'config':<16} {'path':<6} {'bf16':<4} {'ms/iter':>8} {'(w + a)':>15} {'img/s':>7} {'peak GB':>8} "
+            f"{'official ms':>11} {'ratio':>6} {'off. GB':>7} {'paper search':>13}")
+    print(head)
+    print("-" * len(head))
+    for m in rows:
+        cfg = CONFIGS[m.config]
+        ratio = f"{m.ms_iter / cfg.official_ms:.2f}" if cfg.official_ms and not m.device.startswith("cuda") else "-"
+        off_ms = f"{cfg.official_ms:,.0f}" if cfg.official_ms else "-"
+        off_gb = f"{cfg.official_rss_gb:.1f}" if cfg.official_rss_gb else "-"
+        hours = projection_hours(m)
+        proj = f"{hours:.2f} h" if hours is not None else "-"
+        print(f"{m.config:<16} {m.path:<6} {'on' if m.bf16 else 'off':<4} {m.ms_iter:>8.0f} "
+              f"{f'({m.ms_weight:.0f} + {m.ms_arch:.0f})':>15} {m.img_per_s:>7.0f} {m.peak_gb:>8.2f} "
+              f"{off_ms:>11} {ratio:>6} {off_gb:>7} {proj:>13}")
+    print()
+    for m in rows:
+        cfg = CONFIGS[m.config]
+        hours = projection_hours(m)
+        if hours is None:
+            continue
+        what = (f"{cfg.epochs + cfg.frozen_epochs} epochs x {cfg.iters_per_epoch} single-level steps x {m.ms_single:.0f} ms"
+                if cfg.single_level and m.ms_single is not None else
+                f"{cfg.epochs} epochs x {cfg.iters_per_epoch} it x {m.ms_iter:.0f} ms"
+                + (f" + {cfg.frozen_epochs} weight-only epochs x {m.ms_weight:.0f} ms" if cfg.frozen_epochs else ""))
+        print(f"projection {m.config} ({m.path}): {what} = {hours:.2f} h on {m.device} ({m.threads} threads) - {cfg.note}")
+    by_key: dict[tuple, dict[str, Measurement]] = {}
+    for m in rows:
+        by_key.setdefault((m.config, m.bf16), {})[m.path] = m
+    for (name, bf16), paths in by_key.items():
+        if {"fast", "plain"} <= set(paths):
+            f, p = paths["fast"], paths["plain"]
+            print(f"speed-up {name}{' bf16' if bf16 else ''}: plain/fast = {p.ms_iter / f.ms_iter:.2f}x "
+                  f"({p.ms_iter:.0f} -> {f.ms_iter:.0f} ms/iter)")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append", choices=sorted(CONFIGS), help="configuration (repeatable; default: all)")
+    paths = parser.add_mutually_exclusive_group()
+    paths.add_argument("--fast", dest="paths", action="store_const", const=["fast"], help="fused paths (default)")
+    paths.add_argument("--plain", dest="paths", action="store_const", const=["plain"], help="the plain reference path")
+    paths.add_argument("--both", dest="paths", action="store_const", const=["fast", "plain"],
+                       help="both paths, each in its own subprocess")
+    paths.add_argument("--interleave", dest="paths", action="store_const", const=["both"],
+                       help="both paths alternately in one process (robust ratio; shared RSS)")
+    parser.add_argument("--iters", type=int, default=10, help="timed iterations (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    parser.add_argument("--rounds", type=int, default=5, help="--interleave: alternations of the two paths")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the reference machine: 2)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--bf16", choices=("off", "on", "both"), default=None,
+                        help="bf16 autocast (default: off on CPU, both on GPU)")
+    parser.add_argument("--json", type=Path, help="also write the measurements as JSON")
+    parser.add_argument("--list", action="store_true", help="list the configurations and exit")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--path", default="fast", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.device is None:
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        args.config = args.config[0]
+        args.interleave = args.path == "both"
+        args.bf16 = args.bf16 == "on"
+        print("STEP_TIME " + json.dumps([asdict(m) for m in worker(args)]), flush=True)
+        return
+    if args.list:
+        for name, cfg in CONFIGS.items():
+            print(f"{name:<16} {cfg.recipe:<32} {cfg.note}")
+        return
+    bf16_modes = {"off": [False], "on": [True], "both": [False, True]}[
+        args.bf16 or ("both" if args.device.startswith("cuda") else "off")]
+    rows: list[Measurement] = []
+    for name in args.config or list(CONFIGS):
+        for bf16 in bf16_modes:
+            for path in args.paths or ["fast"]:
+                got = _spawn(name, path, args, bf16)
+                rows.extend(got)
+                for m in got:
+                    print(f"# {m.config} {m.path} bf16={m.bf16}: {m.ms_iter:.0f} ms/iter, peak {m.peak_gb:.2f} GB",
+                          file=sys.stderr, flush=True)
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(m) | {"projection_h": projection_hours(m)} for m in rows], indent=2))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
