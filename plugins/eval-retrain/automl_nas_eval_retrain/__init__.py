@@ -1,0 +1,1 @@
+"""automl-nas evaluator that retrains a genotype's standalone network from scratch."""

@@ -1,0 +1,68 @@
+"""Per-epoch checkpoints of a retraining, one folder per (genotype, settings, data, seed).
+
+Layout under the run directory::
+
+    retrain/<key>/
+      job.json        what is trained: genotype, space options, settings, data, seed (the key's source)
+      last.pt         weights, optimiser, RNG, epoch history (written atomically after every epoch)
+      epochs.jsonl    one line per finished epoch
+
+``key`` is a hash of ``job.json``: the same job resumes where it stopped, another job
+(different epochs, genotype or data) gets its own folder and never overwrites this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from automl_nas.errors import RunError
+from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json
+
+__all__ = ["CheckpointDir", "job_key"]
+
+
+def job_key(job: dict[str, Any]) -> str:
+    """Stable 12-hex-digit key of a JSON-able job description."""
+    return hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class CheckpointDir:
+    """The folder of one retraining job; ``None`` run directory means no checkpoints."""
+
+    def __init__(self, run_dir: str | Path, job: dict[str, Any]) -> None:
+        self.path = Path(run_dir) / "retrain" / job_key(job)
+        self.job = job
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / "last.pt"
+
+    def save(self, state: dict[str, Any]) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if not (self.path / "job.json").exists():
+                atomic_write_json(self.path / "job.json", self.job)
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            atomic_write_bytes(self.state_file, buf.getvalue())
+            lines = "".join(json.dumps(rec) + "\n" for rec in state["history"])
+            atomic_write_bytes(self.path / "epochs.jsonl", lines.encode())
+        except OSError as exc:
+            raise RunError(f"retrain checkpoint {self.state_file} cannot be written: {exc.strerror or exc}",
+                           hint="give the run a writable directory (automl eval --work-dir DIR)") from None
+
+    def load(self, device: str) -> dict[str, Any] | None:
+        """The saved state, or ``None`` when this job has not finished an epoch yet."""
+        if not self.state_file.exists():
+            return None
+        try:
+            return torch.load(self.state_file, map_location=device, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+            raise RunError(f"{self.state_file}: retrain checkpoint is unreadable ({type(exc).__name__}: {exc})",
+                           hint=f"delete {self.path} to retrain from scratch") from None

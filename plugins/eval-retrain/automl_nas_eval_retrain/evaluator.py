@@ -1,0 +1,138 @@
+"""``retrain``: train a genotype's standalone network from scratch and report its test accuracy.
+
+Protocols: NAS-Bench-201's benchmark training (Dong & Yang, ICLR 2020, arXiv:2001.00326; code
+AutoDL-Projects ``configs/nas-benchmark/CIFAR.config``) and DARTS' CIFAR-10 evaluation (Liu et al.,
+arXiv:1806.09055; code SNAS-Series ``Analysis/darts/cnn/train.py``), as the presets in
+:mod:`automl_nas_eval_retrain.config`. The network is ``space.build_network`` of the space rebuilt
+with the preset's sizes (``evaluator.network`` overrides them); the data are the run's whole
+training set (``train_limit`` to shorten), scored on its test split.
+
+The run's global RNG is left untouched (training runs under ``torch.random.fork_rng``); with a
+run directory every epoch ends with a checkpoint under ``retrain/<key>/`` and the same job
+resumes from it (see :mod:`automl_nas_eval_retrain.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import attrs
+import torch
+
+from automl_nas.api import EvalContext, Evaluator, Genotype, ImageSet, InputSpec
+from automl_nas.data import BatchLoader
+from automl_nas.errors import DataError, RecipeError
+from automl_nas_eval_retrain.checkpoint import CheckpointDir
+from automl_nas_eval_retrain.config import RetrainConfig, RetrainSettings, resolve_settings
+from automl_nas_eval_retrain.network import genotype_costs, network_space
+from automl_nas_eval_retrain.trainer import Trainer
+
+__all__ = ["Retrain"]
+
+
+class Retrain(Evaluator):
+    """Metrics: ``test_acc`` (top-1 %, test split), ``params``, ``flops`` (multiply-adds, the space's
+    cost model), ``train_time_s`` (training only, summed over resumes), ``train_loss`` (mean
+    objective of the last epoch, auxiliary term included), plus ``train_acc`` and ``epochs``."""
+
+    name = "retrain"
+    metrics = ("test_acc", "params", "flops", "train_time_s", "train_loss")
+
+    def __init__(self, config: RetrainConfig | None = None) -> None:
+        self.config = config or RetrainConfig()
+
+    def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
+        cfg = self.config
+        data = _check_data(ctx.data)
+        if genotype.space != ctx.space.name:
+            raise RecipeError(f"retrain: genotype of space {genotype.space!r} given with the {ctx.space.name!r} space",
+                              hint="evaluate it with its own space (automl eval --space NAME)")
+        settings, network, preset = _settings(cfg, ctx.space.name)
+        space = network_space(ctx.space, network)
+        inputs = InputSpec(channels=data.shape[0], height=data.shape[1], width=data.shape[2], num_classes=data.num_classes)
+        seed = ctx.seed if cfg.seed is None else cfg.seed
+        device = _device(cfg.device or ctx.device)
+        n_train = len(data.train_y) if not cfg.train_limit else min(cfg.train_limit, len(data.train_y))
+        with _threads(cfg.threads), torch.random.fork_rng(devices=_cuda_index(device)):
+            torch.manual_seed(seed)
+            net = _build(space, genotype, inputs).to(device)
+            costs = genotype_costs(space, genotype, inputs, net)
+            train = BatchLoader(data, torch.arange(n_train), batch_size=settings.batch_size, seed=seed, device=device,
+                                augment=cfg.augment)
+            test = BatchLoader(data, torch.arange(len(data.test_y)), batch_size=cfg.eval_batch_size, seed=seed, device=device,
+                               augment=False, shuffle=False, drop_last=False, images=data.test_x, labels=data.test_y)
+            job = {"genotype": genotype.text, "space": space.fingerprint(), "settings": attrs.asdict(settings),
+                   "augment": cfg.augment, "seed": seed, "data": {"name": data.name, "source": data.source,
+                                                                   "train": n_train, "test": len(data.test_y)}}
+            checkpoints = CheckpointDir(ctx.run_dir, job) if ctx.run_dir is not None else None
+            trainer = Trainer(net, settings, train, test, seed=seed, log=ctx.log, checkpoints=checkpoints)
+            ctx.log(f"retrain: {genotype.text} on {space.name} (preset {preset}, network {network or 'as the space'}): "
+                    f"{costs['params'] / 1e6:.3f} M params, {costs['flops'] / 1e6:.1f} M FLOPs; {settings.epochs} epochs "
+                    f"on {n_train} images ({data.name}), batch {settings.batch_size}, device {device}")
+            if settings.auxiliary_weight > 0 and not _has_aux_head(net):
+                ctx.log("retrain: the network has no auxiliary head; auxiliary_weight is not used")
+            trainer.restore()
+            trainer.train()
+            test_acc = trainer.test_accuracy()
+        last = trainer.history[-1]
+        ctx.log(f"retrain: test accuracy {test_acc:.2f}% after {settings.epochs} epochs ({trainer.train_time:.1f}s training)")
+        return {"test_acc": test_acc, "params": costs["params"], "flops": costs["flops"],
+                "train_time_s": round(trainer.train_time, 3), "train_loss": last["loss"], "train_acc": last["train_acc"],
+                "epochs": float(settings.epochs)}
+
+
+def _check_data(data: Any) -> ImageSet:
+    if data is None:
+        raise DataError("retrain needs a data set to train on, and none was given",
+                        hint="give the recipe a [data] table, or `automl eval ... --data cifar10`")
+    if len(data.test_y) == 0:
+        raise DataError(f"data set {data.name!r} has no test split: retrain reports top-1 accuracy on the test images",
+                        hint="use a data set with a test split (cifar10, cifar100, digits) or hold out images of an npz "
+                             "file with `test_fraction = 0.2` in its [data] table")
+    if len(data.train_y) < 2:
+        raise DataError(f"data set {data.name!r} has {len(data.train_y)} training images; retrain needs at least 2",
+                        hint="use a larger data set or evaluator.train_limit = 0")
+    return data
+
+
+def _settings(cfg: RetrainConfig, space_name: str) -> tuple[RetrainSettings, dict, str]:
+    try:
+        return resolve_settings(cfg, space_name)
+    except ValueError as exc:
+        raise RecipeError(f"evaluator.preset: {exc}", hint="set evaluator.preset = \"auto\"") from None
+
+
+def _build(space, genotype: Genotype, inputs: InputSpec) -> torch.nn.Module:
+    try:
+        return space.build_network(genotype, inputs)
+    except ValueError as exc:
+        raise RecipeError(f"retrain: {genotype.text!r} is not a valid {space.name!r} genotype: {exc}",
+                          hint="pass the genotype text the search printed (result.json: genotype)") from None
+
+
+def _device(name: str) -> str:
+    from automl_nas.engine.run import resolve_device
+
+    return resolve_device(name)
+
+
+def _cuda_index(device: str) -> list[int]:
+    if not device.startswith("cuda"):
+        return []
+    return [torch.device(device).index or 0]
+
+
+def _has_aux_head(net: torch.nn.Module) -> bool:
+    return getattr(net, "auxiliary_head", None) is not None
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

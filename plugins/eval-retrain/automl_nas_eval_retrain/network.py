@@ -1,0 +1,77 @@
+"""The network being retrained: the space rebuilt with the retraining sizes, drop-path, costs."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+from automl_nas.api import Genotype, InputSpec, SearchSpace
+from automl_nas.errors import RecipeError
+
+__all__ = ["check_drop_path", "drop_path_at", "genotype_costs", "network_space", "set_drop_path"]
+
+
+def network_space(space: SearchSpace, options: dict[str, Any]) -> SearchSpace:
+    """``space`` rebuilt with ``options`` over its config (``evaluator.network``); ``space`` itself if none."""
+    if not options:
+        return space
+    config = getattr(space, "config", None)
+    if config is None or not attrs.has(type(config)):
+        raise RecipeError(f"evaluator.network: the {space.name!r} space has no attrs options to override "
+                          f"(got {', '.join(sorted(options))})", hint="remove evaluator.network")
+    allowed = sorted(f.name for f in attrs.fields(type(config)))
+    for key in options:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            raise RecipeError(f"evaluator.network.{key}: the {space.name!r} space has no option {key!r}{guess} "
+                              f"(allowed: {', '.join(allowed)})", hint="fix the key in evaluator.network")
+    try:
+        return type(space)(attrs.evolve(config, **options))
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"evaluator.network: invalid {space.name!r} space options {options}: {exc}",
+                          hint="fix the value in evaluator.network") from None
+
+
+def drop_path_at(prob: float, epoch: int, epochs: int) -> float:
+    """DARTS ``train.py``: ``model.drop_path_prob = drop_path_prob * epoch / epochs`` (0-based epoch)."""
+    return prob * epoch / epochs
+
+
+def check_drop_path(net: nn.Module, prob: float) -> None:
+    """Refuse a drop-path probability the network cannot apply (before any training)."""
+    if prob > 0.0 and not hasattr(net, "drop_path_prob"):
+        raise RecipeError(f"evaluator.drop_path_prob = {prob}: the {type(net).__name__} network has no drop-path",
+                          hint="set evaluator.drop_path_prob = 0 for this space")
+
+
+def set_drop_path(net: nn.Module, prob: float) -> None:
+    """Set the probability the network's cells read each forward (DARTS networks: ``drop_path_prob``)."""
+    if hasattr(net, "drop_path_prob"):
+        net.drop_path_prob = prob
+
+
+def genotype_costs(space: SearchSpace, genotype: Genotype, inputs: InputSpec, net: nn.Module) -> dict[str, float]:
+    """``params`` / ``flops`` (multiply-adds per image) from the space's cost model.
+
+    Spaces without one are measured: parameters outside an ``auxiliary*`` head, and half the
+    FLOPs torch's ``FlopCounterMode`` counts in one eval-mode forward of one image.
+    """
+    try:
+        return {k: float(val) for k, val in space.genotype_costs(genotype, inputs).items() if k in ("params", "flops")}
+    except NotImplementedError:
+        pass
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = sum(p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary"))
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, inputs.channels, inputs.height, inputs.width, device=device))
+    net.train(was_training)
+    return {"params": float(params), "flops": float(counter.get_total_flops() / 2)}

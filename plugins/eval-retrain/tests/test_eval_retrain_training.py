@@ -1,0 +1,164 @@
+"""The retraining loop's behaviour: it learns, ramps drop-path, weighs the auxiliary loss, resumes exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from automl_nas.api import EvalContext, Genotype, InputSpec
+from automl_nas.data import BatchLoader
+from automl_nas.testing.contracts import EvaluatorContract
+from automl_nas_eval_retrain.config import RetrainConfig, resolve_settings
+from automl_nas_eval_retrain.evaluator import Retrain
+from automl_nas_eval_retrain.network import network_space
+from automl_nas_eval_retrain.trainer import Trainer, objective
+
+DRNAS_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+TINY_NB201 = {"channels": 4, "cells_per_stage": 1}
+TINY_DARTS = {"eval_channels": 4, "eval_layers": 3, "auxiliary": True}
+QUIET = {"log": lambda _line: None}
+
+
+def test_a_few_epochs_learn_separable_data_and_report_the_space_costs(nb201_space, blobs):
+    cfg = RetrainConfig(epochs=3, batch_size=32, lr=0.05, network=TINY_NB201)
+    metrics = Retrain(cfg).evaluate(Genotype("nb201", DRNAS_CELL), EvalContext(space=nb201_space, data=blobs, **QUIET))
+    assert set(Retrain.metrics) <= set(metrics)
+    assert metrics["test_acc"] >= 80.0  # chance is 25 %
+    assert metrics["train_loss"] < 1.0  # log(4) = 1.386 at chance
+    small = network_space(nb201_space, TINY_NB201)
+    costs = small.genotype_costs(Genotype("nb201", DRNAS_CELL), InputSpec(height=8, width=8, num_classes=4))
+    assert (metrics["params"], metrics["flops"]) == (costs["params"], costs["flops"])
+    net = small.build_network(Genotype("nb201", DRNAS_CELL), InputSpec(height=8, width=8, num_classes=4))
+    assert metrics["params"] == sum(p.numel() for p in net.parameters())
+
+
+def test_darts_costs_are_the_space_model_without_the_aux_head(darts_space, darts_genotype, blobs):
+    cfg = RetrainConfig(epochs=1, batch_size=64, network=TINY_DARTS)
+    metrics = Retrain(cfg).evaluate(darts_genotype, EvalContext(space=darts_space, data=blobs, **QUIET))
+    costs = network_space(darts_space, TINY_DARTS).genotype_costs(darts_genotype, InputSpec(height=8, width=8, num_classes=4))
+    assert (metrics["params"], metrics["flops"]) == (costs["params"], costs["flops"])
+
+
+def _trainer(space, genotype, data, checkpoints=None, **options) -> Trainer:
+    cfg = RetrainConfig(network=TINY_DARTS, batch_size=64, **options)
+    settings, network, _ = resolve_settings(cfg, space.name)
+    torch.manual_seed(0)
+    net = network_space(space, network).build_network(genotype, InputSpec(height=8, width=8, num_classes=4))
+    train = BatchLoader(data, torch.arange(len(data.train_y)), batch_size=settings.batch_size, seed=0)
+    test = BatchLoader(data, torch.arange(len(data.test_y)), batch_size=64, seed=0, augment=False, shuffle=False,
+                       drop_last=False, images=data.test_x, labels=data.test_y)
+    return Trainer(net, settings, train, test, seed=0, checkpoints=checkpoints, **QUIET)
+
+
+def test_drop_path_ramps_per_epoch_as_in_darts(darts_space, darts_genotype, blobs):
+    trainer = _trainer(darts_space, darts_genotype, blobs, epochs=4, drop_path_prob=0.2, cutout=0)
+    seen: list[float] = []
+    cell = trainer.net.cells[0]
+    cell.register_forward_pre_hook(lambda _m, _a, kwargs: seen.append(kwargs["drop_prob"]), with_kwargs=True)
+    trainer.train()
+    steps = len(trainer.train_loader)
+    assert seen == [0.0] * steps + [0.05] * steps + [0.1] * steps + [pytest.approx(0.15)] * steps
+    assert [r["drop_path"] for r in trainer.history] == [0.0, 0.05, 0.1, pytest.approx(0.15)]
+    trainer.test_accuracy()
+    assert seen[-1] == pytest.approx(0.15) and not trainer.net.training  # eval mode: cells skip drop-path
+
+
+def _grads(net: nn.Module, x, y, aux_weight: float) -> dict[str, torch.Tensor]:
+    net.zero_grad(set_to_none=True)
+    loss, _ = objective(net(x), y, nn.CrossEntropyLoss(), aux_weight)
+    loss.backward()
+    return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for n, p in net.named_parameters()}
+
+
+def test_auxiliary_weight_scales_only_the_aux_loss(darts_space, darts_genotype, blobs):
+    torch.manual_seed(0)
+    space = network_space(darts_space, TINY_DARTS)
+    net = space.build_network(darts_genotype, InputSpec(height=8, width=8, num_classes=4)).double().train()
+    x, y = blobs.train_x[:16].double() / 255, blobs.train_y[:16]
+    g0, g4, g8 = (_grads(net, x, y, w) for w in (0.0, 0.4, 0.8))
+    aux = [n for n in g0 if n.startswith("auxiliary_head")]
+    after_tap = [n for n in g0 if n.startswith("classifier") or n.startswith(f"cells.{net.aux_index + 1}.")]
+    before_tap = [n for n in g0 if n.startswith("stem")]
+    assert aux and after_tap and before_tap
+    assert all(g0[n].abs().max() == 0 for n in aux)  # weight 0: the aux head gets no gradient
+    assert all(g4[n].abs().max() > 0 for n in aux)
+    for n in after_tap:  # the main head's path is untouched by the aux term
+        assert torch.allclose(g4[n], g0[n], atol=1e-12)
+    for n in aux + before_tap:  # the aux term enters linearly with its weight
+        assert torch.allclose(g8[n] - g0[n], 2 * (g4[n] - g0[n]), atol=1e-10)
+    assert any(not torch.allclose(g4[n], g0[n]) for n in before_tap)
+
+
+class Crash(Exception):
+    """Stands in for a kill after the epoch's checkpoint was written."""
+
+
+def _crash_after(line_start: str):
+    def log(line: str) -> None:
+        if line.startswith(line_start):
+            raise Crash(line)
+
+    return log
+
+
+def test_resume_from_the_epoch_checkpoint_equals_an_uninterrupted_run(darts_space, darts_genotype, blobs, tmp_path):
+    cfg = RetrainConfig(epochs=3, batch_size=64, network=TINY_DARTS, drop_path_prob=0.3, cutout=3)
+    ev = Retrain(cfg)
+    whole = ev.evaluate(darts_genotype, EvalContext(space=darts_space, data=blobs, run_dir=tmp_path / "a", **QUIET))
+    with pytest.raises(Crash):
+        ev.evaluate(darts_genotype, EvalContext(space=darts_space, data=blobs, run_dir=tmp_path / "b",
+                                                log=_crash_after("retrain epoch 2/3")))
+    lines: list[str] = []
+    resumed = ev.evaluate(darts_genotype, EvalContext(space=darts_space, data=blobs, run_dir=tmp_path / "b", log=lines.append))
+    assert any("resumed" in line and "after epoch 2/3" in line for line in lines)
+    assert sum(line.startswith("retrain epoch") for line in lines) == 1  # only epoch 3 was trained again
+    (a,), (b,) = (list((tmp_path / d / "retrain").glob("*/last.pt")) for d in ("a", "b"))
+    assert a.parent.name == b.parent.name  # same job, same key
+    state_a, state_b = (torch.load(p, weights_only=False) for p in (a, b))
+    assert state_a["epochs_done"] == state_b["epochs_done"] == 3
+    for k, v in state_a["model"].items():
+        assert torch.equal(v, state_b["model"][k]), k
+    drop_time = lambda m: {k: v for k, v in m.items() if k != "train_time_s"}  # noqa: E731
+    assert drop_time(resumed) == drop_time(whole)
+    job = json.loads((a.parent / "job.json").read_text())
+    assert job["genotype"] == darts_genotype.text and job["settings"]["epochs"] == 3
+    assert len((a.parent / "epochs.jsonl").read_text().splitlines()) == 3
+
+
+def test_another_job_gets_its_own_checkpoint(nb201_space, blobs, tmp_path):
+    ctx = EvalContext(space=nb201_space, data=blobs, run_dir=tmp_path, **QUIET)
+    for epochs in (1, 2):
+        Retrain(RetrainConfig(epochs=epochs, batch_size=64, network=TINY_NB201)).evaluate(Genotype("nb201", DRNAS_CELL), ctx)
+    assert len(list((tmp_path / "retrain").glob("*/last.pt"))) == 2
+
+
+def test_nan_loss_stops_with_the_epoch_and_step_named(nb201_space, blobs, tmp_path):
+    from automl_nas.errors import RunError
+
+    cfg = RetrainConfig(epochs=1, batch_size=64, lr=1e30, momentum=0.0, network=TINY_NB201)
+    with pytest.raises(RunError, match=r"training loss is (nan|inf) at epoch 1, step \d"):
+        Retrain(cfg).evaluate(Genotype("nb201", DRNAS_CELL), EvalContext(space=nb201_space, data=blobs, **QUIET))
+
+
+class TestRetrainContract(EvaluatorContract):
+    @pytest.fixture
+    def evaluator(self):
+        return Retrain(RetrainConfig(epochs=1, batch_size=64, network=TINY_NB201))
+
+    @pytest.fixture
+    def genotype(self):
+        return Genotype("nb201", DRNAS_CELL)
+
+    @pytest.fixture
+    def eval_context(self, nb201_space, blobs):
+        return EvalContext(space=nb201_space, data=blobs, **QUIET)
+
+    def test_deterministic(self, evaluator, genotype, eval_context):
+        """As the contract's, minus the wall-clock training time."""
+        a = evaluator.evaluate(genotype, eval_context)
+        b = evaluator.evaluate(genotype, eval_context)
+        assert a.pop("train_time_s") >= 0 and b.pop("train_time_s") >= 0
+        assert a == b
