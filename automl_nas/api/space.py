@@ -29,6 +29,25 @@ class GroupSpec:
 
 
 @attrs.frozen(kw_only=True)
+class OpPosition:
+    """One candidate op at one place of the search supernet (see :meth:`SearchSpace.op_modules`).
+
+    ``cell`` counts the group's cells in network order (``0 .. GroupSpec.cells - 1``);
+    ``edge`` and ``op`` index the group's ``(E, K)`` matrix (``op`` by name, as in
+    ``GroupSpec.ops``). ``input_shape`` is what the op receives for one image,
+    ``(C, H, W)``, without the batch dimension. Positions whose ops are built alike and
+    see the same shape may share one ``module`` instance.
+    """
+
+    group: str
+    cell: int
+    edge: int
+    op: str
+    module: Any  # torch.nn.Module
+    input_shape: tuple[int, ...]
+
+
+@attrs.frozen(kw_only=True)
 class InputSpec:
     """What the network sees: image shape and number of classes."""
 
@@ -52,7 +71,8 @@ class SearchSpace(abc.ABC):
     4. Evaluators call :meth:`build_network` (retraining) or read the genotype text.
 
     ``op_costs`` reports per-op resource costs at their position in the network,
-    used by resource-aware objectives and ``automl profile-ops``.
+    used by resource-aware objectives; ``op_modules`` hands ``automl profile-ops``
+    every candidate op at its position so that its latency can be measured.
     """
 
     name: str = ""
@@ -116,6 +136,37 @@ class SearchSpace(abc.ABC):
     def genotype_costs(self, genotype: Genotype, inputs: InputSpec) -> dict[str, float]:
         """Exact ``params``/``flops`` of the standalone network of ``genotype``."""
         raise NotImplementedError
+
+    def genotype_choices(self, genotype: Genotype) -> dict[str, torch.Tensor]:
+        """How often the genotype uses each op on each edge: ``{group: (E, K) tensor}``.
+
+        The exact cost of a genotype under any per-op table ``{group: (cells, E, K)}``
+        (``op_costs`` metrics, a latency table) is then ``sum(table * choices)``
+        (:func:`automl_nas.costs.genotype_cost`). The default covers one-group spaces
+        that implement :meth:`to_ops` (one op per edge); others override it.
+        """
+        import torch
+
+        groups = self.groups()
+        if len(groups) != 1:
+            raise NotImplementedError(f"search space {self.name!r} has {len(groups)} groups; it must implement genotype_choices()")
+        ops = torch.tensor(self.to_ops(genotype))
+        return {groups[0].name: torch.nn.functional.one_hot(ops, len(groups[0].ops)).to(torch.get_default_dtype())}
+
+    def op_modules(self, inputs: InputSpec) -> Iterator[OpPosition]:
+        """Every candidate op of the search supernet at its position, for latency profiling.
+
+        Yields one :class:`OpPosition` per ``(group, cell, edge, op)`` of :meth:`groups`
+        (``cells x E x K`` records per group), each with a freshly built op module
+        configured as in :meth:`build_supernet` and the per-image input shape it sees
+        there for images of ``inputs``. ``automl profile-ops`` times each distinct
+        ``(module, input_shape)`` once and writes the latency table that the ``latency``
+        cost reads (format: :mod:`automl_nas.costs`).
+        """
+        raise NotImplementedError(
+            f"search space {self.name!r} does not list its op modules (SearchSpace.op_modules), "
+            f"so its ops cannot be profiled"
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings that identify this space instance (recorded with runs)."""

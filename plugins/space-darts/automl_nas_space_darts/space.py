@@ -8,12 +8,12 @@ Deviations: see the module docstrings of ``cells``, ``network``, ``costs`` and `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from automl_nas.api.arch import Genotype
-from automl_nas.api.space import GroupSpec, InputSpec, SearchSpace
+from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace
 
 from automl_nas_space_darts.config import DartsConfig
 from automl_nas_space_darts.costs import network_macs, network_params, supernet_op_costs
@@ -26,6 +26,7 @@ from automl_nas_space_darts.genotype import (
     parse_genotype,
 )
 from automl_nas_space_darts.network import DartsNetwork, DartsSupernet, cell_plan
+from automl_nas_space_darts.ops import make_op
 
 __all__ = ["DartsSpace"]
 
@@ -128,6 +129,57 @@ class DartsSpace(SearchSpace):
                             side=inputs.height, in_channels=inputs.channels, stem_multiplier=cfg.stem_multiplier,
                             steps=cfg.steps)
         return {"params": float(network_params(net)), "flops": float(macs)}
+
+    def genotype_choices(self, genotype: Genotype) -> dict[str, torch.Tensor]:
+        """``{group: (E, K)}`` counts of each op on each edge (two entries of a node may share an
+        input, AutoDL-Projects style); ``none`` entries outside the op set cost nothing and are dropped."""
+        g = self.parse_darts(genotype)
+        out = {}
+        for group in self.groups():
+            counts = torch.zeros(group.shape)
+            for i, pairs in enumerate(g.nodes(group.name, self.config.steps)):
+                first_edge = sum(2 + t for t in range(i))  # edges of node i start after those of nodes < i
+                for op, j in pairs:
+                    if op in self.ops:
+                        counts[first_edge + j, self.ops.index(op)] += 1
+                    elif op != "none":
+                        raise ValueError(f"genotype uses {op!r}, which is not among this space's ops {list(self.ops)}")
+            out[group.name] = counts
+        return out
+
+    def op_modules(self, inputs: InputSpec) -> Iterator[OpPosition]:
+        """Every candidate op of the supernet's searched cells, built as in ``SearchCell``.
+
+        Edges from the two cell inputs of a reduction cell have stride 2 and see the
+        previous side; all other edges see the cell's output side. Modules are shared
+        between positions with the same op, channels, stride and input shape.
+        """
+        cfg = self.config
+        searched = {g.name for g in self.groups()}
+        h, w = inputs.height, inputs.width
+        modules: dict[tuple, Any] = {}
+        cells_seen = {"normal": 0, "reduce": 0}
+        for c, red in cell_plan(cfg.layers, cfg.channels):
+            group = "reduce" if red else "normal"
+            out_h, out_w = ((h + 1) // 2, (w + 1) // 2) if red else (h, w)
+            if group in searched:
+                width = c // cfg.partial_channels
+                edge = 0
+                for i in range(cfg.steps):
+                    for j in range(2 + i):
+                        stride = 2 if red and j < 2 else 1
+                        shape = (width, h, w) if stride == 2 else (width, out_h, out_w)
+                        for op in self.ops:
+                            key = (op, stride, shape)
+                            if key not in modules:
+                                # pool_bn=True: pools carry a non-affine BN in the supernet (spec §2.1).
+                                modules[key] = make_op(op, width, stride, affine=cfg.affine,
+                                                       track=cfg.track_running_stats, pool_bn=True)
+                            yield OpPosition(group=group, cell=cells_seen[group], edge=edge, op=op,
+                                             module=modules[key], input_shape=shape)
+                        edge += 1
+                cells_seen[group] += 1
+            h, w = out_h, out_w
 
     def fingerprint(self) -> dict[str, Any]:
         import attrs

@@ -13,15 +13,16 @@ Costs follow the conventions documented in :mod:`.costs`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
 from automl_nas.api.arch import Genotype
-from automl_nas.api.space import GroupSpec, InputSpec, SearchSpace
+from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace
 from automl_nas_space_nb201 import costs, encoding
 from automl_nas_space_nb201.config import Nb201Config
 from automl_nas_space_nb201.network import Nb201Network, Nb201Supernet
+from automl_nas_space_nb201.ops import build_op
 
 if TYPE_CHECKING:
     from torch import nn
@@ -114,6 +115,25 @@ class Nb201Space(SearchSpace):
         cost = costs.genotype_cost(self.to_ops(genotype), cfg.channels, cfg.cells_per_stage,
                                    inputs.channels, inputs.height, inputs.width, inputs.num_classes)
         return {k: float(v) for k, v in cost.items()}
+
+    def op_modules(self, inputs: InputSpec) -> Iterator[OpPosition]:
+        """Every candidate op of the 3N search cells, built as in the supernet.
+
+        All edges of the cells of one stage see the same ``(C / partial_channels, H, W)``
+        input, so each stage shares one module per op.
+        """
+        cfg = self.config
+        cell = 0
+        for c, h, w in costs.stage_shapes(cfg.channels, inputs.height, inputs.width):
+            width = c // cfg.partial_channels
+            modules = {name: build_op(name, width, affine=cfg.affine, track_running_stats=cfg.track_running_stats)
+                       for name in encoding.OPS}
+            for _ in range(cfg.cells_per_stage):
+                for edge in range(encoding.NUM_EDGES):
+                    for name in encoding.OPS:
+                        yield OpPosition(group=GROUP, cell=cell, edge=edge, op=name, module=modules[name],
+                                         input_shape=(width, h, w))
+                cell += 1
 
     def fingerprint(self) -> dict[str, object]:
         cfg = self.config
