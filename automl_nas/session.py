@@ -44,14 +44,14 @@ def execute_plan(plan, registry, pm, *, run_dir=None, quiet: bool = False, resum
     return result
 
 
-def resume_run(run_dir: str | Path, *, quiet: bool = False) -> dict:
+def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=()) -> dict:
     """Continue ``run_dir`` from its checkpoint with the recipe saved in it."""
     from automl_nas.recipe import plan_recipe
 
     rd = RunDir(run_dir)
     if not rd.recipe_file.exists():
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")
-    pm, registry = open_session()
+    pm, registry = open_session(extra_plugins)
     plan = plan_recipe(rd.recipe_file, registry)
     return execute_plan(plan, registry, pm, run_dir=rd.path, quiet=quiet, resume=True)
 

@@ -90,6 +90,28 @@ def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, t
     assert agg["succeeded"] == 1 and agg["failed"] == 1 and agg["metrics"]["metrics.convs"]["n"] == 1
 
 
+def test_trial_whose_worker_dies_resumes_from_its_checkpoint(local_ray, tmp_path, make_toy_recipe):
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR)
+    reference = run_seed_trials(recipe, seeds=[0], overrides=["search.epochs=3"], executor="local", quiet=True,
+                                run_dir=tmp_path / "ref")
+    parent = tmp_path / "p"
+    parent.mkdir()
+    (parent / "die-once-at-epoch-1").touch()  # the toy plugin kills its worker process after epoch 1
+    out = run_seed_trials(recipe, seeds=[0], overrides=["search.epochs=3", "executor.retries=1"], executor="ray",
+                          quiet=True, run_dir=parent)
+    trial = out["trials"][0]
+    assert trial["status"] == "finished" and trial["attempts"] == 2
+    attempts = [json.loads(line) for line in (parent / "attempts" / "seed-0.jsonl").read_text().splitlines()]
+    assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "running"), (2, "running"), (2, "finished")]
+    assert attempts[1]["resumed"] is True and attempts[1]["pid"] != attempts[0]["pid"]
+    epochs = [json.loads(line)["epoch"] for line in (parent / "seed-0" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]  # epochs 0 and 1 came from the dead worker's checkpoint, not a rerun
+    done = json.loads((parent / "seed-0" / "result.json").read_text())
+    ref = json.loads((tmp_path / "ref" / "seed-0" / "result.json").read_text())
+    assert done["genotype"] == ref["genotype"]
+    assert done["last_epoch"]["train_loss"] == pytest.approx(ref["last_epoch"]["train_loss"], rel=1e-6)
+
+
 def test_trial_end_hook_fires_in_driver_for_each_trial(tmp_path, monkeypatch, toy_recipe):
     import automl_nas.session as session
 

@@ -74,14 +74,26 @@ def attempt_log(spec: TrialSpec) -> Path:
 
 
 def read_attempts(spec: TrialSpec) -> list[dict]:
+    """One record per attempt (the log holds a ``running`` line at its start and one at its end,
+    so an attempt whose worker died still counts)."""
     from automl_nas.records.rundir import read_jsonl
 
-    return read_jsonl(attempt_log(spec))
+    merged: dict[int, dict] = {}
+    for entry in read_jsonl(attempt_log(spec)):
+        merged.setdefault(entry["attempt"], {}).update(entry)
+    return [merged[k] for k in sorted(merged)]
+
+
+def _resumable(run_dir: Path) -> bool:
+    from automl_nas.records.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    return rd.checkpoint_file.is_file() and rd.recipe_file.is_file()
 
 
 def _set_aside_previous_attempt(run_dir: Path, attempt: int) -> None:
-    # A retried trial starts clean; the failed attempt's directory is kept for
-    # inspection instead of appending to its metrics.jsonl.
+    # A retry without a checkpoint starts clean; the failed attempt's directory is
+    # kept for inspection instead of appending to its metrics.jsonl.
     if run_dir.is_dir() and any(run_dir.iterdir()):
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.attempt-{attempt - 1}"))
 
@@ -89,20 +101,28 @@ def _set_aside_previous_attempt(run_dir: Path, attempt: int) -> None:
 def run_trial(spec: TrialSpec, extra_plugins=()) -> dict:
     """Run one attempt of ``spec`` in this process; returns ``result.json``'s content.
 
-    Raises whatever the run raises (so Ray can retry it); every attempt is
-    logged to :func:`attempt_log` first.
+    A retry whose earlier attempt left a checkpoint (a worker that died, a
+    pre-empted node) resumes from it; otherwise it starts clean. Raises whatever
+    the run raises (so Ray can retry it); every attempt is logged to
+    :func:`attempt_log` before it starts and again when it ends.
     """
-    from automl_nas.session import run_recipe_file
+    from automl_nas.session import resume_run, run_recipe_file
 
     os.chdir(spec.workdir)
     log = attempt_log(spec)
     log.parent.mkdir(parents=True, exist_ok=True)
     attempt = len(read_attempts(spec)) + 1
-    _set_aside_previous_attempt(Path(spec.run_dir), attempt)
-    entry = {"attempt": attempt, "pid": os.getpid(), "started": time.time()}
+    resume = attempt > 1 and _resumable(Path(spec.run_dir))
+    if not resume:
+        _set_aside_previous_attempt(Path(spec.run_dir), attempt)
+    entry = {"attempt": attempt, "pid": os.getpid(), "started": time.time(), "resumed": resume}
+    _append(log, {**entry, "status": "running"})
     try:
-        result = run_recipe_file(spec.recipe_path, profile=spec.profile, overrides=list(spec.overrides),
-                                 run_dir=spec.run_dir, quiet=True, extra_plugins=extra_plugins)
+        if resume:
+            result = resume_run(spec.run_dir, quiet=True, extra_plugins=extra_plugins)
+        else:
+            result = run_recipe_file(spec.recipe_path, profile=spec.profile, overrides=list(spec.overrides),
+                                     run_dir=spec.run_dir, quiet=True, extra_plugins=extra_plugins)
     except BaseException as exc:
         entry.update(status=getattr(exc, "status", "failed"), error=_error_text(exc))
         _append(log, entry)

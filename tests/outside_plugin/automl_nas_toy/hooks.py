@@ -47,3 +47,16 @@ def automl_parse_genotype(text):
     from automl_nas.api import Genotype
 
     return Genotype("toy", text) if text.startswith("toy:") else None
+
+
+@hookimpl
+def automl_epoch_end(run, epoch, metrics):
+    """Fault injection for the tests: a file ``die-once-at-epoch-N`` next to the run
+    directory makes this worker process die (no cleanup, like a lost node) after epoch N."""
+    import os
+    from pathlib import Path
+
+    marker = Path(run.run_dir.path).parent / f"die-once-at-epoch-{epoch}"
+    if marker.exists():
+        marker.unlink()
+        os._exit(1)
