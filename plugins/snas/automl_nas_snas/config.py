@@ -9,6 +9,8 @@ from automl_nas.schedules import Schedule, positive_schedule
 __all__ = ["COST_METRICS", "SnasConfig", "SnasResourceConfig"]
 
 COST_METRICS = ("params", "flops", "mac")
+#: every cost the objective understands; "latency" comes from a table of `automl profile-ops`
+ALL_COSTS = (*COST_METRICS, "latency")
 
 
 def _per_epoch(instance: object, attribute: attrs.Attribute, value: Schedule) -> None:
@@ -29,10 +31,36 @@ class SnasConfig:
     )
 
 
+def _cost_tuple(value: object) -> tuple:
+    # `costs = "latency"` reads as one cost, not as the letters of the word.
+    return (value,) if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
+
+
 def _cost_subset(instance: object, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
-    unknown = [c for c in value if c not in COST_METRICS]
+    unknown = [c for c in value if c not in ALL_COSTS]
     if not value or unknown or len(set(value)) != len(value):
-        raise ValueError(f"costs must be a non-empty subset of {COST_METRICS} without repeats, got {list(value)}")
+        raise ValueError(f"costs must be a non-empty subset of {ALL_COSTS} without repeats, got {list(value)}")
+
+
+def _latency_table(instance: "SnasResourceConfig", attribute: attrs.Attribute, value: str | None) -> None:
+    uses = "latency" in instance.costs
+    if uses and value is None:
+        raise ValueError("latency_table: costs include \"latency\" but latency_table is not set; measure one with "
+                         "`automl profile-ops SPACE [--set space.KEY=VALUE ...] --out latency.json` and set "
+                         "latency_table = \"latency.json\"")
+    if value is not None and not uses:
+        raise ValueError("latency_table: set, but costs do not include \"latency\"; add it, e.g. costs = \"latency\"")
+    if value is not None:
+        from automl_nas.costs import read_latency_table
+
+        try:  # a missing or malformed table is a recipe error, found by `automl validate`
+            read_latency_table(value)
+        except ValueError as exc:
+            raise ValueError(f"latency_table: {exc}; measure it with `automl profile-ops SPACE "
+                             f"[--set space.KEY=VALUE ...] --out {value}` for the run's space") from None
+    if uses and instance.combine == "linear" and len(instance.costs) > 1:
+        raise ValueError("combine: SNAS' linear form 0.43 (2P + F/4000 + M/100) has no latency coefficient; use latency alone "
+                         "(costs = \"latency\") or combine = \"log\"")
 
 
 def _baseline_needs_pg(instance: "SnasResourceConfig", attribute: attrs.Attribute, value: bool) -> None:
@@ -49,8 +77,9 @@ class SnasResourceConfig:
         metadata={"help": "eta_res, coefficient of the resource term (SNAS README runs: 1.5e-3)"},
     )
     costs: tuple[str, ...] = attrs.field(
-        default=COST_METRICS, converter=tuple, validator=_cost_subset,
-        metadata={"help": "which costs enter r_e: any of params, flops, mac (SNAS --separation; all = 'all')"},
+        default=COST_METRICS, converter=_cost_tuple, validator=_cost_subset,
+        metadata={"help": "which costs enter r_e: any of params, flops, mac (SNAS --separation; all = 'all'), "
+                          "or latency (needs latency_table)"},
     )
     combine: str = attrs.field(
         default="log", validator=attrs.validators.in_(("log", "linear")),
@@ -68,4 +97,8 @@ class SnasResourceConfig:
     minus_baseline: bool = attrs.field(
         default=False, validator=_baseline_needs_pg,
         metadata={"help": "policy_gradient only: subtract the cell's average op cost from each edge's reward"},
+    )
+    latency_table: str | None = attrs.field(
+        default=None, validator=_latency_table,
+        metadata={"help": "JSON table of `automl profile-ops` for the run's space; needed when costs include latency"},
     )

@@ -16,6 +16,16 @@ Deviations: policy_gradient evaluates log q at a detached Z (a pure score functi
 code lets the pathwise gradient of Z leak into it). With a single cost the linear form is
 the raw cost (as the code's ``--separation size|flops|mac``); two costs (not in the code)
 use the weighted form's coefficients for those two.
+
+Extension (not in SNAS): ``costs = "latency"`` reads per-op latencies measured by
+``automl profile-ops`` from ``latency_table`` (format: :mod:`automl_nas.costs`); the table is
+checked against the run's space before the first epoch. Latency enters r_e in microseconds,
+so that log+ (which zeroes values below 1) still sees sub-millisecond ops; alone in the linear
+form it is the raw expected latency. Example::
+
+    automl profile-ops nb201 --set space.channels=8 --set space.cells_per_stage=1 --input 1x16x16 --out nb201-lat.json
+    objectives = [{ name = "cross_entropy" },
+                  { name = "snas_resource", costs = "latency", latency_table = "nb201-lat.json", weight = 1e-2 }]
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import torch
 
 from automl_nas.api import LossContext, Objective
+from automl_nas.costs import LatencyTable, load_latency_table
 
 from automl_nas_snas.config import SnasResourceConfig
 
@@ -31,6 +42,8 @@ __all__ = ["SnasResource", "edge_costs"]
 # SNAS' linear combination: r = 0.43 * (2 P + F / 4000 + M / 100)
 _LINEAR = {"params": 2.0, "flops": 1.0 / 4000.0, "mac": 1.0 / 100.0}
 _LINEAR_SCALE = 0.43
+_LATENCY_UNIT = 1000.0  # table milliseconds -> microseconds
+_KEY = "snas_resource.latency_table"
 
 
 def _log_plus(x: torch.Tensor) -> torch.Tensor:
@@ -61,18 +74,39 @@ class SnasResource(Objective):
 
     def __init__(self, config: SnasResourceConfig | None = None) -> None:
         self.config = config if config is not None else SnasResourceConfig()
+        path = self.config.latency_table
+        #: the loaded table (``automl_nas.costs.check_run_cost_tables`` checks it against the run's space)
+        self.latency_table: LatencyTable | None = load_latency_table(path, key=_KEY) if path else None
+        self._latency: dict[str, torch.Tensor] | None = None
 
     def __call__(self, ctx: LossContext) -> torch.Tensor:
-        if not ctx.costs:
-            raise ValueError(
-                "snas_resource needs per-op costs (LossContext.costs) from the search space's op_costs(); got none"
-            )
+        costs = self._costs(ctx)
         total = None
-        for group, table in ctx.costs.items():
+        for group, table in costs.items():
             ratio = self.config.ratio if group == "reduce" else 1.0
             term = ratio * self._group_term(ctx, group, table)
             total = term if total is None else total + term
         return total
+
+    def _costs(self, ctx: LossContext) -> dict[str, dict[str, torch.Tensor]]:
+        """The space's per-op costs, with the latency table's ``latency`` (in us) added when asked for."""
+        analytic = [m for m in self.config.costs if m != "latency"]
+        if analytic and not ctx.costs:
+            raise ValueError(
+                "snas_resource needs per-op costs (LossContext.costs) from the search space's op_costs(); got none"
+            )
+        if self.latency_table is None:
+            return ctx.costs
+        if self._latency is None:
+            if ctx.costs:
+                shapes = {g: tuple(next(iter(t.values())).shape) for g, t in ctx.costs.items()}
+            else:  # no analytic costs to compare with: the table's cell counts are taken on trust
+                shapes = {g: (self.latency_table.groups[g].cells, *p.shape) if g in self.latency_table.groups else p.shape
+                          for g, p in ctx.params.items()}
+            self.latency_table.check_shapes(shapes, key=_KEY)
+            self._latency = {g: t * _LATENCY_UNIT for g, t in self.latency_table.tensors(dtype=torch.float64).items()}
+        groups = ctx.costs.keys() if ctx.costs else self._latency.keys()
+        return {g: {**ctx.costs.get(g, {}), "latency": self._latency[g]} for g in groups}
 
     def _group_term(self, ctx: LossContext, group: str, table: dict[str, torch.Tensor]) -> torch.Tensor:
         est = self.config.estimator

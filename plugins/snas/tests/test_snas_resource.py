@@ -156,7 +156,7 @@ def test_config_phases_and_errors():
     assert SnasResourceConfig().weight == 1.5e-3
     assert SnasResourceConfig().costs == ("params", "flops", "mac")
     with pytest.raises(ValueError, match="subset"):
-        SnasResourceConfig(costs=["latency"])
+        SnasResourceConfig(costs=["energy"])
     with pytest.raises(ValueError, match="policy_gradient"):
         SnasResourceConfig(minus_baseline=True)
     with pytest.raises(ValueError):
