@@ -9,16 +9,35 @@ Example::
 
 Every first-party plugin and the outside test plugin run these, and
 ``tests/test_conformance.py`` runs them over every registered component.
+Optional interface methods (``op_costs``, ``op_modules``, ``genotype_choices``,
+``genotype_costs``, the encoding) are checked when the component implements them
+(does not raise ``NotImplementedError``).
 """
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 import torch
 
-from automl_nas.api import EvalContext, Genotype, InputSpec, LossContext
+from automl_nas.api import EdgeWeights, EvalContext, Genotype, GroupSpec, InputSpec, LossContext
 
 TINY = InputSpec(channels=3, height=8, width=8, num_classes=3)
+
+
+def _optional(call):
+    """``call()``, or ``None`` when the component does not implement that optional method."""
+    try:
+        return call()
+    except NotImplementedError:
+        return None
+
+
+def _seeded_params(space, seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {g.name: torch.randn(g.shape, generator=gen) for g in space.groups()}
 
 
 class SearchSpaceContract:
@@ -29,19 +48,30 @@ class SearchSpaceContract:
         return TINY
 
     def test_groups_have_ops_and_edges(self, space):
-        for group in space.groups():
+        groups = space.groups()
+        assert groups, "a space has at least one architecture group"
+        assert len({g.name for g in groups}) == len(groups), "group names must be unique"
+        for group in groups:
             assert group.ops and group.edges and group.cells >= 1
+            assert len(set(group.ops)) == len(group.ops), f"group {group.name!r} repeats an op"
 
     def test_derive_parse_round_trip(self, space):
-        gen = torch.Generator().manual_seed(0)
-        params = {g.name: torch.randn(g.shape, generator=gen) for g in space.groups()}
-        genotype = space.derive(params)
-        assert isinstance(genotype, Genotype)
+        genotype = space.derive(_seeded_params(space, 0))
+        assert isinstance(genotype, Genotype) and genotype.space == space.name
         assert space.parse(genotype.text) == genotype
 
+    def test_parse_rejects_garbage(self, space):
+        with pytest.raises(ValueError):
+            space.parse("not a genotype of any space")
+
     def test_derive_is_deterministic(self, space):
-        params = {g.name: torch.randn(g.shape, generator=torch.Generator().manual_seed(1)) for g in space.groups()}
+        params = _seeded_params(space, 1)
         assert space.derive(params) == space.derive({k: v.clone() for k, v in params.items()})
+
+    def test_derive_follows_the_parameters(self, space):
+        # Different parameters must be able to give different genotypes (derive reads them).
+        derived = {space.derive(_seeded_params(space, seed)).text for seed in range(6)}
+        assert len(derived) > 1
 
     def test_encode_decode_round_trip(self, space):
         n = space.size()
@@ -54,45 +84,124 @@ class SearchSpaceContract:
     def test_supernet_forward_backward(self, space, inputs):
         net = space.build_supernet(inputs)
         params = {g.name: torch.zeros(g.shape, requires_grad=True) for g in space.groups()}
-        from automl_nas.api import EdgeWeights
-
         sample = {k: EdgeWeights(weights=torch.softmax(v, -1)) for k, v in params.items()}
-        x = torch.randn(2, inputs.channels, inputs.height, inputs.width)
+        x = torch.randn(2, inputs.channels, inputs.height, inputs.width, generator=torch.Generator().manual_seed(0))
         out = net(x, sample)
         logits = out[0] if isinstance(out, tuple) else out
-        assert logits.shape == (2, inputs.num_classes)
-        logits.sum().backward()
-        assert all(p.grad is not None for p in params.values())
+        assert logits.shape == (2, inputs.num_classes) and torch.isfinite(logits).all()
+        (logits * torch.randn(logits.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+        for name, p in params.items():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), f"group {name!r} got no finite gradient"
+            assert p.grad.abs().sum() > 0, f"the supernet ignores the edge weights of group {name!r}"
 
     def test_standalone_network(self, space, inputs):
-        params = {g.name: torch.randn(g.shape, generator=torch.Generator().manual_seed(2)) for g in space.groups()}
-        net = space.build_network(space.derive(params), inputs).eval()
+        net = space.build_network(space.derive(_seeded_params(space, 2)), inputs).eval()
         out = net(torch.randn(2, inputs.channels, inputs.height, inputs.width))
-        assert (out[0] if isinstance(out, tuple) else out).shape == (2, inputs.num_classes)
+        logits = out[0] if isinstance(out, tuple) else out
+        assert logits.shape == (2, inputs.num_classes) and torch.isfinite(logits).all()
+
+    def test_fingerprint_is_plain_data(self, space):
+        fingerprint = space.fingerprint()
+        assert fingerprint["name"] == space.name
+        json.dumps(fingerprint)  # recorded with runs and latency tables
+
+    def test_op_costs_match_groups(self, space, inputs):
+        costs = _optional(lambda: space.op_costs(inputs))
+        if costs is None:
+            return
+        groups = {g.name: (g.cells, *g.shape) for g in space.groups()}
+        assert set(costs) == set(groups)
+        for name, table in costs.items():
+            for metric, values in table.items():
+                assert tuple(values.shape) == groups[name], f"{name}.{metric} has shape {tuple(values.shape)}"
+                assert torch.isfinite(values).all() and (values >= 0).all()
+
+    def test_genotype_choices_count_the_genotype(self, space):
+        genotype = space.derive(_seeded_params(space, 3))
+        choices = _optional(lambda: space.genotype_choices(genotype))
+        if choices is None:
+            return
+        shapes = {g.name: g.shape for g in space.groups()}
+        assert set(choices) == set(shapes)
+        for name, counts in choices.items():
+            assert tuple(counts.shape) == shapes[name]
+            assert (counts >= 0).all() and torch.equal(counts, counts.round()) and counts.sum() > 0
+
+    def test_genotype_costs_are_positive(self, space, inputs):
+        costs = _optional(lambda: space.genotype_costs(space.derive(_seeded_params(space, 4)), inputs))
+        if costs is None:
+            return
+        assert costs and all(math.isfinite(v) and v >= 0 for v in costs.values())
+
+    def test_op_modules_cover_every_position(self, space, inputs):
+        positions = _optional(lambda: list(space.op_modules(inputs)))
+        if positions is None:
+            return
+        expected = {(g.name, c, e, op) for g in space.groups() for c in range(g.cells)
+                    for e in range(len(g.edges)) for op in g.ops}
+        seen = [(p.group, p.cell, p.edge, p.op) for p in positions]
+        assert len(seen) == len(set(seen)) and set(seen) == expected
+        done = set()
+        for p in positions:
+            if (id(p.module), p.input_shape) in done:
+                continue
+            done.add((id(p.module), p.input_shape))
+            assert isinstance(p.module, torch.nn.Module) and len(p.input_shape) == 3 and min(p.input_shape) > 0
+            with torch.no_grad():
+                y = p.module.train()(torch.randn(2, *p.input_shape))
+            assert y.shape[0] == 2 and torch.isfinite(y).all(), f"{p.op} at {p.group}[{p.cell}] edge {p.edge}"
 
 
 class SamplerContract:
-    """Needs a ``sampler`` fixture; optionally override ``groups``."""
+    """Needs a ``sampler`` fixture; optionally override ``groups``.
+
+    A sampler whose samples are not op weights on the simplex declares
+    ``samples_on_simplex = False``; its samples are then only checked for shape.
+    """
 
     @pytest.fixture
     def groups(self):
-        from automl_nas.api import GroupSpec
-
         return [GroupSpec(name="cell", ops=("a", "b", "c", "d", "e"), edges=tuple(str(i) for i in range(6)))]
+
+    def test_init_params_have_group_shapes(self, sampler, groups):
+        params = sampler.init_params(groups, torch.Generator().manual_seed(0))
+        assert {k: tuple(v.shape) for k, v in params.items()} == {g.name: g.shape for g in groups}
+        assert all(torch.isfinite(v).all() for v in params.values())
 
     def test_samples_on_simplex(self, sampler, groups):
         params = sampler.init_params(groups, torch.Generator().manual_seed(0))
         sampler.set_epoch(0, 10)
+        on_simplex = getattr(sampler, "samples_on_simplex", True)
         for phase in ("weights", "arch", "eval"):
-            for group, w in sampler.sample(params, phase=phase).items():
-                assert w.weights.shape == params[group].shape
-                assert torch.all(w.weights >= -1e-6)
-                torch.testing.assert_close(w.weights.sum(-1), torch.ones(w.weights.shape[0]), atol=1e-5, rtol=0)
+            sample = sampler.sample(params, phase=phase)
+            assert set(sample) == set(params)
+            for group, w in sample.items():
+                assert w.weights.shape == params[group].shape and torch.isfinite(w.weights).all()
+                _check_active_and_mask(w, params[group].shape)
+                if on_simplex:
+                    assert torch.all(w.weights >= -1e-6)
+                    torch.testing.assert_close(w.weights.sum(-1), torch.ones(w.weights.shape[0], dtype=w.weights.dtype),
+                                               atol=1e-5, rtol=0)
 
     def test_probs_on_simplex(self, sampler, groups):
         params = sampler.init_params(groups, torch.Generator().manual_seed(0))
-        for p in sampler.probs(params).values():
-            torch.testing.assert_close(p.sum(-1), torch.ones(p.shape[0]), atol=1e-5, rtol=0)
+        probs = sampler.probs(params)
+        assert set(probs) == set(params)
+        for group, p in probs.items():
+            assert p.shape == params[group].shape and torch.all(p >= 0)
+            torch.testing.assert_close(p.sum(-1), torch.ones(p.shape[0], dtype=p.dtype), atol=1e-5, rtol=0)
+
+    def test_derive_params_keep_shapes(self, sampler, groups):
+        params = sampler.init_params(groups, torch.Generator().manual_seed(0))
+        derived = sampler.derive_params(params)
+        assert {k: v.shape for k, v in derived.items()} == {k: v.shape for k, v in params.items()}
+
+    def test_child_sample_is_one_hot(self, sampler, groups):
+        params = sampler.init_params(groups, torch.Generator().manual_seed(0))
+        for group, w in sampler.child_sample(params, torch.Generator().manual_seed(1)).items():
+            assert w.active is not None and w.active.shape == (params[group].shape[0],)
+            torch.testing.assert_close(w.weights.sum(-1), torch.ones(w.weights.shape[0], dtype=w.weights.dtype))
+            assert torch.equal(w.weights.argmax(-1), w.active)
 
     def test_deterministic_under_seed(self, sampler, groups):
         def draw():
@@ -109,9 +218,28 @@ class SamplerContract:
         params = {k: v.clone().requires_grad_(True) for k, v in sampler.init_params(groups, torch.Generator().manual_seed(0)).items()}
         sampler.set_epoch(0, 10)
         sample = sampler.sample(params, phase="arch")
-        c = torch.randn(params["cell"].shape, generator=torch.Generator().manual_seed(3))
-        (sample["cell"].weights * c).sum().backward()
-        assert torch.isfinite(params["cell"].grad).all() and params["cell"].grad.abs().sum() > 0
+        gen = torch.Generator().manual_seed(3)
+        loss = sum((sample[k].weights * torch.randn(p.shape, generator=gen)).sum() for k, p in params.items())
+        regularizer = sampler.regularizer(params)
+        if regularizer is not None:
+            loss = loss + regularizer
+        loss.backward()
+        for k, p in params.items():
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, k
+
+    def test_state_dict_round_trip(self, sampler, groups):
+        state = sampler.state_dict()
+        json.dumps(state, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+        sampler.load_state_dict(state)
+        assert isinstance(sampler.status(), dict)
+
+
+def _check_active_and_mask(w: EdgeWeights, shape: tuple[int, ...]) -> None:
+    if w.active is not None:
+        assert tuple(w.active.shape) == (shape[0],) and w.active.dtype == torch.long
+        assert int(w.active.min()) >= 0 and int(w.active.max()) < shape[1]
+    if w.mask is not None:
+        assert tuple(w.mask.shape) == tuple(shape) and w.mask.any(-1).all(), "every edge keeps at least one op"
 
 
 class ObjectiveContract:
@@ -119,25 +247,52 @@ class ObjectiveContract:
 
     def test_returns_finite_scalar(self, objective, loss_context):
         value = objective(loss_context)
-        assert value.dim() == 0 and torch.isfinite(value)
+        assert isinstance(value, torch.Tensor) and value.dim() == 0 and torch.isfinite(value)
 
     def test_declares_phases(self, objective):
         assert objective.phases and set(objective.phases) <= {"weights", "arch", "single"}
 
+    def test_repeatable_on_one_context(self, objective, loss_context):
+        torch.testing.assert_close(objective(loss_context).detach(), objective(loss_context).detach())
+
+    def test_gradients_are_finite(self, objective, loss_context):
+        leaves = [t for t in (*loss_context.params.values(), loss_context.logits)
+                  if isinstance(t, torch.Tensor) and t.requires_grad]
+        value = objective(loss_context)
+        if not value.requires_grad:
+            return  # a constant term (e.g. no cost) has nothing to differentiate
+        grads = torch.autograd.grad(value, leaves, allow_unused=True)
+        assert all(g is None or torch.isfinite(g).all() for g in grads)
+        assert any(g is not None for g in grads), "the term depends on neither the architecture nor the logits"
+
 
 class EvaluatorContract:
-    """Needs ``evaluator``, ``genotype`` and ``eval_context`` fixtures."""
+    """Needs ``evaluator``, ``genotype`` and ``eval_context`` fixtures.
+
+    Wall-clock metrics cannot repeat exactly: metrics named ``*_time_s`` and those an
+    evaluator lists in ``volatile_metrics`` are left out of the determinism check.
+    """
 
     def test_declared_metrics_present(self, evaluator, genotype, eval_context):
+        assert evaluator.metrics, "an evaluator declares the metric keys it returns"
+        assert isinstance(evaluator.higher_is_better, bool)
         metrics = evaluator.evaluate(genotype, eval_context)
         assert set(evaluator.metrics) <= set(metrics)
-        assert all(isinstance(v, (int, float)) for v in metrics.values())
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values())
+        for key in evaluator.metrics:
+            assert math.isfinite(metrics[key]), f"metric {key!r} is {metrics[key]!r}"
 
     def test_deterministic(self, evaluator, genotype, eval_context):
+        volatile = set(getattr(evaluator, "volatile_metrics", ()))
+
+        def steady(metrics: dict) -> dict:
+            return {k: v for k, v in metrics.items() if k not in volatile and not k.endswith("_time_s")}
+
         torch.manual_seed(0)
         a = evaluator.evaluate(genotype, eval_context)
         torch.manual_seed(0)
-        assert evaluator.evaluate(genotype, eval_context) == a
+        b = evaluator.evaluate(genotype, eval_context)
+        assert set(a) == set(b) and steady(a) == steady(b)
 
 
 __all__ = ["EvaluatorContract", "ObjectiveContract", "SamplerContract", "SearchSpaceContract", "LossContext", "EvalContext"]
