@@ -1,0 +1,73 @@
+"""``automl eval``: score one genotype with an evaluator (table lookup, proxy, retraining).
+
+Imported whenever the ``automl`` command starts, so torch is imported only inside the command.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from automl_nas.cli import handle_errors
+
+__all__ = ["eval_cmd"]
+
+
+@click.command("eval")
+@click.argument("target")
+@click.option("--evaluator", "-e", metavar="NAME", help="Evaluator to use (default: the run's or the recipe's).")
+@click.option("--space", metavar="NAME", help="Search space of a genotype string (default: recognised from the text).")
+@click.option("--data", metavar="NAME|TABLE", help="Data set, e.g. digits or '{name=\"npz\", path=\"x.npz\", test_fraction=0.2}'.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of the evaluation recipe (evaluator.epochs=2, space.channels=8, seed=1, run.device=cpu); "
+                   "a bare evaluator option is short for evaluator.KEY (epochs=2).")
+@click.option("--profile", "-p", help="Apply [profile.NAME] of a recipe file (retrain.toml has `quick`).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the metrics JSON here (default: <work dir>/eval-<evaluator>.json).")
+@click.option("--work-dir", type=click.Path(file_okay=False),
+              help="Directory for checkpoints and the JSON (default: the run directory, else run.root/eval-<name>).")
+@click.option("--check", is_flag=True, help="Only check the target, names and options (nothing is loaded or trained).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines; the metrics are still printed.")
+@handle_errors
+def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, check, quiet) -> None:
+    """Evaluate TARGET: a run directory, an evaluation recipe (.toml, e.g. `automl export`'s
+    retrain.toml) or a genotype string. Prints the metrics as JSON and writes them to a file.
+
+    A retraining (`--evaluator retrain`) checkpoints every epoch in the work directory; the same
+    command again resumes it.
+
+    \b
+    Examples:
+      automl eval runs/snas-20260101-120000 --evaluator retrain
+      automl eval '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' \\
+          -e nb201-table --set path=../shared/benchmarks/nb201-test-accuracy.csv
+      automl eval exported/retrain.toml --profile quick
+      automl eval runs/gdas-20260101-120000 -e retrain --set epochs=10 --set run.device=cuda
+    """
+    from automl_nas.cli import _manager_and_registry
+    from automl_nas.standalone.target import apply_flags, plan_target, raw_target
+
+    pm, registry = _manager_and_registry()
+    raw, source = raw_target(target, profile=profile)
+    if work_dir:
+        overrides = (*overrides, f"run.dir={json.dumps(str(work_dir))}")
+    apply_flags(raw, source=source, evaluator=evaluator, space=space, data=data, overrides=overrides)
+    plan = plan_target(raw, source, registry=registry, pm=pm)
+    if check:
+        _check(plan, registry)
+        return
+    from automl_nas.standalone.evaluate import run_eval
+
+    log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
+    result = run_eval(plan, registry, out=out, log=log)
+    click.echo(json.dumps(result, indent=2))
+
+
+def _check(plan, registry) -> None:
+    from automl_nas.standalone.evaluate import build_genotype
+
+    space = plan.space.build(registry)
+    genotype = build_genotype(space, plan.recipe.genotype, plan.source)
+    data = plan.dataset.component.name if plan.dataset else "none"
+    click.echo(f"{plan.source}: ok ({plan.evaluator.component.name} of {space.name} genotype {genotype.text}; "
+               f"data {data}; work dir {plan.work_dir})")

@@ -1,0 +1,106 @@
+"""Run an :class:`~automl_nas.standalone.target.EvalPlan`: build the components, evaluate, write JSON.
+
+The result file (default ``<work dir>/eval-<evaluator>.json``) holds the metrics with everything
+needed to reproduce them: genotype, space and evaluator options, data set, seed, source.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from automl_nas.api import EvalContext, Genotype, InputSpec
+from automl_nas.errors import AutomlError, PluginError, RecipeError, RunError, one_line
+from automl_nas.recipe.converter import unstructure
+from automl_nas.records.rundir import atomic_write_json
+from automl_nas.standalone.target import EvalPlan
+
+__all__ = ["build_genotype", "input_spec", "run_eval"]
+
+
+def build_genotype(space, text: str, source: str) -> Genotype:
+    """The space's canonical genotype of ``text``, or a :class:`RecipeError` saying why it is not one."""
+    try:
+        return space.parse(text)
+    except NotImplementedError:
+        return Genotype(space.name, text)
+    except ValueError as exc:
+        raise RecipeError(f"{source}: genotype: not a valid {space.name!r} genotype: {exc}",
+                          hint="pass the genotype text a search printed (result.json: genotype), or the right --space") from None
+
+
+def input_spec(data) -> InputSpec:
+    c, h, w = data.shape
+    return InputSpec(channels=int(c), height=int(h), width=int(w), num_classes=int(data.num_classes))
+
+
+def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Evaluate the plan's genotype; write and return the result record."""
+    import torch
+
+    from automl_nas.engine.run import resolve_device
+
+    recipe = plan.recipe
+    started = time.perf_counter()
+    space = plan.space.build(registry)
+    genotype = build_genotype(space, recipe.genotype, plan.source)
+    data = plan.dataset.build(registry).load() if plan.dataset is not None else None
+    evaluator = plan.evaluator.build(registry)
+    work_dir = _work_dir(plan.work_dir)
+    out_path = Path(out) if out else work_dir / f"eval-{plan.evaluator.component.name}.json"
+    device = resolve_device(recipe.run.device)
+    if recipe.run.threads:
+        torch.set_num_threads(recipe.run.threads)
+    torch.manual_seed(recipe.seed)
+    ctx = EvalContext(space=space, data=data, device=device, seed=recipe.seed, run_dir=work_dir, log=log)
+    metrics = _evaluate(plan, evaluator, genotype, ctx)
+    result = {
+        "status": "finished", "genotype": genotype.text, "space": space.name,
+        "space_options": _options(plan.space), "evaluator": plan.evaluator.component.name,
+        "evaluator_options": _options(plan.evaluator), "data": _data_record(plan, data), "seed": recipe.seed,
+        "device": device, "metrics": metrics, "source": recipe.source or plan.source, "work_dir": str(work_dir),
+        "wall_time_s": round(time.perf_counter() - started, 3),
+    }
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out_path, result)
+    except OSError as exc:
+        raise RunError(f"cannot write the metrics to {out_path}: {exc.strerror or exc}", hint="pass a writable --out FILE") from None
+    result["out"] = str(out_path)
+    return result
+
+
+def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
+    comp = plan.evaluator.component
+    try:
+        metrics = evaluator.evaluate(genotype, ctx)
+    except AutomlError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug is reported with its name, not as a traceback
+        raise PluginError(f"evaluator {comp.name!r} from plugin {comp.plugin!r} ({comp.dist}) failed on {genotype.text}: "
+                          f"{one_line(exc)}", plugin=comp.plugin,
+                          hint=f"check the evaluator's options (`automl plugins --options {comp.name}`)") from exc
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _work_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"work directory {path} cannot be created: {exc.strerror or exc}",
+                       hint="pass --work-dir DIR (or set run.dir in the recipe)") from None
+    return path
+
+
+def _options(resolved) -> dict[str, Any]:
+    return unstructure(resolved.config) if resolved.config is not None else {}
+
+
+def _data_record(plan: EvalPlan, data) -> dict[str, Any] | None:
+    if plan.dataset is None:
+        return None
+    record = {"name": plan.dataset.component.name, "options": _options(plan.dataset)}
+    if data is not None:
+        record.update(source=data.source, train=len(data.train_y), test=len(data.test_y))
+    return record

@@ -1,0 +1,226 @@
+"""Export one genotype: ``genotype.json``, TorchScript ``model.pt``, ONNX ``model.onnx``, ``retrain.toml``.
+
+The network is ``space.build_network`` in eval mode, with fresh seeded weights or the weights of
+a retraining checkpoint (``--weights .../retrain/<key>/last.pt``, whose ``job.json`` also gives
+the space options it was trained with). TorchScript is traced (``torch.jit.trace``: the
+networks' Python control flow depends only on the genotype). ONNX uses torch's default
+``torch.export``-based exporter (``dynamo=True``, needs ``onnxscript``) with a dynamic batch
+axis; ``onnx_exporter="legacy"`` selects the deprecated TorchScript-based one. Both files are
+checked against the eager network on a batch of two images; the differences are recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import attrs
+
+from automl_nas.api import Genotype, InputSpec
+from automl_nas.errors import DataError, RecipeError, RunError
+from automl_nas.recipe.converter import structure, unstructure
+from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json
+from automl_nas.standalone.evaluate import build_genotype, input_spec
+from automl_nas.standalone.retrain_toml import retrain_recipe_text
+from automl_nas.standalone.target import EvalPlan
+
+__all__ = ["ONNX_EXPORTERS", "export_plan", "parse_input_shape"]
+
+ONNX_EXPORTERS = ("dynamo", "legacy")
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """``"3x32x32"`` -> ``(3, 32, 32)``."""
+    try:
+        c, h, w = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise RecipeError(f"--input {text!r}: expected CxHxW, e.g. 3x32x32") from None
+    if min(c, h, w) < 1:
+        raise RecipeError(f"--input {text!r}: every size must be positive")
+    return c, h, w
+
+
+def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: tuple[int, int, int] | None = None,
+                num_classes: int | None = None, weights: str | Path | None = None, onnx_exporter: str = "dynamo",
+                log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write the four files into ``out_dir``; return the ``genotype.json`` record."""
+    import torch
+
+    out = _out_dir(out_dir)
+    state, job = _read_weights(Path(weights)) if weights else (None, None)
+    space_resolved = _space_of_job(plan, registry, job) if job else plan.space
+    space = space_resolved.build(registry)
+    genotype = build_genotype(space, plan.recipe.genotype, plan.source)
+    if job and job.get("genotype") not in (None, genotype.text):
+        raise RunError(f"{weights}: the checkpoint was trained for genotype {job['genotype']!r}, not {genotype.text!r}",
+                       hint="export the checkpoint's own genotype (see job.json next to it)")
+    inputs = _inputs(plan, registry, input_shape, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(plan.recipe.seed)
+        net = space.build_network(genotype, inputs)
+        example = torch.randn(1, inputs.channels, inputs.height, inputs.width)
+        batch = torch.randn(2, inputs.channels, inputs.height, inputs.width)
+    if state is not None:
+        _load_state(net, state, weights)
+    net.eval()
+    log(f"export: {genotype.text} ({space.name}, {sum(p.numel() for p in net.parameters()):,} parameters) -> {out}")
+    _torchscript(net, example, out / "model.pt")
+    _onnx(net, example, out / "model.onnx", onnx_exporter)
+    record = {
+        "space": space.name, "text": genotype.text, "space_options": _options(space_resolved),
+        "source_run": plan.recipe.source or None, "inputs": attrs.asdict(inputs), "seed": plan.recipe.seed,
+        "weights": str(weights) if weights else None, "costs": _costs(space, genotype, inputs),
+        "files": {"torchscript": "model.pt", "onnx": "model.onnx", "retrain_recipe": "retrain.toml"},
+        "onnx": {"exporter": onnx_exporter, "input": "input", "output": "logits", "dynamic_axes": {"input": [0], "logits": [0]}},
+        "checks": _check_files(net, batch, out),
+        "versions": {"torch": torch.__version__},
+    }
+    for name, diff in record["checks"].items():
+        if diff is not None and diff > 1e-4:
+            log(f"export: warning: {name} = {diff:.3g}: the exported file differs from the eager network")
+    atomic_write_json(out / "genotype.json", record)
+    toml = retrain_recipe_text(plan, space_options=record["space_options"], data=_data_table(plan))
+    atomic_write_bytes(out / "retrain.toml", toml.encode())
+    return record
+
+
+def _out_dir(path: str | Path) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"export directory {out} cannot be created: {exc.strerror or exc}", hint="pass a writable --out DIR") from None
+    return out
+
+
+def _read_weights(path: Path) -> tuple[dict, dict | None]:
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise RunError(f"--weights {path}: cannot be read ({type(exc).__name__}: {exc})",
+                       hint="pass a retraining checkpoint (run dir: retrain/<key>/last.pt) or a saved state_dict") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a retrain checkpoint
+    job_file = path.parent / "job.json"
+    job = json.loads(job_file.read_text()) if job_file.exists() else None
+    return state, job
+
+
+def _space_of_job(plan: EvalPlan, registry, job: dict):
+    """The space options the checkpoint's network was trained with (its ``job.json``)."""
+    from automl_nas.recipe.resolve import Resolved
+
+    options = {k: v for k, v in job["space"].items() if k != "name"}
+    component = plan.space.component
+    if job["space"].get("name", component.name) != component.name:
+        raise RunError(f"the checkpoint was trained in space {job['space']['name']!r}, not {component.name!r}",
+                       hint="pass --space with the checkpoint's space")
+    config = structure(options, component.config, source="job.json", prefix="space") if component.config else None
+    return Resolved(component=component, config=config, key="space")
+
+
+def _load_state(net, state: dict, weights) -> None:
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise RunError(f"--weights {weights}: the weights do not fit the network of this genotype and space options "
+                       f"({str(exc).splitlines()[0]})", hint="export with the space options the weights were trained with (--set space.KEY=VALUE)") from None
+
+
+def _inputs(plan: EvalPlan, registry, shape, num_classes) -> InputSpec:
+    if shape is not None:
+        c, h, w = shape
+        return InputSpec(channels=c, height=h, width=w, num_classes=num_classes or 10)
+    if plan.dataset is None:  # the papers' data: CIFAR-10
+        return InputSpec(num_classes=num_classes or 10)
+    try:
+        spec = input_spec(plan.dataset.build(registry).load())
+    except DataError as exc:
+        raise DataError(f"{exc.message} (export reads the data set only for its image shape and classes)",
+                        hint="make the data available, or pass --input CxHxW --classes N") from None
+    return attrs.evolve(spec, num_classes=num_classes) if num_classes else spec
+
+
+def _torchscript(net, example, path: Path) -> None:
+    import torch
+
+    try:
+        with _torchscript_chosen():
+            traced = torch.jit.trace(net, example)
+            traced.save(str(path))
+    except Exception as exc:  # noqa: BLE001 - a network tracing cannot follow is reported, not dumped
+        raise RunError(f"TorchScript export to {path} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                       hint="the space's network must be traceable in eval mode; report it to the space plugin") from None
+
+
+@contextlib.contextmanager
+def _torchscript_chosen() -> Iterator[None]:
+    """torch warns that TorchScript is deprecated; it is still the format asked for, so the notice is no news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=FutureWarning)
+        yield
+
+
+def _onnx(net, example, path: Path, exporter: str) -> None:
+    import torch
+
+    if exporter not in ONNX_EXPORTERS:
+        raise RecipeError(f"--onnx-exporter {exporter!r}: expected one of {', '.join(ONNX_EXPORTERS)}")
+    try:
+        if exporter == "dynamo":
+            torch.onnx.export(net, (example,), str(path), input_names=["input"], output_names=["logits"], dynamo=True,
+                              external_data=False, verbose=False,
+                              dynamic_shapes=({0: torch.export.Dim("batch")},))
+        else:
+            with warnings.catch_warnings():  # chosen explicitly: its deprecation notice is no news
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(net, (example,), str(path), input_names=["input"], output_names=["logits"], dynamo=False,
+                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    except ModuleNotFoundError as exc:
+        raise RunError(f"ONNX export needs the package {exc.name!r}, which is not installed",
+                       hint="pip install onnx onnxscript (they are dependencies of automl-nas), or --onnx-exporter legacy") from None
+    except Exception as exc:  # noqa: BLE001
+        raise RunError(f"ONNX export ({exporter}) to {path} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                       hint="try --onnx-exporter legacy" if exporter == "dynamo" else "try --onnx-exporter dynamo") from None
+
+
+def _check_files(net, batch, out: Path) -> dict[str, Any]:
+    """Max |difference| of each file's output from the eager network on a batch of 2 (batch axis is dynamic)."""
+    import torch
+
+    with torch.no_grad():
+        ref = net(batch)
+        with _torchscript_chosen():
+            traced = torch.jit.load(str(out / "model.pt"))
+        checks: dict[str, Any] = {"torchscript_max_abs_diff": float((traced(batch) - ref).abs().max())}
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError:
+        checks["onnx_max_abs_diff"] = None  # onnxruntime not installed: not verified
+        return checks
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["logits"], {"input": batch.numpy()})
+    checks["onnx_max_abs_diff"] = float((torch.from_numpy(got) - ref).abs().max())
+    return checks
+
+
+def _costs(space, genotype: Genotype, inputs: InputSpec) -> dict[str, float] | None:
+    try:
+        return space.genotype_costs(genotype, inputs)
+    except NotImplementedError:
+        return None
+
+
+def _options(resolved) -> dict[str, Any]:
+    return unstructure(resolved.config) if resolved.config is not None else {}
+
+
+def _data_table(plan: EvalPlan) -> dict[str, Any]:
+    if plan.dataset is None:  # the papers retrain on CIFAR-10
+        return {"name": "cifar10", "download": True}
+    return {"name": plan.dataset.component.name, **plan.recipe.data.options}

@@ -1,0 +1,186 @@
+"""``automl eval`` / ``automl export`` targets -> a checked :class:`EvalPlan`.
+
+A target is a run directory (its ``result.json`` genotype and its resolved ``recipe.toml`` for
+space, data, seed and evaluator), an evaluation recipe file (``retrain.toml``), or a genotype
+string (its space recognised through ``automl_parse_genotype`` unless ``--space`` names it).
+Each becomes the raw dict of an :class:`~automl_nas.recipe.eval_recipe.EvalRecipe`; command-line
+flags and ``--set`` overrides are applied to that dict, which is then structured and resolved
+against the registry exactly like a search recipe. Light: no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+
+from automl_nas.errors import RecipeError, RunError
+from automl_nas.recipe.converter import structure
+from automl_nas.recipe.eval_recipe import EVAL_RECIPE_KEYS, EvalRecipe
+from automl_nas.recipe.model import ComponentRef
+from automl_nas.recipe.overrides import apply_profile, parse_assignment, parse_value, set_path
+from automl_nas.recipe.resolve import Resolved
+from automl_nas.records.rundir import RunDir
+
+__all__ = ["EvalPlan", "plan_target", "raw_target"]
+
+
+@attrs.frozen(kw_only=True)
+class EvalPlan:
+    """A structured evaluation recipe with its components found in the registry."""
+
+    recipe: EvalRecipe
+    source: str  # the target as the user named it, for messages
+    space: Resolved
+    dataset: Resolved | None
+    evaluator: Resolved | None  # None when the caller asked not to resolve it (export)
+
+    @property
+    def work_dir(self) -> Path:
+        run = self.recipe.run
+        return Path(run.dir) if run.dir else Path(run.root) / f"eval-{self.recipe.name}"
+
+
+def raw_target(target: str, *, profile: str | None = None) -> tuple[dict[str, Any], str]:
+    """``(raw eval-recipe dict, source label)`` of a run directory, a ``.toml`` file or a genotype string."""
+    path = Path(target)
+    if _is_dir(path):
+        return _raw_from_run(path), str(path)
+    if path.suffix == ".toml":
+        from automl_nas.recipe import load_raw
+
+        raw = apply_profile(load_raw(path), profile, source=str(path))
+        raw.setdefault("name", path.stem)
+        return raw, str(path)
+    if profile:
+        raise RecipeError(f"--profile {profile!r} applies to a recipe file, and {target!r} is a genotype string",
+                          hint="drop --profile, or pass the .toml file")
+    return {"genotype": target.strip()}, "command line"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a genotype string longer than a file name may be
+        return False
+
+
+def _raw_from_run(path: Path) -> dict[str, Any]:
+    from automl_nas.recipe import load_recipe
+
+    rd = RunDir(path)
+    if not rd.recipe_file.exists():
+        raise RunError(f"{path} is not a run directory (recipe.toml is missing)",
+                       hint="pass the directory `automl run` printed, a .toml evaluation recipe or a genotype string")
+    result = rd.read_result() or {}
+    if not result.get("genotype"):
+        raise RunError(f"{path}: the run has no genotype yet (result.json status: {result.get('status', 'missing')})",
+                       hint=f"finish the search first: automl run --resume {path}")
+    recipe = load_recipe(rd.recipe_file)
+    raw: dict[str, Any] = {
+        "name": rd.path.name, "genotype": result["genotype"], "seed": recipe.seed, "source": str(rd.path),
+        "space": {"name": recipe.space.name, **recipe.space.options},
+        "data": {"name": recipe.data.name, **recipe.data.options},
+        "run": {"dir": str(rd.path), "device": recipe.run.device, "threads": recipe.run.threads},
+    }
+    if recipe.evaluator is not None:
+        raw["evaluator"] = {"name": recipe.evaluator.name, **recipe.evaluator.options}
+    return raw
+
+
+def apply_flags(raw: dict[str, Any], *, source: str, evaluator: str | None = None, space: str | None = None,
+                data: str | None = None, overrides: Iterable[str] = (), bare_key_table: str = "evaluator") -> dict[str, Any]:
+    """Command-line choices over the target's: ``--evaluator``, ``--space``, ``--data``, then ``--set``.
+
+    A ``--set`` key whose first part is not an eval-recipe key (``epochs=2``) is short for
+    ``<bare_key_table>.epochs=2``.
+    """
+    if evaluator:
+        raw["evaluator"] = _named(raw.get("evaluator"), evaluator)
+    if space:
+        raw["space"] = _named(raw.get("space"), space)
+    if data:
+        raw["data"] = parse_data_option(data)
+    for item in overrides:
+        key, value = parse_assignment(item)
+        if key.split(".")[0] not in EVAL_RECIPE_KEYS:
+            key = f"{bare_key_table}.{key}"
+        set_path(raw, key, value, source=f"{source} (--set {item})")
+    return raw
+
+
+def parse_data_option(text: str) -> dict[str, Any]:
+    """``--data cifar10`` or ``--data '{name="npz", path="x.npz", test_fraction=0.2}'``."""
+    value = parse_value(text) if text.lstrip().startswith("{") else text
+    if isinstance(value, str) and value and not value.lstrip().startswith("{"):
+        return {"name": value}
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return value
+    raise RecipeError(f"--data {text!r}: expected a data-set name or a TOML table with a name",
+                      hint="e.g. --data digits or --data '{name=\"npz\", path=\"data.npz\", test_fraction=0.2}'")
+
+
+def _named(old: Any, name: str) -> dict[str, Any]:
+    """``{"name": name}``, keeping ``old``'s options when it names the same component."""
+    if isinstance(old, str):
+        old = {"name": old}
+    if isinstance(old, dict) and old.get("name") == name:
+        return old
+    return {"name": name}
+
+
+def plan_target(raw: dict[str, Any], source: str, *, registry, pm, resolve_evaluator: bool = True) -> EvalPlan:
+    """Structure ``raw`` (finding the space of a bare genotype) and resolve its components."""
+    genotype = raw.get("genotype")
+    if not isinstance(genotype, str) or not genotype.strip():
+        raise RecipeError(f"{source}: genotype: required key is missing", hint="add `genotype = \"...\"` to the recipe")
+    space = raw.get("space")
+    if not isinstance(space, str) and not (isinstance(space, dict) and "name" in space):
+        # e.g. --set space.channels=8 on a bare genotype: keep the options, find the name
+        raw["space"] = {"name": _recognise(genotype, pm, registry), **(space if isinstance(space, dict) else {})}
+    if not raw.get("evaluator"):
+        raise RecipeError(f"{source}: no evaluator given",
+                          hint=f"pass --evaluator NAME (installed: {', '.join(registry.names('evaluator'))})")
+    if "name" not in raw:
+        space_name = raw["space"] if isinstance(raw["space"], str) else raw["space"].get("name", "space")
+        raw["name"] = f"{space_name}-{hashlib.sha256(genotype.encode()).hexdigest()[:8]}"
+    recipe = structure(raw, EvalRecipe, source=source)
+    errors: list[str] = []
+    space = _resolve(registry, "search_space", recipe.space, "space", source, errors)
+    dataset = _resolve(registry, "dataset", recipe.data, "data", source, errors) if recipe.data else None
+    evaluator = _resolve(registry, "evaluator", recipe.evaluator, "evaluator", source, errors) if resolve_evaluator else None
+    if errors:
+        raise RecipeError("\n".join(errors), hint="fix the named keys; `automl plugins` lists every installed component "
+                                                  "and `automl plugins --options NAME` its options")
+    return EvalPlan(recipe=recipe, source=source, space=space, dataset=dataset, evaluator=evaluator)  # type: ignore[arg-type]
+
+
+def _recognise(text: str, pm, registry) -> str:
+    found = pm.hook.automl_parse_genotype(text=text)
+    if found is None:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise RecipeError(f"no installed search space recognises {shown!r} as a genotype (and it is not a run "
+                          f"directory or a .toml recipe)",
+                          hint=f"check the text, or name its space with --space NAME (installed: "
+                               f"{', '.join(registry.names('search_space'))})")
+    return found.space
+
+
+def _resolve(registry, kind: str, ref: ComponentRef, key: str, source: str, errors: list[str]) -> Resolved | None:
+    try:
+        component = registry.get(kind, ref.name, where=f"{source}: {key}.name")
+    except RecipeError as exc:
+        errors.append(exc.message)
+        return None
+    if component.config is None:
+        if ref.options:
+            errors.append(f"{source}: {key}: {ref.name!r} takes no options (got {', '.join(sorted(ref.options))})")
+        return Resolved(component=component, config=None, key=key)
+    try:
+        config = structure(dict(ref.options), component.config, source=source, prefix=key)
+    except RecipeError as exc:
+        errors.append(exc.message)
+        return None
+    return Resolved(component=component, config=config, key=key)

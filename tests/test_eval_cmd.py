@@ -1,0 +1,135 @@
+"""`automl eval`: genotype strings, run directories and recipe files; metrics JSON; resume; clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from automl_nas.cli import main
+
+DRNAS_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+TINY_NET = "network={channels=4, cells_per_stage=1}"
+
+
+def _blobs_npz(path: Path, n: int = 160) -> Path:
+    """Four colour classes on 8x8 images: separable in a couple of epochs."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 4
+    colours = np.array([[200, 50, 50], [50, 200, 50], [50, 50, 200], [190, 190, 60]])
+    x = np.clip(colours[y][:, :, None, None] + rng.integers(-60, 61, (n, 3, 8, 8)), 0, 255).astype(np.uint8)
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def _data(npz: Path, test_fraction: float = 0.25) -> str:
+    return f'{{name="npz", path={json.dumps(str(npz))}, test_fraction={test_fraction}}}'
+
+
+def _eval(*args: str):
+    return CliRunner().invoke(main, ["eval", *args])
+
+
+def test_genotype_string_with_a_table_evaluator(tmp_path):
+    table = tmp_path / "nb201.csv"
+    table.write_text(f"arch,cifar10,cifar100\n{DRNAS_CELL},94.3633,73.5133\n")
+    out = tmp_path / "m.json"
+    result = _eval(DRNAS_CELL, "-e", "nb201-table", "--set", f"path={json.dumps(str(table))}", "--out", str(out),
+                   "--work-dir", str(tmp_path / "wd"))
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["space"] == "nb201" and printed["genotype"] == DRNAS_CELL  # space recognised from the text
+    assert printed["metrics"] == {"cifar10": 94.3633, "cifar100": 73.5133}
+    written = json.loads(out.read_text())
+    assert written["metrics"] == printed["metrics"] and written["evaluator"] == "nb201-table"
+
+
+@pytest.fixture
+def tiny_run(tmp_path) -> Path:
+    npz = _blobs_npz(tmp_path / "blobs.npz")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(f"""
+name = "tiny"
+[space]
+name = "nb201"
+channels = 4
+cells_per_stage = 1
+[data]
+name = "npz"
+path = {json.dumps(str(npz))}
+test_fraction = 0.25
+batch_size = 32
+[search]
+epochs = 1
+sampler = {{ name = "darts" }}
+[run]
+device = "cpu"
+threads = 1
+""")
+    result = CliRunner().invoke(main, ["run", str(recipe), "--quiet", "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "run"
+
+
+def test_run_directory_retrains_its_genotype_and_resumes(tiny_run):
+    args = [str(tiny_run), "-e", "retrain", "--set", "epochs=2", "--set", "batch_size=32", "--set", TINY_NET]
+    first = _eval(*args)
+    assert first.exit_code == 0, first.output
+    metrics = json.loads(first.stdout)["metrics"]
+    genotype = json.loads((tiny_run / "result.json").read_text())["genotype"]
+    saved = json.loads((tiny_run / "eval-retrain.json").read_text())
+    assert saved["genotype"] == genotype and saved["data"]["name"] == "npz" and saved["source"] == str(tiny_run)
+    assert saved["data"]["test"] == 40 and metrics["epochs"] == 2.0
+    assert "retrain epoch 2/2" in first.stderr
+    again = _eval(*args)  # the finished job's checkpoint is found: nothing is trained twice
+    assert again.exit_code == 0, again.output
+    assert "resumed" in again.stderr and "retrain epoch" not in again.stderr
+    assert json.loads(again.stdout)["metrics"]["test_acc"] == metrics["test_acc"]
+
+
+def test_a_data_set_without_test_split_is_a_data_error(tmp_path):
+    npz = _blobs_npz(tmp_path / "b.npz", n=40)
+    result = _eval(DRNAS_CELL, "-e", "retrain", "--data", _data(npz, 0.0), "--set", "epochs=1", "--set", TINY_NET,
+                   "--work-dir", str(tmp_path / "wd"))
+    assert result.exit_code == 4
+    assert "data set 'npz' has no test split" in result.stderr and "test_fraction" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-e", "retrian"], "unknown evaluator 'retrian'; did you mean 'retrain'?"),
+    (["-e", "retrain", "--set", "epoch=3"], "evaluator.epoch: unknown key; did you mean 'epochs'?"),
+    ([], "no evaluator given"),
+])
+def test_bad_names_and_keys_are_recipe_errors(args, message):
+    result = _eval(DRNAS_CELL, "--check", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_genotypes_that_do_not_parse_are_recipe_errors():
+    broken = DRNAS_CELL.replace("skip_connect~0", "skip_conect~0")
+    result = _eval(broken, "--space", "nb201", "-e", "retrain", "--check")
+    assert result.exit_code == 2
+    assert "genotype: not a valid 'nb201' genotype" in result.stderr and "skip_conect" in result.stderr
+    result = _eval(broken, "-e", "retrain", "--check")  # no --space: nothing recognises it
+    assert result.exit_code == 2 and "no installed search space recognises" in result.stderr and "--space" in result.stderr
+
+
+def test_a_run_without_a_genotype_is_a_run_error(tmp_path):
+    (tmp_path / "recipe.toml").write_text("name = 'x'\n")
+    result = _eval(str(tmp_path), "-e", "retrain")
+    assert result.exit_code == 5 and "the run has no genotype yet" in result.stderr
+
+
+def test_recipe_file_profile_and_overrides(tmp_path):
+    recipe = tmp_path / "retrain.toml"
+    recipe.write_text(f'name = "r"\ngenotype = "{DRNAS_CELL}"\n[space]\nname = "nb201"\n[evaluator]\nname = "retrain"\n'
+                      '[profile.quick]\n"evaluator.epochs" = 1\n')
+    result = _eval(str(recipe), "-p", "quick", "--check")
+    assert result.exit_code == 0 and "ok (retrain of nb201 genotype" in result.stdout
+    assert "runs/eval-r" in result.stdout  # default work directory: run.root/eval-<name>
+    result = _eval(str(recipe), "-p", "slow", "--check")
+    assert result.exit_code == 2 and "--profile 'slow' is not defined" in result.stderr

@@ -1,0 +1,139 @@
+"""`automl export`: TorchScript and ONNX files compute what the in-framework network computes, and
+retrain.toml is accepted by `automl eval`, for a tiny NB201 and a tiny DARTS network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from click.testing import CliRunner
+
+from automl_nas.api import InputSpec
+from automl_nas.cli import main
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.load` is deprecated:FutureWarning")
+
+DRNAS_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+INPUTS = InputSpec(channels=3, height=8, width=8, num_classes=4)
+TINY = {"nb201": {"channels": 4, "cells_per_stage": 1}, "darts": {"eval_channels": 4, "eval_layers": 3}}
+
+
+def _darts_genotype() -> str:
+    from automl_nas_space_darts.space import DartsSpace
+
+    params = {g: torch.randn(14, 8, generator=torch.Generator().manual_seed(1)) for g in ("normal", "reduce")}
+    return DartsSpace().derive(params).text
+
+
+def _space(name: str):
+    from automl_nas.recipe.converter import structure
+    from automl_nas_space_darts.config import DartsConfig
+    from automl_nas_space_darts.space import DartsSpace
+    from automl_nas_space_nb201.config import Nb201Config
+    from automl_nas_space_nb201.space import Nb201Space
+
+    cls, config = {"nb201": (Nb201Space, Nb201Config), "darts": (DartsSpace, DartsConfig)}[name]
+    return cls(structure(TINY[name], config, source="test"))
+
+
+def _reference(space_name: str, text: str, seed: int = 0):
+    """The in-framework network export builds: the space's network under manual_seed(seed), eval mode."""
+    space = _space(space_name)
+    torch.manual_seed(seed)
+    return space.build_network(space.parse(text), INPUTS).eval()
+
+
+def _export(target: str, out: Path, *extra: str):
+    sets = [a for k, v in TINY[_space_of(target)].items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    return CliRunner().invoke(main, ["export", target, "--out", str(out), "--input", "3x8x8", "--classes", "4", *sets, *extra])
+
+
+def _space_of(text: str) -> str:
+    return "darts" if text.startswith("Genotype(") else "nb201"
+
+
+def _blobs_npz(path: Path, n: int = 96) -> Path:
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 4
+    x = rng.integers(0, 256, (n, 3, 8, 8)).astype(np.uint8)
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def _outputs(out: Path, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    scripted = torch.jit.load(str(out / "model.pt"))
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        return scripted(x), onnx_out
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "darts"])
+def test_exported_files_match_the_network_and_retrain_toml_runs(space_name, tmp_path):
+    text = DRNAS_CELL if space_name == "nb201" else _darts_genotype()
+    result = _export(text, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    record = json.loads((out / "genotype.json").read_text())
+    assert record["space"] == space_name and record["text"] == text and record["source_run"] is None
+    assert all(record["space_options"][k] == v for k, v in TINY[space_name].items())
+    assert record["inputs"] == {"channels": 3, "height": 8, "width": 8, "num_classes": 4}
+
+    x = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(7))  # batch 3: the batch axis is dynamic
+    with torch.no_grad():
+        expected = _reference(space_name, text)(x)
+    scripted, onnx_out = _outputs(out, x)
+    assert torch.allclose(scripted, expected, atol=1e-4)
+    np.testing.assert_allclose(onnx_out, expected.numpy(), atol=1e-4)
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1:] == [3, 8, 8] and not isinstance(session.get_inputs()[0].shape[0], int)
+
+    npz = _blobs_npz(tmp_path / "d.npz")
+    network = "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in TINY[space_name].items()) + "}"
+    run = CliRunner().invoke(main, ["eval", str(out / "retrain.toml"), "--profile", "quick", "-q",
+                                    "--data", f'{{name="npz", path={json.dumps(str(npz))}, test_fraction=0.25}}',
+                                    "--set", f"network={network}", "--set", "batch_size=24",
+                                    "--work-dir", str(tmp_path / "wd")])
+    assert run.exit_code == 0, run.output
+    evaluated = json.loads(run.stdout)
+    assert evaluated["genotype"] == text and evaluated["evaluator"] == "retrain"
+    assert evaluated["metrics"]["epochs"] == 1.0  # the quick profile of retrain.toml
+
+
+def test_export_with_retrained_weights(tmp_path):
+    npz = _blobs_npz(tmp_path / "d.npz")
+    work = tmp_path / "wd"
+    run = CliRunner().invoke(main, ["eval", DRNAS_CELL, "-e", "retrain", "-q", "--work-dir", str(work),
+                                    "--data", f'{{name="npz", path={json.dumps(str(npz))}, test_fraction=0.25}}',
+                                    "--set", "epochs=1", "--set", "batch_size=24",
+                                    "--set", 'network={channels=4, cells_per_stage=1}'])
+    assert run.exit_code == 0, run.output
+    (checkpoint,) = work.glob("retrain/*/last.pt")
+    # The space options come from the checkpoint's job.json, whatever the space's defaults are.
+    result = CliRunner().invoke(main, ["export", DRNAS_CELL, "--out", str(tmp_path / "out"), "--input", "3x8x8",
+                                       "--classes", "4", "--weights", str(checkpoint), "--onnx-exporter", "legacy"])
+    assert result.exit_code == 0, result.output
+    trained = _reference("nb201", DRNAS_CELL)
+    trained.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = trained(x)
+        assert not torch.allclose(expected, _reference("nb201", DRNAS_CELL)(x), atol=1e-3)  # the weights matter
+    scripted, onnx_out = _outputs(tmp_path / "out", x)
+    assert torch.allclose(scripted, expected, atol=1e-4)
+    np.testing.assert_allclose(onnx_out, expected.numpy(), atol=1e-4)
+    assert json.loads((tmp_path / "out" / "genotype.json").read_text())["weights"] == str(checkpoint)
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--input", "3x8"], 2, "--input '3x8': expected CxHxW"),
+    (["--space", "darts"], 2, "not a valid 'darts' genotype"),
+])
+def test_export_errors(args, code, message, tmp_path):
+    result = CliRunner().invoke(main, ["export", DRNAS_CELL, "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == code and message in result.stderr, result.output
+    assert "Traceback" not in result.output
