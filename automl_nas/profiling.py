@@ -103,9 +103,11 @@ def _positions(space: SearchSpace, inputs: InputSpec) -> list[OpPosition]:
     """The space's op positions, checked to cover every (group, cell, edge, op) exactly once."""
     try:
         positions = list(space.op_modules(inputs))
-    except NotImplementedError as exc:
-        raise PluginError(f"search space {space.name!r} cannot be profiled: {exc}",
-                          hint="implement SearchSpace.op_modules(inputs) in the space's plugin (see automl_nas/api/space.py)") from None
+    except NotImplementedError:
+        raise PluginError(f"search space {space.name!r} cannot be profiled: it does not implement "
+                          f"SearchSpace.op_modules(inputs), which lists its candidate ops at their positions",
+                          hint="implement op_modules() in the space's plugin (see automl_nas/api/space.py and the "
+                               "nb201/darts spaces)") from None
     expected = {(g.name, c, e, op) for g in space.groups() for c in range(g.cells) for e in range(len(g.edges)) for op in g.ops}
     seen = [(p.group, p.cell, p.edge, p.op) for p in positions]
     if len(seen) != len(set(seen)) or set(seen) != expected:

@@ -64,7 +64,7 @@ def test_recipe_gives_space_and_input_shape(tmp_path):
 
 
 @pytest.mark.parametrize("args,code,message", [
-    (["toy"], 3, "op_modules"),
+    (["toy"], 3, "does not implement SearchSpace.op_modules(inputs), which lists its candidate ops at their positions (plugin 'toy'"),
     (["nb201", "--set", "space.chanels=4"], 2, "did you mean"),
     (["nb201", "--set", "search.epochs=2"], 2, "space.KEY=VALUE"),
     (["nb201", "--input", "32x32"], 2, "CxHxW"),

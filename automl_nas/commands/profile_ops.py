@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from automl_nas.cli import handle_errors
-from automl_nas.errors import RecipeError, RunError
+from automl_nas.errors import PluginError, RecipeError, RunError
 
 __all__ = ["profile_ops"]
 
@@ -54,13 +54,14 @@ def profile_ops(space_name, overrides, recipe, profile, input_shape, device, bat
 
     from automl_nas.profiling import TimingSettings, profile_space
 
-    space, inputs, space_label = _space_and_inputs(space_name, recipe, profile, overrides, input_shape)
+    space, inputs, space_label, component = _space_and_inputs(space_name, recipe, profile, overrides, input_shape)
     device = _check_device(device)
     if threads:
         torch.set_num_threads(threads)
     settings = TimingSettings(device=device, batch=batch, repeats=repeats, warmup=warmup, backward=backward)
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    log(f"profiling {space_label} on {device} ({torch.get_num_threads()} threads), images "
+    n = torch.get_num_threads()
+    log(f"profiling {space_label} on {device} with {n} torch thread{'' if n == 1 else 's'}, images "
         f"{inputs.channels}x{inputs.height}x{inputs.width}, batch {batch}, {warmup} warm-up + {repeats} timed calls"
         f"{', forward + backward' if backward else ', forward only'}")
 
@@ -68,7 +69,11 @@ def profile_ops(space_name, overrides, recipe, profile, input_shape, device, bat
         shape = "x".join(str(s) for s in pos.input_shape)
         log(f"  [{i:>3}/{n}] {pos.group:<8} {pos.op:<16} in {shape:<12} {ms:10.4f} ms")
 
-    table = profile_space(space, inputs, settings, path=str(out), progress=progress)
+    try:
+        table = profile_space(space, inputs, settings, path=str(out), progress=progress)
+    except PluginError as exc:  # name the plugin that contributed the space
+        raise PluginError(f"{exc.message} (plugin {component.plugin!r}, {component.dist})", plugin=component.plugin,
+                          dist=component.dist, hint=exc.hint) from None
     _write(table, Path(out))
     click.echo(_summary_text(table))
     click.echo(f"wrote {out}")
@@ -97,7 +102,7 @@ def _space_and_inputs(space_name: str | None, recipe: str | None, profile: str |
     else:
         c, h, w = 3, 32, 32
     label = f"{comp_name} {options}" if options else comp_name
-    return space, InputSpec(channels=c, height=h, width=w), label
+    return space, InputSpec(channels=c, height=h, width=w), label, registry.get("search_space", comp_name)
 
 
 def _from_recipe(recipe: str, profile: str | None, overrides: tuple[str, ...]):
