@@ -133,3 +133,26 @@ def test_recipe_file_profile_and_overrides(tmp_path):
     assert "runs/eval-r" in result.stdout  # default work directory: run.root/eval-<name>
     result = _eval(str(recipe), "-p", "slow", "--check")
     assert result.exit_code == 2 and "--profile 'slow' is not defined" in result.stderr
+
+
+def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(tmp_path, monkeypatch):
+    from automl_nas_eval_retrain.trainer import Trainer
+
+    npz = _blobs_npz(tmp_path / "b.npz")
+    args = [DRNAS_CELL, "-e", "retrain", "--data", _data(npz), "--set", "epochs=3", "--set", "batch_size=32",
+            "--set", TINY_NET, "--work-dir", str(tmp_path / "wd")]
+    real_epoch = Trainer.train_epoch
+
+    def interrupted_at_second(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted_at_second)
+    stopped = _eval(*args)
+    assert stopped.exit_code == 130 and "run the same command again to resume" in stopped.stderr
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    resumed = _eval(*args)
+    assert resumed.exit_code == 0, resumed.output
+    assert "after epoch 1/3" in resumed.stderr and "retrain epoch 1/3" not in resumed.stderr
+    assert "retrain epoch 3/3" in resumed.stderr

@@ -59,7 +59,13 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
     from automl_nas.standalone.evaluate import run_eval
 
     log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
-    result = run_eval(plan, registry, out=out, log=log)
+    try:
+        result = run_eval(plan, registry, out=out, log=log)
+    except KeyboardInterrupt:
+        from automl_nas.errors import Interrupted
+
+        raise Interrupted(f"stopped; evaluator checkpoints (a retraining's finished epochs) are kept in {plan.work_dir}",
+                          hint="run the same command again to resume") from None
     click.echo(json.dumps(result, indent=2))
 
 

@@ -162,3 +162,41 @@ class TestRetrainContract(EvaluatorContract):
         b = evaluator.evaluate(genotype, eval_context)
         assert a.pop("train_time_s") >= 0 and b.pop("train_time_s") >= 0
         assert a == b
+
+
+def test_a_search_recipe_can_retrain_its_result(tmp_path, blobs):
+    import numpy as np
+
+    from automl_nas.testing import run_recipe
+
+    npz = tmp_path / "blobs.npz"
+    x = torch.cat([blobs.train_x, blobs.test_x]).numpy()
+    np.savez(npz, x=x, y=torch.cat([blobs.train_y, blobs.test_y]).numpy())
+    outcome = run_recipe(tmp_path, f"""
+name = "tiny"
+[space]
+name = "nb201"
+channels = 4
+cells_per_stage = 1
+[data]
+name = "npz"
+path = "{npz}"
+test_fraction = 0.25
+batch_size = 32
+[search]
+epochs = 1
+sampler = {{ name = "darts" }}
+[evaluator]
+name = "retrain"
+epochs = 2
+batch_size = 32
+network = {{ channels = 4, cells_per_stage = 1 }}
+[run]
+device = "cpu"
+""")
+    assert outcome.result["status"] == "finished"
+    metrics = outcome.result["metrics"]
+    assert set(Retrain.metrics) <= set(metrics) and metrics["epochs"] == 2.0
+    assert metrics["params"] == outcome.result["costs"]["params"]  # same network size as the run's space here
+    (job,) = (outcome.run_dir / "retrain").glob("*/job.json")
+    assert json.loads(job.read_text())["genotype"] == outcome.result["genotype"]
