@@ -100,7 +100,7 @@ def _read_weights(path: Path) -> tuple[dict, dict | None]:
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code from a weights file
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
         raise RunError(f"--weights {path}: cannot be read ({type(exc).__name__}: {exc})",
                        hint="pass a retraining checkpoint (run dir: retrain/<key>/last.pt) or a saved state_dict") from None

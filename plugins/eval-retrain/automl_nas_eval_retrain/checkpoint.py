@@ -62,7 +62,8 @@ class CheckpointDir:
         if not self.state_file.exists():
             return None
         try:
-            return torch.load(self.state_file, map_location=device, weights_only=False)
+            # Tensors, numbers and strings only: a checkpoint file never runs code when read.
+            return torch.load(self.state_file, map_location=device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
             raise RunError(f"{self.state_file}: retrain checkpoint is unreadable ({type(exc).__name__}: {exc})",
                            hint=f"delete {self.path} to retrain from scratch") from None
