@@ -144,7 +144,10 @@ class Search:
 
     def loss(self, phase: str, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         run = self.run
-        sample = self.sampler.sample(run.params, phase="weights" if phase == "single" else phase)
+        params = run.params
+        if phase == "weights":  # no arch gradient is taken: keep the sample out of the graph
+            params = {k: v.detach() for k, v in params.items()}
+        sample = self.sampler.sample(params, phase="weights" if phase == "single" else phase)
         with self.autocast():
             out = run.supernet(x, sample)
         logits, aux = (out if isinstance(out, tuple) else (out, None))

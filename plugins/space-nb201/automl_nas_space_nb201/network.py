@@ -25,6 +25,7 @@ from automl_nas.api.arch import EdgeWeights
 from automl_nas.api.space import InputSpec
 from automl_nas.engine.mixed_op import MixedOp, PartialMixedOp
 from automl_nas_space_nb201.encoding import EDGES, NUM_NODES, OPS
+from automl_nas_space_nb201.fused import fused_cell_forward
 from automl_nas_space_nb201.ops import ResidualBlock, build_op, make_head, make_stem
 
 __all__ = ["InferCell", "Nb201Network", "Nb201Supernet", "SearchCell", "stage_layout"]
@@ -47,7 +48,14 @@ def stage_layout(channels: int, cells_per_stage: int) -> list[tuple[str, int, in
 
 
 class SearchCell(nn.Module):
-    """A search cell: every edge a mixed op over the five ops; called as ``cell(x, weights)``."""
+    """A search cell: every edge a mixed op over the five ops; called as ``cell(x, weights)``.
+
+    ``fast_paths`` (default on) runs :func:`~automl_nas_space_nb201.fused.fused_cell_forward`,
+    the same function computed per source node with grouped convolutions; off, the plain
+    per-edge mixed ops run (the reference the equality tests compare against).
+    """
+
+    fast_paths = True
 
     def __init__(self, channels: int, *, affine: bool, track_running_stats: bool, partial_channels: int = 1) -> None:
         super().__init__()
@@ -59,6 +67,8 @@ class SearchCell(nn.Module):
         self.edges = nn.ModuleList(edges)
 
     def forward(self, x: torch.Tensor, weights: EdgeWeights) -> torch.Tensor:
+        if self.fast_paths:
+            return fused_cell_forward(self.edges, x, weights)
         nodes = [x]
         for inputs in _NODE_INPUTS:
             out = None
@@ -106,8 +116,12 @@ class _Skeleton(nn.Module):
 class Nb201Supernet(_Skeleton):
     """The weight-sharing network, called as ``supernet(x, {"cell": EdgeWeights})``.
 
-    All 3N search cells share the one ``"cell"`` arch group (spec §1.2).
+    All 3N search cells share the one ``"cell"`` arch group (spec §1.2). With ``fast_paths``
+    the activations are channels-last (measured faster with oneDNN on CPU; issue 8), which
+    changes memory layout only.
     """
+
+    fast_paths = True
 
     def __init__(self, channels: int, cells_per_stage: int, inputs: InputSpec, *, affine: bool = False,
                  track_running_stats: bool = False, partial_channels: int = 1) -> None:
@@ -116,6 +130,8 @@ class Nb201Supernet(_Skeleton):
 
     def forward(self, x: torch.Tensor, sample: dict[str, EdgeWeights]) -> torch.Tensor:
         weights = sample["cell"]
+        if self.fast_paths:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.stem(x)
         for block in self.cells:
             x = block(x, weights) if isinstance(block, SearchCell) else block(x)

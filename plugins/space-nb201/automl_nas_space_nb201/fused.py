@@ -1,0 +1,220 @@
+"""The fast forward of a NAS-Bench-201 search cell: same function as the per-edge mixed ops (issue 8).
+
+Work is organised by *source* node instead of by edge (spec §1.2: node j feeds the edges
+``(i, j)`` for i > j). For each source node:
+
+* ``skip_connect`` is the node itself and ``avg_pool_3x3`` is computed once: parameter-free ops
+  give the same tensor on every edge leaving the node;
+* ReLU is computed once, and the ``nor_conv_1x1`` (resp. ``nor_conv_3x3``) convolutions of all
+  edges that need one run as one convolution over their concatenated weights, with one
+  batch-norm call (per-channel statistics, so exact), split afterwards
+  (:func:`automl_nas.engine.fused.relu_conv_bn_group`);
+* ``none`` and masked (pruned) ops are never run; with a hard sample (GDAS) only the sampled
+  op of each edge runs, and same-kind sampled convs of one node are still grouped.
+
+Node i is then ``sum_e sum_k w[e, k] * o_k`` over its incoming edges, one multiply-add per term
+(:func:`automl_nas.engine.fused.weighted_sum`); GDAS' NAS-Bench-201 form adds the
+zero-valued weights of the unselected ops as scalars, as the plain path does. With partial
+channels (DrNAS, spec §7.3) the ops see the first ``C / k`` channels; since the channel shuffle
+is a permutation, ``sum_e shuffle([mixed_e, rest_e]) = shuffle([sum_e mixed_e, sum_e rest_e])``.
+
+The per-edge modules stay the parameter holders: state_dict, checkpoints and widening are
+unchanged. Per-forward bookkeeping (which ops run, the gathered weights) depends only on the
+sample, so it is computed once per forward and shared by all cells through
+``EdgeWeights``' cache.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from automl_nas.api.arch import EdgeWeights
+from automl_nas.engine.fused import relu_conv_bn_group, weighted_sum
+from automl_nas.engine.mixed_op import PartialMixedOp, channel_shuffle
+from automl_nas_space_nb201.encoding import EDGES, NUM_NODES, OPS
+
+__all__ = ["fused_cell_forward"]
+
+NONE, SKIP, CONV1, CONV3, POOL = (OPS.index(name) for name in
+                                  ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"))
+# For source node j, the (edge index, target node) pairs leaving it, in edge order.
+_OUT_EDGES: tuple[tuple[tuple[int, int], ...], ...] = tuple(
+    tuple((e, i) for e, (i, j2) in enumerate(EDGES) if j2 == j) for j in range(NUM_NODES - 1)
+)
+
+
+def _plan(weights: EdgeWeights, k: int) -> tuple[list[list[int]], frozenset[int]]:
+    """Per edge, the ops that run, and the nodes that reach the cell output (host side, once per forward).
+
+    A node none of whose outgoing edges runs an op into a live node is *dead*: the plain path
+    computes it but it never reaches the loss, so its ops get no gradient (``grad is None``).
+    The fast path keeps that: dead work never joins a grouped convolution of live work. With
+    partial channels (``k > 1``) every edge carries the bypass channels, so every node is live.
+    """
+    cache = weights._cache
+    key = ("fused_plan", k)
+    if key not in cache:
+        active, mask = weights.active_list(), weights.mask_list()
+        if active is not None:
+            ops = [[] if k == NONE else [k] for k in active]
+        else:
+            ops = [[k for k in range(len(OPS)) if k != NONE and (mask is None or mask[e][k])]
+                   for e in range(len(EDGES))]
+        live = {NUM_NODES - 1}
+        for j in range(NUM_NODES - 2, -1, -1):
+            if any((ops[e] or k > 1) and i in live for e, i in _OUT_EDGES[j]):
+                live.add(j)
+        cache[key] = (ops, frozenset(live))
+    return cache[key]
+
+
+def _term_weights(weights: EdgeWeights, ops: list[list[int]]) -> dict[tuple[int, int], torch.Tensor]:
+    """``(edge, op) -> 0-dim weight``: one gather + unbind per forward, shared by every cell."""
+    cache = weights._cache
+    if "fused_w" not in cache:
+        keys = [(e, k) for e, ks in enumerate(ops) for k in ks]
+        if not keys:
+            cache["fused_w"] = {}
+        else:
+            w = weights.weights
+            flat = torch.tensor([e * w.shape[1] + k for e, k in keys], device=w.device)
+            cache["fused_w"] = dict(zip(keys, w.reshape(-1).index_select(0, flat).unbind()))
+    return cache["fused_w"]
+
+
+def _group_scale(weights: EdgeWeights, keys: list[tuple[int, int]], channels: int) -> torch.Tensor:
+    """The weights of ``(edge, op)`` keys, each repeated ``channels`` times (a BN scale vector)."""
+    cache = weights._cache
+    key = ("fused_scale", tuple(keys), channels)
+    if key not in cache:
+        w = weights.weights
+        flat = torch.tensor([e * w.shape[1] + k for e, k in keys], device=w.device)
+        cache[key] = w.reshape(-1).index_select(0, flat).repeat_interleave(channels)
+    return cache[key]
+
+
+def _inactive_bias(weights: EdgeWeights) -> dict[int, torch.Tensor]:
+    """GDAS NB201 form: per target node, the sum of the unselected ops' (zero-valued) weights."""
+    cache = weights._cache
+    if "fused_bias" not in cache:
+        w = weights.weights
+        keep = torch.ones_like(w).scatter_(-1, weights.active.view(-1, 1), 0.0)
+        per_edge = (w * keep).sum(-1)  # exactly 0 in value, d/dw = 1 for the unselected ops
+        cache["fused_bias"] = {i: per_edge[[e for e, (i2, _) in enumerate(EDGES) if i2 == i]].sum()
+                               for i in range(1, NUM_NODES)}
+    return cache["fused_bias"]
+
+
+def _mixed(edge: nn.Module) -> tuple[nn.ModuleList, int]:
+    if isinstance(edge, PartialMixedOp):
+        return edge.mixed.ops, edge.k
+    return edge.ops, 1
+
+
+def _avg_pool(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``avg_pool_3x3`` (count_include_pad=False) as a depthwise box-sum convolution times 1/count.
+
+    Same function to float rounding, and measured faster than ``avg_pool2d`` on channels-last
+    CPU tensors, most of all for the narrow inputs of partial channels (issue 8).
+    """
+    if not (isinstance(module, nn.AvgPool2d) and _pool_args(module) == (3, 1, 1, False, False, None)):
+        return module(x)
+    c, h, w = x.shape[1:]
+    ones, inv_count = _box_kernel(c, h, w, x.dtype, x.device)
+    return F.conv2d(x, ones, padding=1, groups=c) * inv_count
+
+
+def _pool_args(m: nn.AvgPool2d) -> tuple:
+    size = lambda v: v if isinstance(v, int) else (v[0] if len(set(v)) == 1 else v)  # noqa: E731
+    return (size(m.kernel_size), size(m.stride), size(m.padding), m.count_include_pad, m.ceil_mode, m.divisor_override)
+
+
+@functools.lru_cache(maxsize=64)
+def _box_kernel(c: int, h: int, w: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    ones = torch.ones(c, 1, 3, 3, dtype=dtype, device=device)
+    count = F.conv2d(torch.ones(1, 1, h, w, dtype=dtype, device=device), torch.ones(1, 1, 3, 3, dtype=dtype, device=device), padding=1)
+    return ones, 1.0 / count
+
+
+def _source_terms(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops, weights: EdgeWeights) -> dict[int, list]:
+    """The weighted op outputs that source node ``x`` sends to each of its target nodes."""
+    w = _term_weights(weights, ops)
+    needs = {k: [e for e, _ in out_edges if k in ops[e]] for k in (CONV1, CONV3)}
+    outputs: dict[tuple[int, int], torch.Tensor] = {}
+    relu = torch.relu(x) if needs[CONV1] or needs[CONV3] else None
+    for k, on in needs.items():
+        if on:
+            blocks = [_mixed(edges[e])[0][k] for e in on]
+            scale = _group_scale(weights, [(e, k) for e in on], blocks[0][2].num_features)
+            outputs.update(zip([(e, k) for e in on], relu_conv_bn_group(x, blocks, relu=relu, scale=scale)))
+    pool = None
+    terms: dict[int, list] = {}
+    for e, i in out_edges:
+        for k in ops[e]:
+            if k == SKIP:
+                y = x
+            elif k == POOL:
+                pool = _avg_pool(_mixed(edges[e])[0][POOL], x) if pool is None else pool
+                y = pool
+            else:  # a conv output, already weighted through BN's scale
+                terms.setdefault(i, []).append((outputs[(e, k)], None))
+                continue
+            terms.setdefault(i, []).append((y, w[(e, k)]))
+    return terms
+
+
+def _tracks_stats(edges: nn.ModuleList) -> bool:
+    """Whether running the cell's convs updates BN running statistics (training, tracked)."""
+    bn = _mixed(edges[0])[0][CONV3][2]
+    return bn.training and bn.running_mean is not None
+
+
+def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeights) -> torch.Tensor:
+    """The output (node 3) of a search cell whose edge ``e`` is ``edges[e]`` (MixedOp or PartialMixedOp)."""
+    k = _mixed(edges[0])[1]
+    ops, live = _plan(weights, k)
+    bias = _inactive_bias(weights) if weights.active is not None and weights.add_inactive else None
+    # Dead work only matters for its BN running statistics: then it runs without a graph.
+    dead_work = _tracks_stats(edges)
+    part = x.shape[1] // k
+    nodes: list[torch.Tensor | None] = [x]
+    pending: dict[int, list] = {i: [] for i in range(1, NUM_NODES)}
+    for j in range(NUM_NODES - 1):
+        if nodes[j] is not None:
+            head = nodes[j] if k == 1 else nodes[j][:, :part]
+            for is_live in (True, False):
+                out_edges = [(e, i) for e, i in _OUT_EDGES[j] if (i in live) == is_live]
+                if out_edges and (is_live or dead_work):
+                    with torch.set_grad_enabled(is_live and torch.is_grad_enabled()):
+                        for i, terms in _source_terms(edges, head, out_edges, ops, weights).items():
+                            pending[i].extend(terms)
+        # Node j + 1 has received every input (its sources are 0..j).
+        i = j + 1
+        if i not in live and not dead_work:
+            nodes.append(None)
+            continue
+        with torch.set_grad_enabled(i in live and torch.is_grad_enabled()):
+            nodes.append(_node(pending.pop(i), nodes, i, part, k, x if k == 1 else x[:, :part],
+                               bias[i] if bias is not None else None))
+    return nodes[-1]
+
+
+def _node(terms: list, nodes: list, i: int, part: int, k: int, like: torch.Tensor, bias) -> torch.Tensor:
+    out = weighted_sum(terms, like)
+    if bias is not None:
+        out = out + bias
+    if k > 1:
+        rests = [nodes[src][:, part:] for _, src in _in_edges(i)]
+        rest = rests[0]
+        for r in rests[1:]:
+            rest = rest + r
+        out = channel_shuffle(torch.cat([out, rest], dim=1), k)
+    return out
+
+
+def _in_edges(i: int) -> list[tuple[int, int]]:
+    return [(e, j) for e, (i2, j) in enumerate(EDGES) if i2 == i]
