@@ -142,11 +142,11 @@ class Search:
 
     # ------------------------------------------------------------------ steps
 
-    def loss(self, phase: str, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def loss(self, phase: str, x: torch.Tensor, y: torch.Tensor, *, arch_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """The phase's total loss, its logits and the sample; ``arch_grad=False`` keeps the
+        sample out of the graph when no gradient w.r.t. the arch parameters will be taken."""
         run = self.run
-        params = run.params
-        if phase == "weights":  # no arch gradient is taken: keep the sample out of the graph
-            params = {k: v.detach() for k, v in params.items()}
+        params = run.params if arch_grad else {k: v.detach() for k, v in run.params.items()}
         sample = self.sampler.sample(params, phase="weights" if phase == "single" else phase)
         with self.autocast():
             out = run.supernet(x, sample)
@@ -174,7 +174,7 @@ class Search:
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         run, wcfg = self.run, self.run.recipe.search.weights_optimizer
         run.weight_optimizer.zero_grad(set_to_none=True)
-        loss, logits, _ = self.loss("weights", x, y)
+        loss, logits, _ = self.loss("weights", x, y, arch_grad=False)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
         loss.backward(inputs=weights)
         if wcfg.grad_clip:
