@@ -16,6 +16,7 @@ from torch import nn
 from automl_nas.api.arch import EdgeWeights
 from automl_nas.engine.mixed_op import MixedOp, PartialMixedOp
 
+from automl_nas_space_darts.fused import fused_cell_forward
 from automl_nas_space_darts.ops import FactorizedReduce, GdasReductionBranches, Identity, ReLUConvBN, Zero, make_op
 
 __all__ = ["EvalCell", "GdasReductionCell", "SearchCell", "drop_path"]
@@ -34,12 +35,19 @@ def _preprocess(c_pp: int, c_p: int, c: int, reduction_prev: bool, affine: bool,
 
 
 class SearchCell(nn.Module):
-    """A supernet cell: node i sums a mixed edge from every earlier node; output concat of the last nodes."""
+    """A supernet cell: node i sums a mixed edge from every earlier node; output concat of the last nodes.
+
+    ``fast_paths`` (default on; switched by :func:`automl_nas.engine.mixed_op.set_fast_paths`)
+    selects :func:`~automl_nas_space_darts.fused.fused_cell_forward`, which computes the same
+    function source node by source node; off, every edge runs its own (Partial)MixedOp.
+    """
 
     def __init__(self, *, steps: int, multiplier: int, c_pp: int, c_p: int, c: int, reduction: bool,
                  reduction_prev: bool, ops: Sequence[str], affine: bool, track: bool, partial_channels: int = 1) -> None:
         super().__init__()
         self.reduction, self.steps, self.multiplier = reduction, steps, multiplier
+        self.op_names = tuple(ops)
+        self.fast_paths = True
         self.preprocess0, self.preprocess1 = _preprocess(c_pp, c_p, c, reduction_prev, affine, track)
         k = partial_channels
         if c % k:
@@ -51,8 +59,17 @@ class SearchCell(nn.Module):
                 # DARTS model_search: pools get a non-affine BN in the supernet (spec §2.1).
                 mixed = MixedOp([make_op(name, c // k, stride, affine=affine, track=track, pool_bn=True) for name in ops])
                 self.edges.append(PartialMixedOp(mixed, k, stride) if k > 1 else mixed)
+        # edges_from[j]: (edge index, target node - 2) of every edge reading node j, in edge order.
+        self.edges_from: list[list[tuple[int, int]]] = [[] for _ in range(steps + 1)]
+        e = 0
+        for i in range(steps):
+            for j in range(2 + i):
+                self.edges_from[j].append((e, i))
+                e += 1
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: EdgeWeights, drop_prob: float = 0.0) -> torch.Tensor:
+        if self.fast_paths:
+            return fused_cell_forward(self, s0, s1, weights, drop_prob)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         e = 0
         for _ in range(self.steps):
