@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["batch_norm_group", "relu_conv_bn_group", "weighted_sum"]
+__all__ = ["batch_norm_group", "concat_shuffle", "relu_conv_bn_group", "weighted_sum"]
 
 
 def _bn_key(bn: nn.BatchNorm2d) -> tuple:
@@ -106,3 +106,17 @@ def weighted_sum(terms: Sequence[tuple[torch.Tensor, torch.Tensor | None]], like
     for x, w in weighted:
         out = out.addcmul_(x, w)
     return out
+
+
+def concat_shuffle(head: torch.Tensor, rest: torch.Tensor, groups: int) -> torch.Tensor:
+    """``channel_shuffle(cat([head, rest], 1), groups)`` in one copy, with a channels-last result.
+
+    Channel ``g * part + r`` of the concatenation goes to ``r * groups + g`` (spec §7.3), i.e.
+    the NHWC result is the ``groups`` pieces stacked along a new last axis. (The plain
+    reshape-based shuffle copies twice and returns NCHW, which would drop the network out
+    of channels-last.)
+    """
+    b, part, h, w = head.shape
+    pieces = [head, *rest.split(part, dim=1)]
+    nhwc = torch.stack([p.permute(0, 2, 3, 1) for p in pieces], dim=-1)  # (b, h, w, part, groups)
+    return nhwc.view(b, h, w, part * groups).permute(0, 3, 1, 2)

@@ -33,8 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from automl_nas.api.arch import EdgeWeights
-from automl_nas.engine.fused import relu_conv_bn_group, weighted_sum
-from automl_nas.engine.mixed_op import PartialMixedOp, channel_shuffle
+from automl_nas.engine.fused import concat_shuffle, relu_conv_bn_group, weighted_sum
+from automl_nas.engine.mixed_op import PartialMixedOp
 from automl_nas_space_nb201.encoding import EDGES, NUM_NODES, OPS
 
 __all__ = ["fused_cell_forward"]
@@ -212,7 +212,7 @@ def _node(terms: list, nodes: list, i: int, part: int, k: int, like: torch.Tenso
         rest = rests[0]
         for r in rests[1:]:
             rest = rest + r
-        out = channel_shuffle(torch.cat([out, rest], dim=1), k)
+        out = concat_shuffle(out, rest, k)
     return out
 
 

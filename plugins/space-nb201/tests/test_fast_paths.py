@@ -144,3 +144,22 @@ def test_fast_path_is_channels_last_and_skips_unsampled_convs():
     assert calls == []
     feats = fast.stem(x.contiguous(memory_format=torch.channels_last))
     assert feats.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fast_path_stays_channels_last_through_partial_channel_cells():
+    _, fast = pair(dtype=torch.float32, channels=8, partial_channels=4)
+    layouts = []
+    for cell in fast.cells:
+        cell.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)))
+    fast(torch.randn(2, 3, 8, 8), {"cell": soft_weights(torch.zeros(E, K))})
+    assert layouts and all(layouts)
+
+
+def test_concat_shuffle_equals_cat_then_shuffle():
+    from automl_nas.engine.fused import concat_shuffle
+    from automl_nas.engine.mixed_op import channel_shuffle
+
+    head, rest = torch.randn(2, 3, 4, 5), torch.randn(2, 9, 4, 5)
+    got = concat_shuffle(head, rest, 4)
+    assert torch.equal(got, channel_shuffle(torch.cat([head, rest], 1), 4))
+    assert got.is_contiguous(memory_format=torch.channels_last)
