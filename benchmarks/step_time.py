@@ -289,6 +289,11 @@ def print_table(rows: list[Measurement]) -> None:
             print(f"speed-up {name}{' bf16' if bf16 else ''}: plain/fast = {p.ms_iter / f.ms_iter:.2f}x "
                   f"({p.ms_iter:.0f} -> {f.ms_iter:.0f} ms/iter)")
     print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    busy = [m for m in rows if m.loadavg and m.loadavg[0] > (os.cpu_count() or 1) + 0.5]
+    if busy:
+        print(f"warning: {len(busy)} measurement(s) ran with a 1-min load average above {os.cpu_count()} cores "
+              f"(max {max(m.loadavg[0] for m in busy):.1f}): other processes shared the CPU, and OpenMP threads "
+              f"that wait for a descheduled peer inflate times many-fold; compare paths with --interleave")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

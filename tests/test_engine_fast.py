@@ -69,3 +69,18 @@ def test_fast_and_plain_steps_agree(tmp_path, recipe, extra, epoch):
     if "progressive" in recipe:  # the second stage really ran: widened to K_pc = 2, 3 ops kept
         assert fast_search.run.supernet.cells[0].edges[0].k == 2
         assert int(fast_search.sampler.masks["cell"].sum(-1).max()) == 3
+
+
+def test_bf16_autocast_runs_the_fast_path_on_cpu(tmp_path):
+    """``run.bf16`` (meant for GPUs) autocasts the forward; the losses stay fp32 and close to fp32's."""
+    fp32 = build(tmp_path, "darts-nb201.toml", True)
+    bf16 = build(tmp_path, "darts-nb201.toml", True, ("run.bf16=true",))
+    x, y = next(fp32.train_loader.cycle(0))
+    loss32, logits32, _ = fp32.loss("arch", x, y)
+    loss16, logits16, _ = bf16.loss("arch", x, y)
+    assert logits16.dtype == torch.float32 and loss16.dtype == torch.float32
+    torch.testing.assert_close(loss16, loss32, rtol=0.05, atol=0.05)
+    assert not torch.equal(logits16, logits32)  # the convolutions really ran in bf16
+    bf16.arch_step(x, y, x, y)
+    bf16.weight_step(x, y)
+    assert all(torch.isfinite(p).all() for p in bf16.run.supernet.parameters())
