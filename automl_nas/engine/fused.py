@@ -84,8 +84,10 @@ def relu_conv_bn_group(x: torch.Tensor, blocks: Sequence[nn.Sequential], *, relu
 
 
 def weighted_sum(terms: Sequence[tuple[torch.Tensor, torch.Tensor | None]], like: torch.Tensor) -> torch.Tensor:
-    """``sum_t w_t * x_t`` for ``(x_t, w_t)`` pairs; ``w_t`` is a 0-dim tensor (no host sync) or
-    ``None`` for a term already weighted (e.g. by :func:`relu_conv_bn_group`'s ``scale``).
+    """``sum_t w_t * x_t`` for ``(x_t, w_t)`` pairs; ``w_t`` is a tensor broadcastable to ``x_t``
+    (a 0-dim mixing weight: no host sync; or a small map such as a pool's ``1 / count`` times
+    the weight) or ``None`` for a term already weighted (e.g. by :func:`relu_conv_bn_group`'s
+    ``scale``).
 
     One pass per term into a fresh accumulator; autograd computes a weight's gradient only
     when it is asked for. With no terms the result is zeros shaped like ``like``.

@@ -115,17 +115,20 @@ def _mixed(edge: nn.Module) -> tuple[nn.ModuleList, int]:
     return edge.ops, 1
 
 
-def _avg_pool(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``avg_pool_3x3`` (count_include_pad=False) as a depthwise box-sum convolution times 1/count.
+def _box_sum(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``avg_pool_3x3`` (count_include_pad=False) as ``(box, 1 / count)``: the pool is their product.
 
-    Same function to float rounding, and measured faster than ``avg_pool2d`` on channels-last
-    CPU tensors, most of all for the narrow inputs of partial channels (issue 8).
+    The 3x3 box sum is a depthwise convolution (measured faster than ``avg_pool2d`` on
+    channels-last CPU tensors, most of all for the narrow inputs of partial channels); the
+    ``1 / count`` map (smaller at the borders) is folded into each edge's mixing weight, so the
+    division costs no pass over the tensor. Same function to float rounding. A pool module of
+    another configuration runs as is (``(module(x), None)``).
     """
     if not (isinstance(module, nn.AvgPool2d) and _pool_args(module) == (3, 1, 1, False, False, None)):
-        return module(x)
+        return module(x), None
     c, h, w = x.shape[1:]
     ones, inv_count = _box_kernel(c, h, w, x.dtype, x.device)
-    return F.conv2d(x, ones, padding=1, groups=c) * inv_count
+    return F.conv2d(x, ones, padding=1, groups=c), inv_count
 
 
 def _pool_args(m: nn.AvgPool2d) -> tuple:
@@ -151,19 +154,19 @@ def _source_terms(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops, weights
             blocks = [_mixed(edges[e])[0][k] for e in on]
             scale = _group_scale(weights, [(e, k) for e in on], blocks[0][2].num_features)
             outputs.update(zip([(e, k) for e in on], relu_conv_bn_group(x, blocks, relu=relu, scale=scale)))
-    pool = None
+    pool = None  # (box sum, 1 / count), computed once for all edges
     terms: dict[int, list] = {}
     for e, i in out_edges:
         for k in ops[e]:
             if k == SKIP:
-                y = x
+                term = (x, w[(e, k)])
             elif k == POOL:
-                pool = _avg_pool(_mixed(edges[e])[0][POOL], x) if pool is None else pool
-                y = pool
+                pool = _box_sum(_mixed(edges[e])[0][POOL], x) if pool is None else pool
+                box, inv_count = pool
+                term = (box, w[(e, k)] if inv_count is None else inv_count * w[(e, k)])
             else:  # a conv output, already weighted through BN's scale
-                terms.setdefault(i, []).append((outputs[(e, k)], None))
-                continue
-            terms.setdefault(i, []).append((y, w[(e, k)]))
+                term = (outputs[(e, k)], None)
+            terms.setdefault(i, []).append(term)
     return terms
 
 
@@ -181,11 +184,17 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
     # Dead work only matters for its BN running statistics: then it runs without a graph.
     dead_work = _tracks_stats(edges)
     part = x.shape[1] // k
-    nodes: list[torch.Tensor | None] = [x]
+    # Per node: the channels the ops read and (k > 1) the bypass channels; one split, whose
+    # backward is one concatenation (two slices would each scatter into a zero-filled copy).
+    heads: list[torch.Tensor | None] = []
+    rests: list[torch.Tensor | None] = []
     pending: dict[int, list] = {i: [] for i in range(1, NUM_NODES)}
+    node: torch.Tensor | None = x
     for j in range(NUM_NODES - 1):
-        if nodes[j] is not None:
-            head = nodes[j] if k == 1 else nodes[j][:, :part]
+        head, rest = (node, None) if node is None or k == 1 else node.split([part, node.shape[1] - part], dim=1)
+        heads.append(head)
+        rests.append(rest)
+        if head is not None:
             for is_live in (True, False):
                 out_edges = [(e, i) for e, i in _OUT_EDGES[j] if (i in live) == is_live]
                 if out_edges and (is_live or dead_work):
@@ -195,20 +204,21 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
         # Node j + 1 has received every input (its sources are 0..j).
         i = j + 1
         if i not in live and not dead_work:
-            nodes.append(None)
+            node = None
             continue
         with torch.set_grad_enabled(i in live and torch.is_grad_enabled()):
-            nodes.append(_node(pending.pop(i), nodes, i, part, k, x if k == 1 else x[:, :part],
-                               bias[i] if bias is not None else None))
-    return nodes[-1]
+            node = _node(pending.pop(i), heads[0], [rests[src] for _, src in _in_edges(i)],
+                         bias[i] if bias is not None else None, k)
+    return node
 
 
-def _node(terms: list, nodes: list, i: int, part: int, k: int, like: torch.Tensor, bias) -> torch.Tensor:
+def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | None, k: int) -> torch.Tensor:
+    """Node value: the weighted op outputs (+ GDAS' zero scalars); with partial channels, the
+    bypass channels of its inputs are summed and shuffled back in."""
     out = weighted_sum(terms, like)
     if bias is not None:
         out = out + bias
     if k > 1:
-        rests = [nodes[src][:, part:] for _, src in _in_edges(i)]
         rest = rests[0]
         for r in rests[1:]:
             rest = rest + r
