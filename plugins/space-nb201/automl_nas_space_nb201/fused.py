@@ -41,35 +41,51 @@ __all__ = ["fused_cell_forward"]
 
 NONE, SKIP, CONV1, CONV3, POOL = (OPS.index(name) for name in
                                   ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"))
+# For target node i, its incoming edges are the contiguous rows lo:hi of the weights (spec §1.2 order).
+_IN_RANGE: dict[int, tuple[int, int]] = {
+    i: (EDGES.index((i, 0)), EDGES.index((i, i - 1)) + 1) for i in range(1, NUM_NODES)
+}
 # For source node j, the (edge index, target node) pairs leaving it, in edge order.
 _OUT_EDGES: tuple[tuple[tuple[int, int], ...], ...] = tuple(
     tuple((e, i) for e, (i, j2) in enumerate(EDGES) if j2 == j) for j in range(NUM_NODES - 1)
 )
 
 
-def _plan(weights: EdgeWeights, k: int) -> tuple[list[list[int]], frozenset[int]]:
+def _plan(weights: EdgeWeights, k_pc: int) -> tuple[list[list[int]], frozenset[int]]:
     """Per edge, the ops that run, and the nodes that reach the cell output (host side, once per forward).
 
     A node none of whose outgoing edges runs an op into a live node is *dead*: the plain path
     computes it but it never reaches the loss, so its ops get no gradient (``grad is None``).
     The fast path keeps that: dead work never joins a grouped convolution of live work. With
-    partial channels (``k > 1``) every edge carries the bypass channels, so every node is live.
+    partial channels (``k_pc > 1``) every edge carries the bypass channels, so every node is live.
     """
     cache = weights._cache
-    key = ("fused_plan", k)
+    key = ("fused_plan", k_pc)
     if key not in cache:
         active, mask = weights.active_list(), weights.mask_list()
         if active is not None:
-            ops = [[] if k == NONE else [k] for k in active]
+            ops = [[] if op == NONE else [op] for op in active]
         else:
-            ops = [[k for k in range(len(OPS)) if k != NONE and (mask is None or mask[e][k])]
+            ops = [[op for op in range(len(OPS)) if op != NONE and (mask is None or mask[e][op])]
                    for e in range(len(EDGES))]
         live = {NUM_NODES - 1}
         for j in range(NUM_NODES - 2, -1, -1):
-            if any((ops[e] or k > 1) and i in live for e, i in _OUT_EDGES[j]):
+            if any((ops[e] or k_pc > 1) and i in live for e, i in _OUT_EDGES[j]):
                 live.add(j)
         cache[key] = (ops, frozenset(live))
     return cache[key]
+
+
+@functools.lru_cache(maxsize=4096)
+def _flat_index(keys: tuple[tuple[int, int], ...], num_ops: int, device: torch.device) -> torch.Tensor:
+    """Positions of ``(edge, op)`` keys in the flattened (E, K) weights (cached: a GPU run
+    copies each index to the device once instead of syncing every forward)."""
+    return torch.tensor([e * num_ops + k for e, k in keys], device=device)
+
+
+def _gather(weights: EdgeWeights, keys: list[tuple[int, int]]) -> torch.Tensor:
+    w = weights.weights
+    return w.reshape(-1).index_select(0, _flat_index(tuple(keys), w.shape[1], w.device))
 
 
 def _term_weights(weights: EdgeWeights, ops: list[list[int]]) -> dict[tuple[int, int], torch.Tensor]:
@@ -77,12 +93,7 @@ def _term_weights(weights: EdgeWeights, ops: list[list[int]]) -> dict[tuple[int,
     cache = weights._cache
     if "fused_w" not in cache:
         keys = [(e, k) for e, ks in enumerate(ops) for k in ks]
-        if not keys:
-            cache["fused_w"] = {}
-        else:
-            w = weights.weights
-            flat = torch.tensor([e * w.shape[1] + k for e, k in keys], device=w.device)
-            cache["fused_w"] = dict(zip(keys, w.reshape(-1).index_select(0, flat).unbind()))
+        cache["fused_w"] = dict(zip(keys, _gather(weights, keys).unbind())) if keys else {}
     return cache["fused_w"]
 
 
@@ -91,9 +102,7 @@ def _group_scale(weights: EdgeWeights, keys: list[tuple[int, int]], channels: in
     cache = weights._cache
     key = ("fused_scale", tuple(keys), channels)
     if key not in cache:
-        w = weights.weights
-        flat = torch.tensor([e * w.shape[1] + k for e, k in keys], device=w.device)
-        cache[key] = w.reshape(-1).index_select(0, flat).repeat_interleave(channels)
+        cache[key] = _gather(weights, keys).repeat_interleave(channels)
     return cache[key]
 
 
@@ -104,8 +113,7 @@ def _inactive_bias(weights: EdgeWeights) -> dict[int, torch.Tensor]:
         w = weights.weights
         keep = torch.ones_like(w).scatter_(-1, weights.active.view(-1, 1), 0.0)
         per_edge = (w * keep).sum(-1)  # exactly 0 in value, d/dw = 1 for the unselected ops
-        cache["fused_bias"] = {i: per_edge[[e for e, (i2, _) in enumerate(EDGES) if i2 == i]].sum()
-                               for i in range(1, NUM_NODES)}
+        cache["fused_bias"] = {i: per_edge[lo:hi].sum() for i, (lo, hi) in _IN_RANGE.items()}
     return cache["fused_bias"]
 
 
@@ -178,20 +186,20 @@ def _tracks_stats(edges: nn.ModuleList) -> bool:
 
 def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeights) -> torch.Tensor:
     """The output (node 3) of a search cell whose edge ``e`` is ``edges[e]`` (MixedOp or PartialMixedOp)."""
-    k = _mixed(edges[0])[1]
-    ops, live = _plan(weights, k)
+    k_pc = _mixed(edges[0])[1]
+    ops, live = _plan(weights, k_pc)
     bias = _inactive_bias(weights) if weights.active is not None and weights.add_inactive else None
     # Dead work only matters for its BN running statistics: then it runs without a graph.
     dead_work = _tracks_stats(edges)
-    part = x.shape[1] // k
-    # Per node: the channels the ops read and (k > 1) the bypass channels; one split, whose
+    part = x.shape[1] // k_pc
+    # Per node: the channels the ops read and (k_pc > 1) the bypass channels; one split, whose
     # backward is one concatenation (two slices would each scatter into a zero-filled copy).
     heads: list[torch.Tensor | None] = []
     rests: list[torch.Tensor | None] = []
     pending: dict[int, list] = {i: [] for i in range(1, NUM_NODES)}
     node: torch.Tensor | None = x
     for j in range(NUM_NODES - 1):
-        head, rest = (node, None) if node is None or k == 1 else node.split([part, node.shape[1] - part], dim=1)
+        head, rest = (node, None) if node is None or k_pc == 1 else node.split([part, node.shape[1] - part], dim=1)
         heads.append(head)
         rests.append(rest)
         if head is not None:
@@ -208,21 +216,21 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
             continue
         with torch.set_grad_enabled(i in live and torch.is_grad_enabled()):
             node = _node(pending.pop(i), heads[0], [rests[src] for _, src in _in_edges(i)],
-                         bias[i] if bias is not None else None, k)
+                         bias[i] if bias is not None else None, k_pc)
     return node
 
 
-def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | None, k: int) -> torch.Tensor:
+def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | None, k_pc: int) -> torch.Tensor:
     """Node value: the weighted op outputs (+ GDAS' zero scalars); with partial channels, the
     bypass channels of its inputs are summed and shuffled back in."""
     out = weighted_sum(terms, like)
     if bias is not None:
         out = out + bias
-    if k > 1:
+    if k_pc > 1:
         rest = rests[0]
         for r in rests[1:]:
             rest = rest + r
-        out = concat_shuffle(out, rest, k)
+        out = concat_shuffle(out, rest, k_pc)
     return out
 
 

@@ -163,3 +163,11 @@ def test_concat_shuffle_equals_cat_then_shuffle():
     got = concat_shuffle(head, rest, 4)
     assert torch.equal(got, channel_shuffle(torch.cat([head, rest], 1), 4))
     assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_incoming_edges_are_contiguous_rows():
+    from automl_nas_space_nb201.encoding import EDGES
+    from automl_nas_space_nb201.fused import _IN_RANGE
+
+    for i, (lo, hi) in _IN_RANGE.items():
+        assert [e for e, (i2, _) in enumerate(EDGES) if i2 == i] == list(range(lo, hi))
