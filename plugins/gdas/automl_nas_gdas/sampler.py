@@ -57,27 +57,34 @@ class GdasSampler(Sampler):
         """y = softmax((log_softmax(a) + g) / tau) row-wise."""
         return torch.softmax((torch.log_softmax(logits, dim=-1) + noise) / self.temperature, dim=-1)
 
-    def hard(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(h, k*): straight-through one-hot and the selected op per edge."""
+    def hard(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """(h, k*, k* as a host list): straight-through one-hot and the selected op per edge.
+
+        The finiteness check and k* reach the host in one transfer per draw (the mixed ops
+        need k* on the host to run only the sampled op), so a GPU step syncs once per sample.
+        """
         for _ in range(self.config.max_redraws):
             noise = self.gumbel(logits.detach())
             y = self.soft(logits, noise)
-            if torch.isfinite(noise).all() and torch.isfinite(y).all():
+            index = y.argmax(dim=-1)
+            finite = torch.isfinite(noise).all() & torch.isfinite(y).all()
+            ok, *chosen = torch.cat([finite.view(1).to(index.dtype), index]).tolist()
+            if ok:
                 break
         else:
             raise FloatingPointError(
                 f"gdas: {self.config.max_redraws} Gumbel draws in a row were not finite; "
                 f"check the architecture parameters for inf/NaN"
             )
-        index = y.argmax(dim=-1)
         onehot = torch.zeros_like(y).scatter_(-1, index.unsqueeze(-1), 1.0)
-        return onehot - y.detach() + y, index
+        return onehot - y.detach() + y, index, chosen
 
     def sample(self, params: dict[str, torch.Tensor], *, phase: str) -> dict[str, EdgeWeights]:
         out = {}
         for group, logits in params.items():
-            h, index = self.hard(logits)
-            out[group] = EdgeWeights(weights=h, active=index, add_inactive=self.config.variant == "nb201")
+            h, index, chosen = self.hard(logits)
+            out[group] = EdgeWeights(weights=h, active=index, add_inactive=self.config.variant == "nb201",
+                                     cache={"active": chosen})
         return out
 
     def probs(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
