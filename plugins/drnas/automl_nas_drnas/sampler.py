@@ -50,6 +50,7 @@ class DrnasSampler(Sampler):
     def __init__(self, config: DrnasConfig | None = None) -> None:
         self.config = config if config is not None else DrnasConfig()
         self.masks: dict[str, torch.Tensor] = {}  # group -> (E, K) bool, True = op kept
+        self._host_masks: dict[str, tuple[torch.Tensor, list]] = {}  # group -> (mask, mask as lists)
         self.stage = -1  # last stage whose structural changes were applied
 
     # ---------------------------------------------------------------- schedule
@@ -89,8 +90,18 @@ class DrnasSampler(Sampler):
         for group, eta in params.items():
             theta = torch.distributions.Dirichlet(concentration(eta)).rsample()
             mask = self._mask(group, eta)
-            out[group] = EdgeWeights(weights=self._masked_normalised(theta, mask), mask=mask)
+            cache = {"mask": self._host_mask(group)} if mask is not None else {}
+            out[group] = EdgeWeights(weights=self._masked_normalised(theta, mask), mask=mask, cache=cache)
         return out
+
+    def _host_mask(self, group: str) -> list[list[bool]]:
+        """The mask as host lists, recomputed only when the mask changes: the mixed ops read it on
+        the host, so a GPU run syncs once per pruning instead of once per forward (issue 8)."""
+        mask = self.masks[group]
+        cached = self._host_masks.get(group)
+        if cached is None or cached[0] is not mask:
+            cached = self._host_masks[group] = (mask, [[bool(b) for b in row] for row in mask.tolist()])
+        return cached[1]
 
     def probs(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {}
