@@ -16,6 +16,7 @@ from torch import nn
 from automl_nas.api.arch import EdgeWeights
 from automl_nas.engine.mixed_op import MixedOp, PartialMixedOp
 
+from automl_nas_space_darts.checkpointing import checkpointed, recomputes
 from automl_nas_space_darts.fused import fused_cell_forward
 from automl_nas_space_darts.ops import FactorizedReduce, GdasReductionBranches, Identity, ReLUConvBN, Zero, make_op
 
@@ -40,6 +41,8 @@ class SearchCell(nn.Module):
     ``fast_paths`` (default on; switched by :func:`automl_nas.engine.mixed_op.set_fast_paths`)
     selects :func:`~automl_nas_space_darts.fused.fused_cell_forward`, which computes the same
     function source node by source node; off, every edge runs its own (Partial)MixedOp.
+    ``checkpoint_edges`` recomputes the edges' ops in backward and keeps only their mixed outputs
+    (per source node on the fused path, per edge on the plain one).
     """
 
     def __init__(self, *, steps: int, multiplier: int, c_pp: int, c_p: int, c: int, reduction: bool,
@@ -48,6 +51,7 @@ class SearchCell(nn.Module):
         self.reduction, self.steps, self.multiplier = reduction, steps, multiplier
         self.op_names = tuple(ops)
         self.fast_paths = True
+        self.checkpoint_edges = False
         self.preprocess0, self.preprocess1 = _preprocess(c_pp, c_p, c, reduction_prev, affine, track)
         k = partial_channels
         if c % k:
@@ -71,11 +75,13 @@ class SearchCell(nn.Module):
         if self.fast_paths:
             return fused_cell_forward(self, s0, s1, weights, drop_prob)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        recompute = self.checkpoint_edges and recomputes(self)
         e = 0
         for _ in range(self.steps):
             total = None
             for h in states:
-                y = self.edges[e](h, weights, e)
+                edge = self.edges[e]
+                y = checkpointed(edge, h, weights, e, modules=[edge]) if recompute else edge(h, weights, e)
                 if drop_prob > 0.0 and self.training:  # SNAS: drop-path on every edge's mixed output
                     y = drop_path(y, drop_prob)
                 total = y if total is None else total + y

@@ -61,9 +61,9 @@ class DartsConfig:
                                             metadata={"help": "BN running statistics inside search cells (spec §11.2)"})
     partial_channels: int = attrs.field(default=1, validator=_pos_int,
                                         metadata={"help": "partial-channel K_pc (PC-DARTS/DrNAS); 1 = plain mixed op"})
-    checkpoint_cells: bool = attrs.field(default=False, validator=v.instance_of(bool),
-                                         metadata={"help": "recompute each search cell in backward instead of storing its activations: "
-                                                           "less than half the peak memory, same maths, about one more forward pass of time"})
+    checkpointing: str = attrs.field(default="off", validator=v.in_(("off", "cells", "edges")),
+                                     metadata={"help": "recompute activations in backward instead of keeping them (same maths, about one "
+                                                       "more forward pass): cells keeps each cell's inputs, edges each edge's mixed output"})
     reduction: str = attrs.field(default="searched", validator=v.in_(("searched", "gdas_frc")),
                                  metadata={"help": "searched reduction cell, or GDAS' fixed reduction cell (only the normal cell is searched)"})
     layout: str = attrs.field(default="darts", validator=v.in_(("darts", "gdas")),

@@ -32,6 +32,7 @@ from torch import nn
 from automl_nas.api.arch import EdgeWeights
 from automl_nas.engine.mixed_op import PartialMixedOp, channel_shuffle
 
+from automl_nas_space_darts.checkpointing import checkpointed, recomputes
 from automl_nas_space_darts.depthwise import depthwise_conv2d
 
 if TYPE_CHECKING:
@@ -234,6 +235,17 @@ def _edge_terms(cell: SearchCell, srcs: dict, x: torch.Tensor, e: int, weights: 
     return [(channel_shuffle(torch.cat([y, rest], dim=1), edge.k), None)]
 
 
+def _edge_outputs(cell: SearchCell, x: torch.Tensor, weights: EdgeWeights, out_edges: list[tuple[int, int]],
+                  keep_masks: list[torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
+    """The mixed output of every edge leaving one node (the region ``checkpointing = "edges"`` recomputes)."""
+    srcs: dict = {}
+    outs = []
+    for e, _ in out_edges:
+        y = _sum(_edge_terms(cell, srcs, x, e, weights))
+        outs.append(y * keep_masks[e] if keep_masks is not None else y)
+    return tuple(outs)
+
+
 def fused_cell_forward(cell: SearchCell, s0: torch.Tensor, s1: torch.Tensor, weights: EdgeWeights,
                        drop_prob: float = 0.0) -> torch.Tensor:
     """``SearchCell`` forward, computed per source node (see the module docstring)."""
@@ -243,14 +255,21 @@ def fused_cell_forward(cell: SearchCell, s0: torch.Tensor, s1: torch.Tensor, wei
     if drop_prob > 0.0 and cell.training:  # drawn in edge order, like the plain path's drop_path calls
         keep = 1.0 - drop_prob
         keep_masks = [s0.new_empty(s0.shape[0], 1, 1, 1).bernoulli_(keep) / keep for _ in range(n_edges)]
+    recompute = cell.checkpoint_edges and recomputes(cell)
     node_terms: list[list[Term]] = [[] for _ in range(cell.steps)]
     for j, out_edges in enumerate(cell.edges_from):
-        srcs: dict = {}
-        for e, node in out_edges:
-            terms = _edge_terms(cell, srcs, states[j], e, weights)
-            if keep_masks is not None:
-                terms = [(_sum(terms), keep_masks[e])]
-            node_terms[node].extend(terms)
+        if recompute:
+            outs = checkpointed(_edge_outputs, cell, states[j], weights, out_edges, keep_masks,
+                                modules=[cell.edges[e] for e, _ in out_edges])
+            for (_, node), y in zip(out_edges, outs):
+                node_terms[node].append((y, None))
+        else:
+            srcs: dict = {}
+            for e, node in out_edges:
+                terms = _edge_terms(cell, srcs, states[j], e, weights)
+                if keep_masks is not None:
+                    terms = [(_sum(terms), keep_masks[e])]
+                node_terms[node].extend(terms)
         if j >= 1 and j - 1 < cell.steps:  # node j + 1 has all its inputs now
             states.append(_sum(node_terms[j - 1]))
     return _CatChannels.apply(*states[-cell.multiplier:])

@@ -9,16 +9,15 @@ pooled side as kernel, which is DARTS' 2x2 for CIFAR (8x8 input) and keeps other
 
 from __future__ import annotations
 
-import contextlib
 from typing import Sequence
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from automl_nas.api.arch import EdgeWeights
 
 from automl_nas_space_darts.cells import EvalCell, GdasReductionCell, SearchCell
+from automl_nas_space_darts.checkpointing import CHECKPOINTING, checkpointed, recomputes
 from automl_nas_space_darts.genotype import DartsGenotype
 
 __all__ = ["AuxiliaryHead", "DartsNetwork", "DartsSupernet", "cell_plan"]
@@ -46,8 +45,8 @@ class DartsSupernet(nn.Module):
     to :class:`~automl_nas.api.EdgeWeights` shared by all cells of the type. ``drop_path`` is the
     probability applied to every edge's mixed output in training mode (SNAS searches with 0.3).
     ``fast_paths`` (on by default) runs on channels-last tensors with the cells' fused forward;
-    ``checkpoint_cells`` recomputes every cell during backward instead of keeping its activations
-    (issue 8: the memory option).
+    ``checkpointing`` (issue 8, the memory option) recomputes activations in backward instead of
+    keeping them: ``"cells"`` keeps only each cell's inputs, ``"edges"`` each edge's mixed output.
     """
 
     def __init__(self, *, channels: int, num_classes: int, layers: int, steps: int = 4, multiplier: int = 4,
@@ -56,7 +55,6 @@ class DartsSupernet(nn.Module):
         super().__init__()
         self.drop_path = 0.0
         self.fast_paths = True  # channels-last activations (with the cells' fused forward; issue 8)
-        self.checkpoint_cells = False
         c_curr = stem_multiplier * channels
         self.stem = _stem(in_channels, c_curr)
         c_pp, c_p, reduction_prev = c_curr, c_curr, False
@@ -75,40 +73,35 @@ class DartsSupernet(nn.Module):
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_p), nn.ReLU(inplace=False)) if layout == "gdas" else nn.Identity()
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
+        self.checkpointing = "off"
+
+    @property
+    def checkpointing(self) -> str:
+        return self._checkpointing
+
+    @checkpointing.setter
+    def checkpointing(self, mode: str) -> None:
+        if mode not in CHECKPOINTING:
+            raise ValueError(f"checkpointing must be one of {CHECKPOINTING}, got {mode!r}")
+        self._checkpointing = mode
+        for cell in self.cells:
+            if isinstance(cell, SearchCell):
+                cell.checkpoint_edges = mode == "edges"
 
     def forward(self, x: torch.Tensor, sample: dict[str, EdgeWeights]) -> torch.Tensor:
         if self.fast_paths:  # oneDNN's convs, pools and BN are 2x faster on channels-last tensors
             x = x.contiguous(memory_format=torch.channels_last)
         s0 = s1 = self.stem(x)
-        recompute = self.checkpoint_cells and self.training and torch.is_grad_enabled()
+        per_cell = self._checkpointing == "cells" and recomputes(self)
         for cell in self.cells:
             weights = sample.get("reduce") if cell.reduction else sample["normal"]
-            if recompute:
-                out = checkpoint(cell, s0, s1, weights, self.drop_path, use_reentrant=False,
-                                 context_fn=lambda cell=cell: (contextlib.nullcontext(), _KeepRunningStats(cell)))
+            if per_cell:
+                out = checkpointed(cell, s0, s1, weights, self.drop_path, modules=[cell])
             else:
                 out = cell(s0, s1, weights, self.drop_path)
             s0, s1 = s1, out
         out = self.global_pooling(self.lastact(s1))
         return self.classifier(out.flatten(1))
-
-
-class _KeepRunningStats:
-    """Undo what a checkpointed cell's recomputation does to BN running statistics (else they would
-    move twice per step); the recomputation sees the forward's RNG state, so drop-path agrees."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-
-    def __enter__(self) -> None:
-        self.saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in self.bns]
-
-    def __exit__(self, *exc) -> None:
-        with torch.no_grad():
-            for m, (mean, var, count) in zip(self.bns, self.saved):
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
 
 
 class AuxiliaryHead(nn.Module):

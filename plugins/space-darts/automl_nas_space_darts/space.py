@@ -66,7 +66,7 @@ class DartsSpace(SearchSpace):
             layout=cfg.layout, in_channels=inputs.channels,
         )
         net.drop_path = cfg.drop_path
-        net.checkpoint_cells = cfg.checkpoint_cells
+        net.checkpointing = cfg.checkpointing
         return net
 
     # ---- genotypes ----
