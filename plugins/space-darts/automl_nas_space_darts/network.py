@@ -44,7 +44,7 @@ class DartsSupernet(nn.Module):
     ``sample`` maps ``"normal"`` (and ``"reduce"`` unless the reduction cell is GDAS' fixed one)
     to :class:`~automl_nas.api.EdgeWeights` shared by all cells of the type. ``drop_path`` is the
     probability applied to every edge's mixed output in training mode (SNAS searches with 0.3).
-    ``fast_paths`` (on by default) runs on channels-last tensors with the cells' fused forward;
+    ``fast_paths`` (on by default) runs the cells' fused forward, on channels-last tensors on CPU;
     ``checkpointing`` (issue 8, the memory option) recomputes activations in backward instead of
     keeping them: ``"cells"`` keeps only each cell's inputs, ``"edges"`` each edge's mixed output.
     """
@@ -54,7 +54,7 @@ class DartsSupernet(nn.Module):
                  partial_channels: int = 1, reduction: str = "searched", layout: str = "darts", in_channels: int = 3) -> None:
         super().__init__()
         self.drop_path = 0.0
-        self.fast_paths = True  # channels-last activations (with the cells' fused forward; issue 8)
+        self.fast_paths = True  # channels-last activations on CPU (with the cells' fused forward; issue 8)
         c_curr = stem_multiplier * channels
         self.stem = _stem(in_channels, c_curr)
         c_pp, c_p, reduction_prev = c_curr, c_curr, False
@@ -89,7 +89,8 @@ class DartsSupernet(nn.Module):
                 cell.checkpoint_edges = mode == "edges"
 
     def forward(self, x: torch.Tensor, sample: dict[str, EdgeWeights]) -> torch.Tensor:
-        if self.fast_paths:  # oneDNN's convs, pools and BN are 2x faster on channels-last tensors
+        if self.fast_paths and x.device.type == "cpu":
+            # oneDNN's convs, pools and BN are ~2x faster on channels-last tensors (not measured on GPUs)
             x = x.contiguous(memory_format=torch.channels_last)
         s0 = s1 = self.stem(x)
         per_cell = self._checkpointing == "cells" and recomputes(self)
