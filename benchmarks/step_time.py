@@ -85,6 +85,7 @@ class Measurement:
     threads: int
     bf16: bool
     ms_iter: float
+    ms_min: float  # fastest iteration: the least disturbed by other processes on a shared machine
     ms_weight: float
     ms_arch: float
     ms_single: float | None
@@ -191,6 +192,7 @@ def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, ti
     med = {k: statistics.median(v) if v else None for k, v in times.items()}
     peak, kind = _peak(device)
     return Measurement(config=name, path=path, device=device, threads=threads, bf16=bf16, ms_iter=med["iter"],
+                       ms_min=min(times["iter"]),
                        ms_weight=med["weight"], ms_arch=med["arch"], ms_single=med["single"],
                        img_per_s=2 * 64 * 1e3 / med["iter"], peak_gb=peak, peak_kind=kind, iters=len(times["iter"]),
                        loadavg=list(os.getloadavg()))
@@ -255,7 +257,7 @@ def projection_hours(m: Measurement) -> float | None:
 
 
 def print_table(rows: list[Measurement]) -> None:
-    head = (f"{'config':<16} {'path':<6} {'bf16':<4} {'ms/iter':>8} {'(w + a)':>15} {'img/s':>7} {'peak GB':>8} "
+    head = (f"{'config':<16} {'path':<6} {'bf16':<4} {'ms/iter':>8} {'min':>6} {'(w + a)':>15} {'img/s':>7} {'peak GB':>8} "
             f"{'official ms':>11} {'ratio':>6} {'off. GB':>7} {'paper search':>13}")
     print(head)
     print("-" * len(head))
@@ -266,7 +268,7 @@ def print_table(rows: list[Measurement]) -> None:
         off_gb = f"{cfg.official_rss_gb:.1f}" if cfg.official_rss_gb else "-"
         hours = projection_hours(m)
         proj = f"{hours:.2f} h" if hours is not None else "-"
-        print(f"{m.config:<16} {m.path:<6} {'on' if m.bf16 else 'off':<4} {m.ms_iter:>8.0f} "
+        print(f"{m.config:<16} {m.path:<6} {'on' if m.bf16 else 'off':<4} {m.ms_iter:>8.0f} {m.ms_min:>6.0f} "
               f"{f'({m.ms_weight:.0f} + {m.ms_arch:.0f})':>15} {m.img_per_s:>7.0f} {m.peak_gb:>8.2f} "
               f"{off_ms:>11} {ratio:>6} {off_gb:>7} {proj:>13}")
     print()

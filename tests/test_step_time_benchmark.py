@@ -44,7 +44,7 @@ def test_every_configuration_plans(step_time, tmp_path):
 
 def test_projection(step_time):
     m = step_time.Measurement(config="drnas-pc-nb201", path="fast", device="cpu", threads=2, bf16=False,
-                              ms_iter=400.0, ms_weight=250.0, ms_arch=150.0, ms_single=None, img_per_s=320.0,
+                              ms_iter=400.0, ms_min=390.0, ms_weight=250.0, ms_arch=150.0, ms_single=None, img_per_s=320.0,
                               peak_gb=1.0, peak_kind="process RSS", iters=10)
     # 40 epochs with arch steps + 10 warm-up epochs of weight steps only, 390 iterations each
     assert step_time.projection_hours(m) == pytest.approx(390 * (40 * 400 + 10 * 250) / 3.6e6)
