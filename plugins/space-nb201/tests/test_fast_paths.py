@@ -171,3 +171,20 @@ def test_incoming_edges_are_contiguous_rows():
 
     for i, (lo, hi) in _IN_RANGE.items():
         assert [e for e, (i2, _) in enumerate(EDGES) if i2 == i] == list(range(lo, hi))
+
+
+@pytest.mark.parametrize("make", [soft_weights, lambda a: hard_weights(a, torch.tensor([3, 3, 0, 2, 4, 1]), True)],
+                         ids=["soft", "hard"])
+def test_double_backward_matches(make):
+    """Hessian-vector products w.r.t. the arch parameters (the engine's eigenvalue diagnostic)."""
+    plain, fast = pair()
+    torch.manual_seed(2)
+    alpha0, v = torch.randn(E, K, dtype=torch.float64), torch.randn(E, K, dtype=torch.float64)
+    x, r = torch.randn(4, 3, 8, 8, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64)
+    hvps = []
+    for net in (plain, fast):
+        alpha = alpha0.clone().requires_grad_()
+        (grad,) = torch.autograd.grad((net(x, {"cell": make(alpha)}) * r).sum(), alpha, create_graph=True)
+        hvps.append(torch.autograd.grad((grad * v).sum(), alpha)[0])
+    torch.testing.assert_close(hvps[1], hvps[0], rtol=1e-8, atol=1e-10)
+    assert hvps[0].abs().max() > 0
