@@ -84,3 +84,22 @@ def test_bf16_autocast_runs_the_fast_path_on_cpu(tmp_path):
     bf16.arch_step(x, y, x, y)
     bf16.weight_step(x, y)
     assert all(torch.isfinite(p).all() for p in bf16.run.supernet.parameters())
+
+
+def test_grouped_relu_conv_bn_mixes_same_convolutions_exactly():
+    from torch import nn
+
+    from automl_nas.engine.fused import relu_conv_bn_group
+
+    torch.manual_seed(0)
+
+    def block(k, stride=1):
+        return nn.Sequential(nn.ReLU(), nn.Conv2d(4, 4, k, stride, k // 2, bias=False),
+                             nn.BatchNorm2d(4, affine=False)).double()
+
+    blocks = [block(3), block(1), block(3)]
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64)
+    for got, want in zip(relu_conv_bn_group(x, blocks), [b(x) for b in blocks]):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="'same' convolutions"):
+        relu_conv_bn_group(x, [block(3, stride=2), block(1, stride=2)])

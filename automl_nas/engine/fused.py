@@ -63,17 +63,31 @@ def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torc
     return list(out.split(sizes, dim=1)) if not one else [out]
 
 
+def _same_conv(conv: nn.Conv2d) -> bool:
+    """A stride-1, dense, 'same'-padded square conv: smaller ones embed in a larger kernel exactly."""
+    k = conv.kernel_size
+    return (k[0] == k[1] and k[0] % 2 == 1 and conv.stride == (1, 1) and conv.dilation == (1, 1)
+            and conv.groups == 1 and conv.padding == (k[0] // 2, k[0] // 2) and conv.padding_mode == "zeros")
+
+
 def relu_conv_bn_group(x: torch.Tensor, blocks: Sequence[nn.Sequential], *, relu: torch.Tensor | None = None,
                        scale: torch.Tensor | None = None) -> list[torch.Tensor]:
     """``[s_i * block_i(x)]`` for ReLU -> Conv2d -> BatchNorm2d blocks of equal conv geometry.
 
+    Blocks may also mix kernel sizes of 'same' convolutions (stride 1, padding k // 2): the
+    smaller kernels are zero-padded to the largest, which adds only exact zeros.
     ``relu`` is ``relu(x)`` when the caller already has it (shared by all edges of a node);
     ``scale`` the optional per-channel multiplier of :func:`batch_norm_group`.
     """
     convs = [b[1] for b in blocks]
-    c0 = convs[0]
+    sizes = {c.kernel_size for c in convs}
+    c0 = max(convs, key=lambda c: c.kernel_size[0])
+    if len(sizes) > 1 and not all(_same_conv(c) for c in convs):
+        raise ValueError(f"cannot group convolutions of kernel sizes {sorted(sizes)} unless all are 'same' convolutions")
     r = torch.relu(x) if relu is None else relu
-    weight = c0.weight if len(convs) == 1 else torch.cat([c.weight for c in convs])
+    k = c0.kernel_size[0]
+    weights = [c.weight if c.kernel_size[0] == k else F.pad(c.weight, [(k - c.kernel_size[0]) // 2] * 4) for c in convs]
+    weight = weights[0] if len(weights) == 1 else torch.cat(weights)
     bias = None
     if c0.bias is not None:
         bias = c0.bias if len(convs) == 1 else torch.cat([c.bias for c in convs])

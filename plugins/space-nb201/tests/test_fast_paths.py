@@ -21,6 +21,15 @@ TINY = InputSpec(channels=3, height=8, width=8, num_classes=10)
 E, K = 6, 5
 
 
+@pytest.fixture(autouse=True, params=["merged-convs", "separate-convs"])
+def conv_grouping(request, monkeypatch):
+    """Every test runs with narrow ops' 1x1 and 3x3 convs merged into one 3x3 conv and without."""
+    from automl_nas_space_nb201 import fused
+
+    monkeypatch.setattr(fused, "MERGE_CONVS_MAX_CHANNELS", 1024 if request.param == "merged-convs" else 0)
+    return request.param
+
+
 def pair(dtype=torch.float64, **options):
     """(plain, fast) copies of one randomly initialised tiny supernet."""
     torch.manual_seed(0)
@@ -137,7 +146,7 @@ def test_fast_path_is_channels_last_and_skips_unsampled_convs():
     active = torch.tensor([3, 3, 0, 2, 4, 1])
     x = torch.randn(2, 3, 8, 8)
     plain(x, {"cell": hard_weights(torch.zeros(E, K), active, True)})
-    # The plain path calls each sampled conv module; the fast path calls none of them (one grouped conv).
+    # The plain path calls each sampled conv module; the fast path calls none of them (grouped convs).
     assert sorted({c.split(".edges.")[1].split(".")[0] for c in calls}) == ["0", "1", "3"]
     calls.clear()
     fast(x, {"cell": hard_weights(torch.zeros(E, K), active, True)})
