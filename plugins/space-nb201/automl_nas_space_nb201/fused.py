@@ -8,7 +8,9 @@ Work is organised by *source* node instead of by edge (spec §1.2: node j feeds 
 * ReLU is computed once, and the ``nor_conv_1x1`` (resp. ``nor_conv_3x3``) convolutions of all
   edges that need one run as one convolution over their concatenated weights, with one
   batch-norm call (per-channel statistics, so exact), split afterwards
-  (:func:`automl_nas.engine.fused.relu_conv_bn_group`);
+  (:func:`automl_nas.engine.fused.relu_conv_bn_group`); the edge weight is BN's scale; for
+  narrow ops (partial channels) the 1x1 kernels ride in the 3x3 conv, zero-padded;
+* ``avg_pool_3x3`` is a depthwise box sum whose ``1 / count`` map joins the edge weight;
 * ``none`` and masked (pruned) ops are never run; with a hard sample (GDAS) only the sampled
   op of each edge runs, and same-kind sampled convs of one node are still grouped.
 
