@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from automl_nas.engine.mixed_op import channel_shuffle
+
 __all__ = ["batch_norm_group", "concat_shuffle", "relu_conv_bn_group", "weighted_sum"]
 
 
@@ -124,13 +126,15 @@ def weighted_sum(terms: Sequence[tuple[torch.Tensor, torch.Tensor | None]], like
 
 
 def concat_shuffle(head: torch.Tensor, rest: torch.Tensor, groups: int) -> torch.Tensor:
-    """``channel_shuffle(cat([head, rest], 1), groups)`` in one copy, with a channels-last result.
+    """``channel_shuffle(cat([head, rest], 1), groups)``; channels-last inputs stay channels-last.
 
     Channel ``g * part + r`` of the concatenation goes to ``r * groups + g`` (spec §7.3), i.e.
-    the NHWC result is the ``groups`` pieces stacked along a new last axis. (The plain
-    reshape-based shuffle copies twice and returns NCHW, which would drop the network out
-    of channels-last.)
+    the NHWC result is the ``groups`` pieces stacked along a new last axis: one copy. (The
+    plain reshape-based shuffle copies twice and returns NCHW, which would drop the network
+    out of channels-last.) NCHW inputs take the plain route.
     """
+    if head.stride(1) != 1:  # channels are not the innermost dimension: NCHW
+        return channel_shuffle(torch.cat([head, rest], dim=1), groups)
     b, part, h, w = head.shape
     pieces = [head, *rest.split(part, dim=1)]
     nhwc = torch.stack([p.permute(0, 2, 3, 1) for p in pieces], dim=-1)  # (b, h, w, part, groups)

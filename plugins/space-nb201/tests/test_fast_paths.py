@@ -168,10 +168,12 @@ def test_concat_shuffle_equals_cat_then_shuffle():
     from automl_nas.engine.fused import concat_shuffle
     from automl_nas.engine.mixed_op import channel_shuffle
 
-    head, rest = torch.randn(2, 3, 4, 5), torch.randn(2, 9, 4, 5)
-    got = concat_shuffle(head, rest, 4)
-    assert torch.equal(got, channel_shuffle(torch.cat([head, rest], 1), 4))
-    assert got.is_contiguous(memory_format=torch.channels_last)
+    node = torch.randn(2, 12, 4, 5)
+    for layout in (torch.channels_last, torch.contiguous_format):
+        head, rest = node.contiguous(memory_format=layout).split([3, 9], dim=1)
+        got = concat_shuffle(head, rest, 4)
+        assert torch.equal(got, channel_shuffle(torch.cat([head, rest], 1), 4))
+        assert got.is_contiguous(memory_format=layout)
 
 
 def test_incoming_edges_are_contiguous_rows():
@@ -197,3 +199,14 @@ def test_double_backward_matches(make):
         hvps.append(torch.autograd.grad((grad * v).sum(), alpha)[0])
     torch.testing.assert_close(hvps[1], hvps[0], rtol=1e-8, atol=1e-10)
     assert hvps[0].abs().max() > 0
+
+
+def test_fused_cell_keeps_an_nchw_layout():
+    """On GPUs the supernet leaves the layout to the caller: the fused cell must work in NCHW too."""
+    plain, fast = pair(channels=8, partial_channels=2)
+    cell_p, cell_f = plain.cells[0], fast.cells[0]
+    x = torch.randn(2, 8, 8, 8, dtype=torch.float64)
+    w = soft_weights(torch.randn(E, K, dtype=torch.float64))
+    out = cell_f(x, w)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, cell_p(x, w), rtol=1e-9, atol=1e-9)
