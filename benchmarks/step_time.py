@@ -127,13 +127,7 @@ def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool
     run = RunContext(plan, registry, pm, RunDir.create(workdir / "runs", name), device=device, quiet=True)
     search = Search(run)
     run.search = search
-    epoch = cfg.stage_epoch
-    run.epoch = epoch
-    search.sampler.set_epoch(epoch, plan.recipe.search.epochs)
-    search.sampler.epoch_start(run)  # progressive DrNAS: prune + widen to the measured stage
-    for group in run.weight_optimizer.param_groups:
-        group["lr"] = search.lr_schedule.value(epoch, plan.recipe.search.epochs)
-    run.supernet.train()
+    search.enter_epoch(cfg.stage_epoch)  # progressive DrNAS: prune + widen to the measured stage
     torch.set_num_threads(threads)
     return search
 

@@ -26,17 +26,6 @@ epochs = 1
 """
 
 
-@pytest.fixture(autouse=True, scope="session")
-def one_torch_thread():
-    """Tiny test networks run fastest on one thread, and do not fight a busy CI box."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def toy_recipe_text(root: Path, *, count: int | None = None, tail: str = "") -> str:
     """The toy recipe (outside plugin) with its run root, optional data size and extra tables."""
     data_extra = f"count = {count}\n" if count is not None else ""

@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from automl_nas.engine.run import RunContext, Search
-from automl_nas.records.rundir import RunDir
-from automl_nas.recipe import plan_recipe
-from automl_nas.session import open_session
+from automl_nas.engine.run import Search
+from automl_nas.testing import build_search
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ['data={name="digits", size=8, batch_size=16, limit=128}', "space.channels=8", "space.cells_per_stage=1",
@@ -23,17 +21,8 @@ TINY = ['data={name="digits", size=8, batch_size=16, limit=128}', "space.channel
 
 
 def build(tmp_path: Path, recipe: str, fast: bool, extra=(), epoch: int = 0) -> Search:
-    pm, registry = open_session()
-    overrides = [*TINY, f"run.fast_paths={str(fast).lower()}", f"run.root={str(tmp_path)!r}", *extra]
-    plan = plan_recipe(REPO / "recipes" / recipe, registry, overrides=overrides)
-    run = RunContext(plan, registry, pm, RunDir.create(tmp_path, f"{recipe}-{fast}"), device="cpu", quiet=True)
-    search = Search(run)
-    run.search = search
-    run.epoch = epoch
-    search.sampler.set_epoch(epoch, plan.recipe.search.epochs)
-    search.sampler.epoch_start(run)
-    run.supernet.train()
-    return search
+    return build_search(REPO / "recipes" / recipe, root=tmp_path, name=f"{recipe}-{fast}", epoch=epoch,
+                        overrides=[*TINY, f"run.fast_paths={str(fast).lower()}", *extra])
 
 
 def two_iterations(search: Search) -> dict[str, torch.Tensor]:

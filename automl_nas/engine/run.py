@@ -217,20 +217,27 @@ class Search:
 
     # ------------------------------------------------------------------ loop
 
+    def enter_epoch(self, epoch: int) -> float:
+        """Put sampler, supernet and weight LR in the state of ``epoch`` (progressive
+        samplers prune/widen here); returns the epoch's learning rate."""
+        run, epochs = self.run, self.run.recipe.search.epochs
+        run.epoch = epoch
+        self.sampler.set_epoch(epoch, epochs)
+        self.sampler.epoch_start(run)
+        lr = self.lr_schedule.value(epoch, epochs)
+        for group in run.weight_optimizer.param_groups:
+            group["lr"] = lr
+        run.supernet.train()
+        return lr
+
     def run_epochs(self, guard) -> dict:
         run, scfg = self.run, self.run.recipe.search
         for epoch in range(self.start_epoch, scfg.epochs):
-            run.epoch = epoch
             # Arch batches are a function of the training epoch, so a resumed run sees the same ones.
             arch_iter = self.arch_loader.cycle(epoch << 16)
             started = time.perf_counter()
-            self.sampler.set_epoch(epoch, scfg.epochs)
-            self.sampler.epoch_start(run)
-            lr = self.lr_schedule.value(epoch, scfg.epochs)
-            for group in run.weight_optimizer.param_groups:
-                group["lr"] = lr
+            lr = self.enter_epoch(epoch)
             update_arch = self.sampler.updates_arch(epoch)
-            run.supernet.train()
             sums = {"loss": 0.0, "acc": 0.0, "arch_loss": 0.0}
             train_iter = self.train_loader.cycle(epoch) if scfg.steps_per_epoch else self.train_loader.epoch(epoch)
             for step in range(self.steps):

@@ -38,3 +38,22 @@ def run_recipe(tmp_path: Path, toml_text: str, *, plugins: Iterable[tuple[object
         undo()
     rd = RunDir(result["run_dir"])
     return RunOutcome(result=result, metrics=rd.read_metrics(), run_dir=rd.path, hook_calls=calls)
+
+
+def build_search(recipe: str | Path, *, root: str | Path, overrides: Iterable[str] = (), name: str = "search",
+                 device: str = "cpu", epoch: int = 0):
+    """The engine's :class:`~automl_nas.engine.run.Search` for ``recipe`` (plus ``overrides``),
+    entered at ``epoch`` and ready for ``weight_step``/``arch_step`` — for tests and benchmarks
+    that drive single steps instead of a whole run. Its run directory is ``root/name``."""
+    from automl_nas.engine.run import RunContext, Search
+    from automl_nas.records.rundir import RunDir
+    from automl_nas.recipe import plan_recipe
+    from automl_nas.session import open_session
+
+    pm, registry = open_session()
+    plan = plan_recipe(recipe, registry, overrides=[f"run.root={str(root)!r}", *overrides])
+    run = RunContext(plan, registry, pm, RunDir.create(root, name), device=device, quiet=True)
+    search = Search(run)
+    run.search = search
+    search.enter_epoch(epoch)
+    return search

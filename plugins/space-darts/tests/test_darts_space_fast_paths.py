@@ -25,13 +25,6 @@ REPO = Path(__file__).resolve().parents[3]
 TINY8 = InputSpec(height=8, width=8, num_classes=10)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # ------------------------------------------------------------------ depthwise conv
 
@@ -159,23 +152,12 @@ def test_hessian_vector_products_agree():
 
 
 def _search(tmp_path: Path, recipe: str, fast: bool, extra: tuple, epoch: int):
-    from automl_nas.engine.run import RunContext, Search
-    from automl_nas.records.rundir import RunDir
-    from automl_nas.recipe import plan_recipe
-    from automl_nas.session import open_session
+    from automl_nas.testing import build_search
 
     tiny = ['data={name="digits", size=8, batch_size=8, limit=64}', "space.channels=4", "space.layers=3",
-            "run.device='cpu'", "run.threads=1", f"run.fast_paths={str(fast).lower()}", f"run.root={str(tmp_path)!r}"]
-    pm, registry = open_session()
-    plan = plan_recipe(REPO / "recipes" / recipe, registry, overrides=[*tiny, *extra])
-    run = RunContext(plan, registry, pm, RunDir.create(tmp_path, f"{recipe}-{fast}"), device="cpu", quiet=True)
-    search = Search(run)
-    run.search = search
-    run.epoch = epoch
-    search.sampler.set_epoch(epoch, plan.recipe.search.epochs)
-    search.sampler.epoch_start(run)
-    run.supernet.train()
-    return search
+            "run.device='cpu'", "run.threads=1", f"run.fast_paths={str(fast).lower()}"]
+    return build_search(REPO / "recipes" / recipe, root=tmp_path, name=f"{recipe}-{fast}", epoch=epoch,
+                        overrides=[*tiny, *extra])
 
 
 def _two_iterations(search) -> dict[str, torch.Tensor]:

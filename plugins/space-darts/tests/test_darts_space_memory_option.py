@@ -24,13 +24,6 @@ REPO = Path(__file__).resolve().parents[3]
 TINY8 = InputSpec(height=8, width=8, num_classes=10)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _soft(space, params):
     return {k: EdgeWeights(weights=torch.softmax(p, -1)) for k, p in params.items()}

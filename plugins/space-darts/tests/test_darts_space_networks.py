@@ -16,15 +16,6 @@ from automl_nas_space_darts.published import PUBLISHED
 from automl_nas_space_darts.space import DartsSpace
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny convs on a shared 2-core machine: OpenMP threads spinning against other jobs make them
-    # orders of magnitude slower; one thread is faster and keeps the suite well under budget.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 TINY8 = InputSpec(height=8, width=8, num_classes=10)
 TINY_CFG = dict(channels=4, layers=3, eval_channels=4, eval_layers=3)
 

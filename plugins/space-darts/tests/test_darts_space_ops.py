@@ -16,15 +16,6 @@ from automl_nas_space_darts.ops import FactorizedReduce, GdasReductionBranches, 
 from automl_nas_space_darts.space import DartsSpace
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny convs on a shared 2-core machine: OpenMP threads spinning against other jobs make them
-    # orders of magnitude slower; one thread is faster and keeps the suite well under budget.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
