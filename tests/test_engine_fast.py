@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from automl_nas.engine.run import Search
-from automl_nas.testing import build_search
+from automl_nas.testing import build_search, engine_steps_state
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ['data={name="digits", size=8, batch_size=16, limit=128}', "space.channels=8", "space.cells_per_stage=1",
@@ -23,18 +23,6 @@ TINY = ['data={name="digits", size=8, batch_size=16, limit=128}', "space.channel
 def build(tmp_path: Path, recipe: str, fast: bool, extra=(), epoch: int = 0) -> Search:
     return build_search(REPO / "recipes" / recipe, root=tmp_path, name=f"{recipe}-{fast}", epoch=epoch,
                         overrides=[*TINY, f"run.fast_paths={str(fast).lower()}", *extra])
-
-
-def two_iterations(search: Search) -> dict[str, torch.Tensor]:
-    torch.manual_seed(7)  # the same sampler noise on both paths
-    train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
-    for _ in range(2):
-        (x, y), (xv, yv) = next(train), next(arch)
-        search.arch_step(xv, yv, x, y)
-        search.weight_step(x, y)
-    state = {f"net.{k}": v for k, v in search.run.supernet.state_dict().items()}
-    state.update({f"arch.{k}": v.detach() for k, v in search.run.params.items()})
-    return state
 
 
 @pytest.mark.parametrize("recipe, extra, epoch", [
@@ -48,10 +36,10 @@ def two_iterations(search: Search) -> dict[str, torch.Tensor]:
                                 "search.arch_optimizer={name='sgd', lr=3e-4}"), 2),
 ], ids=["darts", "gdas", "snas", "drnas", "drnas-progressive-stage2"])
 def test_fast_and_plain_steps_agree(tmp_path, recipe, extra, epoch):
-    plain = two_iterations(build(tmp_path, recipe, False, extra, epoch))
+    plain = engine_steps_state(build(tmp_path, recipe, False, extra, epoch))
     fast_search = build(tmp_path, recipe, True, extra, epoch)
     assert fast_search.run.supernet.cells[0].fast_paths and fast_search.run.supernet.fast_paths
-    fast = two_iterations(fast_search)
+    fast = engine_steps_state(fast_search)
     assert plain.keys() == fast.keys()
     for key, value in plain.items():
         torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=2e-5, msg=key)

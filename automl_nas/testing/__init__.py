@@ -57,3 +57,24 @@ def build_search(recipe: str | Path, *, root: str | Path, overrides: Iterable[st
     run.search = search
     search.enter_epoch(epoch)
     return search
+
+
+def engine_steps_state(search, iterations: int = 2, *, seed: int = 7) -> dict:
+    """Take ``iterations`` search iterations the way the engine's loop does (arch step then
+    weight step, or one joint step for single-level recipes) under a fixed torch seed, and
+    return the supernet's state and the architecture parameters — what two runs of the same
+    maths (e.g. fast and plain paths) must agree on."""
+    import torch
+
+    torch.manual_seed(seed)  # the same sampler noise and drop-path masks on every call
+    train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
+    for _ in range(iterations):
+        (x, y), (xv, yv) = next(train), next(arch)
+        if search.run.recipe.search.mode == "single_level":
+            search.single_step(x, y, True)
+        else:
+            search.arch_step(xv, yv, x, y)
+            search.weight_step(x, y)
+    state = {f"net.{k}": v for k, v in search.run.supernet.state_dict().items()}
+    state.update({f"arch.{k}": v.detach() for k, v in search.run.params.items()})
+    return state

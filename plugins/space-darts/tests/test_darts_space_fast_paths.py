@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from automl_nas.api import EdgeWeights, InputSpec
 from automl_nas.engine.mixed_op import set_fast_paths
+from automl_nas.testing import engine_steps_state
 from automl_nas_space_darts.config import DartsConfig
 from automl_nas_space_darts.depthwise import depthwise_conv2d
 from automl_nas_space_darts.space import DartsSpace
@@ -160,21 +161,6 @@ def _search(tmp_path: Path, recipe: str, fast: bool, extra: tuple, epoch: int):
                         overrides=[*tiny, *extra])
 
 
-def _two_iterations(search) -> dict[str, torch.Tensor]:
-    torch.manual_seed(7)  # the same sampler noise and drop-path masks on both paths
-    train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
-    for _ in range(2):
-        (x, y), (xv, yv) = next(train), next(arch)
-        if search.run.recipe.search.mode == "single_level":
-            search.single_step(x, y, True)
-        else:
-            search.arch_step(xv, yv, x, y)
-            search.weight_step(x, y)
-    state = {f"net.{k}": v for k, v in search.run.supernet.state_dict().items()}
-    state.update({f"arch.{k}": v.detach() for k, v in search.run.params.items()})
-    return state
-
-
 @pytest.mark.parametrize("recipe, extra, epoch", [
     ("darts.toml", ("search.second_order=false",), 0),
     ("darts.toml", (), 0),
@@ -186,10 +172,10 @@ def _two_iterations(search) -> dict[str, torch.Tensor]:
                           "search.arch_optimizer={name='sgd', lr=3e-4}"), 2),
 ], ids=["darts-1st", "darts-2nd", "snas", "gdas", "drnas-progressive-stage2"])
 def test_engine_steps_agree(tmp_path, recipe, extra, epoch):
-    plain = _two_iterations(_search(tmp_path, recipe, False, extra, epoch))
+    plain = engine_steps_state(_search(tmp_path, recipe, False, extra, epoch))
     fast_search = _search(tmp_path, recipe, True, extra, epoch)
     assert fast_search.run.supernet.fast_paths
-    fast = _two_iterations(fast_search)
+    fast = engine_steps_state(fast_search)
     assert plain.keys() == fast.keys()  # the parameter layout is the plain path's
     for key, value in plain.items():
         torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=2e-5, msg=key)
