@@ -7,6 +7,9 @@ key, component, step) and the fix.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 
 class AutomlError(Exception):
     """Base class of every error automl-nas reports to a user."""
@@ -68,3 +71,23 @@ def one_line(exc: BaseException) -> str:
     """The exception's type and first message line, for compact reports."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def plugin_failure(exc: BaseException, *, subject: str, plugin: str | None, dist: str | None, action: str,
+                   hint: str) -> PluginError:
+    """The one shape of a plugin's unexpected exception as a user-facing error:
+    ``"<subject> from plugin 'p' (dist) <action>: <Type>: <first line>"`` plus the fix."""
+    return PluginError(f"{subject} from plugin {plugin!r} ({dist}) {action}: {one_line(exc)}",
+                       plugin=plugin, dist=dist, hint=hint)
+
+
+@contextlib.contextmanager
+def plugin_call(*, subject: str, plugin: str | None, dist: str | None, action: str, hint: str) -> Iterator[None]:
+    """Run plugin code; an :class:`AutomlError` passes through, anything else becomes
+    :func:`plugin_failure` (wrapped once, here, at the call site)."""
+    try:
+        yield
+    except AutomlError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - this is the one place plugin exceptions are wrapped
+        raise plugin_failure(exc, subject=subject, plugin=plugin, dist=dist, action=action, hint=hint) from exc

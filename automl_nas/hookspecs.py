@@ -20,8 +20,10 @@ import pluggy
 
 if TYPE_CHECKING:
     from automl_nas.api.arch import Genotype
+    from automl_nas.api.run import RunContext
+    from automl_nas.records.schema import EpochRecord, RunResult
+    from automl_nas.records.trial import TrialSpec
     from automl_nas.registry import Component
-    from automl_nas.engine.run import RunContext
 
 PROJECT = "automl_nas"
 
@@ -146,11 +148,14 @@ def automl_run_start(run: RunContext) -> None:
     """A run is about to start searching.
 
     **Called:** once per run, after the components are built and the run
-    directory exists, before the first epoch (also after ``--resume``).
+    directory exists, before the first epoch (also after ``--resume``, with
+    ``run.start_epoch`` the first epoch still to run).
 
-    :param run: the run context (recipe, run directory, components).
+    :param run: the declared run context (:class:`automl_nas.api.RunContext`):
+        what a plugin may read, and the named changes it may make.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``run`` is the declared :class:`automl_nas.api.RunContext`.
     """
 
 
@@ -163,48 +168,53 @@ def automl_step_end(run: RunContext, epoch: int, step: int, metrics: dict[str, A
     :param run: the run context.
     :param epoch: 0-based epoch.
     :param step: 0-based step within the epoch.
-    :param metrics: plain floats (``loss``, ``acc``, ``lr``, ...).
+    :param metrics: plain floats: ``loss``, ``acc`` (fraction), ``lr``, ``steps`` (per epoch).
 
     .. versionadded:: 0.1
     """
 
 
 @hookspec
-def automl_epoch_end(run: RunContext, epoch: int, metrics: dict[str, Any]) -> None:
+def automl_epoch_end(run: RunContext, epoch: int, metrics: dict[str, Any], record: EpochRecord) -> None:
     """One search epoch finished.
 
     **Called:** once per epoch, after the genotype of the epoch was derived and
-    the record was appended to ``metrics.jsonl``.
+    the record was appended to ``metrics.jsonl`` (and the checkpoint written).
 
     :param run: the run context.
     :param epoch: 0-based epoch.
-    :param metrics: the epoch record (losses, accuracies, genotype, diagnostics).
+    :param metrics: the record's JSON line, as written to ``metrics.jsonl``.
+    :param record: the same record, typed (:class:`automl_nas.records.EpochRecord`).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``record`` added.
     """
 
 
 @hookspec
-def automl_run_end(run: RunContext, result: dict[str, Any]) -> None:
+def automl_run_end(run: RunContext, result: dict[str, Any], record: RunResult) -> None:
     """A run ended (finished, interrupted or failed).
 
     **Called:** once per run, after ``result.json`` was written.
 
     :param run: the run context.
     :param result: the content of ``result.json`` (``status`` tells how it ended).
+    :param record: the same result, typed (:class:`automl_nas.records.RunResult`).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``record`` added.
     """
 
 
 @hookspec
-def automl_trial_end(trial: Any, result: dict[str, Any]) -> None:
+def automl_trial_end(trial: TrialSpec, result: dict[str, Any]) -> None:
     """A trial of a multi-seed run or a study ended (driver side).
 
     **Called:** in the driver process, once per trial, when its result arrives.
 
-    :param trial: the :class:`automl_nas.execution.trial.TrialSpec`.
-    :param result: the trial's result record (``status`` tells how it ended).
+    :param trial: the :class:`automl_nas.records.TrialSpec` that ran.
+    :param result: the trial's ``result.json`` plus ``status``, ``run_dir``, ``seed``,
+        ``trial`` and ``attempts``.
 
     .. versionadded:: 0.1
     """

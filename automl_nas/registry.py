@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import attrs
 
-from automl_nas.errors import PluginError, RecipeError
+from automl_nas.errors import PluginError, RecipeError, plugin_call
 
 KINDS = (
     "search_space",
@@ -115,22 +115,10 @@ class Registry:
         factory = component.load()
         if config is None and component.config is not None:
             config = component.config()
-        try:
+        with plugin_call(subject=f"{kind} {name!r}", plugin=component.plugin, dist=component.dist,
+                         action="failed while being built",
+                         hint="check the component's options in the recipe; if they are right, report it to the plugin's authors"):
             return factory(config, **context) if component.config is not None or config is not None else factory(**context)
-        except (RecipeError, PluginError):
-            raise
-        except Exception as exc:
-            from automl_nas.errors import AutomlError
-
-            if isinstance(exc, AutomlError):
-                raise
-            raise PluginError(
-                f"{kind} {name!r} from plugin {component.plugin!r} ({component.dist}) failed while being built: "
-                f"{type(exc).__name__}: {exc}",
-                plugin=component.plugin,
-                dist=component.dist,
-                hint="check the component's options in the recipe; if they are right, report it to the plugin's authors",
-            ) from exc
 
 
 def unknown_name_message(kind: str, name: str, allowed: list[str], where: str = "") -> str:

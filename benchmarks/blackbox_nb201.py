@@ -35,7 +35,7 @@ def main() -> None:
     from automl_nas.study.blackbox import run_blackbox
     from automl_nas_eval_tabular.config import TableConfig
 
-    _, registry = open_session()
+    registry = open_session().registry
     space = registry.create("search_space", "nb201")
     table = registry.create("evaluator", "nb201-table", TableConfig(path=args.csv, metrics=("cifar10",)))
     ctx = EvalContext(space=space)

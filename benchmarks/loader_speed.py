@@ -42,7 +42,7 @@ def load_data(path: Path):
     from automl_nas.session import open_session
     from automl_nas_data_vision.config import NpzConfig
 
-    _, registry = open_session()
+    registry = open_session().registry
     return registry.create("dataset", "npz", NpzConfig(path=str(path))).load()
 
 
@@ -64,19 +64,17 @@ def loader_rate(data, batch: int, cutout_len: int, device: str, epoch: int) -> f
 
 def search_stepper(data_path: Path, device: str, workdir: Path):
     """A callable running one engine search iteration (weight + arch step) on pre-made batches."""
-    from automl_nas.engine.run import RunContext, Search
+    from automl_nas.engine.run import Search
     from automl_nas.records.rundir import RunDir
     from automl_nas.recipe import plan_recipe
     from automl_nas.session import open_session
 
-    pm, registry = open_session()
+    registry = open_session().registry
     overrides = [f'data={{name="npz", path="{data_path}", batch_size=64}}', f"run.device={device!r}",
                  f"run.root={str(workdir)!r}", 'evaluator={name="naswot"}']
     plan = plan_recipe(REPO / "recipes" / "darts-nb201.toml", registry, overrides=overrides)
-    run = RunContext(plan, registry, pm, RunDir.create(workdir, "bench"), device=device, quiet=True)
-    search = Search(run)
-    run.search = search
-    run.supernet.train()
+    search = Search(plan, registry, RunDir.create(workdir, "bench"), device=device, quiet=True)
+    search.run.supernet.train()
     train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
     batches = [(next(train), next(arch)) for _ in range(4)]
     state = {"i": 0}
@@ -99,7 +97,7 @@ def retrain_stepper(space_name: str, batch: int, device: str):
     from automl_nas.session import open_session
     from automl_nas_eval_retrain.trainer import objective
 
-    _, registry = open_session()
+    registry = open_session().registry
     space = registry.create("search_space", space_name)
     if space_name == "nb201":
         genotype = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")

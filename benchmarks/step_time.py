@@ -112,7 +112,7 @@ def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool
     """The engine's ``Search`` for configuration ``name``, at the start of its measured epoch."""
     import torch
 
-    from automl_nas.engine.run import RunContext, Search
+    from automl_nas.engine.run import Search
     from automl_nas.records.rundir import RunDir
     from automl_nas.recipe import plan_recipe
     from automl_nas.session import open_session
@@ -122,11 +122,9 @@ def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool
     overrides = [f'data={{name="npz", path="{data}", batch_size=64}}', f"run.device={device!r}",
                  f"run.threads={threads}", f"run.fast_paths={str(fast).lower()}", f"run.bf16={str(bf16).lower()}",
                  f"run.root={str(workdir / 'runs')!r}", *cfg.overrides]
-    pm, registry = open_session()
+    registry = open_session().registry
     plan = plan_recipe(REPO / cfg.recipe, registry, overrides=overrides)
-    run = RunContext(plan, registry, pm, RunDir.create(workdir / "runs", name), device=device, quiet=True)
-    search = Search(run)
-    run.search = search
+    search = Search(plan, registry, RunDir.create(workdir / "runs", name), device=device, quiet=True)
     search.enter_epoch(cfg.stage_epoch)  # progressive DrNAS: prune + widen to the measured stage
     torch.set_num_threads(threads)
     return search
@@ -201,7 +199,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
     with tempfile.TemporaryDirectory(prefix="step-time-") as tmp:
         search = build_search(args.config, fast=paths[0] == "fast", device=args.device, threads=args.threads,
                               bf16=args.bf16, workdir=Path(tmp))
-        from automl_nas.engine.mixed_op import set_fast_paths
+        from automl_nas.nn import set_fast_paths
 
         clock = _Clock(args.device)
         batches = _batches(search, 4)

@@ -66,7 +66,7 @@ def test_bf16_autocast_runs_the_fast_path_on_cpu(tmp_path):
 def test_grouped_relu_conv_bn_mixes_same_convolutions_exactly():
     from torch import nn
 
-    from automl_nas.engine.fused import relu_conv_bn_group
+    from automl_nas.nn import relu_conv_bn_group
 
     torch.manual_seed(0)
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from automl_nas.api import EdgeWeights
-from automl_nas.engine.mixed_op import MixedOp
+from automl_nas.nn import MixedOp
 from automl_nas.engine.run import Search
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.schedules import Schedule
@@ -33,10 +33,10 @@ def make_search(order="second"):
     alpha = nn.Parameter(torch.randn(1, 3, dtype=torch.float64))
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=3e-3)
     run = SimpleNamespace(supernet=net, params={"cell": alpha}, weight_optimizer=opt,
-                          arch_optimizer=torch.optim.Adam([alpha], lr=3e-4),
-                          recipe=SimpleNamespace(search=SimpleNamespace(second_order=order == "second",
-                                                                       arch_optimizer=SimpleNamespace(grad_clip=0.0))))
-    search = SimpleNamespace(run=run)
+                          arch_optimizer=torch.optim.Adam([alpha], lr=3e-4))
+    recipe = SimpleNamespace(search=SimpleNamespace(second_order=order == "second",
+                                                    arch_optimizer=SimpleNamespace(grad_clip=0.0)))
+    search = SimpleNamespace(run=run, recipe=recipe)
 
     def loss(phase, x, y):
         sample = {"cell": EdgeWeights(weights=torch.softmax(alpha, -1))}

@@ -33,7 +33,7 @@ def test_issue_configurations_are_all_there(step_time):
 
 
 def test_every_configuration_plans(step_time, tmp_path):
-    _, registry = open_session()
+    registry = open_session().registry
     for name, cfg in step_time.CONFIGS.items():
         plan = plan_recipe(REPO / cfg.recipe, registry, overrides=[
             f'data={{name="npz", path="{tmp_path / "x.npz"}", batch_size=64}}', "run.fast_paths=false", *cfg.overrides])

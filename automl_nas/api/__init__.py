@@ -1,11 +1,21 @@
-"""The interfaces plugins implement."""
+"""The interfaces plugins implement, and the records that cross the seam between the
+engine and a plugin. Importing this package imports no torch."""
 
 from automl_nas.api.arch import ArchParams, ArchSample, EdgeWeights, Genotype, parse_genotype
 from automl_nas.api.dataset import DatasetProvider, ImageSet
 from automl_nas.api.evaluator import EvalContext, Evaluator
 from automl_nas.api.objective import LossContext, Objective
-from automl_nas.api.sampler import Proposer, Sampler
-from automl_nas.api.space import GroupSpec, InputSpec, SearchSpace
+from automl_nas.api.run import RunContext
+from automl_nas.api.sampler import (
+    Proposer,
+    Sampler,
+    StructureChanging,
+    TemperatureSchedule,
+    ValidationObserver,
+    child_sample,
+    updates_arch,
+)
+from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace
 
 __all__ = [
     "ArchParams",
@@ -20,8 +30,15 @@ __all__ = [
     "InputSpec",
     "LossContext",
     "Objective",
+    "OpPosition",
     "Proposer",
+    "RunContext",
     "Sampler",
     "SearchSpace",
+    "StructureChanging",
+    "TemperatureSchedule",
+    "ValidationObserver",
+    "child_sample",
     "parse_genotype",
+    "updates_arch",
 ]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from automl_nas.api.arch import EdgeWeights
 
 if TYPE_CHECKING:
     import torch
 
+    from automl_nas.api.run import RunContext
     from automl_nas.api.space import GroupSpec
 
 
@@ -18,87 +19,162 @@ class Sampler(abc.ABC):
 
     Calling protocol, per epoch ``e`` of a one-shot search:
 
-    1. :meth:`set_epoch` (schedules such as the temperature move here).
+    1. :meth:`set_epoch` (schedules such as the temperature move here); then, for samplers
+       that opt into :class:`StructureChanging`, ``epoch_start(run)``.
     2. For every forward pass (weight step, architecture step, evaluation):
        :meth:`sample` returns the edge weights of that pass; one sample is shared
        by all cells of a group and by the whole batch.
     3. The architecture loss adds :meth:`regularizer` (if not ``None``).
-    4. The engine derives the genotype from :meth:`derive_params` (never from a sample).
+    4. After the epoch's steps the engine runs its validation pass; samplers that opt into
+       :class:`ValidationObserver` are told the result (``observe``).
+    5. The engine derives the genotype from :meth:`derive_params` (never from a sample),
+       logs :meth:`status` and checkpoints :meth:`state_dict`.
 
-    Samplers own no network weights; the engine owns the parameters and the
-    optimisers. Methods must not mutate ``params`` except in :meth:`epoch_start`.
+    ``learnable = False`` declares a sampler with nothing to learn (e.g. uniform single-path
+    sampling): the engine then creates no architecture optimiser and makes no architecture
+    step, and the architecture parameters stay at :meth:`init_params`.
+
+    Samplers own no network weights; the engine owns the parameters and the optimisers.
+    Methods must not mutate ``params``. Checkpointed: the parameters and both optimisers
+    (by the engine) and :meth:`state_dict` (by the sampler).
     """
 
     name: str = ""
+    learnable: bool = True
 
     def init_params(self, groups: list[GroupSpec], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Initial parameter matrices: ``1e-3 * N(0, 1)`` (DARTS, GDAS, DrNAS; spec §3)."""
+        """Initial parameter matrices: ``1e-3 * N(0, 1)`` (DARTS, GDAS, DrNAS; spec §3).
+
+        **Called:** once, when the run is built (before a resume loads the checkpoint)."""
         import torch
 
         return {g.name: 1e-3 * torch.randn(g.shape, generator=generator) for g in groups}
 
     def set_epoch(self, epoch: int, num_epochs: int) -> None:
-        """Move schedules to ``epoch`` (0-based) of ``num_epochs``."""
+        """Move schedules to ``epoch`` (0-based) of ``num_epochs``.
+
+        **Called:** at the start of every epoch, before any sample of it."""
         self.epoch, self.num_epochs = epoch, num_epochs
 
     @abc.abstractmethod
     def sample(self, params: dict[str, torch.Tensor], *, phase: str) -> dict[str, EdgeWeights]:
         """Edge weights for one forward pass.
 
+        **Called:** before every forward pass of the supernet.
+
         Args:
-            params: the architecture parameters (differentiable).
+            params: the architecture parameters (differentiable; detached in weight steps).
             phase: ``"weights"``, ``"arch"`` or ``"eval"``.
         """
 
     @abc.abstractmethod
     def probs(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The distribution's mean op weights per edge (rows on the simplex)."""
+        """The distribution's mean op weights per edge (rows on the simplex).
+
+        **Called:** once per epoch for the records (``arch_history.jsonl``, entropies)."""
 
     def derive_params(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """What the genotype is derived from (argmax per edge); default ``params``."""
+        """What the genotype is derived from (argmax per edge); default ``params``.
+
+        **Called:** once per epoch, after the validation pass, and at the end of the run."""
         return params
 
     def regularizer(self, params: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """Extra architecture-loss term (e.g. DrNAS' KL), or ``None``."""
+        """Extra architecture-loss term (e.g. DrNAS' KL), or ``None``.
+
+        **Called:** in every architecture (or single-level) step."""
         return None
 
-    def child_sample(self, params: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> dict[str, EdgeWeights]:
-        """A discrete child architecture drawn from :meth:`probs` (one-hot, only that op runs)."""
-        import torch
-
-        out = {}
-        for group, p in self.probs(params).items():
-            idx = torch.multinomial(p.detach().float(), 1, generator=generator).squeeze(1)
-            onehot = torch.nn.functional.one_hot(idx, p.shape[1]).to(p.dtype)
-            out[group] = EdgeWeights(weights=onehot, active=idx)
-        return out
-
-    def updates_arch(self, epoch: int) -> bool:
-        """Whether the architecture is updated in ``epoch`` (warm-up stages say no)."""
-        return True
-
-    def epoch_start(self, run: Any) -> None:
-        """Optional structural changes at the start of an epoch (progressive pruning/widening).
-
-        ``run`` is the :class:`automl_nas.engine.run.RunContext`; a sampler that
-        changes the supernet must assign a new optimiser to ``run.weight_optimizer``
-        (the engine sets its learning rate every epoch, so no scheduler state is lost).
-        """
-
-    def restore(self, run: Any) -> None:
-        """After :meth:`load_state_dict` on resume: re-apply structural changes
-        (pruning, widening) to the freshly built supernet before its weights load."""
-
     def status(self) -> dict[str, float]:
-        """Scalars to log per epoch (e.g. ``{"temperature": 4.2}``)."""
+        """Scalars to log per epoch (e.g. ``{"temperature": 4.2}``); names must not be
+        epoch-record fields (``automl_nas.records.EpochRecord``)."""
         return {}
 
     def state_dict(self) -> dict[str, Any]:
-        """Sampler state beyond ``params`` for checkpoints (masks, stage)."""
+        """Sampler state beyond ``params`` for checkpoints (masks, stage, temperature)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        """Restore :meth:`state_dict` on ``--resume`` (before ``restore`` of :class:`StructureChanging`)."""
+
+
+@runtime_checkable
+class StructureChanging(Protocol):
+    """Opt-in protocol of progressive samplers (DrNAS): warm-up stages, pruning, widening.
+
+    A sampler that defines these three methods is treated as one; there is no base class
+    to inherit.
+    """
+
+    def updates_arch(self, epoch: int) -> bool:
+        """Whether the architecture is updated in ``epoch`` (warm-up stages say no).
+
+        **Called:** at the start of every epoch, after ``epoch_start``."""
+
+    def epoch_start(self, run: RunContext) -> None:
+        """Structural changes at the start of an epoch (prune ops, widen partial channels).
+
+        **Called:** at the start of every epoch, after ``set_epoch``. A sampler that changes
+        the supernet's parameters calls ``run.replace_weight_optimizer(new)``."""
+
+    def restore(self, run: RunContext) -> None:
+        """Re-apply structural changes to a freshly built supernet on ``--resume``.
+
+        **Called:** after ``load_state_dict``, before the supernet's weights are loaded."""
+
+
+@runtime_checkable
+class ValidationObserver(Protocol):
+    """Opt-in protocol: learn from the engine's validation pass (e.g. a sampler that keeps
+    the best sampled path, or adapts a schedule to validation accuracy)."""
+
+    def observe(self, run: RunContext, valid_acc: float) -> None:
+        """The validation accuracy (percent) of the epoch that just ended.
+
+        **Called:** once per epoch, after the validation pass and before the genotype is
+        derived. ``run.valid_batches()`` yields the batches that pass read."""
+
+
+class TemperatureSchedule:
+    """Mixin for samplers with an annealed temperature (GDAS, SNAS): a ``config.temperature``
+    schedule (:class:`automl_nas.schedules.Schedule`) moved by :meth:`set_epoch`, logged by
+    :meth:`status` and checkpointed."""
+
+    config: Any
+    temperature: float
+
+    def set_epoch(self, epoch: int, num_epochs: int) -> None:
+        self.epoch, self.num_epochs = epoch, num_epochs
+        self.temperature = float(self.config.temperature.value(epoch, num_epochs))
+
+    def status(self) -> dict[str, float]:
+        return {"temperature": self.temperature}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.temperature = float(state.get("temperature", self.temperature))
+
+
+def child_sample(sampler: Sampler, params: dict[str, torch.Tensor],
+                 generator: torch.Generator | None = None) -> dict[str, EdgeWeights]:
+    """A discrete child architecture drawn from ``sampler.probs`` (one-hot, only that op runs)."""
+    import torch
+
+    out = {}
+    for group, p in sampler.probs(params).items():
+        idx = torch.multinomial(p.detach().float(), 1, generator=generator).squeeze(1)
+        onehot = torch.nn.functional.one_hot(idx, p.shape[1]).to(p.dtype)
+        out[group] = EdgeWeights(weights=onehot, active=idx)
+    return out
+
+
+def updates_arch(sampler: Sampler, epoch: int) -> bool:
+    """Whether the engine makes architecture steps in ``epoch``."""
+    if not sampler.learnable:
+        return False
+    return sampler.updates_arch(epoch) if isinstance(sampler, StructureChanging) else True
 
 
 class Proposer(abc.ABC):

@@ -22,6 +22,15 @@ class GroupSpec:
     ops: tuple[str, ...]
     edges: tuple[str, ...]  # human labels, e.g. "1<-0"
     cells: int = 1
+    # Op traits, declared by the space so that the engine names no op (collapse diagnostics):
+    zero_ops: tuple[str, ...] = ()  # ops whose output is 0 ("none"): a chosen one is no op at all
+    param_free_ops: tuple[str, ...] = ()  # ops without parameters besides the zero ops (skip, pooling)
+    skip_ops: tuple[str, ...] = ()  # identity ops (skip connections), a subset of param_free_ops
+
+    @property
+    def declares_op_traits(self) -> bool:
+        """Whether the space said which of its ops are parameter-free (else diagnostics are unknown)."""
+        return bool(self.param_free_ops or self.zero_ops or self.skip_ops)
 
     @property
     def shape(self) -> tuple[int, int]:

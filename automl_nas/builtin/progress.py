@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from automl_nas.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from automl_nas.api.run import RunContext
+    from automl_nas.records.schema import EpochRecord, RunResult
 
 
 def _fmt_time(seconds: float) -> str:
@@ -25,14 +30,14 @@ class ProgressReporter:
         self.first_epoch = 0
 
     @hookimpl
-    def automl_run_start(self, run) -> None:
+    def automl_run_start(self, run: RunContext) -> None:
         self.started = self.last = time.perf_counter()
-        self.first_epoch = run.search.start_epoch
-        click.echo(f"run {run.run_dir.path}: {run.plan.sampler.component.name} on {run.plan.space.component.name}, "
-                   f"data {run.recipe.data.name}, {run.num_epochs} epochs x {run.search.steps} steps, device {run.device}", err=True)
+        self.first_epoch = run.start_epoch
+        click.echo(f"run {run.run_dir.path}: {run.sampler_name} on {run.space_name}, data {run.recipe.data.name}, "
+                   f"{run.num_epochs} epochs x {run.steps_per_epoch} steps, device {run.device}", err=True)
 
     @hookimpl
-    def automl_step_end(self, run, epoch: int, step: int, metrics: dict) -> None:
+    def automl_step_end(self, run: RunContext, epoch: int, step: int, metrics: dict) -> None:
         now = time.perf_counter()
         if now - self.last < self.every_s:
             return
@@ -41,17 +46,18 @@ class ProgressReporter:
                    f"loss {metrics['loss']:.3f} acc {100 * metrics['acc']:.1f}%", err=True)
 
     @hookimpl
-    def automl_epoch_end(self, run, epoch: int, metrics: dict) -> None:
+    def automl_epoch_end(self, run: RunContext, epoch: int, record: EpochRecord) -> None:
         done = epoch + 1 - self.first_epoch
         elapsed = time.perf_counter() - self.started
         eta = elapsed / max(done, 1) * (run.num_epochs - epoch - 1)
-        extra = "".join(f" {k} {metrics[k]:.3g}" for k in ("temperature",) if k in metrics)
-        child = f" child {metrics['child_valid_acc']:.1f}%" if "child_valid_acc" in metrics else ""
-        click.echo(f"epoch {epoch + 1}/{run.num_epochs} loss {metrics['train_loss']:.3f} train {metrics['train_acc']:.1f}% "
-                   f"valid {metrics['valid_acc']:.1f}%{child}{extra} param-free {metrics['param_free_ops']} "
-                   f"ETA {_fmt_time(eta)}\n  {metrics['genotype']}", err=True)
+        extra = "".join(f" {k} {v:.3g}" for k, v in record.sampler_status.items() if k == "temperature")
+        child = f" child {record.child_valid_acc:.1f}%" if record.child_valid_acc is not None else ""
+        free = "n/a" if record.param_free_ops is None else record.param_free_ops
+        click.echo(f"epoch {epoch + 1}/{run.num_epochs} loss {record.train_loss:.3f} train {record.train_acc:.1f}% "
+                   f"valid {record.valid_acc:.1f}%{child}{extra} param-free {free} "
+                   f"ETA {_fmt_time(eta)}\n  {record.genotype}", err=True)
         self.last = time.perf_counter()
 
     @hookimpl
-    def automl_run_end(self, run, result: dict) -> None:
-        click.echo(f"{result['status']}: {result.get('genotype')} ({run.run_dir.path})", err=True)
+    def automl_run_end(self, run: RunContext, record: RunResult) -> None:
+        click.echo(f"{record.status}: {record.genotype} ({run.run_dir.path})", err=True)

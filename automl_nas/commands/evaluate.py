@@ -9,7 +9,7 @@ import json
 
 import click
 
-from automl_nas.cli import handle_errors
+from automl_nas.commands._support import handle_errors
 
 __all__ = ["eval_cmd"]
 
@@ -44,10 +44,12 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
       automl eval exported/retrain.toml --profile quick
       automl eval runs/gdas-20260101-120000 -e retrain --set epochs=10 --set run.device=cuda
     """
-    from automl_nas.cli import _manager_and_registry
+    from automl_nas.commands._support import command_session
     from automl_nas.standalone.target import apply_flags, plan_target, raw_target
 
-    pm, registry = _manager_and_registry()
+    session = command_session()
+
+    pm, registry = session.pm, session.registry
     raw, source = raw_target(target, profile=profile)
     if work_dir:
         overrides = (*overrides, f"run.dir={json.dumps(str(work_dir))}")

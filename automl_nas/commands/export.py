@@ -9,7 +9,7 @@ import json
 
 import click
 
-from automl_nas.cli import handle_errors
+from automl_nas.commands._support import handle_errors
 
 __all__ = ["export"]
 
@@ -44,13 +44,14 @@ def export(target, out_dir, space, data, overrides, input_shape, classes, weight
       automl export "$(cat genotype.txt)" --space darts --out exported/cell --input 3x32x32
       automl export runs/gdas-x --out exported/gdas --weights runs/gdas-x/retrain/<key>/last.pt
     """
-    from automl_nas.cli import _manager_and_registry
+    from automl_nas.commands._support import command_session
     from automl_nas.standalone.export import export_plan, parse_input_shape
     from automl_nas.standalone.retrain_toml import RETRAIN_EVALUATOR
     from automl_nas.standalone.target import apply_flags, plan_target, raw_target
 
     shape = parse_input_shape(input_shape) if input_shape else None
-    pm, registry = _manager_and_registry()
+    session = command_session()
+    pm, registry = session.pm, session.registry
     raw, source = raw_target(target)
     apply_flags(raw, source=source, space=space, data=data, overrides=overrides, bare_key_table="space")
     evaluator = raw.get("evaluator")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from automl_nas.cli import handle_errors
+from automl_nas.commands._support import handle_errors
 from automl_nas.errors import PluginError, RecipeError, RunError
 
 __all__ = ["profile_ops"]
@@ -82,9 +82,9 @@ def profile_ops(space_name, overrides, recipe, profile, input_shape, device, bat
 def _space_and_inputs(space_name: str | None, recipe: str | None, profile: str | None, overrides: tuple[str, ...],
                       input_shape: str | None):
     from automl_nas.api.space import InputSpec
-    from automl_nas.cli import _manager_and_registry
+    from automl_nas.commands._support import command_session
 
-    _, registry = _manager_and_registry()
+    registry = command_session().registry
     if recipe:
         comp_name, options, data_ref, source = _from_recipe(recipe, profile, overrides)
         if space_name and space_name != comp_name:

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import torch
 
+from automl_nas.api.sampler import StructureChanging
 from automl_nas.errors import RunError
 from automl_nas.records.rundir import atomic_write_bytes, read_jsonl
 
@@ -19,7 +20,7 @@ def save(search, epochs_done: int) -> None:
         "supernet": run.supernet.state_dict(),
         "params": {k: v.detach().cpu() for k, v in run.params.items()},
         "weight_optimizer": run.weight_optimizer.state_dict(),
-        "arch_optimizer": run.arch_optimizer.state_dict(),
+        "arch_optimizer": run.arch_optimizer.state_dict() if run.arch_optimizer is not None else None,
         "sampler": search.sampler.state_dict(),
         "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                 "generator": run.generator.get_state(),
@@ -44,13 +45,15 @@ def load(search) -> None:
         raise RunError(f"{path}: checkpoint is unreadable ({type(exc).__name__}: {exc})",
                        hint="start the run again without --resume") from None
     search.sampler.load_state_dict(state["sampler"])
-    search.sampler.restore(run)
+    if isinstance(search.sampler, StructureChanging):
+        search.sampler.restore(run)
     run.supernet.load_state_dict(state["supernet"])
     with torch.no_grad():
         for k, v in state["params"].items():
             run.params[k].copy_(v.to(run.device))
     run.weight_optimizer.load_state_dict(state["weight_optimizer"])
-    run.arch_optimizer.load_state_dict(state["arch_optimizer"])
+    if run.arch_optimizer is not None:
+        run.arch_optimizer.load_state_dict(state["arch_optimizer"])
     rng = state["rng"]
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
@@ -64,5 +67,6 @@ def load(search) -> None:
     rd.truncate_jsonl(rd.history_file, done)
     search.history = read_jsonl(rd.metrics_file)
     search.start_epoch = done
+    run._set_start_epoch(done)
     search.search_time = state["search_time"]
     run.log(f"resumed {rd.path} after epoch {done}")

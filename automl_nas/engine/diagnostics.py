@@ -1,8 +1,57 @@
-"""Optional, costlier collapse diagnostics."""
+"""Collapse diagnostics (spec §11.1): what the derived cell is made of, how sure the
+distribution is, and (optionally) the dominant Hessian eigenvalue. Op names come from the
+space's declared op traits (:class:`automl_nas.api.GroupSpec`), never from this module."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import attrs
 import torch
+
+if TYPE_CHECKING:
+    from automl_nas.api import Genotype, SearchSpace
+
+
+@attrs.frozen(kw_only=True)
+class Collapse:
+    param_free_ops: int | None  # None: the space declares no op traits or cannot count choices
+    skip_fraction: float | None
+    entropy: dict[str, float]  # group -> mean edge entropy
+    edge_entropy: dict[str, list[float]]
+
+
+def collapse_diagnostics(space: SearchSpace, genotype: Genotype, probs: dict[str, torch.Tensor]) -> Collapse:
+    """Parameter-free ops and the skip fraction among the chosen (non-zero) ops of
+    ``genotype``, from ``space.genotype_choices``; per-edge entropies of ``probs``."""
+    param_free, skip_fraction = _composition(space, genotype)
+    entropy, edge_entropy = {}, {}
+    for group, p in probs.items():
+        p = p.detach().double().clamp_min(1e-12)
+        ent = -(p * p.log()).sum(-1)
+        edge_entropy[group] = [round(float(e), 6) for e in ent]
+        entropy[group] = float(ent.mean())
+    return Collapse(param_free_ops=param_free, skip_fraction=skip_fraction, entropy=entropy, edge_entropy=edge_entropy)
+
+
+def _composition(space: SearchSpace, genotype: Genotype) -> tuple[int | None, float | None]:
+    groups = [g for g in space.groups()]
+    if not all(g.declares_op_traits for g in groups):
+        return None, None
+    try:
+        choices = space.genotype_choices(genotype)
+    except NotImplementedError:
+        return None, None
+    chosen = param_free = skips = 0
+    for g in groups:
+        counts = choices[g.name].sum(0)  # uses of each op over the group's edges
+        for op, n in zip(g.ops, counts.tolist()):
+            if op in g.zero_ops:
+                continue
+            chosen += n
+            param_free += n if op in g.param_free_ops else 0
+            skips += n if op in g.skip_ops else 0
+    return int(param_free), skips / max(chosen, 1)
 
 
 def dominant_hessian_eigenvalue(search, iterations: int = 10) -> float:

@@ -43,7 +43,7 @@ class Guard:
         run = self.search.run
 
         def handler(signum, frame):
-            run.stop_requested = signal.Signals(signum).name
+            run.request_stop(signal.Signals(signum).name)
 
         previous = {}
         try:

@@ -63,7 +63,7 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     parent = _parent_dir(recipe, run_dir)
     parent.mkdir(parents=True, exist_ok=True)
     specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent)
-    pm, _ = open_session()
+    pm = open_session().pm
 
     def trial_end(outcome: TrialResult) -> None:
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())
@@ -92,3 +92,22 @@ def _write_summary(parent: Path, name: str, results: list[TrialResult]) -> dict:
     status = "finished" if ok == len(results) else ("partial" if ok else "failed")
     trials = [{k: rec.get(k) for k in ("seed", "status", "attempts", "run_dir", "error", "genotype")} for rec in records]
     return {"status": status, "run_dir": str(parent), "aggregate": agg, "trials": trials}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` or ``"0,3,7"`` (or a mix) as a list of seeds; a RecipeError names the flag."""
+    from automl_nas.errors import RecipeError
+
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                seeds.extend(range(int(lo), int(hi) + 1))
+            elif part.strip():
+                seeds.append(int(part))
+    except ValueError:
+        raise RecipeError(f"--seeds {text!r}: expected a range such as 0-4 or a list such as 0,3,7") from None
+    if not seeds:
+        raise RecipeError(f"--seeds {text!r}: no seeds given")
+    return seeds

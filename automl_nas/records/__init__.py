@@ -1,1 +1,9 @@
-"""Run records: the run-directory layout and its atomic writes."""
+"""Run records: the run-directory layout and the declared records written into it."""
+
+from __future__ import annotations
+
+from automl_nas.records.rundir import RunDir
+from automl_nas.records.schema import SCHEMA_VERSION, EpochRecord, ExpectedCheck, RunResult
+from automl_nas.records.trial import TrialResult, TrialSpec
+
+__all__ = ["SCHEMA_VERSION", "EpochRecord", "ExpectedCheck", "RunDir", "RunResult", "TrialResult", "TrialSpec"]

@@ -19,7 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from automl_nas.errors import RunError
+
+if TYPE_CHECKING:
+    from automl_nas.records.schema import EpochRecord, RunResult
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -111,17 +116,34 @@ class RunDir:
         kept = [ln for ln in lines if json.loads(ln).get("epoch", -1) < keep]
         atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
 
-    def write_result(self, result: dict) -> None:
-        atomic_write_json(self.result_file, result)
+    def write_result(self, result: RunResult) -> None:
+        atomic_write_json(self.result_file, result.to_json())
 
-    # ---- reads (tolerant) ----
+    # ---- reads (tolerant: earlier schema versions and unknown keys are accepted) ----
     def read_metrics(self) -> list[dict]:
+        """The epoch lines of ``metrics.jsonl`` as written (a line cut by a crash is skipped)."""
         return read_jsonl(self.metrics_file)
 
-    def read_result(self) -> dict | None:
+    def read_epochs(self) -> list[EpochRecord]:
+        """The epoch records, typed."""
+        from automl_nas.records.schema import EpochRecord
+
+        return [EpochRecord.from_json(line) for line in self.read_metrics() if "epoch" in line]
+
+    def read_result(self) -> RunResult | None:
+        """``result.json`` typed, or ``None`` while the run has not ended; a damaged file is a
+        :class:`~automl_nas.errors.RunError` naming it."""
+        from automl_nas.records.schema import RunResult
+
         if not self.result_file.exists():
             return None
-        return json.loads(self.result_file.read_text())
+        try:
+            raw = json.loads(self.result_file.read_text(encoding="utf-8"))
+            return RunResult.from_json(raw)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise RunError(f"{self.result_file}: not a readable result record ({type(exc).__name__}: {exc})",
+                           hint="the file was cut or edited; the epoch records in metrics.jsonl are intact, "
+                                f"and `automl run --resume {self.path}` rewrites it when a checkpoint exists") from None
 
 
 def read_jsonl(path: Path) -> list[dict]:

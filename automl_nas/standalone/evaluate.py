@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from automl_nas.api import EvalContext, Genotype, InputSpec
-from automl_nas.errors import AutomlError, PluginError, RecipeError, RunError, one_line
+from automl_nas.errors import RecipeError, RunError
 from automl_nas.recipe.converter import unstructure
 from automl_nas.records.rundir import atomic_write_json
 from automl_nas.standalone.target import EvalPlan
@@ -39,7 +39,7 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
     """Evaluate the plan's genotype; write and return the result record."""
     import torch
 
-    from automl_nas.engine.run import resolve_device
+    from automl_nas.devices import resolve_device
 
     recipe = plan.recipe
     started = time.perf_counter()
@@ -72,16 +72,9 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
 
 
 def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
-    comp = plan.evaluator.component
-    try:
-        metrics = evaluator.evaluate(genotype, ctx)
-    except AutomlError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a plugin's bug is reported with its name, not as a traceback
-        raise PluginError(f"evaluator {comp.name!r} from plugin {comp.plugin!r} ({comp.dist}) failed on {genotype.text}: "
-                          f"{one_line(exc)}", plugin=comp.plugin,
-                          hint=f"check the evaluator's options (`automl plugins --options {comp.name}`)") from exc
-    return {k: float(v) for k, v in metrics.items()}
+    from automl_nas.evaluation import score
+
+    return score(plan.evaluator.component, evaluator, genotype, ctx)
 
 
 def _work_dir(path: Path) -> Path:

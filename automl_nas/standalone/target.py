@@ -74,13 +74,14 @@ def _raw_from_run(path: Path) -> dict[str, Any]:
     if not rd.recipe_file.exists():
         raise RunError(f"{path} is not a run directory (recipe.toml is missing)",
                        hint="pass the directory `automl run` printed, a .toml evaluation recipe or a genotype string")
-    result = rd.read_result() or {}
-    if not result.get("genotype"):
-        raise RunError(f"{path}: the run has no genotype yet (result.json status: {result.get('status', 'missing')})",
+    result = rd.read_result()
+    if result is None or not result.genotype:
+        status = "missing" if result is None else result.status
+        raise RunError(f"{path}: the run has no genotype yet (result.json status: {status})",
                        hint=f"finish the search first: automl run --resume {path}")
     recipe = load_recipe(rd.recipe_file)
     raw: dict[str, Any] = {
-        "name": rd.path.name, "genotype": result["genotype"], "seed": recipe.seed, "source": str(rd.path),
+        "name": rd.path.name, "genotype": result.genotype, "seed": recipe.seed, "source": str(rd.path),
         "space": {"name": recipe.space.name, **recipe.space.options},
         "data": {"name": recipe.data.name, **recipe.data.options},
         "run": {"dir": str(rd.path), "device": recipe.run.device, "threads": recipe.run.threads},

@@ -143,7 +143,7 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
     for key in ("space", "evaluator"):
         if key not in raw:
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
-    _, registry = open_session()
+    registry = open_session().registry
     space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"), "space", source)
     evaluator = _component(registry, "evaluator", structure(raw["evaluator"], ComponentRef, source=source, prefix="evaluator"),
                            "evaluator", source)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from automl_nas.cli import handle_errors
+from automl_nas.commands._support import handle_errors
 
 __all__ = ["study", "blackbox"]
 

@@ -45,10 +45,13 @@ def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None) -> dict[str
 def _read_result(spec: TrialSpec) -> dict:
     from automl_nas.records.rundir import RunDir
 
+    from automl_nas.errors import RunError
+
     try:
-        return RunDir(spec.run_dir).read_result() or {}
-    except (OSError, ValueError):
+        result = RunDir(spec.run_dir).read_result()
+    except (OSError, RunError):
         return {}
+    return result.to_json() if result is not None else {}
 
 
 def metric_value(result: dict, dotted: str) -> float | None:
@@ -189,7 +192,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     url = cfg.storage or f"sqlite:///{study_dir / 'study.db'}"
     seed = recipe.seed if cfg.seed is None else cfg.seed
     study = open_study(cfg, url, seed)
-    pm, _ = open_session()
+    pm = open_session().pm
     driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                      profile=profile, overrides=overrides, seed=recipe.seed, pm=pm, retries=recipe.executor.retries)
     if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:

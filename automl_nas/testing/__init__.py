@@ -22,18 +22,20 @@ class RunOutcome:
 
 def run_recipe(tmp_path: Path, toml_text: str, *, plugins: Iterable[tuple[object, str]] = (), overrides: Iterable[str] = (),
                profile: str | None = None) -> RunOutcome:
+    """Write ``toml_text`` to ``tmp_path/recipe.toml`` and run it in-process (quiet) with
+    ``plugins`` registered; the outcome carries ``result.json``, the epoch records and the
+    names of the hooks called, in order."""
     from automl_nas.records.rundir import RunDir
-    from automl_nas.recipe import plan_recipe
-    from automl_nas.session import execute_plan, open_session
+    from automl_nas.session import open_session
 
     recipe = Path(tmp_path) / "recipe.toml"
     recipe.write_text(toml_text)
-    pm, registry = open_session(plugins)
+    session = open_session(plugins)
     calls: list = []
-    undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append(name), lambda *a: None)
+    undo = session.pm.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append(name), lambda *a: None)
     try:
-        plan = plan_recipe(recipe, registry, profile=profile, overrides=[f"run.root={str(Path(tmp_path) / 'runs')!r}", *overrides])
-        result = execute_plan(plan, registry, pm, quiet=True)
+        plan = session.plan(recipe, profile=profile, overrides=[f"run.root={str(Path(tmp_path) / 'runs')!r}", *overrides])
+        result = session.execute(plan, quiet=True)
     finally:
         undo()
     rd = RunDir(result["run_dir"])
@@ -45,16 +47,13 @@ def build_search(recipe: str | Path, *, root: str | Path, overrides: Iterable[st
     """The engine's :class:`~automl_nas.engine.run.Search` for ``recipe`` (plus ``overrides``),
     entered at ``epoch`` and ready for ``weight_step``/``arch_step`` — for tests and benchmarks
     that drive single steps instead of a whole run. Its run directory is ``root/name``."""
-    from automl_nas.engine.run import RunContext, Search
+    from automl_nas.engine.run import Search
     from automl_nas.records.rundir import RunDir
-    from automl_nas.recipe import plan_recipe
     from automl_nas.session import open_session
 
-    pm, registry = open_session()
-    plan = plan_recipe(recipe, registry, overrides=[f"run.root={str(root)!r}", *overrides])
-    run = RunContext(plan, registry, pm, RunDir.create(root, name), device=device, quiet=True)
-    search = Search(run)
-    run.search = search
+    session = open_session()
+    plan = session.plan(recipe, overrides=[f"run.root={str(root)!r}", *overrides])
+    search = Search(plan, session.registry, RunDir.create(root, name), device=device, quiet=True)
     search.enter_epoch(epoch)
     return search
 
@@ -70,7 +69,7 @@ def engine_steps_state(search, iterations: int = 2, *, seed: int = 7) -> dict:
     train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
     for _ in range(iterations):
         (x, y), (xv, yv) = next(train), next(arch)
-        if search.run.recipe.search.mode == "single_level":
+        if search.recipe.search.mode == "single_level":
             search.single_step(x, y, True)
         else:
             search.arch_step(xv, yv, x, y)

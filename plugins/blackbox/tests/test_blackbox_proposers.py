@@ -22,7 +22,7 @@ def bench():
         pytest.fail(f"{CSV} is missing (shared benchmark table)")
     from automl_nas_eval_tabular.config import TableConfig
 
-    _, registry = open_session()
+    registry = open_session().registry
     space = registry.create("search_space", "nb201")
     table = registry.create("evaluator", "nb201-table", TableConfig(path=str(CSV), metrics=("cifar10",)))
     return registry, space, table, EvalContext(space=space)

@@ -8,7 +8,7 @@ from torch import nn
 
 from automl_nas.testing.contracts import SamplerContract
 from automl_nas.api import GroupSpec
-from automl_nas.engine.mixed_op import MixedOp
+from automl_nas.nn import MixedOp
 
 from automl_nas_darts.config import DartsConfig
 from automl_nas_darts.sampler import DartsSampler

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from automl_nas.api import EdgeWeights, Sampler
+from automl_nas.api import EdgeWeights, RunContext, Sampler
 
 from automl_nas_drnas.config import DrnasConfig
 from automl_nas_drnas.dirichlet import concentration, kl_to_uniform
@@ -125,7 +125,7 @@ class DrnasSampler(Sampler):
 
     # ---------------------------------------------------------------- progressive stages
 
-    def epoch_start(self, run: Any) -> None:
+    def epoch_start(self, run: RunContext) -> None:
         if not self.progressive:
             return
         target, _ = self.stage_of(run.epoch)
@@ -134,7 +134,7 @@ class DrnasSampler(Sampler):
             self._prune(run, self.stage)
         self._sync_width(run, f"stage {self.stage} at epoch {run.epoch}")
 
-    def restore(self, run: Any) -> None:
+    def restore(self, run: RunContext) -> None:
         """After ``load_state_dict`` on resume: widen the fresh supernet to the saved stage's width."""
         if self.progressive and self.stage >= 0:
             self._sync_width(run, f"resume in stage {self.stage}")
@@ -159,7 +159,7 @@ class DrnasSampler(Sampler):
                 self.masks[group] = new
         return removed
 
-    def _prune(self, run: Any, stage: int) -> None:
+    def _prune(self, run: RunContext, stage: int) -> None:
         if not self.config.keep_ops:
             return
         keep = self.config.keep_ops[stage]
@@ -168,7 +168,7 @@ class DrnasSampler(Sampler):
             run.log(f"drnas: stage {stage} at epoch {run.epoch}: pruned to {keep} ops per edge "
                     f"({', '.join(f'{g}: {n} removed' for g, n in removed.items())})")
 
-    def _sync_width(self, run: Any, when: str) -> None:
+    def _sync_width(self, run: RunContext, when: str) -> None:
         if not self.config.partial_channels:
             return
         k_new = self.config.partial_channels[self.stage]
@@ -176,7 +176,7 @@ class DrnasSampler(Sampler):
         changed, remap, widths = widen_partial_ops(run.supernet, k_new, run.generator)
         if not changed:
             return
-        run.weight_optimizer = rebuild_sgd(run.weight_optimizer, run.supernet.parameters(), remap)
+        run.replace_weight_optimizer(rebuild_sgd(run.weight_optimizer, run.supernet.parameters(), remap))
         run.log(f"drnas: {when}: partial channels k {old_k} -> {k_new} on {changed} mixed ops "
                 f"(op width {widths or 'unchanged'}); weight SGD rebuilt, momentum carried over")
 

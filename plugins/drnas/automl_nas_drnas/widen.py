@@ -2,7 +2,7 @@
 
 Followed: DrNAS ``net2wider.py`` and the ``wider`` methods of its ops. Implemented
 generically, without search-space code: inside each
-:class:`~automl_nas.engine.mixed_op.PartialMixedOp`, every ``Conv2d``/``BatchNorm2d`` channel
+:class:`~automl_nas.nn.mixed_op.PartialMixedOp`, every ``Conv2d``/``BatchNorm2d`` channel
 dimension equal to ``c_old = C / k_old`` grows to ``c_new = C / k_new`` (and a dimension equal to
 ``c_old / 2`` — FactorizedReduce's two half convolutions — to ``c_new / 2``). New channels are
 copies of randomly chosen old ones, with one index map per op (old indices first, then draws from
@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from automl_nas.engine.mixed_op import PartialMixedOp
+from automl_nas.nn import PartialMixedOp
 
 __all__ = ["partial_ops", "rebuild_sgd", "widen_partial_ops"]
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 from torch import nn
 
-from automl_nas.api import EdgeWeights
-from automl_nas.engine.mixed_op import MixedOp, PartialMixedOp, channel_shuffle
+from automl_nas.api import EdgeWeights, RunContext
+from automl_nas.nn import MixedOp, PartialMixedOp, channel_shuffle
 
 from automl_nas_drnas.config import DrnasConfig
 from automl_nas_drnas.sampler import DrnasSampler
@@ -57,12 +55,12 @@ class Net(nn.Module):
         return self.head(x.mean((2, 3)))
 
 
-def _fake_run(net: nn.Module, epoch: int = 50, params=None, lr: float = 0.01) -> SimpleNamespace:
+def _fake_run(net: nn.Module, epoch: int = 50, params=None, lr: float = 0.01) -> RunContext:
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=3e-4, nesterov=True)
     logs: list[str] = []
-    return SimpleNamespace(supernet=net, params=params or {}, weight_optimizer=opt, arch_optimizer=None,
-                           epoch=epoch, num_epochs=100, device="cpu", generator=torch.Generator().manual_seed(0),
-                           log=logs.append, logs=logs)
+    run = RunContext(recipe=None, run_dir=None, device="cpu", supernet=net, params=params or {}, weight_optimizer=opt,
+                     epoch=epoch, num_epochs=100, generator=torch.Generator().manual_seed(0), log=logs.append)
+    return run, logs
 
 
 def _step(run, x, w) -> None:
@@ -96,7 +94,7 @@ def test_widening_from_k4_to_k2():
     net = Net()
     x = torch.randn(2, 16, 8, 8)
     w = EdgeWeights(weights=torch.tensor([[0.4, 0.6]]))
-    run = _fake_run(net)
+    run, _ = _fake_run(net)
     _step(run, x, w)  # creates momentum buffers and BN statistics
     conv_old = net.edges[0].mixed.ops[0][1].weight.detach().clone()
     pw_old = net.edges[0].mixed.ops[1][2]
@@ -105,7 +103,7 @@ def test_widening_from_k4_to_k2():
     bn_old_mean = net.edges[0].mixed.ops[0][2].running_mean.clone()
 
     changed, remap, widths = widen_partial_ops(net, 2, run.generator)
-    run.weight_optimizer = rebuild_sgd(run.weight_optimizer, net.parameters(), remap)
+    run.replace_weight_optimizer(rebuild_sgd(run.weight_optimizer, net.parameters(), remap))
     assert changed == 1 and widths == "4->8" and net.edges[0].k == 2
     ops = net.edges[0].mixed.ops
     convs = [m for m in ops.modules() if isinstance(m, nn.Conv2d)]
@@ -154,11 +152,11 @@ def test_progressive_schedule_prunes_and_widens_at_the_stage_boundary():
     net.forward = lambda x, s: net.edges[1](net.edges[0](x, s["cell"], 0), s["cell"], 1)
     eta = nn.Parameter(torch.tensor([[0.1, 0.5, -0.2, 0.3, 0.0], [0.0, 0.1, 0.2, 0.3, 0.4]]))
     sampler = DrnasSampler(DrnasConfig(stage_epochs=[50, 50], partial_channels=[4, 2], keep_ops=[5, 3]))
-    run = _fake_run(net, epoch=0, params={"cell": eta}, lr=0.0123)
+    run, logs = _fake_run(net, epoch=0, params={"cell": eta}, lr=0.0123)
     x = torch.randn(2, 8, 4, 4)
     updates, optimisers = [], []
     for epoch in range(100):
-        run.epoch = epoch
+        run._enter_epoch(epoch)
         sampler.set_epoch(epoch, 100)
         sampler.epoch_start(run)
         updates.append(sampler.updates_arch(epoch))
@@ -172,7 +170,7 @@ def test_progressive_schedule_prunes_and_widens_at_the_stage_boundary():
     assert [e.k for e in net.edges] == [2, 2]
     assert sampler.masks["cell"].sum(-1).tolist() == [3, 3]
     assert sampler.masks["cell"][0].tolist() == [True, True, False, True, False]
-    assert len(run.logs) == 2 and "pruned to 3" in run.logs[0] and "2->4" in run.logs[1]
+    assert len(logs) == 2 and "pruned to 3" in logs[0] and "2->4" in logs[1]
     assert sampler.status() == {"stage": 1.0, "ops_kept": 3.0}
 
     # Resume: a fresh sampler and supernet come back to the saved stage before weights are loaded.
@@ -180,22 +178,22 @@ def test_progressive_schedule_prunes_and_widens_at_the_stage_boundary():
     fresh_net.edges = nn.ModuleList(PartialMixedOp(five(2), 4) for _ in range(2))
     resumed = DrnasSampler(sampler.config)
     resumed.load_state_dict(sampler.state_dict())
-    fresh_run = _fake_run(fresh_net, epoch=60, params={"cell": eta})
+    fresh_run, fresh_logs = _fake_run(fresh_net, epoch=60, params={"cell": eta})
     resumed.restore(fresh_run)
     fresh_net.load_state_dict(net.state_dict())
     fresh_run.weight_optimizer.load_state_dict(run.weight_optimizer.state_dict())
     assert torch.equal(resumed.masks["cell"], sampler.masks["cell"]) and resumed.stage == 1
     resumed.epoch_start(fresh_run)  # same stage: nothing more happens
-    assert len(fresh_run.logs) == 1
+    assert len(fresh_logs) == 1
 
 
 def test_plain_mode_never_freezes_or_changes_structure():
     sampler = DrnasSampler()
     net = Net(edges=1)
-    run = _fake_run(net, epoch=0)
+    run, _ = _fake_run(net, epoch=0)
     opt = run.weight_optimizer
     for epoch in range(20):
-        run.epoch = epoch
+        run._enter_epoch(epoch)
         sampler.epoch_start(run)
         assert sampler.updates_arch(epoch)
     assert run.weight_optimizer is opt and net.edges[0].k == 4 and not sampler.masks

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from automl_nas.testing.contracts import SamplerContract
-from automl_nas.engine.mixed_op import MixedOp
+from automl_nas.nn import MixedOp
 
 from automl_nas_drnas.config import DrnasConfig
 from automl_nas_drnas.dirichlet import concentration, kl_to_uniform

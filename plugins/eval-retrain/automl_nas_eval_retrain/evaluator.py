@@ -112,7 +112,7 @@ def _build(space, genotype: Genotype, inputs: InputSpec) -> torch.nn.Module:
 
 
 def _device(name: str) -> str:
-    from automl_nas.engine.run import resolve_device
+    from automl_nas.devices import resolve_device
 
     return resolve_device(name)
 

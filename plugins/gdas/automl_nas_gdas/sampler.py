@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import torch
 
-from automl_nas.api import EdgeWeights, Sampler
+from automl_nas.api import EdgeWeights, Sampler, TemperatureSchedule
 
 from automl_nas_gdas.config import GdasConfig
 
 __all__ = ["GdasSampler"]
 
 
-class GdasSampler(Sampler):
+class GdasSampler(TemperatureSchedule, Sampler):
     """Hard one-hot sample with soft-Gumbel gradients (straight-through), annealed tau.
 
     Example:
@@ -44,10 +44,6 @@ class GdasSampler(Sampler):
     def __init__(self, config: GdasConfig | None = None) -> None:
         self.config = config if config is not None else GdasConfig()
         self.temperature = float(self.config.temperature.start)  # until the engine calls set_epoch
-
-    def set_epoch(self, epoch: int, num_epochs: int) -> None:
-        super().set_epoch(epoch, num_epochs)
-        self.temperature = float(self.config.temperature.value(epoch, num_epochs))
 
     def gumbel(self, like: torch.Tensor) -> torch.Tensor:
         """g = -log(E), E ~ Exp(1): AutoDL-Projects' draw; may be +inf when E == 0 (then redrawn)."""
@@ -89,12 +85,3 @@ class GdasSampler(Sampler):
 
     def probs(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {group: torch.softmax(a, dim=-1) for group, a in params.items()}
-
-    def status(self) -> dict[str, float]:
-        return {"temperature": self.temperature}
-
-    def state_dict(self) -> dict:
-        return {"temperature": self.temperature}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.temperature = float(state.get("temperature", self.temperature))

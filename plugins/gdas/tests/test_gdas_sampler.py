@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from automl_nas.testing.contracts import SamplerContract
-from automl_nas.engine.mixed_op import MixedOp
+from automl_nas.nn import MixedOp
 from automl_nas.schedules import Schedule
 
 from automl_nas_gdas.config import GdasConfig

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from automl_nas.api import EdgeWeights, Sampler
+from automl_nas.api import EdgeWeights, Sampler, TemperatureSchedule
 
 from automl_nas_snas.config import SnasConfig
 
@@ -50,7 +50,7 @@ def concrete_log_density(z: torch.Tensor, logits: torch.Tensor, temperature: flo
     )
 
 
-class SnasSampler(Sampler):
+class SnasSampler(TemperatureSchedule, Sampler):
     """Relaxed one-hot (Concrete) sample of every edge, temperature annealed per epoch.
 
     Example:
@@ -70,10 +70,6 @@ class SnasSampler(Sampler):
 
     def init_params(self, groups, generator=None):
         return {g.name: 1.0 + 0.01 * torch.randn(g.shape, generator=generator) for g in groups}
-
-    def set_epoch(self, epoch: int, num_epochs: int) -> None:
-        super().set_epoch(epoch, num_epochs)
-        self.temperature = float(self.config.temperature.value(epoch, num_epochs))
 
     # The noise is drawn in two small methods so tests can fix U (spec §10.4.1).
     def uniform(self, like: torch.Tensor) -> torch.Tensor:
@@ -98,12 +94,3 @@ class SnasSampler(Sampler):
     def log_density(self, z: torch.Tensor, logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """Concrete log q(Z | a, lambda) per edge (1e-4 floors); lambda defaults to the current one."""
         return concrete_log_density(z, logits, self.temperature if temperature is None else temperature)
-
-    def status(self) -> dict[str, float]:
-        return {"temperature": self.temperature}
-
-    def state_dict(self) -> dict:
-        return {"temperature": self.temperature}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.temperature = float(state.get("temperature", self.temperature))

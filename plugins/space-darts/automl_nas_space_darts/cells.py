@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from automl_nas.api.arch import EdgeWeights
-from automl_nas.engine.mixed_op import MixedOp, PartialMixedOp
+from automl_nas.nn import MixedOp, PartialMixedOp
 
 from automl_nas_space_darts.checkpointing import checkpointed, recomputes
 from automl_nas_space_darts.fused import fused_cell_forward
@@ -38,7 +38,7 @@ def _preprocess(c_pp: int, c_p: int, c: int, reduction_prev: bool, affine: bool,
 class SearchCell(nn.Module):
     """A supernet cell: node i sums a mixed edge from every earlier node; output concat of the last nodes.
 
-    ``fast_paths`` (default on; switched by :func:`automl_nas.engine.mixed_op.set_fast_paths`)
+    ``fast_paths`` (default on; switched by :func:`automl_nas.nn.mixed_op.set_fast_paths`)
     selects :func:`~automl_nas_space_darts.fused.fused_cell_forward`, which computes the same
     function source node by source node; off, every edge runs its own (Partial)MixedOp.
     ``checkpoint_edges`` recomputes the edges' ops in backward and keeps only their mixed outputs

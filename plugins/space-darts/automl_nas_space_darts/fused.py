@@ -12,8 +12,8 @@ later node), and what the edges leaving one node have in common is computed once
   added with one fused multiply-add each (``addcmul_``);
 * depthwise convs use :func:`~automl_nas_space_darts.depthwise.depthwise_conv2d`.
 
-Semantics kept from :class:`automl_nas.engine.mixed_op.MixedOp` and
-:class:`~automl_nas.engine.mixed_op.PartialMixedOp`: ``none`` is skipped in soft mixtures, masked
+Semantics kept from :class:`automl_nas.nn.mixed_op.MixedOp` and
+:class:`~automl_nas.nn.mixed_op.PartialMixedOp`: ``none`` is skipped in soft mixtures, masked
 ops never run, a hard sample (``EdgeWeights.active``) runs only its op (a sampled ``none`` gives
 ``w * zeros``), ``add_inactive`` adds the other weights as a scalar, partial channels mix the first
 ``C / k`` channels and shuffle. Drop-path masks are drawn in edge order, as the plain path does,
@@ -34,10 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from automl_nas.api.arch import EdgeWeights
-from automl_nas.engine.mixed_op import PartialMixedOp, channel_shuffle
+from automl_nas.nn import PartialMixedOp, channel_shuffle
 
 from automl_nas_space_darts.checkpointing import checkpointed, recomputes
-from automl_nas_space_darts.depthwise import depthwise_conv2d
+from automl_nas.nn import depthwise_conv2d
 
 if TYPE_CHECKING:
     from automl_nas_space_darts.cells import SearchCell

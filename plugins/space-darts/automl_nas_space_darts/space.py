@@ -31,6 +31,12 @@ from automl_nas_space_darts.ops import make_op
 __all__ = ["DartsSpace"]
 
 
+# Op traits (the engine's collapse diagnostics read them from GroupSpec).
+_ZERO_OPS = ("none",)
+_PARAM_FREE_OPS = ("skip_connect", "max_pool_3x3", "avg_pool_3x3")
+_SKIP_OPS = ("skip_connect",)
+
+
 class DartsSpace(SearchSpace):
     """The DARTS (NASNet-like) cell space: groups ``normal`` and ``reduce``, 14 edges x K ops.
 
@@ -52,9 +58,10 @@ class DartsSpace(SearchSpace):
         plan = cell_plan(self.config.layers, self.config.channels)
         n_reduce = sum(red for _, red in plan)
         edges = edge_labels(self.config.steps)
-        groups = [GroupSpec(name="normal", ops=self.ops, edges=edges, cells=len(plan) - n_reduce)]
+        traits = dict(zero_ops=_ZERO_OPS, param_free_ops=_PARAM_FREE_OPS, skip_ops=_SKIP_OPS)
+        groups = [GroupSpec(name="normal", ops=self.ops, edges=edges, cells=len(plan) - n_reduce, **traits)]
         if self.config.reduction == "searched":
-            groups.append(GroupSpec(name="reduce", ops=self.ops, edges=edges, cells=n_reduce))
+            groups.append(GroupSpec(name="reduce", ops=self.ops, edges=edges, cells=n_reduce, **traits))
         return groups
 
     def build_supernet(self, inputs: InputSpec) -> DartsSupernet:

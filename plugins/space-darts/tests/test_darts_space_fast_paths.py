@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from automl_nas.api import EdgeWeights, InputSpec
-from automl_nas.engine.mixed_op import set_fast_paths
+from automl_nas.nn import set_fast_paths
 from automl_nas.testing import engine_steps_state
 from automl_nas_space_darts.config import DartsConfig
-from automl_nas_space_darts.depthwise import depthwise_conv2d
+from automl_nas.nn import depthwise_conv2d
 from automl_nas_space_darts.space import DartsSpace
 
 REPO = Path(__file__).resolve().parents[3]

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from automl_nas.api import EdgeWeights, InputSpec
-from automl_nas.engine.mixed_op import set_fast_paths
+from automl_nas.nn import set_fast_paths
 from automl_nas.errors import RecipeError
 from automl_nas_space_darts.config import DartsConfig
 from automl_nas_space_darts.space import DartsSpace
@@ -112,7 +112,7 @@ def test_recipe_option_is_checked():
     from automl_nas.recipe import plan_recipe
     from automl_nas.session import open_session
 
-    _, registry = open_session()
+    registry = open_session().registry
     plan = plan_recipe(REPO / "recipes" / "darts.toml", registry, overrides=["space.checkpointing='edges'"])
     net = plan.space.build(registry).build_supernet(TINY8)
     assert net.checkpointing == "edges" and all(c.checkpoint_edges for c in net.cells)

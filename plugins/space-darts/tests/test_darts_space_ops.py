@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from automl_nas.api import EdgeWeights, InputSpec
-from automl_nas.engine.mixed_op import MixedOp
+from automl_nas.nn import MixedOp
 from automl_nas_space_darts.config import DARTS_OPS, DartsConfig
 from automl_nas_space_darts.costs import snas_op_cost
 from automl_nas_space_darts.ops import FactorizedReduce, GdasReductionBranches, Zero, make_op

@@ -8,14 +8,14 @@ Work is organised by *source* node instead of by edge (spec §1.2: node j feeds 
 * ReLU is computed once, and the ``nor_conv_1x1`` (resp. ``nor_conv_3x3``) convolutions of all
   edges that need one run as one convolution over their concatenated weights, with one
   batch-norm call (per-channel statistics, so exact), split afterwards
-  (:func:`automl_nas.engine.fused.relu_conv_bn_group`); the edge weight is BN's scale; for
+  (:func:`automl_nas.nn.fused.relu_conv_bn_group`); the edge weight is BN's scale; for
   narrow ops (partial channels) the 1x1 kernels ride in the 3x3 conv, zero-padded;
 * ``avg_pool_3x3`` is a depthwise box sum whose ``1 / count`` map joins the edge weight;
 * ``none`` and masked (pruned) ops are never run; with a hard sample (GDAS) only the sampled
   op of each edge runs, and same-kind sampled convs of one node are still grouped.
 
 Node i is then ``sum_e sum_k w[e, k] * o_k`` over its incoming edges, one multiply-add per term
-(:func:`automl_nas.engine.fused.weighted_sum`); GDAS' NAS-Bench-201 form adds the
+(:func:`automl_nas.nn.fused.weighted_sum`); GDAS' NAS-Bench-201 form adds the
 zero-valued weights of the unselected ops as scalars, as the plain path does. With partial
 channels (DrNAS, spec §7.3) the ops see the first ``C / k`` channels; since the channel shuffle
 is a permutation, ``sum_e shuffle([mixed_e, rest_e]) = shuffle([sum_e mixed_e, sum_e rest_e])``.
@@ -35,8 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from automl_nas.api.arch import EdgeWeights
-from automl_nas.engine.fused import concat_shuffle, relu_conv_bn_group, weighted_sum
-from automl_nas.engine.mixed_op import PartialMixedOp
+from automl_nas.nn import concat_shuffle, relu_conv_bn_group, weighted_sum
+from automl_nas.nn import PartialMixedOp
 from automl_nas_space_nb201.encoding import EDGES, NUM_NODES, OPS
 
 __all__ = ["fused_cell_forward"]

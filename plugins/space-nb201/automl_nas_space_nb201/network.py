@@ -23,7 +23,7 @@ from torch import nn
 
 from automl_nas.api.arch import EdgeWeights
 from automl_nas.api.space import InputSpec
-from automl_nas.engine.mixed_op import MixedOp, PartialMixedOp
+from automl_nas.nn import MixedOp, PartialMixedOp
 from automl_nas_space_nb201.encoding import EDGES, NUM_NODES, OPS
 from automl_nas_space_nb201.fused import fused_cell_forward
 from automl_nas_space_nb201.ops import ResidualBlock, build_op, make_head, make_stem

@@ -51,7 +51,8 @@ class Nb201Space(SearchSpace):
 
     def groups(self) -> list[GroupSpec]:
         return [GroupSpec(name=GROUP, ops=encoding.OPS, edges=encoding.EDGE_LABELS,
-                          cells=3 * self.config.cells_per_stage)]
+                          cells=3 * self.config.cells_per_stage, zero_ops=("none",),
+                          param_free_ops=("skip_connect", "avg_pool_3x3"), skip_ops=("skip_connect",))]
 
     def build_supernet(self, inputs: InputSpec) -> nn.Module:
         cfg = self.config

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from automl_nas.api import EdgeWeights, InputSpec
-from automl_nas.engine.mixed_op import set_fast_paths
+from automl_nas.nn import set_fast_paths
 from automl_nas_space_nb201.config import Nb201Config
 from automl_nas_space_nb201.space import Nb201Space
 
@@ -165,8 +165,8 @@ def test_fast_path_stays_channels_last_through_partial_channel_cells():
 
 
 def test_concat_shuffle_equals_cat_then_shuffle():
-    from automl_nas.engine.fused import concat_shuffle
-    from automl_nas.engine.mixed_op import channel_shuffle
+    from automl_nas.nn import concat_shuffle
+    from automl_nas.nn import channel_shuffle
 
     node = torch.randn(2, 12, 4, 5)
     for layout in (torch.channels_last, torch.contiguous_format):

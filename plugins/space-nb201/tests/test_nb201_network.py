@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from automl_nas.api import EdgeWeights, Genotype, GroupSpec, InputSpec
-from automl_nas.engine.mixed_op import MixedOp, PartialMixedOp
+from automl_nas.nn import MixedOp, PartialMixedOp
 from automl_nas.manager import build_registry, get_plugin_manager
 from automl_nas_space_nb201.config import Nb201Config
 from automl_nas_space_nb201.network import InferCell, SearchCell

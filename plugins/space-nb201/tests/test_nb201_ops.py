@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from automl_nas.api.arch import EdgeWeights
-from automl_nas.engine.mixed_op import MixedOp
+from automl_nas.nn import MixedOp
 from automl_nas_space_nb201.ops import OPS, ResidualBlock, Zero, build_op
 
 

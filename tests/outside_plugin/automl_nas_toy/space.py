@@ -7,7 +7,7 @@ from torch import nn
 
 from automl_nas.api import (DatasetProvider, EdgeWeights, Evaluator, Genotype, GroupSpec, ImageSet, InputSpec, Sampler,
                             SearchSpace)
-from automl_nas.engine.mixed_op import MixedOp
+from automl_nas.nn import MixedOp
 
 OPS = ("none", "skip_connect", "conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1))
@@ -52,7 +52,8 @@ class ToySpace(SearchSpace):
         self.c = config.channels
 
     def groups(self):
-        return [GroupSpec(name="cell", ops=OPS, edges=tuple(f"{a}<-{b}" for a, b in EDGES))]
+        return [GroupSpec(name="cell", ops=OPS, edges=tuple(f"{a}<-{b}" for a, b in EDGES), zero_ops=("none",),
+                          param_free_ops=("skip_connect", "avg_pool_3x3"), skip_ops=("skip_connect",))]
 
     def build_supernet(self, inputs):
         return ToyNet(self.c, inputs)

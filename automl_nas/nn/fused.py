@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from automl_nas.engine.mixed_op import channel_shuffle
+from automl_nas.nn.mixed_op import channel_shuffle
 
 __all__ = ["batch_norm_group", "concat_shuffle", "relu_conv_bn_group", "weighted_sum"]
 

@@ -1,0 +1,55 @@
+"""``automl run``: one search, several seeds as trials, or a resumed run."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from automl_nas.commands._support import handle_errors
+
+__all__ = ["run"]
+
+
+@click.command("run")
+@click.argument("recipe", type=click.Path(dir_okay=False), required=False)
+@click.option("--profile", "-p", help="Apply [profile.NAME] of the recipe (every shipped recipe has `quick`).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe key, e.g. --set search.epochs=2 --set data.name=cifar10 (value parsed as TOML).")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Write the run here instead of run.root/<recipe>-<time>.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
+              help="Continue an interrupted run from its last checkpoint (RECIPE not needed).")
+@click.option("--seeds", help="Run several seeds as trials, e.g. 0-4 or 0,3,7.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where trials run (default: the recipe's executor.name).")
+@click.option("--address", help="Ray cluster address (auto, ray://host:port); implies --executor ray.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output; the result is still printed.")
+@handle_errors
+def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, address, quiet) -> None:
+    """Run the search described by RECIPE and write a run directory.
+
+    \b
+    Examples:
+      automl run recipes/snas.toml --profile quick
+      automl run recipes/gdas.toml --set search.epochs=10 --set run.device=cuda
+      automl run --resume runs/gdas-20260101-120000
+      automl run recipes/drnas.toml -p quick --seeds 0-2 --executor ray
+    """
+    from automl_nas.session import resume_run, run_recipe_file
+
+    if resume_dir:
+        result = resume_run(resume_dir, quiet=quiet)
+    elif recipe is None:
+        raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
+    elif seeds or executor == "ray" or address:
+        from automl_nas.execution.trials import parse_seeds, run_seed_trials
+
+        result = run_seed_trials(recipe, profile=profile, overrides=list(overrides), seeds=parse_seeds(seeds or "0"),
+                                 executor=executor, address=address, quiet=quiet, run_dir=run_dir)
+    else:
+        result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet)
+    click.echo(json.dumps(_summary(result), indent=2))
+
+
+def _summary(result: dict) -> dict:
+    keys = ("status", "genotype", "metrics", "expected", "search_time_s", "run_dir", "aggregate", "trials")
+    return {k: result[k] for k in keys if k in result}

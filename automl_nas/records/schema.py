@@ -1,0 +1,159 @@
+"""The records a run writes, declared: one epoch line of ``metrics.jsonl`` and ``result.json``.
+
+This module is the only writer and reader of their JSON form. Writing goes through
+``to_json()``; reading goes through ``from_json()``, which accepts every earlier
+``schema_version`` (migrations run on the raw dict before structuring, each commented with
+the version it upgrades from) and tolerates unknown keys, so an old reader opens a new run.
+
+Version history:
+
+* 1 (automl-nas 0.1, no ``schema_version`` key): the same flat keys, written as dicts.
+* 2: ``schema_version`` present; ``param_free_ops``/``skip_fraction`` are ``null`` when the
+  search space declares no op traits (they were a silent 0).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+__all__ = ["SCHEMA_VERSION", "EpochRecord", "ExpectedCheck", "RunResult"]
+
+SCHEMA_VERSION = 2
+
+# Keys of the flat epoch line that are not sampler status scalars (their order is the file's).
+_EPOCH_HEAD = ("epoch", "lr", "train_loss", "train_acc", "arch_loss", "valid_acc", "child_valid_acc")
+_EPOCH_TAIL = ("genotype", "param_free_ops", "skip_fraction")
+_EPOCH_END = ("edge_entropy", "hessian_eigenvalue", "eval", "epoch_time_s", "schema_version")
+_ENTROPY = "entropy_"
+
+
+def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    raw = dict(raw)
+    # from 1: no version key; the keys are the same.
+    raw.setdefault("schema_version", 1)
+    return raw
+
+
+@attrs.frozen(kw_only=True)
+class EpochRecord:
+    """One search epoch: losses, accuracies, the epoch's genotype and collapse diagnostics.
+
+    JSON form: flat, ``sampler_status`` scalars (``temperature``, ``stage``) at the top level
+    and each group's mean edge entropy as ``entropy_<group>``.
+    """
+
+    epoch: int
+    lr: float
+    train_loss: float
+    train_acc: float
+    valid_acc: float
+    genotype: str
+    epoch_time_s: float
+    arch_loss: float | None = None  # bilevel searches only
+    child_valid_acc: float | None = None
+    sampler_status: dict[str, float] = attrs.field(factory=dict)
+    param_free_ops: int | None = None  # None: the space declares no op traits
+    skip_fraction: float | None = None
+    entropy: dict[str, float] = attrs.field(factory=dict)  # group -> mean edge entropy
+    edge_entropy: dict[str, list[float]] = attrs.field(factory=dict)
+    hessian_eigenvalue: float | None = None
+    eval: dict[str, float] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in _EPOCH_HEAD:
+            value = getattr(self, key)
+            if value is not None or key in ("epoch", "lr", "valid_acc"):
+                out[key] = value
+        clash = set(self.sampler_status) & set(attrs.fields_dict(EpochRecord))
+        if clash:
+            raise ValueError(f"sampler status keys {sorted(clash)} clash with epoch-record fields")
+        out.update(self.sampler_status)
+        for key in _EPOCH_TAIL:
+            out[key] = getattr(self, key)
+        out.update({f"{_ENTROPY}{g}": v for g, v in self.entropy.items()})
+        for key in _EPOCH_END:
+            value = getattr(self, key)
+            if value is not None or key in ("epoch_time_s", "schema_version", "edge_entropy"):
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> EpochRecord:
+        raw = _upgrade(raw)
+        known = attrs.fields_dict(cls)
+        kwargs: dict[str, Any] = {k: raw[k] for k in _EPOCH_HEAD + _EPOCH_TAIL + _EPOCH_END if k in raw}
+        kwargs.setdefault("train_loss", math.nan)
+        kwargs.setdefault("train_acc", math.nan)
+        kwargs.setdefault("valid_acc", math.nan)
+        kwargs.setdefault("lr", math.nan)
+        kwargs.setdefault("genotype", "")
+        kwargs.setdefault("epoch_time_s", 0.0)
+        kwargs["entropy"] = {k[len(_ENTROPY):]: v for k, v in raw.items() if k.startswith(_ENTROPY)}
+        # Every other scalar is sampler status (tolerant: unknown non-scalars are dropped).
+        kwargs["sampler_status"] = {k: v for k, v in raw.items() if k not in known and not k.startswith(_ENTROPY)
+                                    and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return cls(**kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class ExpectedCheck:
+    """The recipe's ``[expected]`` band next to this run's value."""
+
+    metric: str
+    paper: float
+    low: float
+    high: float
+    source: str
+    ours: float | None
+    inside: bool | None  # None: the evaluator did not report the metric
+
+
+@attrs.frozen(kw_only=True)
+class RunResult:
+    """``result.json``: how a run ended and what it found.
+
+    ``status`` is ``finished``, ``interrupted`` or ``failed``; on a failure ``error`` says
+    why and ``genotype`` is the last epoch's (kept for ``automl eval RUN_DIR``).
+    """
+
+    recipe: str
+    space: str
+    sampler: str
+    dataset: str
+    seed: int
+    status: str = "running"
+    genotype: str | None = None
+    epochs: int | None = None
+    epochs_done: int | None = None
+    search_time_s: float | None = None
+    wall_time_s: float | None = None
+    last_epoch: dict[str, Any] | None = None  # the last EpochRecord's JSON form
+    metrics: dict[str, float] | None = None
+    costs: dict[str, float] | None = None
+    expected: ExpectedCheck | None = None
+    error: str | None = None
+    run_dir: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in attrs.asdict(self, recurse=True).items() if v is not None}
+        out.setdefault("genotype", None)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> RunResult:
+        raw = _upgrade(raw)
+        names = attrs.fields_dict(cls)
+        kwargs = {k: v for k, v in raw.items() if k in names}  # tolerant: newer keys are ignored
+        for key in ("recipe", "space", "sampler", "dataset"):
+            kwargs.setdefault(key, "")
+        kwargs.setdefault("seed", 0)
+        if isinstance(kwargs.get("expected"), dict):
+            exp = kwargs["expected"]
+            kwargs["expected"] = ExpectedCheck(**{k: exp.get(k) for k in attrs.fields_dict(ExpectedCheck)})
+        return cls(**kwargs)

@@ -1,0 +1,64 @@
+"""Trial records: what a worker runs (:class:`TrialSpec`) and what it sends back
+(:class:`TrialResult`).
+
+A spec is plain data (paths, strings, numbers): it pickles to a Ray worker,
+which builds its own plugin manager from entry points (style guide G19).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import attrs
+
+__all__ = ["TrialResult", "TrialSpec"]
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+@attrs.frozen(kw_only=True)
+class TrialSpec:
+    """One search run: a recipe file plus profile, ``--set`` overrides and seed.
+
+    Attributes:
+        recipe_path: absolute path of the recipe file.
+        profile: ``[profile.NAME]`` to apply, or ``None``.
+        overrides: ``KEY=VALUE`` strings, applied after the profile (the seed is one of them).
+        seed: the trial's seed (already part of ``overrides``; kept for tables).
+        run_dir: absolute path of the trial's own run directory.
+        workdir: the driver's working directory, so relative paths in the recipe
+            (tables, data) mean the same on a worker.
+        name: label in tables and logs (``seed-3``, ``trial-12``).
+    """
+
+    recipe_path: str = attrs.field(converter=str)
+    profile: str | None = None
+    overrides: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    seed: int = 0
+    run_dir: str = attrs.field(converter=str)
+    workdir: str = attrs.field(factory=os.getcwd, converter=str)
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class TrialResult:
+    """How a trial ended. ``status`` is ``finished``, ``failed`` or ``pruned``;
+    ``result`` is the trial's ``result.json`` (empty when none was written)."""
+
+    spec: TrialSpec
+    status: str
+    result: dict = attrs.field(factory=dict)
+    error: str | None = None
+    attempts: int = 1
+
+    def record(self) -> dict[str, Any]:
+        """The plain dict handed to ``automl_trial_end`` and written to tables."""
+        out = dict(self.result)
+        out.update(status=self.status, run_dir=self.spec.run_dir, seed=self.spec.seed, trial=self.spec.name,
+                   attempts=self.attempts)
+        if self.error:
+            out["error"] = self.error
+        return out
