@@ -10,8 +10,9 @@ Example::
 Every first-party plugin and the outside test plugin run these, and
 ``tests/test_conformance.py`` runs them over every registered component.
 Optional interface methods (``op_costs``, ``op_modules``, ``genotype_choices``,
-``genotype_costs``, the encoding) are checked when the component implements them
-(does not raise ``NotImplementedError``).
+``genotype_costs``, the encoding, op traits) and declared capabilities (``Sampler.learnable``)
+are checked when the component has them; otherwise the check is *skipped with its reason*,
+so a report never shows a check as passed that checked nothing.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ import math
 import pytest
 import torch
 
-from automl_nas.api import EdgeWeights, EvalContext, Genotype, GroupSpec, InputSpec, LossContext
+from automl_nas.api import EdgeWeights, EvalContext, Genotype, GroupSpec, InputSpec, LossContext, child_sample
 
 TINY = InputSpec(channels=3, height=8, width=8, num_classes=3)
 
 
-def _optional(call):
-    """``call()``, or ``None`` when the component does not implement that optional method."""
+def _optional(call, what: str):
+    """``call()``; a component that does not implement that optional method skips the check,
+    saying so (a skipped check is visible in the report, never a silent pass)."""
     try:
         return call()
     except NotImplementedError:
-        return None
+        pytest.skip(f"optional method not implemented: {what}")
 
 
 def _seeded_params(space, seed: int) -> dict[str, torch.Tensor]:
@@ -76,7 +78,7 @@ class SearchSpaceContract:
     def test_encode_decode_round_trip(self, space):
         n = space.size()
         if n is None:
-            return  # not enumerable: nothing to round-trip
+            pytest.skip(f"search space {space.name!r} is not enumerable (size() is None)")
         for index in sorted({0, 1, n // 2, n - 1}):
             assert space.encode(space.decode(index)) == index
             assert space.from_ops(space.to_ops(space.decode(index))) == space.decode(index)
@@ -106,9 +108,7 @@ class SearchSpaceContract:
         json.dumps(fingerprint)  # recorded with runs and latency tables
 
     def test_op_costs_match_groups(self, space, inputs):
-        costs = _optional(lambda: space.op_costs(inputs))
-        if costs is None:
-            return
+        costs = _optional(lambda: space.op_costs(inputs), "op_costs")
         groups = {g.name: (g.cells, *g.shape) for g in space.groups()}
         assert set(costs) == set(groups)
         for name, table in costs.items():
@@ -118,9 +118,7 @@ class SearchSpaceContract:
 
     def test_genotype_choices_count_the_genotype(self, space):
         genotype = space.derive(_seeded_params(space, 3))
-        choices = _optional(lambda: space.genotype_choices(genotype))
-        if choices is None:
-            return
+        choices = _optional(lambda: space.genotype_choices(genotype), "genotype_choices")
         shapes = {g.name: g.shape for g in space.groups()}
         assert set(choices) == set(shapes)
         for name, counts in choices.items():
@@ -128,15 +126,11 @@ class SearchSpaceContract:
             assert (counts >= 0).all() and torch.equal(counts, counts.round()) and counts.sum() > 0
 
     def test_genotype_costs_are_positive(self, space, inputs):
-        costs = _optional(lambda: space.genotype_costs(space.derive(_seeded_params(space, 4)), inputs))
-        if costs is None:
-            return
+        costs = _optional(lambda: space.genotype_costs(space.derive(_seeded_params(space, 4)), inputs), "genotype_costs")
         assert costs and all(math.isfinite(v) and v >= 0 for v in costs.values())
 
     def test_op_modules_cover_every_position(self, space, inputs):
-        positions = _optional(lambda: list(space.op_modules(inputs)))
-        if positions is None:
-            return
+        positions = _optional(lambda: list(space.op_modules(inputs)), "op_modules")
         expected = {(g.name, c, e, op) for g in space.groups() for c in range(g.cells)
                     for e in range(len(g.edges)) for op in g.ops}
         seen = [(p.group, p.cell, p.edge, p.op) for p in positions]
@@ -150,6 +144,17 @@ class SearchSpaceContract:
             with torch.no_grad():
                 y = p.module.train()(torch.randn(2, *p.input_shape))
             assert y.shape[0] == 2 and torch.isfinite(y).all(), f"{p.op} at {p.group}[{p.cell}] edge {p.edge}"
+
+    def test_op_traits_name_the_group_ops(self, space):
+        groups = space.groups()
+        if not any(g.declares_op_traits for g in groups):
+            pytest.skip(f"search space {space.name!r} declares no op traits: its collapse diagnostics are unknown (null)")
+        for g in groups:
+            assert g.declares_op_traits, f"group {g.name!r}: declare op traits in every group or in none"
+            declared = set(g.zero_ops) | set(g.param_free_ops) | set(g.skip_ops)
+            assert declared <= set(g.ops), f"group {g.name!r} declares traits of unknown ops {sorted(declared - set(g.ops))}"
+            assert set(g.skip_ops) <= set(g.param_free_ops), "skip ops are parameter-free"
+            assert not set(g.zero_ops) & set(g.param_free_ops), "zero ops are not counted as parameter-free ops"
 
 
 class SamplerContract:
@@ -198,7 +203,7 @@ class SamplerContract:
 
     def test_child_sample_is_one_hot(self, sampler, groups):
         params = sampler.init_params(groups, torch.Generator().manual_seed(0))
-        for group, w in sampler.child_sample(params, torch.Generator().manual_seed(1)).items():
+        for group, w in child_sample(sampler, params, torch.Generator().manual_seed(1)).items():
             assert w.active is not None and w.active.shape == (params[group].shape[0],)
             torch.testing.assert_close(w.weights.sum(-1), torch.ones(w.weights.shape[0], dtype=w.weights.dtype))
             assert torch.equal(w.weights.argmax(-1), w.active)
@@ -214,7 +219,22 @@ class SamplerContract:
         for k in a:
             assert torch.equal(a[k], b[k])
 
+    def test_declares_whether_it_learns(self, sampler):
+        assert isinstance(sampler.learnable, bool), "Sampler.learnable is True or False"
+
+    def test_nothing_to_learn_means_no_gradient_path(self, sampler, groups):
+        if sampler.learnable:
+            pytest.skip("learnable sampler: test_gradient_reaches_params checks its gradients")
+        params = {k: v.clone().requires_grad_(True) for k, v in sampler.init_params(groups, torch.Generator().manual_seed(0)).items()}
+        sampler.set_epoch(0, 10)
+        sample = sampler.sample(params, phase="arch")
+        assert all(not w.weights.requires_grad for w in sample.values()), \
+            "learnable = False but the samples depend differentiably on the parameters"
+        assert sampler.regularizer(params) is None
+
     def test_gradient_reaches_params(self, sampler, groups):
+        if not sampler.learnable:
+            pytest.skip("sampler declares learnable = False (nothing to learn)")
         params = {k: v.clone().requires_grad_(True) for k, v in sampler.init_params(groups, torch.Generator().manual_seed(0)).items()}
         sampler.set_epoch(0, 10)
         sample = sampler.sample(params, phase="arch")
@@ -260,7 +280,7 @@ class ObjectiveContract:
                   if isinstance(t, torch.Tensor) and t.requires_grad]
         value = objective(loss_context)
         if not value.requires_grad:
-            return  # a constant term (e.g. no cost) has nothing to differentiate
+            pytest.skip("the term is constant in this context (e.g. no cost): nothing to differentiate")
         grads = torch.autograd.grad(value, leaves, allow_unused=True)
         assert all(g is None or torch.isfinite(g).all() for g in grads)
         assert any(g is not None for g in grads), "the term depends on neither the architecture nor the logits"
