@@ -24,10 +24,9 @@ configuration, input size and device)::
 ``latency_ms[c][e][k]`` is the median wall time of one call of op ``k`` at that position
 for a batch of ``measured.batch`` images (forward, plus backward when ``measured.backward``).
 
-An objective that reads a latency table keeps the loaded :class:`LatencyTable` as its
-``latency_table`` attribute and implements ``automl_run_start`` with
-:func:`check_run_cost_tables`, so a table of another space is refused before the first
-epoch with the recipe key and the command that regenerates it. Nothing here imports torch
+An objective that reads a latency table implements ``Objective.check_run`` with
+:meth:`LatencyTable.check_space`, so a table of another space is refused before the first
+step with the recipe key and the command that regenerates it. Nothing here imports torch
 at module level (``automl validate`` reads tables without it).
 """
 
@@ -52,7 +51,6 @@ __all__ = [
     "FORMAT",
     "LatencyTable",
     "GroupLatency",
-    "check_run_cost_tables",
     "expected_cost",
     "genotype_cost",
     "load_latency_table",
@@ -267,22 +265,6 @@ def _shapes_text(shapes: dict) -> str:
 
 def _input_text(inputs: dict) -> str:
     return f"{inputs['channels']}x{inputs['height']}x{inputs['width']}"
-
-
-def check_run_cost_tables(run: Any) -> None:
-    """Check every latency table of a run's objectives against its space and data (``automl_run_start``).
-
-    Objectives expose a loaded table as ``objective.latency_table``; the error names the
-    recipe file and the objective's key, e.g. ``search.objectives[1].latency_table``.
-    """
-    plan, search = getattr(run, "plan", None), getattr(run, "search", None)
-    if plan is None or search is None:
-        return
-    built = [entry[0] if isinstance(entry, tuple) else entry for entry in getattr(search, "objectives", [])]
-    for resolved, objective in zip(plan.objectives, built):
-        table = getattr(objective, "latency_table", None)
-        if isinstance(table, LatencyTable):
-            table.check_space(search.space, search.inputs, key=f"{plan.source}: {resolved.key}.latency_table")
 
 
 def expected_cost(table: dict[str, torch.Tensor], probs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -19,7 +19,7 @@ from typing import Iterable
 
 import pluggy
 
-from automl_nas import hookspecs
+import automl_nas.hookspecs as hookspecs
 from automl_nas.errors import PluginError, one_line
 from automl_nas.registry import Component, Registry
 

@@ -127,6 +127,21 @@ def test_export_with_retrained_weights(tmp_path):
     assert torch.allclose(scripted, expected, atol=1e-4)
     np.testing.assert_allclose(onnx_out, expected.numpy(), atol=1e-4)
     assert json.loads((tmp_path / "out" / "genotype.json").read_text())["weights"] == str(checkpoint)
+    # Plain PyTorch: the exported network comes back as an eager module with the trained weights.
+    from automl_nas import build_model, load_model
+
+    loaded = load_model(tmp_path / "out")
+    assert not isinstance(loaded, torch.jit.ScriptModule) and not loaded.training
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), expected, atol=1e-5)
+    fresh = build_model(DRNAS_CELL, inputs=loaded_inputs(), channels=4, cells_per_stage=1)
+    assert {k: v.shape for k, v in fresh.state_dict().items()} == {k: v.shape for k, v in loaded.state_dict().items()}
+
+
+def loaded_inputs():
+    from automl_nas import InputSpec
+
+    return InputSpec(channels=3, height=8, width=8, num_classes=4)
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 if TYPE_CHECKING:
+    from automl_nas.api.space import InputSpec, SearchSpace
     import torch
 
 
@@ -46,4 +47,13 @@ class Objective(abc.ABC):
 
     @abc.abstractmethod
     def __call__(self, ctx: LossContext) -> torch.Tensor:
-        """A scalar tensor (differentiable where it should be)."""
+        """A scalar tensor (differentiable where it should be).
+
+        **Called:** in every step whose phase is in :attr:`phases`."""
+
+    def check_run(self, space: SearchSpace, inputs: InputSpec, *, key: str) -> None:
+        """Refuse a run this term cannot serve (e.g. a cost table measured for another space
+        or input size) with a :class:`~automl_nas.errors.RecipeError` naming ``key``
+        (``"<recipe file>: search.objectives[i]"``).
+
+        **Called:** once, when the run's components are built, before the first step."""

@@ -60,6 +60,8 @@ class Search:
         self.evaluator = plan.evaluator.build(registry) if plan.evaluator else None
         c, h, w = self.data.shape
         self.inputs = InputSpec(channels=c, height=h, width=w, num_classes=self.data.num_classes)
+        for resolved, (objective, _) in zip(plan.objectives, self.objectives):
+            objective.check_run(self.space, self.inputs, key=f"{plan.source}: {resolved.key}")
         self._build_loaders(device)
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)

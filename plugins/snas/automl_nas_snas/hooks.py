@@ -32,14 +32,3 @@ def automl_register_objectives() -> list[Component]:
         )
     ]
 
-
-@hookimpl
-def automl_run_start(run) -> None:
-    """Refuse a ``latency_table`` measured for another space, options or input size.
-
-    Runs before the first epoch, when the space and the data shape are known; the error
-    names the recipe key and the ``automl profile-ops`` command that regenerates the table.
-    """
-    from automl_nas.costs import check_run_cost_tables
-
-    check_run_cost_tables(run)

@@ -75,7 +75,7 @@ class SnasResource(Objective):
     def __init__(self, config: SnasResourceConfig | None = None) -> None:
         self.config = config if config is not None else SnasResourceConfig()
         path = self.config.latency_table
-        #: the loaded table (``automl_nas.costs.check_run_cost_tables`` checks it against the run's space)
+        #: the loaded table (``check_run`` checks it against the run's space)
         self.latency_table: LatencyTable | None = load_latency_table(path, key=_KEY) if path else None
         self._latency: dict[str, torch.Tensor] | None = None
 
@@ -87,6 +87,12 @@ class SnasResource(Objective):
             term = ratio * self._group_term(ctx, group, table)
             total = term if total is None else total + term
         return total
+
+    def check_run(self, space, inputs, *, key: str) -> None:
+        """Refuse a ``latency_table`` measured for another space, options or input size, naming
+        the recipe key and the ``automl profile-ops`` command that regenerates the table."""
+        if self.latency_table is not None:
+            self.latency_table.check_space(space, inputs, key=f"{key}.latency_table")
 
     def _costs(self, ctx: LossContext) -> dict[str, dict[str, torch.Tensor]]:
         """The space's per-op costs, with the latency table's ``latency`` (in us) added when asked for."""

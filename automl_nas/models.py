@@ -1,0 +1,87 @@
+"""Found architectures as plain PyTorch modules, without the CLI.
+
+:func:`build_model` builds a genotype's standalone network from any installed search space;
+:func:`load_model` rebuilds what ``automl export`` wrote, with its weights, as an eager module.
+Importing this module imports no torch (the functions do).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl_nas.errors import RecipeError, RunError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from automl_nas.api import Genotype, InputSpec
+
+__all__ = ["build_model", "load_model"]
+
+
+def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: InputSpec | None = None,
+                seed: int | None = 0, **options: Any) -> nn.Module:
+    """The standalone network of ``genotype`` (fresh weights, seeded when ``seed`` is not None).
+
+    Args:
+        genotype: the canonical text a search printed, or a :class:`~automl_nas.api.Genotype`.
+        space: the search space's name; recognised from the text when omitted.
+        inputs: image shape and classes (default CIFAR-10: 3x32x32, 10 classes).
+        options: the space's options (e.g. ``channels=36, layers=20`` for DARTS).
+
+    Example:
+        >>> import torch
+        >>> from automl_nas import build_model
+        >>> net = build_model("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+        >>> net.eval()(torch.randn(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+    import torch
+
+    from automl_nas.api import Genotype, InputSpec, parse_genotype
+    from automl_nas.recipe.converter import structure
+    from automl_nas.session import open_session
+
+    session = open_session()
+    text = genotype.text if isinstance(genotype, Genotype) else str(genotype)
+    name = space or (genotype.space if isinstance(genotype, Genotype) else _recognise(session, text))
+    component = session.registry.get("search_space", name, where="build_model(space=...)")
+    config = structure(dict(options), component.config, source="build_model", prefix="space") if component.config else None
+    built = session.registry.create("search_space", name, config)
+    parsed = parse_genotype(built, text, where="build_model(genotype=...)")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return built.build_network(parsed, inputs or InputSpec())
+
+
+def load_model(export_dir: str | Path) -> nn.Module:
+    """The network ``automl export`` wrote into ``export_dir``, as an eager module in eval mode,
+    with the exported weights (read from the TorchScript file, whose parameter names are the
+    eager network's)."""
+    import torch
+
+    from automl_nas.api import InputSpec
+
+    folder = Path(export_dir)
+    record_file = folder / "genotype.json"
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        scripted = torch.jit.load(str(folder / record["files"]["torchscript"]), map_location="cpu")
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise RunError(f"{folder}: not an `automl export` directory ({type(exc).__name__}: {exc})",
+                       hint="pass the --out directory of `automl export` (genotype.json and model.pt)") from None
+    net = build_model(record["text"], space=record["space"], inputs=InputSpec(**record["inputs"]),
+                      **record.get("space_options", {}))
+    net.load_state_dict(scripted.state_dict())
+    return net.eval()
+
+
+def _recognise(session: Any, text: str) -> str:
+    found = session.pm.hook.automl_parse_genotype(text=text)
+    if found is None:
+        raise RecipeError(f"build_model: no installed search space recognises {text[:80]!r}",
+                          hint="name it: build_model(text, space='nb201')")
+    return found.space

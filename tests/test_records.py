@@ -1,0 +1,62 @@
+"""The declared records: JSON round trips, readers of the previous schema version, damaged files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from automl_nas.errors import RunError
+from automl_nas.records import SCHEMA_VERSION, EpochRecord, RunDir, RunResult
+
+V1_EPOCH = {"epoch": 3, "lr": 0.02, "train_loss": 1.5, "train_acc": 40.0, "arch_loss": 1.6, "valid_acc": 38.5,
+            "temperature": 7.5, "genotype": "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "param_free_ops": 1, "skip_fraction": 1.0, "entropy_cell": 1.6, "edge_entropy": {"cell": [1.6] * 6},
+            "epoch_time_s": 2.0}
+V1_RESULT = {"recipe": "gdas", "space": "nb201", "sampler": "gdas", "dataset": "digits", "seed": 0, "status": "finished",
+             "genotype": V1_EPOCH["genotype"], "epochs": 4, "search_time_s": 8.0, "last_epoch": V1_EPOCH,
+             "metrics": {"cifar10": 93.1}, "expected": {"metric": "cifar10", "paper": 93.61, "low": 93.3, "high": 93.9,
+                                                         "source": "paper", "ours": 93.1, "inside": False},
+             "wall_time_s": 9.0, "run_dir": "runs/gdas-1", "a_key_from_the_future": [1, 2]}
+
+
+def test_epoch_record_reads_version_1_and_writes_the_current_version():
+    rec = EpochRecord.from_json(V1_EPOCH)
+    assert rec.schema_version == 1 and rec.sampler_status == {"temperature": 7.5} and rec.entropy == {"cell": 1.6}
+    again = EpochRecord.from_json(rec.to_json())
+    assert again == rec
+    current = EpochRecord.from_json({**V1_EPOCH, "schema_version": SCHEMA_VERSION})
+    assert current.to_json() == {**V1_EPOCH, "schema_version": SCHEMA_VERSION}  # same flat keys, same order of values
+
+
+def test_epoch_record_refuses_a_status_key_that_would_shadow_a_field():
+    with pytest.raises(ValueError, match="clash"):
+        EpochRecord.from_json(V1_EPOCH).__class__(**{**vars_of(EpochRecord.from_json(V1_EPOCH)),
+                                                       "sampler_status": {"valid_acc": 1.0}}).to_json()
+
+
+def vars_of(rec):
+    import attrs
+
+    return attrs.asdict(rec, recurse=False)
+
+
+def test_run_result_reads_version_1_tolerating_unknown_keys():
+    res = RunResult.from_json(V1_RESULT)
+    assert res.schema_version == 1 and res.expected.inside is False and res.metrics == {"cifar10": 93.1}
+    out = res.to_json()
+    assert "a_key_from_the_future" not in out and out["expected"]["paper"] == 93.61
+    assert RunResult.from_json(out) == res
+
+
+def test_a_cut_result_file_is_a_run_error_naming_it(tmp_path):
+    from automl_nas.cli import main
+
+    rd = RunDir(tmp_path)
+    (tmp_path / "recipe.toml").write_text('name = "x"\n')
+    rd.result_file.write_text(json.dumps(V1_RESULT)[:120])
+    with pytest.raises(RunError, match="result.json: not a readable result record"):
+        rd.read_result()
+    shown = CliRunner().invoke(main, ["show", str(tmp_path)])
+    assert shown.exit_code == 5 and "result.json" in shown.output and "Traceback" not in shown.output
