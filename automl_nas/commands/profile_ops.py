@@ -129,14 +129,10 @@ def _space_options(overrides: tuple[str, ...]) -> dict:
 
 
 def _build(kind: str, name: str, options: dict, registry, *, source: str, key: str):
-    from automl_nas.recipe.converter import structure
+    from automl_nas.recipe.model import ComponentRef
+    from automl_nas.recipe.resolve import resolve_ref
 
-    component = registry.get(kind, name, where=f"{source}: {key}.name")
-    if component.config is None:
-        if options:
-            raise RecipeError(f"{source}: {key}: {kind} {name!r} takes no options (got {', '.join(sorted(options))})")
-        return registry.create(kind, name, None)
-    return registry.create(kind, name, structure(options, component.config, source=source, prefix=key))
+    return resolve_ref(registry, kind, ComponentRef(name=name, options=options), key=key, source=source).build(registry)
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:

@@ -8,7 +8,6 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable
 
 from automl_nas.records.trial import TrialResult, TrialSpec
 

@@ -11,17 +11,34 @@ Importing this package imports torch.
 from __future__ import annotations
 
 from automl_nas.nn.depthwise import depthwise_conv2d
-from automl_nas.nn.fused import batch_norm_group, concat_shuffle, relu_conv_bn_group, weighted_sum
+from automl_nas.nn.fused import (
+    batch_norm,
+    batch_norm_group,
+    cat_channels,
+    concat_shuffle,
+    conv,
+    relu_conv_bn_group,
+    shares_batch_norm_output,
+    sum_terms,
+    track_batch_norm,
+    weighted_sum,
+)
 from automl_nas.nn.mixed_op import MixedOp, PartialMixedOp, channel_shuffle, set_fast_paths
 
 __all__ = [
     "MixedOp",
     "PartialMixedOp",
+    "batch_norm",
     "batch_norm_group",
+    "cat_channels",
     "channel_shuffle",
     "concat_shuffle",
+    "conv",
     "depthwise_conv2d",
     "relu_conv_bn_group",
     "set_fast_paths",
+    "shares_batch_norm_output",
+    "sum_terms",
+    "track_batch_norm",
     "weighted_sum",
 ]

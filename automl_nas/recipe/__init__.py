@@ -10,9 +10,9 @@ from automl_nas.recipe._toml import tomllib
 from automl_nas.recipe.converter import structure, unstructure
 from automl_nas.recipe.model import Recipe
 from automl_nas.recipe.overrides import apply_profile, parse_assignment, set_path
-from automl_nas.recipe.resolve import Plan, resolve
+from automl_nas.recipe.resolve import Plan, resolve, resolve_ref
 
-__all__ = ["Plan", "Recipe", "load_raw", "load_recipe", "plan_recipe", "resolve", "dump_recipe"]
+__all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "plan_recipe", "resolve", "resolve_ref"]
 
 
 def load_raw(path: str | Path) -> dict:
@@ -29,15 +29,22 @@ def load_raw(path: str | Path) -> dict:
         raise RecipeError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at the line and column named above") from None
 
 
-def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Recipe:
-    """Read ``path``, apply ``[profile.NAME]`` then ``--set`` overrides, and structure it."""
+def load_overridden(path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = ()) -> dict:
+    """The raw recipe dict of ``path`` with ``[profile.NAME]`` then the ``--set`` overrides applied
+    (every recipe kind goes through here before it is structured)."""
     source = str(path)
     raw = apply_profile(load_raw(path), profile, source=source)
     for item in overrides:
         key, value = parse_assignment(item)
         set_path(raw, key, value, source=f"{source} (--set {item})")
+    return raw
+
+
+def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Recipe:
+    """Read ``path``, apply ``[profile.NAME]`` then ``--set`` overrides, and structure it."""
+    raw = load_overridden(path, profile=profile, overrides=overrides)
     raw.setdefault("name", Path(path).stem)
-    return structure(raw, Recipe, source=source)
+    return structure(raw, Recipe, source=str(path))
 
 
 def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Plan:

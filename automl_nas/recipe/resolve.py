@@ -38,40 +38,56 @@ class Plan:
     evaluator: Resolved | None
 
 
+def resolve_ref(registry: Registry, kind: str, ref: ComponentRef, *, key: str, source: str,
+                objective: bool = False) -> Resolved:
+    """The one way a component reference becomes a :class:`Resolved`: the name against the
+    registry (did-you-mean), the options structured into the plugin's config class. Raises
+    :class:`RecipeError` naming ``source: key``. An objective's ``weight`` is taken from its
+    options unless its config class declares a ``weight`` field."""
+    component = registry.get(kind, ref.name, where=f"{source}: {key}.name")
+    options = dict(ref.options)
+    config_fields = {f.name for f in attrs.fields(component.config)} if component.config is not None else set()
+    weight = options.pop("weight", 1.0) if objective and "weight" not in config_fields else 1.0
+    if component.config is None:
+        if options:
+            raise RecipeError(f"{source}: {key}: {kind.replace('_', ' ')} {ref.name!r} takes no options "
+                              f"(got {', '.join(sorted(options))})")
+        return Resolved(component=component, config=None, key=key, weight=weight)
+    config = structure(options, component.config, source=source, prefix=key)
+    if objective and "weight" in config_fields:
+        weight = float(config.weight)
+    return Resolved(component=component, config=config, key=key, weight=weight)
+
+
+class ResolveErrors:
+    """Collects every bad reference of a recipe so that one message names them all."""
+
+    HINT = "fix the named keys; `automl plugins` lists every installed component and `automl plugins --options NAME` its options"
+
+    def __init__(self, registry: Registry, source: str) -> None:
+        self.registry, self.source, self.messages = registry, source, []
+
+    def ref(self, kind: str, ref: ComponentRef, key: str, *, objective: bool = False) -> Resolved | None:
+        try:
+            return resolve_ref(self.registry, kind, ref, key=key, source=self.source, objective=objective)
+        except RecipeError as exc:
+            self.messages.append(exc.message)
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise RecipeError("\n".join(self.messages), hint=self.HINT)
+
+
 def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
-    errors: list[str] = []
-
-    def one(kind: str, ref: ComponentRef, key: str, *, objective: bool = False) -> Resolved | None:
-        try:
-            component = registry.get(kind, ref.name, where=f"{source}: {key}.name")
-        except RecipeError as exc:
-            errors.append(exc.message)
-            return None
-        options = dict(ref.options)
-        weight = 1.0
-        config_fields = {f.name for f in attrs.fields(component.config)} if component.config is not None else set()
-        if objective and "weight" not in config_fields:
-            weight = options.pop("weight", 1.0)
-        if component.config is None:
-            if options:
-                errors.append(f"{source}: {key}: {kind} {ref.name!r} takes no options (got {', '.join(sorted(options))})")
-            return Resolved(component=component, config=None, key=key, weight=weight)
-        try:
-            config = structure(options, component.config, source=source, prefix=key)
-        except RecipeError as exc:
-            errors.append(exc.message)
-            return None
-        if objective and "weight" in config_fields:
-            weight = float(config.weight)
-        return Resolved(component=component, config=config, key=key, weight=weight)
-
-    space = one("search_space", recipe.space, "space")
+    found = ResolveErrors(registry, source)
+    space = found.ref("search_space", recipe.space, "space")
     data_ref = ComponentRef(name=recipe.data.name, options=recipe.data.options)
-    dataset = one("dataset", data_ref, "data")
-    sampler = one("sampler", recipe.search.sampler, "search.sampler")
-    objectives = [one("objective", ref, f"search.objectives[{i}]", objective=True) for i, ref in enumerate(recipe.search.objectives)]
-    evaluator = one("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
-    if errors:
-        raise RecipeError("\n".join(errors), hint="fix the named keys; `automl plugins` lists every installed component and `automl plugins --options NAME` its options")
+    dataset = found.ref("dataset", data_ref, "data")
+    sampler = found.ref("sampler", recipe.search.sampler, "search.sampler")
+    objectives = [found.ref("objective", ref, f"search.objectives[{i}]", objective=True)
+                  for i, ref in enumerate(recipe.search.objectives)]
+    evaluator = found.ref("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
+    found.raise_if_any()
     return Plan(recipe=recipe, source=source, space=space, dataset=dataset, sampler=sampler,
                 objectives=objectives, evaluator=evaluator)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ import attrs
 
 from automl_nas.api import Genotype, InputSpec
 from automl_nas.errors import DataError, RecipeError, RunError
-from automl_nas.recipe.converter import structure, unstructure
+from automl_nas.recipe.converter import unstructure
 from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json
 from automl_nas.standalone.evaluate import build_genotype, input_spec
 from automl_nas.standalone.retrain_toml import retrain_recipe_text
@@ -113,15 +113,16 @@ def _read_weights(path: Path) -> tuple[dict, dict | None]:
 
 def _space_of_job(plan: EvalPlan, registry, job: dict):
     """The space options the checkpoint's network was trained with (its ``job.json``)."""
-    from automl_nas.recipe.resolve import Resolved
+    from automl_nas.recipe.model import ComponentRef
+    from automl_nas.recipe.resolve import resolve_ref
 
     options = {k: v for k, v in job["space"].items() if k != "name"}
     component = plan.space.component
     if job["space"].get("name", component.name) != component.name:
         raise RunError(f"the checkpoint was trained in space {job['space']['name']!r}, not {component.name!r}",
                        hint="pass --space with the checkpoint's space")
-    config = structure(options, component.config, source="job.json", prefix="space") if component.config else None
-    return Resolved(component=component, config=config, key="space")
+    return resolve_ref(registry, "search_space", ComponentRef(name=component.name, options=options), key="space",
+                       source="job.json")
 
 
 def _load_state(net, state: dict, weights) -> None:

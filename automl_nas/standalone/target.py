@@ -19,9 +19,8 @@ import attrs
 from automl_nas.errors import RecipeError, RunError
 from automl_nas.recipe.converter import structure
 from automl_nas.recipe.eval_recipe import EVAL_RECIPE_KEYS, EvalRecipe
-from automl_nas.recipe.model import ComponentRef
 from automl_nas.recipe.overrides import apply_profile, parse_assignment, parse_value, set_path
-from automl_nas.recipe.resolve import Resolved
+from automl_nas.recipe.resolve import Resolved, ResolveErrors
 from automl_nas.records.rundir import RunDir
 
 __all__ = ["EvalPlan", "plan_target", "raw_target"]
@@ -148,13 +147,11 @@ def plan_target(raw: dict[str, Any], source: str, *, registry, pm, resolve_evalu
         space_name = raw["space"] if isinstance(raw["space"], str) else raw["space"].get("name", "space")
         raw["name"] = f"{space_name}-{hashlib.sha256(genotype.encode()).hexdigest()[:8]}"
     recipe = structure(raw, EvalRecipe, source=source)
-    errors: list[str] = []
-    space = _resolve(registry, "search_space", recipe.space, "space", source, errors)
-    dataset = _resolve(registry, "dataset", recipe.data, "data", source, errors) if recipe.data else None
-    evaluator = _resolve(registry, "evaluator", recipe.evaluator, "evaluator", source, errors) if resolve_evaluator else None
-    if errors:
-        raise RecipeError("\n".join(errors), hint="fix the named keys; `automl plugins` lists every installed component "
-                                                  "and `automl plugins --options NAME` its options")
+    found = ResolveErrors(registry, source)
+    space = found.ref("search_space", recipe.space, "space")
+    dataset = found.ref("dataset", recipe.data, "data") if recipe.data else None
+    evaluator = found.ref("evaluator", recipe.evaluator, "evaluator") if resolve_evaluator else None
+    found.raise_if_any()
     return EvalPlan(recipe=recipe, source=source, space=space, dataset=dataset, evaluator=evaluator)  # type: ignore[arg-type]
 
 
@@ -167,21 +164,3 @@ def _recognise(text: str, pm, registry) -> str:
                           hint=f"check the text, or name its space with --space NAME (installed: "
                                f"{', '.join(registry.names('search_space'))})")
     return found.space
-
-
-def _resolve(registry, kind: str, ref: ComponentRef, key: str, source: str, errors: list[str]) -> Resolved | None:
-    try:
-        component = registry.get(kind, ref.name, where=f"{source}: {key}.name")
-    except RecipeError as exc:
-        errors.append(exc.message)
-        return None
-    if component.config is None:
-        if ref.options:
-            errors.append(f"{source}: {key}: {ref.name!r} takes no options (got {', '.join(sorted(ref.options))})")
-        return Resolved(component=component, config=None, key=key)
-    try:
-        config = structure(dict(ref.options), component.config, source=source, prefix=key)
-    except RecipeError as exc:
-        errors.append(exc.message)
-        return None
-    return Resolved(component=component, config=config, key=key)

@@ -107,14 +107,9 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, metric: str, parallel: int) 
 
 
 def _component(registry, kind: str, ref, key: str, source: str):
-    from automl_nas.recipe.converter import structure
+    from automl_nas.recipe.resolve import resolve_ref
 
-    comp = registry.get(kind, ref.name, where=f"{source}: {key}.name")
-    if comp.config is None:
-        if ref.options:
-            raise RecipeError(f"{source}: {key}: {kind} {ref.name!r} takes no options (got {', '.join(sorted(ref.options))})")
-        return registry.create(kind, ref.name)
-    return registry.create(kind, ref.name, structure(ref.options, comp.config, source=source, prefix=key))
+    return resolve_ref(registry, kind, ref, key=key, source=source).build(registry)
 
 
 def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
@@ -126,19 +121,16 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
     import click
 
     from automl_nas.api.evaluator import EvalContext
-    from automl_nas.recipe import load_raw
+    from automl_nas.recipe import load_overridden
     from automl_nas.recipe.converter import structure
     from automl_nas.recipe.model import ComponentRef
-    from automl_nas.recipe.overrides import apply_profile, parse_assignment, set_path
-    from automl_nas.records.rundir import RunDir
+    from automl_nas.records.rundir import RunDir, atomic_write_json
+    from automl_nas.records.schema import SCHEMA_VERSION
     from automl_nas.session import open_session
     from automl_nas.study.config import load_blackbox_config
 
     source = str(path)
-    raw = apply_profile(load_raw(path), profile, source=source)
-    for item in overrides:
-        key, value = parse_assignment(item)
-        set_path(raw, key, value, source=f"{source} (--set {item})")
+    raw = load_overridden(path, profile=profile, overrides=overrides)
     cfg = load_blackbox_config(raw.get("blackbox"), source=source)
     for key in ("space", "evaluator"):
         if key not in raw:
@@ -160,6 +152,9 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
     out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
                        seed=seed, on_query=on_query)
     result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
-              **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path)}
-    rd.write_result(result)
+              **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
+              "schema_version": SCHEMA_VERSION}
+    # A black-box search's result.json shares RunResult's identity and status keys (so `automl show`
+    # and RunResult.from_json read it) and adds the search's own: best, queries, evaluations.
+    atomic_write_json(rd.result_file, result)
     return result

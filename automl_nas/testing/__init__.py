@@ -7,7 +7,7 @@ throwaway plugins registered and returns a :class:`RunOutcome`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import attrs
 

@@ -37,7 +37,8 @@ def test_registry_builds_the_space():
 def test_groups():
     (group,) = Nb201Space().groups()
     assert group == GroupSpec(name="cell", ops=("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
-                              edges=("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"), cells=15)
+                              edges=("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"), cells=15, zero_ops=("none",),
+                              param_free_ops=("skip_connect", "avg_pool_3x3"), skip_ops=("skip_connect",))
     assert group.shape == (6, 5)
 
 
