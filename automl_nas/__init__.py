@@ -2,9 +2,14 @@
 
 The public surface: what plugins implement and import (``hookimpl``, ``Component``, the
 interfaces and records re-exported here), the error tree, and plain-PyTorch access to found
-models (``build_model``, ``load_model``). Everything else is internal: the engine, the
-session, the executors and the CLI may change between versions. Supernet building blocks are
-public in :mod:`automl_nas.nn`, test kits in :mod:`automl_nas.testing`.
+models (``build_model``, ``load_model``). Public modules besides this one (the names listed in
+:data:`PUBLIC_MODULES`; ``tests/test_architecture.py`` keeps every plugin to them):
+:mod:`automl_nas.api` (interfaces), :mod:`automl_nas.nn` (supernet building blocks),
+:mod:`automl_nas.testing` (kits), :mod:`automl_nas.errors`, :mod:`automl_nas.records` (run
+directory, records, atomic writes), :mod:`automl_nas.schedules`, :mod:`automl_nas.costs`
+(latency tables), :mod:`automl_nas.data` (image sets' batch loader) and
+:mod:`automl_nas.devices`. Everything else (engine, session internals, executors, study
+driver, CLI) is internal and may change between versions.
 
 Importing this package registers nothing and imports no torch.
 """
@@ -39,8 +44,14 @@ from automl_nas.session import Session, open_session
 
 __version__ = "0.2.0"
 
+#: Host modules a plugin may import (with their submodules).
+PUBLIC_MODULES = ("automl_nas", "automl_nas.api", "automl_nas.nn", "automl_nas.testing", "automl_nas.errors",
+                  "automl_nas.records", "automl_nas.schedules", "automl_nas.costs", "automl_nas.data",
+                  "automl_nas.devices", "automl_nas.hookspecs", "automl_nas.registry")
+
 __all__ = [
     "PROJECT",
+    "PUBLIC_MODULES",
     "AutomlError",
     "Component",
     "DataError",

@@ -109,3 +109,19 @@ def test_importing_a_command_first_keeps_every_command():
             "print(sorted(main.commands))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "eval" in out and "run" in out and "export" in out
+
+
+def test_plugins_import_only_the_public_host_modules():
+    from automl_nas import PUBLIC_MODULES
+
+    repo = PACKAGE.parent
+    sources = [*repo.glob("plugins/*/automl_nas_*/**/*.py"), *repo.glob("tests/outside_plugin/automl_nas_toy/*.py")]
+    assert len(sources) > 40
+    known = set(_modules())
+    def public(mod: str) -> bool:  # the package itself exactly; the others with their submodules
+        return mod == "automl_nas" or any(mod == p or mod.startswith(p + ".") for p in PUBLIC_MODULES if p != "automl_nas")
+
+    assert not public("automl_nas.engine.run") and not public("automl_nas.session") and public("automl_nas.nn.fused")
+    for path in sources:
+        for mod in _imports(path, known):
+            assert public(mod), f"{path.relative_to(repo)} imports internal {mod}"

@@ -1,9 +1,10 @@
-"""Run records: the run-directory layout and the declared records written into it."""
+"""Run records: the run-directory layout, its atomic writes and the declared records written into it."""
 
 from __future__ import annotations
 
-from automl_nas.records.rundir import RunDir
+from automl_nas.records.rundir import RunDir, atomic_write_bytes, atomic_write_json
 from automl_nas.records.schema import SCHEMA_VERSION, EpochRecord, ExpectedCheck, RunResult
 from automl_nas.records.trial import TrialResult, TrialSpec
 
-__all__ = ["SCHEMA_VERSION", "EpochRecord", "ExpectedCheck", "RunDir", "RunResult", "TrialResult", "TrialSpec"]
+__all__ = ["SCHEMA_VERSION", "EpochRecord", "ExpectedCheck", "RunDir", "RunResult", "TrialResult", "TrialSpec",
+           "atomic_write_bytes", "atomic_write_json"]

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from automl_nas.errors import RunError
-from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json
+from automl_nas.records import atomic_write_bytes, atomic_write_json
 
 __all__ = ["CheckpointDir", "job_key"]
 
