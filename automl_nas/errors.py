@@ -16,6 +16,8 @@ class AutomlError(Exception):
 
     exit_code = 1
     title = "error"
+    #: ``result.json`` of the run that ended with this error, when there was one
+    result: dict | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -76,3 +76,14 @@ def positive_schedule(instance: object, attribute: attrs.Attribute, value: Sched
     end = value.start if value.end is None else value.end
     if value.start <= 0 or end <= 0:
         raise ValueError(f"{attribute.name} must stay > 0 (got start={value.start}, end={end})")
+
+
+def annealed_schedule(instance: object, attribute: attrs.Attribute, value: Schedule) -> None:
+    """attrs validator: a temperature is annealed, so it must not rise (end <= start).
+
+    A rising temperature moves a relaxed sample *away* from a discrete choice, the opposite
+    of what GDAS and SNAS anneal for; it is refused rather than run silently."""
+    end = value.start if value.end is None else value.end
+    if end > value.start:
+        raise ValueError(f"{attribute.name} must not rise (got start={value.start}, end={end}): an annealed "
+                         f"temperature falls toward a discrete choice; swap start and end")

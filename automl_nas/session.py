@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import attrs
+import click
 
 from automl_nas.errors import RunError
 from automl_nas.records.rundir import RunDir
@@ -54,7 +55,7 @@ class Session:
         from automl_nas.builtin.progress import ProgressReporter
         from automl_nas.engine.run import execute
 
-        rd = RunDir(run_dir) if resume else RunDir.create(plan.recipe.run.root, plan.recipe.name, run_dir)
+        rd = RunDir(run_dir) if resume else RunDir.new(plan.recipe.run.root, plan.recipe.name, run_dir)
         reporter = None
         if not quiet:
             reporter = ProgressReporter()
@@ -77,18 +78,24 @@ def open_session(extra_plugins: Iterable[tuple[object, str]] = ()) -> Session:
 
 
 def run_recipe_file(path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = (),
-                    run_dir: str | Path | None = None, quiet: bool = False, extra_plugins=()) -> dict[str, Any]:
+                    run_dir: str | Path | None = None, quiet: bool = False, extra_plugins=(),
+                    session: Session | None = None) -> dict[str, Any]:
     """Validate ``path`` (with profile and overrides), then run it; returns ``result.json``'s content."""
-    session = open_session(extra_plugins)
+    session = session or open_session(extra_plugins)
     plan = session.plan(path, profile=profile, overrides=overrides)
     return session.execute(plan, run_dir=run_dir, quiet=quiet)
 
 
-def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=()) -> dict[str, Any]:
+def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), session: Session | None = None) -> dict[str, Any]:
     """Continue ``run_dir`` from its checkpoint with the recipe saved in it."""
     rd = RunDir(run_dir)
     if not rd.recipe_file.exists():
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")
-    session = open_session(extra_plugins)
+    session = session or open_session(extra_plugins)
     plan = session.plan(rd.recipe_file)
+    previous = rd.read_result()
+    if previous is not None and previous.status == "finished":
+        if not quiet:
+            click.echo(f"{rd.path} is a finished run; nothing to resume (see `automl show {rd.path}`)", err=True)
+        return previous.to_json()
     return session.execute(plan, run_dir=rd.path, quiet=quiet, resume=True)

@@ -6,6 +6,7 @@ Commands import this module, never ``automl_nas.cli`` (the group imports the com
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -24,8 +25,10 @@ def _report(exc: AutomlError) -> None:
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The only place an :class:`~automl_nas.errors.AutomlError` becomes a paragraph on
-    stderr and its exit code (see ``automl_nas.cli`` for the table)."""
+    """The one error boundary: an :class:`~automl_nas.errors.AutomlError` becomes a paragraph on
+    stderr and its exit code (see ``automl_nas.cli`` for the table); Ctrl-C exits 130; any other
+    exception is an internal error (exit 1) reported in one paragraph, its traceback only with
+    ``AUTOML_NAS_DEBUG=1``. click's own usage errors pass through to click."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,6 +37,18 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except AutomlError as exc:
             _report(exc)
             sys.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("automl: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the boundary: nothing leaves as a bare traceback
+            if os.environ.get("AUTOML_NAS_DEBUG"):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0]
+            click.echo(f"automl: internal error: {type(exc).__name__}: {first}\n  fix: this is a bug in automl-nas or "
+                       f"a plugin; rerun with AUTOML_NAS_DEBUG=1 for the traceback and report it", err=True)
+            sys.exit(1)
 
     return wrapper
 

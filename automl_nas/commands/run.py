@@ -6,7 +6,7 @@ import json
 
 import click
 
-from automl_nas.commands._support import handle_errors
+from automl_nas.commands._support import command_session, handle_errors
 
 __all__ = ["run"]
 
@@ -34,22 +34,38 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
       automl run --resume runs/gdas-20260101-120000
       automl run recipes/drnas.toml -p quick --seeds 0-2 --executor ray
     """
+    from automl_nas.errors import AutomlError, RecipeError
     from automl_nas.session import resume_run, run_recipe_file
 
     if resume_dir:
-        result = resume_run(resume_dir, quiet=quiet)
+        ignored = [flag for flag, given in (("RECIPE", recipe), ("--profile", profile), ("--set", overrides),
+                                             ("--seeds", seeds is not None), ("--run-dir", run_dir)) if given]
+        if ignored:
+            raise RecipeError(f"--resume continues a run with the recipe saved in {resume_dir}/recipe.toml; "
+                              f"{', '.join(ignored)} would not be applied",
+                              hint="drop them to continue the run as it was, or start a new run with the changed recipe")
     elif recipe is None:
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
-    elif seeds or executor == "ray" or address:
-        from automl_nas.execution.trials import parse_seeds, run_seed_trials
+    session = command_session()  # plugin load errors and name clashes are shown before anything runs
+    try:
+        if resume_dir:
+            result = resume_run(resume_dir, quiet=quiet, session=session)
+        elif seeds is not None or executor == "ray" or address:
+            from automl_nas.execution.trials import parse_seeds, run_seed_trials
 
-        result = run_seed_trials(recipe, profile=profile, overrides=list(overrides), seeds=parse_seeds(seeds or "0"),
-                                 executor=executor, address=address, quiet=quiet, run_dir=run_dir)
-    else:
-        result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet)
+            result = run_seed_trials(recipe, profile=profile, overrides=list(overrides),
+                                     seeds=parse_seeds(seeds if seeds is not None else "0"), executor=executor,
+                                     address=address, quiet=quiet, run_dir=run_dir)
+        else:
+            result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
+                                     session=session)
+    except AutomlError as exc:
+        if exc.result is not None:  # a run that ended interrupted or failed still reports on stdout
+            click.echo(json.dumps(_summary(exc.result), indent=2))
+        raise
     click.echo(json.dumps(_summary(result), indent=2))
 
 
 def _summary(result: dict) -> dict:
-    keys = ("status", "genotype", "metrics", "expected", "search_time_s", "run_dir", "aggregate", "trials")
+    keys = ("status", "genotype", "metrics", "expected", "search_time_s", "run_dir", "error", "aggregate", "trials")
     return {k: result[k] for k in keys if k in result}

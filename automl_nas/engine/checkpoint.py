@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from automl_nas.api.sampler import StructureChanging
 from automl_nas.errors import RunError
-from automl_nas.records.rundir import atomic_write_bytes, read_jsonl
+from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json, read_jsonl
 
 
 def save(search, epochs_done: int) -> None:
@@ -29,7 +32,41 @@ def save(search, epochs_done: int) -> None:
     }
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(run.run_dir.checkpoint_file, buf.getvalue())
+    _write_verified(run.run_dir.checkpoint_file, buf.getvalue(), epochs_done)
+
+
+def _manifest(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256.json")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_verified(path: Path, data: bytes, epochs_done: int) -> None:
+    """The checkpoint and a checksum manifest. The manifest is written first and accepts the
+    new and the current checksum, so a crash between the two renames leaves a pair that
+    verifies; flipped bytes verify against neither."""
+    previous = _sha256(path.read_bytes()) if path.exists() else None
+    atomic_write_json(_manifest(path), {"sha256": _sha256(data), "previous_sha256": previous, "bytes": len(data),
+                                        "epochs_done": epochs_done})
+    atomic_write_bytes(path, data)
+
+
+def _verify(path: Path, log) -> None:
+    manifest = _manifest(path)
+    if not manifest.exists():
+        log(f"note: {path} has no checksum manifest (written by automl-nas < 0.2); loading it unverified")
+        return
+    try:
+        accepted = {v for k, v in json.loads(manifest.read_text()).items() if k.endswith("sha256") and v}
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{manifest}: checksum manifest unreadable ({exc})",
+                       hint="the run directory was damaged; start a new run (a new --run-dir)") from None
+    if _sha256(path.read_bytes()) not in accepted:
+        raise RunError(f"{path}: checkpoint does not match its checksum ({manifest.name}); it was damaged after it was "
+                       f"written and is not loaded", hint="start a new run (a new --run-dir); the epoch records of this "
+                                                          "run stay readable with `automl show`")
 
 
 def load(search) -> None:
@@ -38,12 +75,13 @@ def load(search) -> None:
     path = run.run_dir.checkpoint_file
     if not path.exists():
         raise RunError(f"{run.run_dir.path}: no checkpoint to resume from ({path} is missing)",
-                       hint="the run stopped before its first checkpoint; start it again without --resume")
+                       hint="the run stopped before its first checkpoint; start a new run (a new --run-dir)")
+    _verify(path, run.log)
     try:
         state = torch.load(path, map_location=run.device, weights_only=False)
     except Exception as exc:  # noqa: BLE001
         raise RunError(f"{path}: checkpoint is unreadable ({type(exc).__name__}: {exc})",
-                       hint="start the run again without --resume") from None
+                       hint="start a new run (a new --run-dir)") from None
     search.sampler.load_state_dict(state["sampler"])
     if isinstance(search.sampler, StructureChanging):
         search.sampler.restore(run)

@@ -24,10 +24,12 @@ class Guard:
                if not math.isfinite(float(value))]
         bad += [f"architecture parameters {k!r}" for k, p in run.params.items() if not bool(torch.isfinite(p).all())]
         if bad:
+            kept = (f"the last good checkpoint ({run.run_dir.checkpoint_file}) is kept" if run.run_dir.checkpoint_file.exists()
+                    else "no checkpoint had been written yet")
             raise NumericalFault(
-                f"non-finite {', '.join(bad)} at epoch {epoch}, step {step}; the run stopped and the last good "
-                f"checkpoint ({run.run_dir.checkpoint_file}) is kept",
-                hint="lower the learning rates or the temperature range; resume with `automl run --resume RUN_DIR` after fixing the recipe",
+                f"non-finite {', '.join(bad)} at epoch {epoch}, step {step}; the run stopped and {kept}",
+                hint="lower the learning rates or narrow the temperature range in the recipe and start a new run "
+                     "(resuming would repeat the same steps)",
             )
 
     def interrupted(self) -> Interrupted:

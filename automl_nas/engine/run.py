@@ -91,6 +91,10 @@ class Search:
                                             limit=dcfg.limit, seed=recipe.seed)
         if recipe.search.mode == "single_level":
             train_idx = torch.cat([train_idx, valid_idx])  # SNAS trains both on the whole training set
+        _check_batch("data.batch_size", dcfg.batch_size, len(train_idx), "weight", self.plan.source)
+        if recipe.search.mode == "bilevel":
+            _check_batch("data.arch_batch_size" if dcfg.arch_batch_size else "data.batch_size",
+                         dcfg.arch_batch_size or dcfg.batch_size, len(valid_idx), "architecture", self.plan.source)
         self.train_loader = BatchLoader(self.data, train_idx, batch_size=dcfg.batch_size, seed=recipe.seed,
                                         device=device, augment=dcfg.augment)
         self.arch_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.arch_batch_size or dcfg.batch_size,
@@ -323,6 +327,15 @@ class Search:
         return score(self.plan.evaluator.component, self.evaluator, genotype, ctx)
 
 
+def _check_batch(key: str, size: int, available: int, split: str, source: str) -> None:
+    """A batch larger than its split would be cut silently while the saved recipe says otherwise."""
+    if size > available:
+        from automl_nas.errors import RecipeError
+
+        raise RecipeError(f"{source}: {key} = {size} is larger than the {split} split ({available} images)",
+                          hint=f"set {key} <= {available}, or use more data (data.limit = 0, another data set)")
+
+
 def _echo(msg: str) -> None:
     import click
 
@@ -344,19 +357,28 @@ def expected_check(recipe, metrics: dict[str, float]) -> ExpectedCheck | None:
 
 
 def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool = False, resume: bool = False) -> RunResult:
-    """Run (or resume) a search end to end and write ``result.json``; returns the result."""
-    from automl_nas.engine.guards import Guard
+    """Run (or resume) a search end to end and write ``result.json``; returns the result.
 
+    Nothing is created on disk until the components are built and the data is loaded (a run
+    refused there leaves no directory); the run directory is locked for the run's life."""
     recipe = plan.recipe
     device = resolve_device(recipe.run.device)
     started = time.perf_counter()
     search = Search(plan, registry, run_dir, device=device, quiet=quiet)
-    run, hooks = search.run, HookRelay(pm)
+    with run_dir.claim(fresh=not resume, log=search.run.log):
+        return _execute(search, pm, resume=resume, started=started)
+
+
+def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunResult:
+    from automl_nas.engine.guards import Guard
+
+    plan, recipe, run, run_dir = search.plan, search.recipe, search.run, search.run.run_dir
+    hooks = HookRelay(pm)
     if resume:
         ckpt.load(search)
     else:
         run_dir.write_text(run_dir.recipe_file, dump_recipe(recipe))
-        atomic_write_json(run_dir.env_file, environment(device, recipe.seed, recipe.data.name, search.data.source))
+        atomic_write_json(run_dir.env_file, environment(search.device, recipe.seed, recipe.data.name, search.data.source))
     base = RunResult(recipe=recipe.name, space=search.space.name or plan.space.component.name,
                      sampler=plan.sampler.component.name, dataset=recipe.data.name, seed=recipe.seed,
                      run_dir=str(run_dir.path))
@@ -372,7 +394,8 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
         result = attrs.evolve(base, status=getattr(exc, "status", "failed"), error=str(exc),
                               epochs_done=len(search.history),
                               genotype=search.history[-1]["genotype"] if search.history else None)
-        _end(run_dir, hooks, run, result)
+        exc.result = result.to_json()  # the CLI prints it on stdout too
+        _end(run_dir, hooks, run, result, failing=True)
         raise
     result = attrs.evolve(result, wall_time_s=round(time.perf_counter() - started, 3))
     _end(run_dir, hooks, run, result)
@@ -394,7 +417,13 @@ def _finish(search: Search, base: RunResult, last: dict) -> RunResult:
     return result
 
 
-def _end(run_dir: RunDir, hooks: HookRelay, run: RunContext, result: RunResult) -> None:
-    run_dir.write_result(result)
+def _end(run_dir: RunDir, hooks: HookRelay, run: RunContext, result: RunResult, *, failing: bool = False) -> None:
+    try:
+        run_dir.write_result(result)
+    except AutomlError:
+        if not failing:
+            raise
+        # The run already failed (e.g. the disk filled up): its own error is the one to report.
+        run.log(f"note: {run_dir.result_file} could not be written either")
     hooks.call("automl_run_end", run=run, result=result.to_json(), record=result)
 

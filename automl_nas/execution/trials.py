@@ -28,15 +28,34 @@ def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str
 
 
 def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
+    from automl_nas.errors import RunError
+    from automl_nas.records.rundir import safe_name
+
     if run_dir is not None:
-        return Path(run_dir).resolve()
+        parent = Path(run_dir).resolve()
+        held = [d for d in parent.glob("seed-*") if d.is_dir() and any(d.iterdir())] if parent.is_dir() else []
+        if held or (parent / "aggregate.json").exists():
+            raise RunError(f"{parent} already holds a seed batch; an earlier batch is never written into",
+                           hint="choose a new --run-dir (each seed's run can be continued with `automl run --resume`)")
+        return parent
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    parent = Path(recipe.run.root) / f"{recipe.name}-seeds-{stamp}"
-    n = 1
+    base = Path(recipe.run.root) / f"{safe_name(recipe.name)}-seeds-{stamp}"
+    parent, n = base, 1
     while parent.exists():
         n += 1
-        parent = Path(recipe.run.root) / f"{recipe.name}-seeds-{stamp}-{n}"
+        parent = base.with_name(f"{base.name}-{n}")
     return parent.resolve()
+
+
+def trial_threads(recipe) -> list[str]:
+    """The override that gives every trial the same torch thread count wherever it runs.
+
+    Ray workers start with one OpenMP thread and a local process with torch's default, and
+    float reductions differ with the thread count; so ``run.threads = 0`` (torch's default)
+    becomes the executor's CPUs per trial, on every executor alike."""
+    if recipe.run.threads:
+        return []
+    return [f"run.threads={max(1, int(recipe.executor.cpus))}"]
 
 
 def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: list[str] | None = None,
@@ -52,18 +71,32 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     Example:
         >>> run_seed_trials("recipes/gdas.toml", profile="quick", seeds=[0, 1, 2], executor="ray")  # doctest: +SKIP
     """
-    from automl_nas.recipe import load_recipe
+    from automl_nas.errors import RunError
+    from automl_nas.records.lock import directory_lock
     from automl_nas.session import open_session
 
     overrides = list(overrides or [])
-    recipe = load_recipe(path, profile=profile, overrides=overrides)  # fail fast on a bad recipe, in the driver
+    session = open_session()
+    # Fail fast in the driver, before any trial: a bad recipe, unknown components or options.
+    recipe = session.plan(path, profile=profile, overrides=overrides).recipe
+    overrides += trial_threads(recipe)
     cfg = recipe.executor
     address = address or cfg.address or None
     executor = "ray" if address else (executor or cfg.name)
     parent = _parent_dir(recipe, run_dir)
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{parent}: cannot create the seed batch directory ({exc.strerror or exc})",
+                       hint="choose a writable --run-dir or run.root") from None
     specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent)
-    pm = open_session().pm
+    with directory_lock(parent, what="seed batch"):
+        return _run_specs(specs, parent, recipe, session.pm, executor=executor, address=address, quiet=quiet)
+
+
+def _run_specs(specs: list[TrialSpec], parent: Path, recipe, pm, *, executor: str, address: str | None,
+               quiet: bool) -> dict:
+    cfg = recipe.executor
 
     def trial_end(outcome: TrialResult) -> None:
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())

@@ -21,6 +21,12 @@ def load_raw(path: str | Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe file not found", hint="check the path; shipped recipes live in recipes/*.toml") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r})",
+                          hint="save the recipe as UTF-8 (TOML files are UTF-8)") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: is a directory, not a recipe file",
+                          hint="pass a .toml file (to continue a run directory use `automl run --resume DIR`)") from None
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read the recipe: {exc.strerror}") from None
     try:

@@ -35,10 +35,15 @@ class DataConfig:
     augment: bool = attrs.field(default=True, metadata={"help": "random crop + horizontal flip on search batches"})
 
 
+def _not_above_lr(instance: "WeightOptimizerConfig", attribute: attrs.Attribute, value: float) -> None:
+    if value > instance.lr:
+        raise ValueError(f"must not exceed lr = {instance.lr} (got {value}): the cosine schedule anneals lr down to lr_min")
+
+
 @attrs.frozen(kw_only=True)
 class WeightOptimizerConfig:
     lr: float = attrs.field(default=0.025, validator=positive)
-    lr_min: float = attrs.field(default=0.001, validator=non_negative)
+    lr_min: float = attrs.field(default=0.001, validator=[non_negative, _not_above_lr])
     momentum: float = attrs.field(default=0.9, validator=[non_negative, v.lt(1.0)])
     nesterov: bool = False
     weight_decay: float = attrs.field(default=3e-4, validator=non_negative)
@@ -108,11 +113,17 @@ class ExecutorConfig:
     address: str = ""
 
 
+#: Seeds every generator of a run accepts (numpy's legacy seeding takes 32-bit values; the
+#: loaders add small offsets).
+MAX_SEED = 2**31 - 1
+
+
 @attrs.frozen(kw_only=True)
 class Recipe:
-    name: str
+    name: str = attrs.field(validator=v.min_len(1))
     description: str = ""
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=[v.ge(0), v.le(MAX_SEED)],
+                            metadata={"help": f"the run's seed, 0 .. {MAX_SEED}"})
     space: ComponentRef
     data: DataConfig
     search: SearchConfig

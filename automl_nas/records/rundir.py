@@ -13,27 +13,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import time
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from automl_nas.errors import RunError
+from automl_nas.records.lock import LOCK_NAME, directory_lock
 
 if TYPE_CHECKING:
     from automl_nas.records.schema import EpochRecord, RunResult
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A failed write of a record (full disk, lost permission) is a run error naming the file;
+    what was written before stays as it was."""
+    try:
+        yield
+    except OSError as exc:
+        raise RunError(f"{path}: cannot write ({exc.strerror or exc}); records written before are kept",
+                       hint="free disk space or fix the permissions, then continue with `automl run --resume` "
+                            "on the run directory") from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with _writing(path):
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -48,31 +63,80 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
+def safe_name(name: str) -> str:
+    """A recipe name as one path component: no separators, no leading dots (``../x`` -> ``x``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "run"
+
+
 class RunDir:
-    """A run directory; creating it checks that it can be written."""
+    """A run directory. :meth:`new` chooses one for a new run without creating anything;
+    :meth:`claim` creates it, checks it can be written and holds its lock for the run."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, root: str | Path, name: str, path: str | Path | None = None) -> "RunDir":
+    def new(cls, root: str | Path, name: str, path: str | Path | None = None) -> "RunDir":
+        """``path``, or ``root/<safe name>-<time>``; an existing non-empty ``path`` is refused
+        (an earlier run is never written into; ``--resume`` continues one)."""
         if path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = Path(root) / f"{name}-{stamp}"
-            n = 1
+            base = Path(root) / f"{safe_name(name)}-{stamp}"
+            path, n = base, 1
             while path.exists():
                 n += 1
-                path = Path(root) / f"{name}-{stamp}-{n}"
+                path = base.with_name(f"{base.name}-{n}")
         run = cls(path)
+        run.refuse_if_used()
+        return run
+
+    @classmethod
+    def create(cls, root: str | Path, name: str, path: str | Path | None = None) -> "RunDir":
+        """:meth:`new` and create it now (for callers that hold no lock, e.g. benchmarks)."""
+        run = cls.new(root, name, path)
+        run.make()
+        return run
+
+    def refuse_if_used(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"run directory {self.path} cannot be written: it is a file",
+                           hint="pass a directory with --run-dir")
         try:
-            (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
-            probe = run.path / ".write-test"
+            # What make() and the lock leave in a fresh directory does not count as a run.
+            used = self.path.is_dir() and any(
+                p.name != LOCK_NAME and not (p.name == "checkpoints" and p.is_dir() and not any(p.iterdir()))
+                for p in self.path.iterdir())
+        except OSError as exc:
+            raise RunError(f"run directory {self.path} cannot be read: {exc.strerror or exc}") from None
+        if used:
+            raise RunError(f"run directory {self.path} already holds a run; an earlier run is never written into",
+                           hint=f"continue it with `automl run --resume {self.path}`, or choose a new --run-dir")
+
+    def make(self) -> None:
+        """Create the directory and check that it can be written."""
+        try:
+            (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
-            raise RunError(f"run directory {run.path} cannot be written: {exc.strerror or exc}",
+            raise RunError(f"run directory {self.path} cannot be written: {exc.strerror or exc}",
                            hint="choose a writable root with `--set run.root=DIR` or `--run-dir DIR`") from None
-        return run
+
+    @contextlib.contextmanager
+    def claim(self, *, fresh: bool, log: Callable[[str], None] = lambda _m: None) -> Iterator["RunDir"]:
+        """Hold the directory for a run: create it (``fresh``) and keep its lock until the block
+        ends. A fresh run re-checks emptiness under the lock, so two runs started at once with
+        the same directory cannot both write it."""
+        if fresh:
+            self.make()
+        elif not self.recipe_file.exists():
+            raise RunError(f"{self.path} is not a run directory (recipe.toml is missing)",
+                           hint="pass the directory `automl run` printed")
+        with directory_lock(self.path, what="run", log=log):
+            if fresh:
+                self.refuse_if_used()
+            yield self
 
     # ---- layout ----
     @property
@@ -104,7 +168,7 @@ class RunDir:
         atomic_write_bytes(path, text.encode())
 
     def append_jsonl(self, path: Path, record: dict) -> None:
-        with open(path, "a", encoding="utf-8") as fh:
+        with _writing(path), open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, default=_default) + "\n")
             fh.flush()
 

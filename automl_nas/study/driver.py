@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from automl_nas.errors import RecipeError, RunError
+from automl_nas.errors import RecipeError, RunError, one_line
 from automl_nas.execution.trial import TrialSpec, run_trial
 from automl_nas.study.config import StudyConfig, load_study_config
 from automl_nas.study.pruning import PruneSpec, PruningReporter, TrialPruned
@@ -82,22 +82,62 @@ def _pruner(cfg: StudyConfig):
     return optuna.pruners.MedianPruner(n_startup_trials=cfg.prune_startup_trials, n_warmup_steps=cfg.prune_warmup_epochs)
 
 
-def open_study(cfg: StudyConfig, storage: str, seed: int):
-    """Create or load the study; trials left RUNNING by a killed driver become FAIL."""
+_PARAMS_ATTR = "automl_nas_params"
+
+
+def _param_table(cfg: StudyConfig) -> dict[str, dict[str, Any]]:
+    return {key: attrs.asdict(spec) for key, spec in sorted(cfg.params.items())}
+
+
+def _create(cfg: StudyConfig, storage: str, directions: list[str]):
+    """``optuna.create_study`` with storage and Optuna errors turned into one paragraph naming the URL."""
+    import optuna
+
+    try:
+        return optuna.create_study(study_name=cfg.name, storage=storage, load_if_exists=True, directions=directions)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy, driver and Optuna errors all mean "cannot open it"
+        raise RunError(f"study storage {storage!r} cannot be opened: {one_line(exc)}",
+                       hint="use sqlite:///PATH in an existing, writable directory, or a database URL whose driver is "
+                            "installed (postgresql://..., mysql://...); leave --storage out for the default") from None
+
+
+def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
+    """Create or load the study. A resumed study must have the same directions and parameter
+    space (a changed range would mix two searches in one study); trials left RUNNING by a
+    killed driver become FAIL and are re-run with their parameters while ``retries`` allow."""
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = [d for _, d in cfg.objectives]
-    probe = optuna.create_study(study_name=cfg.name, storage=storage, load_if_exists=True, directions=directions)
+    probe = _create(cfg, storage, directions)
     if [d.name.lower() for d in probe.directions] != directions:
         raise RecipeError(f"study {cfg.name!r} in {storage} has directions {[d.name.lower() for d in probe.directions]}, "
                           f"the recipe asks for {directions}", hint="use another study.name or storage")
+    _same_params(probe, cfg, storage)
     for stale in probe.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         probe.tell(stale.number, state=TrialState.FAIL)
+        attempt = int(stale.user_attrs.get("attempt", 1))
+        if attempt <= retries and stale.params:
+            probe.enqueue_trial(dict(stale.params), user_attrs={"attempt": attempt + 1, "retry_of": stale.number},
+                                skip_if_exists=False)
     # Re-seeding with the number of earlier trials keeps a resumed random sampler from repeating them.
     return optuna.load_study(study_name=cfg.name, storage=storage, sampler=_sampler(cfg, seed + len(probe.trials)),
                              pruner=_pruner(cfg))
+
+
+def _same_params(study, cfg: StudyConfig, storage: str) -> None:
+    wanted = _param_table(cfg)
+    stored = study.user_attrs.get(_PARAMS_ATTR)
+    if stored is None:
+        if not study.trials:
+            study.set_user_attr(_PARAMS_ATTR, wanted)
+        return  # a study from automl-nas < 0.2 recorded no parameter space
+    if stored != wanted:
+        changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        lines = "; ".join(f"{k}: was {stored.get(k, 'absent')}, now {wanted.get(k, 'absent')}" for k in changed)
+        raise RecipeError(f"study {cfg.name!r} in {storage} was run with another parameter space ({lines})",
+                          hint="use a new study.name (or --storage) for the changed space, or restore the old [study.params]")
 
 
 def _counted(study) -> int:
@@ -179,7 +219,10 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     Example:
         >>> run_study("recipes/snas.toml", profile="quick", trials=10)  # doctest: +SKIP
     """
+    from automl_nas.execution.trials import trial_threads
     from automl_nas.recipe import load_recipe
+    from automl_nas.records.lock import directory_lock
+    from automl_nas.records.rundir import safe_name
     from automl_nas.session import open_session
     from automl_nas.study.report import write_report
 
@@ -187,21 +230,44 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     recipe = load_recipe(path, profile=profile, overrides=overrides)
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
-    study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / cfg.name
-    study_dir.mkdir(parents=True, exist_ok=True)
+    session = open_session()
+    check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
+    overrides += trial_threads(recipe)
+    study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
+    try:
+        study_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{study_dir}: cannot create the study directory ({exc.strerror or exc})",
+                       hint="choose a writable study.root or run.root") from None
     url = cfg.storage or f"sqlite:///{study_dir / 'study.db'}"
     seed = recipe.seed if cfg.seed is None else cfg.seed
-    study = open_study(cfg, url, seed)
-    pm = open_session().pm
-    driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
-                     profile=profile, overrides=overrides, seed=recipe.seed, pm=pm, retries=recipe.executor.retries)
-    if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:
-        _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
-    else:
-        _loop_local(driver)
-    files = write_report(study, study_dir, cfg)
+    with directory_lock(study_dir, what="study driver"):
+        study = open_study(cfg, url, seed, retries=recipe.executor.retries)
+        driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
+                         profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm,
+                         retries=recipe.executor.retries)
+        if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:
+            _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
+        else:
+            _loop_local(driver)
+        files = write_report(study, study_dir, cfg)
     return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
             "trials": _counted(study), **files}
+
+
+def check_params(session: Any, path: str | Path, profile: str | None, overrides: list[str], cfg: StudyConfig) -> None:
+    """Plan the recipe with each ``[study.params]`` key at its range's ends (or every choice),
+    so a mistyped key or an out-of-range bound is refused before the first trial."""
+    for key, spec in cfg.params.items():
+        values = list(spec.choices or []) if spec.type == "categorical" else [spec.low, spec.high]
+        for value in values:
+            value = int(value) if spec.type == "int" else (float(value) if spec.type == "float" else value)
+            try:
+                session.plan(path, profile=profile, overrides=[*overrides, to_override(key, value)])
+            except RecipeError as exc:
+                raise RecipeError(f"{path}: study.params.{key} = {value!r} does not give a valid recipe: {exc.message}",
+                                  hint="fix the key (a dotted recipe key such as search.sampler.temperature.start) "
+                                       "or its range") from None
 
 
 def _loop_local(driver: _Driver) -> None:

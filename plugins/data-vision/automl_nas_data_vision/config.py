@@ -41,6 +41,9 @@ class NpzConfig:
                                        metadata={"help": "fraction of images held out as test set (0 = all train)"})
     seed: int = attrs.field(default=0, validator=_non_negative_int,
                             metadata={"help": "seed of the train/test split"})
+    num_classes: int = attrs.field(default=0, validator=_non_negative_int,
+                                   metadata={"help": "number of classes (0: the labels must be 0..K-1 with every "
+                                                     "class present, and K is counted)"})
 
 
 @attrs.frozen(kw_only=True)

@@ -49,7 +49,7 @@ class NpzDataset(DatasetProvider):
         x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
         train_x, train_y = x_t[train_idx], y_t[train_idx]
         mean, std = channel_stats(train_x)
-        num_classes = int(y.max()) + 1 if n else 0
+        num_classes = self._classes(path, y)
         side = min(x.shape[2], x.shape[3])
         return ImageSet(name=self.name, train_x=train_x, train_y=train_y, test_x=x_t[test_idx], test_y=y_t[test_idx],
                         mean=mean, std=std, num_classes=num_classes, crop_padding=max(1, side // 8),
@@ -82,3 +82,23 @@ class NpzDataset(DatasetProvider):
         if len(y) and int(y.min()) < 0:
             raise DataError(f"npz: {path}: y has negative labels", hint=fix)
         return x, y.astype(np.int64)
+
+    def _classes(self, path: Path, y: np.ndarray) -> int:
+        """The class count: declared (``num_classes``, every label below it) or counted, in which
+        case the labels must be the class indices 0..K-1 (a stray code such as 255 would otherwise
+        silently grow the classifier to 256 outputs)."""
+        present = np.unique(y)
+        declared = self.config.num_classes
+        if declared:
+            if len(present) and int(present[-1]) >= declared:
+                raise DataError(f"npz: {path}: label {int(present[-1])} is not below data.num_classes = {declared}",
+                                hint="fix the labels or the declared num_classes")
+            return declared
+        if len(present) and int(present[-1]) != len(present) - 1:
+            missing = sorted(set(range(int(present[-1]) + 1)) - set(present.tolist()))
+            shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
+            raise DataError(f"npz: {path}: the labels are not the class indices 0..K-1: they go up to {int(present[-1])} "
+                            f"but {len(missing)} of those values never occur ({shown})",
+                            hint="remap the labels to 0..K-1, or declare the class count with data.num_classes = K "
+                                 "when some classes are absent from this file")
+        return len(present)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from automl_nas.schedules import Schedule, positive_schedule
+from automl_nas.schedules import Schedule, annealed_schedule, positive_schedule
 
 __all__ = ["GdasConfig"]
 
@@ -22,7 +22,7 @@ class GdasConfig:
     # AutoDL-Projects GDAS.py: tau = tau_max - (tau_max - tau_min) * epoch / (total_epoch - 1).
     temperature: Schedule = attrs.field(
         default=Schedule(kind="linear", start=10.0, end=0.1),
-        validator=[positive_schedule, _per_epoch],
+        validator=[positive_schedule, annealed_schedule, _per_epoch],
         metadata={"help": "Gumbel-softmax temperature per epoch (GDAS: linear 10 -> 0.1, last epoch reaches 0.1)"},
     )
     variant: str = attrs.field(

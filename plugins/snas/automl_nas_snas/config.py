@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from automl_nas.schedules import Schedule, positive_schedule
+from automl_nas.schedules import Schedule, annealed_schedule, positive_schedule
 
 __all__ = ["COST_METRICS", "SnasConfig", "SnasResourceConfig"]
 
@@ -26,7 +26,7 @@ class SnasConfig:
     # SNAS/utils.py Temp_Scheduler: stepped before epoch 0 and hard-coded to 150 epochs (spec §5.3).
     temperature: Schedule = attrs.field(
         default=Schedule(kind="linear", start=1.0, end=0.03, span=150, offset=1),
-        validator=[positive_schedule, _per_epoch],
+        validator=[positive_schedule, annealed_schedule, _per_epoch],
         metadata={"help": "relaxation temperature lambda per epoch (SNAS: linear 1 -> 0.03 over 150 epochs, offset 1)"},
     )
 

@@ -1,0 +1,80 @@
+"""An exclusive lock on a directory for the life of a run, a seed batch or a study driver.
+
+The lock is a file created with ``O_EXCL`` holding the owner's pid, host and start time. A
+lock left by a process that no longer exists on this host is stale and taken over (with a
+note); a live owner, or an owner on another host, is an error naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from automl_nas.errors import RunError
+
+__all__ = ["LOCK_NAME", "directory_lock"]
+
+LOCK_NAME = ".lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _owner(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _try_create(path: Path, record: dict) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        json.dump(record, fh)
+    return True
+
+
+@contextlib.contextmanager
+def directory_lock(directory: Path, *, what: str, log: Callable[[str], None] = lambda _m: None) -> Iterator[None]:
+    """Hold ``directory/.lock`` while the block runs; ``what`` names the holder in messages
+    (``"run"``, ``"seed batch"``, ``"study"``)."""
+    path = Path(directory) / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "what": what}
+    try:
+        acquired = _try_create(path, me)
+        if not acquired:
+            owner = _owner(path)
+            stale = owner.get("host") == me["host"] and isinstance(owner.get("pid"), int) and not _alive(owner["pid"])
+            if not stale:
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner.get("started", 0)))
+                raise RunError(f"{directory} is in use by another {owner.get('what', 'process')} (pid {owner.get('pid', '?')} "
+                               f"on host {owner.get('host', '?')}, since {since}); two processes must not write one directory",
+                               hint=f"wait for it to end, or choose another directory; if that process is gone for good "
+                                    f"(e.g. on another machine), remove {path}")
+            log(f"note: taking over the stale lock of pid {owner['pid']} (no longer running) on {directory}")
+            path.unlink(missing_ok=True)
+            if not _try_create(path, me):
+                raise RunError(f"{directory}: another process took the lock at the same moment", hint="run one at a time")
+    except OSError as exc:
+        raise RunError(f"{directory}: cannot create the lock file ({exc.strerror or exc})",
+                       hint="make the directory writable, or choose another one") from None
+    try:
+        yield
+    finally:
+        if _owner(path).get("pid") == me["pid"]:
+            path.unlink(missing_ok=True)
