@@ -124,7 +124,8 @@ def _register_checked(pm: PluginManager, plugin: object, name: str, label: str) 
             pm.unregister(plugin)
         pm.load_errors.append(
             PluginError(
-                f"plugin {name!r} from {label} does not fit the automl_nas hook contract: {one_line(exc)}",
+                f"plugin {name!r} from {label} does not fit the automl_nas hook contract: {one_line(exc)}"
+                f"{_hook_suggestions(plugin)}",
                 plugin=name,
                 dist=label,
                 hint="check the hook names and arguments against automl_nas/hookspecs.py",
@@ -132,6 +133,18 @@ def _register_checked(pm: PluginManager, plugin: object, name: str, label: str) 
         )
         return
     pm.dists[name] = label
+
+
+def _hook_suggestions(plugin: object) -> str:
+    """``; did you mean 'automl_epoch_end' for 'automl_epoch_ends'?`` for misspelled hook names."""
+    import difflib
+    import inspect
+
+    specs = [n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("automl_")]
+    wrong = [n for n in dir(plugin) if n.startswith("automl_") and n not in specs]
+    guesses = [(n, difflib.get_close_matches(n, specs, n=1)) for n in wrong]
+    said = [f"{close[0]!r} for {n!r}" for n, close in guesses if close]
+    return f"; did you mean {', '.join(said)}?" if said else ""
 
 
 def build_registry(pm: PluginManager) -> Registry:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl_nas.errors import RecipeError, RunError
+from automl_nas.errors import RunError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -80,8 +80,6 @@ def load_model(export_dir: str | Path) -> nn.Module:
 
 
 def _recognise(session: Any, text: str) -> str:
-    found = session.pm.hook.automl_parse_genotype(text=text)
-    if found is None:
-        raise RecipeError(f"build_model: no installed search space recognises {text[:80]!r}",
-                          hint="name it: build_model(text, space='nb201')")
-    return found.space
+    from automl_nas.standalone.target import recognise_space
+
+    return recognise_space(text, session.pm, session.registry)

@@ -76,12 +76,17 @@ class Registry:
     def __init__(self) -> None:
         self._components: dict[tuple[str, str], Component] = {}
         self.errors: list[PluginError] = []
+        self._clashes: dict[tuple[str, str], PluginError] = {}
 
     def add(self, component: Component) -> None:
         """Add one descriptor; a clash is recorded as an error naming both plugins."""
         key = (component.kind, component.name)
         if key in self._components:
             first = self._components[key]
+            self._clashes[key] = PluginError(
+                f"{component.kind} name {component.name!r} is provided by two plugins: {first.plugin!r} ({first.dist}) "
+                f"and {component.plugin!r} ({component.dist})", plugin=component.plugin, dist=component.dist,
+                hint="uninstall or disable one of them (AUTOML_NAS_DISABLE_PLUGINS=name) so the recipe means one component")
             self.errors.append(
                 PluginError(
                     f"{component.kind} name {component.name!r} is provided twice: by plugin "
@@ -94,6 +99,10 @@ class Registry:
             )
             return
         self._components[key] = component
+
+    def clash(self, kind: str, name: str) -> PluginError | None:
+        """The error of a name two plugins provide, or ``None``."""
+        return self._clashes.get((kind, name))
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Sorted names of ``kind`` matching an fnmatch ``pattern``."""

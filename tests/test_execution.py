@@ -160,3 +160,16 @@ def test_external_cluster_is_used_via_address(tmp_path, toy_recipe):
             head.wait(timeout=30)
         except subprocess.TimeoutExpired:
             head.kill()
+
+
+def test_the_same_seed_gives_the_same_result_locally_and_on_ray(local_ray, tmp_path, make_toy_recipe):
+    recipe = make_toy_recipe(count=64, tail=EXECUTOR)
+    runs = {ex: run_seed_trials(recipe, seeds=[3], executor=ex, quiet=True, run_dir=tmp_path / ex) for ex in ("local", "ray")}
+    results = {ex: json.loads((tmp_path / ex / "seed-3" / "result.json").read_text()) for ex in runs}
+    assert all(r["status"] == "finished" for r in results.values())
+    local, remote = results["local"], results["ray"]
+    assert local["genotype"] == remote["genotype"]
+    for key in ("train_loss", "valid_acc", "arch_loss"):
+        assert local["last_epoch"][key] == remote["last_epoch"][key], key  # bit-identical, not merely close
+    threads = {ex: (tmp_path / ex / "seed-3" / "recipe.toml").read_text() for ex in runs}
+    assert all("threads = 1" in text for text in threads.values())  # run.threads = executor.cpus on both

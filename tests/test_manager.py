@@ -60,6 +60,12 @@ def test_duplicate_name_names_both_plugins():
     assert registry.names("sampler") == ["same"]
     msg = str(registry.errors[0])
     assert "'alpha' (dist-a 1.2.3)" in msg and "'beta' (dist-b 1.2.3)" in msg
+    # A recipe that names the clashing component is refused instead of silently getting one of them.
+    from automl_nas.recipe.model import ComponentRef
+    from automl_nas.recipe.resolve import resolve_ref
+
+    with pytest.raises(PluginError, match="provided twice"):
+        resolve_ref(registry, "sampler", ComponentRef(name="same"), key="search.sampler", source="r.toml")
 
 
 def test_unknown_hook_drops_only_the_culprit():
@@ -74,6 +80,7 @@ def test_unknown_hook_drops_only_the_culprit():
     pm = get_plugin_manager(entry_points=eps, disabled=[])
     assert not pm.has_plugin("bad") and pm.has_plugin("alpha")
     assert "does not fit the automl_nas hook contract" in str(pm.load_errors[0])
+    assert "did you mean 'automl_register_samplers' for 'automl_register_samplerz'" in str(pm.load_errors[0])
 
 
 def test_hook_that_raises_is_reported():

@@ -30,6 +30,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
 
     if ray.is_initialized():
         return False  # e.g. a test fixture or a notebook already connected
+    if address and address != "auto":
+        check_address(address)
     kwargs = {"log_to_driver": not quiet, "include_dashboard": False}
     try:
         if address:
@@ -42,6 +44,26 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
         raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {exc}",
                        hint="start a cluster with `ray start --head` and pass the address it prints, or drop --address") from exc
     return True
+
+
+def check_address(address: str) -> None:
+    """Ray retries an unreachable head for minutes; a plain TCP connect answers at once (refused)
+    or within ``AUTOML_NAS_RAY_TIMEOUT`` seconds (default 30)."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise RunError(f"Ray address {address!r} is not host:port (or ray://host:port, or auto)",
+                       hint="pass the address `ray start --head` printed, e.g. 10.0.0.5:6379")
+    timeout = float(os.environ.get("AUTOML_NAS_RAY_TIMEOUT", "30"))
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RunError(f"cannot reach the Ray head at {host}:{port} (tried a TCP connection for up to {timeout:g} s: "
+                       f"{exc.strerror or exc})",
+                       hint="check that `ray start --head` runs there and the port is open, or drop --address "
+                            "to run on this machine") from None
 
 
 def _trainable(config: dict) -> None:

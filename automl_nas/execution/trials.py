@@ -83,6 +83,10 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     cfg = recipe.executor
     address = address or cfg.address or None
     executor = "ray" if address else (executor or cfg.name)
+    if address and address != "auto":
+        from automl_nas.execution.ray import check_address
+
+        check_address(address)  # before anything is created: an unreachable head leaves no directory
     parent = _parent_dir(recipe, run_dir)
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from automl_nas.errors import RecipeError
+from automl_nas.errors import PluginError, RecipeError
 from automl_nas.recipe.converter import structure
 from automl_nas.recipe.model import ComponentRef, Recipe
 from automl_nas.registry import Component, Registry
@@ -45,6 +45,10 @@ def resolve_ref(registry: Registry, kind: str, ref: ComponentRef, *, key: str, s
     :class:`RecipeError` naming ``source: key``. An objective's ``weight`` is taken from its
     options unless its config class declares a ``weight`` field."""
     component = registry.get(kind, ref.name, where=f"{source}: {key}.name")
+    clash = registry.clash(kind, ref.name)
+    if clash is not None:
+        raise PluginError(f"{source}: {key}.name: {clash.message} (provided twice)", plugin=clash.plugin, dist=clash.dist,
+                          hint=clash.hint)
     options = dict(ref.options)
     config_fields = {f.name for f in attrs.fields(component.config)} if component.config is not None else set()
     weight = options.pop("weight", 1.0) if objective and "weight" not in config_fields else 1.0

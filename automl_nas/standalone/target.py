@@ -156,11 +156,26 @@ def plan_target(raw: dict[str, Any], source: str, *, registry, pm, resolve_evalu
 
 
 def _recognise(text: str, pm, registry) -> str:
+    return recognise_space(text, pm, registry)
+
+
+def recognise_space(text: str, pm, registry) -> str:
+    """The name of the installed space whose genotype ``text`` is; when none recognises it, the
+    error carries each space's own reason (its parser's message), not just "not recognised"."""
     found = pm.hook.automl_parse_genotype(text=text)
-    if found is None:
-        shown = text if len(text) <= 80 else text[:77] + "..."
-        raise RecipeError(f"no installed search space recognises {shown!r} as a genotype (and it is not a run "
-                          f"directory or a .toml recipe)",
-                          hint=f"check the text, or name its space with --space NAME (installed: "
-                               f"{', '.join(registry.names('search_space'))})")
-    return found.space
+    if found is not None:
+        return found.space
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    reasons = []
+    for name in registry.names("search_space"):
+        try:
+            registry.create("search_space", name).parse(text)
+        except NotImplementedError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - any parser failure is a reason to show
+            reasons.append(f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    raise RecipeError(f"no installed search space recognises {shown!r} as a genotype (and it is not a run "
+                      f"directory or a .toml recipe){why}",
+                      hint=f"fix the text as its space's reason says, or name its space with --space NAME (installed: "
+                           f"{', '.join(registry.names('search_space'))})")

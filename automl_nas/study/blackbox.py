@@ -113,7 +113,7 @@ def _component(registry, kind: str, ref, key: str, source: str):
 
 
 def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
-                        quiet: bool = False) -> dict[str, Any]:
+                        quiet: bool = False, session: Any = None) -> dict[str, Any]:
     """``automl search``: read ``[space]``, ``[evaluator]``, ``[blackbox]`` and run the loop.
 
     Writes ``history.jsonl`` and ``result.json`` into the run directory.
@@ -135,7 +135,7 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
     for key in ("space", "evaluator"):
         if key not in raw:
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
-    registry = open_session().registry
+    registry = (session or open_session()).registry
     space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"), "space", source)
     evaluator = _component(registry, "evaluator", structure(raw["evaluator"], ComponentRef, source=source, prefix="evaluator"),
                            "evaluator", source)

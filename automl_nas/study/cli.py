@@ -6,7 +6,7 @@ import json
 
 import click
 
-from automl_nas.commands._support import handle_errors
+from automl_nas.commands._support import command_session, handle_errors
 
 __all__ = ["study", "blackbox"]
 
@@ -31,7 +31,7 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
     from automl_nas.study.driver import run_study
 
     result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
-                       address=address, quiet=quiet)
+                       address=address, quiet=quiet, session=command_session())
     click.echo(json.dumps(result, indent=2))
 
 
@@ -53,6 +53,7 @@ def blackbox(recipe, profile, overrides, run_dir, quiet) -> None:
     """
     from automl_nas.study.blackbox import run_blackbox_recipe
 
-    result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet)
+    result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
+                                 session=command_session())
     click.echo(json.dumps({k: result[k] for k in ("status", "proposer", "best_genotype", "best_value", "queries", "run_dir")},
                           indent=2))

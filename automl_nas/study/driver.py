@@ -211,7 +211,7 @@ def _numeric_keys(result: dict) -> list[str]:
 
 
 def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = (), trials: int | None = None,
-              storage: str | None = None, address: str | None = None, quiet: bool = False) -> dict:
+              storage: str | None = None, address: str | None = None, quiet: bool = False, session: Any = None) -> dict:
     """Run (or resume) the recipe's ``[study]`` until ``trials`` trials are COMPLETE or PRUNED.
 
     Returns ``{"status", "study", "storage", "study_dir", "trials", "best", "files"}``.
@@ -230,7 +230,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     recipe = load_recipe(path, profile=profile, overrides=overrides)
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
-    session = open_session()
+    session = session or open_session()
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     overrides += trial_threads(recipe)
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)

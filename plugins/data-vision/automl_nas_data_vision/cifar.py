@@ -49,6 +49,10 @@ class _Cifar(DatasetProvider):
         self.directory = self.root / self.folder
 
     def load(self) -> ImageSet:
+        for place in (self.root, self.directory):
+            if place.exists() and not place.is_dir():
+                raise DataError(f"{self.name}: data root {place} is a file, not a directory",
+                                hint=f"set `root = ...` to the directory that contains (or will hold) {self.folder}/")
         missing = self._missing()
         if missing and self.config.download:
             self._download()

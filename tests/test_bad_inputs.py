@@ -1,0 +1,288 @@
+"""Every bad input refused early, clearly and safely (issue 12): earlier runs are never touched,
+nothing is created for a refused run, and every refusal is one paragraph with a documented
+exit code. Each test fails on the code before the issue."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from automl_nas.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with its content hash (what 'untouched' means)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def cli(*args: str):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.fixture
+def finished_run(make_toy_recipe, tmp_path):
+    recipe = make_toy_recipe(count=32)
+    run_dir = tmp_path / "done"
+    assert cli("run", recipe, "-q", "--run-dir", run_dir, "--set", "search.epochs=1").exit_code == 0
+    return recipe, run_dir
+
+
+# ---- run directories ------------------------------------------------------------------------
+
+
+def test_an_existing_run_directory_is_never_written_into(finished_run):
+    recipe, run_dir = finished_run
+    before = snapshot(run_dir)
+    again = cli("run", recipe, "-q", "--run-dir", run_dir)
+    assert again.exit_code == 5 and "already holds a run" in again.output and "--resume" in again.output
+    assert snapshot(run_dir) == before
+
+
+def test_two_runs_started_at_once_on_one_directory_do_not_both_write(make_toy_recipe, tmp_path):
+    recipe = make_toy_recipe(count=64)
+    run_dir = tmp_path / "shared"
+    cmd = [sys.executable, "-m", "automl_nas.cli", "run", str(recipe), "-q", "--run-dir", str(run_dir),
+           "--set", "search.epochs=2"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [(p.wait(timeout=240), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in outs)
+    assert codes == [0, 5], outs
+    loser = next(err for code, err in outs if code == 5)
+    assert "in use by another run" in loser or "already holds a run" in loser
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1]  # one run's records, not two interleaved
+
+
+def test_a_live_lock_refuses_and_a_stale_lock_is_taken_over(make_toy_recipe, tmp_path):
+    from automl_nas.records.lock import directory_lock
+
+    recipe = make_toy_recipe(count=32)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    with directory_lock(busy, what="run"):  # held by this (live) process
+        refused = cli("run", recipe, "-q", "--run-dir", busy, "--set", "search.epochs=1")
+    assert refused.exit_code == 5 and f"pid {os.getpid()}" in refused.output
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    import socket
+
+    (stale / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": 0}))
+    assert cli("run", recipe, "-q", "--run-dir", stale, "--set", "search.epochs=1").exit_code == 0
+    assert not (stale / ".lock").exists() and (stale / "result.json").exists()
+
+
+def test_recipe_names_cannot_escape_the_run_root(make_toy_recipe, tmp_path):
+    recipe = make_toy_recipe(count=32)
+    recipe.write_text(recipe.read_text().replace('name = "toy"', 'name = "../../escaped/x"', 1))
+    assert cli("run", recipe, "-q", "--set", "search.epochs=1").exit_code == 0
+    root = recipe.parent / "runs"
+    (made,) = list(root.iterdir())
+    assert made.name.startswith("escaped-x-") and not (tmp_path.parent / "escaped").exists()
+
+
+@pytest.mark.parametrize("override,code,message", [
+    ("data.batch_size=100000", 2, "data.batch_size = 100000 is larger than the weight split"),
+    ('data={name="npz", path="no/such/file.npz"}', 4, "does not exist"),
+])
+def test_a_run_refused_while_loading_leaves_no_directory(make_toy_recipe, override, code, message):
+    recipe = make_toy_recipe(count=32)
+    result = cli("run", recipe, "-q", "--set", override)
+    assert result.exit_code == code and message in result.output
+    assert not (recipe.parent / "runs").exists()
+
+
+# ---- silent wrong runs ------------------------------------------------------------------------
+
+
+def test_stray_label_codes_are_refused_not_trained(tmp_path):
+    y = np.r_[np.arange(10).repeat(20), 255]
+    x = np.random.default_rng(0).integers(0, 255, (len(y), 3, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    data = f'data={{name="npz", path={json.dumps(str(tmp_path / "d.npz"))}}}'
+    result = cli("run", REPO / "recipes" / "gdas.toml", "-p", "quick", "-q", "--set", data, "--set", f"run.root={str(tmp_path / 'r')!r}")
+    assert result.exit_code == 4 and "not the class indices 0..K-1" in result.output and "data.num_classes" in result.output
+    assert not (tmp_path / "r").exists()
+    declared = data[:-1] + ", num_classes = 300}"
+    assert cli("validate", REPO / "recipes" / "gdas.toml", "--set", declared).exit_code == 0
+
+
+@pytest.mark.parametrize("override,message", [
+    ("seed=100000000000000000000", "seed: must be <= 2147483647"),
+    ("seed=-1", "seed"),
+    ("search.weights_optimizer.lr_min=1.0", "must not exceed lr"),
+    ('search.sampler.temperature={kind="linear", start=0.1, end=10.0}', "must not rise"),
+])
+def test_numbers_that_would_run_wrong_are_refused(override, message):
+    result = cli("validate", REPO / "recipes" / "gdas.toml", "--set", override)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_recipe_that_is_not_utf8_is_a_recipe_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'name = "caf\xe9"\n')
+    result = cli("validate", bad)
+    assert result.exit_code == 2 and "not UTF-8" in result.output
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+
+
+class _StopAfterFirstEpoch:
+    """Asks the run to stop through the run context's named operation (an interrupted run)."""
+
+    from automl_nas import hookimpl
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch):
+        run.request_stop("test")
+
+
+def test_a_damaged_checkpoint_is_refused_not_loaded(make_toy_recipe, tmp_path, monkeypatch):
+    from automl_nas import session
+
+    real = session.open_session
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([(_StopAfterFirstEpoch(), "stopper")]))
+    recipe = make_toy_recipe(count=32)
+    run_dir = tmp_path / "r"
+    stopped = cli("run", recipe, "-q", "--run-dir", run_dir, "--set", "search.epochs=3")
+    assert stopped.exit_code == 130 and json.loads(stopped.stdout)["status"] == "interrupted"
+    monkeypatch.setattr(session, "open_session", real)
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    original = ckpt.read_bytes()
+    data = bytearray(original)
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(255 - b for b in data[middle:middle + 64])  # 64 flipped bytes, same length
+    ckpt.write_bytes(bytes(data))
+    before = snapshot(run_dir)
+    result = cli("run", "--resume", run_dir, "-q")
+    assert result.exit_code == 5 and "does not match its checksum" in result.output
+    assert snapshot(run_dir) == before
+    ckpt.write_bytes(original)  # the intact checkpoint resumes and finishes
+    assert cli("run", "--resume", run_dir, "-q").exit_code == 0
+
+# ---- resume ---------------------------------------------------------------------------------------
+
+
+def test_resume_refuses_what_it_would_ignore_and_reports_a_finished_run(finished_run):
+    recipe, run_dir = finished_run
+    before = snapshot(run_dir)
+    refused = cli("run", "--resume", run_dir, "--set", "search.epochs=5", "-p", "quick")
+    assert refused.exit_code == 2 and "--profile, --set would not be applied" in refused.output
+    done = cli("run", "--resume", run_dir, "-q")
+    assert done.exit_code == 0 and json.loads(done.stdout)["status"] == "finished"
+    assert snapshot(run_dir) == before
+
+
+def test_empty_seeds_is_an_error_not_a_single_run(toy_recipe):
+    result = cli("run", toy_recipe, "--seeds", "", "-q")
+    assert result.exit_code == 2 and "--seeds" in result.output
+    assert not (toy_recipe.parent / "runs").exists()
+
+
+def test_an_unreachable_ray_address_fails_at_once(toy_recipe):
+    started = time.perf_counter()
+    result = cli("run", toy_recipe, "--seeds", "0", "--address", "127.0.0.1:1", "-q")
+    assert result.exit_code == 5 and "cannot reach the Ray head at 127.0.0.1:1" in result.output
+    assert time.perf_counter() - started < 20 and not (toy_recipe.parent / "runs").exists()
+
+
+# ---- failures mid-run -------------------------------------------------------------------------------
+
+
+class _DiskFullAfterFirstEpoch:
+    """Stands in for a full disk: after epoch 0 the metrics file can no longer be appended to."""
+
+    from automl_nas import hookimpl
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch):
+        if epoch == 0:
+            path = run.run_dir.metrics_file
+            path.rename(path.with_name("metrics.saved"))
+            path.mkdir()  # open(path, "a") now fails with an OSError
+
+
+def test_a_record_write_failing_mid_run_is_a_run_error_that_keeps_finished_work(make_toy_recipe, monkeypatch):
+    from automl_nas import session
+
+    real = session.open_session
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([(_DiskFullAfterFirstEpoch(), "disk")]))
+    recipe = make_toy_recipe(count=32)
+    result = cli("run", recipe, "-q", "--set", "search.epochs=3")
+    assert result.exit_code == 5 and "metrics.jsonl: cannot write" in result.output
+    (run_dir,) = list((recipe.parent / "runs").iterdir())
+    assert json.loads((run_dir / "metrics.saved").read_text().splitlines()[0])["epoch"] == 0
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "failed"
+    assert json.loads(result.stdout)["status"] == "failed"  # the summary still reaches stdout
+
+
+def test_nan_before_any_checkpoint_does_not_claim_one(toy_recipe):
+    result = cli("run", toy_recipe, "-q", "--set", "run.checkpoint_every=0", "--set", "search.epochs=2",
+                 "--set", "search.weights_optimizer.lr=1e38", "--set", "search.weights_optimizer.grad_clip=0.0")
+    assert result.exit_code == 5 and "no checkpoint had been written yet" in result.output
+    assert "resume" not in result.output.split("fix:")[1].split("\n")[0].replace("resuming would repeat", "")
+
+
+# ---- plugins and names --------------------------------------------------------------------------
+
+
+def test_plugin_load_errors_are_shown_by_run(toy_recipe, monkeypatch):
+    import types
+
+    from automl_nas import hookimpl, session
+
+    bad = types.ModuleType("typo")
+
+    @hookimpl
+    def automl_epoch_ends(run, epoch):  # misspelled
+        pass
+
+    bad.automl_epoch_ends = automl_epoch_ends
+    real = session.open_session
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([(bad, "typo")]))
+    result = cli("run", toy_recipe, "-q", "--set", "search.epochs=1")
+    assert result.exit_code == 0
+    assert "automl: warning: plugin 'typo'" in result.output and "did you mean 'automl_epoch_end'" in result.output
+
+
+def test_a_bad_genotype_says_why_each_space_refused_it():
+    result = cli("eval", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|bad_op~2|",
+                 "-e", "naswot", "--check")
+    assert result.exit_code == 2 and "nb201: unknown op 'bad_op'" in result.output
+
+
+def test_a_data_root_that_is_a_file_is_named(tmp_path):
+    from automl_nas.errors import DataError
+    from automl_nas_data_vision.cifar import Cifar10
+    from automl_nas_data_vision.config import CifarConfig
+
+    (tmp_path / "root").write_text("not a directory")
+    with pytest.raises(DataError, match="is a file, not a directory"):
+        Cifar10(CifarConfig(root=str(tmp_path / "root"), download=True)).load()
+
+
+def test_an_unexpected_exception_is_one_paragraph_with_exit_1(toy_recipe, monkeypatch):
+    from automl_nas.engine import run as engine_run
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(engine_run, "execute", broken)
+    result = cli("run", toy_recipe, "-q")
+    assert result.exit_code == 1 and "internal error: ZeroDivisionError: a bug" in result.output
+    assert "AUTOML_NAS_DEBUG=1" in result.output

@@ -1,0 +1,91 @@
+"""Study inputs refused early and resumed studies kept honest (issue 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from automl_nas.cli import main
+
+STUDY = """
+[study]
+name = "s"
+trials = {trials}
+pruner = "none"
+sampler = "random"
+metric = "metrics.convs"
+[study.params]
+{params}
+"""
+LR = '"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }'
+
+
+@pytest.fixture
+def study_recipe(make_toy_recipe):
+    def make(params: str = LR, trials: int = 1, retries: int = 0) -> Path:
+        tail = STUDY.format(trials=trials, params=params) + f"\n[executor]\nretries = {retries}\n"
+        return make_toy_recipe(count=32, tail=tail)
+
+    return make
+
+
+def study(*args):
+    result = CliRunner().invoke(main, ["study", *map(str, args), "-q"])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.mark.parametrize("storage,message", [
+    ("nosuchdb://host/db", "cannot be opened"),
+    ("sqlite:////no/such/directory/study.db", "cannot be opened"),
+])
+def test_storage_that_cannot_be_opened_names_the_url(study_recipe, storage, message):
+    result = study(study_recipe(), "--storage", storage)
+    assert result.exit_code == 5 and message in result.output and storage in result.output
+
+
+def test_a_mistyped_parameter_key_is_refused_before_any_trial(study_recipe):
+    path = study_recipe(params='"search.arch_optimiser.lr" = { type = "float", low = 1e-4, high = 1e-1 }')
+    result = study(path)
+    assert result.exit_code == 2 and "study.params.search.arch_optimiser.lr" in result.output
+    assert "did you mean" in result.output
+    assert not list((path.parent / "runs").rglob("trial-*"))
+
+
+def test_an_out_of_range_bound_is_refused_before_any_trial(study_recipe):
+    path = study_recipe(params='"search.weights_optimizer.lr" = { type = "float", low = 1e-4, high = 2.0 }')
+    result = study(path)
+    assert result.exit_code == 2 and "study.params.search.weights_optimizer.lr = 0.0001" in result.output
+
+
+@pytest.mark.parametrize("changed", [
+    '"search.arch_optimizer.lr" = { type = "float", low = 1e-3, high = 1e-1, log = true }',  # a new range
+    '"search.arch_optimizer.lr" = { type = "categorical", choices = [0.001, 0.01] }',  # float -> categorical
+])
+def test_a_resumed_study_with_another_parameter_space_is_refused(study_recipe, changed):
+    path = study_recipe()
+    assert study(path).exit_code == 0
+    path.write_text(path.read_text().replace(LR, changed))
+    result = study(path, "--trials", "2")
+    assert result.exit_code == 2 and "was run with another parameter space" in result.output
+    assert "search.arch_optimizer.lr: was" in result.output and "new study.name" in result.output
+    storage = f"sqlite:///{path.parent / 'runs' / 'studies' / 's' / 'study.db'}"
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 1  # nothing mixed in
+
+
+def test_a_trial_lost_with_its_driver_is_rerun_with_its_parameters(study_recipe):
+    path = study_recipe(trials=1, retries=1)
+    first = CliRunner().invoke(main, ["study", str(path), "-q"])
+    assert first.exit_code == 0, first.output
+    storage = f"sqlite:///{path.parent / 'runs' / 'studies' / 's' / 'study.db'}"
+    lost = optuna.load_study(study_name="s", storage=storage).ask()
+    lost_lr = lost.suggest_float("search.arch_optimizer.lr", 1e-4, 1e-1, log=True)  # the driver died here
+    assert study(path, "--trials", "2").exit_code == 0
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert trials[lost.number].state.name == "FAIL"
+    rerun = [t for t in trials if t.user_attrs.get("retry_of") == lost.number]
+    assert len(rerun) == 1 and rerun[0].state.name == "COMPLETE"
+    assert rerun[0].params["search.arch_optimizer.lr"] == pytest.approx(lost_lr)
