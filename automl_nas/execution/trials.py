@@ -37,6 +37,9 @@ def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
         if held or (parent / "aggregate.json").exists():
             raise RunError(f"{parent} already holds a seed batch; an earlier batch is never written into",
                            hint="choose a new --run-dir (each seed's run can be continued with `automl run --resume`)")
+        if any((parent / f).exists() for f in ("recipe.toml", "metrics.jsonl", "result.json")):
+            raise RunError(f"{parent} already holds a run; a seed batch is never written into it",
+                           hint="choose a new --run-dir for the seed batch")
         return parent
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(recipe.run.root) / f"{safe_name(recipe.name)}-seeds-{stamp}"
