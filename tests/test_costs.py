@@ -165,7 +165,7 @@ def _latency_run(tmp_path, table: LatencyTable):
     table.save(tmp_path / "lat.json")
     tail = ('[[search.objectives]]\nname = "cross_entropy"\n[[search.objectives]]\nname = "snas_resource"\n'
             f'costs = "latency"\nlatency_table = "{tmp_path / "lat.json"}"\nweight = 0.01\n')
-    text = toy_recipe_text(tmp_path / "runs", count=16, tail=tail).replace("epochs = 2", "epochs = 1")
+    text = toy_recipe_text(tmp_path / "runs", count=32, tail=tail).replace("epochs = 2", "epochs = 1")
     return ToySpace(ToySpaceConfig()), text
 
 
