@@ -187,6 +187,7 @@ def _add_optional_commands() -> None:
         ("automl_nas.commands.evaluate", ("eval_cmd",)),
         ("automl_nas.commands.export", ("export",)),
         ("automl_nas.commands.profile_ops", ("profile_ops",)),
+        ("automl_nas.commands.bench", ("bench",)),
     ):
         try:
             mod = importlib.import_module(module)

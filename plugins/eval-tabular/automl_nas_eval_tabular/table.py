@@ -1,10 +1,13 @@
-"""``nb201-table``: look a NAS-Bench-201 cell up in a CSV or Parquet table.
+"""``nb201-table``: look a NAS-Bench-201 cell up in the installed table or a CSV/Parquet file.
 
-The table has a column ``arch`` (canonical cell strings, spec §1.3) and one
-column per metric, e.g. the project's ``nb201-test-accuracy.csv``
-(``arch,cifar10,cifar100,ImageNet16-120``: test accuracy in percent after 200
-epochs, averaged over seeds). Each file is read once per process (cached by
-path, size and modification time).
+Without ``path`` the evaluator reads the store's ``nb201`` table (``automl bench import
+nb201 ...``; columns in :mod:`automl_nas_eval_tabular.nb201_columns`). With ``path`` it reads
+that file: a column ``arch`` (canonical cell strings, spec §1.3) and one column per metric,
+e.g. the project's ``nb201-test-accuracy.csv`` (``arch,cifar10,cifar100,ImageNet16-120``:
+test accuracy in percent after 200 epochs, averaged over seeds). ``metrics``, or
+``dataset``/``metric``, pick the reported columns; by default test and validation accuracy
+of every data set the table has. Each file is read once per process (cached by path, size
+and modification time).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_tabular.config import TableConfig
 from automl_nas_eval_tabular.nb201_text import canonical_text
+from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_columns
 
 __all__ = ["Nb201Table", "load_table"]
 
@@ -27,7 +31,8 @@ def load_table(path: str | os.PathLike) -> tuple[tuple[str, ...], dict[str, tupl
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"nb201-table: {p} does not exist",
-                        hint="set `path = ...` in the evaluator options to a CSV/Parquet file with column 'arch'")
+                        hint="fix `path = ...` in the evaluator options, or drop it to use the installed table "
+                             "(`automl bench import nb201 PATH` / `automl bench fetch nb201`)")
     stat = p.stat()
     return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
 
@@ -74,30 +79,36 @@ class Nb201Table(Evaluator):
     def __init__(self, config: TableConfig | None = None) -> None:
         self.config = config or TableConfig()
 
+    def _file(self) -> Path:
+        if self.config.path is not None:
+            return Path(self.config.path).expanduser()
+        available_columns(self.config)  # DataError naming `automl bench import/fetch` when not installed
+        from automl_nas.benchstore import TableStore
+
+        return TableStore().table_path(TABLE)
+
     def _table(self) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-        if self.config.path is None:
-            raise RecipeError("evaluator nb201-table: no table file given",
-                              hint="set `path = \"...csv\"` in the evaluator options (e.g. nb201-test-accuracy.csv)")
-        return load_table(self.config.path)
+        return load_table(self._file())
 
     @property
     def metrics(self) -> tuple[str, ...]:  # type: ignore[override]
         if self.config.metrics is not None:
             return self.config.metrics
-        return self._table()[0]
+        return wanted_columns(self.config, self._table()[0])
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext | None = None) -> dict[str, float]:
         columns, table = self._table()
-        unknown = [m for m in self.metrics if m not in columns]
+        wanted = wanted_columns(self.config, columns)
+        unknown = [m for m in wanted if m not in columns]
         if unknown:
-            raise RecipeError(f"evaluator nb201-table: {self.config.path} has no column(s) {unknown}",
-                              hint=f"choose `metrics` among {list(columns)}")
+            raise RecipeError(f"evaluator nb201-table: {self._file()} has no column(s) {unknown}",
+                              hint=f"choose `metrics` (or `dataset`/`metric`) among {list(columns)}")
         try:
             text = canonical_text(genotype)
         except ValueError as exc:
             raise DataError(f"nb201-table: {exc}", hint="evaluate genotypes of the nb201 search space") from exc
         if text not in table:
-            raise DataError(f"nb201-table: architecture {text} is not in {self.config.path}",
+            raise DataError(f"nb201-table: architecture {text} is not in {self._file()}",
                             hint="use a table that covers all 15,625 NAS-Bench-201 cells")
         values = dict(zip(columns, table[text]))
-        return {m: values[m] for m in self.metrics}
+        return {m: values[m] for m in wanted}

@@ -1,0 +1,121 @@
+"""``automl bench import nb201``: tiny files in each official format round-trip into the store.
+
+The files are written with the official packages' own classes (``nats_bench``,
+``nas_201_api``) by :mod:`automl_nas_eval_tabular.synthetic`, whose closed-form values say
+what every stored column must hold (means over seeds, per-seed values, x-valid/ori-test/
+x-test conventions, 12-epoch validation, costs, simulated query time).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from automl_nas.api import Genotype
+from automl_nas.benchstore import TableStore
+from automl_nas.errors import DataError, RecipeError
+from automl_nas_eval_tabular import synthetic as syn
+from automl_nas_eval_tabular.bench import AnalogBenchmark, Nb201Benchmark
+from automl_nas_eval_tabular.config import TableConfig
+from automl_nas_eval_tabular.nb201_columns import column
+from automl_nas_eval_tabular.preflight import check_table
+from automl_nas_eval_tabular.table import Nb201Table
+
+COUNT = 4
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("nb201-official")
+    return {"nats-simple": syn.write_nats_simple(d / "NATS-tss-v1_0-tiny-simple", COUNT),
+            "nats-pbz2": syn.write_nats_pbz2(d / "NATS-tss-v1_0-tiny.pickle", COUNT),
+            "nb201-pth": syn.write_nb201_pth(d / "NAS-Bench-201-v1_1-tiny.pth", COUNT)}
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["nats-simple", "nats-pbz2", "nb201-pth"])
+def test_official_formats_round_trip(kind, sources, tmp_path):
+    store = TableStore(tmp_path / "store")
+    seen: list[tuple[int, int]] = []
+    manifest = Nb201Benchmark().import_from(sources[kind], store, lambda done, total: seen.append((done, total)))
+    assert (manifest.source_kind, manifest.rows, manifest.source) == (kind, COUNT, sources[kind].name)
+    assert len(manifest.source_sha256) == 64 and manifest.notes == ()
+    assert seen[-1] == (COUNT, COUNT)  # the progress bar reaches the end
+    table = store.read("nb201")
+    assert table["arch"] == syn.archs(COUNT)
+    for i in range(COUNT):
+        expected = syn.expected_row(i)
+        assert set(table) - {"arch"} == set(expected)
+        wrong = {k: (table[k][i], v) for k, v in expected.items() if not _close(table[k][i], v)}
+        assert not wrong, wrong
+    # the conventions, spelled out once: CIFAR-10 test is ori-test of "cifar10", its validation
+    # is x-valid of "cifar10-valid"; CIFAR-100 test is x-test
+    assert table["cifar10"][1] == pytest.approx(syn.accuracy(1, "cifar10", "ori-test", 777, "200") + 0.0555, abs=1e-9)
+    assert table[column("cifar10", "valid", 888)][1] == syn.accuracy(1, "cifar10-valid", "x-valid", 888, "200")
+    assert table[column("cifar100", "test", 777)][2] == syn.accuracy(2, "cifar100", "x-test", 777, "200")
+
+
+def test_csv_import_keeps_columns_and_says_it_has_no_validation(tmp_path):
+    csv = tmp_path / "t.csv"
+    arch = syn.archs(2)
+    csv.write_text(f"arch,cifar10,cifar100\n{arch[0]},90.5,70\n{arch[1]},80,\n")
+    store = TableStore(tmp_path / "store")
+    manifest = Nb201Benchmark().import_from(csv, store)
+    assert manifest.columns == ("cifar10", "cifar100") and manifest.rows == 2
+    assert any("no validation accuracies" in note for note in manifest.notes)
+    table = store.read("nb201")
+    assert table["cifar10"] == [90.5, 80.0] and math.isnan(table["cifar100"][1])
+
+
+def test_import_refusals_name_the_file_and_the_formats(tmp_path):
+    store = TableStore(tmp_path / "store")
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(DataError, match=r"x\.txt: unknown benchmark file type"):
+        Nb201Benchmark().import_from(tmp_path / "x.txt", store)
+    (tmp_path / "junk.pbz2").write_bytes(b"not bz2")
+    with pytest.raises(DataError, match=r"(?s)junk\.pbz2: not a readable nats-pbz2.*fix: pass an intact copy"):
+        Nb201Benchmark().import_from(tmp_path / "junk.pbz2", store)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="without meta.pickle.pbz2"):
+        Nb201Benchmark().import_from(tmp_path / "empty", store)
+    (tmp_path / "noarch.csv").write_text("cell,acc\nx,1\n")
+    with pytest.raises(DataError, match="no 'arch' column"):
+        Nb201Benchmark().import_from(tmp_path / "noarch.csv", store)
+    assert store.manifest("nb201") is None  # nothing half-written
+
+
+def test_evaluator_reads_the_store_and_picks_columns(sources, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path))
+    Nb201Benchmark().import_from(sources["nats-simple"], TableStore())
+    cell = Genotype("nb201", syn.archs(COUNT)[3])
+    row = syn.expected_row(3)
+    default = Nb201Table(TableConfig())
+    assert default.metrics == ("cifar10", "cifar100", "ImageNet16-120",
+                               "cifar10_valid", "cifar100_valid", "ImageNet16-120_valid")
+    assert default.evaluate(cell) == pytest.approx({k: row[k] for k in default.metrics})
+    one = Nb201Table(TableConfig(dataset="cifar100", metric="valid_12ep"))
+    assert one.evaluate(cell) == {"cifar100_valid_12ep": pytest.approx(row["cifar100_valid_12ep"])}
+    assert Nb201Table(TableConfig(metric="time_12ep")).metrics == (
+        "cifar10_time_12ep", "cifar100_time_12ep", "ImageNet16-120_time_12ep")
+    check_table(TableConfig(dataset="cifar10", metric="valid"), "nb201-table")  # installed, column present
+
+
+def test_preflight_on_a_test_only_table_names_the_official_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path))
+    with pytest.raises(DataError, match="(?s)not installed.*automl bench import nb201 PATH.*automl bench fetch nb201"):
+        check_table(TableConfig(), "nb201-table")
+    (tmp_path / "t.csv").write_text(f"arch,cifar10\n{syn.archs(1)[0]},90\n")
+    Nb201Benchmark().import_from(tmp_path / "t.csv", TableStore())
+    check_table(TableConfig(), "nb201-table")
+    with pytest.raises(RecipeError, match="(?s)no column.*cifar10_valid.*NATS-tss-v1_0-3ffb9-simple"):
+        check_table(TableConfig(dataset="cifar10", metric="valid"), "nb201-table")
+
+
+def test_analog_table_is_listed_as_embedded(tmp_path):
+    status = AnalogBenchmark().status(TableStore(tmp_path))
+    assert status.installed and status.where.endswith("data.anb")
