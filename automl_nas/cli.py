@@ -93,7 +93,8 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
 
 
 def _summary(result: dict) -> dict:
-    keys = ("status", "genotype", "metrics", "expected", "search_time_s", "run_dir", "aggregate", "trials")
+    keys = ("status", "genotype", "metrics", "eval_error", "eval_retry", "expected", "search_time_s", "run_dir",
+            "aggregate", "trials")
     return {k: result[k] for k in keys if k in result}
 
 
@@ -103,11 +104,14 @@ def _summary(result: dict) -> dict:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Overrides, as for `automl run`.")
 @handle_errors
 def validate(recipe, profile, overrides) -> None:
-    """Check RECIPE (keys, types, plugin names, plugin options) without running it."""
+    """Check RECIPE (keys, types, plugin names, plugin options, installed benchmark table, data) without running it."""
     from automl_nas.recipe import plan_recipe
 
     _, registry = _manager_and_registry()
     plan = plan_recipe(recipe, registry, profile=profile, overrides=overrides)
+    from automl_nas.preflight import preflight
+
+    preflight(plan)  # the evaluator can answer and the data is there (issue 13)
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
                f"{plan.recipe.search.epochs} epochs)")
 

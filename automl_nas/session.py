@@ -23,6 +23,9 @@ def run_recipe_file(path: str | Path, *, profile: str | None = None, overrides: 
 
     pm, registry = open_session(extra_plugins)
     plan = plan_recipe(path, registry, profile=profile, overrides=overrides)
+    from automl_nas.preflight import preflight
+
+    preflight(plan)  # before the run directory and the first step
     return execute_plan(plan, registry, pm, run_dir=run_dir, quiet=quiet)
 
 
@@ -53,6 +56,9 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=()) ->
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")
     pm, registry = open_session(extra_plugins)
     plan = plan_recipe(rd.recipe_file, registry)
+    from automl_nas.preflight import preflight
+
+    preflight(plan)
     return execute_plan(plan, registry, pm, run_dir=rd.path, quiet=quiet, resume=True)
 
 

@@ -404,7 +404,11 @@ def execute(plan: Plan, registry, pm, run_dir: RunDir, *, quiet: bool = False, r
         result.update(status="finished", genotype=genotype.text, epochs=recipe.search.epochs,
                       search_time_s=round(search.search_time, 3), last_epoch=last)
         if search.evaluator is not None:
-            result["metrics"] = search.evaluate(genotype)
+            try:
+                result["metrics"] = search.evaluate(genotype)
+            except AutomlError as exc:  # the search itself succeeded: keep its genotype (issue 13)
+                result["eval_error"] = str(exc)
+                result["eval_retry"] = f"automl eval {run_dir.path}"
         try:
             result["costs"] = search.space.genotype_costs(genotype, search.inputs)
         except NotImplementedError:

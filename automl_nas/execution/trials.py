@@ -52,18 +52,20 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     Example:
         >>> run_seed_trials("recipes/gdas.toml", profile="quick", seeds=[0, 1, 2], executor="ray")  # doctest: +SKIP
     """
-    from automl_nas.recipe import load_recipe
+    from automl_nas.preflight import preflight
+    from automl_nas.recipe import load_recipe, resolve
     from automl_nas.session import open_session
 
     overrides = list(overrides or [])
     recipe = load_recipe(path, profile=profile, overrides=overrides)  # fail fast on a bad recipe, in the driver
+    pm, registry = open_session()
+    preflight(resolve(recipe, registry, source=str(path)))  # missing table or data: refused before any trial
     cfg = recipe.executor
     address = address or cfg.address or None
     executor = "ray" if address else (executor or cfg.name)
     parent = _parent_dir(recipe, run_dir)
     parent.mkdir(parents=True, exist_ok=True)
     specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent)
-    pm, _ = open_session()
 
     def trial_end(outcome: TrialResult) -> None:
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())

@@ -114,7 +114,11 @@ def _component(registry, kind: str, ref, key: str, source: str):
         if ref.options:
             raise RecipeError(f"{source}: {key}: {kind} {ref.name!r} takes no options (got {', '.join(sorted(ref.options))})")
         return registry.create(kind, ref.name)
-    return registry.create(kind, ref.name, structure(ref.options, comp.config, source=source, prefix=key))
+    from automl_nas.preflight import preflight_config
+
+    config = structure(ref.options, comp.config, source=source, prefix=key)
+    preflight_config(config, ref.name, where=f"{source}: {key}")  # e.g. the table is installed (issue 13)
+    return registry.create(kind, ref.name, config)
 
 
 def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,

@@ -176,12 +176,15 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     Example:
         >>> run_study("recipes/snas.toml", profile="quick", trials=10)  # doctest: +SKIP
     """
-    from automl_nas.recipe import load_recipe
+    from automl_nas.preflight import preflight
+    from automl_nas.recipe import load_recipe, resolve
     from automl_nas.session import open_session
     from automl_nas.study.report import write_report
 
     overrides = list(overrides)
     recipe = load_recipe(path, profile=profile, overrides=overrides)
+    pm, registry = open_session()
+    preflight(resolve(recipe, registry, source=str(path)))  # refused before the first trial (issue 13)
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / cfg.name
@@ -189,7 +192,6 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     url = cfg.storage or f"sqlite:///{study_dir / 'study.db'}"
     seed = recipe.seed if cfg.seed is None else cfg.seed
     study = open_study(cfg, url, seed)
-    pm, _ = open_session()
     driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                      profile=profile, overrides=overrides, seed=recipe.seed, pm=pm, retries=recipe.executor.retries)
     if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:
