@@ -98,7 +98,8 @@ class TableStore:
                             hint=f"`automl bench list` says how to get it (e.g. `automl bench import {name} PATH`)")
         wanted = None if columns is None else ["arch", *[c for c in columns if c != "arch"]]
         try:
-            return pq.read_table(path, columns=wanted).to_pydict()
+            # ParquetFile.read: pq.read_table would import pandas through pyarrow.dataset (+50 MB)
+            return pq.ParquetFile(path).read(columns=wanted, use_threads=False).to_pydict()
         except Exception as exc:  # pyarrow raises its own error types for damaged or foreign files
             raise DataError(f"{path}: unreadable benchmark table ({type(exc).__name__}: {exc})",
                             hint=f"import it again: `automl bench import {name} PATH`") from exc

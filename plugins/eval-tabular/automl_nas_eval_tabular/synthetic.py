@@ -46,8 +46,7 @@ def params(index: int, dataset: str) -> float:
     return round(0.1 + index / 100.0 + 0.001 * list(EVAL_SETS).index(dataset), 6)
 
 
-def _results_count(cls: Any, index: int, arch: str, dataset: str, seed: int, hp: str) -> Any:
-    epochs = EPOCHS[hp]
+def _results_count(cls: Any, index: int, arch: str, dataset: str, seed: int, hp: str, epochs: int) -> Any:
     rc = cls(dataset, None, {e: 40.0 + e for e in range(epochs)}, {e: 1.0 for e in range(epochs)},
              params(index, dataset), 2 * params(index, dataset), {"arch_str": arch}, seed, epochs, [0.001 * (1 + index % 3)])
     rc.update_train_info({e: 40.0 + e for e in range(epochs)}, None, {e: 1.0 for e in range(epochs)},
@@ -58,23 +57,25 @@ def _results_count(cls: Any, index: int, arch: str, dataset: str, seed: int, hp:
     return rc
 
 
-def arch_state(api_utils: Any, index: int, arch: str, hp: str) -> dict:
-    """``ArchResults(...).state_dict()`` of one architecture and schedule."""
+def arch_state(api_utils: Any, index: int, arch: str, hp: str, epochs: dict[str, int] | None = None) -> dict:
+    """``ArchResults(...).state_dict()`` of one architecture and schedule (``epochs``: records
+    per schedule; the real files hold 12 and 200, the tests' default is :data:`EPOCHS`)."""
+    n = (epochs or EPOCHS)[hp]
     result = api_utils.ArchResults(index, arch)
     for dataset in EVAL_SETS:
         for seed in SEEDS:
-            result.update(dataset, seed, _results_count(api_utils.ResultsCount, index, arch, dataset, seed, hp))
+            result.update(dataset, seed, _results_count(api_utils.ResultsCount, index, arch, dataset, seed, hp, n))
     return result.state_dict()
 
 
-def write_nats_simple(directory: Path, count: int) -> Path:
+def write_nats_simple(directory: Path, count: int, epochs: dict[str, int] | None = None) -> Path:
     from nats_bench import api_utils
 
     directory.mkdir(parents=True, exist_ok=True)
     names = archs(count)
     api_utils.pickle_save({"meta_archs": names}, str(directory / "meta.pickle"))
     for i, arch in enumerate(names):
-        api_utils.pickle_save({hp: arch_state(api_utils, i, arch, hp) for hp in ("12", "200")},
+        api_utils.pickle_save({hp: arch_state(api_utils, i, arch, hp, epochs) for hp in ("12", "200")},
                               str(directory / f"{i:06d}.pickle"))
     return directory
 
@@ -102,8 +103,9 @@ def write_nb201_pth(path: Path, count: int) -> Path:
     return path
 
 
-def expected_row(index: int) -> dict[str, float]:
+def expected_row(index: int, epochs: dict[str, int] | None = None) -> dict[str, float]:
     """The store columns the importer must produce for architecture ``index``."""
+    epochs = epochs or EPOCHS
     row: dict[str, float] = {}
     for d in ("cifar10", "cifar100", "ImageNet16-120"):
         vd, ts = ("cifar10-valid", "ori-test") if d == "cifar10" else (d, "x-test")
@@ -116,6 +118,6 @@ def expected_row(index: int) -> dict[str, float]:
         row[column(d, "params")] = params(index, d)
         row[column(d, "flops")] = 2 * params(index, d)
         row[column(d, "latency")] = 0.001 * (1 + index % 3)
-        row[column(d, "train_time")] = TRAIN_EPOCH_S[d] * EPOCHS["200"]
-        row[column(d, "time_12ep")] = TRAIN_EPOCH_S[vd] * EPOCHS["12"] + EVAL_EPOCH_S
+        row[column(d, "train_time")] = TRAIN_EPOCH_S[d] * epochs["200"]
+        row[column(d, "time_12ep")] = TRAIN_EPOCH_S[vd] * epochs["12"] + EVAL_EPOCH_S
     return row

@@ -26,20 +26,23 @@ from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_c
 __all__ = ["Nb201Table", "load_table"]
 
 
-def load_table(path: str | os.PathLike) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-    """``(metric columns, {arch: values})`` of a table file (cached)."""
+def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None
+               ) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    """``(metric columns, {arch: values})`` of a table file (cached); a Parquet file is read
+    only for ``columns`` (all when ``None``), which keeps a full NB201 table's load small."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"nb201-table: {p} does not exist",
                         hint="fix `path = ...` in the evaluator options, or drop it to use the installed table "
                              "(`automl bench import nb201 PATH` / `automl bench fetch nb201`)")
     stat = p.stat()
-    return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns, columns)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, _size: int, _mtime: int) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-    header, rows = _read_parquet(path) if path.endswith((".parquet", ".pq")) else _read_csv(path)
+def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | None
+                 ) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    header, rows = _read_parquet(path, wanted) if path.endswith((".parquet", ".pq")) else _read_csv(path)
     if "arch" not in header:
         raise DataError(f"nb201-table: {path} has columns {list(header)} but no 'arch' column",
                         hint="point `path` at a table whose column 'arch' holds the cell strings")
@@ -61,12 +64,18 @@ def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
         return [h.strip() for h in header], [row for row in reader if row]
 
 
-def _read_parquet(path: str) -> tuple[list[str], list[list[object]]]:
+def _read_parquet(path: str, wanted: tuple[str, ...] | None = None) -> tuple[list[str], list[list[object]]]:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise DataError(f"nb201-table: reading {path} needs pyarrow", hint="pip install pyarrow (or convert the table to CSV)") from exc
-    columns = pq.read_table(path).to_pydict()
+    if wanted is not None:
+        present = set(pq.read_schema(path).names)
+        wanted = tuple(dict.fromkeys(c for c in ("arch", *wanted) if c in present))
+    # ParquetFile.read, not pq.read_table: the latter goes through pyarrow.dataset, which imports
+    # pandas (+50 MB RSS for nothing; benchmarks/bench_store.py)
+    columns = pq.ParquetFile(path).read(columns=list(wanted) if wanted is not None else None,
+                                        use_threads=False).to_pydict()
     header = list(columns)
     return header, [list(r) for r in zip(*columns.values())]
 
@@ -78,17 +87,29 @@ class Nb201Table(Evaluator):
 
     def __init__(self, config: TableConfig | None = None) -> None:
         self.config = config or TableConfig()
+        self._source: tuple[Path, tuple[str, ...] | None] | None = None  # resolved on first use
+
+    def _resolve(self) -> tuple[Path, tuple[str, ...] | None]:
+        """The table file and, for Parquet, the columns to read (manifest/schema read once)."""
+        if self._source is None:
+            path = Path(self.config.path).expanduser() if self.config.path is not None else None
+            if path is None or path.suffix in (".parquet", ".pq"):
+                available, _ = available_columns(self.config)  # DataError naming `automl bench ...` if not installed
+                if path is None:
+                    from automl_nas.benchstore import TableStore
+
+                    path = TableStore().table_path(TABLE)
+                self._source = (path, wanted_columns(self.config, available))
+            else:
+                self._source = (path, None)
+        return self._source
 
     def _file(self) -> Path:
-        if self.config.path is not None:
-            return Path(self.config.path).expanduser()
-        available_columns(self.config)  # DataError naming `automl bench import/fetch` when not installed
-        from automl_nas.benchstore import TableStore
-
-        return TableStore().table_path(TABLE)
+        return self._resolve()[0]
 
     def _table(self) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-        return load_table(self._file())
+        path, columns = self._resolve()
+        return load_table(path, columns)
 
     @property
     def metrics(self) -> tuple[str, ...]:  # type: ignore[override]
