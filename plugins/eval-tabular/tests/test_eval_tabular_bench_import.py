@@ -119,3 +119,38 @@ def test_preflight_on_a_test_only_table_names_the_official_files(tmp_path, monke
 def test_analog_table_is_listed_as_embedded(tmp_path):
     status = AnalogBenchmark().status(TableStore(tmp_path))
     assert status.installed and status.where.endswith("data.anb")
+
+
+@pytest.fixture
+def served_archive(sources, tmp_path):
+    """The tiny -simple directory as a tar, served over HTTP on localhost (no network needed)."""
+    import functools
+    import hashlib
+    import http.server
+    import tarfile
+    import threading
+
+    archive = tmp_path / "served" / "NATS-tss-v1_0-3ffb9-simple.tar"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w") as tar:
+        tar.add(sources["nats-simple"], arcname="NATS-tss-v1_0-3ffb9-simple")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/{archive.name}", hashlib.sha256(archive.read_bytes()).hexdigest()
+    server.shutdown()
+
+
+def test_fetch_downloads_checks_and_imports(served_archive, tmp_path, monkeypatch):
+    url, sha = served_archive
+    monkeypatch.setenv("AUTOML_NAS_NB201_URL", url)
+    store = TableStore(tmp_path / "store")
+    monkeypatch.setenv("AUTOML_NAS_NB201_SHA256", "0" * 64)
+    with pytest.raises(DataError, match=f"has SHA-256 {sha}, expected 0000"):
+        Nb201Benchmark().fetch(store)
+    assert store.manifest("nb201") is None and [p.name for p in store.root.iterdir()] == []  # nothing left behind
+    monkeypatch.setenv("AUTOML_NAS_NB201_SHA256", sha)
+    manifest = Nb201Benchmark().fetch(store)
+    assert (manifest.source, manifest.source_kind, manifest.rows) == ("NATS-tss-v1_0-3ffb9-simple", "nats-simple", COUNT)
+    assert store.read("nb201", ["cifar10_valid"])["cifar10_valid"][2] == pytest.approx(syn.expected_row(2)["cifar10_valid"])
+    assert [p.name for p in store.root.iterdir()] == ["nb201"]  # the archive and its unpacked copy are gone
