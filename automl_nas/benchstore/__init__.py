@@ -5,7 +5,7 @@ Light: importing it reads no file and imports neither torch nor pyarrow.
 
 from __future__ import annotations
 
-from automl_nas.benchstore._api import BenchmarkTable, TableStatus
+from automl_nas.benchstore._api import BenchmarkTable, Progress, TableStatus, describe
 from automl_nas.benchstore._home import automl_home, data_root, store_root
 from automl_nas.benchstore._manifest import FORMAT_VERSION, Manifest
 from automl_nas.benchstore._store import TableStore, file_sha256
@@ -14,10 +14,12 @@ __all__ = [
     "FORMAT_VERSION",
     "BenchmarkTable",
     "Manifest",
+    "Progress",
     "TableStatus",
     "TableStore",
     "automl_home",
     "data_root",
+    "describe",
     "file_sha256",
     "store_root",
 ]

@@ -126,7 +126,7 @@ def fetch_cmd(name: str) -> None:
 
 
 def _report(name: str, store: Any, manifest: Any) -> None:
-    from automl_nas.benchstore._api import describe
+    from automl_nas.benchstore import describe
 
     click.echo(f"{name}: installed in {store.directory(name)}")
     click.echo(f"    {describe(manifest)}")

@@ -3,16 +3,14 @@
 ``nb201``: NAS-Bench-201 / NATS-Bench topology results of all 15,625 cells, imported from
 any official file or a CSV (:mod:`automl_nas_eval_tabular.nb201_import`), or fetched.
 ``analog-nasbench``: embedded in the ``analog-nasbench`` package; listed so that
-``automl bench list`` shows every table, and importable from another ``data.anb``.
+``automl bench list`` shows every table.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from automl_nas.benchstore import BenchmarkTable, Manifest, TableStatus, TableStore, file_sha256
-from automl_nas.benchstore._api import Progress
+from automl_nas.benchstore import BenchmarkTable, Manifest, Progress, TableStatus, TableStore, file_sha256
 from automl_nas.errors import DataError
 
 __all__ = ["AnalogBenchmark", "Nb201Benchmark"]
@@ -47,7 +45,12 @@ class Nb201Benchmark(BenchmarkTable):
 
 
 class AnalogBenchmark(BenchmarkTable):
-    """AnalogNAS-Bench: CIFAR-10 accuracies of NB201 cells on simulated analog hardware."""
+    """AnalogNAS-Bench: CIFAR-10 accuracies of NB201 cells on simulated analog hardware.
+
+    Embedded in the ``analog-nasbench`` package (the ``analog-nasbench`` evaluator reads its
+    ``data.anb`` safely, see :mod:`automl_nas_eval_tabular.analog`); listed here so that
+    ``automl bench list`` shows every table a recipe can name.
+    """
 
     name = "analog-nasbench"
     summary = "AnalogNAS-Bench CIFAR-10 accuracies of NB201 cells (embedded in the analog-nasbench package)"
@@ -56,9 +59,6 @@ class AnalogBenchmark(BenchmarkTable):
         return "pip install analog-nasbench (embedded; nothing to import)"
 
     def status(self, store: TableStore) -> TableStatus:
-        manifest = store.manifest(self.name)
-        if manifest is not None:
-            return super().status(store)
         from automl_nas_eval_tabular.analog import default_data_path
 
         try:
@@ -70,11 +70,5 @@ class AnalogBenchmark(BenchmarkTable):
         return TableStatus(installed=True, where=str(path), detail="embedded in the analog-nasbench package")
 
     def import_from(self, source: Path, store: TableStore, progress: Progress | None = None) -> Manifest:
-        from automl_nas_eval_tabular.analog import load_analog
-
-        table = load_analog(os.fspath(source))
-        arch = sorted(table)
-        keys = list(table[arch[0]]) if arch else []
-        columns = {k: [table[a][k] for a in arch] for k in keys}
-        return store.write(self.name, arch, columns, source=source.name, source_kind="analog-anb",
-                           source_sha256=file_sha256(source))
+        raise DataError("analog-nasbench is embedded in the analog-nasbench package; there is nothing to import",
+                        hint="pip install analog-nasbench; the evaluator's `path = ...` reads another data.anb")
