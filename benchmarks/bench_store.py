@@ -5,7 +5,8 @@ with the official ``nats_bench`` classes, with the real files' record lengths (1
 epochs, 4 data sets x 2 seeds); each phase runs in a fresh interpreter whose peak RSS
 (``VmHWM``) is reported, and the import time is extrapolated to all 15,625 cells
 (the reader streams one architecture at a time, so time is linear and memory flat).
-Load: a full 15,625-row table with the importer's columns is written to a store, then a
+The same for a NAS-Bench-201 ``.pth`` in torch's legacy format (``--pth-archs``), against
+``torch.load`` of that file. Load: a full 15,625-row table with the importer's columns is written to a store, then a
 fresh interpreter times the first lookup of ``nb201-table`` (reads the Parquet file).
 
 Usage: python benchmarks/bench_store.py [--archs 300] [--epochs-200 200]
@@ -56,6 +57,14 @@ for _ in range(1000):
 print(json.dumps({"s": first, "lookup_us": (time.perf_counter() - t) * 1000, "metrics": len(out),
                   "rss_mb": hwm()}))
 """
+TORCH_LOAD = """
+import json, sys, time
+HWM
+import torch
+t = time.perf_counter()
+data = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
+print(json.dumps({"s": time.perf_counter() - t, "rss_mb": hwm()}))
+"""
 BASELINE = """
 import json
 HWM
@@ -88,6 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=300)
     parser.add_argument("--epochs-200", type=int, default=200, help="records of the long schedule (the real files: 200)")
+    parser.add_argument("--pth-archs", type=int, default=200, help="architectures in the .pth measurement (0: skip)")
     args = parser.parse_args()
     from automl_nas_eval_tabular.synthetic import write_nats_simple
 
@@ -103,6 +113,18 @@ def main() -> None:
     print(f"import  {args.archs} archs: {imp['s']:.2f} s ({per * 1000:.1f} ms/arch -> {per * 15625 / 60:.1f} min "
           f"for 15,625; x{REAL_KIB / size:.1f} by file size: {per * 15625 * REAL_KIB / size / 60:.1f} min), peak RSS {imp['rss_mb']:.0f} MB (interpreter + automl_nas: {base:.0f} MB), "
           f"{imp['columns']} columns")
+    if args.pth_archs:
+        from automl_nas_eval_tabular.synthetic import write_nb201_pth
+
+        pth = write_nb201_pth(work / "NAS-Bench-201-synthetic.pth", args.pth_archs, legacy=True,
+                              epochs={"12": 12, "200": args.epochs_200})
+        mb = pth.stat().st_size / 2**20
+        imp = _python(IMPORT, str(pth), str(work / "store-pth"))
+        full = _python(TORCH_LOAD, str(pth))
+        print(f"import  {args.pth_archs} archs from a {mb:.0f} MiB legacy .pth (streamed, 2 passes): {imp['s']:.1f} s "
+              f"({mb / imp['s']:.1f} MiB/s -> {4.7 * 1024 / (mb / imp['s']) / 60:.0f} min for the 4.7 GB v1.1 file), "
+              f"peak RSS {imp['rss_mb']:.0f} MB; torch.load of the same file: {full['s']:.1f} s, "
+              f"peak RSS {full['rss_mb']:.0f} MB (grows with the file)")
     _full_table(work / "home")
     size = (work / "home" / "benchmarks" / "nb201" / "table.parquet").stat().st_size / 1024
     load = _python(LOAD, env={"AUTOML_NAS_HOME": str(work / "home")})

@@ -6,14 +6,19 @@ Accepted sources (``automl bench import nb201 PATH``):
   ``NNNNNN.pickle.pbz2`` files plus ``meta.pickle.pbz2``. Streamed with the official API's
   light mode (``nats_bench.create(dir, "tss", fast_mode=True)``): one architecture is loaded,
   turned into a row and dropped, so memory stays flat.
-* ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` -- the single-file archive. It is one pickle, so it is
-  unpickled once (``nats_bench.api_utils.pickle_load``); the API object is *not* built on top
-  (that deep-copies the whole dict and builds every ``ArchResults``): entries are converted
-  one by one and deleted from the dict as they are read.
+* ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` -- the single-file archive: one bz2-compressed pickle of
+  ``{"meta_archs", "arch2infos": {index: {"12": ..., "200": ...}}, "evaluated_indexes"}``.
 * ``NAS-Bench-201-v1_0-e61699.pth`` / ``NAS-Bench-201-v1_1-096897.pth`` -- the
   ``torch.save``'d dict ``{"meta_archs", "arch2infos": {index: {"less": 12-epoch results,
-  "full": 200-epoch results}}, "evaluated_indexes"}`` read by ``nas_201_api``; loaded with
-  ``torch.load(weights_only=True)`` (no code named by the file runs) and converted entry by entry.
+  "full": 200-epoch results}}, "evaluated_indexes"}`` read by ``nas_201_api`` (torch's legacy
+  format or the zip format).
+
+  Both single files are one pickle each, which ``pickle.load``/``torch.load`` (and the official
+  APIs on top) would build whole -- tens of GB for the NAS-Bench-201 ``.pth``. They are read by
+  :mod:`automl_nas_eval_tabular.pickle_stream` instead: a restricted two-pass reader that hands
+  each ``arch2infos`` entry over as soon as it is complete, so memory stays at one entry (no
+  code named by the file runs, no torch import); it decodes in pure Python, so these imports
+  take longer than the ``-simple`` directory's.
 * a CSV or Parquet file with a column ``arch`` and numeric columns (e.g. the project's
   ``nb201-test-accuracy.csv``); its columns are kept as they are.
 
@@ -24,8 +29,10 @@ cost fields follow the official API. Column meanings: :mod:`automl_nas_eval_tabu
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import pickle
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -114,39 +121,90 @@ def _read_nats_simple(path: Path, progress: Progress) -> ImportedTable:
 
 
 def _read_nats_pbz2(path: Path, progress: Progress) -> ImportedTable:
-    from nats_bench.api_utils import pickle_load
+    import bz2
 
-    raw = pickle_load(str(path))
-    return _convert_dict(raw, progress, {"12": "12", "200": "200"})
+    @contextlib.contextmanager
+    def opened() -> Iterator[tuple[Any, Callable[[], int]]]:
+        with open(path, "rb") as raw, bz2.BZ2File(raw) as stream:
+            yield stream, raw.tell  # progress in compressed bytes
+
+    return _stream_pickle(opened, path.stat().st_size, progress, {"12": "12", "200": "200"})
 
 
 def _read_pth(path: Path, progress: Progress) -> ImportedTable:
-    import torch
+    with open(path, "rb") as fh:
+        is_zip = fh.read(4) == b"PK\x03\x04"
+    if is_zip:  # torch >= 1.6 format: the object is the pickle archive/data.pkl inside a zip
+        import zipfile
 
-    raw = torch.load(str(path), map_location="cpu", weights_only=True)
-    return _convert_dict(raw, progress, {"less": "12", "full": "200"})
+        with zipfile.ZipFile(path) as archive:
+            member = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+            if member is None:
+                raise ValueError("a zip without data.pkl is not a torch.save file")
+            size = archive.getinfo(member).file_size
+
+        @contextlib.contextmanager
+        def opened() -> Iterator[tuple[Any, Callable[[], int]]]:
+            with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
+                yield stream, stream.tell
+
+        return _stream_pickle(opened, size, progress, {"less": "12", "full": "200"})
+
+    @contextlib.contextmanager
+    def opened_legacy() -> Iterator[tuple[Any, Callable[[], int]]]:
+        with open(path, "rb") as fh:
+            _legacy_header(fh)
+            yield fh, fh.tell
+
+    return _stream_pickle(opened_legacy, path.stat().st_size, progress, {"less": "12", "full": "200"})
 
 
-def _convert_dict(raw: Any, progress: Progress, hp_keys: dict[str, str]) -> ImportedTable:
+_TORCH_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
+
+
+class _NoGlobals(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("collections", "OrderedDict"):
+            import collections
+
+            return collections.OrderedDict
+        raise pickle.UnpicklingError(f"global {module}.{name} in a torch.save header")
+
+
+def _legacy_header(fh: Any) -> None:
+    """Skip torch's legacy header pickles (magic number, protocol version, sys info)."""
+    if _NoGlobals(fh).load() != _TORCH_MAGIC:
+        raise ValueError("not a torch.save file (wrong magic number)")
+    _NoGlobals(fh).load()
+    _NoGlobals(fh).load()
+
+
+def _stream_pickle(opened: Callable[[], Any], size: int, progress: Progress,
+                   hp_keys: dict[str, str]) -> ImportedTable:
+    """Two streaming passes over one big pickle (:mod:`automl_nas_eval_tabular.pickle_stream`)."""
+    from automl_nas_eval_tabular.pickle_stream import last_reads, stream_entries
+
+    rows: list[tuple[int, dict[str, float]]] = []
+    with opened() as (stream, position):
+        live = last_reads(stream, lambda: progress(position(), 2 * size))
+    with opened() as (stream, position):
+        top = stream_entries(stream, "arch2infos", lambda index, entry: rows.append((int(index), _entry_row(entry, hp_keys))),
+                             live, lambda: progress(size + position(), 2 * size))
+    if not isinstance(top, dict) or "meta_archs" not in top:
+        found = sorted(top)[:6] if isinstance(top, dict) else type(top).__name__
+        raise ValueError(f"expected a dict with 'meta_archs' and 'arch2infos', found {found}")
+    progress(2 * size, 2 * size)
+    meta = top["meta_archs"]
+    return _rows_to_table((meta[index], row) for index, row in sorted(rows, key=lambda r: r[0]))
+
+
+def _entry_row(entry: Any, hp_keys: dict[str, str]) -> dict[str, float]:
     from nats_bench.api_utils import ArchResults
 
-    if not isinstance(raw, dict) or not {"meta_archs", "arch2infos"} <= set(raw):
-        found = sorted(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
-        raise ValueError(f"expected a dict with 'meta_archs' and 'arch2infos', found {found}")
-    meta, infos = raw["meta_archs"], raw["arch2infos"]
-    total = len(infos)
-
-    def rows() -> Iterator[tuple[str, dict[str, float]]]:
-        for done, index in enumerate(sorted(infos)):
-            entry = infos.pop(index)  # free the source entry as soon as it is read
-            missing = set(hp_keys) - set(entry)
-            if len(missing) == len(hp_keys):
-                raise ValueError(f"architecture {index} has results under {sorted(entry)}, expected {sorted(hp_keys)}")
-            hp2res = {hp: ArchResults.create_from_state_dict(entry[key]) for key, hp in hp_keys.items() if key in entry}
-            yield meta[index], arch_row(hp2res)
-            progress(done + 1, total)
-
-    return _rows_to_table(rows())
+    if not isinstance(entry, dict) or not set(hp_keys) & set(entry):
+        found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        raise ValueError(f"an architecture has results under {found}, expected {sorted(hp_keys)}")
+    return arch_row({hp: ArchResults.create_from_state_dict(entry[key]) for key, hp in hp_keys.items() if key in entry})
 
 
 def arch_row(hp2res: dict[str, Any]) -> dict[str, float]:

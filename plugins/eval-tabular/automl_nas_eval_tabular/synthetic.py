@@ -97,15 +97,16 @@ def write_nats_pbz2(path_stem: Path, count: int) -> Path:
     return Path(str(path_stem) + ".pbz2")
 
 
-def write_nb201_pth(path: Path, count: int) -> Path:
+def write_nb201_pth(path: Path, count: int, *, legacy: bool = False, epochs: dict[str, int] | None = None) -> Path:
+    """``legacy=True``: torch's pre-1.6 serialization (as the published v1.0/v1.1 files), else the zip format."""
     import torch
     from nas_201_api import api_utils
 
     names = archs(count)
     data = {"meta_archs": names, "evaluated_indexes": list(range(count)),
-            "arch2infos": {i: {"less": arch_state(api_utils, i, a, "12"), "full": arch_state(api_utils, i, a, "200")}
+            "arch2infos": {i: {"less": arch_state(api_utils, i, a, "12", epochs), "full": arch_state(api_utils, i, a, "200", epochs)}
                            for i, a in enumerate(names)}}
-    torch.save(data, path)
+    torch.save(data, path, _use_new_zipfile_serialization=not legacy)
     return path
 
 

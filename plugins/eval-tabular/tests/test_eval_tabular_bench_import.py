@@ -31,21 +31,22 @@ def sources(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("nb201-official")
     return {"nats-simple": syn.write_nats_simple(d / "NATS-tss-v1_0-tiny-simple", COUNT),
             "nats-pbz2": syn.write_nats_pbz2(d / "NATS-tss-v1_0-tiny.pickle", COUNT),
-            "nb201-pth": syn.write_nb201_pth(d / "NAS-Bench-201-v1_1-tiny.pth", COUNT)}
+            "nb201-pth": syn.write_nb201_pth(d / "NAS-Bench-201-v1_1-tiny.pth", COUNT),
+            "nb201-pth-legacy": syn.write_nb201_pth(d / "NAS-Bench-201-v1_0-tiny.pth", COUNT, legacy=True)}
 
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-@pytest.mark.parametrize("kind", ["nats-simple", "nats-pbz2", "nb201-pth"])
+@pytest.mark.parametrize("kind", ["nats-simple", "nats-pbz2", "nb201-pth", "nb201-pth-legacy"])
 def test_official_formats_round_trip(kind, sources, tmp_path):
     store = TableStore(tmp_path / "store")
     seen: list[tuple[int, int]] = []
     manifest = Nb201Benchmark().import_from(sources[kind], store, lambda done, total: seen.append((done, total)))
-    assert (manifest.source_kind, manifest.rows, manifest.source) == (kind, COUNT, sources[kind].name)
+    assert (manifest.source_kind, manifest.rows, manifest.source) == (kind.removesuffix("-legacy"), COUNT, sources[kind].name)
     assert len(manifest.source_sha256) == 64 and manifest.notes == ()
-    assert seen[-1] == (COUNT, COUNT)  # the progress bar reaches the end
+    assert seen[-1][0] == seen[-1][1] > 0  # the progress bar reaches the end
     table = store.read("nb201")
     assert table["arch"] == syn.archs(COUNT)
     for i in range(COUNT):
@@ -154,3 +155,43 @@ def test_fetch_downloads_checks_and_imports(served_archive, tmp_path, monkeypatc
     assert (manifest.source, manifest.source_kind, manifest.rows) == ("NATS-tss-v1_0-3ffb9-simple", "nats-simple", COUNT)
     assert store.read("nb201", ["cifar10_valid"])["cifar10_valid"][2] == pytest.approx(syn.expected_row(2)["cifar10_valid"])
     assert [p.name for p in store.root.iterdir()] == ["nb201"]  # the archive and its unpacked copy are gone
+
+
+def test_single_file_imports_stream_without_torch(sources, tmp_path):
+    """The .pth is read by the streaming reader, not torch.load (which builds the whole file)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path\nfrom automl_nas.benchstore import TableStore\n"
+            "from automl_nas_eval_tabular.bench import Nb201Benchmark\n"
+            f"m = Nb201Benchmark().import_from(Path({str(sources['nb201-pth-legacy'])!r}), TableStore({str(tmp_path)!r}))\n"
+            "print(m.rows, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(COUNT), "False"]
+
+
+def test_pickle_stream_hands_entries_over_and_refuses_code(tmp_path):
+    import collections
+    import io
+    import pickle
+
+    import numpy as np
+
+    from automl_nas_eval_tabular.pickle_stream import StreamError, last_reads, stream_entries
+
+    shared = "shared"  # one object referenced from every entry: read back through the memo
+    entries = {i: {"name": shared, "od": collections.OrderedDict(a=i), "x": np.float64(i / 2), "s": {i},
+                   "f": frozenset([i]), "b": b"\x00\xff", "t": (None, True, i)} for i in range(5)}
+    for protocol in (2, 4, 5):
+        data = pickle.dumps({"meta_archs": ["a"], "arch2infos": entries, "tail": shared}, protocol=protocol)
+        seen: dict = {}
+        top = stream_entries(io.BytesIO(data), "arch2infos", seen.__setitem__, last_reads(io.BytesIO(data)))
+        assert seen == entries and top == {"meta_archs": ["a"], "arch2infos": {}, "tail": shared}
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    data = pickle.dumps({"arch2infos": {0: Evil()}})
+    with pytest.raises(StreamError, match="builtins.print is not allowed"):
+        stream_entries(io.BytesIO(data), "arch2infos", print, last_reads(io.BytesIO(data)))

@@ -1,0 +1,220 @@
+"""Stream the entries of one dict out of a huge pickle, never holding the whole object.
+
+Why: the NAS-Bench-201 ``.pth`` (4.7 GB on disk for v1.1) and the single-file NATS-Bench
+archive are each *one* pickle; ``torch.load``/``pickle.load`` builds all of it (tens of GB).
+Here the pickle is executed by a small restricted VM over :func:`pickletools.genops`:
+entries stored into the dict under ``target_key`` (``"arch2infos"``) are handed to a
+callback one by one and dropped. Two passes keep the memo small: the first records, for
+every memo slot that is read back (``GET``), the last operation that reads it; the second
+stores only those slots and frees each after its last read. Memory is one entry plus the
+shared strings; time is pure-Python opcode decoding (a few MB/s).
+
+Only plain data is built: dicts, lists, tuples, sets, strings, bytes, numbers, plus
+``collections.OrderedDict`` and NumPy scalars (as ``torch.load(weights_only=True)`` allows).
+Any other global, and persistent ids (tensors), raise :class:`StreamError`.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickletools
+from typing import IO, Any, Callable, Iterator
+
+__all__ = ["StreamError", "last_reads", "stream_entries"]
+
+Progress = Callable[[], None]
+_REPORT_EVERY = 1 << 20  # operations between progress callbacks
+
+
+class StreamError(ValueError):
+    """The pickle holds something the restricted reader does not build."""
+
+
+def _allowed(module: str, name: str) -> Any:
+    if (module, name) == ("collections", "OrderedDict"):
+        return collections.OrderedDict
+    if module in ("builtins", "__builtin__") and name in ("set", "frozenset", "bytearray", "complex"):
+        import builtins
+
+        return getattr(builtins, name)  # protocol 2 writes sets as set([...])
+    if (module, name) == ("_codecs", "encode"):  # protocol 2 writes bytes as _codecs.encode(text, "latin1")
+        import codecs
+
+        return codecs.encode
+    if (module, name) in (("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "dtype")):
+        import importlib
+
+        import numpy
+
+        if name == "dtype":
+            return numpy.dtype
+        try:
+            return importlib.import_module("numpy._core.multiarray").scalar
+        except ImportError:  # numpy 1.x
+            return importlib.import_module("numpy.core.multiarray").scalar
+    raise StreamError(f"global {module}.{name} is not allowed in a benchmark file")
+
+
+def _ops(stream: IO[bytes], tick: Progress | None) -> Iterator[tuple[str, Any]]:
+    for n, (op, arg, _pos) in enumerate(pickletools.genops(stream)):
+        if tick is not None and n % _REPORT_EVERY == 0:
+            tick()
+        yield op.name, arg
+
+
+def last_reads(stream: IO[bytes], tick: Progress | None = None) -> dict[int, int]:
+    """Pass 1: memo slot -> number of the last operation that reads it."""
+    last: dict[int, int] = {}
+    memo_len = 0
+    for n, (name, arg) in enumerate(_ops(stream, tick)):
+        if name == "MEMOIZE":
+            memo_len += 1
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo_len = max(memo_len, int(arg) + 1)
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            last[int(arg)] = n
+    return last
+
+
+def stream_entries(stream: IO[bytes], target_key: str, on_entry: Callable[[Any, Any], None],
+                   live: dict[int, int], tick: Progress | None = None) -> Any:
+    """Pass 2: execute the pickle; ``target_key``'s dict entries go to ``on_entry``, not memory.
+
+    Returns the unpickled object, whose ``target_key`` dict is left empty.
+    """
+    vm = _Vm(target_key, on_entry, live)
+    for n, (name, arg) in enumerate(_ops(stream, tick)):
+        if name == "STOP":
+            return vm.stack.pop()
+        vm.step(n, name, arg)
+    raise StreamError("the pickle ended without STOP (truncated file?)")
+
+
+class _Vm:
+    """The subset of the pickle machine that plain data needs (protocols 2-5)."""
+
+    PUSH_ARG = frozenset({"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
+                          "STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
+                          "BINUNICODE8", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"})
+    CONST = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
+
+    def __init__(self, target_key: str, on_entry: Callable[[Any, Any], None], live: dict[int, int]) -> None:
+        self.stack: list[Any] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, Any] = {}
+        self.memo_len = 0
+        self.live, self.target_key, self.on_entry = live, target_key, on_entry
+        self.target: Any = None
+
+    def pop_mark(self) -> list[Any]:
+        start = self.marks.pop()
+        items = self.stack[start:]
+        del self.stack[start:]
+        return items
+
+    def new_mapping(self, mapping: Any) -> None:
+        if self.target is None and self.stack and self.stack[-1] == self.target_key:
+            self.target = mapping
+        self.stack.append(mapping)
+
+    def set_items(self, mapping: Any, items: list[Any]) -> None:
+        pairs = zip(items[::2], items[1::2])
+        if mapping is self.target:
+            for key, value in pairs:
+                self.on_entry(key, value)
+        else:
+            for key, value in pairs:
+                mapping[key] = value
+
+    def put(self, index: int) -> None:
+        if index in self.live:
+            self.memo[index] = self.stack[-1]
+
+    def get(self, n: int, index: int) -> None:
+        try:
+            self.stack.append(self.memo[index])
+        except KeyError:
+            raise StreamError(f"back-reference to memo slot {index} that was never stored") from None
+        if self.live.get(index) == n:
+            del self.memo[index]
+
+    def step(self, n: int, name: str, arg: Any) -> None:  # noqa: C901 - one branch per opcode family
+        stack = self.stack
+        if name in self.PUSH_ARG:
+            stack.append(arg)
+        elif name in self.CONST:
+            stack.append(self.CONST[name])
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            self.put(int(arg))
+            self.memo_len = max(self.memo_len, int(arg) + 1)
+        elif name == "MEMOIZE":
+            self.put(self.memo_len)
+            self.memo_len += 1
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            self.get(n, int(arg))
+        elif name == "MARK":
+            self.marks.append(len(stack))
+        elif name == "EMPTY_DICT":
+            self.new_mapping({})
+        elif name == "SETITEM":
+            value, key = stack.pop(), stack.pop()
+            self.set_items(stack[-1], [key, value])
+        elif name == "SETITEMS":
+            items = self.pop_mark()
+            self.set_items(stack[-1], items)
+        elif name == "EMPTY_LIST":
+            stack.append([])
+        elif name == "APPEND":
+            value = stack.pop()
+            stack[-1].append(value)
+        elif name == "APPENDS":
+            items = self.pop_mark()
+            stack[-1].extend(items)
+        elif name in ("EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3"):
+            size = {"EMPTY_TUPLE": 0, "TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}[name]
+            items = stack[len(stack) - size:] if size else []
+            del stack[len(stack) - size:]
+            stack.append(tuple(items))
+        elif name == "TUPLE":
+            stack.append(tuple(self.pop_mark()))
+        elif name == "LIST":
+            stack.append(self.pop_mark())
+        elif name == "DICT":
+            items = self.pop_mark()
+            self.new_mapping(dict(zip(items[::2], items[1::2])))
+        elif name == "EMPTY_SET":
+            stack.append(set())
+        elif name == "ADDITEMS":
+            items = self.pop_mark()
+            stack[-1].update(items)
+        elif name == "FROZENSET":
+            stack.append(frozenset(self.pop_mark()))
+        elif name in ("PROTO", "FRAME"):
+            pass
+        elif name == "POP":
+            stack.pop()
+        elif name == "POP_MARK":
+            self.pop_mark()
+        elif name == "DUP":
+            stack.append(stack[-1])
+        elif name == "GLOBAL":
+            module, _, attr = str(arg).partition(" ")
+            stack.append(_allowed(module, attr))
+        elif name == "STACK_GLOBAL":
+            attr, module = stack.pop(), stack.pop()
+            stack.append(_allowed(module, attr))
+        elif name in ("REDUCE", "NEWOBJ"):
+            args, func = stack.pop(), stack.pop()
+            result = func(*args) if name == "REDUCE" else func.__new__(func, *args)
+            if isinstance(result, dict):
+                self.new_mapping(result)
+            else:
+                stack.append(result)
+        elif name == "BUILD":
+            state = stack.pop()
+            setstate = getattr(stack[-1], "__setstate__", None)
+            if setstate is None:
+                raise StreamError(f"cannot restore the state of {type(stack[-1]).__name__}")
+            setstate(state)
+        else:  # PERSID/BINPERSID (tensors), EXT*, INST/OBJ, NEXT_BUFFER, ...
+            raise StreamError(f"pickle opcode {name} is not supported in a benchmark file")
