@@ -4,10 +4,11 @@ Why: the NAS-Bench-201 ``.pth`` (4.7 GB on disk for v1.1) and the single-file NA
 archive are each *one* pickle; ``torch.load``/``pickle.load`` builds all of it (tens of GB).
 Here the pickle is executed by a small restricted VM over :func:`pickletools.genops`:
 entries stored into the dict under ``target_key`` (``"arch2infos"``) are handed to a
-callback one by one and dropped. Two passes keep the memo small: the first records, for
-every memo slot that is read back (``GET``), the last operation that reads it; the second
-stores only those slots and frees each after its last read. Memory is one entry plus the
-shared strings; time is pure-Python opcode decoding (a few MB/s).
+callback one by one and dropped. Two passes keep the memo small: the first finds the few
+memo slots read back long after they were stored (:func:`last_reads`); the second keeps
+every slot of the current window of operations plus those, each until its last read.
+Memory is about one window of objects plus the shared strings; time is pure-Python opcode
+decoding (a few MB/s).
 
 Only plain data is built: dicts, lists, tuples, sets, strings, bytes, numbers, plus
 ``collections.OrderedDict`` and NumPy scalars (as ``torch.load(weights_only=True)`` allows).
@@ -62,18 +63,35 @@ def _ops(stream: IO[bytes], tick: Progress | None) -> Iterator[tuple[str, Any]]:
         yield op.name, arg
 
 
+#: operations per liveness window (see :func:`last_reads`)
+WINDOW = 1 << 18
+
+
 def last_reads(stream: IO[bytes], tick: Progress | None = None) -> dict[int, int]:
-    """Pass 1: memo slot -> number of the last operation that reads it."""
-    last: dict[int, int] = {}
+    """Pass 1: the memo slots read back in a later window of :data:`WINDOW` operations than the
+    one that stored them, each with the number of its last read.
+
+    Reads within a window are served by keeping every slot of the current window; only the
+    few slots shared across windows (strings such as data-set names, entries that straddle a
+    boundary) need remembering, so this map stays small however large the file is.
+    """
+    import bisect
+
+    first_slot: list[int] = []  # memo length at the start of each window
+    cross: dict[int, int] = {}
     memo_len = 0
     for n, (name, arg) in enumerate(_ops(stream, tick)):
+        if n % WINDOW == 0:
+            first_slot.append(memo_len)
         if name == "MEMOIZE":
             memo_len += 1
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
             memo_len = max(memo_len, int(arg) + 1)
         elif name in ("BINGET", "LONG_BINGET", "GET"):
-            last[int(arg)] = n
-    return last
+            slot = int(arg)
+            if bisect.bisect_right(first_slot, slot) - 1 < n // WINDOW:
+                cross[slot] = n
+    return cross
 
 
 def stream_entries(stream: IO[bytes], target_key: str, on_entry: Callable[[Any, Any], None],
@@ -84,6 +102,8 @@ def stream_entries(stream: IO[bytes], target_key: str, on_entry: Callable[[Any, 
     """
     vm = _Vm(target_key, on_entry, live)
     for n, (name, arg) in enumerate(_ops(stream, tick)):
+        if n % WINDOW == 0:
+            vm.next_window()
         if name == "STOP":
             return vm.stack.pop()
         vm.step(n, name, arg)
@@ -103,6 +123,7 @@ class _Vm:
         self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
         self.memo_len = 0
+        self.window_slots: list[int] = []
         self.live, self.target_key, self.on_entry = live, target_key, on_entry
         self.target: Any = None
 
@@ -127,8 +148,8 @@ class _Vm:
                 mapping[key] = value
 
     def put(self, index: int) -> None:
-        if index in self.live:
-            self.memo[index] = self.stack[-1]
+        self.memo[index] = self.stack[-1]
+        self.window_slots.append(index)
 
     def get(self, n: int, index: int) -> None:
         try:
@@ -137,6 +158,13 @@ class _Vm:
             raise StreamError(f"back-reference to memo slot {index} that was never stored") from None
         if self.live.get(index) == n:
             del self.memo[index]
+
+    def next_window(self) -> None:
+        """Forget the previous window's slots that no later window reads."""
+        for index in self.window_slots:
+            if index not in self.live:
+                self.memo.pop(index, None)
+        self.window_slots = []
 
     def step(self, n: int, name: str, arg: Any) -> None:  # noqa: C901 - one branch per opcode family
         stack = self.stack

@@ -170,14 +170,18 @@ def test_single_file_imports_stream_without_torch(sources, tmp_path):
     assert out == [str(COUNT), "False"]
 
 
-def test_pickle_stream_hands_entries_over_and_refuses_code(tmp_path):
+@pytest.mark.parametrize("window", [7, 64, 1 << 18])
+def test_pickle_stream_hands_entries_over_and_refuses_code(tmp_path, window, monkeypatch):
     import collections
     import io
     import pickle
 
     import numpy as np
 
+    from automl_nas_eval_tabular import pickle_stream
     from automl_nas_eval_tabular.pickle_stream import StreamError, last_reads, stream_entries
+
+    monkeypatch.setattr(pickle_stream, "WINDOW", window)  # small windows: slots are forgotten and re-read across them
 
     shared = "shared"  # one object referenced from every entry: read back through the memo
     entries = {i: {"name": shared, "od": collections.OrderedDict(a=i), "x": np.float64(i / 2), "s": {i},
