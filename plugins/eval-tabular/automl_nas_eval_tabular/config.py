@@ -46,6 +46,19 @@ class NatsConfig:
     hp: str = attrs.field(default="200", converter=str, validator=attrs.validators.in_(("12", "200")),
                           metadata={"help": "training schedule of the benchmark entry: '12' or '200' epochs"})
 
+    def preflight(self, component: str) -> None:
+        """The benchmark file or directory exists (it is opened only when the first cell is scored)."""
+        from pathlib import Path
+
+        from automl_nas.errors import DataError, RecipeError
+
+        fix = ("set `path = ...` to NATS-tss-v1_0-3ffb9.pickle.pbz2, its '-simple' directory or a NAS-Bench-201 "
+               ".pth, or use `nb201-table` with the installed table (`automl bench import nb201 PATH`)")
+        if self.path is None:
+            raise RecipeError(f"evaluator {component}: no benchmark file given", hint=fix)
+        if not Path(self.path).expanduser().exists():
+            raise DataError(f"{component}: {self.path} does not exist", hint=fix)
+
 
 @attrs.frozen(kw_only=True)
 class AnalogConfig:

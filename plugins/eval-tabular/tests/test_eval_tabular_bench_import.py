@@ -199,3 +199,14 @@ def test_pickle_stream_hands_entries_over_and_refuses_code(tmp_path, window, mon
     data = pickle.dumps({"arch2infos": {0: Evil()}})
     with pytest.raises(StreamError, match="builtins.print is not allowed"):
         stream_entries(io.BytesIO(data), "arch2infos", print, last_reads(io.BytesIO(data)))
+
+
+def test_nats_bench_evaluator_preflight(tmp_path):
+    from automl_nas_eval_tabular.config import NatsConfig
+
+    with pytest.raises(RecipeError, match="no benchmark file given"):
+        NatsConfig().preflight("nats-bench")
+    with pytest.raises(DataError, match="(?s)nope.pbz2 does not exist.*automl bench import nb201"):
+        NatsConfig(path=str(tmp_path / "nope.pbz2")).preflight("nats-bench")
+    (tmp_path / "x.pickle.pbz2").write_bytes(b"")
+    NatsConfig(path=str(tmp_path / "x.pickle.pbz2")).preflight("nats-bench")
