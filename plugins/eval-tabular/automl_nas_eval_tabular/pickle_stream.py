@@ -4,7 +4,8 @@ Why: the NAS-Bench-201 ``.pth`` (4.7 GB on disk for v1.1) and the single-file NA
 archive are each *one* pickle; ``torch.load``/``pickle.load`` builds all of it (tens of GB).
 Here the pickle is executed by a small restricted VM over :func:`pickletools.genops`:
 entries stored into the dict under ``target_key`` (``"arch2infos"``) are handed to a
-callback one by one and dropped. Two passes keep the memo small: the first finds the few
+callback one by one and dropped -- each as soon as the next one starts, not when pickle's
+batch of 1,000 entries closes. Two passes keep the memo small: the first finds the few
 memo slots read back long after they were stored (:func:`last_reads`); the second keeps
 every slot of the current window of operations plus those, each until its last read.
 Memory is about one window of objects plus the shared strings; time is pure-Python opcode
@@ -107,6 +108,8 @@ def stream_entries(stream: IO[bytes], target_key: str, on_entry: Callable[[Any, 
         if name == "STOP":
             return vm.stack.pop()
         vm.step(n, name, arg)
+        if vm.batch_start is not None and len(vm.marks) == vm.batch_depth and len(vm.stack) - vm.batch_start == 3:
+            vm.hand_over_finished_pair()
     raise StreamError("the pickle ended without STOP (truncated file?)")
 
 
@@ -126,8 +129,24 @@ class _Vm:
         self.window_slots: list[int] = []
         self.live, self.target_key, self.on_entry = live, target_key, on_entry
         self.target: Any = None
+        # Inside the target's MARK ... SETITEMS batch (up to 1,000 entries, pickle's batch size):
+        # stack index of its first key, and the mark depth at which the batch's own items sit.
+        self.batch_start: int | None = None
+        self.batch_depth = 0
+
+    def hand_over_finished_pair(self) -> None:
+        """A key, its value and the next key sit on the batch: the value is finished if it is a
+        non-empty dict (its own MARK ... SETITEMS has run; a dict still being filled by single
+        SETITEMs is empty at this point), so hand the pair over now rather than at SETITEMS."""
+        start = self.batch_start
+        key, value = self.stack[start], self.stack[start + 1]
+        if isinstance(value, dict) and value:
+            del self.stack[start:start + 2]
+            self.on_entry(key, value)
 
     def pop_mark(self) -> list[Any]:
+        if self.batch_start is not None and len(self.marks) == self.batch_depth:
+            self.batch_start = None
         start = self.marks.pop()
         items = self.stack[start:]
         del self.stack[start:]
@@ -182,6 +201,8 @@ class _Vm:
             self.get(n, int(arg))
         elif name == "MARK":
             self.marks.append(len(stack))
+            if self.target is not None and stack and stack[-1] is self.target and self.batch_start is None:
+                self.batch_start, self.batch_depth = len(stack), len(self.marks)
         elif name == "EMPTY_DICT":
             self.new_mapping({})
         elif name == "SETITEM":

@@ -186,6 +186,7 @@ def test_pickle_stream_hands_entries_over_and_refuses_code(tmp_path, window, mon
     shared = "shared"  # one object referenced from every entry: read back through the memo
     entries = {i: {"name": shared, "od": collections.OrderedDict(a=i), "x": np.float64(i / 2), "s": {i},
                    "f": frozenset([i]), "b": b"\x00\xff", "t": (None, True, i)} for i in range(5)}
+    entries.update({5: {"only": {7: "single-item dicts are filled by SETITEM, without MARK"}}, 6: [1, 2], 7: {}})
     for protocol in (2, 4, 5):
         data = pickle.dumps({"meta_archs": ["a"], "arch2infos": entries, "tail": shared}, protocol=protocol)
         seen: dict = {}
