@@ -40,8 +40,10 @@ class _Bar:
         self.label, self.bar, self.done = label, None, 0
 
     def __call__(self, done: int, total: int) -> None:
+        if total <= 0:  # unknown size: nothing sensible to draw
+            return
         if self.bar is None:
-            self.bar = click.progressbar(length=total or None, label=self.label, file=click.get_text_stream("stderr"))
+            self.bar = click.progressbar(length=total, label=self.label, file=click.get_text_stream("stderr"))
             self.bar.__enter__()
         self.bar.update(done - self.done)
         self.done = done
