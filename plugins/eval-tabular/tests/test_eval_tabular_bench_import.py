@@ -45,7 +45,8 @@ def test_official_formats_round_trip(kind, sources, tmp_path):
     seen: list[tuple[int, int]] = []
     manifest = Nb201Benchmark().import_from(sources[kind], store, lambda done, total: seen.append((done, total)))
     assert (manifest.source_kind, manifest.rows, manifest.source) == (kind.removesuffix("-legacy"), COUNT, sources[kind].name)
-    assert len(manifest.source_sha256) == 64 and manifest.notes == ()
+    assert len(manifest.source_sha256) == 64
+    assert manifest.notes == (f"covers {COUNT} of the 15,625 cells: lookups of the others fail",)
     assert seen[-1][0] == seen[-1][1] > 0  # the progress bar reaches the end
     table = store.read("nb201")
     assert table["arch"] == syn.archs(COUNT)
@@ -69,6 +70,7 @@ def test_csv_import_keeps_columns_and_says_it_has_no_validation(tmp_path):
     manifest = Nb201Benchmark().import_from(csv, store)
     assert manifest.columns == ("cifar10", "cifar100") and manifest.rows == 2
     assert any("no validation accuracies" in note for note in manifest.notes)
+    assert "covers 2 of the 15,625 cells" in manifest.notes[-1]
     table = store.read("nb201")
     assert table["cifar10"] == [90.5, 80.0] and math.isnan(table["cifar100"][1])
 
