@@ -67,6 +67,21 @@ def _download(url: str, target: Path, progress: Any) -> str:
     return digest.hexdigest()
 
 
+def _unpack(archive: Path, into: Path) -> None:
+    """Extract regular files and directories only, all inside ``into`` (tarfile's "data" filter)."""
+    with tarfile.open(archive) as tar:
+        try:
+            tar.extractall(into, filter="data")
+        except TypeError:  # Python < 3.10.12 / 3.11.4: no extraction filters; check by hand
+            root = into.resolve()
+            for member in tar.getmembers():
+                target = (into / member.name).resolve()
+                if not (member.isfile() or member.isdir()) or root not in (target, *target.parents):
+                    raise DataError(f"bench fetch nb201: {archive.name} holds an unsafe entry {member.name!r}",
+                                    hint=MANUAL) from None
+            tar.extractall(into)
+
+
 def fetch_nb201(table: Any, store: TableStore, progress: Any = None) -> Manifest:
     """Download, check, unpack and import; only the stored table is kept."""
     url = os.environ.get("AUTOML_NAS_NB201_URL", DEFAULT_URL)
@@ -84,8 +99,7 @@ def fetch_nb201(table: Any, store: TableStore, progress: Any = None) -> Manifest
         if expected.lower() != "none" and sha != expected.lower():
             raise DataError(f"bench fetch nb201: {ARCHIVE} has SHA-256 {sha}, expected {expected}",
                             hint="retry (the download may be damaged), or " + MANUAL)
-        with tarfile.open(archive) as tar:
-            tar.extractall(work, filter="data")
+        _unpack(archive, work)
         archive.unlink()
         found = sorted(p.parent for p in work.rglob("meta.pickle.pbz2"))
         if not found:
