@@ -8,6 +8,7 @@ x-test conventions, 12-epoch validation, costs, simulated query time).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -215,3 +216,19 @@ def test_nats_bench_evaluator_preflight(tmp_path):
         NatsConfig(path=str(tmp_path / "nope.pbz2")).preflight("nats-bench")
     (tmp_path / "x.pickle.pbz2").write_bytes(b"")
     NatsConfig(path=str(tmp_path / "x.pickle.pbz2")).preflight("nats-bench")
+
+
+@pytest.mark.parametrize("kind", ["nats-simple", "nb201-pth-legacy"])
+def test_cli_bench_import_of_official_files(kind, sources, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path))
+    out = CliRunner().invoke(main, ["bench", "import", "nb201", str(sources[kind])])
+    assert out.exit_code == 0, out.output
+    assert f"{COUNT} rows from {sources[kind].name} ({kind.removesuffix('-legacy')}), 36 columns" in out.stdout
+    out = CliRunner().invoke(main, ["eval", syn.archs(COUNT)[1], "-e", "nb201-table", "-q", "--set", "dataset='cifar10'",
+                                    "--set", "metric='valid'", "--work-dir", str(tmp_path / "eval")])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["metrics"] == {"cifar10_valid": pytest.approx(syn.expected_row(1)["cifar10_valid"])}
