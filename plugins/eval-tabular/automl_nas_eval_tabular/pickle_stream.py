@@ -116,11 +116,6 @@ def stream_entries(stream: IO[bytes], target_key: str, on_entry: Callable[[Any, 
 class _Vm:
     """The subset of the pickle machine that plain data needs (protocols 2-5)."""
 
-    PUSH_ARG = frozenset({"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
-                          "STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
-                          "BINUNICODE8", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"})
-    CONST = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
-
     def __init__(self, target_key: str, on_entry: Callable[[Any, Any], None], live: dict[int, int]) -> None:
         self.stack: list[Any] = []
         self.marks: list[int] = []
@@ -185,85 +180,112 @@ class _Vm:
                 self.memo.pop(index, None)
         self.window_slots = []
 
-    def step(self, n: int, name: str, arg: Any) -> None:  # noqa: C901 - one branch per opcode family
-        stack = self.stack
-        if name in self.PUSH_ARG:
-            stack.append(arg)
-        elif name in self.CONST:
-            stack.append(self.CONST[name])
-        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-            self.put(int(arg))
-            self.memo_len = max(self.memo_len, int(arg) + 1)
-        elif name == "MEMOIZE":
-            self.put(self.memo_len)
-            self.memo_len += 1
-        elif name in ("BINGET", "LONG_BINGET", "GET"):
-            self.get(n, int(arg))
-        elif name == "MARK":
-            self.marks.append(len(stack))
-            if self.target is not None and stack and stack[-1] is self.target and self.batch_start is None:
-                self.batch_start, self.batch_depth = len(stack), len(self.marks)
-        elif name == "EMPTY_DICT":
-            self.new_mapping({})
-        elif name == "SETITEM":
-            value, key = stack.pop(), stack.pop()
-            self.set_items(stack[-1], [key, value])
-        elif name == "SETITEMS":
-            items = self.pop_mark()
-            self.set_items(stack[-1], items)
-        elif name == "EMPTY_LIST":
-            stack.append([])
-        elif name == "APPEND":
-            value = stack.pop()
-            stack[-1].append(value)
-        elif name == "APPENDS":
-            items = self.pop_mark()
-            stack[-1].extend(items)
-        elif name in ("EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3"):
-            size = {"EMPTY_TUPLE": 0, "TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}[name]
-            items = stack[len(stack) - size:] if size else []
-            del stack[len(stack) - size:]
-            stack.append(tuple(items))
-        elif name == "TUPLE":
-            stack.append(tuple(self.pop_mark()))
-        elif name == "LIST":
-            stack.append(self.pop_mark())
-        elif name == "DICT":
-            items = self.pop_mark()
-            self.new_mapping(dict(zip(items[::2], items[1::2])))
-        elif name == "EMPTY_SET":
-            stack.append(set())
-        elif name == "ADDITEMS":
-            items = self.pop_mark()
-            stack[-1].update(items)
-        elif name == "FROZENSET":
-            stack.append(frozenset(self.pop_mark()))
-        elif name in ("PROTO", "FRAME"):
-            pass
-        elif name == "POP":
-            stack.pop()
-        elif name == "POP_MARK":
-            self.pop_mark()
-        elif name == "DUP":
-            stack.append(stack[-1])
-        elif name == "GLOBAL":
-            module, _, attr = str(arg).partition(" ")
-            stack.append(_allowed(module, attr))
-        elif name == "STACK_GLOBAL":
-            attr, module = stack.pop(), stack.pop()
-            stack.append(_allowed(module, attr))
-        elif name in ("REDUCE", "NEWOBJ"):
-            args, func = stack.pop(), stack.pop()
-            result = func(*args) if name == "REDUCE" else func.__new__(func, *args)
-            if isinstance(result, dict):
-                self.new_mapping(result)
-            else:
-                stack.append(result)
-        elif name == "BUILD":
-            state = stack.pop()
-            setstate = getattr(stack[-1], "__setstate__", None)
-            if setstate is None:
-                raise StreamError(f"cannot restore the state of {type(stack[-1]).__name__}")
-            setstate(state)
-        else:  # PERSID/BINPERSID (tensors), EXT*, INST/OBJ, NEXT_BUFFER, ...
+    def step(self, n: int, name: str, arg: Any) -> None:
+        """Execute one opcode (``n``: its number, for the memo's last reads)."""
+        handler = _HANDLERS.get(name)
+        if handler is None:  # PERSID/BINPERSID (tensors), EXT*, INST/OBJ, NEXT_BUFFER, ...
             raise StreamError(f"pickle opcode {name} is not supported in a benchmark file")
+        handler(self, n, arg)
+
+    # ---- one small handler per opcode family; each takes (vm, op number, argument)
+
+    def _push_arg(self, _n: int, arg: Any) -> None:
+        self.stack.append(arg)
+
+    def _put(self, _n: int, arg: Any) -> None:
+        self.put(int(arg))
+        self.memo_len = max(self.memo_len, int(arg) + 1)
+
+    def _memoize(self, _n: int, _arg: Any) -> None:
+        self.put(self.memo_len)
+        self.memo_len += 1
+
+    def _get(self, n: int, arg: Any) -> None:
+        self.get(n, int(arg))
+
+    def _mark(self, _n: int, _arg: Any) -> None:
+        stack = self.stack
+        self.marks.append(len(stack))
+        if self.target is not None and stack and stack[-1] is self.target and self.batch_start is None:
+            self.batch_start, self.batch_depth = len(stack), len(self.marks)
+
+    def _setitem(self, _n: int, _arg: Any) -> None:
+        value, key = self.stack.pop(), self.stack.pop()
+        self.set_items(self.stack[-1], [key, value])
+
+    def _setitems(self, _n: int, _arg: Any) -> None:
+        items = self.pop_mark()
+        self.set_items(self.stack[-1], items)
+
+    def _append(self, _n: int, _arg: Any) -> None:
+        value = self.stack.pop()
+        self.stack[-1].append(value)
+
+    def _appends(self, _n: int, _arg: Any) -> None:
+        items = self.pop_mark()
+        self.stack[-1].extend(items)
+
+    def _additems(self, _n: int, _arg: Any) -> None:
+        items = self.pop_mark()
+        self.stack[-1].update(items)
+
+    def _small_tuple(self, size: int) -> None:
+        stack = self.stack
+        items = tuple(stack[len(stack) - size:]) if size else ()
+        del stack[len(stack) - size:]
+        stack.append(items)
+
+    def _dict(self, _n: int, _arg: Any) -> None:
+        items = self.pop_mark()
+        self.new_mapping(dict(zip(items[::2], items[1::2])))
+
+    def _global(self, _n: int, arg: Any) -> None:
+        module, _, attr = str(arg).partition(" ")
+        self.stack.append(_allowed(module, attr))
+
+    def _stack_global(self, _n: int, _arg: Any) -> None:
+        attr, module = self.stack.pop(), self.stack.pop()
+        self.stack.append(_allowed(module, attr))
+
+    def _call(self, new_object: bool) -> None:
+        args, func = self.stack.pop(), self.stack.pop()
+        result = func.__new__(func, *args) if new_object else func(*args)
+        if isinstance(result, dict):
+            self.new_mapping(result)
+        else:
+            self.stack.append(result)
+
+    def _build(self, _n: int, _arg: Any) -> None:
+        state = self.stack.pop()
+        setstate = getattr(self.stack[-1], "__setstate__", None)
+        if setstate is None:
+            raise StreamError(f"cannot restore the state of {type(self.stack[-1]).__name__}")
+        setstate(state)
+
+
+_HANDLERS: dict[str, Callable[[_Vm, int, Any], None]] = {
+    **{name: _Vm._push_arg for name in (
+        "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "STRING", "BINSTRING",
+        "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "BINBYTES", "SHORT_BINBYTES",
+        "BINBYTES8", "BYTEARRAY8")},
+    "NONE": lambda vm, n, a: vm.stack.append(None),
+    "NEWTRUE": lambda vm, n, a: vm.stack.append(True),
+    "NEWFALSE": lambda vm, n, a: vm.stack.append(False),
+    "BINPUT": _Vm._put, "LONG_BINPUT": _Vm._put, "PUT": _Vm._put, "MEMOIZE": _Vm._memoize,
+    "BINGET": _Vm._get, "LONG_BINGET": _Vm._get, "GET": _Vm._get,
+    "MARK": _Vm._mark, "POP": lambda vm, n, a: vm.stack.pop(), "POP_MARK": lambda vm, n, a: vm.pop_mark(),
+    "DUP": lambda vm, n, a: vm.stack.append(vm.stack[-1]),
+    "EMPTY_DICT": lambda vm, n, a: vm.new_mapping({}), "DICT": _Vm._dict,
+    "SETITEM": _Vm._setitem, "SETITEMS": _Vm._setitems,
+    "EMPTY_LIST": lambda vm, n, a: vm.stack.append([]), "LIST": lambda vm, n, a: vm.stack.append(vm.pop_mark()),
+    "APPEND": _Vm._append, "APPENDS": _Vm._appends,
+    "EMPTY_TUPLE": lambda vm, n, a: vm._small_tuple(0), "TUPLE1": lambda vm, n, a: vm._small_tuple(1),
+    "TUPLE2": lambda vm, n, a: vm._small_tuple(2), "TUPLE3": lambda vm, n, a: vm._small_tuple(3),
+    "TUPLE": lambda vm, n, a: vm.stack.append(tuple(vm.pop_mark())),
+    "EMPTY_SET": lambda vm, n, a: vm.stack.append(set()), "ADDITEMS": _Vm._additems,
+    "FROZENSET": lambda vm, n, a: vm.stack.append(frozenset(vm.pop_mark())),
+    "PROTO": lambda vm, n, a: None, "FRAME": lambda vm, n, a: None,
+    "GLOBAL": _Vm._global, "STACK_GLOBAL": _Vm._stack_global,
+    "REDUCE": lambda vm, n, a: vm._call(False), "NEWOBJ": lambda vm, n, a: vm._call(True),
+    "BUILD": _Vm._build,
+}
