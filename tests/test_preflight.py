@@ -116,6 +116,8 @@ def test_evaluator_failure_at_the_end_keeps_the_genotype(installed_nb201, tmp_pa
     monkeypatch.setenv("AUTOML_NAS_HOME", str(installed_nb201))
     assert result["status"] == "finished" and result["genotype"] and "metrics" not in result
     assert "the table vanished" in result["eval_error"] and result["eval_retry"] == f"automl eval {result['run_dir']}"
+    shown = CliRunner().invoke(main, ["show", result["run_dir"]]).stdout
+    assert "evaluation  failed: nb201-table: the table vanished" in shown and f"automl eval {result['run_dir']}" in shown
     out = CliRunner().invoke(main, ["eval", result["run_dir"], "-q"])
     assert out.exit_code == 0, out.output
     assert set(json.loads(out.stdout)["metrics"]) == {"cifar10", "cifar100", "ImageNet16-120"}

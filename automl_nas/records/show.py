@@ -34,6 +34,8 @@ def render(path: Path, all_epochs: bool = False) -> str:
         lines.append(f"  expected    {exp['metric']}: paper {exp['paper']} (band {exp['low']}-{exp['high']}, {exp['source']}); ours {ours} -> {verdict}")
     if "error" in result:
         lines.append(f"  error       {result['error']}")
+    if "eval_error" in result:  # the search finished but its evaluation did not (issue 13)
+        lines.append(f"  evaluation  failed: {result['eval_error']}\n  re-score    {result.get('eval_retry', 'automl eval RUN_DIR')}")
     if metrics:
         lines.append("  collapse diagnostics (per epoch: param-free ops, skip fraction, mean edge entropy):")
         shown = metrics if all_epochs else metrics[-5:]
