@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from automl_nas.commands.bench import bench
 from automl_nas.commands.evaluate import eval_cmd
 from automl_nas.commands.export import export
 from automl_nas.commands.plugins import plugins
@@ -35,7 +36,7 @@ def main() -> None:
     """
 
 
-for _command in (run, validate, plugins, show, study, blackbox, eval_cmd, export, profile_ops):
+for _command in (run, validate, plugins, show, study, blackbox, eval_cmd, export, profile_ops, bench):
     main.add_command(_command)
 
 

@@ -117,6 +117,22 @@ def automl_register_datasets() -> list[Component]:
     """
 
 
+@hookspec
+def automl_register_benchmarks() -> list[Component]:
+    """Contribute benchmark tables for the store (``automl bench list/import/fetch``).
+
+    **Called:** once, when the registry is built; ``automl bench`` lists every
+    table contributed here, installed or not.
+
+    **Returns:** a list of ``Component(kind="benchmark", ...)`` whose ``impl``
+    builds (without arguments) an :class:`automl_nas.benchstore.BenchmarkTable`:
+    its name, how to get it, and the importer that writes it into the store.
+    Must not import torch.
+
+    .. versionadded:: 0.2
+    """
+
+
 # --------------------------------------------------------------------------
 # Input hooks.
 # --------------------------------------------------------------------------

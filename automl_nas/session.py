@@ -81,8 +81,11 @@ def run_recipe_file(path: str | Path, *, profile: str | None = None, overrides: 
                     run_dir: str | Path | None = None, quiet: bool = False, extra_plugins=(),
                     session: Session | None = None) -> dict[str, Any]:
     """Validate ``path`` (with profile and overrides), then run it; returns ``result.json``'s content."""
+    from automl_nas.preflight import preflight
+
     session = session or open_session(extra_plugins)
     plan = session.plan(path, profile=profile, overrides=overrides)
+    preflight(plan)  # the evaluator can answer and the data is there, before the run directory and the first step
     return session.execute(plan, run_dir=run_dir, quiet=quiet)
 
 
@@ -91,6 +94,8 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
     rd = RunDir(run_dir)
     if not rd.recipe_file.exists():
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")
+    from automl_nas.preflight import preflight
+
     session = session or open_session(extra_plugins)
     plan = session.plan(rd.recipe_file)
     previous = rd.read_result()
@@ -98,4 +103,5 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
         if not quiet:
             click.echo(f"{rd.path} is a finished run; nothing to resume (see `automl show {rd.path}`)", err=True)
         return previous.to_json()
+    preflight(plan)
     return session.execute(plan, run_dir=rd.path, quiet=quiet, resume=True)

@@ -317,3 +317,14 @@ def test_suites_catch_op_modules_that_miss_a_position():
     space.op_modules = op_modules
     with pytest.raises(AssertionError):
         SearchSpaceContract().test_op_modules_cover_every_position(space, TINY)
+
+
+# ---- benchmark tables (automl bench) -----------------------------------------------------------
+
+from automl_nas.testing.bench_contract import BenchmarkTableContract  # noqa: E402
+
+
+class TestEveryBenchmarkTable(BenchmarkTableContract):
+    @pytest.fixture(params=_names("benchmark"))
+    def table(self, request):
+        return build("benchmark", request.param, None)

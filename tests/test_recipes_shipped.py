@@ -30,3 +30,12 @@ def test_method_runs_end_to_end_on_embedded_data(name, tmp_path):
     assert result["status"] == "finished"
     assert result["genotype"]
     assert "search_time_s" in result
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipe_names_tables_not_development_paths(path, registry):
+    """Issue 13: the paper recipes read the installed table (`automl bench ...`), never ../shared."""
+    assert "shared" not in path.read_text()
+    evaluator = plan_recipe(path, registry).recipe.evaluator
+    if evaluator is not None and evaluator.name == "nb201-table":
+        assert "path" not in evaluator.options

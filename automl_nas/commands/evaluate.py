@@ -55,6 +55,9 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
         overrides = (*overrides, f"run.dir={json.dumps(str(work_dir))}")
     apply_flags(raw, source=source, evaluator=evaluator, space=space, data=data, overrides=overrides)
     plan = plan_target(raw, source, registry=registry, pm=pm)
+    from automl_nas.preflight import preflight
+
+    preflight(plan)  # table installed / data present, before a retraining starts
     if check:
         _check(plan, registry)
         return

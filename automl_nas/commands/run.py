@@ -67,5 +67,6 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
 
 
 def _summary(result: dict) -> dict:
-    keys = ("status", "genotype", "metrics", "expected", "search_time_s", "run_dir", "error", "aggregate", "trials")
+    keys = ("status", "genotype", "metrics", "eval_error", "eval_retry", "expected", "search_time_s", "run_dir", "error",
+            "aggregate", "trials")
     return {k: result[k] for k in keys if k in result}

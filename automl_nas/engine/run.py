@@ -405,14 +405,19 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
 def _finish(search: Search, base: RunResult, last: dict) -> RunResult:
     recipe = search.recipe
     genotype = search.derive()
-    metrics = search.evaluate(genotype) if search.evaluator is not None else None
+    metrics = eval_error = eval_retry = None
+    if search.evaluator is not None:
+        try:
+            metrics = search.evaluate(genotype)
+        except AutomlError as exc:  # the search itself succeeded: keep its genotype (issue 13)
+            eval_error, eval_retry = str(exc), f"automl eval {search.run.run_dir.path}"
     try:
         costs = search.space.genotype_costs(genotype, search.inputs)
     except NotImplementedError:
         costs = None
     result = attrs.evolve(base, status="finished", genotype=genotype.text, epochs=recipe.search.epochs,
                           search_time_s=round(search.search_time, 3), last_epoch=last, metrics=metrics, costs=costs,
-                          expected=expected_check(recipe, metrics or {}))
+                          expected=expected_check(recipe, metrics or {}), eval_error=eval_error, eval_retry=eval_retry)
     ckpt.save(search, recipe.search.epochs)
     return result
 

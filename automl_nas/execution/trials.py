@@ -75,13 +75,17 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
         >>> run_seed_trials("recipes/gdas.toml", profile="quick", seeds=[0, 1, 2], executor="ray")  # doctest: +SKIP
     """
     from automl_nas.errors import RunError
+    from automl_nas.preflight import preflight
     from automl_nas.records.lock import directory_lock
     from automl_nas.session import open_session
 
     overrides = list(overrides or [])
     session = open_session()
-    # Fail fast in the driver, before any trial: a bad recipe, unknown components or options.
-    recipe = session.plan(path, profile=profile, overrides=overrides).recipe
+    # Fail fast in the driver, before any trial: a bad recipe, unknown components or options,
+    # a missing benchmark table or data set.
+    plan = session.plan(path, profile=profile, overrides=overrides)
+    preflight(plan)
+    recipe = plan.recipe
     overrides += trial_threads(recipe)
     cfg = recipe.executor
     address = address or cfg.address or None

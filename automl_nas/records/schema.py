@@ -137,6 +137,8 @@ class RunResult:
     costs: dict[str, float] | None = None
     expected: ExpectedCheck | None = None
     error: str | None = None
+    eval_error: str | None = None  # the search finished but its final evaluation failed (issue 13)
+    eval_retry: str | None = None  # the command that re-scores the kept genotype
     run_dir: str | None = None
     schema_version: int = SCHEMA_VERSION
 

@@ -42,6 +42,8 @@ def _result_lines(result: RunResult) -> list[str]:
         lines.append(f"  expected    {exp.metric}: paper {exp.paper} (band {exp.low}-{exp.high}, {exp.source}); ours {ours} -> {verdict}")
     if result.error:
         lines.append(f"  error       {result.error}")
+    if result.eval_error:  # the search finished but its evaluation did not (issue 13)
+        lines.append(f"  evaluation  failed: {result.eval_error}\n  re-score    {result.eval_retry or 'automl eval RUN_DIR'}")
     return lines
 
 

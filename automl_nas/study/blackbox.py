@@ -1,9 +1,17 @@
 """The black-box NAS loop: a :class:`~automl_nas.api.Proposer` asks, an
 :class:`~automl_nas.api.Evaluator` scores, the proposer is told (higher is better).
 
-Budgets: ``budget_queries`` evaluations and/or ``budget_seconds`` of wall clock
-(0 means no limit; at least one must be set). With ``parallel > 1`` up to that
-many evaluations run at once as Ray tasks (for retraining evaluators); tabular
+Selection the way NAS-Bench-201 does it (Dong & Yang, ICLR 2020, §5): the proposer is told
+``metric`` (e.g. ``cifar10_valid_12ep``, the 12-epoch validation accuracy) and the best cell
+is chosen by it; ``report`` (e.g. ``cifar10``, the test accuracy) is only recorded and
+reported for the chosen cell. With ``cost`` (a metric in seconds, e.g. ``cifar10_time_12ep``)
+the time budget is *simulated*: each query spends its cost, and the search stops once the
+budget is spent (the last query may cross it, as in NATS-Bench's ``simulate_train_eval``
+loops), so results are comparable with the published ones.
+
+Budgets: ``budget_queries`` evaluations and/or ``budget_seconds`` (wall clock, or simulated
+seconds with ``cost``; 0 means no limit; at least one must be set). With ``parallel > 1`` up
+to that many evaluations run at once as Ray tasks (for retraining evaluators); tabular
 lookups are fastest in-process.
 """
 
@@ -18,69 +26,93 @@ from automl_nas.errors import RecipeError
 __all__ = ["run_blackbox", "run_blackbox_recipe"]
 
 
-def _score(evaluator: Any, genotype: Any, ctx: Any, metric: str) -> float:
+def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
     metrics = evaluator.evaluate(genotype, ctx)
-    if metric not in metrics:
-        raise RecipeError(f"blackbox.metric: evaluator {evaluator.name!r} returned no {metric!r} (it returns {sorted(metrics)})")
-    return float(metrics[metric])
+    missing = [n for n in names if n not in metrics]
+    if missing:
+        raise RecipeError(f"blackbox: evaluator {evaluator.name!r} returned no {missing} (it returns {sorted(metrics)})",
+                          hint="set the evaluator's `metrics` to include blackbox.metric, .report and .cost")
+    return {n: float(metrics[n]) for n in names}
 
 
 def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_queries: int = 100,
                  budget_seconds: float = 0.0, parallel: int = 1, *, metric: str = "", seed: int = 0,
-                 on_query: Callable[[dict], None] | None = None) -> dict[str, Any]:
+                 on_query: Callable[[dict], None] | None = None, report: str = "", cost: str = "") -> dict[str, Any]:
     """Search ``space`` with ``proposer``; returns the history and the best genotype.
 
-    Returns ``{"history": [{query, genotype, value, best, time_s}], "best_genotype",
-    "best_value", "curve" (best value so far after each query), "queries", "seconds"}``.
+    Returns ``{"history": [{query, genotype, value, best, time_s[, report][, sim_time_s]}],
+    "best_genotype", "best_value", "curve" (best value so far after each query), "queries",
+    "seconds"}``, plus ``"report_metric"``, ``"best_report"`` (the report metric of the cell
+    chosen by ``metric``) and ``"report_curve"`` with ``report``, and ``"simulated_seconds"``
+    with ``cost``.
 
     Example:
-        >>> run_blackbox(space, RegularizedEvolution(), table, EvalContext(space=space), 100, metric="cifar10")  # doctest: +SKIP
+        >>> run_blackbox(space, RegularizedEvolution(), table, EvalContext(space=space), 0, 12000,
+        ...              metric="cifar10_valid_12ep", report="cifar10", cost="cifar10_time_12ep")  # doctest: +SKIP
     """
     if not budget_queries and not budget_seconds:
         raise RecipeError("blackbox: no budget; set `queries` and/or `seconds`")
     metric = metric or (tuple(evaluator.metrics) or ("",))[0]
+    names = tuple(dict.fromkeys(n for n in (metric, report, cost) if n))
     sign = 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
     proposer.setup(space, seed)
-    loop = _Loop(budget_queries, budget_seconds, on_query, sign)
+    loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
     if parallel > 1:
-        _run_ray(loop, proposer, evaluator, ctx, metric, parallel)
+        _run_ray(loop, proposer, evaluator, ctx, names, parallel)
     else:
         while loop.more(0):
             genotype = proposer.ask()
-            value = _score(evaluator, genotype, ctx, metric)
-            proposer.tell(genotype, sign * value)
-            loop.record(genotype, value)
-    return loop.summary(metric)
+            values = _score(evaluator, genotype, ctx, names)
+            proposer.tell(genotype, sign * values[metric])
+            loop.record(genotype, values)
+    return loop.summary()
 
 
 class _Loop:
-    def __init__(self, queries: int, seconds: float, on_query, sign: float) -> None:
+    def __init__(self, queries: int, seconds: float, on_query, sign: float, *, metric: str, report: str = "",
+                 cost: str = "") -> None:
         self.queries, self.seconds, self.on_query, self.sign = queries, seconds, on_query, sign
+        self.metric, self.report, self.cost = metric, report, cost
         self.started = time.perf_counter()
+        self.simulated = 0.0
         self.history: list[dict[str, Any]] = []
-        self.best: tuple[float, str] | None = None
+        self.best: dict[str, Any] | None = None
 
     def more(self, outstanding: int) -> bool:
         if self.queries and len(self.history) + outstanding >= self.queries:
             return False
-        return not self.seconds or time.perf_counter() - self.started < self.seconds
+        spent = self.simulated if self.cost else time.perf_counter() - self.started
+        return not self.seconds or spent < self.seconds
 
-    def record(self, genotype: Any, value: float) -> None:
-        if self.best is None or self.sign * value > self.sign * self.best[0]:
-            self.best = (value, genotype.text)
-        entry = {"query": len(self.history), "genotype": genotype.text, "value": value, "best": self.best[0],
+    def record(self, genotype: Any, values: dict[str, float]) -> None:
+        value = values[self.metric]
+        if self.best is None or self.sign * value > self.sign * self.best["value"]:
+            self.best = {"value": value, "genotype": genotype.text, "report": values.get(self.report)}
+        self.simulated += values.get(self.cost, 0.0) if self.cost else 0.0
+        entry = {"query": len(self.history), "genotype": genotype.text, "value": value, "best": self.best["value"],
                  "time_s": round(time.perf_counter() - self.started, 4)}
+        if self.report:
+            entry.update(report=values[self.report], best_report=self.best["report"])
+        if self.cost:
+            entry["sim_time_s"] = round(self.simulated, 3)
         self.history.append(entry)
         if self.on_query is not None:
             self.on_query(entry)
 
-    def summary(self, metric: str) -> dict[str, Any]:
-        return {"metric": metric, "history": self.history, "best_genotype": self.best[1] if self.best else None,
-                "best_value": self.best[0] if self.best else None, "curve": [h["best"] for h in self.history],
-                "queries": len(self.history), "seconds": round(time.perf_counter() - self.started, 3)}
+    def summary(self) -> dict[str, Any]:
+        best = self.best or {}
+        out = {"metric": self.metric, "history": self.history, "best_genotype": best.get("genotype"),
+               "best_value": best.get("value"), "curve": [h["best"] for h in self.history],
+               "queries": len(self.history), "seconds": round(time.perf_counter() - self.started, 3)}
+        if self.report:
+            out.update(report_metric=self.report, best_report=best.get("report"),
+                       report_curve=[h["best_report"] for h in self.history])
+        if self.cost:
+            out["simulated_seconds"] = round(self.simulated, 3)
+        return out
 
 
-def _run_ray(loop: _Loop, proposer, evaluator, ctx, metric: str, parallel: int) -> None:
+def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], parallel: int) -> None:
     import ray
 
     from automl_nas.execution.ray import connect
@@ -93,14 +125,14 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, metric: str, parallel: int) 
         while True:
             while len(pending) < parallel and loop.more(len(pending)):
                 genotype = proposer.ask()
-                pending[remote.remote(shared[0], genotype, shared[1], metric)] = genotype
+                pending[remote.remote(shared[0], genotype, shared[1], names)] = genotype
             if not pending:
                 break
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             genotype = pending.pop(ref)
-            value = ray.get(ref)
-            proposer.tell(genotype, loop.sign * value)
-            loop.record(genotype, value)
+            values = ray.get(ref)
+            proposer.tell(genotype, loop.sign * values[loop.metric])
+            loop.record(genotype, values)
     finally:
         if started:
             ray.shutdown()
@@ -109,7 +141,27 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, metric: str, parallel: int) 
 def _component(registry, kind: str, ref, key: str, source: str):
     from automl_nas.recipe.resolve import resolve_ref
 
-    return resolve_ref(registry, kind, ref, key=key, source=source).build(registry)
+    from automl_nas.preflight import preflight_config
+
+    resolved = resolve_ref(registry, kind, ref, key=key, source=source)
+    if resolved.config is not None:
+        preflight_config(resolved.config, ref.name, where=f"{source}: {key}")  # e.g. the table is installed (issue 13)
+    return resolved.build(registry)
+
+def _asking_for(raw_evaluator: Any, cfg: Any, registry: Any) -> Any:
+    """The evaluator table with ``metrics`` = what the loop reads (metric, report, cost), when the
+    evaluator has a ``metrics`` option the recipe left unset."""
+    wanted = [n for n in dict.fromkeys((cfg.metric, cfg.report, cfg.cost)) if n]
+    if not wanted or not isinstance(raw_evaluator, dict) or "metrics" in raw_evaluator:
+        return raw_evaluator
+    try:
+        config = registry.get("evaluator", str(raw_evaluator.get("name"))).config
+    except RecipeError:
+        return raw_evaluator  # reported by _component with did-you-mean
+    fields = getattr(config, "__attrs_attrs__", ())
+    if any(f.name == "metrics" for f in fields):
+        return {**raw_evaluator, "metrics": wanted}
+    return raw_evaluator
 
 
 def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
@@ -137,8 +189,8 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
     registry = (session or open_session()).registry
     space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"), "space", source)
-    evaluator = _component(registry, "evaluator", structure(raw["evaluator"], ComponentRef, source=source, prefix="evaluator"),
-                           "evaluator", source)
+    evaluator = _component(registry, "evaluator", structure(_asking_for(raw["evaluator"], cfg, registry), ComponentRef,
+                                                            source=source, prefix="evaluator"), "evaluator", source)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
     rd = RunDir.create((raw.get("run") or {}).get("root", "runs"), f"{name}-blackbox", run_dir)
@@ -150,7 +202,7 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
 
     ctx = EvalContext(space=space, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
     out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
-                       seed=seed, on_query=on_query)
+                       seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost)
     result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
               **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
               "schema_version": SCHEMA_VERSION}

@@ -50,10 +50,14 @@ def blackbox(recipe, profile, overrides, run_dir, quiet) -> None:
       [space]     name = "nb201"
       [evaluator] name = "nb201-table"   path = "nb201-test-accuracy.csv"
       [blackbox]  proposer = "rea"   queries = 100   metric = "cifar10"
+    NAS-Bench-201's protocol (select by 12-epoch validation, report test, simulated time):
+      [blackbox]  proposer = "rea"   queries = 0   seconds = 12000
+                  metric = "cifar10_valid_12ep"   report = "cifar10"   cost = "cifar10_time_12ep"
     """
     from automl_nas.study.blackbox import run_blackbox_recipe
 
     result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
                                  session=command_session())
-    click.echo(json.dumps({k: result[k] for k in ("status", "proposer", "best_genotype", "best_value", "queries", "run_dir")},
-                          indent=2))
+    keys = ("status", "proposer", "metric", "best_genotype", "best_value", "report_metric", "best_report", "queries",
+            "simulated_seconds", "run_dir")
+    click.echo(json.dumps({k: result[k] for k in keys if k in result}, indent=2))

@@ -107,7 +107,11 @@ class BlackboxConfig:
     proposer: ComponentRef = attrs.field(metadata={"help": "proposer name or table (random, rea, reinforce, tpe)"})
     queries: int = attrs.field(default=100, validator=v.ge(0), metadata={"help": "evaluations (0: no limit)"})
     seconds: float = attrs.field(default=0.0, validator=v.ge(0), metadata={"help": "wall-clock budget (0: no limit)"})
-    metric: str = attrs.field(default="", metadata={"help": "evaluator metric to optimise (default: its first)"})
+    metric: str = attrs.field(default="", metadata={"help": "evaluator metric to optimise and select by (default: its first), "
+                                                             "e.g. cifar10_valid_12ep as in NAS-Bench-201"})
+    report: str = attrs.field(default="", metadata={"help": "metric reported for the chosen cell, e.g. cifar10 (test)"})
+    cost: str = attrs.field(default="", metadata={"help": "metric in seconds per query (e.g. cifar10_time_12ep): "
+                                                          "`seconds` is then a simulated budget"})
     parallel: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "evaluations at once; > 1 uses Ray"})
 
 

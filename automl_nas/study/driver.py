@@ -220,6 +220,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         >>> run_study("recipes/snas.toml", profile="quick", trials=10)  # doctest: +SKIP
     """
     from automl_nas.execution.trials import trial_threads
+    from automl_nas.preflight import preflight
     from automl_nas.recipe import load_recipe
     from automl_nas.records.lock import directory_lock
     from automl_nas.records.rundir import safe_name
@@ -228,9 +229,10 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
 
     overrides = list(overrides)
     recipe = load_recipe(path, profile=profile, overrides=overrides)
+    session = session or open_session()
+    preflight(session.plan(path, profile=profile, overrides=overrides))  # refused before the first trial (issue 13)
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
-    session = session or open_session()
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     overrides += trial_threads(recipe)
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)

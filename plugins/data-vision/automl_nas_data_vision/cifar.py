@@ -24,7 +24,7 @@ import torch
 
 from automl_nas.api import DatasetProvider, ImageSet
 from automl_nas.errors import DataError
-from automl_nas_data_vision.config import CifarConfig
+from automl_nas_data_vision.config import CifarConfig, resolve_root
 from automl_nas_data_vision.safe_pickle import load_batch
 from automl_nas_data_vision.splits import halves
 
@@ -45,7 +45,7 @@ class _Cifar(DatasetProvider):
 
     def __init__(self, config: CifarConfig | None = None) -> None:
         self.config = config or CifarConfig()
-        self.root = Path(self.config.root).expanduser()
+        self.root = resolve_root(self.config.root)
         self.directory = self.root / self.folder
 
     def load(self) -> ImageSet:

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 
+from automl_nas.errors import DataError
+
 DEFAULT_ROOT = "~/.cache/automl-nas/data"
+# what each provider reads (cifar.py / imagenet16.py read these too; kept here so checks need no torch)
+CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)),
+    "cifar100": ("cifar-100-python", ("train", "test")),
+}
+IMAGENET16_FILES = tuple(f"train_data_batch_{i}" for i in range(1, 11)) + ("val_data",)
+
+
+def resolve_root(root: str) -> Path:
+    """``root`` with the default cache moved under ``$AUTOML_NAS_HOME/data`` when that is set."""
+    from automl_nas.benchstore import data_root
+
+    if root == DEFAULT_ROOT or root.startswith(DEFAULT_ROOT + "/"):
+        return data_root() / root[len(DEFAULT_ROOT):].lstrip("/")
+    return Path(root).expanduser()
 
 _non_negative_int = [attrs.validators.instance_of(int), attrs.validators.ge(0)]
 
@@ -23,6 +42,16 @@ class CifarConfig:
     split_seed: int = attrs.field(default=0, validator=_non_negative_int,
                                   metadata={"help": "seed of the CIFAR-100 xvalid/xtest halving of the test set"})
 
+    def preflight(self, component: str) -> None:
+        """The batches are there, or ``download = true`` will fetch them."""
+        folder, files = CIFAR_FILES[component]
+        directory = resolve_root(self.root) / folder
+        missing = [f for f in files if not (directory / f).is_file()]
+        if missing and not self.download:
+            raise DataError(f"{component}: {', '.join(missing)} missing in {directory}",
+                            hint=f"set `data.download = true` (--set data.download=true), or `root = ...` to the "
+                                 f"directory that contains {folder}/")
+
 
 @attrs.frozen(kw_only=True)
 class ImageNet16Config:
@@ -32,6 +61,15 @@ class ImageNet16Config:
                                    metadata={"help": "keep labels 1..num_classes (120 = ImageNet16-120)"})
     split_seed: int = attrs.field(default=0, validator=_non_negative_int,
                                   metadata={"help": "seed of the xvalid/xtest halving of the validation set"})
+
+    def preflight(self, component: str) -> None:
+        """The down-sampled batches are there (there is no automatic download)."""
+        root = resolve_root(self.root)
+        missing = [f for f in IMAGENET16_FILES if not (root / f).is_file()]
+        if missing:
+            raise DataError(f"{component}: {len(missing)} of the ImageNet16 batch files are missing in {root} "
+                            f"(e.g. {missing[0]})",
+                            hint="download Imagenet16 (the NAS-Bench-201 format) and set `root = ...` to its directory")
 
 
 @attrs.frozen(kw_only=True)
@@ -44,6 +82,14 @@ class NpzConfig:
     num_classes: int = attrs.field(default=0, validator=_non_negative_int,
                                    metadata={"help": "number of classes (0: the labels must be 0..K-1 with every "
                                                      "class present, and K is counted)"})
+
+    def preflight(self, component: str) -> None:
+        """The file exists (its content is checked when it is read)."""
+        fix = "set `path = ...` to a .npz file with arrays x and y"
+        if not self.path:
+            raise DataError(f"{component}: no file given", hint=fix)
+        if not Path(self.path).expanduser().is_file():
+            raise DataError(f"{component}: {self.path} does not exist", hint=fix)
 
 
 @attrs.frozen(kw_only=True)

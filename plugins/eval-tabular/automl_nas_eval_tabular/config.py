@@ -5,6 +5,9 @@ from __future__ import annotations
 import attrs
 
 NATS_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "ImageNet16-120")
+# Mirrors nb201_columns.DATASETS / QUANTITIES (kept literal here so the config stays import-light).
+TABLE_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+TABLE_QUANTITIES = ("test", "valid", "valid_12ep", "params", "flops", "latency", "train_time", "time_12ep")
 
 
 def _optional_path(_inst: object, attribute: attrs.Attribute, value: str | None) -> None:
@@ -15,11 +18,22 @@ def _optional_path(_inst: object, attribute: attrs.Attribute, value: str | None)
 @attrs.frozen(kw_only=True)
 class TableConfig:
     path: str | None = attrs.field(default=None, validator=_optional_path,
-                                   metadata={"help": "CSV or Parquet file with column 'arch' and metric columns"})
+                                   metadata={"help": "CSV or Parquet file with column 'arch' and metric columns "
+                                                     "(default: the installed table, `automl bench import nb201 ...`)"})
     metrics: tuple[str, ...] | None = attrs.field(
         default=None, converter=lambda v: None if v is None else tuple(v),
         validator=attrs.validators.optional(attrs.validators.deep_iterable(attrs.validators.instance_of(str))),
-        metadata={"help": "columns to report (default: every column except 'arch')"})
+        metadata={"help": "columns to report (default: test and validation accuracy of every data set present)"})
+    dataset: str | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.in_(TABLE_DATASETS)),
+                                      metadata={"help": "report only this data set: " + ", ".join(TABLE_DATASETS)})
+    metric: str | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.in_(TABLE_QUANTITIES)),
+                                     metadata={"help": "report only this quantity: " + ", ".join(TABLE_QUANTITIES)})
+
+    def preflight(self, component: str) -> None:
+        """Before a search: the table is installed (or the file exists) and has the requested columns."""
+        from automl_nas_eval_tabular.preflight import check_table
+
+        check_table(self, component)
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +45,19 @@ class NatsConfig:
                                metadata={"help": "benchmark data set: " + ", ".join(NATS_DATASETS)})
     hp: str = attrs.field(default="200", converter=str, validator=attrs.validators.in_(("12", "200")),
                           metadata={"help": "training schedule of the benchmark entry: '12' or '200' epochs"})
+
+    def preflight(self, component: str) -> None:
+        """The benchmark file or directory exists (it is opened only when the first cell is scored)."""
+        from pathlib import Path
+
+        from automl_nas.errors import DataError, RecipeError
+
+        fix = ("set `path = ...` to NATS-tss-v1_0-3ffb9.pickle.pbz2, its '-simple' directory or a NAS-Bench-201 "
+               ".pth, or use `nb201-table` with the installed table (`automl bench import nb201 PATH`)")
+        if self.path is None:
+            raise RecipeError(f"evaluator {component}: no benchmark file given", hint=fix)
+        if not Path(self.path).expanduser().exists():
+            raise DataError(f"{component}: {self.path} does not exist", hint=fix)
 
 
 @attrs.frozen(kw_only=True)

@@ -18,3 +18,13 @@ def automl_register_evaluators() -> list[Component]:
         Component(kind="evaluator", name="analog-nasbench", impl=f"{_PKG}.analog:AnalogNasBench", config=AnalogConfig,
                   summary="AnalogNAS-Bench accuracies of NB201 cells (embedded, from the analog-nasbench package)"),
     ]
+
+
+@hookimpl
+def automl_register_benchmarks() -> list[Component]:
+    return [
+        Component(kind="benchmark", name="nb201", impl=f"{_PKG}.bench:Nb201Benchmark",
+                  summary="NAS-Bench-201 / NATS-Bench topology results of all 15,625 cells (import or fetch)"),
+        Component(kind="benchmark", name="analog-nasbench", impl=f"{_PKG}.bench:AnalogBenchmark",
+                  summary="AnalogNAS-Bench accuracies of NB201 cells (embedded in analog-nasbench)"),
+    ]

@@ -51,12 +51,22 @@ def open_api(path: str) -> Any:
         if p.suffix == ".pth":
             import torch
 
-            return nats_bench.create(torch.load(str(p), map_location="cpu", weights_only=True), "tss", verbose=False)
+            data = torch.load(str(p), map_location="cpu", weights_only=True)
+            return nats_bench.create(_nb201_hp_keys(data), "tss", verbose=False)
         return nats_bench.create(str(p), "tss", fast_mode=False, verbose=False)
     except Exception as exc:  # the API raises ValueError/AssertionError/pickle errors on bad files
         raise DataError(f"nats-bench: {p} could not be opened by the NATS-Bench API ({type(exc).__name__}: {exc})",
                         hint="point `path` at NATS-tss-v1_0-3ffb9.pickle.pbz2, its '-simple' directory, "
                              "or NAS-Bench-201-v1_1-096897.pth") from exc
+
+
+def _nb201_hp_keys(data: Any) -> Any:
+    """NAS-Bench-201 v1.0/v1.1 files key each architecture's results ``"less"`` (12 epochs) and
+    ``"full"`` (200 epochs), as ``nas_201_api`` reads them; the NATS-Bench API wants ``"12"``/``"200"``."""
+    if isinstance(data, dict) and isinstance(data.get("arch2infos"), dict):
+        rename = {"less": "12", "full": "200"}
+        data["arch2infos"] = {i: {rename.get(k, k): v for k, v in entry.items()} for i, entry in data["arch2infos"].items()}
+    return data
 
 
 class NatsBench(Evaluator):

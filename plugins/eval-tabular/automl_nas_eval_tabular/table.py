@@ -1,10 +1,13 @@
-"""``nb201-table``: look a NAS-Bench-201 cell up in a CSV or Parquet table.
+"""``nb201-table``: look a NAS-Bench-201 cell up in the installed table or a CSV/Parquet file.
 
-The table has a column ``arch`` (canonical cell strings, spec §1.3) and one
-column per metric, e.g. the project's ``nb201-test-accuracy.csv``
-(``arch,cifar10,cifar100,ImageNet16-120``: test accuracy in percent after 200
-epochs, averaged over seeds). Each file is read once per process (cached by
-path, size and modification time).
+Without ``path`` the evaluator reads the store's ``nb201`` table (``automl bench import
+nb201 ...``; columns in :mod:`automl_nas_eval_tabular.nb201_columns`). With ``path`` it reads
+that file: a column ``arch`` (canonical cell strings, spec §1.3) and one column per metric,
+e.g. the project's ``nb201-test-accuracy.csv`` (``arch,cifar10,cifar100,ImageNet16-120``:
+test accuracy in percent after 200 epochs, averaged over seeds). ``metrics``, or
+``dataset``/``metric``, pick the reported columns; by default test and validation accuracy
+of every data set the table has. Each file is read once per process (cached by path, size
+and modification time).
 """
 
 from __future__ import annotations
@@ -18,23 +21,28 @@ from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_tabular.config import TableConfig
 from automl_nas_eval_tabular.nb201_text import canonical_text
+from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_columns
 
 __all__ = ["Nb201Table", "load_table"]
 
 
-def load_table(path: str | os.PathLike) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-    """``(metric columns, {arch: values})`` of a table file (cached)."""
+def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None
+               ) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    """``(metric columns, {arch: values})`` of a table file (cached); a Parquet file is read
+    only for ``columns`` (all when ``None``), which keeps a full NB201 table's load small."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"nb201-table: {p} does not exist",
-                        hint="set `path = ...` in the evaluator options to a CSV/Parquet file with column 'arch'")
+                        hint="fix `path = ...` in the evaluator options, or drop it to use the installed table "
+                             "(`automl bench import nb201 PATH` / `automl bench fetch nb201`)")
     stat = p.stat()
-    return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns, columns)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, _size: int, _mtime: int) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-    header, rows = _read_parquet(path) if path.endswith((".parquet", ".pq")) else _read_csv(path)
+def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | None
+                 ) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    header, rows = _read_parquet(path, wanted) if path.endswith((".parquet", ".pq")) else _read_csv(path)
     if "arch" not in header:
         raise DataError(f"nb201-table: {path} has columns {list(header)} but no 'arch' column",
                         hint="point `path` at a table whose column 'arch' holds the cell strings")
@@ -56,12 +64,18 @@ def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
         return [h.strip() for h in header], [row for row in reader if row]
 
 
-def _read_parquet(path: str) -> tuple[list[str], list[list[object]]]:
+def _read_parquet(path: str, wanted: tuple[str, ...] | None = None) -> tuple[list[str], list[list[object]]]:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise DataError(f"nb201-table: reading {path} needs pyarrow", hint="pip install pyarrow (or convert the table to CSV)") from exc
-    columns = pq.read_table(path).to_pydict()
+    if wanted is not None:
+        present = set(pq.read_schema(path).names)
+        wanted = tuple(dict.fromkeys(c for c in ("arch", *wanted) if c in present))
+    # ParquetFile.read, not pq.read_table: the latter goes through pyarrow.dataset, which imports
+    # pandas (+50 MB RSS for nothing; benchmarks/bench_store.py)
+    columns = pq.ParquetFile(path).read(columns=list(wanted) if wanted is not None else None,
+                                        use_threads=False).to_pydict()
     header = list(columns)
     return header, [list(r) for r in zip(*columns.values())]
 
@@ -73,31 +87,49 @@ class Nb201Table(Evaluator):
 
     def __init__(self, config: TableConfig | None = None) -> None:
         self.config = config or TableConfig()
+        self._source: tuple[Path, tuple[str, ...] | None] | None = None  # resolved on first use
+
+    def _resolve(self) -> tuple[Path, tuple[str, ...] | None]:
+        """The table file and, for Parquet, the columns to read (manifest/schema read once)."""
+        if self._source is None:
+            path = Path(self.config.path).expanduser() if self.config.path is not None else None
+            if path is None or path.suffix in (".parquet", ".pq"):
+                available, _ = available_columns(self.config)  # DataError naming `automl bench ...` if not installed
+                if path is None:
+                    from automl_nas.benchstore import TableStore
+
+                    path = TableStore().table_path(TABLE)
+                self._source = (path, wanted_columns(self.config, available))
+            else:
+                self._source = (path, None)
+        return self._source
+
+    def _file(self) -> Path:
+        return self._resolve()[0]
 
     def _table(self) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-        if self.config.path is None:
-            raise RecipeError("evaluator nb201-table: no table file given",
-                              hint="set `path = \"...csv\"` in the evaluator options (e.g. nb201-test-accuracy.csv)")
-        return load_table(self.config.path)
+        path, columns = self._resolve()
+        return load_table(path, columns)
 
     @property
     def metrics(self) -> tuple[str, ...]:  # type: ignore[override]
         if self.config.metrics is not None:
             return self.config.metrics
-        return self._table()[0]
+        return wanted_columns(self.config, self._table()[0])
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext | None = None) -> dict[str, float]:
         columns, table = self._table()
-        unknown = [m for m in self.metrics if m not in columns]
+        wanted = wanted_columns(self.config, columns)
+        unknown = [m for m in wanted if m not in columns]
         if unknown:
-            raise RecipeError(f"evaluator nb201-table: {self.config.path} has no column(s) {unknown}",
-                              hint=f"choose `metrics` among {list(columns)}")
+            raise RecipeError(f"evaluator nb201-table: {self._file()} has no column(s) {unknown}",
+                              hint=f"choose `metrics` (or `dataset`/`metric`) among {list(columns)}")
         try:
             text = canonical_text(genotype)
         except ValueError as exc:
             raise DataError(f"nb201-table: {exc}", hint="evaluate genotypes of the nb201 search space") from exc
         if text not in table:
-            raise DataError(f"nb201-table: architecture {text} is not in {self.config.path}",
+            raise DataError(f"nb201-table: architecture {text} is not in {self._file()}",
                             hint="use a table that covers all 15,625 NAS-Bench-201 cells")
         values = dict(zip(columns, table[text]))
-        return {m: values[m] for m in self.metrics}
+        return {m: values[m] for m in wanted}

@@ -72,6 +72,18 @@ def test_nats_adapter_reads_nb201_pth_layout(nats_file, tmp_path):
     assert ev.evaluate(Genotype("nb201", ARCHS[0])) == {"cifar10_test": pytest.approx(94.25)}
 
 
+def test_nats_adapter_reads_the_official_nb201_less_full_layout(tmp_path):
+    """NAS-Bench-201 v1.0/v1.1 .pth files key results "less"/"full" (written here with nas_201_api's classes)."""
+    from automl_nas_eval_tabular import synthetic as syn
+
+    path = syn.write_nb201_pth(tmp_path / "NAS-Bench-201-v1_1-tiny.pth", 2)
+    cell = Genotype("nb201", syn.archs(2)[1])
+    full = NatsBench(NatsConfig(path=str(path), dataset="cifar100")).evaluate(cell)
+    assert full == {"cifar100_test": pytest.approx(syn.expected_row(1)["cifar100"])}
+    short = NatsBench(NatsConfig(path=str(path), dataset="cifar100", hp="12")).evaluate(cell)
+    assert short["cifar100_test"] == pytest.approx(syn.expected_row(1)["cifar100"] - 5.0)
+
+
 def test_nats_errors(nats_file, tmp_path):
     ev = NatsBench(NatsConfig(path=nats_file))
     other = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"

@@ -1,0 +1,25 @@
+"""The benchmark store: installed lookup tables under ``$AUTOML_NAS_HOME/benchmarks``.
+
+Light: importing it reads no file and imports neither torch nor pyarrow.
+"""
+
+from __future__ import annotations
+
+from automl_nas.benchstore._api import BenchmarkTable, Progress, TableStatus, describe
+from automl_nas.benchstore._home import automl_home, data_root, store_root
+from automl_nas.benchstore._manifest import FORMAT_VERSION, Manifest
+from automl_nas.benchstore._store import TableStore, file_sha256
+
+__all__ = [
+    "FORMAT_VERSION",
+    "BenchmarkTable",
+    "Manifest",
+    "Progress",
+    "TableStatus",
+    "TableStore",
+    "automl_home",
+    "data_root",
+    "describe",
+    "file_sha256",
+    "store_root",
+]

@@ -1,0 +1,23 @@
+"""Where automl-nas keeps downloaded and imported files: ``$AUTOML_NAS_HOME``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOME = "~/.cache/automl-nas"
+
+
+def automl_home() -> Path:
+    """``$AUTOML_NAS_HOME``, else ``~/.cache/automl-nas`` (read at call time, never at import)."""
+    return Path(os.environ.get("AUTOML_NAS_HOME") or DEFAULT_HOME).expanduser()
+
+
+def store_root() -> Path:
+    """The benchmark-table cache: ``<home>/benchmarks``."""
+    return automl_home() / "benchmarks"
+
+
+def data_root() -> Path:
+    """The data-set cache: ``<home>/data``."""
+    return automl_home() / "data"

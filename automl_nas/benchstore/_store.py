@@ -1,0 +1,118 @@
+"""One directory per table under the store root: ``<name>/table.parquet`` + ``<name>/manifest.json``.
+
+Tables are written whole into a temporary sibling directory and renamed into place, so
+a reader never sees a half-written table and an interrupted import leaves the old one.
+pyarrow is imported only when a table is written or read.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from automl_nas.benchstore._home import store_root
+from automl_nas.benchstore._manifest import FORMAT_VERSION, Manifest
+from automl_nas.errors import DataError
+
+__all__ = ["TableStore", "file_sha256"]
+
+TABLE_FILE = "table.parquet"
+MANIFEST_FILE = "manifest.json"
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class TableStore:
+    """The tables under ``root`` (default :func:`~automl_nas.benchstore.store_root`).
+
+    Example:
+        >>> store = TableStore(tmp_path)
+        >>> store.write("toy", ["a", "b"], {"acc": [1.0, 2.0]}, source="toy.csv", source_kind="csv")  # doctest: +SKIP
+        >>> store.read("toy")["acc"]  # doctest: +SKIP
+    """
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else store_root()
+
+    def directory(self, name: str) -> Path:
+        return self.root / name
+
+    def table_path(self, name: str) -> Path:
+        return self.directory(name) / TABLE_FILE
+
+    def manifest(self, name: str) -> Manifest | None:
+        """The table's manifest, or ``None`` when it is not installed."""
+        path = self.directory(name) / MANIFEST_FILE
+        if not path.is_file() or not self.table_path(name).is_file():
+            return None
+        return Manifest.read(path)
+
+    def write(self, name: str, arch: Sequence[str], columns: Mapping[str, Sequence[float | None]], *,
+              source: str, source_kind: str, source_sha256: str = "", notes: Sequence[str] = ()) -> Manifest:
+        """Write (or replace) table ``name``; columns with no value at all are dropped."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        kept = {c: [_float(v) for v in values] for c, values in columns.items()}
+        kept = {c: values for c, values in kept.items() if any(not math.isnan(v) for v in values)}
+        for column, values in kept.items():
+            if len(values) != len(arch):
+                raise ValueError(f"column {column!r} has {len(values)} values for {len(arch)} cells")
+        table = pa.table({"arch": pa.array(list(arch), pa.string()),
+                          **{c: pa.array(v, pa.float64()) for c, v in kept.items()}})
+        manifest = Manifest(name=name, format_version=FORMAT_VERSION, source=source, source_kind=source_kind,
+                            source_sha256=source_sha256, rows=len(arch), columns=tuple(kept),
+                            created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                            notes=tuple(notes))
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the store is as readable as any cache
+        try:
+            pq.write_table(table, tmp / TABLE_FILE, compression="zstd")
+            (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+            self._replace(tmp, self.directory(name))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return manifest
+
+    def read(self, name: str, columns: Sequence[str] | None = None) -> dict[str, list]:
+        """``{"arch": [...], column: [...]}`` of an installed table (all columns unless named)."""
+        import pyarrow.parquet as pq
+
+        path = self.table_path(name)
+        if not path.is_file():
+            raise DataError(f"benchmark table {name!r} is not installed in {self.root}",
+                            hint=f"`automl bench list` says how to get it (e.g. `automl bench import {name} PATH`)")
+        wanted = None if columns is None else ["arch", *[c for c in columns if c != "arch"]]
+        try:
+            # ParquetFile.read: pq.read_table would import pandas through pyarrow.dataset (+50 MB)
+            return pq.ParquetFile(path).read(columns=wanted, use_threads=False).to_pydict()
+        except Exception as exc:  # pyarrow raises its own error types for damaged or foreign files
+            raise DataError(f"{path}: unreadable benchmark table ({type(exc).__name__}: {exc})",
+                            hint=f"import it again: `automl bench import {name} PATH`") from exc
+
+    def _replace(self, tmp: Path, final: Path) -> None:
+        old = None
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,130 @@
+"""``automl bench``: the benchmark-table store (list, import, fetch).
+
+Tables come from plugins (``automl_register_benchmarks``); the store lives in
+``$AUTOML_NAS_HOME/benchmarks`` (default ``~/.cache/automl-nas/benchmarks``).
+Imports nothing heavy until a table is imported or fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from automl_nas.commands._support import command_session, handle_errors
+
+__all__ = ["bench"]
+
+
+def _registry() -> Any:
+    return command_session().registry
+
+
+def _build(name: str) -> Any:
+    registry = _registry()
+    registry.get("benchmark", name, where="automl bench")  # did-you-mean on a typo
+    return registry.create("benchmark", name)
+
+
+class _Bar:
+    """``progress(done, total)`` drawn with click's progress bar on stderr."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.bar, self.done = label, None, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:  # unknown size: nothing sensible to draw
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@click.group("bench")
+def bench() -> None:
+    """Benchmark tables (NAS-Bench-201, AnalogNAS-Bench, plugins' tables) in the local store.
+
+    \b
+    Examples:
+      automl bench list
+      automl bench import nb201 ~/Downloads/NATS-tss-v1_0-3ffb9-simple
+      automl bench fetch nb201
+    """
+
+
+@bench.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def list_cmd(as_json: bool) -> None:
+    """Known tables: installed or not, where, and how to get each."""
+    from automl_nas.benchstore import TableStore
+
+    registry, store = _registry(), TableStore()
+    rows = []
+    for name in registry.names("benchmark"):
+        table = registry.create("benchmark", name)
+        status = table.status(store)
+        rows.append({"name": name, "installed": status.installed, "where": status.where, "how": status.how,
+                     "detail": status.detail, "summary": table.summary})
+    if as_json:
+        click.echo(json.dumps({"store": str(store.root), "tables": rows}, indent=2))
+        return
+    click.echo(f"store: {store.root}")
+    for row in rows:
+        click.echo(f"{row['name']:<18} {'installed' if row['installed'] else 'not installed':<14} {row['summary']}")
+        if row["installed"]:
+            click.echo(f"    where: {row['where']}")
+            if row["detail"]:
+                click.echo(f"    {row['detail']}")
+        else:
+            click.echo(f"    get it: {row['how']}")
+
+
+@bench.command("import")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def import_cmd(name: str, path: str, quiet: bool) -> None:
+    """Read PATH (an official benchmark file or directory, or a CSV/Parquet table) into table NAME."""
+    from automl_nas.benchstore import TableStore
+
+    table, store = _build(name), TableStore()
+    bar = _Bar(f"importing {name}")
+    try:
+        manifest = table.import_from(Path(path).expanduser(), store, None if quiet else bar)
+    finally:
+        bar.close()
+    _report(name, store, manifest)
+
+
+@bench.command("fetch")
+@click.argument("name")
+@handle_errors
+def fetch_cmd(name: str) -> None:
+    """Download table NAME from its published location (checked), then import it."""
+    from automl_nas.benchstore import TableStore
+
+    table, store = _build(name), TableStore()
+    bar = _Bar(f"fetching {name}")
+    try:
+        manifest = table.fetch(store, bar)
+    finally:
+        bar.close()
+    _report(name, store, manifest)
+
+
+def _report(name: str, store: Any, manifest: Any) -> None:
+    from automl_nas.benchstore import describe
+
+    click.echo(f"{name}: installed in {store.directory(name)}")
+    click.echo(f"    {describe(manifest)}")

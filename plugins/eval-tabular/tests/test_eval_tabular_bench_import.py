@@ -1,0 +1,234 @@
+"""``automl bench import nb201``: tiny files in each official format round-trip into the store.
+
+The files are written with the official packages' own classes (``nats_bench``,
+``nas_201_api``) by :mod:`automl_nas_eval_tabular.synthetic`, whose closed-form values say
+what every stored column must hold (means over seeds, per-seed values, x-valid/ori-test/
+x-test conventions, 12-epoch validation, costs, simulated query time).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from automl_nas.api import Genotype
+from automl_nas.benchstore import TableStore
+from automl_nas.errors import DataError, RecipeError
+from automl_nas_eval_tabular import synthetic as syn
+from automl_nas_eval_tabular.bench import AnalogBenchmark, Nb201Benchmark
+from automl_nas_eval_tabular.config import TableConfig
+from automl_nas_eval_tabular.nb201_columns import column
+from automl_nas_eval_tabular.preflight import check_table
+from automl_nas_eval_tabular.table import Nb201Table
+
+COUNT = 4
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("nb201-official")
+    return {"nats-simple": syn.write_nats_simple(d / "NATS-tss-v1_0-tiny-simple", COUNT),
+            "nats-pbz2": syn.write_nats_pbz2(d / "NATS-tss-v1_0-tiny.pickle", COUNT),
+            "nb201-pth": syn.write_nb201_pth(d / "NAS-Bench-201-v1_1-tiny.pth", COUNT),
+            "nb201-pth-legacy": syn.write_nb201_pth(d / "NAS-Bench-201-v1_0-tiny.pth", COUNT, legacy=True)}
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["nats-simple", "nats-pbz2", "nb201-pth", "nb201-pth-legacy"])
+def test_official_formats_round_trip(kind, sources, tmp_path):
+    store = TableStore(tmp_path / "store")
+    seen: list[tuple[int, int]] = []
+    manifest = Nb201Benchmark().import_from(sources[kind], store, lambda done, total: seen.append((done, total)))
+    assert (manifest.source_kind, manifest.rows, manifest.source) == (kind.removesuffix("-legacy"), COUNT, sources[kind].name)
+    assert len(manifest.source_sha256) == 64
+    assert manifest.notes == (f"covers {COUNT} of the 15,625 cells: lookups of the others fail",)
+    assert seen[-1][0] == seen[-1][1] > 0  # the progress bar reaches the end
+    table = store.read("nb201")
+    assert table["arch"] == syn.archs(COUNT)
+    for i in range(COUNT):
+        expected = syn.expected_row(i)
+        assert set(table) - {"arch"} == set(expected)
+        wrong = {k: (table[k][i], v) for k, v in expected.items() if not _close(table[k][i], v)}
+        assert not wrong, wrong
+    # the conventions, spelled out once: CIFAR-10 test is ori-test of "cifar10", its validation
+    # is x-valid of "cifar10-valid"; CIFAR-100 test is x-test
+    assert table["cifar10"][1] == pytest.approx(syn.accuracy(1, "cifar10", "ori-test", 777, "200") + 0.0555, abs=1e-9)
+    assert table[column("cifar10", "valid", 888)][1] == syn.accuracy(1, "cifar10-valid", "x-valid", 888, "200")
+    assert table[column("cifar100", "test", 777)][2] == syn.accuracy(2, "cifar100", "x-test", 777, "200")
+
+
+def test_csv_import_keeps_columns_and_says_it_has_no_validation(tmp_path):
+    csv = tmp_path / "t.csv"
+    arch = syn.archs(2)
+    csv.write_text(f"arch,cifar10,cifar100\n{arch[0]},90.5,70\n{arch[1]},80,\n")
+    store = TableStore(tmp_path / "store")
+    manifest = Nb201Benchmark().import_from(csv, store)
+    assert manifest.columns == ("cifar10", "cifar100") and manifest.rows == 2
+    assert any("no validation accuracies" in note for note in manifest.notes)
+    assert "covers 2 of the 15,625 cells" in manifest.notes[-1]
+    table = store.read("nb201")
+    assert table["cifar10"] == [90.5, 80.0] and math.isnan(table["cifar100"][1])
+
+
+def test_import_refusals_name_the_file_and_the_formats(tmp_path):
+    store = TableStore(tmp_path / "store")
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(DataError, match=r"x\.txt: unknown benchmark file type"):
+        Nb201Benchmark().import_from(tmp_path / "x.txt", store)
+    (tmp_path / "junk.pbz2").write_bytes(b"not bz2")
+    with pytest.raises(DataError, match=r"(?s)junk\.pbz2: not a readable nats-pbz2.*fix: pass an intact copy"):
+        Nb201Benchmark().import_from(tmp_path / "junk.pbz2", store)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="without meta.pickle.pbz2"):
+        Nb201Benchmark().import_from(tmp_path / "empty", store)
+    (tmp_path / "noarch.csv").write_text("cell,acc\nx,1\n")
+    with pytest.raises(DataError, match="no 'arch' column"):
+        Nb201Benchmark().import_from(tmp_path / "noarch.csv", store)
+    assert store.manifest("nb201") is None  # nothing half-written
+
+
+def test_evaluator_reads_the_store_and_picks_columns(sources, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path))
+    Nb201Benchmark().import_from(sources["nats-simple"], TableStore())
+    cell = Genotype("nb201", syn.archs(COUNT)[3])
+    row = syn.expected_row(3)
+    default = Nb201Table(TableConfig())
+    assert default.metrics == ("cifar10", "cifar100", "ImageNet16-120",
+                               "cifar10_valid", "cifar100_valid", "ImageNet16-120_valid")
+    assert default.evaluate(cell) == pytest.approx({k: row[k] for k in default.metrics})
+    one = Nb201Table(TableConfig(dataset="cifar100", metric="valid_12ep"))
+    assert one.evaluate(cell) == {"cifar100_valid_12ep": pytest.approx(row["cifar100_valid_12ep"])}
+    assert Nb201Table(TableConfig(metric="time_12ep")).metrics == (
+        "cifar10_time_12ep", "cifar100_time_12ep", "ImageNet16-120_time_12ep")
+    check_table(TableConfig(dataset="cifar10", metric="valid"), "nb201-table")  # installed, column present
+
+
+def test_preflight_on_a_test_only_table_names_the_official_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path))
+    with pytest.raises(DataError, match="(?s)not installed.*automl bench import nb201 PATH.*automl bench fetch nb201"):
+        check_table(TableConfig(), "nb201-table")
+    (tmp_path / "t.csv").write_text(f"arch,cifar10\n{syn.archs(1)[0]},90\n")
+    Nb201Benchmark().import_from(tmp_path / "t.csv", TableStore())
+    check_table(TableConfig(), "nb201-table")
+    with pytest.raises(RecipeError, match="(?s)no column.*cifar10_valid.*NATS-tss-v1_0-3ffb9-simple"):
+        check_table(TableConfig(dataset="cifar10", metric="valid"), "nb201-table")
+
+
+def test_analog_table_is_listed_as_embedded(tmp_path):
+    status = AnalogBenchmark().status(TableStore(tmp_path))
+    assert status.installed and status.where.endswith("data.anb")
+
+
+@pytest.fixture
+def served_archive(sources, tmp_path):
+    """The tiny -simple directory as a tar, served over HTTP on localhost (no network needed)."""
+    import functools
+    import hashlib
+    import http.server
+    import tarfile
+    import threading
+
+    archive = tmp_path / "served" / "NATS-tss-v1_0-3ffb9-simple.tar"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w") as tar:
+        tar.add(sources["nats-simple"], arcname="NATS-tss-v1_0-3ffb9-simple")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/{archive.name}", hashlib.sha256(archive.read_bytes()).hexdigest()
+    server.shutdown()
+
+
+def test_fetch_downloads_checks_and_imports(served_archive, tmp_path, monkeypatch):
+    url, sha = served_archive
+    monkeypatch.setenv("AUTOML_NAS_NB201_URL", url)
+    store = TableStore(tmp_path / "store")
+    monkeypatch.setenv("AUTOML_NAS_NB201_SHA256", "0" * 64)
+    with pytest.raises(DataError, match=f"has SHA-256 {sha}, expected 0000"):
+        Nb201Benchmark().fetch(store)
+    assert store.manifest("nb201") is None and [p.name for p in store.root.iterdir()] == []  # nothing left behind
+    monkeypatch.setenv("AUTOML_NAS_NB201_SHA256", sha)
+    manifest = Nb201Benchmark().fetch(store)
+    assert (manifest.source, manifest.source_kind, manifest.rows) == ("NATS-tss-v1_0-3ffb9-simple", "nats-simple", COUNT)
+    assert store.read("nb201", ["cifar10_valid"])["cifar10_valid"][2] == pytest.approx(syn.expected_row(2)["cifar10_valid"])
+    assert [p.name for p in store.root.iterdir()] == ["nb201"]  # the archive and its unpacked copy are gone
+
+
+def test_single_file_imports_stream_without_torch(sources, tmp_path):
+    """The .pth is read by the streaming reader, not torch.load (which builds the whole file)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path\nfrom automl_nas.benchstore import TableStore\n"
+            "from automl_nas_eval_tabular.bench import Nb201Benchmark\n"
+            f"m = Nb201Benchmark().import_from(Path({str(sources['nb201-pth-legacy'])!r}), TableStore({str(tmp_path)!r}))\n"
+            "print(m.rows, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(COUNT), "False"]
+
+
+@pytest.mark.parametrize("window", [7, 64, 1 << 18])
+def test_pickle_stream_hands_entries_over_and_refuses_code(tmp_path, window, monkeypatch):
+    import collections
+    import io
+    import pickle
+
+    import numpy as np
+
+    from automl_nas_eval_tabular import pickle_stream
+    from automl_nas_eval_tabular.pickle_stream import StreamError, last_reads, stream_entries
+
+    monkeypatch.setattr(pickle_stream, "WINDOW", window)  # small windows: slots are forgotten and re-read across them
+
+    shared = "shared"  # one object referenced from every entry: read back through the memo
+    entries = {i: {"name": shared, "od": collections.OrderedDict(a=i), "x": np.float64(i / 2), "s": {i},
+                   "f": frozenset([i]), "b": b"\x00\xff", "t": (None, True, i)} for i in range(5)}
+    entries.update({5: {"only": {7: "single-item dicts are filled by SETITEM, without MARK"}}, 6: [1, 2], 7: {}})
+    for protocol in (2, 4, 5):
+        data = pickle.dumps({"meta_archs": ["a"], "arch2infos": entries, "tail": shared}, protocol=protocol)
+        seen: dict = {}
+        top = stream_entries(io.BytesIO(data), "arch2infos", seen.__setitem__, last_reads(io.BytesIO(data)))
+        assert seen == entries and top == {"meta_archs": ["a"], "arch2infos": {}, "tail": shared}
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, ("echo owned",))
+
+    data = pickle.dumps({"arch2infos": {0: Evil()}})
+    with pytest.raises(StreamError, match=r"global (posix|nt)\.system is not allowed"):
+        stream_entries(io.BytesIO(data), "arch2infos", print, last_reads(io.BytesIO(data)))
+
+
+def test_nats_bench_evaluator_preflight(tmp_path):
+    from automl_nas_eval_tabular.config import NatsConfig
+
+    with pytest.raises(RecipeError, match="no benchmark file given"):
+        NatsConfig().preflight("nats-bench")
+    with pytest.raises(DataError, match="(?s)nope.pbz2 does not exist.*automl bench import nb201"):
+        NatsConfig(path=str(tmp_path / "nope.pbz2")).preflight("nats-bench")
+    (tmp_path / "x.pickle.pbz2").write_bytes(b"")
+    NatsConfig(path=str(tmp_path / "x.pickle.pbz2")).preflight("nats-bench")
+
+
+@pytest.mark.parametrize("kind", ["nats-simple", "nb201-pth-legacy"])
+def test_cli_bench_import_of_official_files(kind, sources, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path))
+    out = CliRunner().invoke(main, ["bench", "import", "nb201", str(sources[kind])])
+    assert out.exit_code == 0, out.output
+    assert f"{COUNT} rows from {sources[kind].name} ({kind.removesuffix('-legacy')}), 36 columns" in out.stdout
+    out = CliRunner().invoke(main, ["eval", syn.archs(COUNT)[1], "-e", "nb201-table", "-q", "--set", "dataset='cifar10'",
+                                    "--set", "metric='valid'", "--work-dir", str(tmp_path / "eval")])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["metrics"] == {"cifar10_valid": pytest.approx(syn.expected_row(1)["cifar10_valid"])}

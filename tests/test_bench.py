@@ -1,0 +1,67 @@
+"""``automl bench``: the store's commands, and tables contributed by a third-party plugin."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from click.testing import CliRunner
+
+from automl_nas.cli import main
+from tests.conftest import SHARED
+
+CSV = SHARED / "benchmarks" / "nb201-test-accuracy.csv"
+
+
+def _list(runner: CliRunner) -> dict:
+    out = runner.invoke(main, ["bench", "list", "--json"])
+    assert out.exit_code == 0, out.output
+    return {row["name"]: row for row in json.loads(out.stdout)["tables"]}
+
+
+def test_hook_automl_register_benchmarks(tmp_path, empty_automl_home):
+    """A table registered by the outside plugin is listed, imported and stored like ours."""
+    runner = CliRunner()
+    rows = _list(runner)
+    assert {"nb201", "analog-nasbench", "toy-table"} <= set(rows)
+    assert not rows["toy-table"]["installed"] and rows["toy-table"]["how"] == "automl bench import toy-table PATH"
+    (tmp_path / "scores.csv").write_text("genotype,score\ntoy:a,1.5\ntoy:b,2.5\n")
+    out = runner.invoke(main, ["bench", "import", "toy-table", str(tmp_path / "scores.csv"), "-q"])
+    assert out.exit_code == 0, out.output
+    row = _list(runner)["toy-table"]
+    assert row["installed"] and row["where"] == str(empty_automl_home / "benchmarks" / "toy-table")
+    assert "2 rows from scores.csv (toy-csv)" in row["detail"]
+
+
+def test_bench_list_and_import_nb201(empty_automl_home):
+    runner = CliRunner()
+    rows = _list(runner)
+    assert not rows["nb201"]["installed"]
+    assert "automl bench import nb201 PATH" in rows["nb201"]["how"] and "automl bench fetch nb201" in rows["nb201"]["how"]
+    assert rows["analog-nasbench"]["installed"]  # embedded in its package
+    started = time.perf_counter()
+    out = runner.invoke(main, ["bench", "import", "nb201", str(CSV)])
+    assert out.exit_code == 0, out.output
+    assert time.perf_counter() - started < 30  # generous: it takes ~1 s; a regression to minutes would show
+    assert f"nb201: installed in {empty_automl_home / 'benchmarks' / 'nb201'}" in out.stdout
+    assert "15625 rows from nb201-test-accuracy.csv (csv), 3 columns" in out.stdout
+    manifest = json.loads((empty_automl_home / "benchmarks" / "nb201" / "manifest.json").read_text())
+    assert manifest["columns"] == ["cifar10", "cifar100", "ImageNet16-120"] and manifest["format_version"] == 1
+    assert "no validation accuracies" in _list(runner)["nb201"]["detail"]
+
+
+def test_bench_refusals():
+    runner = CliRunner()
+    out = runner.invoke(main, ["bench", "import", "nb210", str(CSV)])
+    assert out.exit_code == 2 and "unknown benchmark 'nb210'; did you mean 'nb201'?" in out.stderr
+    out = runner.invoke(main, ["bench", "import", "nb201", str(SHARED / "data" / "cifar10-5k.npz")])
+    assert out.exit_code == 4 and "unknown benchmark file type" in out.stderr and "Traceback" not in out.output
+
+
+def test_bench_fetch_offline_fails_at_once_naming_the_manual_route(monkeypatch):
+    monkeypatch.setenv("AUTOML_NAS_NB201_URL", "https://127.0.0.1:9/NATS-tss-v1_0-3ffb9-simple.tar")
+    started = time.perf_counter()
+    out = CliRunner().invoke(main, ["bench", "fetch", "nb201"])
+    assert time.perf_counter() - started < 10
+    assert out.exit_code == 4, out.output
+    assert "cannot reach 127.0.0.1" in out.stderr and "automl bench import nb201" in out.stderr

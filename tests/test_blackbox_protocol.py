@@ -1,0 +1,69 @@
+"""Black-box search selects by validation, reports test, and spends a simulated time budget
+(issue 13; NAS-Bench-201 §5), on a store table whose validation and test rankings disagree."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from automl_nas.benchstore import TableStore
+from automl_nas.cli import main
+from automl_nas_eval_tabular.nb201_text import format_ops
+
+RECIPE = """name = "bb"
+seed = 3
+[space]
+name = "nb201"
+[evaluator]
+name = "nb201-table"
+[blackbox]
+proposer = {{ name = "{proposer}" }}
+queries = 0
+seconds = 1000
+metric = "cifar10_valid_12ep"
+report = "cifar10"
+cost = "cifar10_time_12ep"
+[run]
+root = "{root}"
+"""
+
+
+@pytest.fixture
+def disagreeing_store(empty_automl_home):
+    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    score = [float((i * 7919) % 15625) for i in range(len(cells))]
+    TableStore().write("nb201", cells, {"cifar10": [100.0 - s / 1000 for s in score],  # test: the reverse order
+                                        "cifar10_valid_12ep": [s / 1000 for s in score],
+                                        "cifar10_time_12ep": [100.0 + (i % 2) * 50 for i in range(len(cells))]},
+                       source="synthetic", source_kind="test")
+    return dict(zip(cells, score))
+
+
+@pytest.mark.parametrize("proposer", ["random", "rea"])
+def test_search_selects_by_validation_and_reports_test(proposer, disagreeing_store, tmp_path):
+    recipe = tmp_path / "bb.toml"
+    recipe.write_text(RECIPE.format(proposer=proposer, root=tmp_path / "runs"))
+    out = CliRunner().invoke(main, ["search", str(recipe), "-q"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    history = [json.loads(line) for line in (tmp_path / "runs").glob("*/history.jsonl").__next__().read_text().splitlines()]
+    best = max(history, key=lambda h: h["value"])
+    assert summary["best_genotype"] == best["genotype"] and summary["metric"] == "cifar10_valid_12ep"
+    assert summary["best_report"] == pytest.approx(100.0 - disagreeing_store[best["genotype"]] / 1000)
+    assert summary["best_report"] < max(h["report"] for h in history)  # not the (optimistic) best test value
+    # simulated budget: queries cost 100 or 150 s; the search stops at the first query that reaches 1000 s
+    spent = [h["sim_time_s"] for h in history]
+    assert spent[-1] >= 1000 and spent[-2] < 1000 and summary["simulated_seconds"] == spent[-1]
+    assert 7 <= summary["queries"] <= 10
+
+
+def test_validation_selection_on_a_test_only_table_is_refused(installed_nb201, tmp_path):
+    recipe = tmp_path / "bb.toml"
+    recipe.write_text(RECIPE.format(proposer="random", root=tmp_path / "runs"))
+    out = CliRunner().invoke(main, ["search", str(recipe), "-q"])
+    assert out.exit_code == 2, out.output
+    assert "no column(s) ['cifar10_valid_12ep', 'cifar10_time_12ep']" in out.stderr
+    assert "NATS-tss-v1_0-3ffb9-simple" in out.stderr and not (tmp_path / "runs").exists()
