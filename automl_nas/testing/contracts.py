@@ -85,7 +85,7 @@ class SearchSpaceContract:
         net = space.build_supernet(inputs)
         params = {g.name: torch.zeros(g.shape, requires_grad=True) for g in space.groups()}
         sample = {k: EdgeWeights(weights=torch.softmax(v, -1)) for k, v in params.items()}
-        x = torch.randn(2, inputs.channels, inputs.height, inputs.width, generator=torch.Generator().manual_seed(0))
+        x = space.example_input(inputs, 2, generator=torch.Generator().manual_seed(0))
         out = net(x, sample)
         logits = out[0] if isinstance(out, tuple) else out
         assert logits.shape == (2, inputs.num_classes) and torch.isfinite(logits).all()
@@ -96,7 +96,7 @@ class SearchSpaceContract:
 
     def test_standalone_network(self, space, inputs):
         net = space.build_network(space.derive(_seeded_params(space, 2)), inputs).eval()
-        out = net(torch.randn(2, inputs.channels, inputs.height, inputs.width))
+        out = net(space.example_input(inputs, 2))
         logits = out[0] if isinstance(out, tuple) else out
         assert logits.shape == (2, inputs.num_classes) and torch.isfinite(logits).all()
 
