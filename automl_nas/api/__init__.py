@@ -1,7 +1,7 @@
 """The interfaces plugins implement."""
 
 from automl_nas.api.arch import ArchParams, ArchSample, EdgeWeights, Genotype, parse_genotype
-from automl_nas.api.dataset import DatasetProvider, ImageSet
+from automl_nas.api.dataset import DatasetProvider, GraphBatch, GraphSet, ImageSet
 from automl_nas.api.evaluator import EvalContext, Evaluator
 from automl_nas.api.objective import LossContext, Objective
 from automl_nas.api.sampler import Proposer, Sampler
@@ -15,6 +15,8 @@ __all__ = [
     "EvalContext",
     "Evaluator",
     "Genotype",
+    "GraphBatch",
+    "GraphSet",
     "GroupSpec",
     "ImageSet",
     "InputSpec",

@@ -22,7 +22,8 @@ from automl_nas.api.arch import Genotype
 from automl_nas.api.evaluator import EvalContext
 from automl_nas.api.objective import LossContext
 from automl_nas.api.space import InputSpec
-from automl_nas.data import BatchLoader, search_split
+from automl_nas.api.dataset import GraphSet
+from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search_split
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.mixed_op import set_fast_paths
 from automl_nas.engine.second_order import unrolled_arch_grad
@@ -99,19 +100,10 @@ class Search:
         self.sampler = plan.sampler.build(run.registry)
         self.objectives = [(r.build(run.registry), r.weight) for r in plan.objectives]
         self.evaluator = plan.evaluator.build(run.registry) if plan.evaluator else None
-        c, h, w = self.data.shape
-        self.inputs = InputSpec(channels=c, height=h, width=w, num_classes=self.data.num_classes)
-        dcfg = recipe.data
-        train_idx, valid_idx = search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
-                                            limit=dcfg.limit, seed=recipe.seed)
-        if recipe.search.mode == "single_level":
-            train_idx = torch.cat([train_idx, valid_idx])  # SNAS trains both on the whole training set
-        self.train_loader = BatchLoader(self.data, train_idx, batch_size=dcfg.batch_size, seed=recipe.seed,
-                                        device=run.device, augment=dcfg.augment)
-        self.arch_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.arch_batch_size or dcfg.batch_size,
-                                       seed=recipe.seed + 1, device=run.device, augment=dcfg.augment)
-        self.valid_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.eval_batch_size, seed=recipe.seed,
-                                        device=run.device, augment=False, shuffle=False, drop_last=False)
+        if isinstance(self.data, GraphSet):
+            self._graph_loaders()
+        else:
+            self._image_loaders()
         run.supernet = self.space.build_supernet(self.inputs).to(run.device)
         set_fast_paths(run.supernet, recipe.run.fast_paths)
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
@@ -132,6 +124,34 @@ class Search:
         self.history: list[dict] = []
         self.start_epoch = 0
         self.search_time = 0.0
+
+    def _image_loaders(self) -> None:
+        run, recipe, dcfg = self.run, self.run.recipe, self.run.recipe.data
+        c, h, w = self.data.shape
+        self.inputs = InputSpec(channels=c, height=h, width=w, num_classes=self.data.num_classes)
+        train_idx, valid_idx = search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
+                                            limit=dcfg.limit, seed=recipe.seed)
+        if recipe.search.mode == "single_level":
+            train_idx = torch.cat([train_idx, valid_idx])  # SNAS trains both on the whole training set
+        self.train_loader = BatchLoader(self.data, train_idx, batch_size=dcfg.batch_size, seed=recipe.seed,
+                                        device=run.device, augment=dcfg.augment)
+        self.arch_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.arch_batch_size or dcfg.batch_size,
+                                       seed=recipe.seed + 1, device=run.device, augment=dcfg.augment)
+        self.valid_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.eval_batch_size, seed=recipe.seed,
+                                        device=run.device, augment=False, shuffle=False, drop_last=False)
+
+    def _graph_loaders(self) -> None:
+        """One graph (issue 17): full-batch steps on node splits; the space's networks take a
+        :class:`~automl_nas.api.GraphBatch` and ``InputSpec.channels`` is the node-feature width."""
+        run, recipe, dcfg = self.run, self.run.recipe, self.run.recipe.data
+        self.inputs = InputSpec(channels=self.data.num_features, height=1, width=1, num_classes=self.data.num_classes)
+        train_idx, valid_idx = graph_search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
+                                                  seed=recipe.seed)
+        if recipe.search.mode == "single_level":
+            train_idx = torch.cat([train_idx, valid_idx])
+        self.train_loader = GraphLoader(self.data, train_idx, device=run.device)
+        self.arch_loader = GraphLoader(self.data, valid_idx, device=run.device)
+        self.valid_loader = self.arch_loader
 
     def _costs(self) -> dict:
         try:
