@@ -34,6 +34,7 @@ NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|n
 SPACES: dict[str, dict[str, Any]] = {
     "nb201": {"channels": 4, "cells_per_stage": 1},
     "darts": {"channels": 4, "layers": 3, "eval_channels": 4, "eval_layers": 3},
+    "gnn": {"hidden": 8},
 }
 #: sampler -> options
 SAMPLERS: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,1 @@
+"""NAS-Bench-Graph GNN macro space for automl-nas."""
