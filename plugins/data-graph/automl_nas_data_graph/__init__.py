@@ -1,0 +1,1 @@
+"""Graph data sets for automl-nas (node classification on one graph)."""
