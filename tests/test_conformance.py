@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from automl_nas.api import EvalContext, EdgeWeights, GroupSpec, ImageSet, LossContext
+from automl_nas.api import EvalContext, EdgeWeights, GraphSet, GroupSpec, ImageSet, LossContext
 from automl_nas.testing.contracts import (
     TINY,
     EvaluatorContract,
@@ -50,6 +50,7 @@ EVALUATORS: dict[str, dict[str, Any]] = {
     "naswot": {"options": {"batch_size": 8}},
     "snip": {"options": {"batch_size": 8}},
     "toy-count": {"space": "toy"},
+    "nas-bench-graph": {"space": "gnn", "options": {"dataset": "cora"}},
     # one epoch of the NB201 schedule on 16 images, on a 4-channel one-cell-per-stage network
     "retrain": {"options": {"epochs": 1, "batch_size": 8, "train_limit": 16, "eval_batch_size": 16,
                             "network": {"channels": 4, "cells_per_stage": 1}}},
@@ -167,6 +168,15 @@ def _tiny_images(channels: int, side: int, classes: int = 3, n: int = 16) -> Ima
                     std=(0.25,) * channels, num_classes=classes, crop_padding=1, source="generated")
 
 
+def _tiny_graph(features: int, classes: int = 3, n: int = 24) -> GraphSet:
+    gen = torch.Generator().manual_seed(0)
+    ring = torch.arange(n)
+    edge_index = torch.stack([torch.cat([ring, (ring + 1) % n]), torch.cat([(ring + 1) % n, ring])])
+    return GraphSet(name="tiny-graph", x=torch.randn(n, features, generator=gen), edge_index=edge_index,
+                    y=torch.arange(n) % classes, train_idx=ring[:12], valid_idx=ring[12:18], test_idx=ring[18:],
+                    num_classes=classes, source="generated")
+
+
 @pytest.fixture(scope="session")
 def tiny_nats_file(tmp_path_factory) -> str:
     """A NATS-Bench topology file with one architecture, in the API's own format."""
@@ -215,8 +225,8 @@ class TestEveryEvaluator(EvaluatorContract):
 
     @pytest.fixture
     def eval_context(self, entry, space, evaluator, genotype):
-        ctx = EvalContext(space=space, data=_tiny_images(TINY.channels, TINY.height), device="cpu", seed=0,
-                          log=lambda msg: None)
+        data = _tiny_graph(TINY.channels) if (entry[1] or {}).get("data") == "graph" else _tiny_images(TINY.channels, TINY.height)
+        ctx = EvalContext(space=space, data=data, device="cpu", seed=0, log=lambda msg: None)
         if entry[1] is None:
             try:
                 evaluator.evaluate(genotype, ctx)

@@ -1,0 +1,1 @@
+"""NAS-Bench-Graph tables as an automl-nas evaluator."""
