@@ -51,6 +51,8 @@ EVALUATORS: dict[str, dict[str, Any]] = {
     "snip": {"options": {"batch_size": 8}},
     "toy-count": {"space": "toy"},
     "nas-bench-graph": {"space": "gnn", "options": {"dataset": "cora"}},
+    # two full-batch steps on a tiny generated graph ("data": "graph" hands it a GraphSet instead of images)
+    "gnn-train": {"space": "gnn", "options": {"epochs": 2}, "data": "graph"},
     # one epoch of the NB201 schedule on 16 images, on a 4-channel one-cell-per-stage network
     "retrain": {"options": {"epochs": 1, "batch_size": 8, "train_limit": 16, "eval_batch_size": 16,
                             "network": {"channels": 4, "cells_per_stage": 1}}},

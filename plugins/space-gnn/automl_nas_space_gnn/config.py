@@ -33,3 +33,13 @@ class GnnConfig:
     @property
     def op_names(self) -> tuple[str, ...]:
         return OP_SETS[self.ops]
+
+
+@attrs.frozen(kw_only=True)
+class GnnTrainConfig:
+    """Options of ``[evaluator] name = "gnn-train"``: full-batch training of the standalone network."""
+
+    epochs: int = attrs.field(default=200, validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)],
+                              metadata={"help": "full-batch training steps"})
+    lr: float = attrs.field(default=0.01, validator=attrs.validators.gt(0.0), metadata={"help": "Adam learning rate"})
+    weight_decay: float = attrs.field(default=5e-4, validator=attrs.validators.ge(0.0), metadata={"help": "Adam weight decay"})

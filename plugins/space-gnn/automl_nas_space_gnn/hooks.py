@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from automl_nas import Component, hookimpl
 from automl_nas.api.arch import Genotype
-from automl_nas_space_gnn.config import GnnConfig
+from automl_nas_space_gnn.config import GnnConfig, GnnTrainConfig
 from automl_nas_space_gnn.encoding import format_arch, parse_arch
 
 
@@ -13,6 +13,14 @@ def automl_register_search_spaces() -> list[Component]:
     return [
         Component(kind="search_space", name="gnn", impl="automl_nas_space_gnn.space:GnnSpace", config=GnnConfig,
                   summary="NAS-Bench-Graph macro space: 9 link patterns x 4 layers of 9 GNN ops (PyG), 26,206 distinct"),
+    ]
+
+
+@hookimpl
+def automl_register_evaluators() -> list[Component]:
+    return [
+        Component(kind="evaluator", name="gnn-train", impl="automl_nas_space_gnn.train:GnnTrain", config=GnnTrainConfig,
+                  summary="train a GNN genotype full-batch on the run's graph; test accuracy at the best validation step"),
     ]
 
 
