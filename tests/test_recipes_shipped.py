@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from automl_nas.recipe import plan_recipe
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+ALL = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+# `automl search` recipes (a [blackbox] table, no [search]) are checked by running them below
+BLACKBOX = [p for p in ALL if "blackbox" in tomllib.loads(p.read_text())]
+RECIPES = [p for p in ALL if p not in BLACKBOX]
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
@@ -16,7 +20,7 @@ def test_recipe_validates_with_and_without_quick(path, registry):
     full = plan_recipe(path, registry)
     quick = plan_recipe(path, registry, profile="quick")
     assert quick.recipe.search.epochs < full.recipe.search.epochs
-    assert quick.recipe.data.name == "digits"  # the embedded data set: no network needed
+    assert quick.recipe.data.name in ("digits", "sbm")  # embedded images or a generated graph: no network needed
 
 
 @pytest.mark.parametrize("name", ["darts-nb201", "snas", "gdas", "drnas", "snas-darts"])
@@ -30,3 +34,11 @@ def test_method_runs_end_to_end_on_embedded_data(name, tmp_path):
     assert result["status"] == "finished"
     assert result["genotype"]
     assert "search_time_s" in result
+
+
+@pytest.mark.parametrize("path", BLACKBOX, ids=lambda p: p.stem)
+def test_blackbox_recipe_runs_its_quick_profile(path, tmp_path):
+    from automl_nas.study.blackbox import run_blackbox_recipe
+
+    result = run_blackbox_recipe(path, profile="quick", overrides=[f"run.root='{tmp_path}'"], quiet=True)
+    assert result["status"] == "finished" and result["queries"] < 100 and result["best_genotype"]
