@@ -122,3 +122,24 @@ def test_pyg_offline_without_files_names_the_folder_and_the_fix(tmp_path):
         PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path))).load()
     assert "download = true" in err.value.hint
     assert PygNodeSet(PygConfig(dataset="photo", root=str(tmp_path))).folder().name == "Photo"
+
+
+def test_pyg_reads_a_planetoid_cache_offline_with_its_public_split(tmp_path):
+    # A cache folder laid out as PyG leaves it after a download (raw files + processed/data.pt).
+    from torch_geometric.data import Data, InMemoryDataset
+
+    folder = tmp_path / "Cora"
+    (folder / "raw").mkdir(parents=True)
+    for name in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"):
+        (folder / "raw" / f"ind.cora.{name}").write_bytes(b"")
+    n = 12
+    ring = torch.arange(n)
+    masks = {k: torch.zeros(n, dtype=torch.bool) for k in ("train_mask", "val_mask", "test_mask")}
+    masks["train_mask"][:4], masks["val_mask"][4:8], masks["test_mask"][8:] = True, True, True
+    (folder / "processed").mkdir()
+    InMemoryDataset.save([Data(x=torch.randn(n, 7), edge_index=torch.stack([ring, (ring + 1) % n]), y=ring % 3, **masks)],
+                         str(folder / "processed" / "data.pt"))
+    data = PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path))).load()
+    assert data.x.shape == (12, 7) and data.num_classes == 3 and data.name == "cora"
+    assert data.train_idx.tolist() == [0, 1, 2, 3] and data.valid_idx.tolist() == [4, 5, 6, 7]
+    assert data.test_idx.tolist() == [8, 9, 10, 11]
