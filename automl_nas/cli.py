@@ -104,8 +104,16 @@ def _summary(result: dict) -> dict:
 @handle_errors
 def validate(recipe, profile, overrides) -> None:
     """Check RECIPE (keys, types, plugin names, plugin options) without running it."""
-    from automl_nas.recipe import plan_recipe
+    from automl_nas.recipe import load_raw, plan_recipe
 
+    raw = load_raw(recipe)
+    if "blackbox" in raw and "search" not in raw:  # an `automl search` recipe
+        from automl_nas.study.blackbox import plan_blackbox_recipe
+
+        raw, cfg, *_ = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=False)
+        click.echo(f"{recipe}: ok (black-box: {cfg.proposer.name} on {raw['space']['name']}, evaluator "
+                   f"{raw['evaluator']['name']}, {cfg.queries} queries; run it with `automl search`)")
+        return
     _, registry = _manager_and_registry()
     plan = plan_recipe(recipe, registry, profile=profile, overrides=overrides)
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "

@@ -42,3 +42,15 @@ def test_blackbox_recipe_runs_its_quick_profile(path, tmp_path):
 
     result = run_blackbox_recipe(path, profile="quick", overrides=[f"run.root='{tmp_path}'"], quiet=True)
     assert result["status"] == "finished" and result["queries"] < 100 and result["best_genotype"]
+
+
+@pytest.mark.parametrize("path", BLACKBOX, ids=lambda p: p.stem)
+def test_validate_checks_a_blackbox_recipe_without_running_it(path):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    ok = CliRunner().invoke(main, ["validate", str(path), "-p", "quick"])
+    assert ok.exit_code == 0 and "ok (black-box:" in ok.output
+    typo = CliRunner().invoke(main, ["validate", str(path), "--set", "blackbox.queries=-1"])
+    assert typo.exit_code == 2 and "blackbox.queries" in typo.output

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from automl_nas.errors import RecipeError
 
-__all__ = ["run_blackbox", "run_blackbox_recipe"]
+__all__ = ["plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
 
 
 def _score(evaluator: Any, genotype: Any, ctx: Any, metric: str) -> float:
@@ -106,31 +106,28 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, metric: str, parallel: int) 
             ray.shutdown()
 
 
-def _component(registry, kind: str, ref, key: str, source: str):
+def _component(registry, kind: str, ref, key: str, source: str, build: bool = True):
+    """The built component of ``ref``; with ``build=False`` its checked options only (no import of the implementation)."""
     from automl_nas.recipe.converter import structure
 
     comp = registry.get(kind, ref.name, where=f"{source}: {key}.name")
     if comp.config is None:
         if ref.options:
             raise RecipeError(f"{source}: {key}: {kind} {ref.name!r} takes no options (got {', '.join(sorted(ref.options))})")
-        return registry.create(kind, ref.name)
-    return registry.create(kind, ref.name, structure(ref.options, comp.config, source=source, prefix=key))
+        return registry.create(kind, ref.name) if build else None
+    config = structure(ref.options, comp.config, source=source, prefix=key)
+    return registry.create(kind, ref.name, config) if build else config
 
 
-def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
-                        quiet: bool = False) -> dict[str, Any]:
-    """``automl search``: read ``[space]``, ``[evaluator]``, ``[blackbox]`` and run the loop.
-
-    Writes ``history.jsonl`` and ``result.json`` into the run directory.
+def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(),
+                         build: bool = True) -> tuple[dict, Any, Any, Any, Any]:
+    """Read and check a black-box recipe: ``(raw, config, space, evaluator, proposer)``, the last
+    three built; with ``build=False`` (``automl validate``: no torch) their checked options instead.
     """
-    import click
-
-    from automl_nas.api.evaluator import EvalContext
     from automl_nas.recipe import load_raw
     from automl_nas.recipe.converter import structure
     from automl_nas.recipe.model import ComponentRef
     from automl_nas.recipe.overrides import apply_profile, parse_assignment, set_path
-    from automl_nas.records.rundir import RunDir
     from automl_nas.session import open_session
     from automl_nas.study.config import load_blackbox_config
 
@@ -144,10 +141,26 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
         if key not in raw:
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
     _, registry = open_session()
-    space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"), "space", source)
+    space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"), "space",
+                       source, build)
     evaluator = _component(registry, "evaluator", structure(raw["evaluator"], ComponentRef, source=source, prefix="evaluator"),
-                           "evaluator", source)
-    proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source)
+                           "evaluator", source, build)
+    proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
+    return raw, cfg, space, evaluator, proposer
+
+
+def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
+                        quiet: bool = False) -> dict[str, Any]:
+    """``automl search``: read ``[space]``, ``[evaluator]``, ``[blackbox]`` and run the loop.
+
+    Writes ``history.jsonl`` and ``result.json`` into the run directory.
+    """
+    import click
+
+    from automl_nas.api.evaluator import EvalContext
+    from automl_nas.records.rundir import RunDir
+
+    raw, cfg, space, evaluator, proposer = plan_blackbox_recipe(path, profile=profile, overrides=overrides)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
     rd = RunDir.create((raw.get("run") or {}).get("root", "runs"), f"{name}-blackbox", run_dir)
 
