@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from automl_nas import hookimpl
 from automl_nas.testing import run_recipe
 from automl_nas_space_gnn.space import GnnSpace
 
@@ -56,3 +57,28 @@ def test_quick_profile_of_the_shipped_recipe_validates():
     assert plan.recipe.data.name == "sbm" and plan.recipe.space.name == "gnn"
     plan = plan_recipe(recipe, registry)
     assert plan.recipe.data.name == "pyg"
+
+
+class _StopAtEpochOne:
+    """Raises after epoch 1's checkpoint, like a crash between epochs."""
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch, metrics):
+        if epoch == 1:
+            raise RuntimeError("power cut")
+
+
+def test_a_resumed_graph_search_ends_like_an_uninterrupted_one(tmp_path):
+    from automl_nas.errors import PluginError
+    from automl_nas.session import resume_run, run_recipe_file
+
+    recipe = tmp_path / "gnn.toml"
+    recipe.write_text(RECIPE.format(sampler="gdas", epochs=4, nodes=120).replace("checkpoint_every = 0", "checkpoint_every = 1"))
+    full = run_recipe_file(recipe, quiet=True, run_dir=tmp_path / "full", overrides=[f"run.root='{tmp_path}'"])
+    with pytest.raises(PluginError, match="power cut"):
+        run_recipe_file(recipe, quiet=True, run_dir=tmp_path / "cut", overrides=[f"run.root='{tmp_path}'"],
+                        extra_plugins=[(_StopAtEpochOne(), "stop")])
+    resumed = resume_run(tmp_path / "cut", quiet=True)
+    assert resumed["genotype"] == full["genotype"]
+    assert resumed["last_epoch"]["train_loss"] == full["last_epoch"]["train_loss"]
+    assert resumed["last_epoch"]["valid_acc"] == full["last_epoch"]["valid_acc"]
