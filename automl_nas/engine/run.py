@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from automl_nas.api.arch import Genotype
+from automl_nas.api.dataset import GraphSet
 from automl_nas.api.evaluator import EvalContext
 from automl_nas.api.objective import LossContext
 from automl_nas.api.space import InputSpec
-from automl_nas.api.dataset import GraphSet
 from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search_split
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.mixed_op import set_fast_paths
