@@ -36,8 +36,9 @@ class PygNodeSet(DatasetProvider):
         cfg = self.config
         kind, pyg_name = PYG_SETS[cfg.dataset]
         folder = self.folder()
-        fix = (f"set `download = true` in [data] (needs internet; PyG fetches {pyg_name} into {folder}) "
-               f"or copy PyG's raw/ and processed/ folders of {pyg_name} there")
+        copy = f"copy PyG's raw/ and processed/ folders of {pyg_name} into {folder}"
+        fix = (f"check the internet connection (download = true fetches {pyg_name} from PyG's mirrors) or {copy}" if cfg.download
+               else f"set `download = true` in [data] (needs internet; PyG fetches {pyg_name} into {folder}) or {copy}")
         if not cfg.download and not (folder / "processed").is_dir() and not (folder / "raw").is_dir():
             raise DataError(f"pyg data set {cfg.dataset!r}: no files in {folder}", hint=fix)
         try:
