@@ -19,6 +19,7 @@ import torch
 from automl_nas.api import EvalContext, EdgeWeights, GraphSet, GroupSpec, ImageSet, LossContext
 from automl_nas.testing.contracts import (
     TINY,
+    DatasetContract,
     EvaluatorContract,
     ObjectiveContract,
     SamplerContract,
@@ -235,6 +236,29 @@ class TestEveryEvaluator(EvaluatorContract):
             except Exception as exc:  # noqa: BLE001
                 _missing_entry("evaluator", _registry().get("evaluator", entry[0]), exc)
         return ctx
+
+
+# ---- data sets ---------------------------------------------------------------------------------
+
+#: data sets that load offline with these options; those that need files are checked by their plugin's tests
+OFFLINE_DATASETS: dict[str, dict[str, Any]] = {"digits": {}, "sbm": {"nodes": 80}}
+
+
+class TestOfflineDatasets(DatasetContract):
+    @pytest.fixture(params=sorted(OFFLINE_DATASETS))
+    def dataset(self, request):
+        return build("dataset", request.param, OFFLINE_DATASETS[request.param])
+
+
+def test_suites_catch_overlapping_node_splits():
+    import attrs
+
+    class Overlapping:
+        def load(self):
+            return attrs.evolve(_tiny_graph(4), valid_idx=torch.arange(10, 14))  # train nodes are 0..11
+
+    with pytest.raises(AssertionError, match="overlap"):
+        DatasetContract().test_record_is_consistent(Overlapping())
 
 
 # ---- the tables themselves ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ import torch
 
 from automl_nas.api import GraphSet
 from automl_nas.errors import DataError
+from automl_nas.testing.contracts import DatasetContract
 from automl_nas_data_graph.config import GraphFileConfig, PygConfig, SbmConfig
 from automl_nas_data_graph.files import GraphFile
 from automl_nas_data_graph.pyg import PygNodeSet
@@ -124,8 +125,8 @@ def test_pyg_offline_without_files_names_the_folder_and_the_fix(tmp_path):
     assert PygNodeSet(PygConfig(dataset="photo", root=str(tmp_path))).folder().name == "Photo"
 
 
-def test_pyg_reads_a_planetoid_cache_offline_with_its_public_split(tmp_path):
-    # A cache folder laid out as PyG leaves it after a download (raw files + processed/data.pt).
+def _planetoid_cache(tmp_path) -> None:
+    """A cache folder laid out as PyG leaves it after downloading Cora (raw files + processed/data.pt)."""
     from torch_geometric.data import Data, InMemoryDataset
 
     folder = tmp_path / "Cora"
@@ -139,7 +140,31 @@ def test_pyg_reads_a_planetoid_cache_offline_with_its_public_split(tmp_path):
     (folder / "processed").mkdir()
     InMemoryDataset.save([Data(x=torch.randn(n, 7), edge_index=torch.stack([ring, (ring + 1) % n]), y=ring % 3, **masks)],
                          str(folder / "processed" / "data.pt"))
+
+
+def test_pyg_reads_a_planetoid_cache_offline_with_its_public_split(tmp_path):
+    _planetoid_cache(tmp_path)
     data = PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path))).load()
     assert data.x.shape == (12, 7) and data.num_classes == 3 and data.name == "cora"
     assert data.train_idx.tolist() == [0, 1, 2, 3] and data.valid_idx.tolist() == [4, 5, 6, 7]
     assert data.test_idx.tolist() == [8, 9, 10, 11]
+
+
+class TestSbmContract(DatasetContract):
+    @pytest.fixture
+    def dataset(self):
+        return Sbm(SbmConfig(nodes=80))
+
+
+class TestGraphFileContract(DatasetContract):
+    @pytest.fixture
+    def dataset(self, tmp_path):
+        np.savez(tmp_path / "g.npz", **_arrays())
+        return GraphFile(GraphFileConfig(path=str(tmp_path / "g.npz")))
+
+
+class TestPygContract(DatasetContract):
+    @pytest.fixture
+    def dataset(self, tmp_path):
+        _planetoid_cache(tmp_path)
+        return PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path)))
