@@ -18,7 +18,7 @@ import torch
 from automl_nas.api import DatasetProvider, GraphSet
 from automl_nas.errors import DataError
 from automl_nas_data_graph.config import GraphFileConfig
-from automl_nas_data_graph.splits import make_graphset, random_split
+from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
 
 __all__ = ["GraphFile"]
 
@@ -71,7 +71,8 @@ class GraphFile(DatasetProvider):
     def _pt(self, path: Path):
         import re
 
-        from torch_geometric.data import data as pyg_data, storage as pyg_storage
+        with quiet_pyg_import():
+            from torch_geometric.data import data as pyg_data, storage as pyg_storage
 
         # Data's own pieces only (PyG registers some of them; the edge/tensor attrs are missing in 2.8).
         allowed = [pyg_data.Data, pyg_data.DataEdgeAttr, pyg_data.DataTensorAttr, pyg_storage.GlobalStorage,

@@ -14,7 +14,7 @@ from pathlib import Path
 from automl_nas.api import DatasetProvider, GraphSet
 from automl_nas.errors import DataError
 from automl_nas_data_graph.config import PYG_SETS, PygConfig
-from automl_nas_data_graph.splits import make_graphset, random_split
+from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
 
 __all__ = ["PygNodeSet"]
 
@@ -42,8 +42,8 @@ class PygNodeSet(DatasetProvider):
         if not cfg.download and not (folder / "processed").is_dir() and not (folder / "raw").is_dir():
             raise DataError(f"pyg data set {cfg.dataset!r}: no files in {folder}", hint=fix)
         try:
-            from torch_geometric import datasets
-
+            with quiet_pyg_import():
+                from torch_geometric import datasets
             data = getattr(datasets, kind)(str(Path(cfg.root).expanduser()), pyg_name)[0]
         except Exception as exc:  # network down, truncated archive, processed files of another PyG version
             raise DataError(f"pyg data set {cfg.dataset!r} could not be read from {folder}: {type(exc).__name__}: {exc}",

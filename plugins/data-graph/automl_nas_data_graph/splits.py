@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from typing import Iterator
+
 import torch
 
 from automl_nas.api import GraphSet
 from automl_nas.errors import DataError
 
-__all__ = ["make_graphset", "random_split"]
+__all__ = ["make_graphset", "quiet_pyg_import", "random_split"]
+
+
+@contextlib.contextmanager
+def quiet_pyg_import() -> Iterator[None]:
+    """Import PyG without its import-time notice that ``torch.jit.script`` is deprecated (PyG 2.8)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+        yield
 
 
 def random_split(n: int, train_fraction: float, valid_fraction: float, seed: int) -> tuple[torch.Tensor, ...]:

@@ -14,10 +14,21 @@ An op is called with ``(h, edge_index)`` as one argument, so that the host's
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
-__all__ = ["GnnOp", "build_op"]
+__all__ = ["GnnOp", "build_op", "import_pyg"]
+
+
+def import_pyg():
+    """``torch_geometric.nn``, imported without PyG's import-time notice that ``torch.jit.script``
+    is deprecated (PyG 2.8 scripts a pooling helper when imported; nothing here uses it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+        from torch_geometric import nn as gnn
+    return gnn
 
 
 class GnnOp(nn.Module):
@@ -41,8 +52,7 @@ class GnnOp(nn.Module):
 
 def build_op(name: str, hidden: int) -> GnnOp:
     """The op ``name`` at width ``hidden``; ``ValueError`` for an unknown name."""
-    from torch_geometric import nn as gnn
-
+    gnn = import_pyg()
     builders = {
         "gat": lambda: gnn.GATConv(hidden, hidden // 4, heads=4, concat=True),
         "gcn": lambda: gnn.GCNConv(hidden, hidden),
