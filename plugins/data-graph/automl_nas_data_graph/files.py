@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from automl_nas import DataError
 from automl_nas.api import DatasetProvider, GraphSet
-from automl_nas.errors import DataError
 from automl_nas_data_graph.config import GraphFileConfig
 from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
 

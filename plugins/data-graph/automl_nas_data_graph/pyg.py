@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from automl_nas import DataError
 from automl_nas.api import DatasetProvider, GraphSet
-from automl_nas.errors import DataError
 from automl_nas_data_graph.config import PYG_SETS, PygConfig
 from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
 

@@ -8,8 +8,8 @@ from typing import Iterator
 
 import torch
 
+from automl_nas import DataError
 from automl_nas.api import GraphSet
-from automl_nas.errors import DataError
 
 __all__ = ["make_graphset", "quiet_pyg_import", "random_split"]
 

@@ -13,8 +13,8 @@ to the sentinel hash 88888 and its own NNI example scores them 0. They are score
 
 from __future__ import annotations
 
+from automl_nas import DataError, RecipeError
 from automl_nas.api import EvalContext, Evaluator, Genotype
-from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_nasbench_graph.config import DATASETS, NbgConfig
 from automl_nas_eval_nasbench_graph.table import Entry, load_table
 from automl_nas_space_gnn.encoding import OPS, PROTEINS_OPS, benchmark_hash, parse_arch

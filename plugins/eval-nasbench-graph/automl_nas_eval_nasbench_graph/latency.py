@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     from automl_nas.recipe import plan_recipe
     from automl_nas.session import open_session
 
-    from automl_nas.errors import AutomlError
+    from automl_nas import AutomlError
 
     _, registry = open_session()
     # Only the space and the data matter here; the recipe's objectives may name the table being written.

@@ -17,7 +17,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from automl_nas.errors import DataError
+from automl_nas import DataError
 
 __all__ = ["Entry", "bench_dir", "load_table", "read_table"]
 

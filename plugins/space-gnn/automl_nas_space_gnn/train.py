@@ -11,8 +11,8 @@ import time
 
 import torch
 
+from automl_nas import DataError
 from automl_nas.api import EvalContext, Evaluator, Genotype, GraphSet, InputSpec
-from automl_nas.errors import DataError
 from automl_nas_space_gnn.config import GnnTrainConfig
 
 __all__ = ["GnnTrain"]
