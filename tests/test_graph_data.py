@@ -49,3 +49,25 @@ def test_graphset_batches_and_standalone_input_spec():
     graph, y = data.batch("test")
     assert graph.index.tolist() == list(range(15, 20)) and y.tolist() == (torch.arange(15, 20) % 2).tolist()
     assert input_spec(data) == InputSpec(channels=5, height=1, width=1, num_classes=2)
+
+
+def test_a_graph_search_refuses_data_limit(tmp_path):
+    from automl_nas.errors import RecipeError
+    from automl_nas.testing import run_recipe
+
+    recipe = """
+name = "g"
+[space]
+name = "gnn"
+hidden = 8
+[data]
+name = "sbm"
+nodes = 60
+split = "dataset"
+limit = 100
+[search]
+epochs = 1
+sampler = { name = "darts" }
+"""
+    with pytest.raises(RecipeError, match="data.limit = 100: data set 'sbm' is a graph"):
+        run_recipe(tmp_path, recipe)

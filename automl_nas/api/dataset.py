@@ -75,7 +75,8 @@ class GraphSet:
     """One graph held in memory for node classification (the graph counterpart of :class:`ImageSet`).
 
     The engine trains full-batch: a step sees the whole graph and the loss of one
-    node split (:class:`GraphBatch`); ``data.batch_size`` and ``data.augment`` do not apply.
+    node split (:class:`GraphBatch`); ``data.batch_size`` and ``data.augment`` do not
+    apply and ``data.limit`` is refused.
 
     Attributes:
         name: the data-set name as the recipe gave it.

@@ -27,7 +27,7 @@ from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.mixed_op import set_fast_paths
 from automl_nas.engine.second_order import unrolled_arch_grad
-from automl_nas.errors import AutomlError, PluginError, RunError, one_line
+from automl_nas.errors import AutomlError, PluginError, RecipeError, RunError, one_line
 from automl_nas.records.rundir import RunDir, environment
 from automl_nas.recipe import Plan, dump_recipe
 from automl_nas.schedules import Schedule
@@ -144,6 +144,9 @@ class Search:
         """One graph (issue 17): full-batch steps on node splits; the space's networks take a
         :class:`~automl_nas.api.GraphBatch` and ``InputSpec.channels`` is the node-feature width."""
         run, recipe, dcfg = self.run, self.run.recipe, self.run.recipe.data
+        if dcfg.limit:
+            raise RecipeError(f"data.limit = {dcfg.limit}: data set {self.data.name!r} is a graph, searched whole "
+                              f"(full-batch steps on its node splits)", hint="remove data.limit")
         self.inputs = InputSpec(channels=self.data.num_features, height=1, width=1, num_classes=self.data.num_classes)
         train_idx, valid_idx = graph_search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
                                                   seed=recipe.seed)
