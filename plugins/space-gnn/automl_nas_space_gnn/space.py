@@ -3,8 +3,9 @@ Neural Architecture Search", NeurIPS 2022 Datasets and Benchmarks, arXiv:2206.09
 
 Official code followed: THUMNLab/NAS-Bench-Graph (``architecture.py`` for the space and
 its hashing, the benchmark's PyG model for the layers; see :mod:`.encoding`, :mod:`.ops`,
-:mod:`.network`). Deviation: one pre-processing layer always and no post-processing
-layer (the benchmark tunes both per data set), so every op works at one width.
+:mod:`.network`). Deviation: the benchmark's model takes 0 or 1 linear pre-processing and
+post-processing layers as hyper-parameters; here there is always one pre-processing layer
+(so every op, skip included, maps one width to itself) and no post-processing layer.
 
 Two architecture groups: ``"layers"`` (4 layers x ops) and ``"link"`` (1 choice x the 9
 link patterns). Derivation: argmax per row; ties go to the lowest index. Flat op view
