@@ -1,4 +1,4 @@
-"""Search splits and a tensor batch loader with on-device augmentation.
+"""Search splits and a tensor batch loader with on-device augmentation (and full-batch graph loaders).
 
 Images stay uint8 in memory; each batch is moved to the device, converted,
 normalised and augmented there (random crop with zero padding + horizontal
@@ -13,7 +13,7 @@ from typing import Iterator
 
 import torch
 
-from automl_nas.api.dataset import ImageSet
+from automl_nas.api.dataset import GraphBatch, GraphSet, ImageSet
 from automl_nas.errors import DataError, RecipeError
 
 
@@ -101,3 +101,46 @@ def random_crop_flip(x: torch.Tensor, padding: int, gen: torch.Generator) -> tor
               rows[:, None, :, None], cols[:, None, None, :]]
     flips = flips.to(x.device).view(b, 1, 1, 1)
     return torch.where(flips, x.flip(-1), x)
+
+
+# ---- graphs: one graph, full-batch steps on node splits --------------------------------------
+
+
+def graph_search_split(data: GraphSet, *, mode: str, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes of the weight split and the architecture split of a graph.
+
+    ``dataset``: the graph's own train/valid nodes (the usual graph-NAS protocol);
+    ``halves``/``random``: the training nodes cut by ``train_fraction``, in order or seeded.
+    """
+    train = torch.as_tensor(data.train_idx, dtype=torch.long)
+    if mode == "dataset":
+        return train, torch.as_tensor(data.valid_idx, dtype=torch.long)
+    cut = int(round(len(train) * train_fraction))
+    if cut < 1 or cut >= len(train):
+        raise DataError(f"graph {data.name!r} has {len(train)} training nodes: too few to split {train_fraction:.2f}/{1 - train_fraction:.2f}",
+                        hint='use data.split = "dataset" (the graph\'s own validation nodes) or another train_fraction')
+    if mode == "random":
+        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))]
+    return train[:cut], train[cut:]
+
+
+class GraphLoader:
+    """The :class:`BatchLoader` of a graph: every epoch is one full-batch step on ``nodes``."""
+
+    def __init__(self, data: GraphSet, nodes: torch.Tensor, *, device: str | torch.device = "cpu") -> None:
+        if len(nodes) == 0:
+            raise DataError(f"a node split of graph {data.name!r} is empty", hint='check the graph\'s masks or use data.split = "halves"')
+        device = torch.device(device)
+        self.graph = GraphBatch(x=data.x, edge_index=data.edge_index, index=nodes).to(device)
+        self.y = data.y[nodes].to(device)
+
+    def __len__(self) -> int:
+        return 1
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[GraphBatch, torch.Tensor]]:
+        if start == 0:
+            yield self.graph, self.y
+
+    def cycle(self, start_epoch: int = 0) -> Iterator[tuple[GraphBatch, torch.Tensor]]:
+        while True:
+            yield self.graph, self.y

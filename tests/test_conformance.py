@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import torch
 
-from automl_nas.api import EvalContext, EdgeWeights, GroupSpec, ImageSet, LossContext
+from automl_nas.api import EvalContext, EdgeWeights, GraphSet, GroupSpec, ImageSet, LossContext
 from automl_nas.testing.contracts import (
     TINY,
+    DatasetContract,
     EvaluatorContract,
     ObjectiveContract,
     SamplerContract,
@@ -34,6 +35,7 @@ NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|n
 SPACES: dict[str, dict[str, Any]] = {
     "nb201": {"channels": 4, "cells_per_stage": 1},
     "darts": {"channels": 4, "layers": 3, "eval_channels": 4, "eval_layers": 3},
+    "gnn": {"hidden": 8},
 }
 #: sampler -> options
 SAMPLERS: dict[str, dict[str, Any]] = {}
@@ -49,6 +51,9 @@ EVALUATORS: dict[str, dict[str, Any]] = {
     "naswot": {"options": {"batch_size": 8}},
     "snip": {"options": {"batch_size": 8}},
     "toy-count": {"space": "toy"},
+    "nas-bench-graph": {"space": "gnn", "options": {"dataset": "cora"}},
+    # two full-batch steps on a tiny generated graph ("data": "graph" hands it a GraphSet instead of images)
+    "gnn-train": {"space": "gnn", "options": {"epochs": 2}, "data": "graph"},
     # one epoch of the NB201 schedule on 16 images, on a 4-channel one-cell-per-stage network
     "retrain": {"options": {"epochs": 1, "batch_size": 8, "train_limit": 16, "eval_batch_size": 16,
                             "network": {"channels": 4, "cells_per_stage": 1}}},
@@ -166,6 +171,15 @@ def _tiny_images(channels: int, side: int, classes: int = 3, n: int = 16) -> Ima
                     std=(0.25,) * channels, num_classes=classes, crop_padding=1, source="generated")
 
 
+def _tiny_graph(features: int, classes: int = 3, n: int = 24) -> GraphSet:
+    gen = torch.Generator().manual_seed(0)
+    ring = torch.arange(n)
+    edge_index = torch.stack([torch.cat([ring, (ring + 1) % n]), torch.cat([(ring + 1) % n, ring])])
+    return GraphSet(name="tiny-graph", x=torch.randn(n, features, generator=gen), edge_index=edge_index,
+                    y=torch.arange(n) % classes, train_idx=ring[:12], valid_idx=ring[12:18], test_idx=ring[18:],
+                    num_classes=classes, source="generated")
+
+
 @pytest.fixture(scope="session")
 def tiny_nats_file(tmp_path_factory) -> str:
     """A NATS-Bench topology file with one architecture, in the API's own format."""
@@ -214,14 +228,37 @@ class TestEveryEvaluator(EvaluatorContract):
 
     @pytest.fixture
     def eval_context(self, entry, space, evaluator, genotype):
-        ctx = EvalContext(space=space, data=_tiny_images(TINY.channels, TINY.height), device="cpu", seed=0,
-                          log=lambda msg: None)
+        data = _tiny_graph(TINY.channels) if (entry[1] or {}).get("data") == "graph" else _tiny_images(TINY.channels, TINY.height)
+        ctx = EvalContext(space=space, data=data, device="cpu", seed=0, log=lambda msg: None)
         if entry[1] is None:
             try:
                 evaluator.evaluate(genotype, ctx)
             except Exception as exc:  # noqa: BLE001
                 _missing_entry("evaluator", _registry().get("evaluator", entry[0]), exc)
         return ctx
+
+
+# ---- data sets ---------------------------------------------------------------------------------
+
+#: data sets that load offline with these options; those that need files are checked by their plugin's tests
+OFFLINE_DATASETS: dict[str, dict[str, Any]] = {"digits": {}, "sbm": {"nodes": 80}}
+
+
+class TestOfflineDatasets(DatasetContract):
+    @pytest.fixture(params=sorted(OFFLINE_DATASETS))
+    def dataset(self, request):
+        return build("dataset", request.param, OFFLINE_DATASETS[request.param])
+
+
+def test_suites_catch_overlapping_node_splits():
+    import attrs
+
+    class Overlapping:
+        def load(self):
+            return attrs.evolve(_tiny_graph(4), valid_idx=torch.arange(10, 14))  # train nodes are 0..11
+
+    with pytest.raises(AssertionError, match="overlap"):
+        DatasetContract().test_record_is_consistent(Overlapping())
 
 
 # ---- the tables themselves ---------------------------------------------------------------------

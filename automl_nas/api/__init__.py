@@ -2,7 +2,7 @@
 engine and a plugin. Importing this package imports no torch."""
 
 from automl_nas.api.arch import ArchParams, ArchSample, EdgeWeights, Genotype, parse_genotype
-from automl_nas.api.dataset import DatasetProvider, ImageSet
+from automl_nas.api.dataset import DatasetProvider, GraphBatch, GraphSet, ImageSet
 from automl_nas.api.evaluator import EvalContext, Evaluator
 from automl_nas.api.objective import LossContext, Objective
 from automl_nas.api.run import RunContext
@@ -25,6 +25,8 @@ __all__ = [
     "EvalContext",
     "Evaluator",
     "Genotype",
+    "GraphBatch",
+    "GraphSet",
     "GroupSpec",
     "ImageSet",
     "InputSpec",

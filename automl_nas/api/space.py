@@ -103,6 +103,17 @@ class SearchSpace(abc.ABC):
         """A standalone trainable network of the genotype; ``net(x)`` returns logits
         (or ``(logits, aux_logits)`` in training mode when it has an auxiliary head)."""
 
+    def example_input(self, inputs: InputSpec, n: int, generator: torch.Generator | None = None) -> Any:
+        """A random input of ``n`` examples that the supernet and networks accept (conformance
+        tests). Default: images ``(n, C, H, W)``; a graph space returns an
+        :class:`~automl_nas.api.GraphBatch` whose ``index`` holds ``n`` nodes.
+
+        .. versionadded:: 0.1 (issue 17: the contract is not image-shaped)
+        """
+        import torch
+
+        return torch.randn(n, inputs.channels, inputs.height, inputs.width, generator=generator)
+
     # ---- encoding (finite spaces implement these) ----
 
     def parse(self, text: str) -> Genotype:

@@ -17,10 +17,17 @@ __all__ = ["validate"]
 def validate(recipe, profile, overrides) -> None:
     """Check RECIPE (keys, types, plugin names, plugin options, installed benchmark table, data) without running it."""
     from automl_nas.preflight import preflight
-    from automl_nas.recipe import plan_recipe
+    from automl_nas.recipe import load_raw, plan_recipe
 
-    registry = command_session().registry
-    plan = plan_recipe(recipe, registry, profile=profile, overrides=overrides)
+    session = command_session()
+    if "blackbox" in load_raw(recipe) and "search" not in load_raw(recipe):  # an `automl search` recipe
+        from automl_nas.study.blackbox import plan_blackbox_recipe
+
+        raw, cfg, *_ = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=False, session=session)
+        click.echo(f"{recipe}: ok (black-box: {cfg.proposer.name} on {raw['space']['name']}, evaluator "
+                   f"{raw['evaluator']['name']}, {cfg.queries} queries; run it with `automl search`)")
+        return
+    plan = plan_recipe(recipe, session.registry, profile=profile, overrides=overrides)
     preflight(plan)  # the evaluator can answer and the data is there (issue 13)
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
                f"{plan.recipe.search.epochs} epochs)")

@@ -35,8 +35,10 @@ def collapse_diagnostics(space: SearchSpace, genotype: Genotype, probs: dict[str
 
 
 def _composition(space: SearchSpace, genotype: Genotype) -> tuple[int | None, float | None]:
-    groups = [g for g in space.groups()]
-    if not all(g.declares_op_traits for g in groups):
+    # Groups that choose something other than ops (a GNN's link pattern) declare no traits and
+    # are not counted; a space that declares none at all has unknown diagnostics.
+    groups = [g for g in space.groups() if g.declares_op_traits]
+    if not groups:
         return None, None
     try:
         choices = space.genotype_choices(genotype)

@@ -23,13 +23,14 @@ from automl_nas.api.objective import LossContext
 from automl_nas.api.run import RunContext
 from automl_nas.api.sampler import StructureChanging, ValidationObserver, child_sample, updates_arch
 from automl_nas.api.space import InputSpec
-from automl_nas.data import BatchLoader, search_split
+from automl_nas.api.dataset import GraphSet
+from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search_split
 from automl_nas.devices import resolve_device
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
 from automl_nas.engine.hooks import HookRelay
 from automl_nas.engine.second_order import unrolled_arch_grad
-from automl_nas.errors import AutomlError
+from automl_nas.errors import AutomlError, RecipeError
 from automl_nas.evaluation import score
 from automl_nas.nn.mixed_op import set_fast_paths
 from automl_nas.records.rundir import RunDir, atomic_write_json, environment
@@ -58,11 +59,12 @@ class Search:
         self.sampler = plan.sampler.build(registry)
         self.objectives = [(r.build(registry), r.weight) for r in plan.objectives]
         self.evaluator = plan.evaluator.build(registry) if plan.evaluator else None
-        c, h, w = self.data.shape
-        self.inputs = InputSpec(channels=c, height=h, width=w, num_classes=self.data.num_classes)
+        if isinstance(self.data, GraphSet):
+            self._graph_loaders(device)
+        else:
+            self._image_loaders(device)
         for resolved, (objective, _) in zip(plan.objectives, self.objectives):
             objective.check_run(self.space, self.inputs, key=f"{plan.source}: {resolved.key}")
-        self._build_loaders(device)
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)
         set_fast_paths(supernet, recipe.run.fast_paths)
@@ -85,8 +87,10 @@ class Search:
         self.start_epoch = 0
         self.search_time = 0.0
 
-    def _build_loaders(self, device: str) -> None:
+    def _image_loaders(self, device: str) -> None:
         recipe, dcfg = self.recipe, self.recipe.data
+        c, h, w = self.data.shape
+        self.inputs = InputSpec(channels=c, height=h, width=w, num_classes=self.data.num_classes)
         train_idx, valid_idx = search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
                                             limit=dcfg.limit, seed=recipe.seed)
         if recipe.search.mode == "single_level":
@@ -101,6 +105,22 @@ class Search:
                                        seed=recipe.seed + 1, device=device, augment=dcfg.augment)
         self.valid_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.eval_batch_size, seed=recipe.seed,
                                         device=device, augment=False, shuffle=False, drop_last=False)
+
+    def _graph_loaders(self, device: str) -> None:
+        """One graph (issue 17): full-batch steps on node splits; the space's networks take a
+        :class:`~automl_nas.api.GraphBatch` and ``InputSpec.channels`` is the node-feature width."""
+        recipe, dcfg = self.recipe, self.recipe.data
+        if dcfg.limit:
+            raise RecipeError(f"data.limit = {dcfg.limit}: data set {self.data.name!r} is a graph, searched whole "
+                              f"(full-batch steps on its node splits)", hint="remove data.limit")
+        self.inputs = InputSpec(channels=self.data.num_features, height=1, width=1, num_classes=self.data.num_classes)
+        train_idx, valid_idx = graph_search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
+                                                  seed=recipe.seed)
+        if recipe.search.mode == "single_level":
+            train_idx = torch.cat([train_idx, valid_idx])
+        self.train_loader = GraphLoader(self.data, train_idx, device=device)
+        self.arch_loader = GraphLoader(self.data, valid_idx, device=device)
+        self.valid_loader = self.arch_loader
 
     def _weight_optimizer(self, supernet: nn.Module) -> torch.optim.Optimizer:
         wcfg = self.recipe.search.weights_optimizer

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from automl_nas.api import EvalContext, Genotype, InputSpec
+from automl_nas.api import EvalContext, Genotype, GraphSet, InputSpec
 from automl_nas.errors import RecipeError, RunError
 from automl_nas.recipe.converter import unstructure
 from automl_nas.records.rundir import atomic_write_json
@@ -31,6 +31,8 @@ def build_genotype(space, text: str, source: str) -> Genotype:
 
 
 def input_spec(data) -> InputSpec:
+    if isinstance(data, GraphSet):  # a graph: channels are the node features (as in the engine)
+        return InputSpec(channels=data.num_features, height=1, width=1, num_classes=int(data.num_classes))
     c, h, w = data.shape
     return InputSpec(channels=int(c), height=int(h), width=int(w), num_classes=int(data.num_classes))
 
@@ -94,6 +96,8 @@ def _data_record(plan: EvalPlan, data) -> dict[str, Any] | None:
     if plan.dataset is None:
         return None
     record = {"name": plan.dataset.component.name, "options": _options(plan.dataset)}
-    if data is not None:
+    if isinstance(data, GraphSet):
+        record.update(source=data.source, train=len(data.train_idx), valid=len(data.valid_idx), test=len(data.test_idx))
+    elif data is not None:
         record.update(source=data.source, train=len(data.train_y), test=len(data.test_y))
     return record

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import attrs
 
-from automl_nas.api import Genotype, InputSpec
+from automl_nas.api import Genotype, GraphSet, InputSpec
 from automl_nas.errors import DataError, RecipeError, RunError
 from automl_nas.recipe.converter import unstructure
 from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json
@@ -140,10 +140,15 @@ def _inputs(plan: EvalPlan, registry, shape, num_classes) -> InputSpec:
     if plan.dataset is None:  # the papers' data: CIFAR-10
         return InputSpec(num_classes=num_classes or 10)
     try:
-        spec = input_spec(plan.dataset.build(registry).load())
+        data = plan.dataset.build(registry).load()
     except DataError as exc:
         raise DataError(f"{exc.message} (export reads the data set only for its image shape and classes)",
                         hint="make the data available, or pass --input CxHxW --classes N") from None
+    if isinstance(data, GraphSet):
+        raise RecipeError(f"export writes image networks (input 1xCxHxW), but the data set {data.name!r} is a graph: "
+                          f"networks of the {plan.space.component.name!r} space take a whole graph and are not exportable yet",
+                          hint="score the genotype with `automl eval TARGET -e gnn-train` (retrains it on the graph) instead")
+    spec = input_spec(data)
     return attrs.evolve(spec, num_classes=num_classes) if num_classes else spec
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from automl_nas.errors import RecipeError
 
-__all__ = ["run_blackbox", "run_blackbox_recipe"]
+__all__ = ["plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
 
 
 def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
@@ -138,15 +138,17 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
             ray.shutdown()
 
 
-def _component(registry, kind: str, ref, key: str, source: str):
-    from automl_nas.recipe.resolve import resolve_ref
-
+def _component(registry, kind: str, ref, key: str, source: str, build: bool = True):
+    """The built component of ``ref``; with ``build=False`` its checked options only (no import
+    of the implementation: ``automl validate`` stays free of torch)."""
     from automl_nas.preflight import preflight_config
+    from automl_nas.recipe.resolve import resolve_ref
 
     resolved = resolve_ref(registry, kind, ref, key=key, source=source)
     if resolved.config is not None:
         preflight_config(resolved.config, ref.name, where=f"{source}: {key}")  # e.g. the table is installed (issue 13)
-    return resolved.build(registry)
+    return resolved.build(registry) if build else resolved.config
+
 
 def _asking_for(raw_evaluator: Any, cfg: Any, registry: Any) -> Any:
     """The evaluator table with ``metrics`` = what the loop reads (metric, report, cost), when the
@@ -164,20 +166,14 @@ def _asking_for(raw_evaluator: Any, cfg: Any, registry: Any) -> Any:
     return raw_evaluator
 
 
-def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
-                        quiet: bool = False, session: Any = None) -> dict[str, Any]:
-    """``automl search``: read ``[space]``, ``[evaluator]``, ``[blackbox]`` and run the loop.
-
-    Writes ``history.jsonl`` and ``result.json`` into the run directory.
+def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), build: bool = True,
+                         session: Any = None) -> tuple[dict, Any, Any, Any, Any]:
+    """Read and check a black-box recipe: ``(raw, config, space, evaluator, proposer)``, the last
+    three built; with ``build=False`` (``automl validate``: no torch) their checked options instead.
     """
-    import click
-
-    from automl_nas.api.evaluator import EvalContext
     from automl_nas.recipe import load_overridden
     from automl_nas.recipe.converter import structure
     from automl_nas.recipe.model import ComponentRef
-    from automl_nas.records.rundir import RunDir, atomic_write_json
-    from automl_nas.records.schema import SCHEMA_VERSION
     from automl_nas.session import open_session
     from automl_nas.study.config import load_blackbox_config
 
@@ -188,25 +184,45 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
         if key not in raw:
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
     registry = (session or open_session()).registry
-    space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"), "space", source)
+    space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"),
+                       "space", source, build)
     evaluator = _component(registry, "evaluator", structure(_asking_for(raw["evaluator"], cfg, registry), ComponentRef,
-                                                            source=source, prefix="evaluator"), "evaluator", source)
-    proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source)
+                                                            source=source, prefix="evaluator"), "evaluator", source, build)
+    proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
+    return raw, cfg, space, evaluator, proposer
+
+
+def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
+                        quiet: bool = False, session: Any = None) -> dict[str, Any]:
+    """``automl search``: read ``[space]``, ``[evaluator]``, ``[blackbox]`` and run the loop.
+
+    Writes ``history.jsonl`` and ``result.json`` into the run directory.
+    """
+    import click
+
+    from automl_nas.api.evaluator import EvalContext
+    from automl_nas.records.rundir import RunDir, atomic_write_json
+    from automl_nas.records.schema import SCHEMA_VERSION
+
+    raw, cfg, space, evaluator, proposer = plan_blackbox_recipe(path, profile=profile, overrides=overrides,
+                                                                session=session)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
-    rd = RunDir.create((raw.get("run") or {}).get("root", "runs"), f"{name}-blackbox", run_dir)
+    rd = RunDir.new((raw.get("run") or {}).get("root", "runs"), f"{name}-blackbox", run_dir)
 
-    def on_query(entry: dict) -> None:
-        rd.append_jsonl(rd.path / "history.jsonl", entry)
-        if not quiet:
-            click.echo(f"query {entry['query']:4d}  {entry['value']:.4f}  best {entry['best']:.4f}  {entry['genotype']}", err=True)
+    with rd.claim(fresh=True):  # locked, and refused when it already holds a run
 
-    ctx = EvalContext(space=space, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
-    out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
-                       seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost)
-    result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
-              **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
-              "schema_version": SCHEMA_VERSION}
-    # A black-box search's result.json shares RunResult's identity and status keys (so `automl show`
-    # and RunResult.from_json read it) and adds the search's own: best, queries, evaluations.
-    atomic_write_json(rd.result_file, result)
-    return result
+        def on_query(entry: dict) -> None:
+            rd.append_jsonl(rd.path / "history.jsonl", entry)
+            if not quiet:
+                click.echo(f"query {entry['query']:4d}  {entry['value']:.4f}  best {entry['best']:.4f}  {entry['genotype']}", err=True)
+
+        ctx = EvalContext(space=space, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
+        out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
+                           seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost)
+        result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
+                  **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
+                  "schema_version": SCHEMA_VERSION}
+        # A black-box search's result.json shares RunResult's identity and status keys (so `automl show`
+        # and RunResult.from_json read it) and adds the search's own: best, queries, evaluations.
+        atomic_write_json(rd.result_file, result)
+        return result

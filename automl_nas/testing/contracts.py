@@ -23,7 +23,17 @@ import math
 import pytest
 import torch
 
-from automl_nas.api import EdgeWeights, EvalContext, Genotype, GroupSpec, InputSpec, LossContext, child_sample
+from automl_nas.api import (
+    EdgeWeights,
+    EvalContext,
+    Genotype,
+    GraphSet,
+    GroupSpec,
+    ImageSet,
+    InputSpec,
+    LossContext,
+    child_sample,
+)
 
 TINY = InputSpec(channels=3, height=8, width=8, num_classes=3)
 
@@ -87,7 +97,7 @@ class SearchSpaceContract:
         net = space.build_supernet(inputs)
         params = {g.name: torch.zeros(g.shape, requires_grad=True) for g in space.groups()}
         sample = {k: EdgeWeights(weights=torch.softmax(v, -1)) for k, v in params.items()}
-        x = torch.randn(2, inputs.channels, inputs.height, inputs.width, generator=torch.Generator().manual_seed(0))
+        x = space.example_input(inputs, 2, generator=torch.Generator().manual_seed(0))
         out = net(x, sample)
         logits = out[0] if isinstance(out, tuple) else out
         assert logits.shape == (2, inputs.num_classes) and torch.isfinite(logits).all()
@@ -98,7 +108,7 @@ class SearchSpaceContract:
 
     def test_standalone_network(self, space, inputs):
         net = space.build_network(space.derive(_seeded_params(space, 2)), inputs).eval()
-        out = net(torch.randn(2, inputs.channels, inputs.height, inputs.width))
+        out = net(space.example_input(inputs, 2))
         logits = out[0] if isinstance(out, tuple) else out
         assert logits.shape == (2, inputs.num_classes) and torch.isfinite(logits).all()
 
@@ -149,8 +159,7 @@ class SearchSpaceContract:
         groups = space.groups()
         if not any(g.declares_op_traits for g in groups):
             pytest.skip(f"search space {space.name!r} declares no op traits: its collapse diagnostics are unknown (null)")
-        for g in groups:
-            assert g.declares_op_traits, f"group {g.name!r}: declare op traits in every group or in none"
+        for g in (g for g in groups if g.declares_op_traits):
             declared = set(g.zero_ops) | set(g.param_free_ops) | set(g.skip_ops)
             assert declared <= set(g.ops), f"group {g.name!r} declares traits of unknown ops {sorted(declared - set(g.ops))}"
             assert set(g.skip_ops) <= set(g.param_free_ops), "skip ops are parameter-free"
@@ -315,4 +324,41 @@ class EvaluatorContract:
         assert set(a) == set(b) and steady(a) == steady(b)
 
 
-__all__ = ["EvaluatorContract", "ObjectiveContract", "SamplerContract", "SearchSpaceContract", "LossContext", "EvalContext"]
+class DatasetContract:
+    """Needs a ``dataset`` fixture (a provider that loads offline: generated data, a tiny file).
+
+    Checks the record the engine relies on: an :class:`ImageSet` (uint8 images, labels, stats)
+    or a :class:`GraphSet` (features, edges and labels of one graph, disjoint node splits).
+    """
+
+    def test_loads_a_data_record(self, dataset):
+        data = dataset.load()
+        assert isinstance(data, (ImageSet, GraphSet)), f"load() returned {type(data).__name__}"
+        assert data.name and isinstance(data.source, str) and data.source, "name and source are recorded with runs"
+        assert data.num_classes >= 2
+
+    def test_record_is_consistent(self, dataset):
+        data = dataset.load()
+        if isinstance(data, GraphSet):
+            n = data.x.shape[0]
+            assert data.x.dim() == 2 and data.x.is_floating_point() and torch.isfinite(data.x).all()
+            assert data.edge_index.shape[0] == 2 and data.edge_index.dtype == torch.long
+            assert data.edge_index.numel() == 0 or (0 <= int(data.edge_index.min()) and int(data.edge_index.max()) < n)
+            assert data.y.shape == (n,) and int(data.y.min()) >= 0 and int(data.y.max()) < data.num_classes
+            splits = [torch.as_tensor(s) for s in (data.train_idx, data.valid_idx, data.test_idx)]
+            ids = torch.cat(splits)
+            assert len(splits[0]) and len(splits[1]), "training and validation nodes are needed to search"
+            assert len(ids.unique()) == len(ids) and int(ids.min()) >= 0 and int(ids.max()) < n, "node splits overlap or leave the graph"
+        else:
+            assert data.train_x.dtype == torch.uint8 and data.train_x.dim() == 4
+            assert len(data.train_y) == len(data.train_x) and int(data.train_y.max()) < data.num_classes
+            assert len(data.mean) == len(data.std) and all(s > 0 for s in data.std)
+
+    def test_loads_the_same_data_twice(self, dataset):
+        a, b = dataset.load(), dataset.load()
+        fields = ("x", "edge_index", "y", "train_idx", "valid_idx", "test_idx") if isinstance(a, GraphSet) else ("train_x", "train_y", "test_x", "test_y")
+        for name in fields:
+            assert torch.equal(torch.as_tensor(getattr(a, name)), torch.as_tensor(getattr(b, name))), name
+
+
+__all__ = ["DatasetContract", "EvaluatorContract", "ObjectiveContract", "SamplerContract", "SearchSpaceContract", "LossContext", "EvalContext"]

@@ -1,0 +1,3 @@
+"""Graph data sets for automl-nas (node classification on one graph)."""
+
+from __future__ import annotations

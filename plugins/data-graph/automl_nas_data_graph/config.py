@@ -1,0 +1,71 @@
+"""Options of the graph data sets (light: attrs only, no torch)."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["DEFAULT_ROOT", "GraphFileConfig", "PygConfig", "SbmConfig", "PYG_SETS"]
+
+DEFAULT_ROOT = "~/.cache/automl-nas/data/graphs"
+#: PyTorch Geometric data sets this provider knows: recipe name -> (PyG class, PyG name)
+PYG_SETS = {
+    "cora": ("Planetoid", "Cora"), "citeseer": ("Planetoid", "CiteSeer"), "pubmed": ("Planetoid", "PubMed"),
+    "photo": ("Amazon", "Photo"), "computers": ("Amazon", "Computers"),
+    "cs": ("Coauthor", "CS"), "physics": ("Coauthor", "Physics"),
+}
+
+_v = attrs.validators
+_fraction = [_v.instance_of(float), _v.gt(0.0), _v.lt(1.0)]
+_seed = [_v.instance_of(int), _v.ge(0)]
+
+
+def _fractions_fit(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if instance.train_fraction + instance.valid_fraction >= 1.0:  # type: ignore[attr-defined]
+        raise ValueError(f"train_fraction + valid_fraction = {instance.train_fraction + instance.valid_fraction:.2f} "  # type: ignore[attr-defined]
+                         f"leaves no test nodes; keep the sum below 1")
+
+
+@attrs.frozen(kw_only=True)
+class SbmConfig:
+    """A planted-partition stochastic block model whose node features carry a weak class signal:
+    a network that aggregates neighbours (GCN) classifies far better than one that does not (MLP)."""
+
+    nodes: int = attrs.field(default=600, validator=[_v.instance_of(int), _v.ge(20)], metadata={"help": "number of nodes"})
+    classes: int = attrs.field(default=4, validator=[_v.instance_of(int), _v.ge(2)], metadata={"help": "blocks = labels"})
+    features: int = attrs.field(default=16, validator=[_v.instance_of(int), _v.ge(1)], metadata={"help": "node-feature width"})
+    p_in: float = attrs.field(default=0.04, validator=[_v.gt(0.0), _v.le(1.0)], metadata={"help": "edge probability inside a block"})
+    p_out: float = attrs.field(default=0.004, validator=[_v.ge(0.0), _v.le(1.0)], metadata={"help": "edge probability across blocks"})
+    signal: float = attrs.field(default=0.6, validator=_v.ge(0.0),
+                                metadata={"help": "distance of the class feature means (noise std is 1)"})
+    train_fraction: float = attrs.field(default=0.3, validator=_fraction, metadata={"help": "share of nodes in the training split"})
+    valid_fraction: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
+                                        metadata={"help": "share of nodes in the validation split (the rest is test)"})
+    seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the graph, features and splits"})
+
+
+@attrs.frozen(kw_only=True)
+class PygConfig:
+    """PyTorch Geometric's node-classification sets, read from (or downloaded into) ``root``."""
+
+    dataset: str = attrs.field(default="cora", validator=_v.in_(tuple(PYG_SETS)),
+                            metadata={"help": f"data set: {', '.join(PYG_SETS)}"})
+    root: str = attrs.field(default=DEFAULT_ROOT, metadata={"help": "data cache directory (one folder per data set)"})
+    download: bool = attrs.field(default=False, validator=_v.instance_of(bool),
+                                 metadata={"help": "download into root when the files are missing (needs internet)"})
+    train_fraction: float = attrs.field(default=0.6, validator=_fraction,
+                                        metadata={"help": "Amazon/Coauthor (no public split): share of training nodes"})
+    valid_fraction: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
+                                        metadata={"help": "Amazon/Coauthor: share of validation nodes (the rest is test)"})
+    seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the Amazon/Coauthor split"})
+
+
+@attrs.frozen(kw_only=True)
+class GraphFileConfig:
+    """One graph from a local ``.npz`` (arrays) or PyTorch Geometric ``.pt`` (a ``Data`` object) file."""
+
+    path: str = attrs.field(default="", metadata={"help": ".npz with x, edge_index, y (+ train/valid/test masks) or a PyG .pt"})
+    train_fraction: float = attrs.field(default=0.6, validator=_fraction,
+                                        metadata={"help": "without masks in the file: share of training nodes"})
+    valid_fraction: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
+                                        metadata={"help": "without masks in the file: share of validation nodes"})
+    seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the split when the file has no masks"})

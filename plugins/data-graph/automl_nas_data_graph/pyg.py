@@ -1,0 +1,56 @@
+"""PyTorch Geometric's standard node-classification sets: Planetoid (Cora, CiteSeer,
+PubMed, with their public split), Amazon (Photo, Computers) and Coauthor (CS, Physics),
+with a seeded ``train_fraction``/``valid_fraction`` split since they publish none.
+
+Files live in ``root`` (the data cache); they are downloaded only with
+``download = true``, so an offline run without the files gets a data error that
+names the folder, never a network timeout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from automl_nas import DataError
+from automl_nas.api import DatasetProvider, GraphSet
+from automl_nas_data_graph.config import PYG_SETS, PygConfig
+from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
+
+__all__ = ["PygNodeSet"]
+
+
+class PygNodeSet(DatasetProvider):
+    """The ``pyg`` data set (options: :class:`PygConfig`)."""
+
+    name = "pyg"
+
+    def __init__(self, config: PygConfig | None = None) -> None:
+        self.config = config or PygConfig()
+
+    def folder(self) -> Path:
+        kind, pyg_name = PYG_SETS[self.config.dataset]
+        # PyG's own layout: Amazon capitalises the folder name, Planetoid and Coauthor keep it.
+        return Path(self.config.root).expanduser() / (pyg_name.capitalize() if kind == "Amazon" else pyg_name)
+
+    def load(self) -> GraphSet:
+        cfg = self.config
+        kind, pyg_name = PYG_SETS[cfg.dataset]
+        folder = self.folder()
+        copy = f"copy PyG's raw/ and processed/ folders of {pyg_name} into {folder}"
+        fix = (f"check the internet connection (download = true fetches {pyg_name} from PyG's mirrors) or {copy}" if cfg.download
+               else f"set `download = true` in [data] (needs internet; PyG fetches {pyg_name} into {folder}) or {copy}")
+        if not cfg.download and not (folder / "processed").is_dir() and not (folder / "raw").is_dir():
+            raise DataError(f"pyg data set {cfg.dataset!r}: no files in {folder}", hint=fix)
+        try:
+            with quiet_pyg_import():
+                from torch_geometric import datasets
+            data = getattr(datasets, kind)(str(Path(cfg.root).expanduser()), pyg_name)[0]
+        except Exception as exc:  # network down, truncated archive, processed files of another PyG version
+            raise DataError(f"pyg data set {cfg.dataset!r} could not be read from {folder}: {type(exc).__name__}: {exc}",
+                            hint=fix) from exc
+        if kind == "Planetoid":
+            splits = (data.train_mask.nonzero().view(-1), data.val_mask.nonzero().view(-1), data.test_mask.nonzero().view(-1))
+        else:
+            splits = random_split(data.num_nodes, cfg.train_fraction, cfg.valid_fraction, cfg.seed)
+        return make_graphset(cfg.dataset, data.x, data.edge_index, data.y, splits, source=f"torch_geometric {kind}({pyg_name}) in {folder}",
+                             where=str(folder), fix=fix)

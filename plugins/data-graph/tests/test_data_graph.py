@@ -1,0 +1,170 @@
+"""Graph data sets: the generated SBM (structure, determinism, a learnable signal) and the file/PyG readers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from automl_nas.api import GraphSet
+from automl_nas.errors import DataError
+from automl_nas.testing.contracts import DatasetContract
+from automl_nas_data_graph.config import GraphFileConfig, PygConfig, SbmConfig
+from automl_nas_data_graph.files import GraphFile
+from automl_nas_data_graph.pyg import PygNodeSet
+from automl_nas_data_graph.sbm import Sbm
+
+
+def test_sbm_is_an_undirected_graph_with_disjoint_splits():
+    data = Sbm(SbmConfig(nodes=200, seed=3)).load()
+    assert isinstance(data, GraphSet) and data.x.shape == (200, 16) and data.num_classes == 4
+    src, dst = data.edge_index
+    assert not (src == dst).any()
+    edges = set(zip(src.tolist(), dst.tolist()))
+    assert all((b, a) in edges for a, b in edges)
+    ids = torch.cat([data.train_idx, data.valid_idx, data.test_idx])
+    assert sorted(ids.tolist()) == list(range(200))
+    # the blocks are assortative: most edges stay inside a class
+    assert (data.y[src] == data.y[dst]).float().mean() > 0.6
+
+
+def test_sbm_is_a_function_of_its_options():
+    a, b = Sbm(SbmConfig(seed=1)).load(), Sbm(SbmConfig(seed=1)).load()
+    assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index) and torch.equal(a.test_idx, b.test_idx)
+    assert not torch.equal(a.x, Sbm(SbmConfig(seed=2)).load().x)
+
+
+def _fit(data: GraphSet, graph: bool) -> float:
+    from torch_geometric.nn import GCNConv
+
+    torch.manual_seed(0)
+    conv1 = GCNConv(data.num_features, 32) if graph else torch.nn.Linear(data.num_features, 32)
+    conv2 = GCNConv(32, data.num_classes) if graph else torch.nn.Linear(32, data.num_classes)
+
+    def forward():
+        args = (data.edge_index,) if graph else ()
+        return conv2(torch.relu(conv1(data.x, *args)), *args)
+
+    opt = torch.optim.Adam([*conv1.parameters(), *conv2.parameters()], lr=0.01, weight_decay=5e-4)
+    for _ in range(100):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(forward()[data.train_idx], data.y[data.train_idx]).backward()
+        opt.step()
+    with torch.no_grad():
+        return float((forward()[data.test_idx].argmax(1) == data.y[data.test_idx]).float().mean())
+
+
+def test_sbm_signal_is_learnable_by_message_passing():
+    data = Sbm(SbmConfig()).load()
+    gcn, mlp = _fit(data, graph=True), _fit(data, graph=False)
+    chance = 1 / data.num_classes
+    assert gcn > chance + 0.3, f"GCN {gcn:.2f} vs chance {chance:.2f}"
+    assert gcn > mlp + 0.15, f"GCN {gcn:.2f} should beat a per-node MLP {mlp:.2f} clearly"
+
+
+def _arrays(n: int = 30):
+    gen = np.random.default_rng(0)
+    edge_index = np.stack([np.arange(n), (np.arange(n) + 1) % n])
+    return {"x": gen.normal(size=(n, 5)).astype(np.float32), "edge_index": edge_index, "y": np.arange(n) % 3}
+
+
+def test_npz_graph_with_and_without_masks(tmp_path):
+    arrays = _arrays()
+    plain = tmp_path / "g.npz"
+    np.savez(plain, **arrays)
+    data = GraphFile(GraphFileConfig(path=str(plain))).load()
+    assert data.x.shape == (30, 5) and data.num_classes == 3 and len(data.train_idx) == 18 and len(data.valid_idx) == 6
+    masks = {"train_mask": np.arange(30) < 10, "val_mask": (np.arange(30) >= 10) & (np.arange(30) < 20),
+             "test_mask": np.arange(30) >= 20}
+    masked = tmp_path / "m.npz"
+    np.savez(masked, **arrays, **masks)
+    data = GraphFile(GraphFileConfig(path=str(masked))).load()
+    assert data.train_idx.tolist() == list(range(10)) and data.test_idx.tolist() == list(range(20, 30))
+
+
+def test_npz_refusals_name_the_file_and_the_fix(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((4, 2)), edge_index=np.array([[0], [9]]))
+    with pytest.raises(DataError, match=r"bad\.npz lacks array\(s\) y") as err:
+        GraphFile(GraphFileConfig(path=str(bad))).load()
+    assert "edge_index" in err.value.hint
+    out_of_range = tmp_path / "range.npz"
+    np.savez(out_of_range, x=np.zeros((4, 2)), edge_index=np.array([[0], [9]]), y=np.zeros(4, dtype=int))
+    with pytest.raises(DataError, match="outside 0..nodes-1"):
+        GraphFile(GraphFileConfig(path=str(out_of_range))).load()
+    with pytest.raises(DataError, match="does not exist"):
+        GraphFile(GraphFileConfig(path=str(tmp_path / "none.npz"))).load()
+
+
+def test_pt_graph_loads_and_a_hostile_pickle_is_refused(tmp_path):
+    from torch_geometric.data import Data
+
+    arrays = {k: torch.as_tensor(v) for k, v in _arrays().items()}
+    good = tmp_path / "g.pt"
+    torch.save(Data(**arrays), good)
+    data = GraphFile(GraphFileConfig(path=str(good))).load()
+    assert data.x.shape == (30, 5) and len(data.test_idx) == 6
+
+    marker = tmp_path / "pwned"
+
+    class Hostile:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": Hostile()}, evil)
+    with pytest.raises(DataError, match="not a PyG Data file that loads safely"):
+        GraphFile(GraphFileConfig(path=str(evil))).load()
+    assert not marker.exists()
+
+
+def test_pyg_offline_without_files_names_the_folder_and_the_fix(tmp_path):
+    with pytest.raises(DataError, match="no files in .*Cora") as err:
+        PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path))).load()
+    assert "download = true" in err.value.hint
+    assert PygNodeSet(PygConfig(dataset="photo", root=str(tmp_path))).folder().name == "Photo"
+
+
+def _planetoid_cache(tmp_path) -> None:
+    """A cache folder laid out as PyG leaves it after downloading Cora (raw files + processed/data.pt)."""
+    from torch_geometric.data import Data, InMemoryDataset
+
+    folder = tmp_path / "Cora"
+    (folder / "raw").mkdir(parents=True)
+    for name in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"):
+        (folder / "raw" / f"ind.cora.{name}").write_bytes(b"")
+    n = 12
+    ring = torch.arange(n)
+    masks = {k: torch.zeros(n, dtype=torch.bool) for k in ("train_mask", "val_mask", "test_mask")}
+    masks["train_mask"][:4], masks["val_mask"][4:8], masks["test_mask"][8:] = True, True, True
+    (folder / "processed").mkdir()
+    InMemoryDataset.save([Data(x=torch.randn(n, 7), edge_index=torch.stack([ring, (ring + 1) % n]), y=ring % 3, **masks)],
+                         str(folder / "processed" / "data.pt"))
+
+
+def test_pyg_reads_a_planetoid_cache_offline_with_its_public_split(tmp_path):
+    _planetoid_cache(tmp_path)
+    data = PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path))).load()
+    assert data.x.shape == (12, 7) and data.num_classes == 3 and data.name == "cora"
+    assert data.train_idx.tolist() == [0, 1, 2, 3] and data.valid_idx.tolist() == [4, 5, 6, 7]
+    assert data.test_idx.tolist() == [8, 9, 10, 11]
+
+
+class TestSbmContract(DatasetContract):
+    @pytest.fixture
+    def dataset(self):
+        return Sbm(SbmConfig(nodes=80))
+
+
+class TestGraphFileContract(DatasetContract):
+    @pytest.fixture
+    def dataset(self, tmp_path):
+        np.savez(tmp_path / "g.npz", **_arrays())
+        return GraphFile(GraphFileConfig(path=str(tmp_path / "g.npz")))
+
+
+class TestPygContract(DatasetContract):
+    @pytest.fixture
+    def dataset(self, tmp_path):
+        _planetoid_cache(tmp_path)
+        return PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path)))

@@ -1,0 +1,3 @@
+"""NAS-Bench-Graph tables as an automl-nas evaluator."""
+
+from __future__ import annotations

@@ -1,0 +1,58 @@
+"""The ``gnn-train`` evaluator: train a genotype's standalone network on the run's graph.
+
+Protocol of NAS-Bench-Graph's trainer: full-batch Adam on the training nodes, the
+model state of the best validation accuracy is the one reported (its test accuracy),
+evaluated every step. Accuracies are in % (the engine's convention).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from automl_nas import DataError
+from automl_nas.api import EvalContext, Evaluator, Genotype, GraphSet, InputSpec
+from automl_nas_space_gnn.config import GnnTrainConfig
+
+__all__ = ["GnnTrain"]
+
+
+class GnnTrain(Evaluator):
+    name = "gnn-train"
+    metrics = ("test_acc", "valid_acc", "params")
+    higher_is_better = True
+
+    def __init__(self, config: GnnTrainConfig | None = None) -> None:
+        self.config = config or GnnTrainConfig()
+
+    def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
+        data = ctx.data
+        if not isinstance(data, GraphSet):
+            raise DataError(f"evaluator 'gnn-train' trains on a graph, but the run's data is {type(data).__name__}",
+                            hint='use a graph data set ([data] name = "sbm", "pyg" or "graph-file")')
+        cfg, device = self.config, torch.device(ctx.device)
+        torch.manual_seed(ctx.seed)
+        inputs = InputSpec(channels=data.num_features, height=1, width=1, num_classes=data.num_classes)
+        net = ctx.space.build_network(genotype, inputs).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        (train, y_train), (valid, y_valid), (test, y_test) = (
+            (g.to(device), y.to(device)) for g, y in (data.batch(s) for s in ("train", "valid", "test")))
+        best = (-1.0, 0.0)
+        started = time.perf_counter()
+        for _ in range(cfg.epochs):
+            net.train()
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(net(train), y_train).backward()
+            opt.step()
+            net.eval()
+            with torch.no_grad():
+                valid_acc = _accuracy(net(valid), y_valid)
+                if valid_acc > best[0]:
+                    best = (valid_acc, _accuracy(net(test), y_test) if len(y_test) else float("nan"))
+        return {"test_acc": best[1], "valid_acc": best[0], "params": float(sum(p.numel() for p in net.parameters())),
+                "train_time_s": time.perf_counter() - started}
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return 100.0 * float((logits.argmax(1) == y).float().mean())
