@@ -14,6 +14,7 @@ from __future__ import annotations
 from automl_nas.api import (
     DatasetProvider,
     EdgeWeights,
+    EpochView,
     EvalContext,
     Evaluator,
     Genotype,
@@ -27,6 +28,7 @@ from automl_nas.api import (
     SearchSpace,
     StructureChanging,
     TemperatureSchedule,
+    Tracker,
     ValidationObserver,
 )
 from automl_nas.devices import resolve_device
@@ -47,6 +49,7 @@ __all__ = [
     "DatasetProvider",
     "EdgeWeights",
     "EpochRecord",
+    "EpochView",
     "EvalContext",
     "Evaluator",
     "Genotype",
@@ -65,6 +68,7 @@ __all__ = [
     "Session",
     "StructureChanging",
     "TemperatureSchedule",
+    "Tracker",
     "ValidationObserver",
     "__version__",
     "build_model",

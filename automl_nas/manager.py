@@ -32,6 +32,7 @@ CONTRIBUTION_HOOKS = {
     "automl_register_objectives": "objective",
     "automl_register_evaluators": "evaluator",
     "automl_register_datasets": "dataset",
+    "automl_register_trackers": "tracker",
 }
 
 

@@ -24,6 +24,7 @@ KINDS = (
     "objective",
     "evaluator",
     "dataset",
+    "tracker",
 )
 
 

@@ -36,6 +36,7 @@ class Plan:
     sampler: Resolved
     objectives: list[Resolved]
     evaluator: Resolved | None
+    trackers: tuple[Resolved, ...] = ()  # run.trackers, each a tracker component (issue 19)
 
 
 def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
@@ -71,7 +72,8 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     sampler = one("sampler", recipe.search.sampler, "search.sampler")
     objectives = [one("objective", ref, f"search.objectives[{i}]", objective=True) for i, ref in enumerate(recipe.search.objectives)]
     evaluator = one("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
+    trackers = [one("tracker", ComponentRef(name=name), f"run.trackers[{i}]") for i, name in enumerate(recipe.run.trackers)]
     if errors:
         raise RecipeError("\n".join(errors), hint="fix the named keys; `automl plugins` lists every installed component and `automl plugins --options NAME` its options")
     return Plan(recipe=recipe, source=source, space=space, dataset=dataset, sampler=sampler,
-                objectives=objectives, evaluator=evaluator)  # type: ignore[arg-type]
+                objectives=objectives, evaluator=evaluator, trackers=tuple(trackers))  # type: ignore[arg-type]

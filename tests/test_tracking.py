@@ -1,0 +1,91 @@
+"""The tracking seam (issue 19): run.trackers selects trackers by name (did-you-mean like any
+other name), an installed but unselected tracker does nothing, and a tracker that fails warns
+once and never stops the search."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from automl_nas.errors import RecipeError
+from automl_nas.records import RunDir
+from automl_nas.testing import run_recipe
+from automl_nas.testing.trackers import RaisingTracker, RecordingTracker, tracker_plugin
+from automl_nas.tracking import TrackerWarning
+from tests.conftest import TOY_RECIPE
+
+TOY = TOY_RECIPE.format(data_extra="")
+FAST = ["search.steps_per_epoch=2", "search.epochs=2"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters():
+    RecordingTracker.calls.clear()
+    RecordingTracker.built = 0
+    RaisingTracker.calls.clear()
+
+
+def _run(tmp_path, trackers, *extra):
+    names = ", ".join(f'"{n}"' for n in trackers)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = run_recipe(tmp_path, TOY, plugins=[(tracker_plugin(), "test-trackers")],
+                             overrides=[*FAST, f"run.trackers=[{names}]", *extra])
+    return outcome, [w for w in caught if issubclass(w.category, TrackerWarning)]
+
+
+def test_hook_automl_register_trackers(registry):
+    assert "tensorboard" in registry.names("tracker")
+    comp = registry.get("tracker", "tensorboard")
+    assert comp.kind == "tracker" and comp.dist.startswith("automl-nas-track-tensorboard")
+
+
+def test_a_selected_tracker_sees_the_run_and_an_unselected_one_does_nothing(tmp_path):
+    outcome, warned = _run(tmp_path, ["recording"])
+    assert outcome.result["status"] == "finished" and not warned
+    methods = [m for m, _ in RecordingTracker.calls]
+    assert methods == ["start", "log_step", "log_step", "log_epoch", "log_step", "log_step", "log_epoch", "finish"]
+    views = [arg for m, arg in RecordingTracker.calls if m == "log_epoch"]
+    on_disk = RunDir(outcome.run_dir).read_epochs()
+    history = RunDir(outcome.run_dir).read_arch_history()
+    assert [v.record for v in views] == on_disk
+    assert [v.arch for v in views] == history and all(v.arch.probs for v in views)
+    assert views[-1].scalars()["acc/valid"] == pytest.approx(on_disk[-1].valid_acc)
+    group, matrix = next(iter(history[-1].probs.items()))
+    probs = views[-1].edge_probs()
+    assert len(probs) == sum(len(m) * len(m[0]) for m in history[-1].probs.values())
+    assert sorted(probs.values())[-1] == pytest.approx(max(max(row) for m in history[-1].probs.values() for row in m))
+
+    RecordingTracker.calls.clear()
+    (tmp_path / "unselected").mkdir()
+    outcome, _ = _run(tmp_path / "unselected", [])
+    assert outcome.result["status"] == "finished"
+    assert RecordingTracker.calls == [] and RecordingTracker.built == 1  # the first run's only
+
+
+@pytest.mark.parametrize("name, where", [("raising", "log_epoch"), ("raising-start", "start")])
+def test_a_raising_tracker_warns_once_and_the_run_finishes(tmp_path, name, where):
+    outcome, warned = _run(tmp_path, [name, "recording"])
+    assert outcome.result["status"] == "finished" and len(outcome.metrics) == 2
+    assert len(warned) == 1, [str(w.message) for w in warned]
+    text = str(warned[0].message)
+    assert f"tracker {name!r}" in text and f"{where}()" in text and "ConnectionError: no network" in text
+    assert "run.trackers" in text and "search goes on" in text
+    assert RaisingTracker.calls[-1] == where  # switched off after its failure
+    assert [m for m, _ in RecordingTracker.calls][-1] == "finish"  # the other tracker kept going
+
+
+def test_a_tracker_whose_package_is_missing_warns_once_and_the_run_finishes(tmp_path):
+    outcome, warned = _run(tmp_path, ["missing"])
+    assert outcome.result["status"] == "finished"
+    assert len(warned) == 1 and "being built" in str(warned[0].message)
+    assert "automl_nas_no_such_tracker" in str(warned[0].message)
+
+
+def test_an_unknown_tracker_name_is_a_recipe_error_with_did_you_mean(tmp_path):
+    with pytest.raises(RecipeError) as info:
+        run_recipe(tmp_path, TOY, overrides=[*FAST, 'run.trackers=["tensorbord"]'])
+    msg = str(info.value)
+    assert "run.trackers[0]" in msg and "unknown tracker 'tensorbord'" in msg and "did you mean 'tensorboard'" in msg
+    assert "recipe.toml" in msg
