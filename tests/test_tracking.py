@@ -89,3 +89,19 @@ def test_an_unknown_tracker_name_is_a_recipe_error_with_did_you_mean(tmp_path):
     msg = str(info.value)
     assert "run.trackers[0]" in msg and "unknown tracker 'tensorbord'" in msg and "did you mean 'tensorboard'" in msg
     assert "recipe.toml" in msg
+
+
+def test_automl_run_tracker_flag_selects_the_tracker(toy_recipe):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    args = ["run", str(toy_recipe), "-q", "--set", "search.steps_per_epoch=2", "--set", "search.epochs=1"]
+    res = CliRunner().invoke(main, [*args, "--tracker", "tensorboard"])
+    assert res.exit_code == 0, res.output
+    (run_dir,) = (toy_recipe.parent / "runs").iterdir()
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert "tensorboard" in (run_dir / "recipe.toml").read_text()
+
+    res = CliRunner().invoke(main, [*args, "--tracker", "tensorbord"])
+    assert res.exit_code == 2 and "did you mean 'tensorboard'" in res.output
