@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from automl_nas.api.space import GroupSpec
     from automl_nas.records.schema import ArchSnapshot, EpochRecord, RunResult
 
-__all__ = ["EpochView", "Tracker", "metric_key"]
+__all__ = ["EpochView", "Tracker", "arch_labels", "metric_key"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -45,6 +45,15 @@ def metric_key(*parts: str) -> str:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def arch_labels(groups: tuple[GroupSpec, ...], group: str, edges: int, ops: int) -> tuple[list[str], list[str]]:
+    """Edge and op labels of an ``edges x ops`` matrix of ``group``; generic ``e0``/``op0``
+    when the space's labels do not fit (unknown space, or a sampler that pruned ops)."""
+    spec = next((g for g in groups if g.name == group), None)
+    edge_labels = list(spec.edges) if spec is not None and len(spec.edges) == edges else [f"e{i}" for i in range(edges)]
+    op_labels = list(spec.ops) if spec is not None and len(spec.ops) == ops else [f"op{k}" for k in range(ops)]
+    return edge_labels, op_labels
 
 
 @attrs.frozen(kw_only=True)
@@ -79,12 +88,8 @@ class EpochView:
         return {k: float(v) for k, v in raw.items() if _finite(v)}
 
     def labels(self, group: str, edges: int, ops: int) -> tuple[list[str], list[str]]:
-        """Edge and op labels of ``group``; generic ``e0``/``op0`` when the space's labels do
-        not fit the matrix (unknown space, or a sampler that pruned ops)."""
-        spec = next((g for g in self.groups if g.name == group), None)
-        edge_labels = list(spec.edges) if spec is not None and len(spec.edges) == edges else [f"e{i}" for i in range(edges)]
-        op_labels = list(spec.ops) if spec is not None and len(spec.ops) == ops else [f"op{k}" for k in range(ops)]
-        return edge_labels, op_labels
+        """Edge and op labels of ``group`` (see :func:`arch_labels`)."""
+        return arch_labels(self.groups, group, edges, ops)
 
     def edge_probs(self) -> dict[str, float]:
         """Every op probability as ``probs.<group>.<edge>/<op>`` (one chart section per edge)."""
