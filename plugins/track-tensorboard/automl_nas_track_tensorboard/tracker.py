@@ -16,27 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automl_nas.api import EpochView, Tracker
+from automl_nas.tracking.images import alpha_image
 
 from automl_nas_track_tensorboard.hooks import TensorBoardConfig
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from automl_nas.api import GroupSpec, RunContext
     from automl_nas.records import RunResult
 
-__all__ = ["TensorBoardTracker", "alpha_image"]
-
-
-def alpha_image(matrix: list[list[float]], cell_px: int = 16) -> np.ndarray:
-    """An ``(E * cell_px, K * cell_px, 3)`` uint8 image of an edges x ops probability matrix
-    (viridis, 0 -> dark, 1 -> yellow; each row is an edge)."""
-    import numpy as np
-    from matplotlib import colormaps
-
-    probs = np.clip(np.asarray(matrix, dtype=np.float64), 0.0, 1.0)
-    rgb = (colormaps["viridis"](probs)[..., :3] * 255).round().astype(np.uint8)
-    return np.repeat(np.repeat(rgb, cell_px, axis=0), cell_px, axis=1)
+__all__ = ["TensorBoardTracker"]
 
 
 class TensorBoardTracker(Tracker):

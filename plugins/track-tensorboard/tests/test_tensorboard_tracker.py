@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from automl_nas.records import RunDir
 from automl_nas.testing import run_recipe
-from automl_nas_track_tensorboard.tracker import alpha_image
+from automl_nas.tracking.images import alpha_image
 
 TOY = """
 name = "toy"
