@@ -15,6 +15,8 @@ Calling protocol, once per run (in the process that runs the search):
    the epoch record, the architecture snapshot and the space's group labels.
 4. :meth:`Tracker.finish` after ``result.json`` was written, however the run ended.
 
+After a method raised, the guard calls :meth:`Tracker.abort` once and nothing else.
+
 A tracker must not change the run (see :class:`~automl_nas.api.RunContext`).
 """
 
@@ -123,3 +125,7 @@ class Tracker(abc.ABC):
     @abc.abstractmethod
     def finish(self, run: RunContext, record: RunResult) -> None:
         """The run ended (``record.status``); flush and close."""
+
+    def abort(self) -> None:
+        """Release what :meth:`start` opened after one of the methods raised (the guard then
+        switches the tracker off and calls this once; errors raised here are ignored)."""

@@ -84,6 +84,9 @@ class RaisingTracker(Tracker):
     def finish(self, run, record) -> None:
         self._maybe_raise("finish")
 
+    def abort(self) -> None:
+        self.calls.append("abort")
+
 
 class _TrackerPlugin:
     def __init__(self, components: list[Component]) -> None:

@@ -61,6 +61,10 @@ class TrackerHooks:
         except Exception as exc:  # noqa: BLE001 - any tracker failure: warn once, go on (issue 19)
             self.failed = method
             warn_tracker(self.name, self.origin, f"{method}()", exc, self.source)
+            try:
+                self.tracker.abort()
+            except Exception:  # noqa: BLE001 - already warned; releasing is best effort
+                pass
 
     @hookimpl
     def automl_run_start(self, run: RunContext) -> None:
