@@ -59,12 +59,17 @@ def alpha_figure(series: RunSeries, group: str) -> Figure:
     _, n_edges, n_ops = probs.shape
     edges, ops = arch_labels(series.groups, group, n_edges, n_ops)
     fig = Figure(figsize=(12, 1.0 + 1.5 * n_edges))
-    axes = fig.subplots(n_edges, 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1]})
+    axes = fig.subplots(n_edges, 2, squeeze=False, sharex="col", gridspec_kw={"wspace": 0.35})
+    # The colour scale spans the probabilities seen: early in a search they move by a few percent,
+    # which a fixed 0..1 scale would hide (the stacked areas keep the absolute 0..1 view).
+    low, high = float(probs.min()), float(probs.max())
+    if high - low < 1e-6:
+        low, high = 0.0, 1.0
     colors = _op_colors(n_ops)
     extent = (epochs[0] - 0.5, epochs[-1] + 0.5, n_ops - 0.5, -0.5)
     for e in range(n_edges):
         heat, area = axes[e]
-        image = heat.imshow(probs[:, e, :].T, aspect="auto", vmin=0.0, vmax=1.0, cmap="viridis", extent=extent,
+        image = heat.imshow(probs[:, e, :].T, aspect="auto", vmin=low, vmax=high, cmap="viridis", extent=extent,
                             interpolation="nearest")
         heat.set_yticks(range(n_ops), ops, fontsize=7)
         heat.set_ylabel(f"edge {edges[e]}", fontsize=8)
@@ -77,7 +82,7 @@ def alpha_figure(series: RunSeries, group: str) -> Figure:
     axes[-1][1].set_xlabel("epoch")
     integer_epochs(*[ax for row in axes for ax in row])
     axes[0][1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
-    fig.colorbar(image, ax=[row[0] for row in axes], fraction=0.02, pad=0.01)
+    fig.colorbar(image, ax=[row[0] for row in axes], fraction=0.02, pad=0.02)
     fig.suptitle(f"{series.name}: architecture distribution, group {group}")
     return fig
 
