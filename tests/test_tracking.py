@@ -87,7 +87,7 @@ def test_an_unknown_tracker_name_is_a_recipe_error_with_did_you_mean(tmp_path):
     with pytest.raises(RecipeError) as info:
         run_recipe(tmp_path, TOY, overrides=[*FAST, 'run.trackers=["tensorbord"]'])
     msg = str(info.value)
-    assert "run.trackers[0]" in msg and "unknown tracker 'tensorbord'" in msg and "did you mean 'tensorboard'" in msg
+    assert "run.trackers[0]: unknown" in msg and "unknown tracker 'tensorbord'" in msg and "did you mean 'tensorboard'" in msg
     assert "recipe.toml" in msg
 
 
@@ -105,3 +105,9 @@ def test_automl_run_tracker_flag_selects_the_tracker(toy_recipe):
 
     res = CliRunner().invoke(main, [*args, "--tracker", "tensorbord"])
     assert res.exit_code == 2 and "did you mean 'tensorboard'" in res.output
+
+
+def test_a_tracker_listed_twice_is_a_recipe_error(tmp_path):
+    with pytest.raises(RecipeError) as info:
+        run_recipe(tmp_path, TOY, overrides=[*FAST, 'run.trackers=["tensorboard", "tensorboard"]'])
+    assert "run.trackers: 'tensorboard' listed more than once" in str(info.value)

@@ -72,8 +72,21 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     sampler = one("sampler", recipe.search.sampler, "search.sampler")
     objectives = [one("objective", ref, f"search.objectives[{i}]", objective=True) for i, ref in enumerate(recipe.search.objectives)]
     evaluator = one("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
-    trackers = [one("tracker", ComponentRef(name=name), f"run.trackers[{i}]") for i, name in enumerate(recipe.run.trackers)]
+    trackers = [_tracker(registry, name, f"run.trackers[{i}]", source, errors) for i, name in enumerate(recipe.run.trackers)]
+    twice = sorted({n for n in recipe.run.trackers if recipe.run.trackers.count(n) > 1})
+    if twice:
+        errors.append(f"{source}: run.trackers: {', '.join(map(repr, twice))} listed more than once (each tracker feeds a run once)")
     if errors:
         raise RecipeError("\n".join(errors), hint="fix the named keys; `automl plugins` lists every installed component and `automl plugins --options NAME` its options")
     return Plan(recipe=recipe, source=source, space=space, dataset=dataset, sampler=sampler,
                 objectives=objectives, evaluator=evaluator, trackers=tuple(trackers))  # type: ignore[arg-type]
+
+
+def _tracker(registry: Registry, name: str, key: str, source: str, errors: list[str]) -> Resolved | None:
+    """One name of ``run.trackers`` (names only: a tracker's options keep their defaults)."""
+    try:
+        component = registry.get("tracker", name, where=f"{source}: {key}")
+    except RecipeError as exc:
+        errors.append(exc.message)
+        return None
+    return Resolved(component=component, config=component.config() if component.config is not None else None, key=key)
