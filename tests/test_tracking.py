@@ -111,3 +111,23 @@ def test_a_tracker_listed_twice_is_a_recipe_error(tmp_path):
     with pytest.raises(RecipeError) as info:
         run_recipe(tmp_path, TOY, overrides=[*FAST, 'run.trackers=["tensorboard", "tensorboard"]'])
     assert "run.trackers: 'tensorboard' listed more than once" in str(info.value)
+
+
+def _installed_trackers() -> list[str]:
+    from automl_nas.session import open_session
+
+    return open_session().registry.names("tracker")
+
+
+@pytest.mark.parametrize("name", _installed_trackers())
+def test_every_installed_tracker_feeds_a_run_without_a_warning(tmp_path, monkeypatch, name):
+    """A new tracker plugin is exercised as soon as it registers (offline: no account, no network)."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = run_recipe(tmp_path, TOY, overrides=[*FAST, f'run.trackers=["{name}"]'])
+    problems = [str(w.message) for w in caught if issubclass(w.category, TrackerWarning)]
+    assert outcome.result["status"] == "finished" and not problems
