@@ -42,7 +42,7 @@ def _invoke(*args) -> str:
 
 def test_plot_a_run(toy_recipe):
     run_dir = toy_recipe.parent / "runs" / "one"
-    _invoke("run", str(toy_recipe), "-q", *FAST, "--run-dir", str(run_dir))
+    _invoke("run", str(toy_recipe), "-q", *FAST, "--set", "search.eval_every=1", "--run-dir", str(run_dir))
     out = json.loads(_invoke("plot", str(run_dir), "--json"))
     assert out["kind"] == "run" and out["html"] == str(run_dir / "plots" / "index.html")
     report = plot_target(run_dir, run_dir / "again")
@@ -50,8 +50,11 @@ def test_plot_a_run(toy_recipe):
     page = Path(report.html).read_text()
     from automl_nas.records import RunDir
 
-    for rec in RunDir(run_dir).read_epochs():
+    epochs = RunDir(run_dir).read_epochs()
+    for rec in epochs:
         assert rec.genotype in page
+    assert [bool(r.eval) for r in epochs] == [True, True, False]  # eval_every=1: every epoch but the last
+    assert "<th>convs</th>" in page  # the evaluator's per-epoch score is a table column (and a curves panel)
 
 
 def test_plot_a_seed_batch(toy_recipe):
@@ -74,7 +77,10 @@ def test_plot_a_study(make_toy_recipe):
     report = plot_target(sdir)
     assert report.kind == "study"
     _check_page(report, {"trials.png", "best-curves.png", "best-alpha-cell.png"})
-    assert "trial-0000" in Path(report.html).read_text()
+    page = Path(report.html).read_text()
+    best = Path(json.loads((sdir / "best.json").read_text())["best"][0]["run_dir"]).name
+    assert f"best: {best}" in page and f"{best}: curves" in page  # the best trial's figures, by best.json
+    assert "trial-0000" in page and "trial-0001" in page
 
 
 def test_plot_refuses_a_directory_that_is_not_a_run(tmp_path):

@@ -85,24 +85,30 @@ def mean_series(runs: Sequence[RunSeries], name: str) -> RunSeries:
     return RunSeries(name=name, path=runs[0].path.parent, epochs=(), history=tuple(snaps), groups=runs[0].groups)
 
 
-def trials_figure(runs: Sequence[RunSeries], best: Sequence[str], title: str) -> Figure:
-    """Left: every trial's valid accuracy over epochs (best in red); right: its final value by trial."""
+def trials_figure(runs: Sequence[RunSeries], best: Sequence[str], title: str,
+                  values: dict[str, float] | None = None) -> Figure:
+    """Left: every trial's valid accuracy over epochs (best in red); right: the study's objective
+    value per trial (``values``, by trial name), else its last-epoch valid accuracy."""
+    from pathlib import Path
+
     from matplotlib.figure import Figure
 
+    best_paths = {str(Path(b).resolve()) for b in best}
     fig = Figure(figsize=(12, 4.5))
     curves, finals = fig.subplots(1, 2)
     for i, run in enumerate(runs):
         pts = _by_epoch([run], lambda r: r.valid_acc)
-        is_best = str(run.path) in best
+        is_best = str(run.path.resolve()) in best_paths
         curves.plot(list(pts), [v[0] for v in pts.values()], color="tab:red" if is_best else "grey",
-                    linewidth=2 if is_best else 0.8, alpha=1.0 if is_best else 0.5, label=run.name if is_best else None)
-        if run.epochs:
-            finals.scatter([i], [run.epochs[-1].valid_acc], color="tab:red" if is_best else "tab:blue", zorder=3)
+                    linewidth=2 if is_best else 0.8, alpha=1.0 if is_best else 0.5, label=f"{run.name} (best)" if is_best else None)
+        final = (values or {}).get(run.name, run.epochs[-1].valid_acc if run.epochs and not values else None)
+        if final is not None:
+            finals.scatter([i], [final], color="tab:red" if is_best else "tab:blue", zorder=3)
     curves.set(title="valid accuracy (%) per trial", xlabel="epoch")
     integer_epochs(curves)
-    finals.set(title="last-epoch valid accuracy (%)", xlabel="trial")
+    finals.set(title="objective value per trial" if values else "last-epoch valid accuracy (%)", xlabel="trial")
     finals.set_xticks(range(len(runs)), [r.name for r in runs], rotation=60, fontsize=7)
-    if best:
+    if any(str(r.path.resolve()) in best_paths for r in runs):
         curves.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -125,9 +125,13 @@ def _batch_sections(target: Path, runs: list[RunSeries], out_dir: Path) -> list[
 def _study_sections(target: Path, runs: list[RunSeries], out_dir: Path) -> list[Section]:
     from automl_nas.plots._groups import trials_figure
 
+    from automl_nas.records.overview import overview
+
     best = study_best(target)
-    trials = _save(trials_figure(runs, best, f"{target.resolve().name}: {len(runs)} trials"), out_dir / "trials.png")
+    values = {row.name: row.values[0] for row in overview(target).rows if row.values}  # the first objective
+    trials = _save(trials_figure(runs, best, f"{target.resolve().name}: {len(runs)} trials", values), out_dir / "trials.png")
     sections = [Section(title="trials", images=(trials,), table=_final_table(runs),
                         text=f"best: {', '.join(Path(b).name for b in best) or 'none finished yet'}")]
-    chosen = [r for r in runs if str(r.path) in best][:1] or [max(runs, key=lambda r: r.epochs[-1].valid_acc)]
+    best_paths = {str(Path(b).resolve()) for b in best}
+    chosen = [r for r in runs if str(r.path.resolve()) in best_paths][:1] or [max(runs, key=lambda r: r.epochs[-1].valid_acc)]
     return sections + _single(chosen[0], out_dir, prefix="best-")
