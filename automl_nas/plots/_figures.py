@@ -58,8 +58,8 @@ def alpha_figure(series: RunSeries, group: str) -> Figure:
     epochs = [s.epoch + 1 for s in snaps]
     _, n_edges, n_ops = probs.shape
     edges, ops = arch_labels(series.groups, group, n_edges, n_ops)
-    fig = Figure(figsize=(12, 1.0 + 1.5 * n_edges))
-    axes = fig.subplots(n_edges, 2, squeeze=False, sharex="col", gridspec_kw={"wspace": 0.35})
+    fig = Figure(figsize=(12, 1.0 + 1.5 * n_edges), layout="constrained")  # room for title, colour bar, legend
+    axes = fig.subplots(n_edges, 2, squeeze=False, sharex="col")
     # The colour scale spans the probabilities seen: early in a search they move by a few percent,
     # which a fixed 0..1 scale would hide (the stacked areas keep the absolute 0..1 view).
     low, high = float(probs.min()), float(probs.max())
