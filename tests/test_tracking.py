@@ -131,3 +131,17 @@ def test_every_installed_tracker_feeds_a_run_without_a_warning(tmp_path, monkeyp
         outcome = run_recipe(tmp_path, TOY, overrides=[*FAST, f'run.trackers=["{name}"]'])
     problems = [str(w.message) for w in caught if issubclass(w.category, TrackerWarning)]
     assert outcome.result["status"] == "finished" and not problems
+
+
+def test_tracker_options_reach_the_tracker_and_typos_are_refused(tmp_path):
+    outcome, warned = _run(tmp_path, ["raising"], 'run.tracker_options.raising={where="finish"}')
+    assert outcome.result["status"] == "finished"
+    assert len(warned) == 1 and "finish()" in str(warned[0].message)
+    assert RaisingTracker.calls[-2:] == ["finish", "abort"] and RaisingTracker.calls.count("log_epoch") == 2
+
+    with pytest.raises(RecipeError) as info:
+        _run(tmp_path, ["raising"], 'run.tracker_options.raising={wher="finish"}')
+    assert "run.tracker_options.raising.wher: unknown key; did you mean 'where'?" in str(info.value)
+    with pytest.raises(RecipeError) as info:
+        _run(tmp_path, ["recording"], 'run.tracker_options.raising={where="finish"}')
+    assert "run.tracker_options: options for 'raising', which run.trackers does not select" in str(info.value)

@@ -72,7 +72,12 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     sampler = one("sampler", recipe.search.sampler, "search.sampler")
     objectives = [one("objective", ref, f"search.objectives[{i}]", objective=True) for i, ref in enumerate(recipe.search.objectives)]
     evaluator = one("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
-    trackers = [_tracker(registry, name, f"run.trackers[{i}]", source, errors) for i, name in enumerate(recipe.run.trackers)]
+    trackers = [_tracker(registry, name, f"run.trackers[{i}]", recipe.run.tracker_options.get(name, {}), source, errors)
+                for i, name in enumerate(recipe.run.trackers)]
+    unused = sorted(set(recipe.run.tracker_options) - set(recipe.run.trackers))
+    if unused:
+        errors.append(f"{source}: run.tracker_options: options for {', '.join(map(repr, unused))}, which run.trackers "
+                      f"does not select (add the name to run.trackers or remove the table)")
     twice = sorted({n for n in recipe.run.trackers if recipe.run.trackers.count(n) > 1})
     if twice:
         errors.append(f"{source}: run.trackers: {', '.join(map(repr, twice))} listed more than once (each tracker feeds a run once)")
@@ -82,11 +87,21 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
                 objectives=objectives, evaluator=evaluator, trackers=tuple(trackers))  # type: ignore[arg-type]
 
 
-def _tracker(registry: Registry, name: str, key: str, source: str, errors: list[str]) -> Resolved | None:
-    """One name of ``run.trackers`` (names only: a tracker's options keep their defaults)."""
+def _tracker(registry: Registry, name: str, key: str, options: dict, source: str, errors: list[str]) -> Resolved | None:
+    """One name of ``run.trackers``, its ``run.tracker_options.<name>`` structured into the tracker's config."""
     try:
         component = registry.get("tracker", name, where=f"{source}: {key}")
     except RecipeError as exc:
         errors.append(exc.message)
         return None
-    return Resolved(component=component, config=component.config() if component.config is not None else None, key=key)
+    prefix = f"run.tracker_options.{name}"
+    if component.config is None:
+        if options:
+            errors.append(f"{source}: {prefix}: tracker {name!r} takes no options (got {', '.join(sorted(options))})")
+        return Resolved(component=component, config=None, key=key)
+    try:
+        config = structure(dict(options), component.config, source=source, prefix=prefix)
+    except RecipeError as exc:
+        errors.append(exc.message)
+        return None
+    return Resolved(component=component, config=config, key=key)
