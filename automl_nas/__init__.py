@@ -8,7 +8,8 @@ models (``build_model``, ``load_model``). Public modules besides this one (the n
 :mod:`automl_nas.testing` (kits), :mod:`automl_nas.errors`, :mod:`automl_nas.records` (run
 directory, records, atomic writes), :mod:`automl_nas.schedules`, :mod:`automl_nas.costs`
 (latency tables), :mod:`automl_nas.data` (image sets' batch loader),
-:mod:`automl_nas.benchstore` (benchmark tables: the store and the table interface) and
+:mod:`automl_nas.benchstore` (benchmark tables: the store and the table interface),
+:mod:`automl_nas.tracking.images` (the α matrix as an image, for tracker plugins) and
 :mod:`automl_nas.devices`. Everything else (engine, session internals, executors, study
 driver, CLI) is internal and may change between versions.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from automl_nas.api import (
     DatasetProvider,
     EdgeWeights,
+    EpochView,
     EvalContext,
     Evaluator,
     Genotype,
@@ -33,6 +35,7 @@ from automl_nas.api import (
     SearchSpace,
     StructureChanging,
     TemperatureSchedule,
+    Tracker,
     ValidationObserver,
 )
 from automl_nas.devices import resolve_device
@@ -48,7 +51,8 @@ __version__ = "0.2.0"
 #: Host modules a plugin may import (with their submodules).
 PUBLIC_MODULES = ("automl_nas", "automl_nas.api", "automl_nas.nn", "automl_nas.testing", "automl_nas.errors",
                   "automl_nas.records", "automl_nas.schedules", "automl_nas.costs", "automl_nas.data",
-                  "automl_nas.devices", "automl_nas.hookspecs", "automl_nas.registry", "automl_nas.benchstore")
+                  "automl_nas.devices", "automl_nas.hookspecs", "automl_nas.registry", "automl_nas.benchstore",
+                  "automl_nas.tracking.images")
 
 __all__ = [
     "PROJECT",
@@ -59,6 +63,7 @@ __all__ = [
     "DatasetProvider",
     "EdgeWeights",
     "EpochRecord",
+    "EpochView",
     "EvalContext",
     "Evaluator",
     "Genotype",
@@ -77,6 +82,7 @@ __all__ = [
     "Session",
     "StructureChanging",
     "TemperatureSchedule",
+    "Tracker",
     "ValidationObserver",
     "__version__",
     "build_model",

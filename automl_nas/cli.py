@@ -15,6 +15,7 @@ import click
 from automl_nas.commands.bench import bench
 from automl_nas.commands.evaluate import eval_cmd
 from automl_nas.commands.export import export
+from automl_nas.commands.plot import plot
 from automl_nas.commands.plugins import plugins
 from automl_nas.commands.profile_ops import profile_ops
 from automl_nas.commands.run import run
@@ -36,7 +37,7 @@ def main() -> None:
     """
 
 
-for _command in (run, validate, plugins, show, study, blackbox, eval_cmd, export, profile_ops, bench):
+for _command in (run, validate, plugins, show, plot, study, blackbox, eval_cmd, export, profile_ops, bench):
     main.add_command(_command)
 
 

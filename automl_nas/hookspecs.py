@@ -133,6 +133,22 @@ def automl_register_benchmarks() -> list[Component]:
     """
 
 
+@hookspec
+def automl_register_trackers() -> list[Component]:
+    """Contribute experiment trackers (TensorBoard, W&B, MLflow, ...).
+
+    **Called:** once, when the registry is built.
+
+    **Returns:** a list of ``Component(kind="tracker", ...)`` whose ``impl`` builds an
+    :class:`automl_nas.api.Tracker`. A tracker does nothing until a recipe selects it by
+    name (``[run] trackers = ["tensorboard"]`` or ``automl run --tracker NAME``); the
+    session then builds it for that run only and feeds it the lifecycle hooks through a
+    guard, so a tracker that fails warns once and never stops the search.
+
+    .. versionadded:: 0.2
+    """
+
+
 # --------------------------------------------------------------------------
 # Input hooks.
 # --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ CONTRIBUTION_HOOKS = {
     "automl_register_evaluators": "evaluator",
     "automl_register_datasets": "dataset",
     "automl_register_benchmarks": "benchmark",
+    "automl_register_trackers": "tracker",
 }
 
 

@@ -25,6 +25,7 @@ KINDS = (
     "evaluator",
     "dataset",
     "benchmark",
+    "tracker",
 )
 
 

@@ -54,6 +54,7 @@ class Session:
         """Run (or resume into ``run_dir``) the plan; returns ``result.json``'s content."""
         from automl_nas.builtin.progress import ProgressReporter
         from automl_nas.engine.run import execute
+        from automl_nas.tracking import run_trackers
 
         rd = RunDir(run_dir) if resume else RunDir.new(plan.recipe.run.root, plan.recipe.name, run_dir)
         reporter = None
@@ -61,7 +62,9 @@ class Session:
             reporter = ProgressReporter()
             self.pm.register(reporter, name="progress")
         try:
-            result = execute(plan, self.registry, self.pm, rd, quiet=quiet, resume=resume)
+            # The recipe's run.trackers, registered for this run only (automl_nas.tracking says why).
+            with run_trackers(self.pm, self.registry, plan):
+                result = execute(plan, self.registry, self.pm, rd, quiet=quiet, resume=resume)
         finally:
             if reporter is not None:
                 self.pm.unregister(reporter)

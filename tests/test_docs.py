@@ -42,3 +42,23 @@ def test_objective_example_is_the_expected_parameter_count():
     assert abs(float(value.detach()) - uniform_mean) < 1e-9 * max(1.0, uniform_mean)
     value.backward()
     assert params["cell"].grad.abs().sum() > 0
+
+
+def test_tracker_example_writes_one_row_per_epoch(tmp_path):
+    import csv
+
+    from automl_nas.records import RunDir
+    from automl_nas.testing import run_recipe
+    from automl_nas.tracking import TrackerHooks
+    from tests.conftest import TOY_RECIPE
+
+    namespace: dict = {}
+    exec(next(b for b in _python_blocks() if "class CsvTracker" in b), namespace)  # noqa: S102 - our own docs
+    hooks = TrackerHooks(namespace["CsvTracker"](), name="csv", origin="docs", source="CONTRIBUTING.md")
+    outcome = run_recipe(tmp_path, TOY_RECIPE.format(data_extra=""), plugins=[(hooks, "csv")],
+                         overrides=["search.steps_per_epoch=2", "search.epochs=2"])
+    assert hooks.failed is None
+    rows = list(csv.DictReader(open(outcome.run_dir / "scalars.csv")))
+    epochs = RunDir(outcome.run_dir).read_epochs()
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [float(r["acc/valid"]) for r in rows] == [e.valid_acc for e in epochs]

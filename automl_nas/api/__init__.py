@@ -16,12 +16,14 @@ from automl_nas.api.sampler import (
     updates_arch,
 )
 from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace
+from automl_nas.api.tracker import EpochView, Tracker, metric_key
 
 __all__ = [
     "ArchParams",
     "ArchSample",
     "DatasetProvider",
     "EdgeWeights",
+    "EpochView",
     "EvalContext",
     "Evaluator",
     "Genotype",
@@ -39,8 +41,10 @@ __all__ = [
     "SearchSpace",
     "StructureChanging",
     "TemperatureSchedule",
+    "Tracker",
     "ValidationObserver",
     "child_sample",
+    "metric_key",
     "parse_genotype",
     "updates_arch",
 ]

@@ -22,9 +22,11 @@ __all__ = ["run"]
 @click.option("--seeds", help="Run several seeds as trials, e.g. 0-4 or 0,3,7.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Where trials run (default: the recipe's executor.name).")
 @click.option("--address", help="Ray cluster address (auto, ray://host:port); implies --executor ray.")
+@click.option("--tracker", "trackers", multiple=True, metavar="NAME",
+              help="Feed an experiment tracker (tensorboard, wandb, mlflow; repeatable); replaces the recipe's run.trackers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; the result is still printed.")
 @handle_errors
-def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, address, quiet) -> None:
+def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, address, trackers, quiet) -> None:
     """Run the search described by RECIPE and write a run directory.
 
     \b
@@ -33,19 +35,23 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
       automl run recipes/gdas.toml --set search.epochs=10 --set run.device=cuda
       automl run --resume runs/gdas-20260101-120000
       automl run recipes/drnas.toml -p quick --seeds 0-2 --executor ray
+      automl run recipes/snas.toml -p quick --tracker tensorboard
     """
     from automl_nas.errors import AutomlError, RecipeError
     from automl_nas.session import resume_run, run_recipe_file
 
     if resume_dir:
         ignored = [flag for flag, given in (("RECIPE", recipe), ("--profile", profile), ("--set", overrides),
-                                             ("--seeds", seeds is not None), ("--run-dir", run_dir)) if given]
+                                             ("--tracker", trackers), ("--seeds", seeds is not None),
+                                             ("--run-dir", run_dir)) if given]
         if ignored:
             raise RecipeError(f"--resume continues a run with the recipe saved in {resume_dir}/recipe.toml; "
                               f"{', '.join(ignored)} would not be applied",
                               hint="drop them to continue the run as it was, or start a new run with the changed recipe")
     elif recipe is None:
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
+    if trackers:  # a TOML array of strings is written like a JSON one
+        overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}")
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
     try:
         if resume_dir:

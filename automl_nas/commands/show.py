@@ -1,7 +1,8 @@
-"""``automl show``: summarise a run directory."""
+"""``automl show``: summarise a run directory, a seed batch or a study directory."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -14,9 +15,24 @@ __all__ = ["show"]
 @click.command("show")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--epochs", "show_epochs", is_flag=True, help="Print every epoch record.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
-def show(run_dir, show_epochs) -> None:
-    """Summarise a finished or interrupted run directory."""
-    from automl_nas.records.show import render
+def show(run_dir, show_epochs, as_json) -> None:
+    """Summarise a run directory, a seed batch (--seeds) or a study directory.
 
-    click.echo(render(Path(run_dir), all_epochs=show_epochs))
+    A batch or a study gets one row per trial, mean ± std of the finished trials, the best
+    trial and the plots and reports to open (`automl plot DIR` draws the figures).
+    """
+    from automl_nas.records.layout import target_kind
+
+    path = Path(run_dir)
+    if target_kind(path) == "run":
+        from automl_nas.records.show import render, run_json
+
+        out = run_json(path, show_epochs) if as_json else render(path, all_epochs=show_epochs)
+    else:
+        from automl_nas.records.overview import overview
+
+        summary = overview(path)
+        out = summary.to_json() if as_json else summary.render()
+    click.echo(json.dumps(out, indent=2) if as_json else out)

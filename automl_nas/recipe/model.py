@@ -102,6 +102,8 @@ class RunConfig:
     deterministic: bool = attrs.field(default=False)
     fast_paths: bool = attrs.field(default=True, metadata={"help": "fused supernet kernels, same maths (false: the plain per-op reference path)"})
     bf16: bool = attrs.field(default=False, metadata={"help": "bfloat16 autocast of the search forward passes (GPU speed; changes rounding)"})
+    trackers: list[str] = attrs.field(factory=list, metadata={"help": "experiment trackers fed during the run, e.g. [\"tensorboard\"] (see `automl plugins`)"})
+    tracker_options: dict[str, dict] = attrs.field(factory=dict, metadata={"help": "options per tracker, e.g. [run.tracker_options.wandb] project = \"nas\""})
 
 
 @attrs.frozen(kw_only=True)

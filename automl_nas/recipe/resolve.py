@@ -36,6 +36,7 @@ class Plan:
     sampler: Resolved
     objectives: list[Resolved]
     evaluator: Resolved | None
+    trackers: tuple[Resolved, ...] = ()  # run.trackers, each a tracker component (issue 19)
 
 
 def resolve_ref(registry: Registry, kind: str, ref: ComponentRef, *, key: str, source: str,
@@ -92,6 +93,36 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     objectives = [found.ref("objective", ref, f"search.objectives[{i}]", objective=True)
                   for i, ref in enumerate(recipe.search.objectives)]
     evaluator = found.ref("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
+    trackers = [_tracker(registry, name, f"run.trackers[{i}]", recipe.run.tracker_options.get(name, {}), source,
+                         found.messages) for i, name in enumerate(recipe.run.trackers)]
+    unused = sorted(set(recipe.run.tracker_options) - set(recipe.run.trackers))
+    if unused:
+        found.messages.append(f"{source}: run.tracker_options: options for {', '.join(map(repr, unused))}, which "
+                              f"run.trackers does not select (add the name to run.trackers or remove the table)")
+    twice = sorted({n for n in recipe.run.trackers if recipe.run.trackers.count(n) > 1})
+    if twice:
+        found.messages.append(f"{source}: run.trackers: {', '.join(map(repr, twice))} listed more than once "
+                              f"(each tracker feeds a run once)")
     found.raise_if_any()
     return Plan(recipe=recipe, source=source, space=space, dataset=dataset, sampler=sampler,
-                objectives=objectives, evaluator=evaluator)  # type: ignore[arg-type]
+                objectives=objectives, evaluator=evaluator, trackers=tuple(trackers))  # type: ignore[arg-type]
+
+
+def _tracker(registry: Registry, name: str, key: str, options: dict, source: str, errors: list[str]) -> Resolved | None:
+    """One name of ``run.trackers``, its ``run.tracker_options.<name>`` structured into the tracker's config."""
+    try:
+        component = registry.get("tracker", name, where=f"{source}: {key}")
+    except RecipeError as exc:
+        errors.append(exc.message)
+        return None
+    prefix = f"run.tracker_options.{name}"
+    if component.config is None:
+        if options:
+            errors.append(f"{source}: {prefix}: tracker {name!r} takes no options (got {', '.join(sorted(options))})")
+        return Resolved(component=component, config=None, key=key)
+    try:
+        config = structure(dict(options), component.config, source=source, prefix=prefix)
+    except RecipeError as exc:
+        errors.append(exc.message)
+        return None
+    return Resolved(component=component, config=config, key=key)

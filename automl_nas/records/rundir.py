@@ -25,7 +25,7 @@ from automl_nas.errors import RunError
 from automl_nas.records.lock import LOCK_NAME, directory_lock
 
 if TYPE_CHECKING:
-    from automl_nas.records.schema import EpochRecord, RunResult
+    from automl_nas.records.schema import ArchSnapshot, EpochRecord, RunResult
 
 
 @contextlib.contextmanager
@@ -193,6 +193,12 @@ class RunDir:
         from automl_nas.records.schema import EpochRecord
 
         return [EpochRecord.from_json(line) for line in self.read_metrics() if "epoch" in line]
+
+    def read_arch_history(self) -> list[ArchSnapshot]:
+        """The lines of ``arch_history.jsonl``, typed (parameters and probabilities per epoch)."""
+        from automl_nas.records.schema import ArchSnapshot
+
+        return [ArchSnapshot.from_json(line) for line in read_jsonl(self.history_file) if "epoch" in line]
 
     def read_result(self) -> RunResult | None:
         """``result.json`` typed, or ``None`` while the run has not ended; a damaged file is a

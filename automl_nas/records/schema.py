@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SCHEMA_VERSION", "EpochRecord", "ExpectedCheck", "RunResult"]
+__all__ = ["SCHEMA_VERSION", "ArchSnapshot", "EpochRecord", "ExpectedCheck", "RunResult"]
 
 SCHEMA_VERSION = 2
 
@@ -159,3 +159,24 @@ class RunResult:
             exp = kwargs["expected"]
             kwargs["expected"] = ExpectedCheck(**{k: exp.get(k) for k in attrs.fields_dict(ExpectedCheck)})
         return cls(**kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class ArchSnapshot:
+    """One line of ``arch_history.jsonl``: the architecture parameters and the sampler's
+    probabilities after an epoch, one ``E x K`` matrix (edges x ops) per group.
+
+    The engine writes the line as ``{"epoch", "params", "probs"}`` (no version key: the
+    layout has not changed since 0.1); reading tolerates unknown keys.
+    """
+
+    epoch: int
+    params: dict[str, list[list[float]]] = attrs.field(factory=dict)
+    probs: dict[str, list[list[float]]] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "params": self.params, "probs": self.probs}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ArchSnapshot:
+        return cls(epoch=int(raw["epoch"]), params=dict(raw.get("params") or {}), probs=dict(raw.get("probs") or {}))

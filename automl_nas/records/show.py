@@ -26,7 +26,22 @@ def render(path: Path, all_epochs: bool = False) -> str:
     if epochs:
         lines.append("  collapse diagnostics (per epoch: param-free ops, skip fraction, mean edge entropy):")
         lines += [_epoch_line(rec) for rec in (epochs if all_epochs else epochs[-5:])]
+    plots = rd.path / "plots" / "index.html"
+    lines.append(f"  plots       {plots if plots.is_file() else f'`automl plot {path}` draws them'}")
     return "\n".join(lines)
+
+
+def run_json(path: Path, all_epochs: bool = False) -> dict:
+    """``automl show RUN_DIR --json``: the result, the (last five or all) epoch records and the plots."""
+    rd = RunDir(path)
+    if not rd.recipe_file.exists() and not rd.metrics_file.exists():
+        raise RunError(f"{path} is not a run directory (no recipe.toml or metrics.jsonl)", hint="pass a directory under runs/")
+    result = rd.read_result()
+    epochs = rd.read_epochs()
+    plots = rd.path / "plots" / "index.html"
+    return {"kind": "run", "path": str(path), "result": result.to_json() if result else None,
+            "epochs_recorded": len(epochs), "epochs": [e.to_json() for e in (epochs if all_epochs else epochs[-5:])],
+            "links": [str(plots)] if plots.is_file() else []}
 
 
 def _result_lines(result: RunResult) -> list[str]:

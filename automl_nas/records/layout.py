@@ -1,0 +1,69 @@
+"""What kind of directory the user pointed at: one run, a seed batch or a study.
+
+* run: ``recipe.toml`` or ``metrics.jsonl`` (:mod:`automl_nas.records.rundir`);
+* seed batch: ``aggregate.json`` or ``seed-N/`` run directories (:mod:`automl_nas.execution.trials`);
+* study: ``best.json``, ``study.db`` or ``trial-NNNN/`` run directories (:mod:`automl_nas.study.driver`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from automl_nas.errors import RunError
+from automl_nas.records.rundir import RunDir
+
+__all__ = ["member_runs", "study_best", "target_kind"]
+
+_SEED = re.compile(r"^seed-(\d+)$")
+_TRIAL = re.compile(r"^trial-(\d+)$")
+
+
+def _is_run(path: Path) -> bool:
+    return (path / "recipe.toml").is_file() or (path / "metrics.jsonl").is_file()
+
+
+def _members(path: Path, pattern: re.Pattern) -> list[tuple[int, Path]]:
+    found = [(int(m.group(1)), p) for p in path.iterdir() if p.is_dir() and (m := pattern.match(p.name)) and _is_run(p)]
+    return sorted(found)
+
+
+def target_kind(path: str | Path) -> str:
+    """``"run"``, ``"batch"`` or ``"study"``; a :class:`RunError` naming the path otherwise."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such directory", hint="pass a run directory, a seed batch or a study directory under runs/")
+    if _is_run(path):
+        return "run"
+    if (path / "aggregate.json").is_file() or _members(path, _SEED):
+        return "batch"
+    if (path / "best.json").is_file() or (path / "study.db").is_file() or _members(path, _TRIAL):
+        return "study"
+    raise RunError(f"{path} is neither a run directory (recipe.toml, metrics.jsonl), a seed batch (aggregate.json, "
+                   f"seed-N/) nor a study directory (best.json, trial-NNNN/)",
+                   hint="pass the directory `automl run`, `automl run --seeds` or `automl study` printed")
+
+
+def member_runs(path: str | Path) -> list[tuple[str, RunDir]]:
+    """The run directories of a batch (``seed-N``) or a study (``trial-NNNN``), in order; ``[(name, RunDir)]``."""
+    path = Path(path)
+    kind = target_kind(path)
+    if kind == "run":
+        return [(path.name, RunDir(path))]
+    pattern = _SEED if kind == "batch" else _TRIAL
+    return [(p.name, RunDir(p)) for _, p in _members(path, pattern)]
+
+
+def study_best(path: str | Path) -> list[str]:
+    """The run directories of a study's best trial (or Pareto front), from its ``best.json``
+    (written by :mod:`automl_nas.study.report`); empty while the study has no finished trial."""
+    import json
+
+    file = Path(path) / "best.json"
+    if not file.is_file():
+        return []
+    try:
+        best = json.loads(file.read_text(encoding="utf-8")).get("best") or []
+    except (ValueError, AttributeError):
+        return []
+    return [str(b["run_dir"]) for b in best if isinstance(b, dict) and b.get("run_dir")]

@@ -1,0 +1,157 @@
+"""A seed batch or a study at a glance: one row per trial, mean ± std, the best trial and the
+files to open (issue 19). Built only from the typed run records plus, for a study, the
+``trials.csv`` and ``best.json`` that :mod:`automl_nas.study.report` writes."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from automl_nas.records.layout import member_runs, study_best, target_kind
+from automl_nas.records.rundir import RunDir
+
+__all__ = ["Overview", "TrialRow", "overview"]
+
+
+@attrs.frozen(kw_only=True)
+class TrialRow:
+    """One trial: its run directory's result and last epoch, and (study) its parameters and value."""
+
+    name: str
+    run_dir: str
+    status: str
+    epochs: int
+    valid_acc: float | None = None  # the last epoch's, %
+    metrics: dict[str, float] = attrs.field(factory=dict)
+    genotype: str | None = None
+    params: dict[str, Any] = attrs.field(factory=dict)
+    values: list[float] | None = None  # the study's objective values
+    state: str | None = None  # the study's trial state (COMPLETE, PRUNED, FAIL)
+
+
+@attrs.frozen(kw_only=True)
+class Overview:
+    kind: str  # batch | study
+    path: str
+    rows: list[TrialRow]
+    stats: dict[str, dict[str, float]]  # metric -> {mean, std, n} over finished trials
+    best: list[str]  # trial names
+    links: list[str]  # plots and reports to open
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    def render(self) -> str:
+        noun = "seed batch" if self.kind == "batch" else "study"
+        finished = sum(r.status == "finished" for r in self.rows)
+        lines = [f"{noun} {self.path}", f"  trials      {len(self.rows)} ({finished} finished)",
+                 f"  best        {', '.join(self.best) or 'n/a'}"]
+        width = max([11, *(len(k) for k in self.stats)])
+        lines += [f"  {key:<{width}} {s['mean']:.4g} ± {s['std']:.3g} (n={s['n']:.0f})" for key, s in self.stats.items()]
+        lines.append("  " + _table(self.rows))
+        lines += [f"  see         {link}" for link in self.links]
+        return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _table(rows: list[TrialRow]) -> str:
+    metrics = sorted({k for r in rows for k in r.metrics})
+    params = sorted({k for r in rows for k in r.params})
+    value = ["value"] if any(r.values for r in rows) else []
+    head = ["trial", "status", "epochs", "valid", *value, *metrics, *params, "genotype"]
+    body = [[r.name, r.state or r.status, str(r.epochs), _fmt(r.valid_acc),
+             *([", ".join(f"{v:.4g}" for v in r.values or []) or "-"] if value else []),
+             *[_fmt(r.metrics.get(k)) for k in metrics],
+             *[_fmt(r.params.get(k)) for k in params], r.genotype or "-"] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    return "\n  ".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body])
+
+
+def _row(name: str, rd: RunDir, study: dict[str, dict]) -> TrialRow:
+    result = rd.read_result()
+    epochs = rd.read_epochs()
+    extra = study.get(str(rd.path.resolve()), {})
+    return TrialRow(name=name, run_dir=str(rd.path), status=result.status if result else "running or killed",
+                    epochs=len(epochs), valid_acc=epochs[-1].valid_acc if epochs else None,
+                    metrics=dict((result.metrics or {}) if result else {}),
+                    genotype=(result.genotype if result else None) or (epochs[-1].genotype if epochs else None),
+                    params=extra.get("params", {}), values=extra.get("values"), state=extra.get("state"))
+
+
+def _stats(rows: list[TrialRow]) -> dict[str, dict[str, float]]:
+    """Mean ± population std (ddof=0, like aggregate.json) of every metric over finished trials."""
+    columns: dict[str, list[float]] = {}
+    for r in rows:
+        if r.status != "finished":
+            continue
+        for key, value in {"valid_acc": r.valid_acc, **{f"metrics.{k}": v for k, v in r.metrics.items()}}.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                columns.setdefault(key, []).append(float(value))
+    out = {}
+    for key, vals in columns.items():
+        mean = sum(vals) / len(vals)
+        out[key] = {"mean": mean, "std": math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)), "n": len(vals)}
+    return out
+
+
+def _study_table(path: Path) -> dict[str, dict]:
+    """``trials.csv`` by run directory: Optuna state, objective values and parameters."""
+    file = path / "trials.csv"
+    if not file.is_file():
+        return {}
+    out = {}
+    with open(file, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            run_dir = row.get("user_attrs_run_dir")
+            if not run_dir:
+                continue
+            values = [float(v) for k, v in row.items() if (k == "value" or k.startswith("values_")) and v not in ("", None)]
+            out[str(Path(run_dir).resolve())] = {
+                "state": row.get("state"), "values": values or None,
+                "params": {k[len("params_"):]: _number(v) for k, v in row.items() if k.startswith("params_") and v != ""}}
+    return out
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _best(kind: str, path: Path, rows: list[TrialRow]) -> list[str]:
+    if kind == "study":
+        best = {str(Path(b).resolve()) for b in study_best(path)}
+        return [r.name for r in rows if str(Path(r.run_dir).resolve()) in best]
+    done = [r for r in rows if r.status == "finished" and r.valid_acc is not None]
+    if not done:
+        return []
+    key = sorted({k for r in done for k in r.metrics})[:1]  # the evaluator's first metric, else valid accuracy
+    score = (lambda r: r.metrics.get(key[0], -math.inf)) if key else (lambda r: r.valid_acc)
+    return [max(done, key=score).name]
+
+
+def overview(path: str | Path) -> Overview:
+    """The :class:`Overview` of a seed batch or a study directory."""
+    path = Path(path)
+    kind = target_kind(path)
+    if kind == "run":
+        raise ValueError(f"{path} is a single run")
+    study = _study_table(path) if kind == "study" else {}
+    rows = [_row(name, rd, study) for name, rd in member_runs(path)]
+    links = [str(p) for p in [path / "plots" / "index.html", *sorted(path.glob("*.html")), path / "aggregate.json",
+                              path / "trials.csv", path / "best.json"] if p.is_file()]
+    if not (path / "plots" / "index.html").is_file():
+        links.append(f"`automl plot {path}` draws the figures")
+    return Overview(kind=kind, path=str(path), rows=rows, stats=_stats(rows), best=_best(kind, path, rows), links=links)

@@ -1,0 +1,111 @@
+"""Throwaway trackers for tests of the tracking seam (issue 19): one that records what it is
+handed, one that raises where told, and the plugin that contributes them.
+
+Example::
+
+    from automl_nas.testing import run_recipe
+    from automl_nas.testing.trackers import RecordingTracker, tracker_plugin
+
+    outcome = run_recipe(tmp_path, text, plugins=[(tracker_plugin(), "test-trackers")],
+                         overrides=['run.trackers=["recording"]'])
+    assert [c for c, _ in RecordingTracker.calls] == ["start", "log_epoch", ..., "finish"]
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+from automl_nas.api.tracker import Tracker
+from automl_nas.hookspecs import hookimpl
+from automl_nas.registry import Component
+
+__all__ = ["RaisingAtStartConfig", "RaisingConfig", "RaisingTracker", "RecordingTracker", "tracker_plugin"]
+
+
+class RecordingTracker(Tracker):
+    """Keeps every call, class-wide (a run builds its own instance): ``(method, argument)``."""
+
+    name = "recording"
+    calls: ClassVar[list[tuple[str, Any]]] = []
+    built: ClassVar[int] = 0
+
+    def __init__(self) -> None:
+        type(self).built += 1
+
+    def start(self, run, groups) -> None:
+        self.calls.append(("start", groups))
+
+    def log_step(self, run, epoch, step, metrics) -> None:
+        self.calls.append(("log_step", (epoch, step, metrics)))
+
+    def log_epoch(self, run, view) -> None:
+        self.calls.append(("log_epoch", view))
+
+    def finish(self, run, record) -> None:
+        self.calls.append(("finish", record))
+
+
+@attrs.frozen(kw_only=True)
+class RaisingConfig:
+    where: str = attrs.field(default="log_epoch", validator=attrs.validators.in_(("start", "log_step", "log_epoch", "finish")),
+                             metadata={"help": "the method that raises"})
+
+
+@attrs.frozen(kw_only=True)
+class RaisingAtStartConfig(RaisingConfig):
+    where: str = attrs.field(default="start", metadata={"help": "the method that raises"})
+
+
+class RaisingTracker(Tracker):
+    """Raises ``ConnectionError`` in ``config.where``, counting every call it receives."""
+
+    name = "raising"
+    calls: ClassVar[list[str]] = []
+
+    def __init__(self, config: RaisingConfig | None = None) -> None:
+        self.where = (config or RaisingConfig()).where
+
+    def _maybe_raise(self, method: str) -> None:
+        self.calls.append(method)
+        if method == self.where:
+            raise ConnectionError(f"no network ({method})")
+
+    def start(self, run, groups) -> None:
+        self._maybe_raise("start")
+
+    def log_step(self, run, epoch, step, metrics) -> None:
+        self._maybe_raise("log_step")
+
+    def log_epoch(self, run, view) -> None:
+        self._maybe_raise("log_epoch")
+
+    def finish(self, run, record) -> None:
+        self._maybe_raise("finish")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
+
+
+class _TrackerPlugin:
+    def __init__(self, components: list[Component]) -> None:
+        self.components = components
+
+    @hookimpl
+    def automl_register_trackers(self) -> list[Component]:
+        return list(self.components)
+
+
+def tracker_plugin(*extra: Component) -> object:
+    """A plugin contributing ``recording``, ``raising`` (in ``log_epoch``), ``raising-start``, ``missing`` (its
+    implementation cannot be imported) and ``extra``."""
+    mod = "automl_nas.testing.trackers"
+    return _TrackerPlugin([
+        Component(kind="tracker", name="recording", impl=f"{mod}:RecordingTracker", summary="records its calls"),
+        Component(kind="tracker", name="raising", impl=f"{mod}:RaisingTracker", config=RaisingConfig, summary="raises"),
+        Component(kind="tracker", name="raising-start", impl=f"{mod}:RaisingTracker", config=RaisingAtStartConfig,
+                  summary="raises when it starts"),
+        Component(kind="tracker", name="missing", impl="automl_nas_no_such_tracker.tracker:Tracker", summary="not installed"),
+        *extra,
+    ])

@@ -1,0 +1,1 @@
+"""MLflow tracker for automl-nas (issue 19)."""

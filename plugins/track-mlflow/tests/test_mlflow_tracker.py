@@ -1,0 +1,79 @@
+"""A quick run with run.trackers = ["mlflow"] writes a local MLflow file store in the run
+directory (no server, no account) that MLflow's own client reads back with the values of
+metrics.jsonl and arch_history.jsonl."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from automl_nas.records import RunDir
+from automl_nas.testing import run_recipe
+
+TOY = """
+name = "toy"
+seed = 0
+[space]
+name = "toy"
+[data]
+name = "toy-blobs"
+batch_size = 16
+[search]
+epochs = 3
+steps_per_epoch = 2
+[search.sampler]
+name = "toy-softmax"
+[run]
+trackers = ["mlflow"]
+"""
+
+
+@pytest.fixture(scope="module")
+def mlflow_run(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    try:
+        outcome = run_recipe(tmp_path_factory.mktemp("mlflow"), TOY)
+    finally:
+        mp.undo()
+    mp = pytest.MonkeyPatch()
+    rd = RunDir(outcome.run_dir)
+    mp.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for this reader; the tracker sets it for its own default
+    client = MlflowClient(tracking_uri=(rd.path / "mlruns").resolve().as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("toy").experiment_id])
+    yield outcome, rd, client, run
+    mp.undo()
+
+
+def test_the_local_run_folder_holds_the_run(mlflow_run):
+    outcome, rd, client, run = mlflow_run
+    assert outcome.result["status"] == "finished"
+    assert (rd.path / "mlruns").is_dir() and run.info.status == "FINISHED"
+    assert run.info.run_name == rd.path.name and run.data.tags["automl.status"] == "finished"
+    assert run.data.params["search.epochs"] == "3" and run.data.params["search.sampler.name"] == "toy-softmax"
+    assert run.data.tags["genotype"] == rd.read_result().genotype
+
+
+def test_metrics_equal_the_epoch_records(mlflow_run):
+    _, rd, client, run = mlflow_run
+    epochs = rd.read_epochs()
+    for key, field in (("acc/valid", "valid_acc"), ("loss/train", "train_loss"), ("lr", "lr")):
+        history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in history] == [0, 1, 2]
+        assert [m.value for m in history] == pytest.approx([getattr(r, field) for r in epochs])
+    history = rd.read_arch_history()
+    group, matrix = next(iter(history[-1].probs.items()))
+    probs = {k: v for k, v in run.data.metrics.items() if k.startswith(f"probs.{group}.")}
+    assert sorted(probs.values()) == pytest.approx(sorted(p for row in matrix for p in row))
+
+
+def test_alpha_images_and_genotype_texts_are_artifacts(mlflow_run):
+    _, rd, client, run = mlflow_run
+    texts = [f.path for f in client.list_artifacts(run.info.run_id, "genotype")]
+    assert texts == [f"genotype/epoch-{e:03d}.txt" for e in range(3)]
+    art = rd.path / "mlruns" / run.info.experiment_id / run.info.run_id / "artifacts"
+    assert (art / "genotype" / "epoch-002.txt").read_text() == rd.read_epochs()[-1].genotype
+    pngs = sorted(art.rglob("*.png"))
+    group = next(iter(rd.read_arch_history()[-1].probs))
+    assert len([p for p in pngs if f"alpha_{group}" in str(p) and "compressed" not in p.name]) == 3, pngs

@@ -1,0 +1,1 @@
+"""TensorBoard tracker for automl-nas (issue 19)."""

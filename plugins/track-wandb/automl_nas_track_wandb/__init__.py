@@ -1,0 +1,1 @@
+"""Weights & Biases tracker for automl-nas (issue 19)."""

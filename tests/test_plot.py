@@ -1,0 +1,91 @@
+"""`automl plot` (issue 19): a run, a seed batch and a study each get valid PNGs of nonzero
+size and one HTML page that embeds them and names no external URL."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from automl_nas.cli import main
+from automl_nas.errors import RunError
+from automl_nas.plots import plot_target
+
+FAST = ["--set", "search.steps_per_epoch=2", "--set", "search.epochs=3"]
+
+
+def _check_page(report, expected: set[str]) -> None:
+    out = Path(report.out_dir)
+    names = {Path(f).name for f in report.files}
+    assert expected <= names, names
+    for name in names:
+        with Image.open(out / name) as img:
+            img.verify()  # a valid PNG, not just bytes
+        with Image.open(out / name) as img:
+            assert img.format == "PNG" and img.size[0] > 200 and img.size[1] > 100
+    page = Path(report.html).read_text()
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert sorted(base64.b64decode(e) for e in embedded) == sorted((out / n).read_bytes() for n in names)
+    assert not re.search(r"https?://|//cdn|<script|<link", page), "the page must open offline"
+
+
+def _invoke(*args) -> str:
+    res = CliRunner().invoke(main, list(args))
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def test_plot_a_run(toy_recipe):
+    run_dir = toy_recipe.parent / "runs" / "one"
+    _invoke("run", str(toy_recipe), "-q", *FAST, "--set", "search.eval_every=1", "--run-dir", str(run_dir))
+    out = json.loads(_invoke("plot", str(run_dir), "--json"))
+    assert out["kind"] == "run" and out["html"] == str(run_dir / "plots" / "index.html")
+    report = plot_target(run_dir, run_dir / "again")
+    _check_page(report, {"curves.png", "alpha-cell.png"})
+    page = Path(report.html).read_text()
+    from automl_nas.records import RunDir
+
+    epochs = RunDir(run_dir).read_epochs()
+    for rec in epochs:
+        assert rec.genotype in page
+    assert [bool(r.eval) for r in epochs] == [True, True, False]  # eval_every=1: every epoch but the last
+    assert "<th>convs</th>" in page  # the evaluator's per-epoch score is a table column (and a curves panel)
+
+
+def test_plot_a_seed_batch(toy_recipe):
+    parent = toy_recipe.parent / "runs" / "batch"
+    _invoke("run", str(toy_recipe), "-q", *FAST, "--seeds", "0-1", "--run-dir", str(parent))
+    report = plot_target(parent)
+    assert report.kind == "batch"
+    _check_page(report, {"seeds.png", "alpha-cell.png"})
+    page = Path(report.html).read_text()
+    assert "seed-0" in page and "seed-1" in page and "mean ± std" in page
+
+
+def test_plot_a_study(make_toy_recipe):
+    from tests.test_study import STUDY
+
+    path = make_toy_recipe(count=32, tail=STUDY.format(objective='metric = "metrics.convs"'))
+    from automl_nas.study.driver import run_study
+
+    sdir = Path(run_study(path, quiet=True, overrides=["search.steps_per_epoch=2"])["study_dir"])
+    report = plot_target(sdir)
+    assert report.kind == "study"
+    _check_page(report, {"trials.png", "best-curves.png", "best-alpha-cell.png"})
+    page = Path(report.html).read_text()
+    best = Path(json.loads((sdir / "best.json").read_text())["best"][0]["run_dir"]).name
+    assert f"best: {best}" in page and f"{best}: curves" in page  # the best trial's figures, by best.json
+    assert "trial-0000" in page and "trial-0001" in page
+
+
+def test_plot_refuses_a_directory_that_is_not_a_run(tmp_path):
+    with pytest.raises(RunError) as info:
+        plot_target(tmp_path)
+    assert str(tmp_path) in str(info.value) and "seed batch" in str(info.value)
+    res = CliRunner().invoke(main, ["plot", str(tmp_path)])
+    assert res.exit_code == 5 and "neither a run directory" in res.output

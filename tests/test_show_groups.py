@@ -1,0 +1,76 @@
+"""`automl show` on a seed batch and a study directory (issue 19): one row per trial, mean ±
+std of the finished trials, the best trial, the plots to open, and --json with the same content."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from automl_nas.cli import main
+from automl_nas.records import RunDir
+from tests.conftest import toy_recipe_text
+
+
+def _show(*args) -> str:
+    res = CliRunner().invoke(main, ["show", *map(str, args)])
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("batch")
+    recipe = tmp / "toy.toml"
+    recipe.write_text(toy_recipe_text(tmp / "runs"))
+    res = CliRunner().invoke(main, ["run", str(recipe), "-q", "--seeds", "0-2", "--run-dir", str(tmp / "b"),
+                                    "--set", "search.steps_per_epoch=2", "--set", "search.epochs=2"])
+    assert res.exit_code == 0, res.output
+    return tmp / "b"
+
+
+def test_show_a_seed_batch(batch):
+    results = [RunDir(batch / f"seed-{s}").read_result() for s in range(3)]
+    valid = [RunDir(batch / f"seed-{s}").read_epochs()[-1].valid_acc for s in range(3)]
+    data = json.loads(_show(batch, "--json"))
+    assert data["kind"] == "batch" and [r["name"] for r in data["rows"]] == ["seed-0", "seed-1", "seed-2"]
+    assert [r["genotype"] for r in data["rows"]] == [r.genotype for r in results]
+    mean = sum(valid) / 3
+    assert data["stats"]["valid_acc"]["mean"] == pytest.approx(mean)
+    assert data["stats"]["valid_acc"]["std"] == pytest.approx(math.sqrt(sum((v - mean) ** 2 for v in valid) / 3))
+    convs = [r.metrics["convs"] for r in results]  # the toy evaluator's metric: the best seed maximises it
+    assert data["best"] == [f"seed-{max(range(3), key=lambda i: convs[i])}"]
+    assert str(batch / "aggregate.json") in data["links"]
+
+    text = _show(batch)
+    assert text.startswith(f"seed batch {batch}") and "3 finished" in text
+    assert all(f"seed-{s}" in text for s in range(3)) and f"automl plot {batch}" in text
+    CliRunner().invoke(main, ["plot", str(batch)])
+    assert str(batch / "plots" / "index.html") in _show(batch)
+
+
+def test_show_a_study(make_toy_recipe):
+    from automl_nas.study.driver import run_study
+    from tests.test_study import STUDY
+
+    path = make_toy_recipe(count=32, tail=STUDY.format(objective='metric = "metrics.convs"'))
+    sdir = Path(run_study(path, quiet=True, overrides=["search.steps_per_epoch=2"])["study_dir"])
+    best = json.loads((sdir / "best.json").read_text())["best"][0]
+    data = json.loads(_show(sdir, "--json"))
+    assert data["kind"] == "study" and [r["name"] for r in data["rows"]] == ["trial-0000", "trial-0001"]
+    assert data["best"] == [Path(best["run_dir"]).name]
+    row = next(r for r in data["rows"] if r["name"] == data["best"][0])
+    assert row["params"] == pytest.approx(best["params"]) and row["values"] == best["values"]
+    assert row["state"] == "COMPLETE"
+    text = _show(sdir)
+    assert text.startswith(f"study {sdir}") and "search.arch_optimizer.lr" in text and "history.html" in text
+
+
+def test_show_a_run_as_json(batch):
+    data = json.loads(_show(batch / "seed-1", "--json"))
+    rd = RunDir(batch / "seed-1")
+    assert data["kind"] == "run" and data["result"] == rd.read_result().to_json()
+    assert data["epochs"] == [e.to_json() for e in rd.read_epochs()[-5:]] and data["epochs_recorded"] == 2
