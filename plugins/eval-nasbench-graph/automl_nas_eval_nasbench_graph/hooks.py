@@ -13,3 +13,9 @@ def automl_register_evaluators() -> list[Component]:
                   config=NbgConfig,
                   summary="NAS-Bench-Graph table lookup: valid/test performance, latency, params on 9 graph data sets"),
     ]
+
+
+@hookimpl
+def automl_register_benchmarks() -> list[Component]:
+    return [Component(kind="benchmark", name="nas-bench-graph", impl="automl_nas_eval_nasbench_graph.bench:NasBenchGraphBenchmark",
+                      summary="NAS-Bench-Graph tables of 9 graph data sets (embedded in the nas-bench-graph package)")]

@@ -122,3 +122,17 @@ def test_rea_beats_its_own_start_on_validation():
                            metric="valid_perf", seed=seed)
         gains.append(out["curve"][-1] - out["curve"][9])
     assert sum(g > 0 for g in gains) >= 15
+
+
+def test_the_table_is_listed_by_the_benchmark_store(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path))
+    out = CliRunner().invoke(main, ["bench", "list"])
+    assert out.exit_code == 0
+    line = next(ln for ln in out.output.splitlines() if ln.startswith("nas-bench-graph"))
+    assert "installed" in line and "not installed" not in line and "cora" in out.output
+    refused = CliRunner().invoke(main, ["bench", "import", "nas-bench-graph", str(tmp_path)])
+    assert refused.exit_code == 4 and "nothing to import" in refused.output
