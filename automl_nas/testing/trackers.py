@@ -21,7 +21,16 @@ from automl_nas.api.tracker import Tracker
 from automl_nas.hookspecs import hookimpl
 from automl_nas.registry import Component
 
-__all__ = ["RaisingAtStartConfig", "RaisingConfig", "RaisingTracker", "RecordingTracker", "tracker_plugin"]
+__all__ = ["RaisingAtStartConfig", "RaisingConfig", "RaisingTracker", "RecordingTracker", "toy_tracker_recipe",
+           "tracker_plugin"]
+
+
+def toy_tracker_recipe(tracker: str, *, epochs: int = 3, steps: int = 2) -> str:
+    """A short run of the outside test plugin (``toy`` space, ``toy-blobs`` data) feeding ``tracker``:
+    what a tracker plugin's own tests run through :func:`automl_nas.testing.run_recipe`."""
+    return (f'name = "toy"\nseed = 0\n[space]\nname = "toy"\n[data]\nname = "toy-blobs"\nbatch_size = 16\n'
+            f'[search]\nepochs = {epochs}\nsteps_per_epoch = {steps}\n[search.sampler]\nname = "toy-softmax"\n'
+            f'[run]\ntrackers = ["{tracker}"]\n')
 
 
 class RecordingTracker(Tracker):

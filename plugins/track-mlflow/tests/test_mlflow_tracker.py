@@ -9,23 +9,9 @@ from mlflow.tracking import MlflowClient
 
 from automl_nas.records import RunDir
 from automl_nas.testing import run_recipe
+from automl_nas.testing.trackers import toy_tracker_recipe
 
-TOY = """
-name = "toy"
-seed = 0
-[space]
-name = "toy"
-[data]
-name = "toy-blobs"
-batch_size = 16
-[search]
-epochs = 3
-steps_per_epoch = 2
-[search.sampler]
-name = "toy-softmax"
-[run]
-trackers = ["mlflow"]
-"""
+TOY = toy_tracker_recipe("mlflow")
 
 
 @pytest.fixture(scope="module")

@@ -12,24 +12,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from automl_nas.records import RunDir
 from automl_nas.testing import run_recipe
+from automl_nas.testing.trackers import toy_tracker_recipe
 from automl_nas.tracking.images import alpha_image
 
-TOY = """
-name = "toy"
-seed = 0
-[space]
-name = "toy"
-[data]
-name = "toy-blobs"
-batch_size = 16
-[search]
-epochs = 3
-steps_per_epoch = 2
-[search.sampler]
-name = "toy-softmax"
-[run]
-trackers = ["tensorboard"]
-"""
+TOY = toy_tracker_recipe("tensorboard")
 
 
 @pytest.fixture(scope="module")

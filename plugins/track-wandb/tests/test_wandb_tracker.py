@@ -12,24 +12,10 @@ from PIL import Image
 
 from automl_nas.records import RunDir
 from automl_nas.testing import run_recipe
+from automl_nas.testing.trackers import toy_tracker_recipe
 from automl_nas.tracking.images import alpha_image
 
-TOY = """
-name = "toy"
-seed = 0
-[space]
-name = "toy"
-[data]
-name = "toy-blobs"
-batch_size = 16
-[search]
-epochs = 3
-steps_per_epoch = 2
-[search.sampler]
-name = "toy-softmax"
-[run]
-trackers = ["wandb"]
-"""
+TOY = toy_tracker_recipe("wandb")
 
 
 def read_wandb_log(path) -> list:
