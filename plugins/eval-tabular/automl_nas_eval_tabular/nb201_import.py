@@ -291,6 +291,9 @@ def _from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imported
     arch: list[str] = []
     columns: dict[str, list[float]] = {h: [] for h in names}
     for n, row in enumerate(data, start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path}: row {n} has {len(row)} fields but the header has {len(header)} "
+                            f"({', '.join(header)})", hint="repair or re-export the table; an empty field means a missing value")
         try:
             arch.append(format_ops(parse_ops(str(row[a]))))
             for h, value in zip(names, (v for i, v in enumerate(row) if i != a)):

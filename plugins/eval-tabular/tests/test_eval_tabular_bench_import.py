@@ -232,3 +232,17 @@ def test_cli_bench_import_of_official_files(kind, sources, tmp_path, monkeypatch
                                     "--set", "metric='valid'", "--work-dir", str(tmp_path / "eval")])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["metrics"] == {"cifar10_valid": pytest.approx(syn.expected_row(1)["cifar10_valid"])}
+
+
+def test_a_short_csv_row_is_named_with_file_and_row(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    rows = ["arch,cifar10,cifar100", "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|,90.0,70.0",
+            "|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|,89.0"]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    out = CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "t.csv")])
+    assert out.exit_code == 4 and "row 3 has 2 fields but the header has 3" in out.output
+    assert not (tmp_path / "home" / "benchmarks" / "nb201").exists()
