@@ -21,7 +21,7 @@ __all__ = ["run"]
               help="Continue an interrupted run from its last checkpoint (RECIPE not needed).")
 @click.option("--seeds", help="Run several seeds as trials, e.g. 0-4 or 0,3,7.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Where trials run (default: the recipe's executor.name).")
-@click.option("--address", help="Ray cluster address (auto, ray://host:port); implies --executor ray.")
+@click.option("--address", help="Ray cluster to join: auto or HOST:PORT of the head (default: RAY_ADDRESS, set by `ray job submit`); implies --executor ray.")
 @click.option("--tracker", "trackers", multiple=True, metavar="NAME",
               help="Feed an experiment tracker (tensorboard, wandb, mlflow; repeatable); replaces the recipe's run.trackers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; the result is still printed.")

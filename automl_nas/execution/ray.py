@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,22 +18,35 @@ from typing import Callable, Iterable
 from automl_nas.errors import RunError
 from automl_nas.execution.trial import TrialResult, TrialSpec, read_attempts, run_trial
 
-__all__ = ["connect", "run_on_ray"]
+__all__ = ["check_address", "connect", "resolve_address", "run_on_ray", "use_token_auth"]
+
+
+def resolve_address(address: str | None) -> str | None:
+    """The cluster to join: ``address`` (``--address`` or ``executor.address``), else
+    ``RAY_ADDRESS`` (set by ``ray job submit`` for its driver), else ``None``: a private
+    Ray instance on this machine."""
+    return address or os.environ.get("RAY_ADDRESS") or None
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True) -> bool:
     """Start or join Ray; returns ``True`` when this call started it (so the caller shuts it down).
 
-    ``address``: ``auto``, ``ray://host:port`` or the ``host:port`` printed by
-    ``ray start --head``; ``None`` starts a local instance with ``num_cpus``.
+    ``address``: ``auto`` (the cluster this node belongs to) or the ``HOST:PORT`` printed by
+    ``ray start --head``; ``None`` uses ``RAY_ADDRESS`` when it is set, else starts a local
+    instance with ``num_cpus``. Token authentication (on by default on current Ray heads) is
+    switched on for this process when a token is available; see :func:`use_token_auth`.
     """
+    use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE once, when it is imported
     import ray
 
     if ray.is_initialized():
         return False  # e.g. a test fixture or a notebook already connected
+    address = resolve_address(address)
     if address and address != "auto":
         check_address(address)
     kwargs = {"log_to_driver": not quiet, "include_dashboard": False}
+    if quiet:
+        kwargs["logging_level"] = logging.WARNING
     try:
         if address:
             kwargs.pop("include_dashboard")
@@ -40,21 +54,60 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
         else:
             # "local" forces a new instance even when a `ray start` cluster runs on this machine.
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {exc}",
-                       hint="start a cluster with `ray start --head` and pass the address it prints, or drop --address") from exc
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError
+        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {_short(exc)}",
+                       hint=_connect_hint(exc)) from exc
     return True
+
+
+def token_available() -> bool:
+    """Whether this process can present a Ray token: ``RAY_AUTH_TOKEN``, the file named by
+    ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token`` (where ``ray start --head`` and
+    ``ray get-auth-token --generate`` put it)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    return Path(path).is_file()
+
+
+def use_token_auth() -> None:
+    """With ``RAY_AUTH_MODE`` unset and a token at hand, set ``RAY_AUTH_MODE=token`` for this
+    process (and what it starts). Call it before ``import ray``: Ray reads the mode when imported.
+
+    ``ray start --head`` turns token authentication on when a token exists (``~/.ray/auth_token``,
+    which any local ``ray.init()`` creates), but a client joining by explicit address (argument
+    or ``RAY_ADDRESS``) does not, and the head rejects it with ``InvalidAuthToken`` after ~20 s
+    of retries. Presenting a token is harmless to a head without authentication, and a new
+    local instance enables it anyway. An explicit ``RAY_AUTH_MODE`` (``token`` or
+    ``disabled``) is always respected.
+    """
+    if "RAY_AUTH_MODE" not in os.environ and token_available():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def _connect_hint(exc: BaseException) -> str:
+    text = f"{type(exc).__name__} {exc}"
+    if "uth" in text and ("oken" in text or "Authentication" in text):
+        return ("the cluster uses token authentication: set RAY_AUTH_MODE=token and give the head's token "
+                "(RAY_AUTH_TOKEN=..., or the file ~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
+    return "start a cluster with `ray start --head` and pass the address it prints (or set RAY_ADDRESS), or unset it"
 
 
 def check_address(address: str) -> None:
     """Ray retries an unreachable head for minutes; a plain TCP connect answers at once (refused)
-    or within ``AUTOML_NAS_RAY_TIMEOUT`` seconds (default 30)."""
+    or within ``AUTOML_NAS_RAY_TIMEOUT`` seconds (default 30).
+
+    ``ray://`` (Ray Client) is refused: Ray's docs advise against it for Tune and long jobs,
+    since the driver's connection must survive the whole batch."""
     import socket
 
-    hostport = address.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
+    if address.startswith("ray://"):
+        raise RunError(f"Ray address {address!r}: Ray Client (ray://) is not supported for trials",
+                       hint="submit the command to the cluster with `ray job submit --working-dir . -- automl ...`, "
+                            "or run it on a node of the cluster with --address HOST:PORT (the GCS port, 6379 by default)")
+    host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise RunError(f"Ray address {address!r} is not host:port (or ray://host:port, or auto)",
+        raise RunError(f"Ray address {address!r} is not HOST:PORT (or auto)",
                        hint="pass the address `ray start --head` printed, e.g. 10.0.0.5:6379")
     timeout = float(os.environ.get("AUTOML_NAS_RAY_TIMEOUT", "30"))
     try:
@@ -63,15 +116,17 @@ def check_address(address: str) -> None:
         raise RunError(f"cannot reach the Ray head at {host}:{port} (tried a TCP connection for up to {timeout:g} s: "
                        f"{exc.strerror or exc})",
                        hint="check that `ray start --head` runs there and the port is open, or drop --address "
-                            "to run on this machine") from None
+                            "(and RAY_ADDRESS) to run on this machine") from None
 
 
 def _trainable(config: dict) -> None:
     # Runs on a Ray worker; it rebuilds the spec and its own plugin manager.
     from ray import tune
 
+    from automl_nas.execution.placement import ray_placement
+
     spec = TrialSpec(**config["spec"])
-    result = run_trial(spec)
+    result = run_trial(spec, placement=ray_placement())
     tune.report({"result_json": json.dumps(result, default=str), "status": result.get("status", "finished")})
 
 
@@ -84,6 +139,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     # With -q Tune's console output engine prints less (read when ray.tune is first imported).
     if quiet:
         os.environ.setdefault("AIR_VERBOSITY", "0")
+    use_token_auth()
     from ray import tune
 
     specs = list(specs)

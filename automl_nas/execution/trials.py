@@ -17,7 +17,7 @@ from typing import Iterable
 from automl_nas.execution.aggregate import aggregate, write_trials_csv
 from automl_nas.execution.trial import TrialResult, TrialSpec
 
-__all__ = ["run_seed_trials", "seed_specs"]
+__all__ = ["run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
 
 
 def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str], seeds: Iterable[int],
@@ -61,6 +61,29 @@ def trial_threads(recipe) -> list[str]:
     return [f"run.threads={max(1, int(recipe.executor.cpus))}"]
 
 
+def trial_device(recipe, executor: str) -> list[str]:
+    """The override that makes a Ray trial's device follow its reservation (issue 14).
+
+    Ray hides no GPU from a task that reserved none, so ``run.device = "auto"`` on a GPU node
+    would take a GPU the scheduler gave to another trial: on Ray, ``auto`` becomes ``cuda``
+    when ``executor.gpus > 0`` (Ray's ``CUDA_VISIBLE_DEVICES`` then shows only the reserved
+    GPU, or a share of it with fractional ``gpus``) and ``cpu`` otherwise. A CUDA device
+    without a reservation is refused. Locally ``auto`` keeps its meaning."""
+    from automl_nas.errors import RecipeError
+
+    device, gpus = recipe.run.device, recipe.executor.gpus
+    if executor != "ray":
+        return []
+    if device == "auto":
+        return [f"run.device={'cuda' if gpus > 0 else 'cpu'}"]
+    if device.startswith("cuda") and gpus <= 0:
+        raise RecipeError(f"run.device = {device!r} but executor.gpus = 0: Ray reserves no GPU for the trial, "
+                          "so it would use one the scheduler gave to another trial",
+                          hint="set executor.gpus (e.g. --set executor.gpus=1, or 0.25 to share one GPU among four "
+                               "trials), or run.device = \"auto\" to run CPU trials on the CPU")
+    return []
+
+
 def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: list[str] | None = None,
                     seeds: Iterable[int] = (0,), executor: str | None = None, address: str | None = None,
                     quiet: bool = False, run_dir: str | Path | None = None) -> dict:
@@ -86,14 +109,16 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     plan = session.plan(path, profile=profile, overrides=overrides)
     preflight(plan)
     recipe = plan.recipe
-    overrides += trial_threads(recipe)
     cfg = recipe.executor
     address = address or cfg.address or None
     executor = "ray" if address else (executor or cfg.name)
-    if address and address != "auto":
-        from automl_nas.execution.ray import check_address
+    overrides += trial_threads(recipe) + trial_device(recipe, executor)
+    if executor == "ray":
+        from automl_nas.execution.ray import check_address, resolve_address
 
-        check_address(address)  # before anything is created: an unreachable head leaves no directory
+        address = resolve_address(address)  # RAY_ADDRESS too: `ray job submit` sets it for the job's driver
+        if address and address != "auto":
+            check_address(address)  # before anything is created: an unreachable head leaves no directory
     parent = _parent_dir(recipe, run_dir)
     try:
         parent.mkdir(parents=True, exist_ok=True)

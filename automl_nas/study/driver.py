@@ -29,13 +29,13 @@ from automl_nas.study.space import suggest, to_override
 __all__ = ["run_study", "run_study_trial", "open_study", "metric_value"]
 
 
-def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None) -> dict[str, Any]:
+def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None, placement: Any = None) -> dict[str, Any]:
     """Worker side: one attempt of ``spec``; never raises for a failed or pruned run."""
     from automl_nas.execution.trial import _error_text
 
     extra = [(PruningReporter.from_spec(prune), "study-pruner")] if prune else []
     try:
-        return {"status": "finished", "result": run_trial(spec, extra_plugins=extra)}
+        return {"status": "finished", "result": run_trial(spec, extra_plugins=extra, placement=placement)}
     except TrialPruned as exc:
         return {"status": "pruned", "result": _read_result(spec), "error": exc.message}
     except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
@@ -219,7 +219,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     Example:
         >>> run_study("recipes/snas.toml", profile="quick", trials=10)  # doctest: +SKIP
     """
-    from automl_nas.execution.trials import trial_threads
+    from automl_nas.execution.trials import trial_device, trial_threads
     from automl_nas.preflight import preflight
     from automl_nas.recipe import load_recipe
     from automl_nas.records.lock import directory_lock
@@ -234,7 +234,8 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
-    overrides += trial_threads(recipe)
+    on_ray = cfg.parallelism > 1 or recipe.executor.name == "ray" or bool(address)
+    overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
@@ -248,7 +249,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm,
                          retries=recipe.executor.retries)
-        if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:
+        if on_ray:
             _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
         else:
             _loop_local(driver)
@@ -278,16 +279,24 @@ def _loop_local(driver: _Driver) -> None:
         driver.tell(trial, spec, run_study_trial(spec, prune))
 
 
-def _loop_ray(driver: _Driver, executor, address: str | None, quiet: bool) -> None:
-    import ray
+def _ray_study_trial(spec: TrialSpec, prune: PruneSpec | None = None) -> dict[str, Any]:
+    # A Ray task: env.json records the node and the resources Ray reserved.
+    from automl_nas.execution.placement import ray_placement
 
-    from automl_nas.execution.ray import connect
+    return run_study_trial(spec, prune, placement=ray_placement())
+
+
+def _loop_ray(driver: _Driver, executor, address: str | None, quiet: bool) -> None:
+    from automl_nas.execution.ray import connect, use_token_auth
+
+    use_token_auth()  # before `import ray` (see there)
+    import ray
 
     started = connect(address, quiet=quiet)
     try:
         # Ray tasks retry lost workers; a trial that raises is told as FAIL instead.
-        remote = ray.remote(run_study_trial).options(num_cpus=executor.cpus, num_gpus=executor.gpus,
-                                                    max_retries=executor.retries)
+        remote = ray.remote(_ray_study_trial).options(num_cpus=executor.cpus, num_gpus=executor.gpus,
+                                                     max_retries=executor.retries)
         pending: dict[Any, tuple[Any, TrialSpec]] = {}
         while True:
             while len(pending) < driver.cfg.parallelism and _counted(driver.study) + len(pending) < driver.cfg.trials:
