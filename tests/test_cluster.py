@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -45,23 +46,33 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait(timeout=10)
 
 
-def _wait_for_nodes(env: dict, address: str, count: int) -> None:
-    probe = ("import ray, time\n"
+def _wait_for_nodes(env: dict, address: str, count: int, marker: Path) -> None:
+    """Until ``count`` nodes are alive (bounded); then check that exactly one node, the head,
+    sees ``marker``: the other one really has no view of the driver's files."""
+    probe = ("import os, ray, time\n"
+             "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On\n"
              f"ray.init(address={address!r}, log_to_driver=False, logging_level='ERROR')\n"
              "for _ in range(60):\n"
-             "    if sum(n['Alive'] for n in ray.nodes()) >= %d: break\n"
+             f"    if sum(n['Alive'] for n in ray.nodes()) >= {count}: break\n"
              "    time.sleep(1)\n"
-             "print(sum(n['Alive'] for n in ray.nodes()))\n" % count)
+             "sees = ray.remote(lambda: os.path.exists(%r))\n"
+             "print(sorted(ray.get([sees.options(scheduling_strategy=On(n['NodeID'], soft=False)).remote()\n"
+             "                      for n in ray.nodes() if n['Alive']])))\n" % str(marker))
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip().endswith(str(count)), out.stderr[-2000:]
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("[False, True]"), out.stdout + out.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     """``(address, client_env)``: a token-authenticated head and one worker node, 1 CPU each.
 
+    The worker node runs in its own mount namespace with a tmpfs over pytest's base temporary
+    directory, which holds every test's working directory and run root: what a trial there
+    needs must travel with the job, and its records must come back to the driver.
     The client environment has ``RAY_ADDRESS`` and the token file in its HOME but no
     ``RAY_AUTH_MODE``: the tool must present the token itself (a plain client is rejected)."""
+    hidden = tmp_path_factory.getbasetemp()
     base = Path(tempfile.mkdtemp(prefix="/tmp/rc-"))  # short: Ray's socket paths live under it
     (base / "home" / ".ray").mkdir(parents=True)
     (base / "home" / ".ray" / "auth_token").write_text("automl-nas-test-token-" + "0" * 16)
@@ -82,9 +93,13 @@ def cluster():
             except OSError:
                 assert procs[0].poll() is None, "ray start --head exited early"
                 time.sleep(0.5)
-        procs.append(subprocess.Popen([str(BIN / "ray"), "start", f"--address={address}", *common], env=node_env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait_for_nodes(node_env, address, 2)
+        worker = shlex.join([str(BIN / "ray"), "start", f"--address={address}", *common])
+        procs.append(subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                       f"mount -t tmpfs automl-hidden {shlex.quote(str(hidden))} && exec {worker}"],
+                                      env=node_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        marker = hidden / "driver-only"
+        marker.touch()
+        _wait_for_nodes(node_env, address, 2, marker)
         client_env = {**node_env, "RAY_ADDRESS": address}
         client_env.pop("RAY_AUTH_MODE")
         yield address, client_env
@@ -126,3 +141,19 @@ def test_seed_batch_runs_on_both_nodes_of_a_cluster_named_by_ray_address(cluster
         assert remote["last_epoch"]["train_loss"] == local["last_epoch"]["train_loss"]
         assert remote["last_epoch"]["valid_acc"] == local["last_epoch"]["valid_acc"]
     print(f"two-node batch: {elapsed:.1f} s")
+
+
+def test_tune_sees_every_epoch_under_a_readable_trial_name(tmp_path, make_toy_recipe):
+    # A private local Ray (no cluster needed): each epoch record reaches Tune's progress.csv.
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR)
+    out = run_seed_trials(recipe, seeds=[5], overrides=["search.epochs=3"], executor="ray", quiet=True,
+                          run_dir=tmp_path / "p")
+    assert out["status"] == "finished"
+    trial_dir = tmp_path / "p" / "ray" / "tune" / "seed-5"  # not the stringified spec dict
+    rows = (trial_dir / "progress.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    epochs = [row.split(",")[header.index("epoch")] for row in rows[1:]]
+    assert epochs[:3] == ["0", "1", "2"] and "train_loss" in header and "valid_acc" in header
+    losses = [json.loads(line)["train_loss"] for line in (tmp_path / "p" / "seed-5" / "metrics.jsonl").read_text().splitlines()]
+    reported = [float(row.split(",")[header.index("train_loss")]) for row in rows[1:4]]
+    assert reported == pytest.approx(losses)

@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 from automl_nas.errors import RunError
 from automl_nas.execution.trial import TrialResult, TrialSpec, read_attempts, run_trial
+from automl_nas.hookspecs import hookimpl
 
 __all__ = ["check_address", "connect", "resolve_address", "run_on_ray", "use_token_auth"]
 
@@ -28,7 +29,8 @@ def resolve_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
-def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True) -> bool:
+def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True,
+            runtime_env: dict | None = None) -> bool:
     """Start or join Ray; returns ``True`` when this call started it (so the caller shuts it down).
 
     ``address``: ``auto`` (the cluster this node belongs to) or the ``HOST:PORT`` printed by
@@ -50,7 +52,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
     try:
         if address:
             kwargs.pop("include_dashboard")
-            ray.init(address=address, **kwargs)
+            ray.init(address=address, runtime_env=runtime_env, **kwargs)
         else:
             # "local" forces a new instance even when a `ray start` cluster runs on this machine.
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
@@ -119,14 +121,34 @@ def check_address(address: str) -> None:
                             "(and RAY_ADDRESS) to run on this machine") from None
 
 
+class EpochToTune:
+    """Reports every epoch record to Tune (``tune.report``), flattened to dotted numeric keys
+    (``train_loss``, ``eval.cifar10``), so Tune's progress, ``progress.csv``, TensorBoard and
+    its schedulers see the search as it runs, not only its end."""
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch: int, metrics: dict) -> None:
+        from ray import tune
+
+        from automl_nas.execution.aggregate import flatten_numeric
+
+        tune.report({**flatten_numeric(metrics), "epoch": epoch})
+
+
 def _trainable(config: dict) -> None:
     # Runs on a Ray worker; it rebuilds the spec and its own plugin manager.
     from ray import tune
 
     from automl_nas.execution.placement import ray_placement
+    from automl_nas.execution.sync import run_shipped
 
     spec = TrialSpec(**config["spec"])
-    result = run_trial(spec, placement=ray_placement())
+    placement, progress = ray_placement(), [(EpochToTune(), "tune-epoch-report")]
+    if config.get("sink"):  # a cluster: records go back to the driver through the sink
+        result = run_shipped(spec, config["sink"], config["recipes"][spec.recipe_path],
+                             lambda local: run_trial(local, extra_plugins=progress, placement=placement))
+    else:
+        result = run_trial(spec, extra_plugins=progress, placement=placement)
     tune.report({"result_json": json.dumps(result, default=str), "status": result.get("status", "finished")})
 
 
@@ -143,24 +165,40 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     from ray import tune
 
     specs = list(specs)
-    started = connect(address, quiet=quiet)
+    address = resolve_address(address)
+    # On a cluster nothing is shared but the driver: the working directory travels as the
+    # job's runtime_env and records come back through a sink (automl_nas.execution.sync).
+    shipped = [_shippable(s) for s in specs] if address else specs
+    started = connect(address, quiet=quiet, runtime_env=_runtime_env(storage, specs) if address else None)
+    sink = None
     try:
+        if address:
+            from automl_nas.execution.sync import start_sink
+
+            sink, sink_name = start_sink(Path(storage).resolve().parent)
         trainable = tune.with_resources(_trainable, {"cpu": cpus, "gpu": gpus})
         tuner = tune.Tuner(
             trainable,
-            param_space={"spec": tune.grid_search([attrs.asdict(s) for s in specs])},
-            tune_config=tune.TuneConfig(num_samples=1, reuse_actors=False),
+            param_space={"spec": tune.grid_search([attrs.asdict(s) for s in shipped]),
+                         "sink": sink_name if sink is not None else "",
+                         "recipes": {s.recipe_path: Path(s.recipe_path).read_text(encoding="utf-8")
+                                     for s in specs} if address else {}},
+            tune_config=tune.TuneConfig(num_samples=1, reuse_actors=False, trial_name_creator=_trial_name,
+                                        trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(name="tune", storage_path=str(Path(storage).resolve()), verbose=0 if quiet else 1,
                                       failure_config=tune.FailureConfig(max_failures=retries)),
         )
         # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.
         with contextlib.redirect_stdout(sys.stderr):
             grid = tuner.fit()
-        results = [_collect(grid[i], specs) for i in range(len(grid))]
+        by_dir = {s.run_dir: s for s in specs}
+        results = [_collect(grid[i], by_dir) for i in range(len(grid))]
     finally:
-        if started:
-            import ray
+        import ray
 
+        if sink is not None:
+            ray.kill(sink)
+        if started:
             ray.shutdown()
     order = {s.run_dir: i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order[r.spec.run_dir])
@@ -170,8 +208,32 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     return results
 
 
-def _collect(result, specs: list[TrialSpec]) -> TrialResult:
-    spec = TrialSpec(**result.config["spec"])
+def _trial_name(trial) -> str:
+    # `seed-3`, not Tune's default: the stringified spec dict (issue 14).
+    return trial.config["spec"]["name"] or Path(trial.config["spec"]["run_dir"]).name
+
+
+def _shippable(spec: TrialSpec) -> TrialSpec:
+    """``spec`` as a node without the driver's disk runs it: no ``chdir`` (the worker starts in
+    the shipped working directory); the recipe's text travels in the trial's config."""
+    import attrs
+
+    return attrs.evolve(spec, workdir="")
+
+
+def _runtime_env(storage: str | Path, specs: list[TrialSpec]) -> dict:
+    from automl_nas.execution.sync import ship_runtime_env
+
+    cwd = Path(os.getcwd())
+    excludes = [".git", ".venv", "runs"]
+    batch = Path(storage).resolve().parent
+    if batch.is_relative_to(cwd):
+        excludes.append("/" + str(batch.relative_to(cwd)))  # anchored: gitignore-style pattern
+    return ship_runtime_env(cwd, excludes)
+
+
+def _collect(result, by_dir: dict[str, TrialSpec]) -> TrialResult:
+    spec = by_dir[result.config["spec"]["run_dir"]]
     attempts = read_attempts(spec)
     if result.error is None and "result_json" in (result.metrics or {}):
         payload = json.loads(result.metrics["result_json"])

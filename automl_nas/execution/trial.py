@@ -58,7 +58,8 @@ def run_trial(spec: TrialSpec, extra_plugins=(), placement: Placement | None = N
 
     from automl_nas.session import resume_run, run_recipe_file
 
-    os.chdir(spec.workdir)
+    if spec.workdir:  # empty on a cluster: the worker starts in the shipped working directory
+        os.chdir(spec.workdir)
     log = attempt_log(spec)
     log.parent.mkdir(parents=True, exist_ok=True)
     attempt = len(read_attempts(spec)) + 1

@@ -30,7 +30,8 @@ class TrialSpec:
         seed: the trial's seed (already part of ``overrides``; kept for tables).
         run_dir: absolute path of the trial's own run directory.
         workdir: the driver's working directory, so relative paths in the recipe
-            (tables, data) mean the same on a worker.
+            (tables, data) mean the same on a worker; empty on a Ray cluster, where the
+            worker starts in the shipped copy of it (the recipe's text travels with the trial).
         name: label in tables and logs (``seed-3``, ``trial-12``).
     """
 
