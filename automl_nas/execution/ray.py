@@ -154,8 +154,9 @@ def _trainable(config: dict) -> None:
 
 def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0.0, retries: int = 0,
                storage: str | Path, address: str | None = None, quiet: bool = True,
-               on_result: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
-    """Run the specs as parallel Tune trials; failed trials are recorded, never raised."""
+               on_result: Callable[[TrialResult], None] | None = None, experiment: str = "tune") -> list[TrialResult]:
+    """Run the specs as parallel Tune trials (Tune experiment ``experiment`` under ``storage``);
+    failed trials are recorded, never raised."""
     import attrs
 
     # With -q Tune's console output engine prints less (read when ray.tune is first imported).
@@ -185,7 +186,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
                                      for s in specs} if address else {}},
             tune_config=tune.TuneConfig(num_samples=1, reuse_actors=False, trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(name="tune", storage_path=str(Path(storage).resolve()), verbose=0 if quiet else 1,
+            run_config=tune.RunConfig(name=experiment, storage_path=str(Path(storage).resolve()), verbose=0 if quiet else 1,
                                       failure_config=tune.FailureConfig(max_failures=retries)),
         )
         # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from automl_nas.execution.aggregate import aggregate, write_trials_csv
+from automl_nas.execution.batch import SeedBatch, write_batch
 from automl_nas.execution.trial import TrialResult, TrialSpec
 
 __all__ = ["run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
@@ -34,9 +35,9 @@ def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
     if run_dir is not None:
         parent = Path(run_dir).resolve()
         held = [d for d in parent.glob("seed-*") if d.is_dir() and any(d.iterdir())] if parent.is_dir() else []
-        if held or (parent / "aggregate.json").exists():
+        if held or (parent / "aggregate.json").exists() or (parent / "batch.json").exists():
             raise RunError(f"{parent} already holds a seed batch; an earlier batch is never written into",
-                           hint="choose a new --run-dir (each seed's run can be continued with `automl run --resume`)")
+                           hint=f"choose a new --run-dir, or finish that batch with `automl run --resume {parent}`")
         if any((parent / f).exists() for f in ("recipe.toml", "metrics.jsonl", "result.json")):
             raise RunError(f"{parent} already holds a run; a seed batch is never written into it",
                            hint="choose a new --run-dir for the seed batch")
@@ -126,27 +127,26 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
         raise RunError(f"{parent}: cannot create the seed batch directory ({exc.strerror or exc})",
                        hint="choose a writable --run-dir or run.root") from None
     specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent)
+    batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
+                      retries=cfg.retries, specs=tuple(specs))
     with directory_lock(parent, what="seed batch"):
-        return _run_specs(specs, parent, recipe, session.pm, executor=executor, address=address, quiet=quiet)
+        write_batch(parent, batch)  # what `automl run --resume` finishes if this driver dies
+        return _write_summary(parent, recipe.name, _run_specs(specs, parent, batch, session.pm, quiet=quiet))
 
 
-def _run_specs(specs: list[TrialSpec], parent: Path, recipe, pm, *, executor: str, address: str | None,
-               quiet: bool) -> dict:
-    cfg = recipe.executor
-
+def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, quiet: bool,
+               experiment: str = "tune") -> list[TrialResult]:
     def trial_end(outcome: TrialResult) -> None:
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())
 
-    if executor == "ray":
+    if batch.executor == "ray":
         from automl_nas.execution.ray import run_on_ray
 
-        results = run_on_ray(specs, cpus=cfg.cpus, gpus=cfg.gpus, retries=cfg.retries, storage=parent / "ray",
-                             address=address, quiet=quiet, on_result=trial_end)
-    else:
-        from automl_nas.execution.local import run_local
+        return run_on_ray(specs, cpus=batch.cpus, gpus=batch.gpus, retries=batch.retries, storage=parent / "ray",
+                          address=batch.address or None, quiet=quiet, on_result=trial_end, experiment=experiment)
+    from automl_nas.execution.local import run_local
 
-        results = run_local(specs, retries=cfg.retries, on_result=trial_end)
-    return _write_summary(parent, recipe.name, results)
+    return run_local(specs, retries=batch.retries, on_result=trial_end)
 
 
 def _write_summary(parent: Path, name: str, results: list[TrialResult]) -> dict:
