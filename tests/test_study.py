@@ -154,3 +154,41 @@ def test_study_trial_failures_without_retries_are_not_repeated(tmp_path, recipe,
     trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     assert "retry_of" not in trials[1].user_attrs
+
+
+def test_pruner_key_is_dotted_into_the_epoch_record():
+    # eval.cifar10 is the per-epoch benchmark score, nested in the record; epochs without it are skipped.
+    reporter = PruningReporter(FakeTrial(threshold=50.0), key="eval.cifar10")
+    reporter.automl_epoch_end(run=None, epoch=0, metrics={"valid_acc": 99.0, "eval": None})
+    reporter.automl_epoch_end(run=None, epoch=1, metrics={"eval": {"cifar10": 60.0}})
+    with pytest.raises(TrialPruned, match="eval.cifar10 = 40"):
+        reporter.automl_epoch_end(run=None, epoch=2, metrics={"eval": {"cifar10": 40.0}})
+    assert reporter.reported == [(1, 60.0), (2, 40.0)]
+
+
+def test_a_pruner_key_that_never_appears_is_an_error_not_a_silent_no_op(tmp_path, recipe):
+    from automl_nas.errors import RecipeError
+
+    path = recipe()
+    with pytest.raises(RecipeError) as info:
+        run_study(_with(path, 'pruner = "median"\nintermediate = "eval.cifar10"'), trials=2, quiet=True)
+    message = str(info.value)
+    assert "'eval.cifar10' appeared in no epoch record" in message and "valid_acc" in message
+    assert "search.eval_every" in message
+
+
+def _with(path: Path, lines: str) -> Path:
+    text = path.read_text().replace('pruner = "none"\n', lines + "\n")
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("name", "cls"), [("median", "MedianPruner"), ("percentile", "PercentilePruner"),
+                                           ("successive_halving", "SuccessiveHalvingPruner"),
+                                           ("hyperband", "HyperbandPruner"), ("none", "NopPruner")])
+def test_every_pruner_name_builds_its_optuna_pruner(name, cls):
+    from automl_nas.study.config import StudyConfig
+    from automl_nas.study.driver import _pruner
+
+    cfg = StudyConfig(metric="metrics.convs", pruner=name, params={})
+    assert type(_pruner(cfg)).__name__ == cls

@@ -35,7 +35,9 @@ def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None, placement: 
 
     extra = [(PruningReporter.from_spec(prune), "study-pruner")] if prune else []
     try:
-        return {"status": "finished", "result": run_trial(spec, extra_plugins=extra, placement=placement)}
+        result = run_trial(spec, extra_plugins=extra, placement=placement)
+        # How many epochs reported the pruner's key: 0 means it never appeared (the driver says so).
+        return {"status": "finished", "result": result, "reported": len(extra[0][0].reported) if extra else None}
     except TrialPruned as exc:
         return {"status": "pruned", "result": _read_result(spec), "error": exc.message}
     except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
@@ -79,6 +81,13 @@ def _pruner(cfg: StudyConfig):
 
     if cfg.pruner == "none" or len(cfg.objectives) > 1:  # Optuna cannot prune multi-objective trials
         return optuna.pruners.NopPruner()
+    if cfg.pruner == "percentile":
+        return optuna.pruners.PercentilePruner(cfg.prune_percentile, n_startup_trials=cfg.prune_startup_trials,
+                                               n_warmup_steps=cfg.prune_warmup_epochs)
+    if cfg.pruner == "successive_halving":  # rungs from epoch 1 on, every 3rd survives (Optuna's defaults)
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if cfg.pruner == "hyperband":  # brackets sized from the epochs trials report
+        return optuna.pruners.HyperbandPruner(min_resource=1)
     return optuna.pruners.MedianPruner(n_startup_trials=cfg.prune_startup_trials, n_warmup_steps=cfg.prune_warmup_epochs)
 
 
@@ -191,6 +200,13 @@ class _Driver:
                 self.study.enqueue_trial(params, user_attrs={"attempt": attempt + 1, "retry_of": trial.number},
                                          skip_if_exists=False)
         else:
+            if out.get("reported") == 0:
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise RecipeError(f"study.intermediate: {self.cfg.intermediate!r} appeared in no epoch record of "
+                                  f"{spec.run_dir} (epoch keys: {', '.join(_epoch_keys(spec.run_dir))}), so the "
+                                  f"{self.cfg.pruner} pruner could never act",
+                                  hint="name one of the keys listed (dotted, e.g. eval.cifar10, which needs "
+                                       "search.eval_every > 0), or set study.pruner = \"none\"")
             values = [metric_value(result, m) for m, _ in self.cfg.objectives]
             missing = [m for (m, _), val in zip(self.cfg.objectives, values) if val is None]
             if missing:
@@ -202,6 +218,13 @@ class _Driver:
         if self.failures >= self.cfg.trials * (self.retries + 1):
             raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {out.get('error')}",
                            hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
+
+
+def _epoch_keys(run_dir: str) -> list[str]:
+    from automl_nas.execution.aggregate import flatten_numeric
+    from automl_nas.records.rundir import read_jsonl
+
+    return sorted({k for record in read_jsonl(Path(run_dir) / "metrics.jsonl") for k in flatten_numeric(record)})
 
 
 def _numeric_keys(result: dict) -> list[str]:
