@@ -192,3 +192,52 @@ def test_every_pruner_name_builds_its_optuna_pruner(name, cls):
 
     cfg = StudyConfig(metric="metrics.convs", pruner=name, params={})
     assert type(_pruner(cfg)).__name__ == cls
+
+
+def test_two_drivers_share_one_journal_study_without_killing_each_others_trials(tmp_path, recipe):
+    import subprocess
+    import sys
+
+    path = recipe()
+    journal = tmp_path / "study.journal"
+    automl = Path(sys.executable).parent / "automl"
+    drivers = [subprocess.Popen([str(automl), "study", str(path), "--trials", "6", "--storage", f"journal:{journal}",
+                                 "--set", f'study.root="{tmp_path / name}"', "-q"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    outs = [d.communicate(timeout=240) for d in drivers]
+    assert all(d.returncode == 0 for d in drivers), [o[1][-1500:] for o in outs]
+    from automl_nas.study.storage import open_storage
+
+    study = optuna.load_study(study_name="s", storage=open_storage(f"journal:{journal}"))
+    states = [t.state.name for t in study.trials]
+    assert "FAIL" not in states and "RUNNING" not in states  # neither driver failed the other's live trial
+    assert states.count("COMPLETE") >= 6
+    dirs = {name: sorted(p.name for p in (tmp_path / name / "s").glob("trial-*")) for name in ("a", "b")}
+    assert dirs["a"] and dirs["b"], dirs  # both drivers ran trials
+    assert not set(dirs["a"]) & set(dirs["b"])  # and no trial ran twice
+    assert len(dirs["a"]) + len(dirs["b"]) == len(study.trials)
+
+
+def test_a_running_trial_is_dead_only_when_its_driver_is(monkeypatch):
+    import os
+    import socket
+    import time as _time
+
+    from automl_nas.study.storage import DRIVER_ATTR, GRACE_S, is_dead
+
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "beat": 0}
+    assert not is_dead({DRIVER_ATTR: me})  # a live driver on this host, however old its beat
+    gone = subprocess_pid_that_exited()
+    assert is_dead({DRIVER_ATTR: {**me, "pid": gone}})
+    other = {"host": "elsewhere", "pid": 1}
+    assert not is_dead({DRIVER_ATTR: {**other, "beat": _time.time()}})
+    assert is_dead({DRIVER_ATTR: {**other, "beat": _time.time() - GRACE_S - 1}})
+    assert is_dead({})  # no driver record: a driver killed before it wrote one, or an older version
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

@@ -93,7 +93,8 @@ class StudyConfig:
                                             metadata={"help": "finished trials before the median pruner acts"})
     prune_warmup_epochs: int = attrs.field(default=0, validator=v.ge(0),
                                            metadata={"help": "epochs of a trial that are never pruned"})
-    storage: str = attrs.field(default="", metadata={"help": "Optuna storage URL (default: sqlite:///<study dir>/study.db)"})
+    storage: str = attrs.field(default="", metadata={"help": "Optuna storage: sqlite:///PATH, a database URL, or journal:PATH "
+                                                                 "(a journal file: NFS, many drivers); default sqlite:///<study dir>/study.db"})
     root: str = attrs.field(default="", metadata={"help": "parent of study directories (default: <run.root>/studies)"})
     seed: int | None = attrs.field(default=None, metadata={"help": "sampler seed (default: the recipe's seed)"})
 

@@ -102,18 +102,25 @@ def _create(cfg: StudyConfig, storage: str, directions: list[str]):
     """``optuna.create_study`` with storage and Optuna errors turned into one paragraph naming the URL."""
     import optuna
 
+    from automl_nas.study.storage import open_storage
+
     try:
-        return optuna.create_study(study_name=cfg.name, storage=storage, load_if_exists=True, directions=directions)
+        return optuna.create_study(study_name=cfg.name, storage=open_storage(storage), load_if_exists=True,
+                                   directions=directions)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy, driver and Optuna errors all mean "cannot open it"
         raise RunError(f"study storage {storage!r} cannot be opened: {one_line(exc)}",
-                       hint="use sqlite:///PATH in an existing, writable directory, or a database URL whose driver is "
-                            "installed (postgresql://..., mysql://...); leave --storage out for the default") from None
+                       hint="use sqlite:///PATH or journal:PATH in an existing, writable directory, or a database URL "
+                            "whose driver is installed (postgresql://..., mysql://...); leave --storage out for the "
+                            "default") from None
 
 
 def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
     """Create or load the study. A resumed study must have the same directions and parameter
     space (a changed range would mix two searches in one study); trials left RUNNING by a
-    killed driver become FAIL and are re-run with their parameters while ``retries`` allow."""
+    dead driver (see :mod:`automl_nas.study.storage`) become FAIL and are re-run with their
+    parameters while ``retries`` allow; another live driver's trials are left running."""
+    from automl_nas.study.storage import is_dead, open_storage
+
     import optuna
     from optuna.trial import TrialState
 
@@ -125,13 +132,15 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
                           f"the recipe asks for {directions}", hint="use another study.name or storage")
     _same_params(probe, cfg, storage)
     for stale in probe.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_dead(stale.user_attrs):
+            continue
         probe.tell(stale.number, state=TrialState.FAIL)
         attempt = int(stale.user_attrs.get("attempt", 1))
         if attempt <= retries and stale.params:
             probe.enqueue_trial(dict(stale.params), user_attrs={"attempt": attempt + 1, "retry_of": stale.number},
                                 skip_if_exists=False)
     # Re-seeding with the number of earlier trials keeps a resumed random sampler from repeating them.
-    return optuna.load_study(study_name=cfg.name, storage=storage, sampler=_sampler(cfg, seed + len(probe.trials)),
+    return optuna.load_study(study_name=cfg.name, storage=open_storage(storage), sampler=_sampler(cfg, seed + len(probe.trials)),
                              pruner=_pruner(cfg))
 
 
@@ -168,9 +177,12 @@ class _Driver:
     pm: Any
     retries: int = 0
     failures: int = 0
+    heartbeat: Any = None
 
     def ask(self) -> tuple[Any, TrialSpec, PruneSpec | None]:
         trial = self.study.ask()
+        if self.heartbeat is not None:
+            self.heartbeat.add(trial)  # marks the trial as this driver's, alive
         params = {key: suggest(trial, key, spec) for key, spec in self.cfg.params.items()}
         run_dir = self.study_dir / f"trial-{trial.number:04d}"
         spec = TrialSpec(recipe_path=self.recipe_path, profile=self.profile, seed=self.seed, run_dir=str(run_dir),
@@ -186,6 +198,8 @@ class _Driver:
     def tell(self, trial: Any, spec: TrialSpec, out: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
+        if self.heartbeat is not None:
+            self.heartbeat.done(trial)
         result, status = out.get("result") or {}, out["status"]
         params, attempt = dict(trial.params), int(trial.user_attrs.get("attempt", 1))
         if out.get("error"):
@@ -249,6 +263,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     from automl_nas.records.rundir import safe_name
     from automl_nas.session import open_session
     from automl_nas.study.report import write_report
+    from automl_nas.study.storage import Heartbeat
 
     overrides = list(overrides)
     recipe = load_recipe(path, profile=profile, overrides=overrides)
@@ -271,11 +286,12 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         study = open_study(cfg, url, seed, retries=recipe.executor.retries)
         driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm,
-                         retries=recipe.executor.retries)
-        if on_ray:
-            _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
-        else:
-            _loop_local(driver)
+                         retries=recipe.executor.retries, heartbeat=Heartbeat())
+        with driver.heartbeat:
+            if on_ray:
+                _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
+            else:
+                _loop_local(driver)
         files = write_report(study, study_dir, cfg)
     return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
             "trials": _counted(study), **files}

@@ -60,7 +60,9 @@ class PruningReporter:
         # how Optuna shares a study between processes.
         import optuna
 
-        study = optuna.load_study(study_name=spec.study_name, storage=spec.storage)
+        from automl_nas.study.storage import open_storage
+
+        study = optuna.load_study(study_name=spec.study_name, storage=open_storage(spec.storage))
         return cls(optuna.trial.Trial(study, spec.trial_id), spec.key)
 
     @hookimpl
