@@ -58,7 +58,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
     try:
         if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
-            from automl_nas.execution.batch import resume_seed_trials
+            from automl_nas.execution.trials import resume_seed_trials
 
             result = resume_seed_trials(resume_dir, quiet=quiet)
         elif resume_dir:

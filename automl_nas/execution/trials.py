@@ -6,6 +6,7 @@ Layout of the parent directory (default ``<run.root>/<recipe>-seeds-<time>``)::
     attempts/seed-k.jsonl    one line per attempt (status, error)
     aggregate.json           mean ± std of every numeric result metric, per-seed table
     trials.csv               the per-seed table
+    batch.json               the planned trials and executor (what `automl run --resume` finishes)
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from pathlib import Path
 from typing import Iterable
 
 from automl_nas.execution.aggregate import aggregate, write_trials_csv
-from automl_nas.execution.batch import SeedBatch, write_batch
+from automl_nas.execution.batch import SeedBatch, read_batch, write_batch
 from automl_nas.execution.trial import TrialResult, TrialSpec
 
-__all__ = ["run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
+__all__ = ["resume_seed_trials", "run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
 
 
 def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str], seeds: Iterable[int],
@@ -180,3 +181,40 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise RecipeError(f"--seeds {text!r}: no seeds given")
     return seeds
+
+
+def _finished(spec: TrialSpec) -> TrialResult | None:
+    import json
+
+    from automl_nas.execution.trial import read_attempts
+
+    try:
+        result = json.loads((Path(spec.run_dir) / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if result.get("status") != "finished":
+        return None
+    return TrialResult(spec=spec, status="finished", result=result, attempts=max(len(read_attempts(spec)), 1))
+
+
+def resume_seed_trials(parent: str | Path, *, quiet: bool = False) -> dict:
+    """Finish the seed batch in ``parent``: trials that finished are kept as they are, the
+    others run (resuming from their checkpoints) on the batch's executor; then the aggregate
+    is rewritten. Returns the same summary as :func:`~automl_nas.execution.trials.run_seed_trials`."""
+    import sys
+
+    from automl_nas.records.lock import directory_lock
+    from automl_nas.session import open_session
+
+    parent = Path(parent).resolve()
+    batch = read_batch(parent)
+    session = open_session()
+    log = (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr))
+    with directory_lock(parent, what="seed batch", log=log):
+        done = {s.run_dir: r for s in batch.specs if (r := _finished(s)) is not None}
+        todo = [s for s in batch.specs if s.run_dir not in done]
+        log(f"resuming {parent}: {len(done)} of {len(batch.specs)} trials finished, running {len(todo)}")
+        ran = _run_specs(todo, parent, batch, session.pm, quiet=quiet,
+                         experiment=f"tune-resumed-{time.strftime('%Y%m%d-%H%M%S')}") if todo else []
+        by_dir = {**done, **{r.spec.run_dir: r for r in ran}}
+        return _write_summary(parent, batch.recipe, [by_dir[s.run_dir] for s in batch.specs])
