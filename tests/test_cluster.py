@@ -114,11 +114,16 @@ def test_seed_batch_runs_on_both_nodes_of_a_cluster_named_by_ray_address(cluster
     batch = tmp_path / "batch"
     started = time.perf_counter()
     proc = subprocess.run([str(BIN / "automl"), "run", str(recipe), "--seeds", "0-1", "--executor", "ray",
-                           "--set", 'run.device="auto"', "--run-dir", str(batch), "-q"],
+                           "--set", 'run.device="auto"', "--run-dir", str(batch)],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)  # stdout is the JSON summary alone
+    # stderr: one line per trial, none of Tune's tables or Ray's INFO lines (--ray-output shows them)
+    assert sorted(line.split(":")[0] for line in proc.stderr.splitlines() if line.startswith("trial ")) == \
+        ["trial seed-0", "trial seed-1"], proc.stderr
+    assert "Configuration for experiment" not in proc.stderr and "Trial status" not in proc.stderr
+    assert "INFO worker.py" not in proc.stderr, proc.stderr
     assert summary["status"] == "finished" and summary["run_dir"] == str(batch)
     envs = [json.loads((batch / f"seed-{s}" / "env.json").read_text()) for s in (0, 1)]
     executors = [e["executor"] for e in envs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -25,9 +26,11 @@ __all__ = ["run"]
 @click.option("--address", help="Ray cluster to join: auto or HOST:PORT of the head (default: RAY_ADDRESS, set by `ray job submit`); implies --executor ray.")
 @click.option("--tracker", "trackers", multiple=True, metavar="NAME",
               help="Feed an experiment tracker (tensorboard, wandb, mlflow; repeatable); replaces the recipe's run.trackers.")
+@click.option("--ray-output", is_flag=True, envvar="AUTOML_NAS_RAY_OUTPUT",
+              help="Show Ray's own output (Tune's tables, worker logs); off by default: one line per trial instead.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; the result is still printed.")
 @handle_errors
-def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, address, trackers, quiet) -> None:
+def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, address, trackers, ray_output, quiet) -> None:
     """Run the search described by RECIPE and write a run directory.
 
     \b
@@ -55,6 +58,8 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
     if trackers:  # a TOML array of strings is written like a JSON one
         overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}")
+    if ray_output:  # read where Ray is started (automl_nas.execution.ray.ray_output)
+        os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
     try:
         if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it

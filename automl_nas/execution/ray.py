@@ -19,7 +19,14 @@ from automl_nas.errors import RunError
 from automl_nas.execution.trial import TrialResult, TrialSpec, read_attempts, run_trial
 from automl_nas.hookspecs import hookimpl
 
-__all__ = ["check_address", "connect", "resolve_address", "run_on_ray", "use_token_auth"]
+__all__ = ["check_address", "connect", "ray_output", "resolve_address", "run_on_ray", "use_token_auth"]
+
+
+def ray_output() -> bool:
+    """Whether Ray's own console output (Tune's tables, worker logs, Ray's INFO lines) is shown:
+    off by default, on with ``AUTOML_NAS_RAY_OUTPUT=1`` (``automl run --ray-output``). The
+    tool prints one line per trial instead (issue 14: ~90 lines per batch otherwise)."""
+    return os.environ.get("AUTOML_NAS_RAY_OUTPUT", "") not in ("", "0")
 
 
 def resolve_address(address: str | None) -> str | None:
@@ -46,6 +53,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
     address = resolve_address(address)
     if address and address != "auto":
         check_address(address)
+    quiet = quiet or not ray_output()
     kwargs = {"log_to_driver": not quiet, "include_dashboard": False}
     if quiet:
         kwargs["logging_level"] = logging.WARNING
@@ -160,8 +168,12 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     import attrs
 
     # With -q Tune's console output engine prints less (read when ray.tune is first imported).
+    quiet = quiet or not ray_output()
     if quiet:
         os.environ.setdefault("AIR_VERBOSITY", "0")
+        # Tune's new output engine prints its experiment banner even at verbosity 0; the
+        # legacy reporter (RAY_AIR_NEW_OUTPUT=0, a documented switch) prints nothing at 0.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     use_token_auth()
     from ray import tune
 

@@ -11,6 +11,7 @@ Layout of the parent directory (default ``<run.root>/<recipe>-seeds-<time>``)::
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Iterable
@@ -138,6 +139,8 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
 def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, quiet: bool,
                experiment: str = "tune") -> list[TrialResult]:
     def trial_end(outcome: TrialResult) -> None:
+        if not quiet:  # one line per trial (Ray's own tables are off unless asked for)
+            print(_trial_line(outcome), file=sys.stderr, flush=True)
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())
 
     if batch.executor == "ray":
@@ -148,6 +151,15 @@ def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, qu
     from automl_nas.execution.local import run_local
 
     return run_local(specs, retries=batch.retries, on_result=trial_end)
+
+
+def _trial_line(outcome: TrialResult) -> str:
+    record = outcome.record()
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in list((record.get("metrics") or {}).items())[:2]
+                        if isinstance(v, (int, float)))
+    tail = f": {outcome.error}" if outcome.error else (f" ({metrics})" if metrics else "")
+    retried = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
+    return f"trial {outcome.spec.name or outcome.spec.run_dir}: {outcome.status}{retried}{tail}"
 
 
 def _write_summary(parent: Path, name: str, results: list[TrialResult]) -> dict:
@@ -201,8 +213,6 @@ def resume_seed_trials(parent: str | Path, *, quiet: bool = False) -> dict:
     """Finish the seed batch in ``parent``: trials that finished are kept as they are, the
     others run (resuming from their checkpoints) on the batch's executor; then the aggregate
     is rewritten. Returns the same summary as :func:`~automl_nas.execution.trials.run_seed_trials`."""
-    import sys
-
     from automl_nas.records.lock import directory_lock
     from automl_nas.session import open_session
 
