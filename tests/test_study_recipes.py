@@ -42,4 +42,10 @@ def test_gdas_temperature_study_runs_its_quick_profile(tmp_path):
     assert out["status"] == "finished" and out["trials"] == 2
     kinds = {t["params"]["search.sampler.temperature.kind"] for t in out["best"]} if out["best"] else set()
     assert kinds <= {"linear", "exponential", "cosine"}
-    assert (Path(out["study_dir"]) / "trials.csv").read_text().count("\n") == 3
+    sdir = Path(out["study_dir"])
+    assert (sdir / "trials.csv").read_text().count("\n") == 3
+    for plot in ("history", "parallel_coordinate", "slice", "intermediate_values"):  # median pruner: per-epoch plot
+        assert (sdir / f"{plot}.html").stat().st_size > 1000, (plot, out["plot_notes"])
+    import optuna
+
+    assert optuna.load_study(study_name=out["study"], storage=out["storage"]).metric_names == ["metrics.cifar10_analog"]

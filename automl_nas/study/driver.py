@@ -119,6 +119,8 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
     space (a changed range would mix two searches in one study); trials left RUNNING by a
     dead driver (see :mod:`automl_nas.study.storage`) become FAIL and are re-run with their
     parameters while ``retries`` allow; another live driver's trials are left running."""
+    import warnings
+
     from automl_nas.study.storage import is_dead, open_storage
 
     import optuna
@@ -131,6 +133,10 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
         raise RecipeError(f"study {cfg.name!r} in {storage} has directions {[d.name.lower() for d in probe.directions]}, "
                           f"the recipe asks for {directions}", hint="use another study.name or storage")
     _same_params(probe, cfg, storage)
+    if probe.metric_names is None:  # the objectives by name in Optuna's tables, plots and optuna-dashboard
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
+            probe.set_metric_names([metric for metric, _ in cfg.objectives])
     for stale in probe.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not is_dead(stale.user_attrs):
             continue

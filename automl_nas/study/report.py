@@ -44,8 +44,12 @@ def _figures(study, cfg: StudyConfig, vis) -> dict[str, Any]:
     first = (lambda t: t.values[0]) if multi else None
     makers = {"history": lambda: vis.plot_optimization_history(study, target=first, target_name=names[0]),
               "importances": lambda: vis.plot_param_importances(study, target=first, target_name=names[0])}
+    makers["parallel_coordinate"] = lambda: vis.plot_parallel_coordinate(study, target=first, target_name=names[0])
+    makers["slice"] = lambda: vis.plot_slice(study, target=first, target_name=names[0])
     if multi:
         makers["pareto_front"] = lambda: vis.plot_pareto_front(study, target_names=names)
+    elif cfg.pruner != "none":  # the per-epoch values the pruner judged (issue 14)
+        makers["intermediate_values"] = lambda: vis.plot_intermediate_values(study)
     return makers
 
 
