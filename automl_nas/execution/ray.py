@@ -167,7 +167,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     failed trials are recorded, never raised."""
     import attrs
 
-    # With -q Tune's console output engine prints less (read when ray.tune is first imported).
+    # Quiet unless asked (ray_output): Tune reads these when ray.tune is first imported.
     quiet = quiet or not ray_output()
     if quiet:
         os.environ.setdefault("AIR_VERBOSITY", "0")
@@ -182,7 +182,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     # On a cluster nothing is shared but the driver: the working directory travels as the
     # job's runtime_env and records come back through a sink (automl_nas.execution.sync).
     shipped = [_shippable(s) for s in specs] if address else specs
-    started = connect(address, quiet=quiet, runtime_env=_runtime_env(storage, specs) if address else None)
+    started = connect(address, quiet=quiet, runtime_env=_runtime_env(storage) if address else None)
     sink = None
     try:
         if address:
@@ -234,7 +234,7 @@ def _shippable(spec: TrialSpec) -> TrialSpec:
     return attrs.evolve(spec, workdir="")
 
 
-def _runtime_env(storage: str | Path, specs: list[TrialSpec]) -> dict:
+def _runtime_env(storage: str | Path) -> dict:
     from automl_nas.execution.sync import ship_runtime_env
 
     cwd = Path(os.getcwd())
