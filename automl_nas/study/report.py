@@ -30,12 +30,23 @@ def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
     from automl_nas.records.rundir import atomic_write_json
 
     best = best_trials(study)
-    study.trials_dataframe().to_csv(study_dir / "trials.csv", index=False)
+    _trials_table(study).to_csv(study_dir / "trials.csv", index=False)
     plots, notes = _plots(study, study_dir, cfg)
     atomic_write_json(study_dir / "best.json", {"study": cfg.name, "objectives": cfg.objectives, "best": best,
                                                 "pareto_front": len(study.directions) > 1, "plot_notes": notes})
     return {"best": best, "files": [str(study_dir / "trials.csv"), str(study_dir / "best.json"), *plots],
             "plot_notes": notes}
+
+
+def _trials_table(study):
+    # A study with metric names (set_metric_names) gets them as column headers; trials.csv
+    # keeps Optuna's unnamed headers (value, values_0, ...), which automl show/plot read.
+    frame, names = study.trials_dataframe(), study.metric_names
+    if names:  # Optuna writes value_<name> (one objective) or values_<name> (several)
+        plain = ["value"] if len(names) == 1 else [f"values_{i}" for i in range(len(names))]
+        frame = frame.rename(columns={f"{prefix}_{name}": col for name, col in zip(names, plain)
+                                      for prefix in ("value", "values")})
+    return frame
 
 
 def _figures(study, cfg: StudyConfig, vis) -> dict[str, Any]:
