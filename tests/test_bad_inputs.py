@@ -286,3 +286,23 @@ def test_an_unexpected_exception_is_one_paragraph_with_exit_1(toy_recipe, monkey
     result = cli("run", toy_recipe, "-q")
     assert result.exit_code == 1 and "internal error: ZeroDivisionError: a bug" in result.output
     assert "AUTOML_NAS_DEBUG=1" in result.output
+
+
+def test_ray_address_from_the_environment_is_used_and_checked(toy_recipe, monkeypatch):
+    # `ray job submit` hands the job's driver the cluster in RAY_ADDRESS (issue 14): it is joined, not ignored.
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    result = cli("run", toy_recipe, "--seeds", "0", "--executor", "ray", "-q")
+    assert result.exit_code == 5 and "cannot reach the Ray head at 127.0.0.1:1" in result.output
+    assert not (toy_recipe.parent / "runs").exists()
+
+
+def test_a_ray_client_address_is_refused_with_the_supported_entry_points(toy_recipe):
+    result = cli("run", toy_recipe, "--seeds", "0", "--address", "ray://127.0.0.1:10001", "-q")
+    assert result.exit_code == 5 and "Ray Client (ray://) is not supported" in result.output
+    assert "ray job submit" in result.output and not (toy_recipe.parent / "runs").exists()
+
+
+def test_a_cuda_trial_without_a_gpu_reservation_is_refused_on_ray(toy_recipe):
+    result = cli("run", toy_recipe, "--seeds", "0", "--executor", "ray", "--set", "run.device=cuda", "-q")
+    assert result.exit_code == 2 and "executor.gpus = 0" in result.output and "--set executor.gpus=1" in result.output
+    assert not (toy_recipe.parent / "runs").exists()

@@ -135,7 +135,10 @@ def test_failed_study_trial_is_retried_with_the_same_parameters(tmp_path, recipe
     states = [t.state.name for t in trials]
     assert states == ["FAIL", "COMPLETE", "COMPLETE"]
     assert trials[0].user_attrs["error"] == "worker lost its disk"
-    assert trials[1].user_attrs == {"attempt": 2, "retry_of": 0, "run_dir": trials[1].user_attrs["run_dir"]}
+    from automl_nas.study.storage import DRIVER_ATTR
+
+    attrs = {k: v for k, v in trials[1].user_attrs.items() if k != DRIVER_ATTR}  # the driver's heartbeat record
+    assert attrs == {"attempt": 2, "retry_of": 0, "run_dir": trials[1].user_attrs["run_dir"]}
     assert trials[1].params == trials[0].params
     assert calls[1] == calls[0]  # the retry ran with the same overrides
 
@@ -154,3 +157,90 @@ def test_study_trial_failures_without_retries_are_not_repeated(tmp_path, recipe,
     trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     assert "retry_of" not in trials[1].user_attrs
+
+
+def test_pruner_key_is_dotted_into_the_epoch_record():
+    # eval.cifar10 is the per-epoch benchmark score, nested in the record; epochs without it are skipped.
+    reporter = PruningReporter(FakeTrial(threshold=50.0), key="eval.cifar10")
+    reporter.automl_epoch_end(run=None, epoch=0, metrics={"valid_acc": 99.0, "eval": None})
+    reporter.automl_epoch_end(run=None, epoch=1, metrics={"eval": {"cifar10": 60.0}})
+    with pytest.raises(TrialPruned, match="eval.cifar10 = 40"):
+        reporter.automl_epoch_end(run=None, epoch=2, metrics={"eval": {"cifar10": 40.0}})
+    assert reporter.reported == [(1, 60.0), (2, 40.0)]
+
+
+def test_a_pruner_key_that_never_appears_is_an_error_not_a_silent_no_op(tmp_path, recipe):
+    from automl_nas.errors import RecipeError
+
+    path = recipe()
+    with pytest.raises(RecipeError) as info:
+        run_study(_with(path, 'pruner = "median"\nintermediate = "eval.cifar10"'), trials=2, quiet=True)
+    message = str(info.value)
+    assert "'eval.cifar10' appeared in no epoch record" in message and "valid_acc" in message
+    assert "search.eval_every" in message
+
+
+def _with(path: Path, lines: str) -> Path:
+    text = path.read_text().replace('pruner = "none"\n', lines + "\n")
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("name", "cls"), [("median", "MedianPruner"), ("percentile", "PercentilePruner"),
+                                           ("successive_halving", "SuccessiveHalvingPruner"),
+                                           ("hyperband", "HyperbandPruner"), ("none", "NopPruner")])
+def test_every_pruner_name_builds_its_optuna_pruner(name, cls):
+    from automl_nas.study.config import StudyConfig
+    from automl_nas.study.driver import _pruner
+
+    cfg = StudyConfig(metric="metrics.convs", pruner=name, params={})
+    assert type(_pruner(cfg)).__name__ == cls
+
+
+def test_two_drivers_share_one_journal_study_without_killing_each_others_trials(tmp_path, recipe):
+    import subprocess
+    import sys
+
+    path = recipe()
+    journal = tmp_path / "study.journal"
+    automl = Path(sys.executable).parent / "automl"
+    drivers = [subprocess.Popen([str(automl), "study", str(path), "--trials", "6", "--storage", f"journal:{journal}",
+                                 "--set", f'study.root="{tmp_path / name}"', "-q"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    outs = [d.communicate(timeout=240) for d in drivers]
+    assert all(d.returncode == 0 for d in drivers), [o[1][-1500:] for o in outs]
+    from automl_nas.study.storage import open_storage
+
+    study = optuna.load_study(study_name="s", storage=open_storage(f"journal:{journal}"))
+    states = [t.state.name for t in study.trials]
+    assert "FAIL" not in states and "RUNNING" not in states  # neither driver failed the other's live trial
+    assert states.count("COMPLETE") >= 6
+    dirs = {name: sorted(p.name for p in (tmp_path / name / "s").glob("trial-*")) for name in ("a", "b")}
+    assert dirs["a"] and dirs["b"], dirs  # both drivers ran trials
+    assert not set(dirs["a"]) & set(dirs["b"])  # and no trial ran twice
+    assert len(dirs["a"]) + len(dirs["b"]) == len(study.trials)
+
+
+def test_a_running_trial_is_dead_only_when_its_driver_is(monkeypatch):
+    import os
+    import socket
+    import time as _time
+
+    from automl_nas.study.storage import DRIVER_ATTR, GRACE_S, is_dead
+
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "beat": 0}
+    assert not is_dead({DRIVER_ATTR: me})  # a live driver on this host, however old its beat
+    gone = subprocess_pid_that_exited()
+    assert is_dead({DRIVER_ATTR: {**me, "pid": gone}})
+    other = {"host": "elsewhere", "pid": 1}
+    assert not is_dead({DRIVER_ATTR: {**other, "beat": _time.time()}})
+    assert is_dead({DRIVER_ATTR: {**other, "beat": _time.time() - GRACE_S - 1}})
+    assert is_dead({})  # no driver record: a driver killed before it wrote one, or an older version
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -18,15 +19,18 @@ __all__ = ["run"]
               help="Override a recipe key, e.g. --set search.epochs=2 --set data.name=cifar10 (value parsed as TOML).")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Write the run here instead of run.root/<recipe>-<time>.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
-              help="Continue an interrupted run from its last checkpoint (RECIPE not needed).")
+              help="Continue an interrupted run from its last checkpoint, or finish a seed batch "
+                   "(its finished trials are kept) (RECIPE not needed).")
 @click.option("--seeds", help="Run several seeds as trials, e.g. 0-4 or 0,3,7.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Where trials run (default: the recipe's executor.name).")
-@click.option("--address", help="Ray cluster address (auto, ray://host:port); implies --executor ray.")
+@click.option("--address", help="Ray cluster to join: auto or HOST:PORT of the head (default: RAY_ADDRESS, set by `ray job submit`); implies --executor ray.")
 @click.option("--tracker", "trackers", multiple=True, metavar="NAME",
               help="Feed an experiment tracker (tensorboard, wandb, mlflow; repeatable); replaces the recipe's run.trackers.")
+@click.option("--ray-output", is_flag=True, envvar="AUTOML_NAS_RAY_OUTPUT",
+              help="Show Ray's own output (Tune's tables, worker logs); off by default: one line per trial instead.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; the result is still printed.")
 @handle_errors
-def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, address, trackers, quiet) -> None:
+def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, address, trackers, ray_output, quiet) -> None:
     """Run the search described by RECIPE and write a run directory.
 
     \b
@@ -34,10 +38,12 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
       automl run recipes/snas.toml --profile quick
       automl run recipes/gdas.toml --set search.epochs=10 --set run.device=cuda
       automl run --resume runs/gdas-20260101-120000
+      automl run --resume runs/gdas-seeds-20260101-120000
       automl run recipes/drnas.toml -p quick --seeds 0-2 --executor ray
       automl run recipes/snas.toml -p quick --tracker tensorboard
     """
     from automl_nas.errors import AutomlError, RecipeError
+    from automl_nas.execution.batch import is_seed_batch
     from automl_nas.session import resume_run, run_recipe_file
 
     if resume_dir:
@@ -52,9 +58,15 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
     if trackers:  # a TOML array of strings is written like a JSON one
         overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}")
+    if ray_output:  # read where Ray is started (automl_nas.execution.ray.ray_output)
+        os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
     try:
-        if resume_dir:
+        if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
+            from automl_nas.execution.trials import resume_seed_trials
+
+            result = resume_seed_trials(resume_dir, quiet=quiet)
+        elif resume_dir:
             result = resume_run(resume_dir, quiet=quiet, session=session)
         elif seeds is not None or executor == "ray" or address:
             from automl_nas.execution.trials import parse_seeds, run_seed_trials

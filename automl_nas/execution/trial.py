@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from automl_nas.records.trial import TrialResult, TrialSpec
+from automl_nas.records.trial import Placement, TrialResult, TrialSpec
 
 __all__ = ["TrialSpec", "TrialResult", "run_trial", "attempt_log"]
 
@@ -45,24 +45,30 @@ def _set_aside_previous_attempt(run_dir: Path, attempt: int) -> None:
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.attempt-{attempt - 1}"))
 
 
-def run_trial(spec: TrialSpec, extra_plugins=()) -> dict:
+def run_trial(spec: TrialSpec, extra_plugins=(), placement: Placement | None = None) -> dict:
     """Run one attempt of ``spec`` in this process; returns ``result.json``'s content.
 
     A retry whose earlier attempt left a checkpoint (a worker that died, a
     pre-empted node) resumes from it; otherwise it starts clean. Raises whatever
     the run raises (so Ray can retry it); every attempt is logged to
-    :func:`attempt_log` before it starts and again when it ends.
+    :func:`attempt_log` before it starts and again when it ends. ``placement`` (default: this
+    process, local executor) is logged with the attempt and written to ``env.json``.
     """
+    from automl_nas.execution.placement import local_placement, record_placement
+
     from automl_nas.session import resume_run, run_recipe_file
 
-    os.chdir(spec.workdir)
+    if spec.workdir:  # empty on a cluster: the worker starts in the shipped working directory
+        os.chdir(spec.workdir)
     log = attempt_log(spec)
     log.parent.mkdir(parents=True, exist_ok=True)
     attempt = len(read_attempts(spec)) + 1
     resume = attempt > 1 and _resumable(Path(spec.run_dir))
     if not resume:
         _set_aside_previous_attempt(Path(spec.run_dir), attempt)
-    entry = {"attempt": attempt, "pid": os.getpid(), "started": time.time(), "resumed": resume}
+    placement = placement or local_placement()
+    entry = {"attempt": attempt, "pid": os.getpid(), "started": time.time(), "resumed": resume,
+             "executor": placement.name, "host": placement.host, "node_id": placement.node_id}
     _append(log, {**entry, "status": "running"})
     try:
         if resume:
@@ -73,7 +79,9 @@ def run_trial(spec: TrialSpec, extra_plugins=()) -> dict:
     except BaseException as exc:
         entry.update(status=getattr(exc, "status", "failed"), error=_error_text(exc))
         _append(log, entry)
+        record_placement(spec.run_dir, placement)
         raise
+    record_placement(spec.run_dir, placement)
     entry.update(status=result.get("status", "finished"))
     _append(log, entry)
     return result

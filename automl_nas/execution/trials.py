@@ -6,18 +6,21 @@ Layout of the parent directory (default ``<run.root>/<recipe>-seeds-<time>``)::
     attempts/seed-k.jsonl    one line per attempt (status, error)
     aggregate.json           mean ± std of every numeric result metric, per-seed table
     trials.csv               the per-seed table
+    batch.json               the planned trials and executor (what `automl run --resume` finishes)
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Iterable
 
 from automl_nas.execution.aggregate import aggregate, write_trials_csv
+from automl_nas.execution.batch import SeedBatch, read_batch, write_batch
 from automl_nas.execution.trial import TrialResult, TrialSpec
 
-__all__ = ["run_seed_trials", "seed_specs"]
+__all__ = ["resume_seed_trials", "run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
 
 
 def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str], seeds: Iterable[int],
@@ -34,9 +37,9 @@ def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
     if run_dir is not None:
         parent = Path(run_dir).resolve()
         held = [d for d in parent.glob("seed-*") if d.is_dir() and any(d.iterdir())] if parent.is_dir() else []
-        if held or (parent / "aggregate.json").exists():
+        if held or (parent / "aggregate.json").exists() or (parent / "batch.json").exists():
             raise RunError(f"{parent} already holds a seed batch; an earlier batch is never written into",
-                           hint="choose a new --run-dir (each seed's run can be continued with `automl run --resume`)")
+                           hint=f"choose a new --run-dir, or finish that batch with `automl run --resume {parent}`")
         if any((parent / f).exists() for f in ("recipe.toml", "metrics.jsonl", "result.json")):
             raise RunError(f"{parent} already holds a run; a seed batch is never written into it",
                            hint="choose a new --run-dir for the seed batch")
@@ -59,6 +62,29 @@ def trial_threads(recipe) -> list[str]:
     if recipe.run.threads:
         return []
     return [f"run.threads={max(1, int(recipe.executor.cpus))}"]
+
+
+def trial_device(recipe, executor: str) -> list[str]:
+    """The override that makes a Ray trial's device follow its reservation (issue 14).
+
+    Ray hides no GPU from a task that reserved none, so ``run.device = "auto"`` on a GPU node
+    would take a GPU the scheduler gave to another trial: on Ray, ``auto`` becomes ``cuda``
+    when ``executor.gpus > 0`` (Ray's ``CUDA_VISIBLE_DEVICES`` then shows only the reserved
+    GPU, or a share of it with fractional ``gpus``) and ``cpu`` otherwise. A CUDA device
+    without a reservation is refused. Locally ``auto`` keeps its meaning."""
+    from automl_nas.errors import RecipeError
+
+    device, gpus = recipe.run.device, recipe.executor.gpus
+    if executor != "ray":
+        return []
+    if device == "auto":
+        return [f"run.device={'cuda' if gpus > 0 else 'cpu'}"]
+    if device.startswith("cuda") and gpus <= 0:
+        raise RecipeError(f"run.device = {device!r} but executor.gpus = 0: Ray reserves no GPU for the trial, "
+                          "so it would use one the scheduler gave to another trial",
+                          hint="set executor.gpus (e.g. --set executor.gpus=1, or 0.25 to share one GPU among four "
+                               "trials), or run.device = \"auto\" to run CPU trials on the CPU")
+    return []
 
 
 def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: list[str] | None = None,
@@ -86,14 +112,16 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     plan = session.plan(path, profile=profile, overrides=overrides)
     preflight(plan)
     recipe = plan.recipe
-    overrides += trial_threads(recipe)
     cfg = recipe.executor
     address = address or cfg.address or None
     executor = "ray" if address else (executor or cfg.name)
-    if address and address != "auto":
-        from automl_nas.execution.ray import check_address
+    overrides += trial_threads(recipe) + trial_device(recipe, executor)
+    if executor == "ray":
+        from automl_nas.execution.ray import check_address, resolve_address
 
-        check_address(address)  # before anything is created: an unreachable head leaves no directory
+        address = resolve_address(address)  # RAY_ADDRESS too: `ray job submit` sets it for the job's driver
+        if address and address != "auto":
+            check_address(address)  # before anything is created: an unreachable head leaves no directory
     parent = _parent_dir(recipe, run_dir)
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -101,27 +129,37 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
         raise RunError(f"{parent}: cannot create the seed batch directory ({exc.strerror or exc})",
                        hint="choose a writable --run-dir or run.root") from None
     specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent)
+    batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
+                      retries=cfg.retries, specs=tuple(specs))
     with directory_lock(parent, what="seed batch"):
-        return _run_specs(specs, parent, recipe, session.pm, executor=executor, address=address, quiet=quiet)
+        write_batch(parent, batch)  # what `automl run --resume` finishes if this driver dies
+        return _write_summary(parent, recipe.name, _run_specs(specs, parent, batch, session.pm, quiet=quiet))
 
 
-def _run_specs(specs: list[TrialSpec], parent: Path, recipe, pm, *, executor: str, address: str | None,
-               quiet: bool) -> dict:
-    cfg = recipe.executor
-
+def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, quiet: bool,
+               experiment: str = "tune") -> list[TrialResult]:
     def trial_end(outcome: TrialResult) -> None:
+        if not quiet:  # one line per trial (Ray's own tables are off unless asked for)
+            print(_trial_line(outcome), file=sys.stderr, flush=True)
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())
 
-    if executor == "ray":
+    if batch.executor == "ray":
         from automl_nas.execution.ray import run_on_ray
 
-        results = run_on_ray(specs, cpus=cfg.cpus, gpus=cfg.gpus, retries=cfg.retries, storage=parent / "ray",
-                             address=address, quiet=quiet, on_result=trial_end)
-    else:
-        from automl_nas.execution.local import run_local
+        return run_on_ray(specs, cpus=batch.cpus, gpus=batch.gpus, retries=batch.retries, storage=parent / "ray",
+                          address=batch.address or None, quiet=quiet, on_result=trial_end, experiment=experiment)
+    from automl_nas.execution.local import run_local
 
-        results = run_local(specs, retries=cfg.retries, on_result=trial_end)
-    return _write_summary(parent, recipe.name, results)
+    return run_local(specs, retries=batch.retries, on_result=trial_end)
+
+
+def _trial_line(outcome: TrialResult) -> str:
+    record = outcome.record()
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in list((record.get("metrics") or {}).items())[:2]
+                        if isinstance(v, (int, float)))
+    tail = f": {outcome.error}" if outcome.error else (f" ({metrics})" if metrics else "")
+    retried = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""
+    return f"trial {outcome.spec.name or outcome.spec.run_dir}: {outcome.status}{retried}{tail}"
 
 
 def _write_summary(parent: Path, name: str, results: list[TrialResult]) -> dict:
@@ -155,3 +193,38 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise RecipeError(f"--seeds {text!r}: no seeds given")
     return seeds
+
+
+def _finished(spec: TrialSpec) -> TrialResult | None:
+    import json
+
+    from automl_nas.execution.trial import read_attempts
+
+    try:
+        result = json.loads((Path(spec.run_dir) / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if result.get("status") != "finished":
+        return None
+    return TrialResult(spec=spec, status="finished", result=result, attempts=max(len(read_attempts(spec)), 1))
+
+
+def resume_seed_trials(parent: str | Path, *, quiet: bool = False) -> dict:
+    """Finish the seed batch in ``parent``: trials that finished are kept as they are, the
+    others run (resuming from their checkpoints) on the batch's executor; then the aggregate
+    is rewritten. Returns the same summary as :func:`~automl_nas.execution.trials.run_seed_trials`."""
+    from automl_nas.records.lock import directory_lock
+    from automl_nas.session import open_session
+
+    parent = Path(parent).resolve()
+    batch = read_batch(parent)
+    session = open_session()
+    log = (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr))
+    with directory_lock(parent, what="seed batch", log=log):
+        done = {s.run_dir: r for s in batch.specs if (r := _finished(s)) is not None}
+        todo = [s for s in batch.specs if s.run_dir not in done]
+        log(f"resuming {parent}: {len(done)} of {len(batch.specs)} trials finished, running {len(todo)}")
+        ran = _run_specs(todo, parent, batch, session.pm, quiet=quiet,
+                         experiment=f"tune-resumed-{time.strftime('%Y%m%d-%H%M%S')}") if todo else []
+        by_dir = {**done, **{r.spec.run_dir: r for r in ran}}
+        return _write_summary(parent, batch.recipe, [by_dir[s.run_dir] for s in batch.specs])

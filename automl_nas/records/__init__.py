@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from automl_nas.records.rundir import RunDir, atomic_write_bytes, atomic_write_json
 from automl_nas.records.schema import SCHEMA_VERSION, ArchSnapshot, EpochRecord, ExpectedCheck, RunResult
-from automl_nas.records.trial import TrialResult, TrialSpec
+from automl_nas.records.trial import Placement, TrialResult, TrialSpec
 
-__all__ = ["SCHEMA_VERSION", "ArchSnapshot", "EpochRecord", "ExpectedCheck", "RunDir", "RunResult", "TrialResult",
+__all__ = ["SCHEMA_VERSION", "ArchSnapshot", "EpochRecord", "ExpectedCheck", "Placement", "RunDir", "RunResult", "TrialResult",
            "TrialSpec", "atomic_write_bytes", "atomic_write_json"]

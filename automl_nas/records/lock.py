@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from automl_nas.errors import RunError
 
-__all__ = ["LOCK_NAME", "directory_lock"]
+__all__ = ["LOCK_NAME", "directory_lock", "pid_alive"]
 
 LOCK_NAME = ".lock"
 
@@ -30,6 +30,11 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (also used for a study's RUNNING trials)."""
+    return _alive(pid)
 
 
 def _owner(path: Path) -> dict:

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import attrs
 
-__all__ = ["TrialResult", "TrialSpec"]
+__all__ = ["Placement", "TrialResult", "TrialSpec"]
 
 
 def _strings(value: Iterable[str]) -> tuple[str, ...]:
@@ -30,7 +30,8 @@ class TrialSpec:
         seed: the trial's seed (already part of ``overrides``; kept for tables).
         run_dir: absolute path of the trial's own run directory.
         workdir: the driver's working directory, so relative paths in the recipe
-            (tables, data) mean the same on a worker.
+            (tables, data) mean the same on a worker; empty on a Ray cluster, where the
+            worker starts in the shipped copy of it (the recipe's text travels with the trial).
         name: label in tables and logs (``seed-3``, ``trial-12``).
     """
 
@@ -62,3 +63,30 @@ class TrialResult:
         if self.error:
             out["error"] = self.error
         return out
+
+
+@attrs.frozen(kw_only=True)
+class Placement:
+    """Where an attempt of a trial ran; written to the run's ``env.json`` as ``executor``.
+
+    Attributes:
+        name: the executor, ``local`` or ``ray``.
+        host: the machine's host name.
+        address: the Ray cluster (GCS) address; empty locally.
+        node_id: the Ray node the trial ran on; empty locally.
+        node_ip: that node's IP address; empty locally.
+        resources: what the executor reserved for the trial, e.g. ``{"CPU": 1.0, "GPU": 0.25}``.
+        gpu_ids: the GPUs Ray assigned (what ``CUDA_VISIBLE_DEVICES`` shows the trial).
+    """
+
+    name: str
+    host: str
+    address: str = ""
+    node_id: str = ""
+    node_ip: str = ""
+    resources: dict[str, float] = attrs.field(factory=dict)
+    gpu_ids: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+    def record(self) -> dict[str, Any]:
+        """The plain dict stored in ``env.json``."""
+        return {**attrs.asdict(self), "gpu_ids": list(self.gpu_ids)}

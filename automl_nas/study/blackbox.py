@@ -113,9 +113,10 @@ class _Loop:
 
 
 def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], parallel: int) -> None:
-    import ray
+    from automl_nas.execution.ray import connect, use_token_auth
 
-    from automl_nas.execution.ray import connect
+    use_token_auth()  # before `import ray` (see there)
+    import ray
 
     started = connect(None)
     try:

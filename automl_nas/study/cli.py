@@ -16,8 +16,9 @@ __all__ = ["study", "blackbox"]
 @click.option("--profile", "-p", help="Apply [profile.NAME] of the recipe to every trial.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe key in every trial.")
 @click.option("--trials", type=click.IntRange(min=1), help="Finished trials to reach (default: study.trials).")
-@click.option("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///<study dir>/study.db).")
-@click.option("--address", help="Ray cluster address for parallel trials (auto, ray://host:port).")
+@click.option("--storage", metavar="URL", help="Optuna storage: sqlite:///PATH, a database URL or journal:PATH (a journal file, for NFS and several "
+                   "drivers; default: sqlite:///<study dir>/study.db).")
+@click.option("--address", help="Ray cluster for parallel trials: auto or HOST:PORT of the head (default: RAY_ADDRESS).")
 @click.option("--quiet", "-q", is_flag=True, help="Less output; the summary is still printed.")
 @handle_errors
 def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:

@@ -9,7 +9,8 @@ Example ``[study]`` table::
     trials = 30
     parallelism = 2                     # > 1 runs trials on Ray
     sampler = "tpe"                     # tpe | random | nsga2
-    pruner = "median"                   # median | none
+    pruner = "median"                   # median | percentile | successive_halving | hyperband | none
+    intermediate = "eval.cifar10"       # per-epoch key the pruner sees (dotted: nested in the epoch record)
     [study.params]
     "search.sampler.temperature.start" = { type = "float", low = 1, high = 20, log = true }
     "search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }
@@ -28,6 +29,7 @@ from automl_nas.recipe.model import ComponentRef
 __all__ = ["ParamSpec", "StudyConfig", "BlackboxConfig", "load_study_config", "load_blackbox_config"]
 
 DIRECTIONS = ("maximize", "minimize")
+PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
 
 
 def _check_range(inst: "ParamSpec", attribute: attrs.Attribute, value: Any) -> None:
@@ -81,14 +83,18 @@ class StudyConfig:
     trials: int = attrs.field(default=20, validator=v.gt(0), metadata={"help": "finished (complete or pruned) trials to reach"})
     parallelism: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "trials at once; > 1 runs them on Ray"})
     sampler: str = attrs.field(default="tpe", validator=v.in_(("tpe", "random", "nsga2")), metadata={"help": "tpe, random or nsga2"})
-    pruner: str = attrs.field(default="median", validator=v.in_(("median", "none")), metadata={"help": "median or none"})
+    pruner: str = attrs.field(default="median", validator=v.in_(PRUNERS), metadata={"help": ", ".join(PRUNERS)})
     intermediate: str = attrs.field(default="valid_acc",
-                                    metadata={"help": "epoch-record key reported to the pruner (same direction as the study)"})
+                                    metadata={"help": "epoch-record key reported to the pruner, dotted for nested ones "
+                                                      "(eval.cifar10); same direction as the study"})
+    prune_percentile: float = attrs.field(default=25.0, validator=[v.gt(0), v.lt(100)],
+                                          metadata={"help": "percentile pruner: trials below this percentile are pruned"})
     prune_startup_trials: int = attrs.field(default=5, validator=v.ge(0),
                                             metadata={"help": "finished trials before the median pruner acts"})
     prune_warmup_epochs: int = attrs.field(default=0, validator=v.ge(0),
                                            metadata={"help": "epochs of a trial that are never pruned"})
-    storage: str = attrs.field(default="", metadata={"help": "Optuna storage URL (default: sqlite:///<study dir>/study.db)"})
+    storage: str = attrs.field(default="", metadata={"help": "Optuna storage: sqlite:///PATH, a database URL, or journal:PATH "
+                                                                 "(a journal file: NFS, many drivers); default sqlite:///<study dir>/study.db"})
     root: str = attrs.field(default="", metadata={"help": "parent of study directories (default: <run.root>/studies)"})
     seed: int | None = attrs.field(default=None, metadata={"help": "sampler seed (default: the recipe's seed)"})
 

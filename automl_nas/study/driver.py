@@ -29,13 +29,15 @@ from automl_nas.study.space import suggest, to_override
 __all__ = ["run_study", "run_study_trial", "open_study", "metric_value"]
 
 
-def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None) -> dict[str, Any]:
+def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None, placement: Any = None) -> dict[str, Any]:
     """Worker side: one attempt of ``spec``; never raises for a failed or pruned run."""
     from automl_nas.execution.trial import _error_text
 
     extra = [(PruningReporter.from_spec(prune), "study-pruner")] if prune else []
     try:
-        return {"status": "finished", "result": run_trial(spec, extra_plugins=extra)}
+        result = run_trial(spec, extra_plugins=extra, placement=placement)
+        # How many epochs reported the pruner's key: 0 means it never appeared (the driver says so).
+        return {"status": "finished", "result": result, "reported": len(extra[0][0].reported) if extra else None}
     except TrialPruned as exc:
         return {"status": "pruned", "result": _read_result(spec), "error": exc.message}
     except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
@@ -79,6 +81,13 @@ def _pruner(cfg: StudyConfig):
 
     if cfg.pruner == "none" or len(cfg.objectives) > 1:  # Optuna cannot prune multi-objective trials
         return optuna.pruners.NopPruner()
+    if cfg.pruner == "percentile":
+        return optuna.pruners.PercentilePruner(cfg.prune_percentile, n_startup_trials=cfg.prune_startup_trials,
+                                               n_warmup_steps=cfg.prune_warmup_epochs)
+    if cfg.pruner == "successive_halving":  # rungs from epoch 1 on, every 3rd survives (Optuna's defaults)
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if cfg.pruner == "hyperband":  # brackets sized from the epochs trials report
+        return optuna.pruners.HyperbandPruner(min_resource=1)
     return optuna.pruners.MedianPruner(n_startup_trials=cfg.prune_startup_trials, n_warmup_steps=cfg.prune_warmup_epochs)
 
 
@@ -93,18 +102,27 @@ def _create(cfg: StudyConfig, storage: str, directions: list[str]):
     """``optuna.create_study`` with storage and Optuna errors turned into one paragraph naming the URL."""
     import optuna
 
+    from automl_nas.study.storage import open_storage
+
     try:
-        return optuna.create_study(study_name=cfg.name, storage=storage, load_if_exists=True, directions=directions)
+        return optuna.create_study(study_name=cfg.name, storage=open_storage(storage), load_if_exists=True,
+                                   directions=directions)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy, driver and Optuna errors all mean "cannot open it"
         raise RunError(f"study storage {storage!r} cannot be opened: {one_line(exc)}",
-                       hint="use sqlite:///PATH in an existing, writable directory, or a database URL whose driver is "
-                            "installed (postgresql://..., mysql://...); leave --storage out for the default") from None
+                       hint="use sqlite:///PATH or journal:PATH in an existing, writable directory, or a database URL "
+                            "whose driver is installed (postgresql://..., mysql://...); leave --storage out for the "
+                            "default") from None
 
 
 def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
     """Create or load the study. A resumed study must have the same directions and parameter
     space (a changed range would mix two searches in one study); trials left RUNNING by a
-    killed driver become FAIL and are re-run with their parameters while ``retries`` allow."""
+    dead driver (see :mod:`automl_nas.study.storage`) become FAIL and are re-run with their
+    parameters while ``retries`` allow; another live driver's trials are left running."""
+    import warnings
+
+    from automl_nas.study.storage import is_dead, open_storage
+
     import optuna
     from optuna.trial import TrialState
 
@@ -115,14 +133,20 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
         raise RecipeError(f"study {cfg.name!r} in {storage} has directions {[d.name.lower() for d in probe.directions]}, "
                           f"the recipe asks for {directions}", hint="use another study.name or storage")
     _same_params(probe, cfg, storage)
+    if probe.metric_names is None:  # the objectives by name in Optuna's tables, plots and optuna-dashboard
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
+            probe.set_metric_names([metric for metric, _ in cfg.objectives])
     for stale in probe.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_dead(stale.user_attrs):
+            continue
         probe.tell(stale.number, state=TrialState.FAIL)
         attempt = int(stale.user_attrs.get("attempt", 1))
         if attempt <= retries and stale.params:
             probe.enqueue_trial(dict(stale.params), user_attrs={"attempt": attempt + 1, "retry_of": stale.number},
                                 skip_if_exists=False)
     # Re-seeding with the number of earlier trials keeps a resumed random sampler from repeating them.
-    return optuna.load_study(study_name=cfg.name, storage=storage, sampler=_sampler(cfg, seed + len(probe.trials)),
+    return optuna.load_study(study_name=cfg.name, storage=open_storage(storage), sampler=_sampler(cfg, seed + len(probe.trials)),
                              pruner=_pruner(cfg))
 
 
@@ -159,9 +183,12 @@ class _Driver:
     pm: Any
     retries: int = 0
     failures: int = 0
+    heartbeat: Any = None
 
     def ask(self) -> tuple[Any, TrialSpec, PruneSpec | None]:
         trial = self.study.ask()
+        if self.heartbeat is not None:
+            self.heartbeat.add(trial)  # marks the trial as this driver's, alive
         params = {key: suggest(trial, key, spec) for key, spec in self.cfg.params.items()}
         run_dir = self.study_dir / f"trial-{trial.number:04d}"
         spec = TrialSpec(recipe_path=self.recipe_path, profile=self.profile, seed=self.seed, run_dir=str(run_dir),
@@ -177,6 +204,8 @@ class _Driver:
     def tell(self, trial: Any, spec: TrialSpec, out: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
+        if self.heartbeat is not None:
+            self.heartbeat.done(trial)
         result, status = out.get("result") or {}, out["status"]
         params, attempt = dict(trial.params), int(trial.user_attrs.get("attempt", 1))
         if out.get("error"):
@@ -191,6 +220,13 @@ class _Driver:
                 self.study.enqueue_trial(params, user_attrs={"attempt": attempt + 1, "retry_of": trial.number},
                                          skip_if_exists=False)
         else:
+            if out.get("reported") == 0:
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise RecipeError(f"study.intermediate: {self.cfg.intermediate!r} appeared in no epoch record of "
+                                  f"{spec.run_dir} (epoch keys: {', '.join(_epoch_keys(spec.run_dir))}), so the "
+                                  f"{self.cfg.pruner} pruner could never act",
+                                  hint="name one of the keys listed (dotted, e.g. eval.cifar10, which needs "
+                                       "search.eval_every > 0), or set study.pruner = \"none\"")
             values = [metric_value(result, m) for m, _ in self.cfg.objectives]
             missing = [m for (m, _), val in zip(self.cfg.objectives, values) if val is None]
             if missing:
@@ -202,6 +238,13 @@ class _Driver:
         if self.failures >= self.cfg.trials * (self.retries + 1):
             raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {out.get('error')}",
                            hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
+
+
+def _epoch_keys(run_dir: str) -> list[str]:
+    from automl_nas.execution.aggregate import flatten_numeric
+    from automl_nas.records.rundir import read_jsonl
+
+    return sorted({k for record in read_jsonl(Path(run_dir) / "metrics.jsonl") for k in flatten_numeric(record)})
 
 
 def _numeric_keys(result: dict) -> list[str]:
@@ -219,13 +262,14 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     Example:
         >>> run_study("recipes/snas.toml", profile="quick", trials=10)  # doctest: +SKIP
     """
-    from automl_nas.execution.trials import trial_threads
+    from automl_nas.execution.trials import trial_device, trial_threads
     from automl_nas.preflight import preflight
     from automl_nas.recipe import load_recipe
     from automl_nas.records.lock import directory_lock
     from automl_nas.records.rundir import safe_name
     from automl_nas.session import open_session
     from automl_nas.study.report import write_report
+    from automl_nas.study.storage import Heartbeat
 
     overrides = list(overrides)
     recipe = load_recipe(path, profile=profile, overrides=overrides)
@@ -234,7 +278,8 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
-    overrides += trial_threads(recipe)
+    on_ray = cfg.parallelism > 1 or recipe.executor.name == "ray" or bool(address)
+    overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
@@ -247,11 +292,12 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         study = open_study(cfg, url, seed, retries=recipe.executor.retries)
         driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm,
-                         retries=recipe.executor.retries)
-        if cfg.parallelism > 1 or recipe.executor.name == "ray" or address:
-            _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
-        else:
-            _loop_local(driver)
+                         retries=recipe.executor.retries, heartbeat=Heartbeat())
+        with driver.heartbeat:
+            if on_ray:
+                _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
+            else:
+                _loop_local(driver)
         files = write_report(study, study_dir, cfg)
     return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
             "trials": _counted(study), **files}
@@ -278,16 +324,24 @@ def _loop_local(driver: _Driver) -> None:
         driver.tell(trial, spec, run_study_trial(spec, prune))
 
 
-def _loop_ray(driver: _Driver, executor, address: str | None, quiet: bool) -> None:
-    import ray
+def _ray_study_trial(spec: TrialSpec, prune: PruneSpec | None = None) -> dict[str, Any]:
+    # A Ray task: env.json records the node and the resources Ray reserved.
+    from automl_nas.execution.placement import ray_placement
 
-    from automl_nas.execution.ray import connect
+    return run_study_trial(spec, prune, placement=ray_placement())
+
+
+def _loop_ray(driver: _Driver, executor, address: str | None, quiet: bool) -> None:
+    from automl_nas.execution.ray import connect, use_token_auth
+
+    use_token_auth()  # before `import ray` (see there)
+    import ray
 
     started = connect(address, quiet=quiet)
     try:
         # Ray tasks retry lost workers; a trial that raises is told as FAIL instead.
-        remote = ray.remote(run_study_trial).options(num_cpus=executor.cpus, num_gpus=executor.gpus,
-                                                    max_retries=executor.retries)
+        remote = ray.remote(_ray_study_trial).options(num_cpus=executor.cpus, num_gpus=executor.gpus,
+                                                     max_retries=executor.retries)
         pending: dict[Any, tuple[Any, TrialSpec]] = {}
         while True:
             while len(pending) < driver.cfg.parallelism and _counted(driver.study) + len(pending) < driver.cfg.trials:

@@ -15,7 +15,19 @@ import attrs
 from automl_nas.errors import RunError
 from automl_nas.hookspecs import hookimpl
 
-__all__ = ["PruneSpec", "PruningReporter", "TrialPruned"]
+__all__ = ["PruneSpec", "PruningReporter", "TrialPruned", "dotted_value"]
+
+
+def dotted_value(record: dict[str, Any], dotted: str) -> float | None:
+    """``record["eval"]["cifar10"]`` for ``eval.cifar10`` (a flat key with dots is found too);
+    ``None`` when absent or not a number."""
+    node: Any = record.get(dotted, record)
+    if node is record:
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
 
 
 class TrialPruned(RunError):
@@ -48,13 +60,15 @@ class PruningReporter:
         # how Optuna shares a study between processes.
         import optuna
 
-        study = optuna.load_study(study_name=spec.study_name, storage=spec.storage)
+        from automl_nas.study.storage import open_storage
+
+        study = optuna.load_study(study_name=spec.study_name, storage=open_storage(spec.storage))
         return cls(optuna.trial.Trial(study, spec.trial_id), spec.key)
 
     @hookimpl
     def automl_epoch_end(self, run: Any, epoch: int, metrics: dict[str, Any]) -> None:
-        value = metrics.get(self.key)
-        if value is None:
+        value = dotted_value(metrics, self.key)  # "eval.cifar10" is metrics["eval"]["cifar10"]
+        if value is None:  # e.g. an epoch without a benchmark evaluation (search.eval_every)
             return
         self.trial.report(float(value), epoch)
         self.reported.append((epoch, float(value)))

@@ -30,12 +30,23 @@ def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
     from automl_nas.records.rundir import atomic_write_json
 
     best = best_trials(study)
-    study.trials_dataframe().to_csv(study_dir / "trials.csv", index=False)
+    _trials_table(study).to_csv(study_dir / "trials.csv", index=False)
     plots, notes = _plots(study, study_dir, cfg)
     atomic_write_json(study_dir / "best.json", {"study": cfg.name, "objectives": cfg.objectives, "best": best,
                                                 "pareto_front": len(study.directions) > 1, "plot_notes": notes})
     return {"best": best, "files": [str(study_dir / "trials.csv"), str(study_dir / "best.json"), *plots],
             "plot_notes": notes}
+
+
+def _trials_table(study):
+    # A study with metric names (set_metric_names) gets them as column headers; trials.csv
+    # keeps Optuna's unnamed headers (value, values_0, ...), which automl show/plot read.
+    frame, names = study.trials_dataframe(), study.metric_names
+    if names:  # Optuna writes value_<name> (one objective) or values_<name> (several)
+        plain = ["value"] if len(names) == 1 else [f"values_{i}" for i in range(len(names))]
+        frame = frame.rename(columns={f"{prefix}_{name}": col for name, col in zip(names, plain)
+                                      for prefix in ("value", "values")})
+    return frame
 
 
 def _figures(study, cfg: StudyConfig, vis) -> dict[str, Any]:
@@ -44,8 +55,12 @@ def _figures(study, cfg: StudyConfig, vis) -> dict[str, Any]:
     first = (lambda t: t.values[0]) if multi else None
     makers = {"history": lambda: vis.plot_optimization_history(study, target=first, target_name=names[0]),
               "importances": lambda: vis.plot_param_importances(study, target=first, target_name=names[0])}
+    makers["parallel_coordinate"] = lambda: vis.plot_parallel_coordinate(study, target=first, target_name=names[0])
+    makers["slice"] = lambda: vis.plot_slice(study, target=first, target_name=names[0])
     if multi:
         makers["pareto_front"] = lambda: vis.plot_pareto_front(study, target_names=names)
+    elif cfg.pruner != "none":  # the per-epoch values the pruner judged (issue 14)
+        makers["intermediate_values"] = lambda: vis.plot_intermediate_values(study)
     return makers
 
 

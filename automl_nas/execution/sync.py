@@ -1,0 +1,143 @@
+"""Trial records travel back to the driver: no filesystem shared with the cluster is assumed.
+
+On a cluster (issue 14) a trial runs in a scratch directory of whatever node Ray picked and,
+when each attempt ends, hands its run directory and attempt log to a :class:`RecordSink`: a
+Ray actor pinned to the driver's node that writes them into the driver's batch directory. A
+retry, on any node, first pulls what the sink holds, so it resumes from the trial's own
+checkpoint. Locally (a private Ray on this machine) trials write in place and none of this runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RecordSink", "ship_runtime_env", "start_sink", "run_shipped"]
+
+#: Ray's namespace for the sink actors (one per batch, named by a fresh id).
+NAMESPACE = "automl-nas"
+
+
+class RecordSink:
+    """Writes files into ``root`` (the driver's batch directory) on the driver's node."""
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+
+    def sees(self, marker: str) -> bool:
+        """Whether this actor sees the driver's file system (``marker`` is a file the driver made)."""
+        return (self.root / marker).exists()
+
+    def write(self, files: dict[str, bytes]) -> int:
+        """Store ``{relative path: content}`` under the root, each file atomically."""
+        from automl_nas.records.rundir import atomic_write_bytes
+
+        for rel, data in files.items():
+            path = self._inside(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data)
+        return len(files)
+
+    def read(self, rels: list[str]) -> dict[str, bytes]:
+        """The files under each relative directory or file in ``rels`` (what a retry resumes from)."""
+        for rel in rels:
+            self._inside(rel)
+        return _pack(self.root, rels)
+
+    def _inside(self, rel: str) -> Path:
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"{rel!r} is outside the batch directory")
+        return path
+
+
+def start_sink(root: Path) -> tuple[Any, str]:
+    """A :class:`RecordSink` for ``root`` on this driver's node; returns ``(handle, name)``.
+
+    Refuses (:class:`~automl_nas.errors.RunError`) when the actor does not see ``root``."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from automl_nas.errors import RunError
+
+    name = f"sink-{uuid.uuid4().hex[:12]}"
+    marker = f".sink-{name}"
+    (root / marker).touch()
+    node = ray.get_runtime_context().get_node_id()
+    sink = ray.remote(RecordSink).options(
+        name=name, namespace=NAMESPACE, num_cpus=0, lifetime="non_detached",
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False)).remote(str(root))
+    try:
+        if not ray.get(sink.sees.remote(marker), timeout=120):
+            raise RunError(f"{root}: the Ray node this driver joined (node {node}) does not see the batch directory",
+                           hint="run `automl` on the machine of the Ray node it joins (the head, or a node started there)")
+    finally:
+        (root / marker).unlink(missing_ok=True)
+    return sink, name
+
+
+def ship_runtime_env(cwd: Path, excludes: list[str]) -> dict:
+    """``runtime_env`` that sends the driver's working directory (recipes, data files, tables
+    named by relative paths) to every node, unless this driver runs inside ``ray job submit
+    --working-dir``, whose job already ships it (Ray refuses a second ``working_dir``).
+
+    Trials stay in that directory: Tune would otherwise ``chdir`` into its trial folder."""
+    env: dict = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    if not (job.get("runtime_env") or {}).get("working_dir"):
+        env.update(working_dir=str(cwd), excludes=excludes)
+    return env
+
+
+def _pack(root: Path, rels: list[str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for rel in rels:
+        base = root / rel
+        paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        out.update({str(p.relative_to(root)): p.read_bytes() for p in paths})
+    return out
+
+
+def _unpack(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
+    """Run ``spec`` (driver paths) in a scratch copy of its batch directory on this node via
+    ``run(local_spec)``, with the recipe written from ``recipe_text``; the trial's records go to
+    the sink when the attempt ends, however it ends."""
+    import attrs
+    import ray
+
+    from automl_nas.execution.trial import attempt_log
+
+    sink = ray.get_actor(sink_name, namespace=NAMESPACE)
+    driver_dir = Path(spec.run_dir)
+    scratch = Path(tempfile.mkdtemp(prefix="automl-trial-"))
+    recipe = scratch / "recipes" / Path(spec.recipe_path).name
+    recipe.parent.mkdir()
+    recipe.write_text(recipe_text, encoding="utf-8")
+    local = attrs.evolve(spec, run_dir=str(scratch / driver_dir.name), recipe_path=str(recipe))
+    rels = [driver_dir.name, str(attempt_log(local).relative_to(scratch))]
+    _unpack(scratch, ray.get(sink.read.remote(rels)))  # an earlier attempt's checkpoint, from any node
+    try:
+        result = run(local)
+    finally:
+        ray.get(sink.write.remote(_repoint(_pack(scratch, rels), str(scratch / driver_dir.name), str(driver_dir))))
+    return {**result, "run_dir": str(driver_dir)}
+
+
+def _repoint(files: dict[str, bytes], scratch: str, driver: str) -> dict[str, bytes]:
+    # result.json names its run directory: the driver's, not the scratch copy's.
+    out = dict(files)
+    for rel, data in files.items():
+        if rel.endswith("result.json"):
+            out[rel] = data.replace(json.dumps(scratch)[1:-1].encode(), json.dumps(driver)[1:-1].encode())
+    return out

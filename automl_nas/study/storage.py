@@ -1,0 +1,90 @@
+"""Study storage from a recipe string, and which RUNNING trials are really dead.
+
+``sqlite:///PATH`` or any SQLAlchemy URL (``postgresql://...``) opens an RDB storage;
+``journal:PATH`` opens Optuna's ``JournalStorage`` over a ``JournalFileBackend``, the one
+Optuna recommends for NFS and many workers. Several drivers (on several machines) may share
+one study: each trial records its driver (host, pid) and a heartbeat (a user attribute the
+driver refreshes while the trial runs), so a starting driver fails and re-queues only the
+trials whose driver is gone, never another driver's live ones (issue 14).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+__all__ = ["DRIVER_ATTR", "Heartbeat", "is_dead", "open_storage", "owner"]
+
+#: Trial user attribute: ``{"host", "pid", "beat"}`` of the driver that asked for the trial.
+DRIVER_ATTR = "automl_nas_driver"
+#: Seconds between heartbeats, and the silence after which a trial of another host is dead.
+BEAT_S = float(os.environ.get("AUTOML_NAS_STUDY_HEARTBEAT", "30"))
+GRACE_S = 4 * BEAT_S
+
+
+def open_storage(url: str) -> Any:
+    """What ``optuna.create_study(storage=...)`` takes for ``url``."""
+    if url.startswith("journal:"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal:").removeprefix("//")))
+    return url
+
+
+def owner() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "beat": time.time()}
+
+
+def is_dead(attrs: dict[str, Any], now: float | None = None) -> bool:
+    """A RUNNING trial is dead when its driver is a process gone from this host, or (any host)
+    silent for longer than :data:`GRACE_S`; one without a driver record (older versions, or
+    a driver killed before recording it) is dead too."""
+    from automl_nas.records.lock import pid_alive
+
+    rec = attrs.get(DRIVER_ATTR)
+    if not isinstance(rec, dict):
+        return True
+    if rec.get("host") == socket.gethostname() and isinstance(rec.get("pid"), int):
+        return rec["pid"] != os.getpid() and not pid_alive(rec["pid"])
+    return (now or time.time()) - float(rec.get("beat", 0)) > GRACE_S
+
+
+class Heartbeat:
+    """Refreshes the driver record of this driver's running trials every :data:`BEAT_S` s."""
+
+    def __init__(self) -> None:
+        self.trials: dict[int, Any] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="study-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join(timeout=BEAT_S + 5)
+
+    def add(self, trial: Any) -> None:
+        trial.set_user_attr(DRIVER_ATTR, owner())
+        with self.lock:
+            self.trials[trial.number] = trial
+
+    def done(self, trial: Any) -> None:
+        with self.lock:
+            self.trials.pop(trial.number, None)
+
+    def _run(self) -> None:
+        while not self.stop.wait(BEAT_S):
+            with self.lock:
+                live = list(self.trials.values())
+            for trial in live:
+                try:
+                    trial.set_user_attr(DRIVER_ATTR, owner())
+                except Exception:  # noqa: BLE001 - a trial told meanwhile; the next beat skips it
+                    self.done(trial)

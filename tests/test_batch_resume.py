@@ -1,0 +1,56 @@
+"""``automl run --resume BATCH_DIR`` finishes a seed batch whose driver died (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from automl_nas.cli import main
+
+BIN = Path(sys.executable).parent
+
+
+def _attempts(parent: Path, seed: int) -> list[tuple[int, str]]:
+    lines = (parent / "attempts" / f"seed-{seed}.jsonl").read_text().splitlines()
+    return [(json.loads(x)["attempt"], json.loads(x)["status"]) for x in lines]
+
+
+def test_a_batch_whose_driver_died_is_finished_without_repeating_finished_trials(tmp_path, make_toy_recipe):
+    recipe = make_toy_recipe(count=32)
+    parent = tmp_path / "batch"
+    parent.mkdir()
+    (parent / "die-once-at-epoch-1").touch()  # the toy plugin kills its process: here the driver itself
+    killed = subprocess.run([str(BIN / "automl"), "run", str(recipe), "--seeds", "0-1", "--executor", "local",
+                             "--set", "search.epochs=3", "--run-dir", str(parent), "-q"],
+                            capture_output=True, text=True, timeout=240)
+    assert killed.returncode == 1 and not (parent / "aggregate.json").exists()
+    assert _attempts(parent, 0) == [(1, "running")] and not (parent / "seed-1").exists()
+
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(parent), "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout)
+    assert summary["status"] == "finished" and [t["seed"] for t in summary["trials"]] == [0, 1]
+    assert _attempts(parent, 0) == [(1, "running"), (2, "running"), (2, "finished")]  # resumed, not rerun
+    epochs = [json.loads(x)["epoch"] for x in (parent / "seed-0" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]
+    assert _attempts(parent, 1) == [(1, "running"), (1, "finished")]
+    assert json.loads((parent / "aggregate.json").read_text())["succeeded"] == 2
+
+    mtimes = {p: p.stat().st_mtime_ns for p in parent.glob("seed-*/result.json")}
+    again = CliRunner().invoke(main, ["run", "--resume", str(parent), "-q"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["status"] == "finished"
+    assert _attempts(parent, 0)[-1] == (2, "finished") and len(_attempts(parent, 1)) == 2  # nothing ran again
+    assert {p: p.stat().st_mtime_ns for p in parent.glob("seed-*/result.json")} == mtimes
+
+
+def test_a_new_batch_is_never_written_into_a_resumable_one(tmp_path, make_toy_recipe):
+    recipe = make_toy_recipe(count=32)
+    parent = tmp_path / "batch"
+    parent.mkdir()
+    (parent / "batch.json").write_text("{}")
+    result = CliRunner().invoke(main, ["run", str(recipe), "--seeds", "0", "--run-dir", str(parent), "-q"])
+    assert result.exit_code == 5 and f"automl run --resume {parent}" in result.output

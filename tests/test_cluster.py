@@ -1,0 +1,155 @@
+"""Seed trials on a two-node Ray cluster on this machine (issue 14).
+
+One cluster for the module: a head and a worker node started with ``ray start --block``
+(each stopped by ending its own process, never a machine-wide ``ray stop``: other Ray
+instances may run here), token authentication on, loopback addresses only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from automl_nas.execution.trials import run_seed_trials
+
+BIN = Path(sys.executable).parent
+EXECUTOR = """
+[executor]
+name = "ray"
+cpus = 1
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in reversed(procs):  # worker node first, then the head
+        proc.terminate()  # --block: ending this process stops the node it started
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_for_nodes(env: dict, address: str, count: int, marker: Path) -> None:
+    """Until ``count`` nodes are alive (bounded); then check that exactly one node, the head,
+    sees ``marker``: the other one really has no view of the driver's files."""
+    probe = ("import os, ray, time\n"
+             "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On\n"
+             f"ray.init(address={address!r}, log_to_driver=False, logging_level='ERROR')\n"
+             "for _ in range(60):\n"
+             f"    if sum(n['Alive'] for n in ray.nodes()) >= {count}: break\n"
+             "    time.sleep(1)\n"
+             "sees = ray.remote(lambda: os.path.exists(%r))\n"
+             "print(sorted(ray.get([sees.options(scheduling_strategy=On(n['NodeID'], soft=False)).remote()\n"
+             "                      for n in ray.nodes() if n['Alive']])))\n" % str(marker))
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("[False, True]"), out.stdout + out.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """``(address, client_env)``: a token-authenticated head and one worker node, 1 CPU each.
+
+    The worker node runs in its own mount namespace with a tmpfs over pytest's base temporary
+    directory, which holds every test's working directory and run root: what a trial there
+    needs must travel with the job, and its records must come back to the driver.
+    The client environment has ``RAY_ADDRESS`` and the token file in its HOME but no
+    ``RAY_AUTH_MODE``: the tool must present the token itself (a plain client is rejected)."""
+    hidden = tmp_path_factory.getbasetemp()
+    base = Path(tempfile.mkdtemp(prefix="/tmp/rc-"))  # short: Ray's socket paths live under it
+    (base / "home" / ".ray").mkdir(parents=True)
+    (base / "home" / ".ray" / "auth_token").write_text("automl-nas-test-token-" + "0" * 16)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    node_env = {**os.environ, "HOME": str(base / "home"), "RAY_AUTH_MODE": "token"}
+    node_env.pop("RAY_ADDRESS", None)
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=100000000", "--block"]
+    procs = [subprocess.Popen([str(BIN / "ray"), "start", "--head", f"--port={port}", "--include-dashboard=false",
+                               f"--temp-dir={base / 't'}", *common], env=node_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert procs[0].poll() is None, "ray start --head exited early"
+                time.sleep(0.5)
+        worker = shlex.join([str(BIN / "ray"), "start", f"--address={address}", *common])
+        procs.append(subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                       f"mount -t tmpfs automl-hidden {shlex.quote(str(hidden))} && exec {worker}"],
+                                      env=node_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        marker = hidden / "driver-only"
+        marker.touch()
+        _wait_for_nodes(node_env, address, 2, marker)
+        client_env = {**node_env, "RAY_ADDRESS": address}
+        client_env.pop("RAY_AUTH_MODE")
+        yield address, client_env
+    finally:
+        _stop(procs)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_seed_batch_runs_on_both_nodes_of_a_cluster_named_by_ray_address(cluster, tmp_path, make_toy_recipe):
+    address, env = cluster
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR)
+    batch = tmp_path / "batch"
+    started = time.perf_counter()
+    proc = subprocess.run([str(BIN / "automl"), "run", str(recipe), "--seeds", "0-1", "--executor", "ray",
+                           "--set", 'run.device="auto"', "--run-dir", str(batch)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)  # stdout is the JSON summary alone
+    # stderr: one line per trial, none of Tune's tables or Ray's INFO lines (--ray-output shows them)
+    assert sorted(line.split(":")[0] for line in proc.stderr.splitlines() if line.startswith("trial ")) == \
+        ["trial seed-0", "trial seed-1"], proc.stderr
+    assert "Configuration for experiment" not in proc.stderr and "Trial status" not in proc.stderr
+    assert "INFO worker.py" not in proc.stderr, proc.stderr
+    assert summary["status"] == "finished" and summary["run_dir"] == str(batch)
+    envs = [json.loads((batch / f"seed-{s}" / "env.json").read_text()) for s in (0, 1)]
+    executors = [e["executor"] for e in envs]
+    # Ray names the head by the node's own IP even when started on 127.0.0.1; the port is the head's.
+    assert all(x["name"] == "ray" and x["address"].rpartition(":")[2] == address.rpartition(":")[2] for x in executors)
+    assert all(x["resources"] == {"CPU": 1.0} and x["gpu_ids"] == [] for x in executors)
+    assert len({x["node_id"] for x in executors}) == 2, executors  # one CPU per node: one trial on each
+    for s in (0, 1):  # no GPU reserved, so `auto` ran on the CPU
+        assert 'device = "cpu"' in (batch / f"seed-{s}" / "recipe.toml").read_text()
+        attempts = [json.loads(line) for line in (batch / "attempts" / f"seed-{s}.jsonl").read_text().splitlines()]
+        assert attempts[-1]["node_id"] == executors[s]["node_id"]
+    assert (batch / "aggregate.json").is_file() and (batch / "trials.csv").is_file()
+    for s in (0, 1):  # Tune saw every epoch record, under a readable trial name (not the spec dict)
+        rows = (batch / "ray" / "tune" / f"seed-{s}" / "progress.csv").read_text().splitlines()
+        header = rows[0].split(",")
+        losses = [json.loads(x)["train_loss"] for x in (batch / f"seed-{s}" / "metrics.jsonl").read_text().splitlines()]
+        assert [row.split(",")[header.index("epoch")] for row in rows[1:3]] == ["0", "1"]
+        assert [float(row.split(",")[header.index("train_loss")]) for row in rows[1:3]] == pytest.approx(losses)
+    # The same seeds run locally give the same results, bit for bit.
+    run_seed_trials(recipe, seeds=[0, 1], overrides=['run.device="auto"'], executor="local", quiet=True,
+                    run_dir=tmp_path / "local")
+    for s in (0, 1):
+        remote = json.loads((batch / f"seed-{s}" / "result.json").read_text())
+        local = json.loads((tmp_path / "local" / f"seed-{s}" / "result.json").read_text())
+        assert remote["genotype"] == local["genotype"]
+        assert remote["last_epoch"]["train_loss"] == local["last_epoch"]["train_loss"]
+        assert remote["last_epoch"]["valid_acc"] == local["last_epoch"]["valid_acc"]
+    print(f"two-node batch: {elapsed:.1f} s")
+
