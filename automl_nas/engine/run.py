@@ -68,6 +68,11 @@ class Search:
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)
         set_fast_paths(supernet, recipe.run.fast_paths)
+        if recipe.run.channels_last:  # issue 15: images follow in loss(); layout only, same maths
+            supernet = supernet.to(memory_format=torch.channels_last)
+        # issue 15: the compiled forward shares the supernet's parameters; structural changes
+        # (DrNAS widening) recompile through dynamo's guards.
+        self.forward_net = torch.compile(supernet) if recipe.run.compile else supernet
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
         self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None
         learnable = self.sampler.learnable
@@ -155,8 +160,10 @@ class Search:
         run = self.run
         params = run.params if arch_grad else {k: v.detach() for k, v in run.params.items()}
         sample = self.sampler.sample(params, phase="weights" if phase == "single" else phase)
+        if self.recipe.run.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            out = run.supernet(x, sample)
+            out = self.forward_net(x, sample)
         logits, aux = (out if isinstance(out, tuple) else (out, None))
         logits, aux = logits.float(), (aux.float() if aux is not None else None)  # losses in fp32 under bf16
         ctx = LossContext(phase=phase, logits=logits, targets=y, params=run.params, sample=sample,
