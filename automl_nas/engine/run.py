@@ -28,6 +28,7 @@ from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search
 from automl_nas.devices import resolve_device
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
+from automl_nas.engine.distributed import World, join_from_environment
 from automl_nas.engine.hooks import HookRelay
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, RecipeError
@@ -73,6 +74,7 @@ class Search:
         # issue 15: the compiled forward shares the supernet's parameters; structural changes
         # (DrNAS widening) recompile through dynamo's guards.
         self.forward_net = torch.compile(supernet) if recipe.run.compile else supernet
+        self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
         self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None
         learnable = self.sampler.learnable
@@ -188,9 +190,11 @@ class Search:
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         run, wcfg = self.run, self.recipe.search.weights_optimizer
         run.weight_optimizer.zero_grad(set_to_none=True)
+        x, y = self.world.shard(x, y)
         loss, logits, _ = self.loss("weights", x, y, arch_grad=False)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
         loss.backward(inputs=weights)
+        self.world.average_grads(weights)
         if wcfg.grad_clip:
             nn.utils.clip_grad_norm_(weights, wcfg.grad_clip)
         run.weight_optimizer.step()
@@ -200,6 +204,7 @@ class Search:
         run, scfg = self.run, self.recipe.search
         run.arch_optimizer.zero_grad(set_to_none=True)
         params = list(run.params.values())
+        (x, y), (xt, yt) = self.world.shard(x, y), self.world.shard(xt, yt)
         if scfg.second_order:
             loss, grads = unrolled_arch_grad(self, x, y, xt, yt)
             for p, g in zip(params, grads):
@@ -207,6 +212,7 @@ class Search:
         else:
             loss, _, _ = self.loss("arch", x, y)
             loss.backward(inputs=params)
+        self.world.average_grads(params)
         if scfg.arch_optimizer.grad_clip:
             nn.utils.clip_grad_norm_(params, scfg.arch_optimizer.grad_clip)
         run.arch_optimizer.step()
@@ -216,10 +222,12 @@ class Search:
         run, scfg = self.run, self.recipe.search
         run.weight_optimizer.zero_grad(set_to_none=True)
         run.arch_optimizer.zero_grad(set_to_none=True)
+        x, y = self.world.shard(x, y)
         loss, logits, _ = self.loss("single", x, y)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
         params = list(run.params.values())
         loss.backward(inputs=weights + (params if update_arch else []))
+        self.world.average_grads(weights + (params if update_arch else []))
         if scfg.weights_optimizer.grad_clip:
             nn.utils.clip_grad_norm_(weights, scfg.weights_optimizer.grad_clip)
         run.weight_optimizer.step()
@@ -389,7 +397,7 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
     Nothing is created on disk until the components are built and the data is loaded (a run
     refused there leaves no directory); the run directory is locked for the run's life."""
     recipe = plan.recipe
-    device = resolve_device(recipe.run.device)
+    device = join_from_environment(resolve_device(recipe.run.device))  # under torchrun: this rank's device
     started = time.perf_counter()
     search = Search(plan, registry, run_dir, device=device, quiet=quiet)
     with run_dir.claim(fresh=not resume, log=search.run.log):
