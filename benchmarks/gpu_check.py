@@ -7,7 +7,7 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   tight and bf16 with a stated tolerance, one step of every shipped recipe); on ``--device cpu``
   the same tests as a CPU dry run (``AUTOML_NAS_CUDA_TESTS=cpu``).
 * ``step_time``: ``benchmarks/step_time.py`` for every configuration, fp32 and bf16, eager and
-  compiled (``run.compile``; GDAS is measured eager only: its hard samples change the graph, so
+  compiled, in that order while half of ``--budget-s`` lasts (the rest is listed as skipped) (``run.compile``; GDAS is measured eager only: its hard samples change the graph, so
   dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores).
 * ``search``: a 2-epoch real search of GDAS and DrNAS at paper size (C=16, N=5, batch 64) on the
   5k CIFAR-10 images of ``../shared/data/cifar10-5k.npz``: epoch times, and the paper-length
@@ -55,7 +55,7 @@ def _settings(args: argparse.Namespace) -> dict:
     if args.quick:
         return dict(configs=["gdas-nb201", "drnas-nb201"], bf16=["off"], compiled=[False], iters=2, warmup=1,
                     search_steps=4, valid_batches=2, seed_iters=2, seeds=[1, 4], tests_k=None, tiny_search=False)
-    return dict(configs=CONFIGS_FULL, bf16=["off", "on"], compiled=[False, True], iters=20, warmup=3, search_steps=0,
+    return dict(configs=CONFIGS_FULL, bf16=["off", "on"], compiled=[False, True], iters=10, warmup=3, search_steps=0,
                 valid_batches=0, seed_iters=20, seeds=[1, 4], tests_k=None, tiny_search=False)
 
 
@@ -99,22 +99,27 @@ def section_cuda_tests(args, out: Path, s: dict) -> dict:
 
 
 def section_step_time(args, out: Path, s: dict) -> dict:
+    """Eager fp32, then eager bf16, then compiled runs, each while the step-time share of the
+    time budget (half of ``--budget-s``) lasts; what does not fit is listed as skipped."""
     rows, skipped, failed = [], [], []
-    for name in s["configs"]:
-        for compiled in s["compiled"]:
-            if compiled and name in NOT_COMPILED:
-                skipped.append({"config": name, "compiled": True, "why": NOT_COMPILED[name]})
-                continue
-            for bf16 in s["bf16"]:
-                target = out / f"step-{name}-{bf16}-{'compiled' if compiled else 'eager'}.json"
-                cmd = [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--config", name, "--device", args.device,
-                       "--bf16", bf16, "--iters", str(s["iters"]), "--warmup", str(s["warmup"] + (2 if compiled else 0)),
-                       "--json", str(target)] + (["--compile"] if compiled else [])
-                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-                if proc.returncode != 0 or not target.exists():
-                    failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
-                    continue
-                rows.extend(json.loads(target.read_text()))
+    deadline = STARTED + args.budget_s / 2
+    for compiled, bf16, name in [(c, b, n) for c in s["compiled"] for b in s["bf16"] for n in s["configs"]]:
+        if compiled and name in NOT_COMPILED:
+            skipped.append({"config": name, "bf16": bf16, "compiled": True, "why": NOT_COMPILED[name]})
+            continue
+        if time.perf_counter() > deadline:
+            skipped.append({"config": name, "bf16": bf16, "compiled": compiled,
+                            "why": f"over the step-time budget ({args.budget_s / 2:.0f} s of --budget-s)"})
+            continue
+        target = out / f"step-{name}-{bf16}-{'compiled' if compiled else 'eager'}.json"
+        cmd = [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--config", name, "--device", args.device,
+               "--bf16", bf16, "--iters", str(s["iters"]), "--warmup", str(s["warmup"] + (2 if compiled else 0)),
+               "--json", str(target)] + (["--compile"] if compiled else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if proc.returncode != 0 or not target.exists():
+            failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
+            continue
+        rows.extend(json.loads(target.read_text()))
     return {"rows": rows, "skipped": skipped, "failed": failed, "ok": not failed and bool(rows)}
 
 
@@ -160,6 +165,7 @@ def section_seeds(args, out: Path, s: dict) -> dict:
     return result
 
 
+STARTED = time.perf_counter()
 SECTIONS = {"env": section_env, "cuda_tests": section_cuda_tests, "step_time": section_step_time,
             "search": section_search, "seeds": section_seeds}
 
@@ -281,8 +287,9 @@ def markdown(report: dict) -> str:
             proj = f"{r['projection_h']:.2f}" if r.get("projection_h") is not None else "-"
             lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {'yes' if r.get('compiled') else 'no'} | "
                          f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} |")
-        for sk in report["sections"]["step_time"].get("skipped", []):
-            lines.append(f"\n{sk['config']} compiled: not measured: {sk['why']}")
+    for sk in report["sections"].get("step_time", {}).get("skipped", []):
+        lines.append(f"\n{sk['config']} bf16 {sk['bf16']} {'compiled' if sk['compiled'] else 'eager'}: "
+                     f"not measured: {sk['why']}")
     runs = report["sections"].get("search", {}).get("runs", {})
     if runs:
         lines += ["", "## 2-epoch searches at paper size (cifar10-5k)", "",
@@ -312,6 +319,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     p.add_argument("--quick", action="store_true", help="small settings (for --device cpu: a few minutes)")
     p.add_argument("--smoke", action="store_true", help="the smallest settings that run every section (tests)")
+    p.add_argument("--budget-s", type=float, default=420.0,
+                   help="time budget (s): step-time runs stop at half of it (default 420: the 8-min target)")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     p.add_argument("--search-worker", help=argparse.SUPPRESS)
     p.add_argument("--seed-worker", type=int, help=argparse.SUPPRESS)
