@@ -106,12 +106,15 @@ class Search:
         if recipe.search.mode == "bilevel":
             _check_batch("data.arch_batch_size" if dcfg.arch_batch_size else "data.batch_size",
                          dcfg.arch_batch_size or dcfg.batch_size, len(valid_idx), "architecture", self.plan.source)
+        # issue 15: the (uint8) images move to the device once, so no step copies from the host;
+        # on a CPU run .to() returns the same tensors.
+        resident = {"images": self.data.train_x.to(device), "labels": self.data.train_y.to(device)}
         self.train_loader = BatchLoader(self.data, train_idx, batch_size=dcfg.batch_size, seed=recipe.seed,
-                                        device=device, augment=dcfg.augment)
+                                        device=device, augment=dcfg.augment, **resident)
         self.arch_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.arch_batch_size or dcfg.batch_size,
-                                       seed=recipe.seed + 1, device=device, augment=dcfg.augment)
+                                       seed=recipe.seed + 1, device=device, augment=dcfg.augment, **resident)
         self.valid_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.eval_batch_size, seed=recipe.seed,
-                                        device=device, augment=False, shuffle=False, drop_last=False)
+                                        device=device, augment=False, shuffle=False, drop_last=False, **resident)
 
     def _graph_loaders(self, device: str) -> None:
         """One graph (issue 17): full-batch steps on node splits; the space's networks take a
