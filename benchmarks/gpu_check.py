@@ -126,7 +126,7 @@ def section_step_time(args, out: Path, s: dict) -> dict:
 def section_search(args, out: Path, s: dict) -> dict:
     got, ok = {}, True
     for method in SEARCHES:
-        cmd = [sys.executable, __file__, "--search-worker", method, "--device", args.device, str(out)]
+        cmd = [sys.executable, __file__, "--search-worker", method, "--device", args.device, "--data", args.data, str(out)]
         cmd += ["--search-steps", str(s["search_steps"]), "--valid-batches", str(s["valid_batches"])]
         cmd += ["--tiny-search"] if s["tiny_search"] else []
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -200,7 +200,7 @@ def search_worker(args) -> dict:
     counter = _StepCounter
     session = open_session([(types.SimpleNamespace(automl_step_end=_StepCounter._hook()), "gpu-check-steps")])
     limit = ", limit=512" if args.tiny_search else ""
-    overrides = [f'data={{name="npz", path="{DATA}", batch_size=64{limit}}}', "search.epochs=2", f"run.device={args.device!r}",
+    overrides = [f'data={{name="npz", path="{Path(args.data).resolve()}", batch_size=64{limit}}}', "search.epochs=2", f"run.device={args.device!r}",
                  f"run.root={str(Path(args.out) / 'runs')!r}", 'evaluator={name="analog-nasbench"}', "run.checkpoint_every=0"]
     if args.tiny_search:  # --smoke: the test suite checks the plumbing, not the figures
         overrides += ["space.channels=4", "space.cells_per_stage=1"]
@@ -319,6 +319,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     p.add_argument("--quick", action="store_true", help="small settings (for --device cpu: a few minutes)")
     p.add_argument("--smoke", action="store_true", help="the smallest settings that run every section (tests)")
+    p.add_argument("--data", default=str(DATA),
+                   help="the 5k CIFAR-10 npz (default ../shared/data/cifar10-5k.npz; a device machine gets only the "
+                        "repository: copy it into an ignored folder that travels)")
     p.add_argument("--budget-s", type=float, default=420.0,
                    help="time budget (s): step-time runs stop at half of it (default 420: the 8-min target)")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
