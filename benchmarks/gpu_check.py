@@ -145,7 +145,8 @@ def section_seeds(args, out: Path, s: dict) -> dict:
         barrier = out / f"seeds-{n}"
         barrier.mkdir(exist_ok=True)
         procs = [subprocess.Popen([sys.executable, __file__, "--seed-worker", str(i), "--workers", str(n),
-                                   "--device", args.device, "--iters", str(s["seed_iters"]), str(barrier)],
+                                   "--device", args.device, "--iters", str(s["seed_iters"]), str(barrier)]
+                                  + (["--tiny-search"] if s["tiny_search"] else []),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
                  for i in range(n)]
         outs = [p.communicate() for p in procs]
@@ -234,10 +235,16 @@ def seed_worker(args) -> dict:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from step_time import build_search
 
+    from automl_nas.testing import build_search as build_recipe_search
+
     barrier = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="gpu-check-seed-") as tmp:
-        search = build_search("gdas-nb201", fast=True, device=args.device, threads=1 if args.device == "cpu" else 2,
-                              bf16=False, workdir=Path(tmp))
+        if args.tiny_search:  # --smoke: the quick profile's supernet (plumbing only)
+            search = build_recipe_search(REPO / "recipes" / "gdas.toml", root=tmp, profile="quick", device=args.device,
+                                         overrides=[f"run.device={args.device!r}", "run.threads=1"])
+        else:
+            search = build_search("gdas-nb201", fast=True, device=args.device, threads=1 if args.device == "cpu" else 2,
+                                  bf16=False, workdir=Path(tmp))
         torch.manual_seed(args.seed_worker)
         train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
         batches = [(next(train), next(arch)) for _ in range(4)]
@@ -259,7 +266,7 @@ def seed_worker(args) -> dict:
         sync()
         end = time.time()
     peak, kind = _peak_gb(args.device)
-    return {"start": start, "end": end, "images": args.iters * 128, "peak_gb": peak, "peak_kind": kind}
+    return {"start": start, "end": end, "images": args.iters * 2 * len(batches[0][0][0]), "peak_gb": peak, "peak_kind": kind}
 
 
 # ---------------------------------------------------------------------------------- report
