@@ -46,3 +46,47 @@ def installed_nb201(nb201_home, monkeypatch):
     """Point ``AUTOML_NAS_HOME`` at :func:`nb201_home` for this test."""
     monkeypatch.setenv("AUTOML_NAS_HOME", str(nb201_home))
     return nb201_home
+
+
+# ---- the `cuda` marker (issue 15) ----
+# Tests marked `cuda` run on a CUDA device. On a machine without one they are *deselected*
+# (pytest's "N deselected" count) and the terminal summary names them and the reason, so a
+# CPU-only run never reports them as passed. AUTOML_NAS_CUDA_TESTS=cpu runs the same tests on
+# the CPU instead (a dry run of the subset: benchmarks/gpu_check.sh --device cpu).
+_CUDA_NOT_RUN: list[str] = []
+
+
+def cuda_test_device() -> str | None:
+    """The device the `cuda` tests run on, or None when they cannot run here."""
+    import os
+
+    if os.environ.get("AUTOML_NAS_CUDA_TESTS") == "cpu":
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else None
+
+
+def pytest_collection_modifyitems(config, items):
+    marked = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not marked or cuda_test_device() is not None:
+        return
+    config.hook.pytest_deselected(items=marked)
+    items[:] = [item for item in items if item.get_closest_marker("cuda") is None]
+    _CUDA_NOT_RUN.extend(item.nodeid for item in marked)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _CUDA_NOT_RUN:
+        terminalreporter.section("cuda tests not run")
+        terminalreporter.write_line(f"{len(_CUDA_NOT_RUN)} test(s) marked `cuda` were deselected, NOT run: "
+                                    "torch.cuda.is_available() is False on this machine. Run them where a GPU is "
+                                    "present (pytest -m cuda, or benchmarks/gpu_check.sh).")
+
+
+@pytest.fixture
+def cuda_device() -> str:
+    """The device of a `cuda` test ("cuda", or "cpu" under AUTOML_NAS_CUDA_TESTS=cpu)."""
+    device = cuda_test_device()
+    assert device is not None, "a `cuda` test ran without a device: the cuda marker's deselection failed"
+    return device

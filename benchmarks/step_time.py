@@ -94,6 +94,7 @@ class Measurement:
     peak_kind: str
     iters: int
     loadavg: list = field(default_factory=list)
+    compiled: bool = False  # run.compile (issue 15); the warm-up iterations include compiling
 
 
 # ---------------------------------------------------------------------------------- worker side
@@ -108,7 +109,8 @@ def _random_npz(directory: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool, workdir: Path):
+def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool, workdir: Path,
+                 compiled: bool = False):
     """The engine's ``Search`` for configuration ``name``, at the start of its measured epoch."""
     import torch
 
@@ -121,6 +123,7 @@ def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool
     data = _random_npz(workdir, 8 * 64)
     overrides = [f'data={{name="npz", path="{data}", batch_size=64}}', f"run.device={device!r}",
                  f"run.threads={threads}", f"run.fast_paths={str(fast).lower()}", f"run.bf16={str(bf16).lower()}",
+                 f"run.compile={str(compiled).lower()}",
                  f"run.root={str(workdir / 'runs')!r}", *cfg.overrides]
     registry = open_session().registry
     plan = plan_recipe(REPO / cfg.recipe, registry, overrides=overrides)
@@ -180,14 +183,15 @@ def _peak(device: str) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30, "process RSS"
 
 
-def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, times: dict) -> Measurement:
+def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, times: dict,
+                 compiled: bool = False) -> Measurement:
     med = {k: statistics.median(v) if v else None for k, v in times.items()}
     peak, kind = _peak(device)
     return Measurement(config=name, path=path, device=device, threads=threads, bf16=bf16, ms_iter=med["iter"],
                        ms_min=min(times["iter"]),
                        ms_weight=med["weight"], ms_arch=med["arch"], ms_single=med["single"],
                        img_per_s=2 * 64 * 1e3 / med["iter"], peak_gb=peak, peak_kind=kind, iters=len(times["iter"]),
-                       loadavg=list(os.getloadavg()))
+                       loadavg=list(os.getloadavg()), compiled=compiled)
 
 
 def worker(args: argparse.Namespace) -> list[Measurement]:
@@ -198,7 +202,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
     paths = ["fast", "plain"] if args.interleave else [args.path]
     with tempfile.TemporaryDirectory(prefix="step-time-") as tmp:
         search = build_search(args.config, fast=paths[0] == "fast", device=args.device, threads=args.threads,
-                              bf16=args.bf16, workdir=Path(tmp))
+                              bf16=args.bf16, workdir=Path(tmp), compiled=args.compile)
         from automl_nas.nn import set_fast_paths
 
         clock = _Clock(args.device)
@@ -215,7 +219,8 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                 got = time_iterations(search, batches, per_round, clock, single=cfg.single_level)
                 for k, v in got.items():
                     times[p][k].extend(v)
-        return [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p]) for p in paths]
+        return [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile)
+                for p in paths]
 
 
 # ---------------------------------------------------------------------------------- driver side
@@ -226,6 +231,7 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
            "--device", args.device, "--threads", str(args.threads), "--iters", str(args.iters),
            "--warmup", str(args.warmup), "--rounds", str(args.rounds)]
     cmd += ["--bf16", "on" if bf16 else "off"]
+    cmd += ["--compile"] if args.compile else []
     cmd += ["--interleave"] if path == "both" else []
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
@@ -307,6 +313,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--bf16", choices=("off", "on", "both"), default=None,
                         help="bf16 autocast (default: off on CPU, both on GPU)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run.compile=true: torch.compile the supernet (warm-up includes compiling; GDAS recompiles "
+                             "for every new hard sample)")
     parser.add_argument("--json", type=Path, help="also write the measurements as JSON")
     parser.add_argument("--list", action="store_true", help="list the configurations and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -10,6 +10,7 @@ from torch import nn
 
 from automl_nas.api import EdgeWeights
 from automl_nas.nn import MixedOp
+from automl_nas.engine.distributed import World
 from automl_nas.engine.run import Search
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.schedules import Schedule
@@ -36,7 +37,7 @@ def make_search(order="second"):
                           arch_optimizer=torch.optim.Adam([alpha], lr=3e-4))
     recipe = SimpleNamespace(search=SimpleNamespace(second_order=order == "second",
                                                     arch_optimizer=SimpleNamespace(grad_clip=0.0)))
-    search = SimpleNamespace(run=run, recipe=recipe)
+    search = SimpleNamespace(run=run, recipe=recipe, world=World())  # one process: no sharding, no all-reduce
 
     def loss(phase, x, y):
         sample = {"cell": EdgeWeights(weights=torch.softmax(alpha, -1))}

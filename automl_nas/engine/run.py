@@ -28,6 +28,7 @@ from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search
 from automl_nas.devices import resolve_device
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
+from automl_nas.engine.distributed import World, join_from_environment
 from automl_nas.engine.hooks import HookRelay
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, RecipeError
@@ -68,6 +69,12 @@ class Search:
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)
         set_fast_paths(supernet, recipe.run.fast_paths)
+        if recipe.run.channels_last:  # issue 15: images follow in loss(); layout only, same maths
+            supernet = supernet.to(memory_format=torch.channels_last)
+        # issue 15: the compiled forward shares the supernet's parameters; structural changes
+        # (DrNAS widening) recompile through dynamo's guards.
+        self.forward_net = torch.compile(supernet) if recipe.run.compile else supernet
+        self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
         self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None
         learnable = self.sampler.learnable
@@ -99,12 +106,15 @@ class Search:
         if recipe.search.mode == "bilevel":
             _check_batch("data.arch_batch_size" if dcfg.arch_batch_size else "data.batch_size",
                          dcfg.arch_batch_size or dcfg.batch_size, len(valid_idx), "architecture", self.plan.source)
+        # issue 15: the (uint8) images move to the device once, so no step copies from the host;
+        # on a CPU run .to() returns the same tensors.
+        resident = {"images": self.data.train_x.to(device), "labels": self.data.train_y.to(device)}
         self.train_loader = BatchLoader(self.data, train_idx, batch_size=dcfg.batch_size, seed=recipe.seed,
-                                        device=device, augment=dcfg.augment)
+                                        device=device, augment=dcfg.augment, **resident)
         self.arch_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.arch_batch_size or dcfg.batch_size,
-                                       seed=recipe.seed + 1, device=device, augment=dcfg.augment)
+                                       seed=recipe.seed + 1, device=device, augment=dcfg.augment, **resident)
         self.valid_loader = BatchLoader(self.data, valid_idx, batch_size=dcfg.eval_batch_size, seed=recipe.seed,
-                                        device=device, augment=False, shuffle=False, drop_last=False)
+                                        device=device, augment=False, shuffle=False, drop_last=False, **resident)
 
     def _graph_loaders(self, device: str) -> None:
         """One graph (issue 17): full-batch steps on node splits; the space's networks take a
@@ -155,8 +165,10 @@ class Search:
         run = self.run
         params = run.params if arch_grad else {k: v.detach() for k, v in run.params.items()}
         sample = self.sampler.sample(params, phase="weights" if phase == "single" else phase)
+        if self.recipe.run.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            out = run.supernet(x, sample)
+            out = self.forward_net(x, sample)
         logits, aux = (out if isinstance(out, tuple) else (out, None))
         logits, aux = logits.float(), (aux.float() if aux is not None else None)  # losses in fp32 under bf16
         ctx = LossContext(phase=phase, logits=logits, targets=y, params=run.params, sample=sample,
@@ -181,9 +193,11 @@ class Search:
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         run, wcfg = self.run, self.recipe.search.weights_optimizer
         run.weight_optimizer.zero_grad(set_to_none=True)
+        x, y = self.world.shard(x, y)
         loss, logits, _ = self.loss("weights", x, y, arch_grad=False)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
         loss.backward(inputs=weights)
+        self.world.average_grads(weights)
         if wcfg.grad_clip:
             nn.utils.clip_grad_norm_(weights, wcfg.grad_clip)
         run.weight_optimizer.step()
@@ -193,6 +207,7 @@ class Search:
         run, scfg = self.run, self.recipe.search
         run.arch_optimizer.zero_grad(set_to_none=True)
         params = list(run.params.values())
+        (x, y), (xt, yt) = self.world.shard(x, y), self.world.shard(xt, yt)
         if scfg.second_order:
             loss, grads = unrolled_arch_grad(self, x, y, xt, yt)
             for p, g in zip(params, grads):
@@ -200,6 +215,7 @@ class Search:
         else:
             loss, _, _ = self.loss("arch", x, y)
             loss.backward(inputs=params)
+        self.world.average_grads(params)
         if scfg.arch_optimizer.grad_clip:
             nn.utils.clip_grad_norm_(params, scfg.arch_optimizer.grad_clip)
         run.arch_optimizer.step()
@@ -209,10 +225,12 @@ class Search:
         run, scfg = self.run, self.recipe.search
         run.weight_optimizer.zero_grad(set_to_none=True)
         run.arch_optimizer.zero_grad(set_to_none=True)
+        x, y = self.world.shard(x, y)
         loss, logits, _ = self.loss("single", x, y)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
         params = list(run.params.values())
         loss.backward(inputs=weights + (params if update_arch else []))
+        self.world.average_grads(weights + (params if update_arch else []))
         if scfg.weights_optimizer.grad_clip:
             nn.utils.clip_grad_norm_(weights, scfg.weights_optimizer.grad_clip)
         run.weight_optimizer.step()
@@ -382,7 +400,7 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
     Nothing is created on disk until the components are built and the data is loaded (a run
     refused there leaves no directory); the run directory is locked for the run's life."""
     recipe = plan.recipe
-    device = resolve_device(recipe.run.device)
+    device = join_from_environment(resolve_device(recipe.run.device))  # under torchrun: this rank's device
     started = time.perf_counter()
     search = Search(plan, registry, run_dir, device=device, quiet=quiet)
     with run_dir.claim(fresh=not resume, log=search.run.log):

@@ -81,7 +81,9 @@ class RunDir:
         (an earlier run is never written into; ``--resume`` continues one)."""
         if path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            base = Path(root) / f"{safe_name(name)}-{stamp}"
+            # under torchrun every rank writes its own records (issue 15): name-<time>-rankR
+            rank = f"-rank{os.environ.get('RANK', '0')}" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+            base = Path(root) / f"{safe_name(name)}-{stamp}{rank}"
             path, n = base, 1
             while path.exists():
                 n += 1

@@ -43,16 +43,17 @@ def run_recipe(tmp_path: Path, toml_text: str, *, plugins: Iterable[tuple[object
 
 
 def build_search(recipe: str | Path, *, root: str | Path, overrides: Iterable[str] = (), name: str = "search",
-                 device: str = "cpu", epoch: int = 0):
+                 device: str = "cpu", epoch: int = 0, profile: str | None = None):
     """The engine's :class:`~automl_nas.engine.run.Search` for ``recipe`` (plus ``overrides``),
     entered at ``epoch`` and ready for ``weight_step``/``arch_step`` — for tests and benchmarks
-    that drive single steps instead of a whole run. Its run directory is ``root/name``."""
+    that drive single steps instead of a whole run. Its run directory is ``root/name``;
+    ``profile`` selects one of the recipe's ``[profile.NAME]`` tables."""
     from automl_nas.engine.run import Search
     from automl_nas.records.rundir import RunDir
     from automl_nas.session import open_session
 
     session = open_session()
-    plan = session.plan(recipe, overrides=[f"run.root={str(root)!r}", *overrides])
+    plan = session.plan(recipe, profile=profile, overrides=[f"run.root={str(root)!r}", *overrides])
     search = Search(plan, session.registry, RunDir.create(root, name), device=device, quiet=True)
     search.enter_epoch(epoch)
     return search

@@ -88,7 +88,9 @@ class DrnasSampler(Sampler):
     def sample(self, params: dict[str, torch.Tensor], *, phase: str) -> dict[str, EdgeWeights]:
         out = {}
         for group, eta in params.items():
-            theta = torch.distributions.Dirichlet(concentration(eta)).rsample()
+            # validate_args=False: beta > 0 by construction, and the check's bool() would read the
+            # concentration back from the device in every forward (a host sync; issue 15).
+            theta = torch.distributions.Dirichlet(concentration(eta), validate_args=False).rsample()
             mask = self._mask(group, eta)
             cache = {"mask": self._host_mask(group)} if mask is not None else {}
             out[group] = EdgeWeights(weights=self._masked_normalised(theta, mask), mask=mask, cache=cache)
@@ -132,6 +134,8 @@ class DrnasSampler(Sampler):
         while self.stage < target:
             self.stage += 1
             self._prune(run, self.stage)
+        for group in self.masks:  # the host copy now, not in the epoch's first forward (issue 15)
+            self._host_mask(group)
         self._sync_width(run, f"stage {self.stage} at epoch {run.epoch}")
 
     def restore(self, run: RunContext) -> None:

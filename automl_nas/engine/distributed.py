@@ -1,0 +1,80 @@
+"""One search across several devices: data parallelism of weights and architecture (issue 15).
+
+Launched with ``torchrun --nproc-per-node N`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in the
+environment), the engine joins the process group itself (gloo on CPU, nccl on GPUs; each rank
+on ``cuda:LOCAL_RANK``). Every rank builds the same run from the same seed, so the supernet,
+the architecture parameters and the sampler's random stream start identical; every rank reads
+the same *global* batch (``data.batch_size``) and computes on its own contiguous slice; after
+each backward the gradients of the weights and of the architecture parameters are averaged
+(all-reduce). The updates, and so the architecture at every step, are then the same on every
+rank. With equal slices the averaged gradient of the mean loss is the gradient on the whole
+batch, except through batch statistics: BatchNorm normalises each rank's slice (as
+``nn.DataParallel`` and DDP without SyncBatchNorm do), so networks with batch-statistics BN
+match a one-process run on the whole batch only approximately.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import attrs
+import torch
+
+__all__ = ["World", "join_from_environment"]
+
+
+@attrs.frozen
+class World:
+    """This process's place in the run: ``rank`` of ``size`` (size 1: a one-process run)."""
+
+    rank: int = 0
+    size: int = 1
+
+    @classmethod
+    def current(cls) -> "World":
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            return cls(rank=dist.get_rank(), size=dist.get_world_size())
+        return cls()
+
+    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's contiguous slice of a global batch (equal slices: the batch must divide)."""
+        if self.size == 1:
+            return x, y
+        if len(x) % self.size:
+            raise ValueError(f"a batch of {len(x)} does not split into {self.size} equal parts; "
+                             f"use a data.batch_size divisible by the number of processes")
+        part = len(x) // self.size
+        lo = self.rank * part
+        return x[lo: lo + part], y[lo: lo + part]
+
+    def average_grads(self, params: Iterable[torch.Tensor]) -> None:
+        """All-reduce the mean of every gradient, in one flat buffer (one collective per step)."""
+        if self.size == 1:
+            return
+        import torch.distributed as dist
+
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.size
+        torch._foreach_copy_(grads, [c.view_as(g) for c, g in zip(flat.split([g.numel() for g in grads]), grads)])
+
+
+def join_from_environment(device: str) -> str:
+    """Join the process group torchrun describes (no-op otherwise); returns this rank's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    import torch.distributed as dist
+
+    cuda = device.startswith("cuda")
+    if cuda:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(torch.device(device))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return device

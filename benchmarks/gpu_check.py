@@ -1,0 +1,381 @@
+"""The prepared device check of issue 15: one command, one JSON and one Markdown summary.
+
+Sections (each runs in subprocesses of its own; a failing section is recorded and the others go on):
+
+* ``env``: Python, torch, CUDA/cuDNN, device name and memory, git commit.
+* ``cuda_tests``: ``pytest -m cuda`` (``tests/test_cuda.py``: fused vs plain on the device, fp32
+  tight and bf16 with a stated tolerance, one step of every shipped recipe); on ``--device cpu``
+  the same tests as a CPU dry run (``AUTOML_NAS_CUDA_TESTS=cpu``).
+* ``step_time``: ``benchmarks/step_time.py`` for every configuration, fp32 and bf16, eager and
+  compiled, in that order while half of ``--budget-s`` lasts (the rest is listed as skipped) (``run.compile``; GDAS is measured eager only: its hard samples change the graph, so
+  dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores).
+* ``search``: a 2-epoch real search of GDAS and DrNAS at paper size (C=16, N=5, batch 64) on the
+  5k CIFAR-10 images of ``../shared/data/cifar10-5k.npz``: epoch times, and the paper-length
+  search projected as (2nd epoch's time per step) x 390 steps x the paper's epochs.
+* ``seeds``: 1 vs 4 concurrent GDAS seed processes on one device (timed together after a
+  barrier): aggregate images/s and the ratio (target >= 3x).
+* peak memory: per step-time configuration and per search (CUDA max allocated, else process RSS).
+
+``--quick`` (for ``--device cpu``, a few minutes on 2 cores): 2 step-time configurations, fp32
+eager, 2 iterations; 4 steps per search epoch; 2 iterations per seed process. ``--smoke`` (the
+suite's test): the smallest settings that still run every section (the searches on a C=4, N=1 supernet and 512 images).
+
+Usage:
+    bash benchmarks/gpu_check.sh OUT_DIR                      # on a GPU machine (<= 8 min target)
+    bash benchmarks/gpu_check.sh OUT_DIR --device cpu --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "cifar10-5k.npz"
+PAPER_ITERS = 25_000 // 64  # NB201 CIFAR-10 search split, batch 64
+SEARCHES = {"gdas": ("recipes/gdas.toml", 250), "drnas": ("recipes/drnas.toml", 100)}
+CONFIGS_FULL = ["gdas-nb201", "darts-nb201", "drnas-nb201", "drnas-pc-nb201", "drnas-pc2-nb201", "snas-nb201",
+                "snas-darts", "darts-darts"]
+NOT_COMPILED = {"gdas-nb201": "hard samples change the graph: dynamo recompiles per new sample (57-96 s per step "
+                              "on 2 CPU cores); GDAS runs eager"}
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    if args.smoke:
+        return dict(configs=["gdas-nb201"], bf16=["off"], compiled=[False], iters=1, warmup=0, search_steps=1,
+                    valid_batches=1, seed_iters=1, seeds=[1, 2], tests_k="export", tiny_search=True)
+    if args.quick:
+        return dict(configs=["gdas-nb201", "drnas-nb201"], bf16=["off"], compiled=[False], iters=2, warmup=1,
+                    search_steps=4, valid_batches=2, seed_iters=2, seeds=[1, 4], tests_k=None, tiny_search=False)
+    return dict(configs=CONFIGS_FULL, bf16=["off", "on"], compiled=[False, True], iters=10, warmup=3, search_steps=0,
+                valid_batches=0, seed_iters=20, seeds=[1, 4], tests_k=None, tiny_search=False)
+
+
+def _peak_gb(device: str) -> tuple[float, str]:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**30, "cuda allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30, "process RSS"
+
+
+# ---------------------------------------------------------------------------------- sections
+
+
+def section_env(args, out: Path, s: dict) -> dict:
+    import torch
+
+    info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+            "device": args.device, "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    if args.device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(torch.device(args.device))
+        info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                    capability=f"{props.major}.{props.minor}", cuda_devices=torch.cuda.device_count())
+    git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    info["commit"] = git.stdout.strip() or None
+    return info
+
+
+def section_cuda_tests(args, out: Path, s: dict) -> dict:
+    xml = out / "cuda-tests.xml"
+    cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", str(REPO / "tests" / "test_cuda.py"),
+           f"--junitxml={xml}"] + (["-k", s["tests_k"]] if s["tests_k"] else [])
+    env = dict(os.environ, **({"AUTOML_NAS_CUDA_TESTS": "cpu"} if args.device == "cpu" else {}))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    suite = ET.parse(xml).getroot() if xml.exists() else None
+    suite = suite.find("testsuite") if suite is not None and suite.tag == "testsuites" else suite
+    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")} if suite is not None else {}
+    return {"exit_code": proc.returncode, "dry_run_on_cpu": args.device == "cpu", **counts,
+            "tail": proc.stdout[-1500:], "ok": proc.returncode == 0 and counts.get("tests", 0) > 0}
+
+
+def section_step_time(args, out: Path, s: dict) -> dict:
+    """Eager fp32, then eager bf16, then compiled runs, each while the step-time share of the
+    time budget (half of ``--budget-s``) lasts; what does not fit is listed as skipped."""
+    rows, skipped, failed = [], [], []
+    deadline = STARTED + args.budget_s / 2
+    for compiled, bf16, name in [(c, b, n) for c in s["compiled"] for b in s["bf16"] for n in s["configs"]]:
+        if compiled and name in NOT_COMPILED:
+            skipped.append({"config": name, "bf16": bf16, "compiled": True, "why": NOT_COMPILED[name]})
+            continue
+        if time.perf_counter() > deadline:
+            skipped.append({"config": name, "bf16": bf16, "compiled": compiled,
+                            "why": f"over the step-time budget ({args.budget_s / 2:.0f} s of --budget-s)"})
+            continue
+        target = out / f"step-{name}-{bf16}-{'compiled' if compiled else 'eager'}.json"
+        cmd = [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--config", name, "--device", args.device,
+               "--bf16", bf16, "--iters", str(s["iters"]), "--warmup", str(s["warmup"] + (2 if compiled else 0)),
+               "--json", str(target)] + (["--compile"] if compiled else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if proc.returncode != 0 or not target.exists():
+            failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
+            continue
+        rows.extend(json.loads(target.read_text()))
+    return {"rows": rows, "skipped": skipped, "failed": failed, "ok": not failed and bool(rows)}
+
+
+def section_search(args, out: Path, s: dict) -> dict:
+    got, ok = {}, True
+    for method in SEARCHES:
+        cmd = [sys.executable, __file__, "--search-worker", method, "--device", args.device, "--data", args.data, str(out)]
+        cmd += ["--search-steps", str(s["search_steps"]), "--valid-batches", str(s["valid_batches"])]
+        cmd += ["--tiny-search"] if s["tiny_search"] else []
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("GPU_CHECK ")]
+        if proc.returncode != 0 or not lines:
+            got[method] = {"error": proc.stderr[-1500:]}
+            ok = False
+            continue
+        got[method] = json.loads(lines[-1][len("GPU_CHECK "):])
+    return {"runs": got, "ok": ok}
+
+
+def section_seeds(args, out: Path, s: dict) -> dict:
+    result = {}
+    for n in s["seeds"]:
+        barrier = out / f"seeds-{n}"
+        barrier.mkdir(exist_ok=True)
+        procs = [subprocess.Popen([sys.executable, __file__, "--seed-worker", str(i), "--workers", str(n),
+                                   "--device", args.device, "--iters", str(s["seed_iters"]), str(barrier)]
+                                  + (["--tiny-search"] if s["tiny_search"] else []),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                 for i in range(n)]
+        outs = [p.communicate() for p in procs]
+        reports = []
+        for p, (stdout, stderr) in zip(procs, outs):
+            lines = [ln for ln in stdout.splitlines() if ln.startswith("GPU_CHECK ")]
+            if p.returncode != 0 or not lines:
+                return {"error": stderr[-1500:], "ok": False}
+            reports.append(json.loads(lines[-1][len("GPU_CHECK "):]))
+        wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+        images = sum(r["images"] for r in reports)
+        result[str(n)] = {"processes": n, "images": images, "wall_s": wall, "img_per_s": images / wall,
+                          "peak_gb_per_process": max(r["peak_gb"] for r in reports), "peak_kind": reports[0]["peak_kind"]}
+    lo, hi = (str(n) for n in s["seeds"])
+    result["throughput_ratio"] = result[hi]["img_per_s"] / result[lo]["img_per_s"]
+    result["ok"] = True
+    return result
+
+
+STARTED = time.perf_counter()
+SECTIONS = {"env": section_env, "cuda_tests": section_cuda_tests, "step_time": section_step_time,
+            "search": section_search, "seeds": section_seeds}
+
+
+# ---------------------------------------------------------------------------------- workers
+
+
+class _StepCounter:
+    """A lifecycle plugin that records the steps per epoch the engine reports."""
+
+    steps = 0
+
+    @staticmethod
+    def _hook():
+        from automl_nas import hookimpl
+
+        @hookimpl
+        def automl_step_end(epoch, run, step, metrics):
+            _StepCounter.steps = int(metrics["steps"])
+
+        return automl_step_end
+
+
+def search_worker(args) -> dict:
+    import types
+
+    import torch
+
+    from automl_nas.session import open_session
+
+    recipe, paper_epochs = SEARCHES[args.search_worker]
+    counter = _StepCounter
+    session = open_session([(types.SimpleNamespace(automl_step_end=_StepCounter._hook()), "gpu-check-steps")])
+    limit = ", limit=512" if args.tiny_search else ""
+    overrides = [f'data={{name="npz", path="{Path(args.data).resolve()}", batch_size=64{limit}}}', "search.epochs=2", f"run.device={args.device!r}",
+                 f"run.root={str(Path(args.out) / 'runs')!r}", 'evaluator={name="analog-nasbench"}', "run.checkpoint_every=0"]
+    if args.tiny_search:  # --smoke: the test suite checks the plumbing, not the figures
+        overrides += ["space.channels=4", "space.cells_per_stage=1"]
+    if args.search_steps:
+        overrides.append(f"search.steps_per_epoch={args.search_steps}")
+    if args.valid_batches:
+        overrides.append(f"search.valid_batches={args.valid_batches}")
+    if args.device == "cpu":
+        overrides.append("run.threads=2")
+    plan = session.plan(REPO / recipe, overrides=overrides)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    result = session.execute(plan, quiet=True)
+    from automl_nas.records.rundir import RunDir
+
+    epochs = [m["epoch_time_s"] for m in RunDir(result["run_dir"]).read_metrics()]
+    per_step = epochs[-1] / counter.steps  # the 2nd epoch: allocator and kernels warm
+    peak, kind = _peak_gb(args.device)
+    return {"method": args.search_worker, "recipe": recipe, "steps_per_epoch": counter.steps, "epoch_time_s": epochs,
+            "s_per_step": per_step, "paper_epochs": paper_epochs, "paper_steps_per_epoch": PAPER_ITERS,
+            "projected_paper_search_min": per_step * PAPER_ITERS * paper_epochs / 60, "peak_gb": peak, "peak_kind": kind,
+            "genotype": result.get("genotype"), "note": "epoch_time_s as the engine records it: the epoch's steps, without the validation pass",
+            "paper_size": not args.tiny_search}
+
+
+def seed_worker(args) -> dict:
+    import tempfile
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from step_time import build_search
+
+    from automl_nas.testing import build_search as build_recipe_search
+
+    barrier = Path(args.out)
+    with tempfile.TemporaryDirectory(prefix="gpu-check-seed-") as tmp:
+        if args.tiny_search:  # --smoke: the quick profile's supernet (plumbing only)
+            search = build_recipe_search(REPO / "recipes" / "gdas.toml", root=tmp, profile="quick", device=args.device,
+                                         overrides=[f"run.device={args.device!r}", "run.threads=1"])
+        else:
+            search = build_search("gdas-nb201", fast=True, device=args.device, threads=1 if args.device == "cpu" else 2,
+                                  bf16=False, workdir=Path(tmp))
+        torch.manual_seed(args.seed_worker)
+        train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
+        batches = [(next(train), next(arch)) for _ in range(4)]
+
+        def iteration(i):
+            (x, y), (xv, yv) = batches[i % len(batches)]
+            search.arch_step(xv, yv, x, y)
+            search.weight_step(x, y)
+
+        iteration(0)  # warm-up
+        (barrier / f"ready-{args.seed_worker}").touch()
+        while len(list(barrier.glob("ready-*"))) < args.workers:
+            time.sleep(0.01)
+        sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+        sync()
+        start = time.time()
+        for i in range(args.iters):
+            iteration(i)
+        sync()
+        end = time.time()
+    peak, kind = _peak_gb(args.device)
+    return {"start": start, "end": end, "images": args.iters * 2 * len(batches[0][0][0]), "peak_gb": peak, "peak_kind": kind}
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+def markdown(report: dict) -> str:
+    env = report["sections"].get("env", {})
+    lines = [f"# gpu_check ({report['mode']}, device {report['device']})", "",
+             f"{report['finished']}; {report['total_s']:.0f} s in all; torch {env.get('torch')}, CUDA {env.get('cuda')}, "
+             f"{env.get('gpu', 'no GPU')}; commit {env.get('commit')}", ""]
+    if report["device"] == "cpu":
+        lines += ["**CPU run: the GPU figures of issue 15 are still to be measured** (run this script on a GPU).", ""]
+    for name, sec in report["sections"].items():
+        lines.append(f"- {name}: {'ok' if sec.get('ok', True) else 'FAILED'} ({report['seconds'][name]:.0f} s)")
+    tests = report["sections"].get("cuda_tests", {})
+    if tests:
+        lines += ["", "## cuda tests" + (" (CPU dry run)" if tests.get("dry_run_on_cpu") else ""), "",
+                  f"{tests.get('tests', 0)} run, {tests.get('failures', 0)} failed, {tests.get('errors', 0)} errors"]
+    rows = report["sections"].get("step_time", {}).get("rows", [])
+    if rows:
+        lines += ["", "## step time (step_time.py; ms per weight + arch iteration)", "",
+                  "| config | bf16 | compiled | median ms | fastest ms | img/s | peak GB | paper search h |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for r in rows:
+            proj = f"{r['projection_h']:.2f}" if r.get("projection_h") is not None else "-"
+            lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {'yes' if r.get('compiled') else 'no'} | "
+                         f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} |")
+    for sk in report["sections"].get("step_time", {}).get("skipped", []):
+        lines.append(f"\n{sk['config']} bf16 {sk['bf16']} {'compiled' if sk['compiled'] else 'eager'}: "
+                     f"not measured: {sk['why']}")
+    runs = report["sections"].get("search", {}).get("runs", {})
+    if runs:
+        lines += ["", "## 2-epoch searches at paper size (cifar10-5k)", "",
+                  "| method | steps/epoch | epoch s | s/step | projected paper search (min) | peak GB |",
+                  "| --- | ---: | --- | ---: | ---: | ---: |"]
+        for m, r in runs.items():
+            if "error" in r:
+                lines.append(f"| {m} | failed | | | | |")
+                continue
+            lines.append(f"| {m} | {r['steps_per_epoch']} | {', '.join(f'{t:.1f}' for t in r['epoch_time_s'])} | "
+                         f"{r['s_per_step']:.3f} | {r['projected_paper_search_min']:.1f} ({r['paper_epochs']} epochs x "
+                         f"{r['paper_steps_per_epoch']} steps) | {r['peak_gb']:.2f} |")
+    seeds = report["sections"].get("seeds", {})
+    if "throughput_ratio" in seeds:
+        lines += ["", "## concurrent seeds (GDAS, paper size)", ""]
+        for k, v in seeds.items():
+            if isinstance(v, dict):
+                lines.append(f"- {k} process(es): {v['img_per_s']:.0f} img/s in all, peak {v['peak_gb_per_process']:.2f} GB "
+                             f"per process ({v['peak_kind']})")
+        lines.append(f"- throughput ratio: {seeds['throughput_ratio']:.2f}x (target on a GPU: >= 3x for 4 seeds)")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out", help="directory for gpu_check.json and gpu_check.md")
+    p.add_argument("--device", default="cuda", help="cuda (default) or cpu")
+    p.add_argument("--quick", action="store_true", help="small settings (for --device cpu: a few minutes)")
+    p.add_argument("--smoke", action="store_true", help="the smallest settings that run every section (tests)")
+    p.add_argument("--data", default=str(DATA),
+                   help="the 5k CIFAR-10 npz (default ../shared/data/cifar10-5k.npz; a device machine gets only the "
+                        "repository: copy it into an ignored folder that travels)")
+    p.add_argument("--budget-s", type=float, default=420.0,
+                   help="time budget (s): step-time runs stop at half of it (default 420: the 8-min target)")
+    p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
+    p.add_argument("--search-worker", help=argparse.SUPPRESS)
+    p.add_argument("--seed-worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--iters", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--search-steps", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--valid-batches", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--tiny-search", action="store_true", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.search_worker or args.seed_worker is not None:
+        report = search_worker(args) if args.search_worker else seed_worker(args)
+        print("GPU_CHECK " + json.dumps(report), flush=True)
+        return 0
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            print("gpu_check: no CUDA device here; use --device cpu --quick for the CPU run", file=sys.stderr)
+            return 2
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    s = _settings(args)
+    report = {"device": args.device, "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+              "settings": s, "sections": {}, "seconds": {}}
+    started = time.perf_counter()
+    for name in args.sections.split(","):
+        t0 = time.perf_counter()
+        try:
+            report["sections"][name] = SECTIONS[name](args, out, s)
+        except Exception as exc:  # one broken section must not hide the others' figures
+            report["sections"][name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        report["seconds"][name] = time.perf_counter() - t0
+        print(f"gpu_check: {name}: {'ok' if report['sections'][name].get('ok', True) else 'FAILED'} "
+              f"({report['seconds'][name]:.0f} s)", file=sys.stderr, flush=True)
+    report["total_s"] = time.perf_counter() - started
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
+    (out / "gpu_check.md").write_text(markdown(report))
+    print(f"gpu_check: wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}", file=sys.stderr)
+    return 0 if all(sec.get("ok", True) for sec in report["sections"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The one prepared script for a session lent a GPU machine (issue 15).
+#
+# Here (with the network), once:   bash scripts/gpu_session.sh --prepare
+#   puts the wheels the device image lacks (cattrs, tomli-w) and the 5k CIFAR-10 npz into
+#   .gpu-carry/ (ignored by git, ~15 MB), which the device call must carry.
+# On the device machine (its python3 holds torch; nothing can be fetched there):
+#   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
+#   installs this checkout into python3 without dependencies, then runs benchmarks/gpu_check.sh,
+#   whose gpu_check.json and gpu_check.md come back in $OUT.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+carry="$repo/.gpu-carry"
+if [ "${1:-}" = "--prepare" ]; then
+  mkdir -p "$carry/wheels"
+  "$repo/.venv/bin/python" -m pip download -q --no-deps -d "$carry/wheels" "cattrs>=23.2" "tomli-w>=1.0"
+  cp "$repo/../shared/data/cifar10-5k.npz" "$carry/"
+  du -sh "$carry"
+  exit 0
+fi
+out="${1:?usage: gpu_session.sh OUT_DIR | --prepare}"
+py="${PYTHON:-python3}"
+cd "$repo"
+"$py" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl
+"$py" -m pip install -q --no-deps --no-build-isolation -e . $(for p in plugins/*/; do printf -- '-e %s ' "${p%/}"; done) -e tests/outside_plugin
+PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$out" --data "$carry/cifar10-5k.npz" "${@:2}"

@@ -1,0 +1,138 @@
+"""CUDA correctness (issue 15): fused vs plain paths and one search step of every shipped recipe
+on the device.
+
+Every test here is marked ``cuda``: on a machine without a GPU the root ``conftest.py``
+deselects them and the summary says they were NOT run. ``AUTOML_NAS_CUDA_TESTS=cpu`` runs
+them on the CPU as a dry run (``benchmarks/gpu_check.sh --device cpu``).
+
+Tolerances: fp32 as the CPU equality tests (rtol 1e-4, atol 2e-5), with TF32 convolutions and
+matmuls switched off for the comparison (cuDNN's default TF32 rounds to 10 mantissa bits).
+bf16 autocast: the fused and plain losses within 2 % of each other and of fp32, and the
+architecture gradients' cosine similarity with fp32's >= 0.95 (DrNAS on the tiny CPU dry run:
+0.975) (bf16 keeps 8 mantissa bits; the two paths
+round at different places, so elementwise tolerances would be arbitrary).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from automl_nas.api.sampler import updates_arch
+from automl_nas.testing import build_search, engine_steps_state
+
+pytestmark = pytest.mark.cuda
+
+REPO = Path(__file__).resolve().parents[1]
+NB201_TINY = ['data={name="digits", size=8, batch_size=16, limit=128}', "space.channels=8", "space.cells_per_stage=1",
+              "run.threads=1"]
+DARTS_TINY = ['data={name="digits", size=8, batch_size=8, limit=64}', "space.channels=4", "space.layers=3",
+              "run.threads=1"]
+PROGRESSIVE = ("search.sampler.stage_epochs=[2, 2]", "search.sampler.warmup_epochs=0",
+               "search.arch_optimizer={name='sgd', lr=3e-4}")
+CASES = [
+    ("darts-nb201.toml", NB201_TINY, (), 0),
+    ("gdas.toml", NB201_TINY, (), 0),
+    ("snas.toml", NB201_TINY, (), 0),
+    ("drnas.toml", NB201_TINY, (), 0),
+    ("drnas-progressive.toml", NB201_TINY, PROGRESSIVE, 2),
+    ("darts.toml", DARTS_TINY, ("search.second_order=false",), 0),
+    ("darts.toml", DARTS_TINY, (), 0),
+    ("snas-darts.toml", DARTS_TINY, (), 0),
+    ("gdas-darts.toml", DARTS_TINY, (), 0),
+    ("drnas-darts.toml", DARTS_TINY, ("space.channels=12", *PROGRESSIVE), 2),
+]
+IDS = ["nb201-darts", "nb201-gdas", "nb201-snas", "nb201-drnas", "nb201-drnas-progressive-stage2",
+       "darts-1st", "darts-2nd", "darts-snas", "darts-gdas", "darts-drnas-progressive-stage2"]
+
+
+@pytest.fixture(autouse=True)
+def no_tf32():
+    """fp32 comparisons in true fp32 (TF32 is cuDNN's default for convolutions)."""
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _build(tmp_path, device, recipe, tiny, extra, epoch, *, fast, name=None):
+    overrides = [*tiny, f"run.device={device!r}", f"run.fast_paths={str(fast).lower()}", *extra]
+    return build_search(REPO / "recipes" / recipe, root=tmp_path, overrides=overrides, epoch=epoch, device=device,
+                        name=name or f"{recipe}-{fast}-{len(extra)}")
+
+
+@pytest.mark.parametrize("recipe, tiny, extra, epoch", CASES, ids=IDS)
+def test_fused_equals_plain_fp32_on_device(tmp_path, cuda_device, recipe, tiny, extra, epoch):
+    plain = engine_steps_state(_build(tmp_path, cuda_device, recipe, tiny, extra, epoch, fast=False))
+    fast_search = _build(tmp_path, cuda_device, recipe, tiny, extra, epoch, fast=True)
+    assert fast_search.run.supernet.fast_paths
+    assert next(fast_search.run.supernet.parameters()).device.type == torch.device(cuda_device).type
+    fast = engine_steps_state(fast_search)
+    assert plain.keys() == fast.keys()
+    for key, value in plain.items():
+        torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=2e-5, msg=key)
+
+
+def _loss_and_arch_grad(search):
+    torch.manual_seed(3)
+    (x, y) = next(search.train_loader.cycle(0))
+    loss, _, _ = search.loss("arch", x, y)
+    params = list(search.run.params.values())
+    grads = torch.autograd.grad(loss, params)
+    return float(loss.detach()), torch.cat([g.flatten() for g in grads]).float()
+
+
+@pytest.mark.parametrize("recipe, tiny, extra, epoch", [CASES[0], CASES[3], CASES[5]],
+                         ids=["nb201-darts", "nb201-drnas", "darts-1st"])
+def test_bf16_fused_and_plain_within_stated_tolerance(tmp_path, cuda_device, recipe, tiny, extra, epoch):
+    got = {}
+    for fast, bf16 in ((False, False), (False, True), (True, True)):
+        search = _build(tmp_path, cuda_device, recipe, tiny, (*extra, f"run.bf16={str(bf16).lower()}"), epoch,
+                        fast=fast, name=f"bf16-{fast}-{bf16}")
+        got[fast, bf16] = _loss_and_arch_grad(search)
+    (l32, g32), (lp, gp), (lf, gf) = got[False, False], got[False, True], got[True, True]
+    for loss in (lp, lf):
+        assert math.isfinite(loss) and abs(loss - l32) <= 0.02 * abs(l32), (loss, l32)
+    for g in (gp, gf):
+        assert torch.isfinite(g).all()
+        assert float(torch.nn.functional.cosine_similarity(g, g32, dim=0)) >= 0.95
+    assert abs(lf - lp) <= 0.02 * abs(lp)
+
+
+SHIPPED = sorted(p.name for p in (REPO / "recipes").glob("*.toml")
+                 if "[search]" in p.read_text() and "[blackbox]" not in p.read_text() and "[study" not in p.read_text())
+
+
+def test_every_shipped_one_shot_recipe_is_covered():
+    assert {"darts-nb201.toml", "gdas.toml", "snas.toml", "drnas.toml", "drnas-progressive.toml", "darts.toml",
+            "gdas-darts.toml", "snas-darts.toml", "drnas-darts.toml", "gnn-darts.toml"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("recipe", SHIPPED)
+def test_one_search_step_of_every_shipped_recipe(tmp_path, cuda_device, recipe):
+    """The quick profile's supernet on the device: one iteration changes weights and (when the
+    method learns them) the architecture parameters, and everything stays finite and on the device."""
+    search = build_search(REPO / "recipes" / recipe, root=tmp_path, profile="quick", device=cuda_device,
+                          overrides=[f"run.device={cuda_device!r}", "run.threads=1"])
+    before = {k: v.detach().clone() for k, v in search.run.params.items()}
+    state = engine_steps_state(search, iterations=1)
+    for key, value in state.items():
+        assert value.device.type == torch.device(cuda_device).type, key
+        if value.is_floating_point():
+            assert torch.isfinite(value).all(), key
+    if search.sampler.learnable and updates_arch(search.sampler, 0):
+        assert any(not torch.equal(before[k], search.run.params[k].detach()) for k in before)
+
+
+def test_export_and_plain_network_on_device(cuda_device):
+    from automl_nas import build_model
+
+    net = build_model("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|")
+    net = net.to(cuda_device).eval()
+    with torch.no_grad():
+        out = net(torch.randn(2, 3, 32, 32, device=cuda_device))
+    logits = out[0] if isinstance(out, tuple) else out
+    assert logits.shape == (2, 10) and torch.isfinite(logits).all()

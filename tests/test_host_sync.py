@@ -1,0 +1,93 @@
+"""No host synchronisation inside a search step (issue 15), counted on the CPU.
+
+On a GPU, reading a device tensor's value on the host (``.item()``, ``float(t)``, ``bool(t)``
+in an ``if``, ``.tolist()``, ``.cpu()``, data-dependent shapes such as ``nonzero``) blocks the
+CPU until the GPU has caught up, so the next kernels cannot be queued ahead. A
+``TorchFunctionMode`` sees every such call on a tensor; these tests run the engine's steps of
+every shipped method under it and require none. (The loop's per-step ``float(loss)`` for the
+progress line and the NaN guard is outside the step, once per iteration.)
+
+GDAS is the one method with a read by design: its supernet runs only the sampled op, so k* must
+reach the host, once per sample (one transfer with the finiteness check; issue 8). That is also
+why it is not compiled (``run.compile``): each new sample is a new graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+from automl_nas.testing import build_search
+
+REPO = Path(__file__).resolve().parents[1]
+#: Tensor functions that read device values on the host or size outputs by device values.
+SYNCING = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "cpu", "numpy", "nonzero",
+           "masked_select", "unique", "equal", "allclose", "argwhere", "repeat_interleave", "__array__"}
+NB201_TINY = ['data={name="digits", size=8, batch_size=16, limit=128}', "space.channels=8", "space.cells_per_stage=1",
+              "run.device='cpu'", "run.threads=1"]
+DARTS_TINY = ['data={name="digits", size=8, batch_size=8, limit=64}', "space.channels=4", "space.layers=3",
+              "run.device='cpu'", "run.threads=1"]
+PROGRESSIVE = ("search.sampler.stage_epochs=[2, 2]", "search.sampler.warmup_epochs=0")
+
+
+class SyncCounter(TorchFunctionMode):
+    """Records every call that would synchronise with the device: (name, place, first argument)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str, object]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        repeats = args[1] if len(args) > 1 else (kwargs or {}).get("repeats")
+        # repeat_interleave sizes its output by the values only when the repeats are a tensor
+        if name in SYNCING and (name != "repeat_interleave" or isinstance(repeats, torch.Tensor)):
+            import traceback
+
+            frame = traceback.extract_stack()[-2]
+            self.calls.append((name, f"{Path(frame.filename).name}:{frame.lineno}", args[0] if args else None))
+        return func(*args, **(kwargs or {}))
+
+    def device_reads(self, *optimizers) -> list[str]:
+        """The calls, less those on optimisers' step counters (host tensors on every device
+        unless ``capturable``: reading them never waits for the GPU)."""
+        steps = {id(st["step"]) for opt in optimizers if opt is not None for st in opt.state.values() if "step" in st}
+        return [f"{name} at {where}" for name, where, arg in self.calls if id(arg) not in steps]
+
+
+def test_the_counter_sees_host_reads():
+    t = torch.ones(3)
+    with SyncCounter() as counter:
+        float(t.sum())
+        if t[0] > 0:
+            t.tolist()
+    assert [c.split(" ")[0] for c in counter.device_reads()] == ["__float__", "__bool__", "tolist"]
+
+
+@pytest.mark.parametrize("recipe, tiny, extra, epoch", [
+    ("darts-nb201.toml", NB201_TINY, (), 0),
+    ("gdas.toml", NB201_TINY, (), 0),
+    ("snas.toml", NB201_TINY, (), 0),
+    ("drnas.toml", NB201_TINY, (), 0),
+    ("drnas-progressive.toml", NB201_TINY, PROGRESSIVE, 2),
+    ("darts.toml", DARTS_TINY, (), 0),
+    ("gdas-darts.toml", DARTS_TINY, (), 0),
+], ids=["darts-nb201", "gdas", "snas", "drnas", "drnas-progressive-stage2", "darts-2nd-order", "gdas-darts"])
+def test_a_search_step_reads_nothing_back_from_the_device(tmp_path, recipe, tiny, extra, epoch):
+    search = build_search(REPO / "recipes" / recipe, root=tmp_path, overrides=[*tiny, *extra], epoch=epoch)
+    train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
+    batches = [(next(train), next(arch)) for _ in range(3)]
+    for i, ((x, y), (xv, yv)) in enumerate(batches):
+        with SyncCounter() as counter:  # the first iteration too: optimiser state is created then
+            if search.recipe.search.mode == "single_level":
+                search.single_step(x, y, True)
+            else:
+                search.arch_step(xv, yv, x, y)
+                search.weight_step(x, y)
+        reads = counter.device_reads(search.run.weight_optimizer, search.run.arch_optimizer)
+        samples = 2 * len(search.run.params)  # one per group in the arch and the weight step
+        expected = ["tolist at sampler.py:67"] * samples if search.sampler.name == "gdas" else []
+        assert reads == expected, f"iteration {i}: {reads}"
