@@ -36,6 +36,7 @@ SPACES: dict[str, dict[str, Any]] = {
     "nb201": {"channels": 4, "cells_per_stage": 1},
     "darts": {"channels": 4, "layers": 3, "eval_channels": 4, "eval_layers": 3},
     "gnn": {"hidden": 8},
+    "macro": {"channels": 4, "stages": 2, "slots": 2},
 }
 #: sampler -> options
 SAMPLERS: dict[str, dict[str, Any]] = {}
