@@ -261,6 +261,18 @@ PINS: dict[str, list[tuple[str, object, str]]] = {
         ("search.order", "arch_first", "own: DrNAS' SNAS loop order, as recipes/snas.toml"),
         ("data.split", "dataset", "own: the usual graph-NAS protocol"),
     ],
+    # Issue 18: Auto-Keras (Jin, Song & Hu, KDD 2019, arXiv:1806.10282); its code is not among the
+    # sources we can read here, so the paper's section is cited.
+    "morphism-macro": [
+        ("blackbox.proposer.beta", 2.576, "paper: Auto-Keras §3.2 UCB, beta = 2.576"),
+        ("evaluator.warm_start", True, "paper: Auto-Keras §3 (children start from the parent's weights by network morphism)"),
+        ("evaluator.train_limit", 5000, "own: the 5k-image budget of issue 18"),
+        ("blackbox.queries", 12, "own: minutes per query on 2 CPU cores (recipe comment)"),
+    ],
+    "morphism-nb201": [
+        ("blackbox.proposer.beta", 2.576, "paper: Auto-Keras §3.2 UCB, beta = 2.576"),
+        ("blackbox.queries", 100, "own: the query budget of recipes/gnn-rea.toml and the NB201 RS/REA comparisons"),
+    ],
     "gnn-rea": [
         ("blackbox.proposer.population", 10, "AutoDL@scripts-search/NAS-Bench-201-algos/R-EA.sh:37 | --ea_population 10"),
         ("blackbox.proposer.sample", 3, "AutoDL@scripts-search/NAS-Bench-201-algos/R-EA.sh:3 | R-EA.sh cifar10 3 -1 (sample size 3)"),
@@ -269,7 +281,7 @@ PINS: dict[str, list[tuple[str, object, str]]] = {
 }
 
 SOURCE = re.compile(r"^(?:(?P<repo>AutoDL|SNAS|DrNAS)@(?P<path>[\w./-]+)(?::(?P<lines>[\d,-]+))?(?: \| .+)?"
-                    r"|own: .+|DARTS rule .+|single level: .+)$")
+                    r"|own: .+|paper: .+|DARTS rule .+|single level: .+)$")
 
 
 def _resolved(name: str, registry, profile: str | None = None):
@@ -278,10 +290,19 @@ def _resolved(name: str, registry, profile: str | None = None):
     recipe the ``[blackbox]`` config with the proposer's checked options."""
     path = RECIPES / f"{name}.toml"
     if "blackbox" in tomllib.loads(path.read_text()):
-        from automl_nas.study.blackbox import plan_blackbox_recipe
+        from automl_nas.recipe import load_overridden
+        from automl_nas.recipe.converter import structure
+        from automl_nas.recipe.model import ComponentRef
+        from automl_nas.recipe.resolve import resolve_ref
+        from automl_nas.study.config import load_blackbox_config
 
-        _, cfg, _, _, proposer = plan_blackbox_recipe(path, profile=profile, build=False)
-        roots = {"blackbox.proposer": proposer, "blackbox": cfg}
+        # structured like plan_blackbox_recipe, without its preflight (no table need be installed)
+        raw = load_overridden(path, profile=profile)
+        cfg = load_blackbox_config(raw["blackbox"], source=str(path))
+        proposer = resolve_ref(registry, "proposer", cfg.proposer, key="blackbox.proposer", source=str(path)).config
+        evaluator_ref = structure(raw["evaluator"], ComponentRef, source=str(path), prefix="evaluator")
+        evaluator = resolve_ref(registry, "evaluator", evaluator_ref, key="evaluator", source=str(path)).config
+        roots = {"blackbox.proposer": proposer, "blackbox": cfg, "evaluator": evaluator}
     else:
         plan = plan_recipe(path, registry, profile=profile)
         roots = {"search.sampler.name": plan.sampler.component.name, "space": plan.space.config,

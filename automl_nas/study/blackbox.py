@@ -189,7 +189,21 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     evaluator = _component(registry, "evaluator", structure(_asking_for(raw["evaluator"], cfg, registry), ComponentRef,
                                                             source=source, prefix="evaluator"), "evaluator", source, build)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
+    blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
     return raw, cfg, space, evaluator, proposer
+
+
+def blackbox_data(raw: dict, registry: Any, source: str, *, build: bool = True) -> Any:
+    """The images of an optional ``[data]`` table (``name`` + the data set's options), loaded for
+    evaluators that train (``retrain``); ``None`` without one (table lookups need none)."""
+    from automl_nas.recipe.converter import structure
+    from automl_nas.recipe.model import ComponentRef
+
+    if "data" not in raw:
+        return None
+    provider = _component(registry, "dataset", structure(raw["data"], ComponentRef, source=source, prefix="data"),
+                          "data", source, build)
+    return provider.load() if build else None
 
 
 def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
@@ -202,8 +216,10 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
 
     from automl_nas.api.evaluator import EvalContext
     from automl_nas.records.rundir import RunDir, atomic_write_json
+    from automl_nas.session import open_session
     from automl_nas.records.schema import SCHEMA_VERSION
 
+    session = session or open_session()
     raw, cfg, space, evaluator, proposer = plan_blackbox_recipe(path, profile=profile, overrides=overrides,
                                                                 session=session)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
@@ -216,7 +232,8 @@ def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrid
             if not quiet:
                 click.echo(f"query {entry['query']:4d}  {entry['value']:.4f}  best {entry['best']:.4f}  {entry['genotype']}", err=True)
 
-        ctx = EvalContext(space=space, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
+        data = blackbox_data(raw, session.registry, str(path))
+        ctx = EvalContext(space=space, data=data, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
         out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
                            seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost)
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,

@@ -55,7 +55,7 @@ class MacroSpace(SearchSpace):
 
     def derive(self, params: dict[str, torch.Tensor]) -> Genotype:
         cfg = self.config
-        chosen = torch.argmax(params["layer"].detach(), dim=-1).tolist() if cfg.slots else []
+        chosen = torch.argmax(params["layer"].detach(), dim=-1).tolist() if cfg.slots and cfg.stages else []
         layers: list[str] = []
         for s in range(cfg.stages):
             w = f"c{cfg.channels * 2 ** s}"
@@ -76,6 +76,46 @@ class MacroSpace(SearchSpace):
                 raise ValueError(f"genotype of space {genotype.space!r} given to the {self.name!r} space")
             genotype = genotype.text
         return mg.parse_macro(genotype)
+
+    # The encoding covers the one-shot view (which optional slots hold a conv layer), so the
+    # table-free proposers (random, rea) search it; genotypes edited by morphisms are outside it.
+
+    def size(self) -> int:
+        """Distinct genotypes of the view: 0..slots conv layers per stage (the slots' order is immaterial)."""
+        return (self.config.slots + 1) ** self.config.stages
+
+    def to_ops(self, genotype: Genotype) -> tuple[int, ...]:
+        """Canonical slot choices: a stage's conv layers fill its first slots."""
+        return tuple(int(k < n) for n in self._counts(genotype) for k in range(self.config.slots))
+
+    def from_ops(self, ops: tuple[int, ...]) -> Genotype:
+        import torch.nn.functional as F
+
+        if not ops:
+            return self.derive({})
+        return self.derive({"layer": F.one_hot(torch.tensor(ops), len(OPS)).float()})
+
+    def encode(self, genotype: Genotype) -> int:
+        index = 0
+        for n in self._counts(genotype):
+            index = index * (self.config.slots + 1) + n
+        return index
+
+    def decode(self, index: int) -> Genotype:
+        cfg, counts = self.config, []
+        for _ in range(cfg.stages):
+            index, n = divmod(index, cfg.slots + 1)
+            counts.insert(0, n)
+        return self.from_ops(tuple(int(k < n) for n in counts for k in range(cfg.slots)))
+
+    def _counts(self, genotype: Genotype) -> list[int]:
+        g, cfg = self.macro(genotype), self.config
+        stages = format_stages(g)
+        if g.skips or len(stages) != cfg.stages or any(
+                s[0] != f"c{cfg.channels * 2 ** i}" or len(s) > 1 + cfg.slots or any(t != s[0] for t in s)
+                for i, s in enumerate(stages)):
+            raise ValueError(f"{genotype.text} is not in the one-shot view of this space (stage convs + slots)")
+        return [len(s) - 1 for s in stages]
 
     def _genotype(self, g: mg.MacroGenotype) -> Genotype:
         return Genotype(self.name, mg.format_macro(g))
@@ -102,3 +142,14 @@ class MacroSpace(SearchSpace):
         cfg = self.config
         return {"name": self.name, "channels": cfg.channels, "stages": cfg.stages, "slots": cfg.slots,
                 "max_width": cfg.max_width, "max_layers": cfg.max_layers}
+
+
+def format_stages(g: mg.MacroGenotype) -> list[list[str]]:
+    """The layers split at the pools."""
+    stages: list[list[str]] = [[]]
+    for t in g.layers:
+        if t == "p":
+            stages.append([])
+        else:
+            stages[-1].append(t)
+    return stages
