@@ -41,7 +41,7 @@ def macro_rows(data, *, seeds: int, queries: int, epochs: int, channels: int = 1
 
     registry = open_session().registry
     space = registry.create("search_space", "macro", MacroConfig(channels=channels, stages=stages, slots=2,
-                                                                max_width=8 * channels, max_layers=16))
+                                                                max_width=8 * channels, max_layers=10))
     methods = {"morphism+warm": ("morphism", MorphismConfig(), True), "random+scratch": ("random", None, False)}
     rows: dict[str, dict] = {}
     for label, (proposer_name, proposer_cfg, warm) in methods.items():
