@@ -22,6 +22,7 @@ from automl_nas.testing.contracts import (
     DatasetContract,
     EvaluatorContract,
     ObjectiveContract,
+    ProposerContract,
     SamplerContract,
     SearchSpaceContract,
 )
@@ -36,6 +37,7 @@ SPACES: dict[str, dict[str, Any]] = {
     "nb201": {"channels": 4, "cells_per_stage": 1},
     "darts": {"channels": 4, "layers": 3, "eval_channels": 4, "eval_layers": 3},
     "gnn": {"hidden": 8},
+    "macro": {"channels": 4, "stages": 2, "slots": 2},
 }
 #: sampler -> options
 SAMPLERS: dict[str, dict[str, Any]] = {}
@@ -58,8 +60,13 @@ EVALUATORS: dict[str, dict[str, Any]] = {
     "retrain": {"options": {"epochs": 1, "batch_size": 8, "train_limit": 16, "eval_batch_size": 16,
                             "network": {"channels": 4, "cells_per_stage": 1}}},
 }
+#: proposer -> {"options": ..., "space": the space it searches (else nb201)}
+PROPOSERS: dict[str, dict[str, Any]] = {
+    "morphism": {"space": "macro"},  # the nb201 cell space has morphisms too; the macro one all three kinds
+}
 DEFAULT_SPACE = "nb201"
-TABLES = {"search_space": "SPACES", "sampler": "SAMPLERS", "objective": "OBJECTIVES", "evaluator": "EVALUATORS"}
+TABLES = {"search_space": "SPACES", "sampler": "SAMPLERS", "objective": "OBJECTIVES", "evaluator": "EVALUATORS",
+          "proposer": "PROPOSERS"}
 
 
 @functools.cache
@@ -264,13 +271,28 @@ def test_suites_catch_overlapping_node_splits():
 # ---- the tables themselves ---------------------------------------------------------------------
 
 
+class TestEveryProposer(ProposerContract):
+    @pytest.fixture(params=_names("proposer"))
+    def entry(self, request):
+        return request.param, PROPOSERS.get(request.param)
+
+    @pytest.fixture
+    def space(self, entry):
+        return _space((entry[1] or {}).get("space", DEFAULT_SPACE))
+
+    @pytest.fixture
+    def proposer(self, entry):
+        name, spec = entry
+        return build("proposer", name, None if spec is None else spec.get("options", {}))
+
+
 def test_every_kind_has_registered_components():
     for kind in TABLES:
         assert _names(kind), f"no {kind} registered: is the environment installed (bash scripts/setup.sh)?"
 
 
 @pytest.mark.parametrize("kind,table", [("search_space", SPACES), ("sampler", SAMPLERS),
-                                        ("objective", OBJECTIVES), ("evaluator", EVALUATORS)])
+                                        ("objective", OBJECTIVES), ("evaluator", EVALUATORS), ("proposer", PROPOSERS)])
 def test_no_stale_entries(kind, table):
     """An entry for a component that no longer registers would hide a renamed component."""
     assert set(table) <= set(_names(kind)), f"{TABLES[kind]} names unregistered {kind}s: {sorted(set(table) - set(_names(kind)))}"

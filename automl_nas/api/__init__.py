@@ -15,7 +15,7 @@ from automl_nas.api.sampler import (
     child_sample,
     updates_arch,
 )
-from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace
+from automl_nas.api.space import GroupSpec, InputSpec, Morphism, OpPosition, SearchSpace, supports_morphisms
 from automl_nas.api.tracker import EpochView, Tracker, metric_key
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "ImageSet",
     "InputSpec",
     "LossContext",
+    "Morphism",
     "Objective",
     "OpPosition",
     "Proposer",
@@ -46,5 +47,6 @@ __all__ = [
     "child_sample",
     "metric_key",
     "parse_genotype",
+    "supports_morphisms",
     "updates_arch",
 ]

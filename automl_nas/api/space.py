@@ -56,6 +56,26 @@ class OpPosition:
     input_shape: tuple[int, ...]
 
 
+@attrs.frozen
+class Morphism:
+    """One function-preserving edit of a genotype, offered by :meth:`SearchSpace.morphisms`.
+
+    ``kind`` names the edit (``"deepen"``, ``"widen"``, ``"skip"``, a space's own), ``args`` says
+    where (plain values, so a morphism prints, compares and hashes); ``exact`` is true when
+    :meth:`SearchSpace.morph_network` returns a network computing the parent's function at
+    initialisation to float tolerance, in training and in eval mode.
+
+    .. versionadded:: 0.1 (issue 18)
+    """
+
+    kind: str
+    args: tuple = ()
+    exact: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.kind}({', '.join(str(a) for a in self.args)})"
+
+
 @attrs.frozen(kw_only=True)
 class InputSpec:
     """What the network sees: image shape and number of classes."""
@@ -188,6 +208,39 @@ class SearchSpace(abc.ABC):
             f"so its ops cannot be profiled"
         )
 
+    # ---- network morphisms (optional; issue 18) ----
+
+    def morphisms(self, genotype: Genotype) -> list[Morphism]:
+        """The function-preserving edits of ``genotype`` this space offers, in a fixed order.
+
+        A space that implements this also implements :meth:`apply_morphism` and
+        :meth:`morph_network`; :func:`supports_morphisms` tells whether it does. The
+        ``morphism`` proposer and the retraining evaluator's warm start use them.
+        """
+        raise NotImplementedError(f"search space {self.name!r} offers no network morphisms (SearchSpace.morphisms)")
+
+    def apply_morphism(self, genotype: Genotype, morphism: Morphism) -> Genotype:
+        """The child genotype of ``morphism`` (one of ``morphisms(genotype)``) applied to ``genotype``."""
+        raise NotImplementedError(f"search space {self.name!r} offers no network morphisms (SearchSpace.apply_morphism)")
+
+    def morph_network(self, network: nn.Module, genotype: Genotype, morphism: Morphism, inputs: InputSpec) -> nn.Module:
+        """A new network of ``apply_morphism(genotype, morphism)`` whose weights are transferred
+        from ``network`` (a :meth:`build_network` of ``genotype``, possibly trained) so that, for
+        an exact morphism, it computes the same function in train and eval mode. ``network`` is
+        not modified."""
+        raise NotImplementedError(f"search space {self.name!r} offers no network morphisms (SearchSpace.morph_network)")
+
+    def edit_distance(self, a: Genotype, b: Genotype) -> float:
+        """A distance between two genotypes for kernels over architectures (0 for equal ones).
+        Default: the number of edges whose op differs (spaces with :meth:`to_ops`)."""
+        ops_a, ops_b = self.to_ops(a), self.to_ops(b)
+        return float(sum(x != y for x, y in zip(ops_a, ops_b)) + abs(len(ops_a) - len(ops_b)))
+
     def fingerprint(self) -> dict[str, Any]:
         """Settings that identify this space instance (recorded with runs)."""
         return {"name": self.name}
+
+
+def supports_morphisms(space: SearchSpace) -> bool:
+    """Whether ``space`` implements the optional morphism methods (:meth:`SearchSpace.morphisms`)."""
+    return type(space).morphisms is not SearchSpace.morphisms

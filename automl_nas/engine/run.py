@@ -194,12 +194,18 @@ class Search:
         run, wcfg = self.run, self.recipe.search.weights_optimizer
         run.weight_optimizer.zero_grad(set_to_none=True)
         x, y = self.world.shard(x, y)
-        loss, logits, _ = self.loss("weights", x, y, arch_grad=False)
+        with_arch = bool(wcfg.grad_clip and wcfg.clip_arch_grad and self.sampler.learnable)
+        loss, logits, _ = self.loss("weights", x, y, arch_grad=with_arch)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
-        loss.backward(inputs=weights)
-        self.world.average_grads(weights)
+        params = list(run.params.values()) if with_arch else []
+        loss.backward(inputs=weights + params)
+        self.world.average_grads(weights + params)
         if wcfg.grad_clip:
-            nn.utils.clip_grad_norm_(weights, wcfg.grad_clip)
+            # clip_arch_grad: the official loops clip model.parameters(), alphas included, so the
+            # arch gradient of the weight loss enters the norm; it is then dropped, never stepped.
+            nn.utils.clip_grad_norm_(weights + params, wcfg.grad_clip)
+            for p in params:
+                p.grad = None
         run.weight_optimizer.step()
         return loss.detach(), (logits.argmax(1) == y).float().mean().detach()
 
@@ -232,7 +238,10 @@ class Search:
         loss.backward(inputs=weights + (params if update_arch else []))
         self.world.average_grads(weights + (params if update_arch else []))
         if scfg.weights_optimizer.grad_clip:
-            nn.utils.clip_grad_norm_(weights, scfg.weights_optimizer.grad_clip)
+            # clip_arch_grad (SNAS single-GPU train_search.py:504): one norm over weights and alphas,
+            # which scales the arch gradient too before its own clip below.
+            clipped = weights + (params if update_arch and scfg.weights_optimizer.clip_arch_grad else [])
+            nn.utils.clip_grad_norm_(clipped, scfg.weights_optimizer.grad_clip)
         run.weight_optimizer.step()
         if update_arch:
             if scfg.arch_optimizer.grad_clip:

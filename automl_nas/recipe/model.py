@@ -48,6 +48,10 @@ class WeightOptimizerConfig:
     nesterov: bool = False
     weight_decay: float = attrs.field(default=3e-4, validator=non_negative)
     grad_clip: float = attrs.field(default=5.0, validator=non_negative, metadata={"help": "max grad norm (0: off)"})
+    clip_arch_grad: bool = attrs.field(default=False, validator=v.instance_of(bool),
+                                       metadata={"help": "the weight step's clip norm includes the architecture gradient of its loss "
+                                                         "(AutoDL-Projects, DrNAS on NB201, SNAS single-GPU: clip_grad_norm_ over "
+                                                         "model.parameters(), alphas included); only the weights are stepped"})
 
 
 @attrs.frozen(kw_only=True)

@@ -37,7 +37,8 @@ def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> d
 
 def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_queries: int = 100,
                  budget_seconds: float = 0.0, parallel: int = 1, *, metric: str = "", seed: int = 0,
-                 on_query: Callable[[dict], None] | None = None, report: str = "", cost: str = "") -> dict[str, Any]:
+                 on_query: Callable[[dict], None] | None = None, report: str = "", cost: str = "",
+                 replay: list[dict] = ()) -> dict[str, Any]:
     """Search ``space`` with ``proposer``; returns the history and the best genotype.
 
     Returns ``{"history": [{query, genotype, value, best, time_s[, report][, sim_time_s]}],
@@ -57,6 +58,7 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     sign = 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
     proposer.setup(space, seed)
     loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
+    _replay(loop, proposer, replay)
     if parallel > 1:
         _run_ray(loop, proposer, evaluator, ctx, names, parallel)
     else:
@@ -66,6 +68,29 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
             proposer.tell(genotype, sign * values[metric])
             loop.record(genotype, values)
     return loop.summary()
+
+
+def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> None:
+    """Resume: ask the (seeded, deterministic) proposer again and tell it the recorded scores
+    instead of evaluating, so it stands where the interrupted search stopped."""
+    from automl_nas.errors import RunError
+
+    on_query, loop.on_query = loop.on_query, None  # recorded already
+    simulated = 0.0
+    for entry in entries:
+        genotype = proposer.ask()
+        if genotype.text != entry["genotype"]:
+            raise RunError(f"resume: the proposer asks {genotype.text} where the run asked {entry['genotype']} "
+                           f"(query {entry['query']}); it does not repeat its proposals",
+                           hint="resume only searches whose proposer is deterministic for its seed (every shipped one)")
+        values = {loop.metric: entry["value"]}
+        if loop.report:
+            values[loop.report] = entry["report"]
+        if loop.cost:
+            values[loop.cost], simulated = entry["sim_time_s"] - simulated, entry["sim_time_s"]
+        proposer.tell(genotype, loop.sign * entry["value"])
+        loop.record(genotype, values)
+    loop.on_query = on_query
 
 
 class _Loop:
@@ -190,36 +215,73 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     evaluator = _component(registry, "evaluator", structure(_asking_for(raw["evaluator"], cfg, registry), ComponentRef,
                                                             source=source, prefix="evaluator"), "evaluator", source, build)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
+    blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
     return raw, cfg, space, evaluator, proposer
 
 
-def run_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), run_dir=None,
-                        quiet: bool = False, session: Any = None) -> dict[str, Any]:
+def blackbox_data(raw: dict, registry: Any, source: str, *, build: bool = True) -> Any:
+    """The images of an optional ``[data]`` table (``name`` + the data set's options), loaded for
+    evaluators that train (``retrain``); ``None`` without one (table lookups need none)."""
+    from automl_nas.recipe.converter import structure
+    from automl_nas.recipe.model import ComponentRef
+
+    if "data" not in raw:
+        return None
+    provider = _component(registry, "dataset", structure(raw["data"], ComponentRef, source=source, prefix="data"),
+                          "data", source, build)
+    return provider.load() if build else None
+
+
+def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, overrides=(), run_dir=None,
+                        quiet: bool = False, session: Any = None, resume: str | Path | None = None) -> dict[str, Any]:
     """``automl search``: read ``[space]``, ``[evaluator]``, ``[blackbox]`` and run the loop.
 
-    Writes ``history.jsonl`` and ``result.json`` into the run directory.
+    Writes ``recipe.toml`` (the recipe as given) with ``search.json`` (profile, overrides),
+    ``history.jsonl`` and ``result.json`` into the run directory. ``resume`` continues such a
+    directory: the recorded queries are replayed into the proposer, then the search goes on
+    (a retraining evaluator also resumes an interrupted training from its checkpoint).
     """
+    import json
+
+    if resume is not None:
+        rd_resume = Path(resume)
+        try:
+            saved = json.loads((rd_resume / "search.json").read_text())
+        except OSError:
+            raise RecipeError(f"{rd_resume} is not a black-box search directory (search.json is missing)",
+                              hint="pass the run_dir `automl search` printed") from None
+        path, profile, overrides, run_dir = rd_resume / "recipe.toml", saved["profile"], saved["overrides"], rd_resume
     import click
 
     from automl_nas.api.evaluator import EvalContext
     from automl_nas.records.rundir import RunDir, atomic_write_json
+    from automl_nas.session import open_session
     from automl_nas.records.schema import SCHEMA_VERSION
 
+    session = session or open_session()
     raw, cfg, space, evaluator, proposer = plan_blackbox_recipe(path, profile=profile, overrides=overrides,
                                                                 session=session)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
-    rd = RunDir.new((raw.get("run") or {}).get("root", "runs"), f"{name}-blackbox", run_dir)
+    rd = RunDir(Path(resume)) if resume is not None else RunDir.new((raw.get("run") or {}).get("root", "runs"),
+                                                                      f"{name}-blackbox", run_dir)
 
-    with rd.claim(fresh=True):  # locked, and refused when it already holds a run
+    with rd.claim(fresh=resume is None):  # locked; a fresh run is refused a directory that holds one
+        replay: list[dict] = []
+        if resume is None:
+            rd.recipe_file.write_text(Path(path).read_text())
+            atomic_write_json(rd.path / "search.json", {"profile": profile, "overrides": list(overrides)})
+        elif (rd.path / "history.jsonl").exists():
+            replay = [json.loads(line) for line in (rd.path / "history.jsonl").read_text().splitlines() if line.strip()]
 
         def on_query(entry: dict) -> None:
             rd.append_jsonl(rd.path / "history.jsonl", entry)
             if not quiet:
                 click.echo(f"query {entry['query']:4d}  {entry['value']:.4f}  best {entry['best']:.4f}  {entry['genotype']}", err=True)
 
-        ctx = EvalContext(space=space, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
+        data = blackbox_data(raw, session.registry, str(path))
+        ctx = EvalContext(space=space, data=data, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
         out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
-                           seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost)
+                           seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost, replay=replay)
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
                   **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
                   "schema_version": SCHEMA_VERSION}

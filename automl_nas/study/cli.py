@@ -37,13 +37,15 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
 
 
 @click.command("search")
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("recipe", type=click.Path(dir_okay=False), required=False)
 @click.option("--profile", "-p", help="Apply [profile.NAME] of the recipe.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key, e.g. --set blackbox.queries=50.")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Write here instead of run.root/<recipe>-blackbox-<time>.")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True),
+              help="Continue the search in this run directory (no RECIPE: it holds its own).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-query output.")
 @handle_errors
-def blackbox(recipe, profile, overrides, run_dir, quiet) -> None:
+def blackbox(recipe, profile, overrides, run_dir, resume, quiet) -> None:
     """Black-box NAS: a proposer from [blackbox] queries the [evaluator] on the [space].
 
     \b
@@ -57,8 +59,10 @@ def blackbox(recipe, profile, overrides, run_dir, quiet) -> None:
     """
     from automl_nas.study.blackbox import run_blackbox_recipe
 
+    if (recipe is None) == (resume is None) or (resume and (profile or overrides or run_dir)):
+        raise click.UsageError("give a RECIPE, or --resume RUN_DIR alone (the run keeps its recipe, profile and --set)")
     result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
-                                 session=command_session())
+                                 session=command_session(), resume=resume)
     keys = ("status", "proposer", "metric", "best_genotype", "best_value", "report_metric", "best_report", "queries",
             "simulated_seconds", "run_dir")
     click.echo(json.dumps({k: result[k] for k in keys if k in result}, indent=2))

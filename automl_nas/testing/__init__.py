@@ -60,21 +60,30 @@ def build_search(recipe: str | Path, *, root: str | Path, overrides: Iterable[st
 
 
 def engine_steps_state(search, iterations: int = 2, *, seed: int = 7) -> dict:
-    """Take ``iterations`` search iterations the way the engine's loop does (arch step then
-    weight step, or one joint step for single-level recipes) under a fixed torch seed, and
-    return the supernet's state and the architecture parameters — what two runs of the same
-    maths (e.g. fast and plain paths) must agree on."""
+    """Take ``iterations`` search iterations the way the engine's loop does (the recipe's
+    ``search.order``: arch step then weight step, or weight step then arch step; one joint step
+    for single-level recipes; no arch step in an epoch where the sampler does not update the
+    architecture) under a fixed torch seed, and return the supernet's state and the
+    architecture parameters — what two runs of the same maths (e.g. fast and plain paths) must
+    agree on."""
     import torch
 
+    from automl_nas.api.sampler import updates_arch
+
+    scfg = search.recipe.search
+    update_arch = updates_arch(search.sampler, search.run.epoch)
     torch.manual_seed(seed)  # the same sampler noise and drop-path masks on every call
     train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
     for _ in range(iterations):
         (x, y), (xv, yv) = next(train), next(arch)
-        if search.recipe.search.mode == "single_level":
-            search.single_step(x, y, True)
-        else:
+        if scfg.mode == "single_level":
+            search.single_step(x, y, update_arch)
+            continue
+        if scfg.order == "arch_first" and update_arch:
             search.arch_step(xv, yv, x, y)
-            search.weight_step(x, y)
+        search.weight_step(x, y)
+        if scfg.order == "weights_first" and update_arch:
+            search.arch_step(xv, yv, x, y)
     state = {f"net.{k}": v for k, v in search.run.supernet.state_dict().items()}
     state.update({f"arch.{k}": v.detach() for k, v in search.run.params.items()})
     return state

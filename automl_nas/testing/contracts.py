@@ -295,6 +295,42 @@ class ObjectiveContract:
         assert any(g is not None for g in grads), "the term depends on neither the architecture nor the logits"
 
 
+class ProposerContract:
+    """Needs ``proposer`` (a fresh, not yet set-up instance) and ``space`` fixtures.
+
+    The black-box protocol: after ``setup(space, seed)`` every ``ask()`` is a valid genotype of
+    the space, several asks may be outstanding before their ``tell``, and the same seed and the
+    same told values give the same proposals.
+
+    .. versionadded:: 0.1 (issue 18)
+    """
+
+    rounds = 12
+
+    def _run(self, proposer, space, seed: int) -> list[str]:
+        proposer.setup(space, seed)
+        texts = []
+        for i in range(self.rounds // 2):
+            asked = [proposer.ask(), proposer.ask()]  # two outstanding, as with parallel evaluations
+            for j, genotype in enumerate(asked):
+                assert isinstance(genotype, Genotype) and genotype.space == space.name
+                assert space.parse(genotype.text) == genotype, f"{genotype.text!r} does not parse in its space"
+                proposer.tell(genotype, float((7 * i + 3 * j) % 5))
+                texts.append(genotype.text)
+        return texts
+
+    def test_asks_valid_genotypes_and_takes_scores(self, proposer, space):
+        import copy
+
+        texts = self._run(copy.deepcopy(proposer), space, 0)
+        assert len(texts) == self.rounds
+
+    def test_same_seed_same_proposals(self, proposer, space):
+        import copy
+
+        assert self._run(copy.deepcopy(proposer), space, 5) == self._run(copy.deepcopy(proposer), space, 5)
+
+
 class EvaluatorContract:
     """Needs ``evaluator``, ``genotype`` and ``eval_context`` fixtures.
 

@@ -25,3 +25,16 @@ class ReinforceConfig:
 class TpeConfig:
     startup: int = attrs.field(default=10, validator=v.ge(0), metadata={"help": "random trials before TPE (Optuna default 10)"})
     multivariate: bool = attrs.field(default=False, metadata={"help": "multivariate TPE over the edges"})
+
+
+@attrs.frozen(kw_only=True)
+class MorphismConfig:
+    """Auto-Keras (Jin et al., KDD 2019) defaults where the paper gives them."""
+
+    beta: float = attrs.field(default=2.576, validator=v.ge(0), metadata={"help": "UCB exploration weight (Auto-Keras: 2.576)"})
+    rho: float = attrs.field(default=1.0, validator=v.gt(0), metadata={"help": "kernel exp(-rho^2 d^2) length scale, d = edit distance"})
+    noise: float = attrs.field(default=1e-6, validator=v.gt(0), metadata={"help": "GP noise / jitter on the kernel diagonal"})
+    max_edits: int = attrs.field(default=3, validator=v.gt(0), metadata={"help": "longest morphism sequence from a trained parent"})
+    t_start: float = attrs.field(default=1.0, validator=v.gt(0), metadata={"help": "simulated-annealing start temperature of the tree search"})
+    t_min: float = attrs.field(default=0.05, validator=v.gt(0), metadata={"help": "the tree search stops below this temperature"})
+    cooling: float = attrs.field(default=0.9, validator=[v.gt(0), v.lt(1)], metadata={"help": "temperature factor per expansion"})

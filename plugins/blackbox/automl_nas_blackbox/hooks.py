@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from automl_nas import Component, hookimpl
-from automl_nas_blackbox.config import ReaConfig, ReinforceConfig, TpeConfig
+from automl_nas_blackbox.config import MorphismConfig, ReaConfig, ReinforceConfig, TpeConfig
 
 _PKG = "automl_nas_blackbox"
 
@@ -19,4 +19,6 @@ def automl_register_proposers() -> list[Component]:
                   summary="REINFORCE over per-edge categorical logits with a moving-average baseline"),
         Component(kind="proposer", name="tpe", impl=f"{_PKG}.tpe:TpeProposer", config=TpeConfig,
                   summary="Optuna TPE, one categorical per edge (needs optuna)"),
+        Component(kind="proposer", name="morphism", impl=f"{_PKG}.morphism:MorphismSearch", config=MorphismConfig,
+                  summary="Auto-Keras: network morphisms chosen by an edit-distance GP + UCB tree search (spaces with morphisms)"),
     ]

@@ -110,6 +110,11 @@ class RetrainConfig:
                               metadata={"help": "device to train on ('' : the run's device; auto, cpu, cuda, cuda:N)"})
     seed: int | None = attrs.field(default=None, validator=_opt(_int, v.ge(0)),
                                    metadata={"help": "seed of the weight init, data order and drop-path (default: the run's seed)"})
+    warm_start: bool = attrs.field(default=False, validator=v.instance_of(bool),
+                                   metadata={"help": "start from the weights of a network this run already trained, carried over "
+                                                     "by the space's morphisms (Auto-Keras); needs a run directory"})
+    warm_start_edits: int = attrs.field(default=3, validator=[_int, v.ge(1)],
+                                        metadata={"help": "longest morphism sequence searched from a trained parent to the genotype"})
 
 
 _NB201 = Preset(

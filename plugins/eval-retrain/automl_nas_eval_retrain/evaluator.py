@@ -27,6 +27,7 @@ from automl_nas_eval_retrain.checkpoint import CheckpointDir
 from automl_nas_eval_retrain.config import RetrainConfig, RetrainSettings, resolve_settings
 from automl_nas_eval_retrain.network import genotype_costs, network_space
 from automl_nas_eval_retrain.trainer import Trainer
+from automl_nas_eval_retrain.warm_start import can_warm_start, find_parent, warm_network
 
 __all__ = ["Retrain"]
 
@@ -65,6 +66,9 @@ class Retrain(Evaluator):
             job = {"genotype": genotype.text, "space": space.fingerprint(), "settings": attrs.asdict(settings),
                    "augment": cfg.augment, "seed": seed, "data": {"name": data.name, "source": data.source,
                                                                    "train": n_train, "test": len(data.test_y)}}
+            net, warm = _warm_start(cfg, ctx, space, genotype, job, inputs, device, net)
+            if warm is not None:
+                job["warm_start"] = warm  # its own checkpoint folder: a warm child never resumes a cold one
             checkpoints = CheckpointDir(ctx.run_dir, job) if ctx.run_dir is not None else None
             trainer = Trainer(net, settings, train, test, seed=seed, log=ctx.log, checkpoints=checkpoints)
             ctx.log(f"retrain: {genotype.text} on {space.name} (preset {preset}, network {network or 'as the space'}): "
@@ -79,7 +83,28 @@ class Retrain(Evaluator):
         ctx.log(f"retrain: test accuracy {test_acc:.2f}% after {settings.epochs} epochs ({trainer.train_time:.1f}s training)")
         return {"test_acc": test_acc, "params": costs["params"], "flops": costs["flops"],
                 "train_time_s": round(trainer.train_time, 3), "train_loss": last["loss"], "train_acc": last["train_acc"],
-                "epochs": float(settings.epochs)}
+                "epochs": float(settings.epochs), "warm_start_edits": float(len(warm["morphisms"]) if warm else 0)}
+
+
+def _warm_start(cfg: RetrainConfig, ctx: EvalContext, space, genotype: Genotype, job: dict, inputs: InputSpec,
+                device: str, net: torch.nn.Module) -> tuple[torch.nn.Module, dict | None]:
+    """``warm_start``: the nearest trained parent's network carried to ``genotype`` (warm_start.py)."""
+    if not cfg.warm_start:
+        return net, None
+    if ctx.run_dir is None:
+        raise RecipeError("retrain: warm_start finds the parent's weights in the run directory, and this run has none",
+                          hint="run it as a search (automl search) or give it a work directory")
+    if not can_warm_start(space):
+        raise RecipeError(f"retrain: warm_start needs a space with network morphisms; {space.name!r} offers none",
+                          hint="set evaluator.warm_start = false")
+    found = find_parent(ctx.run_dir, job, space, genotype, cfg.warm_start_edits)
+    if found is None:
+        ctx.log(f"retrain: no trained parent reaches {genotype.text} by morphisms: trained from scratch")
+        return net, None
+    folder, parent, path = found
+    ctx.log(f"retrain: warm start from {parent.text} ({folder.name}) by {', '.join(map(str, path))}")
+    return warm_network(space, folder, parent, path, inputs, device), {
+        "parent": folder.name, "morphisms": [str(m) for m in path]}
 
 
 def _check_data(data: Any) -> ImageSet:

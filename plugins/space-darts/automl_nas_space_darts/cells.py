@@ -46,7 +46,8 @@ class SearchCell(nn.Module):
     """
 
     def __init__(self, *, steps: int, multiplier: int, c_pp: int, c_p: int, c: int, reduction: bool,
-                 reduction_prev: bool, ops: Sequence[str], affine: bool, track: bool, partial_channels: int = 1) -> None:
+                 reduction_prev: bool, ops: Sequence[str], affine: bool, track: bool, partial_channels: int = 1,
+                 pool_bn: bool = True) -> None:
         super().__init__()
         self.reduction, self.steps, self.multiplier = reduction, steps, multiplier
         self.op_names = tuple(ops)
@@ -60,8 +61,9 @@ class SearchCell(nn.Module):
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                # DARTS model_search: pools get a non-affine BN in the supernet (spec §2.1).
-                mixed = MixedOp([make_op(name, c // k, stride, affine=affine, track=track, pool_bn=True) for name in ops])
+                # DARTS model_search: pools get a non-affine BN in the supernet (spec §2.1); AutoDL's
+                # GDAS search cells (xautodl/models/cell_operations.py POOLING) have none: pool_bn=False.
+                mixed = MixedOp([make_op(name, c // k, stride, affine=affine, track=track, pool_bn=pool_bn) for name in ops])
                 self.edges.append(PartialMixedOp(mixed, k, stride) if k > 1 else mixed)
         # edges_from[j]: (edge index, target node - 2) of every edge reading node j, in edge order.
         self.edges_from: list[list[tuple[int, int]]] = [[] for _ in range(steps + 1)]

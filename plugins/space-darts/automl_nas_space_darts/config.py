@@ -51,8 +51,10 @@ class DartsConfig:
     stem_multiplier: int = attrs.field(default=3, validator=_pos_int, metadata={"help": "stem outputs stem_multiplier x C channels"})
     ops: str = attrs.field(default="darts", validator=v.in_(tuple(OP_SETS)),
                            metadata={"help": "candidate ops: darts (K=8) or darts_no_none (DrNAS, K=7)"})
-    derivation: str = attrs.field(default="top2", validator=v.in_(("top2", "edge_all")),
-                                  metadata={"help": "genotype rule: top2 (DARTS, two inputs per node) or edge_all (SNAS, argmax per edge incl. none)"})
+    derivation: str = attrs.field(default="top2", validator=v.in_(("top2", "edge_all", "top2_joint")),
+                                  metadata={"help": "genotype rule: top2 (DARTS, two inputs per node), edge_all (SNAS, argmax per edge "
+                                                    "incl. none) or top2_joint (AutoDL GDAS: the two strongest (op, input) pairs of a "
+                                                    "node, both may read one input)"})
     drop_path: float = attrs.field(default=0.0, validator=_prob,
                                    metadata={"help": "drop-path probability on every search edge during training (SNAS: 0.3)"})
     affine: bool = attrs.field(default=False, validator=v.instance_of(bool),
@@ -68,6 +70,9 @@ class DartsConfig:
                                  metadata={"help": "searched reduction cell, or GDAS' fixed reduction cell (only the normal cell is searched)"})
     layout: str = attrs.field(default="darts", validator=v.in_(("darts", "gdas")),
                               metadata={"help": "supernet layout: darts, or gdas (AutoDL NASNet-style: head BN+ReLU, L divisible by 3)"})
+    search_pool_bn: bool = attrs.field(default=True, validator=v.instance_of(bool),
+                                       metadata={"help": "non-affine BN after pooling in the search supernet's cells (DARTS "
+                                                         "model_search); AutoDL's GDAS search cells have none (false)"})
     pool_bn: bool = attrs.field(default=False, validator=v.instance_of(bool),
                                 metadata={"help": "keep the non-affine BN after pooling in the evaluation network (DrNAS)"})
     eval_channels: int = attrs.field(default=36, validator=_pos_int, metadata={"help": "C of the evaluation network"})

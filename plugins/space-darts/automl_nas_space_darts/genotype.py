@@ -14,7 +14,8 @@ optional ``Genotype(...)`` wrapper or ``NAME = `` prefix, so published cells can
 nothing is evaluated. Extension: ``reduce=[]`` (with ``reduce_concat=[]``) marks GDAS' fixed
 reduction cell (spec §2.6), whose reduction cell is not searched.
 
-Derivation rules (spec §2.5): ``top2`` (canonical DARTS rule) and ``edge_all`` (SNAS).
+Derivation rules (spec §2.5): ``top2`` (canonical DARTS rule), ``edge_all`` (SNAS) and ``top2_joint``
+(AutoDL-Projects' GDAS on the DARTS space).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "DartsGenotype",
     "derive_edge_all",
     "derive_top2",
+    "derive_top2_joint",
     "edge_labels",
     "format_genotype",
     "parse_genotype",
@@ -232,6 +234,21 @@ def derive_top2(probs: Sequence[Sequence[float]], ops: Sequence[str], steps: int
             best.append((row[k_best], k_best))
         order = sorted(range(i), key=lambda j: -best[j][0])[:2]  # sorted() is stable
         out.extend((ops[best[j][1]], j) for j in order)
+        start += i
+    return tuple(out)
+
+
+def derive_top2_joint(probs: Sequence[Sequence[float]], ops: Sequence[str], steps: int = 4) -> Cell:
+    """AutoDL-Projects' GDAS rule (``xautodl/models/cell_searchs/search_model_gdas_nasnet.py``
+    ``genotype()._parse``, lines 129-143): per node, every (op != none, input j) pair with its
+    probability, in input-major order, stable-sorted by decreasing probability; keep the first two.
+    Unlike :func:`derive_top2` both pairs may read the same input (then the node has one input)."""
+    out: list[tuple[str, int]] = []
+    start = 0
+    for i in range(2, steps + 2):
+        pairs = [(probs[start + j][k], name, j) for j in range(i) for k, name in enumerate(ops) if name != "none"]
+        best = sorted(pairs, key=lambda t: -t[0])[:2]  # sorted() is stable: ties to smaller j, then smaller k
+        out.extend((name, j) for _, name, j in best)
         start += i
     return tuple(out)
 

@@ -51,7 +51,8 @@ class DartsSupernet(nn.Module):
 
     def __init__(self, *, channels: int, num_classes: int, layers: int, steps: int = 4, multiplier: int = 4,
                  stem_multiplier: int = 3, ops: Sequence[str], affine: bool = False, track: bool = False,
-                 partial_channels: int = 1, reduction: str = "searched", layout: str = "darts", in_channels: int = 3) -> None:
+                 partial_channels: int = 1, reduction: str = "searched", layout: str = "darts", in_channels: int = 3,
+                 pool_bn: bool = True) -> None:
         super().__init__()
         self.drop_path = 0.0
         self.fast_paths = True  # channels-last activations on CPU (with the cells' fused forward; issue 8)
@@ -66,7 +67,7 @@ class DartsSupernet(nn.Module):
             else:
                 cell = SearchCell(steps=steps, multiplier=multiplier, c_pp=c_pp, c_p=c_p, c=c, reduction=red,
                                   reduction_prev=reduction_prev, ops=ops, affine=affine, track=track,
-                                  partial_channels=partial_channels)
+                                  partial_channels=partial_channels, pool_bn=pool_bn)
                 out = multiplier * c
             self.cells.append(cell)
             c_pp, c_p, reduction_prev = c_p, out, red

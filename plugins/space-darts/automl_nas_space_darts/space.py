@@ -21,6 +21,7 @@ from automl_nas_space_darts.genotype import (
     DartsGenotype,
     derive_edge_all,
     derive_top2,
+    derive_top2_joint,
     edge_labels,
     format_genotype,
     parse_genotype,
@@ -70,7 +71,7 @@ class DartsSpace(SearchSpace):
             channels=cfg.channels, num_classes=inputs.num_classes, layers=cfg.layers, steps=cfg.steps,
             multiplier=cfg.multiplier, stem_multiplier=cfg.stem_multiplier, ops=self.ops, affine=cfg.affine,
             track=cfg.track_running_stats, partial_channels=cfg.partial_channels, reduction=cfg.reduction,
-            layout=cfg.layout, in_channels=inputs.channels,
+            layout=cfg.layout, in_channels=inputs.channels, pool_bn=cfg.search_pool_bn,
         )
         net.drop_path = cfg.drop_path
         net.checkpointing = cfg.checkpointing
@@ -80,7 +81,7 @@ class DartsSpace(SearchSpace):
 
     def derive(self, params: dict[str, torch.Tensor]) -> Genotype:
         """Genotype of ``params`` by the configured rule on P = softmax(params) (spec §2.5)."""
-        rule = derive_top2 if self.config.derivation == "top2" else derive_edge_all
+        rule = {"top2": derive_top2, "edge_all": derive_edge_all, "top2_joint": derive_top2_joint}[self.config.derivation]
         steps = self.config.steps
         cells = {}
         for group in ("normal", "reduce"):

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 
 from automl_nas.api.arch import Genotype
-from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace
+from automl_nas.api.space import GroupSpec, InputSpec, Morphism, OpPosition, SearchSpace
 from automl_nas_space_nb201 import costs, encoding
 from automl_nas_space_nb201.config import Nb201Config
+from automl_nas_space_nb201.morphism import apply_to_ops, cell_morphisms, morph_nb201_network
 from automl_nas_space_nb201.network import Nb201Network, Nb201Supernet
 from automl_nas_space_nb201.ops import build_op
 
@@ -93,6 +94,18 @@ class Nb201Space(SearchSpace):
 
     def from_ops(self, ops: tuple[int, ...]) -> Genotype:
         return Genotype(SPACE_NAME, encoding.format_ops(ops))
+
+    # ---- network morphisms (issue 18; exact edits only, see morphism.py) ----
+
+    def morphisms(self, genotype: Genotype) -> list[Morphism]:
+        return cell_morphisms(self.to_ops(genotype))
+
+    def apply_morphism(self, genotype: Genotype, morphism: Morphism) -> Genotype:
+        return self.from_ops(apply_to_ops(self.to_ops(genotype), morphism))
+
+    def morph_network(self, network: nn.Module, genotype: Genotype, morphism: Morphism, inputs: InputSpec) -> nn.Module:
+        child = self.build_network(self.apply_morphism(genotype, morphism), inputs)
+        return morph_nb201_network(network, child.to(next(network.parameters()).device), morphism)
 
     # ---- costs ----
 

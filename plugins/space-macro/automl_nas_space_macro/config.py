@@ -1,0 +1,26 @@
+"""Options of the ``macro`` space (light module: attrs only, no torch)."""
+
+from __future__ import annotations
+
+import attrs
+from attrs import validators as v
+
+__all__ = ["MacroConfig"]
+
+_pos_int = [v.instance_of(int), v.gt(0)]
+
+
+@attrs.frozen(kw_only=True)
+class MacroConfig:
+    """Options of ``[space] name = "macro"``."""
+
+    channels: int = attrs.field(default=16, validator=_pos_int,
+                                metadata={"help": "width of the first stage's conv layers (stage s: channels * 2^s)"})
+    stages: int = attrs.field(default=3, validator=_pos_int,
+                              metadata={"help": "stages, separated by 2x2 max pooling; each starts with a conv layer"})
+    slots: int = attrs.field(default=2, validator=[v.instance_of(int), v.ge(0)],
+                             metadata={"help": "optional conv layers per stage searched by one-shot samplers (skip or conv)"})
+    max_width: int = attrs.field(default=256, validator=_pos_int,
+                                 metadata={"help": "widest conv layer a widen morphism may produce"})
+    max_layers: int = attrs.field(default=24, validator=_pos_int,
+                                  metadata={"help": "most layers (conv, residual, pool) a deepen morphism may produce"})
