@@ -40,7 +40,7 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
     Examples:
       automl eval runs/snas-20260101-120000 --evaluator retrain
       automl eval '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' \\
-          -e nb201-table --set path=../shared/benchmarks/nb201-test-accuracy.csv
+          -e nb201-table                      # after `automl bench import nb201 FILE` (or --set path=TABLE.csv)
       automl eval exported/retrain.toml --profile quick
       automl eval runs/gdas-20260101-120000 -e retrain --set epochs=10 --set run.device=cuda
     """
