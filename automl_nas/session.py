@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import attrs
-import click
 
 from automl_nas.errors import RunError
 from automl_nas.records.rundir import RunDir
@@ -104,6 +103,8 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
     previous = rd.read_result()
     if previous is not None and previous.status == "finished":
         if not quiet:
+            import click
+
             click.echo(f"{rd.path} is a finished run; nothing to resume (see `automl show {rd.path}`)", err=True)
         return previous.to_json()
     preflight(plan)
