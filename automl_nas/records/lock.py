@@ -45,12 +45,17 @@ def _owner(path: Path) -> dict:
 
 
 def _try_create(path: Path, record: dict) -> bool:
+    """Create ``path`` holding ``record`` only if it does not exist, whole: the record is written
+    to a private file first and hard-linked into place (``link`` fails when the name exists), so
+    a competing process never reads a half-written lock."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record))
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(tmp, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as fh:
-        json.dump(record, fh)
+    finally:
+        tmp.unlink(missing_ok=True)
     return True
 
 

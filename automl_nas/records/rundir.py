@@ -118,7 +118,7 @@ class RunDir:
         """Create the directory and check that it can be written."""
         try:
             (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
+            probe = self.path / f".write-test-{os.getpid()}"  # per process: two runs may probe at once
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
