@@ -10,7 +10,6 @@ the batch, and the check is the exact data-parallel equality (automl_nas.engine.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 import automl_nas_toy.space as toy
-from automl_nas.engine.distributed import World, join_from_environment
+from automl_nas.engine.distributed import World, join_from_environment, leave
 from automl_nas.testing import build_search
 
 RECIPE = """
@@ -72,5 +71,4 @@ def main(out: Path, iterations: int) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]), int(sys.argv[2]))
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        torch.distributed.destroy_process_group()
+    leave()

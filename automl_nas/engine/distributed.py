@@ -78,3 +78,14 @@ def join_from_environment(device: str) -> str:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return device
+
+
+def leave() -> None:
+    """Leave the process group together: a barrier, then ``destroy_process_group``. A rank that
+    exits while another still tears gloo down can abort (``terminate called without an active
+    exception``); no-op outside torchrun."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -28,7 +28,7 @@ from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search
 from automl_nas.devices import resolve_device
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
-from automl_nas.engine.distributed import World, join_from_environment
+from automl_nas.engine.distributed import World, join_from_environment, leave
 from automl_nas.engine.hooks import HookRelay
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, RecipeError
@@ -413,7 +413,10 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
     started = time.perf_counter()
     search = Search(plan, registry, run_dir, device=device, quiet=quiet)
     with run_dir.claim(fresh=not resume, log=search.run.log):
-        return _execute(search, pm, resume=resume, started=started)
+        result = _execute(search, pm, resume=resume, started=started)
+    if search.world.size > 1:
+        leave()  # every rank tears the process group down together (after a failure a barrier could hang)
+    return result
 
 
 def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunResult:
