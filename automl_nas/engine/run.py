@@ -377,8 +377,6 @@ class Search:
 def _check_batch(key: str, size: int, available: int, split: str, source: str) -> None:
     """A batch larger than its split would be cut silently while the saved recipe says otherwise."""
     if size > available:
-        from automl_nas.errors import RecipeError
-
         raise RecipeError(f"{source}: {key} = {size} is larger than the {split} split ({available} images)",
                           hint=f"set {key} <= {available}, or use more data (data.limit = 0, another data set)")
 

@@ -6,6 +6,7 @@ throwaway plugins registered and returns a :class:`RunOutcome`.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Iterable
 
@@ -87,3 +88,22 @@ def engine_steps_state(search, iterations: int = 2, *, seed: int = 7) -> dict:
     state = {f"net.{k}": v for k, v in search.run.supernet.state_dict().items()}
     state.update({f"arch.{k}": v.detach() for k, v in search.run.params.items()})
     return state
+
+
+@contextlib.contextmanager
+def loaded_script(path: str | Path):
+    """The Python file ``path`` (a benchmark script, not a package module) imported as a module
+    for the block, registered in ``sys.modules`` under its stem while it is loaded (dataclasses
+    resolve annotations through it)."""
+    import importlib.util
+    import sys
+
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+import pytest
+
 from automl_nas.session import open_session
+from automl_nas.testing import loaded_script
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("blackbox_gnn", REPO / "benchmarks" / "blackbox_gnn.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def bench():
+    with loaded_script(REPO / "benchmarks" / "blackbox_gnn.py") as module:
+        yield module
 
 
-def test_benchmark_row_is_consistent():
-    bench = _benchmark()
+def test_benchmark_row_is_consistent(bench):
     registry = open_session().registry
     row = bench.run(registry, "cora", "rea", reps=3, queries=30)
     assert 70 < row["mean"] <= row["optimum"] and row["std"] >= 0
