@@ -119,8 +119,12 @@ def test_seed_batch_runs_on_both_nodes_of_a_cluster_named_by_ray_address(cluster
     elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)  # stdout is the JSON summary alone
-    # stderr: one line per trial, none of Tune's tables or Ray's INFO lines (--ray-output shows them)
-    assert sorted(line.split(":")[0] for line in proc.stderr.splitlines() if line.startswith("trial ")) == \
+    # stderr: a line per epoch of each running trial and one when it ends, through the tool's own
+    # reporter; none of Tune's tables or Ray's INFO lines (--ray-output shows them)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("trial ")]
+    assert sorted(line.split(" train_loss")[0] for line in lines if ": epoch " in line) == \
+        ["trial seed-0: epoch 1/2", "trial seed-0: epoch 2/2", "trial seed-1: epoch 1/2", "trial seed-1: epoch 2/2"]
+    assert sorted(line.split(":")[0] for line in lines if ": epoch " not in line) == \
         ["trial seed-0", "trial seed-1"], proc.stderr
     assert "Configuration for experiment" not in proc.stderr and "Trial status" not in proc.stderr
     assert "INFO worker.py" not in proc.stderr, proc.stderr
@@ -153,3 +157,49 @@ def test_seed_batch_runs_on_both_nodes_of_a_cluster_named_by_ray_address(cluster
         assert remote["last_epoch"]["valid_acc"] == local["last_epoch"]["valid_acc"]
     print(f"two-node batch: {elapsed:.1f} s")
 
+
+
+STUDY = """
+[study]
+name = "s"
+trials = 3
+parallelism = 2
+sampler = "random"
+pruner = "median"
+prune_startup_trials = 1
+metric = "metrics.convs"
+[study.params]
+"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }
+"""
+
+
+def test_study_trials_run_on_both_nodes_and_only_the_driver_opens_the_storage(cluster, tmp_path, make_toy_recipe):
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    address, env = cluster
+    # The storage is on the driver's disk, hidden from the worker node: the pruner's verdicts can
+    # only come from the driver. A seeded trial nothing reaches makes the median pruner stop both.
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="s", storage=url, direction="maximize").add_trial(create_trial(
+        value=1.0, params={"search.arch_optimizer.lr": 1e-3}, intermediate_values={0: 101.0, 1: 101.0},
+        distributions={"search.arch_optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}))
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR + STUDY)
+    proc = subprocess.run([str(BIN / "automl"), "study", str(recipe), "--storage", url],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED", "PRUNED"], proc.stderr[-2000:]
+    nodes = set()
+    for t in trials[1:]:
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert run_dir.parent == Path(out["study_dir"])  # the records came back to the driver's study directory
+        result = json.loads((run_dir / "result.json").read_text())
+        assert result["status"] == "pruned" and result["run_dir"] == str(run_dir)
+        first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
+        assert t.intermediate_values == {0: pytest.approx(first["valid_acc"])}
+        nodes.add(json.loads((run_dir / "env.json").read_text())["executor"]["node_id"])
+    assert len(nodes) == 2  # one CPU per node: one trial on each
+    assert "trial trial-1: epoch 1/2" in proc.stderr and "trial trial-2: epoch 1/2" in proc.stderr

@@ -173,3 +173,50 @@ def test_the_same_seed_gives_the_same_result_locally_and_on_ray(local_ray, tmp_p
         assert local["last_epoch"][key] == remote["last_epoch"][key], key  # bit-identical, not merely close
     threads = {ex: (tmp_path / ex / "seed-3" / "recipe.toml").read_text() for ex in runs}
     assert all("threads = 1" in text for text in threads.values())  # run.threads = executor.cpus on both
+
+
+STUDY_ON_RAY = """
+[study]
+name = "s"
+trials = 3
+parallelism = 2
+sampler = "random"
+pruner = "median"
+prune_startup_trials = 1
+metric = "metrics.convs"
+[study.params]
+"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }
+"""
+
+
+def test_study_trials_on_ray_are_pruned_by_the_driver_through_the_epoch_stream(local_ray, tmp_path, make_toy_recipe,
+                                                                                capsys):
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from automl_nas.study.driver import run_study
+
+    # An earlier trial whose valid_acc (101 at every epoch) nothing reaches: the median pruner stops
+    # every new trial after its first epoch; only the driver can say so (workers never open the storage).
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    study.add_trial(create_trial(value=1.0, params={"search.arch_optimizer.lr": 1e-3},
+                                 distributions={"search.arch_optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)},
+                                 intermediate_values={0: 101.0, 1: 101.0}))
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR + STUDY_ON_RAY)
+    out = run_study(recipe, storage=url, quiet=False)
+    assert out["trials"] == 3
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED", "PRUNED"]
+    for t in trials[1:]:
+        run_dir = Path(t.user_attrs["run_dir"])
+        result = json.loads((run_dir / "result.json").read_text())
+        assert result["status"] == "pruned" and result["epochs_done"] == 1
+        first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
+        assert t.intermediate_values == {0: pytest.approx(first["valid_acc"])}  # reported by the driver
+        assert json.loads((run_dir / "env.json").read_text())["executor"]["name"] == "ray"
+        assert t.user_attrs["attempts"] == 1  # pruned, not retried
+    err = capsys.readouterr().err  # the driver's own lines: each epoch of each running trial, then its end
+    assert "trial trial-1: epoch 1/2 " in err and "trial trial-2: epoch 1/2 " in err
+    assert "trial trial-1: pruned" in err and "Trial status" not in err

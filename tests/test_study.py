@@ -10,6 +10,7 @@ import pytest
 import optuna
 
 from automl_nas.study.driver import run_study
+from automl_nas.hookspecs import hookimpl
 from automl_nas.study.pruning import PruningReporter, TrialPruned
 
 STUDY = """
@@ -77,19 +78,28 @@ class FakeTrial:
         return self.values[-1][1] < self.threshold
 
 
-def test_pruning_callback_raises_on_poor_intermediate_value():
+def test_pruner_verdict_stops_the_worker_through_the_epoch_relay():
+    from types import SimpleNamespace
+
+    from automl_nas.execution.epochs import EpochRelay
+
     poor = PruningReporter(FakeTrial(threshold=50.0))
-    poor.automl_epoch_end(run=None, epoch=0, metrics={"valid_acc": 60.0})
-    with pytest.raises(TrialPruned):
-        poor.automl_epoch_end(run=None, epoch=1, metrics={"valid_acc": 40.0})
+    relay = EpochRelay("trial-7", lambda ev: poor.observe(ev.epoch, ev.metrics), wants_answer=True)
+    run = SimpleNamespace(num_epochs=3)
+    relay.automl_epoch_end(run=run, epoch=0, metrics={"valid_acc": 60.0})
+    with pytest.raises(TrialPruned, match="trial-7 stopped by the study's pruner after epoch 1"):
+        relay.automl_epoch_end(run=run, epoch=1, metrics={"valid_acc": 40.0})
     assert poor.reported == [(0, 60.0), (1, 40.0)]
+    # A relay that does not wait for answers (a seed batch's progress) never stops its run.
+    EpochRelay("seed-0", lambda ev: True).automl_epoch_end(run=run, epoch=0, metrics={"valid_acc": 1.0})
 
 
 def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path, recipe):
     from optuna.trial import TrialState, create_trial
     from optuna.distributions import FloatDistribution
 
-    from automl_nas.execution.trial import TrialSpec, run_trial
+    from automl_nas.execution.executor import LocalExecutor
+    from automl_nas.execution.trial import TrialSpec
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
     # An earlier trial whose valid_acc was above anything the toy reaches (it is at most 100).
@@ -98,8 +108,11 @@ def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path, recipe):
     trial = study.ask()
     spec = TrialSpec(recipe_path=recipe(), run_dir=tmp_path / "t", name="trial-1")
     reporter = PruningReporter(trial)
-    with pytest.raises(TrialPruned):
-        run_trial(spec, extra_plugins=[(reporter, "study-pruner")])
+    # The verdict is the driver's: the worker only relays its epochs (Optuna's public API, no storage access).
+    with LocalExecutor(retries=2, on_epoch=lambda ev: reporter.observe(ev.epoch, ev.metrics)) as executor:
+        executor.submit(spec, answer=True)
+        outcome = executor.wait()
+    assert outcome.status == "pruned" and outcome.attempts == 1  # a pruned trial is not retried
     result = json.loads((tmp_path / "t" / "result.json").read_text())
     assert result["status"] == "pruned" and result["epochs_done"] == 1  # stopped after epoch 0 of 2
     study.tell(trial, state=TrialState.PRUNED)
@@ -117,55 +130,63 @@ def test_two_objective_study_returns_a_non_empty_pareto_front(tmp_path, recipe):
     assert Path(out["study_dir"], "pareto_front.html").exists()
 
 
-def test_failed_study_trial_is_retried_with_the_same_parameters(tmp_path, recipe, monkeypatch):
-    import automl_nas.study.driver as driver
+class _FailOnce:
+    """A plugin that fails the first attempt of every trial after its first epoch (a lost disk)."""
 
-    real, calls = driver.run_study_trial, []
+    def __init__(self) -> None:
+        self.failed: set[str] = set()
 
-    def flaky(spec, prune=None):
-        calls.append(spec.overrides)
-        if len(calls) == 1:
-            return {"status": "failed", "result": {}, "error": "worker lost its disk"}
-        return real(spec, prune)
+    @hookimpl
+    def automl_epoch_end(self, run, epoch, metrics):
+        key = str(run.run_dir.path)
+        if key not in self.failed:
+            self.failed.add(key)
+            raise OSError("worker lost its disk")
 
-    monkeypatch.setattr(driver, "run_study_trial", flaky)
+
+def _plugin_in_every_trial(monkeypatch, plugin) -> None:
+    import automl_nas.execution.executor as executor
+
+    real = executor.run_trial
+    monkeypatch.setattr(executor, "run_trial", lambda spec, extra_plugins=(), placement=None: real(
+        spec, extra_plugins=[*extra_plugins, (plugin, "fail-once")], placement=placement))
+
+
+def test_a_failing_study_trial_is_retried_in_the_same_optuna_trial_from_its_checkpoint(tmp_path, recipe, monkeypatch):
+    _plugin_in_every_trial(monkeypatch, _FailOnce())
     out = run_study(recipe(), trials=2, overrides=["executor.retries=1"], quiet=True)
     assert out["trials"] == 2
     trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
-    states = [t.state.name for t in trials]
-    assert states == ["FAIL", "COMPLETE", "COMPLETE"]
-    assert trials[0].user_attrs["error"] == "worker lost its disk"
-    from automl_nas.study.storage import DRIVER_ATTR
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]  # one Optuna trial per parameter set
+    for t in trials:
+        assert t.user_attrs["attempts"] == 2
+        run_dir = Path(t.user_attrs["run_dir"])
+        log = [json.loads(x) for x in (run_dir.parent / "attempts" / f"{run_dir.name}.jsonl").read_text().splitlines()]
+        ends = [e for e in log if e["status"] != "running"]
+        assert [e["status"] for e in ends] == ["failed", "finished"] and "worker lost its disk" in ends[0]["error"]
+        assert ends[1]["resumed"] is True  # the retry continued from the first attempt's checkpoint
+        epochs = [json.loads(x)["epoch"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert epochs == [0, 1]  # epoch 0 is not repeated
+        assert t.value == json.loads((run_dir / "result.json").read_text())["metrics"]["convs"]
 
-    attrs = {k: v for k, v in trials[1].user_attrs.items() if k != DRIVER_ATTR}  # the driver's heartbeat record
-    assert attrs == {"attempt": 2, "retry_of": 0, "run_dir": trials[1].user_attrs["run_dir"]}
-    assert trials[1].params == trials[0].params
-    assert calls[1] == calls[0]  # the retry ran with the same overrides
 
+def test_study_trial_failures_without_retries_are_told_failed_once(tmp_path, recipe, monkeypatch):
+    _plugin_in_every_trial(monkeypatch, _FailOnce())
+    from automl_nas.errors import RunError
 
-def test_study_trial_failures_without_retries_are_not_repeated(tmp_path, recipe, monkeypatch):
-    import automl_nas.study.driver as driver
-
-    real, calls = driver.run_study_trial, []
-
-    def fail_first(spec, prune=None):
-        calls.append(spec)
-        return {"status": "failed", "result": {}, "error": "boom"} if len(calls) == 1 else real(spec, prune)
-
-    monkeypatch.setattr(driver, "run_study_trial", fail_first)
-    out = run_study(recipe(), trials=2, quiet=True)
-    trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
-    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
-    assert "retry_of" not in trials[1].user_attrs
+    with pytest.raises(RunError, match="2 trials failed; last error: .*worker lost its disk"):
+        run_study(recipe(), trials=2, quiet=True)
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'runs' / 'studies' / 's' / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+    assert all(t.user_attrs["attempts"] == 1 and "worker lost its disk" in t.user_attrs["error"] for t in study.trials)
 
 
 def test_pruner_key_is_dotted_into_the_epoch_record():
     # eval.cifar10 is the per-epoch benchmark score, nested in the record; epochs without it are skipped.
     reporter = PruningReporter(FakeTrial(threshold=50.0), key="eval.cifar10")
-    reporter.automl_epoch_end(run=None, epoch=0, metrics={"valid_acc": 99.0, "eval": None})
-    reporter.automl_epoch_end(run=None, epoch=1, metrics={"eval": {"cifar10": 60.0}})
-    with pytest.raises(TrialPruned, match="eval.cifar10 = 40"):
-        reporter.automl_epoch_end(run=None, epoch=2, metrics={"eval": {"cifar10": 40.0}})
+    assert not reporter.observe(0, {"valid_acc": 99.0, "eval": None})
+    assert not reporter.observe(1, {"eval": {"cifar10": 60.0}})
+    assert reporter.observe(2, {"eval.cifar10": 40.0})  # the flattened record the epoch stream carries
     assert reporter.reported == [(1, 60.0), (2, 40.0)]
 
 

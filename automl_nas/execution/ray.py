@@ -19,7 +19,8 @@ from automl_nas.errors import RunError
 from automl_nas.execution.trial import TrialResult, TrialSpec, read_attempts, run_trial
 from automl_nas.hookspecs import hookimpl
 
-__all__ = ["check_address", "connect", "ray_output", "resolve_address", "run_on_ray", "use_token_auth"]
+__all__ = ["check_address", "connect", "ray_output", "resolve_address", "run_on_ray", "runtime_env_for", "short_error",
+           "use_token_auth"]
 
 
 def ray_output() -> bool:
@@ -65,7 +66,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
             # "local" forces a new instance even when a `ray start` cluster runs on this machine.
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError
-        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {_short(exc)}",
+        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {short_error(exc)}",
                        hint=_connect_hint(exc)) from exc
     return True
 
@@ -140,7 +141,32 @@ class EpochToTune:
 
         from automl_nas.execution.aggregate import flatten_numeric
 
-        tune.report({**flatten_numeric(metrics), "epoch": epoch})
+        tune.report({**flatten_numeric(metrics), "epoch": epoch, "num_epochs": int(run.num_epochs)})
+
+
+def _epoch_callback(on_epoch):
+    """A Tune callback in the driver: each epoch report becomes an
+    :class:`~automl_nas.execution.epochs.EpochEvent` for ``on_epoch`` (the batch's progress
+    lines), the same stream the other executors give."""
+    from ray import tune
+
+    from automl_nas.execution.epochs import EpochEvent
+
+    class EpochLines(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if "result_json" in result or "epoch" not in result:
+                return  # the trial's final record, not an epoch
+            metrics = {k: float(v) for k, v in result.items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _TUNE_KEYS}
+            on_epoch(EpochEvent(trial=_trial_name(trial), epoch=int(result["epoch"]),
+                                num_epochs=int(result.get("num_epochs", 0)), metrics=metrics))
+
+    return EpochLines()
+
+
+# What Tune adds to every report (not the search's own metrics).
+_TUNE_KEYS = {"epoch", "num_epochs", "timestamp", "time_this_iter_s", "time_total_s", "training_iteration",
+              "pid", "time_since_restore", "iterations_since_restore", "done", "episodes_total", "timesteps_total"}
 
 
 def _trainable(config: dict) -> None:
@@ -162,9 +188,11 @@ def _trainable(config: dict) -> None:
 
 def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0.0, retries: int = 0,
                storage: str | Path, address: str | None = None, quiet: bool = True,
-               on_result: Callable[[TrialResult], None] | None = None, experiment: str = "tune") -> list[TrialResult]:
+               on_result: Callable[[TrialResult], None] | None = None, experiment: str = "tune",
+               on_epoch: Callable | None = None) -> list[TrialResult]:
     """Run the specs as parallel Tune trials (Tune experiment ``experiment`` under ``storage``);
-    failed trials are recorded, never raised."""
+    failed trials are recorded, never raised; ``on_epoch`` receives every epoch of every trial
+    (an :class:`~automl_nas.execution.epochs.EpochEvent`) in the driver while they run."""
     import attrs
 
     # Quiet unless asked (ray_output): Tune reads these when ray.tune is first imported.
@@ -182,7 +210,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     # On a cluster nothing is shared but the driver: the working directory travels as the
     # job's runtime_env and records come back through a sink (automl_nas.execution.sync).
     shipped = [_shippable(s) for s in specs] if address else specs
-    started = connect(address, quiet=quiet, runtime_env=_runtime_env(storage) if address else None)
+    started = connect(address, quiet=quiet, runtime_env=runtime_env_for(Path(storage).resolve().parent) if address else None)
     sink = None
     try:
         if address:
@@ -199,7 +227,8 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
             tune_config=tune.TuneConfig(num_samples=1, reuse_actors=False, trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(name=experiment, storage_path=str(Path(storage).resolve()), verbose=0 if quiet else 1,
-                                      failure_config=tune.FailureConfig(max_failures=retries)),
+                                      failure_config=tune.FailureConfig(max_failures=retries),
+                                      callbacks=[_epoch_callback(on_epoch)] if on_epoch else None),
         )
         # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.
         with contextlib.redirect_stdout(sys.stderr):
@@ -234,12 +263,12 @@ def _shippable(spec: TrialSpec) -> TrialSpec:
     return attrs.evolve(spec, workdir="")
 
 
-def _runtime_env(storage: str | Path) -> dict:
+def runtime_env_for(batch_dir: str | Path) -> dict:
     from automl_nas.execution.sync import ship_runtime_env
 
     cwd = Path(os.getcwd())
     excludes = [".git", ".venv", "runs"]
-    batch = Path(storage).resolve().parent
+    batch = Path(batch_dir).resolve()
     if batch.is_relative_to(cwd):
         excludes.append("/" + str(batch.relative_to(cwd)))  # anchored: gitignore-style pattern
     return ship_runtime_env(cwd, excludes)
@@ -251,12 +280,12 @@ def _collect(result, by_dir: dict[str, TrialSpec]) -> TrialResult:
     if result.error is None and "result_json" in (result.metrics or {}):
         payload = json.loads(result.metrics["result_json"])
         return TrialResult(spec=spec, status=payload.get("status", "finished"), result=payload, attempts=max(len(attempts), 1))
-    from automl_nas.execution.local import failed_result
+    from automl_nas.execution.trial import failed_result
 
-    return failed_result(spec, fallback_error=_short(result.error))
+    return failed_result(spec, fallback_error=short_error(result.error))
 
 
-def _short(error: BaseException | None) -> str:
+def short_error(error: BaseException | None) -> str:
     if error is None:
         return "the trial reported no result"
     cause = getattr(error, "cause", None) or error

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from automl_nas.records.trial import Placement, TrialResult, TrialSpec
 
-__all__ = ["TrialSpec", "TrialResult", "run_trial", "attempt_log"]
+__all__ = ["TrialSpec", "TrialResult", "attempt_log", "failed_result", "read_attempts", "run_trial"]
 
 
 def attempt_log(spec: TrialSpec) -> Path:
@@ -85,6 +85,14 @@ def run_trial(spec: TrialSpec, extra_plugins=(), placement: Placement | None = N
     entry.update(status=result.get("status", "finished"))
     _append(log, entry)
     return result
+
+
+def failed_result(spec: TrialSpec, fallback_error: str = "") -> TrialResult:
+    """A failed trial, with the last attempt's error and status from the attempt log."""
+    attempts = read_attempts(spec)
+    last = attempts[-1] if attempts else {}
+    return TrialResult(spec=spec, status=last.get("status", "failed"),
+                       error=last.get("error") or fallback_error or "unknown error", attempts=max(len(attempts), 1))
 
 
 def _error_text(exc: BaseException) -> str:

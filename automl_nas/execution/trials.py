@@ -140,20 +140,36 @@ def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, qu
                experiment: str = "tune") -> list[TrialResult]:
     def trial_end(outcome: TrialResult) -> None:
         if not quiet:  # one line per trial (Ray's own tables are off unless asked for)
-            print(_trial_line(outcome), file=sys.stderr, flush=True)
+            print(trial_line(outcome), file=sys.stderr, flush=True)
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())
 
+    on_epoch = epoch_printer(quiet)
     if batch.executor == "ray":
         from automl_nas.execution.ray import run_on_ray
 
         return run_on_ray(specs, cpus=batch.cpus, gpus=batch.gpus, retries=batch.retries, storage=parent / "ray",
-                          address=batch.address or None, quiet=quiet, on_result=trial_end, experiment=experiment)
-    from automl_nas.execution.local import run_local
+                          address=batch.address or None, quiet=quiet, on_result=trial_end, experiment=experiment,
+                          on_epoch=on_epoch)
+    from automl_nas.execution.executor import LocalExecutor, run_all
 
-    return run_local(specs, retries=batch.retries, on_result=trial_end)
+    return run_all(specs, LocalExecutor(retries=batch.retries, on_epoch=on_epoch), on_result=trial_end)
 
 
-def _trial_line(outcome: TrialResult) -> str:
+def epoch_printer(quiet: bool):
+    """The driver's ``on_epoch`` for a batch: one progress line per epoch of each running trial
+    on stderr (nothing when ``quiet``); it never stops a trial."""
+    from automl_nas.execution.epochs import epoch_line
+
+    def on_epoch(event) -> bool:
+        if not quiet:
+            print(epoch_line(event), file=sys.stderr, flush=True)
+        return False
+
+    return on_epoch
+
+
+def trial_line(outcome: TrialResult) -> str:
+    """``trial seed-1: finished (train_loss 0.41, valid_acc 83.2)``: the driver's line when a trial ends."""
     record = outcome.record()
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in list((record.get("metrics") or {}).items())[:2]
                         if isinstance(v, (int, float)))

@@ -1,59 +1,39 @@
 """``automl study``: an Optuna study whose trials are search runs.
 
 The driver owns the study (style guide G19): it asks for parameters, turns them
-into ``--set`` overrides, runs each trial as a :class:`TrialSpec` (in-process,
-or as Ray tasks when ``parallelism > 1`` or the executor is ``ray``) and tells
-the value read from the trial's ``result.json``. Storage is persistent
-(SQLite in the study directory by default) and opened with
-``load_if_exists=True``: running the same command again resumes the study,
-counts its COMPLETE and PRUNED trials towards ``trials`` and marks trials left
-RUNNING by a killed driver as FAIL (so one driver per study at a time).
-A trial that fails is retried with the same parameters up to ``[executor]
-retries`` times (enqueued as a new Optuna trial, so the study's history keeps
-the failed attempt with its error).
+into ``--set`` overrides, runs each trial as a :class:`TrialSpec` through the one
+trial executor (:mod:`automl_nas.execution.executor`: in-process, or as Ray tasks
+when ``parallelism > 1`` or the executor is ``ray``, on this machine or a cluster)
+and tells the value read from the trial's ``result.json``. Only the driver opens
+the storage: every epoch of every running trial reaches it through the executor's
+epoch stream, where the pruner is asked (public Optuna API on the trials it asked
+for). Storage is persistent (SQLite in the study directory by default, any RDB URL
+or ``journal:PATH``) and opened with ``load_if_exists=True``: running the same
+command again resumes the study, counts its COMPLETE and PRUNED trials towards
+``trials``, and fails and re-queues the trials of dead drivers only (heartbeats,
+:mod:`automl_nas.study.storage`), so several drivers can share a study.
+A failing attempt is retried up to ``[executor] retries`` times within the same
+Optuna trial, resuming from the trial's own checkpoint (the executor's one retry
+policy; the attempt log next to the trial's directory keeps every attempt).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 import attrs
 
 from automl_nas.errors import RecipeError, RunError, one_line
-from automl_nas.execution.trial import TrialSpec, run_trial
+from automl_nas.execution.epochs import EpochEvent, epoch_line
+from automl_nas.execution.trial import TrialResult, TrialSpec
+from automl_nas.execution.trials import trial_line
 from automl_nas.study.config import StudyConfig, load_study_config
-from automl_nas.study.pruning import PruneSpec, PruningReporter, TrialPruned
+from automl_nas.study.pruning import PruningReporter
 from automl_nas.study.space import suggest, to_override
 
-__all__ = ["run_study", "run_study_trial", "open_study", "metric_value"]
-
-
-def run_study_trial(spec: TrialSpec, prune: PruneSpec | None = None, placement: Any = None) -> dict[str, Any]:
-    """Worker side: one attempt of ``spec``; never raises for a failed or pruned run."""
-    from automl_nas.execution.trial import _error_text
-
-    extra = [(PruningReporter.from_spec(prune), "study-pruner")] if prune else []
-    try:
-        result = run_trial(spec, extra_plugins=extra, placement=placement)
-        # How many epochs reported the pruner's key: 0 means it never appeared (the driver says so).
-        return {"status": "finished", "result": result, "reported": len(extra[0][0].reported) if extra else None}
-    except TrialPruned as exc:
-        return {"status": "pruned", "result": _read_result(spec), "error": exc.message}
-    except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
-        return {"status": "failed", "result": _read_result(spec), "error": _error_text(exc)}
-
-
-def _read_result(spec: TrialSpec) -> dict:
-    from automl_nas.records.rundir import RunDir
-
-    from automl_nas.errors import RunError
-
-    try:
-        result = RunDir(spec.run_dir).read_result()
-    except (OSError, RunError):
-        return {}
-    return result.to_json() if result is not None else {}
+__all__ = ["run_study", "open_study", "metric_value"]
 
 
 def metric_value(result: dict, dotted: str) -> float | None:
@@ -181,11 +161,16 @@ class _Driver:
     overrides: list[str]
     seed: int
     pm: Any
-    retries: int = 0
+    quiet: bool = True
     failures: int = 0
     heartbeat: Any = None
+    asked: dict[str, tuple[Any, PruningReporter | None]] = attrs.field(factory=dict)
 
-    def ask(self) -> tuple[Any, TrialSpec, PruneSpec | None]:
+    @property
+    def prunes(self) -> bool:
+        return self.cfg.pruner != "none" and len(self.cfg.objectives) == 1  # Optuna prunes single objectives only
+
+    def ask(self) -> TrialSpec:
         trial = self.study.ask()
         if self.heartbeat is not None:
             self.heartbeat.add(trial)  # marks the trial as this driver's, alive
@@ -195,32 +180,36 @@ class _Driver:
                          overrides=[*self.overrides, *(to_override(k, v) for k, v in params.items())],
                          name=f"trial-{trial.number}")
         trial.set_user_attr("run_dir", str(run_dir))
-        prune = None
-        if self.cfg.pruner != "none" and len(self.cfg.objectives) == 1:
-            prune = PruneSpec(storage=self.storage, study_name=self.cfg.name, trial_id=trial._trial_id,
-                              key=self.cfg.intermediate)
-        return trial, spec, prune
+        self.asked[spec.name] = (trial, PruningReporter(trial, self.cfg.intermediate) if self.prunes else None)
+        return spec
 
-    def tell(self, trial: Any, spec: TrialSpec, out: dict[str, Any]) -> None:
+    def on_epoch(self, event: EpochEvent) -> bool:
+        """Each epoch of a running trial: a progress line, and the pruner's verdict."""
+        if not self.quiet:
+            print(epoch_line(event), file=sys.stderr, flush=True)
+        trial, reporter = self.asked.get(event.trial, (None, None))
+        return reporter.observe(event.epoch, event.metrics) if reporter is not None else False
+
+    def tell(self, outcome: TrialResult) -> None:
         from optuna.trial import TrialState
 
+        spec = outcome.spec
+        trial, reporter = self.asked.pop(spec.name)
         if self.heartbeat is not None:
             self.heartbeat.done(trial)
-        result, status = out.get("result") or {}, out["status"]
-        params, attempt = dict(trial.params), int(trial.user_attrs.get("attempt", 1))
-        if out.get("error"):
-            trial.set_user_attr("error", out["error"])
-        record = {**result, "status": status, "run_dir": spec.run_dir, "trial": spec.name, **({"error": out["error"]} if out.get("error") else {})}
+        result, status = outcome.result or {}, outcome.status
+        trial.set_user_attr("attempts", outcome.attempts)
+        if outcome.error:
+            trial.set_user_attr("error", outcome.error)
+        if not self.quiet:
+            print(trial_line(outcome), file=sys.stderr, flush=True)
         if status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
         elif status != "finished":
             self.failures += 1
             self.study.tell(trial, state=TrialState.FAIL)
-            if attempt <= self.retries:
-                self.study.enqueue_trial(params, user_attrs={"attempt": attempt + 1, "retry_of": trial.number},
-                                         skip_if_exists=False)
         else:
-            if out.get("reported") == 0:
+            if reporter is not None and not reporter.reported:
                 self.study.tell(trial, state=TrialState.FAIL)
                 raise RecipeError(f"study.intermediate: {self.cfg.intermediate!r} appeared in no epoch record of "
                                   f"{spec.run_dir} (epoch keys: {', '.join(_epoch_keys(spec.run_dir))}), so the "
@@ -234,9 +223,9 @@ class _Driver:
                 raise RecipeError(f"study.metric: {missing} not found in {spec.run_dir}/result.json "
                                   f"(numeric keys: {', '.join(_numeric_keys(result))})", hint="name a dotted path listed above")
             self.study.tell(trial, values if len(values) > 1 else values[0])
-        self.pm.hook.automl_trial_end(trial=spec, result=record)
-        if self.failures >= self.cfg.trials * (self.retries + 1):
-            raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {out.get('error')}",
+        self.pm.hook.automl_trial_end(trial=spec, result=outcome.record())
+        if self.failures >= self.cfg.trials:
+            raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {outcome.error}",
                            hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
 
 
@@ -291,16 +280,24 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     with directory_lock(study_dir, what="study driver"):
         study = open_study(cfg, url, seed, retries=recipe.executor.retries)
         driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
-                         profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm,
-                         retries=recipe.executor.retries, heartbeat=Heartbeat())
+                         profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
+                         heartbeat=Heartbeat())
         with driver.heartbeat:
-            if on_ray:
-                _loop_ray(driver, recipe.executor, address or recipe.executor.address or None, quiet)
-            else:
-                _loop_local(driver)
+            _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
         files = write_report(study, study_dir, cfg)
     return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
             "trials": _counted(study), **files}
+
+
+def _executor(executor_cfg: Any, cfg: StudyConfig, study_dir: Path, address: str | None, on_ray: bool, quiet: bool,
+              on_epoch: Any) -> Any:
+    from automl_nas.execution.executor import LocalExecutor, RayTaskExecutor
+
+    if not on_ray:
+        return LocalExecutor(retries=executor_cfg.retries, on_epoch=on_epoch)
+    return RayTaskExecutor(batch_dir=study_dir, parallel=cfg.parallelism, cpus=executor_cfg.cpus, gpus=executor_cfg.gpus,
+                           retries=executor_cfg.retries, address=address or executor_cfg.address or None, quiet=quiet,
+                           on_epoch=on_epoch)
 
 
 def check_params(session: Any, path: str | Path, profile: str | None, overrides: list[str], cfg: StudyConfig) -> None:
@@ -318,40 +315,15 @@ def check_params(session: Any, path: str | Path, profile: str | None, overrides:
                                        "or its range") from None
 
 
-def _loop_local(driver: _Driver) -> None:
-    while _counted(driver.study) < driver.cfg.trials:
-        trial, spec, prune = driver.ask()
-        driver.tell(trial, spec, run_study_trial(spec, prune))
+def _loop(driver: _Driver, executor: Any) -> None:
+    """Ask while the executor has a free slot and the study needs trials; tell as they end."""
+    from automl_nas.execution.executor import TrialExecutor
 
-
-def _ray_study_trial(spec: TrialSpec, prune: PruneSpec | None = None) -> dict[str, Any]:
-    # A Ray task: env.json records the node and the resources Ray reserved.
-    from automl_nas.execution.placement import ray_placement
-
-    return run_study_trial(spec, prune, placement=ray_placement())
-
-
-def _loop_ray(driver: _Driver, executor, address: str | None, quiet: bool) -> None:
-    from automl_nas.execution.ray import connect, use_token_auth
-
-    use_token_auth()  # before `import ray` (see there)
-    import ray
-
-    started = connect(address, quiet=quiet)
-    try:
-        # Ray tasks retry lost workers; a trial that raises is told as FAIL instead.
-        remote = ray.remote(_ray_study_trial).options(num_cpus=executor.cpus, num_gpus=executor.gpus,
-                                                     max_retries=executor.retries)
-        pending: dict[Any, tuple[Any, TrialSpec]] = {}
+    ex: TrialExecutor = executor
+    with ex:
         while True:
-            while len(pending) < driver.cfg.parallelism and _counted(driver.study) + len(pending) < driver.cfg.trials:
-                trial, spec, prune = driver.ask()
-                pending[remote.remote(spec, prune)] = (trial, spec)
-            if not pending:
+            while ex.free() and _counted(driver.study) + ex.running < driver.cfg.trials:
+                ex.submit(driver.ask(), answer=driver.prunes)
+            if not ex.running:
                 break
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            trial, spec = pending.pop(ref)
-            driver.tell(trial, spec, ray.get(ref))
-    finally:
-        if started:
-            ray.shutdown()
+            driver.tell(ex.wait())

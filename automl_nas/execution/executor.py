@@ -1,0 +1,272 @@
+"""One executor for trials chosen one at a time: study trials and seed trials, in this process
+or as Ray tasks on this machine or a cluster (issue 14).
+
+Every executor has the same lifecycle, retry policy, result record and epoch stream:
+
+- ``with executor:`` opens it (Ray: joins or starts Ray, starts the epoch channel and, on a
+  cluster, the record sink on the driver's node) and closes it at the end;
+- ``submit(spec)`` while :meth:`~TrialExecutor.free`; ``wait()`` blocks until one trial ends
+  and returns its :class:`~automl_nas.records.trial.TrialResult`; meanwhile every epoch of
+  every running trial reaches ``on_epoch(event) -> stop?`` in the driver's thread;
+- a failing attempt is retried ``retries`` times, each retry resuming from the trial's own
+  checkpoint (:func:`~automl_nas.execution.trial.run_trial`); a trial the driver stopped
+  (``on_epoch`` returned ``True`` for an event that asked) ends ``pruned`` and is not retried.
+
+Ray Tune runs fixed seed batches on Ray (:mod:`automl_nas.execution.ray`: Tune's per-trial
+records, resources and failure handling serve them); an ask/tell driver such as an Optuna
+study needs to choose each trial when a slot frees, which plain tasks give.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+import attrs
+
+from automl_nas.errors import Interrupted
+from automl_nas.execution.epochs import EpochEvent, EpochRelay, Send, TrialStopped
+from automl_nas.execution.trial import TrialResult, TrialSpec, failed_result, read_attempts, run_trial
+
+__all__ = ["LocalExecutor", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "run_all"]
+
+OnEpoch = Callable[[EpochEvent], bool]
+
+
+def _ignore(_event: EpochEvent) -> bool:
+    return False
+
+
+class TrialExecutor(Protocol):
+    """Runs trials; see the module's docstring for when each method is called."""
+
+    running: int
+
+    def __enter__(self) -> "TrialExecutor": ...
+
+    def __exit__(self, *exc: Any) -> None: ...
+
+    def free(self) -> bool:
+        """Whether another trial may be submitted now."""
+
+    def submit(self, spec: TrialSpec, *, answer: bool = False) -> None:
+        """Start ``spec``; with ``answer`` its worker waits for ``on_epoch``'s verdict after each epoch."""
+
+    def wait(self) -> TrialResult:
+        """Block until a submitted trial ends; its result (failed and pruned trials included)."""
+
+
+def run_all(specs: Iterable[TrialSpec], executor: TrialExecutor,
+            on_result: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
+    """A fixed batch through ``executor``, results in the order of ``specs``."""
+    specs, results = list(specs), []
+    with executor:
+        queue = list(specs)
+        while queue or executor.running:
+            while queue and executor.free():
+                executor.submit(queue.pop(0))
+            outcome = executor.wait()
+            results.append(outcome)
+            if on_result is not None:
+                on_result(outcome)
+    order = {s.run_dir: i for i, s in enumerate(specs)}
+    return sorted(results, key=lambda r: order[r.spec.run_dir])
+
+
+def trial_label(spec: TrialSpec) -> str:
+    return spec.name or Path(spec.run_dir).name
+
+
+def attempt_trial(spec: TrialSpec, send: Send, *, answer: bool = False, placement: Any = None) -> dict:
+    """One attempt of ``spec`` in this process with its epochs relayed through ``send``.
+
+    Returns ``result.json``'s content (status ``pruned`` when the driver stopped it); raises what
+    a failing run raises, so the executor can retry."""
+    relay = EpochRelay(trial_label(spec), send, wants_answer=answer)
+    try:
+        return run_trial(spec, extra_plugins=[(relay, "epoch-relay")], placement=placement)
+    except TrialStopped as exc:
+        return {**_result_json(spec), "status": "pruned", "error": exc.message}
+
+
+def _result_json(spec: TrialSpec) -> dict:
+    try:
+        return json.loads((Path(spec.run_dir) / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _outcome(spec: TrialSpec, result: dict) -> TrialResult:
+    status = result.get("status", "finished")
+    return TrialResult(spec=spec, status=status, result=result, error=result.get("error") if status != "finished" else None,
+                       attempts=max(len(read_attempts(spec)), 1))
+
+
+@attrs.define
+class LocalExecutor:
+    """Trials one after another in this process; epochs reach ``on_epoch`` directly."""
+
+    retries: int = 0
+    on_epoch: OnEpoch = _ignore
+    running: int = 0
+    _queued: list[tuple[TrialSpec, bool]] = attrs.field(factory=list)
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._queued.clear()
+
+    def free(self) -> bool:
+        return self.running == 0
+
+    def submit(self, spec: TrialSpec, *, answer: bool = False) -> None:
+        self._queued.append((spec, answer))
+        self.running += 1
+
+    def wait(self) -> TrialResult:
+        spec, answer = self._queued.pop(0)
+        try:
+            for _ in range(self.retries + 1):
+                try:
+                    return _outcome(spec, attempt_trial(spec, self.on_epoch, answer=answer))
+                except Interrupted:
+                    raise  # Ctrl-C stops the whole batch, as in a single run
+                except Exception:  # noqa: BLE001 - in the attempt log; the next attempt resumes
+                    continue
+            return failed_result(spec)
+        finally:
+            self.running -= 1
+
+
+@attrs.frozen(kw_only=True)
+class Shipping:
+    """What a Ray task needs besides its spec: the record sink (a cluster without a shared
+    file system; empty on one machine), the recipe's text and the epoch channel."""
+
+    sink: str = ""
+    recipe_text: str = ""
+    channel: str = ""
+
+
+def _ray_attempt(spec: TrialSpec, shipping: Shipping, answer: bool) -> dict:
+    # Runs in a Ray worker (any node): it rebuilds its own plugin manager from entry points.
+    from automl_nas.execution.channel import relay_send
+    from automl_nas.execution.placement import ray_placement
+
+    send = relay_send(shipping.channel) if shipping.channel else _ignore
+    placement = ray_placement()
+    if shipping.sink:
+        from automl_nas.execution.sync import run_shipped
+
+        return run_shipped(spec, shipping.sink, shipping.recipe_text,
+                           lambda local: attempt_trial(local, send, answer=answer, placement=placement))
+    return attempt_trial(spec, send, answer=answer, placement=placement)
+
+
+@attrs.define
+class RayTaskExecutor:
+    """Up to ``parallel`` trials at once as Ray tasks with ``cpus``/``gpus`` each.
+
+    ``address`` (or ``RAY_ADDRESS``) joins a cluster: nothing is assumed shared with its nodes
+    (the working directory travels as the job's ``runtime_env``, each trial runs in a scratch
+    directory and its records come back to ``batch_dir`` through a sink on the driver's node);
+    without one, a private Ray starts on this machine and trials write in place."""
+
+    batch_dir: Path
+    parallel: int = 1
+    cpus: float = 1.0
+    gpus: float = 0.0
+    retries: int = 0
+    address: str | None = None
+    quiet: bool = True
+    on_epoch: OnEpoch = _ignore
+    pending: dict[Any, TrialSpec] = attrs.field(factory=dict)
+    _started: bool = False
+    _sink: Any = None
+    _channel: Any = None
+    _shipping: Shipping = Shipping()
+    _remote: Any = None
+
+    @property
+    def running(self) -> int:
+        return len(self.pending)
+
+    def __enter__(self) -> "RayTaskExecutor":
+        from automl_nas.execution.ray import connect, resolve_address, runtime_env_for, use_token_auth
+
+        use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE when imported
+        import ray
+
+        from automl_nas.execution.channel import start_channel
+
+        self.address = resolve_address(self.address)
+        self._started = connect(self.address, quiet=self.quiet,
+                                runtime_env=runtime_env_for(self.batch_dir) if self.address else None)
+        try:
+            self._channel, channel_name = start_channel()
+            sink_name = ""
+            if self.address:  # a cluster: records come back through the sink
+                from automl_nas.execution.sync import start_sink
+
+                self._sink, sink_name = start_sink(Path(self.batch_dir).resolve())
+            self._shipping = Shipping(sink=sink_name, channel=channel_name)
+            # A failing attempt is retried (resuming from its checkpoint), like a lost worker.
+            self._remote = ray.remote(_ray_attempt).options(num_cpus=self.cpus, num_gpus=self.gpus,
+                                                            max_retries=self.retries, retry_exceptions=True)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import ray
+
+        for ref in self.pending:
+            ray.cancel(ref, force=True)
+        self.pending.clear()
+        for actor in (self._sink, self._channel):
+            if actor is not None:
+                ray.kill(actor)
+        self._sink = self._channel = None
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+    def free(self) -> bool:
+        return len(self.pending) < self.parallel
+
+    def submit(self, spec: TrialSpec, *, answer: bool = False) -> None:
+        shipping = self._shipping
+        if shipping.sink:  # no chdir into the driver's directory; the recipe's text travels
+            shipping = attrs.evolve(shipping, recipe_text=Path(spec.recipe_path).read_text(encoding="utf-8"))
+            spec_sent = attrs.evolve(spec, workdir="")
+        else:
+            spec_sent = spec
+        self.pending[self._remote.remote(spec_sent, shipping, answer)] = spec
+
+    def wait(self) -> TrialResult:
+        import ray
+
+        while True:
+            ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=0.25)
+            self._pump()
+            if ready:
+                break
+        spec = self.pending.pop(ready[0])
+        try:
+            result = ray.get(ready[0])
+        except Exception as exc:  # noqa: BLE001 - RayTaskError after the last retry, a lost node
+            from automl_nas.execution.ray import short_error
+
+            return failed_result(spec, fallback_error=short_error(exc))
+        return _outcome(spec, {**result, "run_dir": spec.run_dir})
+
+    def _pump(self) -> None:
+        import ray
+
+        for event in ray.get(self._channel.take.remote()):
+            stop = self.on_epoch(event)
+            if event.wants_answer:
+                self._channel.answer.remote(event.trial, event.epoch, bool(stop))
