@@ -220,3 +220,25 @@ def test_study_trials_on_ray_are_pruned_by_the_driver_through_the_epoch_stream(l
     err = capsys.readouterr().err  # the driver's own lines: each epoch of each running trial, then its end
     assert "trial trial-1: epoch 1/2 " in err and "trial trial-2: epoch 1/2 " in err
     assert "trial trial-1: pruned" in err and "Trial status" not in err
+
+
+def test_parallel_black_box_evaluations_run_as_ray_tasks_with_the_sequential_results(local_ray, tmp_path):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml"
+    args = ["search", str(recipe), "-p", "quick", "-q", "--set", "blackbox.proposer.name='random'"]
+    runner = CliRunner()
+    serial = runner.invoke(main, [*args, "--run-dir", str(tmp_path / "serial")])
+    parallel = runner.invoke(main, [*args, "--set", "blackbox.parallel=2", "--set", "executor.retries=1",
+                                    "--run-dir", str(tmp_path / "parallel")])
+    assert serial.exit_code == 0 and parallel.exit_code == 0, parallel.output
+
+    def scored(run: str) -> dict:
+        lines = (tmp_path / run / "history.jsonl").read_text().splitlines()
+        return {json.loads(x)["genotype"]: json.loads(x)["value"] for x in lines}
+
+    # A random proposer asks regardless of what it is told: the same cells, scored the same, found in any order.
+    assert scored("parallel") == scored("serial") and len(scored("serial")) > 1
+    assert json.loads(parallel.stdout)["best_value"] == json.loads(serial.stdout)["best_value"]

@@ -29,7 +29,7 @@ from automl_nas.errors import Interrupted
 from automl_nas.execution.epochs import EpochEvent, EpochRelay, Send, TrialStopped
 from automl_nas.execution.trial import TrialResult, TrialSpec, failed_result, read_attempts, run_trial
 
-__all__ = ["LocalExecutor", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "run_all"]
+__all__ = ["LocalExecutor", "RaySession", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "ray_task_options", "run_all"]
 
 OnEpoch = Callable[[EpochEvent], bool]
 
@@ -166,6 +166,67 @@ def _ray_attempt(spec: TrialSpec, shipping: Shipping, answer: bool) -> dict:
 
 
 @attrs.define
+class RaySession:
+    """Ray joined (``address`` or ``RAY_ADDRESS``) or started locally for the life of a ``with``
+    block, with the epoch channel and, on a cluster, the record sink for ``batch_dir``; the
+    connection every Ray task of the tool goes through (study trials, black-box evaluations).
+
+    On a cluster nothing is assumed shared with its nodes: the working directory travels as the
+    job's ``runtime_env``; a private local Ray shares this machine's disk and needs no sink."""
+
+    batch_dir: Path
+    address: str | None = None
+    quiet: bool = True
+    shipping: Shipping = Shipping()
+    channel: Any = None
+    _sink: Any = None
+    _started: bool = False
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.address)
+
+    def __enter__(self) -> "RaySession":
+        from automl_nas.execution.ray import connect, resolve_address, runtime_env_for, use_token_auth
+
+        use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE when imported
+        from automl_nas.execution.channel import start_channel
+
+        self.address = resolve_address(self.address)
+        self._started = connect(self.address, quiet=self.quiet,
+                                runtime_env=runtime_env_for(self.batch_dir) if self.address else None)
+        try:
+            self.channel, channel_name = start_channel()
+            sink_name = ""
+            if self.address:
+                from automl_nas.execution.sync import start_sink
+
+                self._sink, sink_name = start_sink(Path(self.batch_dir).resolve())
+            self.shipping = Shipping(sink=sink_name, channel=channel_name)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import ray
+
+        for actor in (self._sink, self.channel):
+            if actor is not None:
+                ray.kill(actor)
+        self._sink = self.channel = None
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+
+def ray_task_options(cpus: float, gpus: float, retries: int) -> dict[str, Any]:
+    """Resources and the one retry policy of a task: a failing attempt is retried like a lost
+    worker, up to ``retries`` times (a trial's retry resumes from its checkpoint)."""
+    return {"num_cpus": cpus, "num_gpus": gpus, "max_retries": retries, "retry_exceptions": True}
+
+
+@attrs.define
 class RayTaskExecutor:
     """Up to ``parallel`` trials at once as Ray tasks with ``cpus``/``gpus`` each.
 
@@ -183,10 +244,7 @@ class RayTaskExecutor:
     quiet: bool = True
     on_epoch: OnEpoch = _ignore
     pending: dict[Any, TrialSpec] = attrs.field(factory=dict)
-    _started: bool = False
-    _sink: Any = None
-    _channel: Any = None
-    _shipping: Shipping = Shipping()
+    _session: RaySession | None = None
     _remote: Any = None
 
     @property
@@ -194,30 +252,10 @@ class RayTaskExecutor:
         return len(self.pending)
 
     def __enter__(self) -> "RayTaskExecutor":
-        from automl_nas.execution.ray import connect, resolve_address, runtime_env_for, use_token_auth
-
-        use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE when imported
+        self._session = RaySession(batch_dir=self.batch_dir, address=self.address, quiet=self.quiet).__enter__()
         import ray
 
-        from automl_nas.execution.channel import start_channel
-
-        self.address = resolve_address(self.address)
-        self._started = connect(self.address, quiet=self.quiet,
-                                runtime_env=runtime_env_for(self.batch_dir) if self.address else None)
-        try:
-            self._channel, channel_name = start_channel()
-            sink_name = ""
-            if self.address:  # a cluster: records come back through the sink
-                from automl_nas.execution.sync import start_sink
-
-                self._sink, sink_name = start_sink(Path(self.batch_dir).resolve())
-            self._shipping = Shipping(sink=sink_name, channel=channel_name)
-            # A failing attempt is retried (resuming from its checkpoint), like a lost worker.
-            self._remote = ray.remote(_ray_attempt).options(num_cpus=self.cpus, num_gpus=self.gpus,
-                                                            max_retries=self.retries, retry_exceptions=True)
-        except BaseException:
-            self.__exit__()
-            raise
+        self._remote = ray.remote(_ray_attempt).options(**ray_task_options(self.cpus, self.gpus, self.retries))
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -226,19 +264,15 @@ class RayTaskExecutor:
         for ref in self.pending:
             ray.cancel(ref, force=True)
         self.pending.clear()
-        for actor in (self._sink, self._channel):
-            if actor is not None:
-                ray.kill(actor)
-        self._sink = self._channel = None
-        if self._started:
-            ray.shutdown()
-            self._started = False
+        if self._session is not None:
+            self._session.__exit__()
+            self._session = None
 
     def free(self) -> bool:
         return len(self.pending) < self.parallel
 
     def submit(self, spec: TrialSpec, *, answer: bool = False) -> None:
-        shipping = self._shipping
+        shipping = self._session.shipping
         if shipping.sink:  # no chdir into the driver's directory; the recipe's text travels
             shipping = attrs.evolve(shipping, recipe_text=Path(spec.recipe_path).read_text(encoding="utf-8"))
             spec_sent = attrs.evolve(spec, workdir="")
@@ -266,7 +300,8 @@ class RayTaskExecutor:
     def _pump(self) -> None:
         import ray
 
-        for event in ray.get(self._channel.take.remote()):
+        channel = self._session.channel
+        for event in ray.get(channel.take.remote()):
             stop = self.on_epoch(event)
             if event.wants_answer:
-                self._channel.answer.remote(event.trial, event.epoch, bool(stop))
+                channel.answer.remote(event.trial, event.epoch, bool(stop))

@@ -38,7 +38,7 @@ def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> d
 def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_queries: int = 100,
                  budget_seconds: float = 0.0, parallel: int = 1, *, metric: str = "", seed: int = 0,
                  on_query: Callable[[dict], None] | None = None, report: str = "", cost: str = "",
-                 replay: list[dict] = ()) -> dict[str, Any]:
+                 replay: list[dict] = (), resources: Any = None) -> dict[str, Any]:
     """Search ``space`` with ``proposer``; returns the history and the best genotype.
 
     Returns ``{"history": [{query, genotype, value, best, time_s[, report][, sim_time_s]}],
@@ -60,7 +60,7 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
     _replay(loop, proposer, replay)
     if parallel > 1:
-        _run_ray(loop, proposer, evaluator, ctx, names, parallel)
+        _run_ray(loop, proposer, evaluator, ctx, names, parallel, resources)
     else:
         while loop.more(0):
             genotype = proposer.ask()
@@ -137,15 +137,17 @@ class _Loop:
         return out
 
 
-def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], parallel: int) -> None:
-    from automl_nas.execution.ray import connect, use_token_auth
+def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], parallel: int, resources: Any) -> None:
+    # The tool's one Ray connection (RAY_ADDRESS or a private local Ray; on a cluster the working
+    # directory travels with the job) and its retry policy; the evaluator, its data and the
+    # context travel through the object store.
+    from automl_nas.execution.executor import RaySession, ray_task_options
 
-    use_token_auth()  # before `import ray` (see there)
-    import ray
+    cpus, gpus, retries, address = resources or (1.0, 0.0, 0, None)
+    with RaySession(batch_dir=Path(ctx.run_dir) if ctx.run_dir else Path.cwd(), address=address):
+        import ray
 
-    started = connect(None)
-    try:
-        remote = ray.remote(_score)
+        remote = ray.remote(_score).options(**ray_task_options(cpus, gpus, retries))
         shared = ray.put(evaluator), ray.put(ctx)
         pending: dict[Any, Any] = {}
         while True:
@@ -159,9 +161,6 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
             values = ray.get(ref)
             proposer.tell(genotype, loop.sign * values[loop.metric])
             loop.record(genotype, values)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _component(registry, kind: str, ref, key: str, source: str, build: bool = True):
@@ -232,6 +231,18 @@ def blackbox_data(raw: dict, registry: Any, source: str, *, build: bool = True) 
     return provider.load() if build else None
 
 
+def _resources(raw: dict) -> tuple[float, float, int, str | None]:
+    """``(cpus, gpus, retries, address)`` of each parallel evaluation, from the recipe's ``[executor]``."""
+    from automl_nas.recipe.model import ExecutorConfig
+
+    known = {k: v for k, v in (raw.get("executor") or {}).items() if k in ("cpus", "gpus", "retries", "address")}
+    try:
+        cfg = ExecutorConfig(**known)
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"executor: {exc}", hint="cpus, gpus and retries are non-negative numbers") from None
+    return float(cfg.cpus), float(cfg.gpus), int(cfg.retries), cfg.address or None
+
+
 def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, overrides=(), run_dir=None,
                         quiet: bool = False, session: Any = None, resume: str | Path | None = None) -> dict[str, Any]:
     """``automl search``: read ``[space]``, ``[evaluator]``, ``[blackbox]`` and run the loop.
@@ -281,7 +292,8 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
         data = blackbox_data(raw, session.registry, str(path))
         ctx = EvalContext(space=space, data=data, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
         out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
-                           seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost, replay=replay)
+                           seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost, replay=replay,
+                           resources=_resources(raw))
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
                   **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
                   "schema_version": SCHEMA_VERSION}
