@@ -203,3 +203,22 @@ def test_study_trials_run_on_both_nodes_and_only_the_driver_opens_the_storage(cl
         nodes.add(json.loads((run_dir / "env.json").read_text())["executor"]["node_id"])
     assert len(nodes) == 2  # one CPU per node: one trial on each
     assert "trial trial-1: epoch 1/2" in proc.stderr and "trial trial-2: epoch 1/2" in proc.stderr
+
+
+def test_black_box_search_on_a_cluster_refuses_a_training_evaluator_whose_run_directory_nodes_do_not_see(cluster, tmp_path):
+    _, env = cluster
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "morphism-macro.toml"
+    proc = subprocess.run([str(BIN / "automl"), "search", str(recipe), "-p", "quick", "--set", "blackbox.parallel=2",
+                           "--run-dir", str(tmp_path / "search")], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 5, proc.stderr[-3000:]
+    assert "trains and keeps its artefacts in the search's run directory, which 1 Ray node(s)" in proc.stderr
+    assert "mounts at the same path" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "search" / "history.jsonl").exists()  # refused before any evaluation
+    # A lookup evaluator keeps nothing on disk: its evaluations run on the cluster's nodes as they are.
+    table = Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml"
+    lookup = subprocess.run([str(BIN / "automl"), "search", str(table), "-p", "quick", "-q", "--set",
+                             "blackbox.parallel=2", "--run-dir", str(tmp_path / "lookup")], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert lookup.returncode == 0, lookup.stderr[-3000:]
+    assert json.loads(lookup.stdout)["queries"] == len((tmp_path / "lookup" / "history.jsonl").read_text().splitlines())

@@ -29,7 +29,8 @@ from automl_nas.errors import Interrupted
 from automl_nas.execution.epochs import EpochEvent, EpochRelay, Send, TrialStopped
 from automl_nas.execution.trial import TrialResult, TrialSpec, failed_result, read_attempts, run_trial
 
-__all__ = ["LocalExecutor", "RaySession", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "ray_task_options", "run_all"]
+__all__ = ["LocalExecutor", "RaySession", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "nodes_not_seeing", "ray_task_options",
+           "run_all"]
 
 OnEpoch = Callable[[EpochEvent], bool]
 
@@ -218,6 +219,32 @@ class RaySession:
         if self._started:
             ray.shutdown()
             self._started = False
+
+
+def nodes_not_seeing(path: Path) -> list[str]:
+    """Ids of the live Ray nodes that do not see ``path`` (a marker this driver writes there):
+    for work that must write into the driver's directory in place."""
+    import uuid
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    marker = Path(path) / f".probe-{uuid.uuid4().hex[:12]}"
+    marker.touch()
+    try:
+        probe = ray.remote(num_cpus=0)(_exists)
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        seen = ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n, soft=False))
+                        .remote(str(marker)) for n in nodes], timeout=120)
+    finally:
+        marker.unlink(missing_ok=True)
+    return [n for n, ok in zip(nodes, seen) if not ok]
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.exists(path)
 
 
 def ray_task_options(cpus: float, gpus: float, retries: int) -> dict[str, Any]:

@@ -141,11 +141,24 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
     # The tool's one Ray connection (RAY_ADDRESS or a private local Ray; on a cluster the working
     # directory travels with the job) and its retry policy; the evaluator, its data and the
     # context travel through the object store.
-    from automl_nas.execution.executor import RaySession, ray_task_options
+    from automl_nas.execution.executor import RaySession, nodes_not_seeing, ray_task_options
 
     cpus, gpus, retries, address = resources or (1.0, 0.0, 0, None)
-    with RaySession(batch_dir=Path(ctx.run_dir) if ctx.run_dir else Path.cwd(), address=address):
+    with RaySession(batch_dir=Path(ctx.run_dir) if ctx.run_dir else Path.cwd(), address=address) as session:
         import ray
+
+        if session.cluster and ctx.data is not None and ctx.run_dir is not None:
+            # An evaluator that trains keeps its artefacts (checkpoints, warm-start parents) in
+            # the run directory and reads earlier ones back: every node must see it in place.
+            blind = nodes_not_seeing(Path(ctx.run_dir))
+            if blind:
+                from automl_nas.errors import RunError
+
+                raise RunError(f"{ctx.run_dir}: evaluator {evaluator.name!r} trains and keeps its artefacts in the "
+                               f"search's run directory, which {len(blind)} Ray node(s) of the cluster do not see "
+                               f"({', '.join(n[:8] for n in blind)})",
+                               hint="pass --run-dir on a file system every node mounts at the same path, or run "
+                                    "the search on one machine (unset RAY_ADDRESS and executor.address)")
 
         remote = ray.remote(_score).options(**ray_task_options(cpus, gpus, retries))
         shared = ray.put(evaluator), ray.put(ctx)
