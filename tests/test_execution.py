@@ -242,3 +242,31 @@ def test_parallel_black_box_evaluations_run_as_ray_tasks_with_the_sequential_res
     # A random proposer asks regardless of what it is told: the same cells, scored the same, found in any order.
     assert scored("parallel") == scored("serial") and len(scored("serial")) > 1
     assert json.loads(parallel.stdout)["best_value"] == json.loads(serial.stdout)["best_value"]
+
+
+def test_with_a_shared_storage_a_retry_resumes_from_the_checkpoint_handed_to_tune(local_ray, tmp_path, make_toy_recipe):
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR)
+    reference = run_seed_trials(recipe, seeds=[0], overrides=["search.epochs=3"], executor="local", quiet=True,
+                                run_dir=tmp_path / "ref")
+    assert reference["status"] == "finished"
+    parent = tmp_path / "p"
+    parent.mkdir()
+    # The worker dies after epoch 1 and its run's checkpoints go with it: only Tune's copy can resume it.
+    (parent / "lose-disk-and-die-once-at-epoch-1").touch()
+    shared = tmp_path / "shared"
+    out = run_seed_trials(recipe, seeds=[0], executor="ray", quiet=True, run_dir=parent,
+                          overrides=["search.epochs=3", "executor.retries=1", f"executor.storage='{shared}'"])
+    trial = out["trials"][0]
+    assert trial["status"] == "finished" and trial["attempts"] == 2, trial
+    attempts = [json.loads(line) for line in (parent / "attempts" / "seed-0.jsonl").read_text().splitlines()]
+    assert attempts[1]["resumed"] is True  # from the restored checkpoint, not from scratch
+    epochs = [json.loads(line)["epoch"] for line in (parent / "seed-0" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]
+    done = json.loads((parent / "seed-0" / "result.json").read_text())
+    ref = json.loads((tmp_path / "ref" / "seed-0" / "result.json").read_text())
+    assert done["genotype"] == ref["genotype"]
+    assert done["last_epoch"]["train_loss"] == pytest.approx(ref["last_epoch"]["train_loss"], rel=1e-6)
+    # Tune persisted a checkpoint per epoch under the shared storage, in an experiment named after the batch.
+    saved = sorted(shared.glob("p-tune/seed-0/checkpoint_*"))
+    assert len(saved) >= 2 and all((c / "run" / "checkpoints").is_dir() for c in saved)
+    assert not list(shared.rglob(".lock"))

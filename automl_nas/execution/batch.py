@@ -26,7 +26,8 @@ BATCH_FILE = "batch.json"
 @attrs.frozen(kw_only=True)
 class SeedBatch:
     """What a seed batch runs: ``executor`` (``local``/``ray``), its cluster ``address``
-    (empty: a private local Ray), resources and retries per trial, and the trial specs."""
+    (empty: a private local Ray), resources and retries per trial, the Tune checkpoint
+    ``storage`` (empty: none) and the trial specs."""
 
     recipe: str
     executor: str
@@ -34,6 +35,7 @@ class SeedBatch:
     cpus: float = 1.0
     gpus: float = 0.0
     retries: int = 0
+    storage: str = ""
     specs: tuple[TrialSpec, ...] = ()
 
 

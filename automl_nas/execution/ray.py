@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from automl_nas.errors import RunError
-from automl_nas.execution.trial import TrialResult, TrialSpec, read_attempts, run_trial
+from automl_nas.execution.trial import TrialResult, TrialSpec, attempt_log, read_attempts, run_trial
 from automl_nas.hookspecs import hookimpl
 
 __all__ = ["check_address", "connect", "ray_output", "resolve_address", "run_on_ray", "runtime_env_for", "short_error",
@@ -133,7 +133,12 @@ def check_address(address: str) -> None:
 class EpochToTune:
     """Reports every epoch record to Tune (``tune.report``), flattened to dotted numeric keys
     (``train_loss``, ``eval.cifar10``), so Tune's progress, ``progress.csv``, TensorBoard and
-    its schedulers see the search as it runs, not only its end."""
+    its schedulers see the search as it runs, not only its end. With ``attempt_log`` (a batch
+    with ``[executor] storage``) each report carries the trial's checkpoint
+    (:mod:`automl_nas.execution.tune_checkpoints`)."""
+
+    def __init__(self, attempt_log: Path | None = None) -> None:
+        self.attempt_log = attempt_log
 
     @hookimpl
     def automl_epoch_end(self, run, epoch: int, metrics: dict) -> None:
@@ -141,7 +146,13 @@ class EpochToTune:
 
         from automl_nas.execution.aggregate import flatten_numeric
 
-        tune.report({**flatten_numeric(metrics), "epoch": epoch, "num_epochs": int(run.num_epochs)})
+        record = {**flatten_numeric(metrics), "epoch": epoch, "num_epochs": int(run.num_epochs)}
+        if self.attempt_log is None:
+            tune.report(record)
+        else:
+            from automl_nas.execution.tune_checkpoints import report_with_checkpoint
+
+            report_with_checkpoint(record, Path(run.run_dir.path), self.attempt_log)
 
 
 def _epoch_callback(on_epoch):
@@ -177,22 +188,33 @@ def _trainable(config: dict) -> None:
     from automl_nas.execution.sync import run_shipped
 
     spec = TrialSpec(**config["spec"])
-    placement, progress = ray_placement(), [(EpochToTune(), "tune-epoch-report")]
+    placement, checkpoints = ray_placement(), bool(config.get("checkpoints"))
+
+    def attempt(local: TrialSpec) -> dict:
+        log = attempt_log(local)
+        if checkpoints:  # a retry resumes from Tune's latest checkpoint of this trial, on any node
+            from automl_nas.execution.tune_checkpoints import restore_latest
+
+            restore_latest(Path(local.run_dir), log)
+        progress = [(EpochToTune(log if checkpoints else None), "tune-epoch-report")]
+        return run_trial(local, extra_plugins=progress, placement=placement)
+
     if config.get("sink"):  # a cluster: records go back to the driver through the sink
-        result = run_shipped(spec, config["sink"], config["recipes"][spec.recipe_path],
-                             lambda local: run_trial(local, extra_plugins=progress, placement=placement))
+        result = run_shipped(spec, config["sink"], config["recipes"][spec.recipe_path], attempt)
     else:
-        result = run_trial(spec, extra_plugins=progress, placement=placement)
+        result = attempt(spec)
     tune.report({"result_json": json.dumps(result, default=str), "status": result.get("status", "finished")})
 
 
 def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0.0, retries: int = 0,
                storage: str | Path, address: str | None = None, quiet: bool = True,
                on_result: Callable[[TrialResult], None] | None = None, experiment: str = "tune",
-               on_epoch: Callable | None = None) -> list[TrialResult]:
+               on_epoch: Callable | None = None, checkpoint_storage: str = "") -> list[TrialResult]:
     """Run the specs as parallel Tune trials (Tune experiment ``experiment`` under ``storage``);
     failed trials are recorded, never raised; ``on_epoch`` receives every epoch of every trial
-    (an :class:`~automl_nas.execution.epochs.EpochEvent`) in the driver while they run."""
+    (an :class:`~automl_nas.execution.epochs.EpochEvent`) in the driver while they run.
+    ``checkpoint_storage`` (a path or URI every node reaches) becomes Tune's storage, and each
+    trial hands Tune a checkpoint after every epoch (``<batch>-<experiment>`` under it)."""
     import attrs
 
     # Quiet unless asked (ray_output): Tune reads these when ray.tune is first imported.
@@ -222,11 +244,14 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
             trainable,
             param_space={"spec": tune.grid_search([attrs.asdict(s) for s in shipped]),
                          "sink": sink_name if sink is not None else "",
+                         "checkpoints": bool(checkpoint_storage),
                          "recipes": {s.recipe_path: Path(s.recipe_path).read_text(encoding="utf-8")
                                      for s in specs} if address else {}},
             tune_config=tune.TuneConfig(num_samples=1, reuse_actors=False, trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(name=experiment, storage_path=str(Path(storage).resolve()), verbose=0 if quiet else 1,
+            run_config=tune.RunConfig(name=f"{Path(storage).resolve().parent.name}-{experiment}" if checkpoint_storage
+                                      else experiment, storage_path=_storage_path(checkpoint_storage or storage),
+                                      verbose=0 if quiet else 1,
                                       failure_config=tune.FailureConfig(max_failures=retries),
                                       callbacks=[_epoch_callback(on_epoch)] if on_epoch else None),
         )
@@ -248,6 +273,11 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
         for r in results:
             on_result(r)
     return results
+
+
+def _storage_path(storage: str | Path) -> str:
+    # Tune wants an absolute local path; a URI (s3://, gs://, file://) is passed as it is.
+    return str(storage) if "://" in str(storage) else str(Path(storage).resolve())
 
 
 def _trial_name(trial) -> str:

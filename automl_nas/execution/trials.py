@@ -130,7 +130,7 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
                        hint="choose a writable --run-dir or run.root") from None
     specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent)
     batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
-                      retries=cfg.retries, specs=tuple(specs))
+                      retries=cfg.retries, storage=cfg.storage, specs=tuple(specs))
     with directory_lock(parent, what="seed batch"):
         write_batch(parent, batch)  # what `automl run --resume` finishes if this driver dies
         return _write_summary(parent, recipe.name, _run_specs(specs, parent, batch, session.pm, quiet=quiet))
@@ -149,7 +149,7 @@ def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, qu
 
         return run_on_ray(specs, cpus=batch.cpus, gpus=batch.gpus, retries=batch.retries, storage=parent / "ray",
                           address=batch.address or None, quiet=quiet, on_result=trial_end, experiment=experiment,
-                          on_epoch=on_epoch)
+                          on_epoch=on_epoch, checkpoint_storage=batch.storage)
     from automl_nas.execution.executor import LocalExecutor, run_all
 
     return run_all(specs, LocalExecutor(retries=batch.retries, on_epoch=on_epoch), on_result=trial_end)

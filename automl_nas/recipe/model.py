@@ -119,6 +119,11 @@ class ExecutorConfig:
     gpus: float = attrs.field(default=0.0, validator=non_negative)
     retries: int = attrs.field(default=0, validator=non_negative)
     address: str = ""
+    # A storage every Ray node reaches (a shared-file-system path or a cloud URI such as
+    # s3://bucket/prefix): seed trials then hand a checkpoint to Tune after every epoch and a
+    # retry restores it with tune.get_checkpoint(); empty: the trial's own checkpoint travels
+    # through the driver's record sink instead (Ray >= 2.7 cannot checkpoint multi-node to a local path).
+    storage: str = ""
 
 
 #: Seeds every generator of a run accepts (numpy's legacy seeding takes 32-bit values; the

@@ -52,11 +52,20 @@ def automl_parse_genotype(text):
 @hookimpl
 def automl_epoch_end(run, epoch, metrics):
     """Fault injection for the tests: a file ``die-once-at-epoch-N`` next to the run
-    directory makes this worker process die (no cleanup, like a lost node) after epoch N."""
+    directory makes this worker process die (no cleanup, like a lost node) after epoch N;
+    ``lose-disk-and-die-once-at-epoch-N`` also deletes the run's checkpoints first (the node's
+    disk is gone with it: only a copy kept elsewhere can resume the run)."""
     import os
+    import shutil
     from pathlib import Path
 
-    marker = Path(run.run_dir.path).parent / f"die-once-at-epoch-{epoch}"
+    parent = Path(run.run_dir.path).parent
+    lose = parent / f"lose-disk-and-die-once-at-epoch-{epoch}"
+    if lose.exists():
+        lose.unlink()
+        shutil.rmtree(Path(run.run_dir.path) / "checkpoints")
+        os._exit(1)
+    marker = parent / f"die-once-at-epoch-{epoch}"
     if marker.exists():
         marker.unlink()
         os._exit(1)
