@@ -11,10 +11,12 @@ so nothing there is shared with the driver. Then, from that working directory, w
 2. the same batch again, the driver killed (SIGKILL) once a trial has finished, then
    ``automl run --resume BATCH_DIR``: finished trials are not run again, all four finish;
 3. a study (``recipes/studies/gdas-temperature.toml``, quick profile, two trials at once)
-   pruning on the per-epoch benchmark score ``eval.cifar10``, run on the cluster.
+   pruning on the per-epoch benchmark score ``eval.cifar10``, run on the cluster;
+4. ``ray job submit --working-dir . -- automl run ... --seeds 0-1 --executor ray``: the job's
+   driver finds the cluster in ``RAY_ADDRESS`` and runs one trial on each node.
 
 Usage:
-    python benchmarks/cluster_check.py [--nb201 TABLE.csv] [--json out.json] [--keep] [--only seeds|resume|study]
+    python benchmarks/cluster_check.py [--nb201 TABLE.csv] [--json out.json] [--keep] [--only seeds|resume|study|job]
 
 Needs ``unshare`` with user namespaces or root (as the tests' cluster fixture). Prints one line
 per step and a JSON summary. Everything it starts is stopped at the end.
@@ -45,15 +47,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cluster(base: Path, hidden: Path, extra_env: dict) -> tuple[str, dict, list[subprocess.Popen]]:
+def start_cluster(base: Path, hidden: Path, extra_env: dict, dashboard_port: int = 0) -> tuple[str, dict, list[subprocess.Popen]]:
     (base / "home" / ".ray").mkdir(parents=True)
     (base / "home" / ".ray" / "auth_token").write_text("automl-nas-cluster-check-" + "0" * 16)
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, **extra_env, "HOME": str(base / "home"), "RAY_AUTH_MODE": "token"}
+    # The nodes' PATH has the tool's environment, as on a cluster installed with it (job entrypoints use it).
+    env = {**os.environ, **extra_env, "HOME": str(base / "home"), "RAY_AUTH_MODE": "token",
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=200000000", "--block"]
-    procs = [subprocess.Popen([str(BIN / "ray"), "start", "--head", f"--port={port}", "--include-dashboard=false",
+    dashboard = ([f"--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
+                 if dashboard_port else ["--include-dashboard=false"])
+    procs = [subprocess.Popen([str(BIN / "ray"), "start", "--head", f"--port={port}", *dashboard,
                                f"--temp-dir={base / 't'}", *common], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     deadline = time.time() + 60
@@ -65,7 +71,8 @@ def start_cluster(base: Path, hidden: Path, extra_env: dict) -> tuple[str, dict,
             time.sleep(0.5)
     worker = shlex.join([str(BIN / "ray"), "start", f"--address={address}", *common])
     procs.append(subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                   f"mount -t tmpfs hidden {shlex.quote(str(hidden))} && exec {worker}"],
+                                   f"mount -t tmpfs hidden {shlex.quote(str(hidden))} && "
+                                   f"mount -t tmpfs node-temp {shlex.quote(str(base / 't'))} && exec {worker}"],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     probe = ("import ray, time\n"
              f"ray.init(address={address!r}, log_to_driver=False, logging_level='ERROR')\n"
@@ -145,6 +152,26 @@ def kill_and_resume(work: Path, env: dict, summary: dict) -> None:
           f"finished trials untouched: {untouched}", flush=True)
 
 
+def job_check(work: Path, env: dict, summary: dict, dashboard_port: int) -> None:
+    # The documented entry point: the job's driver runs on the head, in the job's copy of the
+    # working directory; RAY_ADDRESS is set for it by Ray. The batch directory is absolute.
+    batch = work.parent / "job-batch"
+    args = [str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dashboard_port}", "--working-dir", ".",
+            "--", "automl", "run", "recipes/gdas.toml", "-p", "quick", "--seeds", "0-1", "--executor", "ray",
+            "--run-dir", str(batch)]
+    client = {k: v for k, v in env.items() if k != "RAY_ADDRESS"}
+    client["RAY_AUTH_MODE"] = "token"  # the job client authenticates to the dashboard's job server too
+    client["PATH"] = f"{BIN}:{client.get('PATH', '')}"
+    started = time.perf_counter()
+    proc = subprocess.run(args, env=client, cwd=work, capture_output=True, text=True, timeout=1200)
+    secs = time.perf_counter() - started
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    nodes = sorted({json.loads((batch / f"seed-{s}" / "env.json").read_text())["executor"]["node_id"][:8] for s in (0, 1)})
+    agg = json.loads((batch / "aggregate.json").read_text())
+    summary["job"] = {"seconds": round(secs, 1), "nodes": nodes, "succeeded": agg["succeeded"]}
+    print(f"ray job submit: {agg['succeeded']} of 2 seeds in {secs:.1f} s on nodes {nodes}", flush=True)
+
+
 def study_check(work: Path, env: dict, summary: dict, table: bool) -> None:
     # The per-epoch benchmark score: eval.cifar10 from the installed NAS-Bench-201 table (each
     # node needs it installed, as here), else the quick profile's embedded analog accuracies.
@@ -172,7 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
-    parser.add_argument("--only", choices=["seeds", "resume", "study"], action="append")
+    parser.add_argument("--only", choices=["seeds", "resume", "study", "job"], action="append")
     parser.add_argument("--nb201", help="NAS-Bench-201 table (CSV) to install for the study step (eval.cifar10)")
     opts = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="/tmp/cc-"))
@@ -183,11 +210,13 @@ def main() -> None:
     if opts.nb201:
         subprocess.run([str(BIN / "automl"), "bench", "import", "nb201", opts.nb201], env={**os.environ, **extra},
                        check=True, capture_output=True)
-    address, env, procs = start_cluster(base, work, extra)
+    dashboard_port = _free_port()
+    address, env, procs = start_cluster(base, work, extra, dashboard_port)
     summary["address"] = address
     try:
         steps = {"seeds": lambda: seeds_check(work, env, summary), "resume": lambda: kill_and_resume(work, env, summary),
-                 "study": lambda: study_check(work, env, summary, bool(opts.nb201))}
+                 "study": lambda: study_check(work, env, summary, bool(opts.nb201)),
+                 "job": lambda: job_check(work, env, summary, dashboard_port)}
         for name, step in steps.items():
             if not opts.only or name in opts.only:
                 step()

@@ -95,7 +95,8 @@ def cluster(tmp_path_factory):
                 time.sleep(0.5)
         worker = shlex.join([str(BIN / "ray"), "start", f"--address={address}", *common])
         procs.append(subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                       f"mount -t tmpfs automl-hidden {shlex.quote(str(hidden))} && exec {worker}"],
+                                       f"mount -t tmpfs automl-hidden {shlex.quote(str(hidden))} && "
+                                       f"mount -t tmpfs node-temp {shlex.quote(str(base / 't'))} && exec {worker}"],
                                       env=node_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         marker = hidden / "driver-only"
         marker.touch()

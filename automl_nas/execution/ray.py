@@ -225,6 +225,9 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
         # legacy reporter (RAY_AIR_NEW_OUTPUT=0, a documented switch) prints nothing at 0.
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     use_token_auth()
+    # Trials stay in the (shipped) working directory, so relative paths in recipes hold; Tune
+    # passes this variable from the driver to its trainables.
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     from ray import tune
 
     specs = list(specs)

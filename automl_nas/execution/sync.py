@@ -80,17 +80,14 @@ def start_sink(root: Path) -> tuple[Any, str]:
     return sink, name
 
 
-def ship_runtime_env(cwd: Path, excludes: list[str]) -> dict:
+def ship_runtime_env(cwd: Path, excludes: list[str]) -> dict | None:
     """``runtime_env`` that sends the driver's working directory (recipes, data files, tables
-    named by relative paths) to every node, unless this driver runs inside ``ray job submit
-    --working-dir``, whose job already ships it (Ray refuses a second ``working_dir``).
-
-    Trials stay in that directory: Tune would otherwise ``chdir`` into its trial folder."""
-    env: dict = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
-    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
-    if not (job.get("runtime_env") or {}).get("working_dir"):
-        env.update(working_dir=str(cwd), excludes=excludes)
-    return env
+    named by relative paths) to every node; ``None`` inside ``ray job submit --working-dir``,
+    whose job already ships it to every worker (Ray refuses a second ``working_dir``)."""
+    job_env = (json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}").get("runtime_env") or {})
+    if job_env.get("working_dir"):
+        return None
+    return {"working_dir": str(cwd), "excludes": excludes}
 
 
 def _pack(root: Path, rels: list[str]) -> dict[str, bytes]:
