@@ -5,7 +5,7 @@ module only imports them and adds them to the group.
 Exit codes (``automl_nas.commands._support.handle_errors`` maps the error tree to them):
 0 ok, 1 unexpected error, 2 recipe error, 3 plugin error, 4 data error, 5 run failed
 (numerical fault, unwritable directory), 130 interrupted (checkpoint written; resume
-with ``--resume``).
+with ``--resume``), 141 the reader of stdout went away (``automl plugins | head``), silently.
 """
 
 from __future__ import annotations

@@ -306,3 +306,17 @@ def test_a_cuda_trial_without_a_gpu_reservation_is_refused_on_ray(toy_recipe):
     result = cli("run", toy_recipe, "--seeds", "0", "--executor", "ray", "--set", "run.device=cuda", "-q")
     assert result.exit_code == 2 and "executor.gpus = 0" in result.output and "--set executor.gpus=1" in result.output
     assert not (toy_recipe.parent / "runs").exists()
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_not_as_an_internal_error():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    automl = Path(sys.executable).parent / "automl"
+    proc = subprocess.Popen([str(automl), "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()  # `automl plugins | head -1`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "internal error" not in err and "Traceback" not in err and "BrokenPipe" not in err, err

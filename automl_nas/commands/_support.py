@@ -43,6 +43,12 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo("automl: interrupted", err=True)
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the boundary: nothing leaves as a bare traceback
+            if isinstance(exc, BrokenPipeError) and _stdout_closed():
+                # The reader of our output went away (`automl plugins | head`): end quietly, as a
+                # shell tool killed by SIGPIPE would (128 + 13), with Python's exit flush kept off
+                # the pipe. A plugin's own broken pipe or socket is an error like any other.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(141)
             if os.environ.get("AUTOML_NAS_DEBUG"):
                 raise
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -51,6 +57,18 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
 
     return wrapper
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader is gone (poll reports an error on its write end)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no real stdout
+        return False
 
 
 def command_session(show_load_errors: bool = True) -> Session:
