@@ -75,6 +75,27 @@ def test_cli_seed_trials_honour_run_dir_and_keep_stdout_for_the_summary(local_ra
     assert "Configuration for experiment" not in result.stdout
 
 
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_seed_trials_print_a_line_per_epoch_and_per_trial_end_with_either_executor(local_ray, tmp_path, toy_recipe,
+                                                                                   executor):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    result = CliRunner().invoke(main, ["run", str(toy_recipe), "--seeds", "0-1", "--executor", executor,
+                                       "--run-dir", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("trial ")]
+    for seed in (0, 1):
+        losses = [json.loads(x)["train_loss"] for x in (tmp_path / "p" / f"seed-{seed}" / "metrics.jsonl").read_text().splitlines()]
+        mine = [line for line in lines if line.startswith(f"trial seed-{seed}: ")]
+        assert [line.split(" train_loss")[0] for line in mine[:2]] == [f"trial seed-{seed}: epoch 1/2",
+                                                                       f"trial seed-{seed}: epoch 2/2"]
+        assert [float(line.split("train_loss ")[1].split()[0]) for line in mine[:2]] == pytest.approx(losses, rel=1e-3)
+        assert mine[2].startswith(f"trial seed-{seed}: finished")
+    json.loads(result.stdout)  # the summary alone on stdout
+
+
 def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, tmp_path, toy_recipe):
     parent = tmp_path / "p"
     parent.mkdir()
