@@ -9,7 +9,8 @@ models (``build_model``, ``load_model``). Public modules besides this one (the n
 directory, records, atomic writes), :mod:`automl_nas.schedules`, :mod:`automl_nas.costs`
 (latency tables), :mod:`automl_nas.data` (image sets' batch loader),
 :mod:`automl_nas.benchstore` (benchmark tables: the store and the table interface),
-:mod:`automl_nas.tracking.images` (the α matrix as an image, for tracker plugins) and
+:mod:`automl_nas.tracking.images` (the α matrix as an image, for tracker plugins),
+:mod:`automl_nas.safe_pickle` (pickles read without running their code) and
 :mod:`automl_nas.devices`. Everything else (engine, session internals, executors, study
 driver, CLI) is internal and may change between versions.
 
@@ -52,7 +53,7 @@ __version__ = "0.2.0"
 PUBLIC_MODULES = ("automl_nas", "automl_nas.api", "automl_nas.nn", "automl_nas.testing", "automl_nas.errors",
                   "automl_nas.records", "automl_nas.schedules", "automl_nas.costs", "automl_nas.data",
                   "automl_nas.devices", "automl_nas.hookspecs", "automl_nas.registry", "automl_nas.benchstore",
-                  "automl_nas.tracking.images")
+                  "automl_nas.tracking.images", "automl_nas.safe_pickle")
 
 __all__ = [
     "PROJECT",

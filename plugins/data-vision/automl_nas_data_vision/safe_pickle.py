@@ -7,38 +7,23 @@ unpickler only resolves the few numpy globals needed to rebuild arrays.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
-from typing import Any
 
 from automl_nas.errors import DataError
+from automl_nas.safe_pickle import NUMPY_ARRAYS, restricted_load
 
-# numpy moved ``core`` to ``_core`` in 2.0; pickles name either.
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
+_ALLOWED = NUMPY_ARRAYS | {
     ("collections", "OrderedDict"),
     # protocol-2 pickles written by Python 3 rebuild ``bytes`` through this (a pure str -> bytes encode).
     ("_codecs", "encode"),
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a data batch")
-
-
 def load_batch(path: Path, *, fix: str) -> dict:
     """Unpickle one batch file (latin1, like the official readers); ``fix`` goes into errors."""
     try:
         with open(path, "rb") as fh:
-            obj = _RestrictedUnpickler(fh, encoding="latin1").load()
+            obj = restricted_load(fh, _ALLOWED, what="a data batch", encoding="latin1")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found", hint=fix) from None
     except Exception as exc:  # truncated, corrupt or hostile: all mean "not a usable batch"

@@ -13,28 +13,17 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import pickle
 from pathlib import Path
-from typing import Any
 
 from automl_nas import DataError
+from automl_nas.safe_pickle import restricted_load
 
 __all__ = ["Entry", "bench_dir", "load_table", "read_table"]
 
-# numpy 2 renamed numpy.core to numpy._core; files written by numpy 1 name the old module.
-_ALLOWED = {
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "dtype"),
-}
+# The tables hold numpy scalars (numpy 1 and 2 module names).
+_ALLOWED = {("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "dtype")}
 _KEYS = ("valid_perf", "perf", "latency", "para")
 Entry = dict  # {"valid_perf", "perf", "latency", "para"}: floats
-
-
-class _TableUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a NAS-Bench-Graph table")
 
 
 def bench_dir() -> Path:
@@ -53,7 +42,7 @@ def read_table(path: str | Path) -> dict[int, Entry]:
     fix = "reinstall nas-bench-graph==1.4.0 (its light/<dataset>.bench files) or point `path` at intact copies"
     try:
         with open(path, "rb") as fh:
-            raw = _TableUnpickler(fh).load()
+            raw = restricted_load(fh, _ALLOWED, what="a NAS-Bench-Graph table")
     except FileNotFoundError:
         raise DataError(f"{path}: NAS-Bench-Graph table not found", hint=fix) from None
     except Exception as exc:  # truncated, corrupt or hostile: none is a usable table

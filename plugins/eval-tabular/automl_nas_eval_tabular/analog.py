@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import pickle
 from pathlib import Path
 from typing import Any
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError
+from automl_nas.safe_pickle import restricted_load
 from automl_nas_eval_tabular.config import AnalogConfig
 from automl_nas_eval_tabular.nb201_text import EDGES, OPS, canonical_text, format_ops
 
@@ -62,15 +62,9 @@ class _DriftMeasurement(_Record):
     pass
 
 
-class _AnalogUnpickler(pickle.Unpickler):
-    _ALLOWED = {("analognasbench.data", "Architecture"): _Architecture,
-                ("analognasbench.data", "DriftMeasurement"): _DriftMeasurement}
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in an AnalogNAS-Bench file") from None
+# The package's record classes, replaced by plain stand-ins (its module is never imported).
+_ALLOWED = {("analognasbench.data", "Architecture"): _Architecture,
+            ("analognasbench.data", "DriftMeasurement"): _DriftMeasurement}
 
 
 def analog_to_text(arch: tuple[int, ...]) -> str:
@@ -96,7 +90,7 @@ def load_analog(path: str) -> dict[str, dict[str, float]]:
     fix = "reinstall analog-nasbench or set `path = ...` to an intact data.anb"
     try:
         with open(path, "rb") as fh:
-            raw = _AnalogUnpickler(fh).load()
+            raw = restricted_load(fh, _ALLOWED, what="an AnalogNAS-Bench file")
     except FileNotFoundError:
         raise DataError(f"analog-nasbench: {path} does not exist", hint=fix) from None
     except Exception as exc:

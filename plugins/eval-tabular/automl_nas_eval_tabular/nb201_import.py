@@ -32,11 +32,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import pickle
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from automl_nas.errors import DataError
+from automl_nas.safe_pickle import restricted_load
 from automl_nas_eval_tabular.nb201_columns import DATASETS, column
 from automl_nas_eval_tabular.nb201_text import format_ops, parse_ops
 
@@ -162,21 +162,13 @@ def _read_pth(path: Path, progress: Progress) -> ImportedTable:
 _TORCH_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
 
 
-class _NoGlobals(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == ("collections", "OrderedDict"):
-            import collections
-
-            return collections.OrderedDict
-        raise pickle.UnpicklingError(f"global {module}.{name} in a torch.save header")
-
-
 def _legacy_header(fh: Any) -> None:
     """Skip torch's legacy header pickles (magic number, protocol version, sys info)."""
-    if _NoGlobals(fh).load() != _TORCH_MAGIC:
+    header = {("collections", "OrderedDict")}
+    if restricted_load(fh, header, what="a torch.save header") != _TORCH_MAGIC:
         raise ValueError("not a torch.save file (wrong magic number)")
-    _NoGlobals(fh).load()
-    _NoGlobals(fh).load()
+    restricted_load(fh, header, what="a torch.save header")
+    restricted_load(fh, header, what="a torch.save header")
 
 
 def _stream_pickle(opened: Callable[[], Any], size: int, progress: Progress,
