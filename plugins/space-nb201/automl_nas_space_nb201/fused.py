@@ -10,7 +10,7 @@ Work is organised by *source* node instead of by edge (spec §1.2: node j feeds 
   batch-norm call (per-channel statistics, so exact), split afterwards
   (:func:`automl_nas.nn.fused.relu_conv_bn_group`); the edge weight is BN's scale; for
   narrow ops (partial channels) the 1x1 kernels ride in the 3x3 conv, zero-padded;
-* ``avg_pool_3x3`` is a depthwise box sum whose ``1 / count`` map joins the edge weight;
+* ``avg_pool_3x3`` is a depthwise box sum times the ``1 / count`` map, computed once;
 * ``none`` and masked (pruned) ops are never run; with a hard sample (GDAS) only the sampled
   op of each edge runs, and same-kind sampled convs of one node are still grouped.
 
@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from automl_nas.api.arch import EdgeWeights
-from automl_nas.nn import concat_shuffle, relu_conv_bn_group, weighted_sum
+from automl_nas.nn import concat_shuffle, relu_conv_bn_group, shuffle_split, split_dense, weighted_sum
 from automl_nas.nn import PartialMixedOp
 from automl_nas_space_nb201.encoding import EDGES, NUM_NODES, OPS
 
@@ -135,9 +135,9 @@ def _box_sum(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
     The 3x3 box sum is a depthwise convolution (measured faster than ``avg_pool2d`` on
     channels-last CPU tensors, most of all for the narrow inputs of partial channels); the
-    ``1 / count`` map (smaller at the borders) is folded into each edge's mixing weight, so the
-    division costs no pass over the tensor. Same function to float rounding. A pool module of
-    another configuration runs as is (``(module(x), None)``).
+    caller multiplies by the ``1 / count`` map (smaller at the borders) once per source node.
+    Same function to float rounding. A pool module of another configuration runs as is
+    (``(module(x), None)``).
     """
     if not (isinstance(module, nn.AvgPool2d) and _pool_args(module) == (3, 1, 1, False, False, None)):
         return module(x), None
@@ -171,16 +171,20 @@ def _source_terms(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops, weights
             blocks = [_mixed(edges[e])[0][k] for e, k in keys]
             scale = _group_scale(weights, keys, blocks[0][2].num_features)
             outputs.update(zip(keys, relu_conv_bn_group(x, blocks, relu=relu, scale=scale)))
-    pool = None  # (box sum, 1 / count), computed once for all edges
+    pool = None  # computed once for all edges
     terms: dict[int, list] = {}
     for e, i in out_edges:
         for k in ops[e]:
             if k == SKIP:
                 term = (x, w[(e, k)])
             elif k == POOL:
-                pool = _box_sum(_mixed(edges[e])[0][POOL], x) if pool is None else pool
-                box, inv_count = pool
-                term = (box, w[(e, k)] if inv_count is None else inv_count * w[(e, k)])
+                if pool is None:
+                    box, inv_count = _box_sum(_mixed(edges[e])[0][POOL], x)
+                    # One pass here, and every edge's term keeps a 0-dim weight: a (1, 1, H, W)
+                    # weight map broadcast over a channels-last tensor runs ATen's scalar loops
+                    # (3-4x slower per term), and its gradient is a reduction (issue 15).
+                    pool = box if inv_count is None else box * inv_count
+                term = (pool, w[(e, k)])
             else:  # a conv output, already weighted through BN's scale
                 term = (outputs[(e, k)], None)
             terms.setdefault(i, []).append(term)
@@ -201,14 +205,17 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
     # Dead work only matters for its BN running statistics: then it runs without a graph.
     dead_work = _tracks_stats(edges)
     part = x.shape[1] // k_pc
-    # Per node: the channels the ops read and (k_pc > 1) the bypass channels; one split, whose
-    # backward is one concatenation (two slices would each scatter into a zero-filled copy).
+    # Per node: the channels the ops read and (k_pc > 1) the bypass channels, as dense tensors
+    # (split_dense, shuffle_split: channel slices of a channels-last node are dense in no layout).
     heads: list[torch.Tensor | None] = []
     rests: list[torch.Tensor | None] = []
     pending: dict[int, list] = {i: [] for i in range(1, NUM_NODES)}
-    node: torch.Tensor | None = x
+    node: torch.Tensor | tuple | None = x
     for j in range(NUM_NODES - 1):
-        head, rest = (node, None) if node is None or k_pc == 1 else node.split([part, node.shape[1] - part], dim=1)
+        if isinstance(node, tuple):  # an inner partial-channel node, already split
+            head, rest = node
+        else:
+            head, rest = (node, None) if node is None or k_pc == 1 else split_dense(node, part)
         heads.append(head)
         rests.append(rest)
         if head is not None:
@@ -225,13 +232,15 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
             continue
         with torch.set_grad_enabled(i in live and torch.is_grad_enabled()):
             node = _node(pending.pop(i), heads[0], [rests[src] for _, src in _in_edges(i)],
-                         bias[i] if bias is not None else None, k_pc)
+                         bias[i] if bias is not None else None, k_pc, last=i == NUM_NODES - 1)
     return node
 
 
-def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | None, k_pc: int) -> torch.Tensor:
+def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | None, k_pc: int, *,
+          last: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Node value: the weighted op outputs (+ GDAS' zero scalars); with partial channels, the
-    bypass channels of its inputs are summed and shuffled back in."""
+    bypass channels of its inputs are summed and shuffled back in. An inner partial-channel
+    node is returned split, as ``(head, rest)`` for its outgoing edges."""
     out = weighted_sum(terms, like)
     if bias is not None:
         out = out + bias
@@ -239,7 +248,7 @@ def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | Non
         rest = rests[0]
         for r in rests[1:]:
             rest = rest + r
-        out = concat_shuffle(out, rest, k_pc)
+        out = concat_shuffle(out, rest, k_pc) if last else shuffle_split(out, rest, k_pc)
     return out
 
 
