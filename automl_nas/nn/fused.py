@@ -45,13 +45,15 @@ def _bn_key(bn: nn.BatchNorm2d) -> tuple:
     return (bn.eps, bn.momentum, bn.affine, bn.running_mean is not None, bn.training)
 
 
-def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torch.Tensor | None = None) -> list[torch.Tensor]:
+def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torch.Tensor | None = None, *,
+                     split: bool = True) -> list[torch.Tensor] | torch.Tensor:
     """``[s_i * bn_i(y_i)]`` for the channel blocks ``y_i`` of ``y`` (block i has ``bns[i].num_features`` channels).
 
     ``scale`` is an optional per-channel multiplier (all channels of ``y``); it becomes BN's
     affine scale, so it is free. One ``batch_norm`` call over all channels; running
     statistics, when tracked, are updated in every module exactly as its own forward would
     (copy-back of the concatenated buffers, ``num_batches_tracked`` incremented).
+    ``split=False`` returns the blocks unsplit, as one tensor.
     """
     sizes = [bn.num_features for bn in bns]
     bn0 = bns[0]
@@ -60,7 +62,7 @@ def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torc
         out = torch.cat([bn(part) for bn, part in zip(bns, y.split(sizes, dim=1))], dim=1)
         if scale is not None:
             out = out * scale.view(1, -1, 1, 1)
-        return list(out.split(sizes, dim=1))
+        return list(out.split(sizes, dim=1)) if split else out
     one = len(bns) == 1
     tracked = bn0.running_mean is not None
     mean = var = weight = bias = None
@@ -80,6 +82,8 @@ def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torc
                 torch._foreach_copy_([t for bn in bns for t in (bn.running_mean, bn.running_var)],
                                      [t for pair in zip(mean.split(sizes), var.split(sizes)) for t in pair])
             torch._foreach_add_([bn.num_batches_tracked for bn in bns], 1)
+    if not split:
+        return out
     return list(out.split(sizes, dim=1)) if not one else [out]
 
 
@@ -91,13 +95,14 @@ def _same_conv(conv: nn.Conv2d) -> bool:
 
 
 def relu_conv_bn_group(x: torch.Tensor, blocks: Sequence[nn.Sequential], *, relu: torch.Tensor | None = None,
-                       scale: torch.Tensor | None = None) -> list[torch.Tensor]:
+                       scale: torch.Tensor | None = None, split: bool = True) -> list[torch.Tensor] | torch.Tensor:
     """``[s_i * block_i(x)]`` for ReLU -> Conv2d -> BatchNorm2d blocks of equal conv geometry.
 
     Blocks may also mix kernel sizes of 'same' convolutions (stride 1, padding k // 2): the
     smaller kernels are zero-padded to the largest, which adds only exact zeros.
     ``relu`` is ``relu(x)`` when the caller already has it (shared by all edges of a node);
-    ``scale`` the optional per-channel multiplier of :func:`batch_norm_group`.
+    ``scale`` the optional per-channel multiplier of :func:`batch_norm_group`; ``split=False``
+    returns the outputs as one tensor (blocks along the channels).
     """
     convs = [b[1] for b in blocks]
     sizes = {c.kernel_size for c in convs}
@@ -112,7 +117,7 @@ def relu_conv_bn_group(x: torch.Tensor, blocks: Sequence[nn.Sequential], *, relu
     if c0.bias is not None:
         bias = c0.bias if len(convs) == 1 else torch.cat([c.bias for c in convs])
     y = F.conv2d(r, weight, bias, c0.stride, c0.padding, c0.dilation, c0.groups)
-    return batch_norm_group(y, [b[2] for b in blocks], scale)
+    return batch_norm_group(y, [b[2] for b in blocks], scale, split=split)
 
 
 def weighted_sum(terms: Sequence[tuple[torch.Tensor, torch.Tensor | None]], like: torch.Tensor) -> torch.Tensor:

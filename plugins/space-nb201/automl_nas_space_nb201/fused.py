@@ -161,16 +161,7 @@ def _box_kernel(c: int, h: int, w: int, dtype: torch.dtype, device: torch.device
 def _source_terms(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops, weights: EdgeWeights) -> dict[int, list]:
     """The weighted op outputs that source node ``x`` sends to each of its target nodes."""
     w = _term_weights(weights, ops)
-    convs = [[(e, k) for e, _ in out_edges if k in ops[e]] for k in (CONV1, CONV3)]
-    if x.shape[1] <= MERGE_CONVS_MAX_CHANNELS:
-        convs = [convs[0] + convs[1]]  # one 3x3 conv for both kinds
-    outputs: dict[tuple[int, int], torch.Tensor] = {}
-    relu = torch.relu(x) if any(convs) else None
-    for keys in convs:
-        if keys:
-            blocks = [_mixed(edges[e])[0][k] for e, k in keys]
-            scale = _group_scale(weights, keys, blocks[0][2].num_features)
-            outputs.update(zip(keys, relu_conv_bn_group(x, blocks, relu=relu, scale=scale)))
+    outputs = _conv_outputs(edges, x, out_edges, ops, weights)
     pool = None  # computed once for all edges
     terms: dict[int, list] = {}
     for e, i in out_edges:
@@ -186,9 +177,41 @@ def _source_terms(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops, weights
                     pool = box if inv_count is None else box * inv_count
                 term = (pool, w[(e, k)])
             else:  # a conv output, already weighted through BN's scale
+                if outputs[(e, k)] is None:  # summed into the edge's other conv term
+                    continue
                 term = (outputs[(e, k)], None)
             terms.setdefault(i, []).append(term)
     return terms
+
+
+def _conv_outputs(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops,
+                  weights: EdgeWeights) -> dict[tuple[int, int], torch.Tensor | None]:
+    """``(edge, op) -> weighted conv output`` for the convs reading source node ``x``.
+
+    When every edge that runs a 1x1 conv also runs a 3x3 conv (soft weights), each edge's two
+    outputs are summed here, over all edges at once: one dense add instead of two adds of
+    channel slices per edge (slices of a channels-last tensor run ATen's slower strided
+    loops), and one concatenation fewer in the backward (issue 15). The 3x3 entry is then None.
+    """
+    convs = [[(e, k) for e, _ in out_edges if k in ops[e]] for k in (CONV1, CONV3)]
+    merged = x.shape[1] <= MERGE_CONVS_MAX_CHANNELS  # one 3x3 conv for both kinds
+    groups = [convs[0] + convs[1]] if merged else convs
+    if not any(groups):
+        return {}
+    relu = torch.relu(x)
+    paired = bool(convs[0]) and [e for e, _ in convs[0]] == [e for e, _ in convs[1]]
+    ys = []
+    for keys in groups:
+        if keys:
+            blocks = [_mixed(edges[e])[0][k] for e, k in keys]
+            scale = _group_scale(weights, keys, blocks[0][2].num_features)
+            ys.append(relu_conv_bn_group(x, blocks, relu=relu, scale=scale, split=not paired))
+    if not paired:
+        return dict(zip([key for keys in groups for key in keys], [y for pieces in ys for y in pieces]))
+    if merged:
+        ys = ys[0].split(ys[0].shape[1] // 2, dim=1)  # the 1x1 half, the 3x3 half (split: one cat backward)
+    pieces = (ys[0] + ys[1]).split(ys[0].shape[1] // len(convs[0]), dim=1)
+    return {**dict(zip(convs[0], pieces)), **{key: None for key in convs[1]}}
 
 
 def _tracks_stats(edges: nn.ModuleList) -> bool:
