@@ -231,7 +231,7 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
     # Per node: the channels the ops read and (k_pc > 1) the bypass channels, as dense tensors
     # (split_dense, shuffle_split: channel slices of a channels-last node are dense in no layout).
     heads: list[torch.Tensor | None] = []
-    rests: list[torch.Tensor | None] = []
+    bypass: torch.Tensor | None = None
     pending: dict[int, list] = {i: [] for i in range(1, NUM_NODES)}
     node: torch.Tensor | tuple | None = x
     for j in range(NUM_NODES - 1):
@@ -240,7 +240,6 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
         else:
             head, rest = (node, None) if node is None or k_pc == 1 else split_dense(node, part)
         heads.append(head)
-        rests.append(rest)
         if head is not None:
             for is_live in (True, False):
                 out_edges = [(e, i) for e, i in _OUT_EDGES[j] if (i in live) == is_live]
@@ -253,27 +252,24 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
         if i not in live and not dead_work:
             node = None
             continue
+        if rest is not None:
+            # Node i's bypass is the sum over all its inputs j < i (with k_pc > 1 every node is
+            # live): a running sum, added in the plain path's edge order (issue 15).
+            bypass = rest if j == 0 else bypass + rest
         with torch.set_grad_enabled(i in live and torch.is_grad_enabled()):
-            node = _node(pending.pop(i), heads[0], [rests[src] for _, src in _in_edges(i)],
+            node = _node(pending.pop(i), heads[0], bypass if k_pc > 1 else None,
                          bias[i] if bias is not None else None, k_pc, last=i == NUM_NODES - 1)
     return node
 
 
-def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | None, k_pc: int, *,
+def _node(terms: list, like: torch.Tensor, bypass: torch.Tensor | None, bias: torch.Tensor | None, k_pc: int, *,
           last: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Node value: the weighted op outputs (+ GDAS' zero scalars); with partial channels, the
-    bypass channels of its inputs are summed and shuffled back in. An inner partial-channel
-    node is returned split, as ``(head, rest)`` for its outgoing edges."""
+    summed bypass channels of its inputs are shuffled back in. An inner partial-channel node
+    is returned split, as ``(head, rest)`` for its outgoing edges."""
     out = weighted_sum(terms, like)
     if bias is not None:
         out = out + bias
     if k_pc > 1:
-        rest = rests[0]
-        for r in rests[1:]:
-            rest = rest + r
-        out = concat_shuffle(out, rest, k_pc) if last else shuffle_split(out, rest, k_pc)
+        out = concat_shuffle(out, bypass, k_pc) if last else shuffle_split(out, bypass, k_pc)
     return out
-
-
-def _in_edges(i: int) -> list[tuple[int, int]]:
-    return [(e, j) for e, (i2, j) in enumerate(EDGES) if i2 == i]
