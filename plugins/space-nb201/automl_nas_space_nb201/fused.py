@@ -19,6 +19,11 @@ Node i is then ``sum_e sum_k w[e, k] * o_k`` over its incoming edges, one multip
 zero-valued weights of the unselected ops as scalars, as the plain path does. With partial
 channels (DrNAS, spec §7.3) the ops see the first ``C / k`` channels; since the channel shuffle
 is a permutation, ``sum_e shuffle([mixed_e, rest_e]) = shuffle([sum_e mixed_e, sum_e rest_e])``.
+An inner node is never materialised shuffled: its ops' channels and its bypass come out of
+:func:`automl_nas.nn.shuffle_split` as dense channels-last tensors (the cell input's from
+:func:`automl_nas.nn.split_dense`), and the bypass sum is a running sum over the source nodes
+(issue 15). With soft weights each edge's 1x1 and 3x3 conv outputs are summed in one dense add
+over all edges of a source before they join the node sums.
 
 The per-edge modules stay the parameter holders: state_dict, checkpoints and widening are
 unchanged. Per-forward bookkeeping (which ops run, the gathered weights) depends only on the
