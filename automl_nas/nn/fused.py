@@ -30,6 +30,8 @@ __all__ = [
     "conv",
     "relu_conv_bn_group",
     "shares_batch_norm_output",
+    "shuffle_split",
+    "split_dense",
     "sum_terms",
     "track_batch_norm",
     "weighted_sum",
@@ -43,13 +45,15 @@ def _bn_key(bn: nn.BatchNorm2d) -> tuple:
     return (bn.eps, bn.momentum, bn.affine, bn.running_mean is not None, bn.training)
 
 
-def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torch.Tensor | None = None) -> list[torch.Tensor]:
+def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torch.Tensor | None = None, *,
+                     split: bool = True) -> list[torch.Tensor] | torch.Tensor:
     """``[s_i * bn_i(y_i)]`` for the channel blocks ``y_i`` of ``y`` (block i has ``bns[i].num_features`` channels).
 
     ``scale`` is an optional per-channel multiplier (all channels of ``y``); it becomes BN's
     affine scale, so it is free. One ``batch_norm`` call over all channels; running
     statistics, when tracked, are updated in every module exactly as its own forward would
     (copy-back of the concatenated buffers, ``num_batches_tracked`` incremented).
+    ``split=False`` returns the blocks unsplit, as one tensor.
     """
     sizes = [bn.num_features for bn in bns]
     bn0 = bns[0]
@@ -58,7 +62,7 @@ def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torc
         out = torch.cat([bn(part) for bn, part in zip(bns, y.split(sizes, dim=1))], dim=1)
         if scale is not None:
             out = out * scale.view(1, -1, 1, 1)
-        return list(out.split(sizes, dim=1))
+        return list(out.split(sizes, dim=1)) if split else out
     one = len(bns) == 1
     tracked = bn0.running_mean is not None
     mean = var = weight = bias = None
@@ -78,6 +82,8 @@ def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torc
                 torch._foreach_copy_([t for bn in bns for t in (bn.running_mean, bn.running_var)],
                                      [t for pair in zip(mean.split(sizes), var.split(sizes)) for t in pair])
             torch._foreach_add_([bn.num_batches_tracked for bn in bns], 1)
+    if not split:
+        return out
     return list(out.split(sizes, dim=1)) if not one else [out]
 
 
@@ -89,13 +95,14 @@ def _same_conv(conv: nn.Conv2d) -> bool:
 
 
 def relu_conv_bn_group(x: torch.Tensor, blocks: Sequence[nn.Sequential], *, relu: torch.Tensor | None = None,
-                       scale: torch.Tensor | None = None) -> list[torch.Tensor]:
+                       scale: torch.Tensor | None = None, split: bool = True) -> list[torch.Tensor] | torch.Tensor:
     """``[s_i * block_i(x)]`` for ReLU -> Conv2d -> BatchNorm2d blocks of equal conv geometry.
 
     Blocks may also mix kernel sizes of 'same' convolutions (stride 1, padding k // 2): the
     smaller kernels are zero-padded to the largest, which adds only exact zeros.
     ``relu`` is ``relu(x)`` when the caller already has it (shared by all edges of a node);
-    ``scale`` the optional per-channel multiplier of :func:`batch_norm_group`.
+    ``scale`` the optional per-channel multiplier of :func:`batch_norm_group`; ``split=False``
+    returns the outputs as one tensor (blocks along the channels).
     """
     convs = [b[1] for b in blocks]
     sizes = {c.kernel_size for c in convs}
@@ -110,28 +117,37 @@ def relu_conv_bn_group(x: torch.Tensor, blocks: Sequence[nn.Sequential], *, relu
     if c0.bias is not None:
         bias = c0.bias if len(convs) == 1 else torch.cat([c.bias for c in convs])
     y = F.conv2d(r, weight, bias, c0.stride, c0.padding, c0.dilation, c0.groups)
-    return batch_norm_group(y, [b[2] for b in blocks], scale)
+    return batch_norm_group(y, [b[2] for b in blocks], scale, split=split)
 
 
 def weighted_sum(terms: Sequence[tuple[torch.Tensor, torch.Tensor | None]], like: torch.Tensor) -> torch.Tensor:
     """``sum_t w_t * x_t`` for ``(x_t, w_t)`` pairs; ``w_t`` is a tensor broadcastable to ``x_t``
-    (a 0-dim mixing weight: no host sync; or a small map such as a pool's ``1 / count`` times
-    the weight) or ``None`` for a term already weighted (e.g. by :func:`relu_conv_bn_group`'s
-    ``scale``).
+    (a 0-dim mixing weight: no host sync; or a small map) or ``None`` for a term already
+    weighted (e.g. by :func:`relu_conv_bn_group`'s ``scale``).
 
-    One pass per term into a fresh accumulator; autograd computes a weight's gradient only
-    when it is asked for (a custom autograd node with a one-pass weight gradient measured no
-    faster). With no terms the result is zeros shaped like ``like``.
+    One pass per term into a fresh accumulator. The backward is one autograd node: it passes the
+    gradient through to the unweighted terms, computes ``g * w_t`` only for inputs that need it,
+    and a 0-dim weight's gradient ``<g, x_t>`` as one dot product over the dense tensors
+    (autograd's own ``(g * x_t).sum()`` writes a temporary and reads it again; with the dense
+    gradients of the partial-channel helpers this measured 10-20% faster for a node's sum,
+    issue 15). With no terms the result is zeros shaped like ``like``.
     """
     if not terms:
         return torch.zeros_like(like)
+    if len(terms) == 1 and terms[0][1] is None:
+        return terms[0][0]
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for pair in terms for t in pair):
+        xs, ws = zip(*terms)
+        return _WeightedSum.apply(len(terms), *xs, *ws)
+    return _weighted_sum(terms)
+
+
+def _weighted_sum(terms: Sequence[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor:
     ready = [x for x, w in terms if w is None]
     weighted = [(x, w) for x, w in terms if w is not None]
     if weighted:
         x0, w0 = weighted.pop(0)
         out = x0 * w0
-    elif len(ready) == 1:
-        return ready[0]
     else:
         out = ready.pop(0) + ready.pop(0)
     for x in ready:
@@ -141,20 +157,176 @@ def weighted_sum(terms: Sequence[tuple[torch.Tensor, torch.Tensor | None]], like
     return out
 
 
+def _flat(t: torch.Tensor) -> torch.Tensor | None:
+    """``t`` as a 1-D view in memory order when it is dense (contiguous or channels-last), else None."""
+    if t.is_contiguous():
+        return t.view(-1)
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    return None
+
+
+def _dot(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``(g * x).sum()``; one dot product when both are dense in the same layout."""
+    if g.stride() == x.stride() and g.dtype == x.dtype:
+        fg, fx = _flat(g), _flat(x)
+        if fg is not None and fx is not None:
+            return torch.dot(fg, fx)
+    return (g * x).sum()
+
+
+class _WeightedSum(torch.autograd.Function):
+    """The autograd node of :func:`weighted_sum`: ``apply(n, x_1..x_n, w_1..w_n)``."""
+
+    @staticmethod
+    def forward(ctx, n, *args):
+        xs, ws = args[:n], args[n:]
+        ctx.n = n
+        ctx.save_for_backward(*(x if w is not None else None for x, w in zip(xs, ws)), *ws)
+        return _weighted_sum(list(zip(xs, ws)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        n, saved, needs = ctx.n, ctx.saved_tensors, ctx.needs_input_grad[1:]
+        grads_x, grads_w = [], []
+        for t in range(n):
+            x, w = saved[t], saved[n + t]
+            if w is None:
+                grads_x.append(grad if needs[t] else None)
+                grads_w.append(None)
+                continue
+            grads_x.append(grad * w if needs[t] else None)
+            if not needs[n + t]:
+                grads_w.append(None)
+            elif w.numel() == 1:
+                grads_w.append(_dot(grad, x).reshape(w.shape).to(w.dtype))
+            else:
+                grads_w.append((grad * x).sum_to_size(w.shape).to(w.dtype))
+        return (None, *grads_x, *grads_w)
+
+
 def concat_shuffle(head: torch.Tensor, rest: torch.Tensor, groups: int) -> torch.Tensor:
     """``channel_shuffle(cat([head, rest], 1), groups)``; channels-last inputs stay channels-last.
 
     Channel ``g * part + r`` of the concatenation goes to ``r * groups + g`` (spec §7.3), i.e.
     the NHWC result is the ``groups`` pieces stacked along a new last axis: one copy. (The
     plain reshape-based shuffle copies twice and returns NCHW, which would drop the network
-    out of channels-last.) NCHW inputs take the plain route.
+    out of channels-last.) The backward hands ``head`` and ``rest`` dense channels-last
+    gradients (one copy); autograd's own would pass strided views whose every later use runs
+    ATen's scalar loops (issue 15). NCHW inputs take the plain route.
     """
     if head.stride(1) != 1:  # channels are not the innermost dimension: NCHW
         return channel_shuffle(torch.cat([head, rest], dim=1), groups)
-    b, part, h, w = head.shape
-    pieces = [head, *rest.split(part, dim=1)]
-    nhwc = torch.stack([p.permute(0, 2, 3, 1) for p in pieces], dim=-1)  # (b, h, w, part, groups)
-    return nhwc.view(b, h, w, part * groups).permute(0, 3, 1, 2)
+    return _ConcatShuffle.apply(head, rest, groups)
+
+
+def shuffle_split(head: torch.Tensor, rest: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``concat_shuffle(head, rest, groups).split([part, C - part], 1)`` (``part`` = head's channels)
+    as two dense tensors, without the shuffled one: a partial-channel node read by the next
+    edges' ops (its first ``part`` channels) and bypass (the rest).
+
+    Channels-last inputs take one copy forward and one backward, and every output and gradient
+    is dense channels-last (the split views of the shuffled node are dense in no layout, and
+    ATen's kernels run them in scalar loops; issue 15). Needs ``part % groups == 0`` for that;
+    otherwise, and for NCHW inputs, the plain composition runs.
+    """
+    part = head.shape[1]
+    if head.stride(1) != 1 or part % groups:
+        node = concat_shuffle(head, rest, groups)
+        return node[:, :part], node[:, part:]
+    return _ShuffleSplit.apply(head, rest, groups)
+
+
+def split_dense(x: torch.Tensor, part: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x[:, :part], x[:, part:]`` as dense copies when ``x`` is channels-last (views otherwise).
+
+    A channel slice of a channels-last tensor is dense in no layout; the partial-channel ops
+    read the head several times (ReLU, convolutions, skip, pool) and the bypass up to three
+    times, and ATen's kernels run such slices in scalar loops (issue 15).
+    """
+    if x.stride(1) != 1 or x.is_contiguous():
+        return x[:, :part], x[:, part:]
+    return _SplitDense.apply(x, part)
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1)
+
+
+def _nchw(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def _nhwc_grad(grad: torch.Tensor | None, shape: tuple[int, int, int, int], like: torch.Tensor) -> torch.Tensor:
+    """A gradient as NHWC (zeros for an unused output); a non-channels-last one is copied."""
+    b, c, h, w = shape
+    if grad is None:
+        return like.new_zeros((b, h, w, c))
+    return _nhwc(grad).reshape(b, h, w, c)
+
+
+class _ConcatShuffle(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, head, rest, groups):
+        b, part, h, w = head.shape
+        ctx.groups = groups
+        pieces = [head, *rest.split(part, dim=1)]
+        nhwc = torch.stack([_nhwc(p) for p in pieces], dim=-1)  # (b, h, w, part, groups)
+        return _nchw(nhwc.view(b, h, w, part * groups))
+
+    @staticmethod
+    def backward(ctx, grad):
+        b, c, h, w = grad.shape
+        groups = ctx.groups
+        part = c // groups
+        g = _nhwc_grad(grad, grad.shape, grad).view(b, h, w, part, groups)
+        head = g[..., 0].contiguous()
+        rest = g[..., 1:].transpose(-1, -2).reshape(b, h, w, c - part)
+        return _nchw(head), _nchw(rest), None
+
+
+class _ShuffleSplit(torch.autograd.Function):
+    # Shuffled channel p = r * groups + g comes from channel r of piece g (piece 0 = head, then
+    # the rest's blocks of ``part``); the first part / groups values of r make the new head.
+    @staticmethod
+    def forward(ctx, head, rest, groups):
+        b, part, h, w = head.shape
+        a = part // groups
+        ctx.groups, ctx.shapes = groups, (head.shape, rest.shape)
+        ctx.set_materialize_grads(False)
+        pieces = [_nhwc(head), *_nhwc(rest).split(part, dim=-1)]
+        new_head = torch.stack([p[..., :a] for p in pieces], dim=-1).view(b, h, w, part)
+        new_rest = torch.stack([p[..., a:] for p in pieces], dim=-1).view(b, h, w, rest.shape[1])
+        return _nchw(new_head), _nchw(new_rest)
+
+    @staticmethod
+    def backward(ctx, g_head, g_rest):
+        (b, part, h, w), rest_shape = ctx.shapes
+        groups, like = ctx.groups, g_head if g_head is not None else g_rest
+        a = part // groups
+        gh = _nhwc_grad(g_head, (b, part, h, w), like).view(b, h, w, a, groups)
+        gr = _nhwc_grad(g_rest, rest_shape, like).view(b, h, w, part - a, groups)
+        head = torch.cat([gh[..., 0], gr[..., 0]], dim=-1)
+        rest = torch.cat([gh[..., 1:].transpose(-1, -2), gr[..., 1:].transpose(-1, -2)], dim=-1)
+        return _nchw(head), _nchw(rest.view(b, h, w, rest_shape[1])), None
+
+
+class _SplitDense(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, part):
+        ctx.shape = x.shape
+        ctx.set_materialize_grads(False)
+        xn = _nhwc(x)
+        return _nchw(xn[..., :part].contiguous()), _nchw(xn[..., part:].contiguous())
+
+    @staticmethod
+    def backward(ctx, g_head, g_rest):
+        b, c, h, w = ctx.shape
+        like = g_head if g_head is not None else g_rest
+        part = g_head.shape[1] if g_head is not None else c - g_rest.shape[1]
+        full = torch.cat([_nhwc_grad(g_head, (b, part, h, w), like), _nhwc_grad(g_rest, (b, c - part, h, w), like)],
+                         dim=-1)
+        return _nchw(full), None
 
 
 # ---- single modules (the DARTS space's fused cell) ----

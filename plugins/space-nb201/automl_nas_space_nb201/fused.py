@@ -10,7 +10,7 @@ Work is organised by *source* node instead of by edge (spec §1.2: node j feeds 
   batch-norm call (per-channel statistics, so exact), split afterwards
   (:func:`automl_nas.nn.fused.relu_conv_bn_group`); the edge weight is BN's scale; for
   narrow ops (partial channels) the 1x1 kernels ride in the 3x3 conv, zero-padded;
-* ``avg_pool_3x3`` is a depthwise box sum whose ``1 / count`` map joins the edge weight;
+* ``avg_pool_3x3`` is a depthwise box sum times the ``1 / count`` map, computed once;
 * ``none`` and masked (pruned) ops are never run; with a hard sample (GDAS) only the sampled
   op of each edge runs, and same-kind sampled convs of one node are still grouped.
 
@@ -19,6 +19,11 @@ Node i is then ``sum_e sum_k w[e, k] * o_k`` over its incoming edges, one multip
 zero-valued weights of the unselected ops as scalars, as the plain path does. With partial
 channels (DrNAS, spec §7.3) the ops see the first ``C / k`` channels; since the channel shuffle
 is a permutation, ``sum_e shuffle([mixed_e, rest_e]) = shuffle([sum_e mixed_e, sum_e rest_e])``.
+An inner node is never materialised shuffled: its ops' channels and its bypass come out of
+:func:`automl_nas.nn.shuffle_split` as dense channels-last tensors (the cell input's from
+:func:`automl_nas.nn.split_dense`), and the bypass sum is a running sum over the source nodes
+(issue 15). With soft weights each edge's 1x1 and 3x3 conv outputs are summed in one dense add
+over all edges of a source before they join the node sums.
 
 The per-edge modules stay the parameter holders: state_dict, checkpoints and widening are
 unchanged. Per-forward bookkeeping (which ops run, the gathered weights) depends only on the
@@ -35,7 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from automl_nas.api.arch import EdgeWeights
-from automl_nas.nn import concat_shuffle, relu_conv_bn_group, weighted_sum
+from automl_nas.nn import concat_shuffle, relu_conv_bn_group, shuffle_split, split_dense, weighted_sum
 from automl_nas.nn import PartialMixedOp
 from automl_nas_space_nb201.encoding import EDGES, NUM_NODES, OPS
 
@@ -135,9 +140,9 @@ def _box_sum(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
     The 3x3 box sum is a depthwise convolution (measured faster than ``avg_pool2d`` on
     channels-last CPU tensors, most of all for the narrow inputs of partial channels); the
-    ``1 / count`` map (smaller at the borders) is folded into each edge's mixing weight, so the
-    division costs no pass over the tensor. Same function to float rounding. A pool module of
-    another configuration runs as is (``(module(x), None)``).
+    caller multiplies by the ``1 / count`` map (smaller at the borders) once per source node.
+    Same function to float rounding. A pool module of another configuration runs as is
+    (``(module(x), None)``).
     """
     if not (isinstance(module, nn.AvgPool2d) and _pool_args(module) == (3, 1, 1, False, False, None)):
         return module(x), None
@@ -161,30 +166,57 @@ def _box_kernel(c: int, h: int, w: int, dtype: torch.dtype, device: torch.device
 def _source_terms(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops, weights: EdgeWeights) -> dict[int, list]:
     """The weighted op outputs that source node ``x`` sends to each of its target nodes."""
     w = _term_weights(weights, ops)
-    convs = [[(e, k) for e, _ in out_edges if k in ops[e]] for k in (CONV1, CONV3)]
-    if x.shape[1] <= MERGE_CONVS_MAX_CHANNELS:
-        convs = [convs[0] + convs[1]]  # one 3x3 conv for both kinds
-    outputs: dict[tuple[int, int], torch.Tensor] = {}
-    relu = torch.relu(x) if any(convs) else None
-    for keys in convs:
-        if keys:
-            blocks = [_mixed(edges[e])[0][k] for e, k in keys]
-            scale = _group_scale(weights, keys, blocks[0][2].num_features)
-            outputs.update(zip(keys, relu_conv_bn_group(x, blocks, relu=relu, scale=scale)))
-    pool = None  # (box sum, 1 / count), computed once for all edges
+    outputs = _conv_outputs(edges, x, out_edges, ops, weights)
+    pool = None  # computed once for all edges
     terms: dict[int, list] = {}
     for e, i in out_edges:
         for k in ops[e]:
             if k == SKIP:
                 term = (x, w[(e, k)])
             elif k == POOL:
-                pool = _box_sum(_mixed(edges[e])[0][POOL], x) if pool is None else pool
-                box, inv_count = pool
-                term = (box, w[(e, k)] if inv_count is None else inv_count * w[(e, k)])
+                if pool is None:
+                    box, inv_count = _box_sum(_mixed(edges[e])[0][POOL], x)
+                    # One pass here, and every edge's term keeps a 0-dim weight: a (1, 1, H, W)
+                    # weight map broadcast over a channels-last tensor runs ATen's scalar loops
+                    # (3-4x slower per term), and its gradient is a reduction (issue 15).
+                    pool = box if inv_count is None else box * inv_count
+                term = (pool, w[(e, k)])
             else:  # a conv output, already weighted through BN's scale
+                if outputs[(e, k)] is None:  # summed into the edge's other conv term
+                    continue
                 term = (outputs[(e, k)], None)
             terms.setdefault(i, []).append(term)
     return terms
+
+
+def _conv_outputs(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops,
+                  weights: EdgeWeights) -> dict[tuple[int, int], torch.Tensor | None]:
+    """``(edge, op) -> weighted conv output`` for the convs reading source node ``x``.
+
+    When every edge that runs a 1x1 conv also runs a 3x3 conv (soft weights), each edge's two
+    outputs are summed here, over all edges at once: one dense add instead of two adds of
+    channel slices per edge (slices of a channels-last tensor run ATen's slower strided
+    loops), and one concatenation fewer in the backward (issue 15). The 3x3 entry is then None.
+    """
+    convs = [[(e, k) for e, _ in out_edges if k in ops[e]] for k in (CONV1, CONV3)]
+    merged = x.shape[1] <= MERGE_CONVS_MAX_CHANNELS  # one 3x3 conv for both kinds
+    groups = [convs[0] + convs[1]] if merged else convs
+    if not any(groups):
+        return {}
+    relu = torch.relu(x)
+    paired = bool(convs[0]) and [e for e, _ in convs[0]] == [e for e, _ in convs[1]]
+    ys = []
+    for keys in groups:
+        if keys:
+            blocks = [_mixed(edges[e])[0][k] for e, k in keys]
+            scale = _group_scale(weights, keys, blocks[0][2].num_features)
+            ys.append(relu_conv_bn_group(x, blocks, relu=relu, scale=scale, split=not paired))
+    if not paired:
+        return dict(zip([key for keys in groups for key in keys], [y for pieces in ys for y in pieces]))
+    if merged:
+        ys = ys[0].split(ys[0].shape[1] // 2, dim=1)  # the 1x1 half, the 3x3 half (split: one cat backward)
+    pieces = (ys[0] + ys[1]).split(ys[0].shape[1] // len(convs[0]), dim=1)
+    return {**dict(zip(convs[0], pieces)), **{key: None for key in convs[1]}}
 
 
 def _tracks_stats(edges: nn.ModuleList) -> bool:
@@ -201,16 +233,18 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
     # Dead work only matters for its BN running statistics: then it runs without a graph.
     dead_work = _tracks_stats(edges)
     part = x.shape[1] // k_pc
-    # Per node: the channels the ops read and (k_pc > 1) the bypass channels; one split, whose
-    # backward is one concatenation (two slices would each scatter into a zero-filled copy).
+    # Per node: the channels the ops read and (k_pc > 1) the bypass channels, as dense tensors
+    # (split_dense, shuffle_split: channel slices of a channels-last node are dense in no layout).
     heads: list[torch.Tensor | None] = []
-    rests: list[torch.Tensor | None] = []
+    bypass: torch.Tensor | None = None
     pending: dict[int, list] = {i: [] for i in range(1, NUM_NODES)}
-    node: torch.Tensor | None = x
+    node: torch.Tensor | tuple | None = x
     for j in range(NUM_NODES - 1):
-        head, rest = (node, None) if node is None or k_pc == 1 else node.split([part, node.shape[1] - part], dim=1)
+        if isinstance(node, tuple):  # an inner partial-channel node, already split
+            head, rest = node
+        else:
+            head, rest = (node, None) if node is None or k_pc == 1 else split_dense(node, part)
         heads.append(head)
-        rests.append(rest)
         if head is not None:
             for is_live in (True, False):
                 out_edges = [(e, i) for e, i in _OUT_EDGES[j] if (i in live) == is_live]
@@ -223,25 +257,24 @@ def fused_cell_forward(edges: nn.ModuleList, x: torch.Tensor, weights: EdgeWeigh
         if i not in live and not dead_work:
             node = None
             continue
+        if rest is not None:
+            # Node i's bypass is the sum over all its inputs j < i (with k_pc > 1 every node is
+            # live): a running sum, added in the plain path's edge order (issue 15).
+            bypass = rest if j == 0 else bypass + rest
         with torch.set_grad_enabled(i in live and torch.is_grad_enabled()):
-            node = _node(pending.pop(i), heads[0], [rests[src] for _, src in _in_edges(i)],
-                         bias[i] if bias is not None else None, k_pc)
+            node = _node(pending.pop(i), heads[0], bypass if k_pc > 1 else None,
+                         bias[i] if bias is not None else None, k_pc, last=i == NUM_NODES - 1)
     return node
 
 
-def _node(terms: list, like: torch.Tensor, rests: list, bias: torch.Tensor | None, k_pc: int) -> torch.Tensor:
+def _node(terms: list, like: torch.Tensor, bypass: torch.Tensor | None, bias: torch.Tensor | None, k_pc: int, *,
+          last: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Node value: the weighted op outputs (+ GDAS' zero scalars); with partial channels, the
-    bypass channels of its inputs are summed and shuffled back in."""
+    summed bypass channels of its inputs are shuffled back in. An inner partial-channel node
+    is returned split, as ``(head, rest)`` for its outgoing edges."""
     out = weighted_sum(terms, like)
     if bias is not None:
         out = out + bias
     if k_pc > 1:
-        rest = rests[0]
-        for r in rests[1:]:
-            rest = rest + r
-        out = concat_shuffle(out, rest, k_pc)
+        out = concat_shuffle(out, bypass, k_pc) if last else shuffle_split(out, bypass, k_pc)
     return out
-
-
-def _in_edges(i: int) -> list[tuple[int, int]]:
-    return [(e, j) for e, (i2, j) in enumerate(EDGES) if i2 == i]

@@ -128,11 +128,19 @@ def test_hard_sample_all_none_cell():
     assert_same(plain, fast, lambda a: hard_weights(a, torch.zeros(E, dtype=torch.long), True))
 
 
+PRUNED = torch.tensor([[1, 1, 0, 1, 0], [0, 1, 1, 0, 1], [1, 0, 1, 1, 0],
+                       [1, 1, 1, 0, 0], [0, 0, 0, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.bool)
+
+
 @pytest.mark.parametrize("make", [soft_weights,
-                                  lambda a: hard_weights(a, torch.tensor([1, 3, 3, 4, 2, 0]), True)],
-                         ids=["soft", "hard"])
-def test_partial_channels(make):
-    plain, fast = pair(channels=8, partial_channels=2, track_running_stats=True)
+                                  lambda a: hard_weights(a, torch.tensor([1, 3, 3, 4, 2, 0]), True),
+                                  lambda a: soft_weights(a, PRUNED)],
+                         ids=["soft", "hard", "pruned"])
+@pytest.mark.parametrize("channels, k", [(8, 2), (16, 4), (8, 4)], ids=["c8-k2", "c16-k4", "c8-k4-fallback"])
+def test_partial_channels(make, channels, k):
+    # c8-k2 and c16-k4 take shuffle_split's dense channels-last route (part % k == 0 in every
+    # stage); c8-k4 has part = 2 < k in the first stage, which takes the plain composition.
+    plain, fast = pair(channels=channels, partial_channels=k, track_running_stats=True)
     assert_same(plain, fast, make)
 
 
@@ -164,16 +172,90 @@ def test_fast_path_stays_channels_last_through_partial_channel_cells():
     assert layouts and all(layouts)
 
 
-def test_concat_shuffle_equals_cat_then_shuffle():
-    from automl_nas.nn import concat_shuffle
-    from automl_nas.nn import channel_shuffle
+def _grads(fn, inputs, seed=3):
+    """Outputs of ``fn(*inputs)`` and the gradients of a random linear loss on them."""
+    leaves = [t.detach().clone().requires_grad_() for t in inputs]
+    outs = fn(*leaves)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    gen = torch.Generator().manual_seed(seed)
+    loss = sum((o * torch.randn(o.shape, generator=gen, dtype=o.dtype)).sum() for o in outs)
+    return [o.detach() for o in outs], list(torch.autograd.grad(loss, leaves)), outs
 
-    node = torch.randn(2, 12, 4, 5)
-    for layout in (torch.channels_last, torch.contiguous_format):
-        head, rest = node.contiguous(memory_format=layout).split([3, 9], dim=1)
-        got = concat_shuffle(head, rest, 4)
-        assert torch.equal(got, channel_shuffle(torch.cat([head, rest], 1), 4))
-        assert got.is_contiguous(memory_format=layout)
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format], ids=["nhwc", "nchw"])
+def test_concat_shuffle_equals_cat_then_shuffle(layout):
+    from automl_nas.nn import channel_shuffle, concat_shuffle
+
+    node = torch.randn(2, 12, 4, 5, dtype=torch.float64).contiguous(memory_format=layout)
+    head, rest = (t.contiguous(memory_format=layout) for t in node.split([3, 9], dim=1))
+    got, grads, outs = _grads(lambda h, r: concat_shuffle(h, r, 4), [head, rest])
+    want, grads_want, _ = _grads(lambda h, r: channel_shuffle(torch.cat([h, r], 1), 4), [head, rest])
+    assert torch.equal(got[0], want[0]) and all(torch.equal(a, b) for a, b in zip(grads, grads_want))
+    assert outs[0].is_contiguous(memory_format=layout)
+    if layout == torch.channels_last:  # the backward hands back dense channels-last gradients (issue 15)
+        assert all(g.is_contiguous(memory_format=layout) for g in grads)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format], ids=["nhwc", "nchw"])
+@pytest.mark.parametrize("c, k", [(16, 4), (16, 2), (32, 4), (8, 4)])
+def test_shuffle_split_equals_split_of_the_shuffled_node(layout, c, k):
+    from automl_nas.nn import channel_shuffle, shuffle_split
+
+    part = c // k
+    head = torch.randn(3, part, 4, 5, dtype=torch.float64).contiguous(memory_format=layout)
+    rest = torch.randn(3, c - part, 4, 5, dtype=torch.float64).contiguous(memory_format=layout)
+    got, grads, outs = _grads(lambda h, r: shuffle_split(h, r, k), [head, rest])
+    want, grads_want, _ = _grads(lambda h, r: tuple(channel_shuffle(torch.cat([h, r], 1), k).split([part, c - part], 1)),
+                                 [head, rest])
+    for a, b in zip(got + grads, want + grads_want):
+        assert torch.equal(a, b)
+    if layout == torch.channels_last and part % k == 0:  # the dense route
+        assert all(t.is_contiguous(memory_format=layout) for t in [*outs, *grads])
+    # Only one output used: the other's gradient is zero, not missing.
+    h, r = head.clone().requires_grad_(), rest.clone().requires_grad_()
+    new_head, _ = shuffle_split(h, r, k)
+    gh, gr = torch.autograd.grad(new_head.sum(), [h, r])
+    wh, wr = torch.autograd.grad(channel_shuffle(torch.cat([h, r], 1), k)[:, :part].sum(), [h, r])
+    assert torch.equal(gh, wh) and torch.equal(gr, wr)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format], ids=["nhwc", "nchw"])
+def test_split_dense_equals_slicing(layout):
+    from automl_nas.nn import split_dense
+
+    x = torch.randn(2, 16, 4, 5, dtype=torch.float64).contiguous(memory_format=layout)
+    got, grads, outs = _grads(lambda t: split_dense(t, 4), [x])
+    want, grads_want, _ = _grads(lambda t: (t[:, :4], t[:, 4:]), [x])
+    for a, b in zip(got + grads, want + grads_want):
+        assert torch.equal(a, b)
+    if layout == torch.channels_last:
+        assert all(t.is_contiguous(memory_format=layout) for t in [*outs, *grads])
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format], ids=["nhwc", "nchw"])
+def test_weighted_sum_values_and_gradients(layout):
+    """The fused weighted sum's own backward (one dot product per 0-dim weight) equals autograd's."""
+    from automl_nas.nn import weighted_sum
+
+    torch.manual_seed(4)
+    xs = [torch.randn(2, 4, 3, 5, dtype=torch.float64).contiguous(memory_format=layout) for _ in range(5)]
+    xs[4] = torch.randn(2, 8, 3, 5, dtype=torch.float64).contiguous(memory_format=layout)[:, :4]  # a strided slice
+    ws = [torch.randn((), dtype=torch.float64) for _ in range(3)] + [torch.rand(1, 1, 3, 5, dtype=torch.float64)]
+
+    def fused(*t):
+        x, w = t[:5], t[5:]
+        return weighted_sum([(x[0], None), (x[1], w[0]), (x[2], w[1]), (x[3], w[3]), (x[4], w[2])], x[0])
+
+    def reference(*t):
+        x, w = t[:5], t[5:]
+        return x[0] + w[0] * x[1] + w[1] * x[2] + w[3] * x[3] + w[2] * x[4]
+
+    got, grads, _ = _grads(fused, [*xs, *ws])
+    want, grads_want, _ = _grads(reference, [*xs, *ws])
+    torch.testing.assert_close(got[0], want[0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads, grads_want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        assert a.shape == b.shape
 
 
 def test_incoming_edges_are_contiguous_rows():
