@@ -165,7 +165,7 @@ def _epoch_callback(on_epoch):
 
     class EpochLines(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            if "result_json" in result or "epoch" not in result:
+            if result.get("trial_end") or "epoch" not in result:
                 return  # the trial's final record, not an epoch
             metrics = {k: float(v) for k, v in result.items()
                        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _TUNE_KEYS}
@@ -176,7 +176,7 @@ def _epoch_callback(on_epoch):
 
 
 # What Tune adds to every report (not the search's own metrics).
-_TUNE_KEYS = {"epoch", "num_epochs", "timestamp", "time_this_iter_s", "time_total_s", "training_iteration",
+_TUNE_KEYS = {"epoch", "num_epochs", "trial_end", "timestamp", "time_this_iter_s", "time_total_s", "training_iteration",
               "pid", "time_since_restore", "iterations_since_restore", "done", "episodes_total", "timesteps_total"}
 
 
@@ -203,7 +203,11 @@ def _trainable(config: dict) -> None:
         result = run_shipped(spec, config["sink"], config["recipes"][spec.recipe_path], attempt)
     else:
         result = attempt(spec)
-    tune.report({"result_json": json.dumps(result, default=str), "status": result.get("status", "finished")})
+    # The final record for Tune's tables: the result's numbers; the driver reads result.json itself
+    # (in place, or written into the batch directory by the sink before this report).
+    from automl_nas.execution.aggregate import flatten_numeric
+
+    tune.report({**flatten_numeric(result), "status": result.get("status", "finished"), "trial_end": 1})
 
 
 def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0.0, retries: int = 0,
@@ -310,12 +314,19 @@ def runtime_env_for(batch_dir: str | Path) -> dict:
 def _collect(result, by_dir: dict[str, TrialSpec]) -> TrialResult:
     spec = by_dir[result.config["spec"]["run_dir"]]
     attempts = read_attempts(spec)
-    if result.error is None and "result_json" in (result.metrics or {}):
-        payload = json.loads(result.metrics["result_json"])
+    payload = _read_result(spec)
+    if result.error is None and payload is not None:
         return TrialResult(spec=spec, status=payload.get("status", "finished"), result=payload, attempts=max(len(attempts), 1))
     from automl_nas.execution.trial import failed_result
 
     return failed_result(spec, fallback_error=short_error(result.error))
+
+
+def _read_result(spec: TrialSpec) -> dict | None:
+    try:
+        return json.loads((Path(spec.run_dir) / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def short_error(error: BaseException | None) -> str:
