@@ -57,7 +57,7 @@ def start_cluster(base: Path, hidden: Path, extra_env: dict, dashboard_port: int
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=200000000", "--block"]
-    dashboard = ([f"--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
+    dashboard = (["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
                  if dashboard_port else ["--include-dashboard=false"])
     procs = [subprocess.Popen([str(BIN / "ray"), "start", "--head", f"--port={port}", *dashboard,
                                f"--temp-dir={base / 't'}", *common], env=env,
