@@ -92,8 +92,11 @@ def run_recipe_file(path: str | Path, *, profile: str | None = None, overrides: 
 
 
 def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), session: Session | None = None) -> dict[str, Any]:
-    """Continue ``run_dir`` from its checkpoint with the recipe saved in it."""
-    rd = RunDir(run_dir)
+    """Continue ``run_dir`` from its checkpoint with the recipe saved in it (under ``torchrun``,
+    rank R > 0 continues its own ``run_dir-rankR``)."""
+    from automl_nas.records.rundir import rank_path
+
+    rd = RunDir(rank_path(run_dir))
     if not rd.recipe_file.exists():
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")
     from automl_nas.preflight import preflight

@@ -36,3 +36,19 @@ def test_two_gloo_ranks_equal_one_process_on_the_whole_batch(tmp_path):
         torch.testing.assert_close(ranks[0]["arch"][key], value, rtol=1e-5, atol=1e-6)
     for key, value in single["net"].items():
         torch.testing.assert_close(ranks[1]["net"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_summary(tmp_path, make_toy_recipe):
+    import json
+
+    recipe = make_toy_recipe(count=32)
+    run_dir = tmp_path / "D"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "automl_nas.cli", "run", str(recipe), "-q", "--run-dir", str(run_dir)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)  # one JSON document: rank 0's
+    assert summary["run_dir"] == str(run_dir) and summary["status"] == "finished"
+    ranks = [json.loads((d / "result.json").read_text()) for d in (run_dir, tmp_path / "D-rank1")]
+    assert ranks[0]["genotype"] == ranks[1]["genotype"]  # every rank holds the same architecture
+    assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]

@@ -78,10 +78,16 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
             result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
                                      session=session)
     except AutomlError as exc:
-        if exc.result is not None:  # a run that ended interrupted or failed still reports on stdout
+        if exc.result is not None and _reports():  # a run that ended interrupted or failed still reports on stdout
             click.echo(json.dumps(_summary(exc.result), indent=2))
         raise
-    click.echo(json.dumps(_summary(result), indent=2))
+    if _reports():
+        click.echo(json.dumps(_summary(result), indent=2))
+
+
+def _reports() -> bool:
+    # Under torchrun only rank 0 prints the summary: one JSON document on stdout, not one per rank.
+    return int(os.environ.get("WORLD_SIZE", "1")) == 1 or os.environ.get("RANK", "0") == "0"
 
 
 def _summary(result: dict) -> dict:

@@ -63,6 +63,16 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
+def rank_path(path: str | Path) -> Path:
+    """This process's directory for a run directory named on the command line (``--run-dir``,
+    ``--resume``): ``path`` itself, except for rank R > 0 of a ``torchrun`` launch, which keeps its
+    own records in the sibling ``path-rankR`` (every rank holds the same architecture; rank 0's
+    records are the run's)."""
+    path = Path(path)
+    rank = int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+    return path if rank == 0 else path.with_name(f"{path.name}-rank{rank}")
+
+
 def safe_name(name: str) -> str:
     """A recipe name as one path component: no separators, no leading dots (``../x`` -> ``x``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "run"
@@ -88,6 +98,8 @@ class RunDir:
             while path.exists():
                 n += 1
                 path = base.with_name(f"{base.name}-{n}")
+        else:
+            path = rank_path(path)
         run = cls(path)
         run.refuse_if_used()
         return run
