@@ -223,3 +223,21 @@ def test_black_box_search_on_a_cluster_refuses_a_training_evaluator_whose_run_di
                             capture_output=True, text=True, timeout=300)
     assert lookup.returncode == 0, lookup.stderr[-3000:]
     assert json.loads(lookup.stdout)["queries"] == len((tmp_path / "lookup" / "history.jsonl").read_text().splitlines())
+
+
+def test_ranked_trials_bring_every_rank_s_records_back_from_a_node_without_the_driver_s_disk(cluster, tmp_path,
+                                                                                           make_toy_recipe):
+    _, env = cluster
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR)
+    batch = tmp_path / "batch"
+    proc = subprocess.run([str(BIN / "automl"), "run", str(recipe), "--seeds", "0-1", "--executor", "ray", "-q",
+                           "--set", "executor.ranks=2", "--run-dir", str(batch)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nodes = set()
+    for s in (0, 1):
+        ranks = [json.loads((batch / f"seed-{s}{suffix}" / "result.json").read_text()) for suffix in ("", "-rank1")]
+        assert ranks[0]["genotype"] == ranks[1]["genotype"] and ranks[1]["run_dir"] == str(batch / f"seed-{s}-rank1")
+        nodes.add(json.loads((batch / f"seed-{s}" / "env.json").read_text())["executor"]["node_id"])
+        assert (batch / "attempts" / f"seed-{s}.ranks.log").is_file()
+    assert len(nodes) == 2  # one trial (both its ranks) on each node

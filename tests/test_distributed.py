@@ -52,3 +52,28 @@ def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_sum
     ranks = [json.loads((d / "result.json").read_text()) for d in (run_dir, tmp_path / "D-rank1")]
     assert ranks[0]["genotype"] == ranks[1]["genotype"]  # every rank holds the same architecture
     assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+
+
+def test_a_ranked_seed_trial_is_one_data_parallel_search_whose_epochs_reach_the_driver(tmp_path, make_toy_recipe,
+                                                                                      capsys):
+    import json
+
+    from automl_nas.execution.trials import run_seed_trials
+
+    recipe = make_toy_recipe(count=32)
+    parent = tmp_path / "p"
+    parent.mkdir()
+    (parent / "die-once-at-epoch-0").touch()  # one rank's process dies after epoch 0: the launch fails once
+    out = run_seed_trials(recipe, seeds=[0], executor="local", run_dir=parent,
+                          overrides=["executor.ranks=2", "executor.cpus=2", "executor.retries=1"])
+    trial = out["trials"][0]
+    assert trial["status"] == "finished" and trial["attempts"] == 2, trial
+    attempts = [json.loads(x) for x in (parent / "attempts" / "seed-0.jsonl").read_text().splitlines()]
+    assert "the 2 ranks ended with exit code" in attempts[1]["error"] and attempts[2]["resumed"] is True
+    ranks = [json.loads((d / "result.json").read_text()) for d in (parent / "seed-0", parent / "seed-0-rank1")]
+    assert ranks[0]["genotype"] == ranks[1]["genotype"]  # one search: every rank holds the same architecture
+    for d in (parent / "seed-0", parent / "seed-0-rank1"):  # each rank resumed from its own checkpoint
+        assert [json.loads(x)["epoch"] for x in (d / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+        assert 'threads = 1' in (d / "recipe.toml").read_text()  # the trial's 2 CPUs shared by its 2 ranks
+    err = capsys.readouterr().err  # rank 0's epochs were streamed by the trial like any other trial's
+    assert "trial seed-0: epoch 1/2" in err and "trial seed-0: epoch 2/2" in err

@@ -291,3 +291,17 @@ def test_with_a_shared_storage_a_retry_resumes_from_the_checkpoint_handed_to_tun
     saved = sorted(shared.glob("p-tune/seed-0/checkpoint_*"))
     assert len(saved) >= 2 and all((c / "run" / "checkpoints").is_dir() for c in saved)
     assert not list(shared.rglob(".lock"))
+
+
+def test_a_ranked_trial_on_ray_holds_the_cpus_of_all_its_ranks(local_ray, tmp_path, make_toy_recipe):
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR)
+    out = run_seed_trials(recipe, seeds=[0], executor="ray", quiet=True, run_dir=tmp_path / "p",
+                          overrides=["executor.ranks=2", "executor.cpus=2"])
+    assert out["status"] == "finished", out
+    run_dir = tmp_path / "p" / "seed-0"
+    assert json.loads((run_dir / "env.json").read_text())["executor"]["resources"] == {"CPU": 2.0}
+    ranks = [json.loads((d / "result.json").read_text()) for d in (run_dir, tmp_path / "p" / "seed-0-rank1")]
+    assert ranks[0]["genotype"] == ranks[1]["genotype"]
+    rows = (tmp_path / "p" / "ray" / "tune" / "seed-0" / "progress.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert [row.split(",")[header.index("epoch")] for row in rows[1:3]] == ["0", "1"]  # rank 0's epochs, streamed

@@ -122,7 +122,10 @@ def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
     recipe.parent.mkdir()
     recipe.write_text(recipe_text, encoding="utf-8")
     local = attrs.evolve(spec, run_dir=str(scratch / driver_dir.name), recipe_path=str(recipe))
-    rels = [driver_dir.name, str(attempt_log(local).relative_to(scratch))]
+    log = attempt_log(local).relative_to(scratch)
+    # The run directory, its ranks' (a ranked trial) and the attempt's logs.
+    rels = [driver_dir.name, *(f"{driver_dir.name}-rank{r}" for r in range(1, spec.ranks)), str(log),
+            str(log.with_suffix(".ranks.log"))]
     _unpack(scratch, ray.get(sink.read.remote(rels)))  # an earlier attempt's checkpoint, from any node
     try:
         result = run(local)

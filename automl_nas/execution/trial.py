@@ -38,11 +38,12 @@ def _resumable(run_dir: Path) -> bool:
     return rd.checkpoint_file.is_file() and rd.recipe_file.is_file()
 
 
-def _set_aside_previous_attempt(run_dir: Path, attempt: int) -> None:
-    # A retry without a checkpoint starts clean; the failed attempt's directory is
-    # kept for inspection instead of appending to its metrics.jsonl.
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        run_dir.rename(run_dir.with_name(f"{run_dir.name}.attempt-{attempt - 1}"))
+def _set_aside_previous_attempt(run_dirs: list[Path], attempt: int) -> None:
+    # A retry without a checkpoint starts clean; the failed attempt's directories (the run's and,
+    # for a ranked trial, its ranks') are kept for inspection instead of appending to their records.
+    for run_dir in run_dirs:
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            run_dir.rename(run_dir.with_name(f"{run_dir.name}.attempt-{attempt - 1}"))
 
 
 def run_trial(spec: TrialSpec, extra_plugins=(), placement: Placement | None = None) -> dict:
@@ -65,13 +66,20 @@ def run_trial(spec: TrialSpec, extra_plugins=(), placement: Placement | None = N
     attempt = len(read_attempts(spec)) + 1
     resume = attempt > 1 and _resumable(Path(spec.run_dir))
     if not resume:
-        _set_aside_previous_attempt(Path(spec.run_dir), attempt)
+        from automl_nas.execution.ranks import rank_dirs
+
+        _set_aside_previous_attempt(rank_dirs(spec), attempt)
     placement = placement or local_placement()
     entry = {"attempt": attempt, "pid": os.getpid(), "started": time.time(), "resumed": resume,
              "executor": placement.name, "host": placement.host, "node_id": placement.node_id}
     _append(log, {**entry, "status": "running"})
     try:
-        if resume:
+        if spec.ranks > 1:  # one data-parallel search over several processes
+            from automl_nas.execution.ranks import run_ranked
+
+            result = run_ranked(spec, resume=resume, plugins=[plugin for plugin, _ in extra_plugins],
+                                log=log.with_suffix(".ranks.log"))
+        elif resume:
             result = resume_run(spec.run_dir, quiet=True, extra_plugins=extra_plugins)
         else:
             result = run_recipe_file(spec.recipe_path, profile=spec.profile, overrides=list(spec.overrides),

@@ -24,10 +24,10 @@ __all__ = ["resume_seed_trials", "run_seed_trials", "seed_specs", "trial_device"
 
 
 def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str], seeds: Iterable[int],
-               parent: Path) -> list[TrialSpec]:
+               parent: Path, ranks: int = 1) -> list[TrialSpec]:
     recipe_path = str(Path(path).resolve())
     return [TrialSpec(recipe_path=recipe_path, profile=profile, overrides=[*overrides, f"seed={seed}"], seed=seed,
-                      run_dir=str(parent / f"seed-{seed}"), name=f"seed-{seed}") for seed in seeds]
+                      run_dir=str(parent / f"seed-{seed}"), name=f"seed-{seed}", ranks=ranks) for seed in seeds]
 
 
 def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
@@ -61,7 +61,8 @@ def trial_threads(recipe) -> list[str]:
     becomes the executor's CPUs per trial, on every executor alike."""
     if recipe.run.threads:
         return []
-    return [f"run.threads={max(1, int(recipe.executor.cpus))}"]
+    # A trial of several ranks shares its CPUs among them.
+    return [f"run.threads={max(1, int(recipe.executor.cpus) // recipe.executor.ranks)}"]
 
 
 def trial_device(recipe, executor: str) -> list[str]:
@@ -128,7 +129,7 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     except OSError as exc:
         raise RunError(f"{parent}: cannot create the seed batch directory ({exc.strerror or exc})",
                        hint="choose a writable --run-dir or run.root") from None
-    specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent)
+    specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent, ranks=cfg.ranks)
     batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
                       retries=cfg.retries, storage=cfg.storage, specs=tuple(specs))
     with directory_lock(parent, what="seed batch"):

@@ -119,6 +119,9 @@ class ExecutorConfig:
     gpus: float = attrs.field(default=0.0, validator=non_negative)
     retries: int = attrs.field(default=0, validator=non_negative)
     address: str = ""
+    # One data-parallel search per trial over this many processes (torch.distributed: gloo on
+    # CPU, nccl on GPUs, rank r on the trial's r-th GPU); cpus and gpus are what the whole trial holds.
+    ranks: int = attrs.field(default=1, validator=v.ge(1))
     # A storage every Ray node reaches (a shared-file-system path or a cloud URI such as
     # s3://bucket/prefix): seed trials then hand a checkpoint to Tune after every epoch and a
     # retry restores it with tune.get_checkpoint(); empty: the trial's own checkpoint travels

@@ -33,6 +33,7 @@ class TrialSpec:
             (tables, data) mean the same on a worker; empty on a Ray cluster, where the
             worker starts in the shipped copy of it (the recipe's text travels with the trial).
         name: label in tables and logs (``seed-3``, ``trial-12``).
+        ranks: processes of one data-parallel search (``[executor] ranks``; 1: this process).
     """
 
     recipe_path: str = attrs.field(converter=str)
@@ -42,6 +43,7 @@ class TrialSpec:
     run_dir: str = attrs.field(converter=str)
     workdir: str = attrs.field(factory=os.getcwd, converter=str)
     name: str = ""
+    ranks: int = 1
 
 
 @attrs.frozen(kw_only=True)

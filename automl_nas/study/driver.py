@@ -162,6 +162,7 @@ class _Driver:
     seed: int
     pm: Any
     quiet: bool = True
+    ranks: int = 1
     failures: int = 0
     heartbeat: Any = None
     asked: dict[str, tuple[Any, PruningReporter | None]] = attrs.field(factory=dict)
@@ -178,7 +179,7 @@ class _Driver:
         run_dir = self.study_dir / f"trial-{trial.number:04d}"
         spec = TrialSpec(recipe_path=self.recipe_path, profile=self.profile, seed=self.seed, run_dir=str(run_dir),
                          overrides=[*self.overrides, *(to_override(k, v) for k, v in params.items())],
-                         name=f"trial-{trial.number}")
+                         name=f"trial-{trial.number}", ranks=self.ranks)
         trial.set_user_attr("run_dir", str(run_dir))
         self.asked[spec.name] = (trial, PruningReporter(trial, self.cfg.intermediate) if self.prunes else None)
         return spec
@@ -281,7 +282,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         study = open_study(cfg, url, seed, retries=recipe.executor.retries)
         driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
-                         heartbeat=Heartbeat())
+                         ranks=recipe.executor.ranks, heartbeat=Heartbeat())
         with driver.heartbeat:
             _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
         files = write_report(study, study_dir, cfg)
