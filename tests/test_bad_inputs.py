@@ -320,3 +320,16 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_not_as_an_internal_err
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "internal error" not in err and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_ranked_trial_holding_fewer_gpus_than_ranks_is_refused_before_anything_runs(tmp_path, make_toy_recipe):
+    import pytest
+
+    from automl_nas.errors import RecipeError
+    from automl_nas.execution.trials import run_seed_trials
+
+    recipe = make_toy_recipe(count=32)
+    with pytest.raises(RecipeError, match=r"executor.ranks = 2 on CUDA needs a GPU per rank, but executor.gpus = 1"):
+        run_seed_trials(recipe, seeds=[0], executor="ray", run_dir=tmp_path / "b", quiet=True,
+                        overrides=["executor.ranks=2", "executor.gpus=1", 'run.device="auto"'])
+    assert not (tmp_path / "b").exists()

@@ -75,7 +75,8 @@ def trial_device(recipe, executor: str) -> list[str]:
     without a reservation is refused. Locally ``auto`` keeps its meaning."""
     from automl_nas.errors import RecipeError
 
-    device, gpus = recipe.run.device, recipe.executor.gpus
+    device, gpus, ranks = recipe.run.device, recipe.executor.gpus, recipe.executor.ranks
+    _check_ranks_fit(device, gpus, ranks, executor)
     if executor != "ray":
         return []
     if device == "auto":
@@ -191,6 +192,26 @@ def _write_summary(parent: Path, name: str, results: list[TrialResult]) -> dict:
     status = "finished" if ok == len(results) else ("partial" if ok else "failed")
     trials = [{k: rec.get(k) for k in ("seed", "status", "attempts", "run_dir", "error", "genotype")} for rec in records]
     return {"status": status, "run_dir": str(parent), "aggregate": agg, "trials": trials}
+
+
+def _check_ranks_fit(device: str, gpus: float, ranks: int, executor: str) -> None:
+    """A trial of ``ranks`` processes on CUDA puts rank r on the r-th GPU it holds: refuse a
+    trial that would hold fewer GPUs than ranks (its rank r would find no ``cuda:r``)."""
+    from automl_nas.errors import RecipeError
+
+    if ranks == 1 or device == "cpu":
+        return
+    if executor == "ray":
+        if gpus > 0 and gpus < ranks:
+            raise RecipeError(f"executor.ranks = {ranks} on CUDA needs a GPU per rank, but executor.gpus = {gpus:g}",
+                              hint=f"set executor.gpus = {ranks} (the GPUs of the whole trial), or fewer ranks")
+        return
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible and visible < ranks and device in ("auto", "cuda"):
+        raise RecipeError(f"executor.ranks = {ranks} on CUDA needs a GPU per rank, but this machine shows {visible}",
+                          hint=f"use at most {visible} ranks, or run.device = \"cpu\" (gloo ranks on the CPU)")
 
 
 def parse_seeds(text: str) -> list[int]:
