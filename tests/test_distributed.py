@@ -77,3 +77,39 @@ def test_a_ranked_seed_trial_is_one_data_parallel_search_whose_epochs_reach_the_
         assert 'threads = 1' in (d / "recipe.toml").read_text()  # the trial's 2 CPUs shared by its 2 ranks
     err = capsys.readouterr().err  # rank 0's epochs were streamed by the trial like any other trial's
     assert "trial seed-0: epoch 1/2" in err and "trial seed-0: epoch 2/2" in err
+
+
+def test_killing_the_process_of_a_ranked_trial_leaves_no_rank_running(tmp_path, make_toy_recipe):
+    import os
+    import signal
+    import time
+
+    recipe = make_toy_recipe(count=512)
+    marker = f"ranked-kill-{os.getpid()}"
+    script = ("import sys\nfrom automl_nas.execution.trial import TrialSpec, run_trial\n"
+              f"run_trial(TrialSpec(recipe_path={str(recipe)!r}, run_dir={str(tmp_path / 'b' / marker)!r}, ranks=2,"
+              " overrides=['search.epochs=100000']))\n")
+    trial = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "b" / f"{marker}-rank1" / "metrics.jsonl").exists():
+        time.sleep(0.5)
+    assert (tmp_path / "b" / f"{marker}-rank1" / "metrics.jsonl").exists(), "the ranks never started"
+
+    def ranks_alive() -> list[str]:
+        alive = []
+        for pid in os.listdir("/proc"):
+            try:
+                cmd = (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, ValueError):
+                continue
+            if marker in cmd:
+                alive.append(cmd)
+        return alive
+
+    assert ranks_alive()  # running, far from the end of their 100,000 epochs
+    trial.send_signal(signal.SIGKILL)  # like a Ray worker killed with its task
+    trial.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and ranks_alive():
+        time.sleep(0.5)
+    assert not ranks_alive()

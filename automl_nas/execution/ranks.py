@@ -79,8 +79,10 @@ def run_ranked(spec: TrialSpec, *, resume: bool, plugins: Iterable[Any] = (), lo
     seen = len(metrics.read_text(encoding="utf-8").splitlines()) if resume and metrics.is_file() else 0
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as err:
+        # Its own process group (the ranks share it), ended with this process: a trial whose
+        # worker is killed (a cancelled Ray task, a dead driver) leaves no ranks behind.
         proc = subprocess.Popen(_command(spec, resume), stdout=subprocess.DEVNULL, stderr=err, cwd=spec.workdir or None,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_end_with_parent)
         try:
             while True:
                 done = proc.poll() is not None  # read once more after the ranks ended: the last epoch
@@ -89,8 +91,7 @@ def run_ranked(spec: TrialSpec, *, resume: bool, plugins: Iterable[Any] = (), lo
                     break
                 time.sleep(0.5)
         except BaseException:
-            proc.kill()  # torchrun's process group: the ranks go with it
-            proc.wait()
+            _stop_group(proc)
             raise
     if proc.returncode != 0:
         tail = " | ".join(line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()[-4:])
@@ -100,6 +101,35 @@ def run_ranked(spec: TrialSpec, *, resume: bool, plugins: Iterable[Any] = (), lo
         return json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunError(f"{run_dir}: rank 0 left no readable result.json ({exc})", hint=f"see {log}") from None
+
+
+def _end_with_parent() -> None:
+    """In the launcher's child: SIGTERM when the parent dies (Linux), which torchrun passes on
+    to its ranks; elsewhere the parent's own handlers stop the group."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        pass
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the launcher's process group (torchrun and its ranks), SIGKILL after 10 s."""
+    import os
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _relay_new_epochs(metrics: Path, seen: int, run_dir: Path, plugins: list[Any]) -> int:
