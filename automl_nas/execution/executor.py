@@ -19,7 +19,6 @@ study needs to choose each trial when a slot frees, which plain tasks give.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
@@ -27,10 +26,11 @@ import attrs
 
 from automl_nas.errors import Interrupted
 from automl_nas.execution.epochs import EpochEvent, EpochRelay, Send, TrialStopped
-from automl_nas.execution.trial import TrialResult, TrialSpec, failed_result, read_attempts, run_trial
+from automl_nas.execution.trial import (TrialResult, TrialSpec, failed_result, read_attempts, read_trial_result,
+                                        run_trial)
 
-__all__ = ["LocalExecutor", "RaySession", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "nodes_not_seeing", "ray_task_options",
-           "run_all"]
+__all__ = ["LocalExecutor", "RaySession", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "nodes_not_seeing",
+           "ray_task_options", "run_all"]
 
 OnEpoch = Callable[[EpochEvent], bool]
 
@@ -88,14 +88,7 @@ def attempt_trial(spec: TrialSpec, send: Send, *, answer: bool = False, placemen
     try:
         return run_trial(spec, extra_plugins=[(relay, "epoch-relay")], placement=placement)
     except TrialStopped as exc:
-        return {**_result_json(spec), "status": "pruned", "error": exc.message}
-
-
-def _result_json(spec: TrialSpec) -> dict:
-    try:
-        return json.loads((Path(spec.run_dir) / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        return {**(read_trial_result(spec.run_dir) or {}), "status": "pruned", "error": exc.message}
 
 
 def _outcome(spec: TrialSpec, result: dict) -> TrialResult:

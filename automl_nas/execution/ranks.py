@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import attrs
 
 from automl_nas.errors import RunError
-from automl_nas.records.trial import TrialSpec
+from automl_nas.records.trial import TrialSpec, read_trial_result
 
 __all__ = ["rank_dirs", "run_ranked"]
 
@@ -97,10 +97,10 @@ def run_ranked(spec: TrialSpec, *, resume: bool, plugins: Iterable[Any] = (), lo
         tail = " | ".join(line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()[-4:])
         raise RunError(f"{spec.name or run_dir.name}: the {spec.ranks} ranks ended with exit code {proc.returncode}: {tail}",
                        hint=f"the ranks' output is in {log}")
-    try:
-        return json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{run_dir}: rank 0 left no readable result.json ({exc})", hint=f"see {log}") from None
+    result = read_trial_result(run_dir)
+    if result is None:
+        raise RunError(f"{run_dir}: rank 0 left no readable result.json", hint=f"see {log}")
+    return result
 
 
 def _end_with_parent() -> None:

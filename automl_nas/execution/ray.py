@@ -8,7 +8,6 @@ Ray is imported only when this executor is used.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from automl_nas.errors import RunError
-from automl_nas.execution.trial import TrialResult, TrialSpec, attempt_log, read_attempts, run_trial
+from automl_nas.execution.trial import TrialResult, TrialSpec, attempt_log, read_attempts, read_trial_result, run_trial
 from automl_nas.hookspecs import hookimpl
 
 __all__ = ["check_address", "connect", "ray_output", "resolve_address", "run_on_ray", "runtime_env_for", "short_error",
@@ -314,19 +313,12 @@ def runtime_env_for(batch_dir: str | Path) -> dict:
 def _collect(result, by_dir: dict[str, TrialSpec]) -> TrialResult:
     spec = by_dir[result.config["spec"]["run_dir"]]
     attempts = read_attempts(spec)
-    payload = _read_result(spec)
+    payload = read_trial_result(spec.run_dir)
     if result.error is None and payload is not None:
         return TrialResult(spec=spec, status=payload.get("status", "finished"), result=payload, attempts=max(len(attempts), 1))
     from automl_nas.execution.trial import failed_result
 
     return failed_result(spec, fallback_error=short_error(result.error))
-
-
-def _read_result(spec: TrialSpec) -> dict | None:
-    try:
-        return json.loads((Path(spec.run_dir) / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def short_error(error: BaseException | None) -> str:

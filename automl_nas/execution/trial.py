@@ -9,9 +9,9 @@ import os
 import time
 from pathlib import Path
 
-from automl_nas.records.trial import Placement, TrialResult, TrialSpec
+from automl_nas.records.trial import Placement, TrialResult, TrialSpec, read_trial_result
 
-__all__ = ["TrialSpec", "TrialResult", "attempt_log", "failed_result", "read_attempts", "run_trial"]
+__all__ = ["TrialSpec", "TrialResult", "attempt_log", "failed_result", "read_attempts", "read_trial_result", "run_trial"]
 
 
 def attempt_log(spec: TrialSpec) -> Path:

@@ -234,15 +234,10 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def _finished(spec: TrialSpec) -> TrialResult | None:
-    import json
+    from automl_nas.execution.trial import read_attempts, read_trial_result
 
-    from automl_nas.execution.trial import read_attempts
-
-    try:
-        result = json.loads((Path(spec.run_dir) / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if result.get("status") != "finished":
+    result = read_trial_result(spec.run_dir)
+    if result is None or result.get("status") != "finished":
         return None
     return TrialResult(spec=spec, status="finished", result=result, attempts=max(len(read_attempts(spec)), 1))
 

@@ -7,12 +7,14 @@ which builds its own plugin manager from entry points (style guide G19).
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any, Iterable
 
 import attrs
 
-__all__ = ["Placement", "TrialResult", "TrialSpec"]
+__all__ = ["Placement", "TrialResult", "TrialSpec", "read_trial_result"]
 
 
 def _strings(value: Iterable[str]) -> tuple[str, ...]:
@@ -92,3 +94,12 @@ class Placement:
     def record(self) -> dict[str, Any]:
         """The plain dict stored in ``env.json``."""
         return {**attrs.asdict(self), "gpu_ids": list(self.gpu_ids)}
+
+
+def read_trial_result(run_dir: str | Path) -> dict | None:
+    """The trial's ``result.json`` as written (``None`` when missing or unreadable: a trial cut
+    short, or one whose records never came back)."""
+    try:
+        return json.loads((Path(run_dir) / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
