@@ -60,7 +60,8 @@ def start_channel() -> tuple[Any, str]:
 
 def relay_send(channel_name: str):
     """Worker side: the ``send`` of an :class:`~automl_nas.execution.epochs.EpochRelay` that
-    goes through the named channel (waiting for the answer only when the event asks for one)."""
+    goes through the named channel; it returns the driver's answer for an event that asks for
+    one, ``False`` otherwise."""
     import ray
 
     from automl_nas.execution.sync import NAMESPACE

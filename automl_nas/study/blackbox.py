@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from automl_nas.errors import RecipeError
+from automl_nas.recipe.model import ExecutorConfig
 
 __all__ = ["plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
 
@@ -38,7 +39,7 @@ def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> d
 def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_queries: int = 100,
                  budget_seconds: float = 0.0, parallel: int = 1, *, metric: str = "", seed: int = 0,
                  on_query: Callable[[dict], None] | None = None, report: str = "", cost: str = "",
-                 replay: list[dict] = (), resources: Any = None) -> dict[str, Any]:
+                 replay: list[dict] = (), executor: ExecutorConfig | None = None) -> dict[str, Any]:
     """Search ``space`` with ``proposer``; returns the history and the best genotype.
 
     Returns ``{"history": [{query, genotype, value, best, time_s[, report][, sim_time_s]}],
@@ -60,7 +61,7 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
     _replay(loop, proposer, replay)
     if parallel > 1:
-        _run_ray(loop, proposer, evaluator, ctx, names, parallel, resources)
+        _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor or ExecutorConfig())
     else:
         while loop.more(0):
             genotype = proposer.ask()
@@ -137,14 +138,15 @@ class _Loop:
         return out
 
 
-def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], parallel: int, resources: Any) -> None:
+def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], parallel: int,
+             executor: ExecutorConfig) -> None:
     # The tool's one Ray connection (RAY_ADDRESS or a private local Ray; on a cluster the working
     # directory travels with the job) and its retry policy; the evaluator, its data and the
     # context travel through the object store.
     from automl_nas.execution.executor import RaySession, nodes_not_seeing, ray_task_options
 
-    cpus, gpus, retries, address = resources or (1.0, 0.0, 0, None)
-    with RaySession(batch_dir=Path(ctx.run_dir) if ctx.run_dir else Path.cwd(), address=address) as session:
+    with RaySession(batch_dir=Path(ctx.run_dir) if ctx.run_dir else Path.cwd(),
+                    address=executor.address or None) as session:
         import ray
 
         if session.cluster and ctx.data is not None and ctx.run_dir is not None:
@@ -160,7 +162,7 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
                                hint="pass --run-dir on a file system every node mounts at the same path, or run "
                                     "the search on one machine (unset RAY_ADDRESS and executor.address)")
 
-        remote = ray.remote(_score).options(**ray_task_options(cpus, gpus, retries))
+        remote = ray.remote(_score).options(**ray_task_options(executor.cpus, executor.gpus, executor.retries))
         shared = ray.put(evaluator), ray.put(ctx)
         pending: dict[Any, Any] = {}
         while True:
@@ -244,16 +246,13 @@ def blackbox_data(raw: dict, registry: Any, source: str, *, build: bool = True) 
     return provider.load() if build else None
 
 
-def _resources(raw: dict) -> tuple[float, float, int, str | None]:
-    """``(cpus, gpus, retries, address)`` of each parallel evaluation, from the recipe's ``[executor]``."""
-    from automl_nas.recipe.model import ExecutorConfig
-
+def _executor_config(raw: dict) -> ExecutorConfig:
+    """Resources, retries and cluster of each parallel evaluation, from the recipe's ``[executor]``."""
     known = {k: v for k, v in (raw.get("executor") or {}).items() if k in ("cpus", "gpus", "retries", "address")}
     try:
-        cfg = ExecutorConfig(**known)
+        return ExecutorConfig(**known)
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"executor: {exc}", hint="cpus, gpus and retries are non-negative numbers") from None
-    return float(cfg.cpus), float(cfg.gpus), int(cfg.retries), cfg.address or None
 
 
 def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, overrides=(), run_dir=None,
@@ -306,7 +305,7 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
         ctx = EvalContext(space=space, data=data, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
         out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
                            seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost, replay=replay,
-                           resources=_resources(raw))
+                           executor=_executor_config(raw))
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
                   **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
                   "schema_version": SCHEMA_VERSION}
