@@ -154,7 +154,6 @@ def _counted(study) -> int:
 class _Driver:
     cfg: StudyConfig
     study: Any
-    storage: str
     study_dir: Path
     recipe_path: str
     profile: str | None
@@ -188,7 +187,7 @@ class _Driver:
         """Each epoch of a running trial: a progress line, and the pruner's verdict."""
         if not self.quiet:
             print(epoch_line(event), file=sys.stderr, flush=True)
-        trial, reporter = self.asked.get(event.trial, (None, None))
+        _, reporter = self.asked.get(event.trial, (None, None))
         return reporter.observe(event.epoch, event.metrics) if reporter is not None else False
 
     def tell(self, outcome: TrialResult) -> None:
@@ -280,7 +279,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     seed = recipe.seed if cfg.seed is None else cfg.seed
     with directory_lock(study_dir, what="study driver"):
         study = open_study(cfg, url, seed, retries=recipe.executor.retries)
-        driver = _Driver(cfg=cfg, study=study, storage=url, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
+        driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
                          ranks=recipe.executor.ranks, heartbeat=Heartbeat())
         with driver.heartbeat:
