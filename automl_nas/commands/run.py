@@ -58,7 +58,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
     if trackers:  # a TOML array of strings is written like a JSON one
         overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}")
-    if ray_output:  # read where Ray is started (automl_nas.execution.ray.ray_output)
+    if ray_output:  # read where Ray is started (automl_nas.execution.cluster.ray_output)
         os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
     try:

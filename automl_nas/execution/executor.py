@@ -25,12 +25,12 @@ from typing import Any, Callable, Iterable, Protocol
 import attrs
 
 from automl_nas.errors import Interrupted
+from automl_nas.execution.cluster import RaySession, Shipping, ray_task_options
 from automl_nas.execution.epochs import EpochEvent, EpochRelay, Send, TrialStopped
 from automl_nas.execution.trial import (TrialResult, TrialSpec, failed_result, read_attempts, read_trial_result,
                                         run_trial)
 
-__all__ = ["LocalExecutor", "RaySession", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "nodes_not_seeing",
-           "ray_task_options", "run_all"]
+__all__ = ["LocalExecutor", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "run_all"]
 
 OnEpoch = Callable[[EpochEvent], bool]
 
@@ -134,16 +134,6 @@ class LocalExecutor:
             self.running -= 1
 
 
-@attrs.frozen(kw_only=True)
-class Shipping:
-    """What a Ray task needs besides its spec: the record sink (a cluster without a shared
-    file system; empty on one machine), the recipe's text and the epoch channel."""
-
-    sink: str = ""
-    recipe_text: str = ""
-    channel: str = ""
-
-
 def _ray_attempt(spec: TrialSpec, shipping: Shipping, answer: bool) -> dict:
     # Runs in a Ray worker (any node): it rebuilds its own plugin manager from entry points.
     from automl_nas.execution.channel import relay_send
@@ -157,93 +147,6 @@ def _ray_attempt(spec: TrialSpec, shipping: Shipping, answer: bool) -> dict:
         return run_shipped(spec, shipping.sink, shipping.recipe_text,
                            lambda local: attempt_trial(local, send, answer=answer, placement=placement))
     return attempt_trial(spec, send, answer=answer, placement=placement)
-
-
-@attrs.define
-class RaySession:
-    """Ray joined (``address`` or ``RAY_ADDRESS``) or started locally for the life of a ``with``
-    block, with the epoch channel and, on a cluster, the record sink for ``batch_dir``; the
-    connection every Ray task of the tool goes through (study trials, black-box evaluations).
-
-    On a cluster nothing is assumed shared with its nodes: the working directory travels as the
-    job's ``runtime_env``; a private local Ray shares this machine's disk and needs no sink."""
-
-    batch_dir: Path
-    address: str | None = None
-    quiet: bool = True
-    shipping: Shipping = Shipping()
-    channel: Any = None
-    _sink: Any = None
-    _started: bool = False
-
-    @property
-    def cluster(self) -> bool:
-        return bool(self.address)
-
-    def __enter__(self) -> "RaySession":
-        from automl_nas.execution.ray import connect, resolve_address, runtime_env_for, use_token_auth
-
-        use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE when imported
-        from automl_nas.execution.channel import start_channel
-
-        self.address = resolve_address(self.address)
-        self._started = connect(self.address, quiet=self.quiet,
-                                runtime_env=runtime_env_for(self.batch_dir) if self.address else None)
-        try:
-            self.channel, channel_name = start_channel()
-            sink_name = ""
-            if self.address:
-                from automl_nas.execution.sync import start_sink
-
-                self._sink, sink_name = start_sink(Path(self.batch_dir).resolve())
-            self.shipping = Shipping(sink=sink_name, channel=channel_name)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        import ray
-
-        for actor in (self._sink, self.channel):
-            if actor is not None:
-                ray.kill(actor)
-        self._sink = self.channel = None
-        if self._started:
-            ray.shutdown()
-            self._started = False
-
-
-def nodes_not_seeing(path: Path) -> list[str]:
-    """Ids of the live Ray nodes that do not see ``path`` (a marker this driver writes there):
-    for work that must write into the driver's directory in place."""
-    import uuid
-
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    marker = Path(path) / f".probe-{uuid.uuid4().hex[:12]}"
-    marker.touch()
-    try:
-        probe = ray.remote(num_cpus=0)(_exists)
-        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
-        seen = ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n, soft=False))
-                        .remote(str(marker)) for n in nodes], timeout=120)
-    finally:
-        marker.unlink(missing_ok=True)
-    return [n for n, ok in zip(nodes, seen) if not ok]
-
-
-def _exists(path: str) -> bool:
-    import os
-
-    return os.path.exists(path)
-
-
-def ray_task_options(cpus: float, gpus: float, retries: int) -> dict[str, Any]:
-    """Resources and the one retry policy of a task: a failing attempt is retried like a lost
-    worker, up to ``retries`` times (a trial's retry resumes from its checkpoint)."""
-    return {"num_cpus": cpus, "num_gpus": gpus, "max_retries": retries, "retry_exceptions": True}
 
 
 @attrs.define
@@ -312,7 +215,7 @@ class RayTaskExecutor:
         try:
             result = ray.get(ready[0])
         except Exception as exc:  # noqa: BLE001 - RayTaskError after the last retry, a lost node
-            from automl_nas.execution.ray import short_error
+            from automl_nas.execution.cluster import short_error
 
             return failed_result(spec, fallback_error=short_error(exc))
         return _outcome(spec, {**result, "run_dir": spec.run_dir})

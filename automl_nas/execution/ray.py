@@ -8,125 +8,16 @@ Ray is imported only when this executor is used.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from automl_nas.errors import RunError
+from automl_nas.execution.cluster import RaySession, ray_output, short_error, use_token_auth
 from automl_nas.execution.trial import TrialResult, TrialSpec, attempt_log, read_attempts, read_trial_result, run_trial
 from automl_nas.hookspecs import hookimpl
 
-__all__ = ["check_address", "connect", "ray_output", "resolve_address", "run_on_ray", "runtime_env_for", "short_error",
-           "use_token_auth"]
-
-
-def ray_output() -> bool:
-    """Whether Ray's own console output (Tune's tables, worker logs, Ray's INFO lines) is shown:
-    off by default, on with ``AUTOML_NAS_RAY_OUTPUT=1`` (``automl run --ray-output``). The
-    tool prints one line per trial instead (issue 14: ~90 lines per batch otherwise)."""
-    return os.environ.get("AUTOML_NAS_RAY_OUTPUT", "") not in ("", "0")
-
-
-def resolve_address(address: str | None) -> str | None:
-    """The cluster to join: ``address`` (``--address`` or ``executor.address``), else
-    ``RAY_ADDRESS`` (set by ``ray job submit`` for its driver), else ``None``: a private
-    Ray instance on this machine."""
-    return address or os.environ.get("RAY_ADDRESS") or None
-
-
-def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True,
-            runtime_env: dict | None = None) -> bool:
-    """Start or join Ray; returns ``True`` when this call started it (so the caller shuts it down).
-
-    ``address``: ``auto`` (the cluster this node belongs to) or the ``HOST:PORT`` printed by
-    ``ray start --head``; ``None`` uses ``RAY_ADDRESS`` when it is set, else starts a local
-    instance with ``num_cpus``. Token authentication (on by default on current Ray heads) is
-    switched on for this process when a token is available; see :func:`use_token_auth`.
-    """
-    use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE once, when it is imported
-    import ray
-
-    if ray.is_initialized():
-        return False  # e.g. a test fixture or a notebook already connected
-    address = resolve_address(address)
-    if address and address != "auto":
-        check_address(address)
-    quiet = quiet or not ray_output()
-    kwargs = {"log_to_driver": not quiet, "include_dashboard": False}
-    if quiet:
-        kwargs["logging_level"] = logging.WARNING
-    try:
-        if address:
-            kwargs.pop("include_dashboard")
-            ray.init(address=address, runtime_env=runtime_env, **kwargs)
-        else:
-            # "local" forces a new instance even when a `ray start` cluster runs on this machine.
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError
-        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {short_error(exc)}",
-                       hint=_connect_hint(exc)) from exc
-    return True
-
-
-def token_available() -> bool:
-    """Whether this process can present a Ray token: ``RAY_AUTH_TOKEN``, the file named by
-    ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token`` (where ``ray start --head`` and
-    ``ray get-auth-token --generate`` put it)."""
-    if os.environ.get("RAY_AUTH_TOKEN"):
-        return True
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
-    return Path(path).is_file()
-
-
-def use_token_auth() -> None:
-    """With ``RAY_AUTH_MODE`` unset and a token at hand, set ``RAY_AUTH_MODE=token`` for this
-    process (and what it starts). Call it before ``import ray``: Ray reads the mode when imported.
-
-    ``ray start --head`` turns token authentication on when a token exists (``~/.ray/auth_token``,
-    which any local ``ray.init()`` creates), but a client joining by explicit address (argument
-    or ``RAY_ADDRESS``) does not, and the head rejects it with ``InvalidAuthToken`` after ~20 s
-    of retries. Presenting a token is harmless to a head without authentication, and a new
-    local instance enables it anyway. An explicit ``RAY_AUTH_MODE`` (``token`` or
-    ``disabled``) is always respected.
-    """
-    if "RAY_AUTH_MODE" not in os.environ and token_available():
-        os.environ["RAY_AUTH_MODE"] = "token"
-
-
-def _connect_hint(exc: BaseException) -> str:
-    text = f"{type(exc).__name__} {exc}"
-    if "uth" in text and ("oken" in text or "Authentication" in text):
-        return ("the cluster uses token authentication: set RAY_AUTH_MODE=token and give the head's token "
-                "(RAY_AUTH_TOKEN=..., or the file ~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
-    return "start a cluster with `ray start --head` and pass the address it prints (or set RAY_ADDRESS), or unset it"
-
-
-def check_address(address: str) -> None:
-    """Ray retries an unreachable head for minutes; a plain TCP connect answers at once (refused)
-    or within ``AUTOML_NAS_RAY_TIMEOUT`` seconds (default 30).
-
-    ``ray://`` (Ray Client) is refused: Ray's docs advise against it for Tune and long jobs,
-    since the driver's connection must survive the whole batch."""
-    import socket
-
-    if address.startswith("ray://"):
-        raise RunError(f"Ray address {address!r}: Ray Client (ray://) is not supported for trials",
-                       hint="submit the command to the cluster with `ray job submit --working-dir . -- automl ...`, "
-                            "or run it on a node of the cluster with --address HOST:PORT (the GCS port, 6379 by default)")
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise RunError(f"Ray address {address!r} is not HOST:PORT (or auto)",
-                       hint="pass the address `ray start --head` printed, e.g. 10.0.0.5:6379")
-    timeout = float(os.environ.get("AUTOML_NAS_RAY_TIMEOUT", "30"))
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise RunError(f"cannot reach the Ray head at {host}:{port} (tried a TCP connection for up to {timeout:g} s: "
-                       f"{exc.strerror or exc})",
-                       hint="check that `ray start --head` runs there and the port is open, or drop --address "
-                            "(and RAY_ADDRESS) to run on this machine") from None
+__all__ = ["EpochToTune", "run_on_ray"]
 
 
 class EpochToTune:
@@ -234,25 +125,18 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     from ray import tune
 
     specs = list(specs)
-    address = resolve_address(address)
     # On a cluster nothing is shared but the driver: the working directory travels as the
-    # job's runtime_env and records come back through a sink (automl_nas.execution.sync).
-    shipped = [_shippable(s) for s in specs] if address else specs
-    started = connect(address, quiet=quiet, runtime_env=runtime_env_for(Path(storage).resolve().parent) if address else None)
-    sink = None
-    try:
-        if address:
-            from automl_nas.execution.sync import start_sink
-
-            sink, sink_name = start_sink(Path(storage).resolve().parent)
+    # job's runtime_env and records come back through the session's sink.
+    with RaySession(batch_dir=Path(storage).resolve().parent, address=address, quiet=quiet, stream=False) as session:
+        shipped = [_shippable(s) for s in specs] if session.cluster else specs
         trainable = tune.with_resources(_trainable, {"cpu": cpus, "gpu": gpus})
         tuner = tune.Tuner(
             trainable,
             param_space={"spec": tune.grid_search([attrs.asdict(s) for s in shipped]),
-                         "sink": sink_name if sink is not None else "",
+                         "sink": session.shipping.sink,
                          "checkpoints": bool(checkpoint_storage),
                          "recipes": {s.recipe_path: Path(s.recipe_path).read_text(encoding="utf-8")
-                                     for s in specs} if address else {}},
+                                     for s in specs} if session.cluster else {}},
             tune_config=tune.TuneConfig(num_samples=1, reuse_actors=False, trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(name=f"{Path(storage).resolve().parent.name}-{experiment}" if checkpoint_storage
@@ -266,13 +150,6 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
             grid = tuner.fit()
         by_dir = {s.run_dir: s for s in specs}
         results = [_collect(grid[i], by_dir) for i in range(len(grid))]
-    finally:
-        import ray
-
-        if sink is not None:
-            ray.kill(sink)
-        if started:
-            ray.shutdown()
     order = {s.run_dir: i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order[r.spec.run_dir])
     if on_result is not None:
@@ -299,17 +176,6 @@ def _shippable(spec: TrialSpec) -> TrialSpec:
     return attrs.evolve(spec, workdir="")
 
 
-def runtime_env_for(batch_dir: str | Path) -> dict:
-    from automl_nas.execution.sync import ship_runtime_env
-
-    cwd = Path(os.getcwd())
-    excludes = [".git", ".venv", "runs"]
-    batch = Path(batch_dir).resolve()
-    if batch.is_relative_to(cwd):
-        excludes.append("/" + str(batch.relative_to(cwd)))  # anchored: gitignore-style pattern
-    return ship_runtime_env(cwd, excludes)
-
-
 def _collect(result, by_dir: dict[str, TrialSpec]) -> TrialResult:
     spec = by_dir[result.config["spec"]["run_dir"]]
     attempts = read_attempts(spec)
@@ -319,11 +185,3 @@ def _collect(result, by_dir: dict[str, TrialSpec]) -> TrialResult:
     from automl_nas.execution.trial import failed_result
 
     return failed_result(spec, fallback_error=short_error(result.error))
-
-
-def short_error(error: BaseException | None) -> str:
-    if error is None:
-        return "the trial reported no result"
-    cause = getattr(error, "cause", None) or error
-    text = str(cause).strip().splitlines()
-    return text[-1] if text else type(cause).__name__

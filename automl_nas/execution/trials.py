@@ -119,7 +119,7 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     executor = "ray" if address else (executor or cfg.name)
     overrides += trial_threads(recipe) + trial_device(recipe, executor)
     if executor == "ray":
-        from automl_nas.execution.ray import check_address, resolve_address
+        from automl_nas.execution.cluster import check_address, resolve_address
 
         address = resolve_address(address)  # RAY_ADDRESS too: `ray job submit` sets it for the job's driver
         if address and address != "auto":

@@ -143,7 +143,7 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
     # The tool's one Ray connection (RAY_ADDRESS or a private local Ray; on a cluster the working
     # directory travels with the job) and its retry policy; the evaluator, its data and the
     # context travel through the object store.
-    from automl_nas.execution.executor import RaySession, nodes_not_seeing, ray_task_options
+    from automl_nas.execution.cluster import RaySession, nodes_not_seeing, ray_task_options
 
     with RaySession(batch_dir=Path(ctx.run_dir) if ctx.run_dir else Path.cwd(),
                     address=executor.address or None) as session:

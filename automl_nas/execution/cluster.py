@@ -1,0 +1,247 @@
+"""Joining Ray: which cluster, token authentication, what travels to its nodes, and the
+driver-side session every Ray use of the tool goes through (issue 14).
+
+:class:`RaySession` joins the cluster (``--address``, ``[executor] address`` or ``RAY_ADDRESS``)
+or starts a private Ray on this machine, ships the working directory to a cluster's nodes, and
+starts the actors on the driver's node that trials talk to: the record sink (a cluster: trial
+records come back to the driver, :mod:`automl_nas.execution.sync`) and the epoch channel
+(:mod:`automl_nas.execution.channel`). Seed batches on Tune (:mod:`automl_nas.execution.ray`),
+study trials as Ray tasks (:mod:`automl_nas.execution.executor`) and black-box evaluations use it.
+Ray is imported only inside these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from automl_nas.errors import RunError
+
+__all__ = ["RaySession", "Shipping", "check_address", "connect", "nodes_not_seeing", "ray_output", "ray_task_options",
+           "resolve_address", "runtime_env_for", "short_error", "use_token_auth"]
+
+
+def ray_output() -> bool:
+    """Whether Ray's own console output (Tune's tables, worker logs, Ray's INFO lines) is shown:
+    off by default, on with ``AUTOML_NAS_RAY_OUTPUT=1`` (``automl run --ray-output``). The
+    tool prints one line per trial instead (issue 14: ~90 lines per batch otherwise)."""
+    return os.environ.get("AUTOML_NAS_RAY_OUTPUT", "") not in ("", "0")
+
+
+def resolve_address(address: str | None) -> str | None:
+    """The cluster to join: ``address`` (``--address`` or ``executor.address``), else
+    ``RAY_ADDRESS`` (set by ``ray job submit`` for its driver), else ``None``: a private
+    Ray instance on this machine."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = True,
+            runtime_env: dict | None = None) -> bool:
+    """Start or join Ray; returns ``True`` when this call started it (so the caller shuts it down).
+
+    ``address``: ``auto`` (the cluster this node belongs to) or the ``HOST:PORT`` printed by
+    ``ray start --head``; ``None`` uses ``RAY_ADDRESS`` when it is set, else starts a local
+    instance with ``num_cpus``. Token authentication (on by default on current Ray heads) is
+    switched on for this process when a token is available; see :func:`use_token_auth`.
+    """
+    use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE once, when it is imported
+    import ray
+
+    if ray.is_initialized():
+        return False  # e.g. a test fixture or a notebook already connected
+    address = resolve_address(address)
+    if address and address != "auto":
+        check_address(address)
+    quiet = quiet or not ray_output()
+    kwargs = {"log_to_driver": not quiet, "include_dashboard": False}
+    if quiet:
+        kwargs["logging_level"] = logging.WARNING
+    try:
+        if address:
+            kwargs.pop("include_dashboard")
+            ray.init(address=address, runtime_env=runtime_env, **kwargs)
+        else:
+            # "local" forces a new instance even when a `ray start` cluster runs on this machine.
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError
+        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {short_error(exc)}",
+                       hint=_connect_hint(exc)) from exc
+    return True
+
+
+def token_available() -> bool:
+    """Whether this process can present a Ray token: ``RAY_AUTH_TOKEN``, the file named by
+    ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token`` (where ``ray start --head`` and
+    ``ray get-auth-token --generate`` put it)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    return Path(path).is_file()
+
+
+def use_token_auth() -> None:
+    """With ``RAY_AUTH_MODE`` unset and a token at hand, set ``RAY_AUTH_MODE=token`` for this
+    process (and what it starts). Call it before ``import ray``: Ray reads the mode when imported.
+
+    ``ray start --head`` turns token authentication on when a token exists (``~/.ray/auth_token``,
+    which any local ``ray.init()`` creates), but a client joining by explicit address (argument
+    or ``RAY_ADDRESS``) does not, and the head rejects it with ``InvalidAuthToken`` after ~20 s
+    of retries. Presenting a token is harmless to a head without authentication, and a new
+    local instance enables it anyway. An explicit ``RAY_AUTH_MODE`` (``token`` or
+    ``disabled``) is always respected.
+    """
+    if "RAY_AUTH_MODE" not in os.environ and token_available():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def _connect_hint(exc: BaseException) -> str:
+    text = f"{type(exc).__name__} {exc}"
+    if "uth" in text and ("oken" in text or "Authentication" in text):
+        return ("the cluster uses token authentication: set RAY_AUTH_MODE=token and give the head's token "
+                "(RAY_AUTH_TOKEN=..., or the file ~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
+    return "start a cluster with `ray start --head` and pass the address it prints (or set RAY_ADDRESS), or unset it"
+
+
+def check_address(address: str) -> None:
+    """Ray retries an unreachable head for minutes; a plain TCP connect answers at once (refused)
+    or within ``AUTOML_NAS_RAY_TIMEOUT`` seconds (default 30).
+
+    ``ray://`` (Ray Client) is refused: Ray's docs advise against it for Tune and long jobs,
+    since the driver's connection must survive the whole batch."""
+    import socket
+
+    if address.startswith("ray://"):
+        raise RunError(f"Ray address {address!r}: Ray Client (ray://) is not supported for trials",
+                       hint="submit the command to the cluster with `ray job submit --working-dir . -- automl ...`, "
+                            "or run it on a node of the cluster with --address HOST:PORT (the GCS port, 6379 by default)")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RunError(f"Ray address {address!r} is not HOST:PORT (or auto)",
+                       hint="pass the address `ray start --head` printed, e.g. 10.0.0.5:6379")
+    timeout = float(os.environ.get("AUTOML_NAS_RAY_TIMEOUT", "30"))
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RunError(f"cannot reach the Ray head at {host}:{port} (tried a TCP connection for up to {timeout:g} s: "
+                       f"{exc.strerror or exc})",
+                       hint="check that `ray start --head` runs there and the port is open, or drop --address "
+                            "(and RAY_ADDRESS) to run on this machine") from None
+
+
+def runtime_env_for(batch_dir: str | Path) -> dict:
+    from automl_nas.execution.sync import ship_runtime_env
+
+    cwd = Path(os.getcwd())
+    excludes = [".git", ".venv", "runs"]
+    batch = Path(batch_dir).resolve()
+    if batch.is_relative_to(cwd):
+        excludes.append("/" + str(batch.relative_to(cwd)))  # anchored: gitignore-style pattern
+    return ship_runtime_env(cwd, excludes)
+
+
+def short_error(error: BaseException | None) -> str:
+    if error is None:
+        return "the trial reported no result"
+    cause = getattr(error, "cause", None) or error
+    text = str(cause).strip().splitlines()
+    return text[-1] if text else type(cause).__name__
+
+
+@attrs.frozen(kw_only=True)
+class Shipping:
+    """What a Ray task needs besides its spec: the record sink (a cluster without a shared
+    file system; empty on one machine), the recipe's text and the epoch channel."""
+
+    sink: str = ""
+    recipe_text: str = ""
+    channel: str = ""
+
+
+@attrs.define
+class RaySession:
+    """Ray joined (``address`` or ``RAY_ADDRESS``) or started locally for the life of a ``with``
+    block, with the epoch channel and, on a cluster, the record sink for ``batch_dir``; the
+    connection every Ray task of the tool goes through (study trials, black-box evaluations).
+
+    On a cluster nothing is assumed shared with its nodes: the working directory travels as the
+    job's ``runtime_env``; a private local Ray shares this machine's disk and needs no sink."""
+
+    batch_dir: Path
+    address: str | None = None
+    quiet: bool = True
+    stream: bool = True  # start the epoch channel (Tune has its own stream: its callbacks)
+    shipping: Shipping = Shipping()
+    channel: Any = None
+    _sink: Any = None
+    _started: bool = False
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.address)
+
+    def __enter__(self) -> "RaySession":
+        use_token_auth()  # before `import ray`: Ray reads RAY_AUTH_MODE when imported
+        from automl_nas.execution.channel import start_channel
+
+        self.address = resolve_address(self.address)
+        self._started = connect(self.address, quiet=self.quiet,
+                                runtime_env=runtime_env_for(self.batch_dir) if self.address else None)
+        try:
+            self.channel, channel_name = start_channel() if self.stream else (None, "")
+            sink_name = ""
+            if self.address:
+                from automl_nas.execution.sync import start_sink
+
+                self._sink, sink_name = start_sink(Path(self.batch_dir).resolve())
+            self.shipping = Shipping(sink=sink_name, channel=channel_name)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import ray
+
+        for actor in (self._sink, self.channel):
+            if actor is not None:
+                ray.kill(actor)
+        self._sink = self.channel = None
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+
+def nodes_not_seeing(path: Path) -> list[str]:
+    """Ids of the live Ray nodes that do not see ``path`` (a marker this driver writes there):
+    for work that must write into the driver's directory in place."""
+    import uuid
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    marker = Path(path) / f".probe-{uuid.uuid4().hex[:12]}"
+    marker.touch()
+    try:
+        probe = ray.remote(num_cpus=0)(_exists)
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        seen = ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n, soft=False))
+                        .remote(str(marker)) for n in nodes], timeout=120)
+    finally:
+        marker.unlink(missing_ok=True)
+    return [n for n, ok in zip(nodes, seen) if not ok]
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.exists(path)
+
+
+def ray_task_options(cpus: float, gpus: float, retries: int) -> dict[str, Any]:
+    """Resources and the one retry policy of a task: a failing attempt is retried like a lost
+    worker, up to ``retries`` times (a trial's retry resumes from its checkpoint)."""
+    return {"num_cpus": cpus, "num_gpus": gpus, "max_retries": retries, "retry_exceptions": True}
