@@ -1,8 +1,8 @@
 """Issue 14's done-when runs on a two-node Ray cluster on this machine, end to end, with figures.
 
-A head and a worker node (``ray start --block``, token authentication on, loopback only); the
-worker node runs in its own mount namespace with a tmpfs over the driver's working directory,
-so nothing there is shared with the driver. Then, from that working directory, with only
+The cluster of the tests (:func:`automl_nas.testing.cluster.local_cluster`: a head and a worker
+node, token authentication on, loopback only); the worker node runs in its own mount namespace
+with a tmpfs over the driver's working directory, so nothing there is shared with the driver. Then, from that working directory, with only
 ``RAY_ADDRESS`` set for the client:
 
 1. ``automl run recipes/gdas.toml --profile quick --seeds 0-3 --executor ray``: the trials'
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -37,64 +36,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from automl_nas.testing.cluster import local_cluster
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_cluster(base: Path, hidden: Path, extra_env: dict, dashboard_port: int = 0) -> tuple[str, dict, list[subprocess.Popen]]:
-    (base / "home" / ".ray").mkdir(parents=True)
-    (base / "home" / ".ray" / "auth_token").write_text("automl-nas-cluster-check-" + "0" * 16)
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    # The nodes' PATH has the tool's environment, as on a cluster installed with it (job entrypoints use it).
-    env = {**os.environ, **extra_env, "HOME": str(base / "home"), "RAY_AUTH_MODE": "token",
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("RAY_ADDRESS", None)
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=200000000", "--block"]
-    dashboard = (["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
-                 if dashboard_port else ["--include-dashboard=false"])
-    procs = [subprocess.Popen([str(BIN / "ray"), "start", "--head", f"--port={port}", *dashboard,
-                               f"--temp-dir={base / 't'}", *common], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    worker = shlex.join([str(BIN / "ray"), "start", f"--address={address}", *common])
-    procs.append(subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                   f"mount -t tmpfs hidden {shlex.quote(str(hidden))} && "
-                                   f"mount -t tmpfs node-temp {shlex.quote(str(base / 't'))} && exec {worker}"],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    probe = ("import ray, time\n"
-             f"ray.init(address={address!r}, log_to_driver=False, logging_level='ERROR')\n"
-             "for _ in range(60):\n"
-             "    if sum(n['Alive'] for n in ray.nodes()) >= 2: break\n"
-             "    time.sleep(1)\n"
-             "print(sum(n['Alive'] for n in ray.nodes()))\n")
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
-    if out.stdout.strip() != "2":
-        raise SystemExit(f"the worker node did not join: {out.stdout} {out.stderr[-1000:]}")
-    client = {**env, "RAY_ADDRESS": address}
-    client.pop("RAY_AUTH_MODE")  # the tool presents the token itself
-    return address, client, procs
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in reversed(procs):
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def automl(args: list[str], env: dict, cwd: Path, timeout: float = 1800) -> tuple[subprocess.CompletedProcess, float]:
@@ -211,17 +162,17 @@ def main() -> None:
         subprocess.run([str(BIN / "automl"), "bench", "import", "nb201", opts.nb201], env={**os.environ, **extra},
                        check=True, capture_output=True)
     dashboard_port = _free_port()
-    address, env, procs = start_cluster(base, work, extra, dashboard_port)
-    summary["address"] = address
     try:
-        steps = {"seeds": lambda: seeds_check(work, env, summary), "resume": lambda: kill_and_resume(work, env, summary),
-                 "study": lambda: study_check(work, env, summary, bool(opts.nb201)),
-                 "job": lambda: job_check(work, env, summary, dashboard_port)}
-        for name, step in steps.items():
-            if not opts.only or name in opts.only:
-                step()
+        with local_cluster(base, work, extra_env=extra, dashboard_port=dashboard_port) as cluster:
+            summary["address"], env = cluster.address, cluster.client_env
+            steps = {"seeds": lambda: seeds_check(work, env, summary),
+                     "resume": lambda: kill_and_resume(work, env, summary),
+                     "study": lambda: study_check(work, env, summary, bool(opts.nb201)),
+                     "job": lambda: job_check(work, env, summary, dashboard_port)}
+            for name, step in steps.items():
+                if not opts.only or name in opts.only:
+                    step()
     finally:
-        stop(procs)
         if not opts.keep:
             shutil.rmtree(base, ignore_errors=True)
     text = json.dumps(summary, indent=2)

@@ -62,3 +62,37 @@ def registry(pm):
     from automl_nas.manager import build_registry
 
     return build_registry(pm)
+
+
+PRUNED_STUDY = """
+[executor]
+name = "ray"
+cpus = 1
+[study]
+name = "s"
+trials = 3
+parallelism = 2
+sampler = "random"
+pruner = "median"
+prune_startup_trials = 1
+metric = "metrics.convs"
+[study.params]
+"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }
+"""
+
+
+@pytest.fixture
+def pruned_study(tmp_path: Path, make_toy_recipe):
+    """``(recipe, storage URL)``: a toy study of two new trials at once on Ray, in a SQLite
+    storage that already holds a trial whose valid_acc (101 at every epoch) nothing reaches, so
+    the median pruner stops every new trial after its first epoch, a verdict only the driver,
+    which alone opens the storage, can give."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="s", storage=url, direction="maximize").add_trial(create_trial(
+        value=1.0, params={"search.arch_optimizer.lr": 1e-3}, intermediate_values={0: 101.0, 1: 101.0},
+        distributions={"search.arch_optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}))
+    return make_toy_recipe(count=32, tail=PRUNED_STUDY), url

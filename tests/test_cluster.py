@@ -1,17 +1,10 @@
-"""Seed trials on a two-node Ray cluster on this machine (issue 14).
-
-One cluster for the module: a head and a worker node started with ``ray start --block``
-(each stopped by ending its own process, never a machine-wide ``ray stop``: other Ray
-instances may run here), token authentication on, loopback addresses only.
-"""
+"""Trials on a two-node Ray cluster on this machine (issue 14): one cluster for the module,
+whose worker node sees none of the driver's files (:mod:`automl_nas.testing.cluster`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,82 +23,22 @@ cpus = 1
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in reversed(procs):  # worker node first, then the head
-        proc.terminate()  # --block: ending this process stops the node it started
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def _wait_for_nodes(env: dict, address: str, count: int, marker: Path) -> None:
-    """Until ``count`` nodes are alive (bounded); then check that exactly one node, the head,
-    sees ``marker``: the other one really has no view of the driver's files."""
-    probe = ("import os, ray, time\n"
-             "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On\n"
-             f"ray.init(address={address!r}, log_to_driver=False, logging_level='ERROR')\n"
-             "for _ in range(60):\n"
-             f"    if sum(n['Alive'] for n in ray.nodes()) >= {count}: break\n"
-             "    time.sleep(1)\n"
-             "sees = ray.remote(lambda: os.path.exists(%r))\n"
-             "print(sorted(ray.get([sees.options(scheduling_strategy=On(n['NodeID'], soft=False)).remote()\n"
-             "                      for n in ray.nodes() if n['Alive']])))\n" % str(marker))
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("[False, True]"), out.stdout + out.stderr[-2000:]
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """``(address, client_env)``: a token-authenticated head and one worker node, 1 CPU each.
+    """``(address, client_env)``: a token-authenticated head and one worker node, 1 CPU each
+    (:func:`automl_nas.testing.cluster.local_cluster`).
 
-    The worker node runs in its own mount namespace with a tmpfs over pytest's base temporary
-    directory, which holds every test's working directory and run root: what a trial there
-    needs must travel with the job, and its records must come back to the driver.
-    The client environment has ``RAY_ADDRESS`` and the token file in its HOME but no
-    ``RAY_AUTH_MODE``: the tool must present the token itself (a plain client is rejected)."""
-    hidden = tmp_path_factory.getbasetemp()
+    The worker node's mount namespace hides pytest's base temporary directory, which holds every
+    test's working directory and run root: what a trial there needs must travel with the job, and
+    its records must come back to the driver. The client environment has ``RAY_ADDRESS`` and the
+    token file in its HOME but no ``RAY_AUTH_MODE``: the tool must present the token itself."""
+    from automl_nas.testing.cluster import local_cluster
+
     base = Path(tempfile.mkdtemp(prefix="/tmp/rc-"))  # short: Ray's socket paths live under it
-    (base / "home" / ".ray").mkdir(parents=True)
-    (base / "home" / ".ray" / "auth_token").write_text("automl-nas-test-token-" + "0" * 16)
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    node_env = {**os.environ, "HOME": str(base / "home"), "RAY_AUTH_MODE": "token"}
-    node_env.pop("RAY_ADDRESS", None)
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=100000000", "--block"]
-    procs = [subprocess.Popen([str(BIN / "ray"), "start", "--head", f"--port={port}", "--include-dashboard=false",
-                               f"--temp-dir={base / 't'}", *common], env=node_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert procs[0].poll() is None, "ray start --head exited early"
-                time.sleep(0.5)
-        worker = shlex.join([str(BIN / "ray"), "start", f"--address={address}", *common])
-        procs.append(subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                       f"mount -t tmpfs automl-hidden {shlex.quote(str(hidden))} && "
-                                       f"mount -t tmpfs node-temp {shlex.quote(str(base / 't'))} && exec {worker}"],
-                                      env=node_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        marker = hidden / "driver-only"
-        marker.touch()
-        _wait_for_nodes(node_env, address, 2, marker)
-        client_env = {**node_env, "RAY_ADDRESS": address}
-        client_env.pop("RAY_AUTH_MODE")
-        yield address, client_env
+        with local_cluster(base, tmp_path_factory.getbasetemp()) as running:
+            yield running.address, running.client_env
     finally:
-        _stop(procs)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -160,33 +93,13 @@ def test_seed_batch_runs_on_both_nodes_of_a_cluster_named_by_ray_address(cluster
 
 
 
-STUDY = """
-[study]
-name = "s"
-trials = 3
-parallelism = 2
-sampler = "random"
-pruner = "median"
-prune_startup_trials = 1
-metric = "metrics.convs"
-[study.params]
-"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }
-"""
-
-
-def test_study_trials_run_on_both_nodes_and_only_the_driver_opens_the_storage(cluster, tmp_path, make_toy_recipe):
+def test_study_trials_run_on_both_nodes_and_only_the_driver_opens_the_storage(cluster, tmp_path, pruned_study):
     import optuna
-    from optuna.distributions import FloatDistribution
-    from optuna.trial import create_trial
 
-    address, env = cluster
+    _, env = cluster
     # The storage is on the driver's disk, hidden from the worker node: the pruner's verdicts can
-    # only come from the driver. A seeded trial nothing reaches makes the median pruner stop both.
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    optuna.create_study(study_name="s", storage=url, direction="maximize").add_trial(create_trial(
-        value=1.0, params={"search.arch_optimizer.lr": 1e-3}, intermediate_values={0: 101.0, 1: 101.0},
-        distributions={"search.arch_optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}))
-    recipe = make_toy_recipe(count=32, tail=EXECUTOR + STUDY)
+    # only come from the driver (the seeded trial makes the median pruner stop both new trials).
+    recipe, url = pruned_study
     proc = subprocess.run([str(BIN / "automl"), "study", str(recipe), "--storage", url],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

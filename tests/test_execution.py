@@ -196,36 +196,12 @@ def test_the_same_seed_gives_the_same_result_locally_and_on_ray(local_ray, tmp_p
     assert all("threads = 1" in text for text in threads.values())  # run.threads = executor.cpus on both
 
 
-STUDY_ON_RAY = """
-[study]
-name = "s"
-trials = 3
-parallelism = 2
-sampler = "random"
-pruner = "median"
-prune_startup_trials = 1
-metric = "metrics.convs"
-[study.params]
-"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }
-"""
-
-
-def test_study_trials_on_ray_are_pruned_by_the_driver_through_the_epoch_stream(local_ray, tmp_path, make_toy_recipe,
-                                                                                capsys):
+def test_study_trials_on_ray_are_pruned_by_the_driver_through_the_epoch_stream(local_ray, pruned_study, capsys):
     import optuna
-    from optuna.distributions import FloatDistribution
-    from optuna.trial import create_trial
 
     from automl_nas.study.driver import run_study
 
-    # An earlier trial whose valid_acc (101 at every epoch) nothing reaches: the median pruner stops
-    # every new trial after its first epoch; only the driver can say so (workers never open the storage).
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
-    study.add_trial(create_trial(value=1.0, params={"search.arch_optimizer.lr": 1e-3},
-                                 distributions={"search.arch_optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)},
-                                 intermediate_values={0: 101.0, 1: 101.0}))
-    recipe = make_toy_recipe(count=32, tail=EXECUTOR + STUDY_ON_RAY)
+    recipe, url = pruned_study
     out = run_study(recipe, storage=url, quiet=False)
     assert out["trials"] == 3
     trials = optuna.load_study(study_name="s", storage=url).trials
