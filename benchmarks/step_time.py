@@ -95,6 +95,7 @@ class Measurement:
     iters: int
     loadavg: list = field(default_factory=list)
     compiled: bool = False  # run.compile (issue 15); the warm-up iterations include compiling
+    official_ms_measured: float | None = None  # --official-src: the official step, same machine, same run
 
 
 # ---------------------------------------------------------------------------------- worker side
@@ -184,14 +185,14 @@ def _peak(device: str) -> tuple[float, str]:
 
 
 def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, times: dict,
-                 compiled: bool = False) -> Measurement:
+                 compiled: bool = False, official_ms: float | None = None) -> Measurement:
     med = {k: statistics.median(v) if v else None for k, v in times.items()}
     peak, kind = _peak(device)
     return Measurement(config=name, path=path, device=device, threads=threads, bf16=bf16, ms_iter=med["iter"],
                        ms_min=min(times["iter"]),
                        ms_weight=med["weight"], ms_arch=med["arch"], ms_single=med["single"],
                        img_per_s=2 * 64 * 1e3 / med["iter"], peak_gb=peak, peak_kind=kind, iters=len(times["iter"]),
-                       loadavg=list(os.getloadavg()), compiled=compiled)
+                       loadavg=list(os.getloadavg()), compiled=compiled, official_ms_measured=official_ms)
 
 
 def worker(args: argparse.Namespace) -> list[Measurement]:
@@ -208,18 +209,30 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
         clock = _Clock(args.device)
         batches = _batches(search, 4)
         times = {p: {"weight": [], "arch": [], "iter": [], "single": []} for p in paths}
+        official, official_times = None, []
+        if args.official_src:  # the official step alternates with ours: both see the same machine
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from official_step import official_iteration, summarise
+
+            official = official_iteration(args.official_src, args.config, device=args.device)
+            for i in range(args.warmup):
+                official(i)
         for p in paths:  # warm-up every path (allocator, oneDNN primitive caches)
             set_fast_paths(search.run.supernet, p == "fast")
             time_iterations(search, batches, args.warmup, clock, single=cfg.single_level)
-        rounds = args.rounds if args.interleave else 1
-        per_round = max(1, args.iters // rounds) if args.interleave else args.iters
+        alternate = args.interleave or official is not None
+        rounds = args.rounds if alternate else 1
+        per_round = max(1, args.iters // rounds) if alternate else args.iters
         for _ in range(rounds):
             for p in paths:
                 set_fast_paths(search.run.supernet, p == "fast")
                 got = time_iterations(search, batches, per_round, clock, single=cfg.single_level)
                 for k, v in got.items():
                     times[p][k].extend(v)
-        return [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile)
+            if official is not None:
+                official_times += [official(len(official_times) + i) for i in range(per_round)]
+        off_ms = summarise(args.config, official_times)["ms_iter"] if official_times else None
+        return [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms)
                 for p in paths]
 
 
@@ -233,6 +246,8 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
     cmd += ["--bf16", "on" if bf16 else "off"]
     cmd += ["--compile"] if args.compile else []
     cmd += ["--interleave"] if path == "both" else []
+    if args.official_src and name in _official_configs() and not bf16 and path != "both":
+        cmd += ["--official-src", str(args.official_src.resolve())]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     if proc.returncode != 0:
@@ -240,6 +255,13 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
         raise SystemExit(f"step_time: configuration {name!r} ({path}) failed with exit code {proc.returncode}")
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("STEP_TIME ")][-1]
     return [Measurement(**m) for m in json.loads(line[len("STEP_TIME "):])]
+
+
+def _official_configs() -> frozenset[str]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from official_step import OFFICIAL
+
+    return frozenset(OFFICIAL)
 
 
 def projection_hours(m: Measurement) -> float | None:
@@ -261,8 +283,10 @@ def print_table(rows: list[Measurement]) -> None:
     print("-" * len(head))
     for m in rows:
         cfg = CONFIGS[m.config]
-        ratio = f"{m.ms_iter / cfg.official_ms:.2f}" if cfg.official_ms and not m.device.startswith("cuda") else "-"
-        off_ms = f"{cfg.official_ms:,.0f}" if cfg.official_ms else "-"
+        # A figure measured in this run beats the issue-8 constant (marked *): the machine drifts.
+        official = m.official_ms_measured or (cfg.official_ms if not m.device.startswith("cuda") else None)
+        ratio = f"{m.ms_iter / official:.2f}" if official else "-"
+        off_ms = (f"{official:,.0f}" + ("" if m.official_ms_measured else "*")) if official else "-"
         off_gb = f"{cfg.official_rss_gb:.1f}" if cfg.official_rss_gb else "-"
         hours = projection_hours(m)
         proj = f"{hours:.2f} h" if hours is not None else "-"
@@ -288,6 +312,9 @@ def print_table(rows: list[Measurement]) -> None:
             f, p = paths["fast"], paths["plain"]
             print(f"speed-up {name}{' bf16' if bf16 else ''}: plain/fast = {p.ms_iter / f.ms_iter:.2f}x "
                   f"({p.ms_iter:.0f} -> {f.ms_iter:.0f} ms/iter)")
+    if any(m.official_ms_measured is None and CONFIGS[m.config].official_ms for m in rows):
+        print("* official ms: the issue-8 figure (2 cores), not measured in this run; --official-src DIR times the "
+              "official code side by side (benchmarks/official_step.py)")
     print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     busy = [m for m in rows if m.loadavg and m.loadavg[0] > (os.cpu_count() or 1) + 0.5]
     if busy:
@@ -317,6 +344,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run.compile=true: torch.compile the supernet (warm-up includes compiling; GDAS recompiles "
                              "for every new hard sample)")
     parser.add_argument("--json", type=Path, help="also write the measurements as JSON")
+    parser.add_argument("--official-src", type=Path,
+                        help="checkout of github.com/xiangning-chen/DrNAS: time its step for the DrNAS configurations "
+                             "in the same process, alternating rounds with ours (benchmarks/official_step.py), and take "
+                             "the ratio to that (the process RSS then covers both)")
     parser.add_argument("--list", action="store_true", help="list the configurations and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="fast", help=argparse.SUPPRESS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,86 @@ def test_projection(step_time):
     assert step_time.projection_hours(m) == pytest.approx(390 * (40 * 400 + 10 * 250) / 3.6e6)
     single = step_time.Measurement(**{**m.__dict__, "config": "snas-darts", "ms_single": 1000.0})
     assert step_time.projection_hours(single) == pytest.approx(150 * 781 * 1000 / 3.6e6)
+
+
+def _measurement(step_time, **kw):
+    base = dict(config="drnas-pc-nb201", path="fast", device="cpu", threads=2, bf16=False, ms_iter=400.0, ms_min=390.0,
+                ms_weight=250.0, ms_arch=150.0, ms_single=None, img_per_s=320.0, peak_gb=1.0,
+                peak_kind="process RSS", iters=10)
+    return step_time.Measurement(**{**base, **kw})
+
+
+def test_ratio_uses_the_official_step_measured_in_the_same_run(step_time, capsys):
+    step_time.print_table([_measurement(step_time, official_ms_measured=800.0)])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("drnas-pc-nb201"))
+    assert " 800 " in row and " 0.50 " in row  # 400 / 800, not 400 / 947 (the issue-8 constant)
+    step_time.print_table([_measurement(step_time)])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("drnas-pc-nb201"))
+    assert "947*" in row and " 0.42 " in row and "not measured in this run" in out
+
+
+# A stand-in for a checkout of xiangning-chen/DrNAS: the same module names and call signatures,
+# a tiny model, and a log of what the harness calls (the real checkout cannot be fetched in CI).
+_FAKE_MODEL = '''
+import torch
+from torch import nn
+CALLS = []
+class TinyNetwork(nn.Module):
+    def __init__(self, C, N, max_nodes, num_classes, criterion, search_space, k=2, species="softmax",
+                 reg_type="l2", reg_scale=1e-3):
+        super().__init__()
+        assert (C, N, max_nodes, species, reg_type) == (16, 5, 4, "dirichlet", "l2")
+        CALLS.append(("k", k))
+        self.anchor = torch.ones(3).cuda()  # the official code hard-codes .cuda()
+        self.lin = nn.Linear(3 * 32 * 32, num_classes)
+        self._arch = nn.Parameter(torch.zeros(6, len(search_space)))
+        self._criterion = criterion
+    def forward(self, x):
+        return self.lin(x.flatten(1)) + self._arch.sum()
+    def _loss(self, x, y):
+        return self._criterion(self(x), y)
+    def get_weights(self):
+        return list(self.lin.parameters())
+    def arch_parameters(self):
+        return [self._arch]
+'''
+_FAKE_ARCHITECT = '''
+import torch
+from search_model import CALLS
+class Architect:
+    def __init__(self, model, args):
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=args.arch_learning_rate, betas=(0.5, 0.999))
+    def step(self, x, y, xs, ys, eta, network_optimizer, unrolled):
+        CALLS.append(("arch", unrolled))
+        self.optimizer.zero_grad()
+        self.model._loss(xs, ys).backward()
+        self.optimizer.step()
+'''
+
+
+def test_official_step_times_the_official_loop(tmp_path):
+    with loaded_script(REPO / "benchmarks" / "official_step.py") as official:
+        src = tmp_path / "DrNAS"
+        (src / "201-space").mkdir(parents=True)
+        (src / "201-space" / "search_model.py").write_text(_FAKE_MODEL)
+        (src / "201-space" / "cell_operations.py").write_text("NAS_BENCH_201 = ['none', 'skip_connect', 'a', 'b', 'c']\n")
+        (src / "architect.py").write_text(_FAKE_ARCHITECT)
+        try:
+            got = official.time_official(src, "drnas-pc-nb201", iters=3, warmup=1, threads=1, device="cpu")
+            import search_model
+        finally:
+            for name in ("search_model", "architect", "cell_operations"):
+                sys.modules.pop(name, None)
+            sys.path[:] = [p for p in sys.path if not p.startswith(str(src))]
+        assert search_model.CALLS == [("k", 4)] + [("arch", False)] * 4  # first-order arch step, every iteration
+        assert got["iters"] == 3 and got["ms_iter"] >= got["ms_min"] > 0
+        assert got["ms_iter"] == pytest.approx(got["ms_weight"] + got["ms_arch"], rel=0.5)
+
+
+def test_official_step_names_a_wrong_checkout(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "official_step.py"), "--src", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "not a checkout of xiangning-chen/DrNAS" in proc.stderr
+    assert "Traceback" not in proc.stderr
