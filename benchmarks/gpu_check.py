@@ -115,6 +115,8 @@ def section_step_time(args, out: Path, s: dict) -> dict:
         cmd = [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--config", name, "--device", args.device,
                "--bf16", bf16, "--iters", str(s["iters"]), "--warmup", str(s["warmup"] + (2 if compiled else 0)),
                "--json", str(target)] + (["--compile"] if compiled else [])
+        if args.official_src and not compiled and bf16 == "off":  # the official step alternates with ours
+            cmd += ["--official-src", args.official_src]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0 or not target.exists():
             failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
@@ -288,12 +290,16 @@ def markdown(report: dict) -> str:
     rows = report["sections"].get("step_time", {}).get("rows", [])
     if rows:
         lines += ["", "## step time (step_time.py; ms per weight + arch iteration)", "",
-                  "| config | bf16 | compiled | median ms | fastest ms | img/s | peak GB | paper search h |",
-                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "| config | bf16 | compiled | median ms | fastest ms | img/s | peak GB | paper search h "
+                  "| official ms (same process) | ratio |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in rows:
             proj = f"{r['projection_h']:.2f}" if r.get("projection_h") is not None else "-"
+            off = r.get("official_ms_measured")
+            vs_official = (f"{off:.0f} | {r['ms_iter'] / off:.2f}") if off else "- | -"
             lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {'yes' if r.get('compiled') else 'no'} | "
-                         f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} |")
+                         f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} "
+                         f"| {vs_official} |")
     for sk in report["sections"].get("step_time", {}).get("skipped", []):
         lines.append(f"\n{sk['config']} bf16 {sk['bf16']} {'compiled' if sk['compiled'] else 'eager'}: "
                      f"not measured: {sk['why']}")
@@ -331,6 +337,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "repository: copy it into an ignored folder that travels)")
     p.add_argument("--budget-s", type=float, default=420.0,
                    help="time budget (s): step-time runs stop at half of it (default 420: the 8-min target)")
+    p.add_argument("--official-src", help="checkout of github.com/xiangning-chen/DrNAS: step_time.py times its DrNAS "
+                   "step beside ours (eager fp32 rows)")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     p.add_argument("--search-worker", help=argparse.SUPPRESS)
     p.add_argument("--seed-worker", type=int, help=argparse.SUPPRESS)

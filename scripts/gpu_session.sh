@@ -3,7 +3,9 @@
 #
 # Here (with the network), once:   bash scripts/gpu_session.sh --prepare
 #   puts the wheels the device image lacks (cattrs, tomli-w) and the 5k CIFAR-10 npz into
-#   .gpu-carry/ (ignored by git, ~15 MB), which the device call must carry.
+#   .gpu-carry/ (ignored by git, ~15 MB), which the device call must carry. With DRNAS_SRC set to a
+#   checkout of github.com/xiangning-chen/DrNAS, its code (no data) goes along too, and the device
+#   check times the official DrNAS step beside ours (step_time.py --official-src).
 # On the device machine (its python3 holds torch; nothing can be fetched there):
 #   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
 #   installs this checkout into python3 without dependencies, then runs benchmarks/gpu_check.sh,
@@ -15,6 +17,10 @@ if [ "${1:-}" = "--prepare" ]; then
   mkdir -p "$carry/wheels"
   "$repo/.venv/bin/python" -m pip download -q --no-deps -d "$carry/wheels" "cattrs>=23.2" "tomli-w>=1.0"
   cp "$repo/../shared/data/cifar10-5k.npz" "$carry/"
+  if [ -n "${DRNAS_SRC:-}" ]; then
+    rm -rf "$carry/DrNAS" && mkdir -p "$carry/DrNAS"
+    cp -r "$DRNAS_SRC/201-space" "$DRNAS_SRC"/*.py "$carry/DrNAS/"
+  fi
   du -sh "$carry"
   exit 0
 fi
@@ -23,4 +29,6 @@ py="${PYTHON:-python3}"
 cd "$repo"
 "$py" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl
 "$py" -m pip install -q --no-deps --no-build-isolation -e . $(for p in plugins/*/; do printf -- '-e %s ' "${p%/}"; done) -e tests/outside_plugin
-PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$out" --data "$carry/cifar10-5k.npz" "${@:2}"
+official=()
+[ -d "$carry/DrNAS/201-space" ] && official=(--official-src "$carry/DrNAS")
+PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$out" --data "$carry/cifar10-5k.npz" "${official[@]}" "${@:2}"
