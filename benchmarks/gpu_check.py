@@ -8,7 +8,10 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   the same tests as a CPU dry run (``AUTOML_NAS_CUDA_TESTS=cpu``).
 * ``step_time``: ``benchmarks/step_time.py`` for every configuration, fp32 and bf16, eager and
   compiled, in that order while half of ``--budget-s`` lasts (the rest is listed as skipped) (``run.compile``; GDAS is measured eager only: its hard samples change the graph, so
-  dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores).
+  dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores). The eager fp32 rows
+  also carry the floor (``--breakdown``: ms per kind of op, GPU kernels per step, the convolutions'
+  achieved FLOP/s next to a large fp32 matmul's), and with ``--official-src`` the official DrNAS
+  step timed beside ours in the same process.
 * ``search``: a 2-epoch real search of GDAS and DrNAS at paper size (C=16, N=5, batch 64) on the
   5k CIFAR-10 images of ``../shared/data/cifar10-5k.npz``: epoch times, and the paper-length
   search projected as (2nd epoch's time per step) x 390 steps x the paper's epochs.
@@ -115,8 +118,8 @@ def section_step_time(args, out: Path, s: dict) -> dict:
         cmd = [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--config", name, "--device", args.device,
                "--bf16", bf16, "--iters", str(s["iters"]), "--warmup", str(s["warmup"] + (2 if compiled else 0)),
                "--json", str(target)] + (["--compile"] if compiled else [])
-        if args.official_src and not compiled and bf16 == "off":  # the official step alternates with ours
-            cmd += ["--official-src", args.official_src]
+        if not compiled and bf16 == "off":  # the floor: ms by kind of op, kernels per step, conv FLOP/s
+            cmd += ["--breakdown"] + (["--official-src", args.official_src] if args.official_src else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0 or not target.exists():
             failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
@@ -300,6 +303,10 @@ def markdown(report: dict) -> str:
             lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {'yes' if r.get('compiled') else 'no'} | "
                          f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} "
                          f"| {vs_official} |")
+    for r in rows:
+        for who, key in (("ours", "breakdown"), ("official", "official_breakdown")):
+            if r.get(key):
+                lines += ["", f"{r['config']} ({who}) breakdown:", "", "```", *r[key], "```"]
     for sk in report["sections"].get("step_time", {}).get("skipped", []):
         lines.append(f"\n{sk['config']} bf16 {sk['bf16']} {'compiled' if sk['compiled'] else 'eager'}: "
                      f"not measured: {sk['why']}")

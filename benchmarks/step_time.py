@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,6 +96,8 @@ class Measurement:
     loadavg: list = field(default_factory=list)
     compiled: bool = False  # run.compile (issue 15); the warm-up iterations include compiling
     official_ms_measured: float | None = None  # --official-src: the official step, same machine, same run
+    breakdown: list[str] | None = None  # --breakdown: op_breakdown.Breakdown.lines() of our step
+    official_breakdown: list[str] | None = None  # ... and of the official step
 
 
 # ---------------------------------------------------------------------------------- worker side
@@ -210,8 +212,8 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
         batches = _batches(search, 4)
         times = {p: {"weight": [], "arch": [], "iter": [], "single": []} for p in paths}
         official, official_times = None, []
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # official_step, op_breakdown
         if args.official_src:  # the official step alternates with ours: both see the same machine
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
             from official_step import official_iteration, summarise
 
             try:
@@ -237,8 +239,21 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
             if official is not None:
                 official_times += [official(len(official_times) + i) for i in range(per_round)]
         off_ms = summarise(args.config, official_times)["ms_iter"] if official_times else None
-        return [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms)
+        rows = [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms)
                 for p in paths]
+        if args.breakdown:  # after the timed rounds: the profiler's overhead never enters the medians
+            from op_breakdown import profile_steps
+
+            cuda, n = args.device.startswith("cuda"), max(2, min(args.iters, 4))
+            set_fast_paths(search.run.supernet, paths[0] == "fast")
+            ours = profile_steps(lambda i: time_iterations(search, batches[i % len(batches):][:1], 1, clock,
+                                                           single=cfg.single_level), n, cuda=cuda,
+                                 device=args.device)
+            rows[0] = replace(rows[0], breakdown=ours.lines())
+            if official is not None:
+                theirs = profile_steps(official, n, cuda=cuda)
+                rows[0] = replace(rows[0], official_breakdown=theirs.lines())
+        return rows
 
 
 # ---------------------------------------------------------------------------------- driver side
@@ -250,6 +265,7 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
            "--warmup", str(args.warmup), "--rounds", str(args.rounds)]
     cmd += ["--bf16", "on" if bf16 else "off"]
     cmd += ["--compile"] if args.compile else []
+    cmd += ["--breakdown"] if args.breakdown else []
     cmd += ["--interleave"] if path == "both" else []
     if args.official_src and name in _official_configs() and not bf16 and path != "both":
         cmd += ["--official-src", str(args.official_src.resolve())]
@@ -317,6 +333,11 @@ def print_table(rows: list[Measurement]) -> None:
             f, p = paths["fast"], paths["plain"]
             print(f"speed-up {name}{' bf16' if bf16 else ''}: plain/fast = {p.ms_iter / f.ms_iter:.2f}x "
                   f"({p.ms_iter:.0f} -> {f.ms_iter:.0f} ms/iter)")
+    for m in rows:
+        for who, lines in (("ours", m.breakdown), ("official", m.official_breakdown)):
+            if lines:
+                print(f"breakdown {m.config} ({who}, {m.device}):")
+                print("\n".join("  " + line for line in lines))
     if any(m.official_ms_measured is None and CONFIGS[m.config].official_ms for m in rows):
         print("* official ms: the issue-8 figure (2 cores), not measured in this run; --official-src DIR times the "
               "official code side by side (benchmarks/official_step.py)")
@@ -349,6 +370,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run.compile=true: torch.compile the supernet (warm-up includes compiling; GDAS recompiles "
                              "for every new hard sample)")
     parser.add_argument("--json", type=Path, help="also write the measurements as JSON")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="after timing, profile a few steps: ms per kind of op, ops (GPU kernels) per step, conv "
+                             "FLOP/s (benchmarks/op_breakdown.py); with --official-src, the official step's too")
     parser.add_argument("--official-src", type=Path,
                         help="checkout of github.com/xiangning-chen/DrNAS: time its step for the DrNAS configurations "
                              "in the same process, alternating rounds with ours (benchmarks/official_step.py), and take "
