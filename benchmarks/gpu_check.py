@@ -11,7 +11,7 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores). The eager fp32 rows
   also carry the floor (``--breakdown``: ms per kind of op, GPU kernels per step, the convolutions'
   achieved FLOP/s next to a large fp32 matmul's), and with ``--official-src`` the official DrNAS
-  step timed beside ours in the same process.
+  DrNAS, DARTS-V1 and GDAS steps timed beside ours in the same process.
 * ``search``: a 2-epoch real search of GDAS and DrNAS at paper size (C=16, N=5, batch 64) on the
   5k CIFAR-10 images of ``../shared/data/cifar10-5k.npz``: epoch times, and the paper-length
   search projected as (2nd epoch's time per step) x 390 steps x the paper's epochs.
@@ -119,7 +119,7 @@ def section_step_time(args, out: Path, s: dict) -> dict:
                "--bf16", bf16, "--iters", str(s["iters"]), "--warmup", str(s["warmup"] + (2 if compiled else 0)),
                "--json", str(target)] + (["--compile"] if compiled else [])
         if not compiled and bf16 == "off":  # the floor: ms by kind of op, kernels per step, conv FLOP/s
-            cmd += ["--breakdown"] + (["--official-src", args.official_src] if args.official_src else [])
+            cmd += ["--breakdown"] + [arg for src in args.official_src or [] for arg in ("--official-src", src)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0 or not target.exists():
             failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
@@ -344,8 +344,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "repository: copy it into an ignored folder that travels)")
     p.add_argument("--budget-s", type=float, default=420.0,
                    help="time budget (s): step-time runs stop at half of it (default 420: the 8-min target)")
-    p.add_argument("--official-src", help="checkout of github.com/xiangning-chen/DrNAS: step_time.py times its DrNAS "
-                   "step beside ours (eager fp32 rows)")
+    p.add_argument("--official-src", action="append",
+                   help="checkout of github.com/xiangning-chen/DrNAS or D-X-Y/AutoDL-Projects (repeatable): step_time.py "
+                        "times the official DrNAS / DARTS / GDAS step beside ours (eager fp32 rows)")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     p.add_argument("--search-worker", help=argparse.SUPPRESS)
     p.add_argument("--seed-worker", type=int, help=argparse.SUPPRESS)

@@ -1,49 +1,77 @@
-"""Search-step time of the official DrNAS code, timed like ``step_time.py`` times ours (issue 15).
+"""Search-step time of the official code, timed like ``step_time.py`` times ours (issue 15).
 
 The issue's CPU target is a *ratio* to the official step on the same machine in the same run:
-constants measured once drift with the machine's load and clock (the same build measured 373 and
-396 ms/iter on two quiet days). This script builds the official NAS-Bench-201 supernet of a
-checkout of github.com/xiangning-chen/DrNAS (``201-space/search_model.py``, ``architect.py``)
-and times one iteration of its own ``train()`` loop: ``architect.step`` (first order, Adam) on an
-arch batch, then forward + backward + ``clip_grad_norm_(5)`` + SGD on a training batch; fp32,
-random 3x32x32 images, batch 64, median over the timed iterations after warm-up. Data loading
-is excluded on both sides.
+constants measured once drift with the machine's load and clock (the official DrNAS step measured
+2,519 ms in issue 8 and 2,261-2,429 ms on 2026-11-30 on the same kind of machine). This script
+builds the official NAS-Bench-201 supernet from a checkout and times one iteration of the
+official search loop, fp32, random 3x32x32 images, batch 64, median over the timed iterations
+after warm-up; data loading is excluded on both sides.
 
-The official code calls ``.cuda()`` on its anchor Dirichlet and inputs; on a CPU-only machine
-those calls are made no-ops (nothing else is changed).
+* DrNAS (github.com/xiangning-chen/DrNAS, ``201-space/train_search.py`` and
+  ``train_search_progressive.py``): ``architect.step`` (first order, Adam) on an arch batch, then
+  forward + backward + ``clip_grad_norm_(5)`` + SGD on a training batch.
+* DARTS-V1 and GDAS (github.com/D-X-Y/AutoDL-Projects, ``exps/NAS-Bench-201-algos/DARTS-V1.py``
+  and ``GDAS.py`` with ``configs/nas-benchmark/algos/*.config``): forward + backward + clip 5 +
+  SGD (nesterov) on a training batch, then forward + backward + Adam on an arch batch, with the
+  loop's ``.item()`` reads of both losses (they synchronise a GPU).
+
+The DrNAS code calls ``.cuda()`` on its anchor Dirichlet; on a CPU-only machine that call returns
+``self`` while the model is built (nothing else is changed).
 
 Usage:
     git clone https://github.com/xiangning-chen/DrNAS /tmp/DrNAS
+    git clone https://github.com/D-X-Y/AutoDL-Projects /tmp/AutoDL-Projects
     python benchmarks/official_step.py --src /tmp/DrNAS --config drnas-pc-nb201
-    python benchmarks/step_time.py --config drnas-pc-nb201 --official-src /tmp/DrNAS  # alternating, one process
+    python benchmarks/step_time.py --official-src /tmp/DrNAS --official-src /tmp/AutoDL-Projects  # alternating, one process
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
 import time
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-# Configuration -> the official script's model arguments (DrNAS 201-space/train_search*.py).
-OFFICIAL = {
-    "drnas-nb201": {"k": 1, "script": "201-space/train_search.py"},
-    "drnas-pc-nb201": {"k": 4, "script": "201-space/train_search_progressive.py"},  # stage 1: K_pc = 4, 5 ops
+DRNAS, AUTODL = "xiangning-chen/DrNAS", "D-X-Y/AutoDL-Projects"
+MARKERS = {DRNAS: "201-space/search_model.py", AUTODL: "xautodl/models/cell_searchs/search_model_darts.py"}
+
+
+@dataclass(frozen=True)
+class Official:
+    """The official code a configuration is compared with."""
+
+    repo: str
+    script: str  # whose search loop is timed
+    model: str  # DrNAS: the partial-channel k; AutoDL: the super-net class
+    k: int = 1
+
+
+OFFICIAL: dict[str, Official] = {
+    "drnas-nb201": Official(DRNAS, "201-space/train_search.py", "TinyNetwork", k=1),
+    "drnas-pc-nb201": Official(DRNAS, "201-space/train_search_progressive.py", "TinyNetwork", k=4),  # stage 1
+    "darts-nb201": Official(AUTODL, "exps/NAS-Bench-201-algos/DARTS-V1.py", "TinyNetworkDarts"),
+    "gdas-nb201": Official(AUTODL, "exps/NAS-Bench-201-algos/GDAS.py", "TinyNetworkGDAS"),
 }
 
 
-def _import_official(src: Path):
-    """The official ``TinyNetwork``, ``Architect`` and op list, imported from a checkout."""
-    import torch
+def repo_of(src: Path) -> str | None:
+    """Which official repository ``src`` is a checkout of (None: neither)."""
+    return next((repo for repo, marker in MARKERS.items() if (src / marker).is_file()), None)
 
-    if not (src / "201-space" / "search_model.py").is_file():
-        raise SystemExit(f"official_step: {src} is not a checkout of xiangning-chen/DrNAS "
-                         "(no 201-space/search_model.py); clone it and pass its path with --src.")
+
+def checkout_for(config: str, sources: list[Path]) -> Path | None:
+    """The checkout among ``sources`` that holds ``config``'s official code."""
+    want = OFFICIAL[config].repo if config in OFFICIAL else None
+    return next((src for src in sources if want and repo_of(src) == want), None)
+
+
+def _import_drnas(src: Path):
+    """The official ``TinyNetwork``, ``Architect`` and op list of a DrNAS checkout."""
     sys.path[:0] = [str(src / "201-space"), str(src)]
     # train_search.py's imports pull TensorBoard and nas_201_api; the model and architect do not.
     from architect import Architect
@@ -70,28 +98,96 @@ def _cuda_calls_stay_on_cpu():
         torch.Tensor.cuda, torch.nn.Module.cuda = saved
 
 
-def official_iteration(src: Path, config: str, *, device: str) -> Callable[[int], tuple[float, float]]:
-    """One iteration of the official ``train()`` loop as ``step(i) -> (weight ms, arch ms)``."""
+Step = Callable[[int], "tuple[float, float]"]
+
+
+def official_iteration(src: Path, config: str, *, device: str) -> Step:
+    """One iteration of the official search loop as ``step(i) -> (weight ms, arch ms)``."""
+    spec = OFFICIAL[config]
+    if repo_of(src) != spec.repo:
+        raise SystemExit(f"official_step: {src} is not a checkout of {spec.repo} (no {MARKERS[spec.repo]}), "
+                         f"which holds the official code of {config!r}; clone it and pass its path.")
+    return (_drnas_iteration if spec.repo == DRNAS else _autodl_iteration)(src, spec, device)
+
+
+def _batches(device: str):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    return [tuple(t.to(device) for t in (torch.rand(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g),
+                                         torch.rand(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g)))
+            for _ in range(4)]
+
+
+def _sync(device: str):
+    import torch
+
+    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+
+def _autodl_iteration(src: Path, spec: Official, device: str) -> Step:
+    """DARTS-V1.py / GDAS.py ``search_func``: the weight step, then the arch step."""
     import torch
     from torch import nn
 
     torch.manual_seed(0)
-    TinyNetwork, Architect, ops = _import_official(src)
+    sys.path.insert(0, str(src))
+    from xautodl.models import cell_searchs
+    from xautodl.models.cell_operations import SearchSpaceNames
+
+    # affine=False (every reference script), track_running_stats=False (our recipes' choice, spec §1.1)
+    model = getattr(cell_searchs, spec.model)(16, 5, 4, 10, SearchSpaceNames["nas-bench-201"], False, False).to(device)
+    criterion = nn.CrossEntropyLoss()
+    # configs/nas-benchmark/algos/{DARTS,GDAS}.config: SGD 0.025, momentum 0.9, nesterov, decay 5e-4;
+    # the scripts' Adam: 3e-4, betas (0.5, 0.999), weight decay 1e-3.
+    w_optimizer = torch.optim.SGD(model.get_weights(), 0.025, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    a_optimizer = torch.optim.Adam(model.get_alphas(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    batches, sync = _batches(device), _sync(device)
+
+    def iteration(i: int) -> tuple[float, float]:
+        x, y, xa, ya = batches[i % len(batches)]
+        model.train()
+        sync()
+        t0 = time.perf_counter()
+        w_optimizer.zero_grad()
+        _, logits = model(x)
+        loss = criterion(logits, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5)
+        w_optimizer.step()
+        loss.item()
+        sync()
+        t1 = time.perf_counter()
+        a_optimizer.zero_grad()
+        _, logits = model(xa)
+        arch_loss = criterion(logits, ya)
+        arch_loss.backward()
+        a_optimizer.step()
+        arch_loss.item()
+        sync()
+        t2 = time.perf_counter()
+        return 1e3 * (t1 - t0), 1e3 * (t2 - t1)
+
+    return iteration
+
+
+def _drnas_iteration(src: Path, spec: Official, device: str) -> Step:
+    """DrNAS ``train()``: ``architect.step`` (first order), then the weight step."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    TinyNetwork, Architect, ops = _import_drnas(src)
     criterion = nn.CrossEntropyLoss()
     with _cuda_calls_stay_on_cpu():
         model = TinyNetwork(C=16, N=5, max_nodes=4, num_classes=10, criterion=criterion, search_space=ops,
-                            k=OFFICIAL[config]["k"], species="dirichlet", reg_type="l2", reg_scale=1e-3).to(device)
+                            k=spec.k, species="dirichlet", reg_type="l2", reg_scale=1e-3).to(device)
     # The official defaults (train_search*.py argparse): SGD 0.025 / 0.9 / 3e-4, Adam 3e-4 (0.5, 0.999), clip 5.
     args = types.SimpleNamespace(momentum=0.9, weight_decay=3e-4, arch_learning_rate=3e-4,
                                  reg_type="l2", reg_scale=1e-3)
     optimizer = torch.optim.SGD(model.get_weights(), 0.025, momentum=0.9, weight_decay=3e-4)
     architect = Architect(model, args)
-    g = torch.Generator().manual_seed(0)
-    batches = [tuple(t.to(device) for t in (torch.rand(64, 3, 32, 32, generator=g),
-                                               torch.randint(0, 10, (64,), generator=g),
-                                               torch.rand(64, 3, 32, 32, generator=g),
-                                               torch.randint(0, 10, (64,), generator=g))) for _ in range(4)]
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    batches, sync = _batches(device), _sync(device)
 
     def iteration(i: int) -> tuple[float, float]:
         x, y, xs, ys = batches[i % len(batches)]
@@ -135,21 +231,18 @@ def time_official(src: Path, config: str, *, iters: int, warmup: int, threads: i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--src", type=Path, required=True, help="checkout of github.com/xiangning-chen/DrNAS")
+    ap.add_argument("--src", type=Path, required=True,
+                    help="checkout of github.com/xiangning-chen/DrNAS (drnas-*) or github.com/D-X-Y/AutoDL-Projects")
     ap.add_argument("--config", choices=sorted(OFFICIAL), default="drnas-pc-nb201")
     ap.add_argument("--iters", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true", help="print one OFFICIAL_STEP json line (step_time.py reads it)")
     args = ap.parse_args(argv)
     got = time_official(args.src.resolve(), args.config, iters=args.iters, warmup=args.warmup,
                         threads=args.threads, device=args.device)
-    if args.json:
-        print("OFFICIAL_STEP " + json.dumps(got))
-    else:
-        print(f"official {args.config}: {got['ms_iter']:.0f} ms/iter (min {got['ms_min']:.0f}; "
-              f"weight {got['ms_weight']:.0f} + arch {got['ms_arch']:.0f}) over {got['iters']} iterations")
+    print(f"official {args.config}: {got['ms_iter']:.0f} ms/iter (min {got['ms_min']:.0f}; "
+          f"weight {got['ms_weight']:.0f} + arch {got['ms_arch']:.0f}) over {got['iters']} iterations")
     return 0
 
 

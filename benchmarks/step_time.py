@@ -217,7 +217,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
             from official_step import official_iteration, summarise
 
             try:
-                official = official_iteration(args.official_src, args.config, device=args.device)
+                official = official_iteration(args.official_src[0], args.config, device=args.device)
                 for i in range(args.warmup):
                     official(i)
             except Exception as exc:  # ours is still measured; the table then shows the issue-8 figure
@@ -267,8 +267,9 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
     cmd += ["--compile"] if args.compile else []
     cmd += ["--breakdown"] if args.breakdown else []
     cmd += ["--interleave"] if path == "both" else []
-    if args.official_src and name in _official_configs() and not bf16 and path != "both":
-        cmd += ["--official-src", str(args.official_src.resolve())]
+    official = _official_checkout(name, args.official_src or [])
+    if official and not bf16 and path != "both":
+        cmd += ["--official-src", str(official.resolve())]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     if proc.returncode != 0:
@@ -278,11 +279,11 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
     return [Measurement(**m) for m in json.loads(line[len("STEP_TIME "):])]
 
 
-def _official_configs() -> frozenset[str]:
+def _official_checkout(name: str, sources: list[Path]) -> Path | None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from official_step import OFFICIAL
+    from official_step import checkout_for
 
-    return frozenset(OFFICIAL)
+    return checkout_for(name, sources)
 
 
 def projection_hours(m: Measurement) -> float | None:
@@ -340,7 +341,7 @@ def print_table(rows: list[Measurement]) -> None:
                 print("\n".join("  " + line for line in lines))
     if any(m.official_ms_measured is None and CONFIGS[m.config].official_ms for m in rows):
         print("* official ms: the issue-8 figure (2 cores), not measured in this run; --official-src DIR times the "
-              "official code side by side (benchmarks/official_step.py)")
+              "official code beside ours (benchmarks/official_step.py)")
     print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     busy = [m for m in rows if m.loadavg and m.loadavg[0] > (os.cpu_count() or 1) + 0.5]
     if busy:
@@ -373,10 +374,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--breakdown", action="store_true",
                         help="after timing, profile a few steps: ms per kind of op, ops (GPU kernels) per step, conv "
                              "FLOP/s (benchmarks/op_breakdown.py); with --official-src, the official step's too")
-    parser.add_argument("--official-src", type=Path,
-                        help="checkout of github.com/xiangning-chen/DrNAS: time its step for the DrNAS configurations "
-                             "in the same process, alternating rounds with ours (benchmarks/official_step.py), and take "
-                             "the ratio to that (the process RSS then covers both)")
+    parser.add_argument("--official-src", type=Path, action="append",
+                        help="checkout of github.com/xiangning-chen/DrNAS (drnas-*) or D-X-Y/AutoDL-Projects (darts-nb201, "
+                             "gdas-nb201), repeatable: time the official step in the same process, alternating rounds "
+                             "with ours (benchmarks/official_step.py), and take the ratio to that (the process RSS "
+                             "then covers both)")
     parser.add_argument("--list", action="store_true", help="list the configurations and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="fast", help=argparse.SUPPRESS)
@@ -400,9 +402,15 @@ def main(argv: list[str] | None = None) -> None:
         for name, cfg in CONFIGS.items():
             print(f"{name:<16} {cfg.recipe:<32} {cfg.note}")
         return
-    if args.official_src and not (args.official_src / "201-space" / "search_model.py").is_file():
-        raise SystemExit(f"step_time: --official-src {args.official_src} is not a checkout of xiangning-chen/DrNAS "
-                         "(no 201-space/search_model.py); clone it and pass its path.")
+    if args.official_src:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from official_step import repo_of
+
+        for src in args.official_src:
+            if repo_of(src) is None:
+                raise SystemExit(f"step_time: --official-src {src} is a checkout of neither xiangning-chen/DrNAS nor "
+                                 "D-X-Y/AutoDL-Projects (their NAS-Bench-201 search code is what the ratio compares "
+                                 "with); clone one and pass its path.")
     bf16_modes = {"off": [False], "on": [True], "both": [False, True]}[
         args.bf16 or ("both" if args.device.startswith("cuda") else "off")]
     rows: list[Measurement] = []

@@ -3,9 +3,10 @@
 #
 # Here (with the network), once:   bash scripts/gpu_session.sh --prepare
 #   puts the wheels the device image lacks (cattrs, tomli-w) and the 5k CIFAR-10 npz into
-#   .gpu-carry/ (ignored by git, ~15 MB), which the device call must carry. With DRNAS_SRC set to a
-#   checkout of github.com/xiangning-chen/DrNAS, its code (no data) goes along too, and the device
-#   check times the official DrNAS step beside ours (step_time.py --official-src).
+#   .gpu-carry/ (ignored by git, ~15 MB), which the device call must carry. With DRNAS_SRC and/or
+#   AUTODL_SRC set to checkouts of github.com/xiangning-chen/DrNAS and D-X-Y/AutoDL-Projects, their
+#   search code goes along too, and the device check times the official DrNAS, DARTS-V1 and GDAS
+#   steps beside ours (step_time.py --official-src).
 # On the device machine (its python3 holds torch; nothing can be fetched there):
 #   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
 #   installs this checkout into python3 without dependencies, then runs benchmarks/gpu_check.sh,
@@ -21,6 +22,10 @@ if [ "${1:-}" = "--prepare" ]; then
     rm -rf "$carry/DrNAS" && mkdir -p "$carry/DrNAS"
     cp -r "$DRNAS_SRC/201-space" "$DRNAS_SRC"/*.py "$carry/DrNAS/"
   fi
+  if [ -n "${AUTODL_SRC:-}" ]; then
+    rm -rf "$carry/AutoDL-Projects" && mkdir -p "$carry/AutoDL-Projects"
+    cp -r "$AUTODL_SRC/xautodl" "$carry/AutoDL-Projects/"
+  fi
   du -sh "$carry"
   exit 0
 fi
@@ -30,5 +35,6 @@ cd "$repo"
 "$py" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl
 "$py" -m pip install -q --no-deps --no-build-isolation -e . $(for p in plugins/*/; do printf -- '-e %s ' "${p%/}"; done) -e tests/outside_plugin
 official=()
-[ -d "$carry/DrNAS/201-space" ] && official=(--official-src "$carry/DrNAS")
+[ -d "$carry/DrNAS/201-space" ] && official+=(--official-src "$carry/DrNAS")
+[ -d "$carry/AutoDL-Projects/xautodl" ] && official+=(--official-src "$carry/AutoDL-Projects")
 PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$out" --data "$carry/cifar10-5k.npz" "${official[@]}" "${@:2}"

@@ -128,3 +128,55 @@ def test_official_step_names_a_wrong_checkout(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "not a checkout of xiangning-chen/DrNAS" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+_FAKE_AUTODL_NETS = '''
+import torch
+from torch import nn
+class TinyNetworkDarts(nn.Module):
+    def __init__(self, C, N, max_nodes, num_classes, search_space, affine, track_running_stats):
+        super().__init__()
+        assert (C, N, max_nodes, affine, track_running_stats) == (16, 5, 4, False, False)
+        self.lin = nn.Linear(3 * 32 * 32, num_classes)
+        self.alphas = nn.Parameter(torch.zeros(6, len(search_space)))
+    def forward(self, x):  # AutoDL's super-nets return (features, logits)
+        return None, self.lin(x.flatten(1)) + self.alphas.sum()
+    def get_weights(self):
+        return list(self.lin.parameters())
+    def get_alphas(self):
+        return [self.alphas]
+TinyNetworkGDAS = TinyNetworkDarts
+'''
+
+
+def _fake_autodl(root: Path) -> Path:
+    pkg = root / "xautodl" / "models" / "cell_searchs"
+    pkg.mkdir(parents=True)
+    for d in (root / "xautodl", root / "xautodl" / "models"):
+        (d / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("from .search_model_darts import TinyNetworkDarts, TinyNetworkGDAS\n")
+    (pkg / "search_model_darts.py").write_text(_FAKE_AUTODL_NETS)
+    (root / "xautodl" / "models" / "cell_operations.py").write_text(
+        "SearchSpaceNames = {'nas-bench-201': ['none', 'skip_connect', 'a', 'b', 'c']}\n")
+    return root
+
+
+def test_official_step_times_autodl_and_picks_each_configs_checkout(tmp_path):
+    with loaded_script(REPO / "benchmarks" / "official_step.py") as official:
+        autodl = _fake_autodl(tmp_path / "AutoDL-Projects")
+        drnas = tmp_path / "DrNAS"
+        (drnas / "201-space").mkdir(parents=True)
+        (drnas / "201-space" / "search_model.py").write_text("")
+        assert official.repo_of(autodl) == official.AUTODL and official.repo_of(drnas) == official.DRNAS
+        assert official.repo_of(tmp_path) is None
+        assert official.checkout_for("gdas-nb201", [drnas, autodl]) == autodl
+        assert official.checkout_for("drnas-nb201", [drnas, autodl]) == drnas
+        assert official.checkout_for("snas-nb201", [drnas, autodl]) is None  # no official counterpart timed
+        try:
+            got = official.time_official(autodl, "darts-nb201", iters=2, warmup=1, threads=1, device="cpu")
+        finally:
+            sys.modules.pop("xautodl", None)
+            for name in [m for m in sys.modules if m.startswith("xautodl.")]:
+                sys.modules.pop(name)
+            sys.path[:] = [p for p in sys.path if p != str(autodl)]
+        assert got["iters"] == 2 and got["ms_weight"] > 0 and got["ms_arch"] > 0
