@@ -56,10 +56,15 @@ def _sampler(cfg: StudyConfig, seed: int):
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
+def _prunes(cfg: StudyConfig) -> bool:
+    """Whether trials of this study can be pruned: Optuna prunes single-objective studies only."""
+    return cfg.pruner != "none" and len(cfg.objectives) == 1
+
+
 def _pruner(cfg: StudyConfig):
     import optuna
 
-    if cfg.pruner == "none" or len(cfg.objectives) > 1:  # Optuna cannot prune multi-objective trials
+    if not _prunes(cfg):
         return optuna.pruners.NopPruner()
     if cfg.pruner == "percentile":
         return optuna.pruners.PercentilePruner(cfg.prune_percentile, n_startup_trials=cfg.prune_startup_trials,
@@ -168,7 +173,7 @@ class _Driver:
 
     @property
     def prunes(self) -> bool:
-        return self.cfg.pruner != "none" and len(self.cfg.objectives) == 1  # Optuna prunes single objectives only
+        return _prunes(self.cfg)
 
     def ask(self) -> TrialSpec:
         trial = self.study.ask()
