@@ -28,7 +28,9 @@ class Breakdown:
 
     steps: int
     ms_by_kind: dict[str, float]
-    ms_unaccounted: float  # wall time minus all ops' self time: Python, dispatch, autograd bookkeeping
+    # Wall time minus the ops' time. CPU: Python, dispatch, autograd bookkeeping. GPU: the device
+    # idles (waiting for launches from the host: a launch-bound step).
+    ms_unaccounted: float
     ops_per_step: float
     kernels_per_step: float | None  # GPU kernel launches (None on a CPU)
     conv_gflops: float | None  # convolutions' FLOPs (forward and backward, FlopCounterMode) over their time
@@ -37,7 +39,8 @@ class Breakdown:
 
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{k} {v:.0f}" for k, v in self.ms_by_kind.items())
-        out = [f"ms per step by kind: {kinds}, framework (no op) {self.ms_unaccounted:.0f}",
+        rest = "device idle" if self.kernels_per_step is not None else "framework (no op)"
+        out = [f"ms per step by kind: {kinds}, {rest} {self.ms_unaccounted:.0f}",
                f"ops per step: {self.ops_per_step:.0f}"
                + (f", GPU kernels per step: {self.kernels_per_step:.0f}" if self.kernels_per_step is not None else "")
                + (f"; convolutions: {self.conv_gflops:.0f} GFLOP/s achieved" if self.conv_gflops else "")
@@ -74,7 +77,7 @@ def summarise(prof, steps: int, wall_ms: float, *, cuda: bool, conv_flops: float
     return Breakdown(
         steps=steps,
         ms_by_kind=by_kind,
-        ms_unaccounted=max(0.0, wall_ms / steps - accounted) if not cuda else 0.0,
+        ms_unaccounted=max(0.0, wall_ms / steps - accounted),
         ops_per_step=sum(e.count for e in events) / steps,
         kernels_per_step=kernels,
         conv_gflops=conv_flops / (by_kind["conv"] * 1e6) if conv_flops and by_kind["conv"] else None,
