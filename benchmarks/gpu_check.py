@@ -7,7 +7,9 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   tight and bf16 with a stated tolerance, one step of every shipped recipe); on ``--device cpu``
   the same tests as a CPU dry run (``AUTOML_NAS_CUDA_TESTS=cpu``).
 * ``step_time``: ``benchmarks/step_time.py`` for every configuration, fp32 and bf16, eager and
-  compiled, in that order while half of ``--budget-s`` lasts (the rest is listed as skipped) (``run.compile``; GDAS is measured eager only: its hard samples change the graph, so
+  compiled, in that order while half of ``--budget-s`` lasts (the rest is listed as skipped)
+  (``run.compile``, on a GPU with ``run.compile_mode = "reduce-overhead"``: CUDA graphs; GDAS is
+  measured eager only: its hard samples change the graph, so
   dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores). The eager fp32 rows
   also carry the floor (``--breakdown``: ms per kind of op, GPU kernels per step, the convolutions'
   achieved FLOP/s next to a large fp32 matmul's), and with ``--official-src`` the official DrNAS
@@ -47,6 +49,8 @@ PAPER_ITERS = 25_000 // 64  # NB201 CIFAR-10 search split, batch 64
 SEARCHES = {"gdas": ("recipes/gdas.toml", 250), "drnas": ("recipes/drnas.toml", 100)}
 CONFIGS_FULL = ["gdas-nb201", "darts-nb201", "drnas-nb201", "drnas-pc-nb201", "drnas-pc2-nb201", "snas-nb201",
                 "snas-darts", "darts-darts"]
+# The compiled rows: on a GPU with CUDA graphs (the issue's "mode that uses graphs"); a CPU has none.
+COMPILE_MODE = {True: "reduce-overhead", False: "default"}
 NOT_COMPILED = {"gdas-nb201": "hard samples change the graph: dynamo recompiles per new sample (57-96 s per step "
                               "on 2 CPU cores); GDAS runs eager"}
 
@@ -117,7 +121,8 @@ def section_step_time(args, out: Path, s: dict) -> dict:
         target = out / f"step-{name}-{bf16}-{'compiled' if compiled else 'eager'}.json"
         cmd = [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--config", name, "--device", args.device,
                "--bf16", bf16, "--iters", str(s["iters"]), "--warmup", str(s["warmup"] + (2 if compiled else 0)),
-               "--json", str(target)] + (["--compile"] if compiled else [])
+               "--json", str(target)] + (["--compile", "--compile-mode", COMPILE_MODE[args.device.startswith("cuda")]]
+                                         if compiled else [])
         if not compiled and bf16 == "off":  # the floor: ms by kind of op, kernels per step, conv FLOP/s
             cmd += ["--breakdown"] + [arg for src in args.official_src or [] for arg in ("--official-src", src)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -300,7 +305,8 @@ def markdown(report: dict) -> str:
             proj = f"{r['projection_h']:.2f}" if r.get("projection_h") is not None else "-"
             off = r.get("official_ms_measured")
             vs_official = (f"{off:.0f} | {r['ms_iter'] / off:.2f}") if off else "- | -"
-            lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {'yes' if r.get('compiled') else 'no'} | "
+            compiled = f"yes ({r.get('compile_mode') or 'default'})" if r.get("compiled") else "no"
+            lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {compiled} | "
                          f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} "
                          f"| {vs_official} |")
     for r in rows:

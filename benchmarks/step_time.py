@@ -95,6 +95,7 @@ class Measurement:
     iters: int
     loadavg: list = field(default_factory=list)
     compiled: bool = False  # run.compile (issue 15); the warm-up iterations include compiling
+    compile_mode: str = ""  # run.compile_mode when compiled (reduce-overhead: CUDA graphs)
     official_ms_measured: float | None = None  # --official-src: the official step, same machine, same run
     breakdown: list[str] | None = None  # --breakdown: op_breakdown.Breakdown.lines() of our step
     official_breakdown: list[str] | None = None  # ... and of the official step
@@ -113,7 +114,7 @@ def _random_npz(directory: Path, n: int, seed: int = 0) -> Path:
 
 
 def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool, workdir: Path,
-                 compiled: bool = False):
+                 compiled: bool = False, compile_mode: str = "default"):
     """The engine's ``Search`` for configuration ``name``, at the start of its measured epoch."""
     import torch
 
@@ -126,7 +127,7 @@ def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool
     data = _random_npz(workdir, 8 * 64)
     overrides = [f'data={{name="npz", path="{data}", batch_size=64}}', f"run.device={device!r}",
                  f"run.threads={threads}", f"run.fast_paths={str(fast).lower()}", f"run.bf16={str(bf16).lower()}",
-                 f"run.compile={str(compiled).lower()}",
+                 f"run.compile={str(compiled).lower()}", f"run.compile_mode={compile_mode!r}",
                  f"run.root={str(workdir / 'runs')!r}", *cfg.overrides]
     registry = open_session().registry
     plan = plan_recipe(REPO / cfg.recipe, registry, overrides=overrides)
@@ -187,14 +188,15 @@ def _peak(device: str) -> tuple[float, str]:
 
 
 def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, times: dict,
-                 compiled: bool = False, official_ms: float | None = None) -> Measurement:
+                 compiled: bool = False, official_ms: float | None = None, compile_mode: str = "") -> Measurement:
     med = {k: statistics.median(v) if v else None for k, v in times.items()}
     peak, kind = _peak(device)
     return Measurement(config=name, path=path, device=device, threads=threads, bf16=bf16, ms_iter=med["iter"],
                        ms_min=min(times["iter"]),
                        ms_weight=med["weight"], ms_arch=med["arch"], ms_single=med["single"],
                        img_per_s=2 * 64 * 1e3 / med["iter"], peak_gb=peak, peak_kind=kind, iters=len(times["iter"]),
-                       loadavg=list(os.getloadavg()), compiled=compiled, official_ms_measured=official_ms)
+                       loadavg=list(os.getloadavg()), compiled=compiled, official_ms_measured=official_ms,
+                       compile_mode=compile_mode if compiled else "")
 
 
 def worker(args: argparse.Namespace) -> list[Measurement]:
@@ -205,7 +207,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
     paths = ["fast", "plain"] if args.interleave else [args.path]
     with tempfile.TemporaryDirectory(prefix="step-time-") as tmp:
         search = build_search(args.config, fast=paths[0] == "fast", device=args.device, threads=args.threads,
-                              bf16=args.bf16, workdir=Path(tmp), compiled=args.compile)
+                              bf16=args.bf16, workdir=Path(tmp), compiled=args.compile, compile_mode=args.compile_mode)
         from automl_nas.nn import set_fast_paths
 
         clock = _Clock(args.device)
@@ -239,8 +241,8 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
             if official is not None:
                 official_times += [official(len(official_times) + i) for i in range(per_round)]
         off_ms = summarise(args.config, official_times)["ms_iter"] if official_times else None
-        rows = [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms)
-                for p in paths]
+        rows = [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms,
+                             args.compile_mode) for p in paths]
         if args.breakdown:  # after the timed rounds: the profiler's overhead never enters the medians
             from op_breakdown import profile_steps
 
@@ -264,7 +266,7 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
            "--device", args.device, "--threads", str(args.threads), "--iters", str(args.iters),
            "--warmup", str(args.warmup), "--rounds", str(args.rounds)]
     cmd += ["--bf16", "on" if bf16 else "off"]
-    cmd += ["--compile"] if args.compile else []
+    cmd += ["--compile", "--compile-mode", args.compile_mode] if args.compile else []
     cmd += ["--breakdown"] if args.breakdown else []
     cmd += ["--interleave"] if path == "both" else []
     official = _official_checkout(name, args.official_src or [])
@@ -370,6 +372,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true",
                         help="run.compile=true: torch.compile the supernet (warm-up includes compiling; GDAS recompiles "
                              "for every new hard sample)")
+    parser.add_argument("--compile-mode", default="default",
+                        choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+                        help="run.compile_mode with --compile (reduce-overhead: CUDA graphs on a GPU)")
     parser.add_argument("--json", type=Path, help="also write the measurements as JSON")
     parser.add_argument("--breakdown", action="store_true",
                         help="after timing, profile a few steps: ms per kind of op, ops (GPU kernels) per step, conv "

@@ -80,3 +80,15 @@ def test_grouped_relu_conv_bn_mixes_same_convolutions_exactly():
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="'same' convolutions"):
         relu_conv_bn_group(x, [block(3, stride=2), block(1, stride=2)])
+
+
+def test_compile_mode_reaches_torch_compile(tmp_path, monkeypatch):
+    """``run.compile_mode`` is the mode the supernet is compiled with (reduce-overhead: CUDA graphs)."""
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: calls.append((model, kw)) or model)
+    search = build(tmp_path, "drnas.toml", True, ("run.compile=true", "run.compile_mode='reduce-overhead'"))
+    assert calls == [(search.run.supernet, {"mode": "reduce-overhead"})]
+    build(tmp_path, "drnas.toml", True, ("run.compile=true",))
+    assert calls[-1][1] == {"mode": "default"}
+    build(tmp_path, "drnas.toml", True)
+    assert len(calls) == 2  # run.compile off: never compiled

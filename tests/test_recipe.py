@@ -112,3 +112,10 @@ def test_validate_cli_fails_fast_without_torch(tmp_path):
     assert first[0] == "2" and first[1] == "False", out
     assert "search.epocs: unknown key" in out
     assert elapsed < 2.0 * 3, f"validation took {elapsed:.1f}s"  # budget 2 s; slack for a loaded CI box
+
+
+def test_compile_mode_is_one_of_torch_compiles(tmp_path):
+    assert load_recipe(write(tmp_path, BASE + '[run]\ncompile = true\ncompile_mode = "reduce-overhead"\n')).run.compile_mode \
+        == "reduce-overhead"
+    with pytest.raises(RecipeError, match=r"run.compile_mode: .*'reduce-overhead'"):
+        load_recipe(write(tmp_path, BASE + '[run]\ncompile_mode = "cudagraphs"\n'))

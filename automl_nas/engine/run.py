@@ -73,7 +73,9 @@ class Search:
             supernet = supernet.to(memory_format=torch.channels_last)
         # issue 15: the compiled forward shares the supernet's parameters; structural changes
         # (DrNAS widening) recompile through dynamo's guards.
-        self.forward_net = torch.compile(supernet) if recipe.run.compile else supernet
+        # run.compile_mode = "reduce-overhead" adds CUDA graphs: the supernets of soft-weight methods are
+        # static (new sample values, same graph), so one capture replays every step's launches.
+        self.forward_net = torch.compile(supernet, mode=recipe.run.compile_mode) if recipe.run.compile else supernet
         self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
         self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None

@@ -107,6 +107,7 @@ class RunConfig:
     fast_paths: bool = attrs.field(default=True, metadata={"help": "fused supernet kernels, same maths (false: the plain per-op reference path)"})
     bf16: bool = attrs.field(default=False, metadata={"help": "bfloat16 autocast of the search forward passes (GPU speed; changes rounding)"})
     compile: bool = attrs.field(default=False, metadata={"help": "torch.compile the supernet's forward (issue 15; default off: on 2 CPU cores compiling costs more than it saves, GPU default awaits measurement)"})
+    compile_mode: str = attrs.field(default="default", validator=v.in_(("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")), metadata={"help": "torch.compile mode with run.compile: reduce-overhead also captures CUDA graphs (a GPU step's launch overhead; the static supernets of DARTS, SNAS, DrNAS), default compiles kernels only"})
     channels_last: bool = attrs.field(default=False, metadata={"help": "channels-last images and conv weights on every device (the fused CPU path is channels-last anyway; GPU default awaits measurement)"})
     trackers: list[str] = attrs.field(factory=list, metadata={"help": "experiment trackers fed during the run, e.g. [\"tensorboard\"] (see `automl plugins`)"})
     tracker_options: dict[str, dict] = attrs.field(factory=dict, metadata={"help": "options per tracker, e.g. [run.tracker_options.wandb] project = \"nas\""})
