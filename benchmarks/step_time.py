@@ -17,7 +17,12 @@ Usage:
     python benchmarks/step_time.py                         # all configurations, fast path
     python benchmarks/step_time.py --config gdas-nb201 --both --json out.json
     python benchmarks/step_time.py --config darts-nb201 --interleave --rounds 5
+    python benchmarks/step_time.py --official-src ~/DrNAS --official-src ~/AutoDL-Projects --breakdown
     python benchmarks/step_time.py --list
+
+The ratio column divides by the official step timed in the same process (``--official-src``:
+DrNAS, DARTS-V1 and GDAS from their official checkouts, benchmarks/official_step.py), else by the
+issue-8 constant, marked ``*``.
 """
 
 from __future__ import annotations
