@@ -47,8 +47,8 @@ class Official:
 
     repo: str
     script: str  # whose search loop is timed
-    model: str  # DrNAS: the partial-channel k; AutoDL: the super-net class
-    k: int = 1
+    model: str  # the super-net class
+    k: int = 1  # DrNAS: partial channels (1 = none)
 
 
 OFFICIAL: dict[str, Official] = {
@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     got = time_official(args.src.resolve(), args.config, iters=args.iters, warmup=args.warmup,
                         threads=args.threads, device=args.device)
-    print(f"official {args.config}: {got['ms_iter']:.0f} ms/iter (min {got['ms_min']:.0f}; "
+    spec = OFFICIAL[args.config]
+    print(f"official {args.config} ({spec.repo} {spec.script}): {got['ms_iter']:.0f} ms/iter (min {got['ms_min']:.0f}; "
           f"weight {got['ms_weight']:.0f} + arch {got['ms_arch']:.0f}) over {got['iters']} iterations")
     return 0
 
