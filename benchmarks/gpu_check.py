@@ -12,7 +12,7 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   measured eager only: its hard samples change the graph, so
   dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores). The eager fp32 rows
   also carry the floor (``--breakdown``: ms per kind of op, GPU kernels per step, the convolutions'
-  achieved FLOP/s next to a large fp32 matmul's), and with ``--official-src`` the official DrNAS
+  achieved FLOP/s next to a large 3x3 convolution's), and with ``--official-src`` the official
   DrNAS, DARTS-V1 and GDAS steps timed beside ours in the same process.
 * ``search``: a 2-epoch real search of GDAS and DrNAS at paper size (C=16, N=5, batch 64) on the
   5k CIFAR-10 images of ``../shared/data/cifar10-5k.npz``: epoch times, and the paper-length
