@@ -24,7 +24,7 @@ KINDS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Breakdown:
-    """Per step: milliseconds by kind, op (or kernel) count, and conv forward GFLOP/s."""
+    """Per step: milliseconds by kind, op (or kernel) count, and the convolutions' GFLOP/s."""
 
     steps: int
     ms_by_kind: dict[str, float]
@@ -65,7 +65,7 @@ def summarise(prof, steps: int, wall_ms: float, *, cuda: bool, conv_flops: float
     ``conv_flops`` is one step's convolution FLOPs."""
     events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
     # On a GPU the step's time is the kernels' time; on a CPU the ops' own (self) time.
-    self_us = (lambda e: _device_self_us(e)) if cuda else (lambda e: float(e.self_cpu_time_total))
+    self_us = _device_self_us if cuda else (lambda e: float(e.self_cpu_time_total))
     by_kind: dict[str, float] = {kind: 0.0 for kind in (*KINDS, "elementwise")}
     for e in events:
         by_kind[kind_of(e.key)] += self_us(e) / 1e3 / steps
