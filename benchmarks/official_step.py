@@ -119,10 +119,26 @@ def _batches(device: str):
             for _ in range(4)]
 
 
-def _sync(device: str):
+def _timed(model, batches, weight_phase, arch_phase, *, arch_first: bool, device: str) -> Step:
+    """``step(i) -> (weight ms, arch ms)``: the two phases of an official loop on batch ``i``, in
+    the loop's own order, each timed to its end (on a GPU: after a synchronize)."""
     import torch
 
-    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def iteration(i: int) -> tuple[float, float]:
+        x, y, xa, ya = batches[i % len(batches)]
+        model.train()
+        ms = {}
+        for name, phase in (("arch", arch_phase), ("weight", weight_phase))[:: 1 if arch_first else -1]:
+            sync()
+            started = time.perf_counter()
+            phase(x, y, xa, ya)
+            sync()
+            ms[name] = 1e3 * (time.perf_counter() - started)
+        return ms["weight"], ms["arch"]
+
+    return iteration
 
 
 def _autodl_iteration(src: Path, spec: Official, device: str) -> Step:
@@ -142,13 +158,8 @@ def _autodl_iteration(src: Path, spec: Official, device: str) -> Step:
     # the scripts' Adam: 3e-4, betas (0.5, 0.999), weight decay 1e-3.
     w_optimizer = torch.optim.SGD(model.get_weights(), 0.025, momentum=0.9, weight_decay=5e-4, nesterov=True)
     a_optimizer = torch.optim.Adam(model.get_alphas(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    batches, sync = _batches(device), _sync(device)
 
-    def iteration(i: int) -> tuple[float, float]:
-        x, y, xa, ya = batches[i % len(batches)]
-        model.train()
-        sync()
-        t0 = time.perf_counter()
+    def weight_phase(x, y, xa, ya):
         w_optimizer.zero_grad()
         _, logits = model(x)
         loss = criterion(logits, y)
@@ -156,19 +167,16 @@ def _autodl_iteration(src: Path, spec: Official, device: str) -> Step:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5)
         w_optimizer.step()
         loss.item()
-        sync()
-        t1 = time.perf_counter()
+
+    def arch_phase(x, y, xa, ya):
         a_optimizer.zero_grad()
         _, logits = model(xa)
         arch_loss = criterion(logits, ya)
         arch_loss.backward()
         a_optimizer.step()
         arch_loss.item()
-        sync()
-        t2 = time.perf_counter()
-        return 1e3 * (t1 - t0), 1e3 * (t2 - t1)
 
-    return iteration
+    return _timed(model, _batches(device), weight_phase, arch_phase, arch_first=False, device=device)
 
 
 def _drnas_iteration(src: Path, spec: Official, device: str) -> Step:
@@ -187,16 +195,11 @@ def _drnas_iteration(src: Path, spec: Official, device: str) -> Step:
                                  reg_type="l2", reg_scale=1e-3)
     optimizer = torch.optim.SGD(model.get_weights(), 0.025, momentum=0.9, weight_decay=3e-4)
     architect = Architect(model, args)
-    batches, sync = _batches(device), _sync(device)
 
-    def iteration(i: int) -> tuple[float, float]:
-        x, y, xs, ys = batches[i % len(batches)]
-        model.train()
-        sync()
-        t0 = time.perf_counter()
+    def arch_phase(x, y, xs, ys):
         architect.step(x, y, xs, ys, 0.025, optimizer, unrolled=False)
-        sync()
-        t1 = time.perf_counter()
+
+    def weight_phase(x, y, xs, ys):
         optimizer.zero_grad()
         architect.optimizer.zero_grad()
         loss = criterion(model(x), y)
@@ -205,11 +208,8 @@ def _drnas_iteration(src: Path, spec: Official, device: str) -> Step:
         optimizer.step()
         optimizer.zero_grad()
         architect.optimizer.zero_grad()
-        sync()
-        t2 = time.perf_counter()
-        return 1e3 * (t2 - t1), 1e3 * (t1 - t0)
 
-    return iteration
+    return _timed(model, _batches(device), weight_phase, arch_phase, arch_first=True, device=device)
 
 
 def summarise(config: str, times: list[tuple[float, float]]) -> dict:
