@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from automl_nas.testing import loaded_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -36,8 +38,57 @@ def test_gpu_check_cpu_smoke_writes_json_and_markdown(tmp_path):
         run = sections["search"]["runs"][method]
         assert run["steps_per_epoch"] == 1 and len(run["epoch_time_s"]) == 2
         assert run["projected_paper_search_min"] > 0 and run["genotype"].startswith("|")
+        # the epoch's wall time covers the steps, one validation pass (1 batch of 256) and the checkpoint
+        for epoch, steps_s in zip(run["epochs"], run["epoch_time_s"]):
+            assert epoch["steps_s"] == steps_s and epoch["valid_passes"] == 1 and epoch["valid_images"] == 256
+            assert epoch["valid_s"] > 0 and epoch["checkpoint_s"] > 0
+            assert epoch["wall_s"] >= epoch["steps_s"] + epoch["valid_s"] + epoch["checkpoint_s"]
     seeds = sections["seeds"]
     assert seeds["1"]["processes"] == 1 and seeds["2"]["images"] == 2 * 2 * 64 and seeds["throughput_ratio"] > 0
     md = (out / "gpu_check.md").read_text()
     assert "GPU figures of issue 15 are still to be measured" in md
     assert "| gdas-nb201 | off | no |" in md and "throughput ratio" in md
+    assert "| GDAS, 250 epochs: < 10 min |" in md and "CPU run: not a GPU figure" in md
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    with loaded_script(REPO / "benchmarks" / "gpu_check.py") as module:
+        yield module
+
+
+def _epoch(steps_s=2.0, valid_s=1.0, images=2500, passes=1, ckpt=0.5, other=0.25):
+    return {"wall_s": steps_s + valid_s + ckpt + other, "steps_s": steps_s, "valid_s": valid_s, "valid_images": images,
+            "valid_passes": passes, "checkpoint_s": ckpt, "other_s": other}
+
+
+def test_paper_epoch_counts_steps_validation_and_checkpoint(gpu_check):
+    # 40 steps in 2 s, 2,500 images validated in 1 s: the paper's epoch is 390 steps and 25k images
+    assert gpu_check.paper_epoch_s(_epoch(), 40) == pytest.approx(390 * 0.05 + 25_000 * 0.0004 + 0.5 + 0.25)
+    # SNAS validates twice an epoch (supernet and child): both passes scale to the valid half
+    assert gpu_check.paper_epoch_s(_epoch(valid_s=2.0, images=5000, passes=2), 40) == pytest.approx(
+        390 * 0.05 + 2 * 25_000 * 0.0004 + 0.75)
+
+
+def _search_run(minutes, paper_size=True):
+    return {"projected_paper_search_min": minutes, "paper_size": paper_size}
+
+
+def test_targets_give_verdicts_only_for_full_gpu_runs(gpu_check):
+    runs = {"gdas": _search_run(7.5), "drnas": _search_run(12.0), "darts": {"error": "boom"}}
+    step_rows = [{"config": "snas-nb201", "bf16": False, "compiled": False, "projection_h": 0.1, "peak_gb": 1.5},
+                 {"config": "snas-nb201", "bf16": True, "compiled": False, "projection_h": 0.01, "peak_gb": 1.0}]
+    sections = {"search": {"runs": runs}, "step_time": {"rows": step_rows},
+                "seeds": {"1": {}, "4": {}, "throughput_ratio": 3.2}}
+    rows = {t.target.split(",")[0].split(":")[0]: t for t in gpu_check.targets(
+        {"device": "cuda", "mode": "full", "sections": sections})}
+    assert rows["GDAS"].verdict == "met" and rows["GDAS"].measured.startswith("7.5 min (real")
+    assert rows["DrNAS"].verdict == "**NOT met**"
+    assert rows["DARTS"].verdict == "no verdict"  # its search failed and step_time did not measure it
+    # SNAS falls back to the eager fp32 step-time projection, said to exclude validation: 6 min
+    assert rows["SNAS"].measured.startswith("6.0 min (step_time steps only") and rows["SNAS"].verdict == "met"
+    assert rows["4 concurrent seeds"].verdict == "met" and rows["peak memory per configuration"].measured == "snas-nb201 1.50 GB"
+    quick = gpu_check.targets({"device": "cuda", "mode": "quick", "sections": sections})
+    assert quick[0].verdict == "reduced run: no verdict"
+    cpu = gpu_check.targets({"device": "cpu", "mode": "full", "sections": sections})
+    assert {t.verdict for t in cpu} <= {"CPU run: not a GPU figure", "no verdict", "reported"}
