@@ -11,13 +11,17 @@
 #   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
 #   installs this checkout into python3 without dependencies, then runs benchmarks/gpu_check.sh,
 #   whose gpu_check.json and gpu_check.md come back in $OUT.
+# With device time left after it (a second call, <= 10 min):
+#   run(command="bash scripts/gpu_session.sh \$OUT --spread", carry=[".gpu-carry"], timeout_s=560)
+#   runs benchmarks/bf16_spread.py instead: 3 seeds of GDAS in fp32 and bf16 on the 5k images,
+#   scored by the NAS-Bench-201 table that --prepare carried; bf16-spread.json/.txt in $OUT.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 carry="$repo/.gpu-carry"
 if [ "${1:-}" = "--prepare" ]; then
   mkdir -p "$carry/wheels"
   "$repo/.venv/bin/python" -m pip download -q --no-deps -d "$carry/wheels" "cattrs>=23.2" "tomli-w>=1.0"
-  cp "$repo/../shared/data/cifar10-5k.npz" "$carry/"
+  cp "$repo/../shared/data/cifar10-5k.npz" "$repo/../shared/benchmarks/nb201-test-accuracy.csv" "$carry/"
   if [ -n "${DRNAS_SRC:-}" ]; then
     rm -rf "$carry/DrNAS" && mkdir -p "$carry/DrNAS"
     cp -r "$DRNAS_SRC/201-space" "$DRNAS_SRC"/*.py "$carry/DrNAS/"
@@ -34,6 +38,13 @@ py="${PYTHON:-python3}"
 cd "$repo"
 "$py" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl
 "$py" -m pip install -q --no-deps --no-build-isolation -e . $(for p in plugins/*/; do printf -- '-e %s ' "${p%/}"; done) -e tests/outside_plugin
+if [ "${2:-}" = "--spread" ]; then
+  mkdir -p "$out"
+  PYTHONUNBUFFERED=1 "$py" benchmarks/bf16_spread.py --device cuda --data "$carry/cifar10-5k.npz" \
+    --table "$carry/nb201-test-accuracy.csv" --recipe recipes/gdas.toml --seeds 3 --epochs "${SPREAD_EPOCHS:-20}" \
+    --json "$out/bf16-spread.json" | tee "$out/bf16-spread.txt"
+  exit 0
+fi
 official=()
 [ -d "$carry/DrNAS/201-space" ] && official+=(--official-src "$carry/DrNAS")
 [ -d "$carry/AutoDL-Projects/xautodl" ] && official+=(--official-src "$carry/AutoDL-Projects")
