@@ -136,3 +136,29 @@ def test_export_and_plain_network_on_device(cuda_device):
         out = net(torch.randn(2, 3, 32, 32, device=cuda_device))
     logits = out[0] if isinstance(out, tuple) else out
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()
+
+
+def test_the_loop_on_the_device_reads_every_step_in_order(tmp_path, cuda_device):
+    """The search loop on the device: on CUDA each step's values are read one step late
+    (``engine/readout.py``); the hook still sees every step in order and the epoch records hold
+    finite means of the steps it saw."""
+    from automl_nas.engine.guards import Guard
+    from automl_nas.engine.readout import lag_for
+
+    search = build_search(REPO / "recipes" / "darts-nb201.toml", root=tmp_path, device=cuda_device,
+                          overrides=[*NB201_TINY, f"run.device={cuda_device!r}", "search.steps_per_epoch=3",
+                                     "search.epochs=2", "search.valid_batches=1"])
+    seen = []
+
+    class Hooks:
+        def call(self, name, **kw):
+            if name == "automl_step_end":
+                seen.append((kw["epoch"], kw["step"], kw["metrics"]["loss"]))
+
+    search.run_epochs(Guard(search), Hooks())
+    assert lag_for(cuda_device) == (1 if cuda_device.startswith("cuda") else 0)
+    assert [(e, s) for e, s, _ in seen] == [(e, s) for e in range(2) for s in range(3)]
+    records = search.run.run_dir.read_metrics()
+    for epoch, record in enumerate(records):
+        losses = [loss for e, _, loss in seen if e == epoch]
+        assert record["train_loss"] == pytest.approx(sum(losses) / 3) and math.isfinite(record["train_loss"])

@@ -4,8 +4,9 @@ On a GPU, reading a device tensor's value on the host (``.item()``, ``float(t)``
 in an ``if``, ``.tolist()``, ``.cpu()``, data-dependent shapes such as ``nonzero``) blocks the
 CPU until the GPU has caught up, so the next kernels cannot be queued ahead. A
 ``TorchFunctionMode`` sees every such call on a tensor; these tests run the engine's steps of
-every shipped method under it and require none. (The loop's per-step ``float(loss)`` for the
-progress line and the NaN guard is outside the step, once per iteration.)
+every shipped method under it and require none. Around the steps, the loop reads each step's
+losses, accuracy and parameter finiteness in one packed transfer (``engine/readout.py``; on
+CUDA one step late, so the next step is already queued) and each validation pass once.
 
 GDAS is the one method with a read by design: its supernet runs only the sampled op, so k* must
 reach the host, once per sample (one transfer with the finiteness check; issue 8). That is also
@@ -91,3 +92,31 @@ def test_a_search_step_reads_nothing_back_from_the_device(tmp_path, recipe, tiny
         samples = 2 * len(search.run.params)  # one per group in the arch and the weight step
         expected = ["tolist at sampler.py:67"] * samples if search.sampler.name == "gdas" else []
         assert reads == expected, f"iteration {i}: {reads}"
+
+
+class _NoHooks:
+    def call(self, *args, **kwargs) -> None:
+        pass
+
+
+def _loop_reads(tmp_path, recipe: str, steps: int) -> list[str]:
+    from automl_nas.engine.guards import Guard
+
+    search = build_search(REPO / "recipes" / recipe, root=tmp_path / f"{recipe}-{steps}",
+                          overrides=[*NB201_TINY, f"search.steps_per_epoch={steps}", "search.epochs=1", "search.valid_batches=2"])
+    with SyncCounter() as counter:
+        search.run_epochs(Guard(search), _NoHooks())
+    return counter.device_reads(search.run.weight_optimizer, search.run.arch_optimizer)
+
+
+@pytest.mark.parametrize("recipe", ["darts-nb201.toml", "snas.toml"])
+def test_the_loop_reads_each_step_once_and_each_validation_pass_once(tmp_path, recipe):
+    """Per step, the loop's guard, epoch means and hook cost one packed read (engine/readout.py);
+    the per-epoch work (validation passes, derive, diagnostics, checkpoint) reads a fixed number
+    of times however many steps and validation batches the epoch has."""
+    few, more = _loop_reads(tmp_path, recipe, 2), _loop_reads(tmp_path, recipe, 5)
+    per_step = [r for r in more if r.startswith("tolist at readout.py")]
+    assert len(per_step) == 5 and len([r for r in few if r.startswith("tolist at readout.py")]) == 2
+    assert sorted(r for r in more if r not in per_step) == sorted(r for r in few if not r.startswith("tolist at readout.py"))
+    passes = 2 if recipe == "snas.toml" else 1  # SNAS also scores a sampled child
+    assert len([r for r in more if r.startswith("__int__ at run.py")]) == passes  # not one per validation batch

@@ -6,8 +6,7 @@ import contextlib
 import math
 import signal
 
-import torch
-
+from automl_nas.engine.readout import StepValues
 from automl_nas.errors import Interrupted, RunError
 
 
@@ -19,10 +18,12 @@ class Guard:
     def __init__(self, search) -> None:
         self.search = search
 
-    def check_step(self, run, epoch: int, step: int, loss, arch_loss) -> None:
-        bad = [name for name, value in (("weight loss", loss), ("architecture loss", arch_loss))
-               if not math.isfinite(float(value))]
-        bad += [f"architecture parameters {k!r}" for k, p in run.params.items() if not bool(torch.isfinite(p).all())]
+    def check_step(self, run, epoch: int, values: StepValues) -> None:
+        """Stop the run when a step's losses or architecture parameters are not finite."""
+        step = values.step
+        bad = [name for name, value in (("weight loss", values.loss), ("architecture loss", values.arch_loss))
+               if not math.isfinite(value)]
+        bad += [f"architecture parameters {k!r}" for k, ok in zip(run.params, values.finite_groups) if not ok]
         if bad:
             kept = (f"the last good checkpoint ({run.run_dir.checkpoint_file}) is kept" if run.run_dir.checkpoint_file.exists()
                     else "no checkpoint had been written yet")

@@ -30,6 +30,7 @@ from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
 from automl_nas.engine.distributed import World, join_from_environment, leave
 from automl_nas.engine.hooks import HookRelay
+from automl_nas.engine.readout import StepReadout, StepValues, lag_for
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, RecipeError
 from automl_nas.evaluation import score
@@ -192,7 +193,7 @@ class Search:
             return contextlib.nullcontext()
         return torch.autocast(torch.device(self.run.device).type, dtype=self.autocast_dtype)
 
-    def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         run, wcfg = self.run, self.recipe.search.weights_optimizer
         run.weight_optimizer.zero_grad(set_to_none=True)
         x, y = self.world.shard(x, y)
@@ -277,6 +278,16 @@ class Search:
             update_arch = updates_arch(self.sampler, epoch)
             sums = {"loss": 0.0, "acc": 0.0, "arch_loss": 0.0}
             train_iter = self.train_loader.cycle(epoch) if scfg.steps_per_epoch else self.train_loader.epoch(epoch)
+            readout = StepReadout(list(run.params), lag=lag_for(self.device))
+
+            def step_done(values: StepValues) -> None:
+                guard.check_step(run, epoch, values)
+                sums["loss"] += values.loss
+                sums["acc"] += values.acc
+                sums["arch_loss"] += values.arch_loss
+                hooks.call("automl_step_end", epoch=epoch, run=run, step=values.step,
+                           metrics={"loss": values.loss, "acc": values.acc, "lr": lr, "steps": self.steps})
+
             for step in range(self.steps):
                 x, y = next(train_iter)
                 if scfg.mode == "single_level":
@@ -284,22 +295,20 @@ class Search:
                     arch_loss = loss
                 else:
                     xv, yv = next(arch_iter)
-                    arch_loss = torch.zeros(())
+                    arch_loss = torch.zeros((), device=x.device)
                     if scfg.order == "arch_first" and update_arch:
                         arch_loss = self.arch_step(xv, yv, x, y)
                     loss, acc = self.weight_step(x, y)
                     if scfg.order == "weights_first" and update_arch:
                         arch_loss = self.arch_step(xv, yv, x, y)
-                guard.check_step(run, epoch, step, loss, arch_loss)
-                sums["loss"] += float(loss)
-                sums["acc"] += float(acc)
-                sums["arch_loss"] += float(arch_loss)
-                hooks.call("automl_step_end", epoch=epoch, run=run, step=step,
-                           metrics={"loss": float(loss), "acc": float(acc), "lr": lr, "steps": self.steps})
+                for values in readout.push(step, loss, acc, arch_loss, run.params.values()):
+                    step_done(values)
                 if run.stop_requested:
                     break
             if run.stop_requested:
                 break  # an interrupted epoch is not recorded; the last checkpoint stands
+            for values in readout.drain():
+                step_done(values)
             record = self.epoch_record(epoch, {k: v / self.steps for k, v in sums.items()}, lr, time.perf_counter() - started)
             self.search_time += record.epoch_time_s
             line = self.write_epoch(epoch, record)
@@ -319,7 +328,7 @@ class Search:
     def valid_accuracy(self, child: bool = False) -> float:
         run = self.run
         run.supernet.eval()
-        correct = total = 0
+        correct, total = None, 0
         for x, y in self._valid_batches():
             if child:
                 sample = child_sample(self.sampler, run.params, run.generator)
@@ -327,10 +336,11 @@ class Search:
                 sample = self.sampler.sample(run.params, phase="eval")
             out = run.supernet(x, sample)
             logits = out[0] if isinstance(out, tuple) else out
-            correct += int((logits.argmax(1) == y).sum())
+            hits = (logits.argmax(1) == y).sum()  # summed on the device: one host read per pass (issue 15)
+            correct = hits if correct is None else correct + hits
             total += len(y)
         run.supernet.train()
-        return 100.0 * correct / max(total, 1)
+        return 100.0 * (int(correct) if correct is not None else 0) / max(total, 1)
 
     def epoch_record(self, epoch: int, means: dict, lr: float, seconds: float) -> EpochRecord:
         run, scfg = self.run, self.recipe.search
