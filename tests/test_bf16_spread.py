@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from automl_nas.testing import loaded_script
+from automl_nas.testing import script_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def bf16_spread():
-    with loaded_script(REPO / "benchmarks" / "bf16_spread.py") as module:
-        yield module
+bf16_spread = script_fixture(REPO / "benchmarks" / "bf16_spread.py")
 
 
 def test_the_rule_is_mean_within_one_fp32_std(bf16_spread):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from automl_nas.testing import loaded_script
+from automl_nas.testing import script_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,10 +51,7 @@ def test_gpu_check_cpu_smoke_writes_json_and_markdown(tmp_path):
     assert "| GDAS, 250 epochs: < 10 min |" in md and "CPU run: not a GPU figure" in md
 
 
-@pytest.fixture(scope="module")
-def gpu_check():
-    with loaded_script(REPO / "benchmarks" / "gpu_check.py") as module:
-        yield module
+gpu_check = script_fixture(REPO / "benchmarks" / "gpu_check.py")
 
 
 def _epoch(steps_s=2.0, valid_s=1.0, images=2500, passes=1, ckpt=0.5, other=0.25):

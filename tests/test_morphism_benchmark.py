@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from automl_nas.testing import loaded_script
+from automl_nas.testing import script_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO.parent / "shared" / "benchmarks" / "nb201-test-accuracy.csv"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    with loaded_script(REPO / "benchmarks" / "morphism.py") as module:
-        yield module
+bench = script_fixture(REPO / "benchmarks" / "morphism.py")
 
 
 def test_macro_rows_compare_at_equal_epochs(bench):

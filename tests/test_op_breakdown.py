@@ -8,15 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from automl_nas.testing import loaded_script
+from automl_nas.testing import script_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def op_breakdown():
-    with loaded_script(REPO / "benchmarks" / "op_breakdown.py") as module:
-        yield module
+op_breakdown = script_fixture(REPO / "benchmarks" / "op_breakdown.py")
 
 
 def test_kinds(op_breakdown):

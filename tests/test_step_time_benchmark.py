@@ -10,15 +10,12 @@ import pytest
 
 from automl_nas.recipe import plan_recipe
 from automl_nas.session import open_session
-from automl_nas.testing import loaded_script
+from automl_nas.testing import loaded_script, script_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def step_time():
-    with loaded_script(REPO / "benchmarks" / "step_time.py") as module:
-        yield module
+step_time = script_fixture(REPO / "benchmarks" / "step_time.py")
 
 
 def test_issue_configurations_are_all_there(step_time):

@@ -107,3 +107,16 @@ def loaded_script(path: str | Path):
         yield module
     finally:
         sys.modules.pop(spec.name, None)
+
+
+def script_fixture(path: str | Path, *, scope: str = "module"):
+    """A pytest fixture yielding the script at ``path`` imported by :func:`loaded_script`; its
+    name is the module attribute it is assigned to (``step_time = script_fixture(...)``)."""
+    import pytest
+
+    @pytest.fixture(scope=scope)
+    def fixture():
+        with loaded_script(path) as module:
+            yield module
+
+    return fixture

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from automl_nas.session import open_session
-from automl_nas.testing import loaded_script
+from automl_nas.testing import script_fixture
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def bench():
-    with loaded_script(REPO / "benchmarks" / "blackbox_gnn.py") as module:
-        yield module
+bench = script_fixture(REPO / "benchmarks" / "blackbox_gnn.py")
 
 
 def test_benchmark_row_is_consistent(bench):
