@@ -295,7 +295,7 @@ class Search:
                     arch_loss = loss
                 else:
                     xv, yv = next(arch_iter)
-                    arch_loss = torch.zeros((), device=x.device)
+                    arch_loss = torch.zeros((), device=self.device)
                     if scfg.order == "arch_first" and update_arch:
                         arch_loss = self.arch_step(xv, yv, x, y)
                     loss, acc = self.weight_step(x, y)
