@@ -7,8 +7,8 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   tight and bf16 with a stated tolerance, one step of every shipped recipe); on ``--device cpu``
   the same tests as a CPU dry run (``AUTOML_NAS_CUDA_TESTS=cpu``).
 * ``step_time``: ``benchmarks/step_time.py`` for every configuration, fp32 and bf16, eager and
-  compiled, in that order while half of ``--budget-s`` lasts (the rest is listed as skipped)
-  (``run.compile``, on a GPU with ``run.compile_mode = "reduce-overhead"``: CUDA graphs; GDAS is
+  compiled, most decisive first (:func:`step_runs`), while half of ``--budget-s`` lasts (the
+  rest is listed as skipped) (``run.compile``, on a GPU with ``run.compile_mode = "reduce-overhead"``: CUDA graphs; GDAS is
   measured eager only: its hard samples change the graph, so
   dynamo recompiles for every new sample, 57-96 s per step on 2 CPU cores). The eager fp32 rows
   also carry the floor (``--breakdown``: ms per kind of op, GPU kernels per step, the convolutions'
@@ -24,6 +24,10 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   barrier): aggregate images/s and the ratio (target >= 3x).
 * peak memory: per step-time configuration and per search (CUDA max allocated, else process RSS).
 * the summary ends with the issue's targets and a verdict each (:func:`targets`).
+
+Time: the summary is written after every section, and ``--deadline-s`` (default 540 s) stops
+subprocesses still running then and skips the sections left, so a check cut short by the caller
+keeps what it measured.
 
 ``--quick`` (for ``--device cpu``, a few minutes on 2 cores): 2 step-time configurations, fp32
 eager, 2 iterations; 4 steps per search epoch; 2 iterations per seed process. ``--smoke`` (the
@@ -56,6 +60,7 @@ PAPER_VALID_IMAGES = 25_000  # the valid half, passed once per epoch (twice with
 SEARCHES = {"gdas": ("recipes/gdas.toml", 250), "drnas": ("recipes/drnas.toml", 100),
             "darts": ("recipes/darts-nb201.toml", 50), "snas": ("recipes/snas.toml", 100)}
 SEARCH_TARGET_MIN = 10.0
+CORE_CONFIGS = ["gdas-nb201", "darts-nb201", "drnas-nb201", "snas-nb201"]  # the four 10-minute targets
 CONFIGS_FULL = ["gdas-nb201", "darts-nb201", "drnas-nb201", "drnas-pc-nb201", "drnas-pc2-nb201", "snas-nb201",
                 "snas-darts", "darts-darts"]
 # The compiled rows: on a GPU with CUDA graphs (the issue's "mode that uses graphs"); a CPU has none.
@@ -109,7 +114,10 @@ def section_cuda_tests(args, out: Path, s: dict) -> dict:
     cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", str(REPO / "tests" / "test_cuda.py"),
            f"--junitxml={xml}"] + (["-k", s["tests_k"]] if s["tests_k"] else [])
     env = dict(os.environ, **({"AUTOML_NAS_CUDA_TESTS": "cpu"} if args.device == "cpu" else {}))
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=_left(STARTED + args.deadline_s))
+    except subprocess.TimeoutExpired:
+        return {"dry_run_on_cpu": args.device == "cpu", "ok": False, "tail": f"stopped at the --deadline-s ({args.deadline_s:.0f} s)"}
     suite = ET.parse(xml).getroot() if xml.exists() else None
     suite = suite.find("testsuite") if suite is not None and suite.tag == "testsuites" else suite
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")} if suite is not None else {}
@@ -117,12 +125,33 @@ def section_cuda_tests(args, out: Path, s: dict) -> dict:
             "tail": proc.stdout[-1500:], "ok": proc.returncode == 0 and counts.get("tests", 0) > 0}
 
 
+def step_runs(s: dict) -> list[tuple[bool, str, str]]:
+    """``(compiled, bf16, config)`` in the order the issue's decisions need them, so that what a
+    short budget drops matters least: the four NAS-Bench-201 methods' eager fp32 steps, then
+    compiled fp32 (CUDA graphs vs eager), then eager bf16, then the other configurations' eager
+    fp32, then the rest (the configurations' own order within each tier)."""
+    def tier(run: tuple[bool, str, str]) -> int:
+        compiled, bf16, name = run
+        core, fp32 = name in CORE_CONFIGS, bf16 == "off"
+        if core:
+            return 0 if fp32 and not compiled else 1 if fp32 else 2 if not compiled else 4
+        return 3 if fp32 and not compiled else 5
+
+    return sorted([(c, b, n) for c in s["compiled"] for b in s["bf16"] for n in s["configs"]], key=tier)
+
+
+def _left(until: float) -> float:
+    """Seconds a subprocess may still take before ``until`` (a perf_counter time); at least 1."""
+    return max(1.0, until - time.perf_counter())
+
+
 def section_step_time(args, out: Path, s: dict) -> dict:
-    """Eager fp32, then eager bf16, then compiled runs, each while the step-time share of the
-    time budget (half of ``--budget-s``) lasts; what does not fit is listed as skipped."""
+    """The runs of :func:`step_runs` while the step-time share of the time budget (half of
+    ``--budget-s``) lasts; a run still going at that share plus a minute is stopped. What does
+    not fit is listed as skipped."""
     rows, skipped, failed = [], [], []
     deadline = STARTED + args.budget_s / 2
-    for compiled, bf16, name in [(c, b, n) for c in s["compiled"] for b in s["bf16"] for n in s["configs"]]:
+    for compiled, bf16, name in step_runs(s):
         if compiled and name in NOT_COMPILED:
             skipped.append({"config": name, "bf16": bf16, "compiled": True, "why": NOT_COMPILED[name]})
             continue
@@ -137,7 +166,12 @@ def section_step_time(args, out: Path, s: dict) -> dict:
                                          if compiled else [])
         if not compiled and bf16 == "off":  # the floor: ms by kind of op, kernels per step, conv FLOP/s
             cmd += ["--breakdown"] + [arg for src in args.official_src or [] for arg in ("--official-src", src)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=_left(deadline + 60))
+        except subprocess.TimeoutExpired:
+            failed.append({"config": name, "bf16": bf16, "compiled": compiled,
+                           "tail": "stopped: still running a minute past the step-time budget"})
+            continue
         if proc.returncode != 0 or not target.exists():
             failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
             continue
@@ -155,7 +189,11 @@ def section_search(args, out: Path, s: dict) -> dict:
         cmd = [sys.executable, __file__, "--search-worker", method, "--device", args.device, "--data", args.data, str(out)]
         cmd += ["--search-steps", str(s["search_steps"]), "--valid-batches", str(s["valid_batches"])]
         cmd += ["--tiny-search"] if s["tiny_search"] else []
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=_left(STARTED + args.deadline_s))
+        except subprocess.TimeoutExpired:
+            got[method], ok = {"error": f"stopped at the --deadline-s ({args.deadline_s:.0f} s)"}, False
+            continue
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("GPU_CHECK ")]
         if proc.returncode != 0 or not lines:
             got[method] = {"error": proc.stderr[-1500:]}
@@ -175,7 +213,12 @@ def section_seeds(args, out: Path, s: dict) -> dict:
                                   + (["--tiny-search"] if s["tiny_search"] else []),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
                  for i in range(n)]
-        outs = [p.communicate() for p in procs]
+        try:
+            outs = [p.communicate(timeout=_left(STARTED + args.deadline_s)) for p in procs]
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            return {"error": f"{n} seed process(es) stopped at the --deadline-s ({args.deadline_s:.0f} s)", "ok": False}
         reports = []
         for p, (stdout, stderr) in zip(procs, outs):
             lines = [ln for ln in stdout.splitlines() if ln.startswith("GPU_CHECK ")]
@@ -495,6 +538,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "repository: copy it into an ignored folder that travels)")
     p.add_argument("--budget-s", type=float, default=420.0,
                    help="time budget (s): step-time runs stop at half of it (default 420: the 8-min target)")
+    p.add_argument("--deadline-s", type=float, default=540.0,
+                   help="hard limit (s): subprocesses still running then are stopped and later sections not run "
+                        "(default 540: inside the device tool's 10-minute call); the summary is written after every section")
     p.add_argument("--official-src", action="append",
                    help="checkout of github.com/xiangning-chen/DrNAS or D-X-Y/AutoDL-Projects (repeatable): step_time.py "
                         "times the official DrNAS / DARTS / GDAS step beside ours (eager fp32 rows)")
@@ -527,19 +573,25 @@ def main(argv=None) -> int:
     report = {"device": args.device, "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
               "settings": s, "sections": {}, "seconds": {}}
     started = time.perf_counter()
-    for name in args.sections.split(","):
+    names = args.sections.split(",")
+    for i, name in enumerate(names):
         t0 = time.perf_counter()
-        try:
-            report["sections"][name] = SECTIONS[name](args, out, s)
-        except Exception as exc:  # one broken section must not hide the others' figures
-            report["sections"][name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if t0 > STARTED + args.deadline_s:
+            report["sections"][name] = {"ok": False, "error": f"not run: past the --deadline-s ({args.deadline_s:.0f} s)"}
+        else:
+            try:
+                report["sections"][name] = SECTIONS[name](args, out, s)
+            except Exception as exc:  # one broken section must not hide the others' figures
+                report["sections"][name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         report["seconds"][name] = time.perf_counter() - t0
         print(f"gpu_check: {name}: {'ok' if report['sections'][name].get('ok', True) else 'FAILED'} "
               f"({report['seconds'][name]:.0f} s)", file=sys.stderr, flush=True)
-    report["total_s"] = time.perf_counter() - started
-    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
-    (out / "gpu_check.md").write_text(markdown(report))
+        # After every section: a run cut short by the caller's time limit keeps what it measured.
+        report["total_s"] = time.perf_counter() - started
+        report["finished"] = (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()) if i == len(names) - 1
+                              else f"PARTIAL (after {name}; {', '.join(names[i + 1:])} to come)")
+        (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
+        (out / "gpu_check.md").write_text(markdown(report))
     print(f"gpu_check: wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}", file=sys.stderr)
     return 0 if all(sec.get("ok", True) for sec in report["sections"].values()) else 1
 

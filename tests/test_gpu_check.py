@@ -89,3 +89,29 @@ def test_targets_give_verdicts_only_for_full_gpu_runs(gpu_check):
     assert quick[0].verdict == "reduced run: no verdict"
     cpu = gpu_check.targets({"device": "cpu", "mode": "full", "sections": sections})
     assert {t.verdict for t in cpu} <= {"CPU run: not a GPU figure", "no verdict", "reported"}
+
+
+def test_step_runs_put_the_decisions_first(gpu_check):
+    s = gpu_check._settings(gpu_check.parse_args(["out"]))
+    runs = gpu_check.step_runs(s)
+    assert len(runs) == len(set(runs)) == len(gpu_check.CONFIGS_FULL) * 4
+    core = gpu_check.CORE_CONFIGS
+    assert runs[:4] == [(False, "off", n) for n in core]  # eager fp32 of the four 10-minute targets
+    assert runs[4:8] == [(True, "off", n) for n in core]  # then CUDA graphs vs eager
+    assert runs[8:12] == [(False, "on", n) for n in core]  # then bf16
+    assert {n for c, b, n in runs[12:16]} == set(gpu_check.CONFIGS_FULL) - set(core)
+    assert all((c, b) == (False, "off") for c, b, _ in runs[12:16])
+
+
+def test_past_the_deadline_sections_are_not_run_and_the_summary_is_still_written(tmp_path):
+    out = tmp_path / "check"
+    proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(out), "--device", "cpu", "--smoke",
+                           "--deadline-s", "0.5"], capture_output=True, text=True, cwd=REPO,
+                          env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    report = json.loads((out / "gpu_check.json").read_text())
+    assert report["sections"]["env"]["torch"]  # started inside the deadline
+    for name in ("cuda_tests", "step_time", "search", "seeds"):
+        assert report["sections"][name] == {"ok": False, "error": "not run: past the --deadline-s (0 s)"}
+    assert not report["finished"].startswith("PARTIAL")
+    assert "- seeds: FAILED" in (out / "gpu_check.md").read_text()
