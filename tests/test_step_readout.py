@@ -23,7 +23,7 @@ def _push(readout, step, loss, acc=0.5, arch=0.25, params=(torch.zeros(2, 3),)):
 
 
 def test_lag_one_reads_each_step_after_the_next_is_queued():
-    readout = StepReadout(["cell"], lag=1)
+    readout = StepReadout(lag=1)
     assert _push(readout, 0, 2.0) == []  # step 0 stays on the device while step 1 is queued
     assert _push(readout, 1, 1.5) == [StepValues(step=0, loss=2.0, acc=0.5, arch_loss=0.25, finite_groups=(True,))]
     assert _push(readout, 2, 1.0) == [StepValues(step=1, loss=1.5, acc=0.5, arch_loss=0.25, finite_groups=(True,))]
@@ -31,7 +31,7 @@ def test_lag_one_reads_each_step_after_the_next_is_queued():
 
 
 def test_lag_zero_reads_at_once_and_flags_each_group():
-    readout = StepReadout(["normal", "reduce"], lag=0)
+    readout = StepReadout(lag=0)
     bad = torch.tensor([[0.0, float("nan")]])
     (values,) = _push(readout, 4, float("inf"), params=(torch.zeros(2), bad))
     assert values.step == 4 and math.isinf(values.loss) and values.finite_groups == (True, False)
@@ -51,7 +51,7 @@ def test_one_device_read_per_step(monkeypatch):
         return tolist(self)
 
     monkeypatch.setattr(torch.Tensor, "tolist", counted)
-    readout = StepReadout(["a", "b", "c"], lag=0)
+    readout = StepReadout(lag=0)
     _push(readout, 0, 1.0, params=(torch.zeros(1), torch.ones(2), torch.ones(3)))
     assert reads == [torch.Size([6])]  # loss, acc, arch loss and 3 group flags in one transfer
 

@@ -16,7 +16,7 @@ the guard see each step right after it, as before.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import attrs
 import torch
@@ -32,7 +32,7 @@ class StepValues:
     loss: float
     acc: float  # fraction of the batch
     arch_loss: float
-    finite_groups: tuple[bool, ...]  # per architecture group (the readout's ``groups`` order): all finite
+    finite_groups: tuple[bool, ...]  # per architecture group, in the order of the ``params`` pushed: all finite
 
 
 def lag_for(device: str) -> int:
@@ -48,8 +48,7 @@ class StepReadout:
     ran to its end; it returns the rest. An epoch cut short simply drops the object.
     """
 
-    def __init__(self, groups: Sequence[str], *, lag: int) -> None:
-        self.groups = tuple(groups)
+    def __init__(self, *, lag: int) -> None:
         self.lag = lag
         self._pending: deque[tuple[int, torch.Tensor]] = deque()
 

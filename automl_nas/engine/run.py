@@ -278,7 +278,7 @@ class Search:
             update_arch = updates_arch(self.sampler, epoch)
             sums = {"loss": 0.0, "acc": 0.0, "arch_loss": 0.0}
             train_iter = self.train_loader.cycle(epoch) if scfg.steps_per_epoch else self.train_loader.epoch(epoch)
-            readout = StepReadout(list(run.params), lag=lag_for(self.device))
+            readout = StepReadout(lag=lag_for(self.device))
 
             def step_done(values: StepValues) -> None:
                 guard.check_step(run, epoch, values)
