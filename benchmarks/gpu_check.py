@@ -328,7 +328,6 @@ def paper_epoch_s(epoch: dict, steps: int) -> float:
 def search_worker(args) -> dict:
     import torch
 
-    from automl_nas.records.rundir import RunDir
     from automl_nas.session import open_session
 
     recipe, paper_epochs = SEARCHES[args.search_worker]
@@ -350,10 +349,10 @@ def search_worker(args) -> dict:
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     result = session.execute(plan, quiet=True)
-    epochs = [m["epoch_time_s"] for m in RunDir(result["run_dir"]).read_metrics()]
     steady = clock.epochs[-1]  # the 2nd epoch: allocator and kernels warm
     peak, kind = _peak_gb(args.device)
-    return {"method": args.search_worker, "recipe": recipe, "steps_per_epoch": clock.steps, "epoch_time_s": epochs,
+    return {"method": args.search_worker, "recipe": recipe, "steps_per_epoch": clock.steps,
+            "epoch_time_s": [e["steps_s"] for e in clock.epochs],
             "epochs": clock.epochs, "s_per_step": steady["steps_s"] / clock.steps, "paper_epochs": paper_epochs,
             "paper_steps_per_epoch": PAPER_ITERS, "paper_valid_images": PAPER_VALID_IMAGES,
             "projected_paper_epoch_s": paper_epoch_s(steady, clock.steps),
