@@ -55,6 +55,8 @@ class Spread:
     fp32_mean: float
     fp32_std: float
     bf16_mean: float
+    fp32_median: float  # NAS outcomes have outliers (a collapsed cell scores 10%): the medians say whether one decides
+    bf16_median: float
     delta: float  # bf16 mean - fp32 mean
     inside: bool  # |delta| <= fp32 std
     bf16_in_fp32_range: int  # how many bf16 scores lie in fp32's [min, max]
@@ -66,7 +68,7 @@ def spread(quantity: str, fp32: list[float], bf16: list[float]) -> Spread:
         raise ValueError(f"{quantity}: a seed-to-seed spread needs >= 2 seeds per precision, got {len(fp32)} and {len(bf16)}")
     mean, std, bmean = statistics.fmean(fp32), statistics.stdev(fp32), statistics.fmean(bf16)
     return Spread(quantity=quantity, fp32=list(fp32), bf16=list(bf16), fp32_mean=mean, fp32_std=std, bf16_mean=bmean,
-                  delta=bmean - mean, inside=abs(bmean - mean) <= std,
+                  fp32_median=statistics.median(fp32), bf16_median=statistics.median(bf16), delta=bmean - mean, inside=abs(bmean - mean) <= std,
                   bf16_in_fp32_range=sum(min(fp32) <= v <= max(fp32) for v in bf16))
 
 
@@ -109,7 +111,8 @@ def print_report(outcomes: list[SearchOutcome], spreads: list[Spread]) -> None:
     for s in spreads:
         print(f"{s.quantity}: fp32 {s.fp32_mean:.2f} +- {s.fp32_std:.2f} (n={len(s.fp32)}), bf16 {s.bf16_mean:.2f} "
               f"(n={len(s.bf16)}), delta {s.delta:+.2f}: {'INSIDE' if s.inside else 'OUTSIDE'} fp32's spread; "
-              f"{s.bf16_in_fp32_range}/{len(s.bf16)} bf16 scores in fp32's [min, max]")
+              f"{s.bf16_in_fp32_range}/{len(s.bf16)} bf16 scores in fp32's [min, max]; medians fp32 {s.fp32_median:.2f}, "
+              f"bf16 {s.bf16_median:.2f}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

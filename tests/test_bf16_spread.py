@@ -19,6 +19,9 @@ def test_the_rule_is_mean_within_one_fp32_std(bf16_spread):
     s = bf16_spread.spread("cifar10", [93.0, 94.0, 95.0], [94.5, 95.5])  # fp32 94 +- 1; bf16 mean 95
     assert (s.fp32_mean, s.fp32_std, s.bf16_mean, s.delta) == pytest.approx((94.0, 1.0, 95.0, 1.0))
     assert s.inside and s.bf16_in_fp32_range == 1  # 95.5 is above fp32's max
+    assert (s.fp32_median, s.bf16_median) == (94.0, 95.0)
+    collapsed = bf16_spread.spread("cifar10", [91.0, 92.0, 93.0], [93.0, 93.5, 10.0])  # one disconnected cell
+    assert not collapsed.inside and collapsed.bf16_median == 93.0
     out = bf16_spread.spread("cifar10", [93.0, 94.0, 95.0], [95.0, 95.5])  # bf16 mean 95.25: 1.25 std away
     assert not out.inside and out.bf16_in_fp32_range == 1
     with pytest.raises(ValueError, match="needs >= 2 seeds"):
