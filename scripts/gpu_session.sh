@@ -13,8 +13,10 @@
 #   whose gpu_check.json and gpu_check.md come back in $OUT.
 # With device time left after it (a second call, <= 10 min):
 #   run(command="bash scripts/gpu_session.sh \$OUT --spread", carry=[".gpu-carry"], timeout_s=560)
-#   runs benchmarks/bf16_spread.py instead: 3 seeds of GDAS in fp32 and bf16 on the 5k images,
-#   scored by the NAS-Bench-201 table that --prepare carried; bf16-spread.json/.txt in $OUT.
+#   runs benchmarks/bf16_spread.py instead: 3 seeds of DARTS (NB201, paper size) in fp32 and bf16,
+#   30 epochs on the 5k images, scored by the NAS-Bench-201 table that --prepare carried;
+#   bf16-spread.json/.txt in $OUT. (DARTS, not GDAS: on this short protocol GDAS' supernets stay
+#   at chance and its cells are random; measured on CPU.)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 carry="$repo/.gpu-carry"
@@ -41,7 +43,7 @@ cd "$repo"
 if [ "${2:-}" = "--spread" ]; then
   mkdir -p "$out"
   PYTHONUNBUFFERED=1 "$py" benchmarks/bf16_spread.py --device cuda --data "$carry/cifar10-5k.npz" \
-    --table "$carry/nb201-test-accuracy.csv" --recipe recipes/gdas.toml --seeds 3 --epochs "${SPREAD_EPOCHS:-20}" \
+    --table "$carry/nb201-test-accuracy.csv" --recipe recipes/darts-nb201.toml --seeds 3 --epochs "${SPREAD_EPOCHS:-30}" \
     --json "$out/bf16-spread.json" | tee "$out/bf16-spread.txt"
   exit 0
 fi
