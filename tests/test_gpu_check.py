@@ -89,6 +89,7 @@ def test_targets_give_verdicts_only_for_full_gpu_runs(gpu_check):
     assert rows["4 concurrent seeds"].verdict == "met" and rows["peak memory per configuration"].measured == "snas-nb201 1.50 GB"
     quick = gpu_check.targets({"device": "cuda", "mode": "quick", "sections": sections})
     assert quick[0].verdict == "reduced run: no verdict"
+    assert {t.verdict for t in quick} == {"reduced run: no verdict", "no verdict", "reported"}  # the seeds row too
     cpu = gpu_check.targets({"device": "cpu", "mode": "full", "sections": sections})
     assert {t.verdict for t in cpu} <= {"CPU run: not a GPU figure", "no verdict", "reported"}
 

@@ -328,7 +328,7 @@ class Search:
     def valid_accuracy(self, child: bool = False) -> float:
         run = self.run
         run.supernet.eval()
-        correct, total = None, 0
+        correct, total = torch.zeros((), dtype=torch.long, device=self.device), 0
         for x, y in self._valid_batches():
             if child:
                 sample = child_sample(self.sampler, run.params, run.generator)
@@ -336,11 +336,10 @@ class Search:
                 sample = self.sampler.sample(run.params, phase="eval")
             out = run.supernet(x, sample)
             logits = out[0] if isinstance(out, tuple) else out
-            hits = (logits.argmax(1) == y).sum()  # summed on the device: one host read per pass (issue 15)
-            correct = hits if correct is None else correct + hits
+            correct += (logits.argmax(1) == y).sum()  # summed on the device: one host read per pass (issue 15)
             total += len(y)
         run.supernet.train()
-        return 100.0 * (int(correct) if correct is not None else 0) / max(total, 1)
+        return 100.0 * int(correct) / max(total, 1)
 
     def epoch_record(self, epoch: int, means: dict, lr: float, seconds: float) -> EpochRecord:
         run, scfg = self.run, self.recipe.search
