@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from automl_nas.nn import folded_batch_norm
 from automl_nas.nn.depthwise import depthwise_conv2d
 from automl_nas.nn.mixed_op import channel_shuffle
 
@@ -75,10 +76,10 @@ def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torc
     if scale is not None:  # s * (xhat * gamma + beta) = xhat * (gamma * s) + beta * s
         weight = scale if weight is None else weight * scale
         bias = None if bias is None else bias * scale
-    out = F.batch_norm(y, mean, var, weight, bias, bn0.training or not tracked, bn0.momentum, bn0.eps)
+    out = folded_batch_norm.batch_norm(y, mean, var, weight, bias, bn0.training or not tracked, bn0.momentum, bn0.eps)
     if tracked and bn0.training:
         with torch.no_grad():
-            if not one:  # F.batch_norm updated the concatenated copies
+            if not one:  # the batch norm updated the concatenated copies
                 torch._foreach_copy_([t for bn in bns for t in (bn.running_mean, bn.running_var)],
                                      [t for pair in zip(mean.split(sizes), var.split(sizes)) for t in pair])
             torch._foreach_add_([bn.num_batches_tracked for bn in bns], 1)
@@ -353,7 +354,7 @@ def batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d, scale: torch.Tensor | None =
         weight = scale.expand(x.shape[1]).contiguous() if weight is None else weight * scale
         bias = None if bias is None else bias * scale
     mean, var, batch_stats, momentum = _bn_state(bn)
-    return F.batch_norm(x, mean, var, weight, bias, batch_stats, momentum, bn.eps)
+    return folded_batch_norm.batch_norm(x, mean, var, weight, bias, batch_stats, momentum, bn.eps)
 
 
 def shares_batch_norm_output(bn: nn.BatchNorm2d) -> bool:

@@ -1,0 +1,103 @@
+"""The folded channels-last batch norm is F.batch_norm: outputs, gradients, running statistics (issue 15)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from automl_nas.nn import folded_batch_norm
+from automl_nas.nn.folded_batch_norm import batch_norm, fold_factor
+
+CL = torch.channels_last
+
+
+def _input(c: int, *, n: int = 8, hw: int = 6, dtype=torch.float64, offset: float = 3.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(c)
+    return (torch.randn(n, c, hw, hw, generator=g, dtype=dtype) * 2 + offset).contiguous(memory_format=CL)
+
+
+@pytest.mark.parametrize("c, expected", [(4, 4), (8, 2), (12, 4), (24, 2), (3, 16), (16, 0), (32, 0), (64, 0), (72, 0)])
+def test_fold_factor_makes_rows_a_multiple_of_16_channels_wide(c, expected):
+    assert fold_factor(_input(c, n=16, hw=8, dtype=torch.float32)) == expected
+
+
+def test_fold_factor_declines_what_it_cannot_fold():
+    x = _input(8, dtype=torch.float32)
+    assert fold_factor(x.contiguous()) == 0  # NCHW: ATen's NCHW kernel
+    assert fold_factor(x.to(torch.bfloat16)) == 0  # autocast dtypes keep ATen's kernel
+    assert fold_factor(torch.randn(1, 8, 1, 1)) == 0  # dense in both layouts
+    assert fold_factor(torch.randn(3, 8, 1, 1).contiguous(memory_format=CL)[:, :, :, :]) == 0  # 3 pixels: cannot fold
+    assert fold_factor(torch.randn(1, 24, 1, 3).contiguous(memory_format=CL)) == 0  # 3 pixels, odd
+
+
+@pytest.mark.parametrize("c", [4, 8, 12, 24])
+@pytest.mark.parametrize("affine", [True, False])
+def test_folded_equals_aten_forward_backward_and_running_stats(c, affine):
+    assert fold_factor(_input(c)) > 0
+    x1 = _input(c).requires_grad_()
+    x2 = _input(c).requires_grad_()
+    weight = torch.rand(c, dtype=torch.float64) + 0.5 if affine else None
+    bias = torch.randn(c, dtype=torch.float64) if affine else None
+    params1 = [p.clone().requires_grad_() for p in (weight, bias) if p is not None]
+    params2 = [p.clone().requires_grad_() for p in (weight, bias) if p is not None]
+    stats1 = [torch.randn(c, dtype=torch.float64), torch.rand(c, dtype=torch.float64) + 1]
+    stats2 = [s.clone() for s in stats1]
+    y1 = batch_norm(x1, *stats1, *(params1 or [None, None]), True, 0.1, 1e-5)
+    y2 = F.batch_norm(x2, *stats2, *(params2 or [None, None]), True, 0.1, 1e-5)
+    assert y1.is_contiguous(memory_format=CL)
+    torch.testing.assert_close(y1, y2, rtol=1e-12, atol=1e-12)
+    for s1, s2 in zip(stats1, stats2):  # running mean, and the unbiased running variance
+        torch.testing.assert_close(s1, s2, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(y1)
+    grads1 = torch.autograd.grad(y1, [x1, *params1], g)
+    grads2 = torch.autograd.grad(y2, [x2, *params2], g)
+    for a, b in zip(grads1, grads2):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_fp32_matches_aten_on_an_offset_input():
+    """The mean is taken out before the variance and the gradient dot: a large offset costs no digits."""
+    x = _input(8, n=16, hw=8, dtype=torch.float32, offset=100.0).requires_grad_()
+    w = torch.rand(8, requires_grad=True)
+    y1 = batch_norm(x, None, None, w, None, True, 0.1, 1e-5)
+    y2 = F.batch_norm(x, None, None, w, None, True, 0.1, 1e-5)
+    torch.testing.assert_close(y1, y2, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(y1)
+    for a, b in zip(torch.autograd.grad(y1, [x, w], g), torch.autograd.grad(y2, [x, w], g)):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_channels_first_gradient_is_accepted():
+    x = _input(4).requires_grad_()
+    y = batch_norm(x, None, None, None, None, True, 0.1, 1e-5)
+    g = torch.randn(y.shape, dtype=y.dtype)  # NCHW gradient
+    ref = torch.autograd.grad(F.batch_norm(x, None, None, None, None, True, 0.1, 1e-5), x, g)[0]
+    torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], ref)
+
+
+def test_only_training_calls_on_slow_widths_take_the_folded_kernel(monkeypatch):
+    calls = []
+    real = folded_batch_norm._FoldedBatchNorm.apply
+    monkeypatch.setattr(folded_batch_norm._FoldedBatchNorm, "apply", lambda *a: calls.append(a) or real(*a))
+    x, mean, var = _input(8), torch.zeros(8, dtype=torch.float64), torch.ones(8, dtype=torch.float64)
+    batch_norm(x, mean, var, None, None, False, 0.1, 1e-5)  # evaluation: running statistics
+    batch_norm(_input(16), None, None, None, None, True, 0.1, 1e-5)  # a multiple of 16: ATen is fast
+    assert calls == []
+    batch_norm(x, mean, var, None, None, True, 0.1, 1e-5)
+    assert len(calls) == 1
+
+
+def test_second_derivatives_match_aten():
+    """Hessian-vector products (the engine's eigenvalue diagnostic) go through the folded BN too."""
+    hvps = []
+    for fn in (batch_norm, F.batch_norm):
+        x = _input(8).requires_grad_()
+        w = (torch.rand(8, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) + 0.5).requires_grad_()
+        r = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        y = fn(x, None, None, w, None, True, 0.1, 1e-5)
+        (gw,) = torch.autograd.grad(((y * r) ** 2).sum(), w, create_graph=True)
+        hvps.append(torch.autograd.grad(gw.sum(), (x, w)))
+    for a, b in zip(*hvps):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert hvps[0][1].abs().max() > 0
