@@ -147,8 +147,9 @@ def _box_sum(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     if not (isinstance(module, nn.AvgPool2d) and _pool_args(module) == (3, 1, 1, False, False, None)):
         return module(x), None
     c, h, w = x.shape[1:]
-    channels_last = x.stride(1) == 1 and not x.is_contiguous()
-    ones, inv_count = _box_kernel(c, h, w, x.dtype, x.device, channels_last)
+    # Fewer than 16 channels per channels-last pixel: a full (1, C, H, W) 1/count map (below).
+    full_map = c < 16 and x.stride(1) == 1 and not x.is_contiguous()
+    ones, inv_count = _box_kernel(c, h, w, x.dtype, x.device, full_map)
     return F.conv2d(x, ones, padding=1, groups=c), inv_count
 
 
@@ -159,12 +160,13 @@ def _pool_args(m: nn.AvgPool2d) -> tuple:
 
 @functools.lru_cache(maxsize=64)
 def _box_kernel(c: int, h: int, w: int, dtype: torch.dtype, device: torch.device,
-                channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                full_map: bool) -> tuple[torch.Tensor, torch.Tensor]:
     ones = torch.ones(c, 1, 3, 3, dtype=dtype, device=device)
     count = F.conv2d(torch.ones(1, 1, h, w, dtype=dtype, device=device), torch.ones(1, 1, 3, 3, dtype=dtype, device=device), padding=1)
-    if channels_last:
+    if full_map:
         # A (1, C, H, W) channels-last map: broadcasting a (1, 1, H, W) one over fewer than 16
-        # channels per pixel runs ATen's scalar loop, 5x slower at 4 channels (issue 15).
+        # channels per pixel runs ATen's scalar loop, 5x slower at 4 channels (issue 15); from
+        # 16 channels on, the broadcast measured 10-20% faster than the full map.
         return ones, (1.0 / count).expand(1, c, h, w).contiguous(memory_format=torch.channels_last)
     return ones, 1.0 / count
 
