@@ -101,3 +101,13 @@ def test_second_derivatives_match_aten():
     for a, b in zip(*hvps):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
     assert hvps[0][1].abs().max() > 0
+
+
+def test_output_is_a_tensor_of_its_own_that_callers_may_update_in_place():
+    x = _input(8).requires_grad_()
+    y = batch_norm(x, None, None, None, None, True, 0.1, 1e-5)
+    assert y._base is None and y.is_contiguous(memory_format=CL)
+    z = y.add_(1.0)  # a view made inside an autograd.Function would refuse this
+    (g,) = torch.autograd.grad(z.sum(), x)
+    ref = F.batch_norm(x, None, None, None, None, True, 0.1, 1e-5) + 1.0
+    torch.testing.assert_close(g, torch.autograd.grad(ref.sum(), x)[0])

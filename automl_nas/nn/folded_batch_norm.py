@@ -78,20 +78,23 @@ class _FoldedBatchNorm(torch.autograd.Function):
         m = n * h * w
         rows = _rows(x, k)
         mean = _per_channel(rows.sum(0), k).div_(m)
-        work = (rows - mean.repeat(k)).square_()  # the one new buffer: it becomes the output
+        # The one new buffer, which becomes the output: a channels-last tensor of its own, not a
+        # view of one made here (callers may add into it in place).
+        out = torch.empty_like(x, memory_format=torch.channels_last)
+        work = torch.sub(rows, mean.repeat(k), out=_rows(out, k)).square_()
         var = _per_channel(work.sum(0), k).div_(m)  # biased, as BN normalises with
         invstd = var.add(eps).rsqrt_()
         scale = invstd if weight is None else invstd * weight
         shift = -mean * scale if bias is None else bias - mean * scale
         # x * scale + (bias - mean * scale), as ATen's kernel computes it
-        y = torch.addcmul(shift.repeat(k), rows, scale.repeat(k), out=work)
+        torch.addcmul(shift.repeat(k), rows, scale.repeat(k), out=work)
         if running_mean is not None:
             running_mean.mul_(1.0 - momentum).add_(mean, alpha=momentum)
         if running_var is not None:
             running_var.mul_(1.0 - momentum).add_(var, alpha=momentum * m / max(m - 1, 1))
         ctx.k, ctx.has_bias, ctx.eps = k, bias is not None, eps
         ctx.save_for_backward(x, weight, mean, invstd)
-        return y.view(n, h, w, c).permute(0, 3, 1, 2)
+        return out
 
     @staticmethod
     def backward(ctx, grad):

@@ -223,7 +223,12 @@ def _conv_outputs(edges: nn.ModuleList, x: torch.Tensor, out_edges, ops,
         return dict(zip([key for keys in groups for key in keys], [y for pieces in ys for y in pieces]))
     if merged:
         ys = ys[0].split(ys[0].shape[1] // 2, dim=1)  # the 1x1 half, the 3x3 half (split: one cat backward)
-    pieces = (ys[0] + ys[1]).split(ys[0].shape[1] // len(convs[0]), dim=1)
+        pair_sum = ys[0] + ys[1]
+    else:
+        # The 1x1 group's BN output is fresh and saved by no backward: sum into it. One buffer
+        # fewer of E x C channels per source node (measured: DrNAS step -2.4%, allocation churn).
+        pair_sum = ys[0].add_(ys[1])
+    pieces = pair_sum.split(pair_sum.shape[1] // len(convs[0]), dim=1)
     return {**dict(zip(convs[0], pieces)), **{key: None for key in convs[1]}}
 
 
