@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch.nn import functional as F
 
 from automl_nas.nn import folded_batch_norm
 from automl_nas.nn.folded_batch_norm import batch_norm, fold_factor
+from automl_nas.testing import script_fixture
 
 CL = torch.channels_last
 
@@ -111,3 +114,14 @@ def test_output_is_a_tensor_of_its_own_that_callers_may_update_in_place():
     (g,) = torch.autograd.grad(z.sum(), x)
     ref = F.batch_norm(x, None, None, None, None, True, 0.1, 1e-5) + 1.0
     torch.testing.assert_close(g, torch.autograd.grad(ref.sum(), x)[0])
+
+
+bn_widths = script_fixture(Path(__file__).resolve().parents[1] / "benchmarks" / "bn_widths.py")
+
+
+def test_bn_widths_benchmark_times_both_kernels_where_folding_applies(bn_widths, capsys):
+    bn_widths.main(["--channels", "8", "16", "--hw", "4", "--batch", "4", "--rounds", "1", "--reps", "1", "--threads", "1"])
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"8", "16"}
+    assert float(rows["8"][0]) > 0 and float(rows["8"][1]) > 0 and rows["8"][2] == "2"  # folded 2 pixels a row
+    assert rows["16"][1] == "-" and rows["16"][2] == "0"  # a multiple of 16: ATen only
