@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from automl_nas.nn import folded_batch_norm
+from automl_nas.nn.folded_batch_norm import batch_norm as batch_norm_kernel
 from automl_nas.nn.depthwise import depthwise_conv2d
 from automl_nas.nn.mixed_op import channel_shuffle
 
@@ -76,7 +76,7 @@ def batch_norm_group(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torc
     if scale is not None:  # s * (xhat * gamma + beta) = xhat * (gamma * s) + beta * s
         weight = scale if weight is None else weight * scale
         bias = None if bias is None else bias * scale
-    out = folded_batch_norm.batch_norm(y, mean, var, weight, bias, bn0.training or not tracked, bn0.momentum, bn0.eps)
+    out = batch_norm_kernel(y, mean, var, weight, bias, bn0.training or not tracked, bn0.momentum, bn0.eps)
     if tracked and bn0.training:
         with torch.no_grad():
             if not one:  # the batch norm updated the concatenated copies
@@ -379,7 +379,7 @@ def batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d, scale: torch.Tensor | None =
         weight = scale.expand(x.shape[1]).contiguous() if weight is None else weight * scale
         bias = None if bias is None else bias * scale
     mean, var, batch_stats, momentum = _bn_state(bn)
-    return folded_batch_norm.batch_norm(x, mean, var, weight, bias, batch_stats, momentum, bn.eps)
+    return batch_norm_kernel(x, mean, var, weight, bias, batch_stats, momentum, bn.eps)
 
 
 def shares_batch_norm_output(bn: nn.BatchNorm2d) -> bool:
