@@ -259,6 +259,24 @@ def test_a_running_trial_is_dead_only_when_its_driver_is(monkeypatch):
     assert is_dead({})  # no driver record: a driver killed before it wrote one, or an older version
 
 
+def test_a_trial_its_driver_records_while_another_driver_starts_is_not_failed():
+    """Two drivers started together: one asks for a trial and records itself a moment later; the
+    other, starting in between, must wait for the record instead of failing the live trial."""
+    import threading
+
+    from automl_nas.study.storage import DRIVER_ATTR, dead_running_trials, owner
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    recorded, lost = study.ask(), study.ask()
+    timer = threading.Timer(0.2, lambda: recorded.set_user_attr(DRIVER_ATTR, owner()))
+    timer.start()
+    dead = dead_running_trials(study, wait_s=1.5)
+    timer.join()
+    assert [t.number for t in dead] == [lost.number]  # the one never recorded is dead
+    assert dead_running_trials(study, wait_s=0.0)[0].number == lost.number
+
+
 def subprocess_pid_that_exited() -> int:
     import subprocess
 

@@ -106,7 +106,7 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
     parameters while ``retries`` allow; another live driver's trials are left running."""
     import warnings
 
-    from automl_nas.study.storage import is_dead, open_storage
+    from automl_nas.study.storage import dead_running_trials, open_storage
 
     import optuna
     from optuna.trial import TrialState
@@ -122,9 +122,7 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
             probe.set_metric_names([metric for metric, _ in cfg.objectives])
-    for stale in probe.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_dead(stale.user_attrs):
-            continue
+    for stale in dead_running_trials(probe):
         probe.tell(stale.number, state=TrialState.FAIL)
         attempt = int(stale.user_attrs.get("attempt", 1))
         if attempt <= retries and stale.params:

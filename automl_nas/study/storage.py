@@ -16,13 +16,17 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["DRIVER_ATTR", "Heartbeat", "is_dead", "open_storage", "owner"]
+__all__ = ["DRIVER_ATTR", "Heartbeat", "dead_running_trials", "is_dead", "open_storage", "owner"]
 
 #: Trial user attribute: ``{"host", "pid", "beat"}`` of the driver that asked for the trial.
 DRIVER_ATTR = "automl_nas_driver"
 #: Seconds between heartbeats, and the silence after which a trial of another host is dead.
 BEAT_S = float(os.environ.get("AUTOML_NAS_STUDY_HEARTBEAT", "30"))
 GRACE_S = 4 * BEAT_S
+#: How long a starting driver waits for a RUNNING trial without a driver record to get one:
+#: a live driver records itself right after asking for the trial, and one starting in that
+#: window must not fail the trial (two drivers started together did, under load).
+RECORD_WAIT_S = float(os.environ.get("AUTOML_NAS_STUDY_RECORD_WAIT", "3"))
 
 
 def open_storage(url: str) -> Any:
@@ -51,6 +55,22 @@ def is_dead(attrs: dict[str, Any], now: float | None = None) -> bool:
     if rec.get("host") == socket.gethostname() and isinstance(rec.get("pid"), int):
         return rec["pid"] != os.getpid() and not pid_alive(rec["pid"])
     return (now or time.time()) - float(rec.get("beat", 0)) > GRACE_S
+
+
+def dead_running_trials(study: Any, *, wait_s: float | None = None) -> list[Any]:
+    """The RUNNING trials of ``study`` whose driver is dead (:func:`is_dead`).
+
+    Trials without a driver record are read again after ``wait_s`` (default
+    :data:`RECORD_WAIT_S`): only those still without one (their driver died between asking and
+    recording) count as dead, not another live driver's trial asked for a moment ago.
+    """
+    from optuna.trial import TrialState
+
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if any(not isinstance(t.user_attrs.get(DRIVER_ATTR), dict) for t in running):
+        time.sleep(RECORD_WAIT_S if wait_s is None else wait_s)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return [t for t in running if is_dead(t.user_attrs)]
 
 
 class Heartbeat:
