@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from automl_nas.nn.folded_batch_norm import batch_norm as batch_norm_kernel
 from automl_nas.nn.depthwise import depthwise_conv2d
+from automl_nas.nn.folded_batch_norm import batch_norm as batch_norm_kernel
 from automl_nas.nn.mixed_op import channel_shuffle
 
 __all__ = [
