@@ -22,7 +22,9 @@ Usage:
 
 The ratio column divides by the official step timed in the same process (``--official-src``:
 DrNAS, DARTS-V1 and GDAS from their official checkouts, benchmarks/official_step.py), else by the
-issue-8 constant, marked ``*``.
+issue-8 constant, marked ``*``. With ``--official-src`` a ``ratio ... per round`` line adds the
+ratio of each alternating round (median, quartiles, range): the official step drifts as much as
+ours, so the spread of those ratios is the error bar of the ratio.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ class Measurement:
     official_ms_measured: float | None = None  # --official-src: the official step, same machine, same run
     breakdown: list[str] | None = None  # --breakdown: op_breakdown.Breakdown.lines() of our step
     official_breakdown: list[str] | None = None  # ... and of the official step
+    # --official-src: ours / official per alternating round (medians of the round's iterations). The
+    # machine drifts by 10% within minutes and the official step as much as ours; a round's ratio
+    # compares the two under the same conditions, so their spread is the ratio's own error bar.
+    round_ratios: list[float] | None = None
 
 
 # ---------------------------------------------------------------------------------- worker side
@@ -237,6 +243,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
         alternate = args.interleave or official is not None
         rounds = args.rounds if alternate else 1
         per_round = max(1, args.iters // rounds) if alternate else args.iters
+        round_ratios = []
         for _ in range(rounds):
             for p in paths:
                 set_fast_paths(search.run.supernet, p == "fast")
@@ -244,10 +251,15 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                 for k, v in got.items():
                     times[p][k].extend(v)
             if official is not None:
-                official_times += [official(len(official_times) + i) for i in range(per_round)]
+                theirs = [official(len(official_times) + i) for i in range(per_round)]
+                official_times += theirs
+                round_ratios.append(statistics.median(times[paths[0]]["iter"][-per_round:])
+                                    / summarise(args.config, theirs)["ms_iter"])
         off_ms = summarise(args.config, official_times)["ms_iter"] if official_times else None
         rows = [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms,
                              args.compile_mode) for p in paths]
+        if round_ratios:
+            rows[0] = replace(rows[0], round_ratios=round_ratios)
         if args.breakdown:  # after the timed rounds: the profiler's overhead never enters the medians
             from op_breakdown import profile_steps
 
@@ -333,6 +345,12 @@ def print_table(rows: list[Measurement]) -> None:
                 f"{cfg.epochs} epochs x {cfg.iters_per_epoch} it x {m.ms_iter:.0f} ms"
                 + (f" + {cfg.frozen_epochs} weight-only epochs x {m.ms_weight:.0f} ms" if cfg.frozen_epochs else ""))
         print(f"projection {m.config} ({m.path}): {what} = {hours:.2f} h on {m.device} ({m.threads} threads) - {cfg.note}")
+    for m in rows:
+        if m.round_ratios:
+            r = sorted(m.round_ratios)
+            print(f"ratio {m.config} ({m.path}) per round, ours / official side by side: median "
+                  f"{statistics.median(r):.3f}, quartiles {r[len(r) // 4]:.3f}-{r[(3 * len(r)) // 4]:.3f}, "
+                  f"range {r[0]:.3f}-{r[-1]:.3f} over {len(r)} rounds")
     by_key: dict[tuple, dict[str, Measurement]] = {}
     for m in rows:
         by_key.setdefault((m.config, m.bf16), {})[m.path] = m

@@ -61,6 +61,16 @@ def test_ratio_uses_the_official_step_measured_in_the_same_run(step_time, capsys
     assert "947*" in row and " 0.42 " in row and "not measured in this run" in out
 
 
+def test_round_ratios_give_the_ratio_its_spread(step_time, capsys):
+    step_time.print_table([_measurement(step_time, official_ms_measured=800.0,
+                                        round_ratios=[0.52, 0.47, 0.50, 0.49, 0.55, 0.48])])
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("ratio drnas-pc-nb201"))
+    assert "median 0.495" in line and "range 0.470-0.550 over 6 rounds" in line
+    assert "quartiles 0.480-0.520" in line
+    step_time.print_table([_measurement(step_time, official_ms_measured=800.0)])
+    assert "per round" not in capsys.readouterr().out  # no official step timed beside ours: no round ratios
+
+
 # A stand-in for a checkout of xiangning-chen/DrNAS: the same module names and call signatures,
 # a tiny model, and a log of what the harness calls (the real checkout cannot be fetched in CI).
 _FAKE_MODEL = '''
