@@ -309,9 +309,8 @@ class _ConcatShuffle(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        b, c, h, w = grad.shape
         groups = ctx.groups
-        part = c // groups
+        part = grad.shape[1] // groups
         head, rest = _unshuffle(_nhwc_grad(grad, grad.shape, grad), part, groups)
         return _nchw(head), _nchw(rest), None
 
