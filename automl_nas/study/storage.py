@@ -49,12 +49,17 @@ def is_dead(attrs: dict[str, Any], now: float | None = None) -> bool:
     a driver killed before recording it) is dead too."""
     from automl_nas.records.lock import pid_alive
 
-    rec = attrs.get(DRIVER_ATTR)
-    if not isinstance(rec, dict):
+    if not _has_record(attrs):
         return True
+    rec = attrs[DRIVER_ATTR]
     if rec.get("host") == socket.gethostname() and isinstance(rec.get("pid"), int):
         return rec["pid"] != os.getpid() and not pid_alive(rec["pid"])
     return (now or time.time()) - float(rec.get("beat", 0)) > GRACE_S
+
+
+def _has_record(attrs: dict[str, Any]) -> bool:
+    """Whether a trial's user attributes carry a driver record (:data:`DRIVER_ATTR`)."""
+    return isinstance(attrs.get(DRIVER_ATTR), dict)
 
 
 def dead_running_trials(study: Any, *, wait_s: float | None = None) -> list[Any]:
@@ -67,7 +72,7 @@ def dead_running_trials(study: Any, *, wait_s: float | None = None) -> list[Any]
     from optuna.trial import TrialState
 
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if any(not isinstance(t.user_attrs.get(DRIVER_ATTR), dict) for t in running):
+    if not all(_has_record(t.user_attrs) for t in running):
         time.sleep(RECORD_WAIT_S if wait_s is None else wait_s)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     return [t for t in running if is_dead(t.user_attrs)]
