@@ -101,21 +101,22 @@ def _cuda_calls_stay_on_cpu():
 Step = Callable[[int], "tuple[float, float]"]
 
 
-def official_iteration(src: Path, config: str, *, device: str) -> Step:
-    """One iteration of the official search loop as ``step(i) -> (weight ms, arch ms)``."""
+def official_iteration(src: Path, config: str, *, device: str, batch: int = 64) -> Step:
+    """One iteration of the official search loop as ``step(i) -> (weight ms, arch ms)``, ``batch``
+    training and ``batch`` arch images (64: the papers')."""
     spec = OFFICIAL[config]
     if repo_of(src) != spec.repo:
         raise SystemExit(f"official_step: {src} is not a checkout of {spec.repo} (no {MARKERS[spec.repo]}), "
                          f"which holds the official code of {config!r}; clone it and pass its path.")
-    return (_drnas_iteration if spec.repo == DRNAS else _autodl_iteration)(src, spec, device)
+    return (_drnas_iteration if spec.repo == DRNAS else _autodl_iteration)(src, spec, device, batch)
 
 
-def _batches(device: str):
+def _batches(device: str, batch: int = 64):
     import torch
 
     g = torch.Generator().manual_seed(0)
-    return [tuple(t.to(device) for t in (torch.rand(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g),
-                                         torch.rand(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g)))
+    return [tuple(t.to(device) for t in (torch.rand(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g),
+                                         torch.rand(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g)))
             for _ in range(4)]
 
 
@@ -141,7 +142,7 @@ def _timed(model, batches, weight_phase, arch_phase, *, arch_first: bool, device
     return iteration
 
 
-def _autodl_iteration(src: Path, spec: Official, device: str) -> Step:
+def _autodl_iteration(src: Path, spec: Official, device: str, batch: int) -> Step:
     """DARTS-V1.py / GDAS.py ``search_func``: the weight step, then the arch step."""
     import torch
     from torch import nn
@@ -176,10 +177,10 @@ def _autodl_iteration(src: Path, spec: Official, device: str) -> Step:
         a_optimizer.step()
         arch_loss.item()
 
-    return _timed(model, _batches(device), weight_phase, arch_phase, arch_first=False, device=device)
+    return _timed(model, _batches(device, batch), weight_phase, arch_phase, arch_first=False, device=device)
 
 
-def _drnas_iteration(src: Path, spec: Official, device: str) -> Step:
+def _drnas_iteration(src: Path, spec: Official, device: str, batch: int) -> Step:
     """DrNAS ``train()``: ``architect.step`` (first order), then the weight step."""
     import torch
     from torch import nn
@@ -209,7 +210,7 @@ def _drnas_iteration(src: Path, spec: Official, device: str) -> Step:
         optimizer.zero_grad()
         architect.optimizer.zero_grad()
 
-    return _timed(model, _batches(device), weight_phase, arch_phase, arch_first=True, device=device)
+    return _timed(model, _batches(device, batch), weight_phase, arch_phase, arch_first=True, device=device)
 
 
 def summarise(config: str, times: list[tuple[float, float]]) -> dict:
@@ -219,11 +220,12 @@ def summarise(config: str, times: list[tuple[float, float]]) -> dict:
             "ms_weight": statistics.median(weight), "ms_arch": statistics.median(arch), "iters": len(times)}
 
 
-def time_official(src: Path, config: str, *, iters: int, warmup: int, threads: int, device: str) -> dict:
+def time_official(src: Path, config: str, *, iters: int, warmup: int, threads: int, device: str,
+                  batch: int = 64) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    iteration = official_iteration(src, config, device=device)
+    iteration = official_iteration(src, config, device=device, batch=batch)
     for i in range(warmup):
         iteration(i)
     return summarise(config, [iteration(i) for i in range(iters)])
@@ -238,12 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=64, help="training and arch images per step (the papers': 64)")
     args = ap.parse_args(argv)
     got = time_official(args.src.resolve(), args.config, iters=args.iters, warmup=args.warmup,
-                        threads=args.threads, device=args.device)
+                        threads=args.threads, device=args.device, batch=args.batch)
     spec = OFFICIAL[args.config]
     print(f"official {args.config} ({spec.repo} {spec.script}): {got['ms_iter']:.0f} ms/iter (min {got['ms_min']:.0f}; "
-          f"weight {got['ms_weight']:.0f} + arch {got['ms_arch']:.0f}) over {got['iters']} iterations")
+          f"weight {got['ms_weight']:.0f} + arch {got['ms_arch']:.0f}) over {got['iters']} iterations, batch {args.batch}")
     return 0
 
 

@@ -18,6 +18,7 @@ Usage:
     python benchmarks/step_time.py --config gdas-nb201 --both --json out.json
     python benchmarks/step_time.py --config darts-nb201 --interleave --rounds 5
     python benchmarks/step_time.py --official-src ~/DrNAS --official-src ~/AutoDL-Projects --breakdown
+    python benchmarks/step_time.py --config drnas-pc-nb201 --official-src ~/DrNAS --batch 2
     python benchmarks/step_time.py --list
 
 The ratio column divides by the official step timed in the same process (``--official-src``:
@@ -25,6 +26,11 @@ DrNAS, DARTS-V1 and GDAS from their official checkouts, benchmarks/official_step
 issue-8 constant, marked ``*``. With ``--official-src`` a ``ratio ... per round`` line adds the
 ratio of each alternating round (median, quartiles, range): the official step drifts as much as
 ours, so the spread of those ratios is the error bar of the ratio.
+
+``--batch 2`` (ours and the official alike) measures the per-step fixed cost: the framework work
+(Python, dispatch, autograd, kernel launches) a step pays whatever its batch. At the papers' 64 the
+rest of the step is the batch-dependent work, so the two runs split a step into what bigger kernels
+would speed up and what only fewer ops would (issue 15's floor).
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-NB201_ITERS = 25_000 // 64  # CIFAR-10 25k/25k search split, batch 64, drop_last (spec §1.6)
+PAPER_BATCH = 64
+NB201_ITERS = 25_000 // PAPER_BATCH  # CIFAR-10 25k/25k search split, batch 64, drop_last (spec §1.6)
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,9 @@ class Measurement:
     # machine drifts by 10% within minutes and the official step as much as ours; a round's ratio
     # compares the two under the same conditions, so their spread is the ratio's own error bar.
     round_ratios: list[float] | None = None
+    # Images per weight step and per arch step. 64 is the papers'; a batch of 2 measures the per-step
+    # fixed cost (Python, dispatch, autograd, kernel launches) that no batch size amortises.
+    batch: int = PAPER_BATCH
 
 
 # ---------------------------------------------------------------------------------- worker side
@@ -125,7 +135,7 @@ def _random_npz(directory: Path, n: int, seed: int = 0) -> Path:
 
 
 def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool, workdir: Path,
-                 compiled: bool = False, compile_mode: str = "default"):
+                 compiled: bool = False, compile_mode: str = "default", batch: int = PAPER_BATCH):
     """The engine's ``Search`` for configuration ``name``, at the start of its measured epoch."""
     import torch
 
@@ -135,8 +145,8 @@ def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool
     from automl_nas.session import open_session
 
     cfg = CONFIGS[name]
-    data = _random_npz(workdir, 8 * 64)
-    overrides = [f'data={{name="npz", path="{data}", batch_size=64}}', f"run.device={device!r}",
+    data = _random_npz(workdir, 8 * max(batch, PAPER_BATCH))
+    overrides = [f'data={{name="npz", path="{data}", batch_size={batch}}}', f"run.device={device!r}",
                  f"run.threads={threads}", f"run.fast_paths={str(fast).lower()}", f"run.bf16={str(bf16).lower()}",
                  f"run.compile={str(compiled).lower()}", f"run.compile_mode={compile_mode!r}",
                  f"run.root={str(workdir / 'runs')!r}", *cfg.overrides]
@@ -199,15 +209,16 @@ def _peak(device: str) -> tuple[float, str]:
 
 
 def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, times: dict,
-                 compiled: bool = False, official_ms: float | None = None, compile_mode: str = "") -> Measurement:
+                 compiled: bool = False, official_ms: float | None = None, compile_mode: str = "",
+                 batch: int = PAPER_BATCH) -> Measurement:
     med = {k: statistics.median(v) if v else None for k, v in times.items()}
     peak, kind = _peak(device)
     return Measurement(config=name, path=path, device=device, threads=threads, bf16=bf16, ms_iter=med["iter"],
                        ms_min=min(times["iter"]),
                        ms_weight=med["weight"], ms_arch=med["arch"], ms_single=med["single"],
-                       img_per_s=2 * 64 * 1e3 / med["iter"], peak_gb=peak, peak_kind=kind, iters=len(times["iter"]),
+                       img_per_s=2 * batch * 1e3 / med["iter"], peak_gb=peak, peak_kind=kind, iters=len(times["iter"]),
                        loadavg=list(os.getloadavg()), compiled=compiled, official_ms_measured=official_ms,
-                       compile_mode=compile_mode if compiled else "")
+                       compile_mode=compile_mode if compiled else "", batch=batch)
 
 
 def worker(args: argparse.Namespace) -> list[Measurement]:
@@ -218,7 +229,8 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
     paths = ["fast", "plain"] if args.interleave else [args.path]
     with tempfile.TemporaryDirectory(prefix="step-time-") as tmp:
         search = build_search(args.config, fast=paths[0] == "fast", device=args.device, threads=args.threads,
-                              bf16=args.bf16, workdir=Path(tmp), compiled=args.compile, compile_mode=args.compile_mode)
+                              bf16=args.bf16, workdir=Path(tmp), compiled=args.compile, compile_mode=args.compile_mode,
+                              batch=args.batch)
         from automl_nas.nn import set_fast_paths
 
         clock = _Clock(args.device)
@@ -230,7 +242,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
             from official_step import official_iteration, summarise
 
             try:
-                official = official_iteration(args.official_src[0], args.config, device=args.device)
+                official = official_iteration(args.official_src[0], args.config, device=args.device, batch=args.batch)
                 for i in range(args.warmup):
                     official(i)
             except Exception as exc:  # ours is still measured; the table then shows the issue-8 figure
@@ -257,7 +269,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                                     / summarise(args.config, theirs)["ms_iter"])
         off_ms = summarise(args.config, official_times)["ms_iter"] if official_times else None
         rows = [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms,
-                             args.compile_mode) for p in paths]
+                             args.compile_mode, args.batch) for p in paths]
         if round_ratios:
             rows[0] = replace(rows[0], round_ratios=round_ratios)
         if args.breakdown:  # after the timed rounds: the profiler's overhead never enters the medians
@@ -281,7 +293,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
 def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[Measurement]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--config", name, "--path", path,
            "--device", args.device, "--threads", str(args.threads), "--iters", str(args.iters),
-           "--warmup", str(args.warmup), "--rounds", str(args.rounds)]
+           "--warmup", str(args.warmup), "--rounds", str(args.rounds), "--batch", str(args.batch)]
     cmd += ["--bf16", "on" if bf16 else "off"]
     cmd += ["--compile", "--compile-mode", args.compile_mode] if args.compile else []
     cmd += ["--breakdown"] if args.breakdown else []
@@ -306,9 +318,9 @@ def _official_checkout(name: str, sources: list[Path]) -> Path | None:
 
 
 def projection_hours(m: Measurement) -> float | None:
-    """Wall time of the paper's search at the measured speed (hours)."""
+    """Wall time of the paper's search at the measured speed (hours); None for a step not at the paper's batch."""
     cfg = CONFIGS[m.config]
-    if not cfg.epochs:
+    if not cfg.epochs or m.batch != PAPER_BATCH:
         return None
     if cfg.single_level and m.ms_single is not None:
         ms = (cfg.epochs + cfg.frozen_epochs) * cfg.iters_per_epoch * m.ms_single
@@ -325,7 +337,8 @@ def print_table(rows: list[Measurement]) -> None:
     for m in rows:
         cfg = CONFIGS[m.config]
         # A figure measured in this run beats the issue-8 constant (marked *): the machine drifts.
-        official = m.official_ms_measured or (cfg.official_ms if not m.device.startswith("cuda") else None)
+        official = m.official_ms_measured or (cfg.official_ms if not m.device.startswith("cuda")
+                                              and m.batch == PAPER_BATCH else None)
         ratio = f"{m.ms_iter / official:.2f}" if official else "-"
         off_ms = (f"{official:,.0f}" + ("" if m.official_ms_measured else "*")) if official else "-"
         off_gb = f"{cfg.official_rss_gb:.1f}" if cfg.official_rss_gb else "-"
@@ -345,6 +358,10 @@ def print_table(rows: list[Measurement]) -> None:
                 f"{cfg.epochs} epochs x {cfg.iters_per_epoch} it x {m.ms_iter:.0f} ms"
                 + (f" + {cfg.frozen_epochs} weight-only epochs x {m.ms_weight:.0f} ms" if cfg.frozen_epochs else ""))
         print(f"projection {m.config} ({m.path}): {what} = {hours:.2f} h on {m.device} ({m.threads} threads) - {cfg.note}")
+    for m in rows:
+        if m.batch != PAPER_BATCH:
+            print(f"batch {m.config} ({m.path}): {m.batch} images per weight step and per arch step, not the papers' "
+                  f"{PAPER_BATCH}: {m.ms_iter:.0f} ms/iter is the per-step fixed cost (no projection)")
     for m in rows:
         if m.round_ratios:
             r = sorted(m.round_ratios)
@@ -388,6 +405,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iters", type=int, default=10, help="timed iterations (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     parser.add_argument("--rounds", type=int, default=5, help="--interleave: alternations of the two paths")
+    parser.add_argument("--batch", type=int, default=PAPER_BATCH,
+                        help="training and arch images per step, ours and the official (default: the papers' 64); "
+                             "--batch 2 measures the per-step fixed cost that no batch size amortises")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the reference machine: 2)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--bf16", choices=("off", "on", "both"), default=None,

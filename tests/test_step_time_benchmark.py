@@ -71,6 +71,26 @@ def test_round_ratios_give_the_ratio_its_spread(step_time, capsys):
     assert "per round" not in capsys.readouterr().out  # no official step timed beside ours: no round ratios
 
 
+def test_a_small_batch_is_reported_as_the_fixed_cost_not_projected(step_time, capsys):
+    m = _measurement(step_time, batch=2, ms_iter=90.0)
+    assert step_time.projection_hours(m) is None  # 390 iterations per epoch hold only at the papers' batch
+    step_time.print_table([m])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("drnas-pc-nb201"))
+    assert "947" not in row and row.split()[-4] == "-"  # no ratio to the issue-8 figure, taken at batch 64
+    assert "2 images per weight step and per arch step" in out and "90 ms/iter is the per-step fixed cost" in out
+    step_time.print_table([_measurement(step_time, batch=2, ms_iter=90.0, official_ms_measured=150.0)])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("drnas-pc-nb201"))
+    assert " 150 " in row and " 0.60 " in row  # the official step at the same batch, measured beside ours
+
+
+def test_batch_reaches_the_engine_loaders(step_time, tmp_path):
+    search = step_time.build_search("gdas-nb201", fast=True, device="cpu", threads=1, bf16=False, workdir=tmp_path,
+                                    batch=2)
+    (x, y), (xa, ya) = step_time._batches(search, 1)[0]
+    assert x.shape[0] == y.shape[0] == xa.shape[0] == ya.shape[0] == 2
+
+
 # A stand-in for a checkout of xiangning-chen/DrNAS: the same module names and call signatures,
 # a tiny model, and a log of what the harness calls (the real checkout cannot be fetched in CI).
 _FAKE_MODEL = '''
@@ -120,12 +140,14 @@ def test_official_step_times_the_official_loop(tmp_path):
         (src / "architect.py").write_text(_FAKE_ARCHITECT)
         try:
             got = official.time_official(src, "drnas-pc-nb201", iters=3, warmup=1, threads=1, device="cpu")
+            small = official.time_official(src, "drnas-pc-nb201", iters=1, warmup=0, threads=1, device="cpu", batch=2)
             import search_model
         finally:
             for name in ("search_model", "architect", "cell_operations"):
                 sys.modules.pop(name, None)
             sys.path[:] = [p for p in sys.path if not p.startswith(str(src))]
-        assert search_model.CALLS == [("k", 4)] + [("arch", False)] * 4  # first-order arch step, every iteration
+        assert search_model.CALLS[:5] == [("k", 4)] + [("arch", False)] * 4  # first-order arch step, every iteration
+        assert small["iters"] == 1 and all(t.shape[0] == 2 for t in official._batches("cpu", 2)[0])
         assert got["iters"] == 3 and got["ms_iter"] >= got["ms_min"] > 0
         assert got["ms_iter"] == pytest.approx(got["ms_weight"] + got["ms_arch"], rel=0.5)
 
