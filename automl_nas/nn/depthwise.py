@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from automl_nas.nn.grad_needs import record_inputs, wanted_grads
+
 __all__ = ["depthwise_conv2d"]
 
 _conv_backward = torch.ops.aten.convolution_backward
@@ -62,6 +64,7 @@ class _DepthwiseConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, padding, dilation):
+        record_inputs(ctx, x, weight, padding, dilation)
         ctx.save_for_backward(x, weight)
         ctx.conf = (padding, dilation)
         return F.conv2d(x, weight, None, 1, padding, dilation, x.shape[1])
@@ -71,9 +74,10 @@ class _DepthwiseConv(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         padding, dilation = ctx.conf
         gx = gw = None
-        if ctx.needs_input_grad[0]:
+        want_x, want_w = wanted_grads(ctx)[:2]  # an arch step wants no weight gradient
+        if want_x:
             gx = _grad_input(grad_out, x, weight, padding, dilation)
-        if ctx.needs_input_grad[1]:
+        if want_w:
             gw = _grad_weight(grad_out, x, weight, padding, dilation)
         return gx, gw, None, None
 

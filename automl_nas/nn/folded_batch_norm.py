@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from automl_nas.nn.grad_needs import record_inputs, wanted_grads
+
 __all__ = ["batch_norm", "fold_factor"]
 
 _VECTOR = 16  # fp32 lanes of an AVX-512 register: ATen's kernels are fast for multiples of it
@@ -84,6 +86,7 @@ class _FoldedBatchNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, k):
+        record_inputs(ctx, x, weight, bias, running_mean, running_var, momentum, eps, k)
         n, c, h, w = x.shape
         m = n * h * w
         rows = _rows(x, k)
@@ -114,6 +117,7 @@ class _FoldedBatchNorm(torch.autograd.Function):
         x, weight, mean, invstd = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph (Hessian-vector products): a differentiable recomputation
             return (*_recomputed_grads(ctx, x, weight, grad), None, None, None, None, None)
+        want_x, want_weight, want_bias = wanted_grads(ctx)[:3]
         k, (n, c, h, w) = ctx.k, x.shape
         m = n * h * w
         g = _rows(grad.contiguous(memory_format=torch.channels_last), k)
@@ -125,15 +129,15 @@ class _FoldedBatchNorm(torch.autograd.Function):
             [False, True, True])
         dot_invstd, sum_g = _per_channel(col_dot, k), _per_channel(col_sum, k)
         grad_x = None
-        if ctx.needs_input_grad[0]:
+        if want_x:
             scale = invstd if weight is None else invstd * weight
             # dx = (g - sum_g / m - (x - mean) * invstd^2 * dot / m) * scale = g * scale + x * a + b
             a = -dot_invstd * invstd * scale / m
             b = -mean * a - sum_g * scale / m
             grad_x = torch.addcmul(b.repeat(k), rows, a.repeat(k)).addcmul_(g, scale.repeat(k))
             grad_x = grad_x.view(n, h, w, c).permute(0, 3, 1, 2)
-        grad_weight = dot_invstd if weight is not None and ctx.needs_input_grad[1] else None
-        grad_bias = sum_g if ctx.has_bias and ctx.needs_input_grad[2] else None
+        grad_weight = dot_invstd if weight is not None and want_weight else None
+        grad_bias = sum_g if ctx.has_bias and want_bias else None
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 

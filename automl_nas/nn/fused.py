@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from automl_nas.nn.depthwise import depthwise_conv2d
 from automl_nas.nn.folded_batch_norm import batch_norm as batch_norm_kernel
+from automl_nas.nn.grad_needs import record_inputs, wanted_grads
 from automl_nas.nn.mixed_op import channel_shuffle
 
 __all__ = [
@@ -181,6 +182,7 @@ class _WeightedSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, n, *args):
+        record_inputs(ctx, n, *args)
         xs, ws = args[:n], args[n:]
         ctx.n = n
         ctx.save_for_backward(*(x if w is not None else None for x, w in zip(xs, ws)), *ws)
@@ -188,7 +190,7 @@ class _WeightedSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        n, saved, needs = ctx.n, ctx.saved_tensors, ctx.needs_input_grad[1:]
+        n, saved, needs = ctx.n, ctx.saved_tensors, wanted_grads(ctx)[1:]
         grads_x, grads_w = [], []
         for t in range(n):
             x, w = saved[t], saved[n + t]
