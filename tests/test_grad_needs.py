@@ -96,3 +96,38 @@ def test_weighted_sum_aligns_its_wanted_gradients_past_the_count_argument():
     out.sum().backward(inputs=[w])
     assert w.grad.item() == pytest.approx(xs[1].sum().item(), rel=1e-6)
     assert all(x.grad is None for x in xs)
+
+
+class _ThreeFunctions(torch.nn.Module):
+    """A depthwise conv, a folded batch norm and a weighted sum: the Functions that ask wanted_grads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(8, 1, 3, 3))
+        self.s = torch.nn.Parameter(torch.rand(8) + 0.5)
+
+    def forward(self, x, alpha):
+        h = depthwise_conv2d(x * alpha[0], self.w, 1, 1, 1)
+        h = folded_batch_norm.batch_norm(h, None, None, self.s, None, True, 0.1, 1e-5)
+        return weighted_sum([(h, alpha[1]), (x, alpha[2])], h)
+
+
+@pytest.mark.parametrize("wanted", ["alpha", "weights", "all"])
+def test_a_compiled_supernet_takes_the_same_gradients(wanted):
+    # run.compile traces the Functions' backwards ahead of time (AOTAutograd): the engine's answer
+    # must not be baked into the compiled graph.
+    torch.manual_seed(0)
+    net = _ThreeFunctions()
+    x = torch.randn(4, 8, 8, 8).contiguous(memory_format=torch.channels_last)
+    grads = []
+    for forward in (net, torch.compile(net, backend="aot_eager")):
+        alpha = torch.tensor([0.7, 0.4, 0.2], requires_grad=True)
+        net.zero_grad(set_to_none=True)
+        inputs = {"alpha": [alpha], "weights": list(net.parameters()), "all": [alpha, *net.parameters()]}[wanted]
+        forward(x, alpha).square().sum().backward(inputs=inputs)
+        grads.append([t.grad for t in (alpha, *net.parameters())])
+    eager, compiled = grads
+    assert [g is None for g in compiled] == [g is None for g in eager] == [all(t is not i for i in inputs) for t in (alpha, *net.parameters())]
+    for a, b in zip(eager, compiled):
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
