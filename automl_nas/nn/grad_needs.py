@@ -11,17 +11,18 @@ depthwise weight gradient of its separable and dilated convs for nothing (1844 -
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import BackwardCFunction, FunctionCtx
 
 __all__ = ["record_inputs", "wanted_grads"]
 
 
-def record_inputs(ctx, *args) -> None:
+def record_inputs(ctx: FunctionCtx, *args: object) -> None:
     """Call in ``forward`` with the Function's arguments, in order (``ctx.next_functions`` has an
     entry per tensor argument only, so :func:`wanted_grads` needs to know which ones were tensors)."""
     ctx.tensor_inputs = tuple(isinstance(a, torch.Tensor) for a in args)
 
 
-def wanted_grads(ctx) -> tuple[bool, ...]:
+def wanted_grads(ctx: BackwardCFunction) -> tuple[bool, ...]:
     """Per forward argument: whether the backward now running needs its gradient.
 
     Call it inside ``backward`` of a Function whose ``forward`` called :func:`record_inputs`.
@@ -36,7 +37,7 @@ def wanted_grads(ctx) -> tuple[bool, ...]:
     return tuple(wanted)
 
 
-def _will_run(node) -> bool:
+def _will_run(node: torch.autograd.graph.Node) -> bool:
     try:
         return torch._C._will_engine_execute_node(node)
     except RuntimeError:  # torch.autograd.grad() refuses to answer for the node of a leaf it was asked for
