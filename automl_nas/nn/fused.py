@@ -260,12 +260,10 @@ def _nchw(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 1, 2)
 
 
-def _nhwc_grad(grad: torch.Tensor | None, shape: tuple[int, int, int, int], like: torch.Tensor) -> torch.Tensor:
-    """A gradient as NHWC (zeros for an unused output); a non-channels-last one is copied."""
-    b, c, h, w = shape
-    if grad is None:
-        return like.new_zeros((b, h, w, c))
-    return _nhwc(grad).reshape(b, h, w, c)
+def _dense_nhwc(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as a dense NHWC tensor: a view when it is channels-last, else a copy."""
+    b, c, h, w = t.shape
+    return _nhwc(t).reshape(b, h, w, c)
 
 
 def _joined_nhwc(g_head: torch.Tensor | None, g_rest: torch.Tensor | None, shape: tuple[int, int, int, int],
@@ -313,7 +311,7 @@ class _ConcatShuffle(torch.autograd.Function):
     def backward(ctx, grad):
         groups = ctx.groups
         part = grad.shape[1] // groups
-        head, rest = _unshuffle(_nhwc_grad(grad, grad.shape, grad), part, groups)
+        head, rest = _unshuffle(_dense_nhwc(grad), part, groups)
         return _nchw(head), _nchw(rest), None
 
 
