@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Callable
 
 DRNAS, AUTODL = "xiangning-chen/DrNAS", "D-X-Y/AutoDL-Projects"
+PAPER_BATCH = 64  # training and arch images per step in both official loops
 MARKERS = {DRNAS: "201-space/search_model.py", AUTODL: "xautodl/models/cell_searchs/search_model_darts.py"}
 
 
@@ -101,7 +102,7 @@ def _cuda_calls_stay_on_cpu():
 Step = Callable[[int], "tuple[float, float]"]
 
 
-def official_iteration(src: Path, config: str, *, device: str, batch: int = 64) -> Step:
+def official_iteration(src: Path, config: str, *, device: str, batch: int = PAPER_BATCH) -> Step:
     """One iteration of the official search loop as ``step(i) -> (weight ms, arch ms)``, ``batch``
     training and ``batch`` arch images (64: the papers')."""
     spec = OFFICIAL[config]
@@ -111,7 +112,7 @@ def official_iteration(src: Path, config: str, *, device: str, batch: int = 64) 
     return (_drnas_iteration if spec.repo == DRNAS else _autodl_iteration)(src, spec, device, batch)
 
 
-def _batches(device: str, batch: int = 64):
+def _batches(device: str, batch: int = PAPER_BATCH):
     import torch
 
     g = torch.Generator().manual_seed(0)
@@ -221,7 +222,7 @@ def summarise(config: str, times: list[tuple[float, float]]) -> dict:
 
 
 def time_official(src: Path, config: str, *, iters: int, warmup: int, threads: int, device: str,
-                  batch: int = 64) -> dict:
+                  batch: int = PAPER_BATCH) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch", type=int, default=64, help="training and arch images per step (the papers': 64)")
+    ap.add_argument("--batch", type=int, default=PAPER_BATCH, help="training and arch images per step (the papers': 64)")
     args = ap.parse_args(argv)
     got = time_official(args.src.resolve(), args.config, iters=args.iters, warmup=args.warmup,
                         threads=args.threads, device=args.device, batch=args.batch)
