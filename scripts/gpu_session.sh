@@ -17,6 +17,8 @@
 #   30 epochs on the 5k images, scored by the NAS-Bench-201 table that --prepare carried;
 #   bf16-spread.json/.txt in $OUT. (DARTS, not GDAS: on this short protocol GDAS' supernets stay
 #   at chance and its cells are random; measured on CPU.)
+# Before a GPU is lent: scripts/gpu_rehearsal.sh runs this script here, in an environment like the
+#   device image's (its torch, no ray/optuna/plotly), in CPU mode.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 carry="$repo/.gpu-carry"
@@ -42,9 +44,10 @@ cd "$repo"
 "$py" -m pip install -q --no-deps --no-build-isolation -e . $(for p in plugins/*/; do printf -- '-e %s ' "${p%/}"; done) -e tests/outside_plugin
 if [ "${2:-}" = "--spread" ]; then
   mkdir -p "$out"
-  PYTHONUNBUFFERED=1 "$py" benchmarks/bf16_spread.py --device cuda --data "$carry/cifar10-5k.npz" \
-    --table "$carry/nb201-test-accuracy.csv" --recipe recipes/darts-nb201.toml --seeds 3 --epochs "${SPREAD_EPOCHS:-30}" \
-    --json "$out/bf16-spread.json" | tee "$out/bf16-spread.txt"
+  # SPREAD_DEVICE/SEEDS/EPOCHS/EXTRA: scripts/gpu_rehearsal.sh runs this part on a CPU, shortened.
+  PYTHONUNBUFFERED=1 "$py" benchmarks/bf16_spread.py --device "${SPREAD_DEVICE:-cuda}" --data "$carry/cifar10-5k.npz" \
+    --table "$carry/nb201-test-accuracy.csv" --recipe recipes/darts-nb201.toml --seeds "${SPREAD_SEEDS:-3}" \
+    --epochs "${SPREAD_EPOCHS:-30}" ${SPREAD_EXTRA:-} --json "$out/bf16-spread.json" | tee "$out/bf16-spread.txt"
   exit 0
 fi
 official=()

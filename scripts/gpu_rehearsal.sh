@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A rehearsal of scripts/gpu_session.sh here, on the CPU, in an environment like the device image's.
+#
+# A GPU is lent to few sessions and for 15 minutes at most, so the prepared device check must
+# not meet a missing package or a torch API for the first time there. The device image differs
+# from our CI environment (/work/.library/device/KINDS.md, read 2026-11): its python3 holds
+# torch 2.11.0 and torchvision 0.26.0 (CI: 2.14.1 / 0.29.1) and has neither ray, optuna nor
+# plotly; cattrs and tomli-w travel as wheels in .gpu-carry. This script:
+#   1. builds, once, a venv (REHEARSAL_VENV, default .gpu-rehearsal/) with those versions and
+#      the image's packages that the project imports, without ray/optuna/plotly (python3 here
+#      is 3.11, the image's 3.12);
+#   2. clones HEAD (commit first) into a temporary directory with no ../shared beside it (none
+#      travels) and copies .gpu-carry in (run `scripts/gpu_session.sh --prepare` first);
+#   3. runs the session script there as the device would, in its CPU mode
+#      (`gpu_session.sh OUT --device cpu --quick`), then its --spread part on one epoch;
+#   4. stops non-zero where a section of the check (gpu_check exits 1) or the spread fails;
+#      OUT keeps gpu_check.json/.md and bf16-spread.json/.txt.
+# Usage: bash scripts/gpu_rehearsal.sh OUT_DIR        (~3 min once the venv exists; ~5 to build it)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$(mkdir -p "${1:?usage: gpu_rehearsal.sh OUT_DIR}" && cd "$1" && pwd)"
+venv="${REHEARSAL_VENV:-$repo/.gpu-rehearsal}"
+[ -d "$repo/.gpu-carry/wheels" ] || { echo "gpu_rehearsal: no .gpu-carry; run scripts/gpu_session.sh --prepare first" >&2; exit 2; }
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  # setuptools < 82: torch 2.11's own pin; wheel: editable installs without build isolation.
+  "$venv/bin/python" -m pip install -q torch==2.11.0 torchvision==0.26.0 "setuptools>=70,<82" wheel \
+    attrs pluggy click numpy pyarrow tqdm matplotlib onnx onnxscript onnxruntime scikit-learn \
+    safetensors tensorboard torch_geometric pytest hypothesis
+fi
+for absent in ray optuna plotly; do
+  if "$venv/bin/python" -c "import $absent" 2>/dev/null; then
+    echo "gpu_rehearsal: $venv has $absent, which the device image lacks; remove it or the venv" >&2; exit 2
+  fi
+done
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+git clone -q "$repo" "$work/checkout"
+cp -r "$repo/.gpu-carry" "$work/checkout/"
+cd "$work/checkout"
+PYTHON="$venv/bin/python" bash scripts/gpu_session.sh "$out" --device cpu --quick
+SPREAD_DEVICE=cpu SPREAD_EPOCHS=1 SPREAD_SEEDS=2 SPREAD_EXTRA=--quick PYTHON="$venv/bin/python" \
+  bash scripts/gpu_session.sh "$out" --spread
+echo "gpu_rehearsal: the check and the spread ran; summaries in $out"
