@@ -2,7 +2,9 @@
 
 The suite runs it with ``--smoke`` (every section, smallest settings: one step-time
 configuration, 1-step searches on a tiny supernet, 1 vs 2 seed processes); ``--quick`` is the
-few-minute CPU mode of the same code path.
+few-minute CPU mode of the same code path. It runs as it would on the device machine, whose
+image has no ray, optuna or plotly (scripts/gpu_rehearsal.sh checks the rest of that image:
+its older torch).
 """
 
 from __future__ import annotations
@@ -19,12 +21,39 @@ from automl_nas.testing import script_fixture
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The device machine's image lacks these (the device tool's KINDS.md, read 2026-11); a sitecustomize on PYTHONPATH
+# makes them unimportable in the check and in every process it starts.
+DEVICE_IMAGE_LACKS = ("ray", "optuna", "plotly")
+_ABSENT = """import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {absent!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (the device image has none)", name=name)
+sys.meta_path.insert(0, _Absent())
+"""
+
+
+def _without_device_absentees(tmp_path: Path) -> dict[str, str]:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_ABSENT.format(absent=set(DEVICE_IMAGE_LACKS)))
+    return {"PYTHONPATH": str(site)}
+
+
+def test_the_device_image_absentees_are_really_unimportable(tmp_path):
+    env = _without_device_absentees(tmp_path)
+    probe = "import importlib, sys\nfor m in sys.argv[1:]:\n    try: importlib.import_module(m)\n    except ModuleNotFoundError: print(m)"
+    proc = subprocess.run([sys.executable, "-c", probe, *DEVICE_IMAGE_LACKS, "ray.tune", "json"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert proc.stdout.split() == [*DEVICE_IMAGE_LACKS, "ray.tune"], proc.stderr
+
+
 @pytest.mark.slow
 def test_gpu_check_cpu_smoke_writes_json_and_markdown(tmp_path):
     out = tmp_path / "check"
+    env = {"PYTHON": sys.executable, "PATH": "/usr/bin:/bin", **_without_device_absentees(tmp_path)}
     proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(out), "--device", "cpu", "--smoke"],
-                          capture_output=True, text=True, cwd=REPO, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
-                          timeout=300)
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "gpu_check.json").read_text())
     sections = report["sections"]
