@@ -22,6 +22,10 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   validation images per pass per epoch, x the paper's epochs).
 * ``seeds``: 1 vs 4 concurrent GDAS seed processes on one device (timed together after a
   barrier): aggregate images/s and the ratio (target >= 3x).
+* ``ray_seeds``: the same through the executor, as users run seeds: ``automl run --seeds 1-N
+  --executor ray`` with ``executor.gpus = 1/N`` (fractional GPUs), 2 epochs per trial, timed from
+  the epoch lines the trials stream to the driver; each trial's device and Ray's GPU ids. Needs
+  ``ray`` (the device image has none: ``scripts/gpu_session.sh --prepare`` carries a pruned wheel).
 * peak memory: per step-time configuration and per search (CUDA max allocated, else process RSS).
 * the summary ends with the issue's targets and a verdict each (:func:`targets`).
 
@@ -41,12 +45,15 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -73,14 +80,14 @@ def _settings(args: argparse.Namespace) -> dict:
     if args.smoke:
         return dict(configs=["gdas-nb201"], bf16=["off"], compiled=[False], iters=1, warmup=0, search_steps=1,
                     valid_batches=1, seed_iters=1, seeds=[1, 2], tests_k="export", tiny_search=True,
-                    searches=["gdas", "drnas"])
+                    searches=["gdas", "drnas"], ray_seeds=[1, 2], ray_steps=1)
     if args.quick:
         return dict(configs=["gdas-nb201", "drnas-nb201"], bf16=["off"], compiled=[False], iters=2, warmup=1,
                     search_steps=4, valid_batches=2, seed_iters=2, seeds=[1, 4], tests_k=None, tiny_search=False,
-                    searches=["gdas", "drnas"])
+                    searches=["gdas", "drnas"], ray_seeds=[1, 2], ray_steps=4)
     return dict(configs=CONFIGS_FULL, bf16=["off", "on"], compiled=[False, True], iters=10, warmup=3, search_steps=0,
                 valid_batches=0, seed_iters=20, seeds=[1, 4], tests_k=None, tiny_search=False,
-                searches=list(SEARCHES))
+                searches=list(SEARCHES), ray_seeds=[1, 4], ray_steps=60)
 
 
 def _peak_gb(device: str) -> tuple[float, str]:
@@ -235,9 +242,96 @@ def section_seeds(args, out: Path, s: dict) -> dict:
     return result
 
 
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
+
+
+_EPOCH_LINE = re.compile(r"^trial seed-(\d+): epoch (\d+)/")
+
+
+def _timed_stderr(cmd: list[str], stdout: Path, until: float) -> tuple[int | None, list[tuple[float, str]]]:
+    """Run ``cmd``, stamping each stderr line with the driver's clock as it arrives; stopped at ``until``."""
+    with stdout.open("w") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        watchdog = threading.Timer(_left(until), proc.kill)
+        watchdog.start()
+        try:
+            lines = [(time.perf_counter(), line.rstrip("\n")) for line in proc.stderr]
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+    return (None if code < 0 else code), lines
+
+
+def section_ray_seeds(args, out: Path, s: dict) -> dict:
+    """1 vs 4 GDAS seed trials through the executor on Ray (``automl run --seeds 1-N --executor
+    ray``), each reserving ``1/N`` of the GPU (``executor.gpus``; ``run.device = "auto"`` then
+    becomes ``cuda`` in the trial), at paper size on the 5k images, 2 epochs each.
+
+    A trial's rate is its 2nd epoch (steps, validation and checkpoint) timed on the driver's
+    clock, between the epoch lines the executor streams from the trial; the aggregate is the sum
+    of the trials' rates, and ``overlap`` is the share of the mean 2nd epoch that all N trials ran
+    together (near 1: the sum is a concurrent throughput). Each trial's ``env.json`` says which GPU
+    Ray gave it. Not run where ``ray`` is not installed (the device image has none:
+    ``scripts/gpu_session.sh --prepare`` carries a pruned wheel).
+    """
+    if not _importable("ray"):
+        return {"ok": True, "not_run": "ray is not installed here (for the device: scripts/gpu_session.sh --prepare)"}
+    on_gpu, result = args.device.startswith("cuda"), {}
+    for n in s["ray_seeds"]:
+        batch = out / f"ray-seeds-{n}-{time.strftime('%H%M%S')}"
+        resources = ([f"executor.gpus={1 / n!r}", f"executor.cpus={max(1, (os.cpu_count() or n) // n)}"] if on_gpu
+                     else ["executor.gpus=0", f"executor.cpus={max(0.5, (os.cpu_count() or n) / n)!r}"])
+        cmd = [sys.executable, "-c", "from automl_nas.cli import main; main()", "run", str(REPO / SEARCHES["gdas"][0]),
+               "--seeds", f"1-{n}", "--executor", "ray", "--run-dir", str(batch)]
+        for override in _search_overrides(args.data, s["tiny_search"], s["ray_steps"], 2) + resources:
+            cmd += ["--set", override]
+        started = time.perf_counter()
+        code, lines = _timed_stderr(cmd, out / f"ray-seeds-{n}.json", STARTED + args.deadline_s)
+        if code != 0:
+            why = "stopped at the --deadline-s" if code is None else f"exit code {code}"
+            return {**result, "error": f"{n} seed(s) on Ray: {why}: " + "\n".join(text for _, text in lines[-20:]),
+                    "ok": False}
+        epoch_ends: dict[int, dict[int, float]] = {}
+        for stamp, text in lines:
+            if match := _EPOCH_LINE.match(text):
+                epoch_ends.setdefault(int(match[1]), {})[int(match[2])] = stamp
+        trials = {}
+        for seed in range(1, n + 1):
+            ends, run_dir = epoch_ends.get(seed, {}), batch / f"seed-{seed}"
+            if not {1, 2} <= set(ends):
+                return {**result, "error": f"seed {seed} streamed no 2nd epoch", "ok": False}
+            env = json.loads((run_dir / "env.json").read_text())
+            epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            images = s["ray_steps"] * 2 * 64  # a weight and an arch batch of 64 per step
+            trials[seed] = {"epoch2_s": ends[2] - ends[1], "img_per_s": images / (ends[2] - ends[1]),
+                            "epoch2_steps_s": epochs[1]["epoch_time_s"],  # the trial's own clock, step loop only
+                            "epoch_ends": (ends[1], ends[2]), "device": env.get("device"),
+                            "gpu_ids": env.get("executor", {}).get("gpu_ids"),
+                            "resources": env.get("executor", {}).get("resources")}
+        shared = min(t["epoch_ends"][1] for t in trials.values()) - max(t["epoch_ends"][0] for t in trials.values())
+        mean_epoch = sum(t["epoch2_s"] for t in trials.values()) / n
+        first_epoch = min(stamp for ends in epoch_ends.values() for stamp in ends.values())
+        result[str(n)] = {"trials": n, "img_per_s": sum(t["img_per_s"] for t in trials.values()),
+                          "overlap": max(0.0, shared) / mean_epoch, "wall_s": time.perf_counter() - started,
+                          "start_s": first_epoch - started, "batch": str(batch),
+                          "per_trial": {str(k): {key: v for key, v in t.items() if key != "epoch_ends"}
+                                        for k, t in trials.items()}}
+    lo, hi = (str(n) for n in s["ray_seeds"])
+    result["throughput_ratio"] = result[hi]["img_per_s"] / result[lo]["img_per_s"]
+    devices = {t["device"] for r in (result[lo], result[hi]) for t in r["per_trial"].values()}
+    result["ok"] = devices == {"cuda" if on_gpu else "cpu"}
+    if not result["ok"]:
+        result["error"] = f"the trials ran on {sorted(devices)}, not on the device the executor reserved"
+    return result
+
+
 STARTED = time.perf_counter()
 SECTIONS = {"env": section_env, "cuda_tests": section_cuda_tests, "step_time": section_step_time,
-            "search": section_search, "seeds": section_seeds}
+            "search": section_search, "seeds": section_seeds, "ray_seeds": section_ray_seeds}
 
 
 # ---------------------------------------------------------------------------------- workers
@@ -325,6 +419,21 @@ def paper_epoch_s(epoch: dict, steps: int) -> float:
             + epoch["checkpoint_s"] + epoch["other_s"])
 
 
+def _search_overrides(data: str, tiny: bool, steps: int, valid_batches: int) -> list[str]:
+    """A 2-epoch search on the 5k images, scored without a benchmark table (none travels);
+    ``steps``/``valid_batches`` 0: whole epochs and validation passes."""
+    limit = ", limit=512" if tiny else ""
+    overrides = [f'data={{name="npz", path="{Path(data).resolve()}", batch_size=64{limit}}}', "search.epochs=2",
+                 'evaluator={name="analog-nasbench"}']
+    if tiny:  # --smoke: the test suite checks the plumbing, not the figures
+        overrides += ["space.channels=4", "space.cells_per_stage=1"]
+    if steps:
+        overrides.append(f"search.steps_per_epoch={steps}")
+    if valid_batches:
+        overrides.append(f"search.valid_batches={valid_batches}")
+    return overrides
+
+
 def search_worker(args) -> dict:
     import torch
 
@@ -334,15 +443,8 @@ def search_worker(args) -> dict:
     clock = _EpochClock()
     clock.install()
     session = open_session([(clock.plugin(), "gpu-check-epoch-clock")])
-    limit = ", limit=512" if args.tiny_search else ""
-    overrides = [f'data={{name="npz", path="{Path(args.data).resolve()}", batch_size=64{limit}}}', "search.epochs=2", f"run.device={args.device!r}",
-                 f"run.root={str(Path(args.out) / 'runs')!r}", 'evaluator={name="analog-nasbench"}']
-    if args.tiny_search:  # --smoke: the test suite checks the plumbing, not the figures
-        overrides += ["space.channels=4", "space.cells_per_stage=1"]
-    if args.search_steps:
-        overrides.append(f"search.steps_per_epoch={args.search_steps}")
-    if args.valid_batches:
-        overrides.append(f"search.valid_batches={args.valid_batches}")
+    overrides = _search_overrides(args.data, args.tiny_search, args.search_steps, args.valid_batches)
+    overrides += [f"run.device={args.device!r}", f"run.root={str(Path(args.out) / 'runs')!r}"]
     if args.device == "cpu":
         overrides.append("run.threads=2")
     plan = session.plan(REPO / recipe, overrides=overrides)
@@ -470,6 +572,19 @@ def markdown(report: dict) -> str:
                 lines.append(f"- {k} process(es): {v['img_per_s']:.0f} img/s in all, peak {v['peak_gb_per_process']:.2f} GB "
                              f"per process ({v['peak_kind']})")
         lines.append(f"- throughput ratio: {seeds['throughput_ratio']:.2f}x (target on a GPU: >= 3x for 4 seeds)")
+    ray_seeds = report["sections"].get("ray_seeds", {})
+    if "not_run" in ray_seeds:
+        lines += ["", "## seed trials on Ray (the executor)", "", f"- not run: {ray_seeds['not_run']}"]
+    elif "throughput_ratio" in ray_seeds:
+        lines += ["", "## seed trials on Ray (the executor; GDAS, 2 epochs, each trial 1/N of the device)", ""]
+        for k, v in ray_seeds.items():
+            if isinstance(v, dict):
+                placed = "; ".join(f"seed {seed}: {t['device']}, GPU ids {t['gpu_ids']}, {t['resources']}"
+                                   for seed, t in v["per_trial"].items())
+                lines.append(f"- {k} trial(s): {v['img_per_s']:.0f} img/s in all (sum of the trials' 2nd epochs, which "
+                             f"overlapped {v['overlap']:.0%}); batch {v['wall_s']:.0f} s, first epoch line after "
+                             f"{v['start_s']:.0f} s; {placed}")
+        lines.append(f"- throughput ratio: {ray_seeds['throughput_ratio']:.2f}x (target on a GPU: >= 3x for 4 seeds)")
     lines += ["", "## issue 15 targets", "", "| target | measured | verdict |", "| --- | --- | --- |"]
     lines += [f"| {t.target} | {t.measured} | {t.verdict} |" for t in targets(report)]
     return "\n".join(lines) + "\n"
@@ -522,6 +637,15 @@ def targets(report: dict) -> list[Target]:
                            verdict(n == 4 and seeds["throughput_ratio"] >= 3)))
     else:
         rows.append(Target(seeds_target, "not measured", "no verdict"))
+    ray_seeds = sections.get("ray_seeds", {})
+    ray_target = "4 seed trials on Ray, 1/4 GPU each: >= 3x the throughput of one"
+    if "throughput_ratio" in ray_seeds:
+        n = max(int(k) for k in ray_seeds if k.isdigit())
+        rows.append(Target(ray_target, f"{ray_seeds['throughput_ratio']:.2f}x with {n} (overlap "
+                                       f"{ray_seeds[str(n)]['overlap']:.0%})",
+                           verdict(n == 4 and ray_seeds["throughput_ratio"] >= 3)))
+    else:
+        rows.append(Target(ray_target, ray_seeds.get("not_run", "not measured"), "no verdict"))
     peaks = [f"{r['config']} {r['peak_gb']:.2f} GB" for r in step_rows.values()]
     rows.append(Target("peak memory per configuration", ", ".join(peaks) or "not measured", "reported"))
     return rows

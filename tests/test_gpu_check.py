@@ -10,6 +10,7 @@ its older torch).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,8 @@ def test_gpu_check_cpu_smoke_writes_json_and_markdown(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "gpu_check.json").read_text())
     sections = report["sections"]
-    assert set(sections) == {"env", "cuda_tests", "step_time", "search", "seeds"}
+    assert set(sections) == {"env", "cuda_tests", "step_time", "search", "seeds", "ray_seeds"}
+    assert sections["ray_seeds"]["ok"] and "ray is not installed here" in sections["ray_seeds"]["not_run"]
     assert sections["env"]["torch"] and sections["env"]["device"] == "cpu"
     tests = sections["cuda_tests"]
     assert tests["dry_run_on_cpu"] and tests["tests"] >= 1 and tests["failures"] == tests["errors"] == 0
@@ -147,3 +149,30 @@ def test_past_the_deadline_sections_are_not_run_and_the_summary_is_still_written
         assert report["sections"][name] == {"ok": False, "error": "not run: past the --deadline-s (0 s)"}
     assert not report["finished"].startswith("PARTIAL")
     assert "- seeds: FAILED" in (out / "gpu_check.md").read_text()
+
+
+@pytest.mark.slow
+def test_gpu_check_ray_seeds_runs_trials_through_the_executor(tmp_path):
+    """Where ray is installed (here; on the device from the pruned wheel that gpu_session.sh carries),
+    the seeds go through ``automl run --seeds --executor ray``, each trial reserving its share."""
+    out = tmp_path / "check"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), str(out), "--device", "cpu",
+                           "--smoke", "--sections", "ray_seeds"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    section = json.loads((out / "gpu_check.json").read_text())["sections"]["ray_seeds"]
+    assert section["ok"] and section["throughput_ratio"] > 0
+    for n in (1, 2):
+        got = section[str(n)]
+        assert got["trials"] == n and 0 <= got["overlap"] <= 1 and got["wall_s"] > got["start_s"] > 0
+        assert sorted(got["per_trial"]) == [str(seed) for seed in range(1, n + 1)]
+        for seed, trial in got["per_trial"].items():
+            # the cores shared by n trials; Ray reserved no GPU, so "auto" became the CPU
+            cpus = max(0.5, os.cpu_count() / n)
+            assert trial["device"] == "cpu" and trial["gpu_ids"] == [] and trial["resources"]["CPU"] == cpus
+            assert trial["img_per_s"] == pytest.approx(1 * 2 * 64 / trial["epoch2_s"])
+            assert 0 < trial["epoch2_steps_s"] < trial["epoch2_s"]
+            metrics = (Path(got["batch"]) / f"seed-{seed}" / "metrics.jsonl").read_text().splitlines()
+            assert len(metrics) == 2  # the trial's own records: 2 epochs of 1 step
+        assert got["img_per_s"] == pytest.approx(sum(t["img_per_s"] for t in got["per_trial"].values()))
+    md = (out / "gpu_check.md").read_text()
+    assert "## seed trials on Ray" in md and "2 trial(s):" in md
