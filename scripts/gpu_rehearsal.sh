@@ -5,12 +5,13 @@
 # not meet a missing package or a torch API for the first time there. The device image differs
 # from our CI environment (/work/.library/device/KINDS.md, read 2026-11): its python3 holds
 # torch 2.11.0 and torchvision 0.26.0 (CI: 2.14.1 / 0.29.1) and has neither ray, optuna nor
-# plotly; cattrs and tomli-w travel as wheels in .gpu-carry. This script:
+# plotly; cattrs, tomli-w and a pruned ray travel as wheels in .gpu-carry. This script:
 #   1. builds, once, a venv (REHEARSAL_VENV, default .gpu-rehearsal/) with those versions and
 #      the image's packages that the project imports, without ray/optuna/plotly (python3 here
 #      is 3.11, the image's 3.12);
 #   2. clones HEAD (commit first) into a temporary directory with no ../shared beside it (none
-#      travels) and copies .gpu-carry in (run `scripts/gpu_session.sh --prepare` first);
+#      travels) and copies .gpu-carry in (run `scripts/gpu_session.sh --prepare` first), its
+#      ray wheel swapped for the same pruned ray built for this venv's Python;
 #   3. runs the session script there as the device would, in its CPU mode
 #      (`gpu_session.sh OUT --device cpu --quick`), then its --spread part on one epoch;
 #   4. stops non-zero where a section of the check (gpu_check exits 1) or the spread fails;
@@ -28,6 +29,20 @@ if [ ! -x "$venv/bin/python" ]; then
     attrs pluggy click numpy pyarrow tqdm matplotlib onnx onnxscript onnxruntime scikit-learn \
     safetensors tensorboard torch_geometric pytest hypothesis
 fi
+# What ray and ray[tune] need that the image holds (pandas, msgpack, pyyaml, ...): topped up here.
+"$venv/bin/python" -m pip install -q pandas msgpack pyyaml protobuf requests filelock fsspec
+# The image state: no ray until gpu_session.sh installs the carried wheels (an earlier rehearsal's
+# install goes first). The rehearsal carries the same pruned ray built for this venv's Python.
+"$venv/bin/python" -m pip uninstall -q -y ray jsonschema jsonschema-specifications referencing rpds-py tensorboardX \
+  2>/dev/null || true
+pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+if [ -d "$repo/.gpu-carry/wheels-ray" ]; then
+  ray_version="$(basename "$(ls "$repo"/.gpu-carry/wheels-ray/ray-*.whl)" | cut -d- -f2)"
+  if ! ls "$venv/wheels-ray/ray-$ray_version-"*.whl >/dev/null 2>&1; then
+    rm -rf "$venv/wheels-ray"
+    "$repo/.venv/bin/python" "$repo/scripts/pruned_ray_wheel.py" "$venv/wheels-ray" --python-version "$pyver"
+  fi
+fi
 for absent in ray optuna plotly; do
   if "$venv/bin/python" -c "import $absent" 2>/dev/null; then
     echo "gpu_rehearsal: $venv has $absent, which the device image lacks; remove it or the venv" >&2; exit 2
@@ -37,6 +52,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/checkout"
 cp -r "$repo/.gpu-carry" "$work/checkout/"
+if [ -d "$work/checkout/.gpu-carry/wheels-ray" ]; then  # the device's Python wheels -> this venv's
+  rm -rf "$work/checkout/.gpu-carry/wheels-ray" && cp -r "$venv/wheels-ray" "$work/checkout/.gpu-carry/wheels-ray"
+fi
 cd "$work/checkout"
 PYTHON="$venv/bin/python" bash scripts/gpu_session.sh "$out" --device cpu --quick
 SPREAD_DEVICE=cpu SPREAD_EPOCHS=1 SPREAD_SEEDS=2 SPREAD_EXTRA=--quick PYTHON="$venv/bin/python" \

@@ -2,8 +2,9 @@
 # The one prepared script for a session lent a GPU machine (issue 15).
 #
 # Here (with the network), once:   bash scripts/gpu_session.sh --prepare
-#   puts the wheels the device image lacks (cattrs, tomli-w) and the 5k CIFAR-10 npz into
-#   .gpu-carry/ (ignored by git, ~15 MB), which the device call must carry. With DRNAS_SRC and/or
+#   puts the wheels the device image lacks (cattrs, tomli-w; ray pruned to 43 MB and its missing
+#   dependencies, unless RAY_WHEEL=0) and the 5k CIFAR-10 npz into .gpu-carry/ (ignored by git,
+#   ~60 MB), which the device call must carry; it checks the 64 MiB a call carries. With DRNAS_SRC and/or
 #   AUTODL_SRC set to checkouts of github.com/xiangning-chen/DrNAS and D-X-Y/AutoDL-Projects, their
 #   search code goes along too, and the device check times the official DrNAS, DARTS-V1 and GDAS
 #   steps beside ours (step_time.py --official-src).
@@ -34,13 +35,29 @@ if [ "${1:-}" = "--prepare" ]; then
     rm -rf "$carry/AutoDL-Projects" && mkdir -p "$carry/AutoDL-Projects"
     cp -r "$AUTODL_SRC/xautodl" "$carry/AutoDL-Projects/"
   fi
-  du -sh "$carry"
+  if [ "${RAY_WHEEL:-1}" != 0 ]; then
+    # The image has no ray: a pruned wheel (scripts/pruned_ray_wheel.py) for gpu_check's ray_seeds.
+    "$repo/.venv/bin/python" "$repo/scripts/pruned_ray_wheel.py" "$carry/wheels-ray" --python-version 3.12
+  fi
+  # A device call carries 64 MiB in all, the working tree included: without room, ray stays here.
+  tree=$(cd "$repo" && git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null \
+         | awk '{s += $1} END {print s + 0}')
+  total=$(( $(du -sb "$carry" | cut -f1) + tree ))
+  if [ "$total" -gt $((64 * 1024 * 1024)) ] && [ -d "$carry/wheels-ray" ]; then
+    echo "gpu_session: carry + tree = $((total / 1048576)) MiB, over the 64 MiB a device call carries: ray left out" >&2
+    rm -rf "$carry/wheels-ray"
+    total=$(( $(du -sb "$carry" | cut -f1) + tree ))
+  fi
+  echo "gpu_session: .gpu-carry + working tree = $((total / 1048576)) MiB (a device call carries 64 MiB)"
   exit 0
 fi
 out="${1:?usage: gpu_session.sh OUT_DIR | --prepare}"
 py="${PYTHON:-python3}"
 cd "$repo"
 "$py" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl
+if [ -d "$carry/wheels-ray" ] && [ "${2:-}" != "--spread" ]; then
+  "$py" -m pip install -q --no-index --no-deps "$carry"/wheels-ray/*.whl
+fi
 "$py" -m pip install -q --no-deps --no-build-isolation -e . $(for p in plugins/*/; do printf -- '-e %s ' "${p%/}"; done) -e tests/outside_plugin
 if [ "${2:-}" = "--spread" ]; then
   mkdir -p "$out"
