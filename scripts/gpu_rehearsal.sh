@@ -34,14 +34,12 @@ fi
 # The image state: no ray until gpu_session.sh installs the carried wheels (an earlier rehearsal's
 # install goes first). The rehearsal carries the same pruned ray built for this venv's Python.
 "$venv/bin/python" -m pip uninstall -q -y ray jsonschema jsonschema-specifications referencing rpds-py tensorboardX \
-  2>/dev/null || true
+  pydantic pydantic-core annotated-types typing-inspection 2>/dev/null || true
 pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-if [ -d "$repo/.gpu-carry/wheels-ray" ]; then
-  ray_version="$(basename "$(ls "$repo"/.gpu-carry/wheels-ray/ray-*.whl)" | cut -d- -f2)"
-  if ! ls "$venv/wheels-ray/ray-$ray_version-"*.whl >/dev/null 2>&1; then
-    rm -rf "$venv/wheels-ray"
-    "$repo/.venv/bin/python" "$repo/scripts/pruned_ray_wheel.py" "$venv/wheels-ray" --python-version "$pyver"
-  fi
+dists() { ls "$1" 2>/dev/null | cut -d- -f1-2 | sort; }  # the name-version of each wheel
+if [ -d "$repo/.gpu-carry/wheels-ray" ] && [ "$(dists "$repo/.gpu-carry/wheels-ray")" != "$(dists "$venv/wheels-ray")" ]; then
+  rm -rf "$venv/wheels-ray"
+  "$repo/.venv/bin/python" "$repo/scripts/pruned_ray_wheel.py" "$venv/wheels-ray" --python-version "$pyver"
 fi
 for absent in ray optuna plotly; do
   if "$venv/bin/python" -c "import $absent" 2>/dev/null; then

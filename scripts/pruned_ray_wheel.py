@@ -8,7 +8,9 @@ carried folders together). Ray's wheel is 79 MB; 32 MB of it is ``ray/jars/ray_d
   ``ray/rllib/`` and ``ray/dashboard/client/build/`` (the dashboard's web assets; the image has
   no ``ray[default]``, so no dashboard starts) and without their lines in the wheel's RECORD;
 * the dependencies of ``ray`` and ``ray[tune]`` that the image lacks (``/work/.library/device/KINDS.md``):
-  ``jsonschema`` and what it needs, and ``tensorboardX``.
+  ``jsonschema``, ``pydantic`` (``ray.tune`` imports ``ray.train.v2``, which needs it) and what
+  they need, and ``tensorboardX``; each at the version installed here, so that the device runs
+  what CI tests (pydantic pins its core exactly).
 
 Everything else ``ray`` and ``ray[tune]`` require (click, filelock, msgpack, protobuf, pyyaml,
 requests, pandas, pyarrow, fsspec) is in the image. Usage:
@@ -26,7 +28,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 PRUNED = ("ray/jars/", "ray/rllib/", "ray/dashboard/client/build/")
-IMAGE_LACKS = ("jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "tensorboardX")
+IMAGE_LACKS = ("jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "tensorboardX",
+               "pydantic", "pydantic-core", "annotated-types", "typing-inspection")
 
 
 def download(names: list[str], dest: Path, python_version: str) -> None:
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     pruned, full_mb = prune(wheel, args.dest), wheel.stat().st_size / 1e6
     wheel.unlink()
     raw.rmdir()
-    download(list(IMAGE_LACKS), args.dest, args.python_version)
+    download([f"{name}=={version(name)}" for name in IMAGE_LACKS], args.dest, args.python_version)
     print(f"{ray} for Python {args.python_version}: {full_mb:.1f} MB, {pruned.stat().st_size / 1e6:.1f} MB pruned; "
           f"with {', '.join(IMAGE_LACKS)} in {args.dest}")
     return 0
