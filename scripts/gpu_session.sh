@@ -10,8 +10,11 @@
 #   steps beside ours (step_time.py --official-src).
 # On the device machine (its python3 holds torch; nothing can be fetched there):
 #   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
-#   installs this checkout into python3 without dependencies, then runs benchmarks/gpu_check.sh,
-#   whose gpu_check.json and gpu_check.md come back in $OUT.
+#   installs this checkout into python3 without dependencies (and the carried ray), then runs
+#   benchmarks/gpu_check.sh, whose gpu_check.json and gpu_check.md come back in $OUT. Its last
+#   section, ray_seeds (seed trials on Ray, 1/4 GPU each), is the first to go when the check's
+#   deadline comes; arguments after OUT go to gpu_check, so a later call can run just that one:
+#   run(command="bash scripts/gpu_session.sh \$OUT --sections env,ray_seeds", carry=[".gpu-carry"])
 # With device time left after it (a second call, <= 10 min):
 #   run(command="bash scripts/gpu_session.sh \$OUT --spread", carry=[".gpu-carry"], timeout_s=560)
 #   runs benchmarks/bf16_spread.py instead: 3 seeds of DARTS (NB201, paper size) in fp32 and bf16,
