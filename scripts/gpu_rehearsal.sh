@@ -31,17 +31,19 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 # What ray and ray[tune] need that the image holds (pandas, msgpack, pyyaml, ...): topped up here.
 "$venv/bin/python" -m pip install -q pandas msgpack pyyaml protobuf requests filelock fsspec
-# The image state: no ray until gpu_session.sh installs the carried wheels (an earlier rehearsal's
-# install goes first). The rehearsal carries the same pruned ray built for this venv's Python.
+# The image state: neither ray nor automl-nas until gpu_session.sh installs them into its own
+# folder (what a rehearsal before it installed into the venv itself goes first). The rehearsal
+# carries the same pruned ray built for this venv's Python.
 "$venv/bin/python" -m pip uninstall -q -y ray jsonschema jsonschema-specifications referencing rpds-py tensorboardX \
-  pydantic pydantic-core annotated-types typing-inspection 2>/dev/null || true
+  pydantic pydantic-core annotated-types typing-inspection cattrs tomli-w \
+  $("$venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -io '^automl-nas[a-z-]*') 2>/dev/null || true
 pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 dists() { ls "$1" 2>/dev/null | cut -d- -f1-2 | sort; }  # the name-version of each wheel
 if [ -d "$repo/.gpu-carry/wheels-ray" ] && [ "$(dists "$repo/.gpu-carry/wheels-ray")" != "$(dists "$venv/wheels-ray")" ]; then
   rm -rf "$venv/wheels-ray"
   "$repo/.venv/bin/python" "$repo/scripts/pruned_ray_wheel.py" "$venv/wheels-ray" --python-version "$pyver"
 fi
-for absent in ray optuna plotly; do
+for absent in ray optuna plotly cattrs tomli_w automl_nas; do
   if "$venv/bin/python" -c "import $absent" 2>/dev/null; then
     echo "gpu_rehearsal: $venv has $absent, which the device image lacks; remove it or the venv" >&2; exit 2
   fi
@@ -54,7 +56,7 @@ if [ -d "$work/checkout/.gpu-carry/wheels-ray" ]; then  # the device's Python wh
   rm -rf "$work/checkout/.gpu-carry/wheels-ray" && cp -r "$venv/wheels-ray" "$work/checkout/.gpu-carry/wheels-ray"
 fi
 cd "$work/checkout"
-PYTHON="$venv/bin/python" bash scripts/gpu_session.sh "$out" --device cpu --quick
-SPREAD_DEVICE=cpu SPREAD_EPOCHS=1 SPREAD_SEEDS=2 SPREAD_EXTRA=--quick PYTHON="$venv/bin/python" \
+GPU_SITE="$work/site" PYTHON="$venv/bin/python" bash scripts/gpu_session.sh "$out" --device cpu --quick
+SPREAD_DEVICE=cpu SPREAD_EPOCHS=1 SPREAD_SEEDS=2 SPREAD_EXTRA=--quick GPU_SITE="$work/site" PYTHON="$venv/bin/python" \
   bash scripts/gpu_session.sh "$out" --spread
 echo "gpu_rehearsal: the check and the spread ran; summaries in $out"

@@ -10,7 +10,7 @@
 #   steps beside ours (step_time.py --official-src).
 # On the device machine (its python3 holds torch; nothing can be fetched there):
 #   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
-#   installs this checkout into python3 without dependencies (and the carried ray), then runs
+#   installs this checkout and the carried wheels (ray too) into /tmp/automl-nas-site on PYTHONPATH, then runs
 #   benchmarks/gpu_check.sh, whose gpu_check.json and gpu_check.md come back in $OUT. Its last
 #   section, ray_seeds (seed trials on Ray, 1/4 GPU each), is the first to go when the check's
 #   deadline comes; arguments after OUT go to gpu_check, so a later call can run just that one:
@@ -57,11 +57,17 @@ fi
 out="${1:?usage: gpu_session.sh OUT_DIR | --prepare}"
 py="${PYTHON:-python3}"
 cd "$repo"
-"$py" -m pip install -q --no-index --no-deps "$carry"/wheels/*.whl
+# As the device README installs carried packages: into a folder of their own on PYTHONPATH, which
+# works whether or not python3's environment is writable (nothing is fetched there: --no-index).
+# Our packages go in as wheels built from this checkout, with their entry points, as a user's would.
+site="${GPU_SITE:-/tmp/automl-nas-site}"
+export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+into_site() { "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$@"; }
+into_site "$carry"/wheels/*.whl
 if [ -d "$carry/wheels-ray" ] && [ "${2:-}" != "--spread" ]; then
-  "$py" -m pip install -q --no-index --no-deps "$carry"/wheels-ray/*.whl
+  into_site "$carry"/wheels-ray/*.whl
 fi
-"$py" -m pip install -q --no-deps --no-build-isolation -e . $(for p in plugins/*/; do printf -- '-e %s ' "${p%/}"; done) -e tests/outside_plugin
+into_site --no-build-isolation . $(for p in plugins/*/; do printf -- '%s ' "${p%/}"; done) tests/outside_plugin
 if [ "${2:-}" = "--spread" ]; then
   mkdir -p "$out"
   # SPREAD_DEVICE/SEEDS/EPOCHS/EXTRA: scripts/gpu_rehearsal.sh runs this part on a CPU, shortened.
