@@ -36,7 +36,7 @@ fi
 # carries the same pruned ray built for this venv's Python.
 "$venv/bin/python" -m pip uninstall -q -y ray jsonschema jsonschema-specifications referencing rpds-py tensorboardX \
   pydantic pydantic-core annotated-types typing-inspection cattrs tomli-w \
-  $("$venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -io '^automl-nas[a-z-]*') 2>/dev/null || true
+  $("$venv/bin/python" -m pip list 2>/dev/null | awk 'tolower($1) ~ /^automl-nas/ {print $1}') 2>/dev/null || true
 pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 dists() { ls "$1" 2>/dev/null | cut -d- -f1-2 | sort; }  # the name-version of each wheel
 if [ -d "$repo/.gpu-carry/wheels-ray" ] && [ "$(dists "$repo/.gpu-carry/wheels-ray")" != "$(dists "$venv/wheels-ray")" ]; then
@@ -44,7 +44,7 @@ if [ -d "$repo/.gpu-carry/wheels-ray" ] && [ "$(dists "$repo/.gpu-carry/wheels-r
   "$repo/.venv/bin/python" "$repo/scripts/pruned_ray_wheel.py" "$venv/wheels-ray" --python-version "$pyver"
 fi
 for absent in ray optuna plotly cattrs tomli_w automl_nas; do
-  if "$venv/bin/python" -c "import $absent" 2>/dev/null; then
+  if (cd / && "$venv/bin/python" -c "import $absent" 2>/dev/null); then  # from /: not this checkout's
     echo "gpu_rehearsal: $venv has $absent, which the device image lacks; remove it or the venv" >&2; exit 2
   fi
 done
