@@ -253,17 +253,19 @@ _EPOCH_LINE = re.compile(r"^trial seed-(\d+): epoch (\d+)/")
 
 
 def _timed_stderr(cmd: list[str], stdout: Path, until: float) -> tuple[int | None, list[tuple[float, str]]]:
-    """Run ``cmd``, stamping each stderr line with the driver's clock as it arrives; stopped at ``until``."""
+    """Run ``cmd``, stamping each stderr line with the driver's clock as it arrives; stopped at
+    ``until``. Returns the exit code (None when stopped) and the stamped lines."""
     with stdout.open("w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, cwd=REPO)
-        watchdog = threading.Timer(_left(until), proc.kill)
+        stopped = threading.Event()
+        watchdog = threading.Timer(_left(until), lambda: (stopped.set(), proc.kill()))
         watchdog.start()
         try:
             lines = [(time.perf_counter(), line.rstrip("\n")) for line in proc.stderr]
             code = proc.wait()
         finally:
             watchdog.cancel()
-    return (None if code < 0 else code), lines
+    return (None if stopped.is_set() else code), lines
 
 
 def section_ray_seeds(args, out: Path, s: dict) -> dict:
