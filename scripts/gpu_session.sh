@@ -27,7 +27,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 carry="$repo/.gpu-carry"
 if [ "${1:-}" = "--prepare" ]; then
-  mkdir -p "$carry/wheels"
+  rm -rf "$carry/wheels" && mkdir -p "$carry/wheels"  # one version of each: two stop the device's install
   "$repo/.venv/bin/python" -m pip download -q --no-deps -d "$carry/wheels" "cattrs>=23.2" "tomli-w>=1.0"
   cp "$repo/../shared/data/cifar10-5k.npz" "$repo/../shared/benchmarks/nb201-test-accuracy.csv" "$carry/"
   if [ -n "${DRNAS_SRC:-}" ]; then

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ray = f"ray=={version('ray')}"
     download([ray], raw, args.python_version)
     (wheel,) = raw.glob("ray-*.whl")
-    for old in args.dest.glob("ray-*.whl"):
+    for old in args.dest.glob("*.whl"):  # two versions of one package stop the device's whole install
         old.unlink()
     pruned, full_mb = prune(wheel, args.dest), wheel.stat().st_size / 1e6
     wheel.unlink()
