@@ -80,14 +80,14 @@ def _settings(args: argparse.Namespace) -> dict:
     if args.smoke:
         return dict(configs=["gdas-nb201"], bf16=["off"], compiled=[False], iters=1, warmup=0, search_steps=1,
                     valid_batches=1, seed_iters=1, seeds=[1, 2], tests_k="export", tiny_search=True,
-                    searches=["gdas", "drnas"], ray_seeds=[1, 2], ray_steps=1)
+                    searches=["gdas", "drnas"], ray_seeds=[1, 2], ray_steps=1, ray_min_s=0)
     if args.quick:
         return dict(configs=["gdas-nb201", "drnas-nb201"], bf16=["off"], compiled=[False], iters=2, warmup=1,
                     search_steps=4, valid_batches=2, seed_iters=2, seeds=[1, 4], tests_k=None, tiny_search=False,
-                    searches=["gdas", "drnas"], ray_seeds=[1, 2], ray_steps=4)
+                    searches=["gdas", "drnas"], ray_seeds=[1, 2], ray_steps=4, ray_min_s=60)
     return dict(configs=CONFIGS_FULL, bf16=["off", "on"], compiled=[False, True], iters=10, warmup=3, search_steps=0,
                 valid_batches=0, seed_iters=20, seeds=[1, 4], tests_k=None, tiny_search=False,
-                searches=list(SEARCHES), ray_seeds=[1, 4], ray_steps=60)
+                searches=list(SEARCHES), ray_seeds=[1, 4], ray_steps=60, ray_min_s=150)
 
 
 def _peak_gb(device: str) -> tuple[float, str]:
@@ -282,6 +282,10 @@ def section_ray_seeds(args, out: Path, s: dict) -> dict:
     """
     if not _importable("ray"):
         return {"ok": True, "not_run": "ray is not installed here (for the device: scripts/gpu_session.sh --prepare)"}
+    left = _left(STARTED + args.deadline_s)
+    if left < s["ray_min_s"]:  # two Ray batches would be stopped half-way: say so instead of failing
+        return {"ok": True, "not_run": f"{left:.0f} s were left before --deadline-s and two Ray batches take "
+                                      f"~{s['ray_min_s']} s: run it alone (--sections env,ray_seeds)"}
     on_gpu, result = args.device.startswith("cuda"), {}
     for n in s["ray_seeds"]:
         batch = out / f"ray-seeds-{n}-{time.strftime('%H%M%S')}"

@@ -176,3 +176,14 @@ def test_gpu_check_ray_seeds_runs_trials_through_the_executor(tmp_path):
         assert got["img_per_s"] == pytest.approx(sum(t["img_per_s"] for t in got["per_trial"].values()))
     md = (out / "gpu_check.md").read_text()
     assert "## seed trials on Ray" in md and "2 trial(s):" in md
+
+
+def test_ray_seeds_too_close_to_the_deadline_is_not_run_and_says_how_to_run_it(tmp_path):
+    out = tmp_path / "check"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), str(out), "--device", "cpu",
+                           "--quick", "--sections", "ray_seeds", "--deadline-s", "30"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    section = json.loads((out / "gpu_check.json").read_text())["sections"]["ray_seeds"]
+    assert section["ok"] and "--sections env,ray_seeds" in section["not_run"] and "throughput_ratio" not in section
+    assert not list(out.glob("ray-seeds-*"))  # no batch started
