@@ -6,12 +6,12 @@
 # from our CI environment (/work/.library/device/KINDS.md, read 2026-11): its python3 holds
 # torch 2.11.0 and torchvision 0.26.0 (CI: 2.14.1 / 0.29.1) and has neither ray, optuna nor
 # plotly; cattrs, tomli-w and a pruned ray travel as wheels in .gpu-carry. This script:
-#   1. builds, once, a venv (REHEARSAL_VENV, default .gpu-rehearsal/) with those versions and
-#      the image's packages that the project imports, without ray/optuna/plotly (python3 here
-#      is 3.11, the image's 3.12);
+#   1. builds, once, a venv (REHEARSAL_VENV, default .gpu-rehearsal/) on a Python 3.12 like the
+#      image's where one is found (REHEARSAL_PYTHON, python3.12, pyenv's; else python3), with those
+#      versions and the image's packages that the project imports, without ray/optuna/plotly;
 #   2. clones HEAD (commit first) into a temporary directory with no ../shared beside it (none
-#      travels) and copies .gpu-carry in (run `scripts/gpu_session.sh --prepare` first), its
-#      ray wheel swapped for the same pruned ray built for this venv's Python;
+#      travels) and copies .gpu-carry in (run `scripts/gpu_session.sh --prepare` first); on
+#      another Python than 3.12, its ray wheels are swapped for the same builds for that Python;
 #   3. runs the session script there as the device would, in its CPU mode
 #      (`gpu_session.sh OUT --device cpu --quick`), then its --spread part on one epoch;
 #   4. stops non-zero where a section of the check (gpu_check exits 1) or the spread fails;
@@ -22,8 +22,20 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mkdir -p "${1:?usage: gpu_rehearsal.sh OUT_DIR}" && cd "$1" && pwd)"
 venv="${REHEARSAL_VENV:-$repo/.gpu-rehearsal}"
 [ -d "$repo/.gpu-carry/wheels" ] || { echo "gpu_rehearsal: no .gpu-carry; run scripts/gpu_session.sh --prepare first" >&2; exit 2; }
+# The image's Python is 3.12: REHEARSAL_PYTHON, else python3.12 on PATH, else pyenv's 3.12, else
+# python3 (then the carried cp312 wheels are swapped for the same builds for its version, below).
+base="${REHEARSAL_PYTHON:-}"
+if [ -z "$base" ]; then
+  for candidate in python3.12 $(ls -d "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.12*/bin/python3.12 2>/dev/null) python3; do
+    if "$candidate" -c 'import venv' 2>/dev/null; then base="$candidate"; break; fi  # a shim may not run
+  done
+fi
+want="$("$base" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+if [ -x "$venv/bin/python" ] && [ "$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$want" ]; then
+  rm -rf "$venv"  # built with another Python
+fi
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+  "$base" -m venv "$venv"
   # setuptools < 82: torch 2.11's own pin; wheel: editable installs without build isolation.
   "$venv/bin/python" -m pip install -q torch==2.11.0 torchvision==0.26.0 "setuptools>=70,<82" wheel \
     attrs pluggy click numpy pyarrow tqdm matplotlib onnx onnxscript onnxruntime scikit-learn \
@@ -39,7 +51,8 @@ fi
   $("$venv/bin/python" -m pip list 2>/dev/null | awk 'tolower($1) ~ /^automl-nas/ {print $1}') 2>/dev/null || true
 pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 dists() { ls "$1" 2>/dev/null | cut -d- -f1-2 | sort; }  # the name-version of each wheel
-if [ -d "$repo/.gpu-carry/wheels-ray" ] && [ "$(dists "$repo/.gpu-carry/wheels-ray")" != "$(dists "$venv/wheels-ray")" ]; then
+if [ "$pyver" != 3.12 ] && [ -d "$repo/.gpu-carry/wheels-ray" ] \
+   && [ "$(dists "$repo/.gpu-carry/wheels-ray")" != "$(dists "$venv/wheels-ray")" ]; then
   rm -rf "$venv/wheels-ray"
   "$repo/.venv/bin/python" "$repo/scripts/pruned_ray_wheel.py" "$venv/wheels-ray" --python-version "$pyver"
 fi
@@ -52,7 +65,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/checkout"
 cp -r "$repo/.gpu-carry" "$work/checkout/"
-if [ -d "$work/checkout/.gpu-carry/wheels-ray" ]; then  # the device's Python wheels -> this venv's
+if [ "$pyver" != 3.12 ] && [ -d "$work/checkout/.gpu-carry/wheels-ray" ]; then  # cp312 -> this venv's
   rm -rf "$work/checkout/.gpu-carry/wheels-ray" && cp -r "$venv/wheels-ray" "$work/checkout/.gpu-carry/wheels-ray"
 fi
 cd "$work/checkout"
