@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import stat
 import zipfile
 from pathlib import Path
 
+from automl_nas.testing import script_fixture
+
 REPO = Path(__file__).resolve().parents[1]
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("pruned_ray_wheel", REPO / "scripts" / "pruned_ray_wheel.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+pruned_ray_wheel = script_fixture(REPO / "scripts" / "pruned_ray_wheel.py")
 
 
 def _fake_wheel(path: Path) -> None:
@@ -31,11 +27,11 @@ def _fake_wheel(path: Path) -> None:
         z.writestr("ray-9.9.dist-info/RECORD", record)
 
 
-def test_prune_drops_the_java_jar_rllib_and_web_assets_and_their_record_lines(tmp_path):
+def test_prune_drops_the_java_jar_rllib_and_web_assets_and_their_record_lines(pruned_ray_wheel, tmp_path):
     wheel, dest = tmp_path / "ray-9.9-cp312-cp312-manylinux2014_x86_64.whl", tmp_path / "out"
     dest.mkdir()
     _fake_wheel(wheel)
-    pruned = _script().prune(wheel, dest)
+    pruned = pruned_ray_wheel.prune(wheel, dest)
     assert pruned.name == wheel.name
     with zipfile.ZipFile(pruned) as z:
         assert z.testzip() is None
