@@ -61,7 +61,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "cifar10-5k.npz"
-PAPER_ITERS = 25_000 // 64  # NB201 CIFAR-10 search split, batch 64
+PAPER_BATCH = 64  # training and arch images per step
+PAPER_ITERS = 25_000 // PAPER_BATCH  # NB201 CIFAR-10 search split
 PAPER_VALID_IMAGES = 25_000  # the valid half, passed once per epoch (twice with SNAS' child accuracy)
 # method -> (recipe, the paper's epochs); the issue's 10-minute targets, in this order.
 SEARCHES = {"gdas": ("recipes/gdas.toml", 250), "drnas": ("recipes/drnas.toml", 100),
@@ -312,7 +313,7 @@ def section_ray_seeds(args, out: Path, s: dict) -> dict:
                 return {**result, "error": f"seed {seed} streamed no 2nd epoch", "ok": False}
             env = json.loads((run_dir / "env.json").read_text())
             epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-            images = s["ray_steps"] * 2 * 64  # a weight and an arch batch of 64 per step
+            images = s["ray_steps"] * 2 * PAPER_BATCH  # a weight and an arch batch per step
             trials[seed] = {"epoch2_s": ends[2] - ends[1], "img_per_s": images / (ends[2] - ends[1]),
                             "epoch2_steps_s": epochs[1]["epoch_time_s"],  # the trial's own clock, step loop only
                             "epoch_ends": (ends[1], ends[2]), "device": env.get("device"),
@@ -429,7 +430,7 @@ def _search_overrides(data: str, tiny: bool, steps: int, valid_batches: int) -> 
     """A 2-epoch search on the 5k images, scored without a benchmark table (none travels);
     ``steps``/``valid_batches`` 0: whole epochs and validation passes."""
     limit = ", limit=512" if tiny else ""
-    overrides = [f'data={{name="npz", path="{Path(data).resolve()}", batch_size=64{limit}}}', "search.epochs=2",
+    overrides = [f'data={{name="npz", path="{Path(data).resolve()}", batch_size={PAPER_BATCH}{limit}}}', "search.epochs=2",
                  'evaluator={name="analog-nasbench"}']
     if tiny:  # --smoke: the test suite checks the plumbing, not the figures
         overrides += ["space.channels=4", "space.cells_per_stage=1"]
