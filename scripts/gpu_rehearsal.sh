@@ -43,11 +43,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 # What ray and ray[tune] need that the image holds (pandas, msgpack, pyyaml, ...): topped up here.
 "$venv/bin/python" -m pip install -q pandas msgpack pyyaml protobuf requests filelock fsspec
-# The image state: neither ray nor automl-nas until gpu_session.sh installs them into its own
-# folder (what a rehearsal before it installed into the venv itself goes first). The rehearsal
-# carries the same pruned ray built for this venv's Python.
-"$venv/bin/python" -m pip uninstall -q -y ray jsonschema jsonschema-specifications referencing rpds-py tensorboardX \
-  pydantic pydantic-core annotated-types typing-inspection cattrs tomli-w \
+# The image state: nothing carried, and no automl-nas, until gpu_session.sh installs them into its
+# own folder; whatever of them an earlier rehearsal installed into the venv itself goes first.
+"$venv/bin/python" -m pip uninstall -q -y $(ls "$repo"/.gpu-carry/wheels*/ | grep '\.whl$' | cut -d- -f1) \
   $("$venv/bin/python" -m pip list 2>/dev/null | awk 'tolower($1) ~ /^automl-nas/ {print $1}') 2>/dev/null || true
 pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 dists() { ls "$1" 2>/dev/null | cut -d- -f1-2 | sort; }  # the name-version of each wheel
