@@ -1,11 +1,15 @@
-"""Worker of tests/test_distributed.py: k search iterations of the toy recipe, in one process or as
-one rank of a torchrun launch (gloo); saves the architecture parameters and the genotype.
+"""Worker of tests/test_distributed.py: k search iterations of a recipe, in one process or as one
+rank of a torchrun launch (gloo); saves the architecture parameters, the supernet's state and
+the genotype.
 
-    python tests/ddp_worker.py OUT K                                   # one process, whole batches
-    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_worker.py OUT K
+    python tests/ddp_worker.py OUT K RECIPE EPOCH [OVERRIDE ...]           # one process, whole batches
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_worker.py OUT K RECIPE EPOCH ...
 
-The toy space's conv op is used without its BatchNorm here: BN normalises each rank's slice of
-the batch, and the check is the exact data-parallel equality (automl_nas.engine.distributed).
+RECIPE is ``toy`` (the toy space's recipe below, its conv op with batch norm), ``toy-no-bn``
+(the same without batch norm: the data-parallel equality with no batch statistics involved) or
+a shipped recipe's file name (its size and data given as overrides). The search is entered at
+EPOCH and takes the iterations as the engine's loop does
+(:func:`automl_nas.testing.engine_steps_state`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from torch import nn
 
 import automl_nas_toy.space as toy
 from automl_nas.engine.distributed import World, join_from_environment, leave
-from automl_nas.testing import build_search
+from automl_nas.testing import build_search, engine_steps_state
 
+REPO = Path(__file__).resolve().parents[1]
 RECIPE = """
 name = "toy-ddp"
 seed = 3
@@ -48,27 +53,45 @@ def _make_op_without_bn(name: str, c: int) -> nn.Module:
     return _make_op(name, c)
 
 
-def main(out: Path, iterations: int) -> None:
-    toy.make_op = _make_op_without_bn
+def _count_folded_batch_norms() -> list[int]:
+    """A counter of the batch-norm calls that take the folded kernel from now on."""
+    import automl_nas.nn.folded_batch_norm as folded
+
+    count, fold_factor = [0], folded.fold_factor
+
+    def counting(x):
+        k = fold_factor(x)
+        count[0] += k > 0
+        return k
+
+    folded.fold_factor = counting
+    return count
+
+
+def main(out: Path, iterations: int, recipe_name: str, epoch: int, overrides: list[str]) -> None:
     join_from_environment("cpu")
     world = World.current()
     tag = f"rank{world.rank}" if world.size > 1 else "single"
     out.mkdir(parents=True, exist_ok=True)
-    recipe = out / f"recipe-{tag}.toml"
-    recipe.write_text(RECIPE)
     torch.set_num_threads(1)
-    search = build_search(recipe, root=out / "runs", name=tag, overrides=["run.device='cpu'", "run.threads=1"])
+    overrides = ["run.device='cpu'", "run.threads=1", *overrides]
+    if recipe_name.startswith("toy"):
+        if recipe_name == "toy-no-bn":
+            toy.make_op = _make_op_without_bn
+        recipe = out / f"recipe-{tag}.toml"
+        recipe.write_text(RECIPE)
+    else:
+        recipe = REPO / "recipes" / recipe_name
+    search = build_search(recipe, root=out / "runs", name=tag, overrides=overrides, epoch=epoch)
     assert search.world == world
-    train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
-    for _ in range(iterations):
-        (x, y), (xv, yv) = next(train), next(arch)
-        search.arch_step(xv, yv, x, y)
-        search.weight_step(x, y)
-    torch.save({"arch": {k: v.detach() for k, v in search.run.params.items()},
-                "net": search.run.supernet.state_dict(), "genotype": search.derive().text,
-                "world": world.size}, out / f"{tag}.pt")
+    folded = _count_folded_batch_norms()
+    state = engine_steps_state(search, iterations)
+    torch.save({"arch": {k[5:]: v for k, v in state.items() if k.startswith("arch.")},
+                "net": {k[4:]: v for k, v in state.items() if k.startswith("net.")},
+                "genotype": search.derive().text, "world": world.size, "folded_batch_norms": folded[0]},
+               out / f"{tag}.pt")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5:])
     leave()

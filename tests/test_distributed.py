@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,13 +20,52 @@ def _run(cmd, cwd):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_two_gloo_ranks_equal_one_process_on_the_whole_batch(tmp_path):
-    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(WORKER),
-          str(tmp_path), str(K)], tmp_path)
-    _run([sys.executable, str(WORKER), str(tmp_path), str(K)], tmp_path)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
-    single = torch.load(tmp_path / "single.pt")
-    assert [r["world"] for r in ranks] == [2, 2] and single["world"] == 1
+def _searches(out: Path, recipe: str, epoch: int, overrides: list[str], iterations: int = K) -> tuple[list, dict]:
+    """``iterations`` of ``recipe`` as 2 gloo ranks (torchrun) and as one process: (ranks, single)."""
+    args = [str(WORKER), str(out), str(iterations), recipe, str(epoch), *overrides]
+    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args], out)
+    _run([sys.executable, *args], out)
+    ranks = [torch.load(out / f"rank{r}.pt") for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    return ranks, torch.load(out / "single.pt")
+
+
+@pytest.fixture(scope="module")
+def rgb_images(tmp_path_factory) -> str:
+    """A tiny 3-channel image set: on CPU the fused NB201/DARTS paths then run channels-last, where
+    batch norm of a channel count that is not a multiple of 16 takes the folded kernel."""
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("data") / "rgb.npz"
+    g = np.random.default_rng(1)
+    np.savez(path, x=g.integers(0, 256, (128, 3, 8, 8), dtype=np.uint8), y=np.arange(128) % 10)
+    return str(path)
+
+
+NB201_TINY = ["space.channels=8", "space.cells_per_stage=1"]
+DARTS_TINY = ["space.channels=4", "space.layers=3"]
+
+# (recipe, epoch, overrides, global batch of the image set): every kind of batch-norm call of the
+# shipped supernets; the shipped recipes take 2 iterations (the toy ones K).
+CASES = {
+    "toy-no-bn": ("toy-no-bn", 0, [], None),  # no batch statistics at all
+    "toy": ("toy", 0, [], None),  # nn.BatchNorm2d modules
+    # the fused NB201 cells with DrNAS' partial channels (the folded batch-norm kernel), in stage 2
+    "drnas-progressive": ("drnas-progressive.toml", 2, [*NB201_TINY, "search.sampler.stage_epochs=[2, 2]",
+                          "search.sampler.warmup_epochs=0", "search.arch_optimizer={name='sgd', lr=3e-4}"], 16),
+    "gdas": ("gdas.toml", 0, NB201_TINY, 16),  # one sampled op per edge
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_two_gloo_ranks_equal_one_process_on_the_whole_batch(tmp_path, rgb_images, case):
+    recipe, epoch, overrides, batch = CASES[case]
+    if batch:
+        overrides = [f'data={{name="npz", path="{rgb_images}", batch_size={batch}}}', *overrides]
+    ranks, single = _searches(tmp_path, recipe, epoch, overrides, iterations=2 if batch else K)
+    assert single["world"] == 1
+    if batch:  # the one-process run took the kernels that the ranks must bypass for global statistics
+        assert single["folded_batch_norms"] > 0 and ranks[0]["folded_batch_norms"] == 0
     # every rank holds the same architecture (identical updates from all-reduced gradients)
     for key, value in ranks[0]["arch"].items():
         assert torch.equal(value, ranks[1]["arch"][key])
@@ -34,8 +74,18 @@ def test_two_gloo_ranks_equal_one_process_on_the_whole_batch(tmp_path):
     for key, value in single["arch"].items():
         assert not torch.equal(value, torch.zeros_like(value))  # K steps really moved it (init is 0)
         torch.testing.assert_close(ranks[0]["arch"][key], value, rtol=1e-5, atol=1e-6)
-    for key, value in single["net"].items():
+    for key, value in single["net"].items():  # weights and batch norms' running statistics
         torch.testing.assert_close(ranks[1]["net"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_without_global_batch_statistics_batch_norm_supernets_drift_from_the_one_process_search(tmp_path):
+    """``run.sync_batch_norm = false``: each rank normalises its own slice (DDP without SyncBatchNorm),
+    so the equality above needs the global statistics; the ranks still agree with each other."""
+    ranks, single = _searches(tmp_path, "toy", 0, ["run.sync_batch_norm=false"])
+    for key, value in ranks[0]["arch"].items():
+        assert torch.equal(value, ranks[1]["arch"][key])
+    drift = max((ranks[0]["arch"][k] - v).abs().max().item() for k, v in single["arch"].items())
+    assert drift > 1e-4
 
 
 def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_summary(tmp_path, make_toy_recipe):

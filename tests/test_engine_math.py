@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from types import SimpleNamespace
 
 import pytest
@@ -37,7 +38,8 @@ def make_search(order="second"):
                           arch_optimizer=torch.optim.Adam([alpha], lr=3e-4))
     recipe = SimpleNamespace(search=SimpleNamespace(second_order=order == "second",
                                                     arch_optimizer=SimpleNamespace(grad_clip=0.0)))
-    search = SimpleNamespace(run=run, recipe=recipe, world=World())  # one process: no sharding, no all-reduce
+    # one process: no sharding, no all-reduce, per-batch statistics
+    search = SimpleNamespace(run=run, recipe=recipe, world=World(), batch_statistics=contextlib.nullcontext)
 
     def loss(phase, x, y):
         sample = {"cell": EdgeWeights(weights=torch.softmax(alpha, -1))}

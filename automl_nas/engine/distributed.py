@@ -8,15 +8,17 @@ the same *global* batch (``data.batch_size``) and computes on its own contiguous
 each backward the gradients of the weights and of the architecture parameters are averaged
 (all-reduce). The updates, and so the architecture at every step, are then the same on every
 rank. With equal slices the averaged gradient of the mean loss is the gradient on the whole
-batch, except through batch statistics: BatchNorm normalises each rank's slice (as
-``nn.DataParallel`` and DDP without SyncBatchNorm do), so networks with batch-statistics BN
-match a one-process run on the whole batch only approximately.
+batch. Batch norm in training mode would normalise each rank's slice (as ``nn.DataParallel``
+and DDP without SyncBatchNorm do); inside a step it uses the statistics of the global batch
+instead (:meth:`World.global_batch_statistics`, ``run.sync_batch_norm``), so supernets with
+batch-statistics BN take the one-process steps too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Iterable
+from typing import ContextManager, Iterable
 
 import attrs
 import torch
@@ -49,6 +51,16 @@ class World:
         part = len(x) // self.size
         lo = self.rank * part
         return x[lo: lo + part], y[lo: lo + part]
+
+    def global_batch_statistics(self) -> ContextManager:
+        """Around a step's forward passes: training-mode batch norm over the global batch
+        (one collective per call, so every rank enters it around the same passes); a no-op in a
+        one-process run."""
+        if self.size == 1:
+            return contextlib.nullcontext()
+        from automl_nas.nn.synced_batch_norm import GlobalBatchStatistics, all_reduce_sum
+
+        return GlobalBatchStatistics(all_reduce_sum())
 
     def average_grads(self, params: Iterable[torch.Tensor]) -> None:
         """All-reduce the mean of every gradient, in one flat buffer (one collective per step)."""

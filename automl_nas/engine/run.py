@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
+from typing import Any, ContextManager
 
 import attrs
 import torch
@@ -193,12 +193,19 @@ class Search:
             return contextlib.nullcontext()
         return torch.autocast(torch.device(self.run.device).type, dtype=self.autocast_dtype)
 
+    def batch_statistics(self) -> ContextManager:
+        """Around a data-parallel step's passes: batch norm over the global batch (``run.sync_batch_norm``)."""
+        if not self.recipe.run.sync_batch_norm:
+            return contextlib.nullcontext()
+        return self.world.global_batch_statistics()
+
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         run, wcfg = self.run, self.recipe.search.weights_optimizer
         run.weight_optimizer.zero_grad(set_to_none=True)
         x, y = self.world.shard(x, y)
         with_arch = bool(wcfg.grad_clip and wcfg.clip_arch_grad and self.sampler.learnable)
-        loss, logits, _ = self.loss("weights", x, y, arch_grad=with_arch)
+        with self.batch_statistics():
+            loss, logits, _ = self.loss("weights", x, y, arch_grad=with_arch)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
         params = list(run.params.values()) if with_arch else []
         loss.backward(inputs=weights + params)
@@ -218,11 +225,13 @@ class Search:
         params = list(run.params.values())
         (x, y), (xt, yt) = self.world.shard(x, y), self.world.shard(xt, yt)
         if scfg.second_order:
-            loss, grads = unrolled_arch_grad(self, x, y, xt, yt)
+            with self.batch_statistics():
+                loss, grads = unrolled_arch_grad(self, x, y, xt, yt)
             for p, g in zip(params, grads):
                 p.grad = g
         else:
-            loss, _, _ = self.loss("arch", x, y)
+            with self.batch_statistics():
+                loss, _, _ = self.loss("arch", x, y)
             loss.backward(inputs=params)
         self.world.average_grads(params)
         if scfg.arch_optimizer.grad_clip:
@@ -235,7 +244,8 @@ class Search:
         run.weight_optimizer.zero_grad(set_to_none=True)
         run.arch_optimizer.zero_grad(set_to_none=True)
         x, y = self.world.shard(x, y)
-        loss, logits, _ = self.loss("single", x, y)
+        with self.batch_statistics():
+            loss, logits, _ = self.loss("single", x, y)
         weights = [p for p in run.supernet.parameters() if p.requires_grad]
         params = list(run.params.values())
         loss.backward(inputs=weights + (params if update_arch else []))

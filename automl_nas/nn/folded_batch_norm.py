@@ -25,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from automl_nas.nn.grad_needs import record_inputs, wanted_grads
+from automl_nas.nn.synced_batch_norm import active as global_batch_statistics
 
 __all__ = ["batch_norm", "fold_factor"]
 
@@ -57,9 +58,10 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None, running_var: 
     """``F.batch_norm`` with the same arguments; training-mode calls on the slow channel counts run folded.
 
     Evaluation mode (running statistics) stays on ATen: it is one multiply-add per element
-    there and measured fast.
+    there and measured fast. Under :class:`~automl_nas.nn.synced_batch_norm.GlobalBatchStatistics`
+    (a data-parallel step) every call is ``F.batch_norm``'s, which the mode makes global.
     """
-    k = fold_factor(x) if training else 0
+    k = fold_factor(x) if training and global_batch_statistics() is None else 0
     if not k:
         return F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     return _FoldedBatchNorm.apply(x, weight, bias, running_mean, running_var, momentum, eps, k)

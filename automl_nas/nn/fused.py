@@ -22,6 +22,7 @@ from automl_nas.nn.depthwise import depthwise_conv2d
 from automl_nas.nn.folded_batch_norm import batch_norm as batch_norm_kernel
 from automl_nas.nn.grad_needs import record_inputs, wanted_grads
 from automl_nas.nn.mixed_op import channel_shuffle
+from automl_nas.nn.synced_batch_norm import active as global_batch_statistics
 
 __all__ = [
     "Term",
@@ -393,6 +394,9 @@ def track_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> None:
     if not (bn.training and bn.track_running_stats):
         return
     _, _, _, momentum = _bn_state(bn)
+    if global_batch_statistics() is not None:  # a data-parallel step: the global batch's statistics
+        F.batch_norm(x, bn.running_mean, bn.running_var, None, None, True, momentum, bn.eps)
+        return
     var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=1)
     bn.running_mean.mul_(1.0 - momentum).add_(mean, alpha=momentum)
     bn.running_var.mul_(1.0 - momentum).add_(var, alpha=momentum)
