@@ -54,6 +54,8 @@ CASES = {
     "drnas-progressive": ("drnas-progressive.toml", 2, [*NB201_TINY, "search.sampler.stage_epochs=[2, 2]",
                           "search.sampler.warmup_epochs=0", "search.arch_optimizer={name='sgd', lr=3e-4}"], 16),
     "gdas": ("gdas.toml", 0, NB201_TINY, 16),  # one sampled op per edge
+    # the fused DARTS cells' shared pooling BN with running statistics; the second-order virtual step
+    "darts-2nd-order": ("darts.toml", 0, [*DARTS_TINY, "space.track_running_stats=true"], 8),
 }
 
 

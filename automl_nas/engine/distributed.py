@@ -66,15 +66,20 @@ class World:
         """All-reduce the mean of every gradient, in one flat buffer (one collective per step)."""
         if self.size == 1:
             return
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            torch._foreach_copy_(grads, self.mean(grads))
+
+    def mean(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The mean over the ranks of each tensor, in one flat all-reduce (the tensors themselves at size 1)."""
+        if self.size == 1 or not tensors:
+            return tensors
         import torch.distributed as dist
 
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
+        flat = torch.cat([t.reshape(-1) for t in tensors])
         dist.all_reduce(flat)
         flat /= self.size
-        torch._foreach_copy_(grads, [c.view_as(g) for c, g in zip(flat.split([g.numel() for g in grads]), grads)])
+        return [c.view_as(t) for c, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
 
 
 def join_from_environment(device: str) -> str:

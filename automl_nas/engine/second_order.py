@@ -22,18 +22,21 @@ def unrolled_arch_grad(search, x_arch, y_arch, x_train, y_train) -> tuple[torch.
     # 1. virtual step w' = w - xi * (mu * m + grad L_train(w) + wd * w)
     loss_t, _, _ = search.loss("weights", x_train, y_train)
     grads = torch.autograd.grad(loss_t, weights, allow_unused=True)
+    # Data parallel: each rank holds its slice's gradient; the virtual step takes the whole batch's.
+    grads = search.world.mean([g if g is not None else torch.zeros_like(w) for g, w in zip(grads, weights)])
     with torch.no_grad():
         for w, g in zip(weights, grads):
             m = opt.state.get(w, {}).get("momentum_buffer")
-            d = (g if g is not None else torch.zeros_like(w)) + wd * w
+            d = g + wd * w
             if m is not None:
                 d = d + mu * m
             w.sub_(xi * d)
     # 2. gradients of the validation loss at w'
     loss_v, _, _ = search.loss("arch", x_arch, y_arch)
     g_all = torch.autograd.grad(loss_v, weights + params, allow_unused=True)
-    v = [g if g is not None else torch.zeros_like(w) for g, w in zip(g_all[: len(weights)], weights)]
-    a = [g if g is not None else torch.zeros_like(p) for g, p in zip(g_all[len(weights):], params)]
+    # ... and v (the direction of the Hessian-vector product) is the whole batch's too
+    g_all = search.world.mean([g if g is not None else torch.zeros_like(t) for g, t in zip(g_all, weights + params)])
+    v, a = g_all[: len(weights)], g_all[len(weights):]
     # 3. finite-difference Hessian-vector product around the ORIGINAL w
     norm = torch.sqrt(sum((t * t).sum() for t in v))
     eps = 0.01 / norm
