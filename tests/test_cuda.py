@@ -162,3 +162,35 @@ def test_the_loop_on_the_device_reads_every_step_in_order(tmp_path, cuda_device)
     for epoch, record in enumerate(records):
         losses = [loss for e, _, loss in seen if e == epoch]
         assert record["train_loss"] == pytest.approx(sum(losses) / 3) and math.isfinite(record["train_loss"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_global_batch_norm_kernels_on_the_device_equal_aten_batch_norm(cuda_device, dtype):
+    """The data-parallel batch norm (``run.sync_batch_norm``) on the device's kernels, with one
+    process's reduction (the identity): output, gradients and running statistics as ATen's own
+    training batch norm, channels-last, fp32 and bf16 input (ATen's mixed-precision BN)."""
+    import contextlib
+
+    from torch.nn import functional as F
+
+    from automl_nas.nn.synced_batch_norm import GlobalBatchStatistics
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(8, 24, 6, 6, generator=g) * 3 + 2).to(cuda_device, dtype)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    up = torch.randn(8, 24, 6, 6, generator=g).to(cuda_device)
+    weight, bias = (torch.randn(24, generator=g).to(cuda_device).requires_grad_() for _ in range(2))
+
+    def run(mode):
+        x.grad = weight.grad = bias.grad = None
+        mean, var = torch.zeros(24, device=cuda_device), torch.ones(24, device=cuda_device)
+        with mode:
+            y = F.batch_norm(x, mean, var, weight, bias, True, 0.1, 1e-5)
+        (y.float() * up).sum().backward()
+        return {"y": y.float(), "grad_x": x.grad.float(), "grad_weight": weight.grad, "grad_bias": bias.grad,
+                "running_mean": mean, "running_var": var}
+
+    ours, aten = run(GlobalBatchStatistics(lambda t: t)), run(contextlib.nullcontext())
+    tol = dict(rtol=1e-4, atol=2e-5) if dtype == torch.float32 else dict(rtol=2e-2, atol=5e-2)
+    for key, value in aten.items():
+        torch.testing.assert_close(ours[key], value, **tol, msg=key)
