@@ -25,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from automl_nas.nn.grad_needs import record_inputs, wanted_grads
+from automl_nas.nn.recomputed_grads import recomputed_batch_norm_grads
 from automl_nas.nn.synced_batch_norm import active as global_batch_statistics
 
 __all__ = ["batch_norm", "fold_factor"]
@@ -118,7 +119,9 @@ class _FoldedBatchNorm(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight, mean, invstd = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph (Hessian-vector products): a differentiable recomputation
-            return (*_recomputed_grads(ctx, x, weight, grad), None, None, None, None, None)
+            # mean and invstd are out of autograd here: a second derivative needs them as functions of x
+            return (*recomputed_batch_norm_grads(ctx, x, weight, grad, lambda x, w, b: F.batch_norm(
+                x, None, None, w, b, True, 0.0, ctx.eps)), None, None, None, None, None)
         want_x, want_weight, want_bias = wanted_grads(ctx)[:3]
         k, (n, c, h, w) = ctx.k, x.shape
         m = n * h * w
@@ -141,20 +144,3 @@ class _FoldedBatchNorm(torch.autograd.Function):
         grad_weight = dot_invstd if weight is not None and want_weight else None
         grad_bias = sum_g if ctx.has_bias and want_bias else None
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
-
-
-def _recomputed_grads(ctx, x: torch.Tensor, weight: torch.Tensor | None, grad: torch.Tensor) -> tuple:
-    """Input, weight and bias gradients through ATen's BN, with their own graph (double backward).
-
-    The folded forward keeps mean and invstd out of autograd, so its closed-form backward is
-    exact only to first order; a second derivative needs them as functions of ``x``.
-    """
-    inputs = [t if t is None or t.requires_grad else t.detach().requires_grad_() for t in (x, weight)]
-    bias = torch.zeros(x.shape[1], dtype=x.dtype, requires_grad=True) if ctx.has_bias else None
-    y = F.batch_norm(inputs[0], None, None, inputs[1], bias, True, 0.0, ctx.eps)
-    wanted = [(i, t) for i, t in enumerate((*inputs, bias)) if t is not None and ctx.needs_input_grad[i]]
-    grads = torch.autograd.grad(y, [t for _, t in wanted], grad, create_graph=True) if wanted else ()
-    out: list[torch.Tensor | None] = [None, None, None]
-    for (i, _), g in zip(wanted, grads):
-        out[i] = g
-    return tuple(out)

@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from automl_nas.nn.grad_needs import record_inputs, wanted_grads
+from automl_nas.nn.recomputed_grads import recomputed_batch_norm_grads
 
 __all__ = ["GlobalBatchStatistics", "active", "global_batch_norm"]
 
@@ -113,7 +114,10 @@ class _GlobalBatchNorm(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight, mean, invstd, size = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: a differentiable recomputation
-            return (*_recomputed_grads(ctx, x, weight, grad), None, None, None, None, None)
+            def recompute(x, w, b):
+                return _differentiable_global_batch_norm(x, w, b, ctx.eps, ctx.reduce)
+
+            return (*recomputed_batch_norm_grads(ctx, x, weight, grad, recompute), None, None, None, None, None)
         want_x, want_weight, want_bias = wanted_grads(ctx)[:3]
         # sum(g) and sum(g * (x - mean)) * invstd per channel, this process's rows: ATen's reduction
         _, dot_invstd, sum_g = torch.ops.aten.native_batch_norm_backward(
@@ -134,20 +138,6 @@ class _GlobalBatchNorm(torch.autograd.Function):
         grad_weight = dot_invstd.to(weight.dtype) if weight is not None and want_weight else None
         grad_bias = sum_g.to(weight.dtype if weight is not None else x.dtype) if ctx.has_bias and want_bias else None
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
-
-
-def _recomputed_grads(ctx, x: torch.Tensor, weight: torch.Tensor | None, grad: torch.Tensor) -> tuple:
-    """Input, weight and bias gradients with their own graph (double backward), through the
-    differentiable composite of the same function."""
-    inputs = [t if t is None or t.requires_grad else t.detach().requires_grad_() for t in (x, weight)]
-    bias = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True) if ctx.has_bias else None
-    y = _differentiable_global_batch_norm(inputs[0], inputs[1], bias, ctx.eps, ctx.reduce)
-    wanted = [(i, t) for i, t in enumerate((*inputs, bias)) if t is not None and ctx.needs_input_grad[i]]
-    grads = torch.autograd.grad(y, [t for _, t in wanted], grad, create_graph=True) if wanted else ()
-    out: list[torch.Tensor | None] = [None, None, None]
-    for (i, _), g in zip(wanted, grads):
-        out[i] = g
-    return tuple(out)
 
 
 def _differentiable_global_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,

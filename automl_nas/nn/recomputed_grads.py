@@ -1,0 +1,37 @@
+"""Double backward for the batch-norm autograd Functions (issue 15).
+
+The folded and the global batch norm keep their statistics out of autograd and compute a
+closed-form first-order backward. A backward under ``create_graph`` (a second derivative)
+needs the statistics as functions of the input, so it recomputes the forward in
+differentiable operations and differentiates that instead.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+__all__ = ["recomputed_batch_norm_grads"]
+
+# (x, weight or None, bias or None) -> the Function's output, in differentiable operations
+BatchNorm = Callable[[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"], torch.Tensor]
+
+
+def recomputed_batch_norm_grads(ctx, x: torch.Tensor, weight: torch.Tensor | None, grad: torch.Tensor,
+                                batch_norm: BatchNorm) -> tuple:
+    """Input, weight and bias gradients (``None`` where not needed) with their own graph.
+
+    Call from ``backward`` of a Function whose first three inputs are ``x, weight, bias`` and
+    whose ``ctx.has_bias`` says whether a bias was given (the bias enters the output additively,
+    so a zero bias stands in for it).
+    """
+    inputs = [t if t is None or t.requires_grad else t.detach().requires_grad_() for t in (x, weight)]
+    bias = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True) if ctx.has_bias else None
+    y = batch_norm(inputs[0], inputs[1], bias)
+    wanted = [(i, t) for i, t in enumerate((*inputs, bias)) if t is not None and ctx.needs_input_grad[i]]
+    grads = torch.autograd.grad(y, [t for _, t in wanted], grad, create_graph=True) if wanted else ()
+    out: list[torch.Tensor | None] = [None, None, None]
+    for (i, _), g in zip(wanted, grads):
+        out[i] = g
+    return tuple(out)
