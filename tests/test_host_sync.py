@@ -120,3 +120,27 @@ def test_the_loop_reads_each_step_once_and_each_validation_pass_once(tmp_path, r
     assert sorted(r for r in more if r not in per_step) == sorted(r for r in few if not r.startswith("tolist at readout.py"))
     passes = 2 if recipe == "snas.toml" else 1  # SNAS also scores a sampled child
     assert len([r for r in more if r.startswith("__int__ at run.py")]) == passes  # not one per validation batch
+
+
+@pytest.mark.parametrize("recipe, tiny, extra, epoch", [
+    ("drnas-progressive.toml", NB201_TINY, PROGRESSIVE, 2),
+    ("darts.toml", DARTS_TINY, ("space.track_running_stats=true",), 0),
+], ids=["drnas-progressive-stage2", "darts-2nd-order"])
+def test_a_data_parallel_step_with_global_batch_statistics_reads_nothing_back(tmp_path, recipe, tiny, extra, epoch):
+    """``run.sync_batch_norm``'s batch norm (automl_nas/nn/synced_batch_norm.py) keeps the global
+    count and statistics on the device: no read in the forward, the backward or the running
+    statistics' update. One process with the identity as its reduction stands in for the ranks."""
+    from automl_nas.nn.synced_batch_norm import GlobalBatchStatistics
+
+    search = build_search(REPO / "recipes" / recipe, root=tmp_path, overrides=[*tiny, *extra], epoch=epoch)
+    reductions = []
+    search.batch_statistics = lambda: GlobalBatchStatistics(lambda t: reductions.append(t.numel()) or t)
+    train, arch = search.train_loader.cycle(0), search.arch_loader.cycle(0)
+    for i in range(2):
+        (x, y), (xv, yv) = next(train), next(arch)
+        with SyncCounter() as counter:
+            search.arch_step(xv, yv, x, y)
+            search.weight_step(x, y)
+        reads = counter.device_reads(search.run.weight_optimizer, search.run.arch_optimizer)
+        assert reads == [], f"iteration {i}: {reads}"
+    assert reductions  # the steps really ran the global batch norm
