@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from automl_nas.nn.grad_needs import record_inputs, wanted_grads
-from automl_nas.nn.recomputed_grads import recomputed_batch_norm_grads
+from automl_nas.nn.batch_norm_backward import input_grad_coefficients, recomputed_batch_norm_grads
 from automl_nas.nn.synced_batch_norm import active as global_batch_statistics
 
 __all__ = ["batch_norm", "fold_factor"]
@@ -135,10 +135,7 @@ class _FoldedBatchNorm(torch.autograd.Function):
         dot_invstd, sum_g = _per_channel(col_dot, k), _per_channel(col_sum, k)
         grad_x = None
         if want_x:
-            scale = invstd if weight is None else invstd * weight
-            # dx = (g - sum_g / m - (x - mean) * invstd^2 * dot / m) * scale = g * scale + x * a + b
-            a = -dot_invstd * invstd * scale / m
-            b = -mean * a - sum_g * scale / m
+            scale, a, b = input_grad_coefficients(mean, invstd, weight, sum_g, dot_invstd, m)
             grad_x = torch.addcmul(b.repeat(k), rows, a.repeat(k)).addcmul_(g, scale.repeat(k))
             grad_x = grad_x.view(n, h, w, c).permute(0, 3, 1, 2)
         grad_weight = dot_invstd if weight is not None and want_weight else None

@@ -34,8 +34,8 @@ import torch
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
+from automl_nas.nn.batch_norm_backward import input_grad_coefficients, recomputed_batch_norm_grads
 from automl_nas.nn.grad_needs import record_inputs, wanted_grads
-from automl_nas.nn.recomputed_grads import recomputed_batch_norm_grads
 
 __all__ = ["GlobalBatchStatistics", "active", "global_batch_norm"]
 
@@ -97,7 +97,8 @@ class _GlobalBatchNorm(torch.autograd.Function):
         n = x.numel() // x.shape[1]
         # this process's mean and biased variance: ATen's one-pass kernel (any layout, fp32 accumulation)
         mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
-        mean, var, size = _global_statistics(mean.to(_accumulate(x)), var.to(_accumulate(x)), n, reduce)
+        acc = _accumulate(x)
+        mean, var, size = _global_statistics(mean.to(acc), var.to(acc), n, reduce)
         if running_mean is not None:
             running_mean.mul_(1.0 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
         if running_var is not None:  # unbiased, as ATen's; the count stays on the device (no host sync)
@@ -127,11 +128,7 @@ class _GlobalBatchNorm(torch.autograd.Function):
             c = mean.shape[0]
             totals = ctx.reduce(torch.cat([sum_g, dot_invstd]))
             all_sum, all_dot = totals[:c], totals[c:]
-            m = size.to(mean.dtype)
-            scale = invstd if weight is None else invstd * weight.to(invstd.dtype)
-            # dx = (g - sum_g / M - (x - mean) * invstd^2 * dot / M) * scale = g * scale + x * a + b
-            a = -all_dot * invstd * scale / m
-            b = -mean * a - all_sum * scale / m
+            scale, a, b = input_grad_coefficients(mean, invstd, weight, all_sum, all_dot, size.to(mean.dtype))
             grad_x = torch.addcmul(_broadcast(b, x), x, _broadcast(a, x)).addcmul_(grad, _broadcast(scale, x))
             grad_x = grad_x.to(x.dtype)
         # the parameters' gradients stay this process's share: the engine averages them with the rest
