@@ -20,7 +20,7 @@ from automl_nas.execution.aggregate import aggregate, write_trials_csv
 from automl_nas.execution.batch import SeedBatch, read_batch, write_batch
 from automl_nas.execution.trial import TrialResult, TrialSpec
 
-__all__ = ["resume_seed_trials", "run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
+__all__ = ["reserved_device", "resume_seed_trials", "run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
 
 
 def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str], seeds: Iterable[int],
@@ -73,20 +73,28 @@ def trial_device(recipe, executor: str) -> list[str]:
     when ``executor.gpus > 0`` (Ray's ``CUDA_VISIBLE_DEVICES`` then shows only the reserved
     GPU, or a share of it with fractional ``gpus``) and ``cpu`` otherwise. A CUDA device
     without a reservation is refused. Locally ``auto`` keeps its meaning."""
-    from automl_nas.errors import RecipeError
-
     device, gpus, ranks = recipe.run.device, recipe.executor.gpus, recipe.executor.ranks
     _check_ranks_fit(device, gpus, ranks, executor)
     if executor != "ray":
         return []
+    reserved = reserved_device(device, gpus, what="trial")
+    return [f"run.device={reserved}"] if reserved != device else []
+
+
+def reserved_device(device: str, gpus: float, *, what: str) -> str:
+    """The device of work Ray runs with ``gpus`` reserved, for ``run.device = device``: ``auto``
+    is ``cuda`` with a reservation and ``cpu`` without; CUDA without one is refused (``what``
+    names the work in the error: a trial, an evaluation)."""
+    from automl_nas.errors import RecipeError
+
     if device == "auto":
-        return [f"run.device={'cuda' if gpus > 0 else 'cpu'}"]
+        return "cuda" if gpus > 0 else "cpu"
     if device.startswith("cuda") and gpus <= 0:
-        raise RecipeError(f"run.device = {device!r} but executor.gpus = 0: Ray reserves no GPU for the trial, "
-                          "so it would use one the scheduler gave to another trial",
-                          hint="set executor.gpus (e.g. --set executor.gpus=1, or 0.25 to share one GPU among four "
-                               "trials), or run.device = \"auto\" to run CPU trials on the CPU")
-    return []
+        raise RecipeError(f"run.device = {device!r} but executor.gpus = 0: Ray reserves no GPU for the {what}, "
+                          f"so it would use one the scheduler gave to another {what}",
+                          hint=f"set executor.gpus (e.g. --set executor.gpus=1, or 0.25 to share one GPU among four "
+                               f"{what}s), or run.device = \"auto\" to run CPU {what}s on the CPU")
+    return device
 
 
 def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: list[str] | None = None,

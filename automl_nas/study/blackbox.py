@@ -207,19 +207,21 @@ def _asking_for(raw_evaluator: Any, cfg: Any, registry: Any) -> Any:
 
 
 def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), build: bool = True,
-                         session: Any = None) -> tuple[dict, Any, Any, Any, Any]:
-    """Read and check a black-box recipe: ``(raw, config, space, evaluator, proposer)``, the last
-    three built; with ``build=False`` (``automl validate``: no torch) their checked options instead.
+                         session: Any = None) -> tuple[dict, Any, Any, Any, Any, Any]:
+    """Read and check a black-box recipe: ``(raw, config, space, evaluator, proposer, run)``, the
+    middle three built; with ``build=False`` (``automl validate``: no torch) their checked options
+    instead. ``run`` is the ``[run]`` table (:class:`~automl_nas.study.config.BlackboxRunConfig`).
     """
     from automl_nas.recipe import load_overridden
     from automl_nas.recipe.converter import structure
     from automl_nas.recipe.model import ComponentRef
     from automl_nas.session import open_session
-    from automl_nas.study.config import load_blackbox_config
+    from automl_nas.study.config import load_blackbox_config, load_blackbox_run
 
     source = str(path)
     raw = load_overridden(path, profile=profile, overrides=overrides)
     cfg = load_blackbox_config(raw.get("blackbox"), source=source)
+    run = load_blackbox_run(raw.get("run"), source=source)
     for key in ("space", "evaluator"):
         if key not in raw:
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
@@ -230,7 +232,21 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
                                                             source=source, prefix="evaluator"), "evaluator", source, build)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
     blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
-    return raw, cfg, space, evaluator, proposer
+    return raw, cfg, space, evaluator, proposer, run
+
+
+def evaluation_device(run: Any, cfg: Any, executor: ExecutorConfig) -> str:
+    """Where each evaluation trains or scores (``EvalContext.device``; an evaluator's own device
+    option wins): ``run.device`` as a one-shot run reads it (``auto``: CUDA when a GPU is
+    visible); on Ray (``parallel > 1``) the evaluation's GPU reservation, as a seed trial's
+    (:func:`~automl_nas.execution.trials.reserved_device`). Resolved before the first query, so
+    a CUDA device this machine lacks is refused before any work."""
+    from automl_nas.devices import resolve_device
+    from automl_nas.execution.trials import reserved_device
+
+    if cfg.parallel > 1:
+        return reserved_device(run.device, executor.gpus, what="evaluation")
+    return resolve_device(run.device)
 
 
 def blackbox_data(raw: dict, registry: Any, source: str, *, build: bool = True) -> Any:
@@ -282,11 +298,12 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
     from automl_nas.records.schema import SCHEMA_VERSION
 
     session = session or open_session()
-    raw, cfg, space, evaluator, proposer = plan_blackbox_recipe(path, profile=profile, overrides=overrides,
-                                                                session=session)
+    raw, cfg, space, evaluator, proposer, run = plan_blackbox_recipe(path, profile=profile, overrides=overrides,
+                                                                     session=session)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
-    rd = RunDir(Path(resume)) if resume is not None else RunDir.new((raw.get("run") or {}).get("root", "runs"),
-                                                                      f"{name}-blackbox", run_dir)
+    executor = _executor_config(raw)
+    device = evaluation_device(run, cfg, executor)
+    rd = RunDir(Path(resume)) if resume is not None else RunDir.new(run.root, f"{name}-blackbox", run_dir)
 
     with rd.claim(fresh=resume is None):  # locked; a fresh run is refused a directory that holds one
         replay: list[dict] = []
@@ -302,11 +319,13 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                 click.echo(f"query {entry['query']:4d}  {entry['value']:.4f}  best {entry['best']:.4f}  {entry['genotype']}", err=True)
 
         data = blackbox_data(raw, session.registry, str(path))
-        ctx = EvalContext(space=space, data=data, seed=seed, run_dir=rd.path, log=(lambda _m: None) if quiet else print)
+        ctx = EvalContext(space=space, data=data, device=device, seed=seed, run_dir=rd.path,
+                          log=(lambda _m: None) if quiet else print)
         out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
                            seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost, replay=replay,
-                           executor=_executor_config(raw))
+                           executor=executor)
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
+                  "device": device,
                   **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
                   "schema_version": SCHEMA_VERSION}
         # A black-box search's result.json shares RunResult's identity and status keys (so `automl show`

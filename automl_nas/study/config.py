@@ -18,6 +18,7 @@ Example ``[study]`` table::
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
@@ -26,7 +27,8 @@ from attrs import validators as v
 from automl_nas.errors import RecipeError
 from automl_nas.recipe.model import ComponentRef
 
-__all__ = ["ParamSpec", "StudyConfig", "BlackboxConfig", "load_study_config", "load_blackbox_config"]
+__all__ = ["ParamSpec", "StudyConfig", "BlackboxConfig", "BlackboxRunConfig", "load_study_config", "load_blackbox_config",
+           "load_blackbox_run"]
 
 DIRECTIONS = ("maximize", "minimize")
 PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
@@ -121,6 +123,21 @@ class BlackboxConfig:
     parallel: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "evaluations at once; > 1 uses Ray"})
 
 
+def _device(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+        raise ValueError(f"'{attribute.name}' must be auto, cpu, mps, cuda or cuda:N, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class BlackboxRunConfig:
+    """The ``[run]`` table of ``automl search``: the keys a black-box search reads."""
+
+    root: str = attrs.field(default="runs", metadata={"help": "parent directory of run directories"})
+    device: str = attrs.field(default="auto", validator=_device,
+                              metadata={"help": "where the evaluator trains or scores (auto: CUDA when a GPU is "
+                                                "visible; on Ray, the GPU executor.gpus reserves)"})
+
+
 def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> StudyConfig:
     from automl_nas.recipe.converter import structure
 
@@ -141,3 +158,9 @@ def load_blackbox_config(raw: dict | None, *, source: str) -> BlackboxConfig:
     if not raw:
         raise RecipeError(f"{source}: no [blackbox] table", hint='add [blackbox] proposer = "rea", queries = 100, metric = "cifar10"')
     return structure(raw, BlackboxConfig, source=source, prefix="blackbox")
+
+
+def load_blackbox_run(raw: dict | None, *, source: str) -> BlackboxRunConfig:
+    from automl_nas.recipe.converter import structure
+
+    return structure(raw or {}, BlackboxRunConfig, source=source, prefix="run")
