@@ -85,8 +85,17 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture
-def cuda_device() -> str:
-    """The device of a `cuda` test ("cuda", or "cpu" under AUTOML_NAS_CUDA_TESTS=cpu)."""
+def cuda_device():
+    """The device of a `cuda` test ("cuda", or "cpu" under AUTOML_NAS_CUDA_TESTS=cpu).
+
+    fp32 runs in true fp32 while the test holds it: cuDNN's default TF32 rounds convolutions to
+    10 mantissa bits, which no device-vs-CPU or fused-vs-plain fp32 tolerance should absorb.
+    """
+    import torch
+
     device = cuda_test_device()
     assert device is not None, "a `cuda` test ran without a device: the cuda marker's deselection failed"
-    return device
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield device
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before

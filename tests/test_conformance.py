@@ -21,6 +21,7 @@ from automl_nas.testing.contracts import (
     TINY,
     DatasetContract,
     EvaluatorContract,
+    EvaluatorDeviceContract,
     ObjectiveContract,
     ProposerContract,
     SamplerContract,
@@ -208,17 +209,29 @@ def tiny_nats_file(tmp_path_factory) -> str:
     return str(base) + ".pbz2"
 
 
-class TestEveryEvaluator(EvaluatorContract):
+class _EveryEvaluator:
+    """The fixtures that build each registered evaluator, its space, a genotype and a CPU context."""
+
+    #: space name -> options overriding SPACES for this class's evaluations
+    space_options: dict[str, dict[str, Any]] = {}
+
     @pytest.fixture(params=_names("evaluator"))
-    def entry(self, request, tiny_nats_file):
+    def entry(self, request, tiny_nats_file, tmp_path):
         spec = EVALUATORS.get(request.param)
-        if spec is not None and spec.get("options", {}).get("path") == "<tiny nats file>":
-            spec = {**spec, "options": {**spec["options"], "path": tiny_nats_file}}
+        path = (spec or {}).get("options", {}).get("path")
+        if path is not None:
+            path = tiny_nats_file if path == "<tiny nats file>" else self.table_path(Path(path), tmp_path)
+            spec = {**spec, "options": {**spec["options"], "path": str(path)}}
         return request.param, spec
+
+    def table_path(self, path: Path, tmp_path: Path) -> Path:
+        """The benchmark table an evaluator entry reads."""
+        return path
 
     @pytest.fixture
     def space(self, entry):
-        return _space((entry[1] or {}).get("space", DEFAULT_SPACE))
+        name = (entry[1] or {}).get("space", DEFAULT_SPACE)
+        return build("search_space", name, self.space_options.get(name, SPACES.get(name)))
 
     @pytest.fixture
     def evaluator(self, entry):
@@ -243,6 +256,31 @@ class TestEveryEvaluator(EvaluatorContract):
             except Exception as exc:  # noqa: BLE001
                 _missing_entry("evaluator", _registry().get("evaluator", entry[0]), exc)
         return ctx
+
+
+class TestEveryEvaluator(_EveryEvaluator, EvaluatorContract):
+    pass
+
+
+@pytest.mark.cuda
+class TestEveryEvaluatorOnTheDevice(_EveryEvaluator, EvaluatorDeviceContract):
+    """Issue 15: every registered evaluator scores on the device as on the CPU (lookups included:
+    a device in the context must not break them)."""
+
+    # dropout draws from the device's generator: with it, device and CPU scores differ by design
+    space_options = {"gnn": {**SPACES["gnn"], "dropout": 0.0}}
+
+    @pytest.fixture
+    def device(self, cuda_device):
+        return cuda_device
+
+    def table_path(self, path: Path, tmp_path: Path) -> Path:
+        """``../shared`` does not travel to a device machine: a one-row table of the same format."""
+        if not path.is_relative_to(SHARED):
+            return path
+        tiny = tmp_path / path.name
+        tiny.write_text(f"arch,cifar10,cifar100,ImageNet16-120\n{NB201_CELL},93.66,70.2933,44.0333\n")
+        return tiny
 
 
 # ---- data sets ---------------------------------------------------------------------------------
@@ -387,3 +425,19 @@ class TestEveryBenchmarkTable(BenchmarkTableContract):
     @pytest.fixture(params=_names("benchmark"))
     def table(self, request):
         return build("benchmark", request.param, None)
+
+
+def test_the_device_suite_catches_a_score_that_depends_on_the_device():
+    from automl_nas_toy.space import CountConvs
+
+    class HalfOnDevices(CountConvs):
+        """A device-side reduction that drops half the terms: right on the CPU only."""
+
+        def evaluate(self, genotype, ctx):
+            metrics = super().evaluate(genotype, ctx)
+            return {k: v / (1 if ctx.device == "cpu" else 2) for k, v in metrics.items()}
+
+    genotype, ctx = _toy().decode(42), EvalContext(space=_toy(), log=lambda msg: None)  # three convs
+    EvaluatorDeviceContract().test_scores_on_the_device_as_on_the_cpu(CountConvs(), genotype, ctx, "meta")
+    with pytest.raises(AssertionError):
+        EvaluatorDeviceContract().test_scores_on_the_device_as_on_the_cpu(HalfOnDevices(), genotype, ctx, "meta")

@@ -360,6 +360,34 @@ class EvaluatorContract:
         assert set(a) == set(b) and steady(a) == steady(b)
 
 
+class EvaluatorDeviceContract:
+    """Needs ``evaluator``, ``genotype``, ``eval_context`` and ``device`` fixtures (issue 15).
+
+    The genotype is scored with the context's device set to ``device``, then to ``"cpu"``:
+    the same metric keys, each declared metric finite, and the same values to ``rel=1e-3``
+    (``abs=1e-6``), wall-clock and ``volatile_metrics`` left out. Device and CPU kernels differ
+    by rounding only when the evaluator draws its randomness on the CPU (seeded initial weights,
+    batch order, augmentation) and computes in true fp32 (TF32 off); randomness drawn on the
+    device (dropout) differs by design, so give such components options without it here. Give a
+    context without a run directory: an evaluator that checkpoints would resume the first score.
+    """
+
+    def test_scores_on_the_device_as_on_the_cpu(self, evaluator, genotype, eval_context, device):
+        volatile = set(getattr(evaluator, "volatile_metrics", ()))
+        scores = {}
+        for where in (device, "cpu"):
+            ctx = EvalContext(space=eval_context.space, data=eval_context.data, device=where, seed=eval_context.seed,
+                              run_dir=eval_context.run_dir, log=eval_context.log)
+            torch.manual_seed(0)
+            scores[where] = evaluator.evaluate(genotype, ctx)
+        on_device, on_cpu = scores[device], scores["cpu"]
+        assert set(on_device) == set(on_cpu)
+        for key in evaluator.metrics:
+            assert math.isfinite(on_device[key]), f"metric {key!r} on {device} is {on_device[key]!r}"
+        steady = sorted(k for k in on_cpu if k not in volatile and not k.endswith("_time_s"))
+        assert {k: on_device[k] for k in steady} == pytest.approx({k: on_cpu[k] for k in steady}, rel=1e-3, abs=1e-6)
+
+
 class DatasetContract:
     """Needs a ``dataset`` fixture (a provider that loads offline: generated data, a tiny file).
 
@@ -397,4 +425,4 @@ class DatasetContract:
             assert torch.equal(torch.as_tensor(getattr(a, name)), torch.as_tensor(getattr(b, name))), name
 
 
-__all__ = ["DatasetContract", "EvaluatorContract", "ObjectiveContract", "SamplerContract", "SearchSpaceContract", "LossContext", "EvalContext"]
+__all__ = ["DatasetContract", "EvaluatorContract", "EvaluatorDeviceContract", "ObjectiveContract", "SamplerContract", "SearchSpaceContract", "LossContext", "EvalContext"]
