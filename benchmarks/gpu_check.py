@@ -3,9 +3,11 @@
 Sections (each runs in subprocesses of its own; a failing section is recorded and the others go on):
 
 * ``env``: Python, torch, CUDA/cuDNN, device name and memory, git commit.
-* ``cuda_tests``: ``pytest -m cuda`` (``tests/test_cuda.py``: fused vs plain on the device, fp32
-  tight and bf16 with a stated tolerance, one step of every shipped recipe); on ``--device cpu``
-  the same tests as a CPU dry run (``AUTOML_NAS_CUDA_TESTS=cpu``).
+* ``cuda_tests``: ``pytest -m cuda`` over :data:`CUDA_TEST_FILES` (``tests/test_cuda.py``: fused vs
+  plain on the device, fp32 tight and bf16 with a stated tolerance, one step of every shipped
+  recipe, network morphism, a black-box search, a latency table; ``tests/test_conformance.py``:
+  every registered evaluator scores on the device as on the CPU); on ``--device cpu`` the same
+  tests as a CPU dry run (``AUTOML_NAS_CUDA_TESTS=cpu``).
 * ``step_time``: ``benchmarks/step_time.py`` for every configuration, fp32 and bf16, eager and
   compiled, most decisive first (:func:`step_runs`), while half of ``--budget-s`` lasts (the
   rest is listed as skipped) (``run.compile``, on a GPU with ``run.compile_mode = "reduce-overhead"``: CUDA graphs; GDAS is
@@ -117,10 +119,14 @@ def section_env(args, out: Path, s: dict) -> dict:
     return info
 
 
+#: the test files that hold `cuda`-marked tests (a test keeps this list complete)
+CUDA_TEST_FILES = ("tests/test_cuda.py", "tests/test_conformance.py")
+
+
 def section_cuda_tests(args, out: Path, s: dict) -> dict:
     xml = out / "cuda-tests.xml"
-    cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", str(REPO / "tests" / "test_cuda.py"),
-           f"--junitxml={xml}"] + (["-k", s["tests_k"]] if s["tests_k"] else [])
+    cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
+           *(str(REPO / f) for f in CUDA_TEST_FILES), f"--junitxml={xml}"] + (["-k", s["tests_k"]] if s["tests_k"] else [])
     env = dict(os.environ, **({"AUTOML_NAS_CUDA_TESTS": "cpu"} if args.device == "cpu" else {}))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=_left(STARTED + args.deadline_s))

@@ -6,7 +6,7 @@ deselects them and the summary says they were NOT run. ``AUTOML_NAS_CUDA_TESTS=c
 them on the CPU as a dry run (``benchmarks/gpu_check.sh --device cpu``).
 
 Tolerances: fp32 as the CPU equality tests (rtol 1e-4, atol 2e-5), with TF32 convolutions and
-matmuls switched off for the comparison (cuDNN's default TF32 rounds to 10 mantissa bits).
+matmuls switched off by the ``cuda_device`` fixture (cuDNN's default TF32 rounds to 10 mantissa bits).
 bf16 autocast: the fused and plain losses within 2 % of each other and of fp32, and the
 architecture gradients' cosine similarity with fp32's >= 0.95 (DrNAS on the tiny CPU dry run:
 0.975) (bf16 keeps 8 mantissa bits; the two paths
@@ -47,15 +47,6 @@ CASES = [
 ]
 IDS = ["nb201-darts", "nb201-gdas", "nb201-snas", "nb201-drnas", "nb201-drnas-progressive-stage2",
        "darts-1st", "darts-2nd", "darts-snas", "darts-gdas", "darts-drnas-progressive-stage2"]
-
-
-@pytest.fixture(autouse=True)
-def no_tf32():
-    """fp32 comparisons in true fp32 (TF32 is cuDNN's default for convolutions)."""
-    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def _build(tmp_path, device, recipe, tiny, extra, epoch, *, fast, name=None):
@@ -194,3 +185,99 @@ def test_global_batch_norm_kernels_on_the_device_equal_aten_batch_norm(cuda_devi
     tol = dict(rtol=1e-4, atol=2e-5) if dtype == torch.float32 else dict(rtol=2e-2, atol=5e-2)
     for key, value in aten.items():
         torch.testing.assert_close(ours[key], value, **tol, msg=key)
+
+
+# ---- beyond the one-shot step: network morphism, black-box search, the latency objective -------
+
+
+def _blobs(n: int = 128, side: int = 8, classes: int = 4, test: int = 32):
+    """Four colour classes plus noise: uint8 images a few retraining steps can learn."""
+    from automl_nas.api import ImageSet
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randperm(n, generator=g) % classes
+    colours = torch.tensor([[200, 50, 50], [50, 200, 50], [50, 50, 200], [190, 190, 60]])
+    x = (colours[y][:, :, None, None] + torch.randint(-60, 61, (n, 3, side, side), generator=g)).clamp(0, 255)
+    x = x.to(torch.uint8)
+    return ImageSet(name="blobs", train_x=x[test:], train_y=y[test:], test_x=x[:test], test_y=y[:test],
+                    mean=(0.5,) * 3, std=(0.25,) * 3, num_classes=classes, crop_padding=1, source="generated")
+
+
+def test_a_warm_started_child_on_the_device_computes_its_trained_parent(tmp_path, cuda_device):
+    """Network morphism (Auto-Keras) on the device: the parent is trained there, and the child its
+    morphisms carry onto the device computes the trained parent's function, in both modes."""
+    import json
+
+    from automl_nas.api import EvalContext, InputSpec
+    from automl_nas_eval_retrain.config import RetrainConfig
+    from automl_nas_eval_retrain.evaluator import Retrain
+    from automl_nas_eval_retrain.warm_start import find_parent, warm_network
+    from automl_nas_space_macro.config import MacroConfig
+    from automl_nas_space_macro.space import MacroSpace
+
+    space = MacroSpace(MacroConfig(channels=4, stages=2, slots=1))
+    parent, child = space.parse("macro:c4,p,c8"), space.parse("macro:c4,r,p,c16")  # deepen, then widen
+    data = _blobs()
+    ctx = EvalContext(space=space, data=data, device=cuda_device, seed=0, run_dir=tmp_path, log=lambda msg: None)
+    Retrain(RetrainConfig(epochs=1, batch_size=16, eval_batch_size=32, threads=1, augment=False)).evaluate(parent, ctx)
+    job = json.loads(next(tmp_path.glob("retrain/*/job.json")).read_text())
+    folder, found, path = find_parent(tmp_path, {**job, "genotype": child.text}, space, child, 3)
+    assert found == parent and len(path) == 2
+    inputs = InputSpec(height=8, width=8, num_classes=4)
+    trained = space.build_network(parent, inputs).to(cuda_device)
+    trained.load_state_dict(torch.load(folder / "last.pt", map_location=cuda_device, weights_only=True)["model"])
+    warm = warm_network(space, folder, parent, path, inputs, cuda_device)
+    assert {p.device.type for p in warm.parameters()} == {torch.device(cuda_device).type}
+    x = ((data.test_x.float() / 255 - 0.5) / 0.25).to(cuda_device)
+    for training in (True, False):
+        trained.train(training), warm.train(training)
+        with torch.no_grad():
+            torch.testing.assert_close(warm(x), trained(x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_black_box_morphism_search_trains_every_query_on_the_device(tmp_path, cuda_device):
+    """The shipped morphism recipe end to end (proposer, retraining with warm start, records) with
+    the run on the device: every query is trained there and the search finishes."""
+    import json
+
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    out = CliRunner().invoke(main, ["search", str(REPO / "recipes" / "morphism-macro.toml"), "-p", "quick",
+                                    "--set", f"run.device={cuda_device!r}", "--run-dir", str(tmp_path / "search")])
+    assert out.exit_code == 0, out.output[-3000:]
+    summary = json.loads(out.stdout[out.stdout.index("{"):])
+    assert summary["status"] == "finished" and summary["queries"] == 4
+    trained_on = [line.rsplit("device ", 1)[1] for line in out.output.splitlines() if line.startswith("retrain: macro:")]
+    assert trained_on == [cuda_device] * 4
+    assert "retrain: warm start from" in out.output  # children started from their trained parents
+
+
+def test_a_latency_table_profiled_on_the_device_drives_the_snas_objective(tmp_path, cuda_device):
+    """``automl profile-ops --device`` times the ops on the device and records it; the SNAS resource
+    objective reads that table in a search step on the device and moves the architecture."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+    from automl_nas.costs import read_latency_table
+    from automl_nas.profiling import device_name
+
+    table_file = tmp_path / "latency.json"
+    out = CliRunner().invoke(main, ["profile-ops", "--recipe", str(REPO / "recipes" / "snas-darts.toml"), "--profile",
+                                    "quick", "--device", cuda_device, "--batch", "2", "--repeats", "2", "--warmup", "1",
+                                    "--threads", "1", "-q", "--out", str(table_file)])
+    assert out.exit_code == 0, out.output[-3000:]
+    table = read_latency_table(table_file)
+    assert table.measured["device"] == cuda_device and table.measured["device_name"] == device_name(cuda_device)
+    values = [v for g in table.groups.values() for cell in g.latency_ms for row in cell for v in row]
+    assert values and all(math.isfinite(v) and v > 0 for v in values)
+    objectives = ('search.objectives=[{name="cross_entropy"}, {name="snas_resource", costs="latency", '
+                  f'latency_table="{table_file}", weight=1.0}}]')
+    search = build_search(REPO / "recipes" / "snas-darts.toml", root=tmp_path, profile="quick", device=cuda_device,
+                          overrides=[f"run.device={cuda_device!r}", "run.threads=1", objectives])
+    before = {k: v.detach().clone() for k, v in search.run.params.items()}
+    engine_steps_state(search, iterations=1)
+    for key, value in search.run.params.items():
+        assert value.device.type == torch.device(cuda_device).type and torch.isfinite(value).all(), key
+    assert any(not torch.equal(before[k], search.run.params[k].detach()) for k in before)

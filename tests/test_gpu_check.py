@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,14 @@ def test_gpu_check_cpu_smoke_writes_json_and_markdown(tmp_path):
 
 
 gpu_check = script_fixture(REPO / "benchmarks" / "gpu_check.py")
+
+
+def test_the_device_check_runs_every_file_that_holds_cuda_tests(gpu_check):
+    """A `cuda` test in a file the check does not list would never run on a lent GPU."""
+    marker = re.compile(r"^\s*(@pytest\.mark\.cuda\b|pytestmark = .*pytest\.mark\.cuda)", re.MULTILINE)
+    files = [*REPO.glob("tests/**/test_*.py"), *REPO.glob("plugins/*/tests/**/test_*.py")]
+    marked = sorted(str(f.relative_to(REPO)) for f in files if marker.search(f.read_text()))
+    assert "tests/test_cuda.py" in marked and sorted(gpu_check.CUDA_TEST_FILES) == marked
 
 
 def _epoch(steps_s=2.0, valid_s=1.0, images=2500, passes=1, ckpt=0.5, other=0.25):
