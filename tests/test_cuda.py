@@ -272,12 +272,15 @@ def test_a_latency_table_profiled_on_the_device_drives_the_snas_objective(tmp_pa
     assert table.measured["device"] == cuda_device and table.measured["device_name"] == device_name(cuda_device)
     values = [v for g in table.groups.values() for cell in g.latency_ms for row in cell for v in row]
     assert values and all(math.isfinite(v) and v > 0 for v in values)
-    objectives = ('search.objectives=[{name="cross_entropy"}, {name="snas_resource", costs="latency", '
-                  f'latency_table="{table_file}", weight=1.0}}]')
-    search = build_search(REPO / "recipes" / "snas-darts.toml", root=tmp_path, profile="quick", device=cuda_device,
-                          overrides=[f"run.device={cuda_device!r}", "run.threads=1", objectives])
-    before = {k: v.detach().clone() for k, v in search.run.params.items()}
-    engine_steps_state(search, iterations=1)
-    for key, value in search.run.params.items():
+    after = {}
+    for weight in (1.0, 0.0):
+        objectives = ('search.objectives=[{name="cross_entropy"}, {name="snas_resource", costs="latency", '
+                      f'latency_table="{table_file}", weight={weight}}}]')
+        search = build_search(REPO / "recipes" / "snas-darts.toml", root=tmp_path, profile="quick", device=cuda_device,
+                              overrides=[f"run.device={cuda_device!r}", "run.threads=1", objectives], name=f"w{weight}")
+        engine_steps_state(search, iterations=1)
+        after[weight] = {k: v.detach() for k, v in search.run.params.items()}
+    for key, value in after[1.0].items():
         assert value.device.type == torch.device(cuda_device).type and torch.isfinite(value).all(), key
-    assert any(not torch.equal(before[k], search.run.params[k].detach()) for k in before)
+    # the same seeded step with and without the latency term: the table moved the architecture
+    assert any(not torch.allclose(after[1.0][k], after[0.0][k]) for k in after[1.0])
