@@ -67,6 +67,25 @@ def test_two_runs_started_at_once_on_one_directory_do_not_both_write(make_toy_re
     assert epochs == [0, 1]  # one run's records, not two interleaved
 
 
+def test_the_passing_files_of_a_run_starting_at_once_do_not_refuse_the_lock_holder(tmp_path):
+    """The race above, pinned: while one run holds the lock and checks the directory is fresh,
+    the other may have just written its write probe or its lock record (before linking it).
+    Seeing them, the holder was refused too and neither run ran."""
+    from automl_nas.errors import RunError
+    from automl_nas.records.rundir import RunDir
+
+    run = RunDir(tmp_path / "shared")
+    with run.claim(fresh=True):
+        pass
+    (run.path / ".write-test-4242").write_text("ok")
+    (run.path / ".lock.4242.tmp").write_text("{}")
+    with run.claim(fresh=True):  # not refused: nothing here is a run's record
+        (run.path / "metrics.jsonl").write_text("{}\n")
+    with pytest.raises(RunError, match="already holds a run"):
+        with run.claim(fresh=True):
+            pass
+
+
 def test_a_live_lock_refuses_and_a_stale_lock_is_taken_over(make_toy_recipe, tmp_path):
     from automl_nas.records.lock import directory_lock
 

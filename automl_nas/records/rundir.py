@@ -27,6 +27,9 @@ from automl_nas.records.lock import LOCK_NAME, directory_lock
 if TYPE_CHECKING:
     from automl_nas.records.schema import ArchSnapshot, EpochRecord, RunResult
 
+# make()'s write probe and directory_lock's record before it is linked into place
+_TRANSIENT = re.compile(rf"\.write-test-\d+|{re.escape(LOCK_NAME)}\.\d+\.tmp")
+
 
 @contextlib.contextmanager
 def _writing(path: Path) -> Iterator[None]:
@@ -116,9 +119,12 @@ class RunDir:
             raise RunError(f"run directory {self.path} cannot be written: it is a file",
                            hint="pass a directory with --run-dir")
         try:
-            # What make() and the lock leave in a fresh directory does not count as a run.
+            # What make() and the lock leave in a fresh directory does not count as a run, nor do
+            # the moment-long files of another run starting at once (its write probe, its lock
+            # record before the link): seeing them, both runs were refused (one must win).
             used = self.path.is_dir() and any(
-                p.name != LOCK_NAME and not (p.name == "checkpoints" and p.is_dir() and not any(p.iterdir()))
+                p.name != LOCK_NAME and not _TRANSIENT.fullmatch(p.name)
+                and not (p.name == "checkpoints" and p.is_dir() and not any(p.iterdir()))
                 for p in self.path.iterdir())
         except OSError as exc:
             raise RunError(f"run directory {self.path} cannot be read: {exc.strerror or exc}") from None
