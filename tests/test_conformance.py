@@ -210,23 +210,18 @@ def tiny_nats_file(tmp_path_factory) -> str:
 
 
 class _EveryEvaluator:
-    """The fixtures that build each registered evaluator, its space, a genotype and a CPU context."""
+    """The fixtures that build an evaluator (``entry``: its name and EVALUATORS entry, set by each
+    subclass), its space, a genotype and a CPU context."""
 
     #: space name -> options overriding SPACES for this class's evaluations
     space_options: dict[str, dict[str, Any]] = {}
 
-    @pytest.fixture(params=_names("evaluator"))
-    def entry(self, request, tiny_nats_file, tmp_path):
-        spec = EVALUATORS.get(request.param)
-        path = (spec or {}).get("options", {}).get("path")
-        if path is not None:
-            path = tiny_nats_file if path == "<tiny nats file>" else self.table_path(Path(path), tmp_path)
-            spec = {**spec, "options": {**spec["options"], "path": str(path)}}
-        return request.param, spec
-
-    def table_path(self, path: Path, tmp_path: Path) -> Path:
-        """The benchmark table an evaluator entry reads."""
-        return path
+    @staticmethod
+    def _entry(name: str, request) -> tuple[str, dict[str, Any] | None]:
+        spec = EVALUATORS.get(name)
+        if spec is not None and spec.get("options", {}).get("path") == "<tiny nats file>":
+            spec = {**spec, "options": {**spec["options"], "path": request.getfixturevalue("tiny_nats_file")}}
+        return name, spec
 
     @pytest.fixture
     def space(self, entry):
@@ -259,28 +254,44 @@ class _EveryEvaluator:
 
 
 class TestEveryEvaluator(_EveryEvaluator, EvaluatorContract):
-    pass
+    @pytest.fixture(params=_names("evaluator"))
+    def entry(self, request):
+        return self._entry(request.param, request)
+
+
+#: evaluators that only look scores up: no tensor work, so nothing to check on a device (and a
+#: device machine need not hold their packages); TestDeviceFreeEvaluatorsIgnoreTheDevice
+#: proves each on the CPU
+DEVICE_FREE = ("analog-nasbench", "nas-bench-graph", "nats-bench", "nb201-table", "toy-count")
 
 
 @pytest.mark.cuda
 class TestEveryEvaluatorOnTheDevice(_EveryEvaluator, EvaluatorDeviceContract):
-    """Issue 15: every registered evaluator scores on the device as on the CPU (lookups included:
-    a device in the context must not break them)."""
+    """Issue 15: every registered evaluator that computes scores on the device as on the CPU."""
 
     # dropout draws from the device's generator: with it, device and CPU scores differ by design
     space_options = {"gnn": {**SPACES["gnn"], "dropout": 0.0}}
+
+    @pytest.fixture(params=[n for n in _names("evaluator") if n not in DEVICE_FREE])
+    def entry(self, request):
+        return self._entry(request.param, request)
 
     @pytest.fixture
     def device(self, cuda_device):
         return cuda_device
 
-    def table_path(self, path: Path, tmp_path: Path) -> Path:
-        """``../shared`` does not travel to a device machine: a one-row table of the same format."""
-        if not path.is_relative_to(SHARED):
-            return path
-        tiny = tmp_path / path.name
-        tiny.write_text(f"arch,cifar10,cifar100,ImageNet16-120\n{NB201_CELL},93.66,70.2933,44.0333\n")
-        return tiny
+
+class TestDeviceFreeEvaluatorsIgnoreTheDevice(_EveryEvaluator, EvaluatorDeviceContract):
+    """A DEVICE_FREE evaluator scores the same with a ``meta`` device in its context: one tensor
+    made there would have no values to read, so a lookup that computes fails here."""
+
+    @pytest.fixture(params=DEVICE_FREE)
+    def entry(self, request):
+        return self._entry(request.param, request)
+
+    @pytest.fixture
+    def device(self):
+        return "meta"
 
 
 # ---- data sets ---------------------------------------------------------------------------------
