@@ -25,6 +25,7 @@ from automl_nas.api.sampler import StructureChanging, ValidationObserver, child_
 from automl_nas.api.space import InputSpec
 from automl_nas.api.dataset import GraphSet
 from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search_split
+from automl_nas.determinism import deterministic_kernels
 from automl_nas.devices import resolve_device
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
@@ -430,9 +431,10 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
     recipe = plan.recipe
     device = join_from_environment(resolve_device(recipe.run.device))  # under torchrun: this rank's device
     started = time.perf_counter()
-    search = Search(plan, registry, run_dir, device=device, quiet=quiet)
-    with run_dir.claim(fresh=not resume, log=search.run.log):
-        result = _execute(search, pm, resume=resume, started=started)
+    with deterministic_kernels(recipe.run.deterministic):
+        search = Search(plan, registry, run_dir, device=device, quiet=quiet)
+        with run_dir.claim(fresh=not resume, log=search.run.log):
+            result = _execute(search, pm, resume=resume, started=started)
     if search.world.size > 1:
         leave()  # every rank tears the process group down together (after a failure a barrier could hang)
     return result
