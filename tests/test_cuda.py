@@ -284,3 +284,36 @@ def test_a_latency_table_profiled_on_the_device_drives_the_snas_objective(tmp_pa
         assert value.device.type == torch.device(cuda_device).type and torch.isfinite(value).all(), key
     # the same seeded step with and without the latency term: the table moved the architecture
     assert any(not torch.allclose(after[1.0][k], after[0.0][k]) for k in after[1.0])
+
+
+def test_a_run_on_the_device_resumes_to_the_uninterrupted_run(tmp_path, cuda_device):
+    """A deterministic device run stopped after an epoch and resumed ends as the run that was not
+    stopped: its checkpoint's generator states go back to their CPU generators (loaded onto the
+    device, resuming stopped with a type error), and ``run.deterministic`` keeps the GPU's
+    kernels from drifting. GDAS: its hard samples make the generators' state matter."""
+    import json
+
+    from automl_nas import hookimpl
+    from automl_nas.errors import PluginError
+    from automl_nas.session import resume_run, run_recipe_file
+
+    class PowerCut:
+        @hookimpl
+        def automl_epoch_end(self, run, epoch, metrics):
+            if epoch == 1:
+                raise RuntimeError("power cut")
+
+    recipe = REPO / "recipes" / "gdas.toml"
+    overrides = [*NB201_TINY, f"run.device={cuda_device!r}", "run.deterministic=true", "run.checkpoint_every=1",
+                 "search.epochs=3", "search.steps_per_epoch=3", f"run.root={str(tmp_path)!r}",
+                 'evaluator={name="synflow"}']  # scores the genotype on the device, no table needed
+    full = run_recipe_file(recipe, quiet=True, run_dir=tmp_path / "full", overrides=overrides)
+    with pytest.raises(PluginError, match="power cut"):
+        run_recipe_file(recipe, quiet=True, run_dir=tmp_path / "cut", overrides=overrides,
+                        extra_plugins=[(PowerCut(), "power-cut")])
+    resumed = resume_run(tmp_path / "cut", quiet=True)
+    assert resumed["status"] == "finished" and resumed["genotype"] == full["genotype"]
+    assert resumed["last_epoch"]["train_loss"] == full["last_epoch"]["train_loss"]
+    history = [[json.loads(line)["params"] for line in (tmp_path / d / "arch_history.jsonl").read_text().splitlines()]
+               for d in ("full", "cut")]
+    assert history[0] == history[1] and len(history[0]) == 3

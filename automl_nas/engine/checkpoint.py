@@ -92,13 +92,15 @@ def load(search) -> None:
     run.weight_optimizer.load_state_dict(state["weight_optimizer"])
     if run.arch_optimizer is not None:
         run.arch_optimizer.load_state_dict(state["arch_optimizer"])
+    # Generator states are CPU byte tensors whatever the generator's device, and the map
+    # location above moved them to the run's device: on a GPU, resuming stopped here.
     rng = state["rng"]
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
-    torch.set_rng_state(rng["torch"])
-    run.generator.set_state(rng["generator"])
+    torch.set_rng_state(rng["torch"].cpu())
+    run.generator.set_state(rng["generator"].cpu())
     if rng.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
     done = state["epochs_done"]
     rd = run.run_dir
     rd.truncate_jsonl(rd.metrics_file, done)
