@@ -317,3 +317,21 @@ def test_a_run_on_the_device_resumes_to_the_uninterrupted_run(tmp_path, cuda_dev
     history = [[json.loads(line)["params"] for line in (tmp_path / d / "arch_history.jsonl").read_text().splitlines()]
                for d in ("full", "cut")]
     assert history[0] == history[1] and len(history[0]) == 3
+
+
+@pytest.mark.parametrize("recipe", SHIPPED)
+def test_one_epoch_of_every_shipped_recipe_ends_on_the_device(tmp_path, cuda_device, recipe):
+    """Past the step: an epoch's end (validation, a sampled child's accuracy, the derived genotype,
+    the checkpoint) and the run's final evaluation, on the device. The quick profile, one short
+    epoch; images are scored by synflow (on the device, no benchmark table needed)."""
+    from automl_nas.session import run_recipe_file
+
+    overrides = [f"run.device={cuda_device!r}", "run.threads=1", "search.epochs=1", "search.steps_per_epoch=2",
+                 "search.valid_batches=1", f"run.root={str(tmp_path)!r}"]
+    if recipe != "gnn-darts.toml":  # a graph run keeps its own evaluator, gnn-train (it trains on the device)
+        overrides.append('evaluator={name="synflow"}')
+    result = run_recipe_file(REPO / "recipes" / recipe, profile="quick", quiet=True, run_dir=tmp_path / "run",
+                             overrides=overrides)
+    assert result["status"] == "finished" and result["genotype"], result
+    assert result["epochs"] == 1 and len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert all(math.isfinite(v) for v in result["metrics"].values()) and result["metrics"], result["metrics"]

@@ -159,12 +159,15 @@ class TemperatureSchedule:
 
 def child_sample(sampler: Sampler, params: dict[str, torch.Tensor],
                  generator: torch.Generator | None = None) -> dict[str, EdgeWeights]:
-    """A discrete child architecture drawn from ``sampler.probs`` (one-hot, only that op runs)."""
+    """A discrete child architecture drawn from ``sampler.probs`` (one-hot, only that op runs).
+
+    Drawn on the CPU, where the run's seeded generator lives (a CPU generator cannot draw on a
+    GPU): the same child on every device, at one host read of the probabilities per call."""
     import torch
 
     out = {}
     for group, p in sampler.probs(params).items():
-        idx = torch.multinomial(p.detach().float(), 1, generator=generator).squeeze(1)
+        idx = torch.multinomial(p.detach().float().cpu(), 1, generator=generator).squeeze(1).to(p.device)
         onehot = torch.nn.functional.one_hot(idx, p.shape[1]).to(p.dtype)
         out[group] = EdgeWeights(weights=onehot, active=idx)
     return out
