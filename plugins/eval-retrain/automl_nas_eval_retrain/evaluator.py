@@ -59,10 +59,13 @@ class Retrain(Evaluator):
             torch.manual_seed(seed)
             net = _build(space, genotype, inputs).to(device)
             costs = genotype_costs(space, genotype, inputs, net)
+            # The uint8 images move to the device once (as the search's do), so no step copies from the host.
             train = BatchLoader(data, torch.arange(n_train), batch_size=settings.batch_size, seed=seed, device=device,
-                                augment=cfg.augment)
+                                augment=cfg.augment, images=data.train_x[:n_train].to(device),
+                                labels=data.train_y[:n_train].to(device))
             test = BatchLoader(data, torch.arange(len(data.test_y)), batch_size=cfg.eval_batch_size, seed=seed, device=device,
-                               augment=False, shuffle=False, drop_last=False, images=data.test_x, labels=data.test_y)
+                               augment=False, shuffle=False, drop_last=False, images=data.test_x.to(device),
+                               labels=data.test_y.to(device))
             job = {"genotype": genotype.text, "space": space.fingerprint(), "settings": attrs.asdict(settings),
                    "augment": cfg.augment, "seed": seed, "data": {"name": data.name, "source": data.source,
                                                                    "train": n_train, "test": len(data.test_y)}}
