@@ -335,3 +335,22 @@ def test_one_epoch_of_every_shipped_recipe_ends_on_the_device(tmp_path, cuda_dev
     assert result["status"] == "finished" and result["genotype"], result
     assert result["epochs"] == 1 and len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
     assert all(math.isfinite(v) for v in result["metrics"].values()) and result["metrics"], result["metrics"]
+
+
+def _registered(kind: str) -> list[str]:
+    from automl_nas.manager import build_registry, get_plugin_manager
+
+    return build_registry(get_plugin_manager()).names(kind)
+
+
+@pytest.mark.parametrize("sampler", _registered("sampler"))
+def test_one_epoch_with_every_registered_sampler_on_the_device(tmp_path, cuda_device, sampler):
+    """Every sampler, the shipped recipes' and the others (a single-path sampler scores candidate
+    paths at the epoch's end; an outsider's), for one short NAS-Bench-201 epoch on the device."""
+    from automl_nas.session import run_recipe_file
+
+    result = run_recipe_file(REPO / "recipes" / "darts-nb201.toml", profile="quick", quiet=True, run_dir=tmp_path / "run",
+                             overrides=[f"run.device={cuda_device!r}", "run.threads=1", "search.epochs=1",
+                                        "search.steps_per_epoch=2", "search.valid_batches=1", f"run.root={str(tmp_path)!r}",
+                                        f'search.sampler={{name="{sampler}"}}', 'evaluator={name="synflow"}'])
+    assert result["status"] == "finished" and result["genotype"], result
