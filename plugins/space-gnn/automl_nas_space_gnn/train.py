@@ -32,7 +32,14 @@ class GnnTrain(Evaluator):
             raise DataError(f"evaluator 'gnn-train' trains on a graph, but the run's data is {type(data).__name__}",
                             hint='use a graph data set ([data] name = "sbm", "pyg" or "graph-file")')
         cfg, device = self.config, torch.device(ctx.device)
-        torch.manual_seed(ctx.seed)
+        # The caller's generators stay as they were (a search that evaluates mid-run goes on as
+        # one that does not), as the retrain evaluator's do.
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            torch.manual_seed(ctx.seed)
+            return self._train(genotype, data, device, ctx)
+
+    def _train(self, genotype: Genotype, data: GraphSet, device: torch.device, ctx: EvalContext) -> dict[str, float]:
+        cfg = self.config
         inputs = InputSpec(channels=data.num_features, height=1, width=1, num_classes=data.num_classes)
         net = ctx.space.build_network(genotype, inputs).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -1,0 +1,28 @@
+"""The ``gnn-train`` evaluator: seeded by the run, and leaves the caller's generators alone."""
+
+from __future__ import annotations
+
+import torch
+
+from automl_nas.api import EvalContext
+from automl_nas_space_gnn.config import GnnConfig, GnnTrainConfig
+from automl_nas_space_gnn.space import GnnSpace
+from automl_nas_space_gnn.train import GnnTrain
+
+
+def test_scores_repeat_and_the_caller_s_generator_goes_on_as_if_nothing_ran():
+    from automl_nas_data_graph.config import SbmConfig
+    from automl_nas_data_graph.sbm import Sbm
+
+    space = GnnSpace(GnnConfig(hidden=8))  # dropout on: the evaluator's own draws
+    genotype = space.derive({g.name: torch.randn(g.shape, generator=torch.Generator().manual_seed(0))
+                             for g in space.groups()})
+    ctx = EvalContext(space=space, data=Sbm(SbmConfig(nodes=80)).load(), seed=3, log=lambda msg: None)
+    evaluator = GnnTrain(GnnTrainConfig(epochs=3))
+    torch.manual_seed(11)
+    expected = torch.rand(4)
+    torch.manual_seed(11)
+    first = evaluator.evaluate(genotype, ctx)
+    assert torch.equal(torch.rand(4), expected)  # the caller's next draws are unchanged
+    second = evaluator.evaluate(genotype, ctx)
+    assert {k: v for k, v in first.items() if k != "train_time_s"} == {k: v for k, v in second.items() if k != "train_time_s"}
