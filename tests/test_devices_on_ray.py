@@ -35,3 +35,11 @@ def test_cuda_without_a_gpu_reservation_is_refused(tmp_path, make_toy_recipe):
     recipe = _recipe(tmp_path, make_toy_recipe, 'run.device="cuda:1"')
     with pytest.raises(RecipeError, match=r"run.device = 'cuda:1' but executor.gpus = 0"):
         trial_device(recipe, "ray")
+
+
+def test_a_gpu_index_is_refused_on_ray_where_each_trial_sees_only_its_reserved_gpu(tmp_path, make_toy_recipe):
+    recipe = _recipe(tmp_path, make_toy_recipe, 'run.device="cuda:1"', "executor.gpus=1")
+    with pytest.raises(RecipeError, match=r"'cuda:1' names a GPU of this machine, but on Ray each trial runs on the "
+                                          r"GPU Ray reserved for it, which it sees as cuda:0"):
+        trial_device(recipe, "ray")
+    assert trial_device(recipe, "local") == []  # locally the index means what it says

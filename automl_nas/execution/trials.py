@@ -94,6 +94,11 @@ def reserved_device(device: str, gpus: float, *, what: str) -> str:
                           f"so it would use one the scheduler gave to another {what}",
                           hint=f"set executor.gpus (e.g. --set executor.gpus=1, or 0.25 to share one GPU among four "
                                f"{what}s), or run.device = \"auto\" to run CPU {what}s on the CPU")
+    if device.startswith("cuda:"):
+        # Ray's CUDA_VISIBLE_DEVICES shows a task only its reserved GPUs, numbered from 0.
+        raise RecipeError(f"run.device = {device!r} names a GPU of this machine, but on Ray each {what} runs on the "
+                          f"GPU Ray reserved for it, which it sees as cuda:0",
+                          hint="use run.device = \"cuda\" (or \"auto\") with executor.gpus")
     return device
 
 
