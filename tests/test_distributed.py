@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from automl_nas.testing import torchrun_command
+
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "ddp_worker.py"
 K = 4
@@ -23,7 +25,7 @@ def _run(cmd, cwd):
 def _searches(out: Path, recipe: str, epoch: int, overrides: list[str], iterations: int = K) -> tuple[list, dict]:
     """``iterations`` of ``recipe`` as 2 gloo ranks (torchrun) and as one process: (ranks, single)."""
     args = [str(WORKER), str(out), str(iterations), recipe, str(epoch), *overrides]
-    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args], out)
+    _run([*torchrun_command(2), *args], out)
     _run([sys.executable, *args], out)
     ranks = [torch.load(out / f"rank{r}.pt") for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
@@ -95,8 +97,8 @@ def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_sum
 
     recipe = make_toy_recipe(count=32)
     run_dir = tmp_path / "D"
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "-m", "automl_nas.cli", "run", str(recipe), "-q", "--run-dir", str(run_dir)],
+    proc = subprocess.run([*torchrun_command(2), "-m", "automl_nas.cli", "run", str(recipe), "-q",
+                           "--run-dir", str(run_dir)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)  # one JSON document: rank 0's

@@ -6,7 +6,6 @@ the input gradient rows, the weight gradients summed over the processes, second 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from automl_nas.nn.synced_batch_norm import GlobalBatchStatistics, active
-from automl_nas.testing import script_fixture
+from automl_nas.testing import script_fixture, torchrun_command
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "synced_bn_worker.py"
@@ -28,8 +27,8 @@ SHARED = ("running_mean", "running_var")  # the same on every rank
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("synced-bn")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           str(WORKER), str(out)], capture_output=True, text=True, cwd=out, timeout=240)
+    proc = subprocess.run([*torchrun_command(2), str(WORKER), str(out)], capture_output=True, text=True, cwd=out,
+                          timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 

@@ -7,6 +7,7 @@ throwaway plugins registered and returns a :class:`RunOutcome`.
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -88,6 +89,12 @@ def engine_steps_state(search, iterations: int = 2, *, seed: int = 7) -> dict:
     state = {f"net.{k}": v for k, v in search.run.supernet.state_dict().items()}
     state.update({f"arch.{k}": v.detach() for k, v in search.run.params.items()})
     return state
+
+
+def torchrun_command(processes: int = 2) -> list[str]:
+    """The command prefix that launches ``processes`` local ranks (torchrun, standalone
+    rendezvous) of the script or ``-m module`` appended to it: data-parallel tests."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ class GnnTrain(Evaluator):
         if not isinstance(data, GraphSet):
             raise DataError(f"evaluator 'gnn-train' trains on a graph, but the run's data is {type(data).__name__}",
                             hint='use a graph data set ([data] name = "sbm", "pyg" or "graph-file")')
-        cfg, device = self.config, torch.device(ctx.device)
+        device = torch.device(ctx.device)
         # The caller's generators stay as they were (a search that evaluates mid-run goes on as
         # one that does not), as the retrain evaluator's do.
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
