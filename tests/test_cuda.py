@@ -67,6 +67,18 @@ def test_fused_equals_plain_fp32_on_device(tmp_path, cuda_device, recipe, tiny, 
         torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=2e-5, msg=key)
 
 
+@pytest.mark.parametrize("recipe, tiny, extra, epoch", [CASES[1], CASES[4], CASES[5]],
+                         ids=["nb201-gdas", "nb201-drnas-progressive-stage2", "darts-1st"])
+def test_channels_last_is_a_layout_only_on_device(tmp_path, cuda_device, recipe, tiny, extra, epoch):
+    """``run.channels_last`` (its GPU default awaits measurement) changes the memory layout, not the
+    maths: the fused paths' steps in either layout agree as the fp32 comparisons above."""
+    states = [engine_steps_state(_build(tmp_path, cuda_device, recipe, tiny, (*extra, f"run.channels_last={flag}"),
+                                        epoch, fast=True, name=f"layout-{flag}")) for flag in ("false", "true")]
+    assert states[0].keys() == states[1].keys()
+    for key, value in states[0].items():
+        torch.testing.assert_close(states[1][key], value, rtol=1e-4, atol=2e-5, msg=key)
+
+
 def _loss_and_arch_grad(search):
     torch.manual_seed(3)
     (x, y) = next(search.train_loader.cycle(0))
