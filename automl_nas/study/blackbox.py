@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from automl_nas.errors import RecipeError
 from automl_nas.recipe.model import ExecutorConfig
+from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 
 __all__ = ["plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
 
@@ -207,10 +208,10 @@ def _asking_for(raw_evaluator: Any, cfg: Any, registry: Any) -> Any:
 
 
 def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), build: bool = True,
-                         session: Any = None) -> tuple[dict, Any, Any, Any, Any, Any]:
+                         session: Any = None) -> tuple[dict, BlackboxConfig, Any, Any, Any, BlackboxRunConfig]:
     """Read and check a black-box recipe: ``(raw, config, space, evaluator, proposer, run)``, the
     middle three built; with ``build=False`` (``automl validate``: no torch) their checked options
-    instead. ``run`` is the ``[run]`` table (:class:`~automl_nas.study.config.BlackboxRunConfig`).
+    instead. ``run`` is the ``[run]`` table.
     """
     from automl_nas.recipe import load_overridden
     from automl_nas.recipe.converter import structure
@@ -235,7 +236,7 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     return raw, cfg, space, evaluator, proposer, run
 
 
-def evaluation_device(run: Any, cfg: Any, executor: ExecutorConfig) -> str:
+def evaluation_device(run: BlackboxRunConfig, cfg: BlackboxConfig, executor: ExecutorConfig) -> str:
     """Where each evaluation trains or scores (``EvalContext.device``; an evaluator's own device
     option wins): ``run.device`` as a one-shot run reads it (``auto``: CUDA when a GPU is
     visible); on Ray (``parallel > 1``) the evaluation's GPU reservation, as a seed trial's
