@@ -325,10 +325,16 @@ def test_a_run_on_the_device_resumes_to_the_uninterrupted_run(tmp_path, cuda_dev
                         extra_plugins=[(PowerCut(), "power-cut")])
     resumed = resume_run(tmp_path / "cut", quiet=True)
     assert resumed["status"] == "finished" and resumed["genotype"] == full["genotype"]
-    assert resumed["last_epoch"]["train_loss"] == full["last_epoch"]["train_loss"]
+    # Bit for bit on the CPU; on a GPU an op torch has no deterministic kernel for (it warns)
+    # may still round differently, hence a tolerance far below any effect of a lost RNG state.
+    assert resumed["last_epoch"]["train_loss"] == pytest.approx(full["last_epoch"]["train_loss"], rel=1e-5)
     history = [[json.loads(line)["params"] for line in (tmp_path / d / "arch_history.jsonl").read_text().splitlines()]
                for d in ("full", "cut")]
-    assert history[0] == history[1] and len(history[0]) == 3
+    assert len(history[0]) == len(history[1]) == 3
+    for resumed_epoch, full_epoch in zip(history[1], history[0]):
+        assert resumed_epoch.keys() == full_epoch.keys()
+        for group, values in full_epoch.items():
+            torch.testing.assert_close(torch.tensor(resumed_epoch[group]), torch.tensor(values), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("recipe", SHIPPED)

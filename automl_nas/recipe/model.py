@@ -103,7 +103,7 @@ class RunConfig:
     device: str = attrs.field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
     checkpoint_every: int = attrs.field(default=1, validator=non_negative, metadata={"help": "epochs between checkpoints (0: only at the end)"})
     threads: int = attrs.field(default=0, validator=non_negative, metadata={"help": "torch CPU threads (0: torch default)"})
-    deterministic: bool = attrs.field(default=False, metadata={"help": "deterministic GPU kernels (cuDNN, cuBLAS, torch's deterministic algorithms): a seed and its resume repeat bit for bit on a GPU too, at some speed; CPU runs repeat anyway"})
+    deterministic: bool = attrs.field(default=False, metadata={"help": "deterministic GPU kernels (cuDNN, cuBLAS, torch's deterministic algorithms): a seed and its resume repeat on a GPU too, at some speed (an op without a deterministic kernel warns); CPU runs repeat anyway"})
     fast_paths: bool = attrs.field(default=True, metadata={"help": "fused supernet kernels, same maths (false: the plain per-op reference path)"})
     bf16: bool = attrs.field(default=False, metadata={"help": "bfloat16 autocast of the search forward passes (GPU speed; changes rounding)"})
     compile: bool = attrs.field(default=False, metadata={"help": "torch.compile the supernet's forward (issue 15; default off: on 2 CPU cores compiling costs more than it saves, GPU default awaits measurement)"})
