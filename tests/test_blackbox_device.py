@@ -1,6 +1,6 @@
 """Issue 15: a black-box search evaluates on the recipe's ``run.device`` (until now every
 evaluation ran on the CPU, GPU or not), on Ray on the GPU its evaluation reserved; ``[run]``
-is checked like any other table."""
+and ``[executor]`` are checked like any other table."""
 
 from __future__ import annotations
 
@@ -66,8 +66,11 @@ def test_every_evaluation_gets_the_device_and_the_result_records_it(monkeypatch,
 @pytest.mark.parametrize("override, message", [
     ("run.devcie='cpu'", "run.devcie: unknown key; did you mean 'device'?"),
     ("run.device='gpu'", "run.device: must be auto, cpu, mps, cuda or cuda:N, got 'gpu'"),
+    # dropped until now: evaluations silently ran without the GPU the user meant to reserve
+    ("executor.gpu=1", "executor.gpu: unknown key; did you mean 'gpus'?"),
+    ("executor.ranks=2", "executor.ranks: not used by `automl search`"),
 ])
-def test_a_bad_run_table_is_refused_before_any_evaluation(tmp_path, override, message):
+def test_a_bad_run_or_executor_table_is_refused_before_any_evaluation(tmp_path, override, message):
     for command in (["validate", str(LOOKUP)], ["search", str(LOOKUP), "-p", "quick", "--run-dir", str(tmp_path / "s")]):
         out = CliRunner().invoke(main, [*command, "--set", override])
         assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output

@@ -23,9 +23,9 @@ def validate(recipe, profile, overrides) -> None:
     if "blackbox" in load_raw(recipe) and "search" not in load_raw(recipe):  # an `automl search` recipe
         from automl_nas.study.blackbox import plan_blackbox_recipe
 
-        raw, cfg, *_ = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=False, session=session)
-        click.echo(f"{recipe}: ok (black-box: {cfg.proposer.name} on {raw['space']['name']}, evaluator "
-                   f"{raw['evaluator']['name']}, {cfg.queries} queries; run it with `automl search`)")
+        bb = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=False, session=session)
+        click.echo(f"{recipe}: ok (black-box: {bb.config.proposer.name} on {bb.raw['space']['name']}, evaluator "
+                   f"{bb.raw['evaluator']['name']}, {bb.config.queries} queries; run it with `automl search`)")
         return
     plan = plan_recipe(recipe, session.registry, profile=profile, overrides=overrides)
     preflight(plan)  # the evaluator can answer and the data is there (issue 13)

@@ -21,11 +21,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import attrs
+
 from automl_nas.errors import RecipeError
 from automl_nas.recipe.model import ExecutorConfig
 from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 
-__all__ = ["plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
+__all__ = ["BlackboxPlan", "evaluation_device", "plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
 
 
 def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
@@ -207,12 +209,24 @@ def _asking_for(raw_evaluator: Any, cfg: Any, registry: Any) -> Any:
     return raw_evaluator
 
 
+@attrs.frozen(kw_only=True)
+class BlackboxPlan:
+    """A checked black-box recipe (:func:`plan_blackbox_recipe`). ``space``, ``evaluator`` and
+    ``proposer`` are built components, or with ``build=False`` their checked options."""
+
+    raw: dict
+    config: BlackboxConfig
+    space: Any
+    evaluator: Any
+    proposer: Any
+    run: BlackboxRunConfig
+    executor: ExecutorConfig
+
+
 def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), build: bool = True,
-                         session: Any = None) -> tuple[dict, BlackboxConfig, Any, Any, Any, BlackboxRunConfig]:
-    """Read and check a black-box recipe: ``(raw, config, space, evaluator, proposer, run)``, the
-    middle three built; with ``build=False`` (``automl validate``: no torch) their checked options
-    instead. ``run`` is the ``[run]`` table.
-    """
+                         session: Any = None) -> BlackboxPlan:
+    """Read and check a black-box recipe; with ``build=False`` (``automl validate``: no torch)
+    nothing is built."""
     from automl_nas.recipe import load_overridden
     from automl_nas.recipe.converter import structure
     from automl_nas.recipe.model import ComponentRef
@@ -223,6 +237,7 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     raw = load_overridden(path, profile=profile, overrides=overrides)
     cfg = load_blackbox_config(raw.get("blackbox"), source=source)
     run = load_blackbox_run(raw.get("run"), source=source)
+    executor = _executor_config(raw, source)
     for key in ("space", "evaluator"):
         if key not in raw:
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
@@ -233,7 +248,8 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
                                                             source=source, prefix="evaluator"), "evaluator", source, build)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
     blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
-    return raw, cfg, space, evaluator, proposer, run
+    return BlackboxPlan(raw=raw, config=cfg, space=space, evaluator=evaluator, proposer=proposer, run=run,
+                        executor=executor)
 
 
 def evaluation_device(run: BlackboxRunConfig, cfg: BlackboxConfig, executor: ExecutorConfig) -> str:
@@ -263,13 +279,20 @@ def blackbox_data(raw: dict, registry: Any, source: str, *, build: bool = True) 
     return provider.load() if build else None
 
 
-def _executor_config(raw: dict) -> ExecutorConfig:
-    """Resources, retries and cluster of each parallel evaluation, from the recipe's ``[executor]``."""
-    known = {k: v for k, v in (raw.get("executor") or {}).items() if k in ("cpus", "gpus", "retries", "address")}
-    try:
-        return ExecutorConfig(**known)
-    except (TypeError, ValueError) as exc:
-        raise RecipeError(f"executor: {exc}", hint="cpus, gpus and retries are non-negative numbers") from None
+def _executor_config(raw: dict, source: str) -> ExecutorConfig:
+    """Resources, retries and cluster of each parallel evaluation, from the recipe's ``[executor]``:
+    checked as a one-shot recipe's (a typo such as ``gpu`` is refused, not dropped), and refused
+    where it asks for what an evaluation does not do."""
+    from automl_nas.recipe.converter import structure
+
+    cfg = structure(raw.get("executor") or {}, ExecutorConfig, source=source, prefix="executor")
+    unused = [k for k, default in (("ranks", 1), ("storage", "")) if getattr(cfg, k) != default]
+    if unused:
+        raise RecipeError(f"{source}: executor.{unused[0]}: not used by `automl search`, which runs each evaluation in "
+                          f"one process and keeps its records in the search's run directory",
+                          hint=f"remove executor.{unused[0]} (`automl search` reads executor.cpus, gpus, retries and "
+                               f"address, with blackbox.parallel > 1)")
+    return cfg
 
 
 def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, overrides=(), run_dir=None,
@@ -299,10 +322,10 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
     from automl_nas.records.schema import SCHEMA_VERSION
 
     session = session or open_session()
-    raw, cfg, space, evaluator, proposer, run = plan_blackbox_recipe(path, profile=profile, overrides=overrides,
-                                                                     session=session)
+    plan = plan_blackbox_recipe(path, profile=profile, overrides=overrides, session=session)
+    raw, cfg, space, evaluator, proposer, run, executor = (plan.raw, plan.config, plan.space, plan.evaluator,
+                                                           plan.proposer, plan.run, plan.executor)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
-    executor = _executor_config(raw)
     device = evaluation_device(run, cfg, executor)
     rd = RunDir(Path(resume)) if resume is not None else RunDir.new(run.root, f"{name}-blackbox", run_dir)
 
