@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from typing import Any, Callable
 
 import torch
@@ -104,42 +105,59 @@ class Trainer:
         self.net.train()
         started = time.perf_counter()
         total_loss, correct, seen = 0.0, 0, 0
+        # Each step's loss and correct count are read in one transfer; on a GPU one step late,
+        # once the next step is queued, so the device never waits for the host's bookkeeping.
+        pending: deque[tuple[int, torch.Tensor, int]] = deque()
+        lag = 1 if self.train_loader.device.type == "cuda" else 0
+
+        def read(b: int, values: torch.Tensor, n: int) -> None:
+            nonlocal total_loss, correct
+            loss, right = values.tolist()
+            if not math.isfinite(loss):
+                raise RunError(f"retrain: the training loss is {loss} at epoch {epoch + 1}, step {b + 1}",
+                               hint="lower evaluator.lr or set evaluator.grad_clip; the last finished epoch's "
+                                    "checkpoint is kept")
+            total_loss += loss * n
+            correct += int(right)
+
         for b, (x, y) in enumerate(self.train_loader.epoch(epoch)):
             if s.cutout:
                 x = cutout(x, s.cutout, torch.Generator().manual_seed(((self.seed + 7_919) * 100_003 + epoch) * 10_007 + b))
-            loss, logits = self.step(x, y, epoch, b)
-            total_loss += loss * len(y)
-            correct += int((logits.argmax(1) == y).sum())
+            loss, logits = self.step(x, y)
+            pending.append((b, torch.stack([loss.float(), (logits.argmax(1) == y).sum().float()]), len(y)))
             seen += len(y)
+            while len(pending) > lag:
+                read(*pending.popleft())
+        while pending:
+            read(*pending.popleft())
         seconds = time.perf_counter() - started
         self.train_time += seconds
         return {"epoch": epoch, "loss": total_loss / seen, "train_acc": 100.0 * correct / seen, "lr": lr,
                 "drop_path": drop, "seconds": round(seconds, 3)}
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, b: int) -> tuple[float, torch.Tensor]:
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step; ``(loss, logits)`` stay on the device (nothing is read back here: a
+        non-finite loss is caught when :meth:`train_epoch` reads it, before the epoch's
+        checkpoint, so the weights it spoilt are never kept)."""
         loss, logits = objective(self.net(x), y, self.criterion, self.settings.auxiliary_weight)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise RunError(f"retrain: the training loss is {value} at epoch {epoch + 1}, step {b + 1}",
-                           hint="lower evaluator.lr or set evaluator.grad_clip; the last finished epoch's checkpoint is kept")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.settings.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.net.parameters(), self.settings.grad_clip)
         self.optimizer.step()
-        return value, logits.detach()
+        return loss.detach(), logits.detach()
 
     @torch.no_grad()
     def test_accuracy(self) -> float:
         """Top-1 accuracy (%) of the eval-mode network on the test loader."""
         self.net.eval()
-        correct, seen = 0, 0
+        correct, seen = torch.zeros((), dtype=torch.long, device=self.test_loader.device), 0
         for x, y in self.test_loader.epoch(0):
             out = self.net(x)
             logits = out[0] if isinstance(out, (tuple, list)) else out
-            correct += int((logits.argmax(1) == y).sum())
+            correct += (logits.argmax(1) == y).sum()  # summed on the device: one read per pass
             seen += len(y)
-        return 100.0 * correct / seen
+        return 100.0 * int(correct) / seen
 
 
 # Only torch's generators: drop-path draws from them; data order and augmentation have their own.
