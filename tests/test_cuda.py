@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from automl_nas.api.sampler import updates_arch
-from automl_nas.testing import build_search, engine_steps_state
+from automl_nas.testing import build_search, colour_blobs, engine_steps_state
 
 pytestmark = pytest.mark.cuda
 
@@ -202,19 +202,6 @@ def test_global_batch_norm_kernels_on_the_device_equal_aten_batch_norm(cuda_devi
 # ---- beyond the one-shot step: network morphism, black-box search, the latency objective -------
 
 
-def _blobs(n: int = 128, side: int = 8, classes: int = 4, test: int = 32):
-    """Four colour classes plus noise: uint8 images a few retraining steps can learn."""
-    from automl_nas.api import ImageSet
-
-    g = torch.Generator().manual_seed(0)
-    y = torch.randperm(n, generator=g) % classes
-    colours = torch.tensor([[200, 50, 50], [50, 200, 50], [50, 50, 200], [190, 190, 60]])
-    x = (colours[y][:, :, None, None] + torch.randint(-60, 61, (n, 3, side, side), generator=g)).clamp(0, 255)
-    x = x.to(torch.uint8)
-    return ImageSet(name="blobs", train_x=x[test:], train_y=y[test:], test_x=x[:test], test_y=y[:test],
-                    mean=(0.5,) * 3, std=(0.25,) * 3, num_classes=classes, crop_padding=1, source="generated")
-
-
 def test_a_warm_started_child_on_the_device_computes_its_trained_parent(tmp_path, cuda_device):
     """Network morphism (Auto-Keras) on the device: the parent is trained there, and the child its
     morphisms carry onto the device computes the trained parent's function, in both modes."""
@@ -229,7 +216,7 @@ def test_a_warm_started_child_on_the_device_computes_its_trained_parent(tmp_path
 
     space = MacroSpace(MacroConfig(channels=4, stages=2, slots=1))
     parent, child = space.parse("macro:c4,p,c8"), space.parse("macro:c4,r,p,c16")  # deepen, then widen
-    data = _blobs()
+    data = colour_blobs(n=128, test=32)
     ctx = EvalContext(space=space, data=data, device=cuda_device, seed=0, run_dir=tmp_path, log=lambda msg: None)
     Retrain(RetrainConfig(epochs=1, batch_size=16, eval_batch_size=32, threads=1, augment=False)).evaluate(parent, ctx)
     job = json.loads(next(tmp_path.glob("retrain/*/job.json")).read_text())

@@ -150,16 +150,13 @@ def test_retraining_reads_each_step_once_and_the_test_pass_once(tmp_path):
     """The retraining evaluator (morphism search, ``automl eval``) on the search's terms: a step
     reads nothing back; the epoch reads each step's loss and correct count in one transfer (on
     CUDA one step late) and the test pass once, not per batch."""
-    from automl_nas.api import EvalContext, ImageSet
+    from automl_nas.api import EvalContext
+    from automl_nas.testing import colour_blobs
     from automl_nas_eval_retrain.config import RetrainConfig
     from automl_nas_eval_retrain.evaluator import Retrain
     from automl_nas_space_nb201.space import Nb201Space
 
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (80, 3, 8, 8), generator=g, dtype=torch.uint8)
-    y = torch.arange(80) % 4
-    data = ImageSet(name="tiny", train_x=x[16:], train_y=y[16:], test_x=x[:16], test_y=y[:16], mean=(0.5,) * 3,
-                    std=(0.25,) * 3, num_classes=4, crop_padding=1, source="generated")
+    data = colour_blobs(n=80, test=16)  # 64 training and 16 test images
     space = Nb201Space()
     genotype = space.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|")
     evaluator = Retrain(RetrainConfig(epochs=2, batch_size=16, eval_batch_size=4, threads=1,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 
+import attrs
 import pytest
 import torch
 
@@ -376,10 +377,8 @@ class EvaluatorDeviceContract:
         volatile = set(getattr(evaluator, "volatile_metrics", ()))
         scores = {}
         for where in (device, "cpu"):
-            ctx = EvalContext(space=eval_context.space, data=eval_context.data, device=where, seed=eval_context.seed,
-                              run_dir=eval_context.run_dir, log=eval_context.log)
             torch.manual_seed(0)
-            scores[where] = evaluator.evaluate(genotype, ctx)
+            scores[where] = evaluator.evaluate(genotype, attrs.evolve(eval_context, device=where))
         on_device, on_cpu = scores[device], scores["cpu"]
         assert set(on_device) == set(on_cpu)
         for key in evaluator.metrics:

@@ -10,6 +10,7 @@ import torch
 
 from automl_nas.api import EvalContext, InputSpec
 from automl_nas.errors import RecipeError
+from automl_nas.testing import colour_blobs
 from automl_nas.testing.contracts import EvaluatorContract
 from automl_nas_eval_retrain.config import RetrainConfig
 from automl_nas_eval_retrain.evaluator import Retrain
@@ -17,7 +18,6 @@ from automl_nas_eval_retrain.warm_start import find_parent, morphism_path, warm_
 from automl_nas_space_macro.config import MacroConfig
 from automl_nas_space_macro.space import MacroSpace
 
-from .conftest import colour_blobs
 
 SPACE = MacroSpace(MacroConfig(channels=4, stages=2, slots=1))
 PARENT = SPACE.parse("macro:c4,p,c8")
