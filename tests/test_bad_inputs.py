@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from automl_nas.cli import main
+from automl_nas.devices import resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,6 +119,8 @@ def test_recipe_names_cannot_escape_the_run_root(make_toy_recipe, tmp_path):
 @pytest.mark.parametrize("override,code,message", [
     ("data.batch_size=100000", 2, "data.batch_size = 100000 is larger than the weight split"),
     ('data={name="npz", path="no/such/file.npz"}', 4, "does not exist"),
+    # torch's own refusal mid-run was an "internal error"
+    ("run.device=gpu", 2, "run.device: must be auto, cpu, mps, cuda or cuda:N, got 'gpu'"),
 ])
 def test_a_run_refused_while_loading_leaves_no_directory(make_toy_recipe, override, code, message):
     recipe = make_toy_recipe(count=32)
@@ -352,3 +356,15 @@ def test_a_ranked_trial_holding_fewer_gpus_than_ranks_is_refused_before_anything
         run_seed_trials(recipe, seeds=[0], executor="ray", run_dir=tmp_path / "b", quiet=True,
                         overrides=["executor.ranks=2", "executor.gpus=1", 'run.device="auto"'])
     assert not (tmp_path / "b").exists()
+
+
+def test_a_cuda_index_the_machine_lacks_is_refused_before_the_run_directory_is_made(make_toy_recipe, monkeypatch):
+    # torch would only fail at the first tensor moved there ("invalid device ordinal"), mid-setup
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    recipe = make_toy_recipe(count=32)
+    result = cli("run", recipe, "-q", "--set", "run.device='cuda:2'")
+    assert result.exit_code == 5, result.output
+    assert "run.device = 'cuda:2' but this machine has 2 CUDA devices (cuda:0 to cuda:1)" in result.output
+    assert not (recipe.parent / "runs").exists()
+    assert resolve_device("cuda:1") == "cuda:1"

@@ -8,26 +8,21 @@ Light: no torch, no plugin code.
 
 from __future__ import annotations
 
-import re
 
 import attrs
 from attrs import validators as v
 
+from automl_nas.devices import device_option
 from automl_nas.recipe.model import ComponentRef
 
 __all__ = ["EVAL_RECIPE_KEYS", "EvalRecipe", "EvalRunConfig"]
-
-
-def _device(_inst: object, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
-        raise ValueError(f"'{attribute.name}' must be auto, cpu, mps, cuda or cuda:N, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
 class EvalRunConfig:
     root: str = attrs.field(default="runs", metadata={"help": "parent of the default work directory eval-<name>"})
     dir: str = attrs.field(default="", metadata={"help": "work directory (checkpoints, eval-<evaluator>.json); '' = <root>/eval-<name>"})
-    device: str = attrs.field(default="auto", validator=_device, metadata={"help": "auto, cpu, cuda, cuda:N"})
+    device: str = attrs.field(default="auto", validator=device_option, metadata={"help": "auto, cpu, mps, cuda, cuda:N"})
     threads: int = attrs.field(default=0, validator=v.ge(0), metadata={"help": "torch CPU threads (0: torch default)"})
 
 

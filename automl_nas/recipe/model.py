@@ -7,6 +7,8 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
+from automl_nas.devices import device_option
+
 positive = v.gt(0)
 non_negative = v.ge(0)
 
@@ -100,7 +102,7 @@ class ExpectedResult:
 @attrs.frozen(kw_only=True)
 class RunConfig:
     root: str = attrs.field(default="runs", metadata={"help": "parent directory of run directories"})
-    device: str = attrs.field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
+    device: str = attrs.field(default="auto", validator=device_option, metadata={"help": "auto, cpu, mps, cuda, cuda:N"})
     checkpoint_every: int = attrs.field(default=1, validator=non_negative, metadata={"help": "epochs between checkpoints (0: only at the end)"})
     threads: int = attrs.field(default=0, validator=non_negative, metadata={"help": "torch CPU threads (0: torch default)"})
     deterministic: bool = attrs.field(default=False, metadata={"help": "deterministic GPU kernels (cuDNN, cuBLAS, torch's deterministic algorithms): a seed and its resume repeat on a GPU too, at some speed (an op without a deterministic kernel warns); CPU runs repeat anyway"})

@@ -18,12 +18,12 @@ Example ``[study]`` table::
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import attrs
 from attrs import validators as v
 
+from automl_nas.devices import device_option
 from automl_nas.errors import RecipeError
 from automl_nas.recipe.model import ComponentRef
 
@@ -123,17 +123,12 @@ class BlackboxConfig:
     parallel: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "evaluations at once; > 1 uses Ray"})
 
 
-def _device(_inst: object, attribute: attrs.Attribute, value: str) -> None:
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
-        raise ValueError(f"'{attribute.name}' must be auto, cpu, mps, cuda or cuda:N, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class BlackboxRunConfig:
     """The ``[run]`` table of ``automl search``: the keys a black-box search reads."""
 
     root: str = attrs.field(default="runs", metadata={"help": "parent directory of run directories"})
-    device: str = attrs.field(default="auto", validator=_device,
+    device: str = attrs.field(default="auto", validator=device_option,
                               metadata={"help": "where the evaluator trains or scores (auto: CUDA when a GPU is "
                                                 "visible; on Ray, the GPU executor.gpus reserves)"})
 
