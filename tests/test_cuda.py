@@ -143,10 +143,10 @@ def test_export_and_plain_network_on_device(cuda_device):
 
 def test_the_loop_on_the_device_reads_every_step_in_order(tmp_path, cuda_device):
     """The search loop on the device: on CUDA each step's values are read one step late
-    (``engine/readout.py``); the hook still sees every step in order and the epoch records hold
+    (``automl_nas/readback.py``); the hook still sees every step in order and the epoch records hold
     finite means of the steps it saw."""
     from automl_nas.engine.guards import Guard
-    from automl_nas.engine.readout import lag_for
+    from automl_nas.readback import lag_for
 
     search = build_search(REPO / "recipes" / "darts-nb201.toml", root=tmp_path, device=cuda_device,
                           overrides=[*NB201_TINY, f"run.device={cuda_device!r}", "search.steps_per_epoch=3",

@@ -10,7 +10,8 @@ import torch
 
 from automl_nas.engine import run as engine_run
 from automl_nas.engine.guards import Guard, NumericalFault
-from automl_nas.engine.readout import StepReadout, StepValues, lag_for
+from automl_nas.engine.readout import StepReadout, StepValues
+from automl_nas.readback import LaggedReads, lag_for
 from automl_nas.testing import build_search
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,3 +105,10 @@ def test_a_nan_is_caught_with_the_cuda_lag_too(tmp_path, monkeypatch):
     assert [s for _, s, _ in hooks.steps] == list(range(bad_step))
     assert all(math.isfinite(loss) for _, _, loss in hooks.steps)
     assert search.run.run_dir.read_metrics() == []  # the failing epoch is not recorded
+
+
+def test_lagged_reads_keep_their_tags_in_order_at_any_lag():
+    reads = LaggedReads(lag=2)
+    due = [reads.push(("step", i), torch.tensor([float(i), 2.0 * i])) for i in range(4)]
+    assert due == [[], [], [(("step", 0), [0.0, 0.0])], [(("step", 1), [1.0, 2.0])]]
+    assert reads.drain() == [(("step", 2), [2.0, 4.0]), (("step", 3), [3.0, 6.0])] and reads.drain() == []

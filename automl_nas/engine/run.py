@@ -31,11 +31,12 @@ from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
 from automl_nas.engine.distributed import World, join_from_environment, leave
 from automl_nas.engine.hooks import HookRelay
-from automl_nas.engine.readout import StepReadout, StepValues, lag_for
+from automl_nas.engine.readout import StepReadout, StepValues
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, RecipeError
 from automl_nas.evaluation import score
 from automl_nas.nn.mixed_op import set_fast_paths
+from automl_nas.readback import lag_for
 from automl_nas.records.rundir import RunDir, atomic_write_json, environment
 from automl_nas.records.schema import EpochRecord, ExpectedCheck, RunResult
 from automl_nas.recipe import Plan, dump_recipe

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from typing import Any, Callable
 
 import torch
@@ -21,6 +20,7 @@ from torch import nn
 
 from automl_nas.data import BatchLoader
 from automl_nas.errors import RunError
+from automl_nas.readback import LaggedReads, lag_for
 from automl_nas.schedules import Schedule
 from automl_nas_eval_retrain.augment import cutout
 from automl_nas_eval_retrain.checkpoint import CheckpointDir
@@ -107,29 +107,25 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         # Each step's loss and correct count are read in one transfer; on a GPU one step late,
         # once the next step is queued, so the device never waits for the host's bookkeeping.
-        pending: deque[tuple[int, torch.Tensor, int]] = deque()
-        lag = 1 if self.train_loader.device.type == "cuda" else 0
+        reads: LaggedReads[tuple[int, int]] = LaggedReads(lag=lag_for(self.train_loader.device))
 
-        def read(b: int, values: torch.Tensor, n: int) -> None:
+        def tally(due: list[tuple[tuple[int, int], list[float]]]) -> None:
             nonlocal total_loss, correct
-            loss, right = values.tolist()
-            if not math.isfinite(loss):
-                raise RunError(f"retrain: the training loss is {loss} at epoch {epoch + 1}, step {b + 1}",
-                               hint="lower evaluator.lr or set evaluator.grad_clip; the last finished epoch's "
-                                    "checkpoint is kept")
-            total_loss += loss * n
-            correct += int(right)
+            for (b, n), (loss, right) in due:
+                if not math.isfinite(loss):
+                    raise RunError(f"retrain: the training loss is {loss} at epoch {epoch + 1}, step {b + 1}",
+                                   hint="lower evaluator.lr or set evaluator.grad_clip; the last finished epoch's "
+                                        "checkpoint is kept")
+                total_loss += loss * n
+                correct += int(right)
 
         for b, (x, y) in enumerate(self.train_loader.epoch(epoch)):
             if s.cutout:
                 x = cutout(x, s.cutout, torch.Generator().manual_seed(((self.seed + 7_919) * 100_003 + epoch) * 10_007 + b))
             loss, logits = self.step(x, y)
-            pending.append((b, torch.stack([loss.float(), (logits.argmax(1) == y).sum().float()]), len(y)))
             seen += len(y)
-            while len(pending) > lag:
-                read(*pending.popleft())
-        while pending:
-            read(*pending.popleft())
+            tally(reads.push((b, len(y)), torch.stack([loss.float(), (logits.argmax(1) == y).sum().float()])))
+        tally(reads.drain())
         seconds = time.perf_counter() - started
         self.train_time += seconds
         return {"epoch": epoch, "loss": total_loss / seen, "train_acc": 100.0 * correct / seen, "lr": lr,
