@@ -7,7 +7,8 @@ models (``build_model``, ``load_model``). Public modules besides this one (the n
 :mod:`automl_nas.api` (interfaces), :mod:`automl_nas.nn` (supernet building blocks),
 :mod:`automl_nas.testing` (kits), :mod:`automl_nas.errors`, :mod:`automl_nas.records` (run
 directory, records, atomic writes), :mod:`automl_nas.schedules`, :mod:`automl_nas.costs`
-(latency tables), :mod:`automl_nas.data` (image sets' batch loader),
+(latency tables), :mod:`automl_nas.data` (image sets' batch loader), :mod:`automl_nas.readback`
+(per-step device values read in one transfer, one step late on a GPU),
 :mod:`automl_nas.benchstore` (benchmark tables: the store and the table interface),
 :mod:`automl_nas.tracking.images` (the α matrix as an image, for tracker plugins),
 :mod:`automl_nas.safe_pickle` (pickles read without running their code) and
@@ -53,7 +54,7 @@ __version__ = "0.2.0"
 PUBLIC_MODULES = ("automl_nas", "automl_nas.api", "automl_nas.nn", "automl_nas.testing", "automl_nas.errors",
                   "automl_nas.records", "automl_nas.schedules", "automl_nas.costs", "automl_nas.data",
                   "automl_nas.devices", "automl_nas.hookspecs", "automl_nas.registry", "automl_nas.benchstore",
-                  "automl_nas.tracking.images", "automl_nas.safe_pickle")
+                  "automl_nas.tracking.images", "automl_nas.safe_pickle", "automl_nas.readback")
 
 __all__ = [
     "PROJECT",
