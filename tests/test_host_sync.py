@@ -99,11 +99,12 @@ class _NoHooks:
         pass
 
 
-def _loop_reads(tmp_path, recipe: str, steps: int) -> list[str]:
+def _loop_reads(tmp_path, recipe: str, steps: int, valid_batches: int = 2) -> list[str]:
     from automl_nas.engine.guards import Guard
 
-    search = build_search(REPO / "recipes" / recipe, root=tmp_path / f"{recipe}-{steps}",
-                          overrides=[*NB201_TINY, f"search.steps_per_epoch={steps}", "search.epochs=1", "search.valid_batches=2"])
+    search = build_search(REPO / "recipes" / recipe, root=tmp_path / f"{recipe}-{steps}-{valid_batches}",
+                          overrides=[*NB201_TINY, f"search.steps_per_epoch={steps}", "search.epochs=1",
+                                     "data.eval_batch_size=16", f"search.valid_batches={valid_batches}"])
     with SyncCounter() as counter:
         search.run_epochs(Guard(search), _NoHooks())
     return counter.device_reads(search.run.weight_optimizer, search.run.arch_optimizer)
@@ -120,6 +121,8 @@ def test_the_loop_reads_each_step_once_and_each_validation_pass_once(tmp_path, r
     assert sorted(r for r in more if r not in per_step) == sorted(r for r in few if not r.startswith("tolist at readback.py"))
     passes = 2 if recipe == "snas.toml" else 1  # SNAS also scores a sampled child
     assert len([r for r in more if r.startswith("__int__ at run.py")]) == passes  # not one per validation batch
+    # nor does drawing the children read per batch: one validation batch or three, the same reads
+    assert sorted(_loop_reads(tmp_path, recipe, 2, valid_batches=1)) == sorted(_loop_reads(tmp_path, recipe, 2, valid_batches=3))
 
 
 @pytest.mark.parametrize("recipe, tiny, extra, epoch", [

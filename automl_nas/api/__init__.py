@@ -13,6 +13,7 @@ from automl_nas.api.sampler import (
     TemperatureSchedule,
     ValidationObserver,
     child_sample,
+    child_samples,
     updates_arch,
 )
 from automl_nas.api.space import GroupSpec, InputSpec, Morphism, OpPosition, SearchSpace, supports_morphisms
@@ -45,6 +46,7 @@ __all__ = [
     "Tracker",
     "ValidationObserver",
     "child_sample",
+    "child_samples",
     "metric_key",
     "parse_genotype",
     "supports_morphisms",

@@ -54,6 +54,12 @@ class EdgeWeights:
     # Host-side copies to avoid a device sync per edge; filled lazily by the mixed op.
     _cache: dict = attrs.field(factory=dict, eq=False, repr=False)
 
+    @classmethod
+    def picked(cls, weights: Any, active: Any, host_active: list[int]) -> EdgeWeights:
+        """Hard weights whose picks the caller already holds on the host (``host_active`` equals
+        ``active.tolist()``): the mixed op then never reads ``active`` back from the device."""
+        return cls(weights=weights, active=active, cache={"active": list(host_active)})
+
     def active_list(self) -> list[int] | None:
         if self.active is None:
             return None

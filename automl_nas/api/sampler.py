@@ -159,18 +159,37 @@ class TemperatureSchedule:
 
 def child_sample(sampler: Sampler, params: dict[str, torch.Tensor],
                  generator: torch.Generator | None = None) -> dict[str, EdgeWeights]:
-    """A discrete child architecture drawn from ``sampler.probs`` (one-hot, only that op runs).
+    """A discrete child architecture drawn from ``sampler.probs`` (one-hot, only that op runs)."""
+    return child_samples(sampler, params, 1, generator)[0]
+
+
+def child_samples(sampler: Sampler, params: dict[str, torch.Tensor], count: int,
+                  generator: torch.Generator | None = None) -> list[dict[str, EdgeWeights]]:
+    """``count`` children drawn from ``sampler.probs``, the i-th as the i-th of ``count``
+    :func:`child_sample` calls would draw it with the same generator.
 
     Drawn on the CPU, where the run's seeded generator lives (a CPU generator cannot draw on a
-    GPU): the same child on every device, at one host read of the probabilities per call."""
+    GPU): the same children on every device. The probabilities are read once and the picks
+    sent to the device once per group; the supernet finds the picks on the host too. A
+    validation pass over sampled children costs that, not reads and a transfer per batch."""
     import torch
 
-    out = {}
-    for group, p in sampler.probs(params).items():
-        idx = torch.multinomial(p.detach().float().cpu(), 1, generator=generator).squeeze(1).to(p.device)
+    probs = sampler.probs(params)
+    host = {group: p.detach().float().cpu() for group, p in probs.items()}
+    drawn: dict[str, list[torch.Tensor]] = {group: [] for group in probs}
+    for _ in range(count):
+        for group, p in host.items():
+            drawn[group].append(torch.multinomial(p, 1, generator=generator).squeeze(1))
+    children: list[dict[str, EdgeWeights]] = [{} for _ in range(count)]
+    for group, p in probs.items():
+        if not count:
+            break
+        picks = torch.stack(drawn[group])
+        idx = picks.to(p.device)
         onehot = torch.nn.functional.one_hot(idx, p.shape[1]).to(p.dtype)
-        out[group] = EdgeWeights(weights=onehot, active=idx)
-    return out
+        for child, weights, active, host in zip(children, onehot, idx, picks.tolist()):
+            child[group] = EdgeWeights.picked(weights, active, host)
+    return children
 
 
 def updates_arch(sampler: Sampler, epoch: int) -> bool:

@@ -10,6 +10,7 @@ is derived, diagnostics are computed, the record is appended and a checkpoint wr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from typing import Any, ContextManager
 
@@ -21,7 +22,7 @@ from automl_nas.api.arch import Genotype
 from automl_nas.api.evaluator import EvalContext
 from automl_nas.api.objective import LossContext
 from automl_nas.api.run import RunContext
-from automl_nas.api.sampler import StructureChanging, ValidationObserver, child_sample, updates_arch
+from automl_nas.api.sampler import StructureChanging, ValidationObserver, child_samples, updates_arch
 from automl_nas.api.space import InputSpec
 from automl_nas.api.dataset import GraphSet
 from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search_split
@@ -148,12 +149,12 @@ class Search:
             return torch.optim.Adam(params.values(), lr=acfg.lr, betas=tuple(acfg.betas), weight_decay=acfg.weight_decay)
         return torch.optim.SGD(params.values(), lr=acfg.lr, momentum=acfg.momentum, weight_decay=acfg.weight_decay)
 
-    def _valid_batches(self):
+    def _valid_batch_count(self) -> int:
         limit = self.recipe.search.valid_batches
-        for i, batch in enumerate(self.valid_loader.epoch(0)):
-            if limit and i >= limit:
-                return
-            yield batch
+        return min(len(self.valid_loader), limit) if limit else len(self.valid_loader)
+
+    def _valid_batches(self):
+        yield from itertools.islice(self.valid_loader.epoch(0), self._valid_batch_count())
 
     def _costs(self) -> dict:
         try:
@@ -341,11 +342,10 @@ class Search:
         run = self.run
         run.supernet.eval()
         correct, total = torch.zeros((), dtype=torch.long, device=self.device), 0
+        # the pass's children drawn at once: one read of the probabilities, one transfer of the picks
+        children = iter(child_samples(self.sampler, run.params, self._valid_batch_count(), run.generator)) if child else None
         for x, y in self._valid_batches():
-            if child:
-                sample = child_sample(self.sampler, run.params, run.generator)
-            else:
-                sample = self.sampler.sample(run.params, phase="eval")
+            sample = next(children) if children is not None else self.sampler.sample(run.params, phase="eval")
             out = run.supernet(x, sample)
             logits = out[0] if isinstance(out, tuple) else out
             correct += (logits.argmax(1) == y).sum()  # summed on the device: one host read per pass (issue 15)

@@ -34,6 +34,7 @@ from automl_nas.api import (
     InputSpec,
     LossContext,
     child_sample,
+    child_samples,
 )
 
 TINY = InputSpec(channels=3, height=8, width=8, num_classes=3)
@@ -217,6 +218,17 @@ class SamplerContract:
             assert w.active is not None and w.active.shape == (params[group].shape[0],)
             torch.testing.assert_close(w.weights.sum(-1), torch.ones(w.weights.shape[0], dtype=w.weights.dtype))
             assert torch.equal(w.weights.argmax(-1), w.active)
+
+    def test_child_samples_are_successive_child_draws(self, sampler, groups):
+        params = sampler.init_params(groups, torch.Generator().manual_seed(0))
+        one_by_one = torch.Generator().manual_seed(1)
+        expected = [child_sample(sampler, params, one_by_one) for _ in range(4)]
+        drawn = child_samples(sampler, params, 4, torch.Generator().manual_seed(1))
+        assert len(drawn) == 4 and child_samples(sampler, params, 0) == []
+        for got, want in zip(drawn, expected):
+            for group, w in want.items():
+                assert torch.equal(got[group].active, w.active) and torch.equal(got[group].weights, w.weights)
+                assert got[group].active_list() == w.active.tolist()  # the host copy the supernet reads
 
     def test_deterministic_under_seed(self, sampler, groups):
         def draw():
