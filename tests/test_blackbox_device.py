@@ -83,3 +83,27 @@ def test_a_missing_gpu_is_refused_before_the_run_directory_is_made(monkeypatch, 
                                     "--run-dir", str(tmp_path / "s")])
     assert out.exit_code != 0 and "run.device = 'cuda' but no CUDA device is available" in out.output
     assert "--set run.device=cpu" in out.output and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("executor, on_ray", [
+    ({}, False),
+    ({"name": "ray"}, True),  # ignored until now: one evaluation at a time ran in the driver
+    ({"address": "10.0.0.1:6379"}, True),
+], ids=["local", "name-ray", "address"])
+def test_a_recipe_that_names_ray_evaluates_on_ray_one_at_a_time_too(monkeypatch, tmp_path, executor, on_ray):
+    import automl_nas.study.blackbox as blackbox
+
+    assert blackbox.evaluates_on_ray(4, ExecutorConfig())  # several at once: always Ray
+    assert blackbox.evaluates_on_ray(1, ExecutorConfig(**executor)) is on_ray
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU driver: Ray's reservation decides
+    device = evaluation_device(BlackboxRunConfig(), _cfg(1), ExecutorConfig(**executor, gpus=0.5))
+    assert device == "cuda"
+    assert evaluation_device(BlackboxRunConfig(), _cfg(1), ExecutorConfig(**executor)) == ("cpu" if on_ray else "cuda")
+
+    ray_calls = []
+    monkeypatch.setattr(blackbox, "_run_ray", lambda loop, *args: ray_calls.append(args[-2:]) or None)
+    overrides = [f"--set=executor.{k}={v!r}" for k, v in executor.items()]
+    out = CliRunner().invoke(main, ["search", str(LOOKUP), "-p", "quick", "-q", "--run-dir", str(tmp_path / "s"),
+                                    "--set", "run.device='cpu'", *overrides])
+    assert out.exit_code == 0, out.output
+    assert ray_calls == ([(1, ExecutorConfig(**executor))] if on_ray else [])

@@ -11,8 +11,9 @@ loops), so results are comparable with the published ones.
 
 Budgets: ``budget_queries`` evaluations and/or ``budget_seconds`` (wall clock, or simulated
 seconds with ``cost``; 0 means no limit; at least one must be set). With ``parallel > 1`` up
-to that many evaluations run at once as Ray tasks (for retraining evaluators); tabular
-lookups are fastest in-process.
+to that many evaluations run at once as Ray tasks (for retraining evaluators), and one at a
+time on Ray where the recipe names it (``executor.name = "ray"`` or ``executor.address``);
+tabular lookups are fastest in-process.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     proposer.setup(space, seed)
     loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
     _replay(loop, proposer, replay)
-    if parallel > 1:
-        _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor or ExecutorConfig())
+    executor = executor or ExecutorConfig()
+    if evaluates_on_ray(parallel, executor):
+        _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor)
     else:
         while loop.more(0):
             genotype = proposer.ask()
@@ -252,16 +254,23 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
                         executor=executor)
 
 
+def evaluates_on_ray(parallel: int, executor: ExecutorConfig) -> bool:
+    """Whether the evaluations run as Ray tasks: several at once (``blackbox.parallel > 1``), or
+    one at a time where the recipe names Ray (``executor.name = "ray"`` or an
+    ``executor.address``), as a one-shot recipe's trials do. Otherwise they run in this process."""
+    return parallel > 1 or executor.name == "ray" or bool(executor.address)
+
+
 def evaluation_device(run: BlackboxRunConfig, cfg: BlackboxConfig, executor: ExecutorConfig) -> str:
     """Where each evaluation trains or scores (``EvalContext.device``; an evaluator's own device
     option wins): ``run.device`` as a one-shot run reads it (``auto``: CUDA when a GPU is
-    visible); on Ray (``parallel > 1``) the evaluation's GPU reservation, as a seed trial's
-    (:func:`~automl_nas.execution.trials.reserved_device`). Resolved before the first query, so
-    a CUDA device this machine lacks is refused before any work."""
+    visible); on Ray (:func:`evaluates_on_ray`) the evaluation's GPU reservation, as a seed
+    trial's (:func:`~automl_nas.execution.trials.reserved_device`). Resolved before the first
+    query, so a CUDA device this machine lacks is refused before any work."""
     from automl_nas.devices import resolve_device
     from automl_nas.execution.trials import reserved_device
 
-    if cfg.parallel > 1:
+    if evaluates_on_ray(cfg.parallel, executor):
         return reserved_device(run.device, executor.gpus, what="evaluation")
     return resolve_device(run.device)
 
@@ -290,8 +299,8 @@ def _executor_config(raw: dict, source: str) -> ExecutorConfig:
     if unused:
         raise RecipeError(f"{source}: executor.{unused[0]}: not used by `automl search`, which runs each evaluation in "
                           f"one process and keeps its records in the search's run directory",
-                          hint=f"remove executor.{unused[0]} (`automl search` reads executor.cpus, gpus, retries and "
-                               f"address, with blackbox.parallel > 1)")
+                          hint=f"remove executor.{unused[0]} (`automl search` reads executor.name, cpus, gpus, "
+                               f"retries and address, for evaluations on Ray)")
     return cfg
 
 

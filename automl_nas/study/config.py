@@ -120,7 +120,7 @@ class BlackboxConfig:
     report: str = attrs.field(default="", metadata={"help": "metric reported for the chosen cell, e.g. cifar10 (test)"})
     cost: str = attrs.field(default="", metadata={"help": "metric in seconds per query (e.g. cifar10_time_12ep): "
                                                           "`seconds` is then a simulated budget"})
-    parallel: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "evaluations at once; > 1 uses Ray"})
+    parallel: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "evaluations at once; > 1 uses Ray (as does executor.name = \"ray\" at 1)"})
 
 
 @attrs.frozen(kw_only=True)
