@@ -149,6 +149,11 @@ def test_stray_label_codes_are_refused_not_trained(tmp_path):
     ("seed=-1", "seed"),
     ("search.weights_optimizer.lr_min=1.0", "must not exceed lr"),
     ('search.sampler.temperature={kind="linear", start=0.1, end=10.0}', "must not rise"),
+    ("search.sampler.temperature=0.0", "temperature must stay > 0"),  # was "float is not iterable"
+    # torch's refusal came mid-setup, as an internal error
+    ("search.arch_optimizer.betas=[1.5, 0.9]", "search.arch_optimizer.betas: must be two decay rates in [0, 1), got [1.5, 0.9]"),
+    # the key path read "betas.<built-in method index of str object at 0x...>"
+    ("search.arch_optimizer.betas=[0.5]", "search.arch_optimizer.betas: Not enough values in [0.5]"),
 ])
 def test_numbers_that_would_run_wrong_are_refused(override, message):
     result = cli("validate", REPO / "recipes" / "gdas.toml", "--set", override)
@@ -368,3 +373,19 @@ def test_a_cuda_index_the_machine_lacks_is_refused_before_the_run_directory_is_m
     assert "run.device = 'cuda:2' but this machine has 2 CUDA devices (cuda:0 to cuda:1)" in result.output
     assert not (recipe.parent / "runs").exists()
     assert resolve_device("cuda:1") == "cuda:1"
+
+
+def test_more_threads_than_cores_is_warned_about(monkeypatch, capsys):
+    import automl_nas.devices as devices
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(devices, "usable_cores", lambda: 2)
+    try:
+        devices.set_threads(2)
+        assert capsys.readouterr().err == "" and torch.get_num_threads() == 2
+        devices.set_threads(8, key="evaluator.threads")
+        err = capsys.readouterr().err
+        assert "evaluator.threads = 8 is more than the 2 CPU cores" in err and "fix: evaluator.threads = 2" in err
+        assert torch.get_num_threads() == 8  # a warning, not a refusal: the user may know better
+    finally:
+        torch.set_num_threads(before)

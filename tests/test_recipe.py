@@ -119,3 +119,20 @@ def test_compile_mode_is_one_of_torch_compiles(tmp_path):
         == "reduce-overhead"
     with pytest.raises(RecipeError, match=r"run.compile_mode: .*'reduce-overhead'"):
         load_recipe(write(tmp_path, BASE + '[run]\ncompile_mode = "cudagraphs"\n'))
+
+
+def test_a_schedule_written_as_a_number_is_a_constant_and_anything_else_is_named():
+    from automl_nas.recipe.converter import structure
+    from automl_nas.schedules import Schedule
+    from automl_nas_gdas.config import GdasConfig
+
+    cfg = structure({"temperature": 5}, GdasConfig, source="r.toml", prefix="search.sampler")
+    assert cfg.temperature == Schedule(kind="constant", start=5.0) and cfg.temperature.value(7, 10) == 5.0
+    table = structure({"temperature": {"kind": "linear", "start": 10, "end": 0.1}}, GdasConfig, source="r.toml")
+    assert table.temperature.value(9, 10) == pytest.approx(0.1)
+    with pytest.raises(RecipeError, match=r"search.sampler.temperature: expected a number or a table"):
+        structure({"temperature": "hot"}, GdasConfig, source="r.toml", prefix="search.sampler")
+    with pytest.raises(RecipeError, match=r"search.sampler.temperature: expected a number or a table"):
+        structure({"temperature": True}, GdasConfig, source="r.toml", prefix="search.sampler")
+    with pytest.raises(RecipeError, match=r"search.sampler.temperature.spn: unknown key; did you mean 'span'"):
+        structure({"temperature": {"kind": "linear", "spn": 3}}, GdasConfig, source="r.toml", prefix="search.sampler")

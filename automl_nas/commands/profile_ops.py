@@ -52,12 +52,12 @@ def profile_ops(space_name, overrides, recipe, profile, input_shape, device, bat
     """
     import torch
 
+    from automl_nas.devices import set_threads
     from automl_nas.profiling import TimingSettings, profile_space
 
     space, inputs, space_label, component = _space_and_inputs(space_name, recipe, profile, overrides, input_shape)
     device = _check_device(device)
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads, key="--threads")
     settings = TimingSettings(device=device, batch=batch, repeats=repeats, warmup=warmup, backward=backward)
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     n = torch.get_num_threads()

@@ -27,7 +27,7 @@ from automl_nas.api.space import InputSpec
 from automl_nas.api.dataset import GraphSet
 from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search_split
 from automl_nas.determinism import deterministic_kernels
-from automl_nas.devices import resolve_device
+from automl_nas.devices import resolve_device, set_threads
 from automl_nas.engine import checkpoint as ckpt
 from automl_nas.engine.diagnostics import collapse_diagnostics
 from automl_nas.engine.distributed import World, join_from_environment, leave
@@ -57,8 +57,7 @@ class Search:
         recipe = plan.recipe
         self.plan, self.recipe, self.registry, self.device = plan, recipe, registry, device
         torch.manual_seed(recipe.seed)
-        if recipe.run.threads:
-            torch.set_num_threads(recipe.run.threads)
+        set_threads(recipe.run.threads)
         self.space = plan.space.build(registry)
         self.data = plan.dataset.build(registry).load()
         self.sampler = plan.sampler.build(registry)

@@ -11,11 +11,18 @@ from typing import Any
 import attrs
 import cattrs
 import cattrs.gen
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 from cattrs.preconf.tomllib import make_converter
 
 from automl_nas.errors import RecipeError
 from automl_nas.recipe.model import ComponentRef, DataConfig
+from automl_nas.schedules import Schedule
 
 
 def _strict(kind: type) -> Any:
@@ -54,6 +61,21 @@ def _data_config(value: Any, _: type) -> DataConfig:
     return _data_fn({**host, "options": options}, DataConfig)
 
 
+def _schedule_hook(conv: cattrs.Converter) -> Any:
+    table = cattrs.gen.make_dict_structure_fn(Schedule, conv, _cattrs_forbid_extra_keys=True)
+
+    def hook(value: Any, _: type) -> Schedule:
+        # `temperature = 5.0` means what it says: a constant (it was "float is not iterable")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return Schedule(kind="constant", start=float(value))
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a number or a table such as {{ kind = \"linear\", start = 10.0, end = 0.1 }}, "
+                            f"got {type(value).__name__} {value!r}")
+        return table(value, Schedule)
+
+    return hook
+
+
 def make_project_converter(forbid_extra_keys: bool = True) -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=forbid_extra_keys, prefer_attrib_converters=True)
     for kind in (int, float, bool, str):
@@ -63,6 +85,7 @@ def make_project_converter(forbid_extra_keys: bool = True) -> cattrs.Converter:
     global _data_fn
     _data_fn = cattrs.gen.make_dict_structure_fn(DataConfig, conv, _cattrs_forbid_extra_keys=True)
     conv.register_structure_hook(DataConfig, _data_config)
+    conv.register_structure_hook(Schedule, _schedule_hook(conv))
     conv.register_unstructure_hook(
         DataConfig,
         lambda d: {**{f: getattr(d, f) for f in sorted(_DATA_FIELDS)}, **d.options},
@@ -99,11 +122,14 @@ def _messages(exc: BaseException, path: str, cls: Any = None) -> list[str]:
     out: list[str] = []
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
         for sub in exc.exceptions:
-            note = getattr(sub, "__notes__", [None])
-            note_obj = next((n for n in getattr(sub, "__notes__", []) if hasattr(n, "name") or hasattr(n, "index")), None)
+            # cattrs notes a field's name or an item's index; other notes are plain strings (whose
+            # str.index method must not pass for an index)
             key = None
-            if note_obj is not None:
-                key = getattr(note_obj, "name", None) if hasattr(note_obj, "name") else getattr(note_obj, "index", None)
+            for note in getattr(sub, "__notes__", []):
+                if isinstance(note, AttributeValidationNote):
+                    key = note.name
+                elif isinstance(note, IterableValidationNote):
+                    key = note.index
             sub_path = _join(path, key) if key is not None else path
             out.extend(_messages(sub, sub_path))
         return out

@@ -56,11 +56,16 @@ class WeightOptimizerConfig:
                                                          "model.parameters(), alphas included); only the weights are stepped"})
 
 
+def _adam_betas(_inst: object, attribute: attrs.Attribute, value: tuple[float, float]) -> None:
+    if not all(0.0 <= b < 1.0 for b in value):  # torch's own refusal came mid-setup, as an internal error
+        raise ValueError(f"'{attribute.name}' must be two decay rates in [0, 1), got {list(value)}")
+
+
 @attrs.frozen(kw_only=True)
 class ArchOptimizerConfig:
     name: str = attrs.field(default="adam", validator=v.in_(("adam", "sgd")))
     lr: float = attrs.field(default=3e-4, validator=positive)
-    betas: tuple[float, float] = (0.5, 0.999)
+    betas: tuple[float, float] = attrs.field(default=(0.5, 0.999), validator=_adam_betas)
     momentum: float = attrs.field(default=0.0, validator=non_negative)
     weight_decay: float = attrs.field(default=1e-3, validator=non_negative)
     grad_clip: float = attrs.field(default=0.0, validator=non_negative, metadata={"help": "max grad norm of the arch params (0: off)"})

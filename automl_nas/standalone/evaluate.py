@@ -41,7 +41,7 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
     """Evaluate the plan's genotype; write and return the result record."""
     import torch
 
-    from automl_nas.devices import resolve_device
+    from automl_nas.devices import resolve_device, set_threads
 
     recipe = plan.recipe
     started = time.perf_counter()
@@ -52,8 +52,7 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
     work_dir = _work_dir(plan.work_dir)
     out_path = Path(out) if out else work_dir / f"eval-{plan.evaluator.component.name}.json"
     device = resolve_device(recipe.run.device)
-    if recipe.run.threads:
-        torch.set_num_threads(recipe.run.threads)
+    set_threads(recipe.run.threads)
     torch.manual_seed(recipe.seed)
     ctx = EvalContext(space=space, data=data, device=device, seed=recipe.seed, run_dir=work_dir, log=log)
     metrics = _evaluate(plan, evaluator, genotype, ctx)

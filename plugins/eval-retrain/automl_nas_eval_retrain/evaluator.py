@@ -22,6 +22,7 @@ import torch
 
 from automl_nas.api import EvalContext, Evaluator, Genotype, ImageSet, InputSpec
 from automl_nas.data import BatchLoader
+from automl_nas.devices import set_threads
 from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_retrain.checkpoint import CheckpointDir
 from automl_nas_eval_retrain.config import RetrainConfig, RetrainSettings, resolve_settings
@@ -158,8 +159,7 @@ def _has_aux_head(net: torch.nn.Module) -> bool:
 @contextlib.contextmanager
 def _threads(n: int) -> Iterator[None]:
     before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
+    set_threads(n, key="evaluator.threads")
     try:
         yield
     finally:
