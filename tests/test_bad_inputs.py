@@ -154,6 +154,9 @@ def test_stray_label_codes_are_refused_not_trained(tmp_path):
     ("search.arch_optimizer.betas=[1.5, 0.9]", "search.arch_optimizer.betas: must be two decay rates in [0, 1), got [1.5, 0.9]"),
     # the key path read "betas.<built-in method index of str object at 0x...>"
     ("search.arch_optimizer.betas=[0.5]", "search.arch_optimizer.betas: Not enough values in [0.5]"),
+    # cattrs' generated code said "argument of type 'int' is not iterable"
+    ("search=5", "search: expected a table, got int 5"),
+    ("search.weights_optimizer='fast'", "search.weights_optimizer: expected a table, got str 'fast'"),
 ])
 def test_numbers_that_would_run_wrong_are_refused(override, message):
     result = cli("validate", REPO / "recipes" / "gdas.toml", "--set", override)
@@ -389,3 +392,15 @@ def test_more_threads_than_cores_is_warned_about(monkeypatch, capsys):
         assert torch.get_num_threads() == 8  # a warning, not a refusal: the user may know better
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_black_box_metric_the_evaluator_lacks_is_refused_before_the_run_directory(tmp_path):
+    # found only by the first query's result, in a run directory that then refused the fixed command
+    recipe = str(REPO / "recipes" / "morphism-nb201.toml")
+    result = cli("search", recipe, "-p", "quick", "-q", "--set", "blackbox.report='cifar10_analg'",
+                 "--run-dir", str(tmp_path / "s"))
+    assert result.exit_code == 2 and "blackbox.report = 'cifar10_analg'" in result.output
+    assert "did you mean 'cifar10_analog'?" in result.output and not (tmp_path / "s").exists()
+    assert cli("search", recipe, "-p", "quick", "-q", "--run-dir", str(tmp_path / "s")).exit_code == 0
+    again = cli("search", recipe, "-p", "quick", "-q", "--run-dir", str(tmp_path / "s"))
+    assert again.exit_code == 5 and f"`automl search --resume {tmp_path / 's'}`" in again.output  # not `automl run`

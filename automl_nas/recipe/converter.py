@@ -76,8 +76,25 @@ def _schedule_hook(conv: cattrs.Converter) -> Any:
     return hook
 
 
+def _tables_only(conv: cattrs.Converter) -> Any:
+    """Every attrs class is structured from a table only: ``--set search=5`` said "argument of
+    type 'int' is not iterable" (cattrs' generated code tests keys with ``in``)."""
+    def factory(cls: type) -> Any:
+        table = conv.gen_structure_attrs_fromdict(cls)
+
+        def hook(value: Any, _: type) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError(f"expected a table, got {type(value).__name__} {value!r}")
+            return table(value, cls)
+
+        return hook
+
+    return factory
+
+
 def make_project_converter(forbid_extra_keys: bool = True) -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=forbid_extra_keys, prefer_attrib_converters=True)
+    conv.register_structure_hook_factory(attrs.has, _tables_only(conv))
     for kind in (int, float, bool, str):
         conv.register_structure_hook(kind, _strict(kind))
     conv.register_structure_hook(ComponentRef, _component_ref)

@@ -89,9 +89,11 @@ class RunDir:
         self.path = Path(path)
 
     @classmethod
-    def new(cls, root: str | Path, name: str, path: str | Path | None = None) -> "RunDir":
+    def new(cls, root: str | Path, name: str, path: str | Path | None = None, *,
+            resume: str = "automl run --resume") -> "RunDir":
         """``path``, or ``root/<safe name>-<time>``; an existing non-empty ``path`` is refused
-        (an earlier run is never written into; ``--resume`` continues one)."""
+        (an earlier run is never written into; ``resume``, the command that continues one, is
+        named in the error)."""
         if path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             # under torchrun every rank writes its own records (issue 15): name-<time>-rankR
@@ -104,7 +106,7 @@ class RunDir:
         else:
             path = rank_path(path)
         run = cls(path)
-        run.refuse_if_used()
+        run.refuse_if_used(resume=resume)
         return run
 
     @classmethod
@@ -114,7 +116,7 @@ class RunDir:
         run.make()
         return run
 
-    def refuse_if_used(self) -> None:
+    def refuse_if_used(self, *, resume: str = "automl run --resume") -> None:
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"run directory {self.path} cannot be written: it is a file",
                            hint="pass a directory with --run-dir")
@@ -130,7 +132,7 @@ class RunDir:
             raise RunError(f"run directory {self.path} cannot be read: {exc.strerror or exc}") from None
         if used:
             raise RunError(f"run directory {self.path} already holds a run; an earlier run is never written into",
-                           hint=f"continue it with `automl run --resume {self.path}`, or choose a new --run-dir")
+                           hint=f"continue it with `{resume} {self.path}`, or choose a new --run-dir")
 
     def make(self) -> None:
         """Create the directory and check that it can be written."""

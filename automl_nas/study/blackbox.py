@@ -211,6 +211,22 @@ def _asking_for(raw_evaluator: Any, cfg: Any, registry: Any) -> Any:
     return raw_evaluator
 
 
+def _check_metric_names(cfg: BlackboxConfig, evaluator: Any, source: str) -> None:
+    """blackbox.metric, .report and .cost against the metrics the evaluator declares, before the
+    run directory exists (the first query's result named a wrong one, in a run directory that
+    then refused the corrected command). An evaluator that declares none is checked per query."""
+    declared = tuple(getattr(evaluator, "metrics", ()) or ())
+    for key, name in (("metric", cfg.metric), ("report", cfg.report), ("cost", cfg.cost)):
+        if declared and name and name not in declared:
+            import difflib
+
+            close = difflib.get_close_matches(name, declared, n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            raise RecipeError(f"{source}: blackbox.{key} = {name!r}: evaluator {evaluator.name!r} reports no such "
+                              f"metric{guess} (it reports {', '.join(declared)})",
+                              hint=f"set blackbox.{key} to one of the evaluator's metrics")
+
+
 @attrs.frozen(kw_only=True)
 class BlackboxPlan:
     """A checked black-box recipe (:func:`plan_blackbox_recipe`). ``space``, ``evaluator`` and
@@ -250,6 +266,8 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
                                                             source=source, prefix="evaluator"), "evaluator", source, build)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
     blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
+    if build:
+        _check_metric_names(cfg, evaluator, source)
     return BlackboxPlan(raw=raw, config=cfg, space=space, evaluator=evaluator, proposer=proposer, run=run,
                         executor=executor)
 
@@ -336,7 +354,8 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                                                            plan.proposer, plan.run, plan.executor)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
     device = evaluation_device(run, cfg, executor)
-    rd = RunDir(Path(resume)) if resume is not None else RunDir.new(run.root, f"{name}-blackbox", run_dir)
+    rd = RunDir(Path(resume)) if resume is not None else RunDir.new(run.root, f"{name}-blackbox", run_dir,
+                                                                                 resume="automl search --resume")
 
     with rd.claim(fresh=resume is None):  # locked; a fresh run is refused a directory that holds one
         replay: list[dict] = []
