@@ -225,6 +225,13 @@ def test_empty_seeds_is_an_error_not_a_single_run(toy_recipe):
     assert not (toy_recipe.parent / "runs").exists()
 
 
+def test_a_seed_given_twice_is_an_error_not_two_trials_in_one_directory(toy_recipe):
+    # "0,0" ran seed 0 twice into seed-0 and listed both in trials.csv
+    result = cli("run", toy_recipe, "--seeds", "0-2,2,0", "-q")
+    assert result.exit_code == 2 and "--seeds '0-2,2,0' names seeds 0, 2 more than once" in result.output
+    assert not (toy_recipe.parent / "runs").exists()
+
+
 def test_an_unreachable_ray_address_fails_at_once(toy_recipe):
     started = time.perf_counter()
     result = cli("run", toy_recipe, "--seeds", "0", "--address", "127.0.0.1:1", "-q")

@@ -243,6 +243,10 @@ def parse_seeds(text: str) -> list[int]:
         raise RecipeError(f"--seeds {text!r}: expected a range such as 0-4 or a list such as 0,3,7") from None
     if not seeds:
         raise RecipeError(f"--seeds {text!r}: no seeds given")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:  # both trials would run in one directory, seed-N, and the batch would count the run twice
+        raise RecipeError(f"--seeds {text!r} names seed{'s' if len(twice) > 1 else ''} {', '.join(map(str, twice))} "
+                          f"more than once", hint="give each seed once, e.g. --seeds 0-4")
     return seeds
 
 
