@@ -8,7 +8,16 @@ key, component, step) and the fix.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterable, Iterator
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'epochs'?"`` for the closest of ``choices``, or ``""`` (the suffix every
+    unknown-name message shares)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class AutomlError(Exception):

@@ -8,14 +8,13 @@ implementation (``"module:attr"``) is imported only in :meth:`Registry.create`.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 from typing import Any, Callable
 
 import attrs
 
-from automl_nas.errors import PluginError, RecipeError, plugin_call
+from automl_nas.errors import PluginError, RecipeError, did_you_mean, plugin_call
 
 KINDS = (
     "search_space",
@@ -134,8 +133,6 @@ class Registry:
 
 def unknown_name_message(kind: str, name: str, allowed: list[str], where: str = "") -> str:
     label = kind.replace("_", " ")
-    close = difflib.get_close_matches(name, allowed, n=1)
     prefix = f"{where}: " if where else ""
-    guess = f"; did you mean {close[0]!r}?" if close else ""
     listing = ", ".join(allowed) if allowed else "none installed"
-    return f"{prefix}unknown {label} {name!r}{guess} (available: {listing})"
+    return f"{prefix}unknown {label} {name!r}{did_you_mean(name, allowed)} (available: {listing})"

@@ -174,21 +174,21 @@ def child_samples(sampler: Sampler, params: dict[str, torch.Tensor], count: int,
     validation pass over sampled children costs that, not reads and a transfer per batch."""
     import torch
 
+    if not count:
+        return []
     probs = sampler.probs(params)
-    host = {group: p.detach().float().cpu() for group, p in probs.items()}
+    on_host = {group: p.detach().float().cpu() for group, p in probs.items()}
     drawn: dict[str, list[torch.Tensor]] = {group: [] for group in probs}
     for _ in range(count):
-        for group, p in host.items():
+        for group, p in on_host.items():
             drawn[group].append(torch.multinomial(p, 1, generator=generator).squeeze(1))
     children: list[dict[str, EdgeWeights]] = [{} for _ in range(count)]
     for group, p in probs.items():
-        if not count:
-            break
         picks = torch.stack(drawn[group])
         idx = picks.to(p.device)
         onehot = torch.nn.functional.one_hot(idx, p.shape[1]).to(p.dtype)
-        for child, weights, active, host in zip(children, onehot, idx, picks.tolist()):
-            child[group] = EdgeWeights.picked(weights, active, host)
+        for child, weights, active, host_active in zip(children, onehot, idx, picks.tolist()):
+            child[group] = EdgeWeights.picked(weights, active, host_active)
     return children
 
 

@@ -20,7 +20,7 @@ from cattrs.errors import (
 )
 from cattrs.preconf.tomllib import make_converter
 
-from automl_nas.errors import RecipeError
+from automl_nas.errors import RecipeError, did_you_mean
 from automl_nas.recipe.model import ComponentRef, DataConfig
 from automl_nas.schedules import Schedule
 
@@ -161,12 +161,8 @@ def _messages(exc: BaseException, path: str, cls: Any = None) -> list[str]:
 
 
 def _unknown_key(dotted: str, key: str, allowed: list[str]) -> str:
-    import difflib
-
     allowed = [a for a in allowed if a != "options"]
-    close = difflib.get_close_matches(key, allowed, n=1)
-    guess = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{dotted}: unknown key{guess} (allowed: {', '.join(allowed)})"
+    return f"{dotted}: unknown key{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})"
 
 
 def unstructure(obj: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from automl_nas.errors import RecipeError
+from automl_nas.errors import RecipeError, did_you_mean
 from automl_nas.recipe._toml import tomllib
 
 
@@ -80,12 +80,8 @@ def apply_profile(raw: dict, profile: str | None, *, source: str) -> dict:
     if profile is None:
         return raw
     if profile not in profiles:
-        import difflib
-
-        close = difflib.get_close_matches(profile, list(profiles), n=1)
-        guess = f"; did you mean {close[0]!r}?" if close else ""
         raise RecipeError(
-            f"{source}: --profile {profile!r} is not defined{guess} (profiles in this recipe: {', '.join(sorted(profiles)) or 'none'})",
+            f"{source}: --profile {profile!r} is not defined{did_you_mean(profile, profiles)} (profiles in this recipe: {', '.join(sorted(profiles)) or 'none'})",
             hint="add a [profile.NAME] table to the recipe or pick one of the listed profiles",
         )
     return merge(raw, profiles[profile], source=f"{source} [profile.{profile}]")

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import attrs
 
-from automl_nas.errors import RecipeError
+from automl_nas.errors import RecipeError, did_you_mean
 from automl_nas.recipe.model import ExecutorConfig
 from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 
@@ -218,12 +218,8 @@ def _check_metric_names(cfg: BlackboxConfig, evaluator: Any, source: str) -> Non
     declared = tuple(getattr(evaluator, "metrics", ()) or ())
     for key, name in (("metric", cfg.metric), ("report", cfg.report), ("cost", cfg.cost)):
         if declared and name and name not in declared:
-            import difflib
-
-            close = difflib.get_close_matches(name, declared, n=1)
-            guess = f"; did you mean {close[0]!r}?" if close else ""
             raise RecipeError(f"{source}: blackbox.{key} = {name!r}: evaluator {evaluator.name!r} reports no such "
-                              f"metric{guess} (it reports {', '.join(declared)})",
+                              f"metric{did_you_mean(name, declared)} (it reports {', '.join(declared)})",
                               hint=f"set blackbox.{key} to one of the evaluator's metrics")
 
 

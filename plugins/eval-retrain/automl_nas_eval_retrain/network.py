@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import attrs
@@ -10,7 +9,7 @@ import torch
 from torch import nn
 
 from automl_nas.api import Genotype, InputSpec, SearchSpace
-from automl_nas.errors import RecipeError
+from automl_nas.errors import RecipeError, did_you_mean
 
 __all__ = ["check_drop_path", "drop_path_at", "genotype_costs", "network_space", "set_drop_path"]
 
@@ -26,9 +25,8 @@ def network_space(space: SearchSpace, options: dict[str, Any]) -> SearchSpace:
     allowed = sorted(f.name for f in attrs.fields(type(config)))
     for key in options:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            guess = f"; did you mean {close[0]!r}?" if close else ""
-            raise RecipeError(f"evaluator.network.{key}: the {space.name!r} space has no option {key!r}{guess} "
+            raise RecipeError(f"evaluator.network.{key}: the {space.name!r} space has no option {key!r}"
+                              f"{did_you_mean(key, allowed)} "
                               f"(allowed: {', '.join(allowed)})", hint="fix the key in evaluator.network")
     try:
         return type(space)(attrs.evolve(config, **options))
