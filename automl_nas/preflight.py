@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from automl_nas.errors import AutomlError
 
-__all__ = ["Preflight", "preflight", "preflight_config"]
+__all__ = ["Preflight", "SpaceCheck", "preflight", "preflight_config"]
 
 
 @runtime_checkable
@@ -22,6 +22,21 @@ class Preflight(Protocol):
     def preflight(self, component: str) -> None:
         """Raise an :class:`~automl_nas.errors.AutomlError` naming the fix if ``component``
         (the name the recipe chose) could not work with these options."""
+
+
+@runtime_checkable
+class SpaceCheck(Protocol):
+    """A sampler config whose options constrain the search space's (DrNAS' progressive partial
+    channels need a partial-channel supernet whose channels each stage's K divides).
+
+    **When it runs:** once per recipe, at plan time (``automl validate``, ``run``, ``study``),
+    after both configs are structured and before anything is built; torch is not imported.
+    """
+
+    def check_space(self, space: str, options: Any) -> None:
+        """Raise ``ValueError`` naming the clash and the keys that fix it if this sampler cannot
+        search ``space`` (the recipe's space name) built with ``options`` (its structured config,
+        ``None`` for a space without options)."""
 
 
 def preflight_config(config: Any, component: str, *, where: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from automl_nas.errors import PluginError, RecipeError
+from automl_nas.preflight import SpaceCheck
 from automl_nas.recipe.converter import structure
 from automl_nas.recipe.model import ComponentRef, Recipe
 from automl_nas.registry import Component, Registry
@@ -103,6 +104,11 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     if twice:
         found.messages.append(f"{source}: run.trackers: {', '.join(map(repr, twice))} listed more than once "
                               f"(each tracker feeds a run once)")
+    if space is not None and sampler is not None and isinstance(sampler.config, SpaceCheck):
+        try:
+            sampler.config.check_space(space.component.name, space.config)
+        except ValueError as exc:  # a run stopped at its first stage change, or ran without what it asked for
+            found.messages.append(f"{source}: search.sampler: {exc}")
     found.raise_if_any()
     return Plan(recipe=recipe, source=source, space=space, dataset=dataset, sampler=sampler,
                 objectives=objectives, evaluator=evaluator, trackers=tuple(trackers))  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 __all__ = ["DrnasConfig"]
@@ -10,6 +12,12 @@ __all__ = ["DrnasConfig"]
 def _positive_ints(instance: object, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
     if any(not isinstance(v, int) or v < 1 for v in value):
         raise ValueError(f"{attribute.name} must be a list of integers >= 1, got {list(value)}")
+
+
+def _never_rising(instance: "DrnasConfig", attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+    _one_per_stage(instance, attribute, value)
+    if any(b > a for a, b in zip(value, value[1:])):  # a pruned op never comes back
+        raise ValueError(f"{attribute.name} must not rise from stage to stage (pruned ops stay pruned), got {list(value)}")
 
 
 def _one_per_stage(instance: "DrnasConfig", attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
@@ -51,9 +59,37 @@ class DrnasConfig:
         metadata={"help": "partial-channel K per stage, e.g. [4, 2]; empty = keep the supernet's"},
     )
     keep_ops: tuple[int, ...] = attrs.field(
-        default=(), converter=tuple, validator=_one_per_stage,
+        default=(), converter=tuple, validator=_never_rising,
         metadata={"help": "ops kept per edge in each stage, e.g. [5, 3]; empty = never prune"},
     )
+    def check_space(self, space: str, options: Any) -> None:
+        """Progressive partial channels against the space's supernet (:class:`automl_nas.preflight.SpaceCheck`).
+
+        Each stage sets every partial-channel op's K, starting from the supernet's
+        ``space.partial_channels``: K may only shrink (ops widen, they never narrow) and must
+        divide the channels (every cell's are multiples of ``space.channels``). A supernet
+        without partial channels (K = 1) has no op to widen: the stages would run without them.
+        """
+        if not self.partial_channels:
+            return
+        asked = f"partial_channels = {list(self.partial_channels)}"
+        built = getattr(options, "partial_channels", None)
+        channels = getattr(options, "channels", None)
+        if built is None or channels is None:
+            raise ValueError(f"{asked} needs a space with partial channels (space.partial_channels and "
+                             f"space.channels); {space!r} has none: remove search.sampler.partial_channels")
+        fix = f"set space.partial_channels = {self.partial_channels[0]}"
+        if built == 1:
+            raise ValueError(f"{asked}, but the supernet is built without partial channels "
+                             f"(space.partial_channels = 1), so no stage would use them: {fix}")
+        for stage, (before, k) in enumerate(zip((built, *self.partial_channels), self.partial_channels)):
+            if k > before:
+                where = "the supernet's space.partial_channels" if stage == 0 else f"stage {stage}"
+                raise ValueError(f"{asked}: K may only shrink, from {where} to stage {stage + 1} (ops widen, they "
+                                 f"never narrow), got {before} -> {k}" + (f": {fix}" if stage == 0 else ""))
+            if channels % k:
+                raise ValueError(f"{asked}: K = {k} does not divide space.channels = {channels}")
+
     warmup_epochs: int = attrs.field(
         default=10, validator=attrs.validators.ge(0),
         metadata={"help": "progressive mode only: architecture frozen for this many epochs at the start of each stage"},

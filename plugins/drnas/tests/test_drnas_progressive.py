@@ -197,3 +197,37 @@ def test_plain_mode_never_freezes_or_changes_structure():
         sampler.epoch_start(run)
         assert sampler.updates_arch(epoch)
     assert run.weight_optimizer is opt and net.edges[0].k == 4 and not sampler.masks
+
+
+def test_stage_partial_channels_that_the_supernet_cannot_take_are_refused_at_plan_time():
+    """Each case either stopped with an internal ValueError at its first stage change or, with a
+    supernet without partial channels, ran without them; `automl validate` now names the keys."""
+    from pathlib import Path
+
+    import pytest
+    from automl_nas.errors import RecipeError
+    from automl_nas.recipe import plan_recipe
+    from automl_nas.session import open_session
+
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "drnas-progressive.toml"
+    registry = open_session().registry
+
+    def plan(*overrides: str):
+        return plan_recipe(recipe, registry, profile="quick", overrides=overrides)
+
+    for overrides, message in [
+        (("space.partial_channels=1",), "built without partial channels (space.partial_channels = 1)"),
+        (("space.partial_channels=2",), "from the supernet's space.partial_channels to stage 1 (ops widen, they "
+                                        "never narrow), got 2 -> 4: set space.partial_channels = 4"),
+        (("search.sampler.partial_channels=[4, 8]",), "from stage 1 to stage 2 (ops widen, they never narrow), got 4 -> 8"),
+        (("search.sampler.partial_channels=[4, 3]",), "K = 3 does not divide space.channels = 8"),
+        (("space={name=\"gnn\"}", "data={name=\"sbm\"}"), "'gnn' has none: remove search.sampler.partial_channels"),
+    ]:
+        with pytest.raises(RecipeError, match="search.sampler: partial_channels") as err:
+            plan(*overrides)
+        assert message in str(err.value), (overrides, str(err.value))
+    plan("space.partial_channels=8")  # stage 1 widens 8 -> 4: allowed
+    plan("space.partial_channels=1", "search.sampler.partial_channels=[]", "search.sampler.stage_epochs=[]",
+         "search.sampler.keep_ops=[]")  # plain DrNAS asks for nothing
+    with pytest.raises(RecipeError, match=r"keep_ops must not rise from stage to stage \(pruned ops stay pruned\)"):
+        plan("search.sampler.keep_ops=[3, 5]")
