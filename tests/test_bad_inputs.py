@@ -411,3 +411,21 @@ def test_a_black_box_metric_the_evaluator_lacks_is_refused_before_the_run_direct
     assert cli("search", recipe, "-p", "quick", "-q", "--run-dir", str(tmp_path / "s")).exit_code == 0
     again = cli("search", recipe, "-p", "quick", "-q", "--run-dir", str(tmp_path / "s"))
     assert again.exit_code == 5 and f"`automl search --resume {tmp_path / 's'}`" in again.output  # not `automl run`
+
+
+@pytest.mark.parametrize("recipe, override, message", [
+    # each was an internal error at the first step: no loss to differentiate, a KeyError on the
+    # space's costs, a graph batch asked for its memory format
+    ("snas.toml", "search.objectives=[]", "search.objectives: no objective contributes to the weights step"),
+    ("snas.toml", 'search.objectives=[{name="snas_resource"}]',
+     "no objective contributes to the weights step (the objectives are ['snas_resource'])"),
+    ("gnn-darts.toml", 'search.objectives=[{name="cross_entropy"}, {name="snas_resource"}]',
+     "search.objectives[1].costs: the 'gnn' space gives no per-op flops, mac (it gives params)"),
+    ("gnn-darts.toml", "run.channels_last=true", "run.channels_last = true: data set 'sbm' is a graph, not images"),
+    ("gnn-darts.toml", "data.limit=10", "gnn-darts.toml: data.limit = 10: data set 'sbm' is a graph"),
+], ids=["no-objective", "no-task-loss", "costs-the-space-lacks", "graph-channels-last", "graph-limit"])
+def test_a_run_its_components_cannot_serve_is_refused_before_its_directory(tmp_path, recipe, override, message):
+    result = cli("run", REPO / "recipes" / recipe, "-p", "quick", "-q", "--set", override,
+                 "--set", f"run.root={str(tmp_path / 'r')!r}")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "internal error" not in result.output and not (tmp_path / "r").exists()

@@ -69,6 +69,7 @@ class Search:
             self._image_loaders(device)
         for resolved, (objective, _) in zip(plan.objectives, self.objectives):
             objective.check_run(self.space, self.inputs, key=f"{plan.source}: {resolved.key}")
+        self._check_every_phase_has_a_loss()
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)
         set_fast_paths(supernet, recipe.run.fast_paths)
@@ -126,8 +127,11 @@ class Search:
         :class:`~automl_nas.api.GraphBatch` and ``InputSpec.channels`` is the node-feature width."""
         recipe, dcfg = self.recipe, self.recipe.data
         if dcfg.limit:
-            raise RecipeError(f"data.limit = {dcfg.limit}: data set {self.data.name!r} is a graph, searched whole "
+            raise RecipeError(f"{self.plan.source}: data.limit = {dcfg.limit}: data set {self.data.name!r} is a graph, searched whole "
                               f"(full-batch steps on its node splits)", hint="remove data.limit")
+        if recipe.run.channels_last:  # an image layout: a graph batch has none
+            raise RecipeError(f"{self.plan.source}: run.channels_last = true: data set {self.data.name!r} is a graph, not images",
+                              hint="remove run.channels_last")
         self.inputs = InputSpec(channels=self.data.num_features, height=1, width=1, num_classes=self.data.num_classes)
         train_idx, valid_idx = graph_search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
                                                   seed=recipe.seed)
@@ -136,6 +140,21 @@ class Search:
         self.train_loader = GraphLoader(self.data, train_idx, device=device)
         self.arch_loader = GraphLoader(self.data, valid_idx, device=device)
         self.valid_loader = self.arch_loader
+
+    def _check_every_phase_has_a_loss(self) -> None:
+        """Each kind of step the run makes needs an objective that contributes to it: without one
+        the step had no loss to differentiate (an internal error at the first step)."""
+        scfg = self.recipe.search
+        if scfg.mode == "single_level":
+            phases = ("single",)
+        else:
+            phases = ("weights", "arch") if self.sampler.learnable else ("weights",)
+        names = [objective.name for objective, _ in self.objectives]
+        for phase in phases:
+            if not any(phase in objective.phases for objective, _ in self.objectives):
+                raise RecipeError(f"{self.plan.source}: search.objectives: no objective contributes to the {phase} "
+                                  f"step (the objectives are {names or 'none'})",
+                                  hint="add the task loss: search.objectives = [{ name = \"cross_entropy\" }, ...]")
 
     def _weight_optimizer(self, supernet: nn.Module) -> torch.optim.Optimizer:
         wcfg = self.recipe.search.weights_optimizer

@@ -34,6 +34,7 @@ import torch
 
 from automl_nas.api import LossContext, Objective
 from automl_nas.costs import LatencyTable, load_latency_table
+from automl_nas.errors import RecipeError
 
 from automl_nas_snas.config import SnasResourceConfig
 
@@ -93,6 +94,20 @@ class SnasResource(Objective):
         the recipe key and the ``automl profile-ops`` command that regenerates the table."""
         if self.latency_table is not None:
             self.latency_table.check_space(space, inputs, key=f"{key}.latency_table")
+        analytic = [m for m in self.config.costs if m != "latency"]
+        if analytic:  # otherwise a KeyError at the first architecture step
+            try:
+                tables = space.op_costs(inputs)
+            except NotImplementedError:
+                tables = {}
+            given = set.intersection(*(set(t) for t in tables.values())) if tables else set()
+            missing = [m for m in analytic if m not in given]
+            if missing:
+                raise RecipeError(f"{key}.costs: the {space.name!r} space gives no per-op {', '.join(missing)} "
+                                  f"(it gives {', '.join(sorted(given)) or 'no per-op costs'})",
+                                  hint=f"set costs to {sorted(given)} or to [\"latency\"] with a latency_table "
+                                       f"from `automl profile-ops {space.name}`" if given else
+                                       f"use costs = [\"latency\"] with a latency_table from `automl profile-ops {space.name}`")
 
     def _costs(self, ctx: LossContext) -> dict[str, dict[str, torch.Tensor]]:
         """The space's per-op costs, with the latency table's ``latency`` (in us) added when asked for."""
