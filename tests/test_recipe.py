@@ -136,3 +136,19 @@ def test_a_schedule_written_as_a_number_is_a_constant_and_anything_else_is_named
         structure({"temperature": True}, GdasConfig, source="r.toml", prefix="search.sampler")
     with pytest.raises(RecipeError, match=r"search.sampler.temperature.spn: unknown key; did you mean 'span'"):
         structure({"temperature": {"kind": "linear", "spn": 3}}, GdasConfig, source="r.toml", prefix="search.sampler")
+
+
+def test_a_quoted_part_of_an_override_key_keeps_its_dots():
+    # a study's parameter keys are dotted recipe keys: study.params."search.x" was split at every dot
+    from automl_nas.recipe.overrides import set_path, split_key
+
+    assert split_key('study.params."search.sampler.temperature.start"') == ["study", "params", "search.sampler.temperature.start"]
+    assert split_key("study.params.'a.b'.low") == ["study", "params", "a.b", "low"]
+    assert split_key("search.epochs") == ["search", "epochs"]
+    data = {"study": {"params": {"search.x": {"low": 1}}}}
+    set_path(data, 'study.params."search.x".low', 2, source="--set")
+    assert data == {"study": {"params": {"search.x": {"low": 2}}}}
+    with pytest.raises(RecipeError, match="unclosed"):
+        split_key('study.params."search.x')
+    with pytest.raises(RecipeError, match="empty part"):
+        split_key("search..epochs")

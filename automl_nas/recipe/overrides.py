@@ -24,9 +24,35 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     return key.strip(), parse_value(value.strip())
 
 
+def split_key(dotted: str, *, source: str = "--set") -> list[str]:
+    """``a.b."c.d"`` -> ``["a", "b", "c.d"]``: dots inside TOML quotes belong to the key, as in a
+    study's ``study.params."search.sampler.temperature.start"``."""
+    parts, current, quote, quoted = [], "", "", False
+    for ch in dotted:
+        if quote:
+            if ch == quote:
+                quote = ""
+            else:
+                current += ch
+        elif ch in "\"'":
+            quote, quoted = ch, True
+        elif ch == ".":
+            parts.append(current)
+            current, quoted = "", False
+        else:
+            current += ch
+    if quote:
+        raise RecipeError(f"{source}: key {dotted!r} has an unclosed {quote}", hint=f"close the quote: {dotted}{quote}")
+    parts.append(current)
+    if any(not p for p in parts) and not quoted:
+        raise RecipeError(f"{source}: key {dotted!r} has an empty part", hint="write it as a.b.c")
+    return parts
+
+
 def set_path(data: dict, dotted: str, value: Any, *, source: str) -> None:
-    """Set ``data[a][b][c] = value`` for ``a.b.c``; list items by index (``objectives.1.weight``)."""
-    parts = dotted.split(".")
+    """Set ``data[a][b][c] = value`` for ``a.b.c``; list items by index (``objectives.1.weight``);
+    a quoted part may hold dots (:func:`split_key`)."""
+    parts = split_key(dotted, source=source)
     node: Any = data
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list):
