@@ -283,3 +283,21 @@ def subprocess_pid_that_exited() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def test_a_study_directory_is_refused_to_another_storage_s_study(tmp_path, recipe):
+    """A second storage's study numbered its trials from 0 and took the directory's trial-0000,
+    finished under the first study's parameters, for its own."""
+    from automl_nas.errors import RunError
+
+    path = recipe()
+    first = run_study(path, trials=1, quiet=True, storage=f"sqlite:///{tmp_path / 'a.db'}")
+    sdir = Path(first["study_dir"])
+    before = (sdir / "trial-0000" / "result.json").read_bytes()
+    with pytest.raises(RunError) as info:
+        run_study(path, trials=1, quiet=True, storage=f"sqlite:///{tmp_path / 'b.db'}")
+    assert f"holds the trials of study 's' in storage 'sqlite:///{tmp_path / 'a.db'}'" in str(info.value)
+    assert "--storage" in str(info.value) and (sdir / "trial-0000" / "result.json").read_bytes() == before
+    assert not (tmp_path / "b.db").exists() or not optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'b.db'}")
+    again = run_study(path, trials=2, quiet=True, storage=f"sqlite:///{tmp_path / 'a.db'}")  # its own storage: resumes
+    assert again["trials"] == 2 and (sdir / "trial-0000" / "result.json").read_bytes() == before

@@ -281,6 +281,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     url = cfg.storage or f"sqlite:///{study_dir / 'study.db'}"
     seed = recipe.seed if cfg.seed is None else cfg.seed
     with directory_lock(study_dir, what="study driver"):
+        _bind_study_dir(study_dir, cfg.name, url)
         study = open_study(cfg, url, seed, retries=recipe.executor.retries)
         driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
@@ -290,6 +291,31 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         files = write_report(study, study_dir, cfg)
     return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
             "trials": _counted(study), **files}
+
+
+def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:
+    """A study directory holds one study's trials: ``study.json`` names its storage. Another
+    storage's study numbered its trials from 0 again and took the directory's ``trial-0000``,
+    finished under other parameters, for its own (records from another study, told as this
+    one's)."""
+    import json
+
+    from automl_nas.records.rundir import atomic_write_json
+
+    binding = study_dir / "study.json"
+    if binding.exists():
+        try:
+            held = json.loads(binding.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{binding} cannot be read ({one_line(exc)})",
+                           hint="restore it, or give the study another study.name or study.root") from None
+        if held.get("storage") != url:
+            raise RunError(f"{study_dir} holds the trials of study {held.get('study')!r} in storage "
+                           f"{held.get('storage')!r}; this command's storage is {url!r}",
+                           hint=f"continue that study with --storage {held.get('storage')!r}, or start another in "
+                                f"its own directory: --set study.name=... or study.root=...")
+        return
+    atomic_write_json(binding, {"study": name, "storage": url})  # a directory from before study.json: adopted
 
 
 def _executor(executor_cfg: Any, cfg: StudyConfig, study_dir: Path, address: str | None, on_ray: bool, quiet: bool,
