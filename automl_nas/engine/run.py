@@ -150,10 +150,11 @@ class Search:
         else:
             phases = ("weights", "arch") if self.sampler.learnable else ("weights",)
         names = [objective.name for objective, _ in self.objectives]
+        listed = f"the objectives are {names}" if names else "the list is empty"
         for phase in phases:
             if not any(phase in objective.phases for objective, _ in self.objectives):
                 raise RecipeError(f"{self.plan.source}: search.objectives: no objective contributes to the {phase} "
-                                  f"step (the objectives are {names or 'none'})",
+                                  f"step ({listed})",
                                   hint="add the task loss: search.objectives = [{ name = \"cross_entropy\" }, ...]")
 
     def _weight_optimizer(self, supernet: nn.Module) -> torch.optim.Optimizer:
