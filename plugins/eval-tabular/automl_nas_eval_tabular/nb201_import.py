@@ -260,7 +260,7 @@ def _num(value: Any) -> float:
 
 
 def _read_csv(path: Path, progress: Progress) -> ImportedTable:
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark is not a name
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         data = [row for row in reader if row]
@@ -276,20 +276,37 @@ def _read_parquet(path: Path, progress: Progress) -> ImportedTable:
 
 def _from_rows(path: Path, header: list[str], data: list[list[Any]]) -> ImportedTable:
     if "arch" not in header:
-        raise DataError(f"{path}: columns {header} have no 'arch' column",
-                        hint="name the column of NAS-Bench-201 cell strings 'arch'")
+        other = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
+        raise DataError(f"{path}: columns {header} have no 'arch' column"
+                        + (f" (the file seems to separate its fields with {other!r}, not ',')" if other else ""),
+                        hint="re-export the table with ',' between fields" if other else
+                             "name the column of NAS-Bench-201 cell strings 'arch'")
     a = header.index("arch")
     names = [h for i, h in enumerate(header) if i != a]
     arch: list[str] = []
     columns: dict[str, list[float]] = {h: [] for h in names}
+    first_row: dict[str, tuple[int, int]] = {}  # cell -> (row number, index in arch)
     for n, row in enumerate(data, start=2):
         if len(row) != len(header):
             raise DataError(f"{path}: row {n} has {len(row)} fields but the header has {len(header)} "
                             f"({', '.join(header)})", hint="repair or re-export the table; an empty field means a missing value")
         try:
-            arch.append(format_ops(parse_ops(str(row[a]))))
-            for h, value in zip(names, (v for i, v in enumerate(row) if i != a)):
-                columns[h].append(math.nan if value in ("", None) else float(value))
+            cell = format_ops(parse_ops(str(row[a])))
+            values = [math.nan if value in ("", None) else float(value) for i, value in enumerate(row) if i != a]
         except (ValueError, TypeError, IndexError) as exc:
             raise DataError(f"{path}: row {n} is malformed ({exc})", hint="repair or re-export the table") from exc
+        if cell in first_row:  # a lookup would have answered with whichever row came last
+            m, index = first_row[cell]
+            if all(_same(columns[h][index], v) for h, v in zip(names, values)):
+                continue  # an exact repeat (tables concatenated): kept once
+            raise DataError(f"{path}: row {n} repeats the cell of row {m} ({cell}) with other values",
+                            hint="keep one row per cell; NAS-Bench-201 has one result per architecture and data set")
+        first_row[cell] = (n, len(arch))
+        arch.append(cell)
+        for h, v in zip(names, values):
+            columns[h].append(v)
     return arch, columns, []
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))

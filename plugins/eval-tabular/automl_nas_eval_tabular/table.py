@@ -58,7 +58,7 @@ def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | N
 
 
 def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark is not a name
         reader = csv.reader(fh)
         header = next(reader, [])
         return [h.strip() for h in header], [row for row in reader if row]

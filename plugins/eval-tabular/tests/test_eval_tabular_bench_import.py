@@ -246,3 +246,22 @@ def test_a_short_csv_row_is_named_with_file_and_row(tmp_path, monkeypatch):
     out = CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "t.csv")])
     assert out.exit_code == 4 and "row 3 has 2 fields but the header has 3" in out.output
     assert not (tmp_path / "home" / "benchmarks" / "nb201").exists()
+
+
+def test_spreadsheet_csv_quirks_and_repeated_cells(tmp_path):
+    """An Excel export's byte-order mark hid the 'arch' column; a ';'-separated export got the
+    same message with no clue; a cell given twice was kept twice and looked up as whichever
+    row came last."""
+    store = TableStore(tmp_path / "store")
+    a, b = syn.archs(2)
+    (tmp_path / "bom.csv").write_text(f"arch,cifar10\n{a},90.5\n{b},80\n", encoding="utf-8-sig")
+    assert Nb201Benchmark().import_from(tmp_path / "bom.csv", store).rows == 2
+    (tmp_path / "semi.csv").write_text(f"arch;cifar10\n{a};90.5\n")
+    with pytest.raises(DataError, match=r"seems to separate its fields with ';', not ','"):
+        Nb201Benchmark().import_from(tmp_path / "semi.csv", store)
+    (tmp_path / "again.csv").write_text(f"arch,cifar10,cifar100\n{a},90.5,\n{b},80,60\n{a},90.5,\n")
+    assert Nb201Benchmark().import_from(tmp_path / "again.csv", store).rows == 2  # an exact repeat is kept once
+    (tmp_path / "clash.csv").write_text(f"arch,cifar10\n{a},90.5\n{b},80\n{a},91\n")
+    with pytest.raises(DataError, match=r"row 4 repeats the cell of row 2 .* with other values"):
+        Nb201Benchmark().import_from(tmp_path / "clash.csv", store)
+    assert store.read("nb201")["cifar10"] == [90.5, 80.0]  # the refused import left the last good one
