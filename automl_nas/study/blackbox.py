@@ -18,13 +18,14 @@ tabular lookups are fastest in-process.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import attrs
 
-from automl_nas.errors import RecipeError, did_you_mean
+from automl_nas.errors import AutomlError, DataError, RecipeError, did_you_mean
 from automl_nas.recipe.model import ExecutorConfig
 from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 
@@ -32,12 +33,20 @@ __all__ = ["BlackboxPlan", "evaluation_device", "plan_blackbox_recipe", "run_bla
 
 
 def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
+    """The evaluator's ``names`` metrics of ``genotype``; ``names[0]`` is the one the search ranks by."""
     metrics = evaluator.evaluate(genotype, ctx)
     missing = [n for n in names if n not in metrics]
     if missing:
         raise RecipeError(f"blackbox: evaluator {evaluator.name!r} returned no {missing} (it returns {sorted(metrics)})",
                           hint="set the evaluator's `metrics` to include blackbox.metric, .report and .cost")
-    return {n: float(metrics[n]) for n in names}
+    values = {n: float(metrics[n]) for n in names}
+    if names and math.isnan(values[names[0]]):  # NaN compares false both ways: it became the best for good
+        raise DataError(f"blackbox: evaluator {evaluator.name!r} gave {names[0]} = nan for {genotype.text}, which "
+                        f"a search cannot rank",
+                        hint="a table import keeps an empty field as nan: import a table with a value for every "
+                             "cell, or rank by another metric; the finished queries are kept, and "
+                             "`automl search --resume DIR` continues from them")
+    return values
 
 
 def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_queries: int = 100,
@@ -178,7 +187,12 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
                 break
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             genotype = pending.pop(ref)
-            values = ray.get(ref)
+            try:
+                values = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, AutomlError):  # the evaluation's own message, not Ray's traceback of it
+                    raise exc.cause from None
+                raise
             proposer.tell(genotype, loop.sign * values[loop.metric])
             loop.record(genotype, values)
 
