@@ -62,6 +62,11 @@ class DrnasConfig:
         default=(), converter=tuple, validator=_never_rising,
         metadata={"help": "ops kept per edge in each stage, e.g. [5, 3]; empty = never prune"},
     )
+    warmup_epochs: int = attrs.field(
+        default=10, validator=attrs.validators.ge(0),
+        metadata={"help": "progressive mode only: architecture frozen for this many epochs at the start of each stage"},
+    )
+
     def check_space(self, space: str, options: Any) -> None:
         """Progressive partial channels against the space's supernet (:class:`automl_nas.preflight.SpaceCheck`).
 
@@ -89,8 +94,3 @@ class DrnasConfig:
                                  f"never narrow), got {before} -> {k}" + (f": {fix}" if stage == 0 else ""))
             if channels % k:
                 raise ValueError(f"{asked}: K = {k} does not divide space.channels = {channels}")
-
-    warmup_epochs: int = attrs.field(
-        default=10, validator=attrs.validators.ge(0),
-        metadata={"help": "progressive mode only: architecture frozen for this many epochs at the start of each stage"},
-    )
