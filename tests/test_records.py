@@ -60,3 +60,15 @@ def test_a_cut_result_file_is_a_run_error_naming_it(tmp_path):
         rd.read_result()
     shown = CliRunner().invoke(main, ["show", str(tmp_path)])
     assert shown.exit_code == 5 and "result.json" in shown.output and "Traceback" not in shown.output
+
+
+def test_a_nan_metric_is_no_verdict_on_the_paper_band():
+    from types import SimpleNamespace
+
+    from automl_nas.engine.run import expected_check
+
+    recipe = SimpleNamespace(expected=SimpleNamespace(metric="cifar10", value=93.0, low=92.0, high=94.0, source="paper"))
+    assert expected_check(recipe, {"cifar10": 93.5}).inside is True
+    assert expected_check(recipe, {"cifar10": 90.0}).inside is False
+    assert expected_check(recipe, {"cifar10": float("nan")}).inside is None  # was False: "outside the band"
+    assert expected_check(recipe, {}).inside is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import time
 from typing import Any, ContextManager
 
@@ -438,7 +439,8 @@ def expected_check(recipe, metrics: dict[str, float]) -> ExpectedCheck | None:
     if exp is None:
         return None
     value = metrics.get(exp.metric)
-    inside = None if value is None else bool(exp.low <= value <= exp.high)
+    # nan (a table's empty field) is no value: it was reported as outside the paper's band
+    inside = None if value is None or math.isnan(value) else bool(exp.low <= value <= exp.high)
     return ExpectedCheck(metric=exp.metric, paper=exp.value, low=exp.low, high=exp.high, source=exp.source,
                          ours=value, inside=inside)
 
