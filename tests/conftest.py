@@ -96,3 +96,41 @@ def pruned_study(tmp_path: Path, make_toy_recipe):
         value=1.0, params={"search.arch_optimizer.lr": 1e-3}, intermediate_values={0: 101.0, 1: 101.0},
         distributions={"search.arch_optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}))
     return make_toy_recipe(count=32, tail=PRUNED_STUDY), url
+
+
+_BLANK_CELL_SEARCH = """name = "bb"
+seed = 3
+[space]
+name = "nb201"
+[evaluator]
+name = "nb201-table"
+[blackbox]
+proposer = "random"
+queries = 200
+metric = "cifar10"
+"""
+
+
+@pytest.fixture
+def blank_cell_search(tmp_path: Path):
+    """A user's NB201 import whose cifar10 field was empty for every 7th cell (stored as nan), and
+    ``search(*args)``: ``automl search`` over it into ``tmp_path/s``. Returns ``(blank cells, search)``."""
+    import itertools
+
+    from click.testing import CliRunner
+
+    from automl_nas.benchstore import TableStore
+    from automl_nas.cli import main
+    from automl_nas_eval_tabular.nb201_text import format_ops
+
+    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    blank = set(cells[::7])
+    TableStore().write("nb201", cells, {"cifar10": [float("nan") if c in blank else float(i % 97) for i, c in enumerate(cells)]},
+                       source="synthetic", source_kind="test")
+    recipe = tmp_path / "bb.toml"
+    recipe.write_text(_BLANK_CELL_SEARCH)
+
+    def search(*args: str):
+        return CliRunner().invoke(main, ["search", str(recipe), "-q", "--run-dir", str(tmp_path / "s"), *args])
+
+    return blank, search

@@ -69,25 +69,14 @@ def test_validation_selection_on_a_test_only_table_is_refused(installed_nb201, t
     assert "NATS-tss-v1_0-3ffb9-simple" in out.stderr and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("parallel", [1, 2], ids=["in-process", "ray"])
-def test_a_nan_score_stops_the_search_with_the_cell_and_keeps_the_finished_queries(empty_automl_home, tmp_path, parallel):
+def test_a_nan_score_stops_the_search_with_the_cell_and_keeps_the_finished_queries(blank_cell_search, tmp_path):
     """A table import keeps an empty field as nan. Told to the proposer and the loop, nan compared
-    false both ways, became the best at once and stayed it: 60 queries ended with best nan. On
-    Ray the error arrived wrapped in Ray's traceback of it."""
-    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
-    blank = set(cells[::7])
-    TableStore().write("nb201", cells, {"cifar10": [float("nan") if c in blank else float(i % 97) for i, c in enumerate(cells)]},
-                       source="synthetic", source_kind="test")
-    recipe = tmp_path / "bb.toml"
-    recipe.write_text(RECIPE.format(proposer="random", root=tmp_path / "runs").replace(
-        'metric = "cifar10_valid_12ep"\nreport = "cifar10"\ncost = "cifar10_time_12ep"', 'metric = "cifar10"')
-        .replace("queries = 0\nseconds = 1000", "queries = 200"))
-    out = CliRunner().invoke(main, ["search", str(recipe), "-q", "--run-dir", str(tmp_path / "s"),
-                                    "--set", f"blackbox.parallel={parallel}"])
+    false both ways, became the best at once and stayed it: 60 queries ended with best nan.
+    (On Ray: tests/test_execution.py.)"""
+    blank, search = blank_cell_search
+    out = search()
     assert out.exit_code == 4 and "gave cifar10 = nan for |" in out.output and "search --resume" in out.output
-    assert "ray::" not in out.output and "Traceback" not in out.output
-    cell = out.output.split("nan for ")[1].split(",")[0]
-    assert cell in blank
+    assert out.output.split("nan for ")[1].split(",")[0] in blank
     history = [json.loads(line) for line in (tmp_path / "s" / "history.jsonl").read_text().splitlines()]
     assert history and all(h["value"] == h["value"] for h in history)  # every kept query is a number
     assert all(h["genotype"] not in blank for h in history)

@@ -241,6 +241,17 @@ def test_parallel_black_box_evaluations_run_as_ray_tasks_with_the_sequential_res
     assert json.loads(parallel.stdout)["best_value"] == json.loads(serial.stdout)["best_value"]
 
 
+def test_an_evaluation_error_on_ray_is_shown_as_itself_not_as_ray_s_traceback(local_ray, blank_cell_search):
+    from automl_nas.benchstore import TableStore
+
+    blank, search = blank_cell_search
+    # the module's Ray workers started before this test's AUTOML_NAS_HOME: name the table's file
+    out = search("--set", "blackbox.parallel=2", "--set", f"evaluator.path={str(TableStore().table_path('nb201'))!r}")
+    assert out.exit_code == 4 and "gave cifar10 = nan for |" in out.output, out.output
+    assert "ray::" not in out.output and "Traceback" not in out.output  # was: "data error: ray::_score() (pid=...)"
+    assert out.output.split("nan for ")[1].split(",")[0] in blank
+
+
 def test_with_a_shared_storage_a_retry_resumes_from_the_checkpoint_handed_to_tune(local_ray, tmp_path, make_toy_recipe):
     recipe = make_toy_recipe(count=32, tail=EXECUTOR)
     reference = run_seed_trials(recipe, seeds=[0], overrides=["search.epochs=3"], executor="local", quiet=True,
