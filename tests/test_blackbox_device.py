@@ -93,8 +93,8 @@ def test_a_missing_gpu_is_refused_before_the_run_directory_is_made(monkeypatch, 
 def test_a_recipe_that_names_ray_evaluates_on_ray_one_at_a_time_too(monkeypatch, tmp_path, executor, on_ray):
     import automl_nas.study.blackbox as blackbox
 
-    assert blackbox.evaluates_on_ray(4, ExecutorConfig())  # several at once: always Ray
-    assert blackbox.evaluates_on_ray(1, ExecutorConfig(**executor)) is on_ray
+    assert ExecutorConfig().uses_ray(4)  # several at once: always Ray
+    assert ExecutorConfig(**executor).uses_ray(1) is on_ray
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU driver: Ray's reservation decides
     device = evaluation_device(BlackboxRunConfig(), _cfg(1), ExecutorConfig(**executor, gpus=0.5))
     assert device == "cuda"

@@ -301,3 +301,24 @@ def test_a_study_directory_is_refused_to_another_storage_s_study(tmp_path, recip
     assert not (tmp_path / "b.db").exists() or not optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'b.db'}")
     again = run_study(path, trials=2, quiet=True, storage=f"sqlite:///{tmp_path / 'a.db'}")  # its own storage: resumes
     assert again["trials"] == 2 and (sdir / "trial-0000" / "result.json").read_bytes() == before
+
+
+def test_a_study_recipe_that_names_a_ray_address_runs_its_trials_on_ray(tmp_path, recipe, monkeypatch):
+    """One rule (ExecutorConfig.uses_ray) for studies, seed batches and black-box searches: the
+    study driver read --address but not the recipe's executor.address, and ran the trials here."""
+    import automl_nas.study.driver as driver
+
+    chosen = []
+
+    def record(executor_cfg, cfg, study_dir, address, on_ray, quiet, on_epoch):
+        chosen.append(on_ray)
+        raise RuntimeError("stop before any trial")
+
+    monkeypatch.setattr(driver, "_executor", record)
+    path = recipe()
+    for table, on_ray in (("", False), ('\n[executor]\naddress = "10.0.0.1:6379"\n', True),
+                          ('\n[executor]\nname = "ray"\n', True)):
+        path.write_text(path.read_text().split("\n[executor]")[0] + table)
+        with pytest.raises(RuntimeError, match="stop before any trial"):
+            run_study(path, trials=1, quiet=True)
+    assert chosen == [False, True, True]

@@ -137,6 +137,12 @@ class ExecutorConfig:
     # through the driver's record sink instead (Ray >= 2.7 cannot checkpoint multi-node to a local path).
     storage: str = ""
 
+    def uses_ray(self, parallel: int = 1, address: str | None = None) -> bool:
+        """Whether the work runs as Ray tasks: several at once (``parallel > 1``), or one at a
+        time where Ray is named (``name = "ray"``, this table's ``address`` or a command's
+        ``--address``). Otherwise it runs in the driver's process, wherever the recipe pointed."""
+        return parallel > 1 or self.name == "ray" or bool(self.address or address)
+
 
 #: Seeds every generator of a run accepts (numpy's legacy seeding takes 32-bit values; the
 #: loaders add small offsets).

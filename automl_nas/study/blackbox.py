@@ -74,7 +74,7 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
     _replay(loop, proposer, replay)
     executor = executor or ExecutorConfig()
-    if evaluates_on_ray(parallel, executor):
+    if executor.uses_ray(parallel):
         _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor)
     else:
         while loop.more(0):
@@ -282,23 +282,16 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
                         executor=executor)
 
 
-def evaluates_on_ray(parallel: int, executor: ExecutorConfig) -> bool:
-    """Whether the evaluations run as Ray tasks: several at once (``blackbox.parallel > 1``), or
-    one at a time where the recipe names Ray (``executor.name = "ray"`` or an
-    ``executor.address``), as a one-shot recipe's trials do. Otherwise they run in this process."""
-    return parallel > 1 or executor.name == "ray" or bool(executor.address)
-
-
 def evaluation_device(run: BlackboxRunConfig, cfg: BlackboxConfig, executor: ExecutorConfig) -> str:
     """Where each evaluation trains or scores (``EvalContext.device``; an evaluator's own device
     option wins): ``run.device`` as a one-shot run reads it (``auto``: CUDA when a GPU is
-    visible); on Ray (:func:`evaluates_on_ray`) the evaluation's GPU reservation, as a seed
+    visible); on Ray (:meth:`ExecutorConfig.uses_ray`) the evaluation's GPU reservation, as a seed
     trial's (:func:`~automl_nas.execution.trials.reserved_device`). Resolved before the first
     query, so a CUDA device this machine lacks is refused before any work."""
     from automl_nas.devices import resolve_device
     from automl_nas.execution.trials import reserved_device
 
-    if evaluates_on_ray(cfg.parallel, executor):
+    if executor.uses_ray(cfg.parallel):
         return reserved_device(run.device, executor.gpus, what="evaluation")
     return resolve_device(run.device)
 

@@ -270,7 +270,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
-    on_ray = cfg.parallelism > 1 or recipe.executor.name == "ray" or bool(address)
+    on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
     overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
     try:
