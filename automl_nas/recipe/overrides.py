@@ -27,7 +27,7 @@ def parse_assignment(item: str) -> tuple[str, Any]:
 def split_key(dotted: str, *, source: str = "--set") -> list[str]:
     """``a.b."c.d"`` -> ``["a", "b", "c.d"]``: dots inside TOML quotes belong to the key, as in a
     study's ``study.params."search.sampler.temperature.start"``."""
-    parts, current, quote, quoted = [], "", "", False
+    parts, current, quote = [], "", ""
     for ch in dotted:
         if quote:
             if ch == quote:
@@ -35,16 +35,16 @@ def split_key(dotted: str, *, source: str = "--set") -> list[str]:
             else:
                 current += ch
         elif ch in "\"'":
-            quote, quoted = ch, True
+            quote = ch
         elif ch == ".":
             parts.append(current)
-            current, quoted = "", False
+            current = ""
         else:
             current += ch
     if quote:
         raise RecipeError(f"{source}: key {dotted!r} has an unclosed {quote}", hint=f"close the quote: {dotted}{quote}")
     parts.append(current)
-    if any(not p for p in parts) and not quoted:
+    if not all(parts):  # no recipe key is empty, quoted or not
         raise RecipeError(f"{source}: key {dotted!r} has an empty part", hint="write it as a.b.c")
     return parts
 
