@@ -154,3 +154,30 @@ def test_ranked_trials_bring_every_rank_s_records_back_from_a_node_without_the_d
         nodes.add(json.loads((batch / f"seed-{s}" / "env.json").read_text())["executor"]["node_id"])
         assert (batch / "attempts" / f"seed-{s}.ranks.log").is_file()
     assert len(nodes) == 2  # one trial (both its ranks) on each node
+
+
+def test_black_box_search_scores_from_the_driver_s_installed_table_on_a_node_without_it(cluster, tmp_path):
+    import itertools
+
+    from automl_nas.benchstore import TableStore
+    from automl_nas_eval_tabular.nb201_text import format_ops
+
+    _, env = cluster
+    # The driver's AUTOML_NAS_HOME is under pytest's base temporary directory, which the worker
+    # node does not see: it has no installed table of its own.
+    home = tmp_path / "home"
+    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    score = {c: float((i * 37) % 1000) / 10 for i, c in enumerate(cells)}
+    TableStore(home / "benchmarks").write("nb201", cells, {"cifar10": [score[c] for c in cells]},
+                                          source="synthetic", source_kind="test")
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml"
+    proc = subprocess.run([str(BIN / "automl"), "search", str(recipe), "-q", "--set", "blackbox.parallel=2",
+                           "--set", "blackbox.queries=6", "--set", 'blackbox.metric="cifar10"',
+                           "--set", "executor.cpus=1", "--run-dir", str(tmp_path / "s")],
+                          env={**env, "AUTOML_NAS_HOME": str(home)}, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    history = [json.loads(x) for x in (tmp_path / "s" / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 6
+    assert all(h["value"] == score[h["genotype"]] for h in history), history  # the driver's table, every query
+

@@ -5,7 +5,6 @@ Errors come out as ``file: dotted.key: message`` lines; see :func:`structure`.
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
 import attrs

@@ -7,7 +7,9 @@ e.g. the project's ``nb201-test-accuracy.csv`` (``arch,cifar10,cifar100,ImageNet
 test accuracy in percent after 200 epochs, averaged over seeds). ``metrics``, or
 ``dataset``/``metric``, pick the reported columns; by default test and validation accuracy
 of every data set the table has. Each file is read once per process (cached by path, size
-and modification time).
+and modification time). A pickled evaluator carries its table (a few hundred kB): the
+Ray workers of a black-box search, on any node of a cluster, score from the driver's table
+whether or not their node has it installed.
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ class Nb201Table(Evaluator):
     def __init__(self, config: TableConfig | None = None) -> None:
         self.config = config or TableConfig()
         self._source: tuple[Path, tuple[str, ...] | None] | None = None  # resolved on first use
+        self._carried: tuple[tuple[str, ...], dict[str, tuple[float, ...]]] | None = None  # set by unpickling
+
+    def __getstate__(self) -> dict:
+        # The table travels with the evaluator (Ray's object store): a worker's node may have no
+        # installed table, or another one than the driver checked before the search.
+        return {**self.__dict__, "_carried": self._table()}
 
     def _resolve(self) -> tuple[Path, tuple[str, ...] | None]:
         """The table file and, for Parquet, the columns to read (manifest/schema read once)."""
@@ -108,6 +116,8 @@ class Nb201Table(Evaluator):
         return self._resolve()[0]
 
     def _table(self) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+        if self._carried is not None:
+            return self._carried
         path, columns = self._resolve()
         return load_table(path, columns)
 

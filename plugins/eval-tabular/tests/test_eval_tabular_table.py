@@ -81,3 +81,23 @@ def test_descriptors():
 
     assert {c.name for c in hooks.automl_register_evaluators()} == {"nb201-table", "nats-bench", "analog-nasbench"}
     assert "torch" not in vars(hooks)
+
+
+def test_a_pickled_evaluator_carries_its_table_to_a_process_without_one(tmp_path, monkeypatch):
+    import pickle
+    import shutil
+
+    from automl_nas.benchstore import TableStore
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "driver"))
+    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    TableStore().write("nb201", cells, {"cifar10": [i / 100 for i in range(len(cells))]}, source="t", source_kind="test")
+    shipped = pickle.dumps(Nb201Table(TableConfig(metrics=("cifar10",))))  # what Ray's object store holds
+    # A worker on a node with no table installed (and the driver's file gone from this one):
+    shutil.rmtree(tmp_path / "driver")
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "node"))
+    worker = pickle.loads(shipped)
+    assert worker.evaluate(Genotype(space="nb201", text=cells[1234])) == {"cifar10": 12.34}
+    assert worker.metrics == ("cifar10",)
+    with pytest.raises(DataError, match="is not installed"):  # a fresh evaluator there finds none
+        Nb201Table(TableConfig(metrics=("cifar10",))).evaluate(Genotype(space="nb201", text=cells[0]))
