@@ -115,15 +115,13 @@ metric = "cifar10"
 def blank_cell_search(tmp_path: Path):
     """A user's NB201 import whose cifar10 field was empty for every 7th cell (stored as nan), and
     ``search(*args)``: ``automl search`` over it into ``tmp_path/s``. Returns ``(blank cells, search)``."""
-    import itertools
-
     from click.testing import CliRunner
 
     from automl_nas.benchstore import TableStore
     from automl_nas.cli import main
-    from automl_nas_eval_tabular.nb201_text import format_ops
+    from automl_nas_eval_tabular.synthetic import archs
 
-    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    cells = archs(15_625)
     blank = set(cells[::7])
     TableStore().write("nb201", cells, {"cifar10": [float("nan") if c in blank else float(i % 97) for i, c in enumerate(cells)]},
                        source="synthetic", source_kind="test")

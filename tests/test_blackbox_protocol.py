@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -11,7 +10,7 @@ from click.testing import CliRunner
 
 from automl_nas.benchstore import TableStore
 from automl_nas.cli import main
-from automl_nas_eval_tabular.nb201_text import format_ops
+from automl_nas_eval_tabular.synthetic import archs
 
 RECIPE = """name = "bb"
 seed = 3
@@ -33,7 +32,7 @@ root = "{root}"
 
 @pytest.fixture
 def disagreeing_store(empty_automl_home):
-    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    cells = archs(15_625)
     score = [float((i * 7919) % 15625) for i in range(len(cells))]
     TableStore().write("nb201", cells, {"cifar10": [100.0 - s / 1000 for s in score],  # test: the reverse order
                                         "cifar10_valid_12ep": [s / 1000 for s in score],

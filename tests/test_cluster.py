@@ -157,16 +157,14 @@ def test_ranked_trials_bring_every_rank_s_records_back_from_a_node_without_the_d
 
 
 def test_black_box_search_scores_from_the_driver_s_installed_table_on_a_node_without_it(cluster, tmp_path):
-    import itertools
-
     from automl_nas.benchstore import TableStore
-    from automl_nas_eval_tabular.nb201_text import format_ops
+    from automl_nas_eval_tabular.synthetic import archs
 
     _, env = cluster
     # The driver's AUTOML_NAS_HOME is under pytest's base temporary directory, which the worker
     # node does not see: it has no installed table of its own.
     home = tmp_path / "home"
-    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    cells = archs(15_625)
     score = {c: float((i * 37) % 1000) / 10 for i, c in enumerate(cells)}
     TableStore(home / "benchmarks").write("nb201", cells, {"cifar10": [score[c] for c in cells]},
                                           source="synthetic", source_kind="test")

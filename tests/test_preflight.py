@@ -124,13 +124,11 @@ def test_evaluator_failure_at_the_end_keeps_the_genotype(installed_nb201, tmp_pa
 
 
 def test_one_epoch_run_reports_validation_accuracies_when_the_table_has_them(empty_automl_home, tmp_path):
-    import itertools
-
     from automl_nas.benchstore import TableStore
     from automl_nas.session import run_recipe_file
-    from automl_nas_eval_tabular.nb201_text import format_ops
+    from automl_nas_eval_tabular.synthetic import archs
 
-    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    cells = archs(15_625)
     columns = {f"{d}{q}": [float(i % 97) + len(q) for i in range(len(cells))]
                for d in ("cifar10", "cifar100", "ImageNet16-120") for q in ("", "_valid", "_valid_12ep")}
     TableStore().write("nb201", cells, columns, source="synthetic", source_kind="test")

@@ -27,9 +27,11 @@ from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_c
 
 __all__ = ["Nb201Table", "load_table"]
 
+#: ``(metric columns, {arch: values})``: a table as read, and as a pickled evaluator carries it.
+Table = tuple[tuple[str, ...], dict[str, tuple[float, ...]]]
 
-def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None
-               ) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+
+def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None) -> Table:
     """``(metric columns, {arch: values})`` of a table file (cached); a Parquet file is read
     only for ``columns`` (all when ``None``), which keeps a full NB201 table's load small."""
     p = Path(path).expanduser()
@@ -42,8 +44,7 @@ def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | None
-                 ) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | None) -> Table:
     header, rows = _read_parquet(path, wanted) if path.endswith((".parquet", ".pq")) else _read_csv(path)
     if "arch" not in header:
         raise DataError(f"nb201-table: {path} has columns {list(header)} but no 'arch' column",
@@ -90,7 +91,7 @@ class Nb201Table(Evaluator):
     def __init__(self, config: TableConfig | None = None) -> None:
         self.config = config or TableConfig()
         self._source: tuple[Path, tuple[str, ...] | None] | None = None  # resolved on first use
-        self._carried: tuple[tuple[str, ...], dict[str, tuple[float, ...]]] | None = None  # set by unpickling
+        self._carried: Table | None = None  # set by unpickling
 
     def __getstate__(self) -> dict:
         # The table travels with the evaluator (Ray's object store): a worker's node may have no
@@ -115,7 +116,7 @@ class Nb201Table(Evaluator):
     def _file(self) -> Path:
         return self._resolve()[0]
 
-    def _table(self) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
+    def _table(self) -> Table:
         if self._carried is not None:
             return self._carried
         path, columns = self._resolve()

@@ -12,6 +12,7 @@ from automl_nas.api import Genotype
 from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_tabular.config import TableConfig
 from automl_nas_eval_tabular.nb201_text import format_ops, parse_ops
+from automl_nas_eval_tabular.synthetic import archs
 from automl_nas_eval_tabular.table import Nb201Table
 
 CSV = Path("/work/shared/benchmarks/nb201-test-accuracy.csv")
@@ -90,7 +91,7 @@ def test_a_pickled_evaluator_carries_its_table_to_a_process_without_one(tmp_path
     from automl_nas.benchstore import TableStore
 
     monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "driver"))
-    cells = [format_ops(ops) for ops in itertools.product(range(5), repeat=6)]
+    cells = archs(15_625)
     TableStore().write("nb201", cells, {"cifar10": [i / 100 for i in range(len(cells))]}, source="t", source_kind="test")
     shipped = pickle.dumps(Nb201Table(TableConfig(metrics=("cifar10",))))  # what Ray's object store holds
     # A worker on a node with no table installed (and the driver's file gone from this one):
