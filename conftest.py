@@ -23,6 +23,7 @@ def empty_automl_home(tmp_path_factory, monkeypatch):
     data cache), never the developer's ``~/.cache/automl-nas``."""
     home = tmp_path_factory.mktemp("automl-home")
     monkeypatch.setenv("AUTOML_NAS_HOME", str(home))
+    monkeypatch.delenv("AUTOML_NAS_BENCHMARKS", raising=False)
     return home
 
 

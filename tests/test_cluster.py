@@ -179,3 +179,32 @@ def test_black_box_search_scores_from_the_driver_s_installed_table_on_a_node_wit
     assert len(history) == 6
     assert all(h["value"] == score[h["genotype"]] for h in history), history  # the driver's table, every query
 
+
+
+def test_seed_trials_score_from_the_driver_s_installed_table_on_nodes_without_it(cluster, tmp_path):
+    from automl_nas.benchstore import TableStore
+    from automl_nas_eval_tabular.synthetic import archs
+
+    _, env = cluster
+    # The driver's AUTOML_NAS_HOME is under pytest's base temporary directory: the worker node
+    # does not see it, and neither node's own environment names it.
+    home = tmp_path / "home"
+    cells = archs(15_625)
+    score = {c: float((i * 53) % 1000) / 10 for i, c in enumerate(cells)}
+    TableStore(home / "benchmarks").write("nb201", cells, {"cifar10": [score[c] for c in cells]},
+                                          source="synthetic", source_kind="test")
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
+    batch = tmp_path / "batch"
+    proc = subprocess.run([str(BIN / "automl"), "run", str(recipe), "-p", "quick", "-q", "--seeds", "0-1",
+                           "--executor", "ray", "--set", 'evaluator.name="nb201-table"', "--set", "search.epochs=1",
+                           "--run-dir", str(batch)],
+                          env={**env, "AUTOML_NAS_HOME": str(home)}, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nodes = set()
+    for s in (0, 1):
+        result = json.loads((batch / f"seed-{s}" / "result.json").read_text())
+        assert result["status"] == "finished", result
+        assert result["metrics"] == {"cifar10": score[result["genotype"]]}  # the driver's table
+        nodes.add(json.loads((batch / f"seed-{s}" / "env.json").read_text())["executor"]["node_id"])
+    assert len(nodes) == 2  # one CPU per node: one trial on each

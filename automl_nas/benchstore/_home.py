@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 DEFAULT_HOME = "~/.cache/automl-nas"
+#: Moves the benchmark store alone (a cluster trial runs with the driver's tables unpacked there).
+STORE_ENV = "AUTOML_NAS_BENCHMARKS"
 
 
 def automl_home() -> Path:
@@ -14,8 +16,9 @@ def automl_home() -> Path:
 
 
 def store_root() -> Path:
-    """The benchmark-table cache: ``<home>/benchmarks``."""
-    return automl_home() / "benchmarks"
+    """The benchmark-table cache: ``$AUTOML_NAS_BENCHMARKS``, else ``<home>/benchmarks``."""
+    override = os.environ.get(STORE_ENV)
+    return Path(override).expanduser() if override else automl_home() / "benchmarks"
 
 
 def data_root() -> Path:

@@ -14,7 +14,10 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automl_nas.benchstore import PackedStore
 
 __all__ = ["RecordSink", "ship_runtime_env", "start_sink", "run_shipped"]
 
@@ -23,10 +26,23 @@ NAMESPACE = "automl-nas"
 
 
 class RecordSink:
-    """Writes files into ``root`` (the driver's batch directory) on the driver's node."""
+    """Writes files into ``root`` (the driver's batch directory) on the driver's node, and serves
+    the driver's installed benchmark tables (``tables_root``, its store) to the trials."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, tables_root: str = "") -> None:
+        from automl_nas.benchstore import pack_store
+
         self.root = Path(root)
+        # Packed once, when the batch starts: every trial scores from the same tables.
+        self._tables = pack_store(Path(tables_root)) if tables_root else None
+
+    def tables_digest(self) -> str:
+        """The content digest of the driver's installed tables; empty when it has none."""
+        return self._tables.digest if self._tables is not None else ""
+
+    def tables(self) -> PackedStore | None:
+        """:class:`~automl_nas.benchstore.PackedStore` of the driver's store, or ``None``."""
+        return self._tables
 
     def sees(self, marker: str) -> bool:
         """Whether this actor sees the driver's file system (``marker`` is a file the driver made)."""
@@ -62,6 +78,7 @@ def start_sink(root: Path) -> tuple[Any, str]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    from automl_nas.benchstore import store_root
     from automl_nas.errors import RunError
 
     name = f"sink-{uuid.uuid4().hex[:12]}"
@@ -70,7 +87,7 @@ def start_sink(root: Path) -> tuple[Any, str]:
     node = ray.get_runtime_context().get_node_id()
     sink = ray.remote(RecordSink).options(
         name=name, namespace=NAMESPACE, num_cpus=0, lifetime="non_detached",
-        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False)).remote(str(root))
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False)).remote(str(root), str(store_root()))
     try:
         if not ray.get(sink.sees.remote(marker), timeout=120):
             raise RunError(f"{root}: the Ray node this driver joined (node {node}) does not see the batch directory",
@@ -108,8 +125,9 @@ def _unpack(root: Path, files: dict[str, bytes]) -> None:
 
 def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
     """Run ``spec`` (driver paths) in a scratch copy of its batch directory on this node via
-    ``run(local_spec)``, with the recipe written from ``recipe_text``; the trial's records go to
-    the sink when the attempt ends, however it ends."""
+    ``run(local_spec)``, with the recipe written from ``recipe_text`` and the driver's installed
+    benchmark tables as the store (when it has any); the trial's records go to the sink when the
+    attempt ends, however it ends."""
     import attrs
     import ray
 
@@ -128,10 +146,29 @@ def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
             str(log.with_suffix(".ranks.log"))]
     _unpack(scratch, ray.get(sink.read.remote(rels)))  # an earlier attempt's checkpoint, from any node
     try:
-        result = run(local)
+        with _drivers_tables(sink):
+            result = run(local)
     finally:
         ray.get(sink.write.remote(_repoint(_pack(scratch, rels), str(scratch / driver_dir.name), str(driver_dir))))
     return {**result, "run_dir": str(driver_dir)}
+
+
+def _drivers_tables(sink: Any):
+    """The driver's tables as this process's store (unpacked once per node and content); the
+    node's own store when the driver has none installed."""
+    import contextlib
+
+    import ray
+
+    from automl_nas.benchstore import unpack_store, unpacked_path, using_store
+
+    digest = ray.get(sink.tables_digest.remote())
+    if not digest:
+        return contextlib.nullcontext()
+    root = unpacked_path(digest)
+    if not root.is_dir():
+        root = unpack_store(ray.get(sink.tables.remote()))
+    return using_store(root)
 
 
 def _repoint(files: dict[str, bytes], scratch: str, driver: str) -> dict[str, bytes]:
