@@ -54,3 +54,22 @@ def test_a_new_batch_is_never_written_into_a_resumable_one(tmp_path, make_toy_re
     (parent / "batch.json").write_text("{}")
     result = CliRunner().invoke(main, ["run", str(recipe), "--seeds", "0", "--run-dir", str(parent), "-q"])
     assert result.exit_code == 5 and f"automl run --resume {parent}" in result.output
+
+
+def test_a_batch_with_a_failed_trial_exits_5_with_its_summary_and_its_resume_runs_only_that_trial(tmp_path, toy_recipe):
+    parent = tmp_path / "p"
+    parent.mkdir()
+    (parent / "seed-1").write_text("a file where the run directory should go")  # seed 1 cannot start
+    result = CliRunner().invoke(main, ["run", str(toy_recipe), "--seeds", "0-1", "--executor", "local", "-q",
+                                       "--run-dir", str(parent)])
+    assert result.exit_code == 5, result.output
+    assert json.loads(result.stdout)["status"] == "partial"  # the summary still reaches stdout
+    assert "1 of 2 seed trials did not finish (seed 1: failed:" in result.stderr
+    assert f"automl run --resume {parent}" in result.stderr and "Traceback" not in result.output
+    stamp = (parent / "seed-0" / "result.json").stat().st_mtime_ns
+    (parent / "seed-1").unlink()
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(parent), "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["status"] == "finished"
+    assert (parent / "seed-0" / "result.json").stat().st_mtime_ns == stamp  # the finished trial was kept
+    assert json.loads((parent / "seed-1" / "result.json").read_text())["status"] == "finished"

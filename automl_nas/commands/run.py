@@ -66,6 +66,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
             from automl_nas.execution.trials import resume_seed_trials
 
             result = resume_seed_trials(resume_dir, quiet=quiet)
+            _check_batch(result)
         elif resume_dir:
             result = resume_run(resume_dir, quiet=quiet, session=session)
         elif seeds is not None or executor == "ray" or address:
@@ -74,6 +75,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
             result = run_seed_trials(recipe, profile=profile, overrides=list(overrides),
                                      seeds=parse_seeds(seeds if seeds is not None else "0"), executor=executor,
                                      address=address, quiet=quiet, run_dir=run_dir)
+            _check_batch(result)
         else:
             result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
                                      session=session)
@@ -83,6 +85,26 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         raise
     if _reports():
         click.echo(json.dumps(_summary(result), indent=2))
+
+
+def _check_batch(result: dict) -> None:
+    """A seed batch with a failed trial ends as a failed run does (exit 5, the summary still on
+    stdout): a script running ``automl run --seeds ... && next`` must not go on with seeds missing."""
+    from pathlib import Path
+
+    from automl_nas.errors import RunError
+
+    if result["status"] == "finished":
+        return
+    failed = [t for t in result["trials"] if t["status"] != "finished"]
+    first = failed[0]
+    error = RunError(f"{result['run_dir']}: {len(failed)} of {len(result['trials'])} seed trials did not finish "
+                     f"(seed {first['seed']}: {first['status']}: {first.get('error') or 'no error recorded'})",
+                     hint=f"each trial's attempts are in {Path(result['run_dir']) / 'attempts'}; fix the cause and "
+                          f"run `automl run --resume {result['run_dir']}`, which keeps the finished trials and "
+                          f"runs the others")
+    error.result = result
+    raise error
 
 
 def _reports() -> bool:
