@@ -76,6 +76,23 @@ def test_a_resumed_study_with_another_parameter_space_is_refused(study_recipe, c
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == 1  # nothing mixed in
 
 
+def test_a_resumed_study_under_another_recipe_is_refused_naming_the_keys_and_may_change_where_it_runs(study_recipe):
+    path = study_recipe()
+    assert study(path).exit_code == 0
+    storage = f"sqlite:///{path.parent / 'runs' / 'studies' / 's' / 'study.db'}"
+    # More epochs, or another sampler option: new trials would be ranked against the old ones.
+    longer = study(path, "--trials", "2", "--set", "search.epochs=3")
+    assert longer.exit_code == 2 and "ran its trials under another recipe (search.epochs: was 2, now 3)" in longer.output
+    assert "new study.name" in longer.output
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 1  # nothing mixed in
+    # A default spelled out is the same protocol; the study's own table, [run] and [executor] may change,
+    # and so may the key the study varies (each trial sets it).
+    same = study(path, "--trials", "2", "--set", "search.arch_optimizer.name=\"adam\"", "--set", "run.threads=2",
+                 "--set", "executor.retries=1", "--set", "search.arch_optimizer.lr=0.5")
+    assert same.exit_code == 0, same.output
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 2
+
+
 def test_a_trial_lost_with_its_driver_is_rerun_with_its_parameters(study_recipe):
     path = study_recipe(trials=1, retries=1)
     first = CliRunner().invoke(main, ["study", str(path), "-q"])

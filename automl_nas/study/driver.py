@@ -30,6 +30,7 @@ from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
 from automl_nas.study.config import StudyConfig, load_study_config
+from automl_nas.study.protocol import check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter
 from automl_nas.study.space import suggest, to_override
 
@@ -99,9 +100,10 @@ def _create(cfg: StudyConfig, storage: str, directions: list[str]):
                             "default") from None
 
 
-def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
-    """Create or load the study. A resumed study must have the same directions and parameter
-    space (a changed range would mix two searches in one study); trials left RUNNING by a
+def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0, protocol: dict[str, Any] | None = None):
+    """Create or load the study. A resumed study must have the same directions, parameter
+    space (a changed range would mix two searches in one study) and ``protocol``
+    (:func:`~automl_nas.study.protocol.protocol_of`: the rest of the recipe); trials left RUNNING by a
     dead driver (see :mod:`automl_nas.study.storage`) become FAIL and are re-run with their
     parameters while ``retries`` allow; another live driver's trials are left running."""
     import warnings
@@ -118,6 +120,8 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0):
         raise RecipeError(f"study {cfg.name!r} in {storage} has directions {[d.name.lower() for d in probe.directions]}, "
                           f"the recipe asks for {directions}", hint="use another study.name or storage")
     _same_params(probe, cfg, storage)
+    if protocol is not None:
+        check_same_protocol(probe, protocol, name=cfg.name, storage=storage)
     if probe.metric_names is None:  # the objectives by name in Optuna's tables, plots and optuna-dashboard
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
@@ -266,7 +270,8 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     overrides = list(overrides)
     recipe = load_recipe(path, profile=profile, overrides=overrides)
     session = session or open_session()
-    preflight(session.plan(path, profile=profile, overrides=overrides))  # refused before the first trial (issue 13)
+    plan = session.plan(path, profile=profile, overrides=overrides)
+    preflight(plan)  # refused before the first trial (issue 13)
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
@@ -282,7 +287,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     seed = recipe.seed if cfg.seed is None else cfg.seed
     with directory_lock(study_dir, what="study driver"):
         _bind_study_dir(study_dir, cfg.name, url)
-        study = open_study(cfg, url, seed, retries=recipe.executor.retries)
+        study = open_study(cfg, url, seed, retries=recipe.executor.retries, protocol=protocol_of(plan, cfg.params))
         driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
                          ranks=recipe.executor.ranks, heartbeat=Heartbeat())

@@ -1,0 +1,86 @@
+"""The protocol a study's trials share besides their parameters, kept with the study.
+
+A study compares trials that differ only in ``[study.params]``. Resumed with another recipe
+(more epochs, another data set or evaluator), its new trials would be ranked against old ones
+run under other conditions; :func:`check_same_protocol` refuses that, naming the keys.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from automl_nas.errors import RecipeError
+
+__all__ = ["check_same_protocol", "protocol_of"]
+
+_ATTR = "automl_nas_protocol"
+
+#: What may change between runs of one study: where and how fast trials run, how the study itself
+#: goes on (more trials, another pruner), and the recipe's labels.
+_FREE = ("name", "description", "expected", "run", "executor", "study", "blackbox")
+
+
+def protocol_of(plan: Any, params: Iterable[str]) -> dict[str, Any]:
+    """``{dotted key: value}`` of what every trial of the study runs with: the recipe with each
+    component's options structured (defaults filled in, so spelling a default out is no change),
+    less :data:`_FREE` and the keys the study varies."""
+    from automl_nas.recipe.converter import unstructure
+
+    raw = unstructure(plan.recipe)
+    for key in _FREE:
+        raw.pop(key, None)
+    raw["space"] = _component(plan.space)
+    fixed = {k: v for k, v in raw["data"].items() if k not in plan.recipe.data.options}
+    raw["data"] = {**fixed, **_component(plan.dataset)}
+    raw["search"]["sampler"] = _component(plan.sampler)
+    raw["search"]["objectives"] = [_component(r) for r in plan.objectives]
+    raw["evaluator"] = _component(plan.evaluator) if plan.evaluator is not None else None
+    flat = _flatten(raw)
+    varied = tuple(params)
+    # JSON-normalised (tuples become lists) so that a value read back from the storage compares equal.
+    return json.loads(json.dumps({k: v for k, v in flat.items()
+                                  if not any(k == p or k.startswith(p + ".") for p in varied)}))
+
+
+def check_same_protocol(study: Any, protocol: dict[str, Any], *, name: str, storage: str) -> None:
+    """Record ``protocol`` with a new study; refuse a resumed one whose recorded protocol differs.
+    A study recorded before protocols were kept has none to compare with and is left as it is."""
+    stored = study.user_attrs.get(_ATTR)
+    if stored is None:
+        if not study.trials:
+            study.set_user_attr(_ATTR, protocol)
+        return
+    if stored == protocol:
+        return
+    changed = sorted(k for k in set(stored) | set(protocol) if stored.get(k, _ABSENT) != protocol.get(k, _ABSENT))
+    shown = "; ".join(f"{k}: was {_show(stored, k)}, now {_show(protocol, k)}" for k in changed[:6])
+    more = f"; and {len(changed) - 6} more" if len(changed) > 6 else ""
+    raise RecipeError(f"study {name!r} in {storage} ran its trials under another recipe ({shown}{more}); its new "
+                      f"trials would be compared with trials run under other conditions",
+                      hint="restore the recipe (only [study], [executor], [run] and the labels may change between "
+                           "runs of a study), or use a new study.name (or --storage) for the changed recipe")
+
+
+_ABSENT = object()
+
+
+def _show(table: dict[str, Any], key: str) -> str:
+    return json.dumps(table[key]) if key in table else "absent"
+
+
+def _component(resolved: Any) -> dict[str, Any]:
+    from automl_nas.recipe.converter import unstructure
+
+    # The recipe's own layout (a table's name beside its options), so that keys read as in the recipe.
+    options = unstructure(resolved.config) if resolved.config is not None else {}
+    return {"name": resolved.component.name, **options}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
