@@ -22,9 +22,11 @@ import math
 import random
 import sys
 import time
+from pathlib import Path
 
-DEFAULT_DATA = "/work/shared/data/cifar10-5k.npz"
-DEFAULT_TABLE = "/work/shared/benchmarks/nb201-test-accuracy.csv"
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the clone
+DEFAULT_DATA = str(SHARED / "data" / "cifar10-5k.npz")
+DEFAULT_TABLE = str(SHARED / "benchmarks" / "nb201-test-accuracy.csv")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

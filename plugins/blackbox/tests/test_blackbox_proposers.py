@@ -12,7 +12,7 @@ from automl_nas.api.evaluator import EvalContext
 from automl_nas.session import open_session
 from automl_nas.study.blackbox import run_blackbox
 
-CSV = Path("/work/shared/benchmarks/nb201-test-accuracy.csv")
+CSV = Path(__file__).resolve().parents[4] / "shared" / "benchmarks" / "nb201-test-accuracy.csv"  # ../shared beside the clone
 NAMES = ("random", "rea", "reinforce", "tpe")
 
 

@@ -297,7 +297,7 @@ def _from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imported
             raise DataError(f"{path}: row {n} is malformed ({exc})", hint="repair or re-export the table") from exc
         if cell in first_row:  # a lookup would have answered with whichever row came last
             m, index = first_row[cell]
-            if all(_same(columns[h][index], v) for h, v in zip(names, values)):
+            if all(same_value(columns[h][index], v) for h, v in zip(names, values)):
                 continue  # an exact repeat (tables concatenated): kept once
             raise DataError(f"{path}: row {n} repeats the cell of row {m} ({cell}) with other values",
                             hint="keep one row per cell; NAS-Bench-201 has one result per architecture and data set")
@@ -308,5 +308,6 @@ def _from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imported
     return arch, columns, []
 
 
-def _same(a: float, b: float) -> bool:
+def same_value(a: float, b: float) -> bool:
+    """Equal, with nan (no value) equal to nan."""
     return a == b or (math.isnan(a) and math.isnan(b))

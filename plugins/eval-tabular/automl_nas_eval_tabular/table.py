@@ -22,6 +22,7 @@ from pathlib import Path
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_tabular.config import TableConfig
+from automl_nas_eval_tabular.nb201_import import same_value
 from automl_nas_eval_tabular.nb201_text import canonical_text
 from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_columns
 
@@ -52,11 +53,19 @@ def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | N
     a = header.index("arch")
     columns = tuple(h for i, h in enumerate(header) if i != a)
     table: dict[str, tuple[float, ...]] = {}
+    first_row: dict[str, int] = {}
     for n, row in enumerate(rows, start=2):
         try:
-            table[str(row[a])] = tuple(float(v) for i, v in enumerate(row) if i != a)
+            cell, values = str(row[a]), tuple(float(v) for i, v in enumerate(row) if i != a)
         except (ValueError, TypeError, IndexError) as exc:
             raise DataError(f"nb201-table: {path} row {n} is malformed ({exc})", hint="repair or re-export the table") from exc
+        if cell in table and not all(map(same_value, table[cell], values)):
+            # a lookup would answer with whichever row came last (as `automl bench import` refuses)
+            raise DataError(f"nb201-table: {path} row {n} repeats the cell of row {first_row[cell]} ({cell}) "
+                            f"with other values", hint="keep one row per cell; NAS-Bench-201 has one result per "
+                                                       "architecture and data set")
+        first_row.setdefault(cell, n)
+        table[cell] = values
     return columns, table
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from automl_nas.api import EvalContext, Genotype
@@ -26,7 +28,7 @@ class _Common:
 class TestTableContract(_Common, EvaluatorContract):
     @pytest.fixture
     def evaluator(self):
-        return Nb201Table(TableConfig(path="/work/shared/benchmarks/nb201-test-accuracy.csv"))
+        return Nb201Table(TableConfig(path=str(Path(__file__).resolve().parents[4] / "shared" / "benchmarks" / "nb201-test-accuracy.csv")))
 
 
 class TestAnalogContract(_Common, EvaluatorContract):

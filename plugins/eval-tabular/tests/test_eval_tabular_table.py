@@ -15,7 +15,7 @@ from automl_nas_eval_tabular.nb201_text import format_ops, parse_ops
 from automl_nas_eval_tabular.synthetic import archs
 from automl_nas_eval_tabular.table import Nb201Table
 
-CSV = Path("/work/shared/benchmarks/nb201-test-accuracy.csv")
+CSV = Path(__file__).resolve().parents[4] / "shared" / "benchmarks" / "nb201-test-accuracy.csv"  # ../shared beside the clone
 DRNAS = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 
@@ -66,6 +66,15 @@ def test_errors(tmp_path):
         Nb201Table(TableConfig(path=str(tmp_path / "t.csv"), metrics=["cifar10"])).evaluate(Genotype("nb201", ALL_SKIP))
     with pytest.raises(DataError, match="does not exist"):
         Nb201Table(TableConfig(path=str(tmp_path / "none.csv"))).evaluate(Genotype("nb201", ALL_SKIP))
+
+
+def test_a_table_file_repeating_a_cell_with_other_values_is_refused_naming_both_rows(tmp_path):
+    (tmp_path / "t.csv").write_text(f"arch,acc\n{ALL_SKIP},50.5\n{DRNAS},94.0\n{ALL_SKIP},51.0\n")
+    with pytest.raises(DataError, match=r"row 4 repeats the cell of row 2 \(\|skip_connect~0\|.*\) with other values"):
+        Nb201Table(TableConfig(path=str(tmp_path / "t.csv"))).evaluate(Genotype("nb201", DRNAS))
+    # An exact repeat (two exports concatenated) answers as one row, as `automl bench import` keeps it.
+    (tmp_path / "same.csv").write_text(f"arch,acc\n{ALL_SKIP},50.5\n{DRNAS},nan\n{ALL_SKIP},50.5\n{DRNAS},nan\n")
+    assert Nb201Table(TableConfig(path=str(tmp_path / "same.csv"))).evaluate(Genotype("nb201", ALL_SKIP)) == {"acc": 50.5}
 
 
 def test_parquet(tmp_path):

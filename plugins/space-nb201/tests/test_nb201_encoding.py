@@ -13,7 +13,7 @@ from automl_nas_space_nb201 import encoding
 from automl_nas_space_nb201.config import Nb201Config
 from automl_nas_space_nb201.hooks import automl_parse_genotype, automl_register_search_spaces
 
-CSV_PATH = Path("/work/shared/benchmarks/nb201-test-accuracy.csv")
+CSV_PATH = Path(__file__).resolve().parents[4] / "shared" / "benchmarks" / "nb201-test-accuracy.csv"  # ../shared beside the clone
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 
