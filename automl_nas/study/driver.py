@@ -100,7 +100,7 @@ def _create(cfg: StudyConfig, storage: str, directions: list[str]):
                             "default") from None
 
 
-def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0, protocol: dict[str, Any] | None = None):
+def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0, protocol: dict[str, str] | None = None):
     """Create or load the study. A resumed study must have the same directions, parameter
     space (a changed range would mix two searches in one study) and ``protocol``
     (:func:`~automl_nas.study.protocol.protocol_of`: the rest of the recipe); trials left RUNNING by a

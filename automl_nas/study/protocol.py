@@ -8,9 +8,14 @@ run under other conditions; :func:`check_same_protocol` refuses that, naming the
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from automl_nas.errors import RecipeError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from automl_nas.recipe.resolve import Plan, Resolved
 
 __all__ = ["check_same_protocol", "protocol_of"]
 
@@ -21,8 +26,8 @@ _ATTR = "automl_nas_protocol"
 _FREE = ("name", "description", "expected", "run", "executor", "study", "blackbox")
 
 
-def protocol_of(plan: Any, params: Iterable[str]) -> dict[str, Any]:
-    """``{dotted key: value}`` of what every trial of the study runs with: the recipe with each
+def protocol_of(plan: Plan, params: Iterable[str]) -> dict[str, str]:
+    """``{dotted key: value as JSON}`` of what every trial of the study runs with: the recipe with each
     component's options structured (defaults filled in, so spelling a default out is no change),
     less :data:`_FREE` and the keys the study varies."""
     from automl_nas.recipe.converter import unstructure
@@ -36,14 +41,14 @@ def protocol_of(plan: Any, params: Iterable[str]) -> dict[str, Any]:
     raw["search"]["sampler"] = _component(plan.sampler)
     raw["search"]["objectives"] = [_component(r) for r in plan.objectives]
     raw["evaluator"] = _component(plan.evaluator) if plan.evaluator is not None else None
-    flat = _flatten(raw)
     varied = tuple(params)
-    # JSON-normalised (tuples become lists) so that a value read back from the storage compares equal.
-    return json.loads(json.dumps({k: v for k, v in flat.items()
-                                  if not any(k == p or k.startswith(p + ".") for p in varied)}))
+    # Each value as its JSON text: what the storage keeps compares equal when read back (tuples,
+    # nan) and reads as in the recipe in a message.
+    return {k: json.dumps(v, sort_keys=True) for k, v in _flatten(raw).items()
+            if not any(k == p or k.startswith(p + ".") for p in varied)}
 
 
-def check_same_protocol(study: Any, protocol: dict[str, Any], *, name: str, storage: str) -> None:
+def check_same_protocol(study: optuna.Study, protocol: dict[str, str], *, name: str, storage: str) -> None:
     """Record ``protocol`` with a new study; refuse a resumed one whose recorded protocol differs.
     A study recorded before protocols were kept has none to compare with and is left as it is."""
     stored = study.user_attrs.get(_ATTR)
@@ -53,8 +58,8 @@ def check_same_protocol(study: Any, protocol: dict[str, Any], *, name: str, stor
         return
     if stored == protocol:
         return
-    changed = sorted(k for k in set(stored) | set(protocol) if stored.get(k, _ABSENT) != protocol.get(k, _ABSENT))
-    shown = "; ".join(f"{k}: was {_show(stored, k)}, now {_show(protocol, k)}" for k in changed[:6])
+    changed = sorted(k for k in set(stored) | set(protocol) if stored.get(k) != protocol.get(k))
+    shown = "; ".join(f"{k}: was {stored.get(k, 'absent')}, now {protocol.get(k, 'absent')}" for k in changed[:6])
     more = f"; and {len(changed) - 6} more" if len(changed) > 6 else ""
     raise RecipeError(f"study {name!r} in {storage} ran its trials under another recipe ({shown}{more}); its new "
                       f"trials would be compared with trials run under other conditions",
@@ -62,14 +67,7 @@ def check_same_protocol(study: Any, protocol: dict[str, Any], *, name: str, stor
                            "runs of a study), or use a new study.name (or --storage) for the changed recipe")
 
 
-_ABSENT = object()
-
-
-def _show(table: dict[str, Any], key: str) -> str:
-    return json.dumps(table[key]) if key in table else "absent"
-
-
-def _component(resolved: Any) -> dict[str, Any]:
+def _component(resolved: Resolved) -> dict[str, Any]:
     from automl_nas.recipe.converter import unstructure
 
     # The recipe's own layout (a table's name beside its options), so that keys read as in the recipe.
