@@ -156,18 +156,23 @@ def test_ranked_trials_bring_every_rank_s_records_back_from_a_node_without_the_d
     assert len(nodes) == 2  # one trial (both its ranks) on each node
 
 
-def test_black_box_search_scores_from_the_driver_s_installed_table_on_a_node_without_it(cluster, tmp_path):
+def _driver_home(tmp_path: Path, step: int) -> tuple[Path, dict[str, float]]:
+    """An ``AUTOML_NAS_HOME`` with a generated nb201 table, and its scores. It lies under pytest's
+    base temporary directory: the worker node does not see it, and neither node's own environment
+    names it, so only the driver has this table installed."""
     from automl_nas.benchstore import TableStore
     from automl_nas_eval_tabular.synthetic import archs
 
-    _, env = cluster
-    # The driver's AUTOML_NAS_HOME is under pytest's base temporary directory, which the worker
-    # node does not see: it has no installed table of its own.
-    home = tmp_path / "home"
     cells = archs(15_625)
-    score = {c: float((i * 37) % 1000) / 10 for i, c in enumerate(cells)}
-    TableStore(home / "benchmarks").write("nb201", cells, {"cifar10": [score[c] for c in cells]},
-                                          source="synthetic", source_kind="test")
+    score = {c: float((i * step) % 1000) / 10 for i, c in enumerate(cells)}
+    TableStore(tmp_path / "home" / "benchmarks").write("nb201", cells, {"cifar10": [score[c] for c in cells]},
+                                                       source="synthetic", source_kind="test")
+    return tmp_path / "home", score
+
+
+def test_black_box_search_scores_from_the_driver_s_installed_table_on_a_node_without_it(cluster, tmp_path):
+    _, env = cluster
+    home, score = _driver_home(tmp_path, 37)
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml"
     proc = subprocess.run([str(BIN / "automl"), "search", str(recipe), "-q", "--set", "blackbox.parallel=2",
                            "--set", "blackbox.queries=6", "--set", 'blackbox.metric="cifar10"',
@@ -180,19 +185,9 @@ def test_black_box_search_scores_from_the_driver_s_installed_table_on_a_node_wit
     assert all(h["value"] == score[h["genotype"]] for h in history), history  # the driver's table, every query
 
 
-
 def test_seed_trials_score_from_the_driver_s_installed_table_on_nodes_without_it(cluster, tmp_path):
-    from automl_nas.benchstore import TableStore
-    from automl_nas_eval_tabular.synthetic import archs
-
     _, env = cluster
-    # The driver's AUTOML_NAS_HOME is under pytest's base temporary directory: the worker node
-    # does not see it, and neither node's own environment names it.
-    home = tmp_path / "home"
-    cells = archs(15_625)
-    score = {c: float((i * 53) % 1000) / 10 for i, c in enumerate(cells)}
-    TableStore(home / "benchmarks").write("nb201", cells, {"cifar10": [score[c] for c in cells]},
-                                          source="synthetic", source_kind="test")
+    home, score = _driver_home(tmp_path, 53)
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
     batch = tmp_path / "batch"
     proc = subprocess.run([str(BIN / "automl"), "run", str(recipe), "-p", "quick", "-q", "--seeds", "0-1",
