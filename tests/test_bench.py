@@ -31,6 +31,8 @@ def test_hook_automl_register_benchmarks(tmp_path, empty_automl_home):
     row = _list(runner)["toy-table"]
     assert row["installed"] and row["where"] == str(empty_automl_home / "benchmarks" / "toy-table")
     assert "2 rows from scores.csv (toy-csv)" in row["detail"]
+    wrong = runner.invoke(main, ["bench", "import", "toy-table", str(tmp_path), "-q"])  # the plugin's own refusal
+    assert wrong.exit_code == 4 and f"{tmp_path} is a directory, not a CSV file" in wrong.output
 
 
 def test_bench_list_and_import_nb201(empty_automl_home):

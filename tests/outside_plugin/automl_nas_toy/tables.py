@@ -15,7 +15,8 @@ class ToyTable(BenchmarkTable):
 
     def import_from(self, source: Path, store: TableStore, progress=None) -> Manifest:
         if not source.is_file():
-            raise DataError(f"{source} does not exist", hint="pass a CSV with the columns genotype,score")
+            what = "is a directory, not a CSV file" if source.is_dir() else "does not exist"
+            raise DataError(f"{source} {what}", hint="pass a CSV with the columns genotype,score")
         with open(source, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         if not rows or set(rows[0]) != {"genotype", "score"}:
