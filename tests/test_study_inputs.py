@@ -61,6 +61,34 @@ def test_an_out_of_range_bound_is_refused_before_any_trial(study_recipe):
     assert result.exit_code == 2 and "study.params.search.weights_optimizer.lr = 0.0001" in result.output
 
 
+@pytest.mark.parametrize("metric, message", [
+    ("convs", "'convs': not a path into result.json; did you mean 'metrics.convs'?"),
+    ("metrics", "'metrics': names the table 'metrics', not a number in it; e.g. metrics.NAME"),
+    ("search_time_s.total", "'search_time_s.total': 'search_time_s' is a number, with nothing below it"),
+    ("last_epoc.valid_acc", "'last_epoc.valid_acc': not a path into result.json; did you mean 'last_epoch'?"),
+])
+def test_a_metric_that_cannot_be_in_result_json_is_refused_before_any_trial(study_recipe, metric, message):
+    path = study_recipe()
+    path.write_text(path.read_text().replace('metric = "metrics.convs"', f'metric = "{metric}"'))
+    result = study(path)
+    assert result.exit_code == 2 and f"study.metric = {message}" in result.output, result.output
+    assert not list((path.parent / "runs").rglob("trial-*"))
+
+
+def test_a_metric_of_a_recipe_without_evaluator_is_refused_and_an_absent_key_stops_after_its_trial(study_recipe):
+    path = study_recipe()
+    text = path.read_text()
+    path.write_text(text.replace('[evaluator]\nname = "toy-count"\n', ""))
+    assert "toy-count" not in path.read_text()
+    result = study(path)
+    assert result.exit_code == 2 and "the recipe has no [evaluator], so result.json has no metrics" in result.output
+    # A well-formed path whose key the evaluator does not report is found in the first result.
+    path.write_text(text.replace('metric = "metrics.convs"', 'metric = "metrics.conv"'))
+    absent = study(path)
+    assert absent.exit_code == 2 and "study.metric: ['metrics.conv'] not found in" in absent.output
+    assert "metrics.convs" in absent.output  # the numeric keys the result has
+
+
 @pytest.mark.parametrize("changed", [
     '"search.arch_optimizer.lr" = { type = "float", low = 1e-3, high = 1e-1, log = true }',  # a new range
     '"search.arch_optimizer.lr" = { type = "categorical", choices = [0.001, 0.01] }',  # float -> categorical

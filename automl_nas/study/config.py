@@ -147,6 +147,41 @@ def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> Stu
     return attrs.evolve(cfg, name=cfg.name or f"{recipe_name}-study")
 
 
+#: Where result.json (:class:`~automl_nas.records.schema.RunResult`) keeps numbers: tables that a
+#: dotted path goes into, and plain values.
+RESULT_TABLES = ("metrics", "costs", "last_epoch", "expected")
+RESULT_VALUES = ("epochs", "epochs_done", "search_time_s", "wall_time_s", "seed")
+
+
+def check_result_paths(cfg: StudyConfig, *, has_evaluator: bool, source: str) -> None:
+    """``study.metric(s)`` against result.json's layout, before any trial: a path that cannot
+    name a number there would otherwise be found only when the first trials have finished."""
+    from automl_nas.errors import did_you_mean
+
+    key = "study.metrics" if cfg.metrics else "study.metric"
+    for path in (cfg.metrics or [cfg.metric]):
+        head, _, rest = path.partition(".")
+        if head in RESULT_VALUES and not rest:
+            continue
+        if head in RESULT_TABLES and rest:
+            if head == "metrics" and not has_evaluator:
+                raise RecipeError(f"{source}: {key}: {path!r}: the recipe has no [evaluator], so result.json has no "
+                                  f"metrics", hint="add an [evaluator] table, or name another number of result.json, "
+                                                   "e.g. last_epoch.valid_acc")
+            continue
+        if head in RESULT_TABLES:
+            problem = f"names the table {head!r}, not a number in it; e.g. {head}.NAME"
+        elif head in RESULT_VALUES:
+            problem = f"{head!r} is a number, with nothing below it; did you mean {head!r}?"
+        elif not rest:  # a bare name: most likely one of the evaluator's metrics
+            problem = f"not a path into result.json; did you mean 'metrics.{path}'?"
+        else:
+            problem = "not a path into result.json" + did_you_mean(head, RESULT_TABLES + RESULT_VALUES)
+        raise RecipeError(f"{source}: {key} = {path!r}: {problem}",
+                          hint=f"a dotted path into each trial's result.json: a table ({', '.join(RESULT_TABLES)}) "
+                               f"and a key in it, such as metrics.cifar10, or one of {', '.join(RESULT_VALUES)}")
+
+
 def load_blackbox_config(raw: dict | None, *, source: str) -> BlackboxConfig:
     from automl_nas.recipe.converter import structure
 

@@ -29,7 +29,7 @@ from automl_nas.errors import RecipeError, RunError, one_line
 from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
-from automl_nas.study.config import StudyConfig, load_study_config
+from automl_nas.study.config import StudyConfig, check_result_paths, load_study_config
 from automl_nas.study.protocol import check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter
 from automl_nas.study.space import suggest, to_override
@@ -274,6 +274,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     preflight(plan)  # refused before the first trial (issue 13)
     cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
+    check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
     overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
