@@ -75,6 +75,21 @@ def test_a_metric_that_cannot_be_in_result_json_is_refused_before_any_trial(stud
     assert not list((path.parent / "runs").rglob("trial-*"))
 
 
+def test_every_objective_of_a_multi_objective_study_is_checked():
+    from automl_nas.errors import RecipeError
+    from automl_nas.study.config import StudyConfig, check_result_paths
+
+    def check(*metrics: str) -> None:
+        cfg = StudyConfig(metrics=list(metrics), directions=["maximize"] * len(metrics), params={})
+        check_result_paths(cfg, has_evaluator=True, source="r.toml")
+
+    check("metrics.cifar10", "costs.params", "search_time_s")
+    for bad, message in ((("metrics.cifar10", "costs"), "study.metrics = 'costs': names the table"),
+                         (("", "metrics.cifar10"), "study.metrics = '': empty")):
+        with pytest.raises(RecipeError, match=message):
+            check(*bad)
+
+
 def test_a_metric_of_a_recipe_without_evaluator_is_refused_and_an_absent_key_stops_after_its_trial(study_recipe):
     path = study_recipe()
     text = path.read_text()

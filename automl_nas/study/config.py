@@ -173,6 +173,8 @@ def check_result_paths(cfg: StudyConfig, *, has_evaluator: bool, source: str) ->
             problem = f"names the table {head!r}, not a number in it; e.g. {head}.NAME"
         elif head in RESULT_VALUES:
             problem = f"{head!r} is a number, with nothing below it; did you mean {head!r}?"
+        elif not path:
+            problem = "empty"
         elif not rest:  # a bare name: most likely one of the evaluator's metrics
             problem = f"not a path into result.json; did you mean 'metrics.{path}'?"
         else:
