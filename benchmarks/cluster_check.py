@@ -11,7 +11,8 @@ with a tmpfs over the driver's working directory, so nothing there is shared wit
 2. the same batch again, the driver killed (SIGKILL) once a trial has finished, then
    ``automl run --resume BATCH_DIR``: finished trials are not run again, all four finish;
 3. a study (``recipes/studies/gdas-temperature.toml``, quick profile, two trials at once)
-   pruning on the per-epoch benchmark score ``eval.cifar10``, run on the cluster;
+   pruning on the per-epoch benchmark score ``eval.cifar10`` (with ``--nb201``: the table is
+   installed on the driver only, the nodes' stores are empty), run on the cluster;
 4. ``ray job submit --working-dir . -- automl run ... --seeds 0-1 --executor ray``: the job's
    driver finds the cluster in ``RAY_ADDRESS`` and runs one trial on each node.
 
@@ -124,8 +125,9 @@ def job_check(work: Path, env: dict, summary: dict, dashboard_port: int) -> None
 
 
 def study_check(work: Path, env: dict, summary: dict, table: bool) -> None:
-    # The per-epoch benchmark score: eval.cifar10 from the installed NAS-Bench-201 table (each
-    # node needs it installed, as here), else the quick profile's embedded analog accuracies.
+    # The per-epoch benchmark score: eval.cifar10 from the NAS-Bench-201 table installed on the
+    # driver only (the nodes' own stores are empty: the trials score from the driver's, shipped
+    # with them), else the quick profile's embedded analog accuracies.
     evaluator = ["--set", "evaluator.name='nb201-table'", "--set", "study.metric='metrics.cifar10'"] if table else []
     key = "eval.cifar10" if table else "eval.cifar10_analog"
     args = ["study", "recipes/studies/gdas-temperature.toml", "--profile", "quick", "--trials", "6",
@@ -157,14 +159,15 @@ def main() -> None:
     work = base / "driver"
     shutil.copytree(REPO / "recipes", work / "recipes")
     summary: dict = {}
-    extra = {"AUTOML_NAS_HOME": str(base / "automl-home")}
+    extra = {"AUTOML_NAS_HOME": str(base / "node-home")}  # the nodes': no table installed
+    driver_home = {"AUTOML_NAS_HOME": str(base / "driver-home")}
     if opts.nb201:
-        subprocess.run([str(BIN / "automl"), "bench", "import", "nb201", opts.nb201], env={**os.environ, **extra},
-                       check=True, capture_output=True)
+        subprocess.run([str(BIN / "automl"), "bench", "import", "nb201", opts.nb201],
+                       env={**os.environ, **driver_home}, check=True, capture_output=True)
     dashboard_port = _free_port()
     try:
         with local_cluster(base, work, extra_env=extra, dashboard_port=dashboard_port) as cluster:
-            summary["address"], env = cluster.address, cluster.client_env
+            summary["address"], env = cluster.address, {**cluster.client_env, **driver_home}
             steps = {"seeds": lambda: seeds_check(work, env, summary),
                      "resume": lambda: kill_and_resume(work, env, summary),
                      "study": lambda: study_check(work, env, summary, bool(opts.nb201)),
