@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from automl_nas.benchstore import TableStore, pack_store, store_root, unpack_store, using_store
+from automl_nas.benchstore import TableStore, pack_store, store_root, unpack_store, unpacked_path, using_store
 from automl_nas.execution.sync import RecordSink
 
 
@@ -33,6 +33,7 @@ def test_an_unpacked_store_reads_as_the_original_once_per_content(tmp_path):
     _store(tmp_path / "s", {"a": 1.0, "b": 2.0})
     packed = pack_store(tmp_path / "s")
     root = unpack_store(packed, under=tmp_path / "node")
+    assert root == unpacked_path(packed.digest, under=tmp_path / "node") and root.parent.name.startswith("automl-nas-tables")
     assert TableStore(root).read("nb201") == {"arch": ["a", "b"], "cifar10": [1.0, 2.0]}
     assert TableStore(root).manifest("nb201") == TableStore(tmp_path / "s").manifest("nb201")
     stamp = (root / "nb201" / "table.parquet").stat().st_mtime_ns
@@ -42,7 +43,7 @@ def test_an_unpacked_store_reads_as_the_original_once_per_content(tmp_path):
     other = unpack_store(pack_store(tmp_path / "s"), under=tmp_path / "node")
     assert other != root and TableStore(other).read("nb201")["cifar10"] == [1.0, 2.5]
     assert TableStore(root).read("nb201")["cifar10"] == [1.0, 2.0]
-    assert not [p for p in (tmp_path / "node" / "automl-nas-tables").iterdir() if p.name.startswith(".")]
+    assert not [p for p in root.parent.iterdir() if p.name.startswith(".")]  # no half-written copy left
 
 
 def test_a_store_in_use_reaches_the_processes_a_trial_starts_and_is_dropped_after(tmp_path, empty_automl_home):

@@ -53,8 +53,10 @@ def pack_store(root: Path) -> PackedStore | None:
 
 
 def unpacked_path(digest: str, under: Path | None = None) -> Path:
-    """Where :func:`unpack_store` puts the store of ``digest`` on this machine."""
-    return (under or Path(tempfile.gettempdir())) / "automl-nas-tables" / digest[:24]
+    """Where :func:`unpack_store` puts the store of ``digest`` on this machine: per user, since a
+    node's temporary directory is shared by all its users and one's copy is not another's to write."""
+    user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""
+    return (under or Path(tempfile.gettempdir())) / f"automl-nas-tables{user}" / digest[:24]
 
 
 def unpack_store(packed: PackedStore, under: Path | None = None) -> Path:
