@@ -30,7 +30,7 @@ from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
 from automl_nas.study.config import StudyConfig, check_result_paths, load_study_config
-from automl_nas.study.protocol import check_same_protocol, protocol_of
+from automl_nas.study.protocol import changes, check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter
 from automl_nas.study.space import suggest, to_override
 
@@ -145,9 +145,8 @@ def _same_params(study, cfg: StudyConfig, storage: str) -> None:
             study.set_user_attr(_PARAMS_ATTR, wanted)
         return  # a study from automl-nas < 0.2 recorded no parameter space
     if stored != wanted:
-        changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
-        lines = "; ".join(f"{k}: was {stored.get(k, 'absent')}, now {wanted.get(k, 'absent')}" for k in changed)
-        raise RecipeError(f"study {cfg.name!r} in {storage} was run with another parameter space ({lines})",
+        raise RecipeError(f"study {cfg.name!r} in {storage} was run with another parameter space "
+                          f"({'; '.join(changes(stored, wanted))})",
                           hint="use a new study.name (or --storage) for the changed space, or restore the old [study.params]")
 
 

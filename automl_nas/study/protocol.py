@@ -8,7 +8,7 @@ run under other conditions; :func:`check_same_protocol` refuses that, naming the
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from automl_nas.errors import RecipeError
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from automl_nas.recipe.resolve import Plan, Resolved
 
-__all__ = ["check_same_protocol", "protocol_of"]
+__all__ = ["changes", "check_same_protocol", "protocol_of"]
 
 _ATTR = "automl_nas_protocol"
 
@@ -58,13 +58,18 @@ def check_same_protocol(study: optuna.Study, protocol: dict[str, str], *, name: 
         return
     if stored == protocol:
         return
-    changed = sorted(k for k in set(stored) | set(protocol) if stored.get(k) != protocol.get(k))
-    shown = "; ".join(f"{k}: was {stored.get(k, 'absent')}, now {protocol.get(k, 'absent')}" for k in changed[:6])
-    more = f"; and {len(changed) - 6} more" if len(changed) > 6 else ""
-    raise RecipeError(f"study {name!r} in {storage} ran its trials under another recipe ({shown}{more}); its new "
+    changed = changes(stored, protocol)
+    shown = "; ".join(changed[:6]) + (f"; and {len(changed) - 6} more" if len(changed) > 6 else "")
+    raise RecipeError(f"study {name!r} in {storage} ran its trials under another recipe ({shown}); its new "
                       f"trials would be compared with trials run under other conditions",
                       hint="restore the recipe (only [study], [executor], [run] and the labels may change between "
                            "runs of a study), or use a new study.name (or --storage) for the changed recipe")
+
+
+def changes(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """``key: was X, now Y`` for each key whose value differs (``absent`` on the side without it), sorted."""
+    keys = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+    return [f"{k}: was {stored.get(k, 'absent')}, now {now.get(k, 'absent')}" for k in keys]
 
 
 def _component(resolved: Resolved) -> dict[str, Any]:
