@@ -31,20 +31,16 @@ from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
 from automl_nas.study.config import StudyConfig, check_result_paths, load_study_config
 from automl_nas.study.protocol import changes, check_same_protocol, protocol_of
-from automl_nas.study.pruning import PruningReporter
+from automl_nas.study.pruning import PruningReporter, dotted_value
 from automl_nas.study.space import suggest, to_override
 
 __all__ = ["run_study", "open_study", "metric_value"]
 
 
 def metric_value(result: dict, dotted: str) -> float | None:
-    """``result["metrics"]["cifar10"]`` for ``metrics.cifar10``; ``None`` when absent."""
-    node: Any = result
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+    """``result["metrics"]["cifar10"]`` for ``metrics.cifar10``; ``None`` when absent (the
+    pruner's reading of an epoch record, applied to result.json)."""
+    return dotted_value(result, dotted)
 
 
 def _sampler(cfg: StudyConfig, seed: int):
