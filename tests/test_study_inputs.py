@@ -75,6 +75,25 @@ def test_a_metric_that_cannot_be_in_result_json_is_refused_before_any_trial(stud
     assert not list((path.parent / "runs").rglob("trial-*"))
 
 
+def test_validate_checks_a_study_recipe_s_metric_and_parameters_without_importing_torch(study_recipe):
+    import subprocess
+    import sys
+
+    path = study_recipe()
+    ok = CliRunner().invoke(main, ["validate", str(path)])
+    assert ok.exit_code == 0 and "study 's': 1 parameter(s) by metrics.convs" in ok.output, ok.output
+    metric = CliRunner().invoke(main, ["validate", str(path), "--set", "study.metric='convs'"])
+    assert metric.exit_code == 2 and "study.metric = 'convs': not a path into result.json" in metric.output
+    mistyped = study_recipe(params='"search.arch_optimiser.lr" = { type = "float", low = 1e-4, high = 1e-1 }')
+    key = CliRunner().invoke(main, ["validate", str(mistyped)])
+    assert key.exit_code == 2 and "study.params.search.arch_optimiser.lr" in key.output, key.output
+    path = study_recipe()
+    probe = ("import sys\nfrom click.testing import CliRunner\nfrom automl_nas.cli import main\n"
+             f"assert CliRunner().invoke(main, ['validate', {str(path)!r}]).exit_code == 0\n"
+             "print(sorted(m for m in ('torch', 'optuna', 'ray') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
 def test_every_objective_of_a_multi_objective_study_is_checked():
     from automl_nas.errors import RecipeError
     from automl_nas.study.config import StudyConfig, check_result_paths

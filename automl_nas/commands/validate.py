@@ -29,5 +29,12 @@ def validate(recipe, profile, overrides) -> None:
         return
     plan = plan_recipe(recipe, session.registry, profile=profile, overrides=overrides)
     preflight(plan)  # the evaluator can answer and the data is there (issue 13)
+    study = ""
+    if plan.recipe.study is not None:  # an `automl study` recipe: its table, metric paths and parameter ranges
+        from automl_nas.study.driver import check_study
+
+        cfg = check_study(session, plan, recipe, profile, list(overrides))
+        study = (f"; study {cfg.name!r}: {len(cfg.params)} parameter(s) by "
+                 f"{', '.join(m for m, _ in cfg.objectives)}; run it with `automl study`")
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
-               f"{plan.recipe.search.epochs} epochs)")
+               f"{plan.recipe.search.epochs} epochs{study})")

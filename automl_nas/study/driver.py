@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import attrs
 
@@ -33,6 +33,9 @@ from automl_nas.study.config import StudyConfig, check_result_paths, load_study_
 from automl_nas.study.protocol import changes, check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter, dotted_value
 from automl_nas.study.space import suggest, to_override
+
+if TYPE_CHECKING:
+    from automl_nas.recipe.resolve import Plan
 
 __all__ = ["run_study", "open_study", "metric_value"]
 
@@ -267,10 +270,8 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     session = session or open_session()
     plan = session.plan(path, profile=profile, overrides=overrides)
     preflight(plan)  # refused before the first trial (issue 13)
-    cfg = load_study_config(recipe.study, source=str(path), recipe_name=recipe.name)
+    cfg = check_study(session, plan, path, profile, overrides)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
-    check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
-    check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
     overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
@@ -328,6 +329,16 @@ def _executor(executor_cfg: Any, cfg: StudyConfig, study_dir: Path, address: str
     return RayTaskExecutor(batch_dir=study_dir, parallel=cfg.parallelism, cpus=executor_cfg.cpus, gpus=executor_cfg.gpus,
                            retries=executor_cfg.retries, address=address or executor_cfg.address or None, quiet=quiet,
                            on_epoch=on_epoch)
+
+
+def check_study(session: Any, plan: Plan, path: str | Path, profile: str | None, overrides: list[str]) -> StudyConfig:
+    """The recipe's ``[study]``, checked as far as it can be without a trial (``automl study``
+    before its first trial, ``automl validate``): its table, the metric paths into result.json
+    and every parameter at the ends of its range."""
+    cfg = load_study_config(plan.recipe.study, source=str(path), recipe_name=plan.recipe.name)
+    check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
+    check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
+    return cfg
 
 
 def check_params(session: Any, path: str | Path, profile: str | None, overrides: list[str], cfg: StudyConfig) -> None:
