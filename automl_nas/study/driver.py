@@ -258,7 +258,6 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     """
     from automl_nas.execution.trials import trial_device, trial_threads
     from automl_nas.preflight import preflight
-    from automl_nas.recipe import load_recipe
     from automl_nas.records.lock import directory_lock
     from automl_nas.records.rundir import safe_name
     from automl_nas.session import open_session
@@ -266,9 +265,9 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     from automl_nas.study.storage import Heartbeat
 
     overrides = list(overrides)
-    recipe = load_recipe(path, profile=profile, overrides=overrides)
     session = session or open_session()
     plan = session.plan(path, profile=profile, overrides=overrides)
+    recipe = plan.recipe
     preflight(plan)  # refused before the first trial (issue 13)
     cfg = check_study(session, plan, path, profile, overrides)
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
