@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from automl_nas.benchstore import TableStore, pack_store, store_root, unpack_store, unpacked_path, using_store
+from automl_nas.benchstore import TableStore, mark_used, pack_store, store_root, unpack_store, unpacked_path, using_store
+from automl_nas.benchstore._shipped import UNUSED_FOR_S
 from automl_nas.execution.sync import RecordSink
 
 
@@ -44,6 +45,26 @@ def test_an_unpacked_store_reads_as_the_original_once_per_content(tmp_path):
     assert other != root and TableStore(other).read("nb201")["cifar10"] == [1.0, 2.5]
     assert TableStore(root).read("nb201")["cifar10"] == [1.0, 2.0]
     assert not [p for p in root.parent.iterdir() if p.name.startswith(".")]  # no half-written copy left
+
+
+def test_copies_no_trial_used_for_a_week_are_removed_when_another_is_used(tmp_path):
+    node = tmp_path / "node"
+    _store(tmp_path / "s", {"a": 1.0})
+    old = unpack_store(pack_store(tmp_path / "s"), under=node)  # an earlier import's copy, last used 8 days ago
+    _store(tmp_path / "s", {"a": 2.0})
+    recent = unpack_store(pack_store(tmp_path / "s"), under=node)  # used yesterday
+    crashed = node / old.parent.name / ".deadbeef.tmp"  # a half-written copy an unpack left behind
+    crashed.mkdir()
+    week = UNUSED_FOR_S
+    for path, age in ((old, week + 86400), (recent, 86400), (crashed, week + 60)):
+        os.utime(path, (path.stat().st_atime - age, path.stat().st_mtime - age))
+    _store(tmp_path / "s", {"a": 3.0})
+    current = unpack_store(pack_store(tmp_path / "s"), under=node)
+    assert mark_used(current)
+    assert sorted(p.name for p in current.parent.iterdir()) == sorted([recent.name, current.name])
+    assert TableStore(recent).read("nb201")["cifar10"] == [2.0]
+    assert mark_used(recent) and recent.stat().st_mtime > current.stat().st_mtime - 60  # reuse renews it
+    assert not mark_used(old)  # gone: the caller unpacks it again
 
 
 def test_a_store_in_use_reaches_the_processes_a_trial_starts_and_is_dropped_after(tmp_path, empty_automl_home):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from automl_nas.benchstore._api import BenchmarkTable, Progress, TableStatus, describe
 from automl_nas.benchstore._home import automl_home, data_root, store_root
 from automl_nas.benchstore._manifest import FORMAT_VERSION, Manifest
-from automl_nas.benchstore._shipped import PackedStore, pack_store, unpack_store, unpacked_path, using_store
+from automl_nas.benchstore._shipped import PackedStore, mark_used, pack_store, unpack_store, unpacked_path, using_store
 from automl_nas.benchstore._store import TableStore, file_sha256
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "data_root",
     "describe",
     "file_sha256",
+    "mark_used",
     "pack_store",
     "store_root",
     "unpack_store",

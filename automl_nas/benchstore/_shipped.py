@@ -4,7 +4,8 @@ A trial on a cluster node scores from the driver's store, not the node's (which 
 table, or another import of it): the driver's record sink serves :func:`pack_store` of its
 store, the trial unpacks it once per node (:func:`unpack_store`, keyed by content) and runs
 with ``AUTOML_NAS_BENCHMARKS`` pointing there (:func:`using_store`; an environment variable,
-so the processes of a ranked trial see it too).
+so the processes of a ranked trial see it too). Every import on the driver leaves one more copy
+on each node; :func:`mark_used` removes those no trial has used for a week.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -21,7 +23,12 @@ import attrs
 
 from automl_nas.benchstore._home import STORE_ENV
 
-__all__ = ["PackedStore", "pack_store", "unpack_store", "unpacked_path", "using_store"]
+__all__ = ["UNUSED_FOR_S", "PackedStore", "mark_used", "pack_store", "unpack_store", "unpacked_path", "using_store"]
+
+#: An unpacked copy that no trial has used for this long is removed by the next trial on its node
+#: (a week: far longer than a trial holds its store, and a node keeps what a batch resumed
+#: within days reuses).
+UNUSED_FOR_S = 7 * 24 * 3600
 
 
 @attrs.frozen
@@ -81,6 +88,27 @@ def unpack_store(packed: PackedStore, under: Path | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def mark_used(root: Path, *, unused_for_s: float = UNUSED_FOR_S) -> bool:
+    """Stamp the unpacked copy ``root`` as in use now and remove its siblings (copies and
+    half-written leftovers of crashed unpacks) untouched for ``unused_for_s``. ``False`` when
+    ``root`` no longer exists (removed as stale by another trial just now: unpack it again)."""
+    try:
+        os.utime(root)
+    except FileNotFoundError:
+        return False
+    horizon = time.time() - unused_for_s
+    for other in root.parent.iterdir():
+        if other == root:
+            continue
+        try:
+            stale = other.is_dir() and other.stat().st_mtime < horizon
+        except FileNotFoundError:  # removed by another trial meanwhile
+            continue
+        if stale:
+            shutil.rmtree(other, ignore_errors=True)
+    return True
 
 
 @contextlib.contextmanager

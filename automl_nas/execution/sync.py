@@ -160,13 +160,13 @@ def _drivers_tables(sink: Any):
 
     import ray
 
-    from automl_nas.benchstore import unpack_store, unpacked_path, using_store
+    from automl_nas.benchstore import mark_used, unpack_store, unpacked_path, using_store
 
     digest = ray.get(sink.tables_digest.remote())
     if not digest:
         return contextlib.nullcontext()
     root = unpacked_path(digest)
-    if not root.is_dir():
+    while not mark_used(root):
         root = unpack_store(ray.get(sink.tables.remote()))
     return using_store(root)
 
