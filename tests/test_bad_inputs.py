@@ -225,6 +225,13 @@ def test_empty_seeds_is_an_error_not_a_single_run(toy_recipe):
     assert not (toy_recipe.parent / "runs").exists()
 
 
+def test_a_backwards_seed_range_is_an_error_not_silently_fewer_seeds(toy_recipe):
+    # "3-1,7" ran seed 7 alone: range(3, 2) is empty
+    result = cli("run", toy_recipe, "--seeds", "3-1,7", "-q")
+    assert result.exit_code == 2 and "--seeds '3-1,7': the range 3-1 runs backwards" in result.output
+    assert "lower seed first: 1-3" in result.output and not (toy_recipe.parent / "runs").exists()
+
+
 def test_a_seed_given_twice_is_an_error_not_two_trials_in_one_directory(toy_recipe):
     # "0,0" ran seed 0 twice into seed-0 and listed both in trials.csv
     result = cli("run", toy_recipe, "--seeds", "0-2,2,0", "-q")

@@ -235,14 +235,17 @@ def parse_seeds(text: str) -> list[int]:
     try:
         for part in text.split(","):
             if "-" in part:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
+                lo, hi = (int(end) for end in part.split("-", 1))
+                if lo > hi:  # range() would silently give no seed for this part
+                    raise RecipeError(f"--seeds {text!r}: the range {part.strip()} runs backwards",
+                                      hint=f"write the lower seed first: {hi}-{lo}")
+                seeds.extend(range(lo, hi + 1))
             elif part.strip():
                 seeds.append(int(part))
     except ValueError:
         raise RecipeError(f"--seeds {text!r}: expected a range such as 0-4 or a list such as 0,3,7") from None
     if not seeds:
-        raise RecipeError(f"--seeds {text!r}: no seeds given")
+        raise RecipeError(f"--seeds {text!r}: no seeds given", hint="e.g. --seeds 0-4 or --seeds 0,3,7")
     twice = sorted({s for s in seeds if seeds.count(s) > 1})
     if twice:  # both trials would run in one directory, seed-N, and the batch would count the run twice
         raise RecipeError(f"--seeds {text!r} names seed{'s' if len(twice) > 1 else ''} {', '.join(map(str, twice))} "
