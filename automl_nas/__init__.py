@@ -11,7 +11,8 @@ directory, records, atomic writes), :mod:`automl_nas.schedules`, :mod:`automl_na
 (per-step device values read in one transfer, one step late on a GPU),
 :mod:`automl_nas.benchstore` (benchmark tables: the store and the table interface),
 :mod:`automl_nas.tracking.images` (the α matrix as an image, for tracker plugins),
-:mod:`automl_nas.safe_pickle` (pickles read without running their code) and
+:mod:`automl_nas.safe_pickle` (pickles read without running their code),
+:mod:`automl_nas.datafetch` (data sets downloaded once into a cache that trials share) and
 :mod:`automl_nas.devices`. Everything else (engine, session internals, executors, study
 driver, CLI) is internal and may change between versions.
 
@@ -54,7 +55,8 @@ __version__ = "0.2.0"
 PUBLIC_MODULES = ("automl_nas", "automl_nas.api", "automl_nas.nn", "automl_nas.testing", "automl_nas.errors",
                   "automl_nas.records", "automl_nas.schedules", "automl_nas.costs", "automl_nas.data",
                   "automl_nas.devices", "automl_nas.hookspecs", "automl_nas.registry", "automl_nas.benchstore",
-                  "automl_nas.tracking.images", "automl_nas.safe_pickle", "automl_nas.readback")
+                  "automl_nas.tracking.images", "automl_nas.safe_pickle", "automl_nas.readback",
+                  "automl_nas.datafetch")
 
 __all__ = [
     "PROJECT",

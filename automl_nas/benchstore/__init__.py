@@ -6,12 +6,13 @@ Light: importing it reads no file and imports neither torch nor pyarrow.
 from __future__ import annotations
 
 from automl_nas.benchstore._api import BenchmarkTable, Progress, TableStatus, describe
-from automl_nas.benchstore._home import automl_home, data_root, store_root
+from automl_nas.benchstore._home import DEFAULT_DATA_ROOT, automl_home, data_dir, data_root, store_root
 from automl_nas.benchstore._manifest import FORMAT_VERSION, Manifest
 from automl_nas.benchstore._shipped import PackedStore, mark_used, pack_store, unpack_store, unpacked_path, using_store
 from automl_nas.benchstore._store import TableStore, file_sha256
 
 __all__ = [
+    "DEFAULT_DATA_ROOT",
     "FORMAT_VERSION",
     "BenchmarkTable",
     "Manifest",
@@ -20,6 +21,7 @@ __all__ = [
     "TableStatus",
     "TableStore",
     "automl_home",
+    "data_dir",
     "data_root",
     "describe",
     "file_sha256",

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 DEFAULT_HOME = "~/.cache/automl-nas"
+#: What a data plugin's ``root`` option defaults to (or a folder under it); :func:`data_dir` moves it.
+DEFAULT_DATA_ROOT = f"{DEFAULT_HOME}/data"
 #: Moves the benchmark store alone (a cluster trial runs with the driver's tables unpacked there).
 STORE_ENV = "AUTOML_NAS_BENCHMARKS"
 
@@ -24,3 +26,12 @@ def store_root() -> Path:
 def data_root() -> Path:
     """The data-set cache: ``<home>/data``."""
     return automl_home() / "data"
+
+
+def data_dir(root: str) -> Path:
+    """A data plugin's ``root`` option as a directory: the default cache (:data:`DEFAULT_DATA_ROOT`
+    or a folder under it) moves under ``$AUTOML_NAS_HOME/data`` when that is set; any other
+    path is the user's own, kept as given."""
+    if root == DEFAULT_DATA_ROOT or root.startswith(DEFAULT_DATA_ROOT + "/"):
+        return data_root() / root[len(DEFAULT_DATA_ROOT):].lstrip("/")
+    return Path(root).expanduser()

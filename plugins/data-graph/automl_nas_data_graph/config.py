@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import attrs
 
+from automl_nas.benchstore import DEFAULT_DATA_ROOT
+
 __all__ = ["DEFAULT_ROOT", "GraphFileConfig", "PygConfig", "SbmConfig", "PYG_SETS"]
 
-DEFAULT_ROOT = "~/.cache/automl-nas/data/graphs"
+DEFAULT_ROOT = f"{DEFAULT_DATA_ROOT}/graphs"  # under $AUTOML_NAS_HOME/data when that is set
 #: PyTorch Geometric data sets this provider knows: recipe name -> (PyG class, PyG name)
 PYG_SETS = {
     "cora": ("Planetoid", "Cora"), "citeseer": ("Planetoid", "CiteSeer"), "pubmed": ("Planetoid", "PubMed"),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from automl_nas import DataError
 from automl_nas.api import DatasetProvider, GraphSet
+from automl_nas.benchstore import data_dir
+from automl_nas.datafetch import exclusive
 from automl_nas_data_graph.config import PYG_SETS, PygConfig
 from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
 
@@ -30,7 +32,7 @@ class PygNodeSet(DatasetProvider):
     def folder(self) -> Path:
         kind, pyg_name = PYG_SETS[self.config.dataset]
         # PyG's own layout: Amazon capitalises the folder name, Planetoid and Coauthor keep it.
-        return Path(self.config.root).expanduser() / (pyg_name.capitalize() if kind == "Amazon" else pyg_name)
+        return data_dir(self.config.root) / (pyg_name.capitalize() if kind == "Amazon" else pyg_name)
 
     def load(self) -> GraphSet:
         cfg = self.config
@@ -41,10 +43,14 @@ class PygNodeSet(DatasetProvider):
                else f"set `download = true` in [data] (needs internet; PyG fetches {pyg_name} into {folder}) or {copy}")
         if not cfg.download and not (folder / "processed").is_dir() and not (folder / "raw").is_dir():
             raise DataError(f"pyg data set {cfg.dataset!r}: no files in {folder}", hint=fix)
+        root = data_dir(cfg.root)
         try:
             with quiet_pyg_import():
                 from torch_geometric import datasets
-            data = getattr(datasets, kind)(str(Path(cfg.root).expanduser()), pyg_name)[0]
+            # PyG downloads and processes in place: trials starting together on one machine take
+            # turns, so the later ones read the first one's finished files.
+            with exclusive(root, f"pyg-{pyg_name}"):
+                data = getattr(datasets, kind)(str(root), pyg_name)[0]
         except Exception as exc:  # network down, truncated archive, processed files of another PyG version
             raise DataError(f"pyg data set {cfg.dataset!r} could not be read from {folder}: {type(exc).__name__}: {exc}",
                             hint=fix) from exc

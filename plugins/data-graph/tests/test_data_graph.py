@@ -150,6 +150,16 @@ def test_pyg_reads_a_planetoid_cache_offline_with_its_public_split(tmp_path):
     assert data.test_idx.tolist() == [8, 9, 10, 11]
 
 
+def test_pyg_s_default_cache_is_under_automl_nas_home_and_read_under_its_lock(tmp_path, monkeypatch):
+    # The default root ignored AUTOML_NAS_HOME, which moves every other default cache.
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    graphs = tmp_path / "home" / "data" / "graphs"
+    assert PygNodeSet(PygConfig(dataset="cora")).folder() == graphs / "Cora"
+    _planetoid_cache(graphs)
+    assert PygNodeSet(PygConfig(dataset="cora")).load().x.shape == (12, 7)
+    assert (graphs / ".pyg-Cora.fetch.lock").is_file()  # trials starting together take turns to download/process
+
+
 class TestSbmContract(DatasetContract):
     @pytest.fixture
     def dataset(self):

@@ -5,7 +5,9 @@ normalisation constants are AutoDL-Projects' (``xautodl/datasets/
 get_dataset_with_transform.py``; spec §1.6).
 
 Deviations:
-* torchvision's CIFAR classes are used only to download (``download = true``);
+* torchvision's CIFAR classes are used only to download (``download = true``), into a
+  temporary folder whose files are then moved in whole, under a lock that makes trials
+  starting together download once (:mod:`automl_nas.datafetch`); the archive is not kept;
   the batches are read here with a restricted unpickler, because torchvision's
   reader insists on the official md5 sums (tiny test files cannot pass) and
   calls ``pickle.load`` unrestricted.
@@ -23,8 +25,10 @@ import numpy as np
 import torch
 
 from automl_nas.api import DatasetProvider, ImageSet
+from automl_nas.benchstore import data_dir
+from automl_nas.datafetch import exclusive, fetch_atomically
 from automl_nas.errors import DataError
-from automl_nas_data_vision.config import CifarConfig, resolve_root
+from automl_nas_data_vision.config import CifarConfig
 from automl_nas_data_vision.safe_pickle import load_batch
 from automl_nas_data_vision.splits import halves
 
@@ -45,7 +49,7 @@ class _Cifar(DatasetProvider):
 
     def __init__(self, config: CifarConfig | None = None) -> None:
         self.config = config or CifarConfig()
-        self.root = resolve_root(self.config.root)
+        self.root = data_dir(self.config.root)
         self.directory = self.root / self.folder
 
     def load(self) -> ImageSet:
@@ -79,8 +83,15 @@ class _Cifar(DatasetProvider):
     def _download(self) -> None:
         import torchvision.datasets as tvd
 
+        def fetch(tmp: Path) -> Path:
+            getattr(tvd, self.tv_class)(str(tmp), train=True, download=True)  # the archive, unpacked
+            return tmp / self.folder
+
         try:
-            getattr(tvd, self.tv_class)(str(self.root), train=True, download=True)
+            # Trials starting together on one machine share the data root: one downloads, the others wait.
+            with exclusive(self.root, self.name):
+                if self._missing():
+                    fetch_atomically(self.directory, fetch)
         except Exception as exc:  # no network, disk full, bad checksum
             raise DataError(f"{self.name}: download into {self.root} failed ({type(exc).__name__}: {exc})",
                             hint=f"download the python version by hand and unpack it so that "

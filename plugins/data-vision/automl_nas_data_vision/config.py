@@ -6,9 +6,10 @@ from pathlib import Path
 
 import attrs
 
+from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir
 from automl_nas.errors import DataError
 
-DEFAULT_ROOT = "~/.cache/automl-nas/data"
+DEFAULT_ROOT = DEFAULT_DATA_ROOT
 # what each provider reads (cifar.py / imagenet16.py read these too; kept here so checks need no torch)
 CIFAR_FILES = {
     "cifar10": ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)),
@@ -16,14 +17,6 @@ CIFAR_FILES = {
 }
 IMAGENET16_FILES = tuple(f"train_data_batch_{i}" for i in range(1, 11)) + ("val_data",)
 
-
-def resolve_root(root: str) -> Path:
-    """``root`` with the default cache moved under ``$AUTOML_NAS_HOME/data`` when that is set."""
-    from automl_nas.benchstore import data_root
-
-    if root == DEFAULT_ROOT or root.startswith(DEFAULT_ROOT + "/"):
-        return data_root() / root[len(DEFAULT_ROOT):].lstrip("/")
-    return Path(root).expanduser()
 
 _non_negative_int = [attrs.validators.instance_of(int), attrs.validators.ge(0)]
 
@@ -45,7 +38,7 @@ class CifarConfig:
     def preflight(self, component: str) -> None:
         """The batches are there, or ``download = true`` will fetch them."""
         folder, files = CIFAR_FILES[component]
-        directory = resolve_root(self.root) / folder
+        directory = data_dir(self.root) / folder
         missing = [f for f in files if not (directory / f).is_file()]
         if missing and not self.download:
             raise DataError(f"{component}: {', '.join(missing)} missing in {directory}",
@@ -64,7 +57,7 @@ class ImageNet16Config:
 
     def preflight(self, component: str) -> None:
         """The down-sampled batches are there (there is no automatic download)."""
-        root = resolve_root(self.root)
+        root = data_dir(self.root)
         missing = [f for f in IMAGENET16_FILES if not (root / f).is_file()]
         if missing:
             raise DataError(f"{component}: {len(missing)} of the ImageNet16 batch files are missing in {root} "

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from automl_nas.api import DatasetProvider, ImageSet
+from automl_nas.benchstore import data_dir
 from automl_nas.errors import DataError
-from automl_nas_data_vision.config import ImageNet16Config, resolve_root
+from automl_nas_data_vision.config import ImageNet16Config
 from automl_nas_data_vision.safe_pickle import load_batch
 from automl_nas_data_vision.splits import halves
 
@@ -38,7 +39,7 @@ class ImageNet16(DatasetProvider):
 
     def __init__(self, config: ImageNet16Config | None = None) -> None:
         self.config = config or ImageNet16Config()
-        self.root = resolve_root(self.config.root)
+        self.root = data_dir(self.config.root)
 
     def load(self) -> ImageSet:
         missing = [f for f in TRAIN_FILES + VALID_FILES if not (self.root / f).is_file()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,41 @@ def test_imagenet16_missing_files_name_root(tmp_path):
     with pytest.raises(DataError) as info:
         ImageNet16(ImageNet16Config(root=str(tmp_path))).load()
     assert str(tmp_path) in str(info.value) and "val_data" in str(info.value) and "root = ..." in str(info.value)
+
+
+class _FakeTorchvisionCifar10:
+    """torchvision.datasets.CIFAR10's download: the archive into root, unpacked beside it."""
+
+    calls: list[str] = []
+    fail = False
+
+    def __init__(self, root, train, download):
+        self.calls.append(root)
+        (Path(root) / "cifar-10-python.tar.gz").write_bytes(b"archive")
+        folder = Path(root) / "cifar-10-batches-py"
+        folder.mkdir()
+        for i in range(1, 6):
+            _dump(folder / f"data_batch_{i}", _batch(2, 32, [i, i], i))
+            if self.fail and i == 3:
+                raise ConnectionError("network down")
+        _dump(folder / "test_batch", _batch(3, 32, range(3), 9))
+
+
+def test_a_download_lands_whole_files_in_the_home_data_cache_and_keeps_no_archive(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", _FakeTorchvisionCifar10)
+    monkeypatch.setattr(_FakeTorchvisionCifar10, "calls", [])
+    monkeypatch.setattr(_FakeTorchvisionCifar10, "fail", True)
+    with pytest.raises(DataError, match="download into .* failed .*ConnectionError"):
+        Cifar10(CifarConfig(download=True)).load()
+    data = tmp_path / "home" / "data"
+    assert sorted(p.name for p in data.iterdir()) == [".cifar10.fetch.lock"]  # no half-downloaded batches
+    monkeypatch.setattr(_FakeTorchvisionCifar10, "fail", False)
+    ds = Cifar10(CifarConfig(download=True)).load()
+    assert ds.train_x.shape == (10, 3, 32, 32) and ds.source == str(data / "cifar-10-batches-py")
+    assert sorted(p.name for p in data.iterdir()) == [".cifar10.fetch.lock", "cifar-10-batches-py"]
+    assert all(Path(root).parent == data for root in _FakeTorchvisionCifar10.calls)  # fetched beside, moved in
+    Cifar10(CifarConfig(download=True)).load()
+    assert len(_FakeTorchvisionCifar10.calls) == 2  # files there: no third download

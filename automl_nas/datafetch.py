@@ -1,0 +1,85 @@
+"""Fetching a data set into a cache folder that several processes share.
+
+Seed trials, study trials and the ranks of a data-parallel search start together, and each
+loads its own data. With ``download = true`` on a fresh machine (or on every node of a cluster)
+they would all download into one folder at once, and one could read a batch file that another is
+still writing. A data plugin downloads inside :func:`exclusive` and installs what it fetched with
+:func:`fetch_atomically`: the first process fetches, the others wait and then find its files,
+and no process ever reads a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+__all__ = ["exclusive", "fetch_atomically", "lock_path"]
+
+
+def _stderr(message: str) -> None:
+    print(f"automl: {message}", file=sys.stderr, flush=True)
+
+
+def lock_path(directory: Path, what: str) -> Path:
+    """The lock file of :func:`exclusive` (hidden, beside the data it guards)."""
+    return Path(directory) / f".{what}.fetch.lock"
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stderr) -> Iterator[None]:
+    """Run the block while no other process runs an ``exclusive(directory, what)`` block.
+
+    A second process waits, saying so once, and should check again whether the files are still
+    missing. The OS releases the lock when its holder exits or is killed, so a crashed download
+    never blocks the next one. Where no lock can be taken (no ``fcntl``, as on Windows, or a
+    directory this user cannot write), the block runs unguarded: reading needs no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = lock_path(directory, what)
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another process fetching {what} into {directory} (it holds {path})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def fetch_atomically(dest: Path, fetch: Callable[[Path], Path]) -> None:
+    """Install into ``dest`` what ``fetch`` downloads, one whole file at a time.
+
+    ``fetch(tmp)`` fills a fresh temporary folder beside ``dest`` and returns the folder that
+    holds the files (``tmp`` itself or a folder inside it, e.g. an unpacked archive's). Each
+    file is then moved into ``dest`` with one rename, so a reader sees a file whole or not at
+    all. A fetch that fails leaves ``dest`` as it was. The temporary folder, and any archive
+    in it, is removed in both cases.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.fetching.", dir=dest.parent) as tmp:
+        _move_files(Path(fetch(Path(tmp))), dest)
+
+
+def _move_files(src: Path, dest: Path) -> None:
+    dest.mkdir(exist_ok=True)
+    for entry in sorted(src.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            _move_files(entry, dest / entry.name)
+        else:
+            os.replace(entry, dest / entry.name)
