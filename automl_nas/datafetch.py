@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -68,11 +69,15 @@ def fetch_atomically(dest: Path, fetch: Callable[[Path], Path]) -> None:
     holds the files (``tmp`` itself or a folder inside it, e.g. an unpacked archive's). Each
     file is then moved into ``dest`` with one rename, so a reader sees a file whole or not at
     all. A fetch that fails leaves ``dest`` as it was. The temporary folder, and any archive
-    in it, is removed in both cases.
+    in it, is removed in both cases. Call it inside :func:`exclusive`: it first removes the
+    temporary folders of fetches that were killed (no other fetch of ``dest`` can be running).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.fetching.", dir=dest.parent) as tmp:
+    prefix = f".{dest.name}.fetching."
+    for leftover in dest.parent.glob(f"{prefix}*"):  # a killed fetch's, with its partial archive
+        shutil.rmtree(leftover, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=dest.parent) as tmp:
         _move_files(Path(fetch(Path(tmp))), dest)
 
 

@@ -70,6 +70,9 @@ def test_a_failed_fetch_leaves_the_folder_as_it_was(tmp_path):
         (tmp / "batch_0").write_text("partial")
         raise ConnectionError("network down")
 
+    killed = tmp_path / ".set.fetching.abc123"  # what a fetch killed mid-download left: removed by the next
+    killed.mkdir()
+    (killed / "archive.tar.gz").write_bytes(b"partial")
     with pytest.raises(ConnectionError):
         fetch_atomically(dest, fetch)
     assert [p.name for p in dest.iterdir()] == ["kept"] and [p.name for p in tmp_path.iterdir()] == ["set"]
