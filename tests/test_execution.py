@@ -115,6 +115,7 @@ def test_trial_whose_worker_dies_resumes_from_its_checkpoint(local_ray, tmp_path
     recipe = make_toy_recipe(count=32, tail=EXECUTOR)
     reference = run_seed_trials(recipe, seeds=[0], overrides=["search.epochs=3"], executor="local", quiet=True,
                                 run_dir=tmp_path / "ref")
+    assert reference["status"] == "finished"  # the uninterrupted run compared with below
     parent = tmp_path / "p"
     parent.mkdir()
     (parent / "die-once-at-epoch-1").touch()  # the toy plugin kills its worker process after epoch 1

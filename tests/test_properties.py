@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from automl_nas.api import Genotype, parse_genotype
 from automl_nas.errors import AutomlError, PluginError, RecipeError
-from automl_nas.recipe import load_raw, load_recipe, plan_recipe
+from automl_nas.recipe import load_raw, plan_recipe
 from automl_nas.recipe._toml import tomllib
 
 REPO = Path(__file__).resolve().parents[1]

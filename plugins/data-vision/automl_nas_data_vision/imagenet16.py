@@ -14,8 +14,6 @@ random halving of the validation set (``split_seed``) of the same sizes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
