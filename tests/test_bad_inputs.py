@@ -69,6 +69,28 @@ def test_two_runs_started_at_once_on_one_directory_do_not_both_write(make_toy_re
     assert epochs == [0, 1]  # one run's records, not two interleaved
 
 
+def test_runs_and_seed_batches_started_in_the_same_second_get_directories_of_their_own(tmp_path, monkeypatch):
+    """Default names carry the start time to the second: two runs (or batches) started together
+    chose one name, and all but one were refused as "in use by another run"."""
+    from types import SimpleNamespace
+
+    from automl_nas.execution.trials import _parent_dir
+    from automl_nas.records.rundir import RunDir
+
+    monkeypatch.setattr("time.strftime", lambda fmt, *a: "20261201-063212")  # both start in one second
+    first, second = RunDir.new(tmp_path, "snas"), RunDir.new(tmp_path, "snas")  # each chose before either created
+    assert first.path == second.path == tmp_path / "snas-20261201-063212"
+    with first.claim(fresh=True), second.claim(fresh=True):  # both run
+        assert (first.path.name, second.path.name) == ("snas-20261201-063212", "snas-20261201-063212-2")
+    (tmp_path / "snas-20261201-063212-3").write_text("a file: a name taken too")
+    with RunDir.new(tmp_path, "snas").claim(fresh=True) as third:
+        assert third.path.name == "snas-20261201-063212-4"
+    recipe = SimpleNamespace(name="snas", run=SimpleNamespace(root=str(tmp_path)))  # what _parent_dir reads
+    batches = [_parent_dir(recipe, None) for _ in range(2)]
+    assert [b.name for b in batches] == ["snas-seeds-20261201-063212", "snas-seeds-20261201-063212-2"]
+    assert all(b.is_dir() for b in batches)
+
+
 def test_the_passing_files_of_a_run_starting_at_once_do_not_refuse_the_lock_holder(tmp_path):
     """The race above, pinned: while one run holds the lock and checks the directory is fresh,
     the other may have just written its write probe or its lock record (before linking it).

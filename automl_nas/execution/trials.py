@@ -32,7 +32,7 @@ def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str
 
 def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
     from automl_nas.errors import RunError
-    from automl_nas.records.rundir import safe_name
+    from automl_nas.records.rundir import reserve_free, safe_name
 
     if run_dir is not None:
         parent = Path(run_dir).resolve()
@@ -45,12 +45,11 @@ def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
                            hint="choose a new --run-dir for the seed batch")
         return parent
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(recipe.run.root) / f"{safe_name(recipe.name)}-seeds-{stamp}"
-    parent, n = base, 1
-    while parent.exists():
-        n += 1
-        parent = base.with_name(f"{base.name}-{n}")
-    return parent.resolve()
+    try:  # created here: another batch started in the same second takes the next name
+        return reserve_free(Path(recipe.run.root).resolve() / f"{safe_name(recipe.name)}-seeds-{stamp}")
+    except OSError as exc:
+        raise RunError(f"{recipe.run.root}: cannot create the seed batch directory ({exc.strerror or exc})",
+                       hint="choose a writable --run-dir or run.root") from None
 
 
 def trial_threads(recipe) -> list[str]:

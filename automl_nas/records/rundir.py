@@ -81,12 +81,40 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "run"
 
 
+def numbered(base: Path, n: int) -> Path:
+    """``base`` for ``n = 1``, else ``base-<n>``: the names an automatically named directory tries."""
+    return base if n == 1 else base.with_name(f"{base.name}-{n}")
+
+
+def first_free(base: Path) -> Path:
+    """The first of ``base``, ``base-2``, ... that does not exist (nothing is created)."""
+    n = 1
+    while numbered(base, n).exists():
+        n += 1
+    return numbered(base, n)
+
+
+def reserve_free(base: Path) -> Path:
+    """Create and return the first of ``base``, ``base-2``, ... that no one holds. ``mkdir`` is
+    the test, so processes started in the same second, which all chose one timestamped name,
+    each get a directory of their own instead of all but one being refused."""
+    n = 1
+    while True:
+        try:
+            numbered(base, n).mkdir(parents=True)
+            return numbered(base, n)
+        except FileExistsError:
+            n += 1
+
+
 class RunDir:
     """A run directory. :meth:`new` chooses one for a new run without creating anything;
     :meth:`claim` creates it, checks it can be written and holds its lock for the run."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # new()'s automatic name: make() takes the next free one if another run took it meanwhile
+        self._named_from: Path | None = None
 
     @classmethod
     def new(cls, root: str | Path, name: str, path: str | Path | None = None, *,
@@ -99,13 +127,10 @@ class RunDir:
             # under torchrun every rank writes its own records (issue 15): name-<time>-rankR
             rank = f"-rank{os.environ.get('RANK', '0')}" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
             base = Path(root) / f"{safe_name(name)}-{stamp}{rank}"
-            path, n = base, 1
-            while path.exists():
-                n += 1
-                path = base.with_name(f"{base.name}-{n}")
-        else:
-            path = rank_path(path)
-        run = cls(path)
+            run = cls(first_free(base))
+            run._named_from = base
+            return run
+        run = cls(rank_path(path))
         run.refuse_if_used(resume=resume)
         return run
 
@@ -137,6 +162,8 @@ class RunDir:
     def make(self) -> None:
         """Create the directory and check that it can be written."""
         try:
+            if self._named_from is not None:
+                self.path, self._named_from = reserve_free(self._named_from), None
             (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
             probe = self.path / f".write-test-{os.getpid()}"  # per process: two runs may probe at once
             probe.write_text("ok")
