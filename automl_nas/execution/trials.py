@@ -45,11 +45,8 @@ def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
                            hint="choose a new --run-dir for the seed batch")
         return parent
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    try:  # created here: another batch started in the same second takes the next name
-        return reserve_free(Path(recipe.run.root).resolve() / f"{safe_name(recipe.name)}-seeds-{stamp}")
-    except OSError as exc:
-        raise RunError(f"{recipe.run.root}: cannot create the seed batch directory ({exc.strerror or exc})",
-                       hint="choose a writable --run-dir or run.root") from None
+    # created here: another batch started in the same second takes the next name
+    return reserve_free(Path(recipe.run.root).resolve() / f"{safe_name(recipe.name)}-seeds-{stamp}")
 
 
 def trial_threads(recipe) -> list[str]:
@@ -136,12 +133,12 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
         address = resolve_address(address)  # RAY_ADDRESS too: `ray job submit` sets it for the job's driver
         if address and address != "auto":
             check_address(address)  # before anything is created: an unreachable head leaves no directory
-    parent = _parent_dir(recipe, run_dir)
     try:
+        parent = _parent_dir(recipe, run_dir)
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunError(f"{parent}: cannot create the seed batch directory ({exc.strerror or exc})",
-                       hint="choose a writable --run-dir or run.root") from None
+        raise RunError(f"{exc.filename or run_dir or recipe.run.root}: cannot create the seed batch directory "
+                       f"({exc.strerror or exc})", hint="choose a writable --run-dir or run.root") from None
     specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent, ranks=cfg.ranks)
     batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
                       retries=cfg.retries, storage=cfg.storage, specs=tuple(specs))
