@@ -19,6 +19,7 @@ Usage:
     python benchmarks/step_time.py --config darts-nb201 --interleave --rounds 5
     python benchmarks/step_time.py --official-src ~/DrNAS --official-src ~/AutoDL-Projects --breakdown
     python benchmarks/step_time.py --config drnas-pc-nb201 --official-src ~/DrNAS --batch 2
+    python benchmarks/step_time.py --config drnas-nb201 --official-src ~/DrNAS --split-batch 2
     python benchmarks/step_time.py --list
 
 The ratio column divides by the official step timed in the same process (``--official-src``:
@@ -30,7 +31,10 @@ ours, so the spread of those ratios is the error bar of the ratio.
 ``--batch 2`` (ours and the official alike) measures the per-step fixed cost: the framework work
 (Python, dispatch, autograd, kernel launches) a step pays whatever its batch. At the papers' 64 the
 rest of the step is the batch-dependent work, so the two runs split a step into what bigger kernels
-would speed up and what only fewer ops would (issue 15's floor).
+would speed up and what only fewer ops would (issue 15's floor). ``--split-batch 2`` runs both
+batches and prints that split for ours and the official step: a line through the two step times,
+its intercept the fixed part, the rest at the papers' batch the batch-dependent part, the ratio of
+each, and how small the fixed part would have to be for the issue's whole-step ratio.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PAPER_BATCH = 64
 NB201_ITERS = 25_000 // PAPER_BATCH  # CIFAR-10 25k/25k search split, batch 64, drop_last (spec §1.6)
+TARGET_RATIO = 0.33  # issue 15: DrNAS (and its progressive stage 1) step over the official one, on CPU
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,10 @@ def _spawn(name: str, path: str, args: argparse.Namespace, bf16: bool) -> list[M
     return [Measurement(**m) for m in json.loads(line[len("STEP_TIME "):])]
 
 
+def replace_args(args: argparse.Namespace, **changes) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
 def _official_checkout(name: str, sources: list[Path]) -> Path | None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from official_step import checkout_for
@@ -329,8 +338,57 @@ def projection_hours(m: Measurement) -> float | None:
     return ms / 3.6e6
 
 
+@dataclass(frozen=True)
+class FixedCostSplit:
+    """A step at the larger batch as a fixed part (paid per iteration whatever the batch) plus a
+    batch-dependent part, from a line through the step times at two batch sizes; ours and, where
+    it was timed beside ours, the official step's."""
+
+    config: str
+    batches: tuple[int, int]
+    fixed_ms: float
+    batch_ms: float
+    official_fixed_ms: float | None = None
+    official_batch_ms: float | None = None
+
+    def lines(self, target: float = TARGET_RATIO) -> list[str]:
+        small, big = self.batches
+        ours = f"ours {self.fixed_ms:.0f} ms fixed + {self.batch_ms:.0f} ms batch-dependent"
+        if self.official_fixed_ms is None or self.official_batch_ms is None:
+            return [f"split {self.config} at batch {big} (a line through batches {small} and {big}): {ours}"]
+        official = self.official_fixed_ms + self.official_batch_ms
+        ratio = (self.fixed_ms + self.batch_ms) / official
+        out = [f"split {self.config} at batch {big} (a line through batches {small} and {big}): {ours}; official "
+               f"{self.official_fixed_ms:.0f} + {self.official_batch_ms:.0f} ms; ratios: fixed "
+               f"{self.fixed_ms / self.official_fixed_ms:.2f}, batch-dependent {self.batch_ms / self.official_batch_ms:.3f}, "
+               f"whole step {ratio:.3f}"]
+        if ratio > target:
+            room = target * official - self.batch_ms
+            need = (f"the fixed part would have to drop to {room:.0f} ms ({room / self.fixed_ms:.0%} of today's)"
+                    if room > 0 else "no fixed part would be small enough: the batch-dependent part alone exceeds it")
+            out.append(f"  for a whole-step ratio of {target} with the batch-dependent part as it is, {need}")
+        return out
+
+
+def fixed_cost_split(small: Measurement, big: Measurement) -> FixedCostSplit:
+    """The fixed and batch-dependent parts of ``big``'s step, from ``small`` and ``big`` (same config, two batches)."""
+    if small.config != big.config or small.batch >= big.batch:
+        raise ValueError(f"need one configuration at two batches, smaller first: got {small.config} at {small.batch}, "
+                         f"{big.config} at {big.batch}")
+
+    def parts(t_small: float, t_big: float) -> tuple[float, float]:
+        per_image = (t_big - t_small) / (big.batch - small.batch)
+        fixed = t_small - per_image * small.batch
+        return fixed, t_big - fixed
+
+    fixed, batch = parts(small.ms_iter, big.ms_iter)
+    official = (parts(small.official_ms_measured, big.official_ms_measured)
+                if small.official_ms_measured and big.official_ms_measured else (None, None))
+    return FixedCostSplit(big.config, (small.batch, big.batch), fixed, batch, *official)
+
+
 def print_table(rows: list[Measurement]) -> None:
-    head = (f"{'config':<16} {'path':<6} {'bf16':<4} {'ms/iter':>8} {'min':>6} {'(w + a)':>15} {'img/s':>7} {'peak GB':>8} "
+    head = (f"{'config':<16} {'path':<6} {'bf16':<4} {'batch':>5} {'ms/iter':>8} {'min':>6} {'(w + a)':>15} {'img/s':>7} {'peak GB':>8} "
             f"{'official ms':>11} {'ratio':>6} {'off. GB':>7} {'paper search':>13}")
     print(head)
     print("-" * len(head))
@@ -344,7 +402,7 @@ def print_table(rows: list[Measurement]) -> None:
         off_gb = f"{cfg.official_rss_gb:.1f}" if cfg.official_rss_gb else "-"
         hours = projection_hours(m)
         proj = f"{hours:.2f} h" if hours is not None else "-"
-        print(f"{m.config:<16} {m.path:<6} {'on' if m.bf16 else 'off':<4} {m.ms_iter:>8.0f} {m.ms_min:>6.0f} "
+        print(f"{m.config:<16} {m.path:<6} {'on' if m.bf16 else 'off':<4} {m.batch:>5} {m.ms_iter:>8.0f} {m.ms_min:>6.0f} "
               f"{f'({m.ms_weight:.0f} + {m.ms_arch:.0f})':>15} {m.img_per_s:>7.0f} {m.peak_gb:>8.2f} "
               f"{off_ms:>11} {ratio:>6} {off_gb:>7} {proj:>13}")
     print()
@@ -365,7 +423,8 @@ def print_table(rows: list[Measurement]) -> None:
     for m in rows:
         if m.round_ratios:
             r = sorted(m.round_ratios)
-            print(f"ratio {m.config} ({m.path}) per round, ours / official side by side: median "
+            at = f", batch {m.batch}" if m.batch != PAPER_BATCH else ""
+            print(f"ratio {m.config} ({m.path}{at}) per round, ours / official side by side: median "
                   f"{statistics.median(r):.3f}, quartiles {r[len(r) // 4]:.3f}-{r[(3 * len(r)) // 4]:.3f}, "
                   f"range {r[0]:.3f}-{r[-1]:.3f} over {len(r)} rounds")
     by_key: dict[tuple, dict[str, Measurement]] = {}
@@ -376,6 +435,11 @@ def print_table(rows: list[Measurement]) -> None:
             f, p = paths["fast"], paths["plain"]
             print(f"speed-up {name}{' bf16' if bf16 else ''}: plain/fast = {p.ms_iter / f.ms_iter:.2f}x "
                   f"({p.ms_iter:.0f} -> {f.ms_iter:.0f} ms/iter)")
+    for small in rows:
+        big = next((m for m in rows if m.config == small.config and m.path == small.path and m.bf16 == small.bf16
+                    and m.batch > small.batch), None)
+        if big is not None:
+            print("\n".join(fixed_cost_split(small, big).lines()))
     for m in rows:
         for who, lines in (("ours", m.breakdown), ("official", m.official_breakdown)):
             if lines:
@@ -408,6 +472,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=PAPER_BATCH,
                         help="training and arch images per step, ours and the official (default: the papers' 64); "
                              "--batch 2 measures the per-step fixed cost that no batch size amortises")
+    parser.add_argument("--split-batch", type=int, metavar="B",
+                        help="also run each configuration at batch B (ours and the official alike) and split the "
+                             "step at --batch into its fixed and batch-dependent parts (issue 15's floor)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the reference machine: 2)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--bf16", choices=("off", "on", "both"), default=None,
@@ -431,6 +498,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="fast", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.split_batch is not None and not 0 < args.split_batch < args.batch:
+        parser.error(f"--split-batch {args.split_batch}: must be a batch between 1 and --batch ({args.batch}) "
+                     "exclusive, e.g. --split-batch 2")
     if args.device is None:
         import torch
 
@@ -465,7 +535,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.config or list(CONFIGS):
         for bf16 in bf16_modes:
             for path in args.paths or ["fast"]:
-                got = _spawn(name, path, args, bf16)
+                got = [m for batch in ([args.split_batch] if args.split_batch else []) + [args.batch]
+                       for m in _spawn(name, path, replace_args(args, batch=batch), bf16)]
                 rows.extend(got)
                 for m in got:
                     print(f"# {m.config} {m.path} bf16={m.bf16}: {m.ms_iter:.0f} ms/iter, peak {m.peak_gb:.2f} GB",

@@ -78,6 +78,9 @@ def test_a_small_batch_is_reported_as_the_fixed_cost_not_projected(step_time, ca
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("drnas-pc-nb201"))
     assert "947" not in row and row.split()[-4] == "-"  # no ratio to the issue-8 figure, taken at batch 64
+    step_time.print_table([_measurement(step_time, batch=2, ms_iter=90.0, official_ms_measured=150.0,
+                                        round_ratios=[0.6, 0.6])])
+    assert "ratio drnas-pc-nb201 (fast, batch 2) per round" in capsys.readouterr().out
     assert "2 images per weight step and per arch step" in out and "90 ms/iter is the per-step fixed cost" in out
     step_time.print_table([_measurement(step_time, batch=2, ms_iter=90.0, official_ms_measured=150.0)])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("drnas-pc-nb201"))
@@ -209,3 +212,41 @@ def test_official_step_times_autodl_and_picks_each_configs_checkout(tmp_path):
                 sys.modules.pop(name)
             sys.path[:] = [p for p in sys.path if p != str(autodl)]
         assert got["iters"] == 2 and got["ms_weight"] > 0 and got["ms_arch"] > 0
+
+
+def test_split_batch_separates_the_fixed_part_from_the_batch_dependent_part(step_time, capsys):
+    # A step of 70 ms + 10 ms per image and an official one of 118 + 30 ms per image, timed at 2 and 64.
+    small = _measurement(step_time, config="drnas-nb201", batch=2, ms_iter=90.0, official_ms_measured=178.0)
+    big = _measurement(step_time, config="drnas-nb201", batch=64, ms_iter=710.0, official_ms_measured=2038.0)
+    split = step_time.fixed_cost_split(small, big)
+    assert split.batches == (2, 64)
+    assert (split.fixed_ms, split.batch_ms) == (pytest.approx(70.0), pytest.approx(640.0))
+    assert (split.official_fixed_ms, split.official_batch_ms) == (pytest.approx(118.0), pytest.approx(1920.0))
+    step_time.print_table([small, big])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("drnas-nb201 ")]
+    assert [(row[3], row[4]) for row in rows] == [("2", "90"), ("64", "710")]  # the batch beside each step time
+    line = next(line for line in out.splitlines() if line.startswith("split drnas-nb201"))
+    assert "ours 70 ms fixed + 640 ms batch-dependent; official 118 + 1920 ms" in line
+    assert "fixed 0.59, batch-dependent 0.333, whole step 0.348" in line
+    # 0.33 x 2038 ms = 672.5 ms in all, 640 of them batch-dependent: 32.5 ms left for the fixed part
+    assert "the fixed part would have to drop to 33 ms (46% of today's)" in out
+
+
+def test_split_batch_says_when_the_batch_dependent_part_alone_misses_the_target(step_time):
+    small = _measurement(step_time, batch=2, ms_iter=80.0, official_ms_measured=130.0)
+    big = _measurement(step_time, batch=64, ms_iter=390.0, official_ms_measured=800.0)
+    lines = step_time.fixed_cost_split(small, big).lines()
+    assert "no fixed part would be small enough" in lines[-1]
+    met = _measurement(step_time, batch=64, ms_iter=250.0, official_ms_measured=800.0)
+    assert len(step_time.fixed_cost_split(small, met).lines()) == 1  # 0.31: no shortfall to explain
+    alone = step_time.fixed_cost_split(_measurement(step_time, batch=2, ms_iter=80.0), _measurement(step_time))
+    assert alone.official_fixed_ms is None and "official" not in alone.lines()[0]
+    with pytest.raises(ValueError, match="smaller first"):
+        step_time.fixed_cost_split(big, small)
+
+
+def test_split_batch_must_be_below_the_batch(step_time, capsys):
+    with pytest.raises(SystemExit):
+        step_time.parse_args(["--split-batch", "64", "--device", "cpu"])
+    assert "--split-batch 64: must be a batch between 1 and --batch (64)" in capsys.readouterr().err
