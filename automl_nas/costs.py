@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from automl_nas.errors import RecipeError
+from automl_nas.records.rundir import replace_atomically
 
 if TYPE_CHECKING:
     import torch
@@ -111,10 +112,7 @@ class LatencyTable:
 
     def save(self, path: str | Path) -> None:
         """Write the table as JSON (atomically: a half-written table never replaces a good one)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(_dump(self.to_json()), encoding="utf-8")
-        tmp.replace(path)
+        replace_atomically(Path(path), _dump(self.to_json()).encode("utf-8"))
 
     # ---- checks against the run ----
 

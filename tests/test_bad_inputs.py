@@ -271,6 +271,25 @@ def test_an_unreachable_ray_address_fails_at_once(toy_recipe):
 # ---- failures mid-run -------------------------------------------------------------------------------
 
 
+def test_a_record_write_failing_on_a_full_disk_keeps_the_old_file_and_removes_its_partial_copy(tmp_path, monkeypatch):
+    import errno
+
+    from automl_nas.errors import RunError
+    from automl_nas.records import rundir
+
+    checkpoint = tmp_path / "last.pt"
+    checkpoint.write_bytes(b"epoch 3")
+
+    def disk_full(fd):  # the new copy is half on disk when the device fills
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(rundir.os, "fsync", disk_full)
+    with pytest.raises(RunError, match=r"last\.pt: cannot write \(No space left on device\)"):
+        rundir.atomic_write_bytes(checkpoint, b"epoch 4" * 100_000)
+    # The partial copy would hold space the resume needs on the disk it filled.
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"] and checkpoint.read_bytes() == b"epoch 3"
+
+
 class _DiskFullAfterFirstEpoch:
     """Stands in for a full disk: after epoch 0 the metrics file can no longer be appended to."""
 

@@ -43,15 +43,27 @@ def _writing(path: Path) -> Iterator[None]:
                             "on the run directory") from None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (a temporary file renamed over it)."""
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it); the ``OSError`` of a
+    failed write leaves ``path`` as it was and removes the partial temporary file, which on a full
+    disk would hold the space that writing again needs."""
     tmp = path.with_name(path.name + ".tmp")
-    with _writing(path):
+    try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """A run's record written with :func:`replace_atomically`; a failure is a run error naming the file."""
+    with _writing(path):
+        replace_atomically(path, data)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
