@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 
 from click.testing import CliRunner
@@ -67,3 +69,24 @@ def test_bench_fetch_offline_fails_at_once_naming_the_manual_route(monkeypatch):
     assert time.perf_counter() - started < 10
     assert out.exit_code == 4, out.output
     assert "cannot reach 127.0.0.1" in out.stderr and "automl bench import nb201" in out.stderr
+
+
+def test_an_import_that_fills_the_disk_is_a_data_error_that_keeps_the_installed_table(empty_automl_home, monkeypatch):
+    runner = CliRunner()
+    assert runner.invoke(main, ["bench", "import", "nb201", str(CSV), "-q"]).exit_code == 0
+    store = empty_automl_home / "benchmarks"
+    before = (store / "nb201" / "table.parquet").read_bytes()
+    import pyarrow.parquet as pq
+
+    def disk_full(table, where, **kw):  # as pyarrow fails on a full disk: an OSError, half a file written
+        open(where, "wb").write(b"PAR1")
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    out = runner.invoke(main, ["bench", "import", "nb201", str(CSV), "-q"])
+    assert out.exit_code == 4 and "Traceback" not in out.output and "internal error" not in out.output
+    assert (f"benchmark table 'nb201': cannot write it into {store} ({os.strerror(errno.ENOSPC)}) "
+            "(the table installed before is kept)") in out.stderr
+    assert "set AUTOML_NAS_HOME to a directory with room" in out.stderr
+    assert (store / "nb201" / "table.parquet").read_bytes() == before
+    assert sorted(p.name for p in store.iterdir()) == ["nb201"]  # no half-written copy left beside it

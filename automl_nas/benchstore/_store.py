@@ -77,15 +77,23 @@ class TableStore:
                             source_sha256=source_sha256, rows=len(arch), columns=tuple(kept),
                             created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                             notes=tuple(notes))
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the store is as readable as any cache
+        tmp = None
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+            tmp.chmod(0o755)  # mkdtemp makes it private; the store is as readable as any cache
             pq.write_table(table, tmp / TABLE_FILE, compression="zstd")
             (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
             self._replace(tmp, self.directory(name))
+        except OSError as exc:  # a full disk or a read-only home; pyarrow's write errors are OSErrors too
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            kept = " (the table installed before is kept)" if self.table_path(name).is_file() else ""
+            raise DataError(f"benchmark table {name!r}: cannot write it into {self.root} ({reason}){kept}",
+                            hint="free disk space there or make it writable, or set AUTOML_NAS_HOME to a directory "
+                                 "with room, then import again") from None
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
         return manifest
 
     def read(self, name: str, columns: Sequence[str] | None = None) -> dict[str, list]:
