@@ -10,6 +10,7 @@ probe of the host comes before anything is written.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -37,6 +38,18 @@ SHA256 = "580fd8f3425fed9f495640b0f12ccb7744f89dec7aff263bd75aed37ab0b8bb6"
 MANUAL = (f"download {ARCHIVE} (or NAS-Bench-201-v1_1-096897.pth) from the links in "
           "https://github.com/D-X-Y/NATS-Bench on a machine with internet, unpack it, then run "
           "`automl bench import nb201 PATH/NATS-tss-v1_0-3ffb9-simple`")
+
+
+# errno values of a failure on this machine's disk rather than on the network
+_LOCAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def _cannot_write(what: str, store: TableStore, exc: OSError) -> DataError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return DataError(f"bench fetch nb201: cannot write {what} into {store.root} ({reason})",
+                     hint=f"the fetch needs about {2 * SIZE / 1e9:.1f} GB free there while it runs (the archive and "
+                          "its unpacked copy; only the imported table is kept): free space or set AUTOML_NAS_HOME to "
+                          "a disk with room, or " + MANUAL)
 
 
 def _probe(url: str, timeout: float = 5.0) -> None:
@@ -87,19 +100,27 @@ def fetch_nb201(table: Any, store: TableStore, progress: Any = None) -> Manifest
     url = os.environ.get("AUTOML_NAS_NB201_URL", DEFAULT_URL)
     expected = os.environ.get("AUTOML_NAS_NB201_SHA256", SHA256 if url == DEFAULT_URL else "none")
     _probe(url)
-    store.root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".fetch-nb201.", dir=store.root))
+    try:
+        store.root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".fetch-nb201.", dir=store.root))
+    except OSError as exc:
+        raise _cannot_write("the download", store, exc) from None
     try:
         archive = work / ARCHIVE
         try:
             sha = _download(url, archive, progress)
         except OSError as exc:
+            if exc.errno in _LOCAL_ERRNOS:
+                raise _cannot_write(ARCHIVE, store, exc) from None
             raise DataError(f"bench fetch nb201: download from {url} failed ({type(exc).__name__}: {exc})",
                             hint=MANUAL) from exc
         if expected.lower() != "none" and sha != expected.lower():
             raise DataError(f"bench fetch nb201: {ARCHIVE} has SHA-256 {sha}, expected {expected}",
                             hint="retry (the download may be damaged), or " + MANUAL)
-        _unpack(archive, work)
+        try:
+            _unpack(archive, work)
+        except OSError as exc:
+            raise _cannot_write(f"the unpacked {ARCHIVE}", store, exc) from None
         archive.unlink()
         found = sorted(p.parent for p in work.rglob("meta.pickle.pbz2"))
         if not found:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,34 @@ def test_fetch_downloads_checks_and_imports(served_archive, tmp_path, monkeypatc
     assert (manifest.source, manifest.source_kind, manifest.rows) == ("NATS-tss-v1_0-3ffb9-simple", "nats-simple", COUNT)
     assert store.read("nb201", ["cifar10_valid"])["cifar10_valid"][2] == pytest.approx(syn.expected_row(2)["cifar10_valid"])
     assert [p.name for p in store.root.iterdir()] == ["nb201"]  # the archive and its unpacked copy are gone
+
+
+def test_fetch_on_a_full_disk_says_how_much_room_it_needs_and_leaves_nothing(served_archive, tmp_path, monkeypatch):
+    import errno
+    import tarfile
+
+    url, sha = served_archive
+    monkeypatch.setenv("AUTOML_NAS_NB201_URL", url)
+    monkeypatch.setenv("AUTOML_NAS_NB201_SHA256", sha)
+    store = TableStore(tmp_path / "store")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", disk_full)  # the archive is down, unpacking fills the disk
+    with pytest.raises(DataError, match=r"cannot write the unpacked NATS-tss-v1_0-3ffb9-simple.tar into .*store "
+                                        r"\(No space left on device\)") as caught:
+        Nb201Benchmark().fetch(store)
+    assert "needs about 2.3 GB free there" in caught.value.hint and "AUTOML_NAS_HOME" in caught.value.hint
+    assert [p.name for p in store.root.iterdir()] == []  # the archive is not left filling the disk
+    monkeypatch.undo()
+    monkeypatch.setenv("AUTOML_NAS_NB201_URL", url)
+    monkeypatch.setenv("AUTOML_NAS_NB201_SHA256", sha)
+    from automl_nas_eval_tabular import fetch as fetch_module
+
+    monkeypatch.setattr(fetch_module, "_download", disk_full)  # the download itself fills it
+    with pytest.raises(DataError, match=r"cannot write NATS-tss-v1_0-3ffb9-simple.tar into .*No space left"):
+        Nb201Benchmark().fetch(store)
 
 
 def test_single_file_imports_stream_without_torch(sources, tmp_path):
