@@ -47,6 +47,26 @@ def test_genotype_string_with_a_table_evaluator(tmp_path):
     assert written["metrics"] == printed["metrics"] and written["evaluator"] == "nb201-table"
 
 
+def test_metrics_that_cannot_be_written_name_the_out_file_not_a_run_to_resume(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from automl_nas.records import rundir
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(rundir.os, "fsync", disk_full)
+    table = tmp_path / "nb201.csv"
+    table.write_text(f"arch,cifar10\n{DRNAS_CELL},94.3633\n")
+    out = tmp_path / "m.json"
+    result = _eval(DRNAS_CELL, "-e", "nb201-table", "--set", f"path={json.dumps(str(table))}", "--out", str(out),
+                   "--work-dir", str(tmp_path / "wd"))
+    assert result.exit_code == 5 and f"{out}: cannot write (No space left on device)" in result.stderr
+    assert "fix: pass a writable --out FILE, or free disk space there" in result.stderr and "--resume" not in result.stderr
+    assert not out.exists() and not out.with_name("m.json.tmp").exists()
+
+
 @pytest.fixture
 def tiny_run(tmp_path) -> Path:
     npz = _blobs_npz(tmp_path / "blobs.npz")

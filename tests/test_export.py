@@ -152,3 +152,36 @@ def test_export_errors(args, code, message, tmp_path):
     result = CliRunner().invoke(main, ["export", DRNAS_CELL, "--out", str(tmp_path / "o"), *args])
     assert result.exit_code == code and message in result.stderr, result.output
     assert "Traceback" not in result.output
+
+
+def test_an_export_that_fills_the_disk_is_a_run_error_naming_the_file_and_keeps_earlier_files(tmp_path, monkeypatch):
+    """torch's writers, given a path, abort the process on a full disk (seen on a 100 KB tmpfs: a
+    C++ exception in PyTorchStreamWriter's destructor). Every file is built in memory and written
+    whole by the records' writer, so a full disk is an error that names the file and the fix."""
+    import errno
+    import os
+
+    from automl_nas.records import rundir
+
+    out = tmp_path / "out"
+    assert _export(DRNAS_CELL, out).exit_code == 0
+    written = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_fsync = os.fsync
+
+    def full_at_onnx(fd):  # model.pt still fits; the disk fills while model.onnx is written
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("model.onnx.tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(rundir.os, "fsync", full_at_onnx)
+    result = _export(DRNAS_CELL, out)
+    assert result.exit_code == 5 and "Traceback" not in result.output
+    assert f"{out / 'model.onnx'}: cannot write (No space left on device)" in result.stderr
+    assert "fix: free disk space there or pass another --out DIR, then export again" in result.stderr
+    assert "--resume" not in result.stderr  # no run to resume here
+    # model.pt was written again, whole (TorchScript files differ byte-wise between traces); the
+    # files after it are as the first export left them, and no partial copy is left
+    now = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(now) == sorted(written) == ["genotype.json", "model.onnx", "model.pt", "retrain.toml"]
+    assert all(now[name] == written[name] for name in ("genotype.json", "model.onnx", "retrain.toml"))
+    torch.jit.load(str(out / "model.pt"))

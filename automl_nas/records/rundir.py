@@ -31,16 +31,19 @@ if TYPE_CHECKING:
 _TRANSIENT = re.compile(rf"\.write-test-\d+|{re.escape(LOCK_NAME)}\.\d+\.tmp")
 
 
+#: The fix a failed record write names by default: the run resumes from what was written.
+RESUME_HINT = "free disk space or fix the permissions, then continue with `automl run --resume` on the run directory"
+
+
 @contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
+def _writing(path: Path, hint: str = RESUME_HINT) -> Iterator[None]:
     """A failed write of a record (full disk, lost permission) is a run error naming the file;
     what was written before stays as it was."""
     try:
         yield
     except OSError as exc:
-        raise RunError(f"{path}: cannot write ({exc.strerror or exc}); records written before are kept",
-                       hint="free disk space or fix the permissions, then continue with `automl run --resume` "
-                            "on the run directory") from None
+        raise RunError(f"{path}: cannot write ({exc.strerror or exc}); files written before are kept",
+                       hint=hint) from None
 
 
 def replace_atomically(path: Path, data: bytes) -> None:
@@ -60,14 +63,15 @@ def replace_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """A run's record written with :func:`replace_atomically`; a failure is a run error naming the file."""
-    with _writing(path):
+def atomic_write_bytes(path: Path, data: bytes, *, hint: str = RESUME_HINT) -> None:
+    """A record written with :func:`replace_atomically`; a failure is a run error naming the file,
+    with ``hint`` as its fix (by default: resume the run)."""
+    with _writing(path, hint):
         replace_atomically(path, data)
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=_default) + "\n").encode())
+def atomic_write_json(path: Path, obj: Any, *, hint: str = RESUME_HINT) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=_default) + "\n").encode(), hint=hint)
 
 
 def _default(obj: Any) -> Any:

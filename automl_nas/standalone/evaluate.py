@@ -65,9 +65,9 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
     }
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_path, result)
     except OSError as exc:
         raise RunError(f"cannot write the metrics to {out_path}: {exc.strerror or exc}", hint="pass a writable --out FILE") from None
+    atomic_write_json(out_path, result, hint="pass a writable --out FILE, or free disk space there")
     result["out"] = str(out_path)
     return result
 

@@ -12,6 +12,7 @@ checked against the eager network on a batch of two images; the differences are 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import warnings
 from pathlib import Path
@@ -30,6 +31,9 @@ from automl_nas.standalone.target import EvalPlan
 __all__ = ["ONNX_EXPORTERS", "export_plan", "parse_input_shape"]
 
 ONNX_EXPORTERS = ("dynamo", "legacy")
+# Each file is built in memory and then written whole: torch's own writers, given a path, abort
+# the process when the disk fills (an exception in PyTorchStreamWriter's destructor).
+_WRITE_HINT = "free disk space there or pass another --out DIR, then export again"
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
@@ -67,8 +71,8 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         _load_state(net, state, weights)
     net.eval()
     log(f"export: {genotype.text} ({space.name}, {sum(p.numel() for p in net.parameters()):,} parameters) -> {out}")
-    _torchscript(net, example, out / "model.pt")
-    _onnx(net, example, out / "model.onnx", onnx_exporter)
+    atomic_write_bytes(out / "model.pt", _torchscript(net, example, out / "model.pt"), hint=_WRITE_HINT)
+    atomic_write_bytes(out / "model.onnx", _onnx(net, example, out / "model.onnx", onnx_exporter), hint=_WRITE_HINT)
     record = {
         "space": space.name, "text": genotype.text, "space_options": _options(space_resolved),
         "source_run": plan.recipe.source or None, "inputs": attrs.asdict(inputs), "seed": plan.recipe.seed,
@@ -81,9 +85,9 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     for name, diff in record["checks"].items():
         if diff is not None and diff > 1e-4:
             log(f"export: warning: {name} = {diff:.3g}: the exported file differs from the eager network")
-    atomic_write_json(out / "genotype.json", record)
+    atomic_write_json(out / "genotype.json", record, hint=_WRITE_HINT)
     toml = retrain_recipe_text(plan, space_options=record["space_options"], data=_data_table(plan))
-    atomic_write_bytes(out / "retrain.toml", toml.encode())
+    atomic_write_bytes(out / "retrain.toml", toml.encode(), hint=_WRITE_HINT)
     return record
 
 
@@ -152,13 +156,16 @@ def _inputs(plan: EvalPlan, registry, shape, num_classes) -> InputSpec:
     return attrs.evolve(spec, num_classes=num_classes) if num_classes else spec
 
 
-def _torchscript(net, example, path: Path) -> None:
+def _torchscript(net, example, path: Path) -> bytes:
+    """The traced network as the bytes of a TorchScript file (``path`` names it in errors)."""
     import torch
 
     try:
         with _torchscript_chosen():
             traced = torch.jit.trace(net, example)
-            traced.save(str(path))
+            buf = io.BytesIO()
+            torch.jit.save(traced, buf)
+            return buf.getvalue()
     except Exception as exc:  # noqa: BLE001 - a network tracing cannot follow is reported, not dumped
         raise RunError(f"TorchScript export to {path} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
                        hint="the space's network must be traceable in eval mode; report it to the space plugin") from None
@@ -172,21 +179,25 @@ def _torchscript_chosen() -> Iterator[None]:
         yield
 
 
-def _onnx(net, example, path: Path, exporter: str) -> None:
+def _onnx(net, example, path: Path, exporter: str) -> bytes:
+    """The network as the bytes of an ONNX file (``path`` names it in errors)."""
     import torch
 
     if exporter not in ONNX_EXPORTERS:
         raise RecipeError(f"--onnx-exporter {exporter!r}: expected one of {', '.join(ONNX_EXPORTERS)}")
     try:
         if exporter == "dynamo":
-            torch.onnx.export(net, (example,), str(path), input_names=["input"], output_names=["logits"], dynamo=True,
-                              external_data=False, verbose=False,
-                              dynamic_shapes=({0: torch.export.Dim("batch")},))
-        else:
-            with warnings.catch_warnings():  # chosen explicitly: its deprecation notice is no news
-                warnings.simplefilter("ignore", DeprecationWarning)
-                torch.onnx.export(net, (example,), str(path), input_names=["input"], output_names=["logits"], dynamo=False,
-                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+            # No file given: the program's model, serialised here, is the bytes export(path) writes.
+            program = torch.onnx.export(net, (example,), None, input_names=["input"], output_names=["logits"],
+                                        dynamo=True, external_data=False, verbose=False,
+                                        dynamic_shapes=({0: torch.export.Dim("batch")},))
+            return program.model_proto.SerializeToString()
+        buf = io.BytesIO()
+        with warnings.catch_warnings():  # chosen explicitly: its deprecation notice is no news
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(net, (example,), buf, input_names=["input"], output_names=["logits"], dynamo=False,
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        return buf.getvalue()
     except ModuleNotFoundError as exc:
         raise RunError(f"ONNX export needs the package {exc.name!r}, which is not installed",
                        hint="pip install onnx onnxscript (they are dependencies of automl-nas), or --onnx-exporter legacy") from None
