@@ -8,6 +8,7 @@ key, component, step) and the fix.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Iterable, Iterator
 
 
@@ -84,6 +85,25 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's out-of-memory error (CUDA), the MPS and CPU allocators' RuntimeErrors, Python's
+    MemoryError: the machine's limit reached, not a bug of the code that asked for the memory."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # no tensor was ever allocated without it
+    if torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
+def memory_words(exc: BaseException) -> str:
+    """The first sentences of an out-of-memory message (how much was asked, what was free):
+    torch's CUDA message runs on for a paragraph."""
+    said = " ".join(str(exc).split())
+    return ". ".join(said.split(". ")[:3]).rstrip(".") or type(exc).__name__
+
+
 def plugin_failure(exc: BaseException, *, subject: str, plugin: str | None, dist: str | None, action: str,
                    hint: str) -> PluginError:
     """The one shape of a plugin's unexpected exception as a user-facing error:
@@ -94,11 +114,14 @@ def plugin_failure(exc: BaseException, *, subject: str, plugin: str | None, dist
 
 @contextlib.contextmanager
 def plugin_call(*, subject: str, plugin: str | None, dist: str | None, action: str, hint: str) -> Iterator[None]:
-    """Run plugin code; an :class:`AutomlError` passes through, anything else becomes
+    """Run plugin code; an :class:`AutomlError` passes through, and so does running out of memory
+    (:func:`is_out_of_memory`: the caller says what needed it); anything else becomes
     :func:`plugin_failure` (wrapped once, here, at the call site)."""
     try:
         yield
     except AutomlError:
         raise
     except Exception as exc:  # noqa: BLE001 - this is the one place plugin exceptions are wrapped
+        if is_out_of_memory(exc):
+            raise
         raise plugin_failure(exc, subject=subject, plugin=plugin, dist=dist, action=action, hint=hint) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl_nas.errors import plugin_call
+from automl_nas.errors import RunError, is_out_of_memory, memory_words, plugin_call
 
 if TYPE_CHECKING:
     from automl_nas.api import EvalContext, Evaluator, Genotype
@@ -15,9 +15,18 @@ __all__ = ["score"]
 
 
 def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
-    """``evaluator.evaluate(genotype, ctx)`` as plain floats; a plugin's bug is a PluginError naming it."""
-    with plugin_call(subject=f"evaluator {component.name!r}", plugin=component.plugin, dist=component.dist,
-                     action=f"failed on {genotype.text}",
-                     hint=f"check the evaluator's options (`automl plugins --options {component.name}`)"):
-        metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
+    """``evaluator.evaluate(genotype, ctx)`` as plain floats; a plugin's bug is a PluginError naming it,
+    running out of memory a RunError that says what to change."""
+    options = f"`automl plugins --options {component.name}`"
+    try:
+        with plugin_call(subject=f"evaluator {component.name!r}", plugin=component.plugin, dist=component.dist,
+                         action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
+            metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
+    except Exception as exc:  # noqa: BLE001 - only running out of memory is reworded
+        if not is_out_of_memory(exc):
+            raise
+        raise RunError(f"evaluator {component.name!r} ran out of memory on {ctx.device} scoring {genotype.text} "
+                       f"({memory_words(exc)})",
+                       hint=f"give it less to hold at once (a smaller batch among its options: {options}) or run it "
+                            "on a device with more free memory") from None
     return {k: float(v) for k, v in metrics.items()}

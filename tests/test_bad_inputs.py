@@ -290,6 +290,66 @@ def test_a_record_write_failing_on_a_full_disk_keeps_the_old_file_and_removes_it
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"] and checkpoint.read_bytes() == b"epoch 3"
 
 
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 7.63 GiB "
+                           "of which 1.06 GiB is free. Including non-PyTorch memory, this process has 6.56 GiB memory "
+                           "in use. Of the allocated memory 5.9 GiB is allocated by PyTorch"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to "
+                 "allocate 27917287424 bytes. Error code 12 (Cannot allocate memory)"),
+], ids=["cuda", "cpu"])
+def test_running_out_of_memory_mid_run_is_a_run_error_with_the_ways_to_need_less(make_toy_recipe, monkeypatch, error):
+    from automl_nas.engine.run import Search
+
+    real = Search.weight_step
+
+    def weight_step(self, x, y):
+        if self.history:  # the second epoch's first step needs more than the device has
+            raise error
+        return real(self, x, y)
+
+    monkeypatch.setattr(Search, "weight_step", weight_step)
+    recipe = make_toy_recipe(count=32)
+    result = cli("run", recipe, "-q", "--set", "search.epochs=3")
+    assert result.exit_code == 5 and "internal error" not in result.output and "Traceback" not in result.output
+    (run_dir,) = list((recipe.parent / "runs").iterdir())
+    assert "run error: out of memory on cpu after 1 finished epoch (" in result.stderr
+    assert error.args[0][:60] in " ".join(result.stderr.split())  # torch's own words: how much was asked
+    assert "Including non-PyTorch memory" not in result.stderr  # not its whole paragraph
+    assert f"the last good checkpoint ({run_dir / 'checkpoints' / 'last.pt'}) is kept" in result.stderr
+    assert "a smaller data.batch_size (the recipe's is" in result.stderr and "run.bf16 = true on a GPU" in result.stderr
+    assert f"`automl run --resume {run_dir}` continues" in " ".join(result.stderr.split())
+    written = json.loads((run_dir / "result.json").read_text())
+    assert written["status"] == "failed" and written["epochs_done"] == 1 and "out of memory" in written["error"]
+
+
+def test_an_evaluator_out_of_memory_keeps_the_search_s_genotype_and_names_the_evaluator(make_toy_recipe, monkeypatch):
+    from automl_nas_toy.space import CountConvs
+
+    def evaluate(self, genotype, ctx):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB. GPU 0 has a total capacity of "
+                                     "7.63 GiB of which 3.06 GiB is free. Process 4242 has 4 GiB memory in use")
+
+    monkeypatch.setattr(CountConvs, "evaluate", evaluate)
+    recipe = make_toy_recipe(count=32)
+    result = cli("run", recipe, "-q", "--set", "search.epochs=1")
+    (run_dir,) = list((recipe.parent / "runs").iterdir())
+    written = json.loads((run_dir / "result.json").read_text())
+    # the search finished: its genotype stays, the score is an error `automl eval` can retry; no plugin is blamed
+    assert written["status"] == "finished" and written["genotype"] and written.get("metrics") is None
+    assert written["eval_error"].startswith("evaluator 'toy-count' ran out of memory on cpu scoring ")
+    assert "Tried to allocate 9.00 GiB" in written["eval_error"] and "Process 4242" not in written["eval_error"]
+    assert "from plugin" not in written["eval_error"] and written["eval_retry"] == f"automl eval {run_dir}"
+    assert result.exit_code == 0, result.output
+
+
+def test_other_runtime_errors_are_not_taken_for_running_out_of_memory():
+    from automl_nas.errors import is_out_of_memory
+
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied (64x10 and 16x4)"))
+    assert not is_out_of_memory(ValueError("out of memory"))  # only the allocators' RuntimeErrors say it
+    assert is_out_of_memory(MemoryError()) and is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated"))
+
+
 class _DiskFullAfterFirstEpoch:
     """Stands in for a full disk: after epoch 0 the metrics file can no longer be appended to."""
 

@@ -1,4 +1,4 @@
-"""Numerical faults and signals: stop cleanly, keep the last good checkpoint."""
+"""Numerical faults, running out of memory and signals: stop cleanly, keep the last good checkpoint."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ import math
 import signal
 
 from automl_nas.engine.readout import StepValues
-from automl_nas.errors import Interrupted, RunError
+from automl_nas.errors import Interrupted, RunError, is_out_of_memory, memory_words
 
 
 class NumericalFault(RunError):
     status = "failed"
+
+
+class OutOfMemory(RunError):
+    status = "failed"
+
+
+def _kept(run) -> str:
+    return (f"the last good checkpoint ({run.run_dir.checkpoint_file}) is kept" if run.run_dir.checkpoint_file.exists()
+            else "no checkpoint had been written yet")
 
 
 class Guard:
@@ -25,13 +34,32 @@ class Guard:
                if not math.isfinite(value)]
         bad += [f"architecture parameters {k!r}" for k, ok in zip(run.params, values.finite_groups) if not ok]
         if bad:
-            kept = (f"the last good checkpoint ({run.run_dir.checkpoint_file}) is kept" if run.run_dir.checkpoint_file.exists()
-                    else "no checkpoint had been written yet")
             raise NumericalFault(
-                f"non-finite {', '.join(bad)} at epoch {epoch}, step {step}; the run stopped and {kept}",
+                f"non-finite {', '.join(bad)} at epoch {epoch}, step {step}; the run stopped and {_kept(run)}",
                 hint="lower the learning rates or narrow the temperature range in the recipe and start a new run "
                      "(resuming would repeat the same steps)",
             )
+
+    @contextlib.contextmanager
+    def memory(self):
+        """A step that needs more memory than the device has free stops the run as a run error
+        with the ways to need less, instead of ending in an internal error's traceback."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are turned into the run error
+            if not is_out_of_memory(exc):
+                raise
+            search, run = self.search, self.search.run
+            said = memory_words(exc)
+            done, batch = len(search.history), search.recipe.data.batch_size
+            raise OutOfMemory(
+                f"out of memory on {search.device} after {done} finished epoch{'' if done == 1 else 's'} ({said}); "
+                f"the run stopped and {_kept(run)}",
+                hint=f"start the run again needing less memory per step: a smaller data.batch_size (the recipe's is "
+                     f"{batch}), run.bf16 = true on a GPU, a space option that recomputes activations in backward "
+                     f"(e.g. space.checkpointing, where the space has it), or a device with more free memory; if "
+                     f"other processes held the memory, `automl run --resume {run.run_dir.path}` continues",
+            ) from None
 
     def interrupted(self) -> Interrupted:
         run = self.search.run

@@ -478,11 +478,12 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
     guard = Guard(search)
     hooks.call("automl_run_start", run=run)
     try:
-        with guard.signals():
+        with guard.signals(), guard.memory():
             last = search.run_epochs(guard, hooks)
         if run.stop_requested:
             raise guard.interrupted()
-        result = _finish(search, base, last)
+        with guard.memory():
+            result = _finish(search, base, last)
     except AutomlError as exc:
         result = attrs.evolve(base, status=getattr(exc, "status", "failed"), error=str(exc),
                               epochs_done=len(search.history),
