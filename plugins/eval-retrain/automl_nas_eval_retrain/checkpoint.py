@@ -26,6 +26,11 @@ from automl_nas.records import atomic_write_bytes, atomic_write_json
 
 __all__ = ["CheckpointDir", "job_key"]
 
+# A full disk mid-retraining: the same `automl eval` (or a search's final scoring, retried with
+# `automl eval RUN_DIR`) continues from the epoch checkpoint written before.
+_WRITE_HINT = ("free disk space (or pass a writable --work-dir DIR to automl eval), then run the same command "
+               "again: retraining continues from its last checkpoint")
+
 
 def job_key(job: dict[str, Any]) -> str:
     """Stable 12-hex-digit key of a JSON-able job description."""
@@ -46,16 +51,16 @@ class CheckpointDir:
     def save(self, state: dict[str, Any]) -> None:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            if not (self.path / "job.json").exists():
-                atomic_write_json(self.path / "job.json", self.job)
-            buf = io.BytesIO()
-            torch.save(state, buf)
-            atomic_write_bytes(self.state_file, buf.getvalue())
-            lines = "".join(json.dumps(rec) + "\n" for rec in state["history"])
-            atomic_write_bytes(self.path / "epochs.jsonl", lines.encode())
         except OSError as exc:
             raise RunError(f"retrain checkpoint {self.state_file} cannot be written: {exc.strerror or exc}",
                            hint="give the run a writable directory (automl eval --work-dir DIR)") from None
+        if not (self.path / "job.json").exists():
+            atomic_write_json(self.path / "job.json", self.job, hint=_WRITE_HINT)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(self.state_file, buf.getvalue(), hint=_WRITE_HINT)
+        lines = "".join(json.dumps(rec) + "\n" for rec in state["history"])
+        atomic_write_bytes(self.path / "epochs.jsonl", lines.encode(), hint=_WRITE_HINT)
 
     def load(self, device: str) -> dict[str, Any] | None:
         """The saved state, or ``None`` when this job has not finished an epoch yet."""

@@ -135,6 +135,34 @@ def test_another_job_gets_its_own_checkpoint(nb201_space, blobs, tmp_path):
     assert len(list((tmp_path / "retrain").glob("*/last.pt"))) == 2
 
 
+def test_a_checkpoint_write_on_a_full_disk_says_the_same_command_continues(nb201_space, blobs, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from automl_nas.errors import RunError
+    from automl_nas.records import rundir
+
+    cfg = RetrainConfig(epochs=2, batch_size=64, network=TINY_NB201)
+    ctx = EvalContext(space=nb201_space, data=blobs, run_dir=tmp_path, **QUIET)
+    real_fsync = os.fsync
+
+    def full_after_epoch_1(fd):  # epoch 1's checkpoint fits; epoch 2's fills the disk
+        if list(tmp_path.glob("retrain/*/epochs.jsonl")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(rundir.os, "fsync", full_after_epoch_1)
+    with pytest.raises(RunError, match=r"last\.pt: cannot write \(No space left on device\)") as caught:
+        Retrain(cfg).evaluate(Genotype("nb201", DRNAS_CELL), ctx)
+    assert "run the same command again: retraining continues from its last checkpoint" in caught.value.hint
+    assert "automl run --resume" not in caught.value.hint  # retraining is not a search run
+    (job,) = tmp_path.glob("retrain/*")
+    assert json.loads((job / "epochs.jsonl").read_text().splitlines()[-1])["epoch"] in (0, 1)  # epoch 1 kept
+    monkeypatch.undo()
+    Retrain(cfg).evaluate(Genotype("nb201", DRNAS_CELL), ctx)  # room again: the same call finishes
+    assert len((job / "epochs.jsonl").read_text().splitlines()) == 2
+
+
 def test_nan_loss_stops_with_the_epoch_and_step_named(nb201_space, blobs, tmp_path):
     from automl_nas.errors import RunError
 
