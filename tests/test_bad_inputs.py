@@ -372,6 +372,7 @@ def test_a_record_write_failing_mid_run_is_a_run_error_that_keeps_finished_work(
     result = cli("run", recipe, "-q", "--set", "search.epochs=3")
     assert result.exit_code == 5 and "metrics.jsonl: cannot write" in result.output
     (run_dir,) = list((recipe.parent / "runs").iterdir())
+    assert f"continue with `automl run --resume {run_dir}`" in " ".join(result.stderr.split())  # the command, whole
     assert json.loads((run_dir / "metrics.saved").read_text().splitlines()[0])["epoch"] == 0
     assert json.loads((run_dir / "result.json").read_text())["status"] == "failed"
     assert json.loads(result.stdout)["status"] == "failed"  # the summary still reaches stdout

@@ -41,3 +41,30 @@ def test_resume_refuses_a_recipe_or_a_directory_without_a_search(tmp_path):
     assert both.exit_code == 2 and "--resume RUN_DIR alone" in both.output
     empty = runner.invoke(main, ["search", "--resume", str(tmp_path)])
     assert empty.exit_code != 0 and "search.json is missing" in empty.output
+
+
+def test_a_full_disk_mid_search_names_automl_search_resume_which_then_finishes(tmp_path, monkeypatch):
+    import builtins
+    import errno
+    import os
+
+    from automl_nas.records import rundir
+
+    appended = []
+
+    def open_on_a_filling_disk(file, mode="r", *args, **kwargs):
+        if Path(file).name == "history.jsonl" and "a" in mode:
+            appended.append(file)
+            if len(appended) > 5:  # the sixth query's record no longer fits
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(rundir, "open", open_on_a_filling_disk, raising=False)
+    cut = tmp_path / "cut"
+    out = CliRunner().invoke(main, ["search", str(RECIPE), "-p", "quick", "-q", "--run-dir", str(cut)])
+    assert out.exit_code == 5 and f"{cut / 'history.jsonl'}: cannot write (No space left on device)" in out.stderr
+    assert f"continue with `automl search --resume {cut}`" in " ".join(out.stderr.split())  # not `automl run`
+    monkeypatch.undo()
+    resumed = CliRunner().invoke(main, ["search", "--resume", str(cut), "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["queries"] == 20 and len(_history(cut)) == 20

@@ -322,3 +322,25 @@ def test_a_study_recipe_that_names_a_ray_address_runs_its_trials_on_ray(tmp_path
         with pytest.raises(RuntimeError, match="stop before any trial"):
             run_study(path, trials=1, quiet=True)
     assert chosen == [False, True, True]
+
+
+def test_a_report_that_cannot_be_written_is_a_run_error_and_the_rerun_writes_it(tmp_path, recipe, monkeypatch):
+    import errno
+    import os
+
+    from automl_nas.errors import RunError
+    from automl_nas.study import report
+
+    class FullDisk:
+        def to_csv(self, *args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    path = recipe()
+    monkeypatch.setattr(report, "_trials_table", lambda study: FullDisk())
+    with pytest.raises(RunError, match=r"cannot write the study's report \(No space left on device\)") as caught:
+        run_study(path, quiet=True)
+    assert "run the same `automl study` command again: its trials are kept in the storage" in caught.value.hint
+    monkeypatch.undo()
+    again = run_study(path, quiet=True)  # no trial is run again: the report is written from the storage
+    assert again["trials"] == 2 and (Path(again["study_dir"]) / "trials.csv").is_file()
+    assert sorted(p.name for p in Path(again["study_dir"]).glob("trial-*")) == ["trial-0000", "trial-0001"]

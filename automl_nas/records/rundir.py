@@ -127,8 +127,9 @@ class RunDir:
     """A run directory. :meth:`new` chooses one for a new run without creating anything;
     :meth:`claim` creates it, checks it can be written and holds its lock for the run."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, resume: str = "automl run --resume") -> None:
         self.path = Path(path)
+        self.resume = resume  # the command that continues this run, named when a write fails
         # new()'s automatic name: make() takes the next free one if another run took it meanwhile
         self._named_from: Path | None = None
 
@@ -143,10 +144,10 @@ class RunDir:
             # under torchrun every rank writes its own records (issue 15): name-<time>-rankR
             rank = f"-rank{os.environ.get('RANK', '0')}" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
             base = Path(root) / f"{safe_name(name)}-{stamp}{rank}"
-            run = cls(first_free(base))
+            run = cls(first_free(base), resume=resume)
             run._named_from = base
             return run
-        run = cls(rank_path(path))
+        run = cls(rank_path(path), resume=resume)
         run.refuse_if_used(resume=resume)
         return run
 
@@ -229,11 +230,16 @@ class RunDir:
         return self.path / "checkpoints" / "last.pt"
 
     # ---- writes ----
+    @property
+    def write_hint(self) -> str:
+        """The fix a failed write in this directory names: make room, then continue the run."""
+        return f"free disk space or fix the permissions, then continue with `{self.resume} {self.path}`"
+
     def write_text(self, path: Path, text: str) -> None:
-        atomic_write_bytes(path, text.encode())
+        atomic_write_bytes(path, text.encode(), hint=self.write_hint)
 
     def append_jsonl(self, path: Path, record: dict) -> None:
-        with _writing(path), open(path, "a", encoding="utf-8") as fh:
+        with _writing(path, self.write_hint), open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, default=_default) + "\n")
             fh.flush()
 
@@ -243,10 +249,10 @@ class RunDir:
             return
         lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
         kept = [ln for ln in lines if json.loads(ln).get("epoch", -1) < keep]
-        atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+        atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode(), hint=self.write_hint)
 
     def write_result(self, result: RunResult) -> None:
-        atomic_write_json(self.result_file, result.to_json())
+        atomic_write_json(self.result_file, result.to_json(), hint=self.write_hint)
 
     # ---- reads (tolerant: earlier schema versions and unknown keys are accepted) ----
     def read_metrics(self) -> list[dict]:

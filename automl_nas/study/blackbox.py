@@ -357,14 +357,15 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                                                            plan.proposer, plan.run, plan.executor)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
     device = evaluation_device(run, cfg, executor)
-    rd = RunDir(Path(resume)) if resume is not None else RunDir.new(run.root, f"{name}-blackbox", run_dir,
-                                                                                 resume="automl search --resume")
+    rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
+          else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
 
     with rd.claim(fresh=resume is None):  # locked; a fresh run is refused a directory that holds one
         replay: list[dict] = []
         if resume is None:
-            rd.recipe_file.write_text(Path(path).read_text())
-            atomic_write_json(rd.path / "search.json", {"profile": profile, "overrides": list(overrides)})
+            rd.write_text(rd.recipe_file, Path(path).read_text())
+            atomic_write_json(rd.path / "search.json", {"profile": profile, "overrides": list(overrides)},
+                              hint=rd.write_hint)
         elif (rd.path / "history.jsonl").exists():
             replay = [json.loads(line) for line in (rd.path / "history.jsonl").read_text().splitlines() if line.strip()]
 
@@ -385,5 +386,5 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                   "schema_version": SCHEMA_VERSION}
         # A black-box search's result.json shares RunResult's identity and status keys (so `automl show`
         # and RunResult.from_json read it) and adds the search's own: best, queries, evaluations.
-        atomic_write_json(rd.result_file, result)
+        atomic_write_json(rd.result_file, result, hint=rd.write_hint)
         return result

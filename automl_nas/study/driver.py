@@ -316,7 +316,8 @@ def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:
                            hint=f"continue that study with --storage {held.get('storage')!r}, or start another in "
                                 f"its own directory: --set study.name=... or study.root=...")
         return
-    atomic_write_json(binding, {"study": name, "storage": url})  # a directory from before study.json: adopted
+    atomic_write_json(binding, {"study": name, "storage": url},  # a directory from before study.json: adopted
+                      hint="free disk space or fix the permissions, then run the same `automl study` command again")
 
 
 def _executor(executor_cfg: Any, cfg: StudyConfig, study_dir: Path, address: str | None, on_ray: bool, quiet: bool,

@@ -27,13 +27,21 @@ def best_trials(study) -> list[dict[str, Any]]:
 
 
 def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
+    from automl_nas.errors import RunError
     from automl_nas.records.rundir import atomic_write_json
 
+    # The trials are in the storage by now: a report that cannot be written is written by the next run.
+    hint = ("free disk space or fix the permissions, then run the same `automl study` command again: its trials "
+            "are kept in the storage and the report is written again")
     best = best_trials(study)
-    _trials_table(study).to_csv(study_dir / "trials.csv", index=False)
-    plots, notes = _plots(study, study_dir, cfg)
+    try:
+        _trials_table(study).to_csv(study_dir / "trials.csv", index=False)
+        plots, notes = _plots(study, study_dir, cfg)
+    except OSError as exc:
+        raise RunError(f"{study_dir}: cannot write the study's report ({exc.strerror or exc})", hint=hint) from None
     atomic_write_json(study_dir / "best.json", {"study": cfg.name, "objectives": cfg.objectives, "best": best,
-                                                "pareto_front": len(study.directions) > 1, "plot_notes": notes})
+                                                "pareto_front": len(study.directions) > 1, "plot_notes": notes},
+                      hint=hint)
     return {"best": best, "files": [str(study_dir / "trials.csv"), str(study_dir / "best.json"), *plots],
             "plot_notes": notes}
 
