@@ -32,7 +32,7 @@ def save(search, epochs_done: int) -> None:
     }
     buf = io.BytesIO()
     torch.save(state, buf)
-    _write_verified(run.run_dir.checkpoint_file, buf.getvalue(), epochs_done)
+    _write_verified(run.run_dir.checkpoint_file, buf.getvalue(), epochs_done, hint=run.run_dir.write_hint)
 
 
 def _manifest(path: Path) -> Path:
@@ -43,14 +43,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_verified(path: Path, data: bytes, epochs_done: int) -> None:
+def _write_verified(path: Path, data: bytes, epochs_done: int, *, hint: str) -> None:
     """The checkpoint and a checksum manifest. The manifest is written first and accepts the
     new and the current checksum, so a crash between the two renames leaves a pair that
     verifies; flipped bytes verify against neither."""
     previous = _sha256(path.read_bytes()) if path.exists() else None
     atomic_write_json(_manifest(path), {"sha256": _sha256(data), "previous_sha256": previous, "bytes": len(data),
-                                        "epochs_done": epochs_done})
-    atomic_write_bytes(path, data)
+                                        "epochs_done": epochs_done}, hint=hint)
+    atomic_write_bytes(path, data, hint=hint)
 
 
 def _verify(path: Path, log) -> None:

@@ -471,7 +471,8 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
         ckpt.load(search)
     else:
         run_dir.write_text(run_dir.recipe_file, dump_recipe(recipe))
-        atomic_write_json(run_dir.env_file, environment(search.device, recipe.seed, recipe.data.name, search.data.source))
+        atomic_write_json(run_dir.env_file, environment(search.device, recipe.seed, recipe.data.name, search.data.source),
+                          hint=run_dir.write_hint)
     base = RunResult(recipe=recipe.name, space=search.space.name or plan.space.component.name,
                      sampler=plan.sampler.component.name, dataset=recipe.data.name, seed=recipe.seed,
                      run_dir=str(run_dir.path))
