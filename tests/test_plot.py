@@ -89,3 +89,23 @@ def test_plot_refuses_a_directory_that_is_not_a_run(tmp_path):
     assert str(tmp_path) in str(info.value) and "seed batch" in str(info.value)
     res = CliRunner().invoke(main, ["plot", str(tmp_path)])
     assert res.exit_code == 5 and "neither a run directory" in res.output
+
+
+def test_plots_that_do_not_fit_on_the_disk_are_a_run_error_naming_the_directory(toy_recipe, monkeypatch):
+    import errno
+    import os
+
+    from automl_nas.plots import _figures
+
+    run_dir = toy_recipe.parent / "runs" / "one"
+    _invoke("run", str(toy_recipe), "-q", *FAST, "--run-dir", str(run_dir))
+
+    def disk_full(fig, path):  # as matplotlib's savefig fails on a full disk (no file name in the error)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_figures, "save", disk_full)
+    res = CliRunner().invoke(main, ["plot", str(run_dir), "--out", str(run_dir / "p")])
+    assert res.exit_code == 5 and "internal error" not in res.output
+    assert f"{run_dir / 'p'}: cannot write the plots (No space left on device)" in res.stderr
+    assert "fix: free disk space there or pass another --out DIR, then plot again" in res.stderr
+    assert (run_dir / "result.json").is_file()  # the run itself is untouched

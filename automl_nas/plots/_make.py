@@ -53,9 +53,14 @@ def plot_target(target: str | Path, out: str | Path | None = None) -> PlotReport
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"{out_dir}: cannot create the plot directory ({exc.strerror})", hint="pass a writable --out DIR") from None
-    sections = {"run": _run_sections, "batch": _batch_sections, "study": _study_sections}[kind](target, runs, out_dir)
     html = out_dir / "index.html"
-    write_page(html, f"automl-nas {kind}: {target.resolve().name}", sections)
+    try:
+        sections = {"run": _run_sections, "batch": _batch_sections, "study": _study_sections}[kind](target, runs, out_dir)
+        write_page(html, f"automl-nas {kind}: {target.resolve().name}", sections)
+    except OSError as exc:  # a full disk or a directory that turned read-only: the run itself is untouched
+        where = exc.filename or out_dir
+        raise RunError(f"{where}: cannot write the plots ({exc.strerror or exc})",
+                       hint="free disk space there or pass another --out DIR, then plot again") from None
     files = [str(p) for s in sections for p in s.images]
     return PlotReport(kind=kind, target=str(target), out_dir=str(out_dir), files=files, html=str(html),
                       seconds=round(time.perf_counter() - started, 2))
