@@ -344,3 +344,32 @@ def test_a_report_that_cannot_be_written_is_a_run_error_and_the_rerun_writes_it(
     again = run_study(path, quiet=True)  # no trial is run again: the report is written from the storage
     assert again["trials"] == 2 and (Path(again["study_dir"]) / "trials.csv").is_file()
     assert sorted(p.name for p in Path(again["study_dir"]).glob("trial-*")) == ["trial-0000", "trial-0001"]
+
+
+def test_a_storage_that_fills_mid_study_stops_the_driver_with_the_reason_and_the_rerun_goes_on(tmp_path, recipe,
+                                                                                              monkeypatch):
+    import sqlite3
+
+    from automl_nas.errors import RunError
+    from automl_nas.study import driver
+
+    real_ask, asked = driver._Driver.ask, []
+
+    def ask_on_a_filling_disk(self):
+        asked.append(1)
+        if len(asked) == 2:  # as Optuna's RDB storage reports SQLite's full disk on commit
+            try:
+                raise sqlite3.OperationalError("database or disk is full")
+            except sqlite3.OperationalError as cause:
+                raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
+        return real_ask(self)
+
+    monkeypatch.setattr(driver._Driver, "ask", ask_on_a_filling_disk)
+    path = recipe()
+    with pytest.raises(RunError, match=r"study 's': a write to its storage sqlite:///.*study\.db failed "
+                                       r"\(OperationalError: database or disk is full\)") as caught:
+        run_study(path, quiet=True)
+    assert "run the same `automl study` command again: the trials it recorded are kept" in caught.value.hint
+    monkeypatch.undo()
+    again = run_study(path, quiet=True)
+    assert again["trials"] == 2

@@ -19,9 +19,10 @@ policy; the attempt log next to the trial's directory keeps every attempt).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import attrs
 
@@ -287,11 +288,31 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
                          ranks=recipe.executor.ranks, heartbeat=Heartbeat())
-        with driver.heartbeat:
+        with driver.heartbeat, _storage_writes(cfg.name, url):
             _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
         files = write_report(study, study_dir, cfg)
     return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
             "trials": _counted(study), **files}
+
+
+@contextlib.contextmanager
+def _storage_writes(name: str, url: str) -> Iterator[None]:
+    """A storage that refuses a write mid-study (a full disk under SQLite or a journal file, a
+    database that went read-only) stops the driver with the reason; what it recorded stays."""
+    import optuna
+
+    try:
+        yield
+    except optuna.exceptions.StorageInternalError as exc:  # RDB storage: the database's own error is the cause
+        raise _storage_failed(name, url, one_line(exc.__cause__ or exc)) from None
+    except OSError as exc:  # a journal file's write
+        raise _storage_failed(name, url, exc.strerror or one_line(exc)) from None
+
+
+def _storage_failed(name: str, url: str, reason: str) -> RunError:
+    return RunError(f"study {name!r}: a write to its storage {url} failed ({reason})",
+                    hint="free disk space where the storage lives (or make the database writable again), then run "
+                         "the same `automl study` command again: the trials it recorded are kept")
 
 
 def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:
