@@ -192,6 +192,24 @@ def test_a_recipe_that_is_not_utf8_is_a_recipe_error(tmp_path):
     assert result.exit_code == 2 and "not UTF-8" in result.output
 
 
+def test_a_recipe_saved_with_a_byte_order_mark_reads_as_without(toy_recipe, tmp_path):
+    marked = tmp_path / "marked.toml"  # Windows editors save UTF-8 with a BOM, which TOML does not allow
+    marked.write_bytes(b"\xef\xbb\xbf" + toy_recipe.read_bytes())
+    assert cli("validate", marked).exit_code == 0
+    assert cli("validate", toy_recipe).output == cli("validate", marked).output.replace("marked.toml", "toy.toml")
+
+
+@pytest.mark.parametrize(("text", "missing"), [
+    ('name = "x"\n', "search"),
+    ('name = "x"\n[space]\nname = "nb201"\n[data]\nname = "digits"\n[search]\nepochs = 2\n', "search.sampler"),
+])
+def test_a_missing_table_or_key_is_named_once(tmp_path, text, missing):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(text)
+    result = cli("validate", recipe)
+    assert result.exit_code == 2 and f"{recipe}: {missing}: required key is missing" in result.output, result.output
+
+
 # ---- checkpoints --------------------------------------------------------------------------------
 
 

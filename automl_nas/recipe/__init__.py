@@ -18,7 +18,8 @@ __all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load
 def load_raw(path: str | Path) -> dict:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is dropped, not a TOML syntax error
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe file not found", hint="check the path; shipped recipes live in recipes/*.toml") from None
     except UnicodeDecodeError as exc:

@@ -146,7 +146,8 @@ def _messages(exc: BaseException, path: str, cls: Any = None) -> list[str]:
                     key = note.name
                 elif isinstance(note, IterableValidationNote):
                     key = note.index
-            sub_path = _join(path, key) if key is not None else path
+            # a missing key's KeyError names the key itself (newer cattrs note it too: joined once)
+            sub_path = _join(path, key) if key is not None and not isinstance(sub, KeyError) else path
             out.extend(_messages(sub, sub_path))
         return out
     if isinstance(exc, ForbiddenExtraKeysError):
