@@ -373,3 +373,23 @@ def test_a_storage_that_fills_mid_study_stops_the_driver_with_the_reason_and_the
     monkeypatch.undo()
     again = run_study(path, quiet=True)
     assert again["trials"] == 2
+
+
+def test_a_journal_file_that_fills_is_named_and_other_os_errors_are_not_called_storage_failures(tmp_path, recipe,
+                                                                                                 monkeypatch):
+    import errno
+    import os
+
+    from automl_nas.errors import RunError
+    from automl_nas.study import driver
+
+    def ask_on_a_full_disk(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(driver._Driver, "ask", ask_on_a_full_disk)
+    path = recipe()
+    journal = f"journal:{tmp_path / 'study.log'}"
+    with pytest.raises(RunError, match=rf"a write to its storage {journal} failed \(No space left on device\)"):
+        run_study(path, quiet=True, storage=journal)
+    with pytest.raises(OSError):  # with a database storage an OSError is not the storage's: not reworded as one
+        run_study(path, quiet=True, storage=f"sqlite:///{tmp_path / 'other.db'}", overrides=['study.name="s2"'])

@@ -305,7 +305,9 @@ def _storage_writes(name: str, url: str) -> Iterator[None]:
         yield
     except optuna.exceptions.StorageInternalError as exc:  # RDB storage: the database's own error is the cause
         raise _storage_failed(name, url, one_line(exc.__cause__ or exc)) from None
-    except OSError as exc:  # a journal file's write
+    except OSError as exc:
+        if not url.startswith("journal:"):  # only a journal file's writes raise it as themselves
+            raise
         raise _storage_failed(name, url, exc.strerror or one_line(exc)) from None
 
 
