@@ -340,6 +340,24 @@ def test_running_out_of_memory_mid_run_is_a_run_error_with_the_ways_to_need_less
     assert written["status"] == "failed" and written["epochs_done"] == 1 and "out of memory" in written["error"]
 
 
+def test_a_supernet_or_data_set_too_big_for_the_device_is_refused_before_anything_is_written(make_toy_recipe,
+                                                                                            monkeypatch):
+    from automl_nas.engine.run import Search
+
+    def build(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 150.00 MiB. GPU 0 has a total capacity "
+                                     "of 7.63 GiB of which 20.06 MiB is free. Including non-PyTorch memory")
+
+    monkeypatch.setattr(Search, "__init__", build)
+    recipe = make_toy_recipe(count=32)
+    result = cli("run", recipe, "-q")
+    assert result.exit_code == 5 and "internal error" not in result.output
+    assert ("out of memory on cpu while building the supernet and loading the data set onto it (CUDA out of memory. "
+            "Tried to allocate 150.00 MiB") in " ".join(result.stderr.split())
+    assert "nothing was written" in result.stderr and "space options such as channels" in result.stderr
+    assert not (recipe.parent / "runs").exists() or not list((recipe.parent / "runs").iterdir())
+
+
 def test_an_evaluator_out_of_memory_keeps_the_search_s_genotype_and_names_the_evaluator(make_toy_recipe, monkeypatch):
     from automl_nas_toy.space import CountConvs
 

@@ -87,3 +87,19 @@ class Guard:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def building_memory(device: str):
+    """Building the supernet and putting the data set on the device: running out of memory there
+    (before anything is written) is a run error with the ways to need less, not an internal error."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are turned into the run error
+        if not is_out_of_memory(exc):
+            raise
+        raise OutOfMemory(
+            f"out of memory on {device} while building the supernet and loading the data set onto it "
+            f"({memory_words(exc)}); nothing was written",
+            hint="a smaller supernet (space options such as channels or cells) or data set (e.g. data.limit), or a "
+                 "device with more free memory") from None

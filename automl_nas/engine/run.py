@@ -453,8 +453,11 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
     recipe = plan.recipe
     device = join_from_environment(resolve_device(recipe.run.device))  # under torchrun: this rank's device
     started = time.perf_counter()
+    from automl_nas.engine.guards import building_memory
+
     with deterministic_kernels(recipe.run.deterministic):
-        search = Search(plan, registry, run_dir, device=device, quiet=quiet)
+        with building_memory(device):
+            search = Search(plan, registry, run_dir, device=device, quiet=quiet)
         with run_dir.claim(fresh=not resume, log=search.run.log):
             result = _execute(search, pm, resume=resume, started=started)
     if search.world.size > 1:
