@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -97,11 +97,23 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
 
 
-def memory_words(exc: BaseException) -> str:
+def _memory_words(exc: BaseException) -> str:
     """The first sentences of an out-of-memory message (how much was asked, what was free):
     torch's CUDA message runs on for a paragraph."""
     said = " ".join(str(exc).split())
     return ". ".join(said.split(". ")[:3]).rstrip(".") or type(exc).__name__
+
+
+@contextlib.contextmanager
+def out_of_memory_as(error: Callable[[str], AutomlError]) -> Iterator[None]:
+    """Around work that may need more memory than the machine has: running out becomes
+    ``error(torch's first sentences)``, the caller's words and fix; anything else passes unchanged."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are reworded
+        if not is_out_of_memory(exc):
+            raise
+        raise error(_memory_words(exc)) from None
 
 
 def plugin_failure(exc: BaseException, *, subject: str, plugin: str | None, dist: str | None, action: str,

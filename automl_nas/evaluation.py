@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl_nas.errors import RunError, is_out_of_memory, memory_words, plugin_call
+from automl_nas.errors import RunError, out_of_memory_as, plugin_call
 
 if TYPE_CHECKING:
     from automl_nas.api import EvalContext, Evaluator, Genotype
@@ -18,15 +18,11 @@ def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: E
     """``evaluator.evaluate(genotype, ctx)`` as plain floats; a plugin's bug is a PluginError naming it,
     running out of memory a RunError that says what to change."""
     options = f"`automl plugins --options {component.name}`"
-    try:
-        with plugin_call(subject=f"evaluator {component.name!r}", plugin=component.plugin, dist=component.dist,
-                         action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
-            metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
-    except Exception as exc:  # noqa: BLE001 - only running out of memory is reworded
-        if not is_out_of_memory(exc):
-            raise
-        raise RunError(f"evaluator {component.name!r} ran out of memory on {ctx.device} scoring {genotype.text} "
-                       f"({memory_words(exc)})",
-                       hint=f"give it less to hold at once (a smaller batch among its options: {options}) or run it "
-                            "on a device with more free memory") from None
+    ran_out = out_of_memory_as(lambda said: RunError(
+        f"evaluator {component.name!r} ran out of memory on {ctx.device} scoring {genotype.text} ({said})",
+        hint=f"give it less to hold at once (a smaller batch among its options: {options}) or run it on a device "
+             "with more free memory"))
+    with ran_out, plugin_call(subject=f"evaluator {component.name!r}", plugin=component.plugin, dist=component.dist,
+                              action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
+        metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
     return {k: float(v) for k, v in metrics.items()}

@@ -7,7 +7,7 @@ import math
 import signal
 
 from automl_nas.engine.readout import StepValues
-from automl_nas.errors import Interrupted, RunError, is_out_of_memory, memory_words
+from automl_nas.errors import Interrupted, RunError, out_of_memory_as
 
 
 class NumericalFault(RunError):
@@ -40,26 +40,23 @@ class Guard:
                      "(resuming would repeat the same steps)",
             )
 
-    @contextlib.contextmanager
     def memory(self):
         """A step that needs more memory than the device has free stops the run as a run error
         with the ways to need less, instead of ending in an internal error's traceback."""
-        try:
-            yield
-        except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are turned into the run error
-            if not is_out_of_memory(exc):
-                raise
-            search, run = self.search, self.search.run
-            said = memory_words(exc)
-            done, batch = len(search.history), search.recipe.data.batch_size
-            raise OutOfMemory(
+        search, run = self.search, self.search.run
+
+        def stopped(said: str) -> OutOfMemory:
+            done = len(search.history)
+            return OutOfMemory(
                 f"out of memory on {search.device} after {done} finished epoch{'' if done == 1 else 's'} ({said}); "
                 f"the run stopped and {_kept(run)}",
                 hint=f"start the run again needing less memory per step: a smaller data.batch_size (the recipe's is "
-                     f"{batch}), run.bf16 = true on a GPU, a space option that recomputes activations in backward "
-                     f"(e.g. space.checkpointing, where the space has it), or a device with more free memory; if "
-                     f"other processes held the memory, `automl run --resume {run.run_dir.path}` continues",
-            ) from None
+                     f"{search.recipe.data.batch_size}), run.bf16 = true on a GPU, a space option that recomputes "
+                     f"activations in backward (e.g. space.checkpointing, where the space has it), or a device with "
+                     f"more free memory; if other processes held the memory, `automl run --resume {run.run_dir.path}` "
+                     f"continues")
+
+        return out_of_memory_as(stopped)
 
     def interrupted(self) -> Interrupted:
         run = self.search.run
@@ -89,17 +86,11 @@ class Guard:
                 signal.signal(sig, old)
 
 
-@contextlib.contextmanager
 def building_memory(device: str):
     """Building the supernet and putting the data set on the device: running out of memory there
     (before anything is written) is a run error with the ways to need less, not an internal error."""
-    try:
-        yield
-    except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are turned into the run error
-        if not is_out_of_memory(exc):
-            raise
-        raise OutOfMemory(
-            f"out of memory on {device} while building the supernet and loading the data set onto it "
-            f"({memory_words(exc)}); nothing was written",
-            hint="a smaller supernet (space options such as channels or cells) or data set (e.g. data.limit), or a "
-                 "device with more free memory") from None
+    return out_of_memory_as(lambda said: OutOfMemory(
+        f"out of memory on {device} while building the supernet and loading the data set onto it ({said}); "
+        f"nothing was written",
+        hint="a smaller supernet (space options such as channels or cells) or data set (e.g. data.limit), or a "
+             "device with more free memory"))

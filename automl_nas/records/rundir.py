@@ -36,7 +36,7 @@ RESUME_HINT = "free disk space or fix the permissions, then continue with `autom
 
 
 @contextlib.contextmanager
-def _writing(path: Path, hint: str = RESUME_HINT) -> Iterator[None]:
+def _writing(path: Path, hint: str) -> Iterator[None]:
     """A failed write of a record (full disk, lost permission) is a run error naming the file;
     what was written before stays as it was."""
     try:
