@@ -30,7 +30,9 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
   the epoch lines the trials stream to the driver; each trial's device and Ray's GPU ids. Needs
   ``ray`` (the device image has none: ``scripts/gpu_session.sh --prepare`` carries a pruned wheel).
 * peak memory: per step-time configuration and per search (CUDA max allocated, else process RSS).
-* the summary ends with the issue's targets and a verdict each (:func:`targets`).
+* the summary ends with the issue's targets and a verdict each (:func:`targets`), and with the
+  defaults the step-time rows decide (:func:`decisions`): ``run.compile`` per configuration, bf16's
+  speed, and GDAS' form (eager, or one static graph of all ops).
 
 Time: the summary is written after every section, and ``--deadline-s`` (default 540 s) stops
 subprocesses still running then and skips the sections left, so a check cut short by the caller
@@ -601,6 +603,9 @@ def markdown(report: dict) -> str:
         lines.append(f"- throughput ratio: {ray_seeds['throughput_ratio']:.2f}x (target on a GPU: >= 3x for 4 seeds)")
     lines += ["", "## issue 15 targets", "", "| target | measured | verdict |", "| --- | --- | --- |"]
     lines += [f"| {t.target} | {t.measured} | {t.verdict} |" for t in targets(report)]
+    lines += ["", "## defaults these figures decide (fp32 eager is the reference)", "",
+              "| option | measured (ms per iteration) | says |", "| --- | --- | --- |"]
+    lines += [f"| {d.option} | {d.measured} | {d.says} |" for d in decisions(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -663,6 +668,71 @@ def targets(report: dict) -> list[Target]:
     peaks = [f"{r['config']} {r['peak_gb']:.2f} GB" for r in step_rows.values()]
     rows.append(Target("peak memory per configuration", ", ".join(peaks) or "not measured", "reported"))
     return rows
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One default that waits for GPU figures: what the step-time rows measured and what they say."""
+
+    option: str
+    measured: str
+    says: str
+
+
+# A default changes only for more than this gain: the same step drifts by a few % between runs.
+DECISIVE_GAIN = 1.05
+
+
+def decisions(report: dict) -> list[Decision]:
+    """The defaults the issue leaves to measurement, from the fp32/bf16, eager/compiled step rows.
+
+    GDAS' form: its eager supernet runs only the sampled op and reads k* back each sample, so
+    dynamo cannot hold it in one graph. The alternative is a static form that runs every op with
+    the hard one-hot as weights (same values and gradients; the unselected ops' parameters then
+    need their optimizer step skipped, as eager SGD skips a ``None`` gradient). That form does the
+    DARTS supernet's work, so ``darts-nb201`` compiled with CUDA graphs is about what it would take.
+    """
+    on_gpu, full = report["device"].startswith("cuda"), report["mode"] == "full"
+    rows = report["sections"].get("step_time", {}).get("rows", [])
+    ms = {(r["config"], bool(r["bf16"]), bool(r["compiled"])): r["ms_iter"] for r in rows}
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+
+    def says(text: str) -> str:
+        if not on_gpu:
+            return "CPU run: decides no GPU default"
+        return text if full else "reduced run: no decision"
+
+    def speedups(key: tuple[bool, bool]) -> dict[str, float]:
+        return {c: ms[(c, False, False)] / ms[(c, *key)] for c in configs
+                if (c, False, False) in ms and (c, *key) in ms}
+
+    out = []
+    for option, key, what in (("run.compile (reduce-overhead: CUDA graphs)", (False, True), "compiled"),
+                              ("run.bf16", (True, False), "bf16")):
+        gain = speedups(key)
+        if not gain:
+            out.append(Decision(option, "not measured", "no decision"))
+            continue
+        measured = ", ".join(f"{c} {ms[(c, False, False)]:.0f} -> {ms[(c, *key)]:.0f} ms ({g:.2f}x)" for c, g in gain.items())
+        faster = [c for c, g in gain.items() if g > DECISIVE_GAIN]
+        if not faster:
+            verdict = f"stays off: no configuration is > {DECISIVE_GAIN - 1:.0%} faster {what}"
+        elif what == "bf16":  # speed alone does not decide: bf16 changes rounding
+            verdict = (f"> {DECISIVE_GAIN - 1:.0%} faster for {', '.join(faster)}: on there only if "
+                       "`gpu_session.sh --spread` puts bf16 inside fp32's seed-to-seed spread")
+        else:
+            verdict = f"on for {', '.join(faster)} (> {DECISIVE_GAIN - 1:.0%} faster {what})"
+        out.append(Decision(option, measured, says(verdict)))
+    eager, static = ms.get(("gdas-nb201", False, False)), ms.get(("darts-nb201", False, True))
+    option = "GDAS' form: eager, or all ops in one static graph"
+    if eager is None or static is None:
+        out.append(Decision(option, "not measured (needs gdas-nb201 eager and darts-nb201 compiled, fp32)", "no decision"))
+    else:
+        measured = f"gdas-nb201 eager {eager:.0f} ms; all ops in CUDA graphs ~ darts-nb201 compiled {static:.0f} ms"
+        verdict = (f"build the static form: up to {eager - static:.0f} ms per iteration less ({eager / static:.2f}x)"
+                   if eager > DECISIVE_GAIN * static else "eager stays: one graph of all ops is not faster")
+        out.append(Decision(option, measured, says(verdict)))
+    return out
 
 
 def parse_args(argv=None) -> argparse.Namespace:

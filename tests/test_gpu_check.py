@@ -196,3 +196,35 @@ def test_ray_seeds_too_close_to_the_deadline_is_not_run_and_says_how_to_run_it(t
     section = json.loads((out / "gpu_check.json").read_text())["sections"]["ray_seeds"]
     assert section["ok"] and "--sections env,ray_seeds" in section["not_run"] and "throughput_ratio" not in section
     assert not list(out.glob("ray-seeds-*"))  # no batch started
+
+
+def _step_row(config, ms, *, bf16=False, compiled=False):
+    return {"config": config, "bf16": bf16, "compiled": compiled, "ms_iter": ms, "ms_min": ms, "img_per_s": 128e3 / ms,
+            "peak_gb": 1.0, "peak_kind": "cuda allocated"}
+
+
+def test_decisions_read_the_defaults_off_the_step_rows(gpu_check):
+    rows = [_step_row("gdas-nb201", 30.0), _step_row("darts-nb201", 40.0), _step_row("drnas-nb201", 42.0),
+            _step_row("darts-nb201", 12.0, compiled=True), _step_row("drnas-nb201", 41.0, compiled=True),
+            _step_row("gdas-nb201", 29.5, bf16=True), _step_row("darts-nb201", 25.0, bf16=True)]
+    report = {"device": "cuda", "mode": "full", "sections": {"step_time": {"rows": rows}}}
+    compile_, bf16, gdas = gpu_check.decisions(report)
+    # CUDA graphs: 3.3x for DARTS, 2% for DrNAS (inside run-to-run drift): on for DARTS only
+    assert compile_.says == "on for darts-nb201 (> 5% faster compiled)"
+    assert "darts-nb201 40 -> 12 ms (3.33x)" in compile_.measured and "drnas-nb201 42 -> 41 ms (1.02x)" in compile_.measured
+    # bf16 is faster for DARTS only, and speed alone never switches it on
+    assert bf16.says.startswith("> 5% faster for darts-nb201: on there only if") and "--spread" in bf16.says
+    # GDAS eager 30 ms vs all ops in one graph ~ DARTS compiled 12 ms: the static form is worth building
+    assert gdas.says == "build the static form: up to 18 ms per iteration less (2.50x)"
+    rows[3] = _step_row("darts-nb201", 31.0, compiled=True)
+    assert gpu_check.decisions(report)[2].says == "eager stays: one graph of all ops is not faster"
+    assert gpu_check.decisions(report)[0].says.startswith("on for darts-nb201")  # 40 / 31 = 1.29x
+    # a CPU or reduced run shows the figures and decides nothing; a missing row is said
+    for device, mode, says in (("cpu", "full", "CPU run: decides no GPU default"),
+                               ("cuda", "quick", "reduced run: no decision")):
+        got = gpu_check.decisions({"device": device, "mode": mode, "sections": {"step_time": {"rows": rows}}})
+        assert {d.says for d in got} == {says}
+    bare = gpu_check.decisions({"device": "cuda", "mode": "full", "sections": {"step_time": {"rows": rows[:3]}}})
+    assert [d.says for d in bare] == ["no decision"] * 3 and bare[2].measured.startswith("not measured")
+    assert "## defaults these figures decide" in gpu_check.markdown(
+        {**report, "finished": "now", "total_s": 1.0, "seconds": {"step_time": 1.0}})
