@@ -255,7 +255,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                       "measuring ours alone", file=sys.stderr, flush=True)
                 official = None
         for p in paths:  # warm-up every path (allocator, oneDNN primitive caches)
-            set_fast_paths(search.run.supernet, p == "fast")
+            set_fast_paths(search.run.supernet, p == "fast" and not args.compile)  # compiled: the plain path (engine)
             time_iterations(search, batches, args.warmup, clock, single=cfg.single_level)
         alternate = args.interleave or official is not None
         rounds = args.rounds if alternate else 1
@@ -263,7 +263,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
         round_ratios = []
         for _ in range(rounds):
             for p in paths:
-                set_fast_paths(search.run.supernet, p == "fast")
+                set_fast_paths(search.run.supernet, p == "fast" and not args.compile)
                 got = time_iterations(search, batches, per_round, clock, single=cfg.single_level)
                 for k, v in got.items():
                     times[p][k].extend(v)
@@ -281,7 +281,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
             from op_breakdown import profile_steps
 
             cuda, n = args.device.startswith("cuda"), max(2, min(args.iters, 4))
-            set_fast_paths(search.run.supernet, paths[0] == "fast")
+            set_fast_paths(search.run.supernet, paths[0] == "fast" and not args.compile)
             ours = profile_steps(lambda i: time_iterations(search, batches[i % len(batches):][:1], 1, clock,
                                                            single=cfg.single_level), n, cuda=cuda,
                                  device=args.device)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import sys
 import time
 from typing import Any, ContextManager
 
@@ -73,7 +74,10 @@ class Search:
         self._check_every_phase_has_a_loss()
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)
-        set_fast_paths(supernet, recipe.run.fast_paths)
+        # issue 15: torch.compile traces the plain path. The fused path's autograd Functions ask the
+        # running backward which gradients it wants (nn/grad_needs.py), which dynamo cannot trace: it
+        # would run every cell eager behind a compiled shell, and CUDA graphs would capture nothing.
+        set_fast_paths(supernet, recipe.run.fast_paths and not recipe.run.compile)
         if recipe.run.channels_last:  # issue 15: images follow in loss(); layout only, same maths
             supernet = supernet.to(memory_format=torch.channels_last)
         # issue 15: the compiled forward shares the supernet's parameters; structural changes
@@ -191,6 +195,8 @@ class Search:
         run = self.run
         params = run.params if arch_grad else {k: v.detach() for k, v in run.params.items()}
         sample = self.sampler.sample(params, phase="weights" if phase == "single" else phase)
+        if self.forward_net is not run.supernet and _picks_ops(sample):
+            self._run_eager()
         if self.recipe.run.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
@@ -352,6 +358,15 @@ class Search:
 
     # ------------------------------------------------------------------ per epoch
 
+    def _run_eager(self) -> None:
+        """Leave run.compile for a sampler that picks one op per edge (GDAS, uniform single path):
+        each new pick is a new graph for dynamo, a compile per step until its recompile limit, then
+        eager anyway; the fused eager path is the fastest there (issue 15)."""
+        self.forward_net = self.run.supernet
+        set_fast_paths(self.run.supernet, self.recipe.run.fast_paths)
+        print(f"automl: note: run.compile is off for this run: sampler {self.run.sampler_name!r} picks one op per "
+              "edge, a new graph every step for torch.compile; the supernet runs eager", file=sys.stderr, flush=True)
+
     def derive(self) -> Genotype:
         with torch.no_grad():
             params = {k: v.detach().cpu() for k, v in self.sampler.derive_params(self.run.params).items()}
@@ -422,6 +437,11 @@ def _check_batch(key: str, size: int, available: int, split: str, source: str) -
     if size > available:
         raise RecipeError(f"{source}: {key} = {size} is larger than the {split} split ({available} images)",
                           hint=f"set {key} <= {available}, or use more data (data.limit = 0, another data set)")
+
+
+def _picks_ops(sample: dict) -> bool:
+    """Whether a sample runs one op per edge (hard samplers) instead of weighting every op."""
+    return any(getattr(weights, "active", None) is not None for weights in sample.values())
 
 
 def _echo(msg: str) -> None:
