@@ -546,7 +546,8 @@ def markdown(report: dict) -> str:
             proj = f"{r['projection_h']:.2f}" if r.get("projection_h") is not None else "-"
             off = r.get("official_ms_measured")
             vs_official = (f"{off:.0f} | {r['ms_iter'] / off:.2f}") if off else "- | -"
-            compiled = f"yes ({r.get('compile_mode') or 'default'})" if r.get("compiled") else "no"
+            graphs = (f"; {r['graphs']} graphs, {r['graph_breaks']} breaks" if r.get("graphs") is not None else "")
+            compiled = f"yes ({r.get('compile_mode') or 'default'}{graphs})" if r.get("compiled") else "no"
             lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {compiled} | "
                          f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} "
                          f"| {vs_official} |")
@@ -696,6 +697,10 @@ def decisions(report: dict) -> list[Decision]:
     rows = report["sections"].get("step_time", {}).get("rows", [])
     ms = {(r["config"], bool(r["bf16"]), bool(r["compiled"])): r["ms_iter"] for r in rows}
     configs = list(dict.fromkeys(r["config"] for r in rows))
+    # a compiled row that is not one graph per kind of step measured a partly eager supernet
+    broken = {(r["config"], bool(r["bf16"]), True): f"; {r['graphs']} graphs, {r['graph_breaks']} breaks: partly eager"
+              for r in rows if r["compiled"] and r.get("graphs") is not None
+              and (r.get("graph_breaks") or not 1 <= r["graphs"] <= 2)}
 
     def says(text: str) -> str:
         if not on_gpu:
@@ -713,7 +718,8 @@ def decisions(report: dict) -> list[Decision]:
         if not gain:
             out.append(Decision(option, "not measured", "no decision"))
             continue
-        measured = ", ".join(f"{c} {ms[(c, False, False)]:.0f} -> {ms[(c, *key)]:.0f} ms ({g:.2f}x)" for c, g in gain.items())
+        measured = ", ".join(f"{c} {ms[(c, False, False)]:.0f} -> {ms[(c, *key)]:.0f} ms ({g:.2f}x{broken.get((c, *key), '')})"
+                             for c, g in gain.items())
         faster = [c for c, g in gain.items() if g > DECISIVE_GAIN]
         if not faster:
             verdict = f"stays off: no configuration is > {DECISIVE_GAIN - 1:.0%} faster {what}"

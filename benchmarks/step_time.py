@@ -125,6 +125,11 @@ class Measurement:
     # Images per weight step and per arch step. 64 is the papers'; a batch of 2 measures the per-step
     # fixed cost (Python, dispatch, autograd, kernel launches) that no batch size amortises.
     batch: int = PAPER_BATCH
+    # Compiled rows: the graphs dynamo built over warm-up and timing, and its graph breaks plus the
+    # frames it gave up on (run eager). CUDA graphs capture only what is in a graph: a healthy
+    # compiled supernet is one graph per kind of step (weight, arch), no breaks (issue 15).
+    graphs: int | None = None
+    graph_breaks: int | None = None
 
 
 # ---------------------------------------------------------------------------------- worker side
@@ -205,6 +210,14 @@ def time_iterations(search, batches, iters: int, clock: _Clock, *, single: bool)
     return out
 
 
+def dynamo_graphs() -> dict[str, int]:
+    """``graphs`` and ``graph_breaks`` (breaks plus frames dynamo ran eager) so far in this process."""
+    from torch._dynamo.utils import counters
+
+    return {"graphs": int(counters["stats"]["unique_graphs"]),
+            "graph_breaks": sum(counters["graph_break"].values()) + sum(counters["unimplemented"].values())}
+
+
 def _peak(device: str) -> tuple[float, str]:
     import torch
 
@@ -277,6 +290,8 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                              args.compile_mode, args.batch) for p in paths]
         if round_ratios:
             rows[0] = replace(rows[0], round_ratios=round_ratios)
+        if args.compile:
+            rows = [replace(m, **dynamo_graphs()) for m in rows]
         if args.breakdown:  # after the timed rounds: the profiler's overhead never enters the medians
             from op_breakdown import profile_steps
 
@@ -416,6 +431,11 @@ def print_table(rows: list[Measurement]) -> None:
                 f"{cfg.epochs} epochs x {cfg.iters_per_epoch} it x {m.ms_iter:.0f} ms"
                 + (f" + {cfg.frozen_epochs} weight-only epochs x {m.ms_weight:.0f} ms" if cfg.frozen_epochs else ""))
         print(f"projection {m.config} ({m.path}): {what} = {hours:.2f} h on {m.device} ({m.threads} threads) - {cfg.note}")
+    for m in rows:
+        if m.graphs is not None:
+            health = ("" if m.graph_breaks == 0 and 1 <= m.graphs <= 2 else
+                      ": not one graph per kind of step, so CUDA graphs capture only part of it (TORCH_LOGS=graph_breaks,recompiles)")
+            print(f"compiled {m.config}: {m.graphs} dynamo graph(s), {m.graph_breaks} graph break(s) or eager frame(s){health}")
     for m in rows:
         if m.batch != PAPER_BATCH:
             print(f"batch {m.config} ({m.path}): {m.batch} images per weight step and per arch step, not the papers' "

@@ -216,6 +216,8 @@ def test_decisions_read_the_defaults_off_the_step_rows(gpu_check):
     assert bf16.says.startswith("> 5% faster for darts-nb201: on there only if") and "--spread" in bf16.says
     # GDAS eager 30 ms vs all ops in one graph ~ DARTS compiled 12 ms: the static form is worth building
     assert gdas.says == "build the static form: up to 18 ms per iteration less (2.50x)"
+    rows[4] = {**rows[4], "graphs": 17, "graph_breaks": 8}  # a compile that ran partly eager says so
+    assert "drnas-nb201 42 -> 41 ms (1.02x; 17 graphs, 8 breaks: partly eager)" in gpu_check.decisions(report)[0].measured
     rows[3] = _step_row("darts-nb201", 31.0, compiled=True)
     assert gpu_check.decisions(report)[2].says == "eager stays: one graph of all ops is not faster"
     assert gpu_check.decisions(report)[0].says.startswith("on for darts-nb201")  # 40 / 31 = 1.29x

@@ -250,3 +250,29 @@ def test_split_batch_must_be_below_the_batch(step_time, capsys):
     with pytest.raises(SystemExit):
         step_time.parse_args(["--split-batch", "64", "--device", "cpu"])
     assert "--split-batch 64: must be a batch between 1 and --batch (64)" in capsys.readouterr().err
+
+
+def test_compiled_rows_say_how_many_graphs_dynamo_built(step_time, capsys):
+    import torch
+    from torch._dynamo.utils import counters
+
+    def broken(x):
+        y = x * 2
+        torch._dynamo.graph_break()
+        return y + 1
+
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        torch.compile(broken, backend="eager")(torch.ones(3))
+        got = step_time.dynamo_graphs()
+    finally:
+        torch._dynamo.reset()
+    assert got == {"graphs": 2, "graph_breaks": 1}
+    step_time.print_table([_measurement(step_time, compiled=True, **got)])
+    assert ("compiled drnas-pc-nb201: 2 dynamo graph(s), 1 graph break(s) or eager frame(s): not one graph per kind "
+            "of step, so CUDA graphs capture only part of it") in capsys.readouterr().out
+    step_time.print_table([_measurement(step_time, compiled=True, graphs=2, graph_breaks=0)])
+    assert "compiled drnas-pc-nb201: 2 dynamo graph(s), 0 graph break(s) or eager frame(s)\n" in capsys.readouterr().out
+    step_time.print_table([_measurement(step_time)])
+    assert "dynamo graph" not in capsys.readouterr().out  # an eager row
