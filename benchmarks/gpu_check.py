@@ -4,7 +4,8 @@ Sections (each runs in subprocesses of its own; a failing section is recorded an
 
 * ``env``: Python, torch, CUDA/cuDNN, device name and memory, git commit.
 * ``cuda_tests``: ``pytest -m cuda`` over :data:`CUDA_TEST_FILES` (``tests/test_cuda.py``: fused vs
-  plain on the device, fp32 tight and bf16 with a stated tolerance, a step and a short epoch of
+  plain on the device, fp32 tight and bf16 with a stated tolerance, compiled with CUDA graphs vs
+  eager, a step and a short epoch of
   every shipped recipe and every sampler, resuming, network morphism, a black-box search, a
   latency table; ``tests/test_conformance.py``:
   every registered evaluator scores on the device as on the CPU); on ``--device cpu`` the same

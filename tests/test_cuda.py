@@ -359,3 +359,32 @@ def test_one_epoch_with_every_registered_sampler_on_the_device(tmp_path, cuda_de
                                         "search.steps_per_epoch=2", "search.valid_batches=1", f"run.root={str(tmp_path)!r}",
                                         f'search.sampler={{name="{sampler}"}}', 'evaluator={name="synflow"}'])
     assert result["status"] == "finished" and result["genotype"], result
+
+
+def test_compiled_with_cuda_graphs_takes_the_eager_steps_on_device(tmp_path, cuda_device, monkeypatch):
+    """``run.compile`` with ``reduce-overhead`` (CUDA graphs; step_time's compiled rows time it at paper
+    size) takes the eager steps' results, as one graph per kind of step that later steps replay.
+
+    The CPU dry run traces only (dynamo's ``eager`` backend: inductor needs minutes on 2 cores);
+    tests/test_compile_graphs.py checks that tracing for every soft-weight recipe."""
+    from torch._dynamo.utils import counters
+
+    if not cuda_device.startswith("cuda"):
+        real = torch.compile
+        monkeypatch.setattr(torch, "compile", lambda model, **kwargs: real(model, backend="eager"))
+    recipe, tiny, extra, epoch = CASES[3]  # DrNAS: Dirichlet samples, a new weight every step
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        compiled = _build(tmp_path, cuda_device, recipe, tiny,
+                          (*extra, "run.compile=true", "run.compile_mode='reduce-overhead'"), epoch, fast=True,
+                          name="compiled")
+        got = engine_steps_state(compiled, iterations=4)
+        graphs, breaks = counters["stats"]["unique_graphs"], {**counters["graph_break"], **counters["unimplemented"]}
+    finally:
+        torch._dynamo.reset()
+    assert 1 <= graphs <= 2 and not breaks, f"{graphs} graphs, breaks {breaks}"
+    want = engine_steps_state(_build(tmp_path, cuda_device, recipe, tiny, extra, epoch, fast=True, name="eager"),
+                              iterations=4)
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=2e-5, msg=key)
