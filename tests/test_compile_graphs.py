@@ -108,3 +108,27 @@ def test_a_sampler_that_picks_one_op_per_edge_runs_eager_and_says_so(tmp_path, t
     want = engine_steps_state(eager, iterations=3)
     for key, value in want.items():
         assert torch.equal(got[key], value), key  # the same run as without run.compile
+
+
+def test_validation_under_run_compile_runs_the_fused_path_eager_and_leaves_the_graphs_alone(
+        tmp_path, traced_only, monkeypatch):
+    import automl_nas_space_nb201.network as network
+
+    fused_calls = []
+    real_fused = network.fused_cell_forward
+    monkeypatch.setattr(network, "fused_cell_forward", lambda *a: fused_calls.append(1) or real_fused(*a))
+    overrides = [*TINY, *NB201_TINY]
+    search = build_search(REPO / "recipes" / "drnas.toml", root=tmp_path, name="compiled",
+                          overrides=[*overrides, "run.compile=true"])
+    engine_steps_state(search, iterations=1)
+    graphs = _graphs()
+    assert not fused_calls  # the compiled steps trace the plain path
+    accuracy = search.valid_accuracy()
+    assert fused_calls and {c.fast_paths for c in search.run.supernet.cells if hasattr(c, "edges")} == {False}
+    engine_steps_state(search, iterations=2, seed=11)
+    assert _graphs() == graphs and not _breaks()  # validation's switch did not cost a recompile
+    eager = build_search(REPO / "recipes" / "drnas.toml", root=tmp_path, name="eager", overrides=overrides)
+    engine_steps_state(eager, iterations=1)
+    # the compiled steps ran the plain path, the eager ones the fused: float-close weights, so at most
+    # one of the 64 validation images may fall the other way
+    assert accuracy == pytest.approx(eager.valid_accuracy(), abs=100 / 64 + 1e-9)

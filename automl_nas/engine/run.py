@@ -375,17 +375,25 @@ class Search:
     @torch.no_grad()
     def valid_accuracy(self, child: bool = False) -> float:
         run = self.run
+        compiled = self.forward_net is not run.supernet
+        if compiled:  # the compiled forward traces the plain path; this eager pass is fastest fused
+            set_fast_paths(run.supernet, self.recipe.run.fast_paths)
         run.supernet.eval()
         correct, total = torch.zeros((), dtype=torch.long, device=self.device), 0
-        # the pass's children drawn at once: one read of the probabilities, one transfer of the picks
-        children = iter(child_samples(self.sampler, run.params, self._valid_batch_count(), run.generator)) if child else None
-        for x, y in self._valid_batches():
-            sample = next(children) if children is not None else self.sampler.sample(run.params, phase="eval")
-            out = run.supernet(x, sample)
-            logits = out[0] if isinstance(out, tuple) else out
-            correct += (logits.argmax(1) == y).sum()  # summed on the device: one host read per pass (issue 15)
-            total += len(y)
-        run.supernet.train()
+        try:
+            # the pass's children drawn at once: one read of the probabilities, one transfer of the picks
+            children = (iter(child_samples(self.sampler, run.params, self._valid_batch_count(), run.generator))
+                        if child else None)
+            for x, y in self._valid_batches():
+                sample = next(children) if children is not None else self.sampler.sample(run.params, phase="eval")
+                out = run.supernet(x, sample)
+                logits = out[0] if isinstance(out, tuple) else out
+                correct += (logits.argmax(1) == y).sum()  # summed on the device: one host read per pass (issue 15)
+                total += len(y)
+        finally:
+            run.supernet.train()
+            if compiled:
+                set_fast_paths(run.supernet, False)
         return 100.0 * int(correct) / max(total, 1)
 
     def epoch_record(self, epoch: int, means: dict, lr: float, seconds: float) -> EpochRecord:
