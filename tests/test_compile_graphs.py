@@ -132,3 +132,20 @@ def test_validation_under_run_compile_runs_the_fused_path_eager_and_leaves_the_g
     # the compiled steps ran the plain path, the eager ones the fused: float-close weights, so at most
     # one of the 64 validation images may fall the other way
     assert accuracy == pytest.approx(eager.valid_accuracy(), abs=100 / 64 + 1e-9)
+
+
+def test_a_supernet_that_dynamo_breaks_into_pieces_is_said_once_and_the_search_goes_on(tmp_path, traced_only, capsys):
+    # PyTorch Geometric's self-loop handling calls nonzero (a data-dependent shape): dynamo breaks there
+    search = build_search(REPO / "recipes" / "gnn-darts.toml", root=tmp_path, name="gnn", profile="quick",
+                          overrides=["run.device='cpu'", "run.threads=1", "run.compile=true"])
+    engine_steps_state(search, iterations=3)
+    err = capsys.readouterr().err
+    assert err.count("run.compile: torch.compile split the supernet into") == 1, err
+    assert "Dynamic shape operator" in err and "run.compile = false runs it eager" in err
+    # a supernet held in whole graphs: no note
+    search = build_search(REPO / "recipes" / "drnas.toml", root=tmp_path, name="nb201",
+                          overrides=[*TINY, *NB201_TINY, "run.compile=true"])
+    torch._dynamo.reset()
+    counters.clear()
+    engine_steps_state(search, iterations=3)
+    assert "split the supernet" not in capsys.readouterr().err

@@ -31,6 +31,7 @@ from automl_nas.data import BatchLoader, GraphLoader, graph_search_split, search
 from automl_nas.determinism import deterministic_kernels
 from automl_nas.devices import resolve_device, set_threads
 from automl_nas.engine import checkpoint as ckpt
+from automl_nas.engine.compile_watch import GraphWatch
 from automl_nas.engine.diagnostics import collapse_diagnostics
 from automl_nas.engine.distributed import World, join_from_environment, leave
 from automl_nas.engine.hooks import HookRelay
@@ -85,6 +86,7 @@ class Search:
         # run.compile_mode = "reduce-overhead" adds CUDA graphs: the supernets of soft-weight methods are
         # static (new sample values, same graph), so one capture replays every step's launches.
         self.forward_net = torch.compile(supernet, mode=recipe.run.compile_mode) if recipe.run.compile else supernet
+        self.graph_watch = GraphWatch()
         self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
         self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None
@@ -201,6 +203,8 @@ class Search:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             out = self.forward_net(x, sample)
+        if self.forward_net is not run.supernet and (note := self.graph_watch.after_call()):
+            print(f"automl: note: {note}", file=sys.stderr, flush=True)
         logits, aux = (out if isinstance(out, tuple) else (out, None))
         logits, aux = logits.float(), (aux.float() if aux is not None else None)  # losses in fp32 under bf16
         ctx = LossContext(phase=phase, logits=logits, targets=y, params=run.params, sample=sample,

@@ -1,0 +1,48 @@
+"""What ``torch.compile`` made of the supernet (issue 15): one note when it could not keep a step whole.
+
+CUDA graphs (``run.compile_mode = "reduce-overhead"``) capture what dynamo holds in a graph. A
+supernet whose forward dynamo breaks (an op whose output shape depends on the data, such as the
+``nonzero`` in PyTorch Geometric's self-loop handling) still runs, in pieces with eager code
+between them, and the speed-up shrinks or goes. That is not an error, so the run goes on; the user
+learns it once, with the most frequent reason, instead of from a slow search.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+__all__ = ["GraphWatch"]
+
+
+class GraphWatch:
+    """Call :meth:`after_call` after each compiled forward; it returns the note once, after both
+    kinds of step have been traced, if dynamo broke the forward or gave up on frames of it."""
+
+    CALLS = 3  # the weight step and the arch step traced, then one more call
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.done = False
+
+    def after_call(self) -> str | None:
+        if self.done:
+            return None
+        self.calls += 1
+        if self.calls < self.CALLS:
+            return None
+        self.done = True
+        from torch._dynamo.utils import counters
+
+        reasons = Counter({_first_line(k): v for k, v in counters["graph_break"].items()})
+        reasons.update({_first_line(k): v for k, v in counters["unimplemented"].items()})
+        if not reasons:
+            return None
+        graphs = counters["stats"]["unique_graphs"]
+        reason, count = reasons.most_common(1)[0]
+        return (f"run.compile: torch.compile split the supernet into {graphs} graphs ({sum(reasons.values())} "
+                f"graph breaks or eager frames; most often, {count}x: {reason}); the search goes on, but CUDA graphs "
+                f"capture only the pieces. TORCH_LOGS=graph_breaks shows where; run.compile = false runs it eager")
+
+
+def _first_line(reason: str) -> str:
+    return reason.strip().split("\n")[0].rstrip(".")
