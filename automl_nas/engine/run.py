@@ -232,6 +232,15 @@ class Search:
             return contextlib.nullcontext()
         return self.world.global_batch_statistics()
 
+    def _run_eager(self) -> None:
+        """Leave run.compile for a sampler that picks one op per edge (GDAS, uniform single path):
+        each new pick is a new graph for dynamo, a compile per step until its recompile limit, then
+        eager anyway; the fused eager path is the fastest there (issue 15)."""
+        self.forward_net = self.run.supernet
+        set_fast_paths(self.run.supernet, self.recipe.run.fast_paths)
+        print(f"automl: note: run.compile is off for this run: sampler {self.run.sampler_name!r} picks one op per "
+              "edge, a new graph every step for torch.compile; the supernet runs eager", file=sys.stderr, flush=True)
+
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         run, wcfg = self.run, self.recipe.search.weights_optimizer
         run.weight_optimizer.zero_grad(set_to_none=True)
@@ -361,15 +370,6 @@ class Search:
         return self.history[-1] if self.history else {}
 
     # ------------------------------------------------------------------ per epoch
-
-    def _run_eager(self) -> None:
-        """Leave run.compile for a sampler that picks one op per edge (GDAS, uniform single path):
-        each new pick is a new graph for dynamo, a compile per step until its recompile limit, then
-        eager anyway; the fused eager path is the fastest there (issue 15)."""
-        self.forward_net = self.run.supernet
-        set_fast_paths(self.run.supernet, self.recipe.run.fast_paths)
-        print(f"automl: note: run.compile is off for this run: sampler {self.run.sampler_name!r} picks one op per "
-              "edge, a new graph every step for torch.compile; the supernet runs eager", file=sys.stderr, flush=True)
 
     def derive(self) -> Genotype:
         with torch.no_grad():
