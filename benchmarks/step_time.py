@@ -210,6 +210,12 @@ def time_iterations(search, batches, iters: int, clock: _Clock, *, single: bool)
     return out
 
 
+def _fused(search, path: str) -> bool:
+    """Whether ``path`` runs fused: a compiled forward traces the plain path, as the engine sets it
+    (a hard-sample run leaves compile, and then runs fused again)."""
+    return path == "fast" and search.forward_net is search.run.supernet
+
+
 def dynamo_graphs() -> dict[str, int]:
     """``graphs`` and ``graph_breaks`` (breaks plus frames dynamo ran eager) so far in this process."""
     from torch._dynamo.utils import counters
@@ -268,7 +274,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                       "measuring ours alone", file=sys.stderr, flush=True)
                 official = None
         for p in paths:  # warm-up every path (allocator, oneDNN primitive caches)
-            set_fast_paths(search.run.supernet, p == "fast" and not args.compile)  # compiled: the plain path (engine)
+            set_fast_paths(search.run.supernet, _fused(search, p))
             time_iterations(search, batches, args.warmup, clock, single=cfg.single_level)
         alternate = args.interleave or official is not None
         rounds = args.rounds if alternate else 1
@@ -276,7 +282,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
         round_ratios = []
         for _ in range(rounds):
             for p in paths:
-                set_fast_paths(search.run.supernet, p == "fast" and not args.compile)
+                set_fast_paths(search.run.supernet, _fused(search, p))
                 got = time_iterations(search, batches, per_round, clock, single=cfg.single_level)
                 for k, v in got.items():
                     times[p][k].extend(v)
@@ -296,7 +302,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
             from op_breakdown import profile_steps
 
             cuda, n = args.device.startswith("cuda"), max(2, min(args.iters, 4))
-            set_fast_paths(search.run.supernet, paths[0] == "fast" and not args.compile)
+            set_fast_paths(search.run.supernet, _fused(search, paths[0]))
             ours = profile_steps(lambda i: time_iterations(search, batches[i % len(batches):][:1], 1, clock,
                                                            single=cfg.single_level), n, cuda=cuda,
                                  device=args.device)
@@ -432,8 +438,11 @@ def print_table(rows: list[Measurement]) -> None:
                 + (f" + {cfg.frozen_epochs} weight-only epochs x {m.ms_weight:.0f} ms" if cfg.frozen_epochs else ""))
         print(f"projection {m.config} ({m.path}): {what} = {hours:.2f} h on {m.device} ({m.threads} threads) - {cfg.note}")
     for m in rows:
-        if m.graphs is not None:
-            health = ("" if m.graph_breaks == 0 and 1 <= m.graphs <= 2 else
+        if m.graphs == 0:  # no compiled call at all
+            print(f"compiled {m.config}: ran eager, no graph: the engine leaves run.compile when a sampler picks one "
+                  "op per edge (a new graph at every pick)")
+        elif m.graphs is not None:
+            health = ("" if m.graph_breaks == 0 and m.graphs <= 2 else
                       ": not one graph per kind of step, so CUDA graphs capture only part of it (TORCH_LOGS=graph_breaks,recompiles)")
             print(f"compiled {m.config}: {m.graphs} dynamo graph(s), {m.graph_breaks} graph break(s) or eager frame(s){health}")
     for m in rows:

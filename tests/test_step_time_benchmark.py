@@ -274,5 +274,7 @@ def test_compiled_rows_say_how_many_graphs_dynamo_built(step_time, capsys):
             "of step, so CUDA graphs capture only part of it") in capsys.readouterr().out
     step_time.print_table([_measurement(step_time, compiled=True, graphs=2, graph_breaks=0)])
     assert "compiled drnas-pc-nb201: 2 dynamo graph(s), 0 graph break(s) or eager frame(s)\n" in capsys.readouterr().out
+    step_time.print_table([_measurement(step_time, compiled=True, graphs=0, graph_breaks=0)])  # GDAS: the engine left it
+    assert "compiled drnas-pc-nb201: ran eager, no graph" in capsys.readouterr().out
     step_time.print_table([_measurement(step_time)])
     assert "dynamo graph" not in capsys.readouterr().out  # an eager row
