@@ -83,7 +83,23 @@ NOT_COMPILED = {"gdas-nb201": "hard samples change the graph: dynamo recompiles 
                               "on 2 CPU cores); GDAS runs eager"}
 
 
+# step_time rows by kind: (compiled, bf16)
+STEP_KINDS = {"eager-fp32": (False, "off"), "compiled-fp32": (True, "off"), "eager-bf16": (False, "on"),
+              "compiled-bf16": (True, "on")}
+
+
 def _settings(args: argparse.Namespace) -> dict:
+    s = _mode_settings(args)
+    if args.configs:  # a second device call that times what the first had no budget for
+        s["configs"] = [c for c in s["configs"] if c in args.configs] or list(args.configs)
+    s["kinds"] = list(args.kinds or [])
+    if s["kinds"]:  # the kinds asked for, whatever the mode's defaults
+        s["compiled"] = sorted({STEP_KINDS[k][0] for k in s["kinds"]})
+        s["bf16"] = sorted({STEP_KINDS[k][1] for k in s["kinds"]}, reverse=True)
+    return s
+
+
+def _mode_settings(args: argparse.Namespace) -> dict:
     if args.smoke:
         return dict(configs=["gdas-nb201"], bf16=["off"], compiled=[False], iters=1, warmup=0, search_steps=1,
                     valid_batches=1, seed_iters=1, seeds=[1, 2], tests_k="export", tiny_search=True,
@@ -155,7 +171,8 @@ def step_runs(s: dict) -> list[tuple[bool, str, str]]:
             return 0 if fp32 and not compiled else 1 if fp32 else 2 if not compiled else 4
         return 3 if fp32 and not compiled else 5
 
-    return sorted([(c, b, n) for c in s["compiled"] for b in s["bf16"] for n in s["configs"]], key=tier)
+    kinds = {STEP_KINDS[k] for k in s.get("kinds") or STEP_KINDS}
+    return sorted([(c, b, n) for c in s["compiled"] for b in s["bf16"] for n in s["configs"] if (c, b) in kinds], key=tier)
 
 
 def _left(until: float) -> float:
@@ -742,6 +759,16 @@ def decisions(report: dict) -> list[Decision]:
     return out
 
 
+def _names(allowed: list[str], option: str):
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"{option}: unknown {unknown or text!r}; choose from {', '.join(allowed)}")
+        return names
+    return parse
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="directory for gpu_check.json and gpu_check.md")
@@ -760,6 +787,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="checkout of github.com/xiangning-chen/DrNAS or D-X-Y/AutoDL-Projects (repeatable): step_time.py "
                         "times the official DrNAS / DARTS / GDAS step beside ours (eager fp32 rows)")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
+    p.add_argument("--configs", type=_names(CONFIGS_FULL, "--configs"),
+                   help="step_time: only these configurations (comma-separated), e.g. for a second device call")
+    p.add_argument("--kinds", type=_names(list(STEP_KINDS), "--kinds"),
+                   help="step_time: only these kinds of row (comma-separated: " + ", ".join(STEP_KINDS) + ")")
     p.add_argument("--search-worker", help=argparse.SUPPRESS)
     p.add_argument("--seed-worker", type=int, help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)

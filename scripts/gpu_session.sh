@@ -15,6 +15,9 @@
 #   section, ray_seeds (seed trials on Ray, 1/4 GPU each), is the first to go when the check's
 #   deadline comes; arguments after OUT go to gpu_check, so a later call can run just that one:
 #   run(command="bash scripts/gpu_session.sh \$OUT --sections env,ray_seeds", carry=[".gpu-carry"])
+#   Compiled step rows (CUDA graphs) compile for minutes; those the first call had no budget for:
+#   run(command="bash scripts/gpu_session.sh \$OUT --sections env,step_time --kinds eager-fp32,compiled-fp32
+#       --configs darts-nb201,drnas-nb201 --budget-s 900", carry=[".gpu-carry"], timeout_s=600)
 # With device time left after it (a second call, <= 10 min):
 #   run(command="bash scripts/gpu_session.sh \$OUT --spread", carry=[".gpu-carry"], timeout_s=560)
 #   runs benchmarks/bf16_spread.py instead: 3 seeds of DARTS (NB201, paper size) in fp32 and bf16,

@@ -230,3 +230,17 @@ def test_decisions_read_the_defaults_off_the_step_rows(gpu_check):
     assert [d.says for d in bare] == ["no decision"] * 3 and bare[2].measured.startswith("not measured")
     assert "## defaults these figures decide" in gpu_check.markdown(
         {**report, "finished": "now", "total_s": 1.0, "seconds": {"step_time": 1.0}})
+
+
+def test_a_second_device_call_can_time_just_the_rows_the_first_had_no_budget_for(gpu_check):
+    args = gpu_check.parse_args(["out", "--configs", "darts-nb201,drnas-nb201", "--kinds", "compiled-fp32,eager-fp32"])
+    runs = gpu_check.step_runs(gpu_check._settings(args))
+    assert runs == [(False, "off", "darts-nb201"), (False, "off", "drnas-nb201"),
+                    (True, "off", "darts-nb201"), (True, "off", "drnas-nb201")]
+    quick = gpu_check._settings(gpu_check.parse_args(["out", "--quick", "--kinds", "compiled-fp32"]))
+    assert gpu_check.step_runs(quick) == [(True, "off", "gdas-nb201"), (True, "off", "drnas-nb201")]
+    for bad in (["--kinds", "compiled"], ["--configs", "drnas"]):
+        with pytest.raises(SystemExit):
+            gpu_check.parse_args(["out", *bad])
+    full = gpu_check.step_runs(gpu_check._settings(gpu_check.parse_args(["out"])))
+    assert len(full) == len(gpu_check.CONFIGS_FULL) * 4  # no filter: every row, as before
