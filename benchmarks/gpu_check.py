@@ -92,6 +92,8 @@ def _settings(args: argparse.Namespace) -> dict:
     s = _mode_settings(args)
     if args.configs:  # a second device call that times what the first had no budget for
         s["configs"] = [c for c in s["configs"] if c in args.configs] or list(args.configs)
+    if args.searches:
+        s["searches"] = list(args.searches)
     s["kinds"] = list(args.kinds or [])
     if s["kinds"]:  # the kinds asked for, whatever the mode's defaults
         s["compiled"] = sorted({STEP_KINDS[k][0] for k in s["kinds"]})
@@ -224,6 +226,7 @@ def section_search(args, out: Path, s: dict) -> dict:
         cmd = [sys.executable, __file__, "--search-worker", method, "--device", args.device, "--data", args.data, str(out)]
         cmd += ["--search-steps", str(s["search_steps"]), "--valid-batches", str(s["valid_batches"])]
         cmd += ["--tiny-search"] if s["tiny_search"] else []
+        cmd += [arg for override in args.search_set or [] for arg in ("--search-set", override)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=_left(STARTED + args.deadline_s))
         except subprocess.TimeoutExpired:
@@ -478,7 +481,7 @@ def search_worker(args) -> dict:
     clock.install()
     session = open_session([(clock.plugin(), "gpu-check-epoch-clock")])
     overrides = _search_overrides(args.data, args.tiny_search, args.search_steps, args.valid_batches)
-    overrides += [f"run.device={args.device!r}", f"run.root={str(Path(args.out) / 'runs')!r}"]
+    overrides += [f"run.device={args.device!r}", f"run.root={str(Path(args.out) / 'runs')!r}", *(args.search_set or [])]
     if args.device == "cpu":
         overrides.append("run.threads=2")
     plan = session.plan(REPO / recipe, overrides=overrides)
@@ -578,7 +581,8 @@ def markdown(report: dict) -> str:
                      f"not measured: {sk['why']}")
     runs = report["sections"].get("search", {}).get("runs", {})
     if runs:
-        lines += ["", "## 2-epoch searches at paper size (cifar10-5k)", "",
+        sets = report.get("search_set") or []
+        lines += ["", "## 2-epoch searches at paper size (cifar10-5k)" + (f", with {', '.join(sets)}" if sets else ""), "",
                   "2nd epoch's wall time split into the step loop (data loading, arch and weight steps), the "
                   "validation passes, the checkpoint and the rest (derive, diagnostics, records); the paper's "
                   f"epoch is projected as {PAPER_ITERS} steps + {PAPER_VALID_IMAGES:,} validation images per pass "
@@ -660,7 +664,8 @@ def targets(report: dict) -> list[Target]:
         steps_only_h = step_rows.get(f"{method}-nb201", {}).get("projection_h")
         if run and "error" not in run:
             minutes = run["projected_paper_search_min"]
-            rows.append(Target(name, f"{minutes:.1f} min (real 2-epoch search, projected)",
+            sets = f", with {', '.join(report.get('search_set') or [])}" if report.get("search_set") else ""
+            rows.append(Target(name, f"{minutes:.1f} min (real 2-epoch search, projected{sets})",
                                verdict(minutes < SEARCH_TARGET_MIN, run["paper_size"])))
         elif steps_only_h is not None:
             minutes = 60 * steps_only_h
@@ -789,6 +794,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS))
     p.add_argument("--configs", type=_names(CONFIGS_FULL, "--configs"),
                    help="step_time: only these configurations (comma-separated), e.g. for a second device call")
+    p.add_argument("--searches", type=_names(list(SEARCHES), "--searches"),
+                   help="search: only these methods (comma-separated: " + ", ".join(SEARCHES) + ")")
+    p.add_argument("--search-set", action="append", metavar="KEY=VALUE",
+                   help="search: a recipe override for every search (repeatable), e.g. run.compile=true")
     p.add_argument("--kinds", type=_names(list(STEP_KINDS), "--kinds"),
                    help="step_time: only these kinds of row (comma-separated: " + ", ".join(STEP_KINDS) + ")")
     p.add_argument("--search-worker", help=argparse.SUPPRESS)
@@ -817,7 +826,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     s = _settings(args)
     report = {"device": args.device, "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
-              "settings": s, "sections": {}, "seconds": {}}
+              "settings": s, "sections": {}, "seconds": {}, "search_set": list(args.search_set or [])}
     started = time.perf_counter()
     names = args.sections.split(",")
     for i, name in enumerate(names):

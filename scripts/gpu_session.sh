@@ -18,6 +18,9 @@
 #   Compiled step rows (CUDA graphs) compile for minutes; those the first call had no budget for:
 #   run(command="bash scripts/gpu_session.sh \$OUT --sections env,step_time --kinds eager-fp32,compiled-fp32
 #       --configs darts-nb201,drnas-nb201 --budget-s 900", carry=[".gpu-carry"], timeout_s=600)
+#   and, if the "defaults these figures decide" table turns run.compile on, the real searches with it:
+#   run(command="bash scripts/gpu_session.sh \$OUT --sections env,search --searches drnas,darts
+#       --search-set run.compile=true --search-set 'run.compile_mode=\"reduce-overhead\"'", ...)
 # With device time left after it (a second call, <= 10 min):
 #   run(command="bash scripts/gpu_session.sh \$OUT --spread", carry=[".gpu-carry"], timeout_s=560)
 #   runs benchmarks/bf16_spread.py instead: 3 seeds of DARTS (NB201, paper size) in fp32 and bf16,

@@ -244,3 +244,18 @@ def test_a_second_device_call_can_time_just_the_rows_the_first_had_no_budget_for
             gpu_check.parse_args(["out", *bad])
     full = gpu_check.step_runs(gpu_check._settings(gpu_check.parse_args(["out"])))
     assert len(full) == len(gpu_check.CONFIGS_FULL) * 4  # no filter: every row, as before
+
+
+def test_a_search_only_call_passes_its_overrides_to_every_search_and_says_so(tmp_path):
+    # e.g. a second device call: the real searches with run.compile=true (here a cheap override)
+    out = tmp_path / "check"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), str(out), "--device", "cpu",
+                           "--smoke", "--sections", "search", "--searches", "gdas", "--search-set", "run.fast_paths=false"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "gpu_check.json").read_text())
+    assert list(report["sections"]["search"]["runs"]) == ["gdas"] and report["search_set"] == ["run.fast_paths=false"]
+    (run_dir,) = (out / "runs").glob("gdas-*")
+    assert "fast_paths = false" in (run_dir / "recipe.toml").read_text()  # the search ran with it
+    md = (out / "gpu_check.md").read_text()
+    assert "## 2-epoch searches at paper size (cifar10-5k), with run.fast_paths=false" in md
