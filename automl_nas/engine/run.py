@@ -204,7 +204,7 @@ class Search:
         with self.autocast():
             out = self.forward_net(x, sample)
         if self.forward_net is not run.supernet and (note := self.graph_watch.after_call()):
-            print(f"automl: note: {note}", file=sys.stderr, flush=True)
+            self._note(note)
         logits, aux = (out if isinstance(out, tuple) else (out, None))
         logits, aux = logits.float(), (aux.float() if aux is not None else None)  # losses in fp32 under bf16
         ctx = LossContext(phase=phase, logits=logits, targets=y, params=run.params, sample=sample,
@@ -238,8 +238,13 @@ class Search:
         eager anyway; the fused eager path is the fastest there (issue 15)."""
         self.forward_net = self.run.supernet
         set_fast_paths(self.run.supernet, self.recipe.run.fast_paths)
-        print(f"automl: note: run.compile is off for this run: sampler {self.run.sampler_name!r} picks one op per "
-              "edge, a new graph every step for torch.compile; the supernet runs eager", file=sys.stderr, flush=True)
+        self._note(f"run.compile is off for this run: sampler {self.run.sampler_name!r} picks one op per edge, a new "
+                   "graph every step for torch.compile; the supernet runs eager")
+
+    def _note(self, text: str) -> None:
+        """A one-off note on stderr, from rank 0 only in a data-parallel search (every rank compiles alike)."""
+        if self.world.rank == 0:
+            print(f"automl: note: {text}", file=sys.stderr, flush=True)
 
     def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         run, wcfg = self.run, self.recipe.search.weights_optimizer
