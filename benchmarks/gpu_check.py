@@ -720,10 +720,11 @@ def decisions(report: dict) -> list[Decision]:
     rows = report["sections"].get("step_time", {}).get("rows", [])
     ms = {(r["config"], bool(r["bf16"]), bool(r["compiled"])): r["ms_iter"] for r in rows}
     configs = list(dict.fromkeys(r["config"] for r in rows))
+    from automl_nas.engine.compile_watch import whole
+
     # a compiled row that is not one graph per kind of step measured a partly eager supernet
     broken = {(r["config"], bool(r["bf16"]), True): f"; {r['graphs']} graphs, {r['graph_breaks']} breaks: partly eager"
-              for r in rows if r["compiled"] and r.get("graphs") is not None
-              and (r.get("graph_breaks") or not 1 <= r["graphs"] <= 2)}
+              for r in rows if r["compiled"] and r.get("graphs") is not None and not whole(r["graphs"], r["graph_breaks"])}
 
     def says(text: str) -> str:
         if not on_gpu:

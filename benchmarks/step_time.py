@@ -218,10 +218,9 @@ def _fused(search, path: str) -> bool:
 
 def dynamo_graphs() -> dict[str, int]:
     """``graphs`` and ``graph_breaks`` (breaks plus frames dynamo ran eager) so far in this process."""
-    from torch._dynamo.utils import counters
+    from automl_nas.engine import compile_watch
 
-    return {"graphs": int(counters["stats"]["unique_graphs"]),
-            "graph_breaks": sum(counters["graph_break"].values()) + sum(counters["unimplemented"].values())}
+    return {"graphs": compile_watch.dynamo_graphs(), "graph_breaks": sum(compile_watch.dynamo_breaks().values())}
 
 
 def _peak(device: str) -> tuple[float, str]:
@@ -442,7 +441,9 @@ def print_table(rows: list[Measurement]) -> None:
             print(f"compiled {m.config}: ran eager, no graph: the engine leaves run.compile when a sampler picks one "
                   "op per edge (a new graph at every pick)")
         elif m.graphs is not None:
-            health = ("" if m.graph_breaks == 0 and m.graphs <= 2 else
+            from automl_nas.engine.compile_watch import whole
+
+            health = ("" if whole(m.graphs, m.graph_breaks) else
                       ": not one graph per kind of step, so CUDA graphs capture only part of it (TORCH_LOGS=graph_breaks,recompiles)")
             print(f"compiled {m.config}: {m.graphs} dynamo graph(s), {m.graph_breaks} graph break(s) or eager frame(s){health}")
     for m in rows:

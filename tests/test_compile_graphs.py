@@ -19,6 +19,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from automl_nas.engine.compile_watch import dynamo_breaks, dynamo_graphs
 from automl_nas.testing import build_search, engine_steps_state
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,12 +45,11 @@ def traced_only(monkeypatch):
 
 
 def _graphs() -> int:
-    return counters["stats"]["unique_graphs"]
+    return dynamo_graphs()
 
 
 def _breaks() -> dict[str, int]:
-    """Graph breaks, and what made dynamo skip a whole frame (run eager): that shows in no graph_break count."""
-    return {**counters["graph_break"], **{reason.split("\n")[0]: n for reason, n in counters["unimplemented"].items()}}
+    return dict(dynamo_breaks())
 
 
 @pytest.mark.parametrize("recipe, extra, epoch", [

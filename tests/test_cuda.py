@@ -369,6 +369,8 @@ def test_compiled_with_cuda_graphs_takes_the_eager_steps_on_device(tmp_path, cud
     tests/test_compile_graphs.py checks that tracing for every soft-weight recipe."""
     from torch._dynamo.utils import counters
 
+    from automl_nas.engine.compile_watch import dynamo_breaks, dynamo_graphs
+
     if not cuda_device.startswith("cuda"):
         real = torch.compile
         monkeypatch.setattr(torch, "compile", lambda model, **kwargs: real(model, backend="eager"))
@@ -380,7 +382,7 @@ def test_compiled_with_cuda_graphs_takes_the_eager_steps_on_device(tmp_path, cud
                           (*extra, "run.compile=true", "run.compile_mode='reduce-overhead'"), epoch, fast=True,
                           name="compiled")
         got = engine_steps_state(compiled, iterations=4)
-        graphs, breaks = counters["stats"]["unique_graphs"], {**counters["graph_break"], **counters["unimplemented"]}
+        graphs, breaks = dynamo_graphs(), dict(dynamo_breaks())
     finally:
         torch._dynamo.reset()
     assert 1 <= graphs <= 2 and not breaks, f"{graphs} graphs, breaks {breaks}"
