@@ -716,12 +716,12 @@ def decisions(report: dict) -> list[Decision]:
     need their optimizer step skipped, as eager SGD skips a ``None`` gradient). That form does the
     DARTS supernet's work, so ``darts-nb201`` compiled with CUDA graphs is about what it would take.
     """
+    from automl_nas.engine.compile_watch import whole
+
     on_gpu, full = report["device"].startswith("cuda"), report["mode"] == "full"
     rows = report["sections"].get("step_time", {}).get("rows", [])
     ms = {(r["config"], bool(r["bf16"]), bool(r["compiled"])): r["ms_iter"] for r in rows}
     configs = list(dict.fromkeys(r["config"] for r in rows))
-    from automl_nas.engine.compile_watch import whole
-
     # a compiled row that is not one graph per kind of step measured a partly eager supernet
     broken = {(r["config"], bool(r["bf16"]), True): f"; {r['graphs']} graphs, {r['graph_breaks']} breaks: partly eager"
               for r in rows if r["compiled"] and r.get("graphs") is not None and not whole(r["graphs"], r["graph_breaks"])}
