@@ -213,7 +213,7 @@ def time_iterations(search, batches, iters: int, clock: _Clock, *, single: bool)
 def _fused(search, path: str) -> bool:
     """Whether ``path`` runs fused: a compiled forward traces the plain path, as the engine sets it
     (a hard-sample run leaves compile, and then runs fused again)."""
-    return path == "fast" and search.forward_net is search.run.supernet
+    return path == "fast" and not search.compiled
 
 
 def dynamo_graphs() -> dict[str, int]:

@@ -197,13 +197,13 @@ class Search:
         run = self.run
         params = run.params if arch_grad else {k: v.detach() for k, v in run.params.items()}
         sample = self.sampler.sample(params, phase="weights" if phase == "single" else phase)
-        if self.forward_net is not run.supernet and _picks_ops(sample):
+        if self.compiled and _picks_ops(sample):
             self._run_eager()
         if self.recipe.run.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             out = self.forward_net(x, sample)
-        if self.forward_net is not run.supernet and (note := self.graph_watch.after_call()):
+        if self.compiled and (note := self.graph_watch.after_call()):
             self._note(note)
         logits, aux = (out if isinstance(out, tuple) else (out, None))
         logits, aux = logits.float(), (aux.float() if aux is not None else None)  # losses in fp32 under bf16
@@ -231,6 +231,12 @@ class Search:
         if not self.recipe.run.sync_batch_norm:
             return contextlib.nullcontext()
         return self.world.global_batch_statistics()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the steps run the supernet through torch.compile (run.compile, unless left at the first
+        hard sample); its graphs then hold the plain path."""
+        return self.forward_net is not self.run.supernet
 
     def _run_eager(self) -> None:
         """Leave run.compile for a sampler that picks one op per edge (GDAS, uniform single path):
@@ -384,7 +390,7 @@ class Search:
     @torch.no_grad()
     def valid_accuracy(self, child: bool = False) -> float:
         run = self.run
-        compiled = self.forward_net is not run.supernet
+        compiled = self.compiled
         if compiled:  # the compiled forward traces the plain path; this eager pass is fastest fused
             set_fast_paths(run.supernet, self.recipe.run.fast_paths)
         run.supernet.eval()
