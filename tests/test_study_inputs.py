@@ -109,15 +109,30 @@ def test_every_objective_of_a_multi_objective_study_is_checked():
             check(*bad)
 
 
-def test_a_metric_of_a_recipe_without_evaluator_is_refused_and_an_absent_key_stops_after_its_trial(study_recipe):
+def test_a_metric_of_a_recipe_without_evaluator_or_one_its_evaluator_does_not_report_is_refused_before_any_trial(
+        study_recipe):
     path = study_recipe()
     text = path.read_text()
     path.write_text(text.replace('[evaluator]\nname = "toy-count"\n', ""))
     assert "toy-count" not in path.read_text()
     result = study(path)
     assert result.exit_code == 2 and "the recipe has no [evaluator], so result.json has no metrics" in result.output
-    # A well-formed path whose key the evaluator does not report is found in the first result.
+    # A well-formed path whose key the evaluator does not declare: refused before trial 0's search
+    # (it used to be found in trial 0's result.json, after that trial's whole search).
     path.write_text(text.replace('metric = "metrics.convs"', 'metric = "metrics.conv"'))
+    absent = study(path)
+    assert absent.exit_code == 2, absent.output
+    assert ("study.metric = 'metrics.conv': evaluator 'toy-count' reports no metric 'conv'; did you mean 'convs'? "
+            "(it reports convs)") in absent.output
+    assert not list((path.parent / "runs").rglob("trial-*"))
+
+
+def test_a_metric_an_evaluator_that_declares_none_does_not_report_stops_after_its_trial(study_recipe, monkeypatch):
+    from automl_nas_toy.space import CountConvs
+
+    monkeypatch.setattr(CountConvs, "metrics", ())  # declares nothing: only a result can tell
+    path = study_recipe()
+    path.write_text(path.read_text().replace('metric = "metrics.convs"', 'metric = "metrics.conv"'))
     absent = study(path)
     assert absent.exit_code == 2 and "study.metric: ['metrics.conv'] not found in" in absent.output
     assert "metrics.convs" in absent.output  # the numeric keys the result has
@@ -168,3 +183,12 @@ def test_a_trial_lost_with_its_driver_is_rerun_with_its_parameters(study_recipe)
     rerun = [t for t in trials if t.user_attrs.get("retry_of") == lost.number]
     assert len(rerun) == 1 and rerun[0].state.name == "COMPLETE"
     assert rerun[0].params["search.arch_optimizer.lr"] == pytest.approx(lost_lr)
+
+
+@pytest.mark.parametrize("recipe_name, study_name", [("toy", "toy-study"), ("gnn-latency-study", "gnn-latency-study")])
+def test_the_default_study_name_does_not_repeat_study(recipe_name, study_name):
+    from automl_nas.study.config import load_study_config
+
+    raw = {"metric": "metrics.convs", "params": {"search.arch_optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-2}}}
+    assert load_study_config(raw, source="r.toml", recipe_name=recipe_name).name == study_name
+    assert load_study_config({**raw, "name": "mine"}, source="r.toml", recipe_name=recipe_name).name == "mine"

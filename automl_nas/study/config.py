@@ -75,7 +75,7 @@ def _directions(inst: "StudyConfig", attribute: attrs.Attribute, value: Any) -> 
 class StudyConfig:
     """Settings of ``automl study``; see the module docstring for an example."""
 
-    name: str = attrs.field(default="", metadata={"help": "study name (default: <recipe>-study)"})
+    name: str = attrs.field(default="", metadata={"help": "study name (default: <recipe>-study, or the recipe's name if it ends in 'study')"})
     params: dict[str, ParamSpec] = attrs.field(factory=dict, metadata={"help": "dotted recipe key -> range"})
     metric: str = attrs.field(default="", metadata={"help": "dotted path into result.json, e.g. metrics.cifar10"})
     direction: str = attrs.field(default="maximize", validator=v.in_(DIRECTIONS), metadata={"help": "maximize or minimize"})
@@ -144,7 +144,12 @@ def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> Stu
     if not cfg.params:
         raise RecipeError(f"{source}: study.params: no parameters to tune",
                           hint='add e.g. [study.params] "search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }')
-    return attrs.evolve(cfg, name=cfg.name or f"{recipe_name}-study")
+    return attrs.evolve(cfg, name=cfg.name or default_study_name(recipe_name))
+
+
+def default_study_name(recipe_name: str) -> str:
+    """``<recipe>-study``; a recipe already named as a study keeps its name (not ``x-study-study``)."""
+    return recipe_name if recipe_name.endswith("study") else f"{recipe_name}-study"
 
 
 #: Where result.json (:class:`~automl_nas.records.schema.RunResult`) keeps numbers: tables that a
@@ -182,6 +187,22 @@ def check_result_paths(cfg: StudyConfig, *, has_evaluator: bool, source: str) ->
         raise RecipeError(f"{source}: {key} = {path!r}: {problem}",
                           hint=f"a dotted path into each trial's result.json: a table ({', '.join(RESULT_TABLES)}) "
                                f"and a key in it, such as metrics.cifar10, or one of {', '.join(RESULT_VALUES)}")
+
+
+def check_reported_metrics(cfg: StudyConfig, evaluator: str, declared: tuple[str, ...], *, source: str) -> None:
+    """``metrics.NAME`` objectives against the metrics the recipe's evaluator declares, before any
+    trial: a name it does not report was found only in trial 0's result.json, after that trial's
+    whole search. An evaluator that declares none is checked in each result, as before."""
+    from automl_nas.errors import did_you_mean
+
+    key = "study.metrics" if cfg.metrics else "study.metric"
+    for path in (cfg.metrics or [cfg.metric]):
+        head, _, name = path.partition(".")
+        if head == "metrics" and declared and name not in declared:
+            raise RecipeError(f"{source}: {key} = {path!r}: evaluator {evaluator!r} reports no metric {name!r}"
+                              f"{did_you_mean(name, declared)} (it reports {', '.join(declared)})",
+                              hint=f"name one of them (metrics.{declared[0]}), or set the evaluator's options so "
+                                   f"that it reports {name!r} (`automl plugins --options {evaluator}`)")
 
 
 def load_blackbox_config(raw: dict | None, *, source: str) -> BlackboxConfig:

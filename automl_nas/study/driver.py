@@ -30,7 +30,7 @@ from automl_nas.errors import RecipeError, RunError, one_line
 from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
-from automl_nas.study.config import StudyConfig, check_result_paths, load_study_config
+from automl_nas.study.config import StudyConfig, check_reported_metrics, check_result_paths, load_study_config
 from automl_nas.study.protocol import changes, check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter, dotted_value
 from automl_nas.study.space import suggest, to_override
@@ -271,6 +271,9 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     recipe = plan.recipe
     preflight(plan)  # refused before the first trial (issue 13)
     cfg = check_study(session, plan, path, profile, overrides)
+    if plan.evaluator is not None:  # built here only to read what it reports (a table loads lazily)
+        declared = tuple(getattr(plan.evaluator.build(session.registry), "metrics", ()) or ())
+        check_reported_metrics(cfg, plan.evaluator.component.name, declared, source=str(path))
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
     overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
