@@ -12,7 +12,7 @@ import pytest
 
 from automl_nas import hookimpl, hookspecs
 from automl_nas.api import RunContext
-from automl_nas.records import EpochRecord, RunResult
+from automl_nas.records import SCHEMA_VERSION, EpochRecord, RunResult
 
 STEPS, EPOCHS = 3, 2
 
@@ -93,7 +93,7 @@ def test_hook_automl_epoch_end(recorded):
     lines = [json.loads(x) for x in (outcome.run_dir / "metrics.jsonl").read_text().splitlines()]
     for call, line in zip(epochs, lines, strict=True):
         assert isinstance(call["record"], EpochRecord) and call["record"].to_json() == call["metrics"] == line
-        assert call["run_epoch"] == call["epoch"] == line["epoch"] and line["schema_version"] == 2
+        assert call["run_epoch"] == call["epoch"] == line["epoch"] and line["schema_version"] == SCHEMA_VERSION
         assert EpochRecord.from_json(line) == call["record"]
 
 
@@ -102,7 +102,7 @@ def test_hook_automl_run_end(recorded):
     (call,) = _of(calls, "automl_run_end")
     on_disk = json.loads((outcome.run_dir / "result.json").read_text())
     assert isinstance(call["record"], RunResult) and call["result"] == on_disk == call["record"].to_json()
-    assert on_disk["status"] == "finished" and on_disk["schema_version"] == 2
+    assert on_disk["status"] == "finished" and on_disk["schema_version"] == SCHEMA_VERSION
 
 
 def test_hook_automl_register_search_spaces(registry):

@@ -45,6 +45,7 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
       automl eval runs/gdas-20260101-120000 -e retrain --set epochs=10 --set run.device=cuda
     """
     from automl_nas.commands._support import command_session
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.standalone.target import apply_flags, plan_target, raw_target
 
     session = command_session()
@@ -71,7 +72,7 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
 
         raise Interrupted(f"stopped; evaluator checkpoints (a retraining's finished epochs) are kept in {plan.work_dir}",
                           hint="run the same command again to resume") from None
-    click.echo(json.dumps(result, indent=2))
+    click.echo(strict_json_dumps(result, indent=2))
 
 
 def _check(plan, registry) -> None:

@@ -5,8 +5,6 @@ Imported whenever the ``automl`` command starts, so torch is imported only insid
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from automl_nas.commands._support import handle_errors
@@ -47,6 +45,7 @@ def export(target, out_dir, space, data, overrides, input_shape, classes, weight
     from automl_nas.commands._support import command_session
     from automl_nas.standalone.export import export_plan, parse_input_shape
     from automl_nas.standalone.retrain_toml import RETRAIN_EVALUATOR
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.standalone.target import apply_flags, plan_target, raw_target
 
     shape = parse_input_shape(input_shape) if input_shape else None
@@ -62,4 +61,4 @@ def export(target, out_dir, space, data, overrides, input_shape, classes, weight
     log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
     record = export_plan(plan, registry, out_dir, input_shape=shape, num_classes=classes, weights=weights,
                          onnx_exporter=onnx_exporter, log=log)
-    click.echo(json.dumps({"out": out_dir, **record}, indent=2))
+    click.echo(strict_json_dumps({"out": out_dir, **record}, indent=2))

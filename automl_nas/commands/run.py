@@ -44,6 +44,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
     """
     from automl_nas.errors import AutomlError, RecipeError
     from automl_nas.execution.batch import is_seed_batch
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.session import resume_run, run_recipe_file
 
     if resume_dir:
@@ -81,10 +82,10 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
                                      session=session)
     except AutomlError as exc:
         if exc.result is not None and _reports():  # a run that ended interrupted or failed still reports on stdout
-            click.echo(json.dumps(_summary(exc.result), indent=2))
+            click.echo(strict_json_dumps(_summary(exc.result), indent=2))
         raise
     if _reports():
-        click.echo(json.dumps(_summary(result), indent=2))
+        click.echo(strict_json_dumps(_summary(result), indent=2))
 
 
 def _check_batch(result: dict) -> None:

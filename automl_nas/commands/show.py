@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -23,6 +22,7 @@ def show(run_dir, show_epochs, as_json) -> None:
     A batch or a study gets one row per trial, mean ± std of the finished trials, the best
     trial and the plots and reports to open (`automl plot DIR` draws the figures).
     """
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.records.layout import target_kind
 
     path = Path(run_dir)
@@ -35,4 +35,4 @@ def show(run_dir, show_epochs, as_json) -> None:
 
         summary = overview(path)
         out = summary.to_json() if as_json else summary.render()
-    click.echo(json.dumps(out, indent=2) if as_json else out)
+    click.echo(strict_json_dumps(out, indent=2) if as_json else out)

@@ -10,6 +10,9 @@ Version history:
 * 1 (automl-nas 0.1, no ``schema_version`` key): the same flat keys, written as dicts.
 * 2: ``schema_version`` present; ``param_free_ops``/``skip_fraction`` are ``null`` when the
   search space declares no op traits (they were a silent 0).
+* 3: a non-finite number (NaN, +-inf) is written as ``null``: ``NaN`` and ``Infinity`` are not
+  JSON, and strict parsers refused the whole file (:mod:`automl_nas.records.strict_json`).
+  A ``null`` where a number belongs reads back as NaN, whatever the version.
 """
 
 from __future__ import annotations
@@ -19,15 +22,19 @@ from typing import Any
 
 import attrs
 
+from automl_nas.records.strict_json import nan_if_none
+
 __all__ = ["SCHEMA_VERSION", "ArchSnapshot", "EpochRecord", "ExpectedCheck", "RunResult"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Keys of the flat epoch line that are not sampler status scalars (their order is the file's).
 _EPOCH_HEAD = ("epoch", "lr", "train_loss", "train_acc", "arch_loss", "valid_acc", "child_valid_acc")
 _EPOCH_TAIL = ("genotype", "param_free_ops", "skip_fraction")
 _EPOCH_END = ("edge_entropy", "hessian_eigenvalue", "eval", "epoch_time_s", "schema_version")
 _ENTROPY = "entropy_"
+# Numbers an epoch always has: a null one was not finite.
+_NUMBERS = ("lr", "train_loss", "train_acc", "valid_acc", "epoch_time_s")
 
 
 def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
@@ -87,13 +94,18 @@ class EpochRecord:
         raw = _upgrade(raw)
         known = attrs.fields_dict(cls)
         kwargs: dict[str, Any] = {k: raw[k] for k in _EPOCH_HEAD + _EPOCH_TAIL + _EPOCH_END if k in raw}
+        for key in _NUMBERS:  # written as null when not finite (version 3)
+            if key in kwargs:
+                kwargs[key] = nan_if_none(kwargs[key])
+        if isinstance(kwargs.get("eval"), dict):
+            kwargs["eval"] = {k: nan_if_none(v) for k, v in kwargs["eval"].items()}
         kwargs.setdefault("train_loss", math.nan)
         kwargs.setdefault("train_acc", math.nan)
         kwargs.setdefault("valid_acc", math.nan)
         kwargs.setdefault("lr", math.nan)
         kwargs.setdefault("genotype", "")
         kwargs.setdefault("epoch_time_s", 0.0)
-        kwargs["entropy"] = {k[len(_ENTROPY):]: v for k, v in raw.items() if k.startswith(_ENTROPY)}
+        kwargs["entropy"] = {k[len(_ENTROPY):]: nan_if_none(v) for k, v in raw.items() if k.startswith(_ENTROPY)}
         # Every other scalar is sampler status (tolerant: unknown non-scalars are dropped).
         kwargs["sampler_status"] = {k: v for k, v in raw.items() if k not in known and not k.startswith(_ENTROPY)
                                     and isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -155,6 +167,9 @@ class RunResult:
         for key in ("recipe", "space", "sampler", "dataset"):
             kwargs.setdefault(key, "")
         kwargs.setdefault("seed", 0)
+        for key in ("metrics", "costs"):  # a null value was not finite (version 3)
+            if isinstance(kwargs.get(key), dict):
+                kwargs[key] = {k: nan_if_none(v) for k, v in kwargs[key].items()}
         if isinstance(kwargs.get("expected"), dict):
             exp = kwargs["expected"]
             kwargs["expected"] = ExpectedCheck(**{k: exp.get(k) for k in attrs.fields_dict(ExpectedCheck)})

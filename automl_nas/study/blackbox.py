@@ -89,6 +89,7 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> None:
     """Resume: ask the (seeded, deterministic) proposer again and tell it the recorded scores
     instead of evaluating, so it stands where the interrupted search stopped."""
     from automl_nas.errors import RunError
+    from automl_nas.records.strict_json import nan_if_none
 
     on_query, loop.on_query = loop.on_query, None  # recorded already
     simulated = 0.0
@@ -100,7 +101,7 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> None:
                            hint="resume only searches whose proposer is deterministic for its seed (every shipped one)")
         values = {loop.metric: entry["value"]}
         if loop.report:
-            values[loop.report] = entry["report"]
+            values[loop.report] = nan_if_none(entry["report"])  # a NaN report was written as null
         if loop.cost:
             values[loop.cost], simulated = entry["sim_time_s"] - simulated, entry["sim_time_s"]
         proposer.tell(genotype, loop.sign * entry["value"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from automl_nas.commands._support import command_session, handle_errors
@@ -29,11 +27,12 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
       automl study recipes/snas.toml -p quick --trials 20
       automl study recipes/gdas.toml --storage postgresql://user@db/optuna
     """
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.study.driver import run_study
 
     result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
                        address=address, quiet=quiet, session=command_session())
-    click.echo(json.dumps(result, indent=2))
+    click.echo(strict_json_dumps(result, indent=2))
 
 
 @click.command("search")
@@ -57,6 +56,7 @@ def blackbox(recipe, profile, overrides, run_dir, resume, quiet) -> None:
       [blackbox]  proposer = "rea"   queries = 0   seconds = 12000
                   metric = "cifar10_valid_12ep"   report = "cifar10"   cost = "cifar10_time_12ep"
     """
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.study.blackbox import run_blackbox_recipe
 
     if (recipe is None) == (resume is None) or (resume and (profile or overrides or run_dir)):
@@ -65,4 +65,4 @@ def blackbox(recipe, profile, overrides, run_dir, resume, quiet) -> None:
                                  session=command_session(), resume=resume)
     keys = ("status", "proposer", "metric", "best_genotype", "best_value", "report_metric", "best_report", "queries",
             "simulated_seconds", "run_dir")
-    click.echo(json.dumps({k: result[k] for k in keys if k in result}, indent=2))
+    click.echo(strict_json_dumps({k: result[k] for k in keys if k in result}, indent=2))

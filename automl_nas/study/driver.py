@@ -20,6 +20,7 @@ policy; the attempt log next to the trial's directory keeps every attempt).
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -43,8 +44,9 @@ __all__ = ["run_study", "open_study", "metric_value"]
 
 def metric_value(result: dict, dotted: str) -> float | None:
     """``result["metrics"]["cifar10"]`` for ``metrics.cifar10``; ``None`` when absent (the
-    pruner's reading of an epoch record, applied to result.json)."""
-    return dotted_value(result, dotted)
+    pruner's reading of an epoch record, applied to result.json); NaN when ``null`` (not finite:
+    Optuna fails such a trial, as it did when result.json said NaN)."""
+    return dotted_value(result, dotted, null=math.nan)
 
 
 def _sampler(cfg: StudyConfig, seed: int):
@@ -228,7 +230,20 @@ class _Driver:
                 self.study.tell(trial, state=TrialState.FAIL)
                 raise RecipeError(f"study.metric: {missing} not found in {spec.run_dir}/result.json "
                                   f"(numeric keys: {', '.join(_numeric_keys(result))})", hint="name a dotted path listed above")
-            self.study.tell(trial, values if len(values) > 1 else values[0])
+            no_value = [m for (m, _), val in zip(self.cfg.objectives, values) if not math.isfinite(val)]
+            if no_value:
+                # Optuna fails such a trial too, but quietly, and a study whose every trial fails
+                # so would ask for trials forever: say it, and count it towards the failures.
+                self.failures += 1
+                error = (f"study.metric {', '.join(no_value)} has no finite value in {spec.run_dir}/result.json "
+                         f"(NaN or infinite; written there as null)")
+                trial.set_user_attr("error", error)
+                self.study.tell(trial, state=TrialState.FAIL)
+                if not self.quiet:
+                    print(f"trial {spec.name}: failed: {error}", file=sys.stderr, flush=True)
+                outcome = attrs.evolve(outcome, status="failed", error=error)
+            else:
+                self.study.tell(trial, values if len(values) > 1 else values[0])
         self.pm.hook.automl_trial_end(trial=spec, result=outcome.record())
         if self.failures >= self.cfg.trials:
             raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {outcome.error}",

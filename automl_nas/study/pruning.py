@@ -16,15 +16,18 @@ from automl_nas.execution.epochs import TrialStopped
 __all__ = ["PruningReporter", "TrialPruned", "dotted_value"]
 
 
-def dotted_value(record: dict[str, Any], dotted: str) -> float | None:
+def dotted_value(record: dict[str, Any], dotted: str, *, null: float | None = None) -> float | None:
     """``record["eval"]["cifar10"]`` for ``eval.cifar10`` (a flat key with dots is found too);
-    ``None`` when absent or not a number."""
+    ``None`` when absent or not a number; ``null`` when present as ``null`` (records write a
+    non-finite number so: :mod:`automl_nas.records.strict_json`)."""
     node: Any = record.get(dotted, record)
     if node is record:
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
                 return None
             node = node[part]
+    if node is None:
+        return null
     return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
 
 
