@@ -600,3 +600,19 @@ def test_a_run_its_components_cannot_serve_is_refused_before_its_directory(tmp_p
                  "--set", f"run.root={str(tmp_path / 'r')!r}")
     assert result.exit_code == 2 and message in result.output, result.output
     assert "internal error" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_a_relative_input_file_missing_from_the_working_directory_says_where_it_looked(tmp_path, monkeypatch):
+    """A shipped recipe run from another directory: its latency table lies next to it, but a
+    recipe's relative paths start at the working directory (what a Ray cluster receives)."""
+    recipe = REPO / "recipes" / "gnn-latency-study.toml"
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["validate", str(recipe)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    text = " ".join(result.output.split())
+    assert (f"latency_table: latency table recipes/gnn-latency-cora.json does not exist in the working directory "
+            f"{tmp_path}") in text, text
+    assert "run automl from the directory the path starts at, or give an absolute path" in text
+    absolute = CliRunner().invoke(main, ["validate", str(recipe), "--set",
+                                         "search.objectives.1.latency_table='/nowhere/lat.json'"])
+    assert "latency table /nowhere/lat.json does not exist;" in " ".join(absolute.output.split()), absolute.output

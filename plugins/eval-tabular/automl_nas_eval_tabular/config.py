@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from automl_nas.input_paths import missing
+
 NATS_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "ImageNet16-120")
 # Mirrors nb201_columns.DATASETS / QUANTITIES (kept literal here so the config stays import-light).
 TABLE_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -57,7 +59,7 @@ class NatsConfig:
         if self.path is None:
             raise RecipeError(f"evaluator {component}: no benchmark file given", hint=fix)
         if not Path(self.path).expanduser().exists():
-            raise DataError(f"{component}: {self.path} does not exist", hint=fix)
+            raise DataError(f"{component}: {missing(self.path)}", hint=fix)
 
 
 @attrs.frozen(kw_only=True)

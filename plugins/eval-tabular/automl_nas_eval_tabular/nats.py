@@ -24,6 +24,7 @@ from typing import Any
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, PluginError, RecipeError
+from automl_nas.input_paths import missing
 from automl_nas_eval_tabular.config import NatsConfig
 from automl_nas_eval_tabular.nb201_text import canonical_text
 
@@ -84,7 +85,7 @@ class NatsBench(Evaluator):
                               hint="set `path = ...` to the NATS-Bench topology file or directory")
         path = Path(self.config.path).expanduser()
         if not path.exists():
-            raise DataError(f"nats-bench: {path} does not exist",
+            raise DataError(f"nats-bench: {missing(path)}",
                             hint="download the NATS-Bench topology file and set `path = ...`")
         try:
             text = canonical_text(genotype)

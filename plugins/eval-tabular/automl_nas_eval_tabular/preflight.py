@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from automl_nas.errors import DataError, RecipeError
+from automl_nas.input_paths import missing
 from automl_nas_eval_tabular.nb201_columns import column, default_columns
 
 __all__ = ["available_columns", "check_table", "wanted_columns"]
@@ -30,7 +31,7 @@ def available_columns(config: Any) -> tuple[tuple[str, ...], str]:
     if config.path is not None:
         path = Path(config.path).expanduser()
         if not path.is_file():
-            raise DataError(f"nb201-table: {path} does not exist",
+            raise DataError(f"nb201-table: {missing(path)}",
                             hint=f"fix `path`, or drop it to use the installed table ({GET_IT})")
         return _header(path), str(path)
     from automl_nas.benchstore import TableStore
