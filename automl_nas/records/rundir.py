@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from automl_nas.errors import RunError
-from automl_nas.records import strict_json
+from automl_nas.records.strict_json import dumps as strict_dumps
 from automl_nas.records.lock import LOCK_NAME, directory_lock
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, hint: str = RESUME_HINT) -> N
 
 
 def atomic_write_json(path: Path, obj: Any, *, hint: str = RESUME_HINT) -> None:
-    atomic_write_bytes(path, (strict_json.dumps(obj, indent=2, sort_keys=False, default=_default) + "\n").encode(),
+    atomic_write_bytes(path, (strict_dumps(obj, indent=2, sort_keys=False, default=_default) + "\n").encode(),
                        hint=hint)
 
 
@@ -242,7 +242,7 @@ class RunDir:
 
     def append_jsonl(self, path: Path, record: dict) -> None:
         with _writing(path, self.write_hint), open(path, "a", encoding="utf-8") as fh:
-            fh.write(strict_json.dumps(record, default=_default) + "\n")
+            fh.write(strict_dumps(record, default=_default) + "\n")
             fh.flush()
 
     def truncate_jsonl(self, path: Path, keep: int) -> None:
