@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from automl_nas.errors import RecipeError
-from automl_nas.input_paths import missing
+from automl_nas.errors import RecipeError, missing_file
 from automl_nas.records.rundir import replace_atomically
 
 if TYPE_CHECKING:
@@ -161,7 +160,7 @@ def read_latency_table(path: str | Path) -> LatencyTable:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"latency table {missing(path)}") from None
+        raise ValueError(f"latency table {missing_file(path)}") from None
     except OSError as exc:
         raise ValueError(f"latency table {path} cannot be read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:

@@ -8,6 +8,7 @@ key, component, step) and the fix.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Callable, Iterable, Iterator
 
@@ -19,6 +20,24 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def missing_file(path: str | os.PathLike) -> str:
+    """``"PATH does not exist"``, and for a relative path where it was looked for and how to point
+    at it (the first clause of a message: ``f"{component}: {missing_file(path)}"``).
+
+    A recipe's relative paths start at the directory ``automl`` runs in, not at the recipe's:
+    that directory is what a Ray cluster receives, so a path that works here works on every node.
+    Run from elsewhere, a file lying next to the recipe is "missing"; the message says where
+    it was looked for."""
+    from pathlib import Path
+
+    text = os.fspath(path)
+    if Path(text).expanduser().is_absolute():
+        return f"{text} does not exist"
+    return (f"{text} does not exist in the working directory {os.getcwd()} (a recipe's relative paths start "
+            f"where automl runs, which is also what a Ray cluster receives: run automl from the directory the "
+            f"path starts at, or give an absolute path)")
 
 
 class AutomlError(Exception):

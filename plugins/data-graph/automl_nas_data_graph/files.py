@@ -17,7 +17,7 @@ import torch
 
 from automl_nas import DataError
 from automl_nas.api import DatasetProvider, GraphSet
-from automl_nas.input_paths import missing
+from automl_nas.errors import missing_file
 from automl_nas_data_graph.config import GraphFileConfig
 from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
 
@@ -40,7 +40,7 @@ class GraphFile(DatasetProvider):
             raise DataError("graph-file: no file given", hint=_FIX)
         path = Path(self.config.path).expanduser()
         if not path.is_file():
-            raise DataError(f"graph-file: {missing(path)}", hint=_FIX)
+            raise DataError(f"graph-file: {missing_file(path)}", hint=_FIX)
         if path.suffix == ".npz":
             fields = self._npz(path)
         elif path.suffix == ".pt":

@@ -7,8 +7,7 @@ from pathlib import Path
 import attrs
 
 from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir
-from automl_nas.errors import DataError
-from automl_nas.input_paths import missing
+from automl_nas.errors import DataError, missing_file
 
 DEFAULT_ROOT = DEFAULT_DATA_ROOT
 # what each provider reads (cifar.py / imagenet16.py read these too; kept here so checks need no torch)
@@ -83,7 +82,7 @@ class NpzConfig:
         if not self.path:
             raise DataError(f"{component}: no file given", hint=fix)
         if not Path(self.path).expanduser().is_file():
-            raise DataError(f"{component}: {missing(self.path)}", hint=fix)
+            raise DataError(f"{component}: {missing_file(self.path)}", hint=fix)
 
 
 @attrs.frozen(kw_only=True)

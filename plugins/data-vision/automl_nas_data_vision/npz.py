@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from automl_nas.api import DatasetProvider, ImageSet
-from automl_nas.errors import DataError
-from automl_nas.input_paths import missing
+from automl_nas.errors import DataError, missing_file
 from automl_nas_data_vision.config import NpzConfig
 from automl_nas_data_vision.splits import channel_stats, holdout
 
@@ -59,7 +58,7 @@ class NpzDataset(DatasetProvider):
     def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         fix = "set `path = ...` to a .npz file with arrays x (uint8, N x C x H x W or N x H x W x C) and y (int)"
         if not path.is_file():
-            raise DataError(f"npz: {missing(path)}", hint=fix)
+            raise DataError(f"npz: {missing_file(path)}", hint=fix)
         try:
             with np.load(path, allow_pickle=False) as archive:  # never unpickle a user's file
                 keys = set(archive.files)

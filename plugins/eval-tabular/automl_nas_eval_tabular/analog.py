@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
-from automl_nas.errors import DataError
-from automl_nas.input_paths import missing
+from automl_nas.errors import DataError, missing_file
 from automl_nas.safe_pickle import restricted_load
 from automl_nas_eval_tabular.config import AnalogConfig
 from automl_nas_eval_tabular.nb201_text import EDGES, OPS, canonical_text, format_ops
@@ -93,7 +92,7 @@ def load_analog(path: str) -> dict[str, dict[str, float]]:
         with open(path, "rb") as fh:
             raw = restricted_load(fh, _ALLOWED, what="an AnalogNAS-Bench file")
     except FileNotFoundError:
-        raise DataError(f"analog-nasbench: {missing(path)}", hint=fix) from None
+        raise DataError(f"analog-nasbench: {missing_file(path)}", hint=fix) from None
     except Exception as exc:
         raise DataError(f"analog-nasbench: {path} is not a readable AnalogNAS-Bench file "
                         f"({type(exc).__name__}: {exc})", hint=fix) from exc

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import attrs
 
-from automl_nas.input_paths import missing
-
 NATS_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "ImageNet16-120")
 # Mirrors nb201_columns.DATASETS / QUANTITIES (kept literal here so the config stays import-light).
 TABLE_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -52,14 +50,14 @@ class NatsConfig:
         """The benchmark file or directory exists (it is opened only when the first cell is scored)."""
         from pathlib import Path
 
-        from automl_nas.errors import DataError, RecipeError
+        from automl_nas.errors import DataError, RecipeError, missing_file
 
         fix = ("set `path = ...` to NATS-tss-v1_0-3ffb9.pickle.pbz2, its '-simple' directory or a NAS-Bench-201 "
                ".pth, or use `nb201-table` with the installed table (`automl bench import nb201 PATH`)")
         if self.path is None:
             raise RecipeError(f"evaluator {component}: no benchmark file given", hint=fix)
         if not Path(self.path).expanduser().exists():
-            raise DataError(f"{component}: {missing(self.path)}", hint=fix)
+            raise DataError(f"{component}: {missing_file(self.path)}", hint=fix)
 
 
 @attrs.frozen(kw_only=True)

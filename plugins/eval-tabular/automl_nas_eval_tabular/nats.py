@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
-from automl_nas.errors import DataError, PluginError, RecipeError
-from automl_nas.input_paths import missing
+from automl_nas.errors import DataError, PluginError, RecipeError, missing_file
 from automl_nas_eval_tabular.config import NatsConfig
 from automl_nas_eval_tabular.nb201_text import canonical_text
 
@@ -85,7 +84,7 @@ class NatsBench(Evaluator):
                               hint="set `path = ...` to the NATS-Bench topology file or directory")
         path = Path(self.config.path).expanduser()
         if not path.exists():
-            raise DataError(f"nats-bench: {missing(path)}",
+            raise DataError(f"nats-bench: {missing_file(path)}",
                             hint="download the NATS-Bench topology file and set `path = ...`")
         try:
             text = canonical_text(genotype)

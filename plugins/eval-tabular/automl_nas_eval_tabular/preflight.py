@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from automl_nas.errors import DataError, RecipeError
-from automl_nas.input_paths import missing
+from automl_nas.errors import DataError, RecipeError, missing_file
 from automl_nas_eval_tabular.nb201_columns import column, default_columns
 
 __all__ = ["available_columns", "check_table", "wanted_columns"]
@@ -31,7 +30,7 @@ def available_columns(config: Any) -> tuple[tuple[str, ...], str]:
     if config.path is not None:
         path = Path(config.path).expanduser()
         if not path.is_file():
-            raise DataError(f"nb201-table: {missing(path)}",
+            raise DataError(f"nb201-table: {missing_file(path)}",
                             hint=f"fix `path`, or drop it to use the installed table ({GET_IT})")
         return _header(path), str(path)
     from automl_nas.benchstore import TableStore

@@ -20,8 +20,7 @@ import os
 from pathlib import Path
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
-from automl_nas.errors import DataError, RecipeError
-from automl_nas.input_paths import missing
+from automl_nas.errors import DataError, RecipeError, missing_file
 from automl_nas_eval_tabular.config import TableConfig
 from automl_nas_eval_tabular.nb201_import import same_value
 from automl_nas_eval_tabular.nb201_text import canonical_text
@@ -38,7 +37,7 @@ def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None) 
     only for ``columns`` (all when ``None``), which keeps a full NB201 table's load small."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise DataError(f"nb201-table: {missing(p)}",
+        raise DataError(f"nb201-table: {missing_file(p)}",
                         hint="fix `path = ...` in the evaluator options, or drop it to use the installed table "
                              "(`automl bench import nb201 PATH` / `automl bench fetch nb201`)")
     stat = p.stat()
