@@ -23,6 +23,7 @@ import torch
 
 from automl_nas.errors import RunError
 from automl_nas.records import atomic_write_bytes, atomic_write_json
+from automl_nas.records.strict_json import dumps as strict_dumps
 
 __all__ = ["CheckpointDir", "job_key"]
 
@@ -59,7 +60,7 @@ class CheckpointDir:
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(self.state_file, buf.getvalue(), hint=_WRITE_HINT)
-        lines = "".join(json.dumps(rec) + "\n" for rec in state["history"])
+        lines = "".join(strict_dumps(rec) + "\n" for rec in state["history"])  # a NaN loss is null, as in metrics.jsonl
         atomic_write_bytes(self.path / "epochs.jsonl", lines.encode(), hint=_WRITE_HINT)
 
     def load(self, device: str) -> dict[str, Any] | None:
