@@ -1,17 +1,18 @@
 """Scoring a genotype with an evaluator component: the one call site for every caller
-(the engine's per-epoch and final scores, ``automl eval``)."""
+(the engine's per-epoch and final scores, ``automl eval``); and the one check of a metric name
+against what an evaluator declares (black-box search, studies)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl_nas.errors import RunError, out_of_memory_as, plugin_call
+from automl_nas.errors import RecipeError, RunError, did_you_mean, out_of_memory_as, plugin_call
 
 if TYPE_CHECKING:
     from automl_nas.api import EvalContext, Evaluator, Genotype
     from automl_nas.registry import Component
 
-__all__ = ["score"]
+__all__ = ["check_reported", "score"]
 
 
 def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
@@ -26,3 +27,13 @@ def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: E
                               action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
         metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
     return {k: float(v) for k, v in metrics.items()}
+
+
+def check_reported(evaluator: Evaluator, name: str, *, where: str, hint: str) -> None:
+    """Refuse ``name`` before any work when ``evaluator`` declares its metrics
+    (:attr:`~automl_nas.api.Evaluator.metrics`) and ``name`` is not one of them; ``where`` is
+    ``"file: key = 'value'"``. An evaluator that declares none is checked by its results."""
+    declared = tuple(getattr(evaluator, "metrics", ()) or ())
+    if declared and name and name not in declared:
+        raise RecipeError(f"{where}: evaluator {evaluator.name!r} reports no metric {name!r}"
+                          f"{did_you_mean(name, declared)} (it reports {', '.join(declared)})", hint=hint)

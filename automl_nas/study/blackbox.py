@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import attrs
 
-from automl_nas.errors import AutomlError, DataError, RecipeError, did_you_mean
+from automl_nas.errors import AutomlError, DataError, RecipeError
 from automl_nas.recipe.model import ExecutorConfig
 from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 
@@ -230,12 +230,11 @@ def _check_metric_names(cfg: BlackboxConfig, evaluator: Any, source: str) -> Non
     """blackbox.metric, .report and .cost against the metrics the evaluator declares, before the
     run directory exists (the first query's result named a wrong one, in a run directory that
     then refused the corrected command). An evaluator that declares none is checked per query."""
-    declared = tuple(getattr(evaluator, "metrics", ()) or ())
+    from automl_nas.evaluation import check_reported
+
     for key, name in (("metric", cfg.metric), ("report", cfg.report), ("cost", cfg.cost)):
-        if declared and name and name not in declared:
-            raise RecipeError(f"{source}: blackbox.{key} = {name!r}: evaluator {evaluator.name!r} reports no such "
-                              f"metric{did_you_mean(name, declared)} (it reports {', '.join(declared)})",
-                              hint=f"set blackbox.{key} to one of the evaluator's metrics")
+        check_reported(evaluator, name, where=f"{source}: blackbox.{key} = {name!r}",
+                       hint=f"set blackbox.{key} to one of the evaluator's metrics")
 
 
 @attrs.frozen(kw_only=True)

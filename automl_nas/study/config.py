@@ -189,22 +189,6 @@ def check_result_paths(cfg: StudyConfig, *, has_evaluator: bool, source: str) ->
                                f"and a key in it, such as metrics.cifar10, or one of {', '.join(RESULT_VALUES)}")
 
 
-def check_reported_metrics(cfg: StudyConfig, evaluator: str, declared: tuple[str, ...], *, source: str) -> None:
-    """``metrics.NAME`` objectives against the metrics the recipe's evaluator declares, before any
-    trial: a name it does not report was found only in trial 0's result.json, after that trial's
-    whole search. An evaluator that declares none is checked in each result, as before."""
-    from automl_nas.errors import did_you_mean
-
-    key = "study.metrics" if cfg.metrics else "study.metric"
-    for path in (cfg.metrics or [cfg.metric]):
-        head, _, name = path.partition(".")
-        if head == "metrics" and declared and name not in declared:
-            raise RecipeError(f"{source}: {key} = {path!r}: evaluator {evaluator!r} reports no metric {name!r}"
-                              f"{did_you_mean(name, declared)} (it reports {', '.join(declared)})",
-                              hint=f"name one of them (metrics.{declared[0]}), or set the evaluator's options so "
-                                   f"that it reports {name!r} (`automl plugins --options {evaluator}`)")
-
-
 def load_blackbox_config(raw: dict | None, *, source: str) -> BlackboxConfig:
     from automl_nas.recipe.converter import structure
 

@@ -31,7 +31,7 @@ from automl_nas.errors import RecipeError, RunError, one_line
 from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
-from automl_nas.study.config import StudyConfig, check_reported_metrics, check_result_paths, load_study_config
+from automl_nas.study.config import StudyConfig, check_result_paths, load_study_config
 from automl_nas.study.protocol import changes, check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter, dotted_value
 from automl_nas.study.space import suggest, to_override
@@ -287,8 +287,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     preflight(plan)  # refused before the first trial (issue 13)
     cfg = check_study(session, plan, path, profile, overrides)
     if plan.evaluator is not None:  # built here only to read what it reports (a table loads lazily)
-        declared = tuple(getattr(plan.evaluator.build(session.registry), "metrics", ()) or ())
-        check_reported_metrics(cfg, plan.evaluator.component.name, declared, source=str(path))
+        check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(path))
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
     overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
@@ -380,6 +379,21 @@ def check_study(session: Any, plan: Plan, path: str | Path, profile: str | None,
     check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     return cfg
+
+
+def check_reported_metrics(cfg: StudyConfig, evaluator: Any, *, source: str) -> None:
+    """``metrics.NAME`` objectives against the metrics the recipe's evaluator declares, before any
+    trial: a name it does not report was found only in trial 0's result.json, after that trial's
+    whole search."""
+    from automl_nas.evaluation import check_reported
+
+    key = "study.metrics" if cfg.metrics else "study.metric"
+    for path in (cfg.metrics or [cfg.metric]):
+        head, _, name = path.partition(".")
+        if head == "metrics":
+            check_reported(evaluator, name, where=f"{source}: {key} = {path!r}",
+                           hint=f"name one of them, or set the evaluator's options so that it reports {name!r} "
+                                f"(`automl plugins --options {evaluator.name}`)")
 
 
 def check_params(session: Any, path: str | Path, profile: str | None, overrides: list[str], cfg: StudyConfig) -> None:
