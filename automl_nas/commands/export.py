@@ -43,9 +43,9 @@ def export(target, out_dir, space, data, overrides, input_shape, classes, weight
       automl export runs/gdas-x --out exported/gdas --weights runs/gdas-x/retrain/<key>/last.pt
     """
     from automl_nas.commands._support import command_session
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.standalone.export import export_plan, parse_input_shape
     from automl_nas.standalone.retrain_toml import RETRAIN_EVALUATOR
-    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.standalone.target import apply_flags, plan_target, raw_target
 
     shape = parse_input_shape(input_shape) if input_shape else None

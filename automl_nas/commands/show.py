@@ -22,8 +22,8 @@ def show(run_dir, show_epochs, as_json) -> None:
     A batch or a study gets one row per trial, mean ± std of the finished trials, the best
     trial and the plots and reports to open (`automl plot DIR` draws the figures).
     """
-    from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.records.layout import target_kind
+    from automl_nas.records.strict_json import dumps as strict_json_dumps
 
     path = Path(run_dir)
     if target_kind(path) == "run":

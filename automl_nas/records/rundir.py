@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from automl_nas.errors import RunError
-from automl_nas.records.strict_json import dumps as strict_dumps
 from automl_nas.records.lock import LOCK_NAME, directory_lock
+from automl_nas.records.strict_json import dumps as strict_dumps
 
 if TYPE_CHECKING:
     from automl_nas.records.schema import ArchSnapshot, EpochRecord, RunResult

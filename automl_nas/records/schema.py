@@ -17,7 +17,6 @@ Version history:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
@@ -33,8 +32,6 @@ _EPOCH_HEAD = ("epoch", "lr", "train_loss", "train_acc", "arch_loss", "valid_acc
 _EPOCH_TAIL = ("genotype", "param_free_ops", "skip_fraction")
 _EPOCH_END = ("edge_entropy", "hessian_eigenvalue", "eval", "epoch_time_s", "schema_version")
 _ENTROPY = "entropy_"
-# Numbers an epoch always has: a null one was not finite.
-_NUMBERS = ("lr", "train_loss", "train_acc", "valid_acc", "epoch_time_s")
 
 
 def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
@@ -94,17 +91,12 @@ class EpochRecord:
         raw = _upgrade(raw)
         known = attrs.fields_dict(cls)
         kwargs: dict[str, Any] = {k: raw[k] for k in _EPOCH_HEAD + _EPOCH_TAIL + _EPOCH_END if k in raw}
-        for key in _NUMBERS:  # written as null when not finite (version 3)
-            if key in kwargs:
-                kwargs[key] = nan_if_none(kwargs[key])
+        for key in ("lr", "train_loss", "train_acc", "valid_acc"):  # absent, or null when not finite (version 3)
+            kwargs[key] = nan_if_none(kwargs.get(key))
+        kwargs["epoch_time_s"] = nan_if_none(kwargs.get("epoch_time_s", 0.0))
         if isinstance(kwargs.get("eval"), dict):
             kwargs["eval"] = {k: nan_if_none(v) for k, v in kwargs["eval"].items()}
-        kwargs.setdefault("train_loss", math.nan)
-        kwargs.setdefault("train_acc", math.nan)
-        kwargs.setdefault("valid_acc", math.nan)
-        kwargs.setdefault("lr", math.nan)
         kwargs.setdefault("genotype", "")
-        kwargs.setdefault("epoch_time_s", 0.0)
         kwargs["entropy"] = {k[len(_ENTROPY):]: nan_if_none(v) for k, v in raw.items() if k.startswith(_ENTROPY)}
         # Every other scalar is sampler status (tolerant: unknown non-scalars are dropped).
         kwargs["sampler_status"] = {k: v for k, v in raw.items() if k not in known and not k.startswith(_ENTROPY)
