@@ -205,6 +205,7 @@ class _Driver:
         trial, reporter = self.asked.pop(spec.name)
         if self.heartbeat is not None:
             self.heartbeat.done(trial)
+        outcome = self._failed_without_value(outcome, reporter)
         result, status = outcome.result or {}, outcome.status
         trial.set_user_attr("attempts", outcome.attempts)
         if outcome.error:
@@ -230,24 +231,27 @@ class _Driver:
                 self.study.tell(trial, state=TrialState.FAIL)
                 raise RecipeError(f"study.metric: {missing} not found in {spec.run_dir}/result.json "
                                   f"(numeric keys: {', '.join(_numeric_keys(result))})", hint="name a dotted path listed above")
-            no_value = [m for (m, _), val in zip(self.cfg.objectives, values) if not math.isfinite(val)]
-            if no_value:
-                # Optuna fails such a trial too, but quietly, and a study whose every trial fails
-                # so would ask for trials forever: say it, and count it towards the failures.
-                self.failures += 1
-                error = (f"study.metric {', '.join(no_value)} has no finite value in {spec.run_dir}/result.json "
-                         f"(NaN or infinite; written there as null)")
-                trial.set_user_attr("error", error)
-                self.study.tell(trial, state=TrialState.FAIL)
-                if not self.quiet:
-                    print(f"trial {spec.name}: failed: {error}", file=sys.stderr, flush=True)
-                outcome = attrs.evolve(outcome, status="failed", error=error)
-            else:
-                self.study.tell(trial, values if len(values) > 1 else values[0])
+            self.study.tell(trial, values if len(values) > 1 else values[0])
         self.pm.hook.automl_trial_end(trial=spec, result=outcome.record())
         if self.failures >= self.cfg.trials:
             raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {outcome.error}",
                            hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
+
+
+    def _failed_without_value(self, outcome: TrialResult, reporter: PruningReporter | None) -> TrialResult:
+        """A finished trial whose objective is NaN or infinite (``null`` in result.json) as a failed
+        one, with its reason, so it takes the one failure path: Optuna would fail it quietly, and a
+        study whose every trial ends so asked for trials without end. A missing key and an
+        intermediate never reported stay recipe errors, which :meth:`tell` raises first."""
+        if outcome.status != "finished" or (reporter is not None and not reporter.reported):
+            return outcome
+        values = [metric_value(outcome.result or {}, m) for m, _ in self.cfg.objectives]
+        if any(v is None for v in values) or all(math.isfinite(v) for v in values):
+            return outcome
+        no_value = [m for (m, _), v in zip(self.cfg.objectives, values) if not math.isfinite(v)]
+        return attrs.evolve(outcome, status="failed",
+                            error=f"study.metric {', '.join(no_value)} has no finite value in "
+                                  f"{outcome.spec.run_dir}/result.json (NaN or infinite; written there as null)")
 
 
 def _epoch_keys(run_dir: str) -> list[str]:
