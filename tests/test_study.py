@@ -87,7 +87,7 @@ def test_pruner_verdict_stops_the_worker_through_the_epoch_relay():
     relay = EpochRelay("trial-7", lambda ev: poor.observe(ev.epoch, ev.metrics), wants_answer=True)
     run = SimpleNamespace(num_epochs=3)
     relay.automl_epoch_end(run=run, epoch=0, metrics={"valid_acc": 60.0})
-    with pytest.raises(TrialPruned, match="trial-7 stopped by the study's pruner after epoch 1"):
+    with pytest.raises(TrialPruned, match="trial-7 stopped by the study's pruner after epoch 2"):
         relay.automl_epoch_end(run=run, epoch=1, metrics={"valid_acc": 40.0})
     assert poor.reported == [(0, 60.0), (1, 40.0)]
     # A relay that does not wait for answers (a seed batch's progress) never stops its run.

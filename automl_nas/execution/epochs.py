@@ -65,7 +65,7 @@ class EpochRelay:
         event = EpochEvent(trial=self.trial, epoch=epoch, num_epochs=int(getattr(run, "num_epochs", 0) or 0),
                            metrics=flatten_numeric(metrics), wants_answer=self.wants_answer)
         if self.send(event) and self.wants_answer:
-            raise TrialStopped(f"{self.trial} stopped by the study's pruner after epoch {epoch}")
+            raise TrialStopped(f"{self.trial} stopped by the study's pruner after epoch {epoch + 1}")  # 1-based, as epoch_line
 
 
 _SHOWN = ("train_loss", "valid_acc", "eval.cifar10")
