@@ -18,6 +18,7 @@ Example ``[study]`` table::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -38,13 +39,28 @@ def _check_range(inst: "ParamSpec", attribute: attrs.Attribute, value: Any) -> N
     if inst.type == "categorical":
         if not inst.choices:
             raise ValueError("a categorical parameter needs a non-empty `choices` list")
+        tables = [c for c in inst.choices if isinstance(c, dict)]
+        if tables:  # its override would be a JSON string, which no recipe key takes for a table
+            raise ValueError(f"a choice cannot be a table ({tables[0]!r}); tune the table's keys as parameters "
+                             f"of their own (e.g. \"search.arch_optimizer.lr\"), or choose among strings, numbers, "
+                             f"booleans or lists")
         return
     if inst.low is None or inst.high is None:
         raise ValueError(f"a {inst.type} parameter needs `low` and `high`")
+    for name in ("low", "high", "step"):
+        value = getattr(inst, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number (got {value})")
+        if value is not None and inst.type == "int" and value != int(value):
+            raise ValueError(f"an int parameter needs whole numbers: {name} = {value}")
     if inst.low > inst.high:
         raise ValueError(f"low ({inst.low}) must not exceed high ({inst.high})")
     if inst.log and inst.low <= 0:
         raise ValueError(f"log = true needs low > 0 (got {inst.low})")
+    if inst.step is not None and inst.step <= 0:
+        raise ValueError(f"step must be > 0 (got {inst.step})")
+    if inst.step is not None and inst.log and not (inst.type == "int" and inst.step == 1):
+        raise ValueError("step and log = true exclude each other (a log scale has no fixed step); drop one")
 
 
 @attrs.frozen(kw_only=True)
@@ -90,7 +106,9 @@ class StudyConfig:
                                     metadata={"help": "epoch-record key reported to the pruner, dotted for nested ones "
                                                       "(eval.cifar10); same direction as the study"})
     prune_percentile: float = attrs.field(default=25.0, validator=[v.gt(0), v.lt(100)],
-                                          metadata={"help": "percentile pruner: trials below this percentile are pruned"})
+                                          metadata={"help": "percentile pruner: a trial goes on only while it is among the best "
+                                                            "prune_percentile percent of the trials at its epoch (Optuna's "
+                                                            "PercentilePruner; 50 is the median pruner)"})
     prune_startup_trials: int = attrs.field(default=5, validator=v.ge(0),
                                             metadata={"help": "finished trials before the median pruner acts"})
     prune_warmup_epochs: int = attrs.field(default=0, validator=v.ge(0),
@@ -139,12 +157,31 @@ def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> Stu
     if not raw:
         raise RecipeError(f"{source}: no [study] table", hint="add [study] with `metric` and [study.params] (see `automl study --help`)")
     cfg = structure(raw, StudyConfig, source=source, prefix="study")
+    if cfg.metrics is not None:
+        _check_objectives(raw, cfg, source=source)
     if not cfg.metrics and not cfg.metric:
         raise RecipeError(f"{source}: study.metric: required (a dotted path into result.json such as metrics.cifar10)")
     if not cfg.params:
         raise RecipeError(f"{source}: study.params: no parameters to tune",
                           hint='add e.g. [study.params] "search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }')
     return attrs.evolve(cfg, name=cfg.name or default_study_name(recipe_name))
+
+
+def _check_objectives(raw: dict, cfg: StudyConfig, *, source: str) -> None:
+    """A multi-objective study: what ``metrics`` makes meaningless is refused, not ignored."""
+    if not cfg.metrics:
+        raise RecipeError(f"{source}: study.metrics: empty", hint="name one dotted path per objective, or use study.metric")
+    twice = sorted({m for m in cfg.metrics if cfg.metrics.count(m) > 1})
+    if twice:
+        raise RecipeError(f"{source}: study.metrics: {', '.join(map(repr, twice))} listed twice",
+                          hint="name each objective once")
+    if "direction" in raw:
+        raise RecipeError(f"{source}: study.direction: ignored with study.metrics (each objective has its own)",
+                          hint=f"remove it and give study.directions, one per metric, e.g. "
+                               f"{['maximize'] * len(cfg.metrics)}")
+    if "pruner" in raw and cfg.pruner != "none" and len(cfg.metrics) > 1:
+        raise RecipeError(f"{source}: study.pruner = {cfg.pruner!r}: Optuna prunes single-objective studies only, so it "
+                          f"would never act on these {len(cfg.metrics)} objectives", hint='set study.pruner = "none"')
 
 
 def default_study_name(recipe_name: str) -> str:
