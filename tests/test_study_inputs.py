@@ -192,3 +192,114 @@ def test_the_default_study_name_does_not_repeat_study(recipe_name, study_name):
     raw = {"metric": "metrics.convs", "params": {"search.arch_optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-2}}}
     assert load_study_config(raw, source="r.toml", recipe_name=recipe_name).name == study_name
     assert load_study_config({**raw, "name": "mine"}, source="r.toml", recipe_name=recipe_name).name == "mine"
+
+
+class _StopAfterFirstEpoch:
+    """Ctrl-C during a trial's second epoch: the run stops at the epoch's end (its checkpoint kept)."""
+
+    from automl_nas import hookimpl
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch):
+        run.request_stop("SIGINT")
+
+
+def test_a_stopped_study_continues_its_trial_from_the_checkpoint_when_rerun(study_recipe, monkeypatch):
+    import json
+
+    from automl_nas import session
+
+    path = study_recipe()  # executor.retries = 0: continuing a stopped trial spends no retry
+    real = session.open_session
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([*extra, (_StopAfterFirstEpoch(), "stopper")]))
+    stopped = study(path, "--set", "search.epochs=3")
+    assert stopped.exit_code == 130, stopped.output
+    assert "fix: run the same `automl study` command again: it continues the stopped trials" in stopped.output
+    monkeypatch.setattr(session, "open_session", real)
+    study_dir = path.parent / "runs" / "studies" / "s"
+    storage = f"sqlite:///{study_dir / 'study.db'}"
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]  # queued again with its parameters
+    assert trials[1].user_attrs["continues"] == "trial-0000"
+
+    rerun = study(path, "--set", "search.epochs=3")
+    assert rerun.exit_code == 0, rerun.output
+    done = optuna.load_study(study_name="s", storage=storage).trials[1]
+    assert done.state.name == "COMPLETE" and done.user_attrs["run_dir"] == str(study_dir / "trial-0000")
+    assert done.params == trials[0].params
+    attempts = [json.loads(line) for line in (study_dir / "attempts" / "trial-0000.jsonl").read_text().splitlines()]
+    assert [(a["attempt"], a["resumed"], a["status"]) for a in attempts[1::2]] == [(1, False, "interrupted"),
+                                                                                    (2, True, "finished")]
+    epochs = [json.loads(line)["epoch"] for line in (study_dir / "trial-0000" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]  # the first epoch was not run again
+    assert sorted(p.name for p in study_dir.glob("trial-*")) == ["trial-0000"]
+
+
+def test_a_relative_storage_names_one_file_wherever_the_study_runs(study_recipe, tmp_path, monkeypatch):
+    import json
+
+    path = study_recipe()
+    root = tmp_path / "studies"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    first = study(path, "--storage", "journal:j.log", "--set", f"study.root='{root}'")
+    assert first.exit_code == 0, first.output
+    bound = json.loads((root / "s" / "study.json").read_text())["storage"]
+    assert bound == f"journal:{tmp_path / 'a' / 'j.log'}"
+    monkeypatch.chdir(tmp_path / "b")  # the same words name another file here: another study's trials
+    second = study(path, "--storage", "journal:j.log", "--set", f"study.root='{root}'", "--trials", "2")
+    assert second.exit_code == 5 and f"holds the trials of study 's' in storage '{bound}'" in second.output
+    assert not (tmp_path / "b" / "j.log").exists()  # refused before opening it
+    assert sorted(p.name for p in (root / "s").glob("trial-*")) == ["trial-0000"]
+
+
+def test_a_storage_that_cannot_be_opened_does_not_bind_the_study_directory(study_recipe):
+    path = study_recipe()
+    assert study(path, "--storage", "sqlite:////no/such/directory/study.db").exit_code == 5
+    assert not (path.parent / "runs" / "studies" / "s" / "study.json").exists()
+    assert study(path).exit_code == 0  # the default storage takes the directory
+
+
+def test_trial_directories_their_storage_does_not_know_are_never_taken_for_new_trials(study_recipe):
+    path = study_recipe()
+    assert study(path).exit_code == 0
+    study_dir = path.parent / "runs" / "studies" / "s"
+    kept = (study_dir / "trial-0000" / "result.json").read_bytes()
+    (study_dir / "study.db").unlink()  # "start over": trial 0 of a new study would adopt the old run
+    again = study(path)
+    assert again.exit_code == 5 and "holds trial directories that no trial of study 's'" in again.output
+    assert "(trial-0000)" in again.output and "study.name" in again.output
+    assert (study_dir / "trial-0000" / "result.json").read_bytes() == kept
+
+
+@pytest.mark.parametrize("spec, message", [
+    ('{ type = "float", low = 1e-5, high = 1e-2, log = true, step = 1e-4 }', "step and log = true exclude each other"),
+    ('{ type = "float", low = 1e-5, high = inf }', "high must be a finite number (got inf)"),
+    ('{ type = "float", low = 1e-5, high = 1e-2, step = -1e-3 }', "step must be > 0"),
+    ('{ type = "int", low = 1.5, high = 3 }', "an int parameter needs whole numbers: low = 1.5"),
+    ('{ type = "int", low = 1, high = 3, step = 0.5 }', "an int parameter needs whole numbers: step = 0.5"),
+    ('{ type = "int", low = 1, high = 8, log = true, step = 2 }', "step and log = true exclude each other"),
+    ('{ type = "categorical", choices = [{ name = "adam" }] }', "a choice cannot be a table"),
+])
+def test_a_range_optuna_cannot_sample_is_refused_by_validate(study_recipe, spec, message):
+    path = study_recipe(params=f'"search.arch_optimizer.lr" = {spec}')
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and f"study.params.search.arch_optimizer.lr: {message}" in result.output, result.output
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('direction = "minimize"', "study.direction: ignored with study.metrics"),
+    ('pruner = "median"', "study.pruner = 'median': Optuna prunes single-objective studies only"),
+])
+def test_what_several_objectives_would_ignore_is_refused(study_recipe, extra, message):
+    path = study_recipe()
+    text = path.read_text().replace('pruner = "none"\n', "").replace(
+        'metric = "metrics.convs"', f'metrics = ["metrics.convs", "search_time_s"]\n{extra}')
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and message in result.output, result.output
+    twice = path.read_text().replace(extra, "").replace('"search_time_s"', '"metrics.convs"')
+    path.write_text(twice)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and "study.metrics: 'metrics.convs' listed twice" in result.output, result.output

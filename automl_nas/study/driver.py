@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import attrs
 
-from automl_nas.errors import RecipeError, RunError, one_line
+from automl_nas.errors import Interrupted, RecipeError, RunError, one_line
 from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
@@ -102,18 +102,17 @@ def _create(cfg: StudyConfig, storage: str, directions: list[str]):
                             "default") from None
 
 
-def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0, protocol: dict[str, str] | None = None):
+def open_study(cfg: StudyConfig, storage: str, seed: int, protocol: dict[str, str] | None = None):
     """Create or load the study. A resumed study must have the same directions, parameter
     space (a changed range would mix two searches in one study) and ``protocol``
     (:func:`~automl_nas.study.protocol.protocol_of`: the rest of the recipe); trials left RUNNING by a
-    dead driver (see :mod:`automl_nas.study.storage`) become FAIL and are re-run with their
-    parameters while ``retries`` allow; another live driver's trials are left running."""
+    dead driver (see :mod:`automl_nas.study.storage`) are re-queued (:func:`_requeue`); another live
+    driver's trials are left running."""
     import warnings
 
     from automl_nas.study.storage import dead_running_trials, open_storage
 
     import optuna
-    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = [d for _, d in cfg.objectives]
@@ -129,22 +128,40 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, retries: int = 0, prot
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
             probe.set_metric_names([metric for metric, _ in cfg.objectives])
     for stale in dead_running_trials(probe):
-        probe.tell(stale.number, state=TrialState.FAIL)
-        attempt = int(stale.user_attrs.get("attempt", 1))
-        if attempt <= retries and stale.params:
-            probe.enqueue_trial(dict(stale.params), user_attrs={"attempt": attempt + 1, "retry_of": stale.number},
-                                skip_if_exists=False)
+        _requeue(probe, stale)
     # Re-seeding with the number of earlier trials keeps a resumed random sampler from repeating them.
     return optuna.load_study(study_name=cfg.name, storage=open_storage(storage), sampler=_sampler(cfg, seed + len(probe.trials)),
                              pruner=_pruner(cfg))
 
 
+#: A re-queued trial's user attribute: the name of the trial directory whose run it continues.
+_CONTINUES_ATTR = "continues"
+
+
+def _requeue(study, trial) -> None:
+    """Fail ``trial`` (an ``optuna.Trial`` or ``FrozenTrial``), whose driver stopped or died, and
+    queue its parameters again. The trial itself did not fail, so this spends no ``[executor]
+    retries``: the driver that asks for the parameters next continues the trial's run directory
+    from its checkpoint (:meth:`_Driver.ask`), and no finished epoch is lost."""
+    from optuna.trial import TrialState
+
+    params, run_dir = dict(trial.params), trial.user_attrs.get("run_dir")
+    study.tell(trial.number, state=TrialState.FAIL)
+    if params:  # none: the driver died before suggesting them, and there is nothing to continue
+        queued = {"attempt": int(trial.user_attrs.get("attempt", 1)) + 1, "retry_of": trial.number}
+        if run_dir:
+            queued[_CONTINUES_ATTR] = Path(run_dir).name
+        study.enqueue_trial(params, user_attrs=queued, skip_if_exists=False)
+
+
 def _same_params(study, cfg: StudyConfig, storage: str) -> None:
     wanted = _param_table(cfg)
     stored = study.user_attrs.get(_PARAMS_ATTR)
-    if stored is None:
-        if not study.trials:
+    if not study.trials:  # no trial ran under the recorded space (a start refused after recording it)
+        if stored != wanted:
             study.set_user_attr(_PARAMS_ATTR, wanted)
+        return
+    if stored is None:
         return  # a study from automl-nas < 0.2 recorded no parameter space
     if stored != wanted:
         raise RecipeError(f"study {cfg.name!r} in {storage} was run with another parameter space "
@@ -184,6 +201,9 @@ class _Driver:
             self.heartbeat.add(trial)  # marks the trial as this driver's, alive
         params = {key: suggest(trial, key, spec) for key, spec in self.cfg.params.items()}
         run_dir = self.study_dir / f"trial-{trial.number:04d}"
+        continued = trial.user_attrs.get(_CONTINUES_ATTR)
+        if continued and (self.study_dir / continued).is_dir():  # another root's (driver's) directory is not here
+            run_dir = self.study_dir / continued
         spec = TrialSpec(recipe_path=self.recipe_path, profile=self.profile, seed=self.seed, run_dir=str(run_dir),
                          overrides=[*self.overrides, *(to_override(k, v) for k, v in params.items())],
                          name=f"trial-{trial.number}", ranks=self.ranks)
@@ -238,6 +258,15 @@ class _Driver:
                            hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
 
 
+    def stopped(self) -> None:
+        """Ctrl-C or SIGTERM: the trials still running are re-queued (:func:`_requeue`), as the next
+        driver would do for a dead one, so rerunning the study continues them."""
+        for trial, _ in self.asked.values():
+            if self.heartbeat is not None:
+                self.heartbeat.done(trial)
+            _requeue(self.study, trial)
+        self.asked.clear()
+
     def _failed_without_value(self, outcome: TrialResult, reporter: PruningReporter | None) -> TrialResult:
         """A finished trial whose objective is NaN or infinite (``null`` in result.json) as a failed
         one, with its reason, so it takes the one failure path: Optuna would fail it quietly, and a
@@ -282,7 +311,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     from automl_nas.records.rundir import safe_name
     from automl_nas.session import open_session
     from automl_nas.study.report import write_report
-    from automl_nas.study.storage import Heartbeat
+    from automl_nas.study.storage import Heartbeat, absolute_url
 
     overrides = list(overrides)
     session = session or open_session()
@@ -301,11 +330,14 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     except OSError as exc:
         raise RunError(f"{study_dir}: cannot create the study directory ({exc.strerror or exc})",
                        hint="choose a writable study.root or run.root") from None
-    url = cfg.storage or f"sqlite:///{study_dir / 'study.db'}"
+    url = absolute_url(cfg.storage or f"sqlite:///{study_dir / 'study.db'}")
     seed = recipe.seed if cfg.seed is None else cfg.seed
     with directory_lock(study_dir, what="study driver"):
-        _bind_study_dir(study_dir, cfg.name, url)
-        study = open_study(cfg, url, seed, retries=recipe.executor.retries, protocol=protocol_of(plan, cfg.params))
+        bound = _check_study_dir(study_dir, url)
+        study = open_study(cfg, url, seed, protocol=protocol_of(plan, cfg.params))
+        _refuse_unknown_trial_dirs(study, study_dir, url)
+        if not bound:  # only once the storage opened: a URL that cannot be opened binds nothing
+            _bind_study_dir(study_dir, cfg.name, url)
         driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
                          profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
                          ranks=recipe.executor.ranks, heartbeat=Heartbeat())
@@ -338,30 +370,55 @@ def _storage_failed(name: str, url: str, reason: str) -> RunError:
                          "the same `automl study` command again: the trials it recorded are kept")
 
 
-def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:
-    """A study directory holds one study's trials: ``study.json`` names its storage. Another
-    storage's study numbered its trials from 0 again and took the directory's ``trial-0000``,
-    finished under other parameters, for its own (records from another study, told as this
-    one's)."""
+def _check_study_dir(study_dir: Path, url: str) -> bool:
+    """Whether ``study_dir`` is already bound to ``url`` (its ``study.json``); refuse it when bound
+    to another storage. A study directory holds one study's trials: another storage's study
+    numbered its trials from 0 again and took the directory's ``trial-0000``, finished under other
+    parameters, for its own (records from another study, told as this one's)."""
     import json
 
-    from automl_nas.records.rundir import atomic_write_json
+    from automl_nas.study.storage import absolute_url
 
     binding = study_dir / "study.json"
-    if binding.exists():
-        try:
-            held = json.loads(binding.read_text())
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{binding} cannot be read ({one_line(exc)})",
-                           hint="restore it, or give the study another study.name or study.root") from None
-        if held.get("storage") != url:
-            raise RunError(f"{study_dir} holds the trials of study {held.get('study')!r} in storage "
-                           f"{held.get('storage')!r}; this command's storage is {url!r}",
-                           hint=f"continue that study with --storage {held.get('storage')!r}, or start another in "
-                                f"its own directory: --set study.name=... or study.root=...")
-        return
-    atomic_write_json(binding, {"study": name, "storage": url},  # a directory from before study.json: adopted
+    if not binding.exists():
+        return False
+    try:
+        held = json.loads(binding.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{binding} cannot be read ({one_line(exc)})",
+                       hint="restore it, or give the study another study.name or study.root") from None
+    # A binding written before URLs were made absolute named a relative file from this directory.
+    if absolute_url(str(held.get("storage"))) != url:
+        raise RunError(f"{study_dir} holds the trials of study {held.get('study')!r} in storage "
+                       f"{held.get('storage')!r}; this command's storage is {url!r}",
+                       hint=f"continue that study with --storage {held.get('storage')!r}, or start another in "
+                            f"its own directory: --set study.name=... or study.root=...")
+    return True
+
+
+def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:
+    """Write ``study.json``, naming the storage whose study owns ``study_dir`` (a directory from
+    before study.json is adopted)."""
+    from automl_nas.records.rundir import atomic_write_json
+
+    atomic_write_json(study_dir / "study.json", {"study": name, "storage": url},
                       hint="free disk space or fix the permissions, then run the same `automl study` command again")
+
+
+def _refuse_unknown_trial_dirs(study: Any, study_dir: Path, url: str) -> None:
+    """A ``trial-NNNN`` directory that no trial of the storage ran: its storage was emptied or
+    replaced (``study.db`` deleted to start over). The study's trial NNNN would take that run,
+    finished under other parameters, for its own and tell its value."""
+    import re
+
+    known = {Path(t.user_attrs["run_dir"]).name for t in study.get_trials(deepcopy=False) if "run_dir" in t.user_attrs}
+    strays = sorted(p.name for p in study_dir.iterdir() if re.fullmatch(r"trial-\d+", p.name) and p.name not in known)
+    if strays:
+        raise RunError(f"{study_dir} holds trial directories that no trial of study {study.study_name!r} in {url} "
+                       f"ran ({', '.join(strays[:3])}{', ...' if len(strays) > 3 else ''}): its storage was emptied or "
+                       f"replaced, and new trials would take those runs for their own",
+                       hint="restore the storage that ran them, or start the study in its own directory: "
+                            "--set study.name=... or study.root=... (the runs there are kept)")
 
 
 def _executor(executor_cfg: Any, cfg: StudyConfig, study_dir: Path, address: str | None, on_ray: bool, quiet: bool,
@@ -420,10 +477,16 @@ def _loop(driver: _Driver, executor: Any) -> None:
     from automl_nas.execution.executor import TrialExecutor
 
     ex: TrialExecutor = executor
-    with ex:
-        while True:
-            while ex.free() and _counted(driver.study) + ex.running < driver.cfg.trials:
-                ex.submit(driver.ask(), answer=driver.prunes)
-            if not ex.running:
-                break
-            driver.tell(ex.wait())
+    try:
+        with ex:
+            while True:
+                while ex.free() and _counted(driver.study) + ex.running < driver.cfg.trials:
+                    ex.submit(driver.ask(), answer=driver.prunes)
+                if not ex.running:
+                    break
+                driver.tell(ex.wait())
+    except (Interrupted, KeyboardInterrupt) as exc:
+        driver.stopped()
+        said = exc.message if isinstance(exc, Interrupted) else f"study {driver.cfg.name!r} stopped"
+        raise Interrupted(said, hint="run the same `automl study` command again: it continues the stopped trials from "
+                                     "their checkpoints and keeps the finished ones") from None

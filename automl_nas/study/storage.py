@@ -14,9 +14,10 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["DRIVER_ATTR", "Heartbeat", "dead_running_trials", "is_dead", "open_storage", "owner"]
+__all__ = ["DRIVER_ATTR", "Heartbeat", "absolute_url", "dead_running_trials", "is_dead", "open_storage", "owner"]
 
 #: Trial user attribute: ``{"host", "pid", "beat"}`` of the driver that asked for the trial.
 DRIVER_ATTR = "automl_nas_driver"
@@ -27,6 +28,25 @@ GRACE_S = 4 * BEAT_S
 #: a live driver records itself right after asking for the trial, and one starting in that
 #: window must not fail the trial (two drivers started together did, under load).
 RECORD_WAIT_S = float(os.environ.get("AUTOML_NAS_STUDY_RECORD_WAIT", "3"))
+
+
+def absolute_url(url: str) -> str:
+    """``url`` with a relative SQLite or journal file made absolute against the working directory.
+
+    A relative path names another file in every directory a driver starts from, so a study
+    directory's ``study.json`` would take a second study for its own (and hand it the first's
+    trial directories); absolute, one URL names one file wherever the command runs.
+    """
+    if url.startswith("journal:"):
+        return f"journal:{Path(url.removeprefix('journal:').removeprefix('//')).absolute()}"
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path, query = url.removeprefix("sqlite:///"), ""
+        if "?" in path:
+            path, query = path.split("?", 1)
+            query = "?" + query
+        if path and path != ":memory:":
+            return f"sqlite:///{Path(path).absolute()}{query}"
+    return url
 
 
 def open_storage(url: str) -> Any:
