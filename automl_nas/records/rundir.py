@@ -245,12 +245,13 @@ class RunDir:
             fh.write(strict_dumps(record, default=_default) + "\n")
             fh.flush()
 
-    def truncate_jsonl(self, path: Path, keep: int) -> None:
-        """Keep the first ``keep`` records whose ``epoch`` < keep (resume drops records past the checkpoint)."""
+    def truncate_jsonl(self, path: Path, keep: int, *, key: str = "epoch") -> None:
+        """Keep the records whose ``key`` (default ``epoch``) is < ``keep``, and those without it:
+        a resume drops records past its checkpoint. A line cut by a crash is dropped too, or the
+        next record appended would continue it."""
         if not path.exists():
             return
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        kept = [ln for ln in lines if json.loads(ln).get("epoch", -1) < keep]
+        kept = [ln for ln in path.read_text().splitlines() if (rec := _record(ln)) is not None and rec.get(key, -1) < keep]
         atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode(), hint=self.write_hint)
 
     def write_result(self, result: RunResult) -> None:
@@ -289,17 +290,21 @@ class RunDir:
                                 f"and `automl run --resume {self.path}` rewrites it when a checkpoint exists") from None
 
 
+def _record(line: str) -> dict | None:
+    """One JSONL line's record; ``None`` for a blank line or one cut by a crash."""
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
+
+
 def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSONL file (a line cut by a crash is skipped); none when it is absent."""
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-    return out
+    return [rec for line in path.read_text().splitlines() if (rec := _record(line)) is not None]
 
 
 def environment(device: str, seed: int, dataset: str, source: str = "") -> dict:
