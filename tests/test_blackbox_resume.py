@@ -68,3 +68,76 @@ def test_a_full_disk_mid_search_names_automl_search_resume_which_then_finishes(t
     resumed = CliRunner().invoke(main, ["search", "--resume", str(cut), "-q"])
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["queries"] == 20 and len(_history(cut)) == 20
+
+
+def _stopped_after(tmp_path: Path, kept: int, *, cut: str = "") -> Path:
+    """A finished quick search made to look stopped after ``kept`` queries (+ a line ``cut`` short)."""
+    run_dir = tmp_path / "cut"
+    assert CliRunner().invoke(main, ["search", str(RECIPE), "-p", "quick", "-q", "--run-dir", str(run_dir)]).exit_code == 0
+    lines = (run_dir / "history.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "history.jsonl").write_text("".join(lines[:kept]) + cut)
+    (run_dir / "result.json").unlink()
+    return run_dir
+
+
+def test_a_record_cut_by_a_crash_is_dropped_and_its_query_asked_again(tmp_path):
+    whole = tmp_path / "whole"
+    assert CliRunner().invoke(main, ["search", str(RECIPE), "-p", "quick", "-q", "--run-dir", str(whole)]).exit_code == 0
+    eighth = (whole / "history.jsonl").read_text().splitlines()[7]
+    run_dir = _stopped_after(tmp_path, 7, cut=eighth[: len(eighth) // 2])  # killed while writing the 8th
+    out = CliRunner().invoke(main, ["search", "--resume", str(run_dir), "-q"])
+    assert out.exit_code == 0, out.output
+    assert _history(run_dir) == [{**h, "time_s": r["time_s"]} for h, r in zip(_history(whole), _history(run_dir))]
+
+
+def test_a_resumed_search_goes_on_spending_the_wall_clock_budget_it_had_spent(tmp_path):
+    run_dir = _stopped_after(tmp_path, 7)
+    search = json.loads((run_dir / "search.json").read_text())
+    search["overrides"] = ["blackbox.queries=0", "blackbox.seconds=5"]  # a 5 s budget ...
+    (run_dir / "search.json").write_text(json.dumps(search))
+    history = _history(run_dir)
+    history[-1]["time_s"] = 5.5  # ... spent when the search stopped
+    (run_dir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    out = CliRunner().invoke(main, ["search", "--resume", str(run_dir), "-q"])
+    assert out.exit_code == 0, out.output
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["queries"] == 7 and result["seconds"] >= 5.5
+    finished = (run_dir / "result.json").read_bytes()
+    again = CliRunner().invoke(main, ["search", "--resume", str(run_dir)])
+    assert again.exit_code == 0 and "is a finished search; nothing to resume" in again.stderr
+    assert (run_dir / "result.json").read_bytes() == finished
+
+
+def test_ctrl_c_keeps_the_queries_and_names_search_resume(tmp_path, monkeypatch):
+    from automl_nas.study import blackbox
+
+    real, calls = blackbox._score, []
+
+    def interrupted_at_the_sixth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(blackbox, "_score", interrupted_at_the_sixth)
+    run_dir = tmp_path / "stopped"
+    out = CliRunner().invoke(main, ["search", str(RECIPE), "-p", "quick", "-q", "--run-dir", str(run_dir)])
+    assert out.exit_code == 130 and "search stopped after 5 queries" in out.stderr
+    assert f"fix: continue with `automl search --resume {run_dir}`" in out.stderr
+    monkeypatch.undo()
+    resumed = CliRunner().invoke(main, ["search", "--resume", str(run_dir), "-q"])
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["queries"] == 20
+
+
+def test_a_training_evaluator_s_progress_keeps_off_stdout(tmp_path):
+    recipe = RECIPE.parent / "morphism-macro.toml"
+    out = CliRunner().invoke(main, ["search", str(recipe), "-p", "quick", "--run-dir", str(tmp_path / "m"),
+                                    "--set", "blackbox.queries=2"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["queries"] == 2  # the JSON summary alone
+    assert "retrain epoch 1/1" in out.stderr
+
+
+def test_a_search_without_a_budget_is_refused_by_validate(tmp_path):
+    out = CliRunner().invoke(main, ["validate", str(RECIPE), "--set", "blackbox.queries=0"])
+    assert out.exit_code == 2 and f"{RECIPE}: blackbox: no budget" in out.output and "blackbox.seconds" in out.output

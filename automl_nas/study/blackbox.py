@@ -106,6 +106,9 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> None:
             values[loop.cost], simulated = entry["sim_time_s"] - simulated, entry["sim_time_s"]
         proposer.tell(genotype, loop.sign * entry["value"])
         loop.record(genotype, values)
+        loop.history[-1]["time_s"] = entry["time_s"]
+    if entries:  # the wall clock goes on from where the interrupted search stopped: its budget is not renewed
+        loop.started = time.perf_counter() - entries[-1]["time_s"]
     loop.on_query = on_query
 
 
@@ -196,6 +199,24 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
                 raise
             proposer.tell(genotype, loop.sign * values[loop.metric])
             loop.record(genotype, values)
+
+
+def _progress(message: str) -> None:
+    """A progress line on stderr."""
+    import click
+
+    click.echo(message, err=True)
+
+
+def _finished_result(run_dir: Path) -> dict | None:
+    """``result.json`` of a finished search in ``run_dir``, else ``None``."""
+    import json
+
+    try:
+        result = json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return result if result.get("status") == "finished" else None
 
 
 def _component(registry, kind: str, ref, key: str, source: str, build: bool = True):
@@ -343,11 +364,17 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
         except OSError:
             raise RecipeError(f"{rd_resume} is not a black-box search directory (search.json is missing)",
                               hint="pass the run_dir `automl search` printed") from None
+        finished = _finished_result(rd_resume)
+        if finished is not None:  # its result.json stays as the search wrote it
+            if not quiet:
+                _progress(f"{rd_resume} is a finished search; nothing to resume (see `automl show {rd_resume}`)")
+            return finished
         path, profile, overrides, run_dir = rd_resume / "recipe.toml", saved["profile"], saved["overrides"], rd_resume
     import click
 
     from automl_nas.api.evaluator import EvalContext
-    from automl_nas.records.rundir import RunDir, atomic_write_json
+    from automl_nas.errors import Interrupted
+    from automl_nas.records.rundir import RunDir, atomic_write_json, read_jsonl
     from automl_nas.session import open_session
     from automl_nas.records.schema import SCHEMA_VERSION
 
@@ -366,8 +393,9 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
             rd.write_text(rd.recipe_file, Path(path).read_text())
             atomic_write_json(rd.path / "search.json", {"profile": profile, "overrides": list(overrides)},
                               hint=rd.write_hint)
-        elif (rd.path / "history.jsonl").exists():
-            replay = [json.loads(line) for line in (rd.path / "history.jsonl").read_text().splitlines() if line.strip()]
+        else:
+            replay = read_jsonl(rd.path / "history.jsonl")  # a last line cut by a crash is skipped ...
+            rd.truncate_jsonl(rd.path / "history.jsonl", len(replay), key="query")  # ... and removed
 
         def on_query(entry: dict) -> None:
             rd.append_jsonl(rd.path / "history.jsonl", entry)
@@ -376,10 +404,16 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
 
         data = blackbox_data(raw, session.registry, str(path))
         ctx = EvalContext(space=space, data=data, device=device, seed=seed, run_dir=rd.path,
-                          log=(lambda _m: None) if quiet else print)
-        out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel, metric=cfg.metric,
-                           seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost, replay=replay,
-                           executor=executor)
+                          log=(lambda _m: None) if quiet else _progress)  # stdout carries the JSON summary only
+        try:
+            out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel,
+                               metric=cfg.metric, seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost,
+                               replay=replay, executor=executor)
+        except KeyboardInterrupt:
+            done = len(read_jsonl(rd.path / "history.jsonl"))
+            raise Interrupted(f"search stopped after {done} quer{'y' if done == 1 else 'ies'}; they are kept in "
+                              f"{rd.path / 'history.jsonl'}",
+                              hint=f"continue with `automl search --resume {rd.path}`") from None
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
                   "device": device,
                   **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),

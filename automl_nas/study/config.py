@@ -231,7 +231,12 @@ def load_blackbox_config(raw: dict | None, *, source: str) -> BlackboxConfig:
 
     if not raw:
         raise RecipeError(f"{source}: no [blackbox] table", hint='add [blackbox] proposer = "rea", queries = 100, metric = "cifar10"')
-    return structure(raw, BlackboxConfig, source=source, prefix="blackbox")
+    cfg = structure(raw, BlackboxConfig, source=source, prefix="blackbox")
+    if not cfg.queries and not cfg.seconds:
+        raise RecipeError(f"{source}: blackbox: no budget (queries = 0 and seconds = 0 would search without end)",
+                          hint="set blackbox.queries (evaluations) and/or blackbox.seconds (wall clock, or simulated "
+                               "with blackbox.cost)")
+    return cfg
 
 
 def load_blackbox_run(raw: dict | None, *, source: str) -> BlackboxRunConfig:
