@@ -22,7 +22,7 @@ import attrs
 from automl_nas.errors import RunError
 from automl_nas.plots._data import RunSeries, load_series, space_groups
 from automl_nas.plots._html import Section, write_page
-from automl_nas.records.layout import member_runs, study_best, target_kind
+from automl_nas.records.layout import is_blackbox_search, member_runs, study_best, target_kind
 
 __all__ = ["PlotReport", "plot_target"]
 
@@ -70,6 +70,10 @@ def _load(target: Path, kind: str) -> list[RunSeries]:
     members = member_runs(target)
     groups = space_groups(members[0][1]) if members else ()
     runs = [s for s in (load_series(name, rd, groups) for name, rd in members) if s.epochs]
+    if not runs and is_blackbox_search(target):
+        raise RunError(f"{target}: nothing to plot: a black-box search's queries have no epochs",
+                       hint=f"`automl show {target}` summarises it; result.json's `curve` holds the best value after "
+                            f"each query and history.jsonl every query")
     if not runs:
         where = "metrics.jsonl" if kind == "run" else "the metrics.jsonl of its runs"
         raise RunError(f"{target}: nothing to plot: no epoch records in {where}",

@@ -13,7 +13,7 @@ from pathlib import Path
 from automl_nas.errors import RunError
 from automl_nas.records.rundir import RunDir
 
-__all__ = ["member_runs", "study_best", "target_kind"]
+__all__ = ["is_blackbox_search", "member_runs", "study_best", "target_kind"]
 
 _SEED = re.compile(r"^seed-(\d+)$")
 _TRIAL = re.compile(r"^trial-(\d+)$")
@@ -21,6 +21,11 @@ _TRIAL = re.compile(r"^trial-(\d+)$")
 
 def _is_run(path: Path) -> bool:
     return (path / "recipe.toml").is_file() or (path / "metrics.jsonl").is_file()
+
+
+def is_blackbox_search(path: str | Path) -> bool:
+    """A run directory of ``automl search``: ``search.json`` beside its recipe; queries, no epochs."""
+    return (Path(path) / "search.json").is_file() and (Path(path) / "recipe.toml").is_file()
 
 
 def _members(path: Path, pattern: re.Pattern) -> list[tuple[int, Path]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from automl_nas.errors import RunError
-from automl_nas.records.rundir import RunDir
+from automl_nas.records.layout import is_blackbox_search
+from automl_nas.records.rundir import RunDir, read_jsonl
 from automl_nas.records.schema import EpochRecord, RunResult
 
 
@@ -13,6 +15,8 @@ def render(path: Path, all_epochs: bool = False) -> str:
     rd = RunDir(path)
     if not rd.recipe_file.exists() and not rd.metrics_file.exists():
         raise RunError(f"{path} is not a run directory (no recipe.toml or metrics.jsonl)", hint="pass a directory under runs/")
+    if is_blackbox_search(path):
+        return _render_blackbox(path, blackbox_json(path))
     result = rd.read_result()
     epochs = rd.read_epochs()
     lines = [f"run {path}", f"  status      {result.status if result else 'running or killed (no result.json)'}"]
@@ -36,12 +40,48 @@ def run_json(path: Path, all_epochs: bool = False) -> dict:
     rd = RunDir(path)
     if not rd.recipe_file.exists() and not rd.metrics_file.exists():
         raise RunError(f"{path} is not a run directory (no recipe.toml or metrics.jsonl)", hint="pass a directory under runs/")
+    if is_blackbox_search(path):
+        return blackbox_json(path)
     result = rd.read_result()
     epochs = rd.read_epochs()
     plots = rd.path / "plots" / "index.html"
     return {"kind": "run", "path": str(path), "result": result.to_json() if result else None,
             "epochs_recorded": len(epochs), "epochs": [e.to_json() for e in (epochs if all_epochs else epochs[-5:])],
             "links": [str(plots)] if plots.is_file() else []}
+
+
+#: result.json keys of a black-box search that grow with every query (the history has them all).
+_PER_QUERY = ("curve", "report_curve")
+
+
+def blackbox_json(path: Path) -> dict:
+    """``automl show --json`` of an ``automl search`` directory: its result.json without the
+    per-query curves, and the queries recorded so far (a search still running or stopped has
+    no result.json yet)."""
+    rd = RunDir(path)
+    try:
+        result = json.loads(rd.result_file.read_text())
+    except (OSError, ValueError):
+        result = None
+    return {"kind": "blackbox", "path": str(path),
+            "result": {k: v for k, v in result.items() if k not in _PER_QUERY} if result else None,
+            "queries_recorded": len(read_jsonl(path / "history.jsonl"))}
+
+
+def _render_blackbox(path: Path, summary: dict) -> str:
+    result = summary["result"]
+    lines = [f"black-box search {path}",
+             f"  status        {result.get('status') if result else 'running or stopped (no result.json)'}",
+             f"  queries       {summary['queries_recorded']} recorded"]
+    if result:
+        lines += [f"  {key:<13} {result[key]}" for key in ("recipe", "proposer", "space", "seed", "device", "metric",
+                                                          "best_value", "best_genotype", "report_metric",
+                                                          "best_report", "simulated_seconds", "seconds")
+                  if result.get(key) is not None]
+    else:
+        lines.append(f"  continue      `automl search --resume {path}`")
+    lines.append(f"  history       {path / 'history.jsonl'} (one line per query)")
+    return "\n".join(lines)
 
 
 def _result_lines(result: RunResult) -> list[str]:
