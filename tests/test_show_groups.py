@@ -69,6 +69,18 @@ def test_show_a_study(make_toy_recipe):
     assert text.startswith(f"study {sdir}") and "search.arch_optimizer.lr" in text and "history.html" in text
 
 
+def test_a_pruned_trial_shows_no_objective_value_and_the_trials_are_counted_by_state(tmp_path, pruned_study):
+    from automl_nas.study.driver import run_study
+
+    recipe, url = pruned_study  # every new trial is pruned after its first epoch
+    sdir = Path(run_study(recipe, quiet=True, trials=3, storage=url,  # with the storage's one
+                          overrides=["study.parallelism=1", 'executor.name="local"'])["study_dir"])
+    data = json.loads(_show(sdir, "--json"))
+    assert [r["state"] for r in data["rows"]] == ["PRUNED", "PRUNED"]
+    assert [r["values"] for r in data["rows"]] == [None, None]  # Optuna's value of a pruned trial is an epoch's
+    assert "trials      2 (2 PRUNED)" in _show(sdir)
+
+
 def test_show_a_run_as_json(batch):
     data = json.loads(_show(batch / "seed-1", "--json"))
     rd = RunDir(batch / "seed-1")

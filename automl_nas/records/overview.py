@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,9 @@ class Overview:
 
     def render(self) -> str:
         noun = "seed batch" if self.kind == "batch" else "study"
-        finished = sum(r.status == "finished" for r in self.rows)
-        lines = [f"{noun} {self.path}", f"  trials      {len(self.rows)} ({finished} finished)",
+        ends = Counter(r.state or r.status for r in self.rows)  # a study's trials by Optuna state
+        counts = ", ".join(f"{n} {end}" for end, n in sorted(ends.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines = [f"{noun} {self.path}", f"  trials      {len(self.rows)} ({counts})",
                  f"  best        {', '.join(self.best) or 'n/a'}"]
         width = max([11, *(len(k) for k in self.stats)])
         lines += [f"  {key:<{width}} {s['mean']:.4g} ± {s['std']:.3g} (n={s['n']:.0f})" for key, s in self.stats.items()]
@@ -114,7 +116,9 @@ def _study_table(path: Path) -> dict[str, dict]:
             run_dir = row.get("user_attrs_run_dir")
             if not run_dir:
                 continue
-            values = [float(v) for k, v in row.items() if (k == "value" or k.startswith("values_")) and v not in ("", None)]
+            # Optuna stores a pruned trial's last intermediate value as its value: not an objective value.
+            values = [float(v) for k, v in row.items() if (k == "value" or k.startswith("values_")) and v not in ("", None)
+                      and row.get("state") == "COMPLETE"]
             out[str(Path(run_dir).resolve())] = {
                 "state": row.get("state"), "values": values or None,
                 "params": {k[len("params_"):]: _number(v) for k, v in row.items() if k.startswith("params_") and v != ""}}
