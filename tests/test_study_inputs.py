@@ -303,3 +303,18 @@ def test_what_several_objectives_would_ignore_is_refused(study_recipe, extra, me
     path.write_text(twice)
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and "study.metrics: 'metrics.convs' listed twice" in result.output, result.output
+
+
+def test_an_unquoted_dotted_parameter_key_means_the_quoted_one(study_recipe):
+    from automl_nas.study.config import load_study_config
+
+    path = study_recipe()
+    unquoted = CliRunner().invoke(main, ["validate", str(path), "--set",
+                                         'study.params.search.arch_optimizer.lr={type="float", low=1e-3, high=1e-2}'])
+    assert unquoted.exit_code == 0, unquoted.output
+    assert "1 parameter(s)" in unquoted.output  # the override replaced the quoted key's range
+    nested = {"metric": "metrics.convs", "params": {"search": {"arch_optimizer": {
+        "lr": {"type": "float", "low": 1e-3, "high": 1e-2}, "weight_decay": {"type": "float", "low": 0.0, "high": 1e-3}}}}}
+    cfg = load_study_config(nested, source="r.toml", recipe_name="r")
+    assert sorted(cfg.params) == ["search.arch_optimizer.lr", "search.arch_optimizer.weight_decay"]
+    assert cfg.params["search.arch_optimizer.lr"].low == 1e-3

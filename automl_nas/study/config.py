@@ -156,6 +156,8 @@ def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> Stu
 
     if not raw:
         raise RecipeError(f"{source}: no [study] table", hint="add [study] with `metric` and [study.params] (see `automl study --help`)")
+    if isinstance(raw.get("params"), dict):
+        raw = {**raw, "params": _dotted_params(raw["params"])}
     cfg = structure(raw, StudyConfig, source=source, prefix="study")
     if cfg.metrics is not None:
         _check_objectives(raw, cfg, source=source)
@@ -165,6 +167,19 @@ def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> Stu
         raise RecipeError(f"{source}: study.params: no parameters to tune",
                           hint='add e.g. [study.params] "search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }')
     return attrs.evolve(cfg, name=cfg.name or default_study_name(recipe_name))
+
+
+def _dotted_params(params: dict, prefix: str = "") -> dict:
+    """``[study.params]`` with nested tables as dotted keys: an unquoted ``study.params.search.x.lr``
+    (``--set``, or a ``[study.params.search.x]`` table) means the quoted ``"search.x.lr"``. A
+    table whose values are all tables is a path; a parameter's range always has a plain value."""
+    out: dict = {}
+    for key, value in params.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            out.update(_dotted_params(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _check_objectives(raw: dict, cfg: StudyConfig, *, source: str) -> None:
