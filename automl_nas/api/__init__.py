@@ -16,7 +16,15 @@ from automl_nas.api.sampler import (
     child_samples,
     updates_arch,
 )
-from automl_nas.api.space import GroupSpec, InputSpec, Morphism, OpPosition, SearchSpace, supports_morphisms
+from automl_nas.api.space import (
+    GroupSpec,
+    InputSpec,
+    Morphism,
+    OpPosition,
+    SearchSpace,
+    check_halvings,
+    supports_morphisms,
+)
 from automl_nas.api.tracker import EpochView, Tracker, metric_key
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "TemperatureSchedule",
     "Tracker",
     "ValidationObserver",
+    "check_halvings",
     "child_sample",
     "child_samples",
     "metric_key",

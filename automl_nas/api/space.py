@@ -244,3 +244,24 @@ class SearchSpace(abc.ABC):
 def supports_morphisms(space: SearchSpace) -> bool:
     """Whether ``space`` implements the optional morphism methods (:meth:`SearchSpace.morphisms`)."""
     return type(space).morphisms is not SearchSpace.morphisms
+
+
+def check_halvings(inputs: InputSpec, halvings: int, *, network: str) -> None:
+    """Refuse images that ``network`` (its name, for the message), which halves them ``halvings``
+    times in stride-2 stages whose two paths are added or concatenated (a residual block's
+    shortcut, DARTS' factorized reduce), cannot take: height and width must divide by
+    ``2 ** halvings``. Otherwise the first forward ends in a shape mismatch, or worse, a size-1
+    path broadcasts silently. Call it in :meth:`SearchSpace.build_supernet` and
+    :meth:`SearchSpace.build_network`; raises :class:`~automl_nas.errors.DataError`.
+
+    .. versionadded:: 0.1 (images of 18x18 were an internal error after the run directory existed)
+    """
+    from automl_nas.errors import DataError
+
+    step = 2 ** halvings
+    if inputs.height % step or inputs.width % step:
+        fit = "x".join(str(max(step, side // step * step)) for side in (inputs.height, inputs.width))
+        raise DataError(f"images of {inputs.height}x{inputs.width} do not fit the {network} network: its {halvings} "
+                        f"stride-2 stages need a height and width divisible by {step}",
+                        hint=f"give images whose sides divide by {step} (e.g. {fit}): data.size where the data set "
+                             f"has that option, otherwise crop or resize the arrays of the data file")

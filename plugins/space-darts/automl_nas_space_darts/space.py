@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import torch
 
 from automl_nas.api.arch import Genotype
-from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace
+from automl_nas.api.space import GroupSpec, InputSpec, OpPosition, SearchSpace, check_halvings
 
 from automl_nas_space_darts.config import DartsConfig
 from automl_nas_space_darts.costs import network_macs, network_params, supernet_op_costs
@@ -67,6 +67,7 @@ class DartsSpace(SearchSpace):
 
     def build_supernet(self, inputs: InputSpec) -> DartsSupernet:
         cfg = self.config
+        check_halvings(inputs, sum(red for _, red in cell_plan(cfg.layers, cfg.channels)), network="DARTS search")
         net = DartsSupernet(
             channels=cfg.channels, num_classes=inputs.num_classes, layers=cfg.layers, steps=cfg.steps,
             multiplier=cfg.multiplier, stem_multiplier=cfg.stem_multiplier, ops=self.ops, affine=cfg.affine,
@@ -112,6 +113,7 @@ class DartsSpace(SearchSpace):
 
     def build_network(self, genotype: Genotype, inputs: InputSpec) -> DartsNetwork:
         cfg = self.config
+        check_halvings(inputs, sum(red for _, red in cell_plan(cfg.eval_layers, cfg.eval_channels)), network="DARTS")
         return DartsNetwork(
             self.parse_darts(genotype), channels=cfg.eval_channels, num_classes=inputs.num_classes,
             layers=cfg.eval_layers, auxiliary=cfg.auxiliary, stem_multiplier=cfg.stem_multiplier,

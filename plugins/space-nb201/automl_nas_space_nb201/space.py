@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 
 from automl_nas.api.arch import Genotype
-from automl_nas.api.space import GroupSpec, InputSpec, Morphism, OpPosition, SearchSpace
+from automl_nas.api.space import GroupSpec, InputSpec, Morphism, OpPosition, SearchSpace, check_halvings
 from automl_nas_space_nb201 import costs, encoding
 from automl_nas_space_nb201.config import Nb201Config
 from automl_nas_space_nb201.morphism import apply_to_ops, cell_morphisms, morph_nb201_network
@@ -56,6 +56,7 @@ class Nb201Space(SearchSpace):
                           param_free_ops=("skip_connect", "avg_pool_3x3"), skip_ops=("skip_connect",))]
 
     def build_supernet(self, inputs: InputSpec) -> nn.Module:
+        check_halvings(inputs, 2, network="NAS-Bench-201")  # two residual blocks between the three stages
         cfg = self.config
         return Nb201Supernet(cfg.channels, cfg.cells_per_stage, inputs, affine=cfg.affine,
                              track_running_stats=cfg.track_running_stats, partial_channels=cfg.partial_channels)
@@ -71,6 +72,7 @@ class Nb201Space(SearchSpace):
         return self.from_ops(tuple(int(k) for k in torch.argmax(alpha.detach(), dim=-1).tolist()))
 
     def build_network(self, genotype: Genotype, inputs: InputSpec) -> nn.Module:
+        check_halvings(inputs, 2, network="NAS-Bench-201")
         return Nb201Network(self.to_ops(genotype), self.config.channels, self.config.cells_per_stage, inputs)
 
     # ---- encoding ----
