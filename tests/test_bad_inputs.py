@@ -616,3 +616,34 @@ def test_a_relative_input_file_missing_from_the_working_directory_says_where_it_
     absolute = CliRunner().invoke(main, ["validate", str(recipe), "--set",
                                          "search.objectives.1.latency_table='/nowhere/lat.json'"])
     assert "latency table /nowhere/lat.json does not exist;" in " ".join(absolute.output.split()), absolute.output
+
+
+@pytest.mark.parametrize("recipe, network", [("snas.toml", "NAS-Bench-201"), ("darts.toml", "DARTS search")])
+def test_images_the_network_cannot_halve_twice_are_refused_before_the_run_directory(tmp_path, recipe, network):
+    run_dir = tmp_path / "r"
+    result = cli("run", REPO / "recipes" / recipe, "-p", "quick", "-q", "--set", "data.size=18", "--run-dir", run_dir)
+    assert result.exit_code == 4, result.output
+    assert f"images of 18x18 do not fit the {network} network" in result.output and "divisible by 4" in result.output
+    assert "e.g. 16x16" in result.output and not run_dir.exists()
+
+
+def test_a_network_for_images_it_cannot_take_is_refused_at_build_and_export(tmp_path):
+    from automl_nas.api import InputSpec, check_halvings
+    from automl_nas.errors import DataError
+
+    check_halvings(InputSpec(height=32, width=12), 2, network="n")
+    for h, w in ((18, 16), (16, 30), (33, 17)):  # 30 -> 15 would broadcast a 1-pixel shortcut silently
+        with pytest.raises(DataError, match=f"images of {h}x{w} do not fit the n network"):
+            check_halvings(InputSpec(height=h, width=w), 2, network="n")
+    genotype = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    out = cli("export", genotype, "--input", "3x30x16", "--out", tmp_path / "x")
+    assert out.exit_code == 4 and "images of 30x16 do not fit the NAS-Bench-201 network" in out.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_export_into_a_run_directory_is_refused_and_the_run_untouched(finished_run):
+    _, run_dir = finished_run
+    before = snapshot(run_dir)
+    out = cli("export", run_dir, "--out", run_dir)
+    assert out.exit_code == 5 and f"--out {run_dir} is a run directory" in out.output
+    assert f"--out {run_dir / 'export'}" in out.output and snapshot(run_dir) == before

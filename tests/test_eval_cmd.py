@@ -176,3 +176,40 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(tmp_path, mon
     assert resumed.exit_code == 0, resumed.output
     assert "after epoch 1/3" in resumed.stderr and "retrain epoch 1/3" not in resumed.stderr
     assert "retrain epoch 3/3" in resumed.stderr
+
+
+def test_evaluations_of_a_run_keep_each_other_and_the_run_s_own_files(tmp_path):
+    from tests.test_bad_inputs import snapshot
+
+    table = tmp_path / "nb201.csv"
+    table.write_text(f"arch,cifar10,cifar100\n{DRNAS_CELL},94.3633,73.5133\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "recipe.toml").write_text("name = 'x'\n")
+    (run_dir / "result.json").write_text(json.dumps({"status": "finished", "genotype": DRNAS_CELL}))
+    before = snapshot(run_dir)
+    table_set = f"path={json.dumps(str(table))}"
+    over = _eval(DRNAS_CELL, "-e", "nb201-table", "--set", table_set, "--out", str(run_dir / "result.json"))
+    assert over.exit_code == 5 and "is not an `automl eval` record; it is left as it is" in over.output
+    assert snapshot(run_dir) == before
+
+    def scored(*extra):
+        result = _eval(DRNAS_CELL, "-e", "nb201-table", "--set", table_set, "--work-dir", str(run_dir), "-q", *extra)
+        assert result.exit_code == 0, result.output
+        return Path(json.loads(result.stdout)["out"]).name
+
+    assert scored() == "eval-nb201-table.json"
+    assert scored("--set", "dataset=cifar100") == "eval-nb201-table-2.json"  # another evaluation: both kept
+    assert scored() == "eval-nb201-table.json"  # the same one again rewrites its own file
+    assert json.loads((run_dir / "eval-nb201-table-2.json").read_text())["metrics"] == {"cifar100": 73.5133}
+    assert json.loads((run_dir / "eval-nb201-table.json").read_text())["metrics"]["cifar10"] == 94.3633
+
+
+def test_a_refused_evaluation_leaves_no_work_directory(tmp_path):
+    table = tmp_path / "nb201.csv"
+    table.write_text(f"arch,cifar10\n{DRNAS_CELL},94.3633\n")
+    work = tmp_path / "wd"
+    result = _eval("link=[0,0,1,2] ops=[gcn,gat,sage,fc]", "-e", "nb201-table", "--work-dir", str(work),
+                   "--set", f"path={json.dumps(str(table))}")  # a graph genotype: the table refuses it
+    assert result.exit_code == 4 and "evaluate genotypes of the nb201 search space" in result.output, result.output
+    assert not work.exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 from automl_nas.errors import RunError
 from automl_nas.records.rundir import RunDir
 
-__all__ = ["is_blackbox_search", "member_runs", "study_best", "target_kind"]
+__all__ = ["is_blackbox_search", "is_run_directory", "member_runs", "study_best", "target_kind"]
 
 _SEED = re.compile(r"^seed-(\d+)$")
 _TRIAL = re.compile(r"^trial-(\d+)$")
@@ -21,6 +21,12 @@ _TRIAL = re.compile(r"^trial-(\d+)$")
 
 def _is_run(path: Path) -> bool:
     return (path / "recipe.toml").is_file() or (path / "metrics.jsonl").is_file()
+
+
+def is_run_directory(path: str | Path) -> bool:
+    """``path`` holds a run's records (``automl run``, ``automl search``, ``automl eval``): its
+    ``recipe.toml``, ``metrics.jsonl`` or ``result.json``."""
+    return _is_run(Path(path)) or (Path(path) / "result.json").is_file()
 
 
 def is_blackbox_search(path: str | Path) -> bool:

@@ -6,6 +6,7 @@ needed to reproduce them: genotype, space and evaluator options, data set, seed,
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -49,13 +50,20 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
     genotype = build_genotype(space, recipe.genotype, plan.source)
     data = plan.dataset.build(registry).load() if plan.dataset is not None else None
     evaluator = plan.evaluator.build(registry)
+    if out:
+        _refuse_another_file(Path(out))
+    created = not plan.work_dir.exists()
     work_dir = _work_dir(plan.work_dir)
-    out_path = Path(out) if out else work_dir / f"eval-{plan.evaluator.component.name}.json"
     device = resolve_device(recipe.run.device)
     set_threads(recipe.run.threads)
     torch.manual_seed(recipe.seed)
     ctx = EvalContext(space=space, data=data, device=device, seed=recipe.seed, run_dir=work_dir, log=log)
-    metrics = _evaluate(plan, evaluator, genotype, ctx)
+    try:
+        metrics = _evaluate(plan, evaluator, genotype, ctx)
+    except Exception:
+        if created and not any(work_dir.iterdir()):  # a refused evaluation leaves no directory behind
+            work_dir.rmdir()
+        raise
     result = {
         "status": "finished", "genotype": genotype.text, "space": space.name,
         "space_options": _options(plan.space), "evaluator": plan.evaluator.component.name,
@@ -63,6 +71,7 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
         "device": device, "metrics": metrics, "source": recipe.source or plan.source, "work_dir": str(work_dir),
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
+    out_path = Path(out) if out else _default_out(work_dir, plan.evaluator.component.name, result)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -70,6 +79,42 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
     atomic_write_json(out_path, result, hint="pass a writable --out FILE, or free disk space there")
     result["out"] = str(out_path)
     return result
+
+
+#: What makes two ``automl eval`` records the same evaluation (not the device or the time it took).
+_SAME = ("genotype", "space", "space_options", "evaluator", "evaluator_options", "data", "seed")
+
+
+def _eval_record(path: Path) -> dict | None:
+    """``path``'s content when it is an ``automl eval`` record, else ``None``."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and {"evaluator", "metrics"} <= record.keys() else None
+
+
+def _refuse_another_file(out: Path) -> None:
+    """``--out`` may replace an earlier evaluation's record, nothing else (a run's result.json, a checkpoint)."""
+    if out.exists() and _eval_record(out) is None:
+        raise RunError(f"--out {out} exists and is not an `automl eval` record; it is left as it is",
+                       hint="pass a new file name, or leave --out out for eval-<evaluator>.json in the work directory")
+
+
+def _default_out(work_dir: Path, evaluator: str, result: dict[str, Any]) -> Path:
+    """``eval-<evaluator>.json``, or ``-2``, ``-3``, ... when that file holds another evaluation
+    (other options, data, seed or genotype), which is kept; the same evaluation again (a resumed
+    retraining) rewrites its own file."""
+    from automl_nas.records.strict_json import dumps
+
+    mine = json.loads(dumps(result))  # as a file would hold it (tuples as lists, NaN as null)
+    n = 1
+    while True:
+        path = work_dir / (f"eval-{evaluator}.json" if n == 1 else f"eval-{evaluator}-{n}.json")
+        earlier = _eval_record(path) if path.exists() else mine
+        if earlier is not None and all(earlier.get(k) == mine.get(k) for k in _SAME):
+            return path
+        n += 1
 
 
 def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:

@@ -53,7 +53,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     """Write the four files into ``out_dir``; return the ``genotype.json`` record."""
     import torch
 
-    out = _out_dir(out_dir)
+    _refuse_a_run_directory(Path(out_dir))
     state, job = _read_weights(Path(weights)) if weights else (None, None)
     space_resolved = _space_of_job(plan, registry, job) if job else plan.space
     space = space_resolved.build(registry)
@@ -70,6 +70,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     if state is not None:
         _load_state(net, state, weights)
     net.eval()
+    out = _out_dir(out_dir)  # only now: an export refused above leaves no directory behind
     log(f"export: {genotype.text} ({space.name}, {sum(p.numel() for p in net.parameters()):,} parameters) -> {out}")
     atomic_write_bytes(out / "model.pt", _torchscript(net, example, out / "model.pt"), hint=_WRITE_HINT)
     atomic_write_bytes(out / "model.onnx", _onnx(net, example, out / "model.onnx", onnx_exporter), hint=_WRITE_HINT)
@@ -89,6 +90,15 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     toml = retrain_recipe_text(plan, space_options=record["space_options"], data=_data_table(plan))
     atomic_write_bytes(out / "retrain.toml", toml.encode(), hint=_WRITE_HINT)
     return record
+
+
+def _refuse_a_run_directory(out: Path) -> None:
+    """The export's four files would replace nothing of a run's, but they would mix into its records."""
+    from automl_nas.records.layout import is_run_directory
+
+    if is_run_directory(out):
+        raise RunError(f"--out {out} is a run directory (it holds a run's records); an export goes into its own "
+                       f"directory", hint=f"pass a new directory, e.g. --out {out / 'export'}")
 
 
 def _out_dir(path: str | Path) -> Path:
