@@ -647,3 +647,42 @@ def test_an_export_into_a_run_directory_is_refused_and_the_run_untouched(finishe
     out = cli("export", run_dir, "--out", run_dir)
     assert out.exit_code == 5 and f"--out {run_dir} is a run directory" in out.output
     assert f"--out {run_dir / 'export'}" in out.output and snapshot(run_dir) == before
+
+
+def test_a_signal_during_the_final_evaluation_ends_the_run_interrupted_and_resume_scores_it(make_toy_recipe, tmp_path,
+                                                                                          monkeypatch):
+    import signal
+
+    from automl_nas.engine import run as engine
+
+    real = engine.score
+
+    def stopped_while_scoring(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would, while a retraining runs
+        time.sleep(5)  # the handler raises before this ends
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "score", stopped_while_scoring)
+    recipe, run_dir = make_toy_recipe(count=32), tmp_path / "r"
+    stopped = cli("run", recipe, "-q", "--run-dir", run_dir, "--set", "search.epochs=2")
+    assert stopped.exit_code == 130, stopped.output
+    assert "stopped by SIGTERM while evaluator 'toy-count' scored the found genotype, after all 2 epochs" in stopped.output
+    assert f"resume with `automl run --resume {run_dir}`" in stopped.output
+    written = json.loads((run_dir / "result.json").read_text())
+    assert written["status"] == "interrupted" and written["genotype"] and written["epochs_done"] == 2
+    monkeypatch.undo()
+    resumed = cli("run", "--resume", run_dir, "-q")
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["metrics"]["convs"] >= 0
+
+
+def test_a_run_stopped_before_any_checkpoint_does_not_promise_one(make_toy_recipe, tmp_path, monkeypatch):
+    from automl_nas import session
+
+    real = session.open_session
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([(_StopAfterFirstEpoch(), "stopper")]))
+    run_dir = tmp_path / "r"
+    stopped = cli("run", make_toy_recipe(count=32), "-q", "--run-dir", run_dir, "--set", "search.epochs=3",
+                  "--set", "run.checkpoint_every=0")
+    assert stopped.exit_code == 130 and "no checkpoint had been written yet" in stopped.output, stopped.output
+    assert f"start it again: `automl run {run_dir / 'recipe.toml'}`" in stopped.output
+    assert "--resume" not in stopped.output

@@ -60,10 +60,45 @@ class Guard:
 
     def interrupted(self) -> Interrupted:
         run = self.search.run
-        exc = Interrupted(f"stopped by {run.stop_requested} after epoch {len(self.search.history)}; checkpoint kept at "
-                          f"{run.run_dir.checkpoint_file}", hint=f"resume with `automl run --resume {run.run_dir.path}`")
+        return self._interrupted(f"stopped by {run.stop_requested} after epoch {len(self.search.history)}")
+
+    def _interrupted(self, said: str) -> Interrupted:
+        run = self.search.run
+        if run.run_dir.checkpoint_file.exists():
+            exc = Interrupted(f"{said}; {_kept(run)}", hint=f"resume with `automl run --resume {run.run_dir.path}`")
+        else:  # nothing to resume from (run.checkpoint_every = 0, or stopped in the first epoch)
+            exc = Interrupted(f"{said}; {_kept(run)}",
+                              hint=f"start it again: `automl run {run.run_dir.recipe_file}` (a new run directory)")
         exc.status = "interrupted"
         return exc
+
+    @contextlib.contextmanager
+    def stops_evaluation(self):
+        """SIGINT/SIGTERM during the final evaluation stop it at once (an evaluator has no step to
+        finish): the run ends as interrupted, and ``--resume`` runs the evaluation again, a
+        retraining from its own checkpoint."""
+        stopped = []
+
+        def handler(signum, frame):
+            stopped.append(signal.Signals(signum).name)
+            raise KeyboardInterrupt
+
+        previous = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. inside a Ray worker thread)
+            previous = {}
+        try:
+            yield
+        except KeyboardInterrupt:
+            evaluator = self.search.plan.evaluator.component.name if self.search.plan.evaluator else "the evaluator"
+            raise self._interrupted(f"stopped by {stopped[0] if stopped else 'SIGINT'} while evaluator {evaluator!r} "
+                                    f"scored the found genotype, after all {len(self.search.history)} epochs of the "
+                                    f"search") from None
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
     @contextlib.contextmanager
     def signals(self):

@@ -529,7 +529,7 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
             last = search.run_epochs(guard, hooks)
         if run.stop_requested:
             raise guard.interrupted()
-        with guard.memory():
+        with guard.memory(), guard.stops_evaluation():
             result = _finish(search, base, last)
     except AutomlError as exc:
         result = attrs.evolve(base, status=getattr(exc, "status", "failed"), error=str(exc),
