@@ -203,3 +203,31 @@ def test_seed_trials_score_from_the_driver_s_installed_table_on_nodes_without_it
         assert result["metrics"] == {"cifar10": score[result["genotype"]]}  # the driver's table
         nodes.add(json.loads((batch / f"seed-{s}" / "env.json").read_text())["executor"]["node_id"])
     assert len(nodes) == 2  # one CPU per node: one trial on each
+
+
+def test_a_seed_whose_driver_is_killed_resumes_from_the_checkpoint_its_worker_sent_back(cluster, tmp_path,
+                                                                                       make_toy_recipe):
+    import signal
+
+    _, env = cluster
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR)
+    batch = tmp_path / "batch"
+    args = [str(BIN / "automl"), "run", str(recipe), "--seeds", "0", "--executor", "ray", "--set", "search.epochs=400",
+            "--run-dir", str(batch)]
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # the worker's checkpoints reach the driver while the trial runs
+        if "trial seed-0: epoch 30/400" in line:
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGKILL)  # the driver, and with it the sink and the job, is gone mid-trial
+    proc.wait(timeout=60)
+    kept = json.loads((batch / "attempts" / "seed-0.jsonl").read_text().splitlines()[0])
+    assert kept["attempt"] == 1 and kept["status"] == "running"  # the killed attempt is on record
+    assert (batch / "seed-0" / "checkpoints" / "last.pt").is_file()
+    resumed = subprocess.run([str(BIN / "automl"), "run", "--resume", str(batch), "-q"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    attempts = [json.loads(line) for line in (batch / "attempts" / "seed-0.jsonl").read_text().splitlines()]
+    assert attempts[-1]["resumed"] is True and attempts[-1]["status"] == "finished"
+    epochs = [json.loads(line)["epoch"] for line in (batch / "seed-0" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(400))

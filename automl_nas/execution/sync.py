@@ -1,7 +1,7 @@
 """Trial records travel back to the driver: no filesystem shared with the cluster is assumed.
 
 On a cluster (issue 14) a trial runs in a scratch directory of whatever node Ray picked and,
-when each attempt ends, hands its run directory and attempt log to a :class:`RecordSink`: a
+after each checkpoint and when each attempt ends, hands its run directory and attempt log to a :class:`RecordSink`: a
 Ray actor pinned to the driver's node that writes them into the driver's batch directory. A
 retry, on any node, first pulls what the sink holds, so it resumes from the trial's own
 checkpoint. Locally (a private Ray on this machine) trials write in place and none of this runs.
@@ -9,12 +9,15 @@ checkpoint. Locally (a private Ray on this machine) trials write in place and no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:
     from automl_nas.benchstore import PackedStore
@@ -126,8 +129,8 @@ def _unpack(root: Path, files: dict[str, bytes]) -> None:
 def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
     """Run ``spec`` (driver paths) in a scratch copy of its batch directory on this node via
     ``run(local_spec)``, with the recipe written from ``recipe_text`` and the driver's installed
-    benchmark tables as the store (when it has any); the trial's records go to the sink when the
-    attempt ends, however it ends."""
+    benchmark tables as the store (when it has any); the trial's records go to the sink after
+    each checkpoint and when the attempt ends, however it ends."""
     import attrs
     import ray
 
@@ -145,12 +148,51 @@ def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
     rels = [driver_dir.name, *(f"{driver_dir.name}-rank{r}" for r in range(1, spec.ranks)), str(log),
             str(log.with_suffix(".ranks.log"))]
     _unpack(scratch, ray.get(sink.read.remote(rels)))  # an earlier attempt's checkpoint, from any node
+
+    def push() -> None:
+        ray.get(sink.write.remote(_repoint(_pack(scratch, rels), str(scratch / driver_dir.name), str(driver_dir))))
+
     try:
-        with _drivers_tables(sink):
+        with _drivers_tables(sink), _pushing_checkpoints(scratch / driver_dir.name / "checkpoints" / "last.pt", push):
             result = run(local)
     finally:
-        ray.get(sink.write.remote(_repoint(_pack(scratch, rels), str(scratch / driver_dir.name), str(driver_dir))))
+        push()
+    shutil.rmtree(scratch, ignore_errors=True)  # the driver holds the records now; a failed push keeps the copy
     return {**result, "run_dir": str(driver_dir)}
+
+
+#: Seconds between looks at a running trial's checkpoint (a new one goes to the driver at once).
+CHECKPOINT_POLL_S = float(os.environ.get("AUTOML_NAS_CHECKPOINT_POLL", "1"))
+
+
+@contextlib.contextmanager
+def _pushing_checkpoints(checkpoint: Path, push: Callable[[], None]) -> Iterator[None]:
+    """Each new checkpoint of the running attempt goes to the driver with the records beside it
+    and the attempt log: a worker or node killed mid-trial (no ``finally`` runs there) then
+    leaves the driver what a retry, or ``--resume`` after the driver died, continues from."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        seen = None
+        while not stop.wait(CHECKPOINT_POLL_S):
+            try:
+                stamp = checkpoint.stat().st_mtime_ns
+            except OSError:
+                continue
+            if stamp != seen:
+                seen = stamp
+                try:
+                    push()
+                except Exception:  # noqa: BLE001 - the sink is gone (the driver died); the attempt goes on
+                    return
+
+    thread = threading.Thread(target=watch, name="checkpoint-push", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _drivers_tables(sink: Any):
