@@ -170,7 +170,7 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
         if session.cluster and ctx.data is not None and ctx.run_dir is not None:
             # An evaluator that trains keeps its artefacts (checkpoints, warm-start parents) in
             # the run directory and reads earlier ones back: every node must see it in place.
-            blind = nodes_not_seeing(Path(ctx.run_dir))
+            blind = nodes_not_seeing(Path(ctx.run_dir).resolve())  # a relative path names the worker's working directory
             if blind:
                 from automl_nas.errors import RunError
 
