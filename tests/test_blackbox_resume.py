@@ -141,3 +141,43 @@ def test_a_training_evaluator_s_progress_keeps_off_stdout(tmp_path):
 def test_a_search_without_a_budget_is_refused_by_validate(tmp_path):
     out = CliRunner().invoke(main, ["validate", str(RECIPE), "--set", "blackbox.queries=0"])
     assert out.exit_code == 2 and f"{RECIPE}: blackbox: no budget" in out.output and "blackbox.seconds" in out.output
+
+
+def _registry_parts():
+    from automl_nas.api.evaluator import EvalContext
+    from automl_nas.session import open_session
+
+    registry = open_session().registry
+    space = registry.create("search_space", "nb201")
+    evaluator = registry.create("evaluator", "analog-nasbench")
+    return registry, space, evaluator, EvalContext(space=space)
+
+
+def test_evaluations_told_out_of_ask_order_are_replayed_in_their_interleaving():
+    """Parallel evaluations end in any order: a search whose queries were told out of ask order
+    (as on Ray) must replay to the proposer's very state, including proposals still in flight."""
+    from automl_nas.study.blackbox import _Loop, _replay
+
+    registry, space, evaluator, ctx = _registry_parts()
+    live = registry.create("proposer", "rea")
+    live.setup(space, 3)
+    loop = _Loop(40, 0.0, None, 1.0, metric="cifar10_analog")
+    inflight = []  # (ask index, genotype), told last-asked-first: the order parallel workers may end in
+    for _ in range(12):
+        while len(inflight) < 3:
+            inflight.append((loop.asks, live.ask()))
+            loop.asks += 1
+        index, genotype = inflight.pop()
+        value = evaluator.evaluate(genotype, ctx)["cifar10_analog"]
+        live.tell(genotype, value)
+        loop.record(genotype, {"cifar10_analog": value}, asked=index, asks=loop.asks)
+    assert any(h["asked"] != h["query"] for h in loop.history)
+    entries = json.loads(json.dumps(loop.history))  # as history.jsonl holds them
+
+    again = registry.create("proposer", "rea")
+    again.setup(space, 3)
+    resumed = _Loop(40, 0.0, None, 1.0, metric="cifar10_analog")
+    outstanding = _replay(resumed, again, entries)
+    assert [(i, g.text) for i, g in outstanding] == [(i, g.text) for i, g in sorted(inflight)]
+    assert resumed.asks == loop.asks and resumed.best == loop.best
+    assert [again.ask().text for _ in range(5)] == [live.ask().text for _ in range(5)]  # the same state

@@ -292,3 +292,23 @@ def test_a_ranked_trial_on_ray_holds_the_cpus_of_all_its_ranks(local_ray, tmp_pa
     rows = (tmp_path / "p" / "ray" / "tune" / "seed-0" / "progress.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert [row.split(",")[header.index("epoch")] for row in rows[1:3]] == ["0", "1"]  # rank 0's epochs, streamed
+
+
+def test_a_parallel_black_box_search_resumes_with_its_evaluations_in_flight(local_ray, tmp_path):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml"
+    run_dir = tmp_path / "s"
+    args = ["search", str(recipe), "-p", "quick", "-q", "--set", "blackbox.parallel=2",
+            "--set", "blackbox.proposer.name='rea'", "--run-dir", str(run_dir)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    lines = (run_dir / "history.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "history.jsonl").write_text("".join(lines[:7]))  # stopped with evaluations in flight
+    (run_dir / "result.json").unlink()
+    resumed = CliRunner().invoke(main, ["search", "--resume", str(run_dir), "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 20 and sorted(h["asked"] for h in history) == list(range(20))
+    assert all(h["asks"] <= 20 for h in history)

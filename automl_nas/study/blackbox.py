@@ -72,10 +72,10 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     sign = 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
     proposer.setup(space, seed)
     loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
-    _replay(loop, proposer, replay)
+    outstanding = _replay(loop, proposer, replay)
     executor = executor or ExecutorConfig()
     if executor.uses_ray(parallel):
-        _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor)
+        _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor, outstanding)
     else:
         while loop.more(0):
             genotype = proposer.ask()
@@ -85,16 +85,24 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     return loop.summary()
 
 
-def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> None:
+def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> list[tuple[int, Any]]:
     """Resume: ask the (seeded, deterministic) proposer again and tell it the recorded scores
-    instead of evaluating, so it stands where the interrupted search stopped."""
+    instead of evaluating, so it stands where the interrupted search stopped. Parallel
+    evaluations (Ray) were told as they ended: each record says which ask it answers
+    (``asked``) and how many asks had been made when it was told (``asks``), so asks and tells
+    are replayed in their interleaving. Returns ``[(ask index, genotype)]`` asked but never told
+    (in flight when the search stopped): they are evaluated first."""
     from automl_nas.errors import RunError
     from automl_nas.records.strict_json import nan_if_none
 
     on_query, loop.on_query = loop.on_query, None  # recorded already
     simulated = 0.0
+    asked: list[Any] = []
     for entry in entries:
-        genotype = proposer.ask()
+        index, asks = entry.get("asked", entry["query"]), entry.get("asks", entry["query"] + 1)
+        while len(asked) < asks:
+            asked.append(proposer.ask())
+        genotype = asked[index]
         if genotype.text != entry["genotype"]:
             raise RunError(f"resume: the proposer asks {genotype.text} where the run asked {entry['genotype']} "
                            f"(query {entry['query']}); it does not repeat its proposals",
@@ -105,11 +113,14 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> None:
         if loop.cost:
             values[loop.cost], simulated = entry["sim_time_s"] - simulated, entry["sim_time_s"]
         proposer.tell(genotype, loop.sign * entry["value"])
-        loop.record(genotype, values)
+        loop.record(genotype, values, asked=entry.get("asked"), asks=entry.get("asks"))
         loop.history[-1]["time_s"] = entry["time_s"]
     if entries:  # the wall clock goes on from where the interrupted search stopped: its budget is not renewed
         loop.started = time.perf_counter() - entries[-1]["time_s"]
+    loop.asks = len(asked)
     loop.on_query = on_query
+    told = {entry.get("asked", entry["query"]) for entry in entries}
+    return [(i, g) for i, g in enumerate(asked) if i not in told]
 
 
 class _Loop:
@@ -121,6 +132,7 @@ class _Loop:
         self.simulated = 0.0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
+        self.asks = 0  # proposals asked for so far (parallel evaluations: more than told)
 
     def more(self, outstanding: int) -> bool:
         if self.queries and len(self.history) + outstanding >= self.queries:
@@ -128,7 +140,8 @@ class _Loop:
         spent = self.simulated if self.cost else time.perf_counter() - self.started
         return not self.seconds or spent < self.seconds
 
-    def record(self, genotype: Any, values: dict[str, float]) -> None:
+    def record(self, genotype: Any, values: dict[str, float], *, asked: int | None = None,
+               asks: int | None = None) -> None:
         value = values[self.metric]
         if self.best is None or self.sign * value > self.sign * self.best["value"]:
             self.best = {"value": value, "genotype": genotype.text, "report": values.get(self.report)}
@@ -139,6 +152,8 @@ class _Loop:
             entry.update(report=values[self.report], best_report=self.best["report"])
         if self.cost:
             entry["sim_time_s"] = round(self.simulated, 3)
+        if asked is not None:  # told out of ask order (parallel evaluations): what a resume replays
+            entry.update(asked=asked, asks=asks)
         self.history.append(entry)
         if self.on_query is not None:
             self.on_query(entry)
@@ -157,7 +172,7 @@ class _Loop:
 
 
 def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], parallel: int,
-             executor: ExecutorConfig) -> None:
+             executor: ExecutorConfig, outstanding: list[tuple[int, Any]] = ()) -> None:
     # The tool's one Ray connection (RAY_ADDRESS or a private local Ray; on a cluster the working
     # directory travels with the job) and its retry policy; the evaluator, its data and the
     # context travel through the object store.
@@ -182,15 +197,20 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
 
         remote = ray.remote(_score).options(**ray_task_options(executor.cpus, executor.gpus, executor.retries))
         shared = ray.put(evaluator), ray.put(ctx)
-        pending: dict[Any, Any] = {}
+        pending: dict[Any, tuple[int, Any]] = {}
+        waiting = list(outstanding)  # asked before a resume, never told: evaluated first
         while True:
-            while len(pending) < parallel and loop.more(len(pending)):
-                genotype = proposer.ask()
-                pending[remote.remote(shared[0], genotype, shared[1], names)] = genotype
+            while len(pending) < parallel and (waiting or loop.more(len(pending))):
+                if waiting:
+                    index, genotype = waiting.pop(0)
+                else:
+                    index, genotype = loop.asks, proposer.ask()
+                    loop.asks += 1
+                pending[remote.remote(shared[0], genotype, shared[1], names)] = (index, genotype)
             if not pending:
                 break
             (ref,), _ = ray.wait(list(pending), num_returns=1)
-            genotype = pending.pop(ref)
+            index, genotype = pending.pop(ref)
             try:
                 values = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:
@@ -198,7 +218,7 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
                     raise exc.cause from None
                 raise
             proposer.tell(genotype, loop.sign * values[loop.metric])
-            loop.record(genotype, values)
+            loop.record(genotype, values, asked=index, asks=loop.asks)
 
 
 def _progress(message: str) -> None:
