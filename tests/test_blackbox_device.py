@@ -101,7 +101,7 @@ def test_a_recipe_that_names_ray_evaluates_on_ray_one_at_a_time_too(monkeypatch,
     assert evaluation_device(BlackboxRunConfig(), _cfg(1), ExecutorConfig(**executor)) == ("cpu" if on_ray else "cuda")
 
     ray_calls = []
-    monkeypatch.setattr(blackbox, "_run_ray", lambda loop, *args: ray_calls.append(args[-2:]) or None)
+    monkeypatch.setattr(blackbox, "_run_ray", lambda loop, *args, **kwargs: ray_calls.append(args[-2:]) or None)
     overrides = [f"--set=executor.{k}={v!r}" for k, v in executor.items()]
     out = CliRunner().invoke(main, ["search", str(LOOKUP), "-p", "quick", "-q", "--run-dir", str(tmp_path / "s"),
                                     "--set", "run.device='cpu'", *overrides])

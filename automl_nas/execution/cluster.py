@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,20 +91,48 @@ def use_token_auth() -> None:
     ``ray start --head`` turns token authentication on when a token exists (``~/.ray/auth_token``,
     which any local ``ray.init()`` creates), but a client joining by explicit address (argument
     or ``RAY_ADDRESS``) does not, and the head rejects it with ``InvalidAuthToken`` after ~20 s
-    of retries. Presenting a token is harmless to a head without authentication, and a new
-    local instance enables it anyway. An explicit ``RAY_AUTH_MODE`` (``token`` or
+    of retries. A new local instance enables it anyway. A head started without authentication
+    cancels the actors of a client that presents a token: :class:`RaySession` says so, naming
+    ``RAY_AUTH_MODE=disabled``. An explicit ``RAY_AUTH_MODE`` (``token`` or
     ``disabled``) is always respected.
     """
+    global _PRESENTED_TOKEN
     if "RAY_AUTH_MODE" not in os.environ and token_available():
         os.environ["RAY_AUTH_MODE"] = "token"
+        _PRESENTED_TOKEN = True
+
+
+#: Whether :func:`use_token_auth` chose token authentication for this process (the user did not).
+_PRESENTED_TOKEN = False
+
+
+def lost_to_ray(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ray's own failure (a worker, node or the head lost, an actor that never
+    started), not an error of the work a task ran (Ray wraps those in ``RayTaskError``)."""
+    ray = sys.modules.get("ray")
+    errors = getattr(ray, "exceptions", None)
+    return errors is not None and isinstance(exc, errors.RayError) and not isinstance(exc, errors.RayTaskError)
+
+
+_TOKEN_HINT = ("the cluster uses token authentication: set RAY_AUTH_MODE=token and give the head's token "
+               "(RAY_AUTH_TOKEN=..., or the file ~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
 
 
 def _connect_hint(exc: BaseException) -> str:
     text = f"{type(exc).__name__} {exc}"
     if "uth" in text and ("oken" in text or "Authentication" in text):
-        return ("the cluster uses token authentication: set RAY_AUTH_MODE=token and give the head's token "
-                "(RAY_AUTH_TOKEN=..., or the file ~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
-    return "start a cluster with `ray start --head` and pass the address it prints (or set RAY_ADDRESS), or unset it"
+        return _TOKEN_HINT
+    # A missing or wrong token reaches Python as a plain 'Failed to connect' (the reason is in Ray's log).
+    return ("start a cluster with `ray start --head` and pass the address it prints (or set RAY_ADDRESS), or unset "
+            "it; if the head runs (Ray's log above says InvalidAuthToken), " + _TOKEN_HINT)
+
+
+def _first_actor_hint() -> str:
+    if _PRESENTED_TOKEN:
+        return ("this client presented a Ray token (RAY_AUTH_TOKEN or ~/.ray/auth_token) by itself; a head started "
+                "without token authentication cancels its actors: set RAY_AUTH_MODE=disabled for automl, or start "
+                "the head with RAY_AUTH_MODE=token")
+    return "check the cluster with `ray status` on the head, or drop --address (and RAY_ADDRESS) to run on this machine"
 
 
 def check_address(address: str) -> None:
@@ -198,8 +227,11 @@ class RaySession:
 
                 self._sink, sink_name = start_sink(Path(self.batch_dir).resolve())
             self.shipping = Shipping(sink=sink_name, channel=channel_name)
-        except BaseException:
+        except BaseException as exc:
             self.__exit__()
+            if lost_to_ray(exc):
+                raise RunError(f"Ray at {self.address or 'this machine'} could not start this command's first actor "
+                               f"({short_error(exc)})", hint=_first_actor_hint()) from None
             raise
         return self
 

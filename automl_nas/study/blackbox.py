@@ -75,7 +75,7 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
     outstanding = _replay(loop, proposer, replay)
     executor = executor or ExecutorConfig()
     if executor.uses_ray(parallel):
-        _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor, outstanding)
+        _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor, outstanding=outstanding)
     else:
         while loop.more(0):
             genotype = proposer.ask()
@@ -226,6 +226,14 @@ def _progress(message: str) -> None:
     import click
 
     click.echo(message, err=True)
+
+
+def _kept_queries(run_dir: Path) -> str:
+    """``"12 queries; they are kept in DIR/history.jsonl"``."""
+    from automl_nas.records.rundir import read_jsonl
+
+    done = len(read_jsonl(run_dir / "history.jsonl"))
+    return f"{done} quer{'y' if done == 1 else 'ies'}; they are kept in {run_dir / 'history.jsonl'}"
 
 
 def _finished_result(run_dir: Path) -> dict | None:
@@ -430,10 +438,18 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                                metric=cfg.metric, seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost,
                                replay=replay, executor=executor)
         except KeyboardInterrupt:
-            done = len(read_jsonl(rd.path / "history.jsonl"))
-            raise Interrupted(f"search stopped after {done} quer{'y' if done == 1 else 'ies'}; they are kept in "
-                              f"{rd.path / 'history.jsonl'}",
+            raise Interrupted(f"search stopped after {_kept_queries(rd.path)}",
                               hint=f"continue with `automl search --resume {rd.path}`") from None
+        except Exception as exc:
+            from automl_nas.errors import RunError
+            from automl_nas.execution.cluster import lost_to_ray, short_error
+
+            if not lost_to_ray(exc):
+                raise
+            raise RunError(f"search stopped: Ray lost a worker, a node or its head ({type(exc).__name__}: "
+                           f"{short_error(exc)}) after {_kept_queries(rd.path)}",
+                           hint=f"continue with `automl search --resume {rd.path}` once the cluster is back (or "
+                                f"without RAY_ADDRESS and executor.address, on this machine)") from None
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
                   "device": device,
                   **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),

@@ -490,3 +490,14 @@ def _loop(driver: _Driver, executor: Any) -> None:
         said = exc.message if isinstance(exc, Interrupted) else f"study {driver.cfg.name!r} stopped"
         raise Interrupted(said, hint="run the same `automl study` command again: it continues the stopped trials from "
                                      "their checkpoints and keeps the finished ones") from None
+    except Exception as exc:
+        from automl_nas.execution.cluster import lost_to_ray, short_error
+
+        if not lost_to_ray(exc):
+            raise
+        driver.stopped()
+        raise RunError(f"study {driver.cfg.name!r} stopped: Ray lost a worker, a node or its head "
+                       f"({type(exc).__name__}: {short_error(exc)})",
+                       hint="run the same `automl study` command again once the cluster is back (or without "
+                            "--address and RAY_ADDRESS, on this machine): the stopped trials continue from their "
+                            "checkpoints and the finished ones are kept") from None
