@@ -75,3 +75,27 @@ def test_plugins_lists_distributions():
 def test_plugins_options_table():
     result = CliRunner().invoke(main, ["plugins", "--options", "toy"])
     assert result.exit_code == 0 and "channels = 4" in result.output
+
+
+def test_what_the_work_prints_goes_to_stderr_and_stdout_is_the_summary_alone(make_toy_recipe, tmp_path, monkeypatch):
+    from automl_nas.engine import run as engine
+    from automl_nas.study import blackbox
+
+    real_score, real_lookup = engine.score, blackbox._score
+
+    def noisy(real):
+        def call(*args, **kwargs):
+            print("a plugin's own print; Ray's (raylet) lines arrive the same way")
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(engine, "score", noisy(real_score))
+    monkeypatch.setattr(blackbox, "_score", noisy(real_lookup))
+    ran = CliRunner().invoke(main, ["run", str(make_toy_recipe(count=32)), "-q", "--run-dir", str(tmp_path / "r")])
+    searched = CliRunner().invoke(main, ["search", str(Path(__file__).resolve().parents[1] / "recipes" /
+                                                       "morphism-nb201.toml"), "-p", "quick", "-q",
+                                         "--run-dir", str(tmp_path / "s")])
+    for out in (ran, searched):
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout)["status"] == "finished"  # the summary alone
+        assert "a plugin's own print" in out.stderr

@@ -17,7 +17,7 @@ from automl_nas.errors import AutomlError
 if TYPE_CHECKING:
     from automl_nas.session import Session
 
-__all__ = ["command_session", "handle_errors"]
+__all__ = ["command_session", "handle_errors", "work_off_stdout"]
 
 
 def _report(exc: AutomlError) -> None:
@@ -80,3 +80,12 @@ def command_session(show_load_errors: bool = True) -> Session:
         for err in session.load_errors:
             click.echo(f"automl: warning: {err}", err=True)
     return session
+
+
+def work_off_stdout():
+    """While a command works, whatever it prints to stdout (a plugin's ``print``, Ray's worker and
+    raylet lines) goes to stderr: stdout carries the command's JSON summary alone, which it
+    prints after this block."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr)

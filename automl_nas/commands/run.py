@@ -7,7 +7,7 @@ import os
 
 import click
 
-from automl_nas.commands._support import command_session, handle_errors
+from automl_nas.commands._support import command_session, handle_errors, work_off_stdout
 
 __all__ = ["run"]
 
@@ -63,23 +63,24 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
     try:
-        if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
-            from automl_nas.execution.trials import resume_seed_trials
+        with work_off_stdout():  # stdout: the JSON summary alone
+            if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
+                from automl_nas.execution.trials import resume_seed_trials
 
-            result = resume_seed_trials(resume_dir, quiet=quiet)
-            _check_batch(result)
-        elif resume_dir:
-            result = resume_run(resume_dir, quiet=quiet, session=session)
-        elif seeds is not None or executor == "ray" or address:
-            from automl_nas.execution.trials import parse_seeds, run_seed_trials
+                result = resume_seed_trials(resume_dir, quiet=quiet)
+                _check_batch(result)
+            elif resume_dir:
+                result = resume_run(resume_dir, quiet=quiet, session=session)
+            elif seeds is not None or executor == "ray" or address:
+                from automl_nas.execution.trials import parse_seeds, run_seed_trials
 
-            result = run_seed_trials(recipe, profile=profile, overrides=list(overrides),
-                                     seeds=parse_seeds(seeds if seeds is not None else "0"), executor=executor,
-                                     address=address, quiet=quiet, run_dir=run_dir)
-            _check_batch(result)
-        else:
-            result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
-                                     session=session)
+                result = run_seed_trials(recipe, profile=profile, overrides=list(overrides),
+                                         seeds=parse_seeds(seeds if seeds is not None else "0"), executor=executor,
+                                         address=address, quiet=quiet, run_dir=run_dir)
+                _check_batch(result)
+            else:
+                result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir,
+                                         quiet=quiet, session=session)
     except AutomlError as exc:
         if exc.result is not None and _reports():  # a run that ended interrupted or failed still reports on stdout
             click.echo(strict_json_dumps(_summary(exc.result), indent=2))

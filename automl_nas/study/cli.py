@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from automl_nas.commands._support import command_session, handle_errors
+from automl_nas.commands._support import command_session, handle_errors, work_off_stdout
 
 __all__ = ["study", "blackbox"]
 
@@ -30,8 +30,9 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.study.driver import run_study
 
-    result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
-                       address=address, quiet=quiet, session=command_session())
+    with work_off_stdout():  # stdout: the JSON summary alone
+        result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
+                           address=address, quiet=quiet, session=command_session())
     click.echo(strict_json_dumps(result, indent=2))
 
 
@@ -61,8 +62,9 @@ def blackbox(recipe, profile, overrides, run_dir, resume, quiet) -> None:
 
     if (recipe is None) == (resume is None) or (resume and (profile or overrides or run_dir)):
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR alone (the run keeps its recipe, profile and --set)")
-    result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
-                                 session=command_session(), resume=resume)
+    with work_off_stdout():  # stdout: the JSON summary alone
+        result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
+                                     session=command_session(), resume=resume)
     keys = ("status", "proposer", "metric", "best_genotype", "best_value", "report_metric", "best_report", "queries",
             "simulated_seconds", "run_dir")
     click.echo(strict_json_dumps({k: result[k] for k in keys if k in result}, indent=2))
