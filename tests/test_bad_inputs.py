@@ -166,6 +166,25 @@ def test_stray_label_codes_are_refused_not_trained(tmp_path):
     assert cli("validate", REPO / "recipes" / "gdas.toml", "--set", declared, "--set", "evaluator={name=\"naswot\"}").exit_code == 0
 
 
+@pytest.mark.parametrize("label, dtype, message", [
+    (2**40, np.int64, "y has label 1099511627776, not a class index (at most 1,000,000)"),  # was killed for memory
+    (2**63 + 5, np.uint64, "y has label 9223372036854775813, not a class index"),  # wrapped negative when cast
+    (100_000, np.int64, "they go up to 100000 but 99990 of those values never occur (10, 11, 12"),
+])
+def test_a_label_far_past_the_classes_is_named_without_listing_every_absent_value(tmp_path, label, dtype, message):
+    y = np.r_[np.arange(10).repeat(20).astype(dtype), np.array([label], dtype=dtype)]
+    x = np.random.default_rng(0).integers(0, 255, (len(y), 3, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    data = f'data={{name="npz", path={json.dumps(str(tmp_path / "d.npz"))}}}'
+    for declared in ("", ", num_classes = 10"):
+        result = cli("run", REPO / "recipes" / "gdas.toml", "-p", "quick", "-q", "--set", data[:-1] + declared + "}",
+                     "--set", f"run.root={str(tmp_path / 'r')!r}")
+        assert result.exit_code == 4, result.output
+        if not declared:
+            assert message in result.output, result.output
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("override,message", [
     ("seed=100000000000000000000", "seed: must be <= 2147483647"),
     ("seed=-1", "seed"),
@@ -276,6 +295,16 @@ def test_a_seed_given_twice_is_an_error_not_two_trials_in_one_directory(toy_reci
     # "0,0" ran seed 0 twice into seed-0 and listed both in trials.csv
     result = cli("run", toy_recipe, "--seeds", "0-2,2,0", "-q")
     assert result.exit_code == 2 and "--seeds '0-2,2,0' names seeds 0, 2 more than once" in result.output
+    assert not (toy_recipe.parent / "runs").exists()
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ("0-2147483648", "seeds go from 0 to 2147483647"),  # a range past the bound was spelled out, then killed for memory
+    ("0-100000", "more than 10,000 seeds in one batch"),  # minutes of CPU, then a batch directory
+])
+def test_a_seed_range_out_of_bounds_is_refused_before_it_is_spelled_out(toy_recipe, seeds, message):
+    result = cli("run", toy_recipe, "--seeds", seeds, "-q")
+    assert result.exit_code == 2 and f"--seeds '{seeds}': {message}" in result.output
     assert not (toy_recipe.parent / "runs").exists()
 
 

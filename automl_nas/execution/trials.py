@@ -223,9 +223,16 @@ def _check_ranks_fit(device: str, gpus: float, ranks: int, executor: str) -> Non
                           hint=f"use at most {visible} ranks, or run.device = \"cpu\" (gloo ranks on the CPU)")
 
 
+#: Trials one ``--seeds`` batch may hold: a batch directory and a trial table per seed, planned up front.
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` or ``"0,3,7"`` (or a mix) as a list of seeds; a RecipeError names the flag."""
+    from collections import Counter
+
     from automl_nas.errors import RecipeError
+    from automl_nas.recipe.model import MAX_SEED
 
     seeds: list[int] = []
     try:
@@ -235,14 +242,22 @@ def parse_seeds(text: str) -> list[int]:
                 if lo > hi:  # range() would silently give no seed for this part
                     raise RecipeError(f"--seeds {text!r}: the range {part.strip()} runs backwards",
                                       hint=f"write the lower seed first: {hi}-{lo}")
-                seeds.extend(range(lo, hi + 1))
             elif part.strip():
-                seeds.append(int(part))
+                lo = hi = int(part)
+            else:
+                continue
+            if lo < 0 or hi > MAX_SEED:  # checked before a range is spelled out
+                raise RecipeError(f"--seeds {text!r}: seeds go from 0 to {MAX_SEED}",
+                                  hint="give seeds in that range, e.g. --seeds 0-4")
+            if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+                raise RecipeError(f"--seeds {text!r}: more than {MAX_SEEDS:,} seeds in one batch",
+                                  hint=f"run the seeds in batches of at most {MAX_SEEDS:,}, e.g. --seeds 0-99")
+            seeds.extend(range(lo, hi + 1))
     except ValueError:
         raise RecipeError(f"--seeds {text!r}: expected a range such as 0-4 or a list such as 0,3,7") from None
     if not seeds:
         raise RecipeError(f"--seeds {text!r}: no seeds given", hint="e.g. --seeds 0-4 or --seeds 0,3,7")
-    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    twice = sorted(s for s, n in Counter(seeds).items() if n > 1)
     if twice:  # both trials would run in one directory, seed-N, and the batch would count the run twice
         raise RecipeError(f"--seeds {text!r} names seed{'s' if len(twice) > 1 else ''} {', '.join(map(str, twice))} "
                           f"more than once", hint="give each seed once, e.g. --seeds 0-4")

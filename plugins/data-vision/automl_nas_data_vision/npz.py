@@ -81,6 +81,9 @@ class NpzDataset(DatasetProvider):
             raise DataError(f"npz: {path}: x has {len(x)} images but y has {len(y)} labels", hint=fix)
         if len(y) and int(y.min()) < 0:
             raise DataError(f"npz: {path}: y has negative labels", hint=fix)
+        if len(y) and int(y.max()) > MAX_LABEL:  # uint64 codes past int64 wrapped negative when cast
+            raise DataError(f"npz: {path}: y has label {int(y.max())}, not a class index (at most {MAX_LABEL:,})",
+                            hint="remap the labels to the class indices 0..K-1")
         return x, y.astype(np.int64)
 
     def _classes(self, path: Path, y: np.ndarray) -> int:
@@ -95,10 +98,28 @@ class NpzDataset(DatasetProvider):
                                 hint="fix the labels or the declared num_classes")
             return declared
         if len(present) and int(present[-1]) != len(present) - 1:
-            missing = sorted(set(range(int(present[-1]) + 1)) - set(present.tolist()))
-            shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
-            raise DataError(f"npz: {path}: the labels are not the class indices 0..K-1: they go up to {int(present[-1])} "
-                            f"but {len(missing)} of those values never occur ({shown})",
+            top = int(present[-1])
+            absent = top + 1 - len(present)  # counted, not listed: the top label may be in the millions
+            shown = ", ".join(map(str, _first_absent(present, 8))) + (" ..." if absent > 8 else "")
+            raise DataError(f"npz: {path}: the labels are not the class indices 0..K-1: they go up to {top} "
+                            f"but {absent} of those values never occur ({shown})",
                             hint="remap the labels to 0..K-1, or declare the class count with data.num_classes = K "
                                  "when some classes are absent from this file")
         return len(present)
+
+
+#: The largest label a classifier head is built for (a million classes).
+MAX_LABEL = 1_000_000
+
+
+def _first_absent(present: np.ndarray, n: int) -> list[int]:
+    """The first ``n`` values in ``0..present[-1]`` missing from the sorted unique ``present``."""
+    out, expected = [], 0
+    for value in present.tolist():
+        while expected < value and len(out) < n:
+            out.append(expected)
+            expected += 1
+        if len(out) == n:
+            break
+        expected = value + 1
+    return out
