@@ -715,3 +715,28 @@ def test_a_run_stopped_before_any_checkpoint_does_not_promise_one(make_toy_recip
     assert stopped.exit_code == 130 and "no checkpoint had been written yet" in stopped.output, stopped.output
     assert f"start it again: `automl run {run_dir / 'recipe.toml'}`" in stopped.output
     assert "--resume" not in stopped.output
+
+
+def test_an_address_that_is_a_web_server_or_unreachable_is_refused_before_any_directory(toy_recipe, tmp_path):
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)  # as the dashboard
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        web = cli("run", toy_recipe, "--seeds", "0", "--address", f"127.0.0.1:{port}", "-q")  # Ray retried it for good
+        assert web.exit_code == 5 and f"127.0.0.1:{port} answers HTTP" in web.output and "6379" in web.output
+    finally:
+        server.shutdown()
+    dashboard = cli("run", toy_recipe, "--seeds", "0", "--address", "http://127.0.0.1:8265", "-q")
+    assert dashboard.exit_code == 5 and "is a dashboard's" in dashboard.output
+    study = toy_recipe.parent / "study.toml"
+    study.write_text(toy_recipe.read_text() + '\n[study]\nname = "s"\nparallelism = 2\nmetric = "metrics.convs"\n'
+                     '[study.params]\n"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1 }\n')
+    unreachable = cli("study", study, "--address", "127.0.0.1:1", "-q")
+    assert unreachable.exit_code == 5 and "cannot reach the Ray head at 127.0.0.1:1" in unreachable.output
+    search = cli("search", REPO / "recipes" / "morphism-nb201.toml", "-p", "quick", "-q", "--set", "blackbox.parallel=2",
+                 "--set", "executor.address='127.0.0.1:1'", "--set", f"run.root={str(tmp_path / 's')!r}")
+    assert search.exit_code == 5 and "cannot reach the Ray head at 127.0.0.1:1" in search.output
+    assert not (toy_recipe.parent / "runs").exists() and not (tmp_path / "s").exists()

@@ -135,6 +135,14 @@ def _first_actor_hint() -> str:
     return "check the cluster with `ray status` on the head, or drop --address (and RAY_ADDRESS) to run on this machine"
 
 
+def check_cluster(address: str | None) -> None:
+    """:func:`check_address` on the cluster the work will join (``address``, else ``RAY_ADDRESS``),
+    if any: before a command creates its directory, so an unreachable head leaves none."""
+    address = resolve_address(address)
+    if address and address != "auto":
+        check_address(address)
+
+
 def check_address(address: str) -> None:
     """Ray retries an unreachable head for minutes; a plain TCP connect answers at once (refused)
     or within ``AUTOML_NAS_RAY_TIMEOUT`` seconds (default 30).
@@ -147,18 +155,40 @@ def check_address(address: str) -> None:
         raise RunError(f"Ray address {address!r}: Ray Client (ray://) is not supported for trials",
                        hint="submit the command to the cluster with `ray job submit --working-dir . -- automl ...`, "
                             "or run it on a node of the cluster with --address HOST:PORT (the GCS port, 6379 by default)")
+    if address.startswith(("http://", "https://")):
+        raise RunError(f"Ray address {address!r} is a dashboard's (what `ray job submit --address` takes), not the "
+                       f"head's GCS address", hint=_GCS_HINT)
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise RunError(f"Ray address {address!r} is not HOST:PORT (or auto)",
                        hint="pass the address `ray start --head` printed, e.g. 10.0.0.5:6379")
     timeout = float(os.environ.get("AUTOML_NAS_RAY_TIMEOUT", "30"))
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as exc:
         raise RunError(f"cannot reach the Ray head at {host}:{port} (tried a TCP connection for up to {timeout:g} s: "
                        f"{exc.strerror or exc})",
                        hint="check that `ray start --head` runs there and the port is open, or drop --address "
                             "(and RAY_ADDRESS) to run on this machine") from None
+    with conn:
+        if _answers_http(conn):  # Ray would retry this port for good: it never speaks GCS
+            raise RunError(f"{host}:{port} answers HTTP (the Ray dashboard, or another web server), not as the head's "
+                           f"GCS port", hint=_GCS_HINT)
+
+
+_GCS_HINT = ("pass the address `ray start --head` printed, HOST:PORT of its GCS (port 6379 by default); the dashboard's "
+             "http://HOST:8265 is for `ray job submit --address`")
+
+
+def _answers_http(conn: Any) -> bool:
+    """Whether the server on ``conn`` answers an HTTP/1.0 request as a web server does (the GCS, a
+    gRPC server, answers with a binary HTTP/2 frame or closes)."""
+    try:
+        conn.settimeout(2.0)
+        conn.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+        return conn.recv(5) == b"HTTP/"
+    except OSError:
+        return False
 
 
 def runtime_env_for(batch_dir: str | Path) -> dict:

@@ -412,6 +412,10 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                                                            plan.proposer, plan.run, plan.executor)
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
     device = evaluation_device(run, cfg, executor)
+    if executor.uses_ray(cfg.parallel):  # an unreachable head is refused before the run directory exists
+        from automl_nas.execution.cluster import check_cluster
+
+        check_cluster(executor.address or None)
     rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
           else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
 

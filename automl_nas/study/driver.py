@@ -323,6 +323,10 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(path))
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
+    if on_ray:  # an unreachable head is refused before the study directory exists
+        from automl_nas.execution.cluster import check_cluster
+
+        check_cluster(address or recipe.executor.address or None)
     overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
     try:
