@@ -213,3 +213,30 @@ def test_a_refused_evaluation_leaves_no_work_directory(tmp_path):
                    "--set", f"path={json.dumps(str(table))}")  # a graph genotype: the table refuses it
     assert result.exit_code == 4 and "evaluate genotypes of the nb201 search space" in result.output, result.output
     assert not work.exists()
+
+
+def test_eval_of_a_run_whose_own_evaluation_failed_completes_its_result(tmp_path):
+    from automl_nas.records import RunDir
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
+    partial = tmp_path / "partial.csv"
+    partial.write_text(f"arch,cifar10\n{DRNAS_CELL},94.3633\n")  # the table lacks the cell the search finds
+    run_dir = tmp_path / "run"
+    ran = CliRunner().invoke(main, ["run", str(recipe), "-p", "quick", "-q", "--run-dir", str(run_dir), "--set",
+                                    f"evaluator={{name=\"nb201-table\", path={json.dumps(str(partial))}}}"])
+    assert ran.exit_code == 0, ran.output
+    failed = RunDir(run_dir).read_result()
+    assert failed.eval_error and failed.metrics is None and failed.expected.inside is None
+    full = tmp_path / "full.csv"
+    full.write_text(f"arch,cifar10\n{DRNAS_CELL},94.3633\n{failed.genotype},92.5\n")
+    scored = _eval(str(run_dir), "--set", f"path={json.dumps(str(full))}", "-q")
+    assert scored.exit_code == 0, scored.output
+    done = RunDir(run_dir).read_result()
+    assert done.metrics == {"cifar10": 92.5} and done.eval_error is None and done.eval_retry is None
+    assert done.expected.ours == 92.5 and done.expected.inside is True  # SNAS' band: 92.77 +- 1
+    assert done.eval_record == str(run_dir / "eval-nb201-table.json") and done.genotype == failed.genotype
+    shown = CliRunner().invoke(main, ["show", str(run_dir)]).output
+    assert "failed" not in shown and "-> INSIDE" in shown and "by `automl eval` after the search" in shown
+    other = _eval(str(run_dir), "-e", "nb201-table", "--set", f"path={json.dumps(str(full))}", "--set",
+                  "metrics=['cifar10']", "-q")
+    assert other.exit_code == 0 and RunDir(run_dir).read_result() == done  # nothing left to complete

@@ -143,6 +143,7 @@ class RunResult:
     error: str | None = None
     eval_error: str | None = None  # the search finished but its final evaluation failed (issue 13)
     eval_retry: str | None = None  # the command that re-scores the kept genotype
+    eval_record: str | None = None  # the `automl eval` record whose metrics completed a failed evaluation
     run_dir: str | None = None
     schema_version: int = SCHEMA_VERSION
 

@@ -99,6 +99,8 @@ def _result_lines(result: RunResult) -> list[str]:
         lines.append(f"  error       {result.error}")
     if result.eval_error:  # the search finished but its evaluation did not (issue 13)
         lines.append(f"  evaluation  failed: {result.eval_error}\n  re-score    {result.eval_retry or 'automl eval RUN_DIR'}")
+    if result.eval_record:
+        lines.append(f"  evaluation  by `automl eval` after the search ({result.eval_record})")
     return lines
 
 
