@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import time
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -90,3 +91,18 @@ def test_an_import_that_fills_the_disk_is_a_data_error_that_keeps_the_installed_
     assert "set AUTOML_NAS_HOME to a directory with room" in out.stderr
     assert (store / "nb201" / "table.parquet").read_bytes() == before
     assert sorted(p.name for p in store.iterdir()) == ["nb201"]  # no half-written copy left beside it
+
+
+def test_a_damaged_installed_table_is_found_before_a_search_not_in_its_final_evaluation(empty_automl_home):
+    from automl_nas.benchstore import TableStore
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["bench", "import", "nb201", str(CSV)]).exit_code == 0
+    table = TableStore().table_path("nb201")
+    table.write_bytes(table.read_bytes()[:1000])  # a copy cut short
+    row = _list(runner)["nb201"]
+    assert not row["installed"] and "is damaged or cut short (not a whole Parquet file)" in row["detail"]
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
+    checked = runner.invoke(main, ["validate", str(recipe)])
+    assert checked.exit_code == 4 and f"{table} is damaged or cut short" in checked.output
+    assert "automl bench import nb201 PATH" in checked.output

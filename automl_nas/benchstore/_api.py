@@ -48,7 +48,11 @@ class BenchmarkTable(abc.ABC):
 
     def status(self, store: TableStore) -> TableStatus:
         """Installed or not, where, and how to get it (default: the store's manifest)."""
-        manifest = store.manifest(self.name)
+        try:
+            manifest = store.manifest(self.name)
+        except DataError as exc:  # damaged: listed with what to do, not installed
+            return TableStatus(installed=False, where=str(store.directory(self.name)), how=self.how_to_get(),
+                               detail=exc.message)
         if manifest is None:
             return TableStatus(installed=False, how=self.how_to_get())
         return TableStatus(installed=True, where=str(store.directory(self.name)), how=self.how_to_get(),

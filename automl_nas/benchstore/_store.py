@@ -54,10 +54,12 @@ class TableStore:
         return self.directory(name) / TABLE_FILE
 
     def manifest(self, name: str) -> Manifest | None:
-        """The table's manifest, or ``None`` when it is not installed."""
+        """The table's manifest, or ``None`` when it is not installed; a :class:`DataError` when
+        its table file is not a whole Parquet file (cut short by a copy, or damaged)."""
         path = self.directory(name) / MANIFEST_FILE
         if not path.is_file() or not self.table_path(name).is_file():
             return None
+        _check_whole(self.table_path(name), name)
         return Manifest.read(path)
 
     def write(self, name: str, arch: Sequence[str], columns: Mapping[str, Sequence[float | None]], *,
@@ -120,6 +122,22 @@ class TableStore:
         os.replace(tmp, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_whole(path: Path, name: str) -> None:
+    """A Parquet file begins and ends with ``PAR1``: 8 bytes read, found before a search runs (the
+    damage surfaced only in the final evaluation, as the evaluator's failure)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(max(0, path.stat().st_size - 4))
+            tail = fh.read(4)
+    except OSError as exc:
+        raise DataError(f"benchmark table {name!r}: {path} cannot be read ({exc.strerror or exc})",
+                        hint=f"fix its permissions, or import it again: `automl bench import {name} PATH`") from None
+    if head != b"PAR1" or tail != b"PAR1" or path.stat().st_size < 12:
+        raise DataError(f"benchmark table {name!r}: {path} is damaged or cut short (not a whole Parquet file)",
+                        hint=f"import it again: `automl bench import {name} PATH` (or `automl bench fetch {name}`)")
 
 
 def _float(value: float | None) -> float:

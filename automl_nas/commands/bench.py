@@ -86,6 +86,8 @@ def list_cmd(as_json: bool) -> None:
             if row["detail"]:
                 click.echo(f"    {row['detail']}")
         else:
+            if row["detail"]:  # installed once, and damaged since
+                click.echo(f"    {row['detail']}")
             click.echo(f"    get it: {row['how']}")
 
 
