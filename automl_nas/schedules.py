@@ -14,6 +14,8 @@ SCHEDULE_KINDS = ("constant", "linear", "exponential", "cosine")
 
 
 def _check_end(instance: "Schedule", attribute: attrs.Attribute, value: float | None) -> None:
+    if not math.isfinite(instance.start) or (value is not None and not math.isfinite(value)):
+        raise ValueError(f"start and end must be finite numbers (got start={instance.start}, end={value})")
     if instance.kind == "exponential" and (instance.start <= 0 or (value is not None and value <= 0)):
         raise ValueError("an exponential schedule needs start > 0 and end > 0")
 

@@ -191,6 +191,11 @@ def test_a_label_far_past_the_classes_is_named_without_listing_every_absent_valu
     ("search.weights_optimizer.lr_min=1.0", "must not exceed lr"),
     ('search.sampler.temperature={kind="linear", start=0.1, end=10.0}', "must not rise"),
     ("search.sampler.temperature=0.0", "temperature must stay > 0"),  # was "float is not iterable"
+    # TOML's nan and inf passed validate; the run then stopped at its first step as "non-finite"
+    ("search.sampler.temperature.start=nan", "search.sampler.temperature: start and end must be finite numbers"),
+    ("search.sampler.temperature=inf", "search.sampler.temperature: start and end must be finite numbers"),
+    ("search.weights_optimizer.lr=nan", "search.weights_optimizer.lr: must be a finite number (got nan)"),
+    ("search.arch_optimizer.weight_decay=inf", "search.arch_optimizer.weight_decay: must be a finite number (got inf)"),
     # torch's refusal came mid-setup, as an internal error
     ("search.arch_optimizer.betas=[1.5, 0.9]", "search.arch_optimizer.betas: must be two decay rates in [0, 1), got [1.5, 0.9]"),
     # the key path read "betas.<built-in method index of str object at 0x...>"

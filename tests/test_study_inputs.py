@@ -274,18 +274,18 @@ def test_trial_directories_their_storage_does_not_know_are_never_taken_for_new_t
 
 
 @pytest.mark.parametrize("spec, message", [
-    ('{ type = "float", low = 1e-5, high = 1e-2, log = true, step = 1e-4 }', "step and log = true exclude each other"),
-    ('{ type = "float", low = 1e-5, high = inf }', "high must be a finite number (got inf)"),
-    ('{ type = "float", low = 1e-5, high = 1e-2, step = -1e-3 }', "step must be > 0"),
-    ('{ type = "int", low = 1.5, high = 3 }', "an int parameter needs whole numbers: low = 1.5"),
-    ('{ type = "int", low = 1, high = 3, step = 0.5 }', "an int parameter needs whole numbers: step = 0.5"),
-    ('{ type = "int", low = 1, high = 8, log = true, step = 2 }', "step and log = true exclude each other"),
-    ('{ type = "categorical", choices = [{ name = "adam" }] }', "a choice cannot be a table"),
+    ('{ type = "float", low = 1e-5, high = 1e-2, log = true, step = 1e-4 }', ": step and log = true exclude each other"),
+    ('{ type = "float", low = 1e-5, high = inf }', ".high: must be a finite number (got inf)"),
+    ('{ type = "float", low = 1e-5, high = 1e-2, step = -1e-3 }', ": step must be > 0"),
+    ('{ type = "int", low = 1.5, high = 3 }', ": an int parameter needs whole numbers: low = 1.5"),
+    ('{ type = "int", low = 1, high = 3, step = 0.5 }', ": an int parameter needs whole numbers: step = 0.5"),
+    ('{ type = "int", low = 1, high = 8, log = true, step = 2 }', ": step and log = true exclude each other"),
+    ('{ type = "categorical", choices = [{ name = "adam" }] }', ": a choice cannot be a table"),
 ])
 def test_a_range_optuna_cannot_sample_is_refused_by_validate(study_recipe, spec, message):
     path = study_recipe(params=f'"search.arch_optimizer.lr" = {spec}')
     result = CliRunner().invoke(main, ["validate", str(path)])
-    assert result.exit_code == 2 and f"study.params.search.arch_optimizer.lr: {message}" in result.output, result.output
+    assert result.exit_code == 2 and f"study.params.search.arch_optimizer.lr{message}" in result.output, result.output
 
 
 @pytest.mark.parametrize("extra, message", [

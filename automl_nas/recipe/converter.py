@@ -5,6 +5,7 @@ Errors come out as ``file: dotted.key: message`` lines; see :func:`structure`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -30,6 +31,8 @@ def _strict(kind: type) -> Any:
             return float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        if kind is float and not math.isfinite(value):  # TOML's nan and inf: no option means them
+            raise ValueError(f"must be a finite number (got {value})")
         return value
 
     return hook
