@@ -110,6 +110,15 @@ def test_the_passing_files_of_a_run_starting_at_once_do_not_refuse_the_lock_hold
             pass
 
 
+def test_a_run_directory_holding_other_files_is_refused_without_promising_a_resume(toy_recipe, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "images.npz").write_bytes(b"mine")
+    result = cli("run", toy_recipe, "-q", "--run-dir", folder)
+    assert result.exit_code == 5 and f"run directory {folder} is not empty and holds no run" in result.output
+    assert "--resume" not in result.output and [p.name for p in folder.iterdir()] == ["images.npz"]
+
+
 def test_a_live_lock_refuses_and_a_stale_lock_is_taken_over(make_toy_recipe, tmp_path):
     from automl_nas.records.lock import directory_lock
 
@@ -191,6 +200,7 @@ def test_a_label_far_past_the_classes_is_named_without_listing_every_absent_valu
     ("search.weights_optimizer.lr_min=1.0", "must not exceed lr"),
     ('search.sampler.temperature={kind="linear", start=0.1, end=10.0}', "must not rise"),
     ("search.sampler.temperature=0.0", "temperature must stay > 0"),  # was "float is not iterable"
+    ("expected.low=100", "expected: needs low <= value <= high (got 100.0 <= 93.61 <= 93.9)"),  # every run OUTSIDE
     # TOML's nan and inf passed validate; the run then stopped at its first step as "non-finite"
     ("search.sampler.temperature.start=nan", "search.sampler.temperature: start and end must be finite numbers"),
     ("search.sampler.temperature=inf", "search.sampler.temperature: start and end must be finite numbers"),

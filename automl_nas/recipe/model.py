@@ -93,6 +93,11 @@ class SearchConfig:
     valid_batches: int = attrs.field(default=0, validator=non_negative, metadata={"help": "batches of the valid split used for per-epoch accuracy (0: all)"})
 
 
+def _check_band(low: float, value: float, high: float) -> None:
+    if not low <= value <= high:  # a band the paper's own value is outside of: every run would be "OUTSIDE"
+        raise ValueError(f"needs low <= value <= high (got {low} <= {value} <= {high})")
+
+
 @attrs.frozen(kw_only=True)
 class ExpectedResult:
     """The result a paper reports, as a band; a finished run says whether it landed inside."""
@@ -100,7 +105,7 @@ class ExpectedResult:
     metric: str
     value: float
     low: float
-    high: float
+    high: float = attrs.field(validator=lambda inst, _, high: _check_band(inst.low, inst.value, high))
     source: str = ""
 
 

@@ -174,6 +174,10 @@ class RunDir:
                 for p in self.path.iterdir())
         except OSError as exc:
             raise RunError(f"run directory {self.path} cannot be read: {exc.strerror or exc}") from None
+        if used and not any((self.path / name).is_file() for name in ("recipe.toml", "metrics.jsonl", "result.json")):
+            # someone's files, not a run that `--resume` could continue
+            raise RunError(f"run directory {self.path} is not empty and holds no run; what is there is never written "
+                           f"into", hint="choose a new or empty --run-dir")
         if used:
             raise RunError(f"run directory {self.path} already holds a run; an earlier run is never written into",
                            hint=f"continue it with `{resume} {self.path}`, or choose a new --run-dir")
