@@ -73,3 +73,29 @@ def test_a_batch_with_a_failed_trial_exits_5_with_its_summary_and_its_resume_run
     assert json.loads(resumed.stdout)["status"] == "finished"
     assert (parent / "seed-0" / "result.json").stat().st_mtime_ns == stamp  # the finished trial was kept
     assert json.loads((parent / "seed-1" / "result.json").read_text())["status"] == "finished"
+
+
+def test_a_batch_whose_cluster_is_gone_is_finished_on_another_executor(tmp_path, make_toy_recipe):
+    recipe = make_toy_recipe(count=32)
+    parent = tmp_path / "batch"
+    parent.mkdir()
+    (parent / "die-once-at-epoch-1").touch()
+    killed = subprocess.run([str(BIN / "automl"), "run", str(recipe), "--seeds", "0-1", "--executor", "local",
+                             "--set", "search.epochs=3", "--run-dir", str(parent), "-q"],
+                            capture_output=True, text=True, timeout=240)
+    assert killed.returncode == 1
+    record = json.loads((parent / "batch.json").read_text())
+    (parent / "batch.json").write_text(json.dumps({**record, "executor": "ray", "address": "127.0.0.1:1"}))  # its head
+
+    gone = CliRunner().invoke(main, ["run", "--resume", str(parent), "-q"])
+    assert gone.exit_code == 5 and "cannot reach the Ray head at 127.0.0.1:1" in gone.output
+    assert f"automl run --resume {parent} --executor local" in gone.output  # not "drop RAY_ADDRESS"
+    here = CliRunner().invoke(main, ["run", "--resume", str(parent), "--executor", "local", "-q"])
+    assert here.exit_code == 0, here.output
+    assert json.loads(here.stdout)["status"] == "finished"
+    assert _attempts(parent, 0) == [(1, "running"), (2, "running"), (2, "finished")]  # from its checkpoint
+    moved = json.loads((parent / "batch.json").read_text())
+    assert moved["executor"] == "local" and moved["address"] == ""
+
+    single = CliRunner().invoke(main, ["run", "--resume", str(parent / "seed-0"), "--executor", "ray", "-q"])
+    assert single.exit_code == 2 and "--executor would not be applied" in single.output

@@ -51,6 +51,8 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         ignored = [flag for flag, given in (("RECIPE", recipe), ("--profile", profile), ("--set", overrides),
                                              ("--tracker", trackers), ("--seeds", seeds is not None),
                                              ("--run-dir", run_dir)) if given]
+        if not is_seed_batch(resume_dir):  # a seed batch may move to another executor or cluster; a run may not
+            ignored += [flag for flag, given in (("--executor", executor), ("--address", address)) if given]
         if ignored:
             raise RecipeError(f"--resume continues a run with the recipe saved in {resume_dir}/recipe.toml; "
                               f"{', '.join(ignored)} would not be applied",
@@ -67,7 +69,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
             if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
                 from automl_nas.execution.trials import resume_seed_trials
 
-                result = resume_seed_trials(resume_dir, quiet=quiet)
+                result = resume_seed_trials(resume_dir, quiet=quiet, executor=executor, address=address)
                 _check_batch(result)
             elif resume_dir:
                 result = resume_run(resume_dir, quiet=quiet, session=session)

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+import attrs
+
 from automl_nas.execution.aggregate import aggregate, write_trials_csv
 from automl_nas.execution.batch import SeedBatch, read_batch, write_batch
 from automl_nas.execution.trial import TrialResult, TrialSpec
@@ -273,18 +275,36 @@ def _finished(spec: TrialSpec) -> TrialResult | None:
     return TrialResult(spec=spec, status="finished", result=result, attempts=max(len(read_attempts(spec)), 1))
 
 
-def resume_seed_trials(parent: str | Path, *, quiet: bool = False) -> dict:
+def resume_seed_trials(parent: str | Path, *, quiet: bool = False, executor: str | None = None,
+                       address: str | None = None) -> dict:
     """Finish the seed batch in ``parent``: trials that finished are kept as they are, the
-    others run (resuming from their checkpoints) on the batch's executor; then the aggregate
-    is rewritten. Returns the same summary as :func:`~automl_nas.execution.trials.run_seed_trials`."""
+    others run (resuming from their checkpoints) on the batch's executor, or on ``executor`` /
+    the cluster at ``address`` when given (its head is gone, say), which ``batch.json`` then
+    records; then the aggregate is rewritten. Returns the same summary as
+    :func:`~automl_nas.execution.trials.run_seed_trials`."""
+    from automl_nas.errors import RunError
+    from automl_nas.execution.cluster import check_address
     from automl_nas.records.lock import directory_lock
     from automl_nas.session import open_session
 
     parent = Path(parent).resolve()
     batch = read_batch(parent)
+    if address:
+        batch = attrs.evolve(batch, executor="ray", address=address)
+    elif executor:
+        batch = attrs.evolve(batch, executor=executor, address="" if executor == "local" else batch.address)
+    elif batch.executor == "ray" and batch.address and batch.address != "auto":
+        try:
+            check_address(batch.address)
+        except RunError as exc:  # the batch names its head: dropping RAY_ADDRESS would not help
+            raise RunError(exc.message, hint=f"finish the batch elsewhere: `automl run --resume {parent} --executor "
+                                             f"local` (this machine) or `--address HOST:PORT` (another cluster); "
+                                             f"its trials continue from their checkpoints") from None
     session = open_session()
     log = (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr))
     with directory_lock(parent, what="seed batch", log=log):
+        if executor or address:
+            write_batch(parent, batch)
         done = {s.run_dir: r for s in batch.specs if (r := _finished(s)) is not None}
         todo = [s for s in batch.specs if s.run_dir not in done]
         log(f"resuming {parent}: {len(done)} of {len(batch.specs)} trials finished, running {len(todo)}")
