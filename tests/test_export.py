@@ -185,3 +185,23 @@ def test_an_export_that_fills_the_disk_is_a_run_error_naming_the_file_and_keeps_
     assert sorted(now) == sorted(written) == ["genotype.json", "model.onnx", "model.pt", "retrain.toml"]
     assert all(now[name] == written[name] for name in ("genotype.json", "model.onnx", "retrain.toml"))
     torch.jit.load(str(out / "model.pt"))
+
+
+def test_the_export_records_how_images_were_normalised_for_the_network(tmp_path):
+    from automl_nas.session import open_session
+
+    npz = _blobs_npz(tmp_path / "d.npz")
+    data = f'{{name="npz", path={json.dumps(str(npz))}, test_fraction=0.25}}'
+    result = CliRunner().invoke(main, ["export", DRNAS_CELL, "--out", str(tmp_path / "out"), "--data", data,
+                                       "--onnx-exporter", "legacy"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "genotype.json").read_text())
+    registry = open_session().registry
+    config = registry.get("dataset", "npz").config(path=str(npz), test_fraction=0.25)
+    images = registry.create("dataset", "npz", config).load()
+    assert record["preprocess"]["mean"] == pytest.approx(list(images.mean))
+    assert record["preprocess"]["std"] == pytest.approx(list(images.std))
+    assert record["inputs"]["height"] == 8 and "x / 255" in record["preprocess"]["scale"]
+    shaped = CliRunner().invoke(main, ["export", DRNAS_CELL, "--out", str(tmp_path / "bare"), "--input", "3x8x8",
+                                       "--onnx-exporter", "legacy"])
+    assert shaped.exit_code == 0 and json.loads((tmp_path / "bare" / "genotype.json").read_text())["preprocess"] is None

@@ -61,7 +61,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     if job and job.get("genotype") not in (None, genotype.text):
         raise RunError(f"{weights}: the checkpoint was trained for genotype {job['genotype']!r}, not {genotype.text!r}",
                        hint="export the checkpoint's own genotype (see job.json next to it)")
-    inputs = _inputs(plan, registry, input_shape, num_classes)
+    inputs, preprocess = _inputs(plan, registry, input_shape, num_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(plan.recipe.seed)
         net = space.build_network(genotype, inputs)
@@ -76,7 +76,8 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     atomic_write_bytes(out / "model.onnx", _onnx(net, example, out / "model.onnx", onnx_exporter), hint=_WRITE_HINT)
     record = {
         "space": space.name, "text": genotype.text, "space_options": _options(space_resolved),
-        "source_run": plan.recipe.source or None, "inputs": attrs.asdict(inputs), "seed": plan.recipe.seed,
+        "source_run": plan.recipe.source or None, "inputs": attrs.asdict(inputs), "preprocess": preprocess,
+        "seed": plan.recipe.seed,
         "weights": str(weights) if weights else None, "costs": _costs(space, genotype, inputs),
         "files": {"torchscript": "model.pt", "onnx": "model.onnx", "retrain_recipe": "retrain.toml"},
         "onnx": {"exporter": onnx_exporter, "input": "input", "output": "logits", "dynamic_axes": {"input": [0], "logits": [0]}},
@@ -147,12 +148,13 @@ def _load_state(net, state: dict, weights) -> None:
                        f"({str(exc).splitlines()[0]})", hint="export with the space options the weights were trained with (--set space.KEY=VALUE)") from None
 
 
-def _inputs(plan: EvalPlan, registry, shape, num_classes) -> InputSpec:
+def _inputs(plan: EvalPlan, registry, shape, num_classes) -> tuple[InputSpec, dict[str, Any] | None]:
+    """The network's input, and how images become it (``None`` where no data set says)."""
     if shape is not None:
         c, h, w = shape
-        return InputSpec(channels=c, height=h, width=w, num_classes=num_classes or 10)
+        return InputSpec(channels=c, height=h, width=w, num_classes=num_classes or 10), None
     if plan.dataset is None:  # the papers' data: CIFAR-10
-        return InputSpec(num_classes=num_classes or 10)
+        return InputSpec(num_classes=num_classes or 10), None
     try:
         data = plan.dataset.build(registry).load()
     except DataError as exc:
@@ -163,7 +165,10 @@ def _inputs(plan: EvalPlan, registry, shape, num_classes) -> InputSpec:
                           f"networks of the {plan.space.component.name!r} space take a whole graph and are not exportable yet",
                           hint="score the genotype with `automl eval TARGET -e gnn-train` (retrains it on the graph) instead")
     spec = input_spec(data)
-    return attrs.evolve(spec, num_classes=num_classes) if num_classes else spec
+    # The network was trained on normalised images: without these a user scores it on raw pixels.
+    preprocess = {"scale": "x / 255 (uint8 pixels to [0, 1])", "mean": list(data.mean), "std": list(data.std),
+                  "then": "(x - mean) / std per channel, NCHW"}
+    return (attrs.evolve(spec, num_classes=num_classes) if num_classes else spec), preprocess
 
 
 def _torchscript(net, example, path: Path) -> bytes:
