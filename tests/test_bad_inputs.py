@@ -200,6 +200,8 @@ def test_a_label_far_past_the_classes_is_named_without_listing_every_absent_valu
     ("search.weights_optimizer.lr_min=1.0", "must not exceed lr"),
     ('search.sampler.temperature={kind="linear", start=0.1, end=10.0}', "must not rise"),
     ("search.sampler.temperature=0.0", "temperature must stay > 0"),  # was "float is not iterable"
+    # another sampler without options kept the recipe's: the message read "(allowed: )"
+    ('search.sampler={name="darts", temperature=1.0}', "search.sampler.temperature: unknown key (search.sampler takes no options)"),
     ("expected.low=100", "expected: needs low <= value <= high (got 100.0 <= 93.61 <= 93.9)"),  # every run OUTSIDE
     # TOML's nan and inf passed validate; the run then stopped at its first step as "non-finite"
     ("search.sampler.temperature.start=nan", "search.sampler.temperature: start and end must be finite numbers"),

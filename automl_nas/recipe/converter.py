@@ -165,6 +165,9 @@ def _messages(exc: BaseException, path: str, cls: Any = None) -> list[str]:
 
 def _unknown_key(dotted: str, key: str, allowed: list[str]) -> str:
     allowed = [a for a in allowed if a != "options"]
+    if not allowed:  # "(allowed: )" read as a bug; the table takes no keys at all
+        parent = dotted.rpartition(".")[0]
+        return f"{dotted}: unknown key ({parent or 'this table'} takes no options)"
     return f"{dotted}: unknown key{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})"
 
 

@@ -59,6 +59,9 @@ class NpzDataset(DatasetProvider):
         fix = "set `path = ...` to a .npz file with arrays x (uint8, N x C x H x W or N x H x W x C) and y (int)"
         if not path.is_file():
             raise DataError(f"npz: {missing_file(path)}", hint=fix)
+        if not zipfile.is_zipfile(path):  # np.load would read it as a pickle and talk of allow_pickle
+            raise DataError(f"npz: {path} is truncated or not a .npz archive at all (a .npz is a zip of .npy arrays, "
+                            f"what numpy.savez writes)", hint=fix)
         try:
             with np.load(path, allow_pickle=False) as archive:  # never unpickle a user's file
                 keys = set(archive.files)

@@ -60,6 +60,10 @@ def test_npz_truncated_and_missing(tmp_path):
     (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="truncated"):
         _load(tmp_path / "t.npz")
+    (tmp_path / "text.npz").write_text("x,y\n1,2\n")  # np.load took it for a pickle and spoke of allow_pickle
+    with pytest.raises(DataError, match="not a .npz archive at all") as text:
+        _load(tmp_path / "text.npz")
+    assert "pickle" not in str(text.value)
     with pytest.raises(DataError, match="does not exist") as info:
         _load(tmp_path / "nope.npz")
     assert "path = ..." in str(info.value)
