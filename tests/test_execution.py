@@ -312,3 +312,30 @@ def test_a_parallel_black_box_search_resumes_with_its_evaluations_in_flight(loca
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert len(history) == 20 and sorted(h["asked"] for h in history) == list(range(20))
     assert all(h["asks"] <= 20 for h in history)
+
+
+def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(tmp_path, toy_recipe):
+    import signal
+    import subprocess
+    import sys
+
+    batch = tmp_path / "b"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "run", str(toy_recipe), "--seeds", "0",
+                             "--executor", "ray", "--set", "search.epochs=300", "--run-dir", str(batch)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "trial seed-0: epoch 10/300" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, stderr = proc.communicate(timeout=120)
+    stderr = "".join(seen) + stderr
+    assert proc.returncode == 130, stderr[-2000:]
+    assert f"seed batch {batch} stopped" in stderr and f"continue with `automl run --resume {batch}`" in stderr
+    assert "SystemExit" not in stderr and "Tuner.restore" not in stderr  # was: every trial "failed", exit 5
+    resumed = subprocess.run([str(Path(sys.executable).parent / "automl"), "run", "--resume", str(batch), "-q"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)  # its own Ray, as a user's
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    attempts = [json.loads(line) for line in (batch / "attempts" / "seed-0.jsonl").read_text().splitlines()]
+    assert attempts[-1]["resumed"] is True and attempts[-1]["status"] == "finished"

@@ -146,7 +146,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
                                       callbacks=[_epoch_callback(on_epoch)] if on_epoch else None),
         )
         # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), _stopped_by_signal(Path(storage).resolve().parent):
             grid = tuner.fit()
         by_dir = {s.run_dir: s for s in specs}
         results = [_collect(grid[i], by_dir) for i in range(len(grid))]
@@ -156,6 +156,36 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
         for r in results:
             on_result(r)
     return results
+
+
+@contextlib.contextmanager
+def _stopped_by_signal(batch_dir: Path):
+    """Ctrl-C or SIGTERM stops the batch as an interruption (exit 130, naming ``--resume``).
+
+    Tune's own SIGINT handler (switched off here) ended the run instead: every unfinished trial
+    was reported as failed with ``SystemExit: 0`` (exit 5) and Tune advised ``Tuner.restore``,
+    which does not finish a batch's records."""
+    import signal
+
+    from automl_nas.errors import Interrupted
+
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+
+    def terminated(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"seed batch {batch_dir} stopped; finished trials are kept, and each other trial keeps its "
+                          f"last checkpoint", hint=f"continue with `automl run --resume {batch_dir}`") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _storage_path(storage: str | Path) -> str:
