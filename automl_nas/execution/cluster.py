@@ -29,7 +29,7 @@ __all__ = ["RaySession", "Shipping", "check_address", "connect", "nodes_not_seei
 def ray_output() -> bool:
     """Whether Ray's own console output (Tune's tables, worker logs, Ray's INFO lines) is shown:
     off by default, on with ``AUTOML_NAS_RAY_OUTPUT=1`` (``automl run --ray-output``). The
-    tool prints one line per trial instead (issue 14: ~90 lines per batch otherwise)."""
+    tool prints one line per trial instead (issue 14: 4 lines for a two-seed, one-epoch batch, against 123)."""
     return os.environ.get("AUTOML_NAS_RAY_OUTPUT", "") not in ("", "0")
 
 
