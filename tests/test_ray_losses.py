@@ -87,3 +87,15 @@ def test_a_connection_refused_for_its_token_names_the_token_even_when_ray_only_s
 
     hint = _connect_hint(ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379"))
     assert "InvalidAuthToken" in hint and "RAY_AUTH_TOKEN=" in hint and "ray get-auth-token" in hint
+
+
+def test_ray_s_own_failure_is_summarised_by_its_first_line_a_task_s_by_its_last():
+    from automl_nas.execution.cluster import short_error
+
+    oom = ray.exceptions.OutOfMemoryError("Task was killed due to the node running low on memory.\n"
+                                          "Memory on the node (IP: 10.0.0.5) was 7.5GB / 7.7GB (0.97).\n"
+                                          "Refer to the documentation on how to address the out of memory issue: "
+                                          "https://docs.ray.io/en/latest/ray-core/scheduling/ray-oom-prevention.html")
+    assert short_error(oom) == "Task was killed due to the node running low on memory."
+    task = ray.exceptions.RayTaskError("f", "traceback", ValueError("Traceback ...\nValueError: the real message"))
+    assert short_error(task) == "ValueError: the real message"

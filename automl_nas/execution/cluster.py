@@ -203,11 +203,16 @@ def runtime_env_for(batch_dir: str | Path) -> dict:
 
 
 def short_error(error: BaseException | None) -> str:
+    """One line of ``error``: the last of a task's own error (a traceback's message), the first of
+    Ray's (its summary: "Task was killed due to the node running low on memory.", not the link
+    to the documentation that ends it)."""
     if error is None:
         return "the trial reported no result"
     cause = getattr(error, "cause", None) or error
-    text = str(cause).strip().splitlines()
-    return text[-1] if text else type(cause).__name__
+    text = [line for line in str(cause).strip().splitlines() if line.strip()]
+    if not text:
+        return type(cause).__name__
+    return text[0] if lost_to_ray(cause) else text[-1]
 
 
 @attrs.frozen(kw_only=True)
