@@ -55,6 +55,10 @@ class Session:
         from automl_nas.engine.run import execute
         from automl_nas.tracking import run_trackers
 
+        if not resume:
+            from automl_nas.records.job_copy import refuse_job_copy
+
+            refuse_job_copy(run_dir or plan.recipe.run.root, key="--run-dir or run.root")
         rd = RunDir(run_dir) if resume else RunDir.new(plan.recipe.run.root, plan.recipe.name, run_dir)
         reporter = None
         if not quiet:

@@ -757,3 +757,20 @@ def test_an_address_that_is_a_web_server_or_unreachable_is_refused_before_any_di
                  "--set", "executor.address='127.0.0.1:1'", "--set", f"run.root={str(tmp_path / 's')!r}")
     assert search.exit_code == 5 and "cannot reach the Ray head at 127.0.0.1:1" in search.output
     assert not (toy_recipe.parent / "runs").exists() and not (tmp_path / "s").exists()
+
+
+def test_records_are_not_kept_in_ray_s_copy_of_a_job_s_working_directory(toy_recipe, tmp_path, monkeypatch):
+    # `ray job submit --working-dir .` starts the driver in .../working_dir_files/_ray_pkg_<hash>, which Ray deletes
+    package = tmp_path / "runtime_resources" / "working_dir_files" / "_ray_pkg_0123abcd"
+    package.mkdir(parents=True)
+    recipe = package / "toy.toml"
+    recipe.write_text(toy_recipe.read_text().replace(f'root = "{toy_recipe.parent / "runs"}"', 'root = "runs"'))
+    monkeypatch.chdir(package)
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps({"runtime_env": {"working_dir": "gcs://_ray_pkg_0123abcd.zip"}}))
+    for extra in ((), ("--seeds", "0")):
+        refused = cli("run", recipe, "-q", *extra)
+        assert refused.exit_code == 5 and "lies in Ray's copy of the job's working directory" in refused.output
+        assert "--run-dir on a file system that outlives the job" in refused.output
+    assert not (package / "runs").exists()
+    kept = cli("run", recipe, "-q", "--run-dir", tmp_path / "kept", "--set", "search.epochs=1")
+    assert kept.exit_code == 0, kept.output

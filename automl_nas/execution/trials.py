@@ -135,6 +135,9 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
         address = resolve_address(address)  # RAY_ADDRESS too: `ray job submit` sets it for the job's driver
         if address and address != "auto":
             check_address(address)  # before anything is created: an unreachable head leaves no directory
+    from automl_nas.records.job_copy import refuse_job_copy
+
+    refuse_job_copy(run_dir or recipe.run.root, key="--run-dir or run.root")
     try:
         parent = _parent_dir(recipe, run_dir)
         parent.mkdir(parents=True, exist_ok=True)

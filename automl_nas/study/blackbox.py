@@ -416,6 +416,10 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
         from automl_nas.execution.cluster import check_cluster
 
         check_cluster(executor.address or None)
+    if resume is None:
+        from automl_nas.records.job_copy import refuse_job_copy
+
+        refuse_job_copy(run_dir or run.root, key="--run-dir or run.root")
     rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
           else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
 

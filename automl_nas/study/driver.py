@@ -328,6 +328,9 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
 
         check_cluster(address or recipe.executor.address or None)
     overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
+    from automl_nas.records.job_copy import refuse_job_copy
+
+    refuse_job_copy(cfg.root or recipe.run.root, key="study.root or run.root")
     study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
