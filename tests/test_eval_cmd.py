@@ -240,3 +240,8 @@ def test_eval_of_a_run_whose_own_evaluation_failed_completes_its_result(tmp_path
     other = _eval(str(run_dir), "-e", "nb201-table", "--set", f"path={json.dumps(str(full))}", "--set",
                   "metrics=['cifar10']", "-q")
     assert other.exit_code == 0 and RunDir(run_dir).read_result() == done  # nothing left to complete
+
+
+def test_an_empty_target_is_a_usage_error_not_the_working_directory():
+    result = _eval("")
+    assert result.exit_code == 2 and "TARGET is empty" in result.output and "not a run directory" not in result.output

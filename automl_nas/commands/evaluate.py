@@ -48,6 +48,8 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.standalone.target import apply_flags, plan_target, raw_target
 
+    if not target.strip():  # '' named the working directory, "not a run directory"
+        raise click.UsageError("TARGET is empty: give a run directory, an evaluation recipe (.toml) or a genotype string")
     session = command_session()
 
     pm, registry = session.pm, session.registry
