@@ -321,12 +321,12 @@ def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(
 
     batch = tmp_path / "b"
     proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "run", str(toy_recipe), "--seeds", "0",
-                             "--executor", "ray", "--set", "search.epochs=300", "--run-dir", str(batch)],
+                             "--executor", "ray", "--set", "search.epochs=120", "--run-dir", str(batch)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if "trial seed-0: epoch 10/300" in line:
+        if "trial seed-0: epoch 5/120" in line:
             break
     proc.send_signal(signal.SIGINT)
     rest, stderr = proc.communicate(timeout=120)
