@@ -83,42 +83,36 @@ class Guard:
             stopped.append(signal.Signals(signum).name)
             raise KeyboardInterrupt
 
-        previous = {}
         try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (e.g. inside a Ray worker thread)
-            previous = {}
-        try:
-            yield
+            with _on_stop_signals(handler):
+                yield
         except KeyboardInterrupt:
             evaluator = self.search.plan.evaluator.component.name if self.search.plan.evaluator else "the evaluator"
             raise self._interrupted(f"stopped by {stopped[0] if stopped else 'SIGINT'} while evaluator {evaluator!r} "
                                     f"scored the found genotype, after all {len(self.search.history)} epochs of the "
                                     f"search") from None
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
-    @contextlib.contextmanager
     def signals(self):
         """SIGINT/SIGTERM finish the current step, then the loop stops (the epoch in flight is dropped)."""
         run = self.search.run
+        return _on_stop_signals(lambda signum, frame: run.request_stop(signal.Signals(signum).name))
 
-        def handler(signum, frame):
-            run.request_stop(signal.Signals(signum).name)
 
+@contextlib.contextmanager
+def _on_stop_signals(handler):
+    """``handler`` for SIGINT and SIGTERM inside the block, the previous handlers after it (none is
+    installed outside the main thread, e.g. in a Ray worker's thread)."""
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:
         previous = {}
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (e.g. inside a Ray worker thread)
-            previous = {}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def building_memory(device: str):
