@@ -339,7 +339,9 @@ def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(
     from automl_nas.cli import main
 
     # Here, on this machine's executor (no second private Ray to start): the trial's checkpoint is what counts.
+    before = Path.cwd()
     resumed = CliRunner().invoke(main, ["run", "--resume", str(batch), "--executor", "local", "-q"])
     assert resumed.exit_code == 0, resumed.output
+    assert Path.cwd() == before  # the trial ran in the batch's working directory, and left this one as it was
     attempts = [json.loads(line) for line in (batch / "attempts" / "seed-0.jsonl").read_text().splitlines()]
     assert attempts[-1]["resumed"] is True and attempts[-1]["status"] == "finished"

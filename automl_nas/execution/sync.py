@@ -115,8 +115,24 @@ def _pack(root: Path, rels: list[str]) -> dict[str, bytes]:
     for rel in rels:
         base = root / rel
         paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
-        out.update({str(p.relative_to(root)): p.read_bytes() for p in paths})
+        out.update({str(p.relative_to(root)): data for p in paths if _record(p) and (data := _read(p)) is not None})
     return out
+
+
+def _record(path: Path) -> bool:
+    """A run's record, not what a running attempt holds for itself: its lock (which names the
+    worker's pid: on the driver it would lock the directory against a resume), its write probe,
+    or a file half-written under ``.tmp`` (the records are sent while the trial runs)."""
+    from automl_nas.records.lock import LOCK_NAME
+
+    return path.name != LOCK_NAME and not path.name.endswith(".tmp") and not path.name.startswith(".write-test-")
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:  # replaced or removed by the running attempt since it was listed
+        return None
 
 
 def _unpack(root: Path, files: dict[str, bytes]) -> None:

@@ -55,12 +55,20 @@ def run_trial(spec: TrialSpec, extra_plugins=(), placement: Placement | None = N
     :func:`attempt_log` before it starts and again when it ends. ``placement`` (default: this
     process, local executor) is logged with the attempt and written to ``env.json``.
     """
+    previous = os.getcwd()
+    if spec.workdir:  # empty on a cluster: the worker starts in the shipped working directory
+        os.chdir(spec.workdir)
+    try:
+        return _run_trial(spec, extra_plugins, placement)
+    finally:
+        os.chdir(previous)  # a trial run in the caller's process (local executor) leaves its directory as it was
+
+
+def _run_trial(spec: TrialSpec, extra_plugins, placement: Placement | None) -> dict:
     from automl_nas.execution.placement import local_placement, record_placement
 
     from automl_nas.session import resume_run, run_recipe_file
 
-    if spec.workdir:  # empty on a cluster: the worker starts in the shipped working directory
-        os.chdir(spec.workdir)
     log = attempt_log(spec)
     log.parent.mkdir(parents=True, exist_ok=True)
     attempt = len(read_attempts(spec)) + 1
