@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from automl_nas.errors import RunError
 from automl_nas.records.layout import is_blackbox_search
 from automl_nas.records.rundir import RunDir, read_jsonl
+from automl_nas.records.trial import read_trial_result
 from automl_nas.records.schema import EpochRecord, RunResult
 
 
@@ -58,11 +58,7 @@ def blackbox_json(path: Path) -> dict:
     """``automl show --json`` of an ``automl search`` directory: its result.json without the
     per-query curves, and the queries recorded so far (a search still running or stopped has
     no result.json yet)."""
-    rd = RunDir(path)
-    try:
-        result = json.loads(rd.result_file.read_text())
-    except (OSError, ValueError):
-        result = None
+    result = read_trial_result(path)
     return {"kind": "blackbox", "path": str(path),
             "result": {k: v for k, v in result.items() if k not in _PER_QUERY} if result else None,
             "queries_recorded": len(read_jsonl(path / "history.jsonl"))}

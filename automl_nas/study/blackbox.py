@@ -238,13 +238,10 @@ def _kept_queries(run_dir: Path) -> str:
 
 def _finished_result(run_dir: Path) -> dict | None:
     """``result.json`` of a finished search in ``run_dir``, else ``None``."""
-    import json
+    from automl_nas.records.trial import read_trial_result
 
-    try:
-        result = json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return result if result.get("status") == "finished" else None
+    result = read_trial_result(run_dir)
+    return result if result is not None and result.get("status") == "finished" else None
 
 
 def _component(registry, kind: str, ref, key: str, source: str, build: bool = True):
