@@ -77,6 +77,13 @@ def test_plugins_options_table():
     assert result.exit_code == 0 and "channels = 4" in result.output
 
 
+def test_plugins_options_of_an_unknown_name_is_a_usage_error_of_the_option_not_a_recipe_error():
+    result = CliRunner().invoke(main, ["plugins", "--options", "gdsa"])
+    assert result.exit_code == 2
+    assert "--options" in result.output and "did you mean 'gdas'" in result.output
+    assert "recipe error" not in result.output
+
+
 def test_what_the_work_prints_goes_to_stderr_and_stdout_is_the_summary_alone(make_toy_recipe, tmp_path, monkeypatch):
     from automl_nas.engine import run as engine
     from automl_nas.study import blackbox

@@ -48,13 +48,13 @@ def plugins(options_of, as_json) -> None:
 def _print_options(registry, name: str) -> None:
     import attrs
 
-    from automl_nas.errors import RecipeError
-
     matches = [c for c in registry.all() if c.name == name]
     if not matches:
         from automl_nas.registry import unknown_name_message
 
-        raise RecipeError(unknown_name_message("component", name, sorted({c.name for c in registry.all()})))
+        # A usage error of this command, not of a recipe: there is none here.
+        raise click.BadParameter(unknown_name_message("component", name, sorted({c.name for c in registry.all()})),
+                                 param_hint="--options")
     for comp in matches:
         click.echo(f"{comp.kind} {comp.name} ({comp.plugin}, {comp.dist}): {comp.summary}")
         if comp.config is None:

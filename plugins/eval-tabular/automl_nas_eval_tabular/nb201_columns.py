@@ -44,6 +44,18 @@ def column(dataset: str, quantity: str = "test", seed: int | None = None) -> str
     return name
 
 
+def is_accuracy(name: str) -> bool:
+    """Whether the column ``name`` holds an accuracy in percent (test or validation, any seed)."""
+    for dataset in DATASETS:
+        if name == dataset:
+            return True
+        rest = name.removeprefix(f"{dataset}_")
+        if rest != name and (rest in ("valid", "valid_12ep")
+                             or any(rest == f"{q}_s{s}" for q in ("test", "valid") for s in SEEDS)):
+            return True
+    return False
+
+
 def default_columns(available: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """What the evaluator reports by default: test and validation accuracy of every data set present."""
     wanted = [column(d, q) for q in ("test", "valid") for d in DATASETS]

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator
 
 from automl_nas.errors import DataError
 from automl_nas.safe_pickle import restricted_load
-from automl_nas_eval_tabular.nb201_columns import DATASETS, column
+from automl_nas_eval_tabular.nb201_columns import DATASETS, column, is_accuracy
 from automl_nas_eval_tabular.nb201_text import format_ops, parse_ops
 
 __all__ = ["ImportedTable", "detect_kind", "read_source"]
@@ -304,8 +304,30 @@ def _from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imported
         first_row[cell] = (n, len(arch))
         arch.append(cell)
         for h, v in zip(names, values):
+            _check_value(path, n, h, v)
             columns[h].append(v)
+    _check_percent(path, columns)
     return arch, columns, []
+
+
+def _check_value(path: Path, row: int, name: str, value: float) -> None:
+    # A lookup would hand an infinite or out-of-range accuracy to a search as its reward.
+    if math.isinf(value):
+        raise DataError(f"{path}: row {row}, column {name!r} is {value}",
+                        hint="leave the field empty for a missing value; a table holds finite numbers")
+    if is_accuracy(name) and not math.isnan(value) and not 0 <= value <= 100:
+        raise DataError(f"{path}: row {row}, column {name!r} is {value:g}, outside 0-100; NAS-Bench-201 "
+                        f"accuracies are percentages", hint="repair or re-export the table")
+
+
+def _check_percent(path: Path, columns: dict[str, list[float]]) -> None:
+    # Fractions would rank the same but compare wrongly with every paper number and [expected] band.
+    for name, values in columns.items():
+        present = [v for v in values if not math.isnan(v)]
+        if is_accuracy(name) and len(present) > 1 and max(present) <= 1:
+            raise DataError(f"{path}: column {name!r} holds fractions (all values are 0-1); NAS-Bench-201 "
+                            f"accuracies are percentages (94.37, not 0.9437)",
+                            hint=f"multiply the column {name!r} by 100 and import again")
 
 
 def same_value(a: float, b: float) -> bool:

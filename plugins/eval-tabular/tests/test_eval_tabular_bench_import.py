@@ -294,3 +294,30 @@ def test_spreadsheet_csv_quirks_and_repeated_cells(tmp_path):
     with pytest.raises(DataError, match=r"row 4 repeats the cell of row 2 .* with other values"):
         Nb201Benchmark().import_from(tmp_path / "clash.csv", store)
     assert store.read("nb201")["cifar10"] == [90.5, 80.0]  # the refused import left the last good one
+
+
+@pytest.mark.parametrize("values, message", [
+    (("150", "80"), r"row 2, column 'cifar10' is 150, outside 0-100"),
+    (("90", "-5"), r"row 3, column 'cifar10' is -5, outside 0-100"),
+    (("inf", "80"), r"row 2, column 'cifar10' is inf"),
+    (("0.905", "0.8"), r"(?s)column 'cifar10' holds fractions.*multiply the column 'cifar10' by 100"),
+])
+def test_accuracies_outside_percent_are_refused_naming_row_and_column(tmp_path, values, message):
+    """150, -5, inf and 0-1 fractions were imported without a word and then served as rewards."""
+    store = TableStore(tmp_path / "store")
+    a, b = syn.archs(2)
+    (tmp_path / "t.csv").write_text(f"arch,cifar10\n{a},{values[0]}\n{b},{values[1]}\n")
+    with pytest.raises(DataError, match=message):
+        Nb201Benchmark().import_from(tmp_path / "t.csv", store)
+    assert store.manifest("nb201") is None
+
+
+def test_columns_that_are_not_accuracies_keep_any_finite_value(tmp_path):
+    store = TableStore(tmp_path / "store")
+    a, b = syn.archs(2)
+    (tmp_path / "t.csv").write_text(f"arch,cifar10,cifar10_flops,cifar10_params\n{a},90,150.5,0.5\n{b},80,-1,0.1\n")
+    assert Nb201Benchmark().import_from(tmp_path / "t.csv", store).rows == 2
+    from automl_nas_eval_tabular.nb201_columns import is_accuracy
+    assert [is_accuracy(c) for c in ("cifar10", "cifar100_valid", "ImageNet16-120_test_s777", "cifar10_valid_12ep",
+                                     "cifar10_flops", "cifar10_test", "cifar10_valid_s1")] == [
+        True, True, True, True, False, False, False]
