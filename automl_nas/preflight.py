@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from automl_nas.errors import AutomlError
 
-__all__ = ["Preflight", "SpaceCheck", "preflight", "preflight_config"]
+__all__ = ["EpochsCheck", "Preflight", "SpaceCheck", "preflight", "preflight_config"]
 
 
 @runtime_checkable
@@ -37,6 +37,20 @@ class SpaceCheck(Protocol):
         """Raise ``ValueError`` naming the clash and the keys that fix it if this sampler cannot
         search ``space`` (the recipe's space name) built with ``options`` (its structured config,
         ``None`` for a space without options)."""
+
+
+@runtime_checkable
+class EpochsCheck(Protocol):
+    """A sampler config whose own schedule is laid out in epochs (DrNAS' progressive stages),
+    which a search of another length would cut short or never reach.
+
+    **When it runs:** once per recipe, at plan time, right after :class:`SpaceCheck`, with the
+    recipe's ``search.epochs`` (overrides and profiles applied); torch is not imported.
+    """
+
+    def check_epochs(self, epochs: int) -> None:
+        """Raise ``ValueError`` naming the clash and the keys that fix it if a search of ``epochs``
+        epochs could not carry out this sampler's schedule."""
 
 
 def preflight_config(config: Any, component: str, *, where: str) -> None:

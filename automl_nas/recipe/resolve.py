@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from automl_nas.errors import PluginError, RecipeError
-from automl_nas.preflight import SpaceCheck
+from automl_nas.preflight import EpochsCheck, SpaceCheck
 from automl_nas.recipe.converter import structure
 from automl_nas.recipe.model import ComponentRef, Recipe
 from automl_nas.registry import Component, Registry
@@ -108,6 +108,11 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
         try:
             sampler.config.check_space(space.component.name, space.config)
         except ValueError as exc:  # a run stopped at its first stage change, or ran without what it asked for
+            found.messages.append(f"{source}: search.sampler: {exc}")
+    if sampler is not None and isinstance(sampler.config, EpochsCheck):
+        try:
+            sampler.config.check_epochs(recipe.search.epochs)
+        except ValueError as exc:  # a schedule the search would cut short: its later stages never run
             found.messages.append(f"{source}: search.sampler: {exc}")
     found.raise_if_any()
     return Plan(recipe=recipe, source=source, space=space, dataset=dataset, sampler=sampler,

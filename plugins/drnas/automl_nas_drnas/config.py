@@ -29,6 +29,16 @@ def _one_per_stage(instance: "DrnasConfig", attribute: attrs.Attribute, value: t
         )
 
 
+def _stage_at(stage_epochs: tuple[int, ...], epoch: int) -> int:
+    """The 1-based stage that 0-based ``epoch`` falls in."""
+    end = 0
+    for stage, length in enumerate(stage_epochs, start=1):
+        end += length
+        if epoch < end:
+            return stage
+    return len(stage_epochs)
+
+
 @attrs.frozen(kw_only=True)
 class DrnasConfig:
     """Options of :class:`automl_nas_drnas.sampler.DrnasSampler` (spec §7).
@@ -66,6 +76,27 @@ class DrnasConfig:
         default=10, validator=attrs.validators.ge(0),
         metadata={"help": "progressive mode only: architecture frozen for this many epochs at the start of each stage"},
     )
+
+    def check_epochs(self, epochs: int) -> None:
+        """The progressive stages against ``search.epochs`` (:class:`automl_nas.preflight.EpochsCheck`).
+
+        A search shorter than ``sum(stage_epochs)`` never reaches the later stages (no pruning,
+        no widening: a plain DrNAS run under a progressive name); a warm-up as long as a stage
+        freezes the architecture for the whole stage, so its pruning would rank untrained
+        weights. Epochs past the plan stay in the last stage, as the official loop would.
+        """
+        if not self.stage_epochs:
+            return
+        planned = sum(self.stage_epochs)
+        if epochs < planned:
+            raise ValueError(f"stage_epochs = {list(self.stage_epochs)} plans {planned} epochs, but search.epochs = "
+                             f"{epochs}, so the search would stop inside stage {_stage_at(self.stage_epochs, epochs - 1)} of "
+                             f"{len(self.stage_epochs)}: set search.epochs = {planned} or shorten stage_epochs")
+        short = min(self.stage_epochs)
+        if self.warmup_epochs >= short:
+            raise ValueError(f"warmup_epochs = {self.warmup_epochs} freezes the architecture for a whole stage "
+                             f"(the shortest of stage_epochs = {list(self.stage_epochs)} has {short}): set "
+                             f"search.sampler.warmup_epochs below {short}")
 
     def check_space(self, space: str, options: Any) -> None:
         """Progressive partial channels against the space's supernet (:class:`automl_nas.preflight.SpaceCheck`).

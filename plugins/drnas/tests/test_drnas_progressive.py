@@ -231,3 +231,32 @@ def test_stage_partial_channels_that_the_supernet_cannot_take_are_refused_at_pla
          "search.sampler.keep_ops=[]")  # plain DrNAS asks for nothing
     with pytest.raises(RecipeError, match=r"keep_ops must not rise from stage to stage \(pruned ops stay pruned\)"):
         plan("search.sampler.keep_ops=[3, 5]")
+
+
+def test_a_search_shorter_than_the_stages_or_a_warmup_as_long_as_a_stage_is_refused_at_plan_time():
+    """`search.epochs = 3` under `stage_epochs = [2, 2]` validated and ran, cutting the last stage
+    short; the sampler config could not see `search.epochs`. The EpochsCheck seam passes it."""
+    from pathlib import Path
+
+    import pytest
+    from automl_nas.errors import RecipeError
+    from automl_nas.recipe import plan_recipe
+    from automl_nas.session import open_session
+
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "drnas-progressive.toml"
+    registry = open_session().registry
+
+    def plan(*overrides: str):
+        return plan_recipe(recipe, registry, profile="quick", overrides=overrides)
+
+    with pytest.raises(RecipeError, match=r"stage_epochs = \[2, 2\] plans 4 epochs, but search.epochs = 3, so the "
+                                          r"search would stop inside stage 2 of 2: set search.epochs = 4"):
+        plan("search.epochs=3")
+    with pytest.raises(RecipeError, match=r"inside stage 1 of 3"):
+        plan("search.epochs=2", "search.sampler.stage_epochs=[3, 2, 2]", "search.sampler.partial_channels=[]",
+             "search.sampler.keep_ops=[]")
+    with pytest.raises(RecipeError, match=r"warmup_epochs = 2 freezes the architecture for a whole stage .* below 2"):
+        plan("search.sampler.warmup_epochs=2")
+    plan("search.epochs=6")  # epochs past the plan stay in the last stage
+    plan("search.epochs=1", "search.sampler.stage_epochs=[]", "search.sampler.partial_channels=[]",
+         "search.sampler.keep_ops=[]")  # plain DrNAS has no stages to cut
