@@ -46,6 +46,9 @@ class NpzDataset(DatasetProvider):
         n = len(x)
         test_count = int(round(self.config.test_fraction * n))
         train_idx, test_idx = holdout(n, test_count, self.config.seed)
+        if not len(train_idx):
+            raise DataError(f"npz: {path}: data.test_fraction = {self.config.test_fraction} holds out all {n} images, "
+                            f"leaving none to search on", hint="lower data.test_fraction or use a larger file")
         x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
         train_x, train_y = x_t[train_idx], y_t[train_idx]
         mean, std = channel_stats(train_x)
@@ -82,6 +85,8 @@ class NpzDataset(DatasetProvider):
             raise DataError(f"npz: {path}: y has shape {y.shape} and dtype {y.dtype}, expected 1-d integers", hint=fix)
         if len(x) != len(y):
             raise DataError(f"npz: {path}: x has {len(x)} images but y has {len(y)} labels", hint=fix)
+        if not len(x):
+            raise DataError(f"npz: {path} holds no images (x has shape {x.shape})", hint=fix)
         if len(y) and int(y.min()) < 0:
             raise DataError(f"npz: {path}: y has negative labels", hint=fix)
         if len(y) and int(y.max()) > MAX_LABEL:  # uint64 codes past int64 wrapped negative when cast

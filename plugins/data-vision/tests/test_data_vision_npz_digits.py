@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -46,12 +47,23 @@ def test_npz_channels_last_is_detected_and_split_is_seeded(tmp_path):
         ({"x": np.zeros((2, 3, 4, 4), np.float32), "y": np.zeros(2, int)}, "dtype float32"),
         ({"x": np.zeros((2, 4, 4), np.uint8), "y": np.zeros(2, int)}, "4 dimensions"),
         ({"x": np.zeros((2, 3, 4, 4), np.uint8), "y": np.zeros(3, int)}, "2 images but y has 3"),
+        ({"x": np.zeros((0, 3, 4, 4), np.uint8), "y": np.zeros(0, int)}, r"holds no images \(x has shape \(0, 3, 4, 4\)\)"),
     ],
 )
 def test_npz_bad_contents(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
-    with pytest.raises(DataError, match=message):
-        _load(tmp_path / "bad.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty file printed torch's std() warning before its error
+        with pytest.raises(DataError, match=message):
+            _load(tmp_path / "bad.npz")
+
+
+def test_a_test_fraction_that_holds_out_every_image_is_named(tmp_path):
+    np.savez(tmp_path / "one.npz", x=np.zeros((1, 3, 4, 4), np.uint8), y=np.zeros(1, int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match=r"data.test_fraction = 0.6 holds out all 1 images"):
+            NpzDataset(NpzConfig(path=str(tmp_path / "one.npz"), test_fraction=0.6)).load()
 
 
 def test_npz_truncated_and_missing(tmp_path):
