@@ -396,3 +396,30 @@ def test_a_journal_file_that_fills_is_named_and_other_os_errors_are_not_called_s
         run_study(path, quiet=True, storage=journal)
     with pytest.raises(OSError):  # with a database storage an OSError is not the storage's: not reworded as one
         run_study(path, quiet=True, storage=f"sqlite:///{tmp_path / 'other.db'}", overrides=['study.name="s2"'])
+
+
+def test_list_valued_choices_get_every_plot_and_the_storage_keeps_the_lists(tmp_path):
+    """Optuna's parallel-coordinate and slice plots stopped at a list choice ("unhashable type:
+    'list'") and the study said so only in best.json's plot_notes."""
+    import warnings
+
+    from automl_nas.study.config import StudyConfig
+    from automl_nas.study.report import write_report
+
+    pytest.importorskip("plotly")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna warns that a list is not a plain categorical value
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(6):
+            trial = study.ask()
+            stages = trial.suggest_categorical("search.sampler.stage_epochs", [[2, 2], [3, 1]])
+            lr = trial.suggest_float("search.arch_optimizer.lr", 1e-4, 1e-1, log=True)
+            study.tell(trial, stages[0] + lr)
+        out = write_report(study, tmp_path, StudyConfig(metric="metrics.x", pruner="none"))
+    assert not [n for n in out["plot_notes"] if n.startswith(("parallel_coordinate", "slice"))], out["plot_notes"]
+    for plot in ("parallel_coordinate", "slice"):
+        page = (tmp_path / f"{plot}.html").read_text()
+        assert "[2, 2]" in page or "[3, 1]" in page
+    assert all(isinstance(t.params["search.sampler.stage_epochs"], list) for t in study.trials)
+    assert {tuple(t["params"]["search.sampler.stage_epochs"]) for t in out["best"]} <= {(2, 2), (3, 1)}

@@ -57,7 +57,36 @@ def _trials_table(study):
     return frame
 
 
+def _plottable(study):
+    """``study``, or an in-memory copy of its finished trials with list-valued choices as their
+    JSON text: Optuna's parallel-coordinate and slice plots hash every choice and stop at a list
+    ("unhashable type: 'list'"). The storage keeps the lists, so resume is unaffected."""
+    import json
+
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState, create_trial
+
+    def listed(value: Any) -> bool:
+        return isinstance(value, (list, tuple))
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    if not any(listed(v) for t in trials for v in t.params.values()):
+        return study
+    copy = optuna.create_study(directions=study.directions)
+    if study.metric_names:
+        copy.set_metric_names(study.metric_names)
+    for t in trials:
+        distributions = {k: CategoricalDistribution([json.dumps(c) if listed(c) else c for c in d.choices])
+                         if isinstance(d, CategoricalDistribution) else d for k, d in t.distributions.items()}
+        params = {k: json.dumps(v) if listed(v) else v for k, v in t.params.items()}
+        copy.add_trial(create_trial(state=t.state, values=t.values, params=params, distributions=distributions,
+                                    intermediate_values=t.intermediate_values, user_attrs=t.user_attrs))
+    return copy
+
+
 def _figures(study, cfg: StudyConfig, vis) -> dict[str, Any]:
+    study = _plottable(study)
     names = [m for m, _ in cfg.objectives]
     multi = len(names) > 1
     first = (lambda t: t.values[0]) if multi else None
