@@ -44,8 +44,12 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.load_errors: list[PluginError] = []
         self.dists: dict[str, str] = {}
+        #: every load or registration error is fatal (AUTOML_NAS_STRICT_PLUGINS)
+        self.strict = False
 
     def dist_of(self, name: str) -> str:
+        if self.is_blocked(name):
+            return "disabled by AUTOML_NAS_DISABLE_PLUGINS"
         return self.dists.get(name, "automl-nas (built-in)")
 
 
@@ -72,6 +76,7 @@ def get_plugin_manager(
         disabled = [n for n in os.environ.get("AUTOML_NAS_DISABLE_PLUGINS", "").split(",") if n.strip()]
     if strict is None:
         strict = os.environ.get("AUTOML_NAS_STRICT_PLUGINS", "") not in ("", "0")
+    pm.strict = strict
     for name in disabled:
         pm.set_blocked(name.strip())
     import importlib
@@ -99,9 +104,23 @@ def _dist_label(ep: metadata.EntryPoint) -> str:
 
 
 def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:
-    if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+    if pm.is_blocked(ep.name):
         return
     label = _dist_label(ep)
+    if pm.has_plugin(ep.name):  # pluggy keys plugins by this name: the second one would vanish without a word
+        if pm.dists.get(ep.name) == label:  # the same distribution seen twice on sys.path
+            return
+        pm.load_errors.append(
+            PluginError(
+                f"plugin {ep.name!r} from {label} is not loaded: the entry-point name {ep.name!r} is already taken "
+                f"by {pm.dist_of(ep.name)}",
+                plugin=ep.name,
+                dist=label,
+                hint=f"rename the entry point in {label}'s [project.entry-points.automl_nas] (it names the plugin, "
+                     f"so it must be unique), or uninstall one of the two",
+            )
+        )
+        return
     try:
         plugin = ep.load()
     except Exception as exc:  # noqa: BLE001 - any import failure is reported, not fatal
@@ -124,9 +143,11 @@ def _register_checked(pm: PluginManager, plugin: object, name: str, label: str) 
     except pluggy.PluginValidationError as exc:
         if pm.is_registered(plugin):
             pm.unregister(plugin)
+        # pluggy's first line names the plugin and hook; the reason (unknown arguments) is on the next
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         pm.load_errors.append(
             PluginError(
-                f"plugin {name!r} from {label} does not fit the automl_nas hook contract: {one_line(exc)}"
+                f"plugin {name!r} from {label} does not fit the automl_nas hook contract: {reason}"
                 f"{_hook_suggestions(plugin)}",
                 plugin=name,
                 dist=label,
@@ -164,6 +185,8 @@ def build_registry(pm: PluginManager) -> Registry:
             dist = pm.dist_of(name)
             try:
                 components = impl.function() or []
+                if isinstance(components, Component) or not isinstance(components, (list, tuple)):
+                    raise TypeError(f"returned {components!r}; a contribution hook returns a list of Component")
             except Exception as exc:  # noqa: BLE001
                 registry.errors.append(
                     PluginError(
@@ -185,8 +208,32 @@ def build_registry(pm: PluginManager) -> Registry:
                         )
                     )
                     continue
+                problem = _config_problem(component.config)
+                if problem:
+                    registry.errors.append(
+                        PluginError(f"plugin {name!r} ({dist}): {component.kind} {component.name!r} has config="
+                                    f"{component.config!r}, {problem}", plugin=name, dist=dist,
+                                    hint="declare the options as an @attrs.frozen(kw_only=True) class, or config=None "
+                                         "for a component without options"))
+                    continue
                 registry.add(_with_origin(component, name, dist))
+    if pm.strict and registry.errors:
+        raise registry.errors[0]
     return registry
+
+
+def _config_problem(config: object) -> str:
+    """Why ``config`` cannot be a component's option class, or ``""``: the host structures recipe
+    tables into it and lists its fields, both through attrs."""
+    import attrs
+
+    if config is None:
+        return ""
+    if not isinstance(config, type):
+        return "which is not a class"
+    if not attrs.has(config):
+        return "which is not an attrs class (a dataclass or a plain class cannot be structured from a recipe)"
+    return ""
 
 
 def _with_origin(component: Component, plugin: str, dist: str) -> Component:

@@ -118,3 +118,85 @@ def test_real_entry_points_include_first_party_and_outside_plugin():
     names = {ep.name: ep.dist.metadata["Name"] for ep in metadata.entry_points(group="automl_nas")}
     assert names.get("toy") == "automl-nas-toy"
     assert names.get("space-nb201") == "automl-nas-space-nb201"
+
+
+def _plugin_returning(name, value):
+    mod = types.ModuleType(f"plugin_{name}")
+
+    @hookimpl
+    def automl_register_samplers():
+        return value
+
+    mod.automl_register_samplers = automl_register_samplers
+    return mod
+
+
+def test_a_hook_that_returns_one_component_or_a_non_attrs_config_is_a_load_error_and_the_others_live():
+    """A single Component (not a list) made every command an internal error, `automl plugins`
+    included; a dataclass or dict config reached attrs in validate and `plugins --options`."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class DataclassConfig:
+        temp: float = 1.0
+
+    eps = [FakeEntryPoint("single", "s", lambda: _plugin_returning(
+               "single", Component(kind="sampler", name="single", impl="x:y"))),
+           FakeEntryPoint("dc", "d", lambda: _plugin_returning(
+               "dc", [Component(kind="sampler", name="dc", impl="x:y", config=DataclassConfig)])),
+           FakeEntryPoint("dict", "d2", lambda: _plugin_returning(
+               "dict", [Component(kind="sampler", name="dict", impl="x:y", config={"temp": 1.0})])),
+           FakeEntryPoint("alpha", "a", good_plugin)]
+    registry = build_registry(get_plugin_manager(entry_points=eps, disabled=[]))
+    assert registry.names("sampler") == ["alpha"]
+    single, dc, as_dict = (str(e) for e in registry.errors)
+    assert "plugin 'single'" in single and "a contribution hook returns a list of Component" in single
+    assert "'dc'" in dc and "not an attrs class" in dc and "@attrs.frozen(kw_only=True)" in dc
+    assert "'dict'" in as_dict and "which is not a class" in as_dict
+
+
+def test_a_second_distribution_with_a_taken_entry_point_name_is_reported_not_dropped():
+    eps = [FakeEntryPoint("alpha", "a", lambda: good_plugin("first"), "dist-a"),
+           FakeEntryPoint("alpha", "b", lambda: good_plugin("second"), "dist-b"),
+           FakeEntryPoint("objectives", "c", lambda: good_plugin("third"), "dist-c")]
+    pm = get_plugin_manager(entry_points=eps, disabled=[])
+    assert build_registry(pm).names("sampler") == ["first"]
+    taken, builtin = (str(e) for e in pm.load_errors)
+    assert "plugin 'alpha' from dist-b 1.2.3 is not loaded: the entry-point name 'alpha' is already taken by " \
+           "dist-a 1.2.3" in taken and "rename the entry point" in taken
+    assert "already taken by automl-nas (built-in)" in builtin
+    # the same distribution found twice on sys.path is one plugin, not a clash
+    same = [FakeEntryPoint("alpha", "a", good_plugin, "dist-a"), FakeEntryPoint("alpha", "a", good_plugin, "dist-a")]
+    assert not get_plugin_manager(entry_points=same, disabled=[]).load_errors
+
+
+def test_strict_mode_fails_on_registration_errors_too_and_blocked_plugins_say_so():
+    raiser = types.ModuleType("raiser")
+
+    @hookimpl
+    def automl_register_samplers():
+        raise RuntimeError("boom")
+
+    raiser.automl_register_samplers = automl_register_samplers
+    eps = [FakeEntryPoint("raiser", "r", lambda: raiser), FakeEntryPoint("alpha", "a", good_plugin)]
+    with pytest.raises(PluginError, match="raised in automl_register_samplers: RuntimeError: boom"):
+        build_registry(get_plugin_manager(entry_points=eps, disabled=[], strict=True))
+    twice = [FakeEntryPoint("alpha", "a", lambda: good_plugin("same"), "dist-a"),
+             FakeEntryPoint("beta", "b", lambda: good_plugin("same"), "dist-b")]
+    with pytest.raises(PluginError, match="provided twice"):
+        build_registry(get_plugin_manager(entry_points=twice, disabled=[], strict=True))
+    pm = get_plugin_manager(entry_points=eps, disabled=["raiser"])
+    assert pm.dist_of("raiser") == "disabled by AUTOML_NAS_DISABLE_PLUGINS" and pm.dist_of("alpha") == "fake-dist 1.2.3"
+
+
+def test_a_hook_with_a_misspelt_argument_keeps_pluggy_s_reason():
+    mod = types.ModuleType("typo")
+
+    @hookimpl
+    def automl_epoch_end(run, epoch, metrics, recrd):
+        pass
+
+    mod.automl_epoch_end = automl_epoch_end
+    pm = get_plugin_manager(entry_points=[FakeEntryPoint("typo", "t", lambda: mod)], disabled=[])
+    (err,) = pm.load_errors
+    assert "recrd" in str(err) and "automl_epoch_end" in str(err)
