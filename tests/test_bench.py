@@ -106,3 +106,24 @@ def test_a_damaged_installed_table_is_found_before_a_search_not_in_its_final_eva
     checked = runner.invoke(main, ["validate", str(recipe)])
     assert checked.exit_code == 4 and f"{table} is damaged or cut short" in checked.output
     assert "automl bench import nb201 PATH" in checked.output
+
+
+def test_a_plugin_table_that_cannot_be_imported_is_listed_as_unavailable_and_the_others_still_are(
+        empty_automl_home, monkeypatch):
+    """One plugin table whose module was missing ended `automl bench list` with a plugin error alone."""
+    from automl_nas import Component, hookimpl
+    from automl_nas.session import open_session
+
+    class Broken:
+        @hookimpl
+        def automl_register_benchmarks(self):
+            return [Component(kind="benchmark", name="broken-table", impl="no_such_module_here:Table")]
+
+    monkeypatch.setattr("automl_nas.session.open_session", lambda: open_session([(Broken(), "broken")]))
+    rows = _list(CliRunner())
+    assert rows["analog-nasbench"]["installed"] and not rows["nb201"]["installed"]
+    broken = rows["broken-table"]
+    assert not broken["installed"] and broken["detail"].startswith("unavailable: benchmark 'broken-table'")
+    assert "no_such_module_here" in broken["detail"]
+    text = CliRunner().invoke(main, ["bench", "list"])
+    assert text.exit_code == 0 and "fix: reinstall the plugin's distribution" in text.output

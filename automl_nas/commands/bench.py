@@ -67,12 +67,18 @@ def bench() -> None:
 def list_cmd(as_json: bool) -> None:
     """Known tables: installed or not, where, and how to get each."""
     from automl_nas.benchstore import TableStore
+    from automl_nas.errors import AutomlError
 
     registry, store = _registry(), TableStore()
     rows = []
     for name in registry.names("benchmark"):
-        table = registry.create("benchmark", name)
-        status = table.status(store)
+        try:
+            table = registry.create("benchmark", name)
+            status = table.status(store)
+        except AutomlError as exc:  # one broken plugin table must not hide the others
+            rows.append({"name": name, "installed": False, "where": "", "how": exc.hint or "",
+                         "detail": f"unavailable: {exc.message}", "summary": ""})
+            continue
         rows.append({"name": name, "installed": status.installed, "where": status.where, "how": status.how,
                      "detail": status.detail, "summary": table.summary})
     if as_json:
@@ -86,9 +92,10 @@ def list_cmd(as_json: bool) -> None:
             if row["detail"]:
                 click.echo(f"    {row['detail']}")
         else:
-            if row["detail"]:  # installed once, and damaged since
+            if row["detail"]:  # installed once and damaged since, or its plugin is broken
                 click.echo(f"    {row['detail']}")
-            click.echo(f"    get it: {row['how']}")
+            if row["how"]:
+                click.echo(f"    {'fix' if row['detail'].startswith('unavailable') else 'get it'}: {row['how']}")
 
 
 @bench.command("import")
