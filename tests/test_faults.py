@@ -138,3 +138,103 @@ def test_plugin_raising_mid_run_is_named_and_loses_no_finished_epoch(make_toy_re
     # Without the broken plugin the run resumes from its last checkpoint and finishes.
     resumed = resume_run(run_dir, quiet=True)
     assert resumed["status"] == "finished" and resumed["last_epoch"]["epoch"] == 2
+
+
+class FlakySampler:
+    """A third-party sampler (in a package that is not the host's) whose `sample` breaks in epoch 2."""
+
+    calls = 0
+
+    def __new__(cls, config=None):
+        from automl_nas_toy.space import SoftmaxSampler
+
+        class Flaky(SoftmaxSampler):
+            def sample(self, params, *, phase):
+                FlakySampler.calls += 1
+                if FlakySampler.calls > 4:  # 32 images / batch 16 = 2 steps and arch steps per epoch
+                    raise RuntimeError("flaky sampler blew up")
+                return super().sample(params, phase=phase)
+
+        return Flaky(config)
+
+
+class _RegistersFlaky:
+    @hookimpl
+    def automl_register_samplers(self):
+        from automl_nas import Component
+
+        return [Component(kind="sampler", name="flaky", impl="tests.test_faults:FlakySampler")]
+
+
+def test_a_plugin_component_raising_mid_search_is_named_and_its_run_is_recorded_failed(make_toy_recipe, capsys):
+    """A sampler's bug in epoch 2 was `internal error: RuntimeError`, with no result.json (show said
+    "running or killed") and no summary on stdout; lifecycle hooks already got this."""
+    from click.testing import CliRunner
+
+    from automl_nas.session import open_session, resume_run
+
+    FlakySampler.calls = 0
+    recipe = make_toy_recipe(count=32)
+    session = open_session([(_RegistersFlaky(), "flaky-dist")])
+    import automl_nas.session as session_module
+
+    original = session_module.open_session
+    session_module.open_session = lambda *a, **k: session
+    try:
+        out = CliRunner().invoke(main, ["run", str(recipe), "-q", "--set", "search.epochs=3",
+                                        "--set", 'search.sampler={name="flaky"}'])
+    finally:
+        session_module.open_session = original
+    assert out.exit_code == 3, out.output
+    assert "plugin error: sampler 'flaky' from plugin 'flaky-dist'" in out.stderr
+    assert "failed in epoch 2: RuntimeError: flaky sampler blew up" in out.stderr
+    assert "automl run --resume" in out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["status"] == "failed"
+    run_dir = next((recipe.parent / "runs").iterdir())
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "failed" and result["epochs_done"] == 1 and result["genotype"]
+    assert "sampler 'flaky'" in result["error"]
+    FlakySampler.calls = -100  # "fixed": the resume continues from epoch 2's checkpoint
+    resumed = resume_run(run_dir, quiet=True, session=session)
+    assert resumed["status"] == "finished" and resumed["last_epoch"]["epoch"] == 2
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]  # epoch 1 (0-based) restarted from the checkpoint of epoch 0, none repeated
+
+
+def test_the_host_s_own_bug_still_records_the_run_failed_and_is_an_internal_error(make_toy_recipe, monkeypatch):
+    from click.testing import CliRunner
+
+    from automl_nas.engine import run as engine
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("host bug")
+
+    monkeypatch.setattr(engine, "collapse_diagnostics", broken)
+    recipe = make_toy_recipe(count=32)
+    out = CliRunner().invoke(main, ["run", str(recipe), "-q"])
+    assert out.exit_code == 1 and "internal error: ZeroDivisionError: host bug" in out.output
+    run_dir = next((recipe.parent / "runs").iterdir())
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "failed" and result["error"] == "ZeroDivisionError: host bug"
+
+
+class _FailsAtRunEnd:
+    @hookimpl
+    def automl_run_end(self, run, result, record):
+        raise OSError("dashboard server is down")
+
+
+def test_a_run_end_hook_raising_after_a_finished_run_still_prints_the_summary(make_toy_recipe, monkeypatch):
+    """Exit 3 with nothing on stdout, while result.json said finished."""
+    from automl_nas.session import open_session
+
+    recipe = make_toy_recipe(count=32)
+    session = open_session([(_FailsAtRunEnd(), "dashboard")])
+    monkeypatch.setattr("automl_nas.session.open_session", lambda *a, **k: session)
+    out = CliRunner().invoke(main, ["run", str(recipe), "-q"])
+    assert out.exit_code == 3
+    assert "hook automl_run_end" in out.stderr and "the run itself finished" in out.stderr
+    assert json.loads(out.stdout)["status"] == "finished"
+    run_dir = next((recipe.parent / "runs").iterdir())
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"

@@ -21,6 +21,10 @@ __all__ = ["command_session", "handle_errors", "work_off_stdout"]
 
 
 def _report(exc: AutomlError) -> None:
+    if os.environ.get("AUTOML_NAS_DEBUG") and exc.__cause__ is not None:  # a plugin's bug, wrapped: where it was
+        import traceback
+
+        traceback.print_exception(exc.__cause__, file=sys.stderr)
     click.echo(f"automl: {exc.title}: {exc}", err=True)
 
 

@@ -538,9 +538,36 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
         exc.result = result.to_json()  # the CLI prints it on stdout too
         _end(run_dir, hooks, run, result, failing=True)
         raise
+    except Exception as exc:  # a bug: the run still ends recorded, its finished epochs kept
+        failure = _unexpected(search, exc)
+        result = attrs.evolve(base, status="failed", error=str(failure) if failure else f"{type(exc).__name__}: {exc}",
+                              epochs_done=len(search.history),
+                              genotype=search.history[-1]["genotype"] if search.history else None)
+        _end(run_dir, hooks, run, result, failing=True)
+        if failure is None:
+            raise  # the host's own fault: the CLI reports an internal error
+        failure.result = result.to_json()
+        raise failure from exc
     result = attrs.evolve(result, wall_time_s=round(time.perf_counter() - started, 3))
     _end(run_dir, hooks, run, result)
     return result
+
+
+def _unexpected(search: Search, exc: Exception) -> AutomlError | None:
+    """A plugin's bug as a :class:`PluginError` naming the component, or ``None`` for the host's."""
+    from automl_nas.engine.blame import blamed_component, component_failure
+
+    plan = search.plan
+    chosen = [plan.space, plan.dataset, plan.sampler, *plan.objectives, plan.evaluator, *plan.trackers]
+    component = blamed_component(exc, [r.component for r in chosen if r is not None])
+    if component is None:
+        return None
+    done = len(search.history)
+    where = f"in epoch {done + 1}" if done < search.recipe.search.epochs else "after the search"
+    return component_failure(exc, component, where=where,
+                             hint=f"the run is kept with its {done} finished epoch(s); fix or update the plugin "
+                                  f"(AUTOML_NAS_DEBUG=1 shows the traceback), then `automl run --resume "
+                                  f"{search.run.run_dir.path}` continues from its checkpoint")
 
 
 def _finish(search: Search, base: RunResult, last: dict) -> RunResult:
@@ -571,5 +598,13 @@ def _end(run_dir: RunDir, hooks: HookRelay, run: RunContext, result: RunResult, 
             raise
         # The run already failed (e.g. the disk filled up): its own error is the one to report.
         run.log(f"note: {run_dir.result_file} could not be written either")
-    hooks.call("automl_run_end", run=run, result=result.to_json(), record=result)
+    try:
+        hooks.call("automl_run_end", run=run, result=result.to_json(), record=result)
+    except AutomlError as exc:  # result.json is written: the summary still reaches stdout
+        if failing:  # the run's own error is the one to report
+            run.log(f"note: {exc.message}")
+            return
+        exc.message += f" (the run itself {result.status}; {run_dir.result_file} is written)"
+        exc.result = result.to_json()
+        raise
 

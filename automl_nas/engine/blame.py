@@ -1,0 +1,53 @@
+"""Which of a run's components an unexpected exception came from.
+
+The hot path calls samplers, objectives and spaces without a :func:`~automl_nas.errors.plugin_call`
+around each call (a context manager per step is measurable at these step times), so a plugin's
+bug reaches the run's boundary bare. There the traceback says whose code raised: the innermost
+frame that belongs to one of the recipe's components names its plugin and distribution.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Iterable
+
+from automl_nas.errors import PluginError, one_line
+from automl_nas.registry import Component
+
+__all__ = ["blamed_component"]
+
+
+def blamed_component(exc: BaseException, components: Iterable[Component]) -> Component | None:
+    """The component whose code is the innermost of ``exc``'s traceback, or ``None`` when none
+    of theirs is in it (the host's own fault).
+
+    A frame belongs to a component when its module lies in the package of the component's
+    ``impl``; the host's package (``automl_nas``) never counts, so a component the host itself
+    contributes (the built-in objectives) is not blamed for the host's frames.
+    """
+    packages: dict[str, list[Component]] = {}
+    for component in components:
+        top = component.impl.partition(":")[0].split(".")[0]
+        if top and top != "automl_nas":
+            packages.setdefault(top, []).append(component)
+    for module in reversed(_modules(exc.__traceback__)):
+        owners = packages.get(module.split(".")[0])
+        if owners:
+            # several components of one package: the one whose own module raised, else the first
+            return next((c for c in owners if module == c.impl.partition(":")[0]), owners[0])
+    return None
+
+
+def component_failure(exc: BaseException, component: Component, *, where: str, hint: str) -> PluginError:
+    """``"sampler 'x' from plugin 'p' (dist) failed in epoch 2: RuntimeError: ..."``."""
+    label = component.kind.replace("_", " ")
+    return PluginError(f"{label} {component.name!r} from plugin {component.plugin!r} ({component.dist}) failed "
+                       f"{where}: {one_line(exc)}", plugin=component.plugin, dist=component.dist, hint=hint)
+
+
+def _modules(tb: TracebackType | None) -> list[str]:
+    names = []
+    while tb is not None:
+        names.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    return names
