@@ -127,3 +127,26 @@ def test_a_plugin_table_that_cannot_be_imported_is_listed_as_unavailable_and_the
     assert "no_such_module_here" in broken["detail"]
     text = CliRunner().invoke(main, ["bench", "list"])
     assert text.exit_code == 0 and "fix: reinstall the plugin's distribution" in text.output
+
+
+def test_a_plugin_table_whose_import_raises_is_a_plugin_error_naming_it(empty_automl_home, monkeypatch, tmp_path):
+    from automl_nas import Component, hookimpl
+    from automl_nas.session import open_session
+
+    class Hooks:
+        @hookimpl
+        def automl_register_benchmarks(self):
+            return [Component(kind="benchmark", name="raising-table", impl="tests.test_bench:RaisingTable")]
+
+    monkeypatch.setattr("automl_nas.session.open_session", lambda: open_session([(Hooks(), "raiser")]))
+    (tmp_path / "x.csv").write_text("a,b\n")
+    out = CliRunner().invoke(main, ["bench", "import", "raising-table", str(tmp_path / "x.csv"), "-q"])
+    assert out.exit_code == 3, out.output
+    assert "benchmark table 'raising-table' from plugin 'raiser'" in out.output and "KeyError: 'missing'" in out.output
+
+
+class RaisingTable:
+    name, summary = "raising-table", ""
+
+    def import_from(self, source, store, progress=None):
+        raise KeyError("missing")

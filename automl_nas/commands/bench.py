@@ -29,6 +29,17 @@ def _build(name: str) -> Any:
     return registry.create("benchmark", name)
 
 
+def _plugin_code(name: str, action: str):
+    """A table's own bug (not its DataError) as a plugin error naming the table's plugin."""
+    from automl_nas.errors import plugin_call
+
+    component = _registry().get("benchmark", name)
+    return plugin_call(subject=f"benchmark table {name!r}", plugin=component.plugin, dist=component.dist,
+                       action=f"failed while {action}",
+                       hint="report it to the plugin's authors with AUTOML_NAS_DEBUG=1's traceback; the installed "
+                            "table, if any, is unchanged")
+
+
 class _Bar:
     """``progress(done, total)`` drawn with click's progress bar on stderr."""
 
@@ -110,7 +121,8 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
     table, store = _build(name), TableStore()
     bar = _Bar(f"importing {name}")
     try:
-        manifest = table.import_from(Path(path).expanduser(), store, None if quiet else bar)
+        with _plugin_code(name, f"importing {path}"):
+            manifest = table.import_from(Path(path).expanduser(), store, None if quiet else bar)
     finally:
         bar.close()
     _report(name, store, manifest)
@@ -126,7 +138,8 @@ def fetch_cmd(name: str) -> None:
     table, store = _build(name), TableStore()
     bar = _Bar(f"fetching {name}")
     try:
-        manifest = table.fetch(store, bar)
+        with _plugin_code(name, "fetching"):
+            manifest = table.fetch(store, bar)
     finally:
         bar.close()
     _report(name, store, manifest)
