@@ -124,6 +124,11 @@ def test_ctrl_c_keeps_the_queries_and_names_search_resume(tmp_path, monkeypatch)
     out = CliRunner().invoke(main, ["search", str(RECIPE), "-p", "quick", "-q", "--run-dir", str(run_dir)])
     assert out.exit_code == 130 and "search stopped after 5 queries" in out.stderr
     assert f"fix: continue with `automl search --resume {run_dir}`" in out.stderr
+    stopped = json.loads(out.stdout)  # stdout still carries the summary of what is kept, as for `automl run`
+    kept = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert stopped["status"] == "interrupted" and stopped["queries"] == 5 and stopped["run_dir"] == str(run_dir)
+    assert stopped["best_value"] == max(e["value"] for e in kept)
+    assert stopped["best_genotype"] == next(e["genotype"] for e in kept if e["value"] == stopped["best_value"])
     monkeypatch.undo()
     resumed = CliRunner().invoke(main, ["search", "--resume", str(run_dir), "-q"])
     assert resumed.exit_code == 0 and json.loads(resumed.stdout)["queries"] == 20
@@ -136,6 +141,27 @@ def test_a_training_evaluator_s_progress_keeps_off_stdout(tmp_path):
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["queries"] == 2  # the JSON summary alone
     assert "retrain epoch 1/1" in out.stderr
+
+
+def test_a_search_refused_before_its_first_query_leaves_no_directory(tmp_path):
+    """A table that does not cover the space's ops left recipe.toml, search.json and checkpoints/:
+    `--resume` failed the same way every time (it refuses --set) and the --run-dir was "used"."""
+    gnn = RECIPE.parent / "gnn-rea.toml"
+    run_dir = tmp_path / "prot"
+    out = CliRunner().invoke(main, ["search", str(gnn), "-q", "--run-dir", str(run_dir),
+                                    "--set", 'evaluator.dataset="proteins"'])
+    assert out.exit_code == 4 and "covers only the ops" in out.output
+    assert not run_dir.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    out = CliRunner().invoke(main, ["search", str(gnn), "-q", "--run-dir", str(mine), "--set", 'evaluator.dataset="proteins"'])
+    assert out.exit_code == 4 and mine.is_dir() and not list(mine.iterdir())  # the user's directory stays, empty
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 cut short")
+    macro = RECIPE.parent / "morphism-macro.toml"
+    out = CliRunner().invoke(main, ["search", str(macro), "-p", "quick", "-q", "--run-dir", str(tmp_path / "m"),
+                                    "--set", f'data={{name="npz", path="{bad}"}}'])
+    assert out.exit_code == 4 and not (tmp_path / "m").exists()
 
 
 def test_a_search_without_a_budget_is_refused_by_validate(tmp_path):

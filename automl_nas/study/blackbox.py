@@ -236,6 +236,20 @@ def _kept_queries(run_dir: Path) -> str:
     return f"{done} quer{'y' if done == 1 else 'ies'}; they are kept in {run_dir / 'history.jsonl'}"
 
 
+def _so_far(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` with the queries recorded so far and the best of them (for a stopped search's
+    stdout; its result.json is written only when it finishes)."""
+    from automl_nas.records.rundir import read_jsonl
+
+    history = read_jsonl(run_dir / "history.jsonl")
+    summary["queries"] = len(history)
+    if history:
+        best = history[-1]["best"]
+        chosen = next((e for e in history if e["value"] == best), history[-1])
+        summary.update(best_value=best, best_genotype=chosen["genotype"])
+    return summary
+
+
 def _finished_result(run_dir: Path) -> dict | None:
     """``result.json`` of a finished search in ``run_dir``, else ``None``."""
     from automl_nas.records.trial import read_trial_result
@@ -395,18 +409,12 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                 _progress(f"{rd_resume} is a finished search; nothing to resume (see `automl show {rd_resume}`)")
             return finished
         path, profile, overrides, run_dir = rd_resume / "recipe.toml", saved["profile"], saved["overrides"], rd_resume
-    import click
-
-    from automl_nas.api.evaluator import EvalContext
-    from automl_nas.errors import Interrupted
-    from automl_nas.records.rundir import RunDir, atomic_write_json, read_jsonl
+    from automl_nas.records.rundir import RunDir
     from automl_nas.session import open_session
-    from automl_nas.records.schema import SCHEMA_VERSION
 
     session = session or open_session()
     plan = plan_blackbox_recipe(path, profile=profile, overrides=overrides, session=session)
-    raw, cfg, space, evaluator, proposer, run, executor = (plan.raw, plan.config, plan.space, plan.evaluator,
-                                                           plan.proposer, plan.run, plan.executor)
+    raw, cfg, run, executor = plan.raw, plan.config, plan.run, plan.executor
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
     device = evaluation_device(run, cfg, executor)
     if executor.uses_ray(cfg.parallel):  # an unreachable head is refused before the run directory exists
@@ -419,7 +427,45 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
         refuse_job_copy(run_dir or run.root, key="--run-dir or run.root")
     rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
           else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
+    data = blackbox_data(raw, session.registry, str(path))  # a bad data file is refused before the directory exists
+    existed = rd.path.exists()
+    try:
+        return _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, seed, device)
+    except Exception as exc:
+        from automl_nas.errors import Interrupted, RunError
 
+        if resume is None and not isinstance(exc, (RunError, Interrupted)) and rd.path.is_dir():
+            _forget_unused(rd.path, existed)
+        raise
+
+
+def _forget_unused(path: Path, existed: bool) -> None:
+    """A fresh search that failed before its first recorded query (a space the table does not
+    cover, a network the images are too small for, a plugin's bug) leaves no directory behind:
+    its `--resume` could only fail the same way (it refuses --set) and the same --run-dir would
+    be refused as used. An interrupted search, or one that lost its Ray cluster, keeps it."""
+    import shutil
+
+    from automl_nas.records.rundir import read_jsonl
+
+    if read_jsonl(path / "history.jsonl"):
+        return
+    if existed:  # the user's own empty directory: only what this search wrote goes
+        for child in path.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, seed, device) -> dict[str, Any]:
+    import click
+
+    from automl_nas.api.evaluator import EvalContext
+    from automl_nas.errors import Interrupted
+    from automl_nas.records.rundir import atomic_write_json, read_jsonl
+    from automl_nas.records.schema import SCHEMA_VERSION
+
+    cfg, space, evaluator, proposer, executor = plan.config, plan.space, plan.evaluator, plan.proposer, plan.executor
     with rd.claim(fresh=resume is None):  # locked; a fresh run is refused a directory that holds one
         replay: list[dict] = []
         if resume is None:
@@ -435,7 +481,6 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
             if not quiet:
                 click.echo(f"query {entry['query']:4d}  {entry['value']:.4f}  best {entry['best']:.4f}  {entry['genotype']}", err=True)
 
-        data = blackbox_data(raw, session.registry, str(path))
         ctx = EvalContext(space=space, data=data, device=device, seed=seed, run_dir=rd.path,
                           log=(lambda _m: None) if quiet else _progress)  # stdout carries the JSON summary only
         try:
@@ -443,8 +488,11 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                                metric=cfg.metric, seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost,
                                replay=replay, executor=executor)
         except KeyboardInterrupt:
-            raise Interrupted(f"search stopped after {_kept_queries(rd.path)}",
-                              hint=f"continue with `automl search --resume {rd.path}`") from None
+            stopped = Interrupted(f"search stopped after {_kept_queries(rd.path)}",
+                                  hint=f"continue with `automl search --resume {rd.path}`")
+            stopped.result = _so_far(rd.path, {"status": "interrupted", "proposer": cfg.proposer.name,
+                                               "metric": cfg.metric, "run_dir": str(rd.path)})
+            raise stopped from None
         except Exception as exc:
             from automl_nas.errors import RunError
             from automl_nas.execution.cluster import lost_to_ray, short_error

@@ -62,9 +62,16 @@ def blackbox(recipe, profile, overrides, run_dir, resume, quiet) -> None:
 
     if (recipe is None) == (resume is None) or (resume and (profile or overrides or run_dir)):
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR alone (the run keeps its recipe, profile and --set)")
-    with work_off_stdout():  # stdout: the JSON summary alone
-        result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir, quiet=quiet,
-                                     session=command_session(), resume=resume)
+    from automl_nas.errors import AutomlError
+
     keys = ("status", "proposer", "metric", "best_genotype", "best_value", "report_metric", "best_report", "queries",
             "simulated_seconds", "run_dir")
+    try:
+        with work_off_stdout():  # stdout: the JSON summary alone
+            result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir,
+                                         quiet=quiet, session=command_session(), resume=resume)
+    except AutomlError as exc:
+        if exc.result is not None:  # a stopped search still reports what it has, as `automl run` does
+            click.echo(strict_json_dumps({k: exc.result[k] for k in keys if k in exc.result}, indent=2))
+        raise
     click.echo(strict_json_dumps({k: result[k] for k in keys if k in result}, indent=2))
