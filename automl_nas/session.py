@@ -103,6 +103,11 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
     rd = RunDir(rank_path(run_dir))
     if not rd.recipe_file.exists():
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")
+    from automl_nas.records.layout import is_blackbox_search
+
+    if is_blackbox_search(rd.path):  # its recipe has no [search]: the run's recipe check would say only that
+        raise RunError(f"{rd.path} is a black-box search directory (automl search), not a run of automl run",
+                       hint=f"continue it with `automl search --resume {rd.path}`")
     from automl_nas.preflight import preflight
 
     session = session or open_session(extra_plugins)

@@ -32,3 +32,42 @@ def test_show_summarises_a_black_box_search_and_plot_says_what_to_read_instead(t
     (run_dir / "result.json").unlink()  # stopped: the queries so far, and how to continue
     stopped = CliRunner().invoke(main, ["show", str(run_dir)])
     assert "running or stopped (no result.json)" in stopped.output and f"automl search --resume {run_dir}" in stopped.output
+
+
+def test_eval_export_and_run_resume_of_a_search_directory(tmp_path):
+    """eval and export refused every finished search ("the run has no genotype yet ... status:
+    finished", fix `automl run --resume`); `run --resume` said `search: required key is missing`."""
+    gnn = RECIPE.parent / "gnn-rea.toml"
+    run_dir = tmp_path / "rea"
+    out = CliRunner().invoke(main, ["search", str(gnn), "-p", "quick", "-q", "--run-dir", str(run_dir)])
+    assert out.exit_code == 0, out.output
+    best = json.loads(out.stdout)["best_genotype"]
+    evaluated = CliRunner().invoke(main, ["eval", str(run_dir), "-q"])
+    assert evaluated.exit_code == 0, evaluated.output
+    record = json.loads(evaluated.stdout)
+    assert record["genotype"] == best and record["evaluator"] == "nas-bench-graph"
+    direct = CliRunner().invoke(main, ["eval", best, "-e", "nas-bench-graph", "-q", "--work-dir", str(tmp_path / "w")])
+    assert json.loads(direct.stdout)["metrics"] == record["metrics"]  # the search's table, dataset and options
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(run_dir)])
+    assert resumed.exit_code == 5 and f"automl search --resume {run_dir}" in resumed.output
+
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    for name in ("recipe.toml", "search.json"):
+        (unfinished / name).write_bytes((run_dir / name).read_bytes())
+    refused = CliRunner().invoke(main, ["eval", str(unfinished)])
+    assert refused.exit_code == 5 and "has no best genotype yet" in refused.output
+    assert f"automl search --resume {unfinished}" in refused.output
+
+
+def test_export_of_a_morphism_search_directory_exports_its_best_cell(tmp_path):
+    macro = RECIPE.parent / "morphism-macro.toml"
+    run_dir = tmp_path / "mm"
+    out = CliRunner().invoke(main, ["search", str(macro), "-p", "quick", "-q", "--run-dir", str(run_dir),
+                                    "--set", "blackbox.queries=2"])
+    assert out.exit_code == 0, out.output
+    exported = CliRunner().invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "x")])
+    assert exported.exit_code == 0, exported.output
+    genotype = json.loads((tmp_path / "x" / "genotype.json").read_text())
+    assert genotype["text"] == json.loads(out.stdout)["best_genotype"] and genotype["source_run"] == str(run_dir)
+    assert genotype["inputs"]["height"] == 8  # the search's quick data (8x8 digits), not the 32x32 default

@@ -68,7 +68,10 @@ def _is_dir(path: Path) -> bool:
 
 def _raw_from_run(path: Path) -> dict[str, Any]:
     from automl_nas.recipe import load_recipe
+    from automl_nas.records.layout import is_blackbox_search
 
+    if is_blackbox_search(path):
+        return _raw_from_search(path)
     rd = RunDir(path)
     if not rd.recipe_file.exists():
         raise RunError(f"{path} is not a run directory (recipe.toml is missing)",
@@ -88,6 +91,28 @@ def _raw_from_run(path: Path) -> dict[str, Any]:
     if recipe.evaluator is not None:
         raw["evaluator"] = {"name": recipe.evaluator.name, **recipe.evaluator.options}
     return raw
+
+
+def _raw_from_search(path: Path) -> dict[str, Any]:
+    """A black-box search directory: its best genotype, with the space, data, seed and evaluator
+    of its recipe (``recipe.toml`` as given, with the profile and ``--set`` of ``search.json``)."""
+    import json
+
+    from automl_nas.recipe import load_overridden
+    from automl_nas.records.trial import read_trial_result
+
+    result = read_trial_result(path) or {}
+    if result.get("status") != "finished" or not result.get("best_genotype"):
+        raise RunError(f"{path}: the black-box search has no best genotype yet (result.json status: "
+                       f"{result.get('status', 'missing')})", hint=f"finish the search first: automl search --resume {path}")
+    saved = json.loads((path / "search.json").read_text())
+    raw = load_overridden(path / "recipe.toml", profile=saved.get("profile"), overrides=saved.get("overrides", ()))
+    out: dict[str, Any] = {"name": path.name, "genotype": result["best_genotype"], "seed": int(raw.get("seed", 0)),
+                           "source": str(path), "space": raw["space"], "evaluator": raw["evaluator"],
+                           "run": {"dir": str(path)}}
+    if "data" in raw:
+        out["data"] = raw["data"]
+    return out
 
 
 def apply_flags(raw: dict[str, Any], *, source: str, evaluator: str | None = None, space: str | None = None,
