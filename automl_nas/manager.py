@@ -208,7 +208,7 @@ def build_registry(pm: PluginManager) -> Registry:
                         )
                     )
                     continue
-                problem = _config_problem(component.config)
+                problem = _config_problem(component.kind, component.config)
                 if problem:
                     registry.errors.append(
                         PluginError(f"plugin {name!r} ({dist}): {component.kind} {component.name!r} has config="
@@ -222,7 +222,7 @@ def build_registry(pm: PluginManager) -> Registry:
     return registry
 
 
-def _config_problem(config: object) -> str:
+def _config_problem(kind: str, config: object) -> str:
     """Why ``config`` cannot be a component's option class, or ``""``: the host structures recipe
     tables into it and lists its fields, both through attrs."""
     import attrs
@@ -233,6 +233,14 @@ def _config_problem(config: object) -> str:
         return "which is not a class"
     if not attrs.has(config):
         return "which is not an attrs class (a dataclass or a plain class cannot be structured from a recipe)"
+    if kind == "dataset":  # [data] mixes the host's keys with the data set's: the host's would win unseen
+        from automl_nas.recipe.model import DataConfig
+
+        host = {f.name for f in attrs.fields(DataConfig)} - {"name", "options"}
+        taken = sorted(host & {f.name for f in attrs.fields(config)})
+        if taken:
+            return (f"whose option(s) {', '.join(taken)} are [data] keys the host reads itself, so a recipe could "
+                    f"never set them: rename them")
     return ""
 
 

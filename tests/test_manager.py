@@ -200,3 +200,23 @@ def test_a_hook_with_a_misspelt_argument_keeps_pluggy_s_reason():
     pm = get_plugin_manager(entry_points=[FakeEntryPoint("typo", "t", lambda: mod)], disabled=[])
     (err,) = pm.load_errors
     assert "recrd" in str(err) and "automl_epoch_end" in str(err)
+
+
+def test_a_data_set_option_named_like_a_host_data_key_is_a_load_error():
+    import attrs
+
+    @attrs.frozen(kw_only=True)
+    class Shadowed:
+        batch_size: int = 8
+        path: str = ""
+
+    mod = types.ModuleType("shadow")
+
+    @hookimpl
+    def automl_register_datasets():
+        return [Component(kind="dataset", name="shadow", impl="x:y", config=Shadowed)]
+
+    mod.automl_register_datasets = automl_register_datasets
+    registry = build_registry(get_plugin_manager(entry_points=[FakeEntryPoint("shadow", "s", lambda: mod)], disabled=[]))
+    assert registry.names("dataset") == []
+    assert "option(s) batch_size are [data] keys the host reads itself" in str(registry.errors[0])

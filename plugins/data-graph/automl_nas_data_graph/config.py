@@ -22,9 +22,14 @@ _seed = [_v.instance_of(int), _v.ge(0)]
 
 
 def _fractions_fit(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if instance.train_fraction + instance.valid_fraction >= 1.0:  # type: ignore[attr-defined]
-        raise ValueError(f"train_fraction + valid_fraction = {instance.train_fraction + instance.valid_fraction:.2f} "  # type: ignore[attr-defined]
-                         f"leaves no test nodes; keep the sum below 1")
+    total = instance.train_nodes + instance.valid_nodes  # type: ignore[attr-defined]
+    if total >= 1.0:
+        raise ValueError(f"train_nodes + valid_nodes = {total:.2f} leaves no test nodes; keep the sum below 1")
+
+
+# The node split's options are train_nodes/valid_nodes, not *_fraction: [data] train_fraction is
+# the host's (the share of the training nodes that trains the weights, the rest the architecture),
+# and a plugin option of that name never received its value.
 
 
 @attrs.frozen(kw_only=True)
@@ -39,8 +44,10 @@ class SbmConfig:
     p_out: float = attrs.field(default=0.004, validator=[_v.ge(0.0), _v.le(1.0)], metadata={"help": "edge probability across blocks"})
     signal: float = attrs.field(default=0.6, validator=_v.ge(0.0),
                                 metadata={"help": "distance of the class feature means (noise std is 1)"})
-    train_fraction: float = attrs.field(default=0.3, validator=_fraction, metadata={"help": "share of nodes in the training split"})
-    valid_fraction: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
+    train_nodes: float = attrs.field(default=0.3, validator=_fraction,
+                                     metadata={"help": "share of nodes in the graph's training split "
+                                                       "(data.train_fraction then cuts it for the search)"})
+    valid_nodes: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
                                         metadata={"help": "share of nodes in the validation split (the rest is test)"})
     seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the graph, features and splits"})
 
@@ -54,9 +61,9 @@ class PygConfig:
     root: str = attrs.field(default=DEFAULT_ROOT, metadata={"help": "data cache directory (one folder per data set)"})
     download: bool = attrs.field(default=False, validator=_v.instance_of(bool),
                                  metadata={"help": "download into root when the files are missing (needs internet)"})
-    train_fraction: float = attrs.field(default=0.6, validator=_fraction,
+    train_nodes: float = attrs.field(default=0.6, validator=_fraction,
                                         metadata={"help": "Amazon/Coauthor (no public split): share of training nodes"})
-    valid_fraction: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
+    valid_nodes: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
                                         metadata={"help": "Amazon/Coauthor: share of validation nodes (the rest is test)"})
     seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the Amazon/Coauthor split"})
 
@@ -66,8 +73,8 @@ class GraphFileConfig:
     """One graph from a local ``.npz`` (arrays) or PyTorch Geometric ``.pt`` (a ``Data`` object) file."""
 
     path: str = attrs.field(default="", metadata={"help": ".npz with x, edge_index, y (+ train/valid/test masks) or a PyG .pt"})
-    train_fraction: float = attrs.field(default=0.6, validator=_fraction,
+    train_nodes: float = attrs.field(default=0.6, validator=_fraction,
                                         metadata={"help": "without masks in the file: share of training nodes"})
-    valid_fraction: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
+    valid_nodes: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
                                         metadata={"help": "without masks in the file: share of validation nodes"})
     seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the split when the file has no masks"})

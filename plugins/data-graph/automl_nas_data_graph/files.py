@@ -53,7 +53,7 @@ class GraphFile(DatasetProvider):
             splits = tuple(torch.as_tensor(np.asarray(m)).bool().view(-1).nonzero().view(-1) for m in masks)
         else:
             cfg = self.config
-            splits = random_split(n, cfg.train_fraction, cfg.valid_fraction, cfg.seed)
+            splits = random_split(n, cfg.train_nodes, cfg.valid_nodes, cfg.seed)
         return make_graphset(self.name, x, edge_index, y, splits, source=str(path), where=str(path), fix=_FIX)
 
     def _npz(self, path: Path):

@@ -1,6 +1,6 @@
 """PyTorch Geometric's standard node-classification sets: Planetoid (Cora, CiteSeer,
 PubMed, with their public split), Amazon (Photo, Computers) and Coauthor (CS, Physics),
-with a seeded ``train_fraction``/``valid_fraction`` split since they publish none.
+with a seeded ``train_nodes``/``valid_nodes`` split since they publish none.
 
 Files live in ``root`` (the data cache); they are downloaded only with
 ``download = true``, so an offline run without the files gets a data error that
@@ -57,6 +57,6 @@ class PygNodeSet(DatasetProvider):
         if kind == "Planetoid":
             splits = (data.train_mask.nonzero().view(-1), data.val_mask.nonzero().view(-1), data.test_mask.nonzero().view(-1))
         else:
-            splits = random_split(data.num_nodes, cfg.train_fraction, cfg.valid_fraction, cfg.seed)
+            splits = random_split(data.num_nodes, cfg.train_nodes, cfg.valid_nodes, cfg.seed)
         return make_graphset(cfg.dataset, data.x, data.edge_index, data.y, splits, source=f"torch_geometric {kind}({pyg_name}) in {folder}",
                              where=str(folder), fix=fix)

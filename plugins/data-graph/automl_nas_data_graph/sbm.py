@@ -44,6 +44,6 @@ class Sbm(DatasetProvider):
     def load(self) -> GraphSet:
         cfg = self.config
         x, edge_index, y = generate_sbm(cfg)
-        splits = random_split(cfg.nodes, cfg.train_fraction, cfg.valid_fraction, cfg.seed + 1)
+        splits = random_split(cfg.nodes, cfg.train_nodes, cfg.valid_nodes, cfg.seed + 1)
         source = f"generated sbm(nodes={cfg.nodes}, classes={cfg.classes}, p_in={cfg.p_in}, p_out={cfg.p_out}, seed={cfg.seed})"
         return make_graphset(self.name, x, edge_index, y, splits, source=source, where="sbm", fix="check the sbm options")

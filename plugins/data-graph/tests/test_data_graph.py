@@ -178,3 +178,24 @@ class TestPygContract(DatasetContract):
     def dataset(self, tmp_path):
         _planetoid_cache(tmp_path)
         return PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path)))
+
+
+def test_the_node_split_options_reach_the_plugin_through_a_recipe_beside_the_host_s_train_fraction():
+    """`data.train_fraction` was the host's search split and the plugin's node split at once: the
+    host took it, so the plugin's never changed (and an impossible sum ran without a word)."""
+    from pathlib import Path
+
+    from automl_nas.errors import RecipeError
+    from automl_nas.recipe import plan_recipe
+    from automl_nas.session import open_session
+
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "gnn-darts.toml"
+    registry = open_session().registry
+    plan = plan_recipe(recipe, registry, profile="quick",
+                       overrides=["data.train_nodes=0.1", "data.valid_nodes=0.1", "data.train_fraction=0.7"])
+    assert plan.dataset.config.train_nodes == 0.1 and plan.dataset.config.valid_nodes == 0.1
+    assert plan.recipe.data.train_fraction == 0.7
+    graph = Sbm(plan.dataset.config).load()
+    assert len(graph.train_idx) == round(plan.dataset.config.nodes * 0.1)
+    with pytest.raises(RecipeError, match=r"train_nodes \+ valid_nodes = 1.10 leaves no test nodes"):
+        plan_recipe(recipe, registry, profile="quick", overrides=["data.train_nodes=0.9", "data.valid_nodes=0.2"])
