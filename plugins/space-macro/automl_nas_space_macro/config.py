@@ -20,7 +20,18 @@ class MacroConfig:
                               metadata={"help": "stages, separated by 2x2 max pooling; each starts with a conv layer"})
     slots: int = attrs.field(default=2, validator=[v.instance_of(int), v.ge(0)],
                              metadata={"help": "optional conv layers per stage searched by one-shot samplers (skip or conv)"})
-    max_width: int = attrs.field(default=256, validator=_pos_int,
+    max_width: int = attrs.field(default=256, validator=[*_pos_int, lambda i, a, v: _holds_the_start(i, a, v)],
                                  metadata={"help": "widest conv layer a widen morphism may produce"})
-    max_layers: int = attrs.field(default=24, validator=_pos_int,
+    max_layers: int = attrs.field(default=24, validator=[*_pos_int, lambda i, a, v: _holds_the_start(i, a, v)],
                                   metadata={"help": "most layers (conv, residual, pool) a deepen morphism may produce"})
+
+
+def _holds_the_start(instance: MacroConfig, attribute: attrs.Attribute, value: int) -> None:
+    # The search starts from the stage convs and pools: bounds below them were neither checked nor kept.
+    widest, layers = instance.channels * 2 ** (instance.stages - 1), 2 * instance.stages - 1
+    start = widest if attribute.name == "max_width" else layers
+    if value < start:
+        what = (f"the widest stage conv (channels * 2^(stages-1) = {widest})" if attribute.name == "max_width"
+                else f"the starting network's {layers} layers (a conv per stage, a pool between stages)")
+        raise ValueError(f"{attribute.name} = {value} is below {what}: raise {attribute.name}, or lower "
+                         f"space.channels/space.stages")

@@ -51,6 +51,7 @@ class MacroSpace(SearchSpace):
 
     def build_supernet(self, inputs: InputSpec) -> nn.Module:
         cfg = self.config
+        _check_pools(inputs, cfg.stages - 1, key="space.stages")
         return MacroSupernet(cfg.channels, cfg.stages, cfg.slots, inputs.channels, inputs.num_classes)
 
     def derive(self, params: dict[str, torch.Tensor]) -> Genotype:
@@ -63,7 +64,9 @@ class MacroSpace(SearchSpace):
         return self._genotype(mg.MacroGenotype(tuple(layers)))
 
     def build_network(self, genotype: Genotype, inputs: InputSpec) -> nn.Module:
-        return MacroNetwork(self.macro(genotype), inputs.channels, inputs.num_classes)
+        macro = self.macro(genotype)
+        _check_pools(inputs, macro.layers.count("p"), key="space.stages (or the genotype's pools)")
+        return MacroNetwork(macro, inputs.channels, inputs.num_classes)
 
     # ---- encoding ----
 
@@ -142,6 +145,20 @@ class MacroSpace(SearchSpace):
         cfg = self.config
         return {"name": self.name, "channels": cfg.channels, "stages": cfg.stages, "slots": cfg.slots,
                 "max_width": cfg.max_width, "max_layers": cfg.max_layers}
+
+
+def _check_pools(inputs: InputSpec, pools: int, *, key: str) -> None:
+    """Each 2x2 max pool halves the image (rounding down): one that meets a 1-pixel side was a
+    torch error from the first forward, after the run or search had started."""
+    from automl_nas.errors import DataError
+
+    side = min(inputs.height, inputs.width)
+    if side >> pools < 1:
+        deepest = max(side.bit_length() - 1, 0)
+        raise DataError(f"images of {inputs.height}x{inputs.width} are too small for the macro network's {pools} "
+                        f"2x2 pools ({pools + 1} stages): the last stages would see less than one pixel",
+                        hint=f"lower {key} to at most {deepest + 1} for this image size, or use larger images "
+                             f"(data.size where the data set has it)")
 
 
 def format_stages(g: mg.MacroGenotype) -> list[list[str]]:

@@ -127,3 +127,25 @@ def test_edit_distance_is_auto_keras_layer_and_skip_distance():
 def test_derive_builds_the_stage_layout():
     params = {"layer": torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])}
     assert SPACE.derive(params).text == "macro:c4,c4,p,c8,c8,c8"
+
+
+def test_pools_the_images_cannot_take_are_a_data_error_before_any_forward():
+    """6 stages on 8x8 digits ended in torch's "Output size is too small" from the first forward."""
+    from automl_nas.errors import DataError
+
+    small = InputSpec(channels=1, height=8, width=8, num_classes=10)
+    with pytest.raises(DataError, match=r"(?s)8x8 are too small for the macro network's 5 2x2 pools .* at most 4"):
+        MacroSpace(MacroConfig(channels=4, stages=6)).build_supernet(small)
+    space = MacroSpace(MacroConfig(channels=4, stages=4))
+    net = space.build_supernet(small)  # 8 -> 4 -> 2 -> 1: the deepest that fits
+    assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(DataError, match="5 2x2 pools"):
+        space.build_network(space.parse("macro:c4,p,c8,p,c16,p,c32,p,c64,p,c128"), small)
+
+
+def test_morphism_bounds_below_the_starting_network_are_refused():
+    with pytest.raises(ValueError, match=r"max_width = 2 is below the widest stage conv \(channels \* 2\^\(stages-1\) = 8\)"):
+        MacroConfig(channels=4, stages=2, max_width=2)
+    with pytest.raises(ValueError, match=r"max_layers = 2 is below the starting network's 3 layers"):
+        MacroConfig(channels=4, stages=2, max_layers=2)
+    assert MacroConfig(channels=4, stages=2, max_width=8, max_layers=3).max_layers == 3
