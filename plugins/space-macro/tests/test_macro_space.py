@@ -137,7 +137,8 @@ def test_pools_the_images_cannot_take_are_a_data_error_before_any_forward():
     with pytest.raises(DataError, match=r"(?s)8x8 are too small for the macro network's 5 2x2 pools .* at most 4"):
         MacroSpace(MacroConfig(channels=4, stages=6)).build_supernet(small)
     space = MacroSpace(MacroConfig(channels=4, stages=4))
-    net = space.build_supernet(small)  # 8 -> 4 -> 2 -> 1: the deepest that fits
+    space.build_supernet(small)  # 8 -> 4 -> 2 -> 1: the deepest that fits
+    net = space.build_network(space.parse("macro:c4,p,c8,p,c16,p,c32"), small)
     assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     with pytest.raises(DataError, match="5 2x2 pools"):
         space.build_network(space.parse("macro:c4,p,c8,p,c16,p,c32,p,c64,p,c128"), small)
