@@ -71,3 +71,17 @@ def test_export_of_a_morphism_search_directory_exports_its_best_cell(tmp_path):
     genotype = json.loads((tmp_path / "x" / "genotype.json").read_text())
     assert genotype["text"] == json.loads(out.stdout)["best_genotype"] and genotype["source_run"] == str(run_dir)
     assert genotype["inputs"]["height"] == 8  # the search's quick data (8x8 digits), not the 32x32 default
+
+
+def test_a_cost_metric_needs_a_direction_and_minimize_picks_the_lowest(tmp_path):
+    """`blackbox.metric = "latency"` was maximised: the slowest cell came back as the best."""
+    gnn = RECIPE.parent / "gnn-rea.toml"
+    refused = CliRunner().invoke(main, ["search", str(gnn), "-p", "quick", "-q", "--run-dir", str(tmp_path / "a"),
+                                        "--set", 'blackbox.metric="latency"'])
+    assert refused.exit_code == 2 and "looks like a cost" in refused.output and 'blackbox.direction = "minimize"' in refused.output
+    assert not (tmp_path / "a").exists()
+    out = CliRunner().invoke(main, ["search", str(gnn), "-p", "quick", "-q", "--run-dir", str(tmp_path / "b"),
+                                    "--set", 'blackbox.metric="latency"', "--set", 'blackbox.direction="minimize"'])
+    assert out.exit_code == 0, out.output
+    values = [json.loads(line)["value"] for line in (tmp_path / "b" / "history.jsonl").read_text().splitlines()]
+    assert json.loads(out.stdout)["best_value"] == min(values) < max(values)

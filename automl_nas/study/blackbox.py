@@ -52,7 +52,7 @@ def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> d
 def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_queries: int = 100,
                  budget_seconds: float = 0.0, parallel: int = 1, *, metric: str = "", seed: int = 0,
                  on_query: Callable[[dict], None] | None = None, report: str = "", cost: str = "",
-                 replay: list[dict] = (), executor: ExecutorConfig | None = None) -> dict[str, Any]:
+                 replay: list[dict] = (), executor: ExecutorConfig | None = None, direction: str = "") -> dict[str, Any]:
     """Search ``space`` with ``proposer``; returns the history and the best genotype.
 
     Returns ``{"history": [{query, genotype, value, best, time_s[, report][, sim_time_s]}],
@@ -69,7 +69,7 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
         raise RecipeError("blackbox: no budget; set `queries` and/or `seconds`")
     metric = metric or (tuple(evaluator.metrics) or ("",))[0]
     names = tuple(dict.fromkeys(n for n in (metric, report, cost) if n))
-    sign = 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
+    sign = metric_sign(evaluator, metric, direction)
     proposer.setup(space, seed)
     loop = _Loop(budget_queries, budget_seconds, on_query, sign, metric=metric, report=report, cost=cost)
     outstanding = _replay(loop, proposer, replay)
@@ -83,6 +83,27 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
             proposer.tell(genotype, sign * values[metric])
             loop.record(genotype, values)
     return loop.summary()
+
+
+#: metric names that measure a cost (lower is better): a search that maximised one silently
+#: chose the slowest or largest cell
+_COST_WORDS = ("latency", "params", "flops", "time", "memory", "energy", "loss", "error")
+
+
+def metric_sign(evaluator: Any, metric: str, direction: str = "") -> float:
+    """+1 to maximise ``metric``, -1 to minimise it: ``direction`` when given; else the
+    evaluator's ``higher_is_better`` for its first metric (the one it declares it for) and +1
+    for another metric, except a cost-like name, which must be given a direction."""
+    if direction:
+        return 1.0 if direction == "maximize" else -1.0
+    first = (tuple(getattr(evaluator, "metrics", ())) or ("",))[0]
+    if not metric or metric == first:
+        return 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
+    if any(word in metric.lower() for word in _COST_WORDS):
+        raise RecipeError(f"blackbox.metric = {metric!r} looks like a cost, and the search maximises unless told: it "
+                          f"would pick the worst cell", hint='set blackbox.direction = "minimize" (or "maximize" '
+                                                             'if higher really is better)')
+    return 1.0
 
 
 def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> list[tuple[int, Any]]:
@@ -338,6 +359,10 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
     if build:
         _check_metric_names(cfg, evaluator, source)
+        try:
+            metric_sign(evaluator, cfg.metric, cfg.direction)  # a cost it would maximise: before the directory exists
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: {exc.message}", hint=exc.hint) from None
     return BlackboxPlan(raw=raw, config=cfg, space=space, evaluator=evaluator, proposer=proposer, run=run,
                         executor=executor)
 
@@ -486,6 +511,7 @@ def _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, se
         try:
             out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel,
                                metric=cfg.metric, seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost,
+                               direction=cfg.direction,
                                replay=replay, executor=executor)
         except KeyboardInterrupt:
             stopped = Interrupted(f"search stopped after {_kept_queries(rd.path)}",

@@ -135,6 +135,10 @@ class BlackboxConfig:
     seconds: float = attrs.field(default=0.0, validator=v.ge(0), metadata={"help": "wall-clock budget (0: no limit)"})
     metric: str = attrs.field(default="", metadata={"help": "evaluator metric to optimise and select by (default: its first), "
                                                              "e.g. cifar10_valid_12ep as in NAS-Bench-201"})
+    direction: str = attrs.field(default="", validator=v.in_(("", "maximize", "minimize")),
+                                 metadata={"help": "maximize or minimize `metric` (default: the evaluator's direction "
+                                                   "for its first metric, maximize for the others; a cost such as "
+                                                   "latency or params must say it)"})
     report: str = attrs.field(default="", metadata={"help": "metric reported for the chosen cell, e.g. cifar10 (test)"})
     cost: str = attrs.field(default="", metadata={"help": "metric in seconds per query (e.g. cifar10_time_12ep): "
                                                           "`seconds` is then a simulated budget"})
