@@ -1,18 +1,19 @@
 """Scoring a genotype with an evaluator component: the one call site for every caller
-(the engine's per-epoch and final scores, ``automl eval``); and the one check of a metric name
-against what an evaluator declares (black-box search, studies)."""
+(the engine's per-epoch and final scores, ``automl eval``); the one check of an evaluator
+against the space and data before any work; and the one check of a metric name against what
+an evaluator declares (black-box search, studies)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl_nas.errors import RecipeError, RunError, did_you_mean, out_of_memory_as, plugin_call
+from automl_nas.errors import AutomlError, RecipeError, RunError, did_you_mean, out_of_memory_as, plugin_call
 
 if TYPE_CHECKING:
     from automl_nas.api import EvalContext, Evaluator, Genotype
     from automl_nas.registry import Component
 
-__all__ = ["check_reported", "score"]
+__all__ = ["check_fit", "check_reported", "score"]
 
 
 def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
@@ -27,6 +28,20 @@ def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: E
                               action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
         metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
     return {k: float(v) for k, v in metrics.items()}
+
+
+def check_fit(component: Component, evaluator: Evaluator, space: Any, data: Any, *, where: str) -> None:
+    """:meth:`Evaluator.check` with ``where`` (``"file: evaluator"``) in front of its refusal; an
+    evaluator without the method (written before it) is not checked."""
+    check = getattr(evaluator, "check", None)
+    if check is None:
+        return
+    with plugin_call(subject=f"evaluator {component.name!r}", plugin=component.plugin, dist=component.dist,
+                     action="failed while checking the space and data", hint="report it to the plugin's authors"):
+        try:
+            check(space, data)
+        except AutomlError as exc:
+            raise type(exc)(f"{where}: {exc.message}", hint=exc.hint) from None
 
 
 def check_reported(evaluator: Evaluator, name: str, *, where: str, hint: str) -> None:

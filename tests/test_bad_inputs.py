@@ -774,3 +774,28 @@ def test_records_are_not_kept_in_ray_s_copy_of_a_job_s_working_directory(toy_rec
     assert not (package / "runs").exists()
     kept = cli("run", recipe, "-q", "--run-dir", tmp_path / "kept", "--set", "search.epochs=1")
     assert kept.exit_code == 0, kept.output
+
+
+def test_an_evaluator_that_cannot_score_the_space_or_data_is_refused_before_the_run_directory(tmp_path):
+    """retrain on a graph, a NAS-Bench-201 table for the gnn space, gnn-train on images: each ran
+    the whole search and then recorded eval_error (validate and preflight said nothing)."""
+    from automl_nas.cli import main
+    from click.testing import CliRunner
+
+    recipes = Path(__file__).resolve().parents[1] / "recipes"
+    cases = [("gnn-darts.toml", 'evaluator={name="retrain", epochs=1}', 4, "retrain trains image networks"),
+             ("gnn-darts.toml", 'evaluator={name="analog-nasbench"}', 2, "looks up NAS-Bench-201 cells, and the space is 'gnn'"),
+             ("gnn-darts.toml", 'evaluator={name="synflow"}', 4, "zero-cost proxies score image networks"),
+             ("darts-nb201.toml", 'evaluator={name="gnn-train"}', 4, "trains on a graph, but the data set 'digits' holds images"),
+             ("darts-nb201.toml", 'evaluator={name="nas-bench-graph"}', 2, "scores architectures of the 'gnn' space, not 'nb201'")]
+    for i, (recipe, override, code, message) in enumerate(cases):
+        run_dir = tmp_path / f"run{i}"
+        out = CliRunner().invoke(main, ["run", str(recipes / recipe), "-p", "quick", "-q", "--set", override,
+                                        "--run-dir", str(run_dir)])
+        assert out.exit_code == code and f"{recipes / recipe}: evaluator: " in out.output and message in out.output, (
+            override, out.output)
+        assert not run_dir.exists()
+    out = CliRunner().invoke(main, ["eval", "link=[0,1,1,1] ops=[gcn,gcn,gcn,gcn]", "-e", "gnn-train",
+                                    "--work-dir", str(tmp_path / "w")])
+    assert out.exit_code == 4 and "no data set was given" in out.output and "--data sbm" in out.output
+    assert not (tmp_path / "w").exists()

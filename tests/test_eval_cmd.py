@@ -211,7 +211,8 @@ def test_a_refused_evaluation_leaves_no_work_directory(tmp_path):
     work = tmp_path / "wd"
     result = _eval("link=[0,0,1,2] ops=[gcn,gat,sage,fc]", "-e", "nb201-table", "--work-dir", str(work),
                    "--set", f"path={json.dumps(str(table))}")  # a graph genotype: the table refuses it
-    assert result.exit_code == 4 and "evaluate genotypes of the nb201 search space" in result.output, result.output
+    # refused by Evaluator.check before the work directory (it was the lookup's DataError)
+    assert result.exit_code == 2 and "looks up NAS-Bench-201 cells, and the space is 'gnn'" in result.output, result.output
     assert not work.exists()
 
 

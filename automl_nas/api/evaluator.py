@@ -39,6 +39,19 @@ class Evaluator(abc.ABC):
     metrics: tuple[str, ...] = ()
     higher_is_better: bool = True
 
+    def check(self, space: Any, data: Any) -> None:
+        """Raise an :class:`~automl_nas.errors.AutomlError` naming the fix if this evaluator cannot
+        score genotypes of ``space`` (the built search space) with ``data`` (the loaded
+        :class:`~automl_nas.api.ImageSet` or :class:`~automl_nas.api.GraphSet`, or ``None``).
+
+        **When it runs:** once per run, search or evaluation, after the components are built and
+        the data is loaded, before the run directory exists and before the first step; a
+        mismatch (a table of another space, an image trainer given a graph) otherwise surfaced
+        only after the whole search. Default: no check.
+
+        .. versionadded:: 0.1
+        """
+
     @abc.abstractmethod
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         """Metrics of ``genotype``; every key of :attr:`metrics` must be present."""

@@ -38,7 +38,7 @@ from automl_nas.engine.hooks import HookRelay
 from automl_nas.engine.readout import StepReadout, StepValues
 from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, RecipeError
-from automl_nas.evaluation import score
+from automl_nas.evaluation import check_fit, score
 from automl_nas.nn.mixed_op import set_fast_paths
 from automl_nas.readback import lag_for
 from automl_nas.records.rundir import RunDir, atomic_write_json, environment
@@ -66,6 +66,9 @@ class Search:
         self.sampler = plan.sampler.build(registry)
         self.objectives = [(r.build(registry), r.weight) for r in plan.objectives]
         self.evaluator = plan.evaluator.build(registry) if plan.evaluator else None
+        if self.evaluator is not None:  # a mismatch surfaced only after the whole search
+            check_fit(plan.evaluator.component, self.evaluator, self.space, self.data,
+                      where=f"{plan.source}: evaluator")
         if isinstance(self.data, GraphSet):
             self._graph_loaders(device)
         else:

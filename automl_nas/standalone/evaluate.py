@@ -50,6 +50,9 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
     genotype = build_genotype(space, recipe.genotype, plan.source)
     data = plan.dataset.build(registry).load() if plan.dataset is not None else None
     evaluator = plan.evaluator.build(registry)
+    from automl_nas.evaluation import check_fit
+
+    check_fit(plan.evaluator.component, evaluator, space, data, where=f"{plan.source}: evaluator")
     if out:
         _refuse_another_file(Path(out))
     created = not plan.work_dir.exists()

@@ -453,6 +453,10 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
     rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
           else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
     data = blackbox_data(raw, session.registry, str(path))  # a bad data file is refused before the directory exists
+    from automl_nas.evaluation import check_fit
+
+    chosen = raw["evaluator"]["name"] if isinstance(raw["evaluator"], dict) else raw["evaluator"]
+    check_fit(session.registry.get("evaluator", str(chosen)), plan.evaluator, plan.space, data, where=f"{path}: evaluator")
     existed = rd.path.exists()
     try:
         return _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, seed, device)

@@ -13,6 +13,8 @@ to the sentinel hash 88888 and its own NNI example scores them 0. They are score
 
 from __future__ import annotations
 
+from typing import Any
+
 from automl_nas import DataError, RecipeError
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas_eval_nasbench_graph.config import DATASETS, NbgConfig
@@ -35,6 +37,11 @@ class NasBenchGraph(Evaluator):
     @property
     def table(self) -> dict[int, Entry]:
         return load_table(self.config.path, self.config.dataset)
+
+    def check(self, space: Any, data: Any) -> None:
+        if getattr(space, "name", "gnn") != "gnn":
+            raise RecipeError(f"evaluator 'nas-bench-graph' scores architectures of the 'gnn' space, not "
+                              f"{space.name!r}", hint='use [space] name = "gnn", or an evaluator of that space')
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext | None = None) -> dict[str, float]:
         if getattr(genotype, "space", "gnn") != "gnn":

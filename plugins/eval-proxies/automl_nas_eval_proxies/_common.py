@@ -10,13 +10,30 @@ from torch import nn
 from automl_nas.api import EvalContext, Genotype, InputSpec
 from automl_nas.errors import DataError
 
-__all__ = ["build_network", "input_spec", "sample_batch", "weight_layers"]
+__all__ = ["ImageProxy", "build_network", "check_images", "input_spec", "sample_batch", "weight_layers"]
+
+
+def check_images(data: Any) -> None:
+    """The proxies score image networks on a batch of the run's images."""
+    from automl_nas.api import GraphSet
+
+    if data is None:
+        raise DataError("zero-cost proxies need the run's data set, and none was given",
+                        hint='give the recipe a data set, e.g. `[data] name = "digits"`, or `automl eval ... --data digits`')
+    if isinstance(data, GraphSet):
+        raise DataError(f"zero-cost proxies score image networks, and the data set {data.name!r} is a graph",
+                        hint='evaluate a graph space with "gnn-train" or "nas-bench-graph"')
+
+
+class ImageProxy:
+    """Mixed into each proxy evaluator: its :meth:`~automl_nas.api.Evaluator.check`."""
+
+    def check(self, space: Any, data: Any) -> None:
+        check_images(data)
 
 
 def input_spec(data: Any) -> InputSpec:
-    if data is None:
-        raise DataError("zero-cost proxies need the run's data set (EvalContext.data is None)",
-                        hint="give the recipe a data set, e.g. `[data] name = \"digits\"`")
+    check_images(data)
     c, h, w = data.shape
     return InputSpec(channels=int(c), height=int(h), width=int(w), num_classes=int(data.num_classes))
 

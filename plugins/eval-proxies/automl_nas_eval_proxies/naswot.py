@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
-from automl_nas_eval_proxies._common import build_network, logits_of, sample_batch
+from automl_nas_eval_proxies._common import ImageProxy, build_network, logits_of, sample_batch
 from automl_nas_eval_proxies.config import BatchProxyConfig
 
 __all__ = ["Naswot", "hamming_kernel_score"]
@@ -51,7 +51,7 @@ def hamming_kernel_score(net: nn.Module, x: torch.Tensor) -> float:
     return float(torch.linalg.slogdet(kernel).logabsdet)
 
 
-class Naswot(Evaluator):
+class Naswot(ImageProxy, Evaluator):
     """``{"naswot": score}``; higher is better."""
 
     name = "naswot"

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
-from automl_nas_eval_proxies._common import build_network, logits_of, sample_batch, weight_layers
+from automl_nas_eval_proxies._common import ImageProxy, build_network, logits_of, sample_batch, weight_layers
 from automl_nas_eval_proxies.config import BatchProxyConfig
 
 __all__ = ["Snip", "snip_score"]
@@ -37,7 +37,7 @@ def snip_score(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(total)
 
 
-class Snip(Evaluator):
+class Snip(ImageProxy, Evaluator):
     """``{"snip": score}``; higher is better."""
 
     name = "snip"

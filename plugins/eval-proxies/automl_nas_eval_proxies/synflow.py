@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
-from automl_nas_eval_proxies._common import build_network, input_spec, logits_of, weight_layers
+from automl_nas_eval_proxies._common import ImageProxy, build_network, input_spec, logits_of, weight_layers
 from automl_nas_eval_proxies.config import SynflowConfig
 
 __all__ = ["Synflow", "synflow_score"]
@@ -57,7 +57,7 @@ def synflow_score(net: nn.Module, shape: tuple[int, int, int]) -> float:
     return float(total)
 
 
-class Synflow(Evaluator):
+class Synflow(ImageProxy, Evaluator):
     """``{"synflow": score}``; higher is better. Uses the data set only for the input shape."""
 
     name = "synflow"

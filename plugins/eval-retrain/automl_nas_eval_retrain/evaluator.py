@@ -44,6 +44,9 @@ class Retrain(Evaluator):
     def __init__(self, config: RetrainConfig | None = None) -> None:
         self.config = config or RetrainConfig()
 
+    def check(self, space: Any, data: Any) -> None:
+        _check_data(data)
+
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         cfg = self.config
         data = _check_data(ctx.data)
@@ -115,6 +118,9 @@ def _check_data(data: Any) -> ImageSet:
     if data is None:
         raise DataError("retrain needs a data set to train on, and none was given",
                         hint="give the recipe a [data] table, or `automl eval ... --data cifar10`")
+    if not isinstance(data, ImageSet):
+        raise DataError(f"retrain trains image networks, and the data set {data.name!r} is a graph",
+                        hint='evaluate a graph space with evaluator "gnn-train"')
     if len(data.test_y) == 0:
         raise DataError(f"data set {data.name!r} has no test split: retrain reports top-1 accuracy on the test images",
                         hint="use a data set with a test split (cifar10, cifar100, digits) or hold out images of an npz "

@@ -120,6 +120,11 @@ class AnalogNasBench(Evaluator):
         path = Path(self.config.path).expanduser() if self.config.path else default_data_path()
         return load_analog(str(path))
 
+    def check(self, space: Any, data: Any) -> None:
+        from automl_nas_eval_tabular.table import check_nb201_space
+
+        check_nb201_space(self.name, space)
+
     def evaluate(self, genotype: Genotype, ctx: EvalContext | None = None) -> dict[str, float]:
         try:
             text = canonical_text(genotype)

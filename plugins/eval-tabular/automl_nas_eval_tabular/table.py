@@ -18,6 +18,7 @@ import csv
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, RecipeError, missing_file
@@ -92,6 +93,15 @@ def _read_parquet(path: str, wanted: tuple[str, ...] | None = None) -> tuple[lis
     return header, [list(r) for r in zip(*columns.values())]
 
 
+def check_nb201_space(evaluator: str, space: Any) -> None:
+    """A NAS-Bench-201 table answers for cells of the nb201 space only."""
+    name = getattr(space, "name", "nb201")
+    if name != "nb201":
+        raise RecipeError(f"evaluator {evaluator!r} looks up NAS-Bench-201 cells, and the space is {name!r}",
+                          hint='search [space] name = "nb201", or choose an evaluator of that space (retrain, the '
+                               'zero-cost proxies, or its own table)')
+
+
 class Nb201Table(Evaluator):
     """Metrics of a NAS-Bench-201 cell from a table; keys are the column names."""
 
@@ -136,6 +146,9 @@ class Nb201Table(Evaluator):
         if self.config.metrics is not None:
             return self.config.metrics
         return wanted_columns(self.config, self._table()[0])
+
+    def check(self, space: Any, data: Any) -> None:
+        check_nb201_space(self.name, space)
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext | None = None) -> dict[str, float]:
         columns, table = self._table()

@@ -8,6 +8,7 @@ evaluated every step. Accuracies are in % (the engine's convention).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 
@@ -26,11 +27,19 @@ class GnnTrain(Evaluator):
     def __init__(self, config: GnnTrainConfig | None = None) -> None:
         self.config = config or GnnTrainConfig()
 
+    def check(self, space: Any, data: Any) -> None:
+        if data is None:
+            raise DataError("evaluator 'gnn-train' trains on a graph, and no data set was given",
+                            hint='give a graph data set: [data] name = "sbm", "pyg" or "graph-file" in the recipe, '
+                                 "or `automl eval ... --data sbm`")
+        if not isinstance(data, GraphSet):
+            raise DataError(f"evaluator 'gnn-train' trains on a graph, but the data set {data.name!r} holds images",
+                            hint='use a graph data set ([data] name = "sbm", "pyg" or "graph-file"), or an image '
+                                 "evaluator (retrain) for an image space")
+
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         data = ctx.data
-        if not isinstance(data, GraphSet):
-            raise DataError(f"evaluator 'gnn-train' trains on a graph, but the run's data is {type(data).__name__}",
-                            hint='use a graph data set ([data] name = "sbm", "pyg" or "graph-file")')
+        self.check(ctx.space, data)
         device = torch.device(ctx.device)
         # The caller's generators stay as they were (a search that evaluates mid-run goes on as
         # one that does not), as the retrain evaluator's do.
