@@ -35,6 +35,10 @@ def main() -> None:
     search; `automl show runs/<run>` summarises it; `automl plugins` lists what is
     installed. Each command has its own --help.
     """
+    import warnings
+
+    # A failing tracker is reported once, by its log line; Python's copy (file:line, source) doubled it.
+    warnings.filterwarnings("ignore", module=r"automl_nas\.tracking\.")
 
 
 for _command in (run, validate, plugins, show, plot, study, blackbox, eval_cmd, export, profile_ops, bench):

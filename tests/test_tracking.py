@@ -145,3 +145,20 @@ def test_tracker_options_reach_the_tracker_and_typos_are_refused(tmp_path):
     with pytest.raises(RecipeError) as info:
         _run(tmp_path, ["recording"], 'run.tracker_options.raising={where="finish"}')
     assert "run.tracker_options: options for 'raising', which run.trackers does not select" in str(info.value)
+
+
+def test_the_command_line_prints_a_tracker_s_failure_once(make_toy_recipe):
+    """The log line and Python's own copy of the warning (file:line, then the source line) printed
+    the same paragraph twice."""
+    import subprocess
+    import sys
+
+    recipe = make_toy_recipe(count=32)
+    code = ("import automl_nas.session as s; from automl_nas.testing.trackers import tracker_plugin; "
+            "o = s.open_session; s.open_session = lambda *a, **k: o([(tracker_plugin(), 't')]); "
+            "from automl_nas.cli import main; main()")
+    out = subprocess.run([sys.executable, "-c", code, "run", str(recipe), "-q", "--tracker", "raising"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("tracker 'raising'") == 1, out.stderr
+    assert "TrackerWarning" not in out.stderr
