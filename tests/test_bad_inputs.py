@@ -799,3 +799,15 @@ def test_an_evaluator_that_cannot_score_the_space_or_data_is_refused_before_the_
                                     "--work-dir", str(tmp_path / "w")])
     assert out.exit_code == 4 and "no data set was given" in out.output and "--data sbm" in out.output
     assert not (tmp_path / "w").exists()
+
+
+def test_a_string_where_a_list_is_expected_is_refused_not_split_into_letters(tmp_path):
+    """`run.trackers = "csv"` was read as the trackers 'c', 's' and 'v'."""
+    from automl_nas.cli import main
+    from click.testing import CliRunner
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
+    out = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick", "--set", 'run.trackers="tensorboard"'])
+    assert out.exit_code == 2
+    assert 'run.trackers: expected a list such as ["tensorboard"], got the string "tensorboard"' in out.output
+    assert "'t'" not in out.output

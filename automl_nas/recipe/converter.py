@@ -5,6 +5,8 @@ Errors come out as ``file: dotted.key: message`` lines; see :func:`structure`.
 
 from __future__ import annotations
 
+import json
+
 import math
 from typing import Any
 
@@ -94,9 +96,32 @@ def _tables_only(conv: cattrs.Converter) -> Any:
     return factory
 
 
+def _lists_only(conv: cattrs.Converter) -> Any:
+    """A list is structured from a list only: `run.trackers = "csv"` became the trackers 'c', 's'
+    and 'v' (a string is iterable)."""
+    from cattrs.cols import list_structure_factory
+
+    def factory(cls: type) -> Any:
+        items = list_structure_factory(cls, conv)
+
+        def hook(value: Any, _: type) -> Any:
+            if isinstance(value, str):
+                raise TypeError(f"expected a list such as [{json.dumps(value)}], got the string {json.dumps(value)}")
+            if isinstance(value, (bytes, dict)):
+                raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+            return items(value, cls)
+
+        return hook
+
+    return factory
+
+
 def make_project_converter(forbid_extra_keys: bool = True) -> cattrs.Converter:
+    import typing
+
     conv = make_converter(forbid_extra_keys=forbid_extra_keys, prefer_attrib_converters=True)
     conv.register_structure_hook_factory(attrs.has, _tables_only(conv))
+    conv.register_structure_hook_factory(lambda t: typing.get_origin(t) is list, _lists_only(conv))
     for kind in (int, float, bool, str):
         conv.register_structure_hook(kind, _strict(kind))
     conv.register_structure_hook(ComponentRef, _component_ref)
