@@ -106,3 +106,24 @@ def test_what_the_work_prints_goes_to_stderr_and_stdout_is_the_summary_alone(mak
         assert out.exit_code == 0, out.output
         assert json.loads(out.stdout)["status"] == "finished"  # the summary alone
         assert "a plugin's own print" in out.stderr
+
+
+def test_plugins_options_shows_a_required_option_as_required(monkeypatch):
+    import attrs
+
+    from automl_nas import Component, hookimpl
+    from automl_nas.session import open_session
+
+    @attrs.frozen(kw_only=True)
+    class NeedsTemp:
+        temp: float = attrs.field(metadata={"help": "softmax temperature"})
+
+    class Hooks:
+        @hookimpl
+        def automl_register_samplers(self):
+            return [Component(kind="sampler", name="needs-temp", impl="x:y", config=NeedsTemp)]
+
+    monkeypatch.setattr("automl_nas.session.open_session", lambda *a, **k: open_session([(Hooks(), "needs")]))
+    result = CliRunner().invoke(main, ["plugins", "--options", "needs-temp"])
+    assert result.exit_code == 0 and "temp = (required)    softmax temperature" in result.output
+    assert "NOTHING" not in result.output

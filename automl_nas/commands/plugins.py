@@ -62,6 +62,10 @@ def _print_options(registry, name: str) -> None:
             continue
         for field in attrs.fields(comp.config):
             default = field.default
-            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                default = default.factory()
-            click.echo(f"    {field.name} = {default!r}    {field.metadata.get('help', '')}")
+            if default is attrs.NOTHING:  # attrs' sentinel printed as NOTHING
+                shown = "(required)"
+            else:
+                if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                    default = default.factory()
+                shown = repr(default)
+            click.echo(f"    {field.name} = {shown}    {field.metadata.get('help', '')}")
