@@ -42,6 +42,14 @@ def test_objective_example_is_the_expected_parameter_count():
     assert abs(float(value.detach()) - uniform_mean) < 1e-9 * max(1.0, uniform_mean)
     value.backward()
     assert params["cell"].grad.abs().sum() > 0
+    namespace["ExpectedParams"]().check_run(space, InputSpec(), key="r.toml: search.objectives[1]")
+    toy = registry.create("search_space", "toy", registry.get("search_space", "toy").config())
+    import pytest
+
+    from automl_nas.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=r"r.toml: search.objectives\[1\]: expected_params needs a space with op_costs"):
+        namespace["ExpectedParams"]().check_run(toy, InputSpec(), key="r.toml: search.objectives[1]")
 
 
 def test_tracker_example_writes_one_row_per_epoch(tmp_path):

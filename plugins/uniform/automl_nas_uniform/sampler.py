@@ -81,6 +81,7 @@ class UniformSampler(Sampler):
 
 
 def _path(index: torch.Tensor, like: torch.Tensor) -> EdgeWeights:
+    """One op per edge: one-hot weights, and the chosen index so only that op runs."""
     weights = torch.nn.functional.one_hot(index, like.shape[1]).to(like.dtype)
     return EdgeWeights(weights=weights, active=index)
 
