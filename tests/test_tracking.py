@@ -162,3 +162,19 @@ def test_the_command_line_prints_a_tracker_s_failure_once(make_toy_recipe):
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("tracker 'raising'") == 1, out.stderr
     assert "TrackerWarning" not in out.stderr
+
+
+def test_tracker_on_the_command_line_switches_trackers_without_editing_the_recipe(make_toy_recipe, tmp_path):
+    """`--tracker tensorboard` on a recipe with [run.tracker_options.wandb] was refused as "options
+    for 'wandb', which run.trackers does not select"; the recipe's own selection still checks them."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = make_toy_recipe(count=32, tail='trackers = ["wandb"]\n[run.tracker_options.wandb]\nproject = "nas"\n')
+    out = CliRunner().invoke(main, ["run", str(recipe), "-q", "--tracker", "tensorboard", "--set", "search.epochs=1",
+                                    "--run-dir", str(tmp_path / "switched")])
+    assert out.exit_code == 0, out.output
+    assert list((tmp_path / "switched").rglob("events.out.tfevents*"))
+    kept = CliRunner().invoke(main, ["validate", str(recipe), "--set", 'run.trackers=["tensorboard"]'])
+    assert kept.exit_code == 2 and "options for 'wandb', which run.trackers does not select" in kept.output

@@ -60,7 +60,8 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
     elif recipe is None:
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
     if trackers:  # a TOML array of strings is written like a JSON one
-        overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}")
+        overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}",
+                     *_unselected_options_emptied(recipe, profile, overrides, trackers))
     if ray_output:  # read where Ray is started (automl_nas.execution.cluster.ray_output)
         os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
@@ -120,3 +121,15 @@ def _summary(result: dict) -> dict:
     keys = ("status", "genotype", "metrics", "eval_error", "eval_retry", "expected", "search_time_s", "run_dir", "error",
             "aggregate", "trials")
     return {k: result[k] for k in keys if k in result}
+
+
+def _unselected_options_emptied(recipe: str, profile: str | None, overrides, trackers) -> list[str]:
+    """``--tracker`` replaces run.trackers, so the recipe's options for trackers it no longer
+    selects are emptied (they were refused as options for an unselected tracker, and switching
+    trackers meant editing the recipe); an empty table asks for nothing."""
+    from automl_nas.recipe import load_overridden
+
+    raw = load_overridden(recipe, profile=profile, overrides=overrides)
+    options = ((raw.get("run") or {}).get("tracker_options") or {}) if isinstance(raw.get("run"), dict) else {}
+    names = options if isinstance(options, dict) else {}
+    return [f"run.tracker_options.{json.dumps(name)}={{}}" for name in sorted(set(names) - set(trackers))]

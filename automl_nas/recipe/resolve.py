@@ -96,7 +96,7 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     evaluator = found.ref("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
     trackers = [_tracker(registry, name, f"run.trackers[{i}]", recipe.run.tracker_options.get(name, {}), source,
                          found.messages) for i, name in enumerate(recipe.run.trackers)]
-    unused = sorted(set(recipe.run.tracker_options) - set(recipe.run.trackers))
+    unused = sorted(n for n, options in recipe.run.tracker_options.items() if options and n not in recipe.run.trackers)
     if unused:
         found.messages.append(f"{source}: run.tracker_options: options for {', '.join(map(repr, unused))}, which "
                               f"run.trackers does not select (add the name to run.trackers or remove the table)")
