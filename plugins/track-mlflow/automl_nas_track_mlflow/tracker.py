@@ -42,6 +42,10 @@ class MlflowTracker(Tracker):
     def start(self, run: RunContext, groups: tuple[GroupSpec, ...]) -> None:
         # A tracker meant to work offline makes no usage-telemetry calls unless the user asked for them.
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        # MLflow's own default (7 retries with exponential backoff, 120 s per request) held the
+        # search for minutes per call when the server was down; a tracker must not cost the search that.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
@@ -51,6 +55,8 @@ class MlflowTracker(Tracker):
             # MLflow >= 3.x refuses its file store unless opted in ("maintenance mode"); a folder in
             # the run directory is what issue 19 asks for (offline, no server, travels with the run).
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        else:
+            _reachable(uri)
         self.client = MlflowClient(tracking_uri=uri)
         name = self.config.experiment or run.recipe.name
         found = self.client.get_experiment_by_name(name)
@@ -90,3 +96,19 @@ class MlflowTracker(Tracker):
         self.client.set_tag(self.run_id, "automl.status", record.status)
         self.client.set_terminated(self.run_id, status=_STATUS.get(record.status, "FAILED"))
         self.client = None
+
+
+def _reachable(uri: str, timeout: float = 5.0) -> None:
+    """A server URI that does not accept a TCP connection within ``timeout`` seconds is refused
+    here, at once (the guard then warns once and the search goes on without the tracker)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the MLflow server at {uri} ({exc.strerror or exc})") from None

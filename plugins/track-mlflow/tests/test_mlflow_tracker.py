@@ -63,3 +63,22 @@ def test_alpha_images_and_genotype_texts_are_artifacts(mlflow_run):
     pngs = sorted(art.rglob("*.png"))
     group = next(iter(rd.read_arch_history()[-1].probs))
     assert len([p for p in pngs if f"alpha_{group}" in str(p) and "compressed" not in p.name]) == 3, pngs
+
+
+def test_a_server_that_is_down_is_warned_about_at_once_and_the_search_goes_on(tmp_path, monkeypatch):
+    """An unreachable tracking_uri held the run for 268 s in MLflow's HTTP retries before the warning."""
+    import socket
+    import warnings
+
+    from automl_nas.tracking import TrackerWarning
+
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = run_recipe(tmp_path, TOY, overrides=[f'run.tracker_options.mlflow.tracking_uri="http://127.0.0.1:{port}/"'])
+    assert outcome.result["status"] == "finished"
+    (warned,) = [str(w.message) for w in caught if issubclass(w.category, TrackerWarning)]
+    assert f"cannot reach the MLflow server at http://127.0.0.1:{port}/" in warned and "start()" in warned
