@@ -40,7 +40,7 @@ from automl_nas.safe_pickle import restricted_load
 from automl_nas_eval_tabular.nb201_columns import DATASETS, column, is_accuracy
 from automl_nas_eval_tabular.nb201_text import format_ops, parse_ops
 
-__all__ = ["ImportedTable", "detect_kind", "read_source"]
+__all__ = ["ImportedTable", "detect_kind", "read_source", "table_from_rows"]
 
 ACCEPTED = ("a NATS-Bench topology directory (NATS-tss-v1_0-3ffb9-simple/), its single file "
             "(NATS-tss-v1_0-3ffb9.pickle.pbz2), a NAS-Bench-201 .pth (v1_0-e61699 / v1_1-096897), "
@@ -264,17 +264,20 @@ def _read_csv(path: Path, progress: Progress) -> ImportedTable:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         data = [row for row in reader if row]
-    return _from_rows(path, header, data)
+    return table_from_rows(path, header, data)
 
 
 def _read_parquet(path: Path, progress: Progress) -> ImportedTable:
     import pyarrow.parquet as pq
 
     columns = pq.read_table(path).to_pydict()
-    return _from_rows(path, list(columns), [list(r) for r in zip(*columns.values())])
+    return table_from_rows(path, list(columns), [list(r) for r in zip(*columns.values())])
 
 
-def _from_rows(path: Path, header: list[str], data: list[list[Any]]) -> ImportedTable:
+def table_from_rows(path: Path, header: list[str], data: list[list[Any]]) -> ImportedTable:
+    """A plain table's rows, checked (an 'arch' column, cells that parse, no clashing repeats,
+    finite values, accuracies in 0-100) and with canonical cell strings; ``bench import`` and
+    the ``nb201-table`` evaluator's ``path`` read tables through here."""
     if "arch" not in header:
         other = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
         raise DataError(f"{path}: columns {header} have no 'arch' column"

@@ -48,8 +48,16 @@ def _header(path: Path) -> tuple[str, ...]:
         import pyarrow.parquet as pq
 
         return tuple(n for n in pq.read_schema(path).names if n != "arch")
-    with open(path, encoding="utf-8") as fh:
-        return tuple(h.strip() for h in fh.readline().split(",") if h.strip() and h.strip() != "arch")
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            header = [h.strip() for h in fh.readline().split(",")]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"nb201-table: {path} is not a UTF-8 CSV text file ({exc})",
+                        hint="point `path` at the CSV (or Parquet) table, re-exported as UTF-8") from None
+    if "arch" not in header:
+        raise DataError(f"nb201-table: {path} has columns {header} but no 'arch' column",
+                        hint="point `path` at a table whose column 'arch' holds the NAS-Bench-201 cell strings")
+    return tuple(h for h in header if h and h != "arch")
 
 
 def check_table(config: Any, component: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, RecipeError, missing_file
 from automl_nas_eval_tabular.config import TableConfig
-from automl_nas_eval_tabular.nb201_import import same_value
+from automl_nas_eval_tabular.nb201_import import table_from_rows
 from automl_nas_eval_tabular.nb201_text import canonical_text
 from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_columns
 
@@ -33,48 +33,44 @@ __all__ = ["Nb201Table", "load_table"]
 Table = tuple[tuple[str, ...], dict[str, tuple[float, ...]]]
 
 
-def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None) -> Table:
+def load_table(path: str | os.PathLike, columns: tuple[str, ...] | None = None, *, checked: bool = True) -> Table:
     """``(metric columns, {arch: values})`` of a table file (cached); a Parquet file is read
-    only for ``columns`` (all when ``None``), which keeps a full NB201 table's load small."""
+    only for ``columns`` (all when ``None``), which keeps a full NB201 table's load small.
+    ``checked``: a user's file gets the checks of ``automl bench import`` (:func:`table_from_rows`);
+    the store's own table, checked when it was imported, is read as it is."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"nb201-table: {missing_file(p)}",
                         hint="fix `path = ...` in the evaluator options, or drop it to use the installed table "
                              "(`automl bench import nb201 PATH` / `automl bench fetch nb201`)")
     stat = p.stat()
-    return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns, columns)
+    return _load_cached(str(p.resolve()), stat.st_size, stat.st_mtime_ns, columns, checked)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | None) -> Table:
+def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | None, checked: bool) -> Table:
     header, rows = _read_parquet(path, wanted) if path.endswith((".parquet", ".pq")) else _read_csv(path)
-    if "arch" not in header:
-        raise DataError(f"nb201-table: {path} has columns {list(header)} but no 'arch' column",
-                        hint="point `path` at a table whose column 'arch' holds the cell strings")
-    a = header.index("arch")
-    columns = tuple(h for i, h in enumerate(header) if i != a)
-    table: dict[str, tuple[float, ...]] = {}
-    first_row: dict[str, int] = {}
-    for n, row in enumerate(rows, start=2):
+    if checked:  # a table named by `path` skipped every check `automl bench import` makes
         try:
-            cell, values = str(row[a]), tuple(float(v) for i, v in enumerate(row) if i != a)
-        except (ValueError, TypeError, IndexError) as exc:
-            raise DataError(f"nb201-table: {path} row {n} is malformed ({exc})", hint="repair or re-export the table") from exc
-        if cell in table and not all(map(same_value, table[cell], values)):
-            # a lookup would answer with whichever row came last (as `automl bench import` refuses)
-            raise DataError(f"nb201-table: {path} row {n} repeats the cell of row {first_row[cell]} ({cell}) "
-                            f"with other values", hint="keep one row per cell; NAS-Bench-201 has one result per "
-                                                       "architecture and data set")
-        first_row.setdefault(cell, n)
-        table[cell] = values
-    return columns, table
+            arch, columns = table_from_rows(Path(path), list(header), rows)[:2]
+        except DataError as exc:
+            raise DataError(f"nb201-table: {exc.message}", hint=exc.hint) from None
+        names = tuple(columns)
+        return names, {cell: tuple(columns[c][i] for c in names) for i, cell in enumerate(arch)}
+    a = header.index("arch")
+    names = tuple(h for i, h in enumerate(header) if i != a)
+    return names, {str(row[a]): tuple(float(v) for i, v in enumerate(row) if i != a) for row in rows}
 
 
 def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark is not a name
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        return [h.strip() for h in header], [row for row in reader if row]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark is not a name
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            return [h.strip() for h in header], [row for row in reader if row]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"nb201-table: {path} is not a UTF-8 CSV text file ({type(exc).__name__}: {exc})",
+                        hint="point `path` at the CSV (or Parquet) table, re-exported as UTF-8") from None
 
 
 def _read_parquet(path: str, wanted: tuple[str, ...] | None = None) -> tuple[list[str], list[list[object]]]:
@@ -139,7 +135,7 @@ class Nb201Table(Evaluator):
         if self._carried is not None:
             return self._carried
         path, columns = self._resolve()
-        return load_table(path, columns)
+        return load_table(path, columns, checked=self.config.path is not None)
 
     @property
     def metrics(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -149,6 +145,8 @@ class Nb201Table(Evaluator):
 
     def check(self, space: Any, data: Any) -> None:
         check_nb201_space(self.name, space)
+        if self.config.path is not None:  # read (and checked) now, not after the search
+            self._table()
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext | None = None) -> dict[str, float]:
         columns, table = self._table()

@@ -321,3 +321,36 @@ def test_columns_that_are_not_accuracies_keep_any_finite_value(tmp_path):
     assert [is_accuracy(c) for c in ("cifar10", "cifar100_valid", "ImageNet16-120_test_s777", "cifar10_valid_12ep",
                                      "cifar10_flops", "cifar10_test", "cifar10_valid_s1")] == [
         True, True, True, True, False, False, False]
+
+
+def test_a_table_named_by_path_gets_the_checks_of_bench_import_before_the_run(tmp_path):
+    """A table without 'arch' passed validate and the run's preflight (the search ran, then
+    eval_error); a binary file was an internal UnicodeDecodeError; a malformed op was accepted."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "snas.toml"
+    a, b = syn.archs(2)
+    (tmp_path / "noarch.csv").write_text(f"genotype,cifar10\n{a},90\n")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(128, 256)) * 20)
+    bad_op = a.replace("none", "nor_conv_9x9", 1) if "none" in a else "|nor_conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    (tmp_path / "badop.csv").write_text(f"arch,cifar10\n{b},90\n{bad_op},80\n")
+    (tmp_path / "percent.csv").write_text(f"arch,cifar10\n{a},0.9\n{b},0.8\n")
+
+    def invoke(command, name, *extra):
+        override = f'evaluator={{name="nb201-table", path="{tmp_path / name}"}}'
+        return CliRunner().invoke(main, [command, str(recipe), "-p", "quick", "--set", override, *extra])
+
+    for name, message in [("noarch.csv", "has columns ['genotype', 'cifar10'] but no 'arch' column"),
+                          ("binary.csv", "is not a UTF-8 CSV text file")]:
+        out = invoke("validate", name)
+        assert out.exit_code == 4 and message in out.output, out.output
+    for name, message in [("badop.csv", "row 3 is malformed (bad entry 'nor_conv_9x9"),
+                          ("percent.csv", "column 'cifar10' holds fractions")]:
+        run_dir = tmp_path / f"run-{name}"
+        out = invoke("run", name, "-q", "--run-dir", str(run_dir))
+        assert out.exit_code == 4 and message in out.output, out.output
+        assert not run_dir.exists()  # refused before the search, not recorded as its eval_error
