@@ -50,7 +50,11 @@ class PygNodeSet(DatasetProvider):
             # PyG downloads and processes in place: trials starting together on one machine take
             # turns, so the later ones read the first one's finished files.
             with exclusive(root, f"pyg-{pyg_name}"):
-                data = getattr(datasets, kind)(str(root), pyg_name)[0]
+                data = _offline(getattr(datasets, kind), cfg.download)(str(root), pyg_name)[0]
+        except _NoDownload:
+            _drop_if_empty(folder / "raw")  # PyG made it before asking to download: it would pass the check above
+            raise DataError(f"pyg data set {cfg.dataset!r}: the files in {folder} are incomplete, and download = "
+                            f"false", hint=fix) from None
         except Exception as exc:  # network down, truncated archive, processed files of another PyG version
             raise DataError(f"pyg data set {cfg.dataset!r} could not be read from {folder}: {type(exc).__name__}: {exc}",
                             hint=fix) from exc
@@ -60,3 +64,26 @@ class PygNodeSet(DatasetProvider):
             splits = random_split(data.num_nodes, cfg.train_nodes, cfg.valid_nodes, cfg.seed)
         return make_graphset(cfg.dataset, data.x, data.edge_index, data.y, splits, source=f"torch_geometric {kind}({pyg_name}) in {folder}",
                              where=str(folder), fix=fix)
+
+
+class _NoDownload(Exception):
+    """PyG asked to download with ``download = false``."""
+
+
+def _offline(cls: type, download: bool) -> type:
+    """``cls``, or with ``download = false`` a subclass whose ``download`` refuses: PyG downloads
+    whenever a raw file is missing, so a folder with some files went to the network anyway."""
+    if download:
+        return cls
+
+    def refuse(self) -> None:
+        raise _NoDownload
+
+    return type(cls.__name__, (cls,), {"download": refuse})
+
+
+def _drop_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:  # not empty (a user's partial copy stays), or absent
+        pass

@@ -199,3 +199,18 @@ def test_the_node_split_options_reach_the_plugin_through_a_recipe_beside_the_hos
     assert len(graph.train_idx) == round(plan.dataset.config.nodes * 0.1)
     with pytest.raises(RecipeError, match=r"train_nodes \+ valid_nodes = 1.10 leaves no test nodes"):
         plan_recipe(recipe, registry, profile="quick", overrides=["data.train_nodes=0.9", "data.valid_nodes=0.2"])
+
+
+def test_pyg_with_download_false_never_goes_to_the_network_for_a_partial_folder(tmp_path, monkeypatch):
+    """An empty raw/ (left by a failed download) passed the folder check, and PyG then downloaded
+    anyway: a DNS error from github.com with download = false."""
+    def no_network(*args, **kwargs):
+        raise AssertionError("PyG went to the network with download = false")
+
+    monkeypatch.setattr("torch_geometric.data.download.download_url", no_network)
+    monkeypatch.setattr("torch_geometric.datasets.planetoid.download_url", no_network, raising=False)
+    (tmp_path / "Cora" / "raw").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"the files in .*Cora are incomplete, and download = false") as err:
+        PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path))).load()
+    assert "download = true" in err.value.hint
+    assert not (tmp_path / "Cora" / "raw").exists()  # the next run says "no files" again, not "incomplete"
