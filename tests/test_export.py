@@ -205,3 +205,11 @@ def test_the_export_records_how_images_were_normalised_for_the_network(tmp_path)
     shaped = CliRunner().invoke(main, ["export", DRNAS_CELL, "--out", str(tmp_path / "bare"), "--input", "3x8x8",
                                        "--onnx-exporter", "legacy"])
     assert shaped.exit_code == 0 and json.loads((tmp_path / "bare" / "genotype.json").read_text())["preprocess"] is None
+
+
+def test_a_graph_genotype_string_is_refused_before_any_file_not_a_tracing_error(tmp_path):
+    """Without a data set to say so, the graph network was traced on an image tensor:
+    `AttributeError: 'Tensor' object has no attribute 'x'`, blamed on the space, and an empty --out."""
+    out = CliRunner().invoke(main, ["export", "link=[0,1,1,1] ops=[gcn,gcn,gcn,gcn]", "--out", str(tmp_path / "g")])
+    assert out.exit_code == 2 and "networks of the 'gnn' space take a whole graph" in out.output
+    assert "-e gnn-train" in out.output and not (tmp_path / "g").exists()

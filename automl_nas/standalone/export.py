@@ -62,6 +62,10 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         raise RunError(f"{weights}: the checkpoint was trained for genotype {job['genotype']!r}, not {genotype.text!r}",
                        hint="export the checkpoint's own genotype (see job.json next to it)")
     inputs, preprocess = _inputs(plan, registry, input_shape, num_classes)
+    if not isinstance(space.example_input(inputs, 1), torch.Tensor):  # a genotype string carries no data set
+        raise RecipeError(f"export writes image networks (input 1xCxHxW), and networks of the {space.name!r} space "
+                          f"take a whole graph: they are not exportable yet",
+                          hint="score the genotype with `automl eval TARGET -e gnn-train --data sbm` instead")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(plan.recipe.seed)
         net = space.build_network(genotype, inputs)
