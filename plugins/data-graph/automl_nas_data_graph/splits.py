@@ -46,6 +46,14 @@ def make_graphset(name: str, x, edge_index, y, splits, *, source: str, where: st
         problems.append("edge_index names nodes outside 0..nodes-1")
     if not problems and (y.min() < 0 if len(y) else False):
         problems.append("y has negative labels")
+    elif not problems and len(y):
+        present = torch.unique(y)
+        if len(present) != int(present[-1]) + 1:  # a stray code (255, or labels 5..7) grew the classifier
+            problems.append(f"the labels are not the class indices 0..K-1: they go up to {int(present[-1])} but "
+                            f"{int(present[-1]) + 1 - len(present)} of those values never occur")
+    if not problems and x.numel() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        problems.append(f"x holds {bad} non-finite feature value(s) (nan or inf); the first step's loss would be nan")
     for split_name, ids in (("train", train), ("valid", valid), ("test", test)):
         if not problems and len(ids) == 0 and split_name != "test":
             problems.append(f"the {split_name} split is empty")

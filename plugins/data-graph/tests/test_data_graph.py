@@ -214,3 +214,19 @@ def test_pyg_with_download_false_never_goes_to_the_network_for_a_partial_folder(
         PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path))).load()
     assert "download = true" in err.value.hint
     assert not (tmp_path / "Cora" / "raw").exists()  # the next run says "no files" again, not "incomplete"
+
+
+def test_a_graph_file_with_stray_labels_or_nan_features_is_a_data_error(tmp_path):
+    """Labels 5..7 ran with a 8-way classifier; NaN features ran to a "non-finite loss" run error
+    after the run directory existed."""
+    n = 12
+    ring = np.arange(n)
+    edges = np.stack([ring, (ring + 1) % n])
+    np.savez(tmp_path / "labels.npz", x=np.ones((n, 3), np.float32), edge_index=edges, y=ring % 3 + 5)
+    with pytest.raises(DataError, match=r"not the class indices 0..K-1: they go up to 7 but 5 of those values never occur"):
+        GraphFile(GraphFileConfig(path=str(tmp_path / "labels.npz"))).load()
+    x = np.ones((n, 3), np.float32)
+    x[2, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x, edge_index=edges, y=ring % 3)
+    with pytest.raises(DataError, match=r"x holds 1 non-finite feature value"):
+        GraphFile(GraphFileConfig(path=str(tmp_path / "nan.npz"))).load()
