@@ -36,6 +36,10 @@ class GnnTrain(Evaluator):
             raise DataError(f"evaluator 'gnn-train' trains on a graph, but the data set {data.name!r} holds images",
                             hint='use a graph data set ([data] name = "sbm", "pyg" or "graph-file"), or an image '
                                  "evaluator (retrain) for an image space")
+        if len(data.test_idx) == 0:  # test_acc came back null, without a word
+            raise DataError(f"evaluator 'gnn-train' reports accuracy on the test nodes, and the graph {data.name!r} "
+                            f"has none", hint="give the graph a test mask, or let its split leave test nodes "
+                                              "(graph-file without masks: train_nodes + valid_nodes < 1)")
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         data = ctx.data
