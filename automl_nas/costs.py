@@ -124,7 +124,10 @@ class LatencyTable:
 
     def check_space(self, space: SearchSpace, inputs: InputSpec, *, key: str) -> None:
         """Refuse the table unless it was measured for this space configuration and input size."""
-        regen = regenerate_command(space.name, space_options(space), inputs, self.path)
+        # A table made by another tool (not `automl profile-ops`, which needs op_modules) says how.
+        made_by = self.measured.get("regenerate") if isinstance(self.measured, dict) else None
+        regen = (made_by.replace("{out}", self.path) if isinstance(made_by, str)
+                 else regenerate_command(space.name, space_options(space), inputs, self.path))
         if self.space != space.name:
             self._refuse(key, f"was measured for search space {self.space!r}, not {space.name!r}", regen)
         theirs = plain_data(space.fingerprint())
@@ -239,7 +242,14 @@ def regenerate_command(space_name: str, options: dict, inputs: Any, out: str | P
 def _dump(data: dict) -> str:
     """Indented JSON with every flat list on one line (a latency row per line, not a number per line)."""
     text = json.dumps(data, indent=1)
-    return re.sub(r"\[[^\[\]{}]*\]", lambda m: json.dumps(json.loads(m.group(0))), text) + "\n"
+
+    def one_line(match: re.Match) -> str:
+        try:
+            return json.dumps(json.loads(match.group(0)))
+        except json.JSONDecodeError:  # brackets inside a string ("[--set KEY=VALUE]"), not a list
+            return match.group(0)
+
+    return re.sub(r"\[[^\[\]{}]*\]", one_line, text) + "\n"
 
 
 def _toml_literal(value: Any) -> str:

@@ -77,3 +77,22 @@ checkpoint_every = 0
 """)
     assert out.result["status"] == "finished"
     assert out.result["metrics"]["latency"] > 0 and out.result["metrics"]["in_table"] == 1.0
+
+
+def test_a_mismatched_gnn_table_names_the_tool_that_makes_it_not_profile_ops(tmp_path):
+    """The fix named `automl profile-ops gnn ...`, which fails: the GNN space has no op_modules."""
+    import pytest
+
+    from automl_nas.errors import RecipeError
+
+    table = latency_table(GnnSpace(GnnConfig(hidden=16)), InputSpec(channels=16, height=1, width=1), "cora")
+    table.save(tmp_path / "lat.json")  # its "[--set ...]" text survives the one-line-lists layout
+    loaded = read_latency_table(tmp_path / "lat.json")
+    assert loaded.measured["regenerate"] == table.measured["regenerate"]
+    with pytest.raises(RecipeError) as err:
+        loaded.check_space(GnnSpace(GnnConfig(hidden=64)), InputSpec(channels=16, height=1, width=1), key="r.toml: x")
+    assert "hidden (table 16, run 64)" in str(err.value)
+    assert (f"python -m automl_nas_eval_nasbench_graph.latency --dataset cora --recipe RECIPE" in err.value.hint
+            and f"--out {tmp_path / 'lat.json'}" in err.value.hint and "profile-ops" not in err.value.hint)
+    for name in ("gnn-latency-cora.json", "gnn-latency-cora-quick.json"):  # the shipped tables say it too
+        assert "automl_nas_eval_nasbench_graph.latency" in json.loads((ROOT / "recipes" / name).read_text())["measured"]["regenerate"]
