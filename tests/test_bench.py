@@ -150,3 +150,22 @@ class RaisingTable:
 
     def import_from(self, source, store, progress=None):
         raise KeyError("missing")
+
+
+def test_a_manifest_of_another_format_or_with_stale_columns_is_refused(empty_automl_home):
+    """format_version 99 was read as ours; columns that disagreed with the Parquet file gave an
+    evaluation with `"metrics": {}`."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["bench", "import", "nb201", str(CSV), "-q"]).exit_code == 0
+    manifest_file = empty_automl_home / "benchmarks" / "nb201" / "manifest.json"
+    good = manifest_file.read_text()
+    manifest = json.loads(good)
+    manifest_file.write_text(json.dumps({**manifest, "format_version": 99}))
+    row = _list(runner)["nb201"]
+    assert not row["installed"] and "stored in format 99; this automl-nas reads format 1" in row["detail"]
+    manifest_file.write_text(json.dumps({**manifest, "columns": ["foo"]}))
+    out = runner.invoke(main, ["eval", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+                                       "nor_conv_3x3~2|", "-e", "nb201-table", "-q"])
+    assert out.exit_code == 4 and "manifest lists the columns ['foo']" in out.output, out.output
+    manifest_file.write_text(good)
+    assert _list(runner)["nb201"]["installed"]

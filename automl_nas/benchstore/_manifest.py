@@ -49,7 +49,14 @@ class Manifest:
         try:
             raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
             known = {f.name for f in attrs.fields(cls)}
-            return cls(**{k: v for k, v in raw.items() if k in known})
+            manifest = cls(**{k: v for k, v in raw.items() if k in known})
         except (OSError, ValueError, TypeError) as exc:
             raise DataError(f"{path}: unreadable benchmark manifest ({type(exc).__name__}: {exc})",
                             hint=f"delete {path.parent} and import the table again (`automl bench import ...`)") from exc
+        if manifest.format_version != FORMAT_VERSION:  # a newer writer's layout may mean other columns
+            newer = manifest.format_version > FORMAT_VERSION if isinstance(manifest.format_version, int) else False
+            raise DataError(f"{path}: the table was stored in format {manifest.format_version!r}; this automl-nas "
+                            f"reads format {FORMAT_VERSION}",
+                            hint=("upgrade automl-nas, or " if newer else "") + f"import the table again with this "
+                                 f"version (`automl bench import {path.parent.name} PATH`)")
+        return manifest

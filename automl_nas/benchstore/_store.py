@@ -60,7 +60,9 @@ class TableStore:
         if not path.is_file() or not self.table_path(name).is_file():
             return None
         _check_whole(self.table_path(name), name)
-        return Manifest.read(path)
+        manifest = Manifest.read(path)
+        _check_columns(self.table_path(name), manifest, name)
+        return manifest
 
     def write(self, name: str, arch: Sequence[str], columns: Mapping[str, Sequence[float | None]], *,
               source: str, source_kind: str, source_sha256: str = "", notes: Sequence[str] = ()) -> Manifest:
@@ -138,6 +140,17 @@ def _check_whole(path: Path, name: str) -> None:
     if head != b"PAR1" or tail != b"PAR1" or path.stat().st_size < 12:
         raise DataError(f"benchmark table {name!r}: {path} is damaged or cut short (not a whole Parquet file)",
                         hint=f"import it again: `automl bench import {name} PATH` (or `automl bench fetch {name}`)")
+
+
+def _check_columns(path: Path, manifest: Manifest, name: str) -> None:
+    """The manifest's columns are the Parquet file's (its schema, a few bytes at the end): lookups
+    pick columns by the manifest, and a stale one gave `"metrics": {}`."""
+    import pyarrow.parquet as pq
+
+    stored = [c for c in pq.read_schema(path).names if c != "arch"]
+    if list(manifest.columns) != stored:
+        raise DataError(f"benchmark table {name!r}: its manifest lists the columns {list(manifest.columns)} but "
+                        f"{path} holds {stored}", hint=f"import it again: `automl bench import {name} PATH`")
 
 
 def _float(value: float | None) -> float:
