@@ -94,3 +94,33 @@ def test_unwritable_out_is_a_run_error(tmp_path):
     result = profile("nb201", "--set", "space.channels=4", "--set", "space.cells_per_stage=1", "--input", "3x8x8",
                      *TINY_TIMING, "-q", "--out", str(blocker / "t.json"))
     assert result.exit_code == 5 and "cannot write the latency table" in result.output
+
+
+def test_out_never_replaces_a_run_s_records_or_a_file_that_is_not_a_latency_table(tmp_path):
+    """`--out runs/v/result.json` replaced a finished run's result (and `.../checkpoints/last.pt`
+    its checkpoint): `automl eval` then said the run had no genotype."""
+    import json
+
+    args = ["nb201", "--set", "space.channels=4", "--set", "space.cells_per_stage=1", "--input", "3x8x8", *TINY_TIMING]
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for name, text in (("recipe.toml", 'name = "x"\n'), ("result.json", json.dumps({"status": "finished"})),
+                       ("checkpoints/last.pt", "weights")):
+        (run / name).write_text(text)
+    for target in (run / "result.json", run / "checkpoints" / "last.pt", run / "new.json"):
+        result = profile(*args, "--out", str(target))
+        assert result.exit_code == 5 and f"lies inside the records of {run}" in result.output, result.output
+    assert json.loads((run / "result.json").read_text()) == {"status": "finished"}
+    assert (run / "checkpoints" / "last.pt").read_text() == "weights" and not (run / "new.json").exists()
+    other = tmp_path / "notes.json"
+    other.write_text('{"mine": true}')
+    result = profile(*args, "--out", str(other))
+    assert result.exit_code == 5 and "exists and is not a latency table; it is left as it is" in result.output
+    assert other.read_text() == '{"mine": true}'
+    table = tmp_path / "lat.json"
+    assert profile(*args, "--out", str(table)).exit_code == 0
+    assert profile(*args, "--out", str(table)).exit_code == 0  # a latency table is replaced
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "recipe.toml").write_text('name = "mine"\n')  # a folder with a recipe is not a run
+    assert profile(*args, "--out", str(project / "lat.json")).exit_code == 0

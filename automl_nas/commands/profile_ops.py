@@ -55,6 +55,7 @@ def profile_ops(space_name, overrides, recipe, profile, input_shape, device, bat
     from automl_nas.devices import set_threads
     from automl_nas.profiling import TimingSettings, profile_space
 
+    _refuse_to_overwrite(Path(out))  # before minutes of timing
     space, inputs, space_label, component = _space_and_inputs(space_name, recipe, profile, overrides, input_shape)
     device = _check_device(device)
     set_threads(threads, key="--threads")
@@ -153,6 +154,29 @@ def _check_device(device: str) -> str:
     if kind == "cuda" and not torch.cuda.is_available():
         raise RunError(f"--device {device!r} but no CUDA device is available", hint="use --device cpu")
     return device
+
+
+def _refuse_to_overwrite(out: Path) -> None:
+    """--out may replace a latency table and write anywhere else, except into the records of a
+    run, a seed batch or a study: it replaced a finished run's result.json and its checkpoint."""
+    from automl_nas.costs import read_latency_table
+
+    def records(place: Path) -> bool:  # a project folder with a recipe.toml of its own is not one
+        ran = any((place / n).exists() for n in ("result.json", "metrics.jsonl", "env.json", "search.json", "checkpoints"))
+        return ((place / "recipe.toml").is_file() and ran) or any(
+            (place / n).is_file() for n in ("batch.json", "study.json"))
+
+    folder = out.expanduser().resolve().parent
+    for place in (folder, *folder.parents):
+        if records(place):
+            raise RunError(f"--out {out} lies inside the records of {place}, which are never written by other "
+                           f"commands; nothing was written", hint="pass a path outside run, batch and study directories")
+    if out.exists():
+        try:
+            read_latency_table(out)
+        except ValueError:
+            raise RunError(f"--out {out} exists and is not a latency table; it is left as it is",
+                           hint="pass a new file name, or the path of a latency table to replace") from None
 
 
 def _write(table, out: Path) -> None:
