@@ -4,6 +4,7 @@ load errors, built fresh from entry points; and the single-run entry points on t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -98,8 +99,14 @@ def run_recipe_file(path: str | Path, *, profile: str | None = None, overrides: 
 def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), session: Session | None = None) -> dict[str, Any]:
     """Continue ``run_dir`` from its checkpoint with the recipe saved in it (under ``torchrun``,
     rank R > 0 continues its own ``run_dir-rankR``)."""
-    from automl_nas.records.rundir import rank_path
+    from automl_nas.records.rundir import rank_path, recorded_world_size, resume_command
 
+    ran, now = recorded_world_size(run_dir), int(os.environ.get("WORLD_SIZE", "1"))
+    first = RunDir(run_dir)
+    if ran != now and first.recipe_file.is_file() and getattr(first.read_result(), "status", "") != "finished":
+        # one rank would continue alone (and the others stay stopped), or a rank finds no records
+        raise RunError(f"{run_dir} was run by {ran} process(es); this resume has {now}",
+                       hint=f"resume it as it ran: `{resume_command(run_dir, ran)}`")
     rd = RunDir(rank_path(run_dir))
     if not rd.recipe_file.exists():
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")

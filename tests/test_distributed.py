@@ -167,3 +167,47 @@ def test_killing_the_process_of_a_ranked_trial_leaves_no_rank_running(tmp_path, 
     while time.time() < deadline and ranks_alive():
         time.sleep(0.5)
     assert not ranks_alive()
+
+
+def test_a_batch_that_does_not_split_across_the_ranks_is_a_recipe_error_before_any_directory(tmp_path, make_toy_recipe):
+    """`data.batch_size = 63` on 2 ranks was an internal ValueError per rank, after both run
+    directories existed."""
+    recipe = make_toy_recipe(count=32)
+    proc = subprocess.run([*torchrun_command(2), "-m", "automl_nas.cli", "run", str(recipe), "-q",
+                           "--run-dir", str(tmp_path / "D"), "--set", "data.batch_size=15"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    assert proc.returncode != 0
+    assert "recipe error" in proc.stderr and "data.batch_size = 15 does not split into 2 equal parts" in proc.stderr
+    assert "internal error" not in proc.stderr
+    assert not (tmp_path / "D").exists() and not (tmp_path / "D-rank1").exists()
+
+
+def test_a_run_of_two_processes_is_resumed_by_two_and_its_hints_say_torchrun(tmp_path, monkeypatch):
+    """`automl run --resume` (the hint every rank printed) continued rank 0 alone to "finished",
+    leaving rank 1 stopped for good; 3 processes found no `-rank2` records."""
+    import json
+
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+    from automl_nas.engine.distributed import is_lost_rank
+    from automl_nas.records.rundir import recorded_world_size, resume_command
+
+    run = tmp_path / "D"
+    run.mkdir()
+    (run / "recipe.toml").write_text('name = "x"\n')
+    (run / "env.json").write_text(json.dumps({"world_size": 2}))
+    out = CliRunner().invoke(main, ["run", "--resume", str(run)])
+    assert out.exit_code == 5 and f"{run} was run by 2 process(es); this resume has 1" in out.output
+    assert f"torchrun --nproc-per-node 2 $(command -v automl) run --resume {run}" in out.output
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "2")
+    out = CliRunner().invoke(main, ["run", "--resume", str(run)])
+    assert out.exit_code == 5 and "this resume has 3" in out.output  # not "D-rank2 is not a run directory"
+    assert resume_command(tmp_path / "D-rank1", 2) == f"torchrun --nproc-per-node 2 $(command -v automl) run --resume {run}"
+    (run / "env.json").unlink()  # records kept before the world size was: counted from the rank directories
+    (tmp_path / "D-rank1").mkdir()
+    assert recorded_world_size(run) == 2
+    reset = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:28052: "
+                         "Connection reset by peer")
+    assert is_lost_rank(reset) and not is_lost_rank(RuntimeError("shape mismatch")) and not is_lost_rank(KeyError("x"))

@@ -106,3 +106,13 @@ def leave() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def is_lost_rank(exc: BaseException) -> bool:
+    """Whether ``exc`` is the collective of a process group whose peer went away (killed rank,
+    lost node): gloo's "Connection reset by peer"/"Connection closed", NCCL's remote errors."""
+    name = type(exc).__name__
+    text = str(exc)
+    return (name in ("DistBackendError", "DistNetworkError") or
+            (isinstance(exc, RuntimeError) and any(k in text for k in ("gloo", "NCCL", "Connection reset by peer",
+                                                                        "Connection closed by peer"))))

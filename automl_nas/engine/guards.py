@@ -8,6 +8,7 @@ import signal
 
 from automl_nas.engine.readout import StepValues
 from automl_nas.errors import Interrupted, RunError, out_of_memory_as
+from automl_nas.records.rundir import resume_command
 
 
 class NumericalFault(RunError):
@@ -53,7 +54,7 @@ class Guard:
                 hint=f"start the run again needing less memory per step: a smaller data.batch_size (the recipe's is "
                      f"{search.recipe.data.batch_size}), run.bf16 = true on a GPU, a space option that recomputes "
                      f"activations in backward (e.g. space.checkpointing, where the space has it), or a device with "
-                     f"more free memory; if other processes held the memory, `automl run --resume {run.run_dir.path}` "
+                     f"more free memory; if other processes held the memory, `{resume_command(run.run_dir.path)}` "
                      f"continues")
 
         return out_of_memory_as(stopped)
@@ -65,7 +66,7 @@ class Guard:
     def _interrupted(self, said: str) -> Interrupted:
         run = self.search.run
         if run.run_dir.checkpoint_file.exists():
-            exc = Interrupted(f"{said}; {_kept(run)}", hint=f"resume with `automl run --resume {run.run_dir.path}`")
+            exc = Interrupted(f"{said}; {_kept(run)}", hint=f"resume with `{resume_command(run.run_dir.path)}`")
         else:  # nothing to resume from (run.checkpoint_every = 0, or stopped in the first epoch)
             exc = Interrupted(f"{said}; {_kept(run)}",
                               hint=f"start it again: `automl run {run.run_dir.recipe_file}` (a new run directory)")

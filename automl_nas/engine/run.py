@@ -91,6 +91,13 @@ class Search:
         self.forward_net = torch.compile(supernet, mode=recipe.run.compile_mode) if recipe.run.compile else supernet
         self.graph_watch = GraphWatch()
         self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
+        if self.world.size > 1 and not isinstance(self.data, GraphSet):  # each global batch splits evenly
+            dcfg = recipe.data
+            for key, size in (("data.batch_size", dcfg.batch_size), ("data.arch_batch_size", dcfg.arch_batch_size)):
+                if size % self.world.size:
+                    raise RecipeError(f"{plan.source}: {key} = {size} does not split into {self.world.size} equal "
+                                      f"parts, one per process", hint=f"set {key} to a multiple of {self.world.size} "
+                                      f"(torchrun --nproc-per-node), e.g. {size - size % self.world.size or self.world.size}")
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
         self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None
         learnable = self.sampler.learnable
@@ -541,8 +548,8 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
         exc.result = result.to_json()  # the CLI prints it on stdout too
         _end(run_dir, hooks, run, result, failing=True)
         raise
-    except Exception as exc:  # a bug: the run still ends recorded, its finished epochs kept
-        failure = _unexpected(search, exc)
+    except Exception as exc:  # a bug, or a lost peer process: the run still ends recorded, its finished epochs kept
+        failure = _lost_rank(search, exc) or _unexpected(search, exc)
         result = attrs.evolve(base, status="failed", error=str(failure) if failure else f"{type(exc).__name__}: {exc}",
                               epochs_done=len(search.history),
                               genotype=search.history[-1]["genotype"] if search.history else None)
@@ -556,9 +563,25 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
     return result
 
 
+def _lost_rank(search: Search, exc: Exception) -> AutomlError | None:
+    """Under torchrun, a collective whose peer died (a killed rank, a lost node) as a RunError
+    with the torchrun line that resumes the run, not an internal error."""
+    from automl_nas.engine.distributed import is_lost_rank
+    from automl_nas.errors import RunError
+    from automl_nas.records.rundir import resume_command
+
+    if search.world.size <= 1 or not is_lost_rank(exc):
+        return None
+    done = len(search.history)
+    return RunError(f"another process of this {search.world.size}-process run was lost (killed, or its node went away) "
+                    f"after {done} finished epoch(s): {str(exc).splitlines()[0][:200]}",
+                    hint=f"continue every rank from the last checkpoint with `{resume_command(search.run.run_dir.path)}`")
+
+
 def _unexpected(search: Search, exc: Exception) -> AutomlError | None:
     """A plugin's bug as a :class:`PluginError` naming the component, or ``None`` for the host's."""
     from automl_nas.engine.blame import blamed_component, component_failure
+    from automl_nas.records.rundir import resume_command
 
     plan = search.plan
     chosen = [plan.space, plan.dataset, plan.sampler, *plan.objectives, plan.evaluator, *plan.trackers]
@@ -569,8 +592,8 @@ def _unexpected(search: Search, exc: Exception) -> AutomlError | None:
     where = f"in epoch {done + 1}" if done < search.recipe.search.epochs else "after the search"
     return component_failure(exc, component, where=where,
                              hint=f"the run is kept with its {done} finished epoch(s); fix or update the plugin "
-                                  f"(AUTOML_NAS_DEBUG=1 shows the traceback), then `automl run --resume "
-                                  f"{search.run.run_dir.path}` continues from its checkpoint")
+                                  f"(AUTOML_NAS_DEBUG=1 shows the traceback), then "
+                                  f"`{resume_command(search.run.run_dir.path)}` continues from its checkpoint")
 
 
 def _finish(search: Search, base: RunResult, last: dict) -> RunResult:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -92,6 +93,26 @@ def rank_path(path: str | Path) -> Path:
     path = Path(path)
     rank = int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
     return path if rank == 0 else path.with_name(f"{path.name}-rank{rank}")
+
+
+def resume_command(run_dir: str | Path, size: int | None = None) -> str:
+    """The command that continues ``run_dir``: ``automl run --resume DIR``, or for a run of
+    ``size`` processes (default: this launch's) the torchrun line over rank 0's directory."""
+    size = int(os.environ.get("WORLD_SIZE", "1")) if size is None else size
+    if size <= 1:
+        return f"automl run --resume {run_dir}"
+    base = re.sub(r"-rank\d+$", "", str(run_dir))
+    return f"torchrun --nproc-per-node {size} $(command -v automl) run --resume {base}"
+
+
+def recorded_world_size(run_dir: str | Path) -> int:
+    """How many processes ran ``run_dir`` (rank 0's directory): ``env.json``'s ``world_size``,
+    else (records written before it was kept) one plus its ``-rankR`` siblings."""
+    path = Path(run_dir)
+    try:
+        return int(json.loads((path / "env.json").read_text())["world_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1 + sum(1 for _ in path.parent.glob(f"{glob.escape(path.name)}-rank[0-9]*"))
 
 
 def safe_name(name: str) -> str:
@@ -321,7 +342,8 @@ def environment(device: str, seed: int, dataset: str, source: str = "") -> dict:
         if name.startswith("automl-nas") or name in ("torch", "torchvision", "numpy", "pluggy", "attrs", "cattrs", "ray", "optuna"):
             packages[name] = dist.version
     info = {"python": platform.python_version(), "platform": platform.platform(), "packages": dict(sorted(packages.items())),
-            "device": device, "seed": seed, "dataset": dataset, "dataset_source": source}
+            "device": device, "seed": seed, "dataset": dataset, "dataset_source": source,
+            "world_size": int(os.environ.get("WORLD_SIZE", "1"))}  # torchrun processes: a resume must match
     try:
         import torch
 

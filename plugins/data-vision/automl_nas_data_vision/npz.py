@@ -23,8 +23,8 @@ __all__ = ["NpzDataset", "to_channels_first"]
 
 
 def to_channels_first(x: np.ndarray) -> np.ndarray:
-    """NHWC -> NCHW when the last dim is a channel count (1, 3) and dim 1 is not."""
-    if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+    """NHWC -> NCHW when the last dim is a channel count (1, 3, 4: RGBA) and dim 1 is not."""
+    if x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     return x
 
@@ -73,7 +73,13 @@ class NpzDataset(DatasetProvider):
                 x, y = archive["x"], archive["y"]
         except DataError:
             raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except ValueError as exc:
+            if "allow_pickle" in str(exc):  # an intact file whose array holds Python objects
+                raise DataError(f"npz: {path}: an array holds Python objects (dtype object), which are never "
+                                f"unpickled from a data file", hint=fix) from None
+            raise DataError(f"npz: {path} is truncated or not a .npz archive ({type(exc).__name__}: {exc})",
+                            hint="re-create or re-copy the file") from exc
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
             raise DataError(f"npz: {path} is truncated or not a .npz archive ({type(exc).__name__}: {exc})",
                             hint="re-create or re-copy the file") from exc
         if x.dtype != np.uint8:
@@ -113,6 +119,9 @@ class NpzDataset(DatasetProvider):
                             f"but {absent} of those values never occur ({shown})",
                             hint="remap the labels to 0..K-1, or declare the class count with data.num_classes = K "
                                  "when some classes are absent from this file")
+        if len(present) < 2:  # a 1-output classifier learns nothing (loss 0, accuracy 100 %)
+            raise DataError(f"npz: {path}: every label is {int(present[0]) if len(present) else 'absent'}; a "
+                            f"classifier needs at least 2 classes", hint="use a file with images of 2 or more classes")
         return len(present)
 
 

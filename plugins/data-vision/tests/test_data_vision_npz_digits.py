@@ -111,3 +111,19 @@ def test_entry_point_and_descriptors_without_torch():
     names = {c.name for c in hooks.automl_register_datasets()}
     assert names == {"cifar10", "cifar100", "imagenet16-120", "npz", "digits"}
     assert "torch" not in vars(hooks)
+
+
+def test_rgba_channels_last_an_object_label_array_and_a_single_class(tmp_path):
+    """RGBA (N, 32, 32, 4) was read as 32 channels of 32x4 images; an object-dtype y was called
+    a damaged file; a single class trained a 1-output classifier to 100 %."""
+    rgba = np.random.default_rng(0).integers(0, 255, (6, 8, 8, 4), dtype=np.uint8)
+    np.savez(tmp_path / "rgba.npz", x=rgba, y=np.arange(6) % 2)
+    data = _load(tmp_path / "rgba.npz")
+    assert data.train_x.shape == (6, 4, 8, 8) and torch.equal(data.train_x[0, 3], torch.from_numpy(rgba[0, :, :, 3]))
+    np.savez(tmp_path / "obj.npz", x=np.zeros((4, 3, 4, 4), np.uint8), y=np.array([0, 1, 0, 1], dtype=object))
+    with pytest.raises(DataError, match=r"an array holds Python objects \(dtype object\)") as err:
+        _load(tmp_path / "obj.npz")
+    assert "truncated" not in str(err.value)
+    np.savez(tmp_path / "one.npz", x=np.zeros((4, 3, 4, 4), np.uint8), y=np.zeros(4, int))
+    with pytest.raises(DataError, match="every label is 0; a classifier needs at least 2 classes"):
+        _load(tmp_path / "one.npz")

@@ -46,6 +46,7 @@ class Retrain(Evaluator):
 
     def check(self, space: Any, data: Any) -> None:
         _check_data(data)
+        _settings(self.config, space.name)
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         cfg = self.config
@@ -133,9 +134,14 @@ def _check_data(data: Any) -> ImageSet:
 
 def _settings(cfg: RetrainConfig, space_name: str) -> tuple[RetrainSettings, dict, str]:
     try:
-        return resolve_settings(cfg, space_name)
+        settings, network, preset = resolve_settings(cfg, space_name)
     except ValueError as exc:
         raise RecipeError(f"evaluator.preset: {exc}", hint="set evaluator.preset = \"auto\"") from None
+    if settings.lr_min > settings.lr:  # the cosine "decay" would raise the learning rate, as the search refuses
+        raise RecipeError(f"evaluator.lr_min = {settings.lr_min} exceeds evaluator.lr = {settings.lr} (preset "
+                          f"{preset!r} with the recipe's values): the cosine schedule anneals lr down to lr_min",
+                          hint="set evaluator.lr_min <= evaluator.lr")
+    return settings, network, preset
 
 
 def _build(space, genotype: Genotype, inputs: InputSpec) -> torch.nn.Module:

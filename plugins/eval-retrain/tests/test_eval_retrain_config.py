@@ -95,3 +95,17 @@ def test_bad_inputs_are_clear_errors(nb201_space, blobs):
     with pytest.raises(RecipeError, match="drop_path_prob = 0.2: the Nb201Network network has no drop-path"):
         Retrain(RetrainConfig(epochs=1, drop_path_prob=0.2, network={"channels": 2, "cells_per_stage": 1})).evaluate(
             genotype, EvalContext(space=nb201_space, data=blobs, log=lambda _: None))
+
+
+def test_lr_min_above_lr_and_a_graph_are_refused_by_check_before_any_training(nb201_space, blobs):
+    """`lr_min = 1` trained with a rising "cosine decay" (`lr 0.55` at epoch 2); the search refuses it."""
+    with pytest.raises(RecipeError, match=r"evaluator.lr_min = 1.0 exceeds evaluator.lr = 0.1 .* anneals lr down"):
+        Retrain(RetrainConfig(lr_min=1.0)).check(nb201_space, blobs)
+    with pytest.raises(RecipeError, match=r"evaluator.lr_min = 0.5 exceeds evaluator.lr = 0.2"):
+        Retrain(RetrainConfig(lr=0.2, lr_min=0.5)).check(nb201_space, blobs)
+    Retrain(RetrainConfig(lr=0.2, lr_min=0.2)).check(nb201_space, blobs)
+    from automl_nas_data_graph.config import SbmConfig
+    from automl_nas_data_graph.sbm import Sbm
+
+    with pytest.raises(DataError, match="retrain trains image networks, and the data set 'sbm' is a graph"):
+        Retrain(RetrainConfig()).check(nb201_space, Sbm(SbmConfig(nodes=40)).load())
