@@ -213,3 +213,15 @@ def test_a_graph_genotype_string_is_refused_before_any_file_not_a_tracing_error(
     out = CliRunner().invoke(main, ["export", "link=[0,1,1,1] ops=[gcn,gcn,gcn,gcn]", "--out", str(tmp_path / "g")])
     assert out.exit_code == 2 and "networks of the 'gnn' space take a whole graph" in out.output
     assert "-e gnn-train" in out.output and not (tmp_path / "g").exists()
+
+
+def test_weights_of_another_input_name_the_first_mismatching_tensor_and_the_input_options(tmp_path):
+    """The message kept torch's first line alone ("Error(s) in loading state_dict for Nb201Network:")
+    and the hint spoke only of space options, when the cause was the image channels."""
+    grey = _space("nb201").build_network(_space("nb201").parse(DRNAS_CELL), InputSpec(channels=1, height=8, width=8,
+                                                                                       num_classes=4))
+    torch.save(grey.state_dict(), tmp_path / "w.pt")
+    result = _export(DRNAS_CELL, tmp_path / "out", "--weights", str(tmp_path / "w.pt"))
+    assert result.exit_code == 5, result.output
+    assert "the weights have (4, 1, 3, 3), the network (4, 3, 3, 3)" in result.output
+    assert "--input CxHxW" in result.output and not (tmp_path / "out").exists()

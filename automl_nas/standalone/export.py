@@ -147,9 +147,25 @@ def _space_of_job(plan: EvalPlan, registry, job: dict):
 def _load_state(net, state: dict, weights) -> None:
     try:
         net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise RunError(f"--weights {weights}: the weights do not fit the network of this genotype and space options "
-                       f"({str(exc).splitlines()[0]})", hint="export with the space options the weights were trained with (--set space.KEY=VALUE)") from None
+    except RuntimeError:
+        raise RunError(f"--weights {weights}: the weights do not fit the network of this genotype, space options "
+                       f"and input ({_first_mismatch(net.state_dict(), state)})",
+                       hint="export with what the weights were trained with: the space options (--set space.KEY=VALUE), "
+                            "the image shape (--input CxHxW: a first conv of another channel count) and the class "
+                            "count (--classes N: a classifier of another width)") from None
+
+
+def _first_mismatch(ours: dict, theirs: dict) -> str:
+    """The first tensor that differs, with both shapes (torch's message lists them all, after a
+    first line that names none)."""
+    for key, tensor in ours.items():
+        if key in theirs and tuple(theirs[key].shape) != tuple(tensor.shape):
+            return f"{key}: the weights have {tuple(theirs[key].shape)}, the network {tuple(tensor.shape)}"
+    missing = [k for k in ours if k not in theirs]
+    extra = [k for k in theirs if k not in ours]
+    if missing:
+        return f"{len(missing)} tensor(s) of the network are absent from the weights, e.g. {missing[0]}"
+    return f"{len(extra)} tensor(s) of the weights are not in the network, e.g. {extra[0]}" if extra else "unknown"
 
 
 def _inputs(plan: EvalPlan, registry, shape, num_classes) -> tuple[InputSpec, dict[str, Any] | None]:

@@ -31,7 +31,9 @@ def network_space(space: SearchSpace, options: dict[str, Any]) -> SearchSpace:
     try:
         return type(space)(attrs.evolve(config, **options))
     except (TypeError, ValueError) as exc:
-        raise RecipeError(f"evaluator.network: invalid {space.name!r} space options {options}: {exc}",
+        # attrs' validators put the sentence first and then the attribute object, whose repr is a page
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise RecipeError(f"evaluator.network: invalid {space.name!r} space options {options}: {said}",
                           hint="fix the value in evaluator.network") from None
 
 

@@ -109,3 +109,13 @@ def test_lr_min_above_lr_and_a_graph_are_refused_by_check_before_any_training(nb
 
     with pytest.raises(DataError, match="retrain trains image networks, and the data set 'sbm' is a graph"):
         Retrain(RetrainConfig()).check(nb201_space, Sbm(SbmConfig(nodes=40)).load())
+
+
+def test_a_mistyped_network_option_is_one_sentence_not_attrs_internals(nb201_space):
+    from automl_nas_eval_retrain.network import network_space
+
+    with pytest.raises(RecipeError) as err:
+        network_space(nb201_space, {"channels": "x"})
+    text = str(err.value)
+    assert "evaluator.network: invalid 'nb201' space options {'channels': 'x'}: 'channels' must be" in text
+    assert "Attribute(" not in text and "_AndValidator" not in text
