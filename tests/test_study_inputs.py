@@ -215,6 +215,9 @@ def test_a_stopped_study_continues_its_trial_from_the_checkpoint_when_rerun(stud
     stopped = study(path, "--set", "search.epochs=3")
     assert stopped.exit_code == 130, stopped.output
     assert "fix: run the same `automl study` command again: it continues the stopped trials" in stopped.output
+    summary = json.loads(stopped.stdout)  # stdout still carries what the study holds (it was empty)
+    assert summary["status"] == "interrupted" and summary["study"] == "s" and summary["trials"] == 0
+    assert summary["best"] == [] and summary["study_dir"].endswith("studies/s")
     monkeypatch.setattr(session, "open_session", real)
     study_dir = path.parent / "runs" / "studies" / "s"
     storage = f"sqlite:///{study_dir / 'study.db'}"

@@ -30,9 +30,16 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.study.driver import run_study
 
-    with work_off_stdout():  # stdout: the JSON summary alone
-        result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
-                           address=address, quiet=quiet, session=command_session())
+    from automl_nas.errors import AutomlError
+
+    try:
+        with work_off_stdout():  # stdout: the JSON summary alone
+            result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
+                               address=address, quiet=quiet, session=command_session())
+    except AutomlError as exc:
+        if exc.result is not None:  # a stopped study still reports its trials and best so far
+            click.echo(strict_json_dumps(exc.result, indent=2))
+        raise
     click.echo(strict_json_dumps(result, indent=2))
 
 

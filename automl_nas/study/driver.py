@@ -495,8 +495,14 @@ def _loop(driver: _Driver, executor: Any) -> None:
     except (Interrupted, KeyboardInterrupt) as exc:
         driver.stopped()
         said = exc.message if isinstance(exc, Interrupted) else f"study {driver.cfg.name!r} stopped"
-        raise Interrupted(said, hint="run the same `automl study` command again: it continues the stopped trials from "
-                                     "their checkpoints and keeps the finished ones") from None
+        stopped = Interrupted(said, hint="run the same `automl study` command again: it continues the stopped trials "
+                                         "from their checkpoints and keeps the finished ones")
+        from automl_nas.study.report import best_trials
+
+        # stdout still carries what the study holds, as `automl run` reports a stopped run
+        stopped.result = {"status": "interrupted", "study": driver.cfg.name, "study_dir": str(driver.study_dir),
+                          "trials": _counted(driver.study), "best": best_trials(driver.study)}
+        raise stopped from None
     except Exception as exc:
         from automl_nas.execution.cluster import lost_to_ray, short_error
 
