@@ -45,6 +45,8 @@ def test_genotype_string_with_a_table_evaluator(tmp_path):
     assert printed["metrics"] == {"cifar10": 94.3633, "cifar100": 73.5133}
     written = json.loads(out.read_text())
     assert written["metrics"] == printed["metrics"] and written["evaluator"] == "nb201-table"
+    # a lookup with --out elsewhere leaves no empty work directory behind (runs/eval-<hash>/ did)
+    assert not (tmp_path / "wd").exists() and written["work_dir"] is None
 
 
 def test_metrics_that_cannot_be_written_name_the_out_file_not_a_run_to_resume(tmp_path, monkeypatch):

@@ -74,6 +74,9 @@ def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Ca
         "device": device, "metrics": metrics, "source": recipe.source or plan.source, "work_dir": str(work_dir),
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
+    if out and created and not any(work_dir.iterdir()):  # a lookup with --out elsewhere needed no work directory
+        work_dir.rmdir()
+        result["work_dir"] = None
     out_path = Path(out) if out else _default_out(work_dir, plan.evaluator.component.name, result)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
