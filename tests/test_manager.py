@@ -83,7 +83,7 @@ def test_unknown_hook_drops_only_the_culprit():
     assert "did you mean 'automl_register_samplers' for 'automl_register_samplerz'" in str(pm.load_errors[0])
 
 
-def test_hook_that_raises_is_reported():
+def raising_plugin():
     mod = types.ModuleType("raiser")
 
     @hookimpl
@@ -91,6 +91,11 @@ def test_hook_that_raises_is_reported():
         raise RuntimeError("boom")
 
     mod.automl_register_samplers = automl_register_samplers
+    return mod
+
+
+def test_hook_that_raises_is_reported():
+    mod = raising_plugin()
     registry = build_registry(get_plugin_manager(entry_points=[FakeEntryPoint("raiser", "r", lambda: mod),
                                                                FakeEntryPoint("alpha", "a", good_plugin)], disabled=[]))
     assert registry.names("sampler") == ["alpha"]
@@ -171,14 +176,7 @@ def test_a_second_distribution_with_a_taken_entry_point_name_is_reported_not_dro
 
 
 def test_strict_mode_fails_on_registration_errors_too_and_blocked_plugins_say_so():
-    raiser = types.ModuleType("raiser")
-
-    @hookimpl
-    def automl_register_samplers():
-        raise RuntimeError("boom")
-
-    raiser.automl_register_samplers = automl_register_samplers
-    eps = [FakeEntryPoint("raiser", "r", lambda: raiser), FakeEntryPoint("alpha", "a", good_plugin)]
+    eps = [FakeEntryPoint("raiser", "r", raising_plugin), FakeEntryPoint("alpha", "a", good_plugin)]
     with pytest.raises(PluginError, match="raised in automl_register_samplers: RuntimeError: boom"):
         build_registry(get_plugin_manager(entry_points=eps, disabled=[], strict=True))
     twice = [FakeEntryPoint("alpha", "a", lambda: good_plugin("same"), "dist-a"),
