@@ -473,20 +473,27 @@ def _forget_unused(path: Path, existed: bool) -> None:
     cover, a network the images are too small for, a plugin's bug) leaves no directory behind:
     its `--resume` could only fail the same way (it refuses --set) and the same --run-dir would
     be refused as used. An interrupted search, or one that lost its Ray cluster, keeps it."""
-    import shutil
-
+    from automl_nas.records.lock import LOCK_NAME
     from automl_nas.records.rundir import read_jsonl
 
-    if read_jsonl(path / "history.jsonl"):
+    written = {"recipe.toml", "search.json", "history.jsonl", "checkpoints", LOCK_NAME}
+    children = list(path.iterdir())
+    # Only a directory holding nothing but what a starting search writes (and no query) goes; an
+    # evaluator's partial work (a retraining's checkpoints) or anything else keeps all of it.
+    if read_jsonl(path / "history.jsonl") or any(c.name not in written for c in children):
         return
-    if existed:  # the user's own empty directory: only what this search wrote goes
-        for child in path.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    else:
-        shutil.rmtree(path, ignore_errors=True)
+    if (path / "checkpoints").is_dir() and any((path / "checkpoints").iterdir()):
+        return
+    for child in children:
+        child.rmdir() if child.is_dir() else child.unlink(missing_ok=True)
+    if not existed:  # the user's own empty directory stays, empty
+        path.rmdir()
 
 
-def _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, seed, device) -> dict[str, Any]:
+def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, resume: str | Path | None, quiet: bool,
+               plan: BlackboxPlan, data: Any, name: str, seed: int, device: str) -> dict[str, Any]:
+    """The search in ``rd`` (a :class:`~automl_nas.records.rundir.RunDir`), once everything it
+    needs is built and checked."""
     import click
 
     from automl_nas.api.evaluator import EvalContext
