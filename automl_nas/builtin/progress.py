@@ -168,6 +168,7 @@ class ProgressReporter:
     @hookimpl
     def automl_run_end(self, run: RunContext, record: RunResult) -> None:
         try:
-            log.info("%s: %s (%s)", record.status, record.genotype, run.run_dir.path)
+            # a run stopped before its first epoch has no genotype yet ("interrupted: None" said nothing)
+            log.info("%s: %s (%s)", record.status, record.genotype or "no genotype yet", run.run_dir.path)
         finally:
             self._close()
