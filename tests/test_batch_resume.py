@@ -30,8 +30,13 @@ def test_a_batch_whose_driver_died_is_finished_without_repeating_finished_trials
     assert killed.returncode == 1 and not (parent / "aggregate.json").exists()
     assert _attempts(parent, 0) == [(1, "running")] and not (parent / "seed-1").exists()
 
+    # moved before the resume: it wrote the trials into the old place (batch.json keeps absolute paths)
+    moved = tmp_path / "moved"
+    parent.rename(moved)
+    parent = moved
     resumed = CliRunner().invoke(main, ["run", "--resume", str(parent), "-q"])
     assert resumed.exit_code == 0, resumed.output
+    assert not (tmp_path / "batch").exists()
     summary = json.loads(resumed.stdout)
     assert summary["status"] == "finished" and [t["seed"] for t in summary["trials"]] == [0, 1]
     assert _attempts(parent, 0) == [(1, "running"), (2, "running"), (2, "finished")]  # resumed, not rerun

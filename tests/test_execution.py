@@ -334,6 +334,8 @@ def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(
     assert proc.returncode == 130, stderr[-2000:]
     assert f"seed batch {batch} stopped" in stderr and f"continue with `automl run --resume {batch}`" in stderr
     assert "SystemExit" not in stderr and "Tuner.restore" not in stderr  # was: every trial "failed", exit 5
+    assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch),
+                                "trials": {"planned": 1, "finished": []}}  # stdout was empty
     from click.testing import CliRunner
 
     from automl_nas.cli import main
@@ -345,3 +347,28 @@ def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(
     assert Path.cwd() == before  # the trial ran in the batch's working directory, and left this one as it was
     attempts = [json.loads(line) for line in (batch / "attempts" / "seed-0.jsonl").read_text().splitlines()]
     assert attempts[-1]["resumed"] is True and attempts[-1]["status"] == "finished"
+
+
+def test_ctrl_c_on_a_local_seed_batch_reports_the_batch_not_its_running_trial(tmp_path, make_toy_recipe):
+    """Locally, the stopped trial's own summary and `--resume BATCH/seed-1` were printed, as if it
+    were a single run; the batch's resume line and summary are what continue it."""
+    import signal
+    import subprocess
+    import sys
+
+    recipe = make_toy_recipe(count=32)
+    batch = tmp_path / "b"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "run", str(recipe), "--seeds", "0-1",
+                             "--executor", "local", "--set", "search.epochs=200", "--run-dir", str(batch)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "trial seed-0: epoch 3/200" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, stderr = proc.communicate(timeout=120)
+    stderr = "".join(seen) + stderr
+    assert proc.returncode == 130, stderr[-2000:]
+    assert f"continue with `automl run --resume {batch}`" in stderr and "seed-0`" not in stderr
+    assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch), "trials": {"planned": 2, "finished": []}}

@@ -154,7 +154,27 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
 
 def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, quiet: bool,
                experiment: str = "tune") -> list[TrialResult]:
+    """The trials' results; a stop (Ctrl-C, SIGTERM) is the batch's interruption on either
+    executor: the batch's summary and `automl run --resume BATCH` (locally the stopped trial's
+    own summary and resume line were reported, as if it were a single run)."""
+    from automl_nas.errors import Interrupted
+
+    ended: list[TrialResult] = []
+    try:
+        return _run_on_executor(specs, parent, batch, pm, quiet=quiet, experiment=experiment, ended=ended)
+    except (Interrupted, KeyboardInterrupt):
+        stopped = Interrupted(f"seed batch {parent} stopped; finished trials are kept, and each other trial keeps "
+                              f"its last checkpoint", hint=f"continue with `automl run --resume {parent}`")
+        finished = [r.spec.name for r in ended if r.status == "finished"]
+        stopped.result = {"status": "interrupted", "run_dir": str(parent),
+                          "trials": {"planned": len(specs), "finished": finished}}
+        raise stopped from None
+
+
+def _run_on_executor(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, quiet: bool, experiment: str,
+                     ended: list[TrialResult]) -> list[TrialResult]:
     def trial_end(outcome: TrialResult) -> None:
+        ended.append(outcome)
         if not quiet:  # one line per trial (Ray's own tables are off unless asked for)
             print(trial_line(outcome), file=sys.stderr, flush=True)
         pm.hook.automl_trial_end(trial=outcome.spec, result=outcome.record())
@@ -278,6 +298,14 @@ def _finished(spec: TrialSpec) -> TrialResult | None:
     return TrialResult(spec=spec, status="finished", result=result, attempts=max(len(read_attempts(spec)), 1))
 
 
+def _rebased(batch: SeedBatch, parent: Path) -> tuple[SeedBatch, str]:
+    """``batch`` with its trials' directories under ``parent``, and where they were when the batch
+    lies elsewhere now (moved or copied: the resume wrote into the old place, the original of a copy)."""
+    specs = tuple(attrs.evolve(s, run_dir=str(parent / Path(s.run_dir).name)) for s in batch.specs)
+    old = next((str(Path(s.run_dir).parent) for s in batch.specs if Path(s.run_dir).parent != parent), "")
+    return (attrs.evolve(batch, specs=specs), old) if old else (batch, "")
+
+
 def resume_seed_trials(parent: str | Path, *, quiet: bool = False, executor: str | None = None,
                        address: str | None = None) -> dict:
     """Finish the seed batch in ``parent``: trials that finished are kept as they are, the
@@ -291,7 +319,7 @@ def resume_seed_trials(parent: str | Path, *, quiet: bool = False, executor: str
     from automl_nas.session import open_session
 
     parent = Path(parent).resolve()
-    batch = read_batch(parent)
+    batch, moved = _rebased(read_batch(parent), parent)
     if address:
         batch = attrs.evolve(batch, executor="ray", address=address)
     elif executor:
@@ -306,7 +334,9 @@ def resume_seed_trials(parent: str | Path, *, quiet: bool = False, executor: str
     session = open_session()
     log = (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr))
     with directory_lock(parent, what="seed batch", log=log):
-        if executor or address:
+        if moved:
+            log(f"note: {parent} was moved or copied from {moved}; its trials continue here")
+        if executor or address or moved:
             write_batch(parent, batch)
         done = {s.run_dir: r for s in batch.specs if (r := _finished(s)) is not None}
         todo = [s for s in batch.specs if s.run_dir not in done]
