@@ -72,3 +72,51 @@ def test_a_nan_metric_is_no_verdict_on_the_paper_band():
     assert expected_check(recipe, {"cifar10": 90.0}).inside is False
     assert expected_check(recipe, {"cifar10": float("nan")}).inside is None  # was False: "outside the band"
     assert expected_check(recipe, {}).inside is None
+
+
+def test_damaged_or_edited_records_are_one_paragraph_for_show_and_plot(make_toy_recipe, tmp_path):
+    """Undecodable bytes in metrics.jsonl, a string where a number was, `metrics = "oops"` and a
+    directory named result.json were internal errors in `show`/`plot`; the fix for an unreadable
+    result.json (`--resume`) failed the same way, since the resume reads it too."""
+    import shutil
+
+    from automl_nas.cli import main
+    from automl_nas.session import resume_run, run_recipe_file
+
+    recipe = make_toy_recipe(count=32)
+    good = tmp_path / "good"
+    run_recipe_file(recipe, quiet=True, run_dir=good)
+
+    def copy(name):
+        shutil.copytree(good, tmp_path / name)
+        return tmp_path / name
+
+    garbage = copy("garbage")
+    with open(garbage / "metrics.jsonl", "ab") as fh:
+        fh.write(b"\xff\xfegarbage\n")
+    shown = CliRunner().invoke(main, ["show", str(garbage)])
+    assert shown.exit_code == 0, shown.output  # the undecodable line is skipped like a cut one
+    edited = copy("edited")
+    lines = (edited / "metrics.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["valid_acc"] = "high"
+    (edited / "metrics.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    for command in ("show", "plot"):
+        out = CliRunner().invoke(main, [command, str(edited)])
+        assert out.exit_code == 5 and f"{edited}: its records could not be read" in out.output, (command, out.output)
+    oops = copy("oops")
+    result = json.loads((oops / "result.json").read_text())
+    (oops / "result.json").write_text(json.dumps({**result, "metrics": "oops"}))
+    out = CliRunner().invoke(main, ["show", str(oops)])
+    assert out.exit_code == 5 and "internal error" not in out.output
+    folder = copy("folder")
+    (folder / "result.json").unlink()
+    (folder / "result.json").mkdir()
+    out = CliRunner().invoke(main, ["show", str(folder)])
+    assert out.exit_code == 5 and "not a readable result record (IsADirectoryError" in out.output
+    cut = copy("cut")
+    (cut / "result.json").write_text("not json {")
+    out = CliRunner().invoke(main, ["show", str(cut)])
+    assert out.exit_code == 5 and f"mv {cut / 'result.json'} {cut / 'result.json'}.damaged" in out.output
+    (cut / "result.json").rename(cut / "result.json.damaged")  # the fix as it says
+    assert resume_run(cut, quiet=True)["status"] == "finished"

@@ -5,10 +5,11 @@ Commands import this module, never ``automl_nas.cli`` (the group imports the com
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
@@ -93,3 +94,24 @@ def work_off_stdout():
     import contextlib
 
     return contextlib.redirect_stdout(sys.stderr)
+
+
+@contextlib.contextmanager
+def reading_records(target: str) -> Iterator[None]:
+    """``show`` and ``plot`` read records a user may have edited or a disk damaged (a value of
+    the wrong type, a table where a number was): one paragraph naming the target, not an
+    internal error."""
+    from automl_nas.errors import RunError
+
+    try:
+        yield
+    except AutomlError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
+        if os.environ.get("AUTOML_NAS_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise RunError(f"{target}: its records could not be read ({type(exc).__name__}: {first}); a file there was "
+                       f"edited or damaged (or this is a bug: AUTOML_NAS_DEBUG=1 shows where)",
+                       hint=f"`automl show {target} --json` prints the records as they are; repair or move aside the "
+                            f"damaged file") from None

@@ -7,7 +7,7 @@ import json
 import attrs
 import click
 
-from automl_nas.commands._support import handle_errors
+from automl_nas.commands._support import handle_errors, reading_records
 
 __all__ = ["plot"]
 
@@ -33,7 +33,8 @@ def plot(target, out, as_json) -> None:
     """
     from automl_nas.plots import plot_target
 
-    report = plot_target(target, out)
+    with reading_records(target):
+        report = plot_target(target, out)
     if as_json:
         click.echo(json.dumps(attrs.asdict(report), indent=2))
         return

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from automl_nas.commands._support import handle_errors
+from automl_nas.commands._support import handle_errors, reading_records
 
 __all__ = ["show"]
 
@@ -26,13 +26,14 @@ def show(run_dir, show_epochs, as_json) -> None:
     from automl_nas.records.strict_json import dumps as strict_json_dumps
 
     path = Path(run_dir)
-    if target_kind(path) == "run":
-        from automl_nas.records.show import render, run_json
+    with reading_records(run_dir):
+        if target_kind(path) == "run":
+            from automl_nas.records.show import render, run_json
 
-        out = run_json(path, show_epochs) if as_json else render(path, all_epochs=show_epochs)
-    else:
-        from automl_nas.records.overview import overview
+            out = run_json(path, show_epochs) if as_json else render(path, all_epochs=show_epochs)
+        else:
+            from automl_nas.records.overview import overview
 
-        summary = overview(path)
-        out = summary.to_json() if as_json else summary.render()
+            summary = overview(path)
+            out = summary.to_json() if as_json else summary.render()
     click.echo(strict_json_dumps(out, indent=2) if as_json else out)

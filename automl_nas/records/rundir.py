@@ -309,10 +309,12 @@ class RunDir:
         try:
             raw = json.loads(self.result_file.read_text(encoding="utf-8"))
             return RunResult.from_json(raw)
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            # the resume reads it too: it must be moved aside before the run can write it again
             raise RunError(f"{self.result_file}: not a readable result record ({type(exc).__name__}: {exc})",
-                           hint="the file was cut or edited; the epoch records in metrics.jsonl are intact, "
-                                f"and `automl run --resume {self.path}` rewrites it when a checkpoint exists") from None
+                           hint=f"the file was cut or edited; the epoch records in metrics.jsonl are intact: move it "
+                                f"aside (mv {self.result_file} {self.result_file}.damaged), then `{self.resume} "
+                                f"{self.path}` writes it again from the last checkpoint") from None
 
 
 def _record(line: str) -> dict | None:
@@ -329,7 +331,9 @@ def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSONL file (a line cut by a crash is skipped); none when it is absent."""
     if not path.exists():
         return []
-    return [rec for line in path.read_text().splitlines() if (rec := _record(line)) is not None]
+    # undecodable bytes (a damaged disk, an edit) make their line unparsable, and it is skipped like a cut one
+    return [rec for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if (rec := _record(line)) is not None]
 
 
 def environment(device: str, seed: int, dataset: str, source: str = "") -> dict:
