@@ -71,6 +71,9 @@ def test_a_batch_with_a_failed_trial_exits_5_with_its_summary_and_its_resume_run
     assert json.loads(result.stdout)["status"] == "partial"  # the summary still reaches stdout
     assert "1 of 2 seed trials did not finish (seed 1: failed:" in result.stderr
     assert f"automl run --resume {parent}" in result.stderr and "Traceback" not in result.output
+    assert "repeats on resume" in result.stderr and "start a new batch" in result.stderr  # a NaN loss would repeat
+    changed = CliRunner().invoke(main, ["run", "--resume", str(parent), "--set", "search.epochs=1"])
+    assert changed.exit_code == 2 and "with the trials planned in batch.json; --set would not be applied" in changed.output
     stamp = (parent / "seed-0" / "result.json").stat().st_mtime_ns
     (parent / "seed-1").unlink()
     resumed = CliRunner().invoke(main, ["run", "--resume", str(parent), "-q"])

@@ -54,9 +54,10 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         if not is_seed_batch(resume_dir):  # a seed batch may move to another executor or cluster; a run may not
             ignored += [flag for flag, given in (("--executor", executor), ("--address", address)) if given]
         if ignored:
-            raise RecipeError(f"--resume continues a run with the recipe saved in {resume_dir}/recipe.toml; "
-                              f"{', '.join(ignored)} would not be applied",
-                              hint="drop them to continue the run as it was, or start a new run with the changed recipe")
+            saved = "the trials planned in batch.json" if is_seed_batch(resume_dir) else "the recipe saved in recipe.toml"
+            raise RecipeError(f"--resume continues {resume_dir} with {saved}; {', '.join(ignored)} would not be applied",
+                              hint="drop them to continue it as it was, or start a new run (a new --run-dir) with the "
+                                   "changed recipe")
     elif recipe is None:
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
     if trackers:  # a TOML array of strings is written like a JSON one
@@ -105,9 +106,11 @@ def _check_batch(result: dict) -> None:
     first = failed[0]
     error = RunError(f"{result['run_dir']}: {len(failed)} of {len(result['trials'])} seed trials did not finish "
                      f"(seed {first['seed']}: {first['status']}: {first.get('error') or 'no error recorded'})",
-                     hint=f"each trial's attempts are in {Path(result['run_dir']) / 'attempts'}; fix the cause and "
-                          f"run `automl run --resume {result['run_dir']}`, which keeps the finished trials and "
-                          f"runs the others")
+                     hint=f"each trial's attempts are in {Path(result['run_dir']) / 'attempts'}. A failure of the "
+                          f"search itself (a non-finite loss, an option the recipe got wrong) repeats on resume, "
+                          f"which reruns the same steps: start a new batch with the changed recipe (a new --run-dir). "
+                          f"One of the machine (memory, a lost worker, a full disk) does not: once it is mended, "
+                          f"`automl run --resume {result['run_dir']}` keeps the finished trials and runs the others")
     error.result = result
     raise error
 
