@@ -59,6 +59,11 @@ def test_a_new_batch_is_never_written_into_a_resumable_one(tmp_path, make_toy_re
     (parent / "batch.json").write_text("{}")
     result = CliRunner().invoke(main, ["run", str(recipe), "--seeds", "0", "--run-dir", str(parent), "-q"])
     assert result.exit_code == 5 and f"automl run --resume {parent}" in result.output
+    # nor is a run or a batch started inside one: `show` counted a foreign seed-7 among the batch's seeds
+    for extra in ([], ["--seeds", "0"]):
+        inside = CliRunner().invoke(main, ["run", str(recipe), "-q", "--run-dir", str(parent / "seed-7"), *extra])
+        assert inside.exit_code == 5 and f"lies inside the records of {parent}" in inside.output
+        assert not (parent / "seed-7").exists()
 
 
 def test_a_batch_with_a_failed_trial_exits_5_with_its_summary_and_its_resume_runs_only_that_trial(tmp_path, toy_recipe):

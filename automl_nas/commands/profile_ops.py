@@ -160,17 +160,12 @@ def _refuse_to_overwrite(out: Path) -> None:
     """--out may replace a latency table and write anywhere else, except into the records of a
     run, a seed batch or a study: it replaced a finished run's result.json and its checkpoint."""
     from automl_nas.costs import read_latency_table
+    from automl_nas.records.layout import enclosing_records
 
-    def records(place: Path) -> bool:  # a project folder with a recipe.toml of its own is not one
-        ran = any((place / n).exists() for n in ("result.json", "metrics.jsonl", "env.json", "search.json", "checkpoints"))
-        return ((place / "recipe.toml").is_file() and ran) or any(
-            (place / n).is_file() for n in ("batch.json", "study.json"))
-
-    folder = out.expanduser().resolve().parent
-    for place in (folder, *folder.parents):
-        if records(place):
-            raise RunError(f"--out {out} lies inside the records of {place}, which are never written by other "
-                           f"commands; nothing was written", hint="pass a path outside run, batch and study directories")
+    place = enclosing_records(out.parent)
+    if place is not None:
+        raise RunError(f"--out {out} lies inside the records of {place}, which are never written by other "
+                       f"commands; nothing was written", hint="pass a path outside run, batch and study directories")
     if out.exists():
         try:
             read_latency_table(out)

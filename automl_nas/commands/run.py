@@ -60,6 +60,16 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
                                    "changed recipe")
     elif recipe is None:
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
+    if run_dir and not resume_dir:
+        from pathlib import Path
+
+        from automl_nas.errors import RunError
+        from automl_nas.records.layout import TRIAL_OF, enclosing_records
+
+        place = enclosing_records(Path(run_dir).parent)
+        if place is not None and os.environ.get(TRIAL_OF) != str(place):  # a run inside a batch counted among its seeds
+            raise RunError(f"--run-dir {run_dir} lies inside the records of {place}, which a new run never writes "
+                           f"into", hint="choose a --run-dir outside run, batch, study and search directories")
     if trackers:  # a TOML array of strings is written like a JSON one
         overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}",
                      *_unselected_options_emptied(recipe, profile, overrides, trackers))

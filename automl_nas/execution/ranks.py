@@ -13,6 +13,7 @@ resumes every rank from its own checkpoint (``automl run --resume``).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import attrs
 
 from automl_nas.errors import RunError
 from automl_nas.records.trial import TrialSpec, read_trial_result
+from automl_nas.records.layout import TRIAL_OF
 
 __all__ = ["rank_dirs", "run_ranked"]
 
@@ -81,8 +83,10 @@ def run_ranked(spec: TrialSpec, *, resume: bool, plugins: Iterable[Any] = (), lo
     with open(log, "ab") as err:
         # Its own process group (the ranks share it), ended with this process: a trial whose
         # worker is killed (a cancelled Ray task, a dead driver) leaves no ranks behind.
+        # TRIAL_OF names the batch or study the ranks write into (`automl run` refuses a --run-dir inside one)
+        env = {**os.environ, TRIAL_OF: str(Path(spec.run_dir).parent)}
         proc = subprocess.Popen(_command(spec, resume), stdout=subprocess.DEVNULL, stderr=err, cwd=spec.workdir or None,
-                                start_new_session=True, preexec_fn=_end_with_parent)
+                                start_new_session=True, preexec_fn=_end_with_parent, env=env)
         try:
             while True:
                 done = proc.poll() is not None  # read once more after the ranks ended: the last epoch

@@ -13,7 +13,7 @@ from pathlib import Path
 from automl_nas.errors import RunError
 from automl_nas.records.rundir import RunDir
 
-__all__ = ["is_blackbox_search", "is_run_directory", "member_runs", "study_best", "target_kind"]
+__all__ = ["TRIAL_OF", "enclosing_records", "is_blackbox_search", "is_run_directory", "member_runs", "study_best", "target_kind"]
 
 _SEED = re.compile(r"^seed-(\d+)$")
 _TRIAL = re.compile(r"^trial-(\d+)$")
@@ -27,6 +27,25 @@ def is_run_directory(path: str | Path) -> bool:
     """``path`` holds a run's records (``automl run``, ``automl search``, ``automl eval``): its
     ``recipe.toml``, ``metrics.jsonl`` or ``result.json``."""
     return _is_run(Path(path)) or (Path(path) / "result.json").is_file()
+
+
+#: set by the executor for the processes of a ranked trial: the batch or study directory whose
+#: trial they run (the one place `automl run --run-dir` may lie inside)
+TRIAL_OF = "AUTOML_NAS_TRIAL_OF"
+
+
+def enclosing_records(path: str | Path) -> Path | None:
+    """The run, seed batch, study or search directory that ``path`` (a file or directory to be
+    written) lies in, or ``None``: other commands never write into one (a run started inside a
+    batch was counted among its seeds; a latency table replaced a run's result.json)."""
+    folder = Path(path).expanduser().resolve()
+    for place in (folder, *folder.parents):
+        # a project folder with a recipe.toml of its own is not a run: a run also has what it wrote
+        ran = (place / "recipe.toml").is_file() and any(
+            (place / n).exists() for n in ("result.json", "metrics.jsonl", "env.json", "search.json", "checkpoints"))
+        if ran or any((place / n).is_file() for n in ("batch.json", "study.json")):
+            return place
+    return None
 
 
 def is_blackbox_search(path: str | Path) -> bool:
