@@ -101,6 +101,7 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
     rank R > 0 continues its own ``run_dir-rankR``)."""
     from automl_nas.records.rundir import rank_path, recorded_world_size, resume_command
 
+    run_dir = Path(run_dir).resolve()  # result.json's run_dir stays absolute, as the run first wrote it
     ran, now = recorded_world_size(run_dir), int(os.environ.get("WORLD_SIZE", "1"))
     first = RunDir(run_dir)
     if ran != now and first.recipe_file.is_file() and getattr(first.read_result(), "status", "") != "finished":
