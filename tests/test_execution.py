@@ -314,24 +314,30 @@ def test_a_parallel_black_box_search_resumes_with_its_evaluations_in_flight(loca
     assert all(h["asks"] <= 20 for h in history)
 
 
-def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(tmp_path, toy_recipe):
+def _interrupted_batch(cwd: Path, recipe: Path, batch: Path, executor: str, seeds: str, epochs: int,
+                       at: str) -> tuple[int, str, str]:
+    """``automl run --seeds`` in a process sent SIGINT once seed 0 prints ``at``: (exit code, stdout, stderr)."""
     import signal
     import subprocess
     import sys
 
-    batch = tmp_path / "b"
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "run", str(toy_recipe), "--seeds", "0",
-                             "--executor", "ray", "--set", "search.epochs=120", "--run-dir", str(batch)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "run", str(recipe), "--seeds", seeds,
+                             "--executor", executor, "--set", f"search.epochs={epochs}", "--run-dir", str(batch)],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if "trial seed-0: epoch 5/120" in line:
+        if f"trial seed-0: {at}" in line:
             break
     proc.send_signal(signal.SIGINT)
     rest, stderr = proc.communicate(timeout=120)
-    stderr = "".join(seen) + stderr
-    assert proc.returncode == 130, stderr[-2000:]
+    return proc.returncode, rest, "".join(seen) + stderr
+
+
+def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(tmp_path, toy_recipe):
+    batch = tmp_path / "b"
+    returncode, rest, stderr = _interrupted_batch(tmp_path, toy_recipe, batch, "ray", "0", 120, "epoch 5/120")
+    assert returncode == 130, stderr[-2000:]
     assert f"seed batch {batch} stopped" in stderr and f"continue with `automl run --resume {batch}`" in stderr
     assert "SystemExit" not in stderr and "Tuner.restore" not in stderr  # was: every trial "failed", exit 5
     assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch),
@@ -352,23 +358,9 @@ def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(
 def test_ctrl_c_on_a_local_seed_batch_reports_the_batch_not_its_running_trial(tmp_path, make_toy_recipe):
     """Locally, the stopped trial's own summary and `--resume BATCH/seed-1` were printed, as if it
     were a single run; the batch's resume line and summary are what continue it."""
-    import signal
-    import subprocess
-    import sys
-
-    recipe = make_toy_recipe(count=32)
     batch = tmp_path / "b"
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "run", str(recipe), "--seeds", "0-1",
-                             "--executor", "local", "--set", "search.epochs=200", "--run-dir", str(batch)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "trial seed-0: epoch 3/200" in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    rest, stderr = proc.communicate(timeout=120)
-    stderr = "".join(seen) + stderr
-    assert proc.returncode == 130, stderr[-2000:]
+    returncode, rest, stderr = _interrupted_batch(tmp_path, make_toy_recipe(count=32), batch, "local", "0-1", 200,
+                                                  "epoch 3/200")
+    assert returncode == 130, stderr[-2000:]
     assert f"continue with `automl run --resume {batch}`" in stderr and "seed-0`" not in stderr
     assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch), "trials": {"planned": 2, "finished": []}}
