@@ -18,7 +18,7 @@ from automl_nas.errors import AutomlError
 if TYPE_CHECKING:
     from automl_nas.session import Session
 
-__all__ = ["command_session", "handle_errors", "work_off_stdout"]
+__all__ = ["command_session", "handle_errors", "reading_records", "summary_even_if_stopped", "work_off_stdout"]
 
 
 def _report(exc: AutomlError) -> None:
@@ -101,7 +101,7 @@ def reading_records(target: str) -> Iterator[None]:
     """``show`` and ``plot`` read records a user may have edited or a disk damaged (a value of
     the wrong type, a table where a number was): one paragraph naming the target, not an
     internal error."""
-    from automl_nas.errors import RunError
+    from automl_nas.errors import RunError, one_line
 
     try:
         yield
@@ -110,8 +110,23 @@ def reading_records(target: str) -> Iterator[None]:
     except (ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
         if os.environ.get("AUTOML_NAS_DEBUG"):
             raise
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise RunError(f"{target}: its records could not be read ({type(exc).__name__}: {first}); a file there was "
+        raise RunError(f"{target}: its records could not be read ({one_line(exc)}); a file there was "
                        f"edited or damaged (or this is a bug: AUTOML_NAS_DEBUG=1 shows where)",
                        hint=f"`automl show {target} --json` prints the records as they are; repair or move aside the "
                             f"damaged file") from None
+
+
+@contextlib.contextmanager
+def summary_even_if_stopped(shape: Callable[[dict], dict] = dict, *, when: bool = True) -> Iterator[None]:
+    """A run, search or study that ends interrupted or failed still prints what it holds: the
+    error's ``result`` (``shape``d) goes to stdout as JSON before the error goes on to its
+    paragraph and exit code. ``when`` is False where another process prints the summary
+    (torchrun ranks > 0)."""
+    try:
+        yield
+    except AutomlError as exc:
+        if exc.result is not None and when:
+            from automl_nas.records.strict_json import dumps
+
+            click.echo(dumps(shape(exc.result), indent=2))
+        raise

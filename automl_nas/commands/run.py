@@ -7,7 +7,7 @@ import os
 
 import click
 
-from automl_nas.commands._support import command_session, handle_errors, work_off_stdout
+from automl_nas.commands._support import command_session, handle_errors, summary_even_if_stopped, work_off_stdout
 
 __all__ = ["run"]
 
@@ -42,7 +42,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
       automl run recipes/drnas.toml -p quick --seeds 0-2 --executor ray
       automl run recipes/snas.toml -p quick --tracker tensorboard
     """
-    from automl_nas.errors import AutomlError, RecipeError
+    from automl_nas.errors import RecipeError
     from automl_nas.execution.batch import is_seed_batch
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.session import resume_run, run_recipe_file
@@ -76,29 +76,25 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
     if ray_output:  # read where Ray is started (automl_nas.execution.cluster.ray_output)
         os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
-    try:
-        with work_off_stdout():  # stdout: the JSON summary alone
-            if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
-                from automl_nas.execution.trials import resume_seed_trials
+    # a run that ends interrupted or failed still reports on stdout
+    with summary_even_if_stopped(_summary, when=_reports()), work_off_stdout():  # stdout: the JSON summary alone
+        if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
+            from automl_nas.execution.trials import resume_seed_trials
 
-                result = resume_seed_trials(resume_dir, quiet=quiet, executor=executor, address=address)
-                _check_batch(result)
-            elif resume_dir:
-                result = resume_run(resume_dir, quiet=quiet, session=session)
-            elif seeds is not None or executor == "ray" or address:
-                from automl_nas.execution.trials import parse_seeds, run_seed_trials
+            result = resume_seed_trials(resume_dir, quiet=quiet, executor=executor, address=address)
+            _check_batch(result)
+        elif resume_dir:
+            result = resume_run(resume_dir, quiet=quiet, session=session)
+        elif seeds is not None or executor == "ray" or address:
+            from automl_nas.execution.trials import parse_seeds, run_seed_trials
 
-                result = run_seed_trials(recipe, profile=profile, overrides=list(overrides),
-                                         seeds=parse_seeds(seeds if seeds is not None else "0"), executor=executor,
-                                         address=address, quiet=quiet, run_dir=run_dir)
-                _check_batch(result)
-            else:
-                result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir,
-                                         quiet=quiet, session=session)
-    except AutomlError as exc:
-        if exc.result is not None and _reports():  # a run that ended interrupted or failed still reports on stdout
-            click.echo(strict_json_dumps(_summary(exc.result), indent=2))
-        raise
+            result = run_seed_trials(recipe, profile=profile, overrides=list(overrides),
+                                     seeds=parse_seeds(seeds if seeds is not None else "0"), executor=executor,
+                                     address=address, quiet=quiet, run_dir=run_dir)
+            _check_batch(result)
+        else:
+            result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir,
+                                     quiet=quiet, session=session)
     if _reports():
         click.echo(strict_json_dumps(_summary(result), indent=2))
 
@@ -142,7 +138,7 @@ def _unselected_options_emptied(recipe: str, profile: str | None, overrides, tra
     trackers meant editing the recipe); an empty table asks for nothing."""
     from automl_nas.recipe import load_overridden
 
-    raw = load_overridden(recipe, profile=profile, overrides=overrides)
-    options = ((raw.get("run") or {}).get("tracker_options") or {}) if isinstance(raw.get("run"), dict) else {}
-    names = options if isinstance(options, dict) else {}
-    return [f"run.tracker_options.{json.dumps(name)}={{}}" for name in sorted(set(names) - set(trackers))]
+    run = load_overridden(recipe, profile=profile, overrides=overrides).get("run")
+    options = run.get("tracker_options") if isinstance(run, dict) else None
+    names = set(options) if isinstance(options, dict) else set()  # a malformed table is the recipe check's to name
+    return [f"run.tracker_options.{json.dumps(name)}={{}}" for name in sorted(names - set(trackers))]

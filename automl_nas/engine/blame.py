@@ -11,7 +11,6 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Iterable
 
-from automl_nas.errors import PluginError, one_line
 from automl_nas.registry import Component
 
 __all__ = ["blamed_component"]
@@ -36,13 +35,6 @@ def blamed_component(exc: BaseException, components: Iterable[Component]) -> Com
             # several components of one package: the one whose own module raised, else the first
             return next((c for c in owners if module == c.impl.partition(":")[0]), owners[0])
     return None
-
-
-def component_failure(exc: BaseException, component: Component, *, where: str, hint: str) -> PluginError:
-    """``"sampler 'x' from plugin 'p' (dist) failed in epoch 2: RuntimeError: ..."``."""
-    label = component.kind.replace("_", " ")
-    return PluginError(f"{label} {component.name!r} from plugin {component.plugin!r} ({component.dist}) failed "
-                       f"{where}: {one_line(exc)}", plugin=component.plugin, dist=component.dist, hint=hint)
 
 
 def _modules(tb: TracebackType | None) -> list[str]:

@@ -542,17 +542,13 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
         with guard.memory(), guard.stops_evaluation():
             result = _finish(search, base, last)
     except AutomlError as exc:
-        result = attrs.evolve(base, status=getattr(exc, "status", "failed"), error=str(exc),
-                              epochs_done=len(search.history),
-                              genotype=search.history[-1]["genotype"] if search.history else None)
+        result = _ended_early(search, base, getattr(exc, "status", "failed"), str(exc))
         exc.result = result.to_json()  # the CLI prints it on stdout too
         _end(run_dir, hooks, run, result, failing=True)
         raise
     except Exception as exc:  # a bug, or a lost peer process: the run still ends recorded, its finished epochs kept
         failure = _lost_rank(search, exc) or _unexpected(search, exc)
-        result = attrs.evolve(base, status="failed", error=str(failure) if failure else f"{type(exc).__name__}: {exc}",
-                              epochs_done=len(search.history),
-                              genotype=search.history[-1]["genotype"] if search.history else None)
+        result = _ended_early(search, base, "failed", str(failure) if failure else f"{type(exc).__name__}: {exc}")
         _end(run_dir, hooks, run, result, failing=True)
         if failure is None:
             raise  # the host's own fault: the CLI reports an internal error
@@ -561,6 +557,12 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
     result = attrs.evolve(result, wall_time_s=round(time.perf_counter() - started, 3))
     _end(run_dir, hooks, run, result)
     return result
+
+
+def _ended_early(search: Search, base: RunResult, status: str, error: str) -> RunResult:
+    """The record of a run that stopped before it finished: its finished epochs and last genotype."""
+    return attrs.evolve(base, status=status, error=error, epochs_done=len(search.history),
+                        genotype=search.history[-1]["genotype"] if search.history else None)
 
 
 def _lost_rank(search: Search, exc: Exception) -> AutomlError | None:
@@ -580,7 +582,8 @@ def _lost_rank(search: Search, exc: Exception) -> AutomlError | None:
 
 def _unexpected(search: Search, exc: Exception) -> AutomlError | None:
     """A plugin's bug as a :class:`PluginError` naming the component, or ``None`` for the host's."""
-    from automl_nas.engine.blame import blamed_component, component_failure
+    from automl_nas.engine.blame import blamed_component
+    from automl_nas.errors import plugin_failure
     from automl_nas.records.rundir import resume_command
 
     plan = search.plan
@@ -590,10 +593,11 @@ def _unexpected(search: Search, exc: Exception) -> AutomlError | None:
         return None
     done = len(search.history)
     where = f"in epoch {done + 1}" if done < search.recipe.search.epochs else "after the search"
-    return component_failure(exc, component, where=where,
-                             hint=f"the run is kept with its {done} finished epoch(s); fix or update the plugin "
-                                  f"(AUTOML_NAS_DEBUG=1 shows the traceback), then "
-                                  f"`{resume_command(search.run.run_dir.path)}` continues from its checkpoint")
+    return plugin_failure(exc, subject=f"{component.kind.replace('_', ' ')} {component.name!r}",
+                          plugin=component.plugin, dist=component.dist, action=f"failed {where}",
+                          hint=f"the run is kept with its {done} finished epoch(s); fix or update the plugin "
+                               f"(AUTOML_NAS_DEBUG=1 shows the traceback), then "
+                               f"`{resume_command(search.run.run_dir.path)}` continues from its checkpoint")
 
 
 def _finish(search: Search, base: RunResult, last: dict) -> RunResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from automl_nas.commands._support import command_session, handle_errors, work_off_stdout
+from automl_nas.commands._support import command_session, handle_errors, summary_even_if_stopped, work_off_stdout
 
 __all__ = ["study", "blackbox"]
 
@@ -30,16 +30,9 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.study.driver import run_study
 
-    from automl_nas.errors import AutomlError
-
-    try:
-        with work_off_stdout():  # stdout: the JSON summary alone
-            result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
-                               address=address, quiet=quiet, session=command_session())
-    except AutomlError as exc:
-        if exc.result is not None:  # a stopped study still reports its trials and best so far
-            click.echo(strict_json_dumps(exc.result, indent=2))
-        raise
+    with summary_even_if_stopped(), work_off_stdout():  # stdout: the JSON summary alone
+        result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
+                           address=address, quiet=quiet, session=command_session())
     click.echo(strict_json_dumps(result, indent=2))
 
 
@@ -69,16 +62,13 @@ def blackbox(recipe, profile, overrides, run_dir, resume, quiet) -> None:
 
     if (recipe is None) == (resume is None) or (resume and (profile or overrides or run_dir)):
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR alone (the run keeps its recipe, profile and --set)")
-    from automl_nas.errors import AutomlError
-
     keys = ("status", "proposer", "metric", "best_genotype", "best_value", "report_metric", "best_report", "queries",
             "simulated_seconds", "run_dir")
-    try:
-        with work_off_stdout():  # stdout: the JSON summary alone
-            result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir,
-                                         quiet=quiet, session=command_session(), resume=resume)
-    except AutomlError as exc:
-        if exc.result is not None:  # a stopped search still reports what it has, as `automl run` does
-            click.echo(strict_json_dumps({k: exc.result[k] for k in keys if k in exc.result}, indent=2))
-        raise
-    click.echo(strict_json_dumps({k: result[k] for k in keys if k in result}, indent=2))
+
+    def summary(result: dict) -> dict:
+        return {k: result[k] for k in keys if k in result}
+
+    with summary_even_if_stopped(summary), work_off_stdout():  # stdout: the JSON summary alone
+        result = run_blackbox_recipe(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir,
+                                     quiet=quiet, session=command_session(), resume=resume)
+    click.echo(strict_json_dumps(summary(result), indent=2))

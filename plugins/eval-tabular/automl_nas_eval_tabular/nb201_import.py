@@ -40,7 +40,7 @@ from automl_nas.safe_pickle import restricted_load
 from automl_nas_eval_tabular.nb201_columns import DATASETS, column, is_accuracy
 from automl_nas_eval_tabular.nb201_text import format_ops, parse_ops
 
-__all__ = ["ImportedTable", "detect_kind", "read_source", "table_from_rows"]
+__all__ = ["ImportedTable", "csv_rows", "detect_kind", "read_source", "table_from_rows"]
 
 ACCEPTED = ("a NATS-Bench topology directory (NATS-tss-v1_0-3ffb9-simple/), its single file "
             "(NATS-tss-v1_0-3ffb9.pickle.pbz2), a NAS-Bench-201 .pth (v1_0-e61699 / v1_1-096897), "
@@ -259,12 +259,17 @@ def _num(value: Any) -> float:
 # ---------------------------------------------------------------- plain tables
 
 
-def _read_csv(path: Path, progress: Progress) -> ImportedTable:
+def csv_rows(path: Path | str) -> tuple[list[str], list[list[str]]]:
+    """The header (names stripped) and the non-empty rows of a CSV file; ``bench import`` and the
+    ``nb201-table`` evaluator's ``path`` read it alike."""
     with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark is not a name
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
-        data = [row for row in reader if row]
-    return table_from_rows(path, header, data)
+        return header, [row for row in reader if row]
+
+
+def _read_csv(path: Path, progress: Progress) -> ImportedTable:
+    return table_from_rows(path, *csv_rows(path))
 
 
 def _read_parquet(path: Path, progress: Progress) -> ImportedTable:

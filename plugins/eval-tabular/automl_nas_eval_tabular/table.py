@@ -23,7 +23,7 @@ from typing import Any
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, RecipeError, missing_file
 from automl_nas_eval_tabular.config import TableConfig
-from automl_nas_eval_tabular.nb201_import import table_from_rows
+from automl_nas_eval_tabular.nb201_import import csv_rows, table_from_rows
 from automl_nas_eval_tabular.nb201_text import canonical_text
 from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_columns
 
@@ -64,10 +64,7 @@ def _load_cached(path: str, _size: int, _mtime: int, wanted: tuple[str, ...] | N
 
 def _read_csv(path: str) -> tuple[list[str], list[list[str]]]:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark is not a name
-            reader = csv.reader(fh)
-            header = next(reader, [])
-            return [h.strip() for h in header], [row for row in reader if row]
+        return csv_rows(path)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"nb201-table: {path} is not a UTF-8 CSV text file ({type(exc).__name__}: {exc})",
                         hint="point `path` at the CSV (or Parquet) table, re-exported as UTF-8") from None
