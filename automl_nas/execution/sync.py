@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -154,7 +155,8 @@ def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
 
     sink = ray.get_actor(sink_name, namespace=NAMESPACE)
     driver_dir = Path(spec.run_dir)
-    scratch = Path(tempfile.mkdtemp(prefix="automl-trial-"))
+    sweep_stale_scratch()
+    scratch = new_scratch()
     recipe = scratch / "recipes" / Path(spec.recipe_path).name
     recipe.parent.mkdir()
     recipe.write_text(recipe_text, encoding="utf-8")
@@ -172,9 +174,61 @@ def run_shipped(spec, sink_name: str, recipe_text: str, run: Any) -> dict:
         with _drivers_tables(sink), _pushing_checkpoints(scratch / driver_dir.name / "checkpoints" / "last.pt", push):
             result = run(local)
     finally:
-        push()
-    shutil.rmtree(scratch, ignore_errors=True)  # the driver holds the records now; a failed push keeps the copy
+        try:
+            push()
+        except BaseException:
+            # The driver is gone with what this attempt did since its last checkpoint: the
+            # copy stays, marked so that no later sweep removes it.
+            (scratch / UNSENT).write_text(str(driver_dir), encoding="utf-8")
+            raise
+        # However the attempt ended, the driver holds its records now.
+        shutil.rmtree(scratch, ignore_errors=True)
     return {**result, "run_dir": str(driver_dir)}
+
+
+#: Scratch directories of shipped trials are made in the node's temporary directory with this prefix.
+SCRATCH_PREFIX = "automl-trial-"
+#: In a scratch directory: ``host pid`` of the worker process that made it.
+OWNER = ".owner"
+#: In a scratch directory: the driver's run directory whose last records never reached it.
+UNSENT = ".unsent"
+
+
+def new_scratch() -> Path:
+    """A private scratch directory for one attempt, naming the process that owns it."""
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    (scratch / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}", encoding="utf-8")
+    return scratch
+
+
+def sweep_stale_scratch(root: Path | None = None) -> list[Path]:
+    """Remove the scratch directories of attempts whose worker died on this host without
+    cleaning up (a killed worker or node runs no ``finally``): their records went to the
+    driver with each checkpoint. Copies marked unsent, and others' directories, are kept.
+    Returns what was removed."""
+    removed = []
+    for scratch in Path(root or tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"):
+        if (scratch / UNSENT).exists() or not _owner_is_gone(scratch / OWNER):
+            continue
+        shutil.rmtree(scratch, ignore_errors=True)
+        removed.append(scratch)
+    return removed
+
+
+def _owner_is_gone(owner: Path) -> bool:
+    try:
+        host, pid = owner.read_text(encoding="utf-8").split()
+    except (OSError, ValueError):  # not ours, or made before directories named their owner
+        return False
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    return False
 
 
 #: Seconds between looks at a running trial's checkpoint (a new one goes to the driver at once).
