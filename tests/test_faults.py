@@ -94,6 +94,13 @@ def test_sigterm_writes_checkpoint_and_interrupted_result(slow_recipe, tmp_path)
     assert result["status"] == "interrupted" and result["epochs_done"] >= 1
     assert (run_dir / "checkpoints" / "last.pt").exists()
     assert "resume with `automl run --resume" in proc.stderr.read()
+    assert result["wall_time_s"] > 0
+    resumed = automl("run", "--resume", str(run_dir), "-q")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    # The finished run's wall time covers both segments, not only the resumed one.
+    finished = json.loads((run_dir / "result.json").read_text())
+    after = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][result["epochs_done"]:]
+    assert after and finished["wall_time_s"] >= result["wall_time_s"] + sum(e["epoch_time_s"] for e in after)
 
 
 def test_nan_stops_with_step_and_keeps_checkpoint(toy_recipe):

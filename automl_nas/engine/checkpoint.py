@@ -29,6 +29,7 @@ def save(search, epochs_done: int) -> None:
                 "generator": run.generator.get_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         "search_time": search.search_time,
+        "wall_time": search.wall_time(),
     }
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -109,4 +110,5 @@ def load(search) -> None:
     search.start_epoch = done
     run._set_start_epoch(done)
     search.search_time = state["search_time"]
+    search.earlier_wall_time = state.get("wall_time", 0.0)  # checkpoints before it was kept: this segment only
     run.log(f"resumed {rd.path} after epoch {done}")

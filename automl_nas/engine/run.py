@@ -56,7 +56,11 @@ class Search:
     through the declared :class:`~automl_nas.api.RunContext` (``self.run``).
     """
 
-    def __init__(self, plan: Plan, registry: Any, run_dir: RunDir, *, device: str, quiet: bool = False) -> None:
+    def __init__(self, plan: Plan, registry: Any, run_dir: RunDir, *, device: str, quiet: bool = False,
+                 started: float | None = None) -> None:
+        # This segment's start (``time.perf_counter()``); a resume adds the earlier segments' wall time.
+        self.segment_started = time.perf_counter() if started is None else started
+        self.earlier_wall_time = 0.0
         recipe = plan.recipe
         self.plan, self.recipe, self.registry, self.device = plan, recipe, registry, device
         torch.manual_seed(recipe.seed)
@@ -116,6 +120,11 @@ class Search:
         self.history: list[dict] = []
         self.start_epoch = 0
         self.search_time = 0.0
+
+    def wall_time(self) -> float:
+        """Seconds of wall time this run has had: this segment's, plus each earlier one's up to
+        the checkpoint it was resumed from."""
+        return self.earlier_wall_time + time.perf_counter() - self.segment_started
 
     def _image_loaders(self, device: str) -> None:
         recipe, dcfg = self.recipe, self.recipe.data
@@ -510,15 +519,15 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
 
     with deterministic_kernels(recipe.run.deterministic):
         with building_memory(device):
-            search = Search(plan, registry, run_dir, device=device, quiet=quiet)
+            search = Search(plan, registry, run_dir, device=device, quiet=quiet, started=started)
         with run_dir.claim(fresh=not resume, log=search.run.log):
-            result = _execute(search, pm, resume=resume, started=started)
+            result = _execute(search, pm, resume=resume)
     if search.world.size > 1:
         leave()  # every rank tears the process group down together (after a failure a barrier could hang)
     return result
 
 
-def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunResult:
+def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
     from automl_nas.engine.guards import Guard
 
     plan, recipe, run, run_dir = search.plan, search.recipe, search.run, search.run.run_dir
@@ -554,14 +563,14 @@ def _execute(search: Search, pm: Any, *, resume: bool, started: float) -> RunRes
             raise  # the host's own fault: the CLI reports an internal error
         failure.result = result.to_json()
         raise failure from exc
-    result = attrs.evolve(result, wall_time_s=round(time.perf_counter() - started, 3))
+    result = attrs.evolve(result, wall_time_s=round(search.wall_time(), 3))
     _end(run_dir, hooks, run, result)
     return result
 
 
 def _ended_early(search: Search, base: RunResult, status: str, error: str) -> RunResult:
     """The record of a run that stopped before it finished: its finished epochs and last genotype."""
-    return attrs.evolve(base, status=status, error=error, epochs_done=len(search.history),
+    return attrs.evolve(base, status=status, error=error, epochs_done=len(search.history), wall_time_s=round(search.wall_time(), 3),
                         genotype=search.history[-1]["genotype"] if search.history else None)
 
 
