@@ -86,3 +86,28 @@ def test_show_a_run_as_json(batch):
     rd = RunDir(batch / "seed-1")
     assert data["kind"] == "run" and data["result"] == rd.read_result().to_json()
     assert data["epochs"] == [e.to_json() for e in rd.read_epochs()[-5:]] and data["epochs_recorded"] == 2
+
+
+def test_a_batch_cut_short_shows_every_planned_trial_and_survives_a_damaged_record(batch, tmp_path):
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    cut = tmp_path / "cut"
+    shutil.copytree(batch, cut)
+    (cut / "seed-0" / "result.json").unlink()  # its process was killed: a lock whose pid is gone
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (cut / "seed-0" / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
+    (cut / "seed-1" / "result.json").write_text("{cut")
+    shutil.rmtree(cut / "seed-2")  # the driver stopped before it
+    (cut / "aggregate.json").unlink()
+    data = json.loads(_show(cut, "--json"))
+    rows = {r["name"]: r for r in data["rows"]}
+    assert {n: r["status"] for n, r in rows.items()} == {"seed-0": "killed", "seed-1": "unreadable", "seed-2": "not started"}
+    assert "seed-1/result.json: not a readable result record" in rows["seed-1"]["problem"] and "move it aside" in rows["seed-1"]["problem"]
+    assert rows["seed-1"]["epochs"] == 2 and data["stats"] == {}
+    text = _show(cut)
+    assert "trials      3 (1 killed, 1 not started, 1 unreadable)" in text and "note        seed-1: " in text
+    assert "killed (no result.json; `automl run --resume" in _show(cut / "seed-0")

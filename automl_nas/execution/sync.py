@@ -220,15 +220,9 @@ def _owner_is_gone(owner: Path) -> bool:
         host, pid = owner.read_text(encoding="utf-8").split()
     except (OSError, ValueError):  # not ours, or made before directories named their owner
         return False
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError):
-        return False
-    return False
+    from automl_nas.records.lock import pid_alive
+
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
 
 
 #: Seconds between looks at a running trial's checkpoint (a new one goes to the driver at once).

@@ -23,6 +23,7 @@ from automl_nas.errors import RunError
 from automl_nas.plots._data import RunSeries, load_series, space_groups
 from automl_nas.plots._html import Section, write_page
 from automl_nas.records.layout import is_blackbox_search, member_runs, study_best, target_kind
+from automl_nas.records.rundir import RunDir
 
 __all__ = ["PlotReport", "plot_target"]
 
@@ -93,7 +94,7 @@ def _single(run: RunSeries, out_dir: Path, prefix: str = "") -> list[Section]:
     curves = _save(curves_figure(run), out_dir / f"{prefix}curves.png")
     alphas = tuple(_save(alpha_figure(run, g), out_dir / f"{prefix}alpha-{g}.png") for g in run.group_names)
     last = run.epochs[-1]
-    status = run.result.status if run.result else "running or killed (no result.json)"
+    status = run.result.status if run.result else f"{RunDir(run.path).unended_status()} (no result.json)"
     text = f"{run.path}: {status}, {len(run.epochs)} epochs; genotype {run.result.genotype if run.result else last.genotype}"
     return [Section(title=f"{run.name}: curves", images=(curves,), text=text, table=_epoch_table(run)),
             Section(title=f"{run.name}: architecture distribution", images=alphas)]

@@ -65,7 +65,7 @@ def target_kind(path: str | Path) -> str:
         raise RunError(f"{path}: no such directory", hint="pass a run directory, a seed batch or a study directory under runs/")
     if _is_run(path):
         return "run"
-    if (path / "aggregate.json").is_file() or _members(path, _SEED):
+    if any((path / n).is_file() for n in ("aggregate.json", "batch.json")) or _members(path, _SEED):
         return "batch"
     if (path / "best.json").is_file() or (path / "study.db").is_file() or _members(path, _TRIAL):
         return "study"

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from automl_nas.errors import RunError
 
-__all__ = ["LOCK_NAME", "directory_lock", "pid_alive"]
+__all__ = ["LOCK_NAME", "directory_lock", "lock_state", "pid_alive"]
 
 LOCK_NAME = ".lock"
 
@@ -35,6 +35,19 @@ def _alive(pid: int) -> bool:
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host (also used for a study's RUNNING trials)."""
     return _alive(pid)
+
+
+def lock_state(directory: str | Path) -> str:
+    """Who holds ``directory``'s lock, as far as this host can tell: ``"held"`` (a live process
+    here), ``"stale"`` (its process here is gone: killed), ``"elsewhere"`` (another host, or
+    an unreadable lock) or ``"free"`` (no lock)."""
+    path = Path(directory) / LOCK_NAME
+    if not path.exists():
+        return "free"
+    owner = _owner(path)
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return "elsewhere"
+    return "held" if _alive(owner["pid"]) else "stale"
 
 
 def _owner(path: Path) -> dict:

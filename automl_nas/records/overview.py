@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from automl_nas.errors import RunError
 from automl_nas.records.layout import member_runs, study_best, target_kind
 from automl_nas.records.rundir import RunDir
 
@@ -32,6 +33,7 @@ class TrialRow:
     params: dict[str, Any] = attrs.field(factory=dict)
     values: list[float] | None = None  # the study's objective values
     state: str | None = None  # the study's trial state (COMPLETE, PRUNED, FAIL)
+    problem: str | None = None  # why its records could not be read, with the fix
 
 
 @attrs.frozen(kw_only=True)
@@ -56,6 +58,7 @@ class Overview:
         lines += [f"  {key:<{width}} {s['mean']:.4g} ± {s['std']:.3g} (n={s['n']:.0f})" for key, s in self.stats.items()]
         lines.append("  " + _table(self.rows))
         lines += [f"  see         {link}" for link in self.links]
+        lines += [f"  note        {r.name}: {r.problem}" for r in self.rows if r.problem]
         return "\n".join(lines)
 
 
@@ -79,14 +82,35 @@ def _table(rows: list[TrialRow]) -> str:
 
 
 def _row(name: str, rd: RunDir, study: dict[str, dict]) -> TrialRow:
-    result = rd.read_result()
+    problem = None
+    try:
+        result = rd.read_result()
+    except RunError as exc:  # one damaged trial: the others are still worth seeing
+        result, problem = None, f"{exc.message}; fix: {exc.hint}" if exc.hint else exc.message
     epochs = rd.read_epochs()
     extra = study.get(str(rd.path.resolve()), {})
-    return TrialRow(name=name, run_dir=str(rd.path), status=result.status if result else "running or killed",
+    status = result.status if result else "unreadable" if problem else rd.unended_status()
+    return TrialRow(name=name, run_dir=str(rd.path), status=status, problem=problem,
                     epochs=len(epochs), valid_acc=epochs[-1].valid_acc if epochs else None,
                     metrics=dict((result.metrics or {}) if result else {}),
                     genotype=(result.genotype if result else None) or (epochs[-1].genotype if epochs else None),
                     params=extra.get("params", {}), values=extra.get("values"), state=extra.get("state"))
+
+
+def _not_started(path: Path, rows: list[TrialRow]) -> list[TrialRow]:
+    """The trials ``batch.json`` plans that have no records yet (the batch is running, or its
+    driver stopped before them: ``automl run --resume BATCH`` runs them)."""
+    from automl_nas.execution.batch import is_seed_batch, read_batch
+
+    if not is_seed_batch(path):
+        return []
+    try:
+        specs = read_batch(path).specs
+    except RunError:
+        return []
+    seen = {r.name for r in rows}
+    names = [Path(s.run_dir).name for s in specs]
+    return [TrialRow(name=n, run_dir=str(path / n), status="not started", epochs=0) for n in names if n not in seen]
 
 
 def _stats(rows: list[TrialRow]) -> dict[str, dict[str, float]]:
@@ -154,6 +178,7 @@ def overview(path: str | Path) -> Overview:
         raise ValueError(f"{path} is a single run")
     study = _study_table(path) if kind == "study" else {}
     rows = [_row(name, rd, study) for name, rd in member_runs(path)]
+    rows += _not_started(path, rows) if kind == "batch" else []
     links = [str(p) for p in [path / "plots" / "index.html", *sorted(path.glob("*.html")), path / "aggregate.json",
                               path / "trials.csv", path / "best.json"] if p.is_file()]
     if not (path / "plots" / "index.html").is_file():

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from automl_nas.errors import RunError
-from automl_nas.records.lock import LOCK_NAME, directory_lock
+from automl_nas.records.lock import LOCK_NAME, directory_lock, lock_state
 from automl_nas.records.strict_json import dumps as strict_dumps
 
 if TYPE_CHECKING:
@@ -298,6 +298,12 @@ class RunDir:
         from automl_nas.records.schema import ArchSnapshot
 
         return [ArchSnapshot.from_json(line) for line in read_jsonl(self.history_file) if "epoch" in line]
+
+    def unended_status(self) -> str:
+        """The status of a run without ``result.json``: ``running`` (its process holds the lock
+        on this host), ``killed`` (the lock's process is gone) or ``running or killed`` (the
+        lock is another host's, or none is left, as on a driver whose trial runs on a node)."""
+        return {"held": "running", "stale": "killed"}.get(lock_state(self.path), "running or killed")
 
     def read_result(self) -> RunResult | None:
         """``result.json`` typed, or ``None`` while the run has not ended; a damaged file is a

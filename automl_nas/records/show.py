@@ -19,7 +19,7 @@ def render(path: Path, all_epochs: bool = False) -> str:
         return _render_blackbox(path, blackbox_json(path))
     result = rd.read_result()
     epochs = rd.read_epochs()
-    lines = [f"run {path}", f"  status      {result.status if result else 'running or killed (no result.json)'}"]
+    lines = [f"run {path}", f"  status      {result.status if result else _unended(rd)}"]
     if result is not None:
         lines += [f"  {key:<11} {getattr(result, key)}" for key in ("recipe", "sampler", "space", "dataset", "seed")]
     lines.append(f"  epochs      {len(epochs)} recorded")
@@ -33,6 +33,13 @@ def render(path: Path, all_epochs: bool = False) -> str:
     plots = rd.path / "plots" / "index.html"
     lines.append(f"  plots       {plots if plots.is_file() else f'`automl plot {path}` draws them'}")
     return "\n".join(lines)
+
+
+def _unended(rd: RunDir) -> str:
+    status = rd.unended_status()
+    if status == "killed":
+        return f"killed (no result.json; `{rd.resume} {rd.path}` continues it from its last checkpoint)"
+    return f"{status} (no result.json)"
 
 
 def run_json(path: Path, all_epochs: bool = False) -> dict:
