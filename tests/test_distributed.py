@@ -105,6 +105,8 @@ def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_sum
     assert summary["run_dir"] == str(run_dir) and summary["status"] == "finished"
     ranks = [json.loads((d / "result.json").read_text()) for d in (run_dir, tmp_path / "D-rank1")]
     assert ranks[0]["genotype"] == ranks[1]["genotype"]  # every rank holds the same architecture
+    # rank 0 alone scores the genotype, after the ranks parted (no collective waits on its retraining)
+    assert ranks[0]["metrics"]["convs"] >= 0 and "metrics" not in ranks[1]
     assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]
 
 

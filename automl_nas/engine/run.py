@@ -613,7 +613,14 @@ def _finish(search: Search, base: RunResult, last: dict) -> RunResult:
     recipe = search.recipe
     genotype = search.derive()
     metrics = eval_error = eval_retry = None
-    if search.evaluator is not None:
+    if search.world.size > 1:
+        # Every rank holds the same genotype: rank 0 alone scores it. The ranks part first, so
+        # no rank waits in a collective while rank 0 retrains (gloo's timeout is 30 minutes),
+        # and N identical retrainings are not run.
+        leave()
+        if search.world.rank > 0:
+            search.run.log(f"rank {search.world.rank}: the final evaluation runs on rank 0 (its result.json has the metrics)")
+    if search.evaluator is not None and search.world.rank == 0:
         try:
             metrics = search.evaluate(genotype)
         except AutomlError as exc:  # the search itself succeeded: keep its genotype (issue 13)
