@@ -633,7 +633,7 @@ def test_a_black_box_metric_the_evaluator_lacks_is_refused_before_the_run_direct
 @pytest.mark.parametrize("recipe, override, message", [
     # each was an internal error at the first step: no loss to differentiate, a KeyError on the
     # space's costs, a graph batch asked for its memory format
-    ("snas.toml", "search.objectives=[]", "search.objectives: no objective contributes to the weights step"),
+    ("snas.toml", "search.objectives=[]", "search.objectives: the list is empty, so no objective gives the weights step"),
     ("snas.toml", 'search.objectives=[{name="snas_resource"}]',
      "no objective contributes to the weights step (the objectives are ['snas_resource'])"),
     ("gnn-darts.toml", 'search.objectives=[{name="cross_entropy"}, {name="snas_resource"}]',
@@ -646,6 +646,12 @@ def test_a_run_its_components_cannot_serve_is_refused_before_its_directory(tmp_p
                  "--set", f"run.root={str(tmp_path / 'r')!r}")
     assert result.exit_code == 2 and message in result.output, result.output
     assert "internal error" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_validate_refuses_an_empty_objective_list_that_run_would_refuse():
+    # validate said "ok" and the run stopped once its data was loaded
+    result = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", "search.objectives=[]")
+    assert result.exit_code == 2 and "search.objectives: the list is empty" in result.output, result.output
 
 
 def test_a_relative_input_file_missing_from_the_working_directory_says_where_it_looked(tmp_path, monkeypatch):

@@ -93,6 +93,10 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     sampler = found.ref("sampler", recipe.search.sampler, "search.sampler")
     objectives = [found.ref("objective", ref, f"search.objectives[{i}]", objective=True)
                   for i, ref in enumerate(recipe.search.objectives)]
+    if not recipe.search.objectives:  # every search steps its weights: caught here, not after the data is loaded
+        found.messages.append(f"{source}: search.objectives: the list is empty, so no objective gives the weights step "
+                              f"a loss (add the task loss: search.objectives = [{{ name = \"cross_entropy\" }}, ...], "
+                              f"or remove the key for the default)")
     evaluator = found.ref("evaluator", recipe.evaluator, "evaluator") if recipe.evaluator is not None else None
     trackers = [_tracker(registry, name, f"run.trackers[{i}]", recipe.run.tracker_options.get(name, {}), source,
                          found.messages) for i, name in enumerate(recipe.run.trackers)]
