@@ -26,16 +26,17 @@ class Preflight(Protocol):
 
 @runtime_checkable
 class SpaceCheck(Protocol):
-    """A sampler config whose options constrain the search space's (DrNAS' progressive partial
-    channels need a partial-channel supernet whose channels each stage's K divides).
+    """A sampler or objective config whose options constrain the search space's (DrNAS'
+    progressive partial channels need a partial-channel supernet whose channels each stage's K
+    divides; a latency table was measured for one space configuration).
 
     **When it runs:** once per recipe, at plan time (``automl validate``, ``run``, ``study``),
     after both configs are structured and before anything is built; torch is not imported.
     """
 
     def check_space(self, space: str, options: Any) -> None:
-        """Raise ``ValueError`` naming the clash and the keys that fix it if this sampler cannot
-        search ``space`` (the recipe's space name) built with ``options`` (its structured config,
+        """Raise ``ValueError`` naming the clash and the keys that fix it if this component cannot
+        serve ``space`` (the recipe's space name) built with ``options`` (its structured config,
         ``None`` for a space without options)."""
 
 

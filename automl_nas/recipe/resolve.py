@@ -108,11 +108,14 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     if twice:
         found.messages.append(f"{source}: run.trackers: {', '.join(map(repr, twice))} listed more than once "
                               f"(each tracker feeds a run once)")
-    if space is not None and sampler is not None and isinstance(sampler.config, SpaceCheck):
+    space_bound = [("search.sampler", sampler), *((f"search.objectives[{i}]", o) for i, o in enumerate(objectives))]
+    for key, resolved in space_bound:
+        if space is None or resolved is None or not isinstance(resolved.config, SpaceCheck):
+            continue
         try:
-            sampler.config.check_space(space.component.name, space.config)
-        except ValueError as exc:  # a run stopped at its first stage change, or ran without what it asked for
-            found.messages.append(f"{source}: search.sampler: {exc}")
+            resolved.config.check_space(space.component.name, space.config)
+        except ValueError as exc:  # a run stopped at its first stage change, or after loading its data
+            found.messages.append(f"{source}: {key}: {exc}")
     if sampler is not None and isinstance(sampler.config, EpochsCheck):
         try:
             sampler.config.check_epochs(recipe.search.epochs)

@@ -102,3 +102,26 @@ class SnasResourceConfig:
         default=None, validator=_latency_table,
         metadata={"help": "JSON table of `automl profile-ops` for the run's space; needed when costs include latency"},
     )
+
+    def check_space(self, space: str, options: object) -> None:
+        """A latency table measured for another space, or for other values of the options its
+        fingerprint records (:class:`automl_nas.preflight.SpaceCheck`): refused at plan time,
+        not once the data is loaded. The input size is checked at the run (it needs the data)."""
+        if self.latency_table is None:
+            return
+        from automl_nas.costs import plain_data, read_latency_table, regenerate_command
+
+        table = read_latency_table(self.latency_table)  # readable: the field's validator read it
+        made_by = table.measured.get("regenerate") if isinstance(table.measured, dict) else None
+        regen = (made_by.replace("{out}", table.path) if isinstance(made_by, str) else
+                 regenerate_command(space, plain_data(attrs.asdict(options)) if attrs.has(type(options)) else {},
+                                    table.inputs, table.path))
+        if table.space != space:
+            raise ValueError(f"latency_table: {table.path} was measured for search space {table.space!r}, not "
+                             f"{space!r}; regenerate it with `{regen}`")
+        ours = {k: plain_data(getattr(options, k)) for k in table.fingerprint if k != "name" and hasattr(options, k)}
+        differ = [k for k, v in ours.items() if v != table.fingerprint[k]]
+        if differ:
+            detail = ", ".join(f"space.{k} (table {table.fingerprint[k]!r}, recipe {ours[k]!r})" for k in differ)
+            raise ValueError(f"latency_table: {table.path} was measured for another {space} configuration: {detail}; "
+                             f"regenerate it with `{regen}`, or set those space options to the table's")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import attrs
 import pytest
 import torch
 
@@ -113,3 +115,29 @@ def test_recipe_errors_name_the_key_and_the_fix(tmp_path, options, key, message)
 def test_costs_given_as_one_string(tmp_path):
     assert SnasResourceConfig(costs="latency", latency_table=_table_file(tmp_path)).costs == ("latency",)
     assert SnasResourceConfig(costs="flops").costs == ("flops",)
+
+
+def test_a_table_of_another_space_or_configuration_is_refused_at_plan_time(tmp_path):
+    """`automl validate` said ok; the run refused the table once its data was loaded."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+    from automl_nas.costs import read_latency_table
+
+    table = read_latency_table(_table_file(tmp_path))
+    nb201 = attrs.evolve(table, space="nb201", fingerprint={"name": "nb201", "channels": 8, "cells_per_stage": 1},
+                         path=str(tmp_path / "nb201.json"))
+    nb201.save(nb201.path)
+    recipe = Path(__file__).parents[3] / "recipes" / "snas.toml"
+
+    def validate(path: str, *sets: str) -> str:
+        objectives = f'search.objectives=[{{name="cross_entropy"}}, {{name="snas_resource", costs="latency", latency_table="{path}"}}]'
+        result = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick", "--set", objectives, *sets])
+        return f"{result.exit_code} {' '.join(result.output.split())}"
+
+    assert validate(nb201.path).startswith("0 ")  # the quick profile's 8 channels, 1 cell per stage
+    wrong = validate(nb201.path, "--set", "space.channels=16")
+    assert wrong.startswith("2 ") and (f"search.objectives[1]: latency_table: {nb201.path} was measured for another nb201 "
+                                       f"configuration: space.channels (table 8, recipe 16)") in wrong, wrong
+    other = validate(table.path)
+    assert other.startswith("2 ") and f"{table.path} was measured for search space 'darts', not 'nb201'" in other, other
