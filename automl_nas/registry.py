@@ -62,13 +62,25 @@ class Component:
             module = importlib.import_module(module_name)
             return getattr(module, attr) if attr else module
         except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
-            raise PluginError(
-                f"{self.kind} {self.name!r} from plugin {self.plugin!r} ({self.dist or 'unknown distribution'}) "
-                f"could not be imported from {self.impl!r}: {type(exc).__name__}: {exc}",
-                plugin=self.plugin,
-                dist=self.dist,
-                hint="reinstall the plugin's distribution or block it with AUTOML_NAS_DISABLE_PLUGINS",
-            ) from exc
+            raise self._unloadable(f"could not be imported from {self.impl!r}: {type(exc).__name__}: {exc}") from exc
+
+    def check_findable(self) -> None:
+        """Refuse an implementation module that is not installed, without importing it (which
+        may import torch): ``automl validate`` finds what the run's first build would."""
+        import importlib.util
+
+        module_name = self.impl.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module_name) is not None
+        except (ImportError, ValueError) as exc:  # a parent package is missing, or broken
+            raise self._unloadable(f"has no implementation module {module_name!r} ({type(exc).__name__}: {exc})") from None
+        if not found:
+            raise self._unloadable(f"has no implementation module {module_name!r} (named by {self.impl!r})")
+
+    def _unloadable(self, what: str) -> PluginError:
+        return PluginError(f"{self.kind} {self.name!r} from plugin {self.plugin!r} ({self.dist or 'unknown distribution'}) "
+                           f"{what}", plugin=self.plugin, dist=self.dist,
+                           hint="reinstall the plugin's distribution or block it with AUTOML_NAS_DISABLE_PLUGINS")
 
 
 class Registry:

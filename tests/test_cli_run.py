@@ -127,3 +127,27 @@ def test_plugins_options_shows_a_required_option_as_required(monkeypatch):
     result = CliRunner().invoke(main, ["plugins", "--options", "needs-temp"])
     assert result.exit_code == 0 and "temp = (required)    softmax temperature" in result.output
     assert "NOTHING" not in result.output
+
+
+def test_validate_finds_a_component_whose_implementation_module_is_not_installed(monkeypatch):
+    """A plugin whose wheel lacks a module: validate said ok and the run's first build failed."""
+    from automl_nas import Component, hookimpl
+    from automl_nas.session import open_session
+    from automl_nas_uniform.config import UniformConfig
+
+    class Hooks:
+        @hookimpl
+        def automl_register_samplers(self):
+            return [Component(kind="sampler", name="shipped-without", impl="automl_nas_uniform.not_in_the_wheel:Sampler",
+                              config=UniformConfig),
+                    Component(kind="sampler", name="no-package", impl="no_such_package_anywhere.sampler:Sampler")]
+
+    monkeypatch.setattr("automl_nas.session.open_session", lambda *a, **k: open_session([(Hooks(), "partial")]))
+    recipe = Path(__file__).parents[1] / "recipes" / "snas.toml"
+    for name, module in (("shipped-without", "automl_nas_uniform.not_in_the_wheel"), ("no-package", "no_such_package_anywhere.sampler")):
+        result = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick", "--set", f"search.sampler={{name='{name}'}}"])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 3 and f"sampler {name!r} from plugin 'partial'" in text, text
+        assert f"has no implementation module {module!r}" in text and "reinstall the plugin's distribution" in text
+    ok = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick"])
+    assert ok.exit_code == 0, ok.output

@@ -28,6 +28,9 @@ def validate(recipe, profile, overrides) -> None:
                    f"{bb.raw['evaluator']['name']}, {bb.config.queries} queries; run it with `automl search`)")
         return
     plan = plan_recipe(recipe, session.registry, profile=profile, overrides=overrides)
+    for resolved in (plan.space, plan.dataset, plan.sampler, *plan.objectives, plan.evaluator, *plan.trackers):
+        if resolved is not None:  # a module missing from the plugin's install fails the run's first build
+            resolved.component.check_findable()
     preflight(plan)  # the evaluator can answer and the data is there (issue 13)
     study = ""
     if plan.recipe.study is not None:  # an `automl study` recipe: its table, metric paths and parameter ranges
