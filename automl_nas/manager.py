@@ -44,6 +44,8 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.load_errors: list[PluginError] = []
         self.dists: dict[str, str] = {}
+        #: plugin name -> heavy modules (torch) that importing its entry point imported
+        self.heavy_imports: dict[str, list[str]] = {}
         #: every load or registration error is fatal (AUTOML_NAS_STRICT_PLUGINS)
         self.strict = False
 
@@ -51,6 +53,10 @@ class PluginManager(pluggy.PluginManager):
         if self.is_blocked(name):
             return "disabled by AUTOML_NAS_DISABLE_PLUGINS"
         return self.dists.get(name, "automl-nas (built-in)")
+
+
+#: Modules a plugin's entry point (its hooks module) must not import: they take seconds.
+HEAVY_MODULES = ("torch",)
 
 
 def get_plugin_manager(
@@ -121,8 +127,14 @@ def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:
             )
         )
         return
+    absent = [m for m in HEAVY_MODULES if m not in sys.modules]
     try:
         plugin = ep.load()
+        # Every command imports every plugin's hooks: one that imports torch there makes even
+        # `automl validate` wait for it. Only the first such plugin is seen (torch stays imported).
+        heavy = [m for m in absent if m in sys.modules]
+        if heavy:
+            pm.heavy_imports[ep.name] = heavy
     except Exception as exc:  # noqa: BLE001 - any import failure is reported, not fatal
         pm.load_errors.append(
             PluginError(

@@ -218,3 +218,27 @@ def test_a_data_set_option_named_like_a_host_data_key_is_a_load_error():
     registry = build_registry(get_plugin_manager(entry_points=[FakeEntryPoint("shadow", "s", lambda: mod)], disabled=[]))
     assert registry.names("dataset") == []
     assert "option(s) batch_size are [data] keys the host reads itself" in str(registry.errors[0])
+
+
+def test_a_plugin_whose_hooks_import_torch_is_named_by_automl_plugins(monkeypatch):
+    """Every command imports every plugin's hooks module: one importing torch there slows them all."""
+    from click.testing import CliRunner
+
+    from automl_nas import manager
+    from automl_nas.cli import main
+
+    monkeypatch.setattr(manager, "HEAVY_MODULES", ("automl_nas_test_heavy_stand_in",))
+    monkeypatch.delitem(sys.modules, "automl_nas_test_heavy_stand_in", raising=False)
+
+    def heavy_plugin():
+        monkeypatch.setitem(sys.modules, "automl_nas_test_heavy_stand_in", types.ModuleType("automl_nas_test_heavy_stand_in"))
+        return good_plugin("heavy")
+
+    eps = [FakeEntryPoint("light", "l", good_plugin), FakeEntryPoint("heavy", "h", heavy_plugin, "automl-nas-heavy")]
+    pm = get_plugin_manager(entry_points=eps, disabled=[])
+    assert pm.heavy_imports == {"heavy": ["automl_nas_test_heavy_stand_in"]}
+    monkeypatch.setattr(manager, "get_plugin_manager", lambda **kw: pm)
+    out = CliRunner().invoke(main, ["plugins"]).output
+    heavy = out[out.index("heavy  (automl-nas-heavy"):]
+    assert "note: loading this plugin imports automl_nas_test_heavy_stand_in, so every automl command waits" in heavy
+    assert "note:" not in out[:out.index("heavy  (automl-nas-heavy")]

@@ -28,7 +28,8 @@ def plugins(options_of, as_json) -> None:
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         comps = [f"{c.kind}:{c.name}" for c in registry.all() if c.plugin == name]
-        rows.append({"plugin": name, "dist": pm.dist_of(name), "hooks": hooks, "components": comps})
+        rows.append({"plugin": name, "dist": pm.dist_of(name), "hooks": hooks, "components": comps,
+                     "heavy_imports": pm.heavy_imports.get(name, [])})
     if as_json:
         click.echo(json.dumps({"plugins": rows, "errors": [str(e) for e in registry.errors]}, indent=2))
         return
@@ -41,6 +42,10 @@ def plugins(options_of, as_json) -> None:
         other = [h for h in row["hooks"] if h not in CONTRIBUTION_HOOKS]
         if other:
             click.echo(f"    hooks: {', '.join(other)}")
+        if row["heavy_imports"]:
+            click.echo(f"    note: loading this plugin imports {', '.join(row['heavy_imports'])}, so every automl command "
+                       f"waits for it; import it inside the component modules, not in the module the entry point "
+                       f"names (CONTRIBUTING)")
     for err in registry.errors:
         click.echo(f"load error: {err}")
 
