@@ -170,6 +170,18 @@ def test_a_resumed_study_under_another_recipe_is_refused_naming_the_keys_and_may
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == 2
 
 
+def test_a_resumed_study_with_another_metric_is_refused(study_recipe):
+    # Same direction, another quantity: its values went into the one objective column with the old ones.
+    path = study_recipe()
+    assert study(path).exit_code == 0
+    other = study(path, "--trials", "2", "--set", "study.metric=\"last_epoch.valid_acc\"")
+    text = " ".join(other.output.split())
+    assert other.exit_code == 2 and "optimises ['metrics.convs'], the recipe asks for ['last_epoch.valid_acc']" in text, text
+    storage = f"sqlite:///{path.parent / 'runs' / 'studies' / 's' / 'study.db'}"
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 1  # nothing mixed in
+    assert study(path, "--trials", "2").exit_code == 0
+
+
 def test_a_trial_lost_with_its_driver_is_rerun_with_its_parameters(study_recipe):
     path = study_recipe(trials=1, retries=1)
     first = CliRunner().invoke(main, ["study", str(path), "-q"])

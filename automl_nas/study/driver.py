@@ -123,10 +123,16 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, protocol: dict[str, st
     _same_params(probe, cfg, storage)
     if protocol is not None:
         check_same_protocol(probe, protocol, name=cfg.name, storage=storage)
+    metrics = [metric for metric, _ in cfg.objectives]
+    if probe.metric_names is not None and list(probe.metric_names) != metrics:
+        # the same directions with another metric: one objective column of two different quantities
+        raise RecipeError(f"study {cfg.name!r} in {storage} optimises {list(probe.metric_names)}, the recipe asks for "
+                          f"{metrics}", hint="set study.metric(s) back, or use another study.name or storage for the new "
+                                             "objective")
     if probe.metric_names is None:  # the objectives by name in Optuna's tables, plots and optuna-dashboard
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3.2
-            probe.set_metric_names([metric for metric, _ in cfg.objectives])
+            probe.set_metric_names(metrics)
     for stale in dead_running_trials(probe):
         _requeue(probe, stale)
     # Re-seeding with the number of earlier trials keeps a resumed random sampler from repeating them.
