@@ -94,6 +94,15 @@ def test_pruner_verdict_stops_the_worker_through_the_epoch_relay():
     EpochRelay("seed-0", lambda ev: True).automl_epoch_end(run=run, epoch=0, metrics={"valid_acc": 1.0})
 
 
+def test_the_last_epoch_is_reported_but_never_pruned():
+    # A trial stopped after its last epoch lost its finished search and its final evaluation.
+    reporter = PruningReporter(FakeTrial(threshold=50.0))
+    assert reporter.observe(0, {"valid_acc": 40.0}, num_epochs=3) is True
+    assert reporter.observe(2, {"valid_acc": 40.0}, num_epochs=3) is False
+    assert reporter.reported == [(0, 40.0), (2, 40.0)]  # Optuna still gets the value of the last epoch
+    assert reporter.observe(2, {"valid_acc": 40.0}) is True  # the run's length unknown: the pruner decides
+
+
 def test_median_pruner_stops_a_poor_run_after_its_first_epoch(tmp_path, recipe):
     from optuna.trial import TrialState, create_trial
     from optuna.distributions import FloatDistribution

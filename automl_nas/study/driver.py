@@ -222,7 +222,7 @@ class _Driver:
         if not self.quiet:
             print(epoch_line(event), file=sys.stderr, flush=True)
         _, reporter = self.asked.get(event.trial, (None, None))
-        return reporter.observe(event.epoch, event.metrics) if reporter is not None else False
+        return reporter.observe(event.epoch, event.metrics, event.num_epochs) if reporter is not None else False
 
     def tell(self, outcome: TrialResult) -> None:
         from optuna.trial import TrialState

@@ -47,11 +47,15 @@ class PruningReporter:
         self.trial, self.key = trial, key
         self.reported: list[tuple[int, float]] = []
 
-    def observe(self, epoch: int, metrics: dict[str, Any]) -> bool:
-        """Report the epoch's value; ``True`` when the pruner says stop."""
+    def observe(self, epoch: int, metrics: dict[str, Any], num_epochs: int = 0) -> bool:
+        """Report the epoch's value; ``True`` when the pruner says stop. The last of
+        ``num_epochs`` (``0``: unknown) is reported but never pruned: stopping there saves no
+        training and would throw away a finished search and its final evaluation."""
         value = dotted_value(metrics, self.key)  # "eval.cifar10" is metrics["eval"]["cifar10"] or a flat key
         if value is None:
             return False
         self.trial.report(float(value), epoch)
         self.reported.append((epoch, float(value)))
+        if num_epochs and epoch >= num_epochs - 1:
+            return False
         return bool(self.trial.should_prune())
