@@ -199,15 +199,39 @@ def test_pruner_key_is_dotted_into_the_epoch_record():
     assert reporter.reported == [(1, 60.0), (2, 40.0)]
 
 
-def test_a_pruner_key_that_never_appears_is_an_error_not_a_silent_no_op(tmp_path, recipe):
+def test_a_pruner_key_that_never_appears_is_an_error_not_a_silent_no_op_and_the_trial_keeps_its_value(tmp_path, recipe):
     from automl_nas.errors import RecipeError
 
-    path = recipe()
-    with pytest.raises(RecipeError) as info:
-        run_study(_with(path, 'pruner = "median"\nintermediate = "eval.cifar10"'), trials=2, quiet=True)
+    path = _with(recipe(), 'pruner = "median"\nintermediate = "eval.cifar10"')
+    with pytest.raises(RecipeError) as info:  # the toy evaluator scores every epoch, but reports convs only
+        run_study(path, trials=2, quiet=True, overrides=["search.eval_every=1"])
     message = str(info.value)
-    assert "'eval.cifar10' appeared in no epoch record" in message and "valid_acc" in message
-    assert "search.eval_every" in message
+    assert "'eval.cifar10' appeared in no epoch record" in message and "valid_acc" in message and "eval.convs" in message
+    assert "that trial's value is kept" in message
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{path.parent / 'runs' / 'studies' / 's' / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] and study.trials[0].value is not None
+
+
+@pytest.mark.parametrize("lines, message", [
+    ('intermediate = "eval.cifar10"', "study.intermediate = 'eval.cifar10': eval.* is recorded only in the epochs the "
+                                      "evaluator scores, and this search scores only after its last epoch"),
+    ('intermediate = "valid_accc"', "study.intermediate = 'valid_accc': not a key of the epoch records; did you mean 'valid_acc'?"),
+])
+def test_a_pruner_key_no_epoch_can_hold_is_refused_before_any_trial(recipe, lines, message):
+    from automl_nas.errors import RecipeError
+
+    path = _with(recipe(), f'pruner = "median"\n{lines}')
+    with pytest.raises(RecipeError) as info:
+        run_study(path, trials=2, quiet=True)
+    assert message in str(info.value)
+    assert not list((path.parent / "runs").rglob("trial-*"))
+    # a sampler's own status key is the sampler's to define: not refused before the trial
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    checked = CliRunner().invoke(main, ["validate", str(path), "--set", 'study.intermediate="temperature"'])
+    assert checked.exit_code == 0, checked.output
 
 
 def _with(path: Path, lines: str) -> Path:

@@ -23,7 +23,7 @@ import attrs
 
 from automl_nas.records.strict_json import nan_if_none
 
-__all__ = ["SCHEMA_VERSION", "ArchSnapshot", "EpochRecord", "ExpectedCheck", "RunResult"]
+__all__ = ["EPOCH_NUMBERS", "SCHEMA_VERSION", "ArchSnapshot", "EpochRecord", "ExpectedCheck", "RunResult"]
 
 SCHEMA_VERSION = 3
 
@@ -32,6 +32,10 @@ _EPOCH_HEAD = ("epoch", "lr", "train_loss", "train_acc", "arch_loss", "valid_acc
 _EPOCH_TAIL = ("genotype", "param_free_ops", "skip_fraction")
 _EPOCH_END = ("edge_entropy", "hessian_eigenvalue", "eval", "epoch_time_s", "schema_version")
 _ENTROPY = "entropy_"
+#: The numbers every epoch record may hold at its top level, whatever the sampler (a study's
+#: pruner reads one of them, a sampler status key or a dotted ``eval.NAME``).
+EPOCH_NUMBERS = ("epoch", "lr", "train_loss", "train_acc", "arch_loss", "valid_acc", "child_valid_acc",
+                 "param_free_ops", "skip_fraction", "epoch_time_s", "hessian_eigenvalue")
 
 
 def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import attrs
 
-from automl_nas.errors import Interrupted, RecipeError, RunError, one_line
+from automl_nas.errors import Interrupted, RecipeError, RunError, did_you_mean, one_line
 from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
@@ -244,13 +244,6 @@ class _Driver:
             self.failures += 1
             self.study.tell(trial, state=TrialState.FAIL)
         else:
-            if reporter is not None and not reporter.reported:
-                self.study.tell(trial, state=TrialState.FAIL)
-                raise RecipeError(f"study.intermediate: {self.cfg.intermediate!r} appeared in no epoch record of "
-                                  f"{spec.run_dir} (epoch keys: {', '.join(_epoch_keys(spec.run_dir))}), so the "
-                                  f"{self.cfg.pruner} pruner could never act",
-                                  hint="name one of the keys listed (dotted, e.g. eval.cifar10, which needs "
-                                       "search.eval_every > 0), or set study.pruner = \"none\"")
             values = [metric_value(result, m) for m, _ in self.cfg.objectives]
             missing = [m for (m, _), val in zip(self.cfg.objectives, values) if val is None]
             if missing:
@@ -258,6 +251,12 @@ class _Driver:
                 raise RecipeError(f"study.metric: {missing} not found in {spec.run_dir}/result.json "
                                   f"(numeric keys: {', '.join(_numeric_keys(result))})", hint="name a dotted path listed above")
             self.study.tell(trial, values if len(values) > 1 else values[0])
+            if reporter is not None and not reporter.reported:  # the trial itself is sound: its value is kept
+                raise RecipeError(f"study.intermediate: {self.cfg.intermediate!r} appeared in no epoch record of "
+                                  f"{spec.run_dir} (epoch keys: {', '.join(_epoch_keys(spec.run_dir))}), so the "
+                                  f"{self.cfg.pruner} pruner could never act; that trial's value is kept",
+                                  hint="name one of the keys listed (dotted, e.g. eval.cifar10, which needs "
+                                       "search.eval_every > 0), or set study.pruner = \"none\"")
         self.pm.hook.automl_trial_end(trial=spec, result=outcome.record())
         if self.failures >= self.cfg.trials:
             raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {outcome.error}",
@@ -451,8 +450,35 @@ def check_study(session: Any, plan: Plan, path: str | Path, profile: str | None,
     and every parameter at the ends of its range."""
     cfg = load_study_config(plan.recipe.study, source=str(path), recipe_name=plan.recipe.name)
     check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
+    check_intermediate(cfg, plan, source=str(path))
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     return cfg
+
+
+def check_intermediate(cfg: StudyConfig, plan: Plan, *, source: str) -> None:
+    """``study.intermediate`` against what the epoch records can hold, before any trial: a
+    misspelt built-in key, or an ``eval.*`` key of a search that evaluates only at its end, was
+    found only after the first trial's whole search. (A sampler's status keys are its own, so
+    an unknown key is refused only when it is close to a built-in one.)"""
+    from automl_nas.records.schema import EPOCH_NUMBERS
+
+    if not _prunes(cfg):
+        return
+    key, where = cfg.intermediate, f"{source}: study.intermediate = {cfg.intermediate!r}"
+    if key.startswith("eval."):
+        if plan.evaluator is None or plan.recipe.search.eval_every == 0:
+            raise RecipeError(f"{where}: eval.* is recorded only in the epochs the evaluator scores, and this search "
+                              f"scores {'nothing' if plan.evaluator is None else 'only after its last epoch'}",
+                              hint="set search.eval_every = 1 (every epoch; with a table evaluator this is cheap), or "
+                                   "prune on valid_acc")
+        return
+    if "." in key or key in EPOCH_NUMBERS or key.startswith("entropy_"):
+        return
+    close = did_you_mean(key, EPOCH_NUMBERS)
+    if close:
+        raise RecipeError(f"{where}: not a key of the epoch records{close}",
+                          hint=f"name one of {', '.join(EPOCH_NUMBERS)}, a sampler status key (temperature), or "
+                               f"eval.NAME with search.eval_every > 0")
 
 
 def check_reported_metrics(cfg: StudyConfig, evaluator: Any, *, source: str) -> None:
