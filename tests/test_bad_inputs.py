@@ -817,3 +817,31 @@ def test_a_string_where_a_list_is_expected_is_refused_not_split_into_letters(tmp
     assert out.exit_code == 2
     assert 'run.trackers: expected a list such as ["tensorboard"], got the string "tensorboard"' in out.output
     assert "'t'" not in out.output
+
+
+@pytest.mark.parametrize("override, message", [
+    # each was an internal error, or a Python message with its type name read as a key
+    ("search.arch_optimizer.betas.0.y=0.1", "search.arch_optimizer.betas.0 is a value, not a table; cannot set "
+                                            "search.arch_optimizer.betas.0.y"),
+    ("study=3", "snas.toml: study: expected a table, got int 3"),
+    ("blackbox=3", "snas.toml: blackbox: expected a table, got int 3"),
+    ("run.tracker_options.wandb=3", "snas.toml: run.tracker_options.wandb: expected a table, got int 3"),
+    ('name=""', "snas.toml: name: must not be empty"),
+    # a typo in a table or a string became a string, and the error named another problem
+    ('data={name="npz"', "--set 'data={name=\"npz\"': the value is not valid TOML (Unclosed inline table"),
+    ('description="unterminated', "the value is not valid TOML (Unterminated string"),
+    # a list the recipe leaves to its default has no items to index
+    ("search.objectives.0.weight=2", "search.objectives is not written in the recipe, so it has no item 0 to change"),
+])
+def test_malformed_overrides_name_the_key_and_the_problem(override, message):
+    result = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", override)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and message in text, text
+    assert "internal error" not in text and "object has no attribute" not in text
+
+
+def test_a_profile_that_is_not_a_table_is_a_recipe_error(tmp_path):
+    recipe = tmp_path / "p.toml"
+    recipe.write_text((REPO / "recipes" / "snas.toml").read_text().replace("[profile.quick]", "[profile]\nquick = 3\n[profile.x]"))
+    result = cli("validate", recipe, "-p", "quick")
+    assert result.exit_code == 2 and "p.toml: profile.quick: expected a table of overrides" in result.output, result.output

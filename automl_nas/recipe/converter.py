@@ -116,12 +116,32 @@ def _lists_only(conv: cattrs.Converter) -> Any:
     return factory
 
 
+def _dicts_only(conv: cattrs.Converter) -> Any:
+    """A mapping is structured from a table only: `--set study=3` said "study.int: object has no
+    attribute 'items'" (the Python error, its type name read as a key)."""
+    from cattrs.cols import mapping_structure_factory
+
+    def factory(cls: type) -> Any:
+        # not conv.gen_structure_mapping: it registers its function for cls, replacing this hook
+        items = mapping_structure_factory(cls, conv, dict, detailed_validation=conv.detailed_validation)
+
+        def hook(value: Any, _: type) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError(f"expected a table, got {type(value).__name__} {value!r}")
+            return items(value, cls)
+
+        return hook
+
+    return factory
+
+
 def make_project_converter(forbid_extra_keys: bool = True) -> cattrs.Converter:
     import typing
 
     conv = make_converter(forbid_extra_keys=forbid_extra_keys, prefer_attrib_converters=True)
     conv.register_structure_hook_factory(attrs.has, _tables_only(conv))
     conv.register_structure_hook_factory(lambda t: typing.get_origin(t) is list, _lists_only(conv))
+    conv.register_structure_hook_factory(lambda t: t is dict or typing.get_origin(t) is dict, _dicts_only(conv))
     for kind in (int, float, bool, str):
         conv.register_structure_hook(kind, _strict(kind))
     conv.register_structure_hook(ComponentRef, _component_ref)
@@ -208,6 +228,11 @@ def _validator_message(exc: BaseException, path: str) -> str:
     if len(args) >= 2 and isinstance(args[1], attrs.Attribute):
         return f"{_join(path, args[1].name)}: {args[0]}"
     text = str(args[0]) if args else str(exc)
+    short = re.match(r"^Length of '(\w+)' must be >= (\d+): \d+$", text)  # attrs' min_len
+    if short:
+        least = int(short.group(2))
+        return f"{_join(path, short.group(1))}: must not be empty" if least == 1 else \
+            f"{_join(path, short.group(1))}: needs at least {least} items"
     match = re.match(r"^'(\w+)' (.*)$", text)
     if match:
         return f"{_join(path, match.group(1))}: {match.group(2)}"

@@ -10,10 +10,14 @@ from automl_nas.recipe._toml import tomllib
 
 
 def parse_value(text: str) -> Any:
-    """A TOML literal (``2``, ``1e-3``, ``true``, ``[4, 2]``, ``{kind="linear"}``) or a bare string."""
+    """A TOML literal (``2``, ``1e-3``, ``true``, ``[4, 2]``, ``{kind="linear"}``) or a bare
+    string; a value that opens a table, a list or a quoted string must be valid TOML
+    (``ValueError`` with the parser's reason), or a typo would pass as a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if text.lstrip()[:1] in ("{", "[", '"', "'"):
+            raise ValueError(str(exc).replace(" (at line 1, column", " (at column")) from None
         return text
 
 
@@ -21,7 +25,12 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise RecipeError(f"--set {item!r}: expected KEY=VALUE, e.g. --set search.epochs=2")
-    return key.strip(), parse_value(value.strip())
+    try:
+        return key.strip(), parse_value(value.strip())
+    except ValueError as exc:
+        raise RecipeError(f"--set {item!r}: the value is not valid TOML ({exc})",
+                          hint="close every quote, bracket and brace, e.g. --set 'data={name=\"npz\", path=\"x.npz\"}'; "
+                               "quote a string that starts with a quote or bracket") from None
 
 
 def split_key(dotted: str, *, source: str = "--set") -> list[str]:
@@ -55,14 +64,19 @@ def set_path(data: dict, dotted: str, value: Any, *, source: str) -> None:
     parts = split_key(dotted, source=source)
     node: Any = data
     for i, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: i + 1])
         if isinstance(node, list):
-            node = _list_item(node, part, ".".join(parts[: i + 1]), source)
-            continue
-        nxt = node.get(part)
-        if nxt is None:
-            nxt = node[part] = {}
-        elif not isinstance(nxt, (dict, list)):
-            raise RecipeError(f"{source}: {'.'.join(parts[: i + 1])} is a value, not a table; cannot set {dotted}")
+            nxt = _list_item(node, part, here, source)
+        else:
+            nxt = node.get(part)
+            if nxt is None and parts[i + 1].isdigit():  # a list the recipe leaves to its default
+                raise RecipeError(f"{source}: {here} is not written in the recipe, so it has no item {parts[i + 1]} to "
+                                  f"change", hint=f"set the whole list, e.g. --set '{here}=[...]' (`automl plugins "
+                                                  f"--options NAME` lists a component's options)")
+            if nxt is None:
+                nxt = node[part] = {}
+        if not isinstance(nxt, (dict, list)):
+            raise RecipeError(f"{source}: {here} is a value, not a table; cannot set {dotted}")
         node = nxt
     last = parts[-1]
     if isinstance(node, list):
@@ -110,4 +124,8 @@ def apply_profile(raw: dict, profile: str | None, *, source: str) -> dict:
             f"{source}: --profile {profile!r} is not defined{did_you_mean(profile, profiles)} (profiles in this recipe: {', '.join(sorted(profiles)) or 'none'})",
             hint="add a [profile.NAME] table to the recipe or pick one of the listed profiles",
         )
+    if not isinstance(profiles[profile], dict):
+        raise RecipeError(f"{source}: profile.{profile}: expected a table of overrides ([profile.{profile}] with "
+                          f"KEY = VALUE lines), got {type(profiles[profile]).__name__} {profiles[profile]!r}",
+                          hint=f"write it as a table: [profile.{profile}] then lines such as \"search.epochs\" = 4")
     return merge(raw, profiles[profile], source=f"{source} [profile.{profile}]")

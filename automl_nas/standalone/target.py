@@ -138,7 +138,11 @@ def apply_flags(raw: dict[str, Any], *, source: str, evaluator: str | None = Non
 
 def parse_data_option(text: str) -> dict[str, Any]:
     """``--data cifar10`` or ``--data '{name="npz", path="x.npz", test_fraction=0.2}'``."""
-    value = parse_value(text) if text.lstrip().startswith("{") else text
+    try:
+        value = parse_value(text) if text.lstrip().startswith("{") else text
+    except ValueError as exc:
+        raise RecipeError(f"--data {text!r}: not a valid TOML table ({exc})",
+                          hint="e.g. --data '{name=\"npz\", path=\"data.npz\", test_fraction=0.2}'") from None
     if isinstance(value, str) and value and not value.lstrip().startswith("{"):
         return {"name": value}
     if isinstance(value, dict) and isinstance(value.get("name"), str):
