@@ -15,13 +15,25 @@ def _optional_path(_inst: object, attribute: attrs.Attribute, value: str | None)
         raise ValueError(f"{attribute.name} must be a file path or left unset, got {value!r}")
 
 
+def _column_names(value: object) -> tuple[str, ...] | None:
+    # `metrics = "cifar10"` became the columns 'c', 'i', 'f', ...; `metrics = []` reported nothing
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ValueError(f"'metrics' expected a list such as [\"{value}\"], got the string \"{value}\"")
+    names = tuple(value)  # type: ignore[arg-type]
+    if not names:
+        raise ValueError("'metrics' is an empty list, which reports no metric; name columns, or leave metrics out for the default")
+    return names
+
+
 @attrs.frozen(kw_only=True)
 class TableConfig:
     path: str | None = attrs.field(default=None, validator=_optional_path,
                                    metadata={"help": "CSV or Parquet file with column 'arch' and metric columns "
                                                      "(default: the installed table, `automl bench import nb201 ...`)"})
     metrics: tuple[str, ...] | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else tuple(v),
+        default=None, converter=lambda v: _column_names(v),
         validator=attrs.validators.optional(attrs.validators.deep_iterable(attrs.validators.instance_of(str))),
         metadata={"help": "columns to report (default: test and validation accuracy of every data set present)"})
     dataset: str | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.in_(TABLE_DATASETS)),
