@@ -158,7 +158,7 @@ def build_search(name: str, *, fast: bool, device: str, threads: int, bf16: bool
     data = _random_npz(workdir, 8 * max(batch, PAPER_BATCH))
     overrides = [f'data={{name="npz", path="{data}", batch_size={batch}}}', f"run.device={device!r}",
                  f"run.threads={threads}", f"run.fast_paths={str(fast).lower()}", f"run.bf16={str(bf16).lower()}",
-                 f"run.compile={str(compiled).lower()}", f"run.compile_mode={compile_mode!r}",
+                 f"run.compile={str(compiled).lower()}", f"run.compile_mode={compile_mode if compiled else 'default'!r}",
                  f"run.root={str(workdir / 'runs')!r}", *cfg.overrides]
     registry = open_session().registry
     plan = plan_recipe(REPO / cfg.recipe, registry, overrides=overrides)

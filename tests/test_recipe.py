@@ -152,3 +152,21 @@ def test_a_quoted_part_of_an_override_key_keeps_its_dots():
         split_key('study.params."search.x')
     with pytest.raises(RecipeError, match="empty part"):
         split_key("search..epochs")
+
+
+
+@pytest.mark.parametrize("text, message, fixed", [
+    # each was accepted and then ignored (or run in the wrong order) without a word
+    (BASE + '[run]\ncompile_mode = "reduce-overhead"\n', "run.compile_mode: 'reduce-overhead' applies only with compile = true",
+     BASE + '[run]\ncompile = true\ncompile_mode = "reduce-overhead"\n'),
+    (BASE.replace("epochs = 3", 'epochs = 3\nsecond_order = true\nmode = "single_level"'), 'search.second_order: needs mode = "bilevel"',
+     BASE.replace("epochs = 3", 'epochs = 3\nsecond_order = true\norder = "arch_first"')),
+    (BASE.replace("epochs = 3", "epochs = 3\nsecond_order = true"),
+     'search.second_order: needs order = "arch_first": DARTS-V2 takes the architecture step before the weight step',
+     BASE.replace("epochs = 3", 'epochs = 3\nsecond_order = true\norder = "arch_first"')),
+])
+def test_options_that_would_be_ignored_are_refused(tmp_path, text, message, fixed):
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write(tmp_path, text))
+    assert message in str(info.value)
+    load_recipe(write(tmp_path, fixed))

@@ -3,6 +3,11 @@
 The virtual step uses xi = the current weight lr and includes momentum and
 weight decay; the Hessian-vector product is a central finite difference with
 eps = 0.01 / ||v||; the weights are restored bit-exactly afterwards.
+
+With a sampling distribution (DrNAS' ``--unrolled``, §7.2) every loss here draws its own sample,
+the two finite-difference passes included, as DrNAS' ``architect.py`` does (each ``_loss`` call
+samples). One shared sample would lower the variance of h, but would no longer be the reference
+step; GDAS and SNAS have no reference second order at all.
 """
 
 from __future__ import annotations

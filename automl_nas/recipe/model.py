@@ -75,6 +75,19 @@ def _default_objectives() -> list[ComponentRef]:
     return [ComponentRef(name="cross_entropy")]
 
 
+def _second_order_fits(instance: "SearchConfig", attribute: attrs.Attribute, value: bool) -> None:
+    # Both were accepted and then ignored or misordered without a word.
+    if not value:
+        return
+    if instance.mode != "bilevel":
+        raise ValueError("'second_order' needs mode = \"bilevel\": the unrolled step differentiates the validation loss "
+                         "through a virtual weight step on the training batch, and a single-level search has no "
+                         "validation batch (set second_order = false)")
+    if instance.order != "arch_first":
+        raise ValueError("'second_order' needs order = \"arch_first\": DARTS-V2 takes the architecture step before the "
+                         "weight step, unrolling from the weights it then updates (algorithms.md §4, §11.12)")
+
+
 @attrs.frozen(kw_only=True)
 class SearchConfig:
     epochs: int = attrs.field(validator=positive, metadata={"help": "search epochs"})
@@ -82,7 +95,9 @@ class SearchConfig:
     mode: str = attrs.field(default="bilevel", validator=v.in_(("bilevel", "single_level")),
                             metadata={"help": "bilevel (weights on train split, arch on valid split) or single_level (SNAS)"})
     order: str = attrs.field(default="weights_first", validator=v.in_(("weights_first", "arch_first")))
-    second_order: bool = attrs.field(default=False, metadata={"help": "DARTS second-order architecture gradient"})
+    second_order: bool = attrs.field(default=False, validator=_second_order_fits,
+                                     metadata={"help": "DARTS second-order (unrolled) architecture gradient; bilevel, "
+                                                       "with order = \"arch_first\""})
     sampler: ComponentRef
     objectives: list[ComponentRef] = attrs.field(factory=_default_objectives)
     weights_optimizer: WeightOptimizerConfig = attrs.field(factory=WeightOptimizerConfig)
@@ -109,6 +124,13 @@ class ExpectedResult:
     source: str = ""
 
 
+def _compiled_only(instance: "RunConfig", attribute: attrs.Attribute, value: str) -> None:
+    # asked for CUDA graphs, got the eager supernet, and nothing said so
+    if value != "default" and not instance.compile:
+        raise ValueError(f"'compile_mode' {value!r} applies only with compile = true; set run.compile = true too, or "
+                         f"leave compile_mode out")
+
+
 @attrs.frozen(kw_only=True)
 class RunConfig:
     root: str = attrs.field(default="runs", metadata={"help": "parent directory of run directories"})
@@ -119,7 +141,7 @@ class RunConfig:
     fast_paths: bool = attrs.field(default=True, metadata={"help": "fused supernet kernels, same maths (false: the plain per-op reference path, which run.compile traces)"})
     bf16: bool = attrs.field(default=False, metadata={"help": "bfloat16 autocast of the search forward passes (GPU speed; changes rounding)"})
     compile: bool = attrs.field(default=False, metadata={"help": "torch.compile the supernet's forward, as one graph of the plain path (issue 15; default off: on 2 CPU cores compiling costs more than it saves, GPU default awaits measurement)"})
-    compile_mode: str = attrs.field(default="default", validator=v.in_(("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")), metadata={"help": "torch.compile mode with run.compile: reduce-overhead also captures CUDA graphs (a GPU step's launch overhead; the static supernets of DARTS, SNAS, DrNAS), default compiles kernels only"})
+    compile_mode: str = attrs.field(default="default", validator=[v.in_(("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")), _compiled_only], metadata={"help": "torch.compile mode with run.compile: reduce-overhead also captures CUDA graphs (a GPU step's launch overhead; the static supernets of DARTS, SNAS, DrNAS), default compiles kernels only"})
     sync_batch_norm: bool = attrs.field(default=True, metadata={"help": "in a data-parallel search (torchrun, executor.ranks), batch norm normalises with the statistics of the global batch, so the search is the one-process search on that batch (one all-reduce per batch-norm call each way); false: each process's own slice, as DDP without SyncBatchNorm"})
     channels_last: bool = attrs.field(default=False, metadata={"help": "channels-last images and conv weights on every device (the fused CPU path is channels-last anyway; GPU default awaits measurement)"})
     trackers: list[str] = attrs.field(factory=list, metadata={"help": "experiment trackers fed during the run, e.g. [\"tensorboard\"] (see `automl plugins`)"})
