@@ -35,9 +35,10 @@ class Schedule:
     ``end``, GDAS' temperature) and to ``total`` otherwise (torch's cosine LR).
     ``offset = 1`` reproduces schedulers stepped before the first epoch (SNAS).
 
-    Example:
+    Example (the last epoch reaches ``end`` up to rounding, as GDAS' own
+    ``tau_max - (tau_max - tau_min) * epoch / (total - 1)`` does in floating point):
         >>> Schedule(kind="linear", start=10, end=0.1).value(249, 250)
-        0.1
+        0.09999999999999964
     """
 
     kind: str = attrs.field(default="constant", validator=attrs.validators.in_(SCHEDULE_KINDS),

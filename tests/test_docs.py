@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,3 +71,24 @@ def test_tracker_example_writes_one_row_per_epoch(tmp_path):
     epochs = RunDir(outcome.run_dir).read_epochs()
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert [float(r["acc/valid"]) for r in rows] == [e.valid_acc for e in epochs]
+
+
+def _modules_with_examples() -> list[str]:
+    roots = [REPO / "automl_nas", *sorted(REPO.glob("plugins/*/automl_nas_*"))]
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if ">>> " in path.read_text(encoding="utf-8"):
+                found.append(".".join(path.relative_to(root.parent).with_suffix("").parts))
+    return found
+
+
+@pytest.mark.parametrize("module", _modules_with_examples())
+def test_docstring_examples_run_and_show_what_they_print(module):
+    """An example in a docstring is documentation: it must run and print what it says (the
+    Schedule example claimed 0.1 where GDAS' float arithmetic gives 0.09999999999999964)."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} examples fail (python -m doctest)"

@@ -39,9 +39,11 @@ class TableStore:
     """The tables under ``root`` (default :func:`~automl_nas.benchstore.store_root`).
 
     Example:
-        >>> store = TableStore(tmp_path)
-        >>> store.write("toy", ["a", "b"], {"acc": [1.0, 2.0]}, source="toy.csv", source_kind="csv")  # doctest: +SKIP
-        >>> store.read("toy")["acc"]  # doctest: +SKIP
+        >>> import tempfile
+        >>> store = TableStore(tempfile.mkdtemp())
+        >>> _ = store.write("toy", ["a", "b"], {"acc": [1.0, 2.0]}, source="toy.csv", source_kind="csv")
+        >>> store.read("toy")["acc"]
+        [1.0, 2.0]
     """
 
     def __init__(self, root: Path | str | None = None) -> None:
