@@ -67,6 +67,12 @@ def test_show_a_study(make_toy_recipe):
     assert row["state"] == "COMPLETE"
     text = _show(sdir)
     assert text.startswith(f"study {sdir}") and "search.arch_optimizer.lr" in text and "history.html" in text
+    # A killed or still running driver has written neither file: the storage has the trials and the best.
+    (sdir / "best.json").unlink()
+    (sdir / "trials.csv").unlink()
+    live = json.loads(_show(sdir, "--json"))
+    assert live["best"] == data["best"] and [r["state"] for r in live["rows"]] == ["COMPLETE", "COMPLETE"]
+    assert [r["values"] for r in live["rows"]] == [r["values"] for r in data["rows"]]
 
 
 def test_a_pruned_trial_shows_no_objective_value_and_the_trials_are_counted_by_state(tmp_path, pruned_study):

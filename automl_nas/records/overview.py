@@ -158,10 +158,13 @@ def _number(text: str) -> Any:
     return text
 
 
-def _best(kind: str, path: Path, rows: list[TrialRow]) -> list[str]:
+def _best(kind: str, path: Path, rows: list[TrialRow], stored_best: list[str] | None = None) -> list[str]:
     if kind == "study":
-        best = {str(Path(b).resolve()) for b in study_best(path)}
-        return [r.name for r in rows if str(Path(r.run_dir).resolve()) in best]
+        chosen = stored_best if stored_best is not None else study_best(path)
+        best = {str(Path(b).resolve()) for b in chosen}
+        names = {str(Path(r.run_dir).resolve()): r.name for r in rows}
+        # another driver's trial of a shared storage lies in its own study root: named by its path
+        return [names.get(b, b) for b in sorted(best, key=lambda b: (b not in names, b))]
     done = [r for r in rows if r.status == "finished" and r.valid_acc is not None]
     if not done:
         return []
@@ -176,11 +179,20 @@ def overview(path: str | Path) -> Overview:
     kind = target_kind(path)
     if kind == "run":
         raise ValueError(f"{path} is a single run")
-    study = _study_table(path) if kind == "study" else {}
+    stored = _stored(path) if kind == "study" else None
+    study = stored[0] if stored else _study_table(path) if kind == "study" else {}
     rows = [_row(name, rd, study) for name, rd in member_runs(path)]
     rows += _not_started(path, rows) if kind == "batch" else []
     links = [str(p) for p in [path / "plots" / "index.html", *sorted(path.glob("*.html")), path / "aggregate.json",
                               path / "trials.csv", path / "best.json"] if p.is_file()]
     if not (path / "plots" / "index.html").is_file():
         links.append(f"`automl plot {path}` draws the figures")
-    return Overview(kind=kind, path=str(path), rows=rows, stats=_stats(rows), best=_best(kind, path, rows), links=links)
+    best = _best(kind, path, rows, stored[1] if stored else None)
+    return Overview(kind=kind, path=str(path), rows=rows, stats=_stats(rows), best=best, links=links)
+
+
+def _stored(path: Path) -> tuple[dict[str, dict], list[str]] | None:
+    """The study as its storage holds it now (a running or killed study has no best.json yet)."""
+    from automl_nas.study.report import stored_trials
+
+    return stored_trials(path)

@@ -12,7 +12,7 @@ from typing import Any
 
 from automl_nas.study.config import StudyConfig
 
-__all__ = ["best_trials", "write_report"]
+__all__ = ["best_trials", "stored_trials", "write_report"]
 
 
 def best_trials(study) -> list[dict[str, Any]]:
@@ -24,6 +24,39 @@ def best_trials(study) -> list[dict[str, Any]]:
     chosen = study.best_trials if len(study.directions) > 1 else [study.best_trial]
     return [{"number": t.number, "values": list(t.values), "params": dict(t.params),
              "run_dir": t.user_attrs.get("run_dir")} for t in chosen]
+
+
+def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
+    """What the storage named by ``study_dir/study.json`` holds now: ``({run_dir: {"state",
+    "values", "params"}}, best run_dirs)``, for ``automl show`` of a study that is running, was
+    killed or shares its storage with other drivers (``trials.csv`` and ``best.json`` are written
+    when a driver ends). ``None`` when the storage cannot be read; nothing is written to it."""
+    import json
+
+    try:
+        bound = json.loads((study_dir / "study.json").read_text(encoding="utf-8"))
+        name, url = str(bound["study"]), str(bound["storage"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    local = url.removeprefix("journal:").removeprefix("//") if url.startswith("journal:") else (
+        url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None)
+    if local is not None and not Path(local).is_file():  # opening would create an empty storage
+        return None
+    try:
+        import optuna
+
+        from automl_nas.study.storage import open_storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
+        trials = study.get_trials(deepcopy=False)
+        best = [str(b["run_dir"]) for b in best_trials(study) if b.get("run_dir")]
+    except Exception:  # noqa: BLE001 - a storage show cannot read: the files the driver wrote are shown
+        return None
+    table = {str(Path(t.user_attrs["run_dir"]).resolve()): {
+        "state": t.state.name, "values": list(t.values) if t.state.name == "COMPLETE" and t.values else None,
+        "params": {k: v for k, v in t.params.items()}} for t in trials if t.user_attrs.get("run_dir")}
+    return table, best
 
 
 def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
