@@ -109,7 +109,32 @@ def test_a_sweep_removes_only_the_copies_of_workers_that_died_on_this_host(node_
     (dead / sync.OWNER).write_text(f"{sync.socket.gethostname()} {_dead_pid()}", encoding="utf-8")
     elsewhere = sync.new_scratch()
     (elsewhere / sync.OWNER).write_text(f"other-host {_dead_pid()}", encoding="utf-8")
-    unowned = node_tmp / (sync.SCRATCH_PREFIX + "old")
-    unowned.mkdir()
+    recent = node_tmp / (sync.SCRATCH_PREFIX + "recent")  # from before .owner, without a lock: kept a week
+    (recent / "seed-0").mkdir(parents=True)
     assert sync.sweep_stale_scratch(node_tmp) == [dead]
-    assert sorted(node_tmp.iterdir()) == sorted([live, elsewhere, unowned])
+    assert sorted(node_tmp.iterdir()) == sorted([live, elsewhere, recent])
+
+
+def test_copies_from_before_owner_files_are_swept_by_their_run_lock_or_their_age(node_tmp):
+    import json
+    import os
+    import time
+
+    def legacy(name: str, pid: int | None, age_days: float = 0.0) -> Path:
+        scratch = node_tmp / (sync.SCRATCH_PREFIX + name)
+        run = scratch / "seed-0"
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text("{}\n", encoding="utf-8")
+        if pid is not None:
+            (run / ".lock").write_text(json.dumps({"pid": pid, "host": sync.socket.gethostname()}), encoding="utf-8")
+        stamp = time.time() - age_days * 86400
+        for p in (scratch, *scratch.rglob("*")):
+            os.utime(p, (stamp, stamp))
+        return scratch
+
+    killed = legacy("killed", _dead_pid())  # its worker's lock names a dead process
+    running = legacy("running", os.getpid())
+    old = legacy("old", None, age_days=8)
+    young = legacy("young", None, age_days=2)
+    assert sorted(sync.sweep_stale_scratch(node_tmp)) == sorted([killed, old])
+    assert sorted(node_tmp.iterdir()) == sorted([running, young])

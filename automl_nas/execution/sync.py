@@ -215,14 +215,38 @@ def sweep_stale_scratch(root: Path | None = None) -> list[Path]:
     return removed
 
 
+#: A scratch directory from before they named their owner is swept once this old (seconds).
+LEGACY_SCRATCH_AGE_S = 7 * 24 * 3600
+
+
 def _owner_is_gone(owner: Path) -> bool:
-    try:
-        host, pid = owner.read_text(encoding="utf-8").split()
-    except (OSError, ValueError):  # not ours, or made before directories named their owner
-        return False
     from automl_nas.records.lock import pid_alive
 
+    try:
+        host, pid = owner.read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return _legacy_is_gone(owner.parent)
+    except (OSError, ValueError):  # not a directory of ours
+        return False
     return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+
+
+def _legacy_is_gone(scratch: Path) -> bool:
+    """A scratch directory made before ``.owner``: gone when a run in it holds the lock of a
+    process that died on this host, or when nothing in it changed for a week (its records went to
+    the driver with each checkpoint; a copy whose push failed was not marked then)."""
+    import time
+
+    from automl_nas.records.lock import LOCK_NAME, lock_state
+
+    locks = [lock.parent for lock in scratch.glob(f"*/{LOCK_NAME}")]
+    if locks:
+        return all(lock_state(run) == "stale" for run in locks)
+    try:
+        newest = max(p.stat().st_mtime for p in (scratch, *scratch.rglob("*")))
+    except OSError:
+        return False
+    return time.time() - newest > LEGACY_SCRATCH_AGE_S
 
 
 #: Seconds between looks at a running trial's checkpoint (a new one goes to the driver at once).
