@@ -235,3 +235,22 @@ def test_a_seed_whose_driver_is_killed_resumes_from_the_checkpoint_its_worker_se
     assert attempts[-1]["resumed"] is True and attempts[-1]["status"] == "finished"
     epochs = [json.loads(line)["epoch"] for line in (batch / "seed-0" / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(400))
+
+
+@pytest.mark.parametrize("command", ["seeds", "study"])
+def test_a_token_the_head_refuses_is_named_once_and_leaves_no_directory(cluster, tmp_path, make_toy_recipe, command):
+    """A wrong token left a seed batch's batch.json (or a study's empty storage) behind, after
+    twenty lines of Ray's core logging the refusal; the error said only "Failed to connect"."""
+    address, env = cluster
+    env = {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "not-the-head-s-token",
+           "RAY_NUM_REDIS_GET_RETRIES": "2"}  # Ray's own retries: ~20 s by default
+    study = '\n[study]\nname = "s"\nparallelism = 2\nmetric = "metrics.convs"\n[study.params]\n' \
+            '"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1 }\n'
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR + (study if command == "study" else ""))
+    args = ["run", str(recipe), "--seeds", "0-1"] if command == "seeds" else ["study", str(recipe)]
+    proc = subprocess.run([str(BIN / "automl"), *args, "--set", f"run.root={str(tmp_path / 'out')!r}"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 5, proc.stderr[-3000:]
+    assert f"cannot connect to Ray at {address}" in proc.stderr and "the head refused this client's token" in proc.stderr
+    assert "gcs_client" not in proc.stderr and len(proc.stderr.splitlines()) == 2, proc.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()

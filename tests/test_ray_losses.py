@@ -8,10 +8,13 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray.exceptions
 from click.testing import CliRunner
 
 from automl_nas.cli import main
+from automl_nas.execution.cluster import use_token_auth
+
+use_token_auth()  # before `import ray`, as the tool does: Ray reads RAY_AUTH_MODE once, when imported
+import ray.exceptions  # noqa: E402
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml"
 
@@ -85,8 +88,11 @@ def test_an_actor_the_head_cancels_says_whether_a_token_was_presented(monkeypatc
 def test_a_connection_refused_for_its_token_names_the_token_even_when_ray_only_says_failed():
     from automl_nas.execution.cluster import _connect_hint
 
-    hint = _connect_hint(ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379"))
-    assert "InvalidAuthToken" in hint and "RAY_AUTH_TOKEN=" in hint and "ray get-auth-token" in hint
+    failed = ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")
+    said = "gcs_client.cc:210: Failed to get cluster ID from GCS server: Unauthenticated: RPC error: InvalidAuthToken"
+    hint = _connect_hint(failed, said)  # the reason is only in what Ray's core logged while joining
+    assert "RAY_AUTH_TOKEN=" in hint and "ray get-auth-token" in hint
+    assert "token" not in _connect_hint(failed, "") and "AUTOML_NAS_RAY_OUTPUT=1" in _connect_hint(failed, "")
 
 
 def test_ray_s_own_failure_is_summarised_by_its_first_line_a_task_s_by_its_last():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from pathlib import Path
 
@@ -350,7 +352,8 @@ def test_a_study_recipe_that_names_a_ray_address_runs_its_trials_on_ray(tmp_path
     monkeypatch.setattr(driver, "_executor", record)
     from automl_nas.execution import cluster
 
-    monkeypatch.setattr(cluster, "check_cluster", lambda address: None)  # no head at 10.0.0.1: only the choice is tested
+    monkeypatch.setattr(cluster, "joined_cluster",  # no head at 10.0.0.1: only the choice is tested
+                        lambda address, root, quiet=True: contextlib.nullcontext())
     path = recipe()
     for table, on_ray in (("", False), ('\n[executor]\naddress = "10.0.0.1:6379"\n', True),
                           ('\n[executor]\nname = "ray"\n', True)):

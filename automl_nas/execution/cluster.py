@@ -12,17 +12,18 @@ Ray is imported only inside these functions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import attrs
 
 from automl_nas.errors import RunError
 
-__all__ = ["RaySession", "Shipping", "check_address", "connect", "nodes_not_seeing", "ray_output", "ray_task_options",
+__all__ = ["RaySession", "Shipping", "check_address", "connect", "joined_cluster", "nodes_not_seeing", "ray_output", "ray_task_options",
            "resolve_address", "runtime_env_for", "short_error", "use_token_auth"]
 
 
@@ -61,17 +62,64 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
     kwargs = {"log_to_driver": not quiet, "include_dashboard": False}
     if quiet:
         kwargs["logging_level"] = logging.WARNING
+    said = ""
     try:
         if address:
             kwargs.pop("include_dashboard")
-            ray.init(address=address, runtime_env=runtime_env, **kwargs)
+            # Ray's core logs a refused token once a second for ~20 s on stderr, before Python hears
+            # only "Failed to connect": held back, read for the reason, shown only if asked for.
+            with _stderr_held() as held:
+                try:
+                    ray.init(address=address, runtime_env=runtime_env, **kwargs)
+                finally:
+                    said = held.text()
         else:
             # "local" forces a new instance even when a `ray start` cluster runs on this machine.
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError
-        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {short_error(exc)}",
-                       hint=_connect_hint(exc)) from exc
+        if not quiet:
+            sys.stderr.write(said)
+        raise RunError(f"cannot connect to Ray at {address or 'a new local instance'}: {short_error(exc)}"
+                       f"{_refusal(said)}", hint=_connect_hint(exc, said)) from exc
+    if not quiet:
+        sys.stderr.write(said)
     return True
+
+
+class _HeldStream:
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def text(self) -> str:
+        self._file.flush()
+        self._file.seek(0)
+        return self._file.read().decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def _stderr_held() -> Iterator[_HeldStream]:
+    """This process's file descriptor 2 (Ray's C++ core writes there) into a temporary file for
+    the block. Joining a cluster starts no process here that would inherit it."""
+    import tempfile
+
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as file:
+        saved = os.dup(2)
+        os.dup2(file.fileno(), 2)
+        try:
+            yield _HeldStream(file)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _refusal(said: str) -> str:
+    """Why the head refused this client, from what Ray's core logged while joining."""
+    if "InvalidAuthToken" in said or "Unauthenticated" in said:
+        return (" (the head refused this client's token: InvalidAuthToken)" if os.environ.get("RAY_AUTH_MODE") == "token"
+                else " (the head asks for a token, and this client sent none: InvalidAuthToken)")
+    return ""
 
 
 def token_available() -> bool:
@@ -118,13 +166,12 @@ _TOKEN_HINT = ("the cluster uses token authentication: set RAY_AUTH_MODE=token a
                "(RAY_AUTH_TOKEN=..., or the file ~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
 
 
-def _connect_hint(exc: BaseException) -> str:
+def _connect_hint(exc: BaseException, said: str = "") -> str:
     text = f"{type(exc).__name__} {exc}"
-    if "uth" in text and ("oken" in text or "Authentication" in text):
+    if _refusal(said) or ("uth" in text and ("oken" in text or "Authentication" in text)):
         return _TOKEN_HINT
-    # A missing or wrong token reaches Python as a plain 'Failed to connect' (the reason is in Ray's log).
     return ("start a cluster with `ray start --head` and pass the address it prints (or set RAY_ADDRESS), or unset "
-            "it; if the head runs (Ray's log above says InvalidAuthToken), " + _TOKEN_HINT)
+            "it; AUTOML_NAS_RAY_OUTPUT=1 shows what Ray logged while joining")
 
 
 def _first_actor_hint() -> str:
@@ -135,12 +182,28 @@ def _first_actor_hint() -> str:
     return "check the cluster with `ray status` on the head, or drop --address (and RAY_ADDRESS) to run on this machine"
 
 
-def check_cluster(address: str | None) -> None:
-    """:func:`check_address` on the cluster the work will join (``address``, else ``RAY_ADDRESS``),
-    if any: before a command creates its directory, so an unreachable head leaves none."""
+@contextlib.contextmanager
+def joined_cluster(address: str | None, root: str | Path, *, quiet: bool = True) -> Iterator[None]:
+    """Join the cluster the work will run on (``address``, else ``RAY_ADDRESS``), if any, before
+    the command creates its directory: a head that is unreachable, or that refuses this client's
+    token, leaves nothing behind (a batch's ``batch.json``, a study's empty storage). The
+    command's :class:`RaySession` then finds Ray joined; the cluster is left when the block ends.
+    ``root``: where the command's directories go (not shipped to the nodes). Without a cluster
+    nothing happens here (a private Ray starts when the work does)."""
     address = resolve_address(address)
-    if address and address != "auto":
+    if not address:
+        yield
+        return
+    if address != "auto":
         check_address(address)
+    started = connect(address, quiet=quiet, runtime_env=runtime_env_for(root))
+    try:
+        yield
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
 
 
 def check_address(address: str) -> None:

@@ -11,6 +11,8 @@ Layout of the parent directory (default ``<run.root>/<recipe>-seeds-<time>``)::
 
 from __future__ import annotations
 
+import contextlib
+
 import sys
 import time
 from pathlib import Path
@@ -129,27 +131,29 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
     address = address or cfg.address or None
     executor = "ray" if address else (executor or cfg.name)
     overrides += trial_threads(recipe) + trial_device(recipe, executor)
+    joined = contextlib.nullcontext()
     if executor == "ray":
-        from automl_nas.execution.cluster import check_address, resolve_address
+        from automl_nas.execution.cluster import joined_cluster, resolve_address
 
         address = resolve_address(address)  # RAY_ADDRESS too: `ray job submit` sets it for the job's driver
-        if address and address != "auto":
-            check_address(address)  # before anything is created: an unreachable head leaves no directory
-    from automl_nas.records.job_copy import refuse_job_copy
+        # before anything is created: a head that is unreachable or refuses the token leaves no directory
+        joined = joined_cluster(address, run_dir or recipe.run.root, quiet=quiet)
+    with joined:
+        from automl_nas.records.job_copy import refuse_job_copy
 
-    refuse_job_copy(run_dir or recipe.run.root, key="--run-dir or run.root")
-    try:
-        parent = _parent_dir(recipe, run_dir)
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"{exc.filename or run_dir or recipe.run.root}: cannot create the seed batch directory "
-                       f"({exc.strerror or exc})", hint="choose a writable --run-dir or run.root") from None
-    specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent, ranks=cfg.ranks)
-    batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
-                      retries=cfg.retries, storage=cfg.storage, specs=tuple(specs))
-    with directory_lock(parent, what="seed batch"):
-        write_batch(parent, batch)  # what `automl run --resume` finishes if this driver dies
-        return _write_summary(parent, recipe.name, _run_specs(specs, parent, batch, session.pm, quiet=quiet))
+        refuse_job_copy(run_dir or recipe.run.root, key="--run-dir or run.root")
+        try:
+            parent = _parent_dir(recipe, run_dir)
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"{exc.filename or run_dir or recipe.run.root}: cannot create the seed batch directory "
+                           f"({exc.strerror or exc})", hint="choose a writable --run-dir or run.root") from None
+        specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent, ranks=cfg.ranks)
+        batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
+                          retries=cfg.retries, storage=cfg.storage, specs=tuple(specs))
+        with directory_lock(parent, what="seed batch"):
+            write_batch(parent, batch)  # what `automl run --resume` finishes if this driver dies
+            return _write_summary(parent, recipe.name, _run_specs(specs, parent, batch, session.pm, quiet=quiet))
 
 
 def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, quiet: bool,

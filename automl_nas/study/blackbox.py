@@ -18,6 +18,8 @@ tabular lookups are fastest in-process.
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 import time
 from pathlib import Path
@@ -442,30 +444,32 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
     raw, cfg, run, executor = plan.raw, plan.config, plan.run, plan.executor
     name, seed = raw.get("name", Path(path).stem), int(raw.get("seed", 0))
     device = evaluation_device(run, cfg, executor)
-    if executor.uses_ray(cfg.parallel):  # an unreachable head is refused before the run directory exists
-        from automl_nas.execution.cluster import check_cluster
+    joined = contextlib.nullcontext()
+    if executor.uses_ray(cfg.parallel):  # a head that is unreachable or refuses the token: no run directory
+        from automl_nas.execution.cluster import joined_cluster
 
-        check_cluster(executor.address or None)
-    if resume is None:
-        from automl_nas.records.job_copy import refuse_job_copy
+        joined = joined_cluster(executor.address or None, run_dir or run.root, quiet=quiet)
+    with joined:
+        if resume is None:
+            from automl_nas.records.job_copy import refuse_job_copy
 
-        refuse_job_copy(run_dir or run.root, key="--run-dir or run.root")
-    rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
-          else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
-    data = blackbox_data(raw, session.registry, str(path))  # a bad data file is refused before the directory exists
-    from automl_nas.evaluation import check_fit
+            refuse_job_copy(run_dir or run.root, key="--run-dir or run.root")
+        rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
+              else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
+        data = blackbox_data(raw, session.registry, str(path))  # a bad data file is refused before the directory exists
+        from automl_nas.evaluation import check_fit
 
-    chosen = raw["evaluator"]["name"] if isinstance(raw["evaluator"], dict) else raw["evaluator"]
-    check_fit(session.registry.get("evaluator", str(chosen)), plan.evaluator, plan.space, data, where=f"{path}: evaluator")
-    existed = rd.path.exists()
-    try:
-        return _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, seed, device)
-    except Exception as exc:
-        from automl_nas.errors import Interrupted, RunError
+        chosen = raw["evaluator"]["name"] if isinstance(raw["evaluator"], dict) else raw["evaluator"]
+        check_fit(session.registry.get("evaluator", str(chosen)), plan.evaluator, plan.space, data, where=f"{path}: evaluator")
+        existed = rd.path.exists()
+        try:
+            return _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, seed, device)
+        except Exception as exc:
+            from automl_nas.errors import Interrupted, RunError
 
-        if resume is None and not isinstance(exc, (RunError, Interrupted)) and rd.path.is_dir():
-            _forget_unused(rd.path, existed)
-        raise
+            if resume is None and not isinstance(exc, (RunError, Interrupted)) and rd.path.is_dir():
+                _forget_unused(rd.path, existed)
+            raise
 
 
 def _forget_unused(path: Path, existed: bool) -> None:

@@ -328,36 +328,39 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(path))
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
-    if on_ray:  # an unreachable head is refused before the study directory exists
-        from automl_nas.execution.cluster import check_cluster
+    from automl_nas.execution.cluster import joined_cluster
 
-        check_cluster(address or recipe.executor.address or None)
-    overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
-    from automl_nas.records.job_copy import refuse_job_copy
+    # A head that is unreachable or refuses this client's token is refused before the study
+    # directory or its storage exists.
+    joined = joined_cluster(address or recipe.executor.address or None, cfg.root or recipe.run.root, quiet=quiet) \
+        if on_ray else contextlib.nullcontext()
+    with joined:
+        overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
+        from automl_nas.records.job_copy import refuse_job_copy
 
-    refuse_job_copy(cfg.root or recipe.run.root, key="study.root or run.root")
-    study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
-    try:
-        study_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"{study_dir}: cannot create the study directory ({exc.strerror or exc})",
-                       hint="choose a writable study.root or run.root") from None
-    url = absolute_url(cfg.storage or f"sqlite:///{study_dir / 'study.db'}")
-    seed = recipe.seed if cfg.seed is None else cfg.seed
-    with directory_lock(study_dir, what="study driver"):
-        bound = _check_study_dir(study_dir, url)
-        study = open_study(cfg, url, seed, protocol=protocol_of(plan, cfg.params))
-        _refuse_unknown_trial_dirs(study, study_dir, url)
-        if not bound:  # only once the storage opened: a URL that cannot be opened binds nothing
-            _bind_study_dir(study_dir, cfg.name, url)
-        driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
-                         profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
-                         ranks=recipe.executor.ranks, heartbeat=Heartbeat())
-        with driver.heartbeat, _storage_writes(cfg.name, url):
-            _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
-        files = write_report(study, study_dir, cfg)
-    return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
-            "trials": _counted(study), **files}
+        refuse_job_copy(cfg.root or recipe.run.root, key="study.root or run.root")
+        study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
+        try:
+            study_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"{study_dir}: cannot create the study directory ({exc.strerror or exc})",
+                           hint="choose a writable study.root or run.root") from None
+        url = absolute_url(cfg.storage or f"sqlite:///{study_dir / 'study.db'}")
+        seed = recipe.seed if cfg.seed is None else cfg.seed
+        with directory_lock(study_dir, what="study driver"):
+            bound = _check_study_dir(study_dir, url)
+            study = open_study(cfg, url, seed, protocol=protocol_of(plan, cfg.params))
+            _refuse_unknown_trial_dirs(study, study_dir, url)
+            if not bound:  # only once the storage opened: a URL that cannot be opened binds nothing
+                _bind_study_dir(study_dir, cfg.name, url)
+            driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
+                             profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
+                             ranks=recipe.executor.ranks, heartbeat=Heartbeat())
+            with driver.heartbeat, _storage_writes(cfg.name, url):
+                _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
+            files = write_report(study, study_dir, cfg)
+        return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
+                "trials": _counted(study), **files}
 
 
 @contextlib.contextmanager
