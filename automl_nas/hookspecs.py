@@ -40,8 +40,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def automl_register_search_spaces() -> list[Component]:
     """Contribute search spaces.
 
-    **Called:** once, when the registry is built (``automl plugins``,
-    ``automl validate``, ``automl run``).
+    **Called:** whenever a registry is built: once per command (``automl plugins``,
+    ``automl validate``, ``automl run``), and once more in each trial of a seed batch or
+    study (a trial builds its own). Keep it cheap and free of side effects.
 
     **Returns:** a list of ``Component(kind="search_space", ...)`` whose
     ``impl`` builds an :class:`automl_nas.api.SearchSpace` from its config.
@@ -55,7 +56,7 @@ def automl_register_search_spaces() -> list[Component]:
 def automl_register_samplers() -> list[Component]:
     """Contribute one-shot architecture distributions (samplers).
 
-    **Called:** once, when the registry is built.
+    **Called:** whenever a registry is built (once per command, and per trial).
 
     **Returns:** a list of ``Component(kind="sampler", ...)`` whose ``impl``
     builds an :class:`automl_nas.api.Sampler`.
@@ -68,7 +69,7 @@ def automl_register_samplers() -> list[Component]:
 def automl_register_proposers() -> list[Component]:
     """Contribute black-box proposers (ask/tell architecture search).
 
-    **Called:** once, when the registry is built.
+    **Called:** whenever a registry is built (once per command, and per trial).
 
     **Returns:** a list of ``Component(kind="proposer", ...)`` whose ``impl``
     builds an :class:`automl_nas.api.Proposer`.
@@ -81,7 +82,7 @@ def automl_register_proposers() -> list[Component]:
 def automl_register_objectives() -> list[Component]:
     """Contribute loss terms (task losses and resource-aware penalties).
 
-    **Called:** once, when the registry is built.
+    **Called:** whenever a registry is built (once per command, and per trial).
 
     **Returns:** a list of ``Component(kind="objective", ...)`` whose ``impl``
     builds an :class:`automl_nas.api.Objective`. A recipe combines several,
@@ -95,7 +96,7 @@ def automl_register_objectives() -> list[Component]:
 def automl_register_evaluators() -> list[Component]:
     """Contribute evaluators (genotype -> metrics).
 
-    **Called:** once, when the registry is built.
+    **Called:** whenever a registry is built (once per command, and per trial).
 
     **Returns:** a list of ``Component(kind="evaluator", ...)`` whose ``impl``
     builds an :class:`automl_nas.api.Evaluator`.
@@ -108,7 +109,7 @@ def automl_register_evaluators() -> list[Component]:
 def automl_register_datasets() -> list[Component]:
     """Contribute data sets.
 
-    **Called:** once, when the registry is built.
+    **Called:** whenever a registry is built (once per command, and per trial).
 
     **Returns:** a list of ``Component(kind="dataset", ...)`` whose ``impl``
     builds an :class:`automl_nas.api.DatasetProvider`.
@@ -121,7 +122,7 @@ def automl_register_datasets() -> list[Component]:
 def automl_register_benchmarks() -> list[Component]:
     """Contribute benchmark tables for the store (``automl bench list/import/fetch``).
 
-    **Called:** once, when the registry is built; ``automl bench`` lists every
+    **Called:** whenever a registry is built (once per command, and per trial); ``automl bench`` lists every
     table contributed here, installed or not.
 
     **Returns:** a list of ``Component(kind="benchmark", ...)`` whose ``impl``
@@ -137,7 +138,7 @@ def automl_register_benchmarks() -> list[Component]:
 def automl_register_trackers() -> list[Component]:
     """Contribute experiment trackers (TensorBoard, W&B, MLflow, ...).
 
-    **Called:** once, when the registry is built.
+    **Called:** whenever a registry is built (once per command, and per trial).
 
     **Returns:** a list of ``Component(kind="tracker", ...)`` whose ``impl`` builds an
     :class:`automl_nas.api.Tracker`. A tracker does nothing until a recipe selects it by

@@ -92,3 +92,25 @@ def test_docstring_examples_run_and_show_what_they_print(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} examples fail (python -m doctest)"
+
+
+def test_every_help_example_names_a_shipped_recipe_the_command_takes():
+    """`automl study --help` showed two recipes without a [study] table: both examples failed."""
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    checked = 0
+    for name in main.list_commands(None):
+        text = CliRunner().invoke(main, [name, "--help"]).output
+        for line in (ln.strip() for ln in text.splitlines() if ln.strip().startswith(f"automl {name} ")):
+            for recipe in re.findall(r"recipes/[\w./-]+\.toml", line):
+                raw = tomllib.loads((REPO / recipe).read_text())
+                checked += 1
+                if name == "study":
+                    assert "study" in raw, f"`{line}`: {recipe} has no [study] table"
+                if name == "search":
+                    assert "blackbox" in raw, f"`{line}`: {recipe} has no [blackbox] table"
+    assert checked >= 3

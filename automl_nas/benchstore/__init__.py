@@ -6,7 +6,7 @@ Light: importing it reads no file and imports neither torch nor pyarrow.
 from __future__ import annotations
 
 from automl_nas.benchstore._api import BenchmarkTable, Progress, TableStatus, describe
-from automl_nas.benchstore._home import DEFAULT_DATA_ROOT, automl_home, data_dir, data_root, store_root
+from automl_nas.benchstore._home import DEFAULT_DATA_ROOT, automl_home, data_dir, data_root, store_root, store_variable
 from automl_nas.benchstore._manifest import FORMAT_VERSION, Manifest
 from automl_nas.benchstore._shipped import PackedStore, mark_used, pack_store, unpack_store, unpacked_path, using_store
 from automl_nas.benchstore._store import TableStore, file_sha256
@@ -28,6 +28,7 @@ __all__ = [
     "mark_used",
     "pack_store",
     "store_root",
+    "store_variable",
     "unpack_store",
     "unpacked_path",
     "using_store",

@@ -23,6 +23,11 @@ def store_root() -> Path:
     return Path(override).expanduser() if override else automl_home() / "benchmarks"
 
 
+def store_variable() -> str:
+    """The environment variable that places the store now, for hints that say how to move it."""
+    return STORE_ENV if os.environ.get(STORE_ENV) else "AUTOML_NAS_HOME"
+
+
 def data_root() -> Path:
     """The data-set cache: ``<home>/data``."""
     return automl_home() / "data"

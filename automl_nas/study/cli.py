@@ -22,10 +22,16 @@ __all__ = ["study", "blackbox"]
 def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
     """Tune RECIPE's [study.params] with Optuna; rerunning the same command resumes the study.
 
+    RECIPE is a search recipe with a [study] table: `metric` (a dotted path into each trial's
+    result.json, e.g. metrics.cifar10) or `metrics` with `directions`, `trials`, `parallelism`,
+    `sampler`, `pruner` with `intermediate`, and [study.params] (recipe key = its range);
+    `automl plugins --options` does not list them: README.md, "Studies", does, and
+    recipes/studies/ holds examples.
+
     \b
     Examples:
-      automl study recipes/snas.toml -p quick --trials 20
-      automl study recipes/gdas.toml --storage postgresql://user@db/optuna
+      automl study recipes/studies/gdas-temperature.toml -p quick --trials 20
+      automl study recipes/studies/gdas-temperature.toml --storage postgresql://user@db/optuna
     """
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.study.driver import run_study

@@ -159,7 +159,8 @@ def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> Stu
     from automl_nas.recipe.converter import structure
 
     if not raw:
-        raise RecipeError(f"{source}: no [study] table", hint="add [study] with `metric` and [study.params] (see `automl study --help`)")
+        raise RecipeError(f"{source}: no [study] table", hint="add [study] with `metric` and [study.params] (README.md, \"Studies\"; recipes/studies/*.toml are "
+                                "examples), or run a study recipe")
     if isinstance(raw.get("params"), dict):
         raw = {**raw, "params": _dotted_params(raw["params"])}
     cfg = structure(raw, StudyConfig, source=source, prefix="study")

@@ -33,13 +33,13 @@ def available_columns(config: Any) -> tuple[tuple[str, ...], str]:
             raise DataError(f"nb201-table: {missing_file(path)}",
                             hint=f"fix `path`, or drop it to use the installed table ({GET_IT})")
         return _header(path), str(path)
-    from automl_nas.benchstore import TableStore
+    from automl_nas.benchstore import TableStore, store_variable
 
     store = TableStore()
     manifest = store.manifest(TABLE)
     if manifest is None:
         raise DataError(f"nb201-table: the NAS-Bench-201 table is not installed in {store.root}",
-                        hint=f"{GET_IT}; AUTOML_NAS_HOME moves the store")
+                        hint=f"{GET_IT}; {store_variable()} moves the store")
     return tuple(manifest.columns), str(store.directory(TABLE))
 
 

@@ -24,3 +24,11 @@ def test_metrics_must_be_a_non_empty_list_of_columns(tmp_path, metrics, message)
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
     assert CliRunner().invoke(main, ["validate", str(RECIPE), "--set", f"evaluator.path='{table}'",
                                      "--set", 'evaluator.metrics=["cifar10"]']).exit_code == 0
+
+
+@pytest.mark.parametrize("variable", ["AUTOML_NAS_BENCHMARKS", "AUTOML_NAS_HOME"])
+def test_a_missing_table_names_the_variable_that_places_the_store(tmp_path, monkeypatch, variable):
+    monkeypatch.delenv("AUTOML_NAS_BENCHMARKS", raising=False)
+    monkeypatch.setenv(variable, str(tmp_path / "empty"))
+    result = CliRunner().invoke(main, ["validate", str(RECIPE)])
+    assert result.exit_code == 4 and f"{variable} moves the store" in " ".join(result.output.split()), result.output
