@@ -109,13 +109,13 @@ class SnasResourceConfig:
         not once the data is loaded. The input size is checked at the run (it needs the data)."""
         if self.latency_table is None:
             return
-        from automl_nas.costs import plain_data, read_latency_table, regenerate_command
+        from automl_nas.costs import plain_data, read_latency_table
 
         table = read_latency_table(self.latency_table)  # readable: the field's validator read it
         made_by = table.measured.get("regenerate") if isinstance(table.measured, dict) else None
+        # The recipe's own space options and image size (the table's are the ones that do not fit).
         regen = (made_by.replace("{out}", table.path) if isinstance(made_by, str) else
-                 regenerate_command(space, plain_data(attrs.asdict(options)) if attrs.has(type(options)) else {},
-                                    table.inputs, table.path))
+                 f"automl profile-ops --recipe RECIPE [-p PROFILE] --out {table.path}")
         if table.space != space:
             raise ValueError(f"latency_table: {table.path} was measured for search space {table.space!r}, not "
                              f"{space!r}; regenerate it with `{regen}`")

@@ -139,5 +139,7 @@ def test_a_table_of_another_space_or_configuration_is_refused_at_plan_time(tmp_p
     wrong = validate(nb201.path, "--set", "space.channels=16")
     assert wrong.startswith("2 ") and (f"search.objectives[1]: latency_table: {nb201.path} was measured for another nb201 "
                                        f"configuration: space.channels (table 8, recipe 16)") in wrong, wrong
+    # the fix measures for the recipe's own space and images (the old table's image size would be refused next)
+    assert f"regenerate it with `automl profile-ops --recipe RECIPE [-p PROFILE] --out {nb201.path}`" in wrong
     other = validate(table.path)
     assert other.startswith("2 ") and f"{table.path} was measured for search space 'darts', not 'nb201'" in other, other
