@@ -43,8 +43,10 @@ def study(*args):
     ("sqlite:////no/such/directory/study.db", "cannot be opened"),
 ])
 def test_storage_that_cannot_be_opened_names_the_url(study_recipe, storage, message):
-    result = study(study_recipe(), "--storage", storage)
+    path = study_recipe()
+    result = study(path, "--storage", storage)
     assert result.exit_code == 5 and message in result.output and storage in result.output
+    assert not (path.parent / "runs" / "studies" / "s").exists()  # nothing is created for a refused run
 
 
 def test_a_mistyped_parameter_key_is_refused_before_any_trial(study_recipe):

@@ -340,6 +340,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
 
         refuse_job_copy(cfg.root or recipe.run.root, key="study.root or run.root")
         study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
+        created = not study_dir.exists()
         try:
             study_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -347,7 +348,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
                            hint="choose a writable study.root or run.root") from None
         url = absolute_url(cfg.storage or f"sqlite:///{study_dir / 'study.db'}")
         seed = recipe.seed if cfg.seed is None else cfg.seed
-        with directory_lock(study_dir, what="study driver"):
+        with _removed_if_unused(study_dir, created), directory_lock(study_dir, what="study driver"):
             bound = _check_study_dir(study_dir, url)
             study = open_study(cfg, url, seed, protocol=protocol_of(plan, cfg.params))
             _refuse_unknown_trial_dirs(study, study_dir, url)
@@ -361,6 +362,18 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
             files = write_report(study, study_dir, cfg)
         return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
                 "trials": _counted(study), **files}
+
+
+@contextlib.contextmanager
+def _removed_if_unused(study_dir: Path, created: bool) -> Iterator[None]:
+    """A study refused before it wrote anything (a storage URL that cannot be opened) leaves no
+    empty directory behind: nothing is created for a refused run."""
+    try:
+        yield
+    except BaseException:
+        if created and study_dir.is_dir() and not any(study_dir.iterdir()):
+            study_dir.rmdir()
+        raise
 
 
 @contextlib.contextmanager
