@@ -225,3 +225,17 @@ def test_weights_of_another_input_name_the_first_mismatching_tensor_and_the_inpu
     assert result.exit_code == 5, result.output
     assert "the weights have (4, 1, 3, 3), the network (4, 3, 3, 3)" in result.output
     assert "--input CxHxW" in result.output and not (tmp_path / "out").exists()
+
+
+def test_an_export_never_replaces_another_export_s_files(tmp_path):
+    """Exporting a second genotype into a directory replaced the first export's four files."""
+    out = tmp_path / "out"
+    assert _export(DRNAS_CELL, out).exit_code == 0
+    written = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = DRNAS_CELL.replace("skip_connect~0", "avg_pool_3x3~0")
+    result = _export(other, out)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 5 and f"--out {out} holds another export ({DRNAS_CELL})" in text, text
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == written
+    again = _export(DRNAS_CELL, out)  # the same export again refreshes its own files
+    assert again.exit_code == 0, again.output

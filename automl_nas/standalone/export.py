@@ -58,6 +58,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     space_resolved = _space_of_job(plan, registry, job) if job else plan.space
     space = space_resolved.build(registry)
     genotype = build_genotype(space, plan.recipe.genotype, plan.source)
+    _refuse_another_export(Path(out_dir), space.name, genotype.text, plan.recipe.source or None, weights)
     if job and job.get("genotype") not in (None, genotype.text):
         raise RunError(f"{weights}: the checkpoint was trained for genotype {job['genotype']!r}, not {genotype.text!r}",
                        hint="export the checkpoint's own genotype (see job.json next to it)")
@@ -104,6 +105,23 @@ def _refuse_a_run_directory(out: Path) -> None:
     if is_run_directory(out):
         raise RunError(f"--out {out} is a run directory (it holds a run's records); an export goes into its own "
                        f"directory", hint=f"pass a new directory, e.g. --out {out / 'export'}")
+
+
+def _refuse_another_export(out: Path, space: str, text: str, source: str | None, weights: Any) -> None:
+    """An export directory holds one export: another genotype's (or another source's, or other
+    weights') files would be replaced without a word. Exporting the same again refreshes it."""
+    try:
+        earlier = json.loads((out / "genotype.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        earlier = {}
+    same = (earlier.get("space"), earlier.get("text"), earlier.get("source_run"), earlier.get("weights")) == \
+        (space, text, source, str(weights) if weights else None)
+    if not same:
+        what = f"{earlier.get('text', '?')}" + (f" from {earlier['source_run']}" if earlier.get("source_run") else "")
+        raise RunError(f"--out {out} holds another export ({what}); an export never replaces another's files",
+                       hint=f"pass a new directory, or remove {out} first if that export is no longer wanted")
 
 
 def _out_dir(path: str | Path) -> Path:
