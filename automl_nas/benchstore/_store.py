@@ -118,6 +118,11 @@ class TableStore:
             raise DataError(f"{path}: unreadable benchmark table ({type(exc).__name__}: {exc})",
                             hint=f"import it again: `automl bench import {name} PATH`") from exc
 
+    def previous(self, name: str) -> Path:
+        """Where the table a re-import replaced is kept (one generation): a partial file imported
+        over a whole table by mistake is undone with ``automl bench import NAME <it>/table.parquet``."""
+        return self.root / f".{name}.previous"
+
     def _replace(self, tmp: Path, final: Path) -> None:
         old = None
         if final.exists():
@@ -125,7 +130,12 @@ class TableStore:
             os.replace(final, old)
         os.replace(tmp, final)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            previous = self.previous(final.name)
+            shutil.rmtree(previous, ignore_errors=True)
+            try:
+                os.replace(old, previous)
+            except OSError:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_whole(path: Path, name: str) -> None:

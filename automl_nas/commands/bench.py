@@ -119,6 +119,7 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
     from automl_nas.benchstore import TableStore
 
     table, store = _build(name), TableStore()
+    before = _installed_rows(store, name)
     bar = _Bar(f"importing {name}")
     try:
         with _plugin_code(name, f"importing {path}"):
@@ -126,6 +127,19 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
     finally:
         bar.close()
     _report(name, store, manifest)
+    if before is not None and manifest.rows < before:  # a partial file over a whole table, most likely by mistake
+        previous = store.previous(name) / "table.parquet"
+        click.echo(f"automl: warning: {name}: the table this import replaced had {before:,} rows, this one has "
+                   f"{manifest.rows:,}; the old one is kept: `automl bench import {name} {previous}` puts it back",
+                   err=True)
+
+
+def _installed_rows(store: Any, name: str) -> int | None:
+    try:
+        manifest = store.manifest(name)
+    except Exception:  # noqa: BLE001 - a damaged installed table: nothing to compare with
+        return None
+    return manifest.rows if manifest is not None else None
 
 
 @bench.command("fetch")

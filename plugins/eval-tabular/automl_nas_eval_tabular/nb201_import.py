@@ -60,7 +60,7 @@ def detect_kind(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"{path} does not exist", hint=f"pass {ACCEPTED}")
     name = path.name.lower()
-    for suffix, kind in ((".pth", "nb201-pth"), (".pbz2", "nats-pbz2"), (".csv", "csv"),
+    for suffix, kind in ((".pth", "nb201-pth"), (".pbz2", "nats-pbz2"), (".csv", "csv"), (".csv.gz", "csv"),
                          (".parquet", "parquet"), (".pq", "parquet")):
         if name.endswith(suffix):
             return kind
@@ -259,10 +259,20 @@ def _num(value: Any) -> float:
 # ---------------------------------------------------------------- plain tables
 
 
+def open_text(path: Path | str):
+    """A CSV file as text, gzip-compressed (``.gz``) or not; ``-sig``: Excel's byte-order mark
+    is not part of the first column's name."""
+    if str(path).lower().endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")
+
+
 def csv_rows(path: Path | str) -> tuple[list[str], list[list[str]]]:
-    """The header (names stripped) and the non-empty rows of a CSV file; ``bench import`` and the
-    ``nb201-table`` evaluator's ``path`` read it alike."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's byte-order mark is not a name
+    """The header (names stripped) and the non-empty rows of a CSV file (``.csv`` or
+    ``.csv.gz``); ``bench import`` and the ``nb201-table`` evaluator's ``path`` read it alike."""
+    with open_text(path) as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         return header, [row for row in reader if row]
@@ -290,7 +300,12 @@ def table_from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imp
                         hint="re-export the table with ',' between fields" if other else
                              "name the column of NAS-Bench-201 cell strings 'arch'")
     a = header.index("arch")
-    names = [h for i, h in enumerate(header) if i != a]
+    # A row index written along (pandas' to_csv without index=False) has no name: not a metric.
+    unnamed = [i for i, h in enumerate(header) if i != a and (not h or h.startswith("Unnamed:"))]
+    notes = [f"left out {len(unnamed)} unnamed column(s) (a row index, such as pandas writes without index=False)"] \
+        if unnamed else []
+    kept = [i for i in range(len(header)) if i != a and i not in unnamed]
+    names = [header[i] for i in kept]
     arch: list[str] = []
     columns: dict[str, list[float]] = {h: [] for h in names}
     first_row: dict[str, tuple[int, int]] = {}  # cell -> (row number, index in arch)
@@ -300,9 +315,9 @@ def table_from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imp
                             f"({', '.join(header)})", hint="repair or re-export the table; an empty field means a missing value")
         try:
             cell = format_ops(parse_ops(str(row[a])))
-            values = [math.nan if value in ("", None) else float(value) for i, value in enumerate(row) if i != a]
         except (ValueError, TypeError, IndexError) as exc:
             raise DataError(f"{path}: row {n} is malformed ({exc})", hint="repair or re-export the table") from exc
+        values = [_number(path, n, header[i], row[i]) for i in kept]
         if cell in first_row:  # a lookup would have answered with whichever row came last
             m, index = first_row[cell]
             if all(same_value(columns[h][index], v) for h, v in zip(names, values)):
@@ -315,7 +330,18 @@ def table_from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imp
             _check_value(path, n, h, v)
             columns[h].append(v)
     _check_percent(path, columns)
-    return arch, columns, []
+    return arch, columns, notes
+
+
+def _number(path: Path, row: int, name: str, value: Any) -> float:
+    if value in ("", None):
+        return math.nan
+    try:
+        return float(value)
+    except (ValueError, TypeError):
+        raise DataError(f"{path}: row {row}, column {name!r} is {value!r}, not a number; every column but 'arch' is "
+                        f"a metric (a number per cell)", hint=f"drop the column {name!r} (or its text) from the table "
+                                                          f"and import it again") from None
 
 
 def _check_value(path: Path, row: int, name: str, value: float) -> None:

@@ -48,10 +48,12 @@ def _header(path: Path) -> tuple[str, ...]:
         import pyarrow.parquet as pq
 
         return tuple(n for n in pq.read_schema(path).names if n != "arch")
+    from automl_nas_eval_tabular.nb201_import import open_text
+
     try:
-        with open(path, encoding="utf-8-sig") as fh:
+        with open_text(path) as fh:
             header = [h.strip() for h in fh.readline().split(",")]
-    except UnicodeDecodeError as exc:
+    except (UnicodeDecodeError, OSError) as exc:  # OSError: a .gz file that is not gzip
         raise DataError(f"nb201-table: {path} is not a UTF-8 CSV text file ({exc})",
                         hint="point `path` at the CSV (or Parquet) table, re-exported as UTF-8") from None
     if "arch" not in header:

@@ -354,3 +354,42 @@ def test_a_table_named_by_path_gets_the_checks_of_bench_import_before_the_run(tm
         out = invoke("run", name, "-q", "--run-dir", str(run_dir))
         assert out.exit_code == 4 and message in out.output, out.output
         assert not run_dir.exists()  # refused before the search, not recorded as its eval_error
+
+
+def test_gzip_index_and_text_columns(tmp_path):
+    """A .csv.gz was an 'unknown benchmark file type' (and not UTF-8 for the evaluator); pandas'
+    unnamed index column became a metric named ''; a text column failed with Python's message."""
+    import gzip
+
+    store = TableStore(tmp_path / "store")
+    a, b = syn.archs(2)
+    with gzip.open(tmp_path / "t.csv.gz", "wt") as fh:
+        fh.write(f"arch,cifar10\n{a},90.5\n{b},80\n")
+    assert Nb201Benchmark().import_from(tmp_path / "t.csv.gz", store).rows == 2
+    assert Nb201Table(TableConfig(path=str(tmp_path / "t.csv.gz"))).evaluate(Genotype("nb201", a))["cifar10"] == 90.5
+    (tmp_path / "idx.csv").write_text(f",arch,cifar10\n0,{a},90.5\n1,{b},80\n")
+    manifest = Nb201Benchmark().import_from(tmp_path / "idx.csv", store)
+    assert manifest.columns == ("cifar10",) and any("unnamed column" in n for n in manifest.notes)
+    (tmp_path / "text.csv").write_text(f"arch,cifar10,who\n{a},90.5,me\n")
+    with pytest.raises(DataError, match=r"row 2, column 'who' is 'me', not a number") as info:
+        Nb201Benchmark().import_from(tmp_path / "text.csv", store)
+    assert "drop the column 'who'" in info.value.hint
+
+
+def test_a_smaller_table_over_a_bigger_one_says_so_and_the_old_one_can_be_put_back(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    cells = syn.archs(3)
+    (tmp_path / "whole.csv").write_text("arch,cifar10\n" + "".join(f"{c},{90 - i}\n" for i, c in enumerate(cells)))
+    (tmp_path / "part.csv").write_text(f"arch,cifar10\n{cells[0]},50\n")
+    assert CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "whole.csv"), "-q"]).exit_code == 0
+    part = CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "part.csv"), "-q"])
+    previous = tmp_path / "home" / "benchmarks" / ".nb201.previous" / "table.parquet"
+    assert part.exit_code == 0 and (f"the table this import replaced had 3 rows, this one has 1; the old one is kept: "
+                                    f"`automl bench import nb201 {previous}` puts it back") in " ".join(part.output.split())
+    back = CliRunner().invoke(main, ["bench", "import", "nb201", str(previous), "-q"])
+    assert back.exit_code == 0 and "warning" not in back.output
+    assert TableStore(tmp_path / "home" / "benchmarks").read("nb201")["cifar10"] == [90.0, 89.0, 88.0]
