@@ -207,3 +207,35 @@ def test_evaluations_told_out_of_ask_order_are_replayed_in_their_interleaving():
     assert [(i, g.text) for i, g in outstanding] == [(i, g.text) for i, g in sorted(inflight)]
     assert resumed.asks == loop.asks and resumed.best == loop.best
     assert [again.ask().text for _ in range(5)] == [live.ask().text for _ in range(5)]  # the same state
+
+
+def test_a_nan_value_names_the_directory_to_resume_or_says_none_was_kept(tmp_path):
+    """The fix said `automl search --resume DIR` (no directory named), and promised kept queries
+    when the very first query was the NaN one and the directory had been removed."""
+    import itertools
+
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    rows = ["arch,cifar10"]
+    for n, o in enumerate(itertools.product(ops, repeat=6)):
+        cell = f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+        rows.append(f"{cell},{'' if n % 2 else 50 + n % 40}")  # every other cell without a value
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "s.toml").write_text(f'name = "nan"\n[space]\nname = "nb201"\n[evaluator]\nname = "nb201-table"\n'
+                                     f'path = "{tmp_path / "t.csv"}"\n[blackbox]\nproposer = {{ name = "random" }}\n'
+                                     f'queries = 30\nmetric = "cifar10"\n[run]\nroot = "{tmp_path / "runs"}"\n')
+    endings = set()
+    for seed in range(8):
+        result = CliRunner().invoke(main, ["search", str(tmp_path / "s.toml"), "-q", "--set", f"seed={seed}"])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 4 and "gave cifar10 = nan" in text and "--resume DIR" not in text, text
+        kept = sorted((tmp_path / "runs").glob("nan-blackbox-*")) if (tmp_path / "runs").exists() else []
+        if "no query had finished, so the search kept no directory" in text:
+            endings.add("none")
+        else:
+            assert f"`automl search --resume {kept[-1]}` continues from them" in text, text
+            endings.add("kept")
+    assert endings == {"none", "kept"}  # both seen among the seeds

@@ -34,6 +34,10 @@ from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 __all__ = ["BlackboxPlan", "evaluation_device", "plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
 
 
+#: In a hint raised while querying: the run directory is named where the search ends (or said gone).
+_KEPT = "the finished queries are kept, and `automl search --resume DIR` continues from them"
+
+
 def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
     """The evaluator's ``names`` metrics of ``genotype``; ``names[0]`` is the one the search ranks by."""
     metrics = evaluator.evaluate(genotype, ctx)
@@ -46,8 +50,7 @@ def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> d
         raise DataError(f"blackbox: evaluator {evaluator.name!r} gave {names[0]} = nan for {genotype.text}, which "
                         f"a search cannot rank",
                         hint="a table import keeps an empty field as nan: import a table with a value for every "
-                             "cell, or rank by another metric; the finished queries are kept, and "
-                             "`automl search --resume DIR` continues from them")
+                             f"cell, or rank by another metric; {_KEPT}")
     return values
 
 
@@ -469,6 +472,10 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
 
             if resume is None and not isinstance(exc, (RunError, Interrupted)) and rd.path.is_dir():
                 _forget_unused(rd.path, existed)
+            if isinstance(exc, AutomlError) and exc.hint and _KEPT in exc.hint:
+                exc.hint = exc.hint.replace(_KEPT, f"the finished queries are kept, and `automl search --resume "
+                                                   f"{rd.path}` continues from them" if (rd.path / "recipe.toml").exists()
+                                            else "no query had finished, so the search kept no directory: run it again")
             raise
 
 
