@@ -46,6 +46,8 @@ class PluginManager(pluggy.PluginManager):
         self.dists: dict[str, str] = {}
         #: plugin name -> heavy modules (torch) that importing its entry point imported
         self.heavy_imports: dict[str, list[str]] = {}
+        #: plugin name -> distribution of each installed plugin AUTOML_NAS_DISABLE_PLUGINS blocked
+        self.disabled: dict[str, str] = {}
         #: every load or registration error is fatal (AUTOML_NAS_STRICT_PLUGINS)
         self.strict = False
 
@@ -94,6 +96,12 @@ def get_plugin_manager(
         entry_points = metadata.entry_points(group=hookspecs.PROJECT)
     for ep in entry_points:
         _load_entry_point(pm, ep)
+    unknown = sorted(n.strip() for n in disabled if n.strip() and n.strip() not in pm.disabled
+                     and n.strip() not in {m.rsplit(".", 1)[-1] for m in BUILTIN_PLUGINS})
+    if unknown:  # a misspelt name blocks nothing, and the plugin it meant still loads
+        pm.load_errors.append(PluginError(
+            f"AUTOML_NAS_DISABLE_PLUGINS names {', '.join(map(repr, unknown))}, which no installed plugin is called",
+            hint="use the names `automl plugins` lists (the entry-point names), separated by commas"))
     for plugin, name in extra_plugins:
         _register_checked(pm, plugin, name, "test plugin")
     if strict and pm.load_errors:
@@ -111,6 +119,7 @@ def _dist_label(ep: metadata.EntryPoint) -> str:
 
 def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:
     if pm.is_blocked(ep.name):
+        pm.disabled[ep.name] = _dist_label(ep)
         return
     label = _dist_label(ep)
     if pm.has_plugin(ep.name):  # pluggy keys plugins by this name: the second one would vanish without a word
@@ -190,6 +199,7 @@ def build_registry(pm: PluginManager) -> Registry:
     """
     registry = Registry()
     registry.errors.extend(pm.load_errors)
+    registry.disabled = dict(getattr(pm, "disabled", {}))
     for hook_name, kind in CONTRIBUTION_HOOKS.items():
         hook = getattr(pm.hook, hook_name)
         for impl in hook.get_hookimpls():

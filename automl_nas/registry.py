@@ -90,6 +90,8 @@ class Registry:
         self._components: dict[tuple[str, str], Component] = {}
         self.errors: list[PluginError] = []
         self._clashes: dict[tuple[str, str], PluginError] = {}
+        #: plugin name -> distribution of the installed plugins AUTOML_NAS_DISABLE_PLUGINS blocked
+        self.disabled: dict[str, str] = {}
 
     def add(self, component: Component) -> None:
         """Add one descriptor; a clash is recorded as an error naming both plugins."""
@@ -129,7 +131,16 @@ class Registry:
         try:
             return self._components[(kind, name)]
         except KeyError:
-            raise RecipeError(unknown_name_message(kind, name, self.names(kind), where)) from None
+            pass
+        if name in self.disabled:  # first-party plugins are named after their component: not a typo
+            raise PluginError(f"{where + ': ' if where else ''}{kind.replace('_', ' ')} {name!r} is not available: "
+                              f"plugin {name!r} ({self.disabled[name]}) is disabled by AUTOML_NAS_DISABLE_PLUGINS",
+                              plugin=name, dist=self.disabled[name],
+                              hint=f"remove {name!r} from AUTOML_NAS_DISABLE_PLUGINS, or choose another {kind.replace('_', ' ')}")
+        message = unknown_name_message(kind, name, self.names(kind), where)
+        if self.disabled:
+            message += f"; disabled by AUTOML_NAS_DISABLE_PLUGINS: {', '.join(sorted(self.disabled))}"
+        raise RecipeError(message)
 
     def create(self, kind: str, name: str, config: Any = None, **context: Any) -> Any:
         """Build the component ``name`` of ``kind`` with an already structured ``config``."""

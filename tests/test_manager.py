@@ -242,3 +242,21 @@ def test_a_plugin_whose_hooks_import_torch_is_named_by_automl_plugins(monkeypatc
     heavy = out[out.index("heavy  (automl-nas-heavy"):]
     assert "note: loading this plugin imports automl_nas_test_heavy_stand_in, so every automl command waits" in heavy
     assert "note:" not in out[:out.index("heavy  (automl-nas-heavy")]
+
+
+def test_a_component_of_a_disabled_plugin_says_the_plugin_is_disabled(monkeypatch):
+    """`unknown sampler 'snas'; did you mean 'drnas'?` sent the user the wrong way; a misspelt
+    name in AUTOML_NAS_DISABLE_PLUGINS blocked nothing, without a word."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = Path(__file__).parents[1] / "recipes" / "snas.toml"
+    monkeypatch.setenv("AUTOML_NAS_DISABLE_PLUGINS", "snas,no-such-plugin")
+    result = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 3, text
+    assert "sampler 'snas' is not available: plugin 'snas' (automl-nas-snas" in text and "did you mean" not in text
+    assert "AUTOML_NAS_DISABLE_PLUGINS names 'no-such-plugin', which no installed plugin is called" in text
