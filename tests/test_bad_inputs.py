@@ -845,3 +845,11 @@ def test_a_profile_that_is_not_a_table_is_a_recipe_error(tmp_path):
     recipe.write_text((REPO / "recipes" / "snas.toml").read_text().replace("[profile.quick]", "[profile]\nquick = 3\n[profile.x]"))
     result = cli("validate", recipe, "-p", "quick")
     assert result.exit_code == 2 and "p.toml: profile.quick: expected a table of overrides" in result.output, result.output
+
+
+def test_a_typo_in_data_is_offered_the_host_s_data_keys_too():
+    # "did you mean 'size'? (allowed: seed, size, test_count)": batch_size was not among them
+    result = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", "data.bach_size=3")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "data.bach_size: unknown key; did you mean 'batch_size'?" in text, text
+    assert "batch_size" in text.split("allowed:")[1] and "test_count" in text.split("allowed:")[1]

@@ -161,12 +161,14 @@ _base = make_project_converter()
 converter = _base
 
 
-def structure(data: Any, cls: type, *, source: str, prefix: str = "") -> Any:
-    """Structure ``data`` into ``cls``; raise one :class:`RecipeError` listing every problem."""
+def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allowed: tuple[str, ...] = ()) -> Any:
+    """Structure ``data`` into ``cls``; raise one :class:`RecipeError` listing every problem.
+    ``also_allowed``: keys the same table takes beside ``cls``'s fields (a data set's options sit
+    next to the host's ``[data]`` keys), offered when a key is unknown."""
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError) as exc:
-        lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls)]
+        lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls, also_allowed)]
         raise RecipeError("\n".join(lines), hint=_hint(cls)) from None
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{source}: {prefix or '(top level)'}: {exc}") from None
@@ -182,7 +184,7 @@ def _join(prefix: str, key: Any) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
-def _messages(exc: BaseException, path: str, cls: Any = None) -> list[str]:
+def _messages(exc: BaseException, path: str, cls: Any = None, also_allowed: tuple[str, ...] = ()) -> list[str]:
     out: list[str] = []
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
         for sub in exc.exceptions:
@@ -196,10 +198,12 @@ def _messages(exc: BaseException, path: str, cls: Any = None) -> list[str]:
                     key = note.index
             # a missing key's KeyError names the key itself (newer cattrs note it too: joined once)
             sub_path = _join(path, key) if key is not None and not isinstance(sub, KeyError) else path
-            out.extend(_messages(sub, sub_path))
+            out.extend(_messages(sub, sub_path, cls, also_allowed))
         return out
     if isinstance(exc, ForbiddenExtraKeysError):
         allowed = sorted(f.name for f in attrs.fields(exc.cl)) if attrs.has(exc.cl) else []
+        if exc.cl is cls:
+            allowed = sorted({*allowed, *also_allowed})
         for extra in sorted(exc.extra_fields):
             out.append(_unknown_key(_join(path, extra), extra, allowed))
         return out

@@ -9,7 +9,7 @@ import attrs
 from automl_nas.errors import PluginError, RecipeError
 from automl_nas.preflight import EpochsCheck, SpaceCheck
 from automl_nas.recipe.converter import structure
-from automl_nas.recipe.model import ComponentRef, Recipe
+from automl_nas.recipe.model import ComponentRef, DataConfig, Recipe
 from automl_nas.registry import Component, Registry
 
 
@@ -59,7 +59,9 @@ def resolve_ref(registry: Registry, kind: str, ref: ComponentRef, *, key: str, s
             raise RecipeError(f"{source}: {key}: {kind.replace('_', ' ')} {ref.name!r} takes no options "
                               f"(got {', '.join(sorted(options))})")
         return Resolved(component=component, config=None, key=key, weight=weight)
-    config = structure(options, component.config, source=source, prefix=key)
+    # a data set's options share [data] with the host's keys: a typo of either is offered both
+    host = tuple(sorted(f.name for f in attrs.fields(DataConfig) if f.name != "options")) if kind == "dataset" else ()
+    config = structure(options, component.config, source=source, prefix=key, also_allowed=host)
     if objective and "weight" in config_fields:
         weight = float(config.weight)
     return Resolved(component=component, config=config, key=key, weight=weight)
