@@ -853,3 +853,16 @@ def test_a_typo_in_data_is_offered_the_host_s_data_keys_too():
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "data.bach_size: unknown key; did you mean 'batch_size'?" in text, text
     assert "batch_size" in text.split("allowed:")[1] and "test_count" in text.split("allowed:")[1]
+
+
+@pytest.mark.parametrize("recipe, override, message", [
+    # validate said ok; the run counted the term twice, or the study spent a whole trial first
+    ("snas.toml", 'search.objectives=[{name="cross_entropy"},{name="cross_entropy"}]',
+     "search.objectives[1]: the same objective as search.objectives[0]"),
+    ("studies/gdas-temperature.toml", 'study.intermediate=""', "study.intermediate = '': empty"),
+    ("studies/gdas-temperature.toml", 'study.metric="metrics.cifar10_analog.x"',
+     "'metrics' holds numbers by name (metrics.NAME), so 'metrics.cifar10_analog.x' goes below a number"),
+], ids=["twice", "empty-intermediate", "below-a-metric"])
+def test_validate_refuses_what_the_run_or_study_would_trip_over(recipe, override, message):
+    result = cli("validate", REPO / "recipes" / recipe, "-p", "quick", "--set", override)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output

@@ -95,6 +95,13 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     sampler = found.ref("sampler", recipe.search.sampler, "search.sampler")
     objectives = [found.ref("objective", ref, f"search.objectives[{i}]", objective=True)
                   for i, ref in enumerate(recipe.search.objectives)]
+    refs = recipe.search.objectives
+    for i, ref in enumerate(refs):
+        first = next(j for j, other in enumerate(refs) if other == ref)
+        if first != i:  # the same term twice counts it twice, which a weight says plainly
+            found.messages.append(f"{source}: search.objectives[{i}]: the same objective as search.objectives[{first}] "
+                                  f"({ref.name!r} with the same options); list it once, with a weight if it should "
+                                  f"count more (weight = 2.0)")
     if not recipe.search.objectives:  # every search steps its weights: caught here, not after the data is loaded
         found.messages.append(f"{source}: search.objectives: the list is empty, so no objective gives the weights step "
                               f"a loss (add the task loss: search.objectives = [{{ name = \"cross_entropy\" }}, ...], "

@@ -213,6 +213,8 @@ def default_study_name(recipe_name: str) -> str:
 #: dotted path goes into, and plain values.
 RESULT_TABLES = ("metrics", "costs", "last_epoch", "expected")
 RESULT_VALUES = ("epochs", "epochs_done", "search_time_s", "wall_time_s", "seed")
+#: Tables of result.json whose keys name numbers directly (last_epoch nests: eval.NAME, ...).
+FLAT_TABLES = ("metrics", "costs", "expected")
 
 
 def check_result_paths(cfg: StudyConfig, *, has_evaluator: bool, source: str) -> None:
@@ -225,13 +227,16 @@ def check_result_paths(cfg: StudyConfig, *, has_evaluator: bool, source: str) ->
         head, _, rest = path.partition(".")
         if head in RESULT_VALUES and not rest:
             continue
-        if head in RESULT_TABLES and rest:
+        if head in FLAT_TABLES and "." in rest:
+            problem = (f"{head!r} holds numbers by name ({head}.NAME), so {path!r} goes below a number; "
+                       f"did you mean {head + '.' + rest.partition('.')[0]!r}?")
+        elif head in RESULT_TABLES and rest:
             if head == "metrics" and not has_evaluator:
                 raise RecipeError(f"{source}: {key}: {path!r}: the recipe has no [evaluator], so result.json has no "
                                   f"metrics", hint="add an [evaluator] table, or name another number of result.json, "
                                                    "e.g. last_epoch.valid_acc")
             continue
-        if head in RESULT_TABLES:
+        elif head in RESULT_TABLES:
             problem = f"names the table {head!r}, not a number in it; e.g. {head}.NAME"
         elif head in RESULT_VALUES:
             problem = f"{head!r} is a number, with nothing below it; did you mean {head!r}?"

@@ -481,6 +481,9 @@ def check_intermediate(cfg: StudyConfig, plan: Plan, *, source: str) -> None:
     if not _prunes(cfg):
         return
     key, where = cfg.intermediate, f"{source}: study.intermediate = {cfg.intermediate!r}"
+    if not key.strip():
+        raise RecipeError(f"{where}: empty, so no epoch reports a value and the pruner could never act",
+                          hint="name an epoch key such as valid_acc (the default), or set study.pruner = \"none\"")
     if key.startswith("eval."):
         if plan.evaluator is None or plan.recipe.search.eval_every == 0:
             raise RecipeError(f"{where}: eval.* is recorded only in the epochs the evaluator scores, and this search "
