@@ -341,10 +341,16 @@ def test_ctrl_c_stops_a_ray_seed_batch_as_an_interruption_that_resume_continues(
     assert f"seed batch {batch} stopped" in stderr and f"continue with `automl run --resume {batch}`" in stderr
     assert "SystemExit" not in stderr and "Tuner.restore" not in stderr  # was: every trial "failed", exit 5
     assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch),
-                                "trials": {"planned": 1, "finished": []}}  # stdout was empty
+                                "trials": {"planned": 1, "finished": [], "interrupted": ["seed-0"]}}  # stdout was empty
     from click.testing import CliRunner
 
     from automl_nas.cli import main
+
+    # Ray stopped the worker without its `finally`: the driver ends its attempt, and show says interrupted
+    stopped = [json.loads(line) for line in (batch / "attempts" / "seed-0.jsonl").read_text().splitlines()]
+    assert stopped[-1]["status"] == "interrupted" and "stopped with its seed batch" in stopped[-1]["error"]
+    shown = json.loads(CliRunner().invoke(main, ["show", str(batch), "--json"]).output)
+    assert [r["status"] for r in shown["rows"]] == ["interrupted"]
 
     # Here, on this machine's executor (no second private Ray to start): the trial's checkpoint is what counts.
     before = Path.cwd()
@@ -363,4 +369,5 @@ def test_ctrl_c_on_a_local_seed_batch_reports_the_batch_not_its_running_trial(tm
                                                   "epoch 3/200")
     assert returncode == 130, stderr[-2000:]
     assert f"continue with `automl run --resume {batch}`" in stderr and "seed-0`" not in stderr
-    assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch), "trials": {"planned": 2, "finished": []}}
+    assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch),
+                                "trials": {"planned": 2, "finished": [], "interrupted": ["seed-0"]}}

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from automl_nas.records.trial import Placement, TrialResult, TrialSpec, read_trial_result
 
-__all__ = ["TrialSpec", "TrialResult", "attempt_log", "failed_result", "read_attempts", "read_trial_result", "run_trial"]
+__all__ = ["TrialSpec", "TrialResult", "attempt_log", "close_running_attempt", "failed_result", "read_attempts",
+           "read_trial_result", "run_trial"]
 
 
 def attempt_log(spec: TrialSpec) -> Path:
@@ -29,6 +30,16 @@ def read_attempts(spec: TrialSpec) -> list[dict]:
     for entry in read_jsonl(attempt_log(spec)):
         merged.setdefault(entry["attempt"], {}).update(entry)
     return [merged[k] for k in sorted(merged)]
+
+
+def close_running_attempt(spec: TrialSpec, status: str, why: str) -> bool:
+    """End the log's last attempt with ``status`` if it is still ``running`` (its worker was
+    stopped with the driver and ran no ``finally``, as Ray's are on Ctrl-C); whether it was."""
+    attempts = read_attempts(spec)
+    if not attempts or attempts[-1].get("status") != "running":
+        return False
+    _append(attempt_log(spec), {"attempt": attempts[-1]["attempt"], "status": status, "error": why, "ended": time.time()})
+    return True
 
 
 def _resumable(run_dir: Path) -> bool:

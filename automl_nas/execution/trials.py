@@ -169,10 +169,27 @@ def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, qu
     except (Interrupted, KeyboardInterrupt):
         stopped = Interrupted(f"seed batch {parent} stopped; finished trials are kept, and each other trial keeps "
                               f"its last checkpoint", hint=f"continue with `automl run --resume {parent}`")
+        from automl_nas.execution.trial import close_running_attempt, read_trial_result
+
         finished = [r.spec.name for r in ended if r.status == "finished"]
+        # A Ray trial's worker is stopped without writing its end: its attempt says so here.
+        for spec in specs:
+            if spec.name not in finished and read_trial_result(Path(spec.run_dir)) is None:
+                close_running_attempt(spec, "interrupted", "stopped with its seed batch (Ctrl-C or SIGTERM on the driver)")
+        interrupted = [s.name for s in specs if s.name not in finished and _ended_as(s) == "interrupted"]
         stopped.result = {"status": "interrupted", "run_dir": str(parent),
-                          "trials": {"planned": len(specs), "finished": finished}}
+                          "trials": {"planned": len(specs), "finished": finished, "interrupted": interrupted}}
         raise stopped from None
+
+
+def _ended_as(spec: TrialSpec) -> str | None:
+    from automl_nas.execution.trial import read_attempts, read_trial_result
+
+    result = read_trial_result(Path(spec.run_dir))
+    if result is not None:
+        return result.get("status")
+    attempts = read_attempts(spec)
+    return attempts[-1].get("status") if attempts else None
 
 
 def _run_on_executor(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, quiet: bool, experiment: str,

@@ -89,12 +89,25 @@ def _row(name: str, rd: RunDir, study: dict[str, dict]) -> TrialRow:
         result, problem = None, f"{exc.message}; fix: {exc.hint}" if exc.hint else exc.message
     epochs = rd.read_epochs()
     extra = study.get(str(rd.path.resolve()), {})
-    status = result.status if result else "unreadable" if problem else rd.unended_status()
+    status = result.status if result else "unreadable" if problem else _unended(rd)
     return TrialRow(name=name, run_dir=str(rd.path), status=status, problem=problem,
                     epochs=len(epochs), valid_acc=epochs[-1].valid_acc if epochs else None,
                     metrics=dict((result.metrics or {}) if result else {}),
                     genotype=(result.genotype if result else None) or (epochs[-1].genotype if epochs else None),
                     params=extra.get("params", {}), values=extra.get("values"), state=extra.get("state"))
+
+
+def _unended(rd: RunDir) -> str:
+    """A trial without result.json: its lock says whether it runs here; a batch's attempt log
+    says when its driver stopped it (a Ray worker writes no end of its own then)."""
+    from automl_nas.records.rundir import read_jsonl
+
+    status = rd.unended_status()
+    if status != "running":  # its worker was killed with the driver's stop, or runs on another node
+        attempts = read_jsonl(rd.path.parent / "attempts" / f"{rd.path.name}.jsonl")
+        if attempts and attempts[-1].get("status") == "interrupted":
+            return "interrupted"
+    return status
 
 
 def _not_started(path: Path, rows: list[TrialRow]) -> list[TrialRow]:
