@@ -146,7 +146,8 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
                                       callbacks=[_epoch_callback(on_epoch)] if on_epoch else None),
         )
         # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.
-        with contextlib.redirect_stdout(sys.stderr), _stopped_by_signal(Path(storage).resolve().parent):
+        with contextlib.redirect_stdout(sys.stderr), _stopped_by_signal(Path(storage).resolve().parent), \
+                _tune_logs_off(quiet):
             grid = tuner.fit()
         by_dir = {s.run_dir: s for s in specs}
         results = [_collect(grid[i], by_dir) for i in range(len(grid))]
@@ -156,6 +157,22 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
         for r in results:
             on_result(r)
     return results
+
+
+@contextlib.contextmanager
+def _tune_logs_off(quiet: bool):
+    """Tune logs a trial's failure as an ERROR with Ray's traceback, even a worker death that
+    its retry then recovers: the tool's own trial line says what happened (--ray-output shows Tune's)."""
+    import logging
+
+    logger = logging.getLogger("ray.tune")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager
