@@ -866,3 +866,12 @@ def test_a_typo_in_data_is_offered_the_host_s_data_keys_too():
 def test_validate_refuses_what_the_run_or_study_would_trip_over(recipe, override, message):
     result = cli("validate", REPO / "recipes" / recipe, "-p", "quick", "--set", override)
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_a_key_the_profile_set_is_named_as_the_profile_s():
+    # "data.size: unknown key" for a key the user never wrote: -p quick sets it for its digits
+    result = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", "data.name=cifar10")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "data.size: unknown key" in text and "(set by [profile.quick])" in text, text
+    assert "--set 'data={name=\"cifar10\"}' replaces the profile's [data]" in text
+    assert cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", 'data={name="cifar10"}').exit_code != 2

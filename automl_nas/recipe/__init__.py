@@ -55,8 +55,50 @@ def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iter
 
 
 def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Plan:
-    recipe = load_recipe(path, profile=profile, overrides=overrides)
-    return resolve(recipe, registry, source=str(path))
+    try:
+        recipe = load_recipe(path, profile=profile, overrides=overrides)
+        return resolve(recipe, registry, source=str(path))
+    except RecipeError as exc:
+        if profile:
+            _name_profile_keys(exc, path, profile, overrides)
+        raise
+
+
+def _name_profile_keys(exc: RecipeError, path: str | Path, profile: str, overrides: Iterable[str]) -> None:
+    """A key the user never wrote, set by the profile for its own choice (`-p quick` sets
+    data.size for its digits; `--set data.name=cifar10` kept it): the message says where it came from."""
+    import re
+
+    try:
+        table = (load_raw(path).get("profile") or {}).get(profile) or {}
+    except (RecipeError, AttributeError):
+        return
+    if not isinstance(table, dict):  # the profile itself is malformed: its own message says so
+        return
+    set_here = {parse_assignment(item)[0] for item in overrides}
+    from_profile = {k for k in _dotted_keys(table) if k not in set_here}
+    lines, named = [], False
+    for line in exc.message.splitlines():
+        match = re.search(r": ([\w.\[\]]+): ", line)
+        key = re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match else ""
+        if key in from_profile:
+            line, named = f"{line} (set by [profile.{profile}])", True
+        lines.append(line)
+    if named:
+        exc.message = "\n".join(lines)
+        exc.hint = (f"a profile's value fits the profile's own choices: give the whole table with --set (e.g. "
+                    f"--set 'data={{name=\"cifar10\"}}' replaces the profile's [data]), or leave out -p {profile}")
+
+
+def _dotted_keys(table: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            out |= _dotted_keys(value, dotted)
+        else:
+            out.add(dotted)
+    return out
 
 
 def dump_recipe(recipe: Recipe) -> str:
