@@ -832,12 +832,21 @@ def test_a_string_where_a_list_is_expected_is_refused_not_split_into_letters(tmp
     ('description="unterminated', "the value is not valid TOML (Unterminated string"),
     # a list the recipe leaves to its default has no items to index
     ("search.objectives.0.weight=2", "search.objectives is not written in the recipe, so it has no item 0 to change"),
+    # a profile set from the command line vanished ("profile: unknown key")
+    ("profile.quick.x=1", "--set 'profile.quick.x=1': a profile is chosen with -p NAME, not set with --set"),
 ])
 def test_malformed_overrides_name_the_key_and_the_problem(override, message):
     result = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", override)
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and message in text, text
     assert "internal error" not in text and "object has no attribute" not in text
+
+
+def test_an_empty_key_is_shown_as_one(tmp_path):
+    recipe = tmp_path / "e.toml"
+    recipe.write_text('"" = 1\n' + (REPO / "recipes" / "snas.toml").read_text())
+    result = cli("validate", recipe, "-p", "quick")
+    assert result.exit_code == 2 and 'e.toml: "": unknown key' in result.output, result.output  # was "e.toml: : unknown key"
 
 
 def test_a_profile_that_is_not_a_table_is_a_recipe_error(tmp_path):

@@ -43,6 +43,9 @@ def load_overridden(path: str | Path, *, profile: str | None = None, overrides: 
     raw = apply_profile(load_raw(path), profile, source=source)
     for item in overrides:
         key, value = parse_assignment(item)
+        if key.split(".")[0] == "profile":  # applied (or dropped) before the overrides: it would vanish
+            raise RecipeError(f"--set {item!r}: a profile is chosen with -p NAME, not set with --set",
+                              hint="set the keys themselves (--set search.epochs=2), or edit [profile.NAME] in the recipe")
         set_path(raw, key, value, source=f"{source} (--set {item})")
     return raw
 

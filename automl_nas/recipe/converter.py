@@ -214,6 +214,8 @@ def _messages(exc: BaseException, path: str, cls: Any = None, also_allowed: tupl
 
 def _unknown_key(dotted: str, key: str, allowed: list[str]) -> str:
     allowed = [a for a in allowed if a != "options"]
+    if not key:  # `"" = 1`: a quoted empty key, shown as one
+        dotted = f"{dotted}\"\"" if dotted.endswith(".") or not dotted else dotted
     if not allowed:  # "(allowed: )" read as a bug; the table takes no keys at all
         parent = dotted.rpartition(".")[0]
         return f"{dotted}: unknown key ({parent or 'this table'} takes no options)"
