@@ -4,6 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from automl_nas.execution.cluster import use_token_auth
+
+# As the tool does before it imports Ray, so every test module that imports Ray sees the same
+# mode: Ray reads RAY_AUTH_MODE once, when imported, and a local instance started later inherits
+# the variable (a driver that read "disabled" was refused by its own GCS).
+use_token_auth()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

@@ -10,11 +10,9 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from automl_nas.cli import main
-from automl_nas.execution.cluster import use_token_auth
+import ray.exceptions
 
-use_token_auth()  # before `import ray`, as the tool does: Ray reads RAY_AUTH_MODE once, when imported
-import ray.exceptions  # noqa: E402
+from automl_nas.cli import main
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml"
 
