@@ -110,6 +110,14 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
                        hint=f"resume it as it ran: `{resume_command(run_dir, ran)}`")
     rd = RunDir(rank_path(run_dir))
     if not rd.recipe_file.exists():
+        if any(rd.path.glob("seed-*/recipe.toml")):  # a seed batch that lost its own record
+            raise RunError(f"{rd.path} holds seed-N trials but no batch.json, the record `automl run --resume` "
+                           f"finishes a seed batch from", hint=f"restore batch.json from a copy, or resume each trial on "
+                                                              f"its own: `automl run --resume {rd.path}/seed-N`")
+        if rd.metrics_file.exists() or rd.checkpoint_file.exists():  # a run whose saved recipe is gone
+            raise RunError(f"{rd.recipe_file} is missing: {rd.path} holds a run's records, but not the recipe it "
+                           f"resumes with", hint="restore recipe.toml from a copy (the run saved its recipe there); "
+                                                 "without it the run cannot continue: start a new run")
         raise RunError(f"{rd.path} is not a run directory (recipe.toml is missing)", hint="pass the directory `automl run` printed")
     from automl_nas.records.layout import is_blackbox_search
 

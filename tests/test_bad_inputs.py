@@ -884,3 +884,6 @@ def test_a_key_the_profile_set_is_named_as_the_profile_s():
     assert result.exit_code == 2 and "data.size: unknown key" in text and "(set by [profile.quick])" in text, text
     assert "--set 'data={name=\"cifar10\"}' replaces the profile's [data]" in text
     assert cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", 'data={name="cifar10"}').exit_code != 2
+    # a table the user gave whole is the user's, not the profile's
+    own = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", 'data={name="digits", size=16, batch_size=0}')
+    assert own.exit_code == 2 and "data.batch_size" in own.output and "set by [profile" not in own.output, own.output

@@ -112,3 +112,30 @@ def test_a_batch_whose_cluster_is_gone_is_finished_on_another_executor(tmp_path,
 
     single = CliRunner().invoke(main, ["run", "--resume", str(parent / "seed-0"), "--executor", "ray", "-q"])
     assert single.exit_code == 2 and "--executor would not be applied" in single.output
+
+
+def test_a_batch_or_run_that_lost_its_own_record_says_which_and_how_to_go_on(tmp_path):
+    """A deleted batch.json read as "not a run directory (recipe.toml is missing)", a damaged one
+    said to pass a directory `automl run --seeds` created (it was one), and a run without its
+    recipe.toml was told to pass the directory `automl run` printed (it was that one)."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    batch = tmp_path / "b"
+    for seed in ("seed-0", "seed-1"):
+        (batch / seed / "checkpoints").mkdir(parents=True)
+        (batch / seed / "recipe.toml").write_text('name = "toy"\n')
+    (batch / "batch.json").write_text('{"recipe": "to')
+    damaged = CliRunner().invoke(main, ["run", "--resume", str(batch)])
+    assert damaged.exit_code == 5 and f"`automl run --resume {batch}/seed-N`" in " ".join(damaged.output.split())
+    (batch / "batch.json").unlink()
+    lost = CliRunner().invoke(main, ["run", "--resume", str(batch)])
+    text = " ".join(lost.output.split())
+    assert lost.exit_code == 5 and "holds seed-N trials but no batch.json" in text, text
+    run = batch / "seed-0"
+    (run / "recipe.toml").unlink()
+    (run / "metrics.jsonl").write_text('{"epoch": 0}\n')
+    gone = CliRunner().invoke(main, ["run", "--resume", str(run)])
+    text = " ".join(gone.output.split())
+    assert gone.exit_code == 5 and f"{run / 'recipe.toml'} is missing: {run} holds a run's records" in text, text

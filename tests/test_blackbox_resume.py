@@ -239,3 +239,21 @@ def test_a_nan_value_names_the_directory_to_resume_or_says_none_was_kept(tmp_pat
             assert f"`automl search --resume {kept[-1]}` continues from them" in text, text
             endings.add("kept")
     assert endings == {"none", "kept"}  # both seen among the seeds
+
+
+def test_a_damaged_search_json_is_named_not_an_internal_error(tmp_path):
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "gnn-rea.toml"
+    run = tmp_path / "s"
+    assert CliRunner().invoke(main, ["search", str(recipe), "-p", "quick", "-q", "--run-dir", str(run)]).exit_code == 0
+    (run / "search.json").write_text('{"profile": "qu')
+    export = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "x")])
+    (run / "result.json").unlink()  # as if it had stopped before its end
+    resumed = CliRunner().invoke(main, ["search", "--resume", str(run)])
+    for result in (export, resumed):
+        text = " ".join(result.output.split())
+        assert result.exit_code == 5 and f"{run / 'search.json'}: not a readable record" in text, text
+        assert "internal error" not in text and '{"profile": "quick", "overrides": []}' in text

@@ -239,3 +239,21 @@ def test_an_export_never_replaces_another_export_s_files(tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == written
     again = _export(DRNAS_CELL, out)  # the same export again refreshes its own files
     assert again.exit_code == 0, again.output
+
+
+def test_the_same_source_spelt_another_way_is_the_same_export(tmp_path, monkeypatch):
+    import json as _json
+
+    from automl_nas.errors import RunError
+    from automl_nas.standalone.export import _refuse_another_export
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "genotype.json").write_text(_json.dumps({"space": "nb201", "text": DRNAS_CELL, "source_run": "runs/r",
+                                                    "weights": None}))
+    for spelling in ("runs/r", "./runs/r/", str(tmp_path / "runs" / "r")):
+        _refuse_another_export(out, "nb201", DRNAS_CELL, spelling, None)  # was refused for the last two
+    with pytest.raises(RunError, match="holds another export"):
+        _refuse_another_export(out, "nb201", DRNAS_CELL, "runs/other", None)

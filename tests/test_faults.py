@@ -245,3 +245,23 @@ def test_a_run_end_hook_raising_after_a_finished_run_still_prints_the_summary(ma
     assert json.loads(out.stdout)["status"] == "finished"
     run_dir = next((recipe.parent / "runs").iterdir())
     assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
+
+
+def test_resume_says_which_epoch_records_are_gone_and_show_says_so_too(tmp_path, toy_recipe):
+    """A cut or deleted metrics.jsonl gave a "finished" run with epochs missing and not a word; a
+    deleted checksum manifest was called a checkpoint of automl-nas < 0.2."""
+    run_dir = tmp_path / "r"
+    (tmp_path / "die-once-at-epoch-1").touch()  # the toy plugin kills the process after epoch 1
+    proc = automl("run", str(toy_recipe), "-q", "--run-dir", str(run_dir), "--set", "search.epochs=3")
+    proc.wait(timeout=300)
+    assert epochs_recorded(run_dir) == 2 and not (run_dir / "result.json").exists()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    (run_dir / "metrics.jsonl").write_text(lines[1] + "\n")  # epoch 0's record lost
+    (run_dir / "checkpoints" / "last.pt.sha256.json").unlink()
+    resumed = automl("run", "--resume", str(run_dir))
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "lacks the records of epoch(s) 0 of the 2 the checkpoint holds" in " ".join(err.split()), err
+    assert "last.pt.sha256.json is missing (deleted or lost" in err and "automl-nas < 0.2" not in err
+    shown = subprocess.run([sys.executable, "-m", "automl_nas.cli", "show", str(run_dir)], capture_output=True, text=True)
+    assert "epochs      2 recorded of the 3 the run made" in shown.stdout, shown.stdout

@@ -73,6 +73,12 @@ def test_show_a_study(make_toy_recipe):
     live = json.loads(_show(sdir, "--json"))
     assert live["best"] == data["best"] and [r["state"] for r in live["rows"]] == ["COMPLETE", "COMPLETE"]
     assert [r["values"] for r in live["rows"]] == [r["values"] for r in data["rows"]]
+    # A copy of the directory still names the original's storage in study.json: not read for the copy.
+    import shutil
+
+    copy = sdir.parent / "copied"
+    shutil.copytree(sdir, copy)
+    assert json.loads(_show(copy, "--json"))["best"] == []
 
 
 def test_a_pruned_trial_shows_no_objective_value_and_the_trials_are_counted_by_state(tmp_path, pruned_study):
@@ -116,4 +122,5 @@ def test_a_batch_cut_short_shows_every_planned_trial_and_survives_a_damaged_reco
     assert rows["seed-1"]["epochs"] == 2 and data["stats"] == {}
     text = _show(cut)
     assert "trials      3 (1 killed, 1 not started, 1 unreadable)" in text and "note        seed-1: " in text
-    assert "killed (no result.json; `automl run --resume" in _show(cut / "seed-0")
+    # the batch's resume finishes the trial and the batch's aggregate (the trial's own would not)
+    assert f"killed (no result.json; `automl run --resume {cut}` continues it with its seed batch" in _show(cut / "seed-0")

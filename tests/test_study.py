@@ -459,3 +459,13 @@ def test_list_valued_choices_get_every_plot_and_the_storage_keeps_the_lists(tmp_
         assert "[2, 2]" in page or "[3, 1]" in page
     assert all(isinstance(t.params["search.sampler.stage_epochs"], list) for t in study.trials)
     assert {tuple(t["params"]["search.sampler.stage_epochs"]) for t in out["best"]} <= {(2, 2), (3, 1)}
+
+
+def test_a_pruner_key_in_the_trial_s_records_is_no_error_when_a_resumed_trial_reports_no_epoch(tmp_path):
+    """A trial resumed after its last epoch (its driver died in the final evaluation) reports no
+    epoch to the new driver: the study stopped with "'valid_acc' appeared in no epoch record"."""
+    from automl_nas.study.driver import _recorded
+
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 0, "valid_acc": 10.0, "eval": {"cifar10": 91.0}}\n')
+    assert _recorded(str(tmp_path), "valid_acc") and _recorded(str(tmp_path), "eval.cifar10")
+    assert not _recorded(str(tmp_path), "eval.cifar100") and not _recorded(str(tmp_path / "none"), "valid_acc")

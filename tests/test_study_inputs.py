@@ -288,6 +288,18 @@ def test_trial_directories_their_storage_does_not_know_are_never_taken_for_new_t
     assert again.exit_code == 5 and "holds trial directories that no trial of study 's'" in again.output
     assert "(trial-0000)" in again.output and "study.name" in again.output
     assert (study_dir / "trial-0000" / "result.json").read_bytes() == kept
+    assert not (study_dir / "study.db").exists()  # the refused command made none (it left an empty one)
+
+
+def test_a_damaged_storage_file_is_named_as_damaged(study_recipe):
+    path = study_recipe()
+    assert study(path).exit_code == 0
+    db = path.parent / "runs" / "studies" / "s" / "study.db"
+    db.write_bytes(db.read_bytes()[:4096])
+    result = study(path, "--trials", "2")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 5 and "the storage file is damaged: restore it from a copy" in text, text
+    assert "driver is installed" not in text  # the fix for a URL that cannot be opened, not for this
 
 
 @pytest.mark.parametrize("spec, message", [

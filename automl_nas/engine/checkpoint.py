@@ -57,7 +57,11 @@ def _write_verified(path: Path, data: bytes, epochs_done: int, *, hint: str) -> 
 def _verify(path: Path, log) -> None:
     manifest = _manifest(path)
     if not manifest.exists():
-        log(f"note: {path} has no checksum manifest (written by automl-nas < 0.2); loading it unverified")
+        if _written_by_manifest_era(path):
+            log(f"warning: {manifest} is missing (deleted or lost: the automl-nas that wrote this run writes one "
+                f"with every checkpoint); loading {path.name} unverified")
+        else:
+            log(f"note: {path} has no checksum manifest (written by automl-nas < 0.2); loading it unverified")
         return
     try:
         accepted = {v for k, v in json.loads(manifest.read_text()).items() if k.endswith("sha256") and v}
@@ -68,6 +72,16 @@ def _verify(path: Path, log) -> None:
         raise RunError(f"{path}: checkpoint does not match its checksum ({manifest.name}); it was damaged after it was "
                        f"written and is not loaded", hint="start a new run (a new --run-dir); the epoch records of this "
                                                           "run stay readable with `automl show`")
+
+
+def _written_by_manifest_era(checkpoint: Path) -> bool:
+    """Whether the run's env.json names an automl-nas that writes checksum manifests (0.2 on)."""
+    try:
+        version = json.loads((checkpoint.parent.parent / "env.json").read_text())["packages"]["automl-nas"]
+        major, minor = (int(p) for p in str(version).split(".")[:2])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (major, minor) >= (0, 2)
 
 
 def load(search) -> None:
@@ -107,6 +121,12 @@ def load(search) -> None:
     rd.truncate_jsonl(rd.metrics_file, done)
     rd.truncate_jsonl(rd.history_file, done)
     search.history = read_jsonl(rd.metrics_file)
+    missing = sorted(set(range(done)) - {r.get("epoch") for r in search.history})
+    if missing:  # cut or deleted records: the checkpoint goes on, but the run's history has a gap
+        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        run.log(f"warning: {rd.metrics_file} lacks the records of epoch(s) {shown} of the {done} the checkpoint "
+                f"holds (cut or deleted); the search continues from the checkpoint, and those epochs stay missing "
+                f"from its curves and `automl show`")
     search.start_epoch = done
     run._set_start_epoch(done)
     search.search_time = state["search_time"]

@@ -55,4 +55,5 @@ def read_batch(parent: Path) -> SeedBatch:
         return SeedBatch(**{**raw, "specs": tuple(TrialSpec(**s) for s in raw["specs"])})
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise RunError(f"{parent / BATCH_FILE}: cannot read the seed batch record ({exc})",
-                       hint="pass a directory `automl run --seeds` created") from None
+                       hint=f"it lists the batch's trials: restore it from a copy, or resume each trial on its own "
+                            f"(`automl run --resume {parent}/seed-N`)") from None

@@ -79,7 +79,8 @@ def _name_profile_keys(exc: RecipeError, path: str | Path, profile: str, overrid
     if not isinstance(table, dict):  # the profile itself is malformed: its own message says so
         return
     set_here = {parse_assignment(item)[0] for item in overrides}
-    from_profile = {k for k in _dotted_keys(table) if k not in set_here}
+    # a key the user set, or one under a table the user set whole, is the user's
+    from_profile = {k for k in _dotted_keys(table) if not any(k == s or k.startswith(f"{s}.") for s in set_here)}
     lines, named = [], False
     for line in exc.message.splitlines():
         match = re.search(r": ([\w.\[\]]+): ", line)

@@ -90,11 +90,14 @@ def _row(name: str, rd: RunDir, study: dict[str, dict]) -> TrialRow:
     epochs = rd.read_epochs()
     extra = study.get(str(rd.path.resolve()), {})
     status = result.status if result else "unreadable" if problem else _unended(rd)
+    state = extra.get("state")
+    if state == "RUNNING" and status in ("killed", "interrupted"):  # the storage's word, from a driver now gone
+        state = status
     return TrialRow(name=name, run_dir=str(rd.path), status=status, problem=problem,
                     epochs=len(epochs), valid_acc=epochs[-1].valid_acc if epochs else None,
                     metrics=dict((result.metrics or {}) if result else {}),
                     genotype=(result.genotype if result else None) or (epochs[-1].genotype if epochs else None),
-                    params=extra.get("params", {}), values=extra.get("values"), state=extra.get("state"))
+                    params=extra.get("params", {}), values=extra.get("values"), state=state)
 
 
 def _unended(rd: RunDir) -> str:
@@ -193,6 +196,9 @@ def overview(path: str | Path) -> Overview:
     if kind == "run":
         raise ValueError(f"{path} is a single run")
     stored = _stored(path) if kind == "study" else None
+    here = path.resolve()
+    if stored and not any(Path(run).is_relative_to(here) for run in stored[0]):
+        stored = None  # a copy of the directory: its study.json still names the original's storage
     study = stored[0] if stored else _study_table(path) if kind == "study" else {}
     rows = [_row(name, rd, study) for name, rd in member_runs(path)]
     rows += _not_started(path, rows) if kind == "batch" else []

@@ -22,7 +22,9 @@ def render(path: Path, all_epochs: bool = False) -> str:
     lines = [f"run {path}", f"  status      {result.status if result else _unended(rd)}"]
     if result is not None:
         lines += [f"  {key:<11} {getattr(result, key)}" for key in ("recipe", "sampler", "space", "dataset", "seed")]
-    lines.append(f"  epochs      {len(epochs)} recorded")
+    gap = result is not None and result.status == "finished" and result.epochs and len(epochs) < result.epochs
+    lines.append(f"  epochs      {len(epochs)} recorded" + (f" of the {result.epochs} the run made (the others' records "
+                                                          f"in metrics.jsonl are cut or deleted)" if gap else ""))
     genotype = (result.genotype if result else None) or (epochs[-1].genotype if epochs else None)
     lines.append(f"  genotype    {genotype}")
     if result is not None:
@@ -37,9 +39,16 @@ def render(path: Path, all_epochs: bool = False) -> str:
 
 def _unended(rd: RunDir) -> str:
     status = rd.unended_status()
-    if status == "killed":
-        return f"killed (no result.json; `{rd.resume} {rd.path}` continues it from its last checkpoint)"
-    return f"{status} (no result.json)"
+    if status != "killed":
+        return f"{status} (no result.json)"
+    parent = rd.path.parent
+    if (parent / "batch.json").is_file():  # the batch's resume finishes it and its aggregate
+        how = f"`automl run --resume {parent}` continues it with its seed batch"
+    elif (parent / "study.json").is_file():  # a run finished outside the study is one Optuna never hears of
+        how = "the same `automl study` command continues it within its study"
+    else:
+        how = f"`{rd.resume} {rd.path}` continues it"
+    return f"killed (no result.json; {how}, from its last checkpoint)"
 
 
 def run_json(path: Path, all_epochs: bool = False) -> dict:

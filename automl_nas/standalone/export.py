@@ -116,8 +116,11 @@ def _refuse_another_export(out: Path, space: str, text: str, source: str | None,
         return
     except (OSError, ValueError):
         earlier = {}
-    same = (earlier.get("space"), earlier.get("text"), earlier.get("source_run"), earlier.get("weights")) == \
-        (space, text, source, str(weights) if weights else None)
+    def where(path: Any) -> str | None:  # runs/x, ./runs/x/ and /abs/runs/x are one source
+        return str(Path(path).resolve()) if path else None
+
+    same = (earlier.get("space"), earlier.get("text"), where(earlier.get("source_run")), where(earlier.get("weights"))) == \
+        (space, text, where(source), where(weights))
     if not same:
         what = f"{earlier.get('text', '?')}" + (f" from {earlier['source_run']}" if earlier.get("source_run") else "")
         raise RunError(f"--out {out} holds another export ({what}); an export never replaces another's files",

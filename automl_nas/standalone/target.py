@@ -96,8 +96,6 @@ def _raw_from_run(path: Path) -> dict[str, Any]:
 def _raw_from_search(path: Path) -> dict[str, Any]:
     """A black-box search directory: its best genotype, with the space, data, seed and evaluator
     of its recipe (``recipe.toml`` as given, with the profile and ``--set`` of ``search.json``)."""
-    import json
-
     from automl_nas.recipe import load_overridden
     from automl_nas.records.trial import read_trial_result
 
@@ -105,7 +103,9 @@ def _raw_from_search(path: Path) -> dict[str, Any]:
     if result.get("status") != "finished" or not result.get("best_genotype"):
         raise RunError(f"{path}: the black-box search has no best genotype yet (result.json status: "
                        f"{result.get('status', 'missing')})", hint=f"finish the search first: automl search --resume {path}")
-    saved = json.loads((path / "search.json").read_text())
+    from automl_nas.study.blackbox import saved_settings
+
+    saved = saved_settings(path)
     raw = load_overridden(path / "recipe.toml", profile=saved.get("profile"), overrides=saved.get("overrides", ()))
     out: dict[str, Any] = {"name": path.name, "genotype": result["best_genotype"], "seed": int(raw.get("seed", 0)),
                            "source": str(path), "space": raw["space"], "evaluator": raw["evaluator"],

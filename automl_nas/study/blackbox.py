@@ -50,7 +50,8 @@ def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> d
         raise DataError(f"blackbox: evaluator {evaluator.name!r} gave {names[0]} = nan for {genotype.text}, which "
                         f"a search cannot rank",
                         hint="a table import keeps an empty field as nan: import a table with a value for every "
-                             f"cell, or rank by another metric; {_KEPT}")
+                             f"cell (the resumed search asks for the same cell again), or start a new search ranked by "
+                             f"another metric; once the table has the value, {_KEPT}")
     return values
 
 
@@ -424,20 +425,18 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
     directory: the recorded queries are replayed into the proposer, then the search goes on
     (a retraining evaluator also resumes an interrupted training from its checkpoint).
     """
-    import json
 
     if resume is not None:
         rd_resume = Path(resume)
-        try:
-            saved = json.loads((rd_resume / "search.json").read_text())
-        except OSError:
+        if not (rd_resume / "search.json").exists():
             raise RecipeError(f"{rd_resume} is not a black-box search directory (search.json is missing)",
-                              hint="pass the run_dir `automl search` printed") from None
+                              hint="pass the run_dir `automl search` printed")
         finished = _finished_result(rd_resume)
         if finished is not None:  # its result.json stays as the search wrote it
             if not quiet:
                 _progress(f"{rd_resume} is a finished search; nothing to resume (see `automl show {rd_resume}`)")
             return finished
+        saved = saved_settings(rd_resume)
         path, profile, overrides, run_dir = rd_resume / "recipe.toml", saved["profile"], saved["overrides"], rd_resume
     from automl_nas.records.rundir import RunDir
     from automl_nas.session import open_session
@@ -475,8 +474,29 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
             if isinstance(exc, AutomlError) and exc.hint and _KEPT in exc.hint:
                 exc.hint = exc.hint.replace(_KEPT, f"the finished queries are kept, and `automl search --resume "
                                                    f"{rd.path}` continues from them" if (rd.path / "recipe.toml").exists()
-                                            else "no query had finished, so the search kept no directory: run it again")
+                                            else "no query had finished, so the search kept no directory: run it again "
+                                                 "once the table has the value")
             raise
+
+
+def saved_settings(path: Path) -> dict[str, Any]:
+    """``search.json`` of a search directory: the ``profile`` and ``overrides`` it was started
+    with; a damaged file is a :class:`~automl_nas.errors.RunError` naming it (it was an
+    internal error)."""
+    import json
+
+    from automl_nas.errors import RunError
+
+    file = Path(path) / "search.json"
+    try:
+        saved = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict) or not isinstance(saved.get("overrides", []), list):
+            raise ValueError("not an object with 'profile' and 'overrides'")
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{file}: not a readable record of how the search was started ({type(exc).__name__}: {exc})",
+                       hint="restore it from a copy, or write it again with the --profile and --set the search was "
+                            "started with: {\"profile\": \"quick\", \"overrides\": []} (null for no profile)") from None
+    return {"profile": saved.get("profile"), "overrides": list(saved.get("overrides", []))}
 
 
 def _forget_unused(path: Path, existed: bool) -> None:

@@ -96,8 +96,12 @@ def _create(cfg: StudyConfig, storage: str, directions: list[str]):
         return optuna.create_study(study_name=cfg.name, storage=open_storage(storage), load_if_exists=True,
                                    directions=directions)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy, driver and Optuna errors all mean "cannot open it"
+        damaged = any(k in str(exc) for k in ("malformed", "not a database", "file is encrypted", "JournalLog"))
         raise RunError(f"study storage {storage!r} cannot be opened: {one_line(exc)}",
-                       hint="use sqlite:///PATH or journal:PATH in an existing, writable directory, or a database URL "
+                       hint="the storage file is damaged: restore it from a copy, or start the study afresh under "
+                            "another study.name (its finished trials' run directories stay readable with `automl show`)"
+                       if damaged else
+                            "use sqlite:///PATH or journal:PATH in an existing, writable directory, or a database URL "
                             "whose driver is installed (postgresql://..., mysql://...); leave --storage out for the "
                             "default") from None
 
@@ -251,7 +255,8 @@ class _Driver:
                 raise RecipeError(f"study.metric: {missing} not found in {spec.run_dir}/result.json "
                                   f"(numeric keys: {', '.join(_numeric_keys(result))})", hint="name a dotted path listed above")
             self.study.tell(trial, values if len(values) > 1 else values[0])
-            if reporter is not None and not reporter.reported:  # the trial itself is sound: its value is kept
+            # (a trial resumed after its last epoch reports none here: its records are what count)
+            if reporter is not None and not reporter.reported and not _recorded(spec.run_dir, self.cfg.intermediate):
                 raise RecipeError(f"study.intermediate: {self.cfg.intermediate!r} appeared in no epoch record of "
                                   f"{spec.run_dir} (epoch keys: {', '.join(_epoch_keys(spec.run_dir))}), so the "
                                   f"{self.cfg.pruner} pruner could never act; that trial's value is kept",
@@ -286,6 +291,14 @@ class _Driver:
         return attrs.evolve(outcome, status="failed",
                             error=f"study.metric {', '.join(no_value)} has no finite value in "
                                   f"{outcome.spec.run_dir}/result.json (NaN or infinite; written there as null)")
+
+
+def _recorded(run_dir: str, key: str) -> bool:
+    """Whether any epoch record of ``run_dir`` holds ``key`` (dotted into nested ones)."""
+    from automl_nas.records.rundir import read_jsonl
+    from automl_nas.study.pruning import dotted_value
+
+    return any(dotted_value(record, key) is not None for record in read_jsonl(Path(run_dir) / "metrics.jsonl"))
 
 
 def _epoch_keys(run_dir: str) -> list[str]:
@@ -350,8 +363,15 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         seed = recipe.seed if cfg.seed is None else cfg.seed
         with _removed_if_unused(study_dir, created), directory_lock(study_dir, what="study driver"):
             bound = _check_study_dir(study_dir, url)
+            local = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+            fresh = local is not None and not local.exists()
             study = open_study(cfg, url, seed, protocol=protocol_of(plan, cfg.params))
-            _refuse_unknown_trial_dirs(study, study_dir, url)
+            try:
+                _refuse_unknown_trial_dirs(study, study_dir, url)
+            except RunError:
+                if fresh:  # the storage opening just made it: a refused study leaves nothing new
+                    local.unlink(missing_ok=True)
+                raise
             if not bound:  # only once the storage opened: a URL that cannot be opened binds nothing
                 _bind_study_dir(study_dir, cfg.name, url)
             driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
@@ -485,9 +505,11 @@ def check_intermediate(cfg: StudyConfig, plan: Plan, *, source: str) -> None:
         raise RecipeError(f"{where}: empty, so no epoch reports a value and the pruner could never act",
                           hint="name an epoch key such as valid_acc (the default), or set study.pruner = \"none\"")
     if key.startswith("eval."):
-        if plan.evaluator is None or plan.recipe.search.eval_every == 0:
+        every, epochs = plan.recipe.search.eval_every, plan.recipe.search.epochs
+        if plan.evaluator is None or every == 0 or every > epochs:
             raise RecipeError(f"{where}: eval.* is recorded only in the epochs the evaluator scores, and this search "
-                              f"scores {'nothing' if plan.evaluator is None else 'only after its last epoch'}",
+                              f"scores {'nothing' if plan.evaluator is None else 'only after its last epoch'}"
+                              + (f" (search.eval_every = {every} > search.epochs = {epochs})" if every > epochs else ""),
                               hint="set search.eval_every = 1 (every epoch; with a table evaluator this is cheap), or "
                                    "prune on valid_acc")
         return
