@@ -124,3 +124,21 @@ def test_a_batch_cut_short_shows_every_planned_trial_and_survives_a_damaged_reco
     assert "trials      3 (1 killed, 1 not started, 1 unreadable)" in text and "note        seed-1: " in text
     # the batch's resume finishes the trial and the batch's aggregate (the trial's own would not)
     assert f"killed (no result.json; `automl run --resume {cut}` continues it with its seed batch" in _show(cut / "seed-0")
+
+
+def test_a_trial_the_storage_holds_running_is_shown_killed_when_its_process_is_gone(tmp_path):
+    """With its driver killed, the storage still says RUNNING: show printed that, a process long gone."""
+    import socket
+    import subprocess
+    import sys
+
+    from automl_nas.records.overview import _row
+
+    run = tmp_path / "trial-0002"
+    run.mkdir()
+    (run / "recipe.toml").write_text('name = "t"\n')
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
+    row = _row("trial-0002", RunDir(run), {str(run.resolve()): {"state": "RUNNING", "values": None, "params": {}}})
+    assert (row.status, row.state) == ("killed", "killed")

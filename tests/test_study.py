@@ -218,13 +218,14 @@ def test_a_pruner_key_that_never_appears_is_an_error_not_a_silent_no_op_and_the_
     ('intermediate = "eval.cifar10"', "study.intermediate = 'eval.cifar10': eval.* is recorded only in the epochs the "
                                       "evaluator scores, and this search scores only after its last epoch"),
     ('intermediate = "valid_accc"', "study.intermediate = 'valid_accc': not a key of the epoch records; did you mean 'valid_acc'?"),
+    ('intermediate = "eval.convs"', "(search.eval_every = 5 > search.epochs = 2)"),
 ])
 def test_a_pruner_key_no_epoch_can_hold_is_refused_before_any_trial(recipe, lines, message):
     from automl_nas.errors import RecipeError
 
     path = _with(recipe(), f'pruner = "median"\n{lines}')
     with pytest.raises(RecipeError) as info:
-        run_study(path, trials=2, quiet=True)
+        run_study(path, trials=2, quiet=True, overrides=["search.eval_every=5"] if "eval_every" in message else [])
     assert message in str(info.value)
     assert not list((path.parent / "runs").rglob("trial-*"))
     # a sampler's own status key is the sampler's to define: not refused before the trial
