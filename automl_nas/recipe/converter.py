@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import cattrs
@@ -80,20 +80,26 @@ def _schedule_hook(conv: cattrs.Converter) -> Any:
     return hook
 
 
-def _tables_only(conv: cattrs.Converter) -> Any:
-    """Every attrs class is structured from a table only: ``--set search=5`` said "argument of
-    type 'int' is not iterable" (cattrs' generated code tests keys with ``in``)."""
+def _from_tables(build: Callable[[type], Any]) -> Any:
+    """A hook factory whose hooks structure a table only, with ``build(cls)``'s function: a value
+    that is not a table said Python's error instead ("argument of type 'int' is not iterable", or
+    "study.int: object has no attribute 'items'", its type name read as a key)."""
     def factory(cls: type) -> Any:
-        table = conv.gen_structure_attrs_fromdict(cls)
+        structure_fn = build(cls)
 
         def hook(value: Any, _: type) -> Any:
             if not isinstance(value, dict):
                 raise TypeError(f"expected a table, got {type(value).__name__} {value!r}")
-            return table(value, cls)
+            return structure_fn(value, cls)
 
         return hook
 
     return factory
+
+
+def _tables_only(conv: cattrs.Converter) -> Any:
+    """Every attrs class is structured from a table only (``--set search=5``)."""
+    return _from_tables(conv.gen_structure_attrs_fromdict)
 
 
 def _lists_only(conv: cattrs.Converter) -> Any:
@@ -117,22 +123,11 @@ def _lists_only(conv: cattrs.Converter) -> Any:
 
 
 def _dicts_only(conv: cattrs.Converter) -> Any:
-    """A mapping is structured from a table only: `--set study=3` said "study.int: object has no
-    attribute 'items'" (the Python error, its type name read as a key)."""
+    """A mapping is structured from a table only (``--set study=3``)."""
     from cattrs.cols import mapping_structure_factory
 
-    def factory(cls: type) -> Any:
-        # not conv.gen_structure_mapping: it registers its function for cls, replacing this hook
-        items = mapping_structure_factory(cls, conv, dict, detailed_validation=conv.detailed_validation)
-
-        def hook(value: Any, _: type) -> Any:
-            if not isinstance(value, dict):
-                raise TypeError(f"expected a table, got {type(value).__name__} {value!r}")
-            return items(value, cls)
-
-        return hook
-
-    return factory
+    # not conv.gen_structure_mapping: it registers its function for cls, replacing this hook
+    return _from_tables(lambda cls: mapping_structure_factory(cls, conv, dict, detailed_validation=conv.detailed_validation))
 
 
 def make_project_converter(forbid_extra_keys: bool = True) -> cattrs.Converter:
