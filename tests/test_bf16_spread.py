@@ -50,7 +50,8 @@ def test_quick_run_interleaves_real_fp32_and_bf16_searches(bf16_spread, tmp_path
 
     monkeypatch.setattr(Session, "execute", spy)
     out = tmp_path / "spread.json"
-    assert bf16_spread.main(["--quick", "--seeds", "2", "--epochs", "1", "--json", str(out)]) == 0
+    assert bf16_spread.main(["--quick", "--seeds", "2", "--epochs", "1", "--json", str(out), "--set", "search.steps_per_epoch=3",
+                             "--set", "search.valid_batches=2"]) == 0
     assert precisions == [(0, False, 1), (0, True, 1), (1, False, 1), (1, True, 1)]
     report = json.loads(out.read_text())
     scores = {(o["seed"], o["bf16"]): o["score"] for o in report["outcomes"]}

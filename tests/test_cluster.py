@@ -186,12 +186,14 @@ def test_black_box_search_scores_from_the_driver_s_installed_table_on_a_node_wit
 
 
 def test_seed_trials_score_from_the_driver_s_installed_table_on_nodes_without_it(cluster, tmp_path):
-    _, env = cluster
+    address, env = cluster
     home, score = _driver_home(tmp_path, 53)
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
     batch = tmp_path / "batch"
+    # the head named by --address, not RAY_ADDRESS (the other tests' way)
+    env = {k: v for k, v in env.items() if k != "RAY_ADDRESS"}
     proc = subprocess.run([str(BIN / "automl"), "run", str(recipe), "-p", "quick", "-q", "--seeds", "0-1",
-                           "--executor", "ray", "--set", 'evaluator.name="nb201-table"', "--set", "search.epochs=1",
+                           "--address", address, "--set", 'evaluator.name="nb201-table"', "--set", "search.epochs=1",
                            "--run-dir", str(batch)],
                           env={**env, "AUTOML_NAS_HOME": str(home)}, cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)

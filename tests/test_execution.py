@@ -1,14 +1,10 @@
-"""Seed trials on Ray (issue 6): parallel trials, aggregate, retries, an external cluster."""
+"""Seed trials on Ray (issue 6): parallel trials, aggregate, retries (an external cluster: tests/test_cluster.py)."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -170,37 +166,6 @@ def test_trial_end_hook_fires_in_driver_for_each_trial(tmp_path, monkeypatch, to
     out = run_seed_trials(toy_recipe, seeds=[3, 4], executor="local", quiet=True, run_dir=tmp_path / "p")
     assert out["status"] == "finished"
     assert calls == [(3, "finished"), (4, "finished")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_external_cluster_is_used_via_address(tmp_path, toy_recipe):
-    # Last in the file: an external head must not be picked up by the local fixture.
-    bindir = Path(sys.executable).parent
-    port = _free_port()
-    head = subprocess.Popen([str(bindir / "ray"), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-                             "--num-cpus=2", "--include-dashboard=false", "--block"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(8)
-        assert head.poll() is None, "ray start --head exited early"
-        recipe = toy_recipe
-        proc = subprocess.run([str(bindir / "automl"), "run", str(recipe), "--seeds", "0-1", "--address", f"127.0.0.1:{port}",
-                               "--quiet"], capture_output=True, text=True, timeout=240)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        summary = json.loads(proc.stdout[proc.stdout.index("{"):])
-        assert summary["status"] == "finished" and len(summary["trials"]) == 2
-        assert all(Path(t["run_dir"], "result.json").exists() for t in summary["trials"])
-    finally:
-        head.terminate()  # --block: stopping this process stops the head it started
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            head.kill()
 
 
 def test_the_same_seed_gives_the_same_result_locally_and_on_ray(local_ray, tmp_path, make_toy_recipe):
