@@ -261,8 +261,9 @@ def test_two_drivers_share_one_journal_study_without_killing_each_others_trials(
     path = recipe()
     journal = tmp_path / "study.journal"
     automl = Path(sys.executable).parent / "automl"
+    # trials long enough (60 epochs, about a second) that the driver started second still finds trials to run
     drivers = [subprocess.Popen([str(automl), "study", str(path), "--trials", "6", "--storage", f"journal:{journal}",
-                                 "--set", f'study.root="{tmp_path / name}"', "-q"],
+                                 "--set", f'study.root="{tmp_path / name}"', "--set", "search.epochs=60", "-q"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
     outs = [d.communicate(timeout=240) for d in drivers]
     assert all(d.returncode == 0 for d in drivers), [o[1][-1500:] for o in outs]
