@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from automl_nas.records.trial import Placement, TrialResult, TrialSpec, read_trial_result
+from automl_nas.records.trial import Placement, TrialResult, TrialSpec, attempt_log_of, read_trial_result
 
 __all__ = ["TrialSpec", "TrialResult", "attempt_log", "close_running_attempt", "failed_result", "read_attempts",
            "read_trial_result", "run_trial"]
@@ -17,8 +17,7 @@ __all__ = ["TrialSpec", "TrialResult", "attempt_log", "close_running_attempt", "
 
 def attempt_log(spec: TrialSpec) -> Path:
     """One JSON line per attempt, next to the run directory (survives retries)."""
-    run_dir = Path(spec.run_dir)
-    return run_dir.parent / "attempts" / f"{run_dir.name}.jsonl"
+    return attempt_log_of(spec.run_dir)
 
 
 def read_attempts(spec: TrialSpec) -> list[dict]:

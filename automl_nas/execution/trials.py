@@ -12,7 +12,6 @@ Layout of the parent directory (default ``<run.root>/<recipe>-seeds-<time>``)::
 from __future__ import annotations
 
 import contextlib
-
 import sys
 import time
 from pathlib import Path
@@ -169,25 +168,23 @@ def _run_specs(specs: list[TrialSpec], parent: Path, batch: SeedBatch, pm, *, qu
     except (Interrupted, KeyboardInterrupt):
         stopped = Interrupted(f"seed batch {parent} stopped; finished trials are kept, and each other trial keeps "
                               f"its last checkpoint", hint=f"continue with `automl run --resume {parent}`")
-        from automl_nas.execution.trial import close_running_attempt, read_trial_result
-
         finished = [r.spec.name for r in ended if r.status == "finished"]
-        # A Ray trial's worker is stopped without writing its end: its attempt says so here.
-        for spec in specs:
-            if spec.name not in finished and read_trial_result(Path(spec.run_dir)) is None:
-                close_running_attempt(spec, "interrupted", "stopped with its seed batch (Ctrl-C or SIGTERM on the driver)")
-        interrupted = [s.name for s in specs if s.name not in finished and _ended_as(s) == "interrupted"]
+        interrupted = [s.name for s in specs if s.name not in finished and _stopped(s) == "interrupted"]
         stopped.result = {"status": "interrupted", "run_dir": str(parent),
                           "trials": {"planned": len(specs), "finished": finished, "interrupted": interrupted}}
         raise stopped from None
 
 
-def _ended_as(spec: TrialSpec) -> str | None:
-    from automl_nas.execution.trial import read_attempts, read_trial_result
+def _stopped(spec: TrialSpec) -> str | None:
+    """How an unfinished trial of a stopped batch ended: its result.json's status, else its last
+    attempt's. A Ray trial's worker is stopped without writing its end: the driver closes its
+    attempt here."""
+    from automl_nas.execution.trial import close_running_attempt, read_attempts, read_trial_result
 
     result = read_trial_result(Path(spec.run_dir))
     if result is not None:
         return result.get("status")
+    close_running_attempt(spec, "interrupted", "stopped with its seed batch (Ctrl-C or SIGTERM on the driver)")
     attempts = read_attempts(spec)
     return attempts[-1].get("status") if attempts else None
 

@@ -104,10 +104,11 @@ def _unended(rd: RunDir) -> str:
     """A trial without result.json: its lock says whether it runs here; a batch's attempt log
     says when its driver stopped it (a Ray worker writes no end of its own then)."""
     from automl_nas.records.rundir import read_jsonl
+    from automl_nas.records.trial import attempt_log_of
 
     status = rd.unended_status()
     if status != "running":  # its worker was killed with the driver's stop, or runs on another node
-        attempts = read_jsonl(rd.path.parent / "attempts" / f"{rd.path.name}.jsonl")
+        attempts = read_jsonl(attempt_log_of(rd.path))
         if attempts and attempts[-1].get("status") == "interrupted":
             return "interrupted"
     return status

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import attrs
 
-__all__ = ["Placement", "TrialResult", "TrialSpec", "read_trial_result"]
+__all__ = ["Placement", "TrialResult", "TrialSpec", "attempt_log_of", "read_trial_result"]
 
 
 def _strings(value: Iterable[str]) -> tuple[str, ...]:
@@ -94,6 +94,13 @@ class Placement:
     def record(self) -> dict[str, Any]:
         """The plain dict stored in ``env.json``."""
         return {**attrs.asdict(self), "gpu_ids": list(self.gpu_ids)}
+
+
+def attempt_log_of(run_dir: str | Path) -> Path:
+    """A trial's attempt log: one JSON line per attempt start and end, next to its run directory
+    (``<batch or study>/attempts/<trial>.jsonl``; survives retries)."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / "attempts" / f"{run_dir.name}.jsonl"
 
 
 def read_trial_result(run_dir: str | Path) -> dict | None:

@@ -329,7 +329,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     from automl_nas.records.rundir import safe_name
     from automl_nas.session import open_session
     from automl_nas.study.report import write_report
-    from automl_nas.study.storage import Heartbeat, absolute_url
+    from automl_nas.study.storage import Heartbeat, absolute_url, local_file
 
     overrides = list(overrides)
     session = session or open_session()
@@ -363,7 +363,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         seed = recipe.seed if cfg.seed is None else cfg.seed
         with _removed_if_unused(study_dir, created), directory_lock(study_dir, what="study driver"):
             bound = _check_study_dir(study_dir, url)
-            local = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+            local = local_file(url) if url.startswith("sqlite:///") else None  # the SQLite file the opening makes
             fresh = local is not None and not local.exists()
             study = open_study(cfg, url, seed, protocol=protocol_of(plan, cfg.params))
             try:

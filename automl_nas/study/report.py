@@ -38,14 +38,13 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
         name, url = str(bound["study"]), str(bound["storage"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    local = url.removeprefix("journal:").removeprefix("//") if url.startswith("journal:") else (
-        url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None)
-    if local is not None and not Path(local).is_file():  # opening would create an empty storage
+    from automl_nas.study.storage import local_file, open_storage
+
+    local = local_file(url)
+    if local is not None and not local.is_file():  # opening would create an empty storage
         return None
     try:
         import optuna
-
-        from automl_nas.study.storage import open_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name=name, storage=open_storage(url))
@@ -55,7 +54,7 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
         return None
     table = {str(Path(t.user_attrs["run_dir"]).resolve()): {
         "state": t.state.name, "values": list(t.values) if t.state.name == "COMPLETE" and t.values else None,
-        "params": {k: v for k, v in t.params.items()}} for t in trials if t.user_attrs.get("run_dir")}
+        "params": dict(t.params)} for t in trials if t.user_attrs.get("run_dir")}
     return table, best
 
 

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DRIVER_ATTR", "Heartbeat", "absolute_url", "dead_running_trials", "is_dead", "open_storage", "owner"]
+__all__ = ["DRIVER_ATTR", "Heartbeat", "absolute_url", "dead_running_trials", "is_dead", "local_file", "open_storage",
+           "owner"]
 
 #: Trial user attribute: ``{"host", "pid", "beat"}`` of the driver that asked for the trial.
 DRIVER_ATTR = "automl_nas_driver"
@@ -49,13 +50,23 @@ def absolute_url(url: str) -> str:
     return url
 
 
+def local_file(url: str) -> Path | None:
+    """The file a ``journal:PATH`` or ``sqlite:///PATH`` storage keeps its study in; ``None``
+    for a database server."""
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:").removeprefix("//"))
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
 def open_storage(url: str) -> Any:
     """What ``optuna.create_study(storage=...)`` takes for ``url``."""
     if url.startswith("journal:"):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        return JournalStorage(JournalFileBackend(url.removeprefix("journal:").removeprefix("//")))
+        return JournalStorage(JournalFileBackend(str(local_file(url))))
     return url
 
 
