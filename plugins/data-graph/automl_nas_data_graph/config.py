@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 
-from automl_nas.benchstore import DEFAULT_DATA_ROOT
+from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir
+from automl_nas.errors import DataError, missing_file
 
-__all__ = ["DEFAULT_ROOT", "GraphFileConfig", "PygConfig", "SbmConfig", "PYG_SETS"]
+__all__ = ["DEFAULT_ROOT", "GRAPH_FILE_FIX", "GraphFileConfig", "PygConfig", "SbmConfig", "PYG_SETS"]
 
 DEFAULT_ROOT = f"{DEFAULT_DATA_ROOT}/graphs"  # under $AUTOML_NAS_HOME/data when that is set
 #: PyTorch Geometric data sets this provider knows: recipe name -> (PyG class, PyG name)
@@ -67,6 +70,31 @@ class PygConfig:
                                         metadata={"help": "Amazon/Coauthor: share of validation nodes (the rest is test)"})
     seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the Amazon/Coauthor split"})
 
+    def folder(self) -> Path:
+        """Where PyG keeps this data set's ``raw/`` and ``processed/`` folders."""
+        kind, pyg_name = PYG_SETS[self.dataset]
+        # PyG's own layout: Amazon capitalises the folder name, Planetoid and Coauthor keep it.
+        return data_dir(self.root) / (pyg_name.capitalize() if kind == "Amazon" else pyg_name)
+
+    def offline_fix(self) -> str:
+        """What to do when the files are missing: download, or copy them in."""
+        pyg_name, folder = PYG_SETS[self.dataset][1], self.folder()
+        copy = f"copy PyG's raw/ and processed/ folders of {pyg_name} into {folder}"
+        if self.download:
+            return f"check the internet connection (download = true fetches {pyg_name} from PyG's mirrors) or {copy}"
+        return f"set `download = true` in [data] (needs internet; PyG fetches {pyg_name} into {folder}) or {copy}"
+
+    def preflight(self, component: str) -> None:
+        """The data set's files are there, or ``download = true`` will fetch them (``validate``
+        said ok and ``run`` refused after building everything)."""
+        folder = self.folder()
+        if not self.download and not (folder / "processed").is_dir() and not (folder / "raw").is_dir():
+            raise DataError(f"{component} data set {self.dataset!r}: no files in {folder}", hint=self.offline_fix())
+
+
+GRAPH_FILE_FIX = ("set `path = ...` to a .npz with arrays x, edge_index, y (optional train_mask, val_mask, "
+                  "test_mask) or a .pt file holding a torch_geometric.data.Data")
+
 
 @attrs.frozen(kw_only=True)
 class GraphFileConfig:
@@ -78,3 +106,13 @@ class GraphFileConfig:
     valid_nodes: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],
                                         metadata={"help": "without masks in the file: share of validation nodes"})
     seed: int = attrs.field(default=0, validator=_seed, metadata={"help": "seed of the split when the file has no masks"})
+
+    def preflight(self, component: str) -> None:
+        """The file exists and has a suffix this provider reads (its content is checked when read)."""
+        if not self.path:
+            raise DataError(f"{component}: no file given", hint=GRAPH_FILE_FIX)
+        path = Path(self.path).expanduser()
+        if not path.is_file():
+            raise DataError(f"{component}: {missing_file(path)}", hint=GRAPH_FILE_FIX)
+        if path.suffix not in (".npz", ".pt"):
+            raise DataError(f"{component}: {path} is neither .npz nor .pt", hint=GRAPH_FILE_FIX)

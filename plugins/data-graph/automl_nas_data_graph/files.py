@@ -17,14 +17,11 @@ import torch
 
 from automl_nas import DataError
 from automl_nas.api import DatasetProvider, GraphSet
-from automl_nas.errors import missing_file
+from automl_nas_data_graph.config import GRAPH_FILE_FIX as _FIX
 from automl_nas_data_graph.config import GraphFileConfig
 from automl_nas_data_graph.splits import make_graphset, quiet_pyg_import, random_split
 
 __all__ = ["GraphFile"]
-
-_FIX = ("set `path = ...` to a .npz with arrays x, edge_index, y (optional train_mask, val_mask, test_mask) "
-        "or a .pt file holding a torch_geometric.data.Data")
 
 
 class GraphFile(DatasetProvider):
@@ -36,21 +33,18 @@ class GraphFile(DatasetProvider):
         self.config = config or GraphFileConfig()
 
     def load(self) -> GraphSet:
-        if not self.config.path:
-            raise DataError("graph-file: no file given", hint=_FIX)
+        self.config.preflight(self.name)
         path = Path(self.config.path).expanduser()
-        if not path.is_file():
-            raise DataError(f"graph-file: {missing_file(path)}", hint=_FIX)
-        if path.suffix == ".npz":
-            fields = self._npz(path)
-        elif path.suffix == ".pt":
-            fields = self._pt(path)
-        else:
-            raise DataError(f"graph-file: {path} is neither .npz nor .pt", hint=_FIX)
-        x, edge_index, y, masks = fields
+        x, edge_index, y, masks = self._npz(path) if path.suffix == ".npz" else self._pt(path)
         n = len(y)
         if all(m is not None for m in masks):
-            splits = tuple(torch.as_tensor(np.asarray(m)).bool().view(-1).nonzero().view(-1) for m in masks)
+            masks = [torch.as_tensor(np.asarray(m)).view(-1) for m in masks]
+            wrong = [f"{name} has {len(m)} entries" for name, m in zip(("train_mask", "val_mask", "test_mask"), masks)
+                     if len(m) != n]
+            if wrong:  # a mask of another graph: its node ids would index past this one's
+                raise DataError(f"graph-file: {path}: {'; '.join(wrong)} for {n} nodes (one boolean per node)",
+                                hint=_FIX)
+            splits = tuple(m.bool().nonzero().view(-1) for m in masks)
         else:
             cfg = self.config
             splits = random_split(n, cfg.train_nodes, cfg.valid_nodes, cfg.seed)

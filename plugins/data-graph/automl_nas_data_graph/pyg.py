@@ -30,19 +30,14 @@ class PygNodeSet(DatasetProvider):
         self.config = config or PygConfig()
 
     def folder(self) -> Path:
-        kind, pyg_name = PYG_SETS[self.config.dataset]
-        # PyG's own layout: Amazon capitalises the folder name, Planetoid and Coauthor keep it.
-        return data_dir(self.config.root) / (pyg_name.capitalize() if kind == "Amazon" else pyg_name)
+        return self.config.folder()
 
     def load(self) -> GraphSet:
         cfg = self.config
         kind, pyg_name = PYG_SETS[cfg.dataset]
         folder = self.folder()
-        copy = f"copy PyG's raw/ and processed/ folders of {pyg_name} into {folder}"
-        fix = (f"check the internet connection (download = true fetches {pyg_name} from PyG's mirrors) or {copy}" if cfg.download
-               else f"set `download = true` in [data] (needs internet; PyG fetches {pyg_name} into {folder}) or {copy}")
-        if not cfg.download and not (folder / "processed").is_dir() and not (folder / "raw").is_dir():
-            raise DataError(f"pyg data set {cfg.dataset!r}: no files in {folder}", hint=fix)
+        fix = cfg.offline_fix()
+        cfg.preflight(self.name)
         root = data_dir(cfg.root)
         try:
             with quiet_pyg_import():
@@ -56,6 +51,9 @@ class PygNodeSet(DatasetProvider):
             raise DataError(f"pyg data set {cfg.dataset!r}: the files in {folder} are incomplete, and download = "
                             f"false", hint=fix) from None
         except Exception as exc:  # network down, truncated archive, processed files of another PyG version
+            if (folder / "processed").is_dir():  # PyG reads processed/ whenever it is there: never fetches again
+                fix = (f"remove {folder / 'processed'} (PyG rebuilds it from raw/"
+                       f"{', or downloads again with download = true' if cfg.download else ''}), or {fix}")
             raise DataError(f"pyg data set {cfg.dataset!r} could not be read from {folder}: {type(exc).__name__}: {exc}",
                             hint=fix) from exc
         if kind == "Planetoid":

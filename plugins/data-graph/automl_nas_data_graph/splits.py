@@ -54,9 +54,17 @@ def make_graphset(name: str, x, edge_index, y, splits, *, source: str, where: st
     if not problems and x.numel() and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         problems.append(f"x holds {bad} non-finite feature value(s) (nan or inf); the first step's loss would be nan")
-    for split_name, ids in (("train", train), ("valid", valid), ("test", test)):
+    named = (("train", train), ("valid", valid), ("test", test))
+    for split_name, ids in named:
         if not problems and len(ids) == 0 and split_name != "test":
             problems.append(f"the {split_name} split is empty")
+        elif not problems and len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= x.shape[0]):
+            problems.append(f"the {split_name} split names nodes outside 0..{x.shape[0] - 1}")
+    if not problems:  # a node in two splits trains the weights on the nodes that score them (or the test on both)
+        shared = [f"{int(torch.isin(a, b).sum())} in both {first} and {second}"
+                  for i, (first, a) in enumerate(named) for second, b in named[i + 1:] if bool(torch.isin(a, b).any())]
+        if shared:
+            problems.append(f"the splits share nodes ({', '.join(shared)}); they must be disjoint")
     if problems:
         raise DataError(f"{where}: {'; '.join(problems)}", hint=fix)
     return GraphSet(name=name, x=x, edge_index=edge_index, y=y, train_idx=train, valid_idx=valid, test_idx=test,

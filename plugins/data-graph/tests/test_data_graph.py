@@ -230,3 +230,62 @@ def test_a_graph_file_with_stray_labels_or_nan_features_is_a_data_error(tmp_path
     np.savez(tmp_path / "nan.npz", x=x, edge_index=edges, y=ring % 3)
     with pytest.raises(DataError, match=r"x holds 1 non-finite feature value"):
         GraphFile(GraphFileConfig(path=str(tmp_path / "nan.npz"))).load()
+
+
+def test_masks_of_another_graph_or_overlapping_splits_are_data_errors(tmp_path):
+    """A train_mask longer than the graph was an internal IndexError; masks that share nodes trained
+    the weights on the nodes that choose the architecture, without a word."""
+    arrays = _arrays()
+    idx = np.arange(30)
+    long = {"train_mask": np.arange(60) < 10, "val_mask": (idx >= 10) & (idx < 20), "test_mask": idx >= 20}
+    np.savez(tmp_path / "long.npz", **arrays, **long)
+    with pytest.raises(DataError, match=r"long\.npz: train_mask has 60 entries for 30 nodes") as err:
+        GraphFile(GraphFileConfig(path=str(tmp_path / "long.npz"))).load()
+    assert "train_mask" in err.value.hint
+    shared = {"train_mask": idx < 15, "val_mask": (idx >= 10) & (idx < 20), "test_mask": idx >= 20}
+    np.savez(tmp_path / "shared.npz", **arrays, **shared)
+    with pytest.raises(DataError, match=r"the splits share nodes \(5 in both train and valid\); they must be disjoint"):
+        GraphFile(GraphFileConfig(path=str(tmp_path / "shared.npz"))).load()
+    leak = {"train_mask": idx < 10, "val_mask": (idx >= 10) & (idx < 20), "test_mask": idx >= 5}
+    np.savez(tmp_path / "leak.npz", **arrays, **leak)
+    with pytest.raises(DataError, match=r"the splits share nodes \(5 in both train and test, 10 in both valid "
+                                        r"and test\)"):
+        GraphFile(GraphFileConfig(path=str(tmp_path / "leak.npz"))).load()
+
+
+def test_validate_finds_missing_graph_files_as_run_does(tmp_path):
+    """``validate`` said ok for a missing graph file or an offline PyG set without files; ``run``
+    then refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    automl = str(Path(sys.executable).parent / "automl")
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "gnn-darts.toml"
+    env = {"AUTOML_NAS_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    cases = {
+        'data.download=false': r"pyg data set 'cora': no files in .*Cora",
+        'data={name="graph-file", path="none.npz", split="dataset"}': r"graph-file: .*none\.npz does not exist",
+        'data={name="graph-file", path="g.csv", split="dataset"}': r"graph-file: .*g\.csv is neither \.npz nor \.pt",
+    }
+    (tmp_path / "g.csv").write_text("x\n")
+    import re
+
+    for override, message in cases.items():
+        proc = subprocess.run([automl, "validate", str(recipe), "--set", override], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 4, (override, proc.stdout, proc.stderr)
+        assert re.search(rf"gnn-darts\.toml: data: {message}", proc.stderr), proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_damaged_processed_folder_is_named_with_its_removal_as_the_fix(tmp_path):
+    """PyG reads processed/ whenever it is there and never downloads again: the hint to check the
+    internet connection could not help."""
+    _planetoid_cache(tmp_path)
+    for name in ("data.pt", "pre_transform.pt", "pre_filter.pt"):
+        (tmp_path / "Cora" / "processed" / name).write_bytes(b"\x00garbage")
+    for download in (False, True):
+        with pytest.raises(DataError, match=r"could not be read from .*Cora") as err:
+            PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path), download=download)).load()
+        assert err.value.hint.startswith(f"remove {tmp_path / 'Cora' / 'processed'} (PyG rebuilds it from raw/")
