@@ -26,9 +26,10 @@ class Preflight(Protocol):
 
 @runtime_checkable
 class SpaceCheck(Protocol):
-    """A sampler or objective config whose options constrain the search space's (DrNAS'
+    """A sampler, objective or evaluator config whose options constrain the search space's (DrNAS'
     progressive partial channels need a partial-channel supernet whose channels each stage's K
-    divides; a latency table was measured for one space configuration).
+    divides; a latency table was measured for one space configuration; a benchmark table covers
+    some of the space's ops).
 
     **When it runs:** once per recipe, at plan time (``automl validate``, ``run``, ``study``),
     after both configs are structured and before anything is built; torch is not imported.

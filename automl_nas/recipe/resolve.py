@@ -117,14 +117,12 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     if twice:
         found.messages.append(f"{source}: run.trackers: {', '.join(map(repr, twice))} listed more than once "
                               f"(each tracker feeds a run once)")
-    space_bound = [("search.sampler", sampler), *((f"search.objectives[{i}]", o) for i, o in enumerate(objectives))]
+    space_bound = [("search.sampler", sampler), *((f"search.objectives[{i}]", o) for i, o in enumerate(objectives)),
+                   ("evaluator", evaluator)]
     for key, resolved in space_bound:
-        if space is None or resolved is None or not isinstance(resolved.config, SpaceCheck):
-            continue
-        try:
-            resolved.config.check_space(space.component.name, space.config)
-        except ValueError as exc:  # a run stopped at its first stage change, or after loading its data
-            found.messages.append(f"{source}: {key}: {exc}")
+        clash = space_clash(space, resolved)
+        if clash:  # a run stopped at its first stage change, after loading its data, or after its search
+            found.messages.append(f"{source}: {key}: {clash}")
     if sampler is not None and isinstance(sampler.config, EpochsCheck):
         try:
             sampler.config.check_epochs(recipe.search.epochs)
@@ -133,6 +131,18 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
     found.raise_if_any()
     return Plan(recipe=recipe, source=source, space=space, dataset=dataset, sampler=sampler,
                 objectives=objectives, evaluator=evaluator, trackers=tuple(trackers))  # type: ignore[arg-type]
+
+
+def space_clash(space: Resolved | None, resolved: Resolved | None) -> str | None:
+    """Why ``resolved`` (a sampler, objective or evaluator) cannot serve ``space``, by its config's
+    :class:`~automl_nas.preflight.SpaceCheck`; ``None`` when it can or cannot tell."""
+    if space is None or resolved is None or not isinstance(resolved.config, SpaceCheck):
+        return None
+    try:
+        resolved.config.check_space(space.component.name, space.config)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _tracker(registry: Registry, name: str, key: str, options: dict, source: str, errors: list[str]) -> Resolved | None:

@@ -345,6 +345,7 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     from automl_nas.recipe import load_overridden
     from automl_nas.recipe.converter import structure
     from automl_nas.recipe.model import ComponentRef
+    from automl_nas.recipe.resolve import resolve_ref, space_clash
     from automl_nas.session import open_session
     from automl_nas.study.config import load_blackbox_config, load_blackbox_run
 
@@ -357,10 +358,15 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
         if key not in raw:
             raise RecipeError(f"{source}: [{key}] is required by `automl search`")
     registry = (session or open_session()).registry
-    space = _component(registry, "search_space", structure(raw["space"], ComponentRef, source=source, prefix="space"),
-                       "space", source, build)
-    evaluator = _component(registry, "evaluator", structure(_asking_for(raw["evaluator"], cfg, registry), ComponentRef,
-                                                            source=source, prefix="evaluator"), "evaluator", source, build)
+    space_ref = structure(raw["space"], ComponentRef, source=source, prefix="space")
+    evaluator_ref = structure(_asking_for(raw["evaluator"], cfg, registry), ComponentRef, source=source,
+                              prefix="evaluator")
+    clash = space_clash(resolve_ref(registry, "search_space", space_ref, key="space", source=source),
+                        resolve_ref(registry, "evaluator", evaluator_ref, key="evaluator", source=source))
+    if clash:  # a table without rows for part of the space: found at the first such query otherwise
+        raise RecipeError(f"{source}: evaluator: {clash}")
+    space = _component(registry, "search_space", space_ref, "space", source, build)
+    evaluator = _component(registry, "evaluator", evaluator_ref, "evaluator", source, build)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
     blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
     if build:

@@ -136,3 +136,35 @@ def test_the_table_is_listed_by_the_benchmark_store(tmp_path, monkeypatch):
     assert "installed" in line and "not installed" not in line and "cora" in out.output
     refused = CliRunner().invoke(main, ["bench", "import", "nas-bench-graph", str(tmp_path)])
     assert refused.exit_code == 4 and "nothing to import" in refused.output
+
+
+def test_a_missing_table_or_a_space_wider_than_the_table_is_refused_before_the_search(tmp_path):
+    """Both were found after the whole search (the run's eval_error), or at a black-box search's
+    first query; ``validate`` said ok."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    automl = str(Path(sys.executable).parent / "automl")
+    recipes = Path(__file__).resolve().parents[3] / "recipes"
+    env = {"AUTOML_NAS_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    wide = r"evaluator: the ogbn-proteins table covers only the ops gcn, sage, arma, fc, skip, and the space searches " \
+           r"all nine \(space.ops = 'all'\); set \[space\] ops = \"proteins\""
+    missing = r"evaluator: nas-bench-graph: NAS-Bench-Graph table 'cora': /nowhere/cora\.bench does not exist"
+    cases = [("validate", "gnn-darts.toml", 'evaluator.dataset="proteins"', 2, wide),
+             ("validate", "gnn-rea.toml", 'evaluator.dataset="proteins"', 2, wide),
+             ("validate", "gnn-darts.toml", 'evaluator.path="/nowhere"', 4, missing),
+             ("search", "gnn-rea.toml", 'evaluator.dataset="proteins"', 2, wide),
+             ("run", "gnn-darts.toml", 'evaluator.path="/nowhere"', 4, missing)]
+    for command, recipe, override, code, message in cases:
+        profile = ["-p", "quick"] if recipe == "gnn-rea.toml" else []  # gnn-darts' quick profile retrains instead
+        proc = subprocess.run([automl, command, str(recipes / recipe), *profile, "--set", override], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == code, (command, recipe, override, proc.stderr)
+        assert re.search(message, proc.stderr), proc.stderr
+    assert not (tmp_path / "runs").exists()  # refused before any run directory
+    ok = subprocess.run([automl, "validate", str(recipes / "gnn-rea.toml"), "-p", "quick", "--set",
+                         'evaluator.dataset="proteins"', "--set", 'space.ops="proteins"'], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
