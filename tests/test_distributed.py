@@ -108,6 +108,56 @@ def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_sum
     # rank 0 alone scores the genotype, after the ranks parted (no collective waits on its retraining)
     assert ranks[0]["metrics"]["convs"] >= 0 and "metrics" not in ranks[1]
     assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+    # The epoch records are the whole batch's, as one process records them (rank 0's own slice before)
+    one = subprocess.run([sys.executable, "-m", "automl_nas.cli", "run", str(recipe), "-q", "--run-dir",
+                          str(tmp_path / "one")], capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    assert one.returncode == 0, one.stderr[-3000:]
+    records = [[json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+               for d in (run_dir, tmp_path / "D-rank1", tmp_path / "one")]
+    for key in ("train_loss", "train_acc", "arch_loss"):
+        values = [[epoch[key] for epoch in run] for run in records]
+        assert values[0] == values[1], key  # both ranks record the same figures
+        assert values[0] == pytest.approx(values[2], rel=1e-5, abs=1e-6), key
+
+
+def test_ranks_given_different_recipes_are_refused_by_key_before_any_directory(tmp_path, make_toy_recipe):
+    """Another seed per rank ended with other architectures on each (exit 0); another epoch count
+    waited in a collective until gloo's 30-minute timeout, then blamed a lost process."""
+    recipe = make_toy_recipe(count=32)
+    launcher = tmp_path / "each-rank.sh"
+    launcher.write_text(f'#!/bin/sh\nexec {sys.executable} -m automl_nas.cli run {recipe} -q --run-dir '
+                        f'{tmp_path / "D"} --set seed="$RANK" --set search.epochs="$((RANK + 1))"\n')
+    launcher.chmod(0o755)
+    torchrun = torchrun_command(2)
+    proc = subprocess.run([*torchrun[:-2], "--no-python", *torchrun[-2:], str(launcher)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=240)
+    assert proc.returncode != 0
+    assert ("the 2 processes of this run were given different recipes: search.epochs = 1 on rank 0, 2 on rank 1; "
+            "seed = 0 on rank 0, 1 on rank 1") in proc.stderr, proc.stderr[-3000:]
+    assert not (tmp_path / "D").exists() and not (tmp_path / "D-rank1").exists()
+
+
+@pytest.mark.parametrize("args", [["run", "RECIPE", "--seeds", "0-1"], ["run", "RECIPE", "--executor", "ray"],
+                                  ["study", "STUDY"], ["search", "SEARCH"]])
+def test_commands_that_start_trials_are_refused_under_torchrun(tmp_path, make_toy_recipe, pruned_study, monkeypatch,
+                                                                args):
+    """Under torchrun each rank made its own seed batch (or raced rank 0 for --run-dir), and a
+    seed's second trial waited forever on the other rank's collectives."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipes = {"RECIPE": str(make_toy_recipe(count=32)), "STUDY": str(pruned_study[0]),
+               "SEARCH": str(Path(__file__).resolve().parents[1] / "recipes" / "morphism-nb201.toml")}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    before = set(tmp_path.rglob("*"))
+    result = CliRunner().invoke(main, [recipes.get(a, a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "under torchrun (WORLD_SIZE=2): each process torchrun starts is one rank of one search" in result.output
+    assert "executor.ranks=N" in result.output
+    assert set(tmp_path.rglob("*")) == before  # refused before any directory or storage
 
 
 def test_a_ranked_seed_trial_is_one_data_parallel_search_whose_epochs_reach_the_driver(tmp_path, make_toy_recipe,

@@ -116,6 +116,20 @@ def reading_records(target: str) -> Iterator[None]:
                             f"damaged file") from None
 
 
+def refuse_under_torchrun(what: str) -> None:
+    """Under torchrun every process is one rank of a single search (issue 15). A command that
+    starts trials of its own would start them in every rank: each rank made its own batch or
+    study, they raced for one ``--run-dir``, or waited on each other's collectives forever."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size > 1:
+        from automl_nas.errors import RecipeError
+
+        raise RecipeError(f"{what} under torchrun (WORLD_SIZE={size}): each process torchrun starts is one rank of one "
+                          f"search, and {what} would start its own trials in every one of them",
+                          hint="run it without torchrun; for trials that are each a data-parallel search, set "
+                               "`[executor] ranks = N` (--set executor.ranks=N): every trial then launches its N ranks")
+
+
 @contextlib.contextmanager
 def summary_even_if_stopped(shape: Callable[[dict], dict] = dict, *, when: bool = True) -> Iterator[None]:
     """A run, search or study that ends interrupted or failed still prints what it holds: the

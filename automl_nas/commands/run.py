@@ -7,7 +7,13 @@ import os
 
 import click
 
-from automl_nas.commands._support import command_session, handle_errors, summary_even_if_stopped, work_off_stdout
+from automl_nas.commands._support import (
+    command_session,
+    handle_errors,
+    refuse_under_torchrun,
+    summary_even_if_stopped,
+    work_off_stdout,
+)
 
 __all__ = ["run"]
 
@@ -60,6 +66,10 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
                                    "changed recipe")
     elif recipe is None:
         raise click.UsageError("give a RECIPE file (or --resume RUN_DIR)")
+    if resume_dir and is_seed_batch(resume_dir):
+        refuse_under_torchrun("resuming a seed batch")
+    elif not resume_dir and (seeds is not None or executor == "ray" or address):
+        refuse_under_torchrun("--seeds" if seeds is not None else "--address" if address else "--executor ray")
     if run_dir and not resume_dir:
         from pathlib import Path
 

@@ -62,6 +62,16 @@ class World:
 
         return GlobalBatchStatistics(all_reduce_sum())
 
+    def gather(self, value: object) -> list:
+        """``value`` of every rank, in rank order (picklable values; ``[value]`` at size 1)."""
+        if self.size == 1:
+            return [value]
+        import torch.distributed as dist
+
+        out: list = [None] * self.size
+        dist.all_gather_object(out, value)
+        return out
+
     def average_grads(self, params: Iterable[torch.Tensor]) -> None:
         """All-reduce the mean of every gradient, in one flat buffer (one collective per step)."""
         if self.size == 1:

@@ -63,6 +63,9 @@ class Search:
         self.earlier_wall_time = 0.0
         recipe = plan.recipe
         self.plan, self.recipe, self.registry, self.device = plan, recipe, registry, device
+        self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
+        if self.world.size > 1:  # before the data is loaded and anything is built
+            self._check_ranks_run_one_recipe()
         torch.manual_seed(recipe.seed)
         set_threads(recipe.run.threads)
         self.space = plan.space.build(registry)
@@ -94,7 +97,6 @@ class Search:
         # static (new sample values, same graph), so one capture replays every step's launches.
         self.forward_net = torch.compile(supernet, mode=recipe.run.compile_mode) if recipe.run.compile else supernet
         self.graph_watch = GraphWatch()
-        self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
         if self.world.size > 1 and not isinstance(self.data, GraphSet):  # each global batch splits evenly
             dcfg = recipe.data
             for key, size in (("data.batch_size", dcfg.batch_size), ("data.arch_batch_size", dcfg.arch_batch_size)):
@@ -120,6 +122,30 @@ class Search:
         self.history: list[dict] = []
         self.start_epoch = 0
         self.search_time = 0.0
+
+    def _check_ranks_run_one_recipe(self) -> None:
+        """Every rank was given the same resolved recipe. Ranks launched with another seed ended
+        with other architectures, and with another epoch count waited on each other's collectives
+        until gloo's 30-minute timeout, blamed on a lost process."""
+        import tomllib
+
+        def flat(table: dict, prefix: str = "") -> dict[str, object]:
+            out: dict[str, object] = {}
+            for key, value in table.items():
+                out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+            return out
+
+        recipes = self.world.gather(flat(tomllib.loads(dump_recipe(self.recipe))))
+        first = recipes[0]
+        for rank, other in enumerate(recipes[1:], start=1):
+            differ = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
+            if differ:
+                shown = "; ".join(f"{k} = {first.get(k)!r} on rank 0, {other.get(k)!r} on rank {rank}" for k in differ[:3])
+                more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+                raise RecipeError(f"{self.plan.source}: the {self.world.size} processes of this run were given different "
+                                  f"recipes: {shown}{more}",
+                                  hint="launch every rank with the same recipe, profile and --set: the ranks hold one "
+                                       "architecture only when they take the same steps from the same seed")
 
     def wall_time(self) -> float:
         """Seconds of wall time this run has had: this segment's, plus each earlier one's up to
@@ -391,7 +417,11 @@ class Search:
                 break  # an interrupted epoch is not recorded; the last checkpoint stands
             for values in readout.drain():
                 step_done(values)
-            record = self.epoch_record(epoch, {k: v / self.steps for k, v in sums.items()}, lr, time.perf_counter() - started)
+            means = {k: v / self.steps for k, v in sums.items()}
+            if self.world.size > 1:  # each rank summed its own slice: the run's figures are the whole batch's
+                (mean,) = self.world.mean([torch.tensor(list(means.values()), dtype=torch.float64, device=self.device)])
+                means = dict(zip(means, mean.tolist()))
+            record = self.epoch_record(epoch, means, lr, time.perf_counter() - started)
             self.search_time += record.epoch_time_s
             line = self.write_epoch(epoch, record)
             if self.recipe.run.checkpoint_every and (epoch + 1) % self.recipe.run.checkpoint_every == 0:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from automl_nas.commands._support import command_session, handle_errors, summary_even_if_stopped, work_off_stdout
+from automl_nas.commands._support import (
+    command_session,
+    handle_errors,
+    refuse_under_torchrun,
+    summary_even_if_stopped,
+    work_off_stdout,
+)
 
 __all__ = ["study", "blackbox"]
 
@@ -36,6 +42,7 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.study.driver import run_study
 
+    refuse_under_torchrun("a study")
     with summary_even_if_stopped(), work_off_stdout():  # stdout: the JSON summary alone
         result = run_study(recipe, profile=profile, overrides=list(overrides), trials=trials, storage=storage,
                            address=address, quiet=quiet, session=command_session())
@@ -68,8 +75,9 @@ def blackbox(recipe, profile, overrides, run_dir, resume, quiet) -> None:
 
     if (recipe is None) == (resume is None) or (resume and (profile or overrides or run_dir)):
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR alone (the run keeps its recipe, profile and --set)")
+    refuse_under_torchrun("a black-box search")
     keys = ("status", "proposer", "metric", "best_genotype", "best_value", "report_metric", "best_report", "queries",
-            "simulated_seconds", "run_dir")
+            "simulated_seconds", "exhausted", "run_dir")
 
     def summary(result: dict) -> dict:
         return {k: result[k] for k in keys if k in result}
