@@ -142,3 +142,25 @@ def test_a_trial_the_storage_holds_running_is_shown_killed_when_its_process_is_g
     (run / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
     row = _row("trial-0002", RunDir(run), {str(run.resolve()): {"state": "RUNNING", "values": None, "params": {}}})
     assert (row.status, row.state) == ("killed", "killed")
+
+
+def test_a_killed_torchrun_search_is_shown_with_the_torchrun_line_that_resumes_it(batch, tmp_path):
+    """show printed `automl run --resume D`, which a run of 2 processes refuses."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    killed = tmp_path / "D"
+    shutil.copytree(batch / "seed-0", killed)
+    (killed / "result.json").unlink()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (killed / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
+    env = json.loads((killed / "env.json").read_text())
+    (killed / "env.json").write_text(json.dumps({**env, "world_size": 2}))
+    assert (f"killed (no result.json; `torchrun --nproc-per-node 2 $(command -v automl) run --resume {killed}` "
+            f"continues it") in _show(killed)
+    rank1 = tmp_path / "D-rank1"  # a rank's own directory names the same line, over rank 0's directory
+    shutil.copytree(killed, rank1)
+    assert f"run --resume {killed}` continues it" in _show(rank1)

@@ -46,6 +46,10 @@ def _unended(rd: RunDir) -> str:
         how = f"`automl run --resume {parent}` continues it with its seed batch"
     elif (parent / "study.json").is_file():  # a run finished outside the study is one Optuna never hears of
         how = "the same `automl study` command continues it within its study"
+    elif rd.resume == "automl run --resume":  # a torchrun search resumes with as many processes as it ran
+        from automl_nas.records.rundir import recorded_world_size, resume_command
+
+        how = f"`{resume_command(rd.path, recorded_world_size(rd.path))}` continues it"
     else:
         how = f"`{rd.resume} {rd.path}` continues it"
     return f"killed (no result.json; {how}, from its last checkpoint)"
