@@ -79,3 +79,46 @@ def test_a_nan_score_stops_the_search_with_the_cell_and_keeps_the_finished_queri
     history = [json.loads(line) for line in (tmp_path / "s" / "history.jsonl").read_text().splitlines()]
     assert history and all(h["value"] == h["value"] for h in history)  # every kept query is a number
     assert all(h["genotype"] not in blank for h in history)
+
+
+def test_a_proposer_with_nothing_left_ends_the_search_finished_with_its_queries_and_their_origins():
+    """A proposer that ran out raised a recipe error: no result.json, a resume that failed the same
+    way, and `automl eval` that asked to finish the search first. Its proposals' origins (a network
+    morphism's parent and edits) were kept in memory only."""
+    from automl_nas.api import Proposer, SpaceExhausted
+    from automl_nas.study.blackbox import run_blackbox
+    from automl_nas_space_nb201.space import Nb201Space
+
+    space = Nb201Space()
+    cells = [space.from_ops(ops) for ops in [(0,) * 6, (2,) * 6, (3,) * 6]]
+
+    class Three(Proposer):
+        name = "three"
+
+        def setup(self, space, seed):
+            self.left = list(cells)
+
+        def ask(self):
+            if not self.left:
+                raise SpaceExhausted("all three cells asked")
+            return self.left.pop(0)
+
+        def tell(self, genotype, value):
+            pass
+
+        def origin(self, genotype):
+            return None if genotype == cells[0] else {"parent": cells[0].text, "morphisms": ["grow"]}
+
+    class Score:
+        name, metrics, higher_is_better = "score", ("score",), True
+
+        def evaluate(self, genotype, ctx):
+            return {"score": float(sum(space.to_ops(genotype)))}
+
+    queries = []
+    out = run_blackbox(space, Three(), Score(), None, budget_queries=10, on_query=queries.append)
+    assert out["queries"] == 3 and out["exhausted"] is True and out["exhausted_reason"] == "all three cells asked"
+    assert out["best_genotype"] == cells[2].text and out["best_value"] == 18.0
+    assert "parent" not in queries[0] and queries[2]["parent"] == cells[0].text and queries[2]["morphisms"] == ["grow"]
+    within = run_blackbox(space, Three(), Score(), None, budget_queries=2)
+    assert within["queries"] == 2 and "exhausted" not in within  # the budget ended it first

@@ -150,12 +150,12 @@ def test_a_search_refused_before_its_first_query_leaves_no_directory(tmp_path):
     run_dir = tmp_path / "prot"
     out = CliRunner().invoke(main, ["search", str(gnn), "-q", "--run-dir", str(run_dir),
                                     "--set", 'evaluator.dataset="proteins"'])
-    assert out.exit_code == 4 and "covers only the ops" in out.output
+    assert out.exit_code == 2 and "covers only the ops" in out.output  # a recipe error, found at plan time
     assert not run_dir.exists()
     mine = tmp_path / "mine"
     mine.mkdir()
     out = CliRunner().invoke(main, ["search", str(gnn), "-q", "--run-dir", str(mine), "--set", 'evaluator.dataset="proteins"'])
-    assert out.exit_code == 4 and mine.is_dir() and not list(mine.iterdir())  # the user's directory stays, empty
+    assert out.exit_code == 2 and mine.is_dir() and not list(mine.iterdir())  # the user's directory stays, empty
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 cut short")
     macro = RECIPE.parent / "morphism-macro.toml"

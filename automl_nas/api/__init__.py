@@ -9,6 +9,7 @@ from automl_nas.api.run import RunContext
 from automl_nas.api.sampler import (
     Proposer,
     Sampler,
+    SpaceExhausted,
     StructureChanging,
     TemperatureSchedule,
     ValidationObserver,
@@ -49,6 +50,7 @@ __all__ = [
     "RunContext",
     "Sampler",
     "SearchSpace",
+    "SpaceExhausted",
     "StructureChanging",
     "TemperatureSchedule",
     "Tracker",

@@ -199,12 +199,20 @@ def updates_arch(sampler: Sampler, epoch: int) -> bool:
     return sampler.updates_arch(epoch) if isinstance(sampler, StructureChanging) else True
 
 
+class SpaceExhausted(Exception):
+    """Raised by :meth:`Proposer.ask` when no architecture is left that the proposer can reach
+    (every one was asked). Not an error: the search ends as finished with the queries it made
+    (``result.json``: ``"exhausted": true``) and says so, where it stopped with a recipe error and
+    no result before."""
+
+
 class Proposer(abc.ABC):
     """Black-box search: propose architectures, learn from their scores (ask/tell).
 
     Calling protocol: ``setup(space, seed)`` once; then, while the budget lasts,
     ``ask()`` returns a genotype (several may be outstanding when evaluations run
     in parallel) and ``tell(genotype, value)`` reports its score (higher is better).
+    ``ask()`` raises :class:`SpaceExhausted` when nothing is left to propose.
     """
 
     name: str = ""
@@ -220,3 +228,11 @@ class Proposer(abc.ABC):
     @abc.abstractmethod
     def tell(self, genotype: Any, value: float) -> None:
         """The score of an asked genotype (higher is better)."""
+
+    def origin(self, genotype: Any) -> dict[str, Any] | None:
+        """How the proposer reached ``genotype`` (a network morphism's parent and edits), as JSON
+        values recorded with its query in ``history.jsonl``; ``None`` (the default) adds nothing.
+
+        **Called:** once per query, when its score is recorded (after :meth:`tell`), also when a
+        resumed search replays it."""
+        return None

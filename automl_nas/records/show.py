@@ -94,6 +94,12 @@ def _render_blackbox(path: Path, summary: dict) -> str:
                                                           "best_value", "best_genotype", "report_metric",
                                                           "best_report", "simulated_seconds", "seconds")
                   if result.get(key) is not None]
+        if result.get("exhausted"):
+            lines.append(f"  ended early   {result.get('exhausted_reason')}")
+        origin = next((e for e in read_jsonl(path / "history.jsonl")
+                       if e.get("genotype") == result.get("best_genotype") and e.get("parent")), None)
+        if origin is not None:  # a network morphism's: the parent it was grown from
+            lines.append(f"  best's parent {origin['parent']} (by {', '.join(origin.get('morphisms') or ())})")
     else:
         lines.append(f"  continue      `automl search --resume {path}`")
     lines.append(f"  history       {path / 'history.jsonl'} (one line per query)")

@@ -84,11 +84,25 @@ def run_blackbox(space: Any, proposer: Any, evaluator: Any, ctx: Any, budget_que
         _run_ray(loop, proposer, evaluator, ctx, names, parallel, executor, outstanding=outstanding)
     else:
         while loop.more(0):
-            genotype = proposer.ask()
+            genotype = _ask(proposer, loop)
+            if genotype is None:
+                break
             values = _score(evaluator, genotype, ctx, names)
             proposer.tell(genotype, sign * values[metric])
-            loop.record(genotype, values)
+            loop.record(genotype, values, origin=proposer.origin(genotype))
     return loop.summary()
+
+
+def _ask(proposer: Any, loop: "_Loop") -> Any:
+    """The proposer's next genotype, or ``None`` once it has none left (the loop then notes
+    that the search ended by exhausting what the proposer reaches, not its budget)."""
+    from automl_nas.api import SpaceExhausted
+
+    try:
+        return proposer.ask()
+    except SpaceExhausted as exc:
+        loop.exhausted = str(exc) or "the proposer has no architecture left to propose"
+        return None
 
 
 #: metric names that measure a cost (lower is better): a search that maximised one silently
@@ -140,7 +154,7 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> list[tuple[int
         if loop.cost:
             values[loop.cost], simulated = entry["sim_time_s"] - simulated, entry["sim_time_s"]
         proposer.tell(genotype, loop.sign * entry["value"])
-        loop.record(genotype, values, asked=entry.get("asked"), asks=entry.get("asks"))
+        loop.record(genotype, values, asked=entry.get("asked"), asks=entry.get("asks"), origin=proposer.origin(genotype))
         loop.history[-1]["time_s"] = entry["time_s"]
     if entries:  # the wall clock goes on from where the interrupted search stopped: its budget is not renewed
         loop.started = time.perf_counter() - entries[-1]["time_s"]
@@ -160,6 +174,7 @@ class _Loop:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.asks = 0  # proposals asked for so far (parallel evaluations: more than told)
+        self.exhausted = ""  # why the proposer had nothing left, when it ended the search
 
     def more(self, outstanding: int) -> bool:
         if self.queries and len(self.history) + outstanding >= self.queries:
@@ -168,7 +183,7 @@ class _Loop:
         return not self.seconds or spent < self.seconds
 
     def record(self, genotype: Any, values: dict[str, float], *, asked: int | None = None,
-               asks: int | None = None) -> None:
+               asks: int | None = None, origin: dict[str, Any] | None = None) -> None:
         value = values[self.metric]
         if self.best is None or self.sign * value > self.sign * self.best["value"]:
             self.best = {"value": value, "genotype": genotype.text, "report": values.get(self.report)}
@@ -181,6 +196,8 @@ class _Loop:
             entry["sim_time_s"] = round(self.simulated, 3)
         if asked is not None:  # told out of ask order (parallel evaluations): what a resume replays
             entry.update(asked=asked, asks=asks)
+        if origin:  # e.g. the network-morphism parent and edits
+            entry.update(origin)
         self.history.append(entry)
         if self.on_query is not None:
             self.on_query(entry)
@@ -195,6 +212,8 @@ class _Loop:
                        report_curve=[h["best_report"] for h in self.history])
         if self.cost:
             out["simulated_seconds"] = round(self.simulated, 3)
+        if self.exhausted:
+            out.update(exhausted=True, exhausted_reason=self.exhausted)
         return out
 
 
@@ -231,7 +250,10 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
                 if waiting:
                     index, genotype = waiting.pop(0)
                 else:
-                    index, genotype = loop.asks, proposer.ask()
+                    genotype = None if loop.exhausted else _ask(proposer, loop)
+                    if genotype is None:  # nothing left to ask: the evaluations in flight finish
+                        break
+                    index = loop.asks
                     loop.asks += 1
                 pending[remote.remote(shared[0], genotype, shared[1], names)] = (index, genotype)
             if not pending:
@@ -245,7 +267,7 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
                     raise exc.cause from None
                 raise
             proposer.tell(genotype, loop.sign * values[loop.metric])
-            loop.record(genotype, values, asked=index, asks=loop.asks)
+            loop.record(genotype, values, asked=index, asks=loop.asks, origin=proposer.origin(genotype))
 
 
 def _progress(message: str) -> None:
@@ -564,8 +586,9 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
         except KeyboardInterrupt:
             stopped = Interrupted(f"search stopped after {_kept_queries(rd.path)}",
                                   hint=f"continue with `automl search --resume {rd.path}`")
+            ranked_by = cfg.metric or (tuple(evaluator.metrics) or ("",))[0]  # as run_blackbox chose it
             stopped.result = _so_far(rd.path, {"status": "interrupted", "proposer": cfg.proposer.name,
-                                               "metric": cfg.metric, "run_dir": str(rd.path)})
+                                               "metric": ranked_by, "run_dir": str(rd.path)})
             raise stopped from None
         except Exception as exc:
             from automl_nas.errors import RunError
@@ -584,4 +607,7 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
         # A black-box search's result.json shares RunResult's identity and status keys (so `automl show`
         # and RunResult.from_json read it) and adds the search's own: best, queries, evaluations.
         atomic_write_json(rd.result_file, result, hint=rd.write_hint)
+        if out.get("exhausted"):  # finished before its budget: said even with -q
+            click.echo(f"automl: warning: the search ended after {out['queries']} of {cfg.queries or 'unlimited'} "
+                       f"queries: {out['exhausted_reason']}", err=True)
         return result

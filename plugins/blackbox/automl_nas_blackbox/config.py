@@ -27,6 +27,12 @@ class TpeConfig:
     multivariate: bool = attrs.field(default=False, metadata={"help": "multivariate TPE over the edges"})
 
 
+def _below_t_start(instance: "MorphismConfig", attribute: attrs.Attribute, value: float) -> None:
+    if value >= instance.t_start:  # the tree search would never run: every proposal a random edit
+        raise ValueError(f"t_min = {value} must be below t_start = {instance.t_start} (the tree search over "
+                         f"morphisms runs while the temperature is above t_min); lower t_min or raise t_start")
+
+
 @attrs.frozen(kw_only=True)
 class MorphismConfig:
     """Auto-Keras (Jin et al., KDD 2019) defaults where the paper gives them."""
@@ -36,5 +42,5 @@ class MorphismConfig:
     noise: float = attrs.field(default=1e-6, validator=v.gt(0), metadata={"help": "GP noise / jitter on the kernel diagonal"})
     max_edits: int = attrs.field(default=3, validator=v.gt(0), metadata={"help": "longest morphism sequence from a trained parent"})
     t_start: float = attrs.field(default=1.0, validator=v.gt(0), metadata={"help": "simulated-annealing start temperature of the tree search"})
-    t_min: float = attrs.field(default=0.05, validator=v.gt(0), metadata={"help": "the tree search stops below this temperature"})
+    t_min: float = attrs.field(default=0.05, validator=[v.gt(0), _below_t_start], metadata={"help": "the tree search stops below this temperature"})
     cooling: float = attrs.field(default=0.9, validator=[v.gt(0), v.lt(1)], metadata={"help": "temperature factor per expansion"})

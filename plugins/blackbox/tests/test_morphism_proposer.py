@@ -70,3 +70,55 @@ def test_the_search_climbs_a_smooth_objective_to_its_optimum():
 def test_a_space_without_morphisms_is_refused():
     with pytest.raises(RecipeError, match="offers no network morphisms"):
         MorphismSearch().setup(DartsSpace(DartsConfig(channels=4, layers=3)), 0)
+
+
+def _reachable(space) -> set[str]:
+    """Every architecture morphisms reach from the proposer's first one (breadth first)."""
+    import torch
+
+    first = space.derive({g.name: torch.zeros(g.shape) for g in space.groups()})
+    seen, frontier = {first.text}, [first]
+    while frontier:
+        nxt = []
+        for g in frontier:
+            for m in space.morphisms(g):
+                child = space.apply_morphism(g, m)
+                if child.text not in seen:
+                    seen.add(child.text)
+                    nxt.append(child)
+        frontier = nxt
+    return seen
+
+
+def test_the_last_unasked_architectures_are_found_and_then_the_space_is_exhausted():
+    """Random edits missed rare unasked cells: a search ended with "no architecture left that a
+    morphism reaches" after 138 of the 729 NB201 cells morphisms reach (a recipe error, no result)."""
+    from automl_nas.api import SpaceExhausted
+
+    reachable = _reachable(NB201)
+    assert len(reachable) == 3 ** 6  # none, then the two convs on each of the six edges
+    proposer = MorphismSearch(MorphismConfig())
+    proposer.setup(NB201, 0)
+    first = proposer.ask()
+    # Left unasked: the three cells with one 1x1 conv and five none, children of the first cell only
+    left = {NB201.apply_morphism(first, m).text for m in NB201.morphisms(first)
+            if "1x1" in str(m)}.__iter__()
+    remaining = {next(left) for _ in range(3)}
+    proposer.asked = reachable - remaining
+    proposer.told = {t: (NB201.parse(t), 0.0) for t in sorted(reachable - remaining)[:40]}
+    found = set()
+    for _ in range(3):
+        genotype = proposer.ask()
+        found.add(genotype.text)
+        proposer.tell(genotype, 0.0)
+        assert proposer.origin(genotype)["parent"] in reachable
+    assert found == remaining
+    with pytest.raises(SpaceExhausted, match="has asked all 729 architectures that morphisms reach"):
+        proposer.ask()
+
+
+def test_a_minimum_temperature_at_or_above_the_start_is_refused():
+    """t_min >= t_start switched the tree search off: every proposal became a random edit."""
+    with pytest.raises(ValueError, match=r"t_min = 1.0 must be below t_start = 1.0"):
+        MorphismConfig(t_min=1.0)
+    assert MorphismConfig(t_start=3.0, t_min=2.0).t_min == 2.0
