@@ -14,7 +14,7 @@ import itertools
 import math
 import sys
 import time
-from typing import Any, ContextManager
+from typing import Any, ContextManager, Iterator
 
 import attrs
 import torch
@@ -156,8 +156,9 @@ class Search:
         recipe, dcfg = self.recipe, self.recipe.data
         c, h, w = self.data.shape
         self.inputs = InputSpec(channels=c, height=h, width=w, num_classes=self.data.num_classes)
-        train_idx, valid_idx = search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
-                                            limit=dcfg.limit, seed=recipe.seed)
+        with _in_recipe(self.plan.source):
+            train_idx, valid_idx = search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
+                                                limit=dcfg.limit, seed=recipe.seed)
         if recipe.search.mode == "single_level":
             train_idx = torch.cat([train_idx, valid_idx])  # SNAS trains both on the whole training set
         _check_batch("data.batch_size", dcfg.batch_size, len(train_idx), "weight", self.plan.source)
@@ -185,8 +186,9 @@ class Search:
             raise RecipeError(f"{self.plan.source}: run.channels_last = true: data set {self.data.name!r} is a graph, not images",
                               hint="remove run.channels_last")
         self.inputs = InputSpec(channels=self.data.num_features, height=1, width=1, num_classes=self.data.num_classes)
-        train_idx, valid_idx = graph_search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
-                                                  seed=recipe.seed)
+        with _in_recipe(self.plan.source):
+            train_idx, valid_idx = graph_search_split(self.data, mode=dcfg.split, train_fraction=dcfg.train_fraction,
+                                                      seed=recipe.seed)
         if recipe.search.mode == "single_level":
             train_idx = torch.cat([train_idx, valid_idx])
         self.train_loader = GraphLoader(self.data, train_idx, device=device)
@@ -535,6 +537,15 @@ def expected_check(recipe, metrics: dict[str, float]) -> ExpectedCheck | None:
     inside = None if value is None or math.isnan(value) else bool(exp.low <= value <= exp.high)
     return ExpectedCheck(metric=exp.metric, paper=exp.value, low=exp.low, high=exp.high, source=exp.source,
                          ours=value, inside=inside)
+
+
+@contextlib.contextmanager
+def _in_recipe(source: str) -> Iterator[None]:
+    """An error of the recipe's [data] keys names the recipe file, as its neighbours' do."""
+    try:
+        yield
+    except AutomlError as exc:
+        raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from None
 
 
 def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool = False, resume: bool = False) -> RunResult:

@@ -29,7 +29,7 @@ from automl_nas.benchstore import data_dir
 from automl_nas.datafetch import exclusive, fetch_atomically
 from automl_nas.errors import DataError
 from automl_nas_data_vision.config import CifarConfig
-from automl_nas_data_vision.safe_pickle import load_batch
+from automl_nas_data_vision.safe_pickle import batch_pixels, load_batch
 from automl_nas_data_vision.splits import halves
 
 __all__ = ["Cifar10", "Cifar100"]
@@ -105,16 +105,18 @@ class _Cifar(DatasetProvider):
             batch = load_batch(path, fix=fix)
             if "data" not in batch or self.label_key not in batch:
                 raise DataError(f"{path}: batch lacks the keys 'data' and {self.label_key!r}", hint=fix)
-            data = np.asarray(batch["data"], dtype=np.uint8)
+            data = batch_pixels(batch["data"], path, fix=fix)
             labels = np.asarray(batch[self.label_key], dtype=np.int64)
             if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
                 raise DataError(f"{path}: expected data of shape (N, 3072) and N labels, got "
                                 f"{data.shape} and {labels.shape}", hint=fix)
+            outside = labels[(labels < 0) | (labels >= self.num_classes)]
+            if len(outside):  # per file: the one to replace, and the value that is wrong
+                raise DataError(f"{path}: {len(outside)} label(s) outside 0..{self.num_classes - 1} "
+                                f"(e.g. {int(outside[0])})", hint=fix)
             xs.append(data.reshape(-1, 3, 32, 32))
             ys.append(labels)
         y = torch.from_numpy(np.concatenate(ys))
-        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
-            raise DataError(f"{self.directory}: labels outside 0..{self.num_classes - 1}", hint=fix)
         return torch.from_numpy(np.ascontiguousarray(np.concatenate(xs))), y
 
 

@@ -75,6 +75,9 @@ class NpzConfig:
     num_classes: int = attrs.field(default=0, validator=_non_negative_int,
                                    metadata={"help": "number of classes (0: the labels must be 0..K-1 with every "
                                                      "class present, and K is counted)"})
+    layout: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "nchw", "nhwc")),
+                              metadata={"help": "x's axes: nchw, nhwc, or auto (nhwc when only the last axis can be "
+                                                "a channel count: 1, 3 or 4)"})
 
     def preflight(self, component: str) -> None:
         """The file exists (its content is checked when it is read)."""

@@ -22,11 +22,16 @@ from automl_nas_data_vision.splits import channel_stats, holdout
 __all__ = ["NpzDataset", "to_channels_first"]
 
 
-def to_channels_first(x: np.ndarray) -> np.ndarray:
-    """NHWC -> NCHW when the last dim is a channel count (1, 3, 4: RGBA) and dim 1 is not."""
-    if x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    return x
+def to_channels_first(x: np.ndarray, layout: str = "auto") -> np.ndarray:
+    """NCHW of ``x`` laid out as ``layout`` (``nchw``, ``nhwc``, or ``auto``: NHWC when the last
+    axis is a channel count, 1, 3 or 4 (RGBA), and axis 1 is not). ``ValueError`` when ``auto``
+    cannot tell: both could be the channels (4x4 RGB images were read as 4-channel 4x3 ones)."""
+    channels = (1, 3, 4)
+    if layout == "auto":
+        if x.shape[-1] in channels and x.shape[1] in channels:
+            raise ValueError(f"x has shape {x.shape}: both axis 1 and the last axis could hold the channels")
+        layout = "nhwc" if x.shape[-1] in channels else "nchw"
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "nhwc" else x
 
 
 class NpzDataset(DatasetProvider):
@@ -42,7 +47,11 @@ class NpzDataset(DatasetProvider):
             raise DataError("npz: no file given", hint="set `path = ...` to a .npz file with arrays x and y")
         path = Path(self.config.path).expanduser()
         x, y = self._read(path)
-        x = to_channels_first(x)
+        try:
+            x = to_channels_first(x, self.config.layout)
+        except ValueError as exc:
+            raise DataError(f"npz: {path}: {exc}", hint='set data.layout = "nchw" (N, C, H, W) or "nhwc" '
+                                                         '(N, H, W, C)') from None
         n = len(x)
         test_count = int(round(self.config.test_fraction * n))
         train_idx, test_idx = holdout(n, test_count, self.config.seed)

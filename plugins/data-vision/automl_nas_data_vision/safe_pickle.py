@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from automl_nas.errors import DataError
 from automl_nas.safe_pickle import NUMPY_ARRAYS, restricted_load
 
@@ -31,3 +33,15 @@ def load_batch(path: Path, *, fix: str) -> dict:
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}", hint=fix)
     return obj
+
+
+def batch_pixels(raw: object, path: Path, *, fix: str) -> np.ndarray:
+    """A batch's ``data`` as uint8. Other values were cast without a check: 300.7 became 44, and
+    float images in [0, 1] almost all 0; integers within 0..255 (a list, say) are taken as they are."""
+    data = np.asarray(raw)
+    if data.dtype == np.uint8:
+        return data
+    if np.issubdtype(data.dtype, np.integer) and (not data.size or (int(data.min()) >= 0 and int(data.max()) <= 255)):
+        return data.astype(np.uint8)
+    shown = f", values {data.min()}..{data.max()}" if data.size and np.issubdtype(data.dtype, np.number) else ""
+    raise DataError(f"{path}: data has dtype {data.dtype}{shown}, expected uint8 pixels (0..255)", hint=fix)

@@ -145,3 +145,24 @@ def test_a_download_lands_whole_files_in_the_home_data_cache_and_keeps_no_archiv
     assert all(Path(root).parent == data for root in _FakeTorchvisionCifar10.calls)  # fetched beside, moved in
     Cifar10(CifarConfig(download=True)).load()
     assert len(_FakeTorchvisionCifar10.calls) == 2  # files there: no third download
+
+
+def test_pixels_that_are_not_bytes_and_labels_out_of_range_are_named_by_file(cifar10_root, tmp_path):
+    """Float pixels were cast to uint8 (300.7 became 44, images in [0, 1] all but 0); a label of
+    10 named the folder only, not the file or the value."""
+    batches = cifar10_root / "cifar-10-batches-py"
+    _dump(batches / "data_batch_2", {"data": np.full((4, 3072), 300.7), "labels": [1, 2, 3, 4]})
+    with pytest.raises(DataError, match=r"data_batch_2: data has dtype float64, values 300.7..300.7, expected uint8"):
+        Cifar10(CifarConfig(root=str(cifar10_root))).load()
+    _dump(batches / "data_batch_2", {"data": np.full((4, 3072), 7, dtype=np.int64), "labels": [1, 2, 3, 4]})
+    assert Cifar10(CifarConfig(root=str(cifar10_root))).load().train_x[4].max() == 7  # integers 0..255 are pixels
+    _dump(batches / "data_batch_3", _batch(4, 32, [1, 10, 2, 3], 3))
+    with pytest.raises(DataError, match=r"data_batch_3: 1 label\(s\) outside 0..9 \(e.g. 10\)"):
+        Cifar10(CifarConfig(root=str(cifar10_root))).load()
+    root = tmp_path / "in16"
+    root.mkdir()
+    for i in range(1, 11):
+        _dump(root / f"train_data_batch_{i}", _batch(2, 16, [1, 2], i))
+    _dump(root / "val_data", {"data": np.random.default_rng(0).random((2, 768)), "labels": [1, 2]})
+    with pytest.raises(DataError, match=r"val_data: data has dtype float64, values .*, expected uint8 pixels"):
+        ImageNet16(ImageNet16Config(root=str(root))).load()

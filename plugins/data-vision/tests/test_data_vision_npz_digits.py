@@ -22,7 +22,7 @@ def _load(path, **kw):
 def test_npz_channels_first_all_train(tmp_path):
     x = np.arange(10 * 3 * 4 * 4, dtype=np.int64).reshape(10, 3, 4, 4).astype(np.uint8)
     np.savez(tmp_path / "d.npz", x=x, y=np.arange(10) % 4)
-    ds = _load(tmp_path / "d.npz")
+    ds = _load(tmp_path / "d.npz", layout="nchw")  # 3x4x4: 4x4 RGB, or 3x4 RGBA, which auto does not guess
     assert ds.train_x.shape == (10, 3, 4, 4) and ds.test_x.shape[0] == 0
     assert torch.equal(ds.train_x, torch.from_numpy(x)) and ds.num_classes == 4
     expected_mean = x.astype(np.float64).transpose(1, 0, 2, 3).reshape(3, -1).mean(1) / 255
@@ -59,7 +59,7 @@ def test_npz_bad_contents(tmp_path, arrays, message):
 
 
 def test_a_test_fraction_that_holds_out_every_image_is_named(tmp_path):
-    np.savez(tmp_path / "one.npz", x=np.zeros((1, 3, 4, 4), np.uint8), y=np.zeros(1, int))
+    np.savez(tmp_path / "one.npz", x=np.zeros((1, 3, 5, 5), np.uint8), y=np.zeros(1, int))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(DataError, match=r"data.test_fraction = 0.6 holds out all 1 images"):
@@ -124,6 +124,18 @@ def test_rgba_channels_last_an_object_label_array_and_a_single_class(tmp_path):
     with pytest.raises(DataError, match=r"an array holds Python objects \(dtype object\)") as err:
         _load(tmp_path / "obj.npz")
     assert "truncated" not in str(err.value)
-    np.savez(tmp_path / "one.npz", x=np.zeros((4, 3, 4, 4), np.uint8), y=np.zeros(4, int))
+    np.savez(tmp_path / "one.npz", x=np.zeros((4, 3, 5, 5), np.uint8), y=np.zeros(4, int))
     with pytest.raises(DataError, match="every label is 0; a classifier needs at least 2 classes"):
         _load(tmp_path / "one.npz")
+
+
+def test_a_layout_auto_cannot_tell_is_refused_and_the_layout_option_decides(tmp_path):
+    """4x4 RGB images saved channels-last were read as 4-channel 4x3 images."""
+    x = np.random.default_rng(0).integers(0, 256, (8, 4, 4, 3), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(8) % 2)
+    with pytest.raises(DataError, match=r"x has shape \(8, 4, 4, 3\): both axis 1 and the last axis could hold the "
+                                        r"channels") as err:
+        _load(tmp_path / "d.npz")
+    assert 'data.layout = "nchw"' in err.value.hint and '"nhwc"' in err.value.hint
+    ds = _load(tmp_path / "d.npz", layout="nhwc")
+    assert ds.train_x.shape == (8, 3, 4, 4) and torch.equal(ds.train_x[0, 2], torch.from_numpy(x[0, :, :, 2]))
