@@ -71,6 +71,14 @@ def test_export_of_a_morphism_search_directory_exports_its_best_cell(tmp_path):
     genotype = json.loads((tmp_path / "x" / "genotype.json").read_text())
     assert genotype["text"] == json.loads(out.stdout)["best_genotype"] and genotype["source_run"] == str(run_dir)
     assert genotype["inputs"]["height"] == 8  # the search's quick data (8x8 digits), not the 32x32 default
+    # The search trained its best cell: an untrained export says where those weights are (it said nothing)
+    trained = next(j.parent / "last.pt" for j in (run_dir / "retrain").glob("*/job.json")
+                   if json.loads(j.read_text())["genotype"] == genotype["text"])
+    assert f"add --weights {trained} to export those" in exported.stderr and genotype["weights"] is None
+    # retrain.toml retrains from scratch, as its header says: no warm start from run records it lacks
+    assert "warm_start" not in (tmp_path / "x" / "retrain.toml").read_text()
+    with_weights = CliRunner().invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "w"), "--weights", str(trained)])
+    assert with_weights.exit_code == 0 and "untrained" not in with_weights.stderr, with_weights.output
 
 
 def test_a_cost_metric_needs_a_direction_and_minimize_picks_the_lowest(tmp_path):

@@ -77,6 +77,10 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     net.eval()
     out = _out_dir(out_dir)  # only now: an export refused above leaves no directory behind
     log(f"export: {genotype.text} ({space.name}, {sum(p.numel() for p in net.parameters()):,} parameters) -> {out}")
+    trained = None if state is not None else _trained_in(plan.recipe.source, genotype.text)
+    if trained is not None:  # a morphism search (or eval) trained it: an untrained export is rarely what is meant
+        log(f"export: note: the network has fresh, untrained weights; {trained} holds this genotype as the run "
+            f"trained it: add --weights {trained} to export those")
     atomic_write_bytes(out / "model.pt", _torchscript(net, example, out / "model.pt"), hint=_WRITE_HINT)
     atomic_write_bytes(out / "model.onnx", _onnx(net, example, out / "model.onnx", onnx_exporter), hint=_WRITE_HINT)
     record = {
@@ -96,6 +100,21 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     toml = retrain_recipe_text(plan, space_options=record["space_options"], data=_data_table(plan))
     atomic_write_bytes(out / "retrain.toml", toml.encode(), hint=_WRITE_HINT)
     return record
+
+
+def _trained_in(source: str | None, text: str) -> Path | None:
+    """A finished retraining checkpoint of genotype ``text`` in the run directory ``source``
+    (``retrain/<key>/last.pt`` beside a ``job.json`` naming it), else ``None``."""
+    if not source or not (Path(source) / "retrain").is_dir():
+        return None
+    for job in sorted((Path(source) / "retrain").glob("*/job.json")):
+        try:
+            named = json.loads(job.read_text(encoding="utf-8")).get("genotype")
+        except (OSError, ValueError, AttributeError):
+            continue  # another record's damage is not this export's concern
+        if named == text and (job.parent / "last.pt").is_file():
+            return job.parent / "last.pt"
+    return None
 
 
 def _refuse_a_run_directory(out: Path) -> None:

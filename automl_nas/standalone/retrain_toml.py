@@ -35,6 +35,10 @@ def retrain_recipe_text(plan: EvalPlan, *, space_options: dict[str, Any], data: 
     evaluator = {"name": RETRAIN_EVALUATOR}
     if recipe.evaluator.name == RETRAIN_EVALUATOR:  # keep options the user already chose
         evaluator.update(recipe.evaluator.options)
+        # from scratch, as the header says: a morphism search's warm start looks for trained parents
+        # in its own run records, which a retraining of the exported genotype does not have
+        evaluator.pop("warm_start", None)
+        evaluator.pop("warm_start_edits", None)
     body = {
         "name": recipe.name if recipe.name.startswith("retrain-") else f"retrain-{recipe.name}",
         "genotype": recipe.genotype,
