@@ -36,7 +36,8 @@ __all__ = ["Retrain"]
 class Retrain(Evaluator):
     """Metrics: ``test_acc`` (top-1 %, test split), ``params``, ``flops`` (multiply-adds, the space's
     cost model), ``train_time_s`` (training only, summed over resumes), ``train_loss`` (mean
-    objective of the last epoch, auxiliary term included), plus ``train_acc`` and ``epochs``."""
+    objective of the last epoch, auxiliary term included), plus ``train_acc``, ``epochs`` and
+    ``warm_start_edits`` (the morphisms from the trained parent it started from; 0 from scratch)."""
 
     name = "retrain"
     metrics = ("test_acc", "params", "flops", "train_time_s", "train_loss")
@@ -81,7 +82,9 @@ class Retrain(Evaluator):
             trainer = Trainer(net, settings, train, test, seed=seed, log=ctx.log, checkpoints=checkpoints)
             ctx.log(f"retrain: {genotype.text} on {space.name} (preset {preset}, network {network or 'as the space'}): "
                     f"{costs['params'] / 1e6:.3f} M params, {costs['flops'] / 1e6:.1f} M FLOPs; {settings.epochs} epochs "
-                    f"on {n_train} images ({data.name}), batch {settings.batch_size}, device {device}")
+                    f"on {n_train} images ({data.name}), batch {train.batch_size}"
+                    f"{f' (batch_size {settings.batch_size} is more than the images)' if train.batch_size < settings.batch_size else ''}"
+                    f", device {device}")
             if settings.auxiliary_weight > 0 and not _has_aux_head(net):
                 ctx.log("retrain: the network has no auxiliary head; auxiliary_weight is not used")
             trainer.restore()
