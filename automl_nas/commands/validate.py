@@ -39,5 +39,21 @@ def validate(recipe, profile, overrides) -> None:
         cfg = check_study(session, plan, recipe, profile, list(overrides))
         study = (f"; study {cfg.name!r}: {len(cfg.params)} parameter(s) by "
                  f"{', '.join(m for m, _ in cfg.objectives)}; run it with `automl study`")
+    _warn_if_device_missing(plan.recipe.run.device)
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
                f"{plan.recipe.search.epochs} epochs{study})")
+
+
+def _warn_if_device_missing(device: str) -> None:
+    """A device this machine lacks is a warning, not an error: the recipe may be meant for another
+    machine (a cluster's GPU node). torch is imported only for a device named outright."""
+    if device in ("auto", "cpu"):
+        return
+    from automl_nas.devices import resolve_device
+    from automl_nas.errors import RunError
+
+    try:
+        resolve_device(device)
+    except RunError as exc:
+        click.echo(f"automl: warning: {exc.message}: `automl run` on this machine would refuse it ({exc.hint})",
+                   err=True)
