@@ -328,17 +328,23 @@ def test_a_run_on_the_device_resumes_to_the_uninterrupted_run(tmp_path, cuda_dev
 def test_one_epoch_of_every_shipped_recipe_ends_on_the_device(tmp_path, cuda_device, recipe):
     """Past the step: an epoch's end (validation, a sampled child's accuracy, the derived genotype,
     the checkpoint) and the run's final evaluation, on the device. The quick profile, one short
-    epoch; images are scored by synflow (on the device, no benchmark table needed)."""
+    epoch (a progressive DrNAS recipe: one per stage, its widening between them on the device, as
+    its schedule must fit the search); images are scored by synflow (on the device, no benchmark
+    table needed)."""
     from automl_nas.session import run_recipe_file
 
-    overrides = [f"run.device={cuda_device!r}", "run.threads=1", "search.epochs=1", "search.steps_per_epoch=2",
+    staged = "stage_epochs" in (REPO / "recipes" / recipe).read_text()
+    epochs = 2 if staged else 1
+    overrides = [f"run.device={cuda_device!r}", "run.threads=1", f"search.epochs={epochs}", "search.steps_per_epoch=2",
                  "search.valid_batches=1", f"run.root={str(tmp_path)!r}"]
+    if staged:
+        overrides += ["search.sampler.stage_epochs=[1, 1]", "search.sampler.warmup_epochs=0"]
     if recipe != "gnn-darts.toml":  # a graph run keeps its own evaluator, gnn-train (it trains on the device)
         overrides.append('evaluator={name="synflow"}')
     result = run_recipe_file(REPO / "recipes" / recipe, profile="quick", quiet=True, run_dir=tmp_path / "run",
                              overrides=overrides)
     assert result["status"] == "finished" and result["genotype"], result
-    assert result["epochs"] == 1 and len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert result["epochs"] == epochs and len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == epochs
     assert all(math.isfinite(v) for v in result["metrics"].values()) and result["metrics"], result["metrics"]
 
 
