@@ -452,3 +452,39 @@ def test_the_device_suite_catches_a_score_that_depends_on_the_device():
     EvaluatorDeviceContract().test_scores_on_the_device_as_on_the_cpu(CountConvs(), genotype, ctx, "meta")
     with pytest.raises(AssertionError):
         EvaluatorDeviceContract().test_scores_on_the_device_as_on_the_cpu(HalfOnDevices(), genotype, ctx, "meta")
+
+
+class TestAProposerThatExhaustsItsSpace(ProposerContract):
+    """A space smaller than the contract's rounds: the proposer ends them with SpaceExhausted, which
+    is documented as no error (the contract failed a correct proposer here)."""
+
+    @pytest.fixture
+    def space(self):
+        return build("search_space", "macro", {"channels": 4, "stages": 1, "max_width": 8, "max_layers": 1})
+
+    @pytest.fixture
+    def proposer(self):
+        return build("proposer", "morphism", {})
+
+    def test_the_space_is_smaller_than_the_rounds(self, proposer, space):
+        texts, exhausted = self._run(proposer, space, 0)
+        assert exhausted and texts == ["macro:c4", "macro:c8"]
+
+
+def test_the_proposer_contract_still_fails_a_proposer_that_stops_without_saying_why():
+    from automl_nas.api import Proposer
+
+    class Stops(Proposer):
+        name = "stops"
+
+        def setup(self, space, seed):
+            pass
+
+        def ask(self):
+            raise RuntimeError("out of ideas")
+
+        def tell(self, genotype, value):
+            pass
+
+    with pytest.raises(RuntimeError, match="out of ideas"):
+        ProposerContract().test_asks_valid_genotypes_and_takes_scores(Stops(), _space())
