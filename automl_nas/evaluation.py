@@ -5,7 +5,7 @@ an evaluator declares (black-box search, studies)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from automl_nas.errors import AutomlError, RecipeError, RunError, did_you_mean, out_of_memory_as, plugin_call
 
@@ -27,7 +27,15 @@ def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: E
     with ran_out, plugin_call(subject=f"evaluator {component.name!r}", plugin=component.plugin, dist=component.dist,
                               action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
         metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
-    return {k: float(v) for k, v in metrics.items()}
+        # inside the plugin's call: a wrong return is its bug (an internal error once the host read it)
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"evaluate() returned {type(metrics).__name__}, not a dict of metrics")
+        values = {str(k): float(v) for k, v in metrics.items()}
+        missing = [m for m in getattr(evaluator, "metrics", ()) if m not in values]
+        if missing:
+            raise TypeError(f"evaluate() returned no {', '.join(map(repr, missing))}, which it declares in metrics "
+                            f"(it returned {', '.join(map(repr, sorted(values))) or 'nothing'})")
+    return values
 
 
 def check_fit(component: Component, evaluator: Evaluator, space: Any, data: Any, *, where: str) -> None:

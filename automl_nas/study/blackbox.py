@@ -23,11 +23,12 @@ import contextlib
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import attrs
 
-from automl_nas.errors import AutomlError, DataError, RecipeError
+from automl_nas.api import Genotype
+from automl_nas.errors import AutomlError, DataError, PluginError, RecipeError
 from automl_nas.recipe.model import ExecutorConfig
 from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 
@@ -38,9 +39,21 @@ __all__ = ["BlackboxPlan", "evaluation_device", "plan_blackbox_recipe", "run_bla
 _KEPT = "the finished queries are kept, and `automl search --resume DIR` continues from them"
 
 
+class ContractBreach(Exception):
+    """A proposer or evaluator returned what its interface does not allow (found here, not later
+    as a host error): ``automl search`` names the component's plugin (exit 3)."""
+
+    def __init__(self, kind: str, message: str, *, hint: str) -> None:
+        super().__init__(message)
+        self.kind, self.hint = kind, hint
+
+
 def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
     """The evaluator's ``names`` metrics of ``genotype``; ``names[0]`` is the one the search ranks by."""
     metrics = evaluator.evaluate(genotype, ctx)
+    if not isinstance(metrics, Mapping):  # found later as a host TypeError, an internal error
+        raise ContractBreach("evaluator", f"evaluate() returned {type(metrics).__name__}, not a dict of metrics",
+                             hint="an evaluator's evaluate() returns {metric name: number}")
     missing = [n for n in names if n not in metrics]
     if missing:
         raise RecipeError(f"blackbox: evaluator {evaluator.name!r} returned no {missing} (it returns {sorted(metrics)})",
@@ -99,10 +112,14 @@ def _ask(proposer: Any, loop: "_Loop") -> Any:
     from automl_nas.api import SpaceExhausted
 
     try:
-        return proposer.ask()
+        genotype = proposer.ask()
     except SpaceExhausted as exc:
         loop.exhausted = str(exc) or "the proposer has no architecture left to propose"
         return None
+    if not isinstance(genotype, Genotype):  # found later as a host AttributeError, an internal error
+        raise ContractBreach("proposer", f"ask() returned {type(genotype).__name__}, not a Genotype",
+                             hint="a proposer's ask() returns one of its space's genotypes (space.parse or space.derive)")
+    return genotype
 
 
 #: metric names that measure a cost (lower is better): a search that maximised one silently
@@ -263,7 +280,7 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
             try:
                 values = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:
-                if isinstance(exc.cause, AutomlError):  # the evaluation's own message, not Ray's traceback of it
+                if isinstance(exc.cause, (AutomlError, ContractBreach)):  # its own message, not Ray's traceback of it
                     raise exc.cause from None
                 raise
             proposer.tell(genotype, loop.sign * values[loop.metric])
@@ -297,6 +314,27 @@ def _so_far(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
         chosen = next((e for e in history if e["value"] == best), history[-1])
         summary.update(best_value=best, best_genotype=chosen["genotype"])
     return summary
+
+
+def _plugin_fault(exc: Exception, plan: "BlackboxPlan", run_dir: Path) -> AutomlError | None:
+    """A proposer's or evaluator's bug (its code is in the traceback) as the plugin error that names
+    it, with the queries kept; ``None`` for the host's own fault."""
+    from automl_nas.engine.blame import blamed_component
+    from automl_nas.errors import plugin_failure
+
+    if isinstance(exc, ContractBreach):
+        component = next((c for c in plan.components if c.kind == exc.kind), None)
+    else:
+        component = blamed_component(exc, plan.components)
+    if component is None:
+        return None
+    if isinstance(exc, ContractBreach):
+        return PluginError(f"{exc.kind} {component.name!r} from plugin {component.plugin!r} ({component.dist}): {exc}",
+                           plugin=component.plugin, dist=component.dist, hint=exc.hint)
+    return plugin_failure(exc, subject=f"{component.kind.replace('_', ' ')} {component.name!r}", plugin=component.plugin,
+                          dist=component.dist, action="failed during the search",
+                          hint=f"the search stopped after {_kept_queries(run_dir)}; fix or update the plugin "
+                               f"(AUTOML_NAS_DEBUG=1 shows the traceback), then `automl search --resume {run_dir}`")
 
 
 def _finished_result(run_dir: Path) -> dict | None:
@@ -358,6 +396,8 @@ class BlackboxPlan:
     proposer: Any
     run: BlackboxRunConfig
     executor: ExecutorConfig
+    #: the space's, evaluator's and proposer's registry entries: whose plugin a bug came from
+    components: tuple = ()
 
 
 def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overrides=(), build: bool = True,
@@ -383,8 +423,9 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     space_ref = structure(raw["space"], ComponentRef, source=source, prefix="space")
     evaluator_ref = structure(_asking_for(raw["evaluator"], cfg, registry), ComponentRef, source=source,
                               prefix="evaluator")
-    clash = space_clash(resolve_ref(registry, "search_space", space_ref, key="space", source=source),
-                        resolve_ref(registry, "evaluator", evaluator_ref, key="evaluator", source=source))
+    space_resolved = resolve_ref(registry, "search_space", space_ref, key="space", source=source)
+    evaluator_resolved = resolve_ref(registry, "evaluator", evaluator_ref, key="evaluator", source=source)
+    clash = space_clash(space_resolved, evaluator_resolved)
     if clash:  # a table without rows for part of the space: found at the first such query otherwise
         raise RecipeError(f"{source}: evaluator: {clash}")
     space = _component(registry, "search_space", space_ref, "space", source, build)
@@ -397,7 +438,10 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
             metric_sign(evaluator, cfg.metric, cfg.direction)  # a cost it would maximise: before the directory exists
         except RecipeError as exc:
             raise RecipeError(f"{source}: {exc.message}", hint=exc.hint) from None
+    components = (space_resolved.component, evaluator_resolved.component,
+                  registry.get("proposer", cfg.proposer.name))
     return BlackboxPlan(raw=raw, config=cfg, space=space, evaluator=evaluator, proposer=proposer, run=run,
+                        components=components,
                         executor=executor)
 
 
@@ -595,7 +639,10 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
             from automl_nas.execution.cluster import lost_to_ray, short_error
 
             if not lost_to_ray(exc):
-                raise
+                failure = _plugin_fault(exc, plan, rd.path)
+                if failure is None:
+                    raise  # the host's own fault: the CLI reports an internal error
+                raise failure from exc
             raise RunError(f"search stopped: Ray lost a worker, a node or its head ({type(exc).__name__}: "
                            f"{short_error(exc)}) after {_kept_queries(rd.path)}",
                            hint=f"continue with `automl search --resume {rd.path}` once the cluster is back (or "
