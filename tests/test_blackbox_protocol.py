@@ -122,3 +122,63 @@ def test_a_proposer_with_nothing_left_ends_the_search_finished_with_its_queries_
     assert "parent" not in queries[0] and queries[2]["parent"] == cells[0].text and queries[2]["morphisms"] == ["grow"]
     within = run_blackbox(space, Three(), Score(), None, budget_queries=2)
     assert within["queries"] == 2 and "exhausted" not in within  # the budget ended it first
+
+
+def test_a_plugin_s_wrong_return_or_bug_in_a_search_is_its_plugin_error(tmp_path):
+    """ask() returning a str, evaluate() returning None, or a bug inside either was an internal error
+    (exit 1) naming no plugin; in `automl run` an evaluator's None marked a finished search failed."""
+    import re
+
+    from automl_nas.api import EvalContext, Proposer
+    from automl_nas.errors import PluginError
+    from automl_nas.evaluation import score
+    from automl_nas.registry import Component
+    from automl_nas.study.blackbox import BlackboxPlan, ContractBreach, _plugin_fault, run_blackbox
+    from automl_nas_space_nb201.space import Nb201Space
+
+    space = Nb201Space()
+    cell = space.from_ops((2,) * 6)
+
+    class Says(Proposer):
+        name = "says"
+
+        def __init__(self, answer):
+            self.answer = answer
+
+        def setup(self, space, seed):
+            pass
+
+        def ask(self):
+            return self.answer
+
+        def tell(self, genotype, value):
+            pass
+
+    class Returns:
+        name, metrics, higher_is_better = "returns", ("score",), True
+
+        def __init__(self, value):
+            self.value = value
+
+        def evaluate(self, genotype, ctx):
+            return self.value
+
+    proposer = Component(kind="proposer", name="says", impl="outside_says:Says", plugin="outside", dist="outside 1.0")
+    evaluator = Component(kind="evaluator", name="returns", impl="outside_returns:Returns", plugin="outside-eval",
+                          dist="outside-eval 2.0")
+    plan = BlackboxPlan(raw={}, config=None, space=space, evaluator=None, proposer=None, run=None, executor=None,
+                        components=(evaluator, proposer))
+    for answer, value, kind, said in [("|none~0|", {"score": 1.0}, "proposer", "ask() returned str, not a Genotype"),
+                                      (cell, None, "evaluator", "evaluate() returned NoneType, not a dict of metrics")]:
+        with pytest.raises(ContractBreach) as breach:
+            run_blackbox(space, Says(answer), Returns(value), None, budget_queries=2)
+        error = _plugin_fault(breach.value, plan, tmp_path)
+        assert isinstance(error, PluginError) and error.exit_code == 3 and said in error.message
+        owner = proposer if kind == "proposer" else evaluator
+        assert error.message.startswith(f"{kind} {owner.name!r} from plugin {owner.plugin!r} ({owner.dist})")
+    ctx = EvalContext(space=space)
+    for value, said in [(None, "evaluate() returned NoneType, not a dict of metrics"),
+                        ({"other": 1.0}, "evaluate() returned no 'score', which it declares in metrics")]:
+        with pytest.raises(PluginError, match=rf"evaluator 'returns' from plugin 'outside-eval' \(outside-eval 2.0\) "
+                                              rf"failed on .*: TypeError: {re.escape(said)}"):
+            score(evaluator, Returns(value), cell, ctx)
