@@ -182,3 +182,37 @@ def test_a_plugin_s_wrong_return_or_bug_in_a_search_is_its_plugin_error(tmp_path
         with pytest.raises(PluginError, match=rf"evaluator 'returns' from plugin 'outside-eval' \(outside-eval 2.0\) "
                                               rf"failed on .*: TypeError: {re.escape(said)}"):
             score(evaluator, Returns(value), cell, ctx)
+
+
+def test_an_origin_that_would_overwrite_the_record_s_own_keys_is_refused():
+    """A proposer's origin() with a key such as "value" overwrote the query's score in history.jsonl,
+    which show and a resume read back."""
+    from automl_nas.api import Proposer
+    from automl_nas.study.blackbox import ContractBreach, run_blackbox
+    from automl_nas_space_nb201.space import Nb201Space
+
+    space = Nb201Space()
+
+    class Overwrites(Proposer):
+        name = "overwrites"
+
+        def setup(self, space, seed):
+            pass
+
+        def ask(self):
+            return space.from_ops((1,) * 6)
+
+        def tell(self, genotype, value):
+            pass
+
+        def origin(self, genotype):
+            return {"value": 0.0, "parent": "x"}
+
+    class One:
+        name, metrics, higher_is_better = "one", ("score",), True
+
+        def evaluate(self, genotype, ctx):
+            return {"score": 1.0}
+
+    with pytest.raises(ContractBreach, match=r"origin\(\) returned the key\(s\) 'value', which the query's record uses"):
+        run_blackbox(space, Overwrites(), One(), None, budget_queries=1)

@@ -140,6 +140,7 @@ class Search:
         for rank, other in enumerate(recipes[1:], start=1):
             differ = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
             if differ:
+                leave()  # every rank found the same difference: they part together (one aborted otherwise)
                 shown = "; ".join(f"{k} = {first.get(k)!r} on rank 0, {other.get(k)!r} on rank {rank}" for k in differ[:3])
                 more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
                 raise RecipeError(f"{self.plan.source}: the {self.world.size} processes of this run were given different "

@@ -214,6 +214,10 @@ class _Loop:
         if asked is not None:  # told out of ask order (parallel evaluations): what a resume replays
             entry.update(asked=asked, asks=asks)
         if origin:  # e.g. the network-morphism parent and edits
+            taken = sorted(set(origin) & set(entry))
+            if taken:  # the record's own keys, which show and a resume read back
+                raise ContractBreach("proposer", f"origin() returned the key(s) {', '.join(map(repr, taken))}, which "
+                                                 f"the query's record uses", hint="name origin()'s keys otherwise")
             entry.update(origin)
         self.history.append(entry)
         if self.on_query is not None:

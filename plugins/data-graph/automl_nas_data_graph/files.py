@@ -39,8 +39,11 @@ class GraphFile(DatasetProvider):
         n = len(y)
         if all(m is not None for m in masks):
             masks = [torch.as_tensor(np.asarray(m)).view(-1) for m in masks]
-            wrong = [f"{name} has {len(m)} entries" for name, m in zip(("train_mask", "val_mask", "test_mask"), masks)
-                     if len(m) != n]
+            names = ("train_mask", "val_mask", "test_mask")
+            wrong = [f"{name} has {len(m)} entries" for name, m in zip(names, masks) if len(m) != n]
+            wrong += [f"{name} holds values other than 0 and 1 (a mask marks each node in or out)"
+                      for name, m in zip(names, masks)
+                      if m.dtype != torch.bool and not bool(((m == 0) | (m == 1)).all())]
             if wrong:  # a mask of another graph: its node ids would index past this one's
                 raise DataError(f"graph-file: {path}: {'; '.join(wrong)} for {n} nodes (one boolean per node)",
                                 hint=_FIX)
@@ -48,7 +51,7 @@ class GraphFile(DatasetProvider):
         else:
             cfg = self.config
             splits = random_split(n, cfg.train_nodes, cfg.valid_nodes, cfg.seed)
-        return make_graphset(self.name, x, edge_index, y, splits, source=str(path), where=str(path), fix=_FIX)
+        return make_graphset(self.name, x, edge_index, y, splits, source=str(path), where=f"graph-file: {path}", fix=_FIX)
 
     def _npz(self, path: Path):
         try:

@@ -246,9 +246,13 @@ def test_masks_of_another_graph_or_overlapping_splits_are_data_errors(tmp_path):
     np.savez(tmp_path / "shared.npz", **arrays, **shared)
     with pytest.raises(DataError, match=r"the splits share nodes \(5 in both train and valid\); they must be disjoint"):
         GraphFile(GraphFileConfig(path=str(tmp_path / "shared.npz"))).load()
+    halves = {"train_mask": (idx < 10) * 0.5, "val_mask": (idx >= 10) & (idx < 20), "test_mask": idx >= 20}
+    np.savez(tmp_path / "halves.npz", **arrays, **halves)  # 0.5 counted as in
+    with pytest.raises(DataError, match=r"graph-file: .*halves\.npz: train_mask holds values other than 0 and 1"):
+        GraphFile(GraphFileConfig(path=str(tmp_path / "halves.npz"))).load()
     leak = {"train_mask": idx < 10, "val_mask": (idx >= 10) & (idx < 20), "test_mask": idx >= 5}
     np.savez(tmp_path / "leak.npz", **arrays, **leak)
-    with pytest.raises(DataError, match=r"the splits share nodes \(5 in both train and test, 10 in both valid "
+    with pytest.raises(DataError, match=r"graph-file: .*leak\.npz: the splits share nodes \(5 in both train and test, 10 in both valid "
                                         r"and test\)"):
         GraphFile(GraphFileConfig(path=str(tmp_path / "leak.npz"))).load()
 

@@ -29,7 +29,7 @@ from automl_nas.benchstore import data_dir
 from automl_nas.datafetch import exclusive, fetch_atomically
 from automl_nas.errors import DataError
 from automl_nas_data_vision.config import CifarConfig
-from automl_nas_data_vision.safe_pickle import batch_pixels, load_batch
+from automl_nas_data_vision.safe_pickle import batch_labels, batch_pixels, load_batch
 from automl_nas_data_vision.splits import halves
 
 __all__ = ["Cifar10", "Cifar100"]
@@ -106,7 +106,7 @@ class _Cifar(DatasetProvider):
             if "data" not in batch or self.label_key not in batch:
                 raise DataError(f"{path}: batch lacks the keys 'data' and {self.label_key!r}", hint=fix)
             data = batch_pixels(batch["data"], path, fix=fix)
-            labels = np.asarray(batch[self.label_key], dtype=np.int64)
+            labels = batch_labels(batch[self.label_key], path, fix=fix)
             if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
                 raise DataError(f"{path}: expected data of shape (N, 3072) and N labels, got "
                                 f"{data.shape} and {labels.shape}", hint=fix)

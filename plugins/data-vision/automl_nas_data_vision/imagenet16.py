@@ -21,7 +21,7 @@ from automl_nas.api import DatasetProvider, ImageSet
 from automl_nas.benchstore import data_dir
 from automl_nas.errors import DataError
 from automl_nas_data_vision.config import ImageNet16Config
-from automl_nas_data_vision.safe_pickle import batch_pixels, load_batch
+from automl_nas_data_vision.safe_pickle import batch_labels, batch_pixels, load_batch
 from automl_nas_data_vision.splits import halves
 
 __all__ = ["ImageNet16"]
@@ -65,7 +65,7 @@ class ImageNet16(DatasetProvider):
             if "data" not in batch or "labels" not in batch:
                 raise DataError(f"{path}: batch lacks the keys 'data' and 'labels'", hint=fix)
             data = batch_pixels(batch["data"], path, fix=fix)
-            labels = np.asarray(batch["labels"], dtype=np.int64)
+            labels = batch_labels(batch["labels"], path, fix=fix)
             if data.ndim != 2 or data.shape[1] != 3 * 16 * 16 or len(labels) != len(data):
                 raise DataError(f"{path}: expected data of shape (N, 768) and N labels, got "
                                 f"{data.shape} and {labels.shape}", hint=fix)

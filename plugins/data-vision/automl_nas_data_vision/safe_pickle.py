@@ -45,3 +45,14 @@ def batch_pixels(raw: object, path: Path, *, fix: str) -> np.ndarray:
         return data.astype(np.uint8)
     shown = f", values {data.min()}..{data.max()}" if data.size and np.issubdtype(data.dtype, np.number) else ""
     raise DataError(f"{path}: data has dtype {data.dtype}{shown}, expected uint8 pixels (0..255)", hint=fix)
+
+
+def batch_labels(raw: object, path: Path, *, fix: str) -> np.ndarray:
+    """A batch's labels as int64. A cast truncated 3.7 to class 3 and met 'cat' as an internal error."""
+    labels = np.asarray(raw)
+    if np.issubdtype(labels.dtype, np.integer):
+        return labels.astype(np.int64)
+    if np.issubdtype(labels.dtype, np.floating) and bool(np.all(np.isfinite(labels))) and bool(np.all(labels == np.round(labels))):
+        return labels.astype(np.int64)  # 3.0 is class 3
+    shown = f" (e.g. {labels.reshape(-1)[0].item()!r})" if labels.size else ""
+    raise DataError(f"{path}: labels have dtype {labels.dtype}{shown}, expected integer class indices", hint=fix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,17 @@ def test_pixels_that_are_not_bytes_and_labels_out_of_range_are_named_by_file(cif
     _dump(root / "val_data", {"data": np.random.default_rng(0).random((2, 768)), "labels": [1, 2]})
     with pytest.raises(DataError, match=r"val_data: data has dtype float64, values .*, expected uint8 pixels"):
         ImageNet16(ImageNet16Config(root=str(root))).load()
+
+
+def test_labels_that_are_not_class_indices_are_refused_by_file(cifar10_root):
+    """3.7 was truncated to class 3; 'cat' was an internal error."""
+    batches = cifar10_root / "cifar-10-batches-py"
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+    for labels, said in (([3.7, 1.0, 2.0, 0.0], "labels have dtype float64 (e.g. 3.7)"),
+                         (["cat", "dog", "cat", "dog"], "labels have dtype <U3 (e.g. 'cat')")):
+        _dump(batches / "data_batch_4", {"data": pixels, "labels": labels})
+        with pytest.raises(DataError, match=rf"data_batch_4: {re.escape(said)}, expected integer class indices"):
+            Cifar10(CifarConfig(root=str(cifar10_root))).load()
+    _dump(batches / "data_batch_4", {"data": pixels, "labels": [3.0, 1.0, 2.0, 0.0]})
+    assert Cifar10(CifarConfig(root=str(cifar10_root))).load().train_y[12:16].tolist() == [3, 1, 2, 0]

@@ -39,9 +39,11 @@ class NbgConfig:
 
         table = self.table_file()
         if not table.is_file():
-            where = "`path` to a folder of <dataset>.bench files" if self.path else "`path` to a folder of intact copies"
-            raise DataError(f"{component}: NAS-Bench-Graph table {self.dataset!r}: {missing_file(table)}",
-                            hint=f"reinstall nas-bench-graph==1.4.0 (its light/<dataset>.bench files) or set {where}")
+            fix = (f"point `path` at the folder that holds {self.dataset}.bench (nas-bench-graph's light/ folder), or "
+                   f"remove `path` for the installed package's tables" if self.path else
+                   "reinstall nas-bench-graph==1.4.0 (its light/<dataset>.bench files) or set `path` to a folder of "
+                   "intact copies")
+            raise DataError(f"{component}: NAS-Bench-Graph table {self.dataset!r}: {missing_file(table)}", hint=fix)
 
     def check_space(self, space: str, options: Any) -> None:
         """The ogbn-proteins table covers five of the nine ops: a search over all nine would end
