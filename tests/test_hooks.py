@@ -156,3 +156,71 @@ def test_hook_automl_trial_end(tmp_path, monkeypatch, make_toy_recipe):
     assert out["status"] == "finished"
     assert [t.seed for t, _ in seen] == [0, 1] and all(isinstance(t, TrialSpec) for t, _ in seen)
     assert all(r["status"] == "finished" and r["seed"] == t.seed and r["attempts"] == 1 for t, r in seen)
+
+
+BREACHES = '''
+import torch
+from automl_nas import Component, hookimpl
+from automl_nas.api import EdgeWeights, Objective
+from automl_nas_toy.space import SoftmaxSampler
+
+
+class Narrow(SoftmaxSampler):
+    name = "narrow"
+
+    def sample(self, params, *, phase):
+        return {g: EdgeWeights(weights=torch.softmax(p[:, :1], -1)) for g, p in params.items()}
+
+
+class Bare(SoftmaxSampler):
+    name = "bare"
+
+    def sample(self, params, *, phase):
+        return {g: torch.softmax(p, -1) for g, p in params.items()}
+
+
+class FloatPenalty(Objective):
+    name = "float-penalty"
+    phases = frozenset({"arch"})
+
+    def __init__(self, config=None):
+        pass
+
+    def __call__(self, ctx):
+        return 0.1
+
+
+@hookimpl
+def automl_register_samplers():
+    return [Component(kind="sampler", name=n, impl=f"breach_plugin:{c}") for n, c in (("narrow", "Narrow"), ("bare", "Bare"))]
+
+
+@hookimpl
+def automl_register_objectives():
+    return [Component(kind="objective", name="float-penalty", impl="breach_plugin:FloatPenalty")]
+'''
+
+
+@pytest.mark.parametrize("override, said", [
+    ('search.sampler={name="narrow"}', r"sampler 'narrow' from plugin 'breaches' \(.*\): sample\(\)\['cell'\]\.weights "
+                                       r"has shape \(\d+, 1\), the group is \(\d+, \d+\) \(edges, ops\)"),
+    ('search.sampler={name="bare"}', r"sampler 'bare' from plugin 'breaches' \(.*\): sample\(\)\['cell'\] is Tensor, "
+                                     r"not EdgeWeights"),
+    ('search.objectives=[{name="cross_entropy"}, {name="float-penalty"}]',
+     r"objective 'float-penalty' from plugin 'breaches' \(.*\): returned float, not a 0-dim tensor"),
+])
+def test_a_sampler_s_or_objective_s_wrong_return_is_named_at_the_first_step(tmp_path, monkeypatch, override, said):
+    """A sampler's wrong sample was blamed on the space that used it (first-party nb201 included);
+    an objective's float added no gradient without a word."""
+    from automl_nas.errors import PluginError
+    from automl_nas.testing import run_recipe
+    from tests.conftest import toy_recipe_text
+
+    (tmp_path / "breach_plugin.py").write_text(BREACHES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import breach_plugin
+
+    with pytest.raises(PluginError, match=said) as err:
+        run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(breach_plugin, "breaches")],
+                   overrides=[override])
+    assert err.value.exit_code == 3 and "automl_nas.api." in err.value.hint

@@ -63,6 +63,7 @@ class Search:
         self.earlier_wall_time = 0.0
         recipe = plan.recipe
         self.plan, self.recipe, self.registry, self.device = plan, recipe, registry, device
+        self._first_sample_checked, self._objectives_checked = False, set()  # plugin returns, checked once
         self.world = World.current()  # data parallelism across processes (issue 15); size 1 otherwise
         if self.world.size > 1:  # before the data is loaded and anything is built
             self._check_ranks_run_one_recipe()
@@ -245,6 +246,8 @@ class Search:
         run = self.run
         params = run.params if arch_grad else {k: v.detach() for k, v in run.params.items()}
         sample = self.sampler.sample(params, phase="weights" if phase == "single" else phase)
+        if not self._first_sample_checked:  # once: a wrong sample surfaced as the space's error, far away
+            self._check_sample(sample)
         if self.compiled and _picks_ops(sample):
             self._run_eager()
         if self.recipe.run.channels_last:
@@ -258,15 +261,57 @@ class Search:
         ctx = LossContext(phase=phase, logits=logits, targets=y, params=run.params, sample=sample,
                           sampler=self.sampler, costs=self.costs, aux_logits=aux)
         total = None
-        for objective, weight in self.objectives:
+        for index, (objective, weight) in enumerate(self.objectives):
             if phase in objective.phases:
-                term = weight * objective(ctx)
+                value = objective(ctx)
+                if index not in self._objectives_checked:  # once each: a float added no gradient, silently
+                    self._check_term(index, value)
+                term = weight * value
                 total = term if total is None else total + term
         if phase in ("arch", "single"):
             reg = self.sampler.regularizer(run.params)
             if reg is not None:
                 total = total + reg
         return total, logits, sample
+
+    def _check_sample(self, sample: Any) -> None:
+        """The sampler's first sample has the space's groups, each an :class:`EdgeWeights` of
+        ``(edges, ops)`` weights (shapes are host metadata: no device read)."""
+        from automl_nas.api import EdgeWeights
+
+        groups = {g.name: (len(g.edges), len(g.ops)) for g in self.space.groups()}
+        if not isinstance(sample, dict):
+            problem = f"sample() returned {type(sample).__name__}, not {{group: EdgeWeights}}"
+        elif set(sample) != set(groups):
+            problem = f"sample() returned the groups {sorted(sample)}, the space has {sorted(groups)}"
+        else:
+            problem = next((f"sample()[{name!r}] is {type(w).__name__}, not EdgeWeights" for name, w in sample.items()
+                            if not isinstance(w, EdgeWeights)), None)
+            problem = problem or next(
+                (f"sample()[{name!r}].weights has shape {tuple(getattr(w.weights, 'shape', ()))}, the group is "
+                 f"{groups[name]} (edges, ops)" for name, w in sample.items()
+                 if tuple(getattr(w.weights, "shape", ())) != groups[name]), None)
+        if problem:
+            self._contract_breach(self.plan.sampler, problem, "a sampler returns one EdgeWeights of (edges, ops) weights "
+                                                             "per group of space.groups() (automl_nas.api.Sampler.sample)")
+        self._first_sample_checked = True
+
+    def _check_term(self, index: int, value: Any) -> None:
+        """An objective's first value is a 0-dim tensor (a float added no gradient; a vector was an
+        internal error at backward)."""
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            shown = type(value).__name__ if not isinstance(value, torch.Tensor) else f"a tensor of shape {tuple(value.shape)}"
+            self._contract_breach(self.plan.objectives[index], f"returned {shown}, not a 0-dim tensor",
+                                  "an objective returns a scalar tensor that carries its gradient "
+                                  "(automl_nas.api.Objective.__call__)")
+        self._objectives_checked.add(index)
+
+    def _contract_breach(self, resolved: Any, problem: str, hint: str) -> None:
+        from automl_nas.errors import PluginError
+
+        component = resolved.component
+        raise PluginError(f"{component.kind} {component.name!r} from plugin {component.plugin!r} ({component.dist}): "
+                          f"{problem}", plugin=component.plugin, dist=component.dist, hint=hint)
 
     def autocast(self):
         """bf16 autocast of a forward pass when ``run.bf16`` is set, else a no-op context."""
