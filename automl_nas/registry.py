@@ -137,9 +137,18 @@ class Registry:
                               f"plugin {name!r} ({self.disabled[name]}) is disabled by AUTOML_NAS_DISABLE_PLUGINS",
                               plugin=name, dist=self.disabled[name],
                               hint=f"remove {name!r} from AUTOML_NAS_DISABLE_PLUGINS, or choose another {kind.replace('_', ' ')}")
+        label = kind.replace("_", " ")
+        refused = next((e for e in self.errors if f"{label} {name!r}" in e.message or f"{kind} {name!r}" in e.message), None)
+        if refused is not None:  # its plugin offered it and the host refused it (a config that is not attrs, ...)
+            raise PluginError(f"{where + ': ' if where else ''}{label} {name!r} is not available: {refused.message}",
+                              plugin=refused.plugin, dist=refused.dist, hint=refused.hint)
         message = unknown_name_message(kind, name, self.names(kind), where)
         if self.disabled:
             message += f"; disabled by AUTOML_NAS_DISABLE_PLUGINS: {', '.join(sorted(self.disabled))}"
+        failed = sorted({e.plugin for e in self.errors if e.plugin and "provided twice" not in e.message})
+        if failed:  # the name may be one of theirs: their load errors were printed above
+            message += (f"; {len(failed)} plugin(s) failed to load ({', '.join(map(repr, failed))}), and the name may "
+                        f"be one of theirs (their errors are printed above; `automl plugins` lists them)")
         raise RecipeError(message)
 
     def create(self, kind: str, name: str, config: Any = None, **context: Any) -> Any:

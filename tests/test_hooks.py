@@ -224,3 +224,36 @@ def test_a_sampler_s_or_objective_s_wrong_return_is_named_at_the_first_step(tmp_
         run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(breach_plugin, "breaches")],
                    overrides=[override])
     assert err.value.exit_code == 3 and "automl_nas.api." in err.value.hint
+
+
+def test_a_component_its_plugin_offered_but_the_host_refused_is_named_with_the_reason(tmp_path, monkeypatch):
+    """A recipe naming it got "unknown sampler" (exit 2) after a warning, though the host knew
+    which component it had refused and why; other unknown names say that plugins failed to load."""
+    from automl_nas.errors import PluginError, RecipeError
+    from automl_nas.testing import run_recipe
+    from tests.conftest import toy_recipe_text
+
+    (tmp_path / "plain_config_plugin.py").write_text('''
+from automl_nas import Component, hookimpl
+
+
+class Options:  # not attrs
+    pass
+
+
+@hookimpl
+def automl_register_samplers():
+    return [Component(kind="sampler", name="plainly", impl="automl_nas_toy.space:SoftmaxSampler", config=Options)]
+''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import plain_config_plugin
+
+    with pytest.raises(PluginError, match=r"search.sampler.name: sampler 'plainly' is not available: plugin 'plain' "
+                                          r"\(.*\): sampler 'plainly' has config=.*not an attrs class") as err:
+        run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(plain_config_plugin, "plain")],
+                   overrides=['search.sampler={name="plainly"}'])
+    assert err.value.exit_code == 3 and "@attrs.frozen" in err.value.hint
+    with pytest.raises(RecipeError, match=r"unknown sampler 'nowhere'.*; 1 plugin\(s\) failed to load \('plain'\), and "
+                                          r"the name may be one of theirs"):
+        run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(plain_config_plugin, "plain")],
+                   overrides=['search.sampler={name="nowhere"}'])
