@@ -179,6 +179,13 @@ class Bare(SoftmaxSampler):
         return {g: torch.softmax(p, -1) for g, p in params.items()}
 
 
+class Broken(SoftmaxSampler):
+    name = "broken"
+
+    def sample(self, params, *, phase):
+        raise RuntimeError("broken at the first step")
+
+
 class FloatPenalty(Objective):
     name = "float-penalty"
     phases = frozenset({"arch"})
@@ -192,7 +199,8 @@ class FloatPenalty(Objective):
 
 @hookimpl
 def automl_register_samplers():
-    return [Component(kind="sampler", name=n, impl=f"breach_plugin:{c}") for n, c in (("narrow", "Narrow"), ("bare", "Bare"))]
+    return [Component(kind="sampler", name=n, impl=f"breach_plugin:{c}")
+            for n, c in (("narrow", "Narrow"), ("bare", "Bare"), ("broken", "Broken"))]
 
 
 @hookimpl
@@ -257,3 +265,20 @@ def automl_register_samplers():
                                           r"the name may be one of theirs"):
         run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(plain_config_plugin, "plain")],
                    overrides=['search.sampler={name="nowhere"}'])
+
+
+def test_a_plugin_failing_before_any_checkpoint_is_not_offered_a_resume(tmp_path, monkeypatch):
+    """The hint promised `automl run --resume`, which then found no checkpoint (exit 5)."""
+    from automl_nas.errors import PluginError
+    from automl_nas.testing import run_recipe
+    from tests.conftest import toy_recipe_text
+
+    (tmp_path / "breach_plugin.py").write_text(BREACHES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import breach_plugin
+
+    with pytest.raises(PluginError, match=r"sampler 'broken' from plugin 'breaches' .* failed in epoch 1") as err:
+        run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(breach_plugin, "breaches")],
+                   overrides=['search.sampler={name="broken"}'])
+    assert "run the recipe again into a new --run-dir (no checkpoint was written yet" in err.value.hint
+    assert "--resume" not in err.value.hint

@@ -689,11 +689,13 @@ def _unexpected(search: Search, exc: Exception) -> AutomlError | None:
         return None
     done = len(search.history)
     where = f"in epoch {done + 1}" if done < search.recipe.search.epochs else "after the search"
+    saved = (search.run.run_dir.path / "checkpoints" / "last.pt").is_file()
+    then = (f"`{resume_command(search.run.run_dir.path)}` continues from its checkpoint" if saved
+            else "run the recipe again into a new --run-dir (no checkpoint was written yet, so there is nothing to resume)")
     return plugin_failure(exc, subject=f"{component.kind.replace('_', ' ')} {component.name!r}",
                           plugin=component.plugin, dist=component.dist, action=f"failed {where}",
                           hint=f"the run is kept with its {done} finished epoch(s); fix or update the plugin "
-                               f"(AUTOML_NAS_DEBUG=1 shows the traceback), then "
-                               f"`{resume_command(search.run.run_dir.path)}` continues from its checkpoint")
+                               f"(AUTOML_NAS_DEBUG=1 shows the traceback), then {then}")
 
 
 def _finish(search: Search, base: RunResult, last: dict) -> RunResult:
