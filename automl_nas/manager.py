@@ -131,8 +131,9 @@ def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:
                 f"by {pm.dist_of(ep.name)}",
                 plugin=ep.name,
                 dist=label,
-                hint=f"rename the entry point in {label}'s [project.entry-points.automl_nas] (it names the plugin, "
-                     f"so it must be unique), or uninstall one of the two",
+                hint=f"uninstall one of the two, or rename the entry point in the [project.entry-points.automl_nas] "
+                     f"of the one you maintain ({label} or {pm.dist_of(ep.name)}; it names the plugin, so it must be "
+                     f"unique); which one loads depends on the order Python finds them",
             )
         )
         return

@@ -138,17 +138,12 @@ def test_one_epoch_run_reports_validation_accuracies_when_the_table_has_them(emp
                                  "ImageNet16-120_valid": i % 97 + 6}
 
 
-def test_validate_warns_of_a_device_this_machine_lacks_and_stays_torch_free_otherwise(tmp_path):
+def test_validate_warns_of_a_device_this_machine_lacks():
     """validate said ok and `run` refused `run.device = "cuda:99"`; a recipe may be meant for
-    another machine, so it is a warning, and torch is imported only for a device named outright."""
+    another machine, so it is a warning (torch is imported only for a device named outright; that
+    validate stays free of it otherwise is checked above)."""
     recipe = REPO / "recipes" / "snas.toml"
-    proc = subprocess.run([sys.executable, "-m", "automl_nas.cli", "validate", str(recipe), "-p", "quick", "--set",
-                           'run.device="cuda:99"'], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert proc.returncode == 0 and ": ok (" in proc.stdout, proc.stderr
-    assert "automl: warning: run.device = 'cuda:99' but" in proc.stderr
-    assert "`automl run` on this machine would refuse it (use --set run.device=" in proc.stderr
-    probe = ("import sys; from click.testing import CliRunner; from automl_nas.cli import main; "
-             f"r = CliRunner().invoke(main, ['validate', {str(recipe)!r}, '-p', 'quick']); "
-             "print(r.exit_code, 'torch' in sys.modules)")
-    plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert plain.stdout.split() == ["0", "False"], plain.stderr
+    result = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick", "--set", 'run.device="cuda:99"'])
+    assert result.exit_code == 0 and ": ok (" in result.stdout, result.output
+    assert "automl: warning: run.device = 'cuda:99' but" in result.stderr
+    assert "`automl run` on this machine would refuse it (use --set run.device=" in result.stderr

@@ -164,3 +164,18 @@ def test_a_killed_torchrun_search_is_shown_with_the_torchrun_line_that_resumes_i
     rank1 = tmp_path / "D-rank1"  # a rank's own directory names the same line, over rank 0's directory
     shutil.copytree(killed, rank1)
     assert f"run --resume {killed}` continues it" in _show(rank1)
+
+
+def test_a_run_s_costs_are_one_line_apart_from_an_evaluator_s_metrics_of_the_same_name(batch, tmp_path):
+    """An evaluator's `params` and the space's count of the found network were two rows both named
+    params (2388 and 2,388)."""
+    import shutil
+
+    run = tmp_path / "r"
+    shutil.copytree(batch / "seed-0", run)
+    result = json.loads((run / "result.json").read_text())
+    result.update(metrics={"test_acc": 95.0, "params": 2388.0}, costs={"params": 2388.0, "flops": 123456.0})
+    (run / "result.json").write_text(json.dumps(result))
+    lines = _show(run).splitlines()
+    assert [line.split()[0] for line in lines].count("params") == 1
+    assert "  costs       params 2,388, flops 123,456" in lines

@@ -111,7 +111,8 @@ def _result_lines(result: RunResult) -> list[str]:
     if result.search_time_s is not None:
         lines.append(f"  search time {result.search_time_s:.1f} s")
     lines += [f"  {k:<11} {v:.4g}" for k, v in (result.metrics or {}).items()]
-    lines += [f"  {k:<11} {v:,.0f}" for k, v in (result.costs or {}).items()]
+    if result.costs:  # the space's count of the found network, beside an evaluator's metric of the same name
+        lines.append("  costs       " + ", ".join(f"{k} {v:,.0f}" for k, v in result.costs.items()))
     exp = result.expected
     if exp:
         verdict = "n/a (metric not reported)" if exp.inside is None else ("INSIDE" if exp.inside else "OUTSIDE")

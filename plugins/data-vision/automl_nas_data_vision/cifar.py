@@ -94,8 +94,9 @@ class _Cifar(DatasetProvider):
                     fetch_atomically(self.directory, fetch)
         except Exception as exc:  # no network, disk full, bad checksum
             raise DataError(f"{self.name}: download into {self.root} failed ({type(exc).__name__}: {exc})",
-                            hint=f"download the python version by hand and unpack it so that "
-                                 f"{self.directory} exists, then set `root = ...`") from exc
+                            hint=f"download the python version by hand (https://www.cs.toronto.edu/~kriz/cifar.html) "
+                                 f"and unpack it so that {self.directory} exists, or set `root = ...` to a folder "
+                                 f"that already holds {self.folder}/") from exc
 
     def _read(self, files: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
