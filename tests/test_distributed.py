@@ -50,7 +50,8 @@ DARTS_TINY = ["space.channels=4", "space.layers=3"]
 # (recipe, epoch, overrides, global batch of the image set): every kind of batch-norm call of the
 # shipped supernets; the shipped recipes take 2 iterations (the toy ones K).
 CASES = {
-    "toy-no-bn": ("toy-no-bn", 0, [], None),  # no batch statistics at all
+    # (the worker's ``toy-no-bn``, the toy space without batch norm, is the gradient all-reduce alone:
+    # ``toy`` checks it together with the global batch statistics, so it is not run twice here)
     "toy": ("toy", 0, [], None),  # nn.BatchNorm2d modules
     # the fused NB201 cells with DrNAS' partial channels (the folded batch-norm kernel), in stage 2
     "drnas-progressive": ("drnas-progressive.toml", 2, [*NB201_TINY, "search.sampler.stage_epochs=[2, 2]",
