@@ -57,7 +57,9 @@ def _latency_table(instance: "SnasResourceConfig", attribute: attrs.Attribute, v
             read_latency_table(value)
         except ValueError as exc:
             raise ValueError(f"latency_table: {exc}; measure it with `automl profile-ops SPACE "
-                             f"[--set space.KEY=VALUE ...] --out {value}` for the run's space") from None
+                             f"[--set space.KEY=VALUE ...] --out {value}` for the run's space, or with the command "
+                             f"its plugin documents for a space whose ops profile-ops cannot time (gnn: "
+                             f"python -m automl_nas_eval_nasbench_graph.latency)") from None
     if uses and instance.combine == "linear" and len(instance.costs) > 1:
         raise ValueError("combine: SNAS' linear form 0.43 (2P + F/4000 + M/100) has no latency coefficient; use latency alone "
                          "(costs = \"latency\") or combine = \"log\"")
