@@ -145,7 +145,9 @@ class Registry:
         message = unknown_name_message(kind, name, self.names(kind), where)
         if self.disabled:
             message += f"; disabled by AUTOML_NAS_DISABLE_PLUGINS: {', '.join(sorted(self.disabled))}"
-        failed = sorted({e.plugin for e in self.errors if e.plugin and "provided twice" not in e.message})
+        loaded = {c.plugin for c in self._components.values()}
+        failed = sorted({e.plugin for e in self.errors if e.plugin and e.plugin not in loaded
+                         and "provided twice" not in e.message})
         if failed:  # the name may be one of theirs: their load errors were printed above
             message += (f"; {len(failed)} plugin(s) failed to load ({', '.join(map(repr, failed))}), and the name may "
                         f"be one of theirs (their errors are printed above; `automl plugins` lists them)")

@@ -176,6 +176,18 @@ def test_a_plugin_s_wrong_return_or_bug_in_a_search_is_its_plugin_error(tmp_path
         assert isinstance(error, PluginError) and error.exit_code == 3 and said in error.message
         owner = proposer if kind == "proposer" else evaluator
         assert error.message.startswith(f"{kind} {owner.name!r} from plugin {owner.plugin!r} ({owner.dist})")
+    # A data error raised on purpose keeps its own fix (a table without the cell), not "fix the plugin"
+    from automl_nas.errors import DataError
+
+    assert _plugin_fault(DataError("nb201-table: not in partial.csv", hint="use a whole table"), plan, tmp_path) is None
+    # A breach comes back from a Ray worker whole (the default pickling lost kind and hint: "Ray lost a worker")
+    import pickle
+
+    back = pickle.loads(pickle.dumps(ContractBreach("evaluator", "evaluate() returned list", hint="return a dict")))
+    assert (back.kind, str(back), back.hint) == ("evaluator", "evaluate() returned list", "return a dict")
+    # A metric the evaluator declares and leaves out is its own breach, not the recipe's
+    with pytest.raises(ContractBreach, match=r"evaluate\(\) returned no 'score', which it declares in metrics"):
+        run_blackbox(space, Says(cell), Returns({"other": 1.0}), None, budget_queries=1)
     ctx = EvalContext(space=space)
     for value, said in [(None, "evaluate() returned NoneType, not a dict of metrics"),
                         ({"other": 1.0}, "evaluate() returned no 'score', which it declares in metrics")]:

@@ -43,9 +43,12 @@ class ContractBreach(Exception):
     """A proposer or evaluator returned what its interface does not allow (found here, not later
     as a host error): ``automl search`` names the component's plugin (exit 3)."""
 
-    def __init__(self, kind: str, message: str, *, hint: str) -> None:
+    def __init__(self, kind: str, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.kind, self.hint = kind, hint
+
+    def __reduce__(self):  # back from a Ray worker whole (the default rebuilds it from the message alone)
+        return type(self), (self.kind, str(self), self.hint)
 
 
 def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
@@ -55,6 +58,11 @@ def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> d
         raise ContractBreach("evaluator", f"evaluate() returned {type(metrics).__name__}, not a dict of metrics",
                              hint="an evaluator's evaluate() returns {metric name: number}")
     missing = [n for n in names if n not in metrics]
+    declared = [n for n in missing if n in tuple(getattr(evaluator, "metrics", ()))]
+    if declared:  # it declares them: its own contract, not the recipe's choice
+        raise ContractBreach("evaluator", f"evaluate() returned no {', '.join(map(repr, declared))}, which it declares "
+                                          f"in metrics (it returned {', '.join(map(repr, sorted(metrics))) or 'nothing'})",
+                             hint="an evaluator returns every metric it declares")
     if missing:
         raise RecipeError(f"blackbox: evaluator {evaluator.name!r} returned no {missing} (it returns {sorted(metrics)})",
                           hint="set the evaluator's `metrics` to include blackbox.metric, .report and .cost")
@@ -286,6 +294,12 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
             except ray.exceptions.RayTaskError as exc:
                 if isinstance(exc.cause, (AutomlError, ContractBreach)):  # its own message, not Ray's traceback of it
                     raise exc.cause from None
+                if isinstance(exc.cause, Exception):  # raised under _score: the evaluator's (the host adds no code there)
+                    from automl_nas.errors import one_line
+
+                    raise ContractBreach("evaluator", f"failed on {genotype.text}: {one_line(exc.cause)}",
+                                         hint="fix or update the plugin (the traceback is the Ray worker's: "
+                                              "AUTOML_NAS_DEBUG=1 shows it)") from exc
                 raise
             proposer.tell(genotype, loop.sign * values[loop.metric])
             loop.record(genotype, values, asked=index, asks=loop.asks, origin=proposer.origin(genotype))
@@ -326,6 +340,8 @@ def _plugin_fault(exc: Exception, plan: "BlackboxPlan", run_dir: Path) -> Automl
     from automl_nas.engine.blame import blamed_component
     from automl_nas.errors import plugin_failure
 
+    if isinstance(exc, AutomlError):  # raised on purpose, with its own fix (a table without the cell)
+        return None
     if isinstance(exc, ContractBreach):
         component = next((c for c in plan.components if c.kind == exc.kind), None)
     else:
@@ -334,11 +350,10 @@ def _plugin_fault(exc: Exception, plan: "BlackboxPlan", run_dir: Path) -> Automl
         return None
     if isinstance(exc, ContractBreach):
         return PluginError(f"{exc.kind} {component.name!r} from plugin {component.plugin!r} ({component.dist}): {exc}",
-                           plugin=component.plugin, dist=component.dist, hint=exc.hint)
+                           plugin=component.plugin, dist=component.dist, hint=f"{exc.hint}; {_KEPT}")
     return plugin_failure(exc, subject=f"{component.kind.replace('_', ' ')} {component.name!r}", plugin=component.plugin,
                           dist=component.dist, action="failed during the search",
-                          hint=f"the search stopped after {_kept_queries(run_dir)}; fix or update the plugin "
-                               f"(AUTOML_NAS_DEBUG=1 shows the traceback), then `automl search --resume {run_dir}`")
+                          hint=f"fix or update the plugin (AUTOML_NAS_DEBUG=1 shows the traceback); {_KEPT}")
 
 
 def _finished_result(run_dir: Path) -> dict | None:
@@ -551,7 +566,7 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
                 exc.hint = exc.hint.replace(_KEPT, f"the finished queries are kept, and `automl search --resume "
                                                    f"{rd.path}` continues from them" if (rd.path / "recipe.toml").exists()
                                             else "no query had finished, so the search kept no directory: run it again "
-                                                 "once the table has the value")
+                                                 "once that is mended")
             raise
 
 

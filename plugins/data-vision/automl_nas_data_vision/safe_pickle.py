@@ -54,5 +54,8 @@ def batch_labels(raw: object, path: Path, *, fix: str) -> np.ndarray:
         return labels.astype(np.int64)
     if np.issubdtype(labels.dtype, np.floating) and bool(np.all(np.isfinite(labels))) and bool(np.all(labels == np.round(labels))):
         return labels.astype(np.int64)  # 3.0 is class 3
-    shown = f" (e.g. {labels.reshape(-1)[0].item()!r})" if labels.size else ""
+    flat = labels.reshape(-1)
+    if np.issubdtype(labels.dtype, np.floating):  # the first that is not a whole number, not the first label
+        flat = flat[~(np.isfinite(flat) & (flat == np.round(flat)))]
+    shown = f" (e.g. {flat[0].item()!r})" if flat.size else ""
     raise DataError(f"{path}: labels have dtype {labels.dtype}{shown}, expected integer class indices", hint=fix)

@@ -174,7 +174,7 @@ def test_labels_that_are_not_class_indices_are_refused_by_file(cifar10_root):
     batches = cifar10_root / "cifar-10-batches-py"
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
-    for labels, said in (([3.7, 1.0, 2.0, 0.0], "labels have dtype float64 (e.g. 3.7)"),
+    for labels, said in (([2.0, 3.7, 1.0, 0.0], "labels have dtype float64 (e.g. 3.7)"),
                          (["cat", "dog", "cat", "dog"], "labels have dtype <U3 (e.g. 'cat')")):
         _dump(batches / "data_batch_4", {"data": pixels, "labels": labels})
         with pytest.raises(DataError, match=rf"data_batch_4: {re.escape(said)}, expected integer class indices"):
