@@ -43,11 +43,13 @@ class Session:
         """Plugins that failed to load or register (reported, never fatal unless strict)."""
         return list(self.registry.errors)
 
-    def plan(self, path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Plan:
-        """Read, override, structure and resolve a recipe file (no torch imported)."""
+    def plan(self, path: str | Path, *, profile: str | None = None, overrides: Iterable[str] = (),
+             resuming: bool = False) -> Plan:
+        """Read, override, structure and resolve a recipe file (no torch imported). ``resuming``:
+        the recipe of a run being resumed, which checks added after it started must not strand."""
         from automl_nas.recipe import plan_recipe
 
-        return plan_recipe(path, self.registry, profile=profile, overrides=overrides)
+        return plan_recipe(path, self.registry, profile=profile, overrides=overrides, resuming=resuming)
 
     def execute(self, plan: Plan, *, run_dir: str | Path | None = None, quiet: bool = False,
                 resume: bool = False) -> dict[str, Any]:
@@ -127,7 +129,7 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
     from automl_nas.preflight import preflight
 
     session = session or open_session(extra_plugins)
-    plan = session.plan(rd.recipe_file)
+    plan = session.plan(rd.recipe_file, resuming=True)
     previous = rd.read_result()
     if previous is not None and previous.status == "finished":
         if not quiet:

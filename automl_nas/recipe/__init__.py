@@ -57,10 +57,11 @@ def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iter
     return structure(raw, Recipe, source=str(path))
 
 
-def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overrides: Iterable[str] = ()) -> Plan:
+def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overrides: Iterable[str] = (),
+                resuming: bool = False) -> Plan:
     try:
         recipe = load_recipe(path, profile=profile, overrides=overrides)
-        return resolve(recipe, registry, source=str(path))
+        return resolve(recipe, registry, source=str(path), resuming=resuming)
     except RecipeError as exc:
         if profile:
             _name_profile_keys(exc, path, profile, overrides)

@@ -87,7 +87,7 @@ class ResolveErrors:
             raise RecipeError("\n".join(self.messages), hint=self.HINT)
 
 
-def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
+def resolve(recipe: Recipe, registry: Registry, *, source: str, resuming: bool = False) -> Plan:
     found = ResolveErrors(registry, source)
     space = found.ref("search_space", recipe.space, "space")
     data_ref = ComponentRef(name=recipe.data.name, options=recipe.data.options)
@@ -121,6 +121,10 @@ def resolve(recipe: Recipe, registry: Registry, *, source: str) -> Plan:
                    ("evaluator", evaluator)]
     for key, resolved in space_bound:
         clash = space_clash(space, resolved)
+        if clash and resuming and key == "evaluator":
+            # an evaluator's clash costs only the final score (eval_error, `automl eval` then): a run started
+            # before this check existed is resumed, not stranded with a recipe it cannot change
+            continue
         if clash:  # a run stopped at its first stage change, after loading its data, or after its search
             found.messages.append(f"{source}: {key}: {clash}")
     if sampler is not None and isinstance(sampler.config, EpochsCheck):

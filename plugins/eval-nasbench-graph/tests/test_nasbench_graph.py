@@ -168,3 +168,20 @@ def test_a_missing_table_or_a_space_wider_than_the_table_is_refused_before_the_s
                          'evaluator.dataset="proteins"', "--set", 'space.ops="proteins"'], cwd=tmp_path, env=env,
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_run_resumed_with_the_proteins_table_on_all_nine_ops_is_not_stranded(tmp_path):
+    """The plan-time refusal is for new runs: a run recorded before it existed could not be resumed
+    (--resume refuses --set) where it had finished with an eval_error before."""
+    from pathlib import Path
+
+    from automl_nas.errors import RecipeError
+    from automl_nas.session import open_session
+
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text((Path(__file__).resolve().parents[3] / "recipes" / "gnn-darts.toml").read_text()
+                      .replace('dataset = "cora"\n\n# ---', 'dataset = "proteins"\n\n# ---', 1))
+    session = open_session()
+    with pytest.raises(RecipeError, match="the ogbn-proteins table covers only the ops"):
+        session.plan(recipe)
+    assert session.plan(recipe, resuming=True).evaluator.config.dataset == "proteins"
