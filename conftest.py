@@ -77,6 +77,21 @@ def pytest_collection_modifyitems(config, items):
     _CUDA_NOT_RUN.extend(item.nodeid for item in marked)
 
 
+def pytest_sessionfinish(session):
+    # Under pytest-xdist (README's test command) each worker collects and deselects: the controller,
+    # which prints the summary, hears of them from the workers' output.
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["cuda_not_run"] = list(_CUDA_NOT_RUN)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    for nodeid in (getattr(node, "workeroutput", None) or {}).get("cuda_not_run", []):
+        if nodeid not in _CUDA_NOT_RUN:
+            _CUDA_NOT_RUN.append(nodeid)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _CUDA_NOT_RUN:
         terminalreporter.section("cuda tests not run")
