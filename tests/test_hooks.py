@@ -282,3 +282,35 @@ def test_a_plugin_failing_before_any_checkpoint_is_not_offered_a_resume(tmp_path
                    overrides=['search.sampler={name="broken"}'])
     assert "run the recipe again into a new --run-dir (no checkpoint was written yet" in err.value.hint
     assert "--resume" not in err.value.hint
+
+
+def test_a_shared_helper_of_a_plugin_package_is_blamed_on_the_component_that_called_it(tmp_path, monkeypatch):
+    """A helper module used by one component of a package was blamed on the package's first
+    component (the sampler, for a bug under the objective)."""
+    from automl_nas.errors import PluginError
+    from automl_nas.testing import run_recipe
+    from tests.conftest import toy_recipe_text
+
+    package = tmp_path / "helperpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "util.py").write_text("def boom():\n    raise ValueError('bug in a shared helper')\n")
+    (package / "sampler.py").write_text("from automl_nas_toy.space import SoftmaxSampler\n\n\n"
+                                        "class Soft(SoftmaxSampler):\n    name = 'pkg-softmax'\n")
+    (package / "objective.py").write_text(
+        "from automl_nas.api import Objective\nfrom helperpkg import util\n\n\n"
+        "class Penalty(Objective):\n    name = 'pkg-penalty'\n    phases = frozenset({'arch'})\n\n"
+        "    def __init__(self, config=None):\n        pass\n\n    def __call__(self, ctx):\n        return util.boom()\n")
+    (package / "hooks.py").write_text(
+        "from automl_nas import Component, hookimpl\n\n\n@hookimpl\ndef automl_register_samplers():\n"
+        "    return [Component(kind='sampler', name='pkg-softmax', impl='helperpkg.sampler:Soft')]\n\n\n"
+        "@hookimpl\ndef automl_register_objectives():\n"
+        "    return [Component(kind='objective', name='pkg-penalty', impl='helperpkg.objective:Penalty')]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import helperpkg.hooks
+
+    with pytest.raises(PluginError, match=r"^objective 'pkg-penalty' from plugin 'helperpkg' .*ValueError: bug in a "
+                                          r"shared helper"):
+        run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(helperpkg.hooks, "helperpkg")],
+                   overrides=['search.sampler={name="pkg-softmax"}',
+                              'search.objectives=[{name="cross_entropy"}, {name="pkg-penalty"}]'])

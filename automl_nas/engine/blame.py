@@ -29,11 +29,20 @@ def blamed_component(exc: BaseException, components: Iterable[Component]) -> Com
         top = component.impl.partition(":")[0].split(".")[0]
         if top and top != "automl_nas":
             packages.setdefault(top, []).append(component)
-    for module in reversed(_modules(exc.__traceback__)):
+    modules = list(reversed(_modules(exc.__traceback__)))  # innermost first
+    for i, module in enumerate(modules):
         owners = packages.get(module.split(".")[0])
         if owners:
-            # several components of one package: the one whose own module raised, else the first
-            return next((c for c in owners if module == c.impl.partition(":")[0]), owners[0])
+            # several components of one package: the one whose own module raised; else the innermost
+            # of theirs that called into it (a shared helper module raised for the objective that
+            # called it, not for the package's first component), else the first
+            for caller in modules[i:]:
+                if caller.split(".")[0] != module.split(".")[0]:
+                    break
+                named = next((c for c in owners if caller == c.impl.partition(":")[0]), None)
+                if named is not None:
+                    return named
+            return owners[0]
     return None
 
 
