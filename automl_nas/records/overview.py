@@ -106,12 +106,13 @@ def _unended(rd: RunDir) -> str:
     from automl_nas.records.rundir import read_jsonl
     from automl_nas.records.trial import attempt_log_of
 
-    status = rd.unended_status()
-    if status != "running":  # its worker was killed with the driver's stop, or runs on another node
-        attempts = read_jsonl(attempt_log_of(rd.path))
-        if attempts and attempts[-1].get("status") == "interrupted":
-            return "interrupted"
-    return status
+    # The driver closed its last attempt as interrupted: no driver runs the trial now. A process
+    # still holding the lock is its Ray worker, which Ray stops a moment after the driver (a
+    # resume writes a new, running attempt before a worker takes the lock again).
+    attempts = read_jsonl(attempt_log_of(rd.path))
+    if attempts and attempts[-1].get("status") == "interrupted":
+        return "interrupted"
+    return rd.unended_status()
 
 
 def _not_started(path: Path, rows: list[TrialRow]) -> list[TrialRow]:
