@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -141,6 +141,14 @@ def plugin_failure(exc: BaseException, *, subject: str, plugin: str | None, dist
     ``"<subject> from plugin 'p' (dist) <action>: <Type>: <first line>"`` plus the fix."""
     return PluginError(f"{subject} from plugin {plugin!r} ({dist}) {action}: {one_line(exc)}",
                        plugin=plugin, dist=dist, hint=hint)
+
+
+def interface_breach(component: Any, problem: str, *, hint: str) -> PluginError:
+    """A component that returned what its interface does not allow, in :func:`plugin_failure`'s
+    shape: ``"<kind> 'name' from plugin 'p' (dist): <problem>"`` plus the fix (``component`` is
+    its :class:`~automl_nas.registry.Component`)."""
+    return PluginError(f"{component.kind.replace('_', ' ')} {component.name!r} from plugin {component.plugin!r} "
+                       f"({component.dist}): {problem}", plugin=component.plugin, dist=component.dist, hint=hint)
 
 
 @contextlib.contextmanager

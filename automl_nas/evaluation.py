@@ -5,7 +5,7 @@ an evaluator declares (black-box search, studies)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from automl_nas.errors import AutomlError, RecipeError, RunError, did_you_mean, out_of_memory_as, plugin_call
 
@@ -28,14 +28,25 @@ def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: E
                               action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
         metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
         # inside the plugin's call: a wrong return is its bug (an internal error once the host read it)
-        if not isinstance(metrics, Mapping):
-            raise TypeError(f"evaluate() returned {type(metrics).__name__}, not a dict of metrics")
+        problem = returned_metrics_problem(evaluator, metrics)
+        if problem:
+            raise TypeError(problem)
         values = {str(k): float(v) for k, v in metrics.items()}
-        missing = [m for m in getattr(evaluator, "metrics", ()) if m not in values]
-        if missing:
-            raise TypeError(f"evaluate() returned no {', '.join(map(repr, missing))}, which it declares in metrics "
-                            f"(it returned {', '.join(map(repr, sorted(values))) or 'nothing'})")
     return values
+
+
+def returned_metrics_problem(evaluator: Evaluator, metrics: Any, wanted: Iterable[str] | None = None) -> str | None:
+    """Why what ``evaluator.evaluate`` returned breaks its interface, or ``None``: not a mapping, or
+    without a metric it declares (of ``wanted``, default all it declares). ``automl run``/``eval``
+    and ``automl search`` raise it each in their own way."""
+    if not isinstance(metrics, Mapping):
+        return f"evaluate() returned {type(metrics).__name__}, not a dict of metrics"
+    declared = tuple(getattr(evaluator, "metrics", ()))
+    missing = [m for m in (declared if wanted is None else wanted) if m in declared and m not in metrics]
+    if missing:
+        return (f"evaluate() returned no {', '.join(map(repr, missing))}, which it declares in metrics "
+                f"(it returned {', '.join(map(repr, sorted(metrics))) or 'nothing'})")
+    return None
 
 
 def check_fit(component: Component, evaluator: Evaluator, space: Any, data: Any, *, where: str) -> None:

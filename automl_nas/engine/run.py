@@ -37,7 +37,7 @@ from automl_nas.engine.distributed import World, join_from_environment, leave
 from automl_nas.engine.hooks import HookRelay
 from automl_nas.engine.readout import StepReadout, StepValues
 from automl_nas.engine.second_order import unrolled_arch_grad
-from automl_nas.errors import AutomlError, RecipeError
+from automl_nas.errors import AutomlError, RecipeError, interface_breach
 from automl_nas.evaluation import check_fit, score
 from automl_nas.nn.mixed_op import set_fast_paths
 from automl_nas.readback import lag_for
@@ -128,15 +128,9 @@ class Search:
         """Every rank was given the same resolved recipe. Ranks launched with another seed ended
         with other architectures, and with another epoch count waited on each other's collectives
         until gloo's 30-minute timeout, blamed on a lost process."""
-        import tomllib
+        from automl_nas.tracking.images import flat_recipe
 
-        def flat(table: dict, prefix: str = "") -> dict[str, object]:
-            out: dict[str, object] = {}
-            for key, value in table.items():
-                out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-            return out
-
-        recipes = self.world.gather(flat(tomllib.loads(dump_recipe(self.recipe))))
+        recipes = self.world.gather(flat_recipe(self.recipe))
         first = recipes[0]
         for rank, other in enumerate(recipes[1:], start=1):
             differ = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
@@ -292,8 +286,9 @@ class Search:
                  f"{groups[name]} (edges, ops)" for name, w in sample.items()
                  if tuple(getattr(w.weights, "shape", ())) != groups[name]), None)
         if problem:
-            self._contract_breach(self.plan.sampler, problem, "a sampler returns one EdgeWeights of (edges, ops) weights "
-                                                             "per group of space.groups() (automl_nas.api.Sampler.sample)")
+            raise interface_breach(self.plan.sampler.component, problem,
+                                   hint="a sampler returns one EdgeWeights of (edges, ops) weights per group of "
+                                        "space.groups() (automl_nas.api.Sampler.sample)")
         self._first_sample_checked = True
 
     def _check_term(self, index: int, value: Any) -> None:
@@ -301,17 +296,10 @@ class Search:
         internal error at backward)."""
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
             shown = type(value).__name__ if not isinstance(value, torch.Tensor) else f"a tensor of shape {tuple(value.shape)}"
-            self._contract_breach(self.plan.objectives[index], f"returned {shown}, not a 0-dim tensor",
-                                  "an objective returns a scalar tensor that carries its gradient "
-                                  "(automl_nas.api.Objective.__call__)")
+            raise interface_breach(self.plan.objectives[index].component, f"returned {shown}, not a 0-dim tensor",
+                                   hint="an objective returns a scalar tensor that carries its gradient "
+                                        "(automl_nas.api.Objective.__call__)")
         self._objectives_checked.add(index)
-
-    def _contract_breach(self, resolved: Any, problem: str, hint: str) -> None:
-        from automl_nas.errors import PluginError
-
-        component = resolved.component
-        raise PluginError(f"{component.kind} {component.name!r} from plugin {component.plugin!r} ({component.dist}): "
-                          f"{problem}", plugin=component.plugin, dist=component.dist, hint=hint)
 
     def autocast(self):
         """bf16 autocast of a forward pass when ``run.bf16`` is set, else a no-op context."""

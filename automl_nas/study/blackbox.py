@@ -23,12 +23,12 @@ import contextlib
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import attrs
 
 from automl_nas.api import Genotype
-from automl_nas.errors import AutomlError, DataError, PluginError, RecipeError
+from automl_nas.errors import AutomlError, DataError, RecipeError
 from automl_nas.recipe.model import ExecutorConfig
 from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
 
@@ -53,17 +53,16 @@ class ContractBreach(Exception):
 
 def _score(evaluator: Any, genotype: Any, ctx: Any, names: tuple[str, ...]) -> dict[str, float]:
     """The evaluator's ``names`` metrics of ``genotype``; ``names[0]`` is the one the search ranks by."""
+    from automl_nas.evaluation import returned_metrics_problem
+
     metrics = evaluator.evaluate(genotype, ctx)
-    if not isinstance(metrics, Mapping):  # found later as a host TypeError, an internal error
-        raise ContractBreach("evaluator", f"evaluate() returned {type(metrics).__name__}, not a dict of metrics",
-                             hint="an evaluator's evaluate() returns {metric name: number}")
+    # a wrong return, or a declared metric left out, is the evaluator's: found here, not later as a host error
+    problem = returned_metrics_problem(evaluator, metrics, names)
+    if problem:
+        raise ContractBreach("evaluator", problem, hint="an evaluator's evaluate() returns {metric name: number}, "
+                                                        "every metric it declares included")
     missing = [n for n in names if n not in metrics]
-    declared = [n for n in missing if n in tuple(getattr(evaluator, "metrics", ()))]
-    if declared:  # it declares them: its own contract, not the recipe's choice
-        raise ContractBreach("evaluator", f"evaluate() returned no {', '.join(map(repr, declared))}, which it declares "
-                                          f"in metrics (it returned {', '.join(map(repr, sorted(metrics))) or 'nothing'})",
-                             hint="an evaluator returns every metric it declares")
-    if missing:
+    if missing:  # not declared: the recipe asked for a metric the evaluator does not say it has
         raise RecipeError(f"blackbox: evaluator {evaluator.name!r} returned no {missing} (it returns {sorted(metrics)})",
                           hint="set the evaluator's `metrics` to include blackbox.metric, .report and .cost")
     values = {n: float(metrics[n]) for n in names}
@@ -338,19 +337,16 @@ def _plugin_fault(exc: Exception, plan: "BlackboxPlan", run_dir: Path) -> Automl
     """A proposer's or evaluator's bug (its code is in the traceback) as the plugin error that names
     it, with the queries kept; ``None`` for the host's own fault."""
     from automl_nas.engine.blame import blamed_component
-    from automl_nas.errors import plugin_failure
+    from automl_nas.errors import interface_breach, plugin_failure
 
     if isinstance(exc, AutomlError):  # raised on purpose, with its own fix (a table without the cell)
         return None
     if isinstance(exc, ContractBreach):
         component = next((c for c in plan.components if c.kind == exc.kind), None)
-    else:
-        component = blamed_component(exc, plan.components)
+        return None if component is None else interface_breach(component, str(exc), hint=f"{exc.hint}; {_KEPT}")
+    component = blamed_component(exc, plan.components)
     if component is None:
         return None
-    if isinstance(exc, ContractBreach):
-        return PluginError(f"{exc.kind} {component.name!r} from plugin {component.plugin!r} ({component.dist}): {exc}",
-                           plugin=component.plugin, dist=component.dist, hint=f"{exc.hint}; {_KEPT}")
     return plugin_failure(exc, subject=f"{component.kind.replace('_', ' ')} {component.name!r}", plugin=component.plugin,
                           dist=component.dist, action="failed during the search",
                           hint=f"fix or update the plugin (AUTOML_NAS_DEBUG=1 shows the traceback); {_KEPT}")
@@ -367,12 +363,18 @@ def _finished_result(run_dir: Path) -> dict | None:
 def _component(registry, kind: str, ref, key: str, source: str, build: bool = True):
     """The built component of ``ref``; with ``build=False`` its checked options only (no import
     of the implementation: ``automl validate`` stays free of torch)."""
-    from automl_nas.preflight import preflight_config
     from automl_nas.recipe.resolve import resolve_ref
 
-    resolved = resolve_ref(registry, kind, ref, key=key, source=source)
-    if resolved.config is not None:
-        preflight_config(resolved.config, ref.name, where=f"{source}: {key}")  # e.g. the table is installed (issue 13)
+    return _checked(registry, resolve_ref(registry, kind, ref, key=key, source=source), source, build)
+
+
+def _checked(registry, resolved: Any, source: str, build: bool = True):
+    """``resolved`` (a :class:`~automl_nas.recipe.resolve.Resolved`) after its preflight: built,
+    or with ``build=False`` its options only."""
+    from automl_nas.preflight import preflight_config
+
+    if resolved.config is not None:  # e.g. the table is installed (issue 13)
+        preflight_config(resolved.config, resolved.component.name, where=f"{source}: {resolved.key}")
     return resolved.build(registry) if build else resolved.config
 
 
@@ -447,8 +449,8 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
     clash = space_clash(space_resolved, evaluator_resolved)
     if clash:  # a table without rows for part of the space: found at the first such query otherwise
         raise RecipeError(f"{source}: evaluator: {clash}")
-    space = _component(registry, "search_space", space_ref, "space", source, build)
-    evaluator = _component(registry, "evaluator", evaluator_ref, "evaluator", source, build)
+    space = _checked(registry, space_resolved, source, build)
+    evaluator = _checked(registry, evaluator_resolved, source, build)
     proposer = _component(registry, "proposer", cfg.proposer, "blackbox.proposer", source, build)
     blackbox_data(raw, registry, source, build=False)  # checked (the file exists) before any query
     if build:
