@@ -252,6 +252,44 @@ def test_a_stopped_study_continues_its_trial_from_the_checkpoint_when_rerun(stud
     assert sorted(p.name for p in study_dir.glob("trial-*")) == ["trial-0000"]
 
 
+class _StopSecondTrial:
+    """Ctrl-C during the second trial of a two-epoch study: the third epoch end of the process."""
+
+    from automl_nas import hookimpl
+
+    def __init__(self) -> None:
+        self.epochs = 0
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch):
+        self.epochs += 1
+        if self.epochs == 3:
+            run.request_stop("SIGINT")
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_study_asks_for_the_parameters_the_uninterrupted_study_would(study_recipe, monkeypatch, sampler):
+    from automl_nas import session
+
+    path = study_recipe(params=LR + '\n"data.batch_size" = { type = "categorical", choices = [8, 16] }')
+    args = ["--trials", "3", "--set", f'study.sampler="{sampler}"', "--set", "search.epochs=2"]
+    whole = study(path, *args, "--set", 'study.name="whole"')
+    assert whole.exit_code == 0, whole.output
+
+    real, stopper = session.open_session, _StopSecondTrial()
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([*extra, (stopper, "stopper")]))
+    assert study(path, *args, "--set", 'study.name="cut"').exit_code == 130
+    monkeypatch.setattr(session, "open_session", real)
+    assert study(path, *args, "--set", 'study.name="cut"').exit_code == 0
+
+    def finished(name):
+        storage = f"sqlite:///{path.parent / 'runs' / 'studies' / name / 'study.db'}"
+        return [t.params for t in optuna.load_study(study_name=name, storage=storage).trials if t.state.name == "COMPLETE"]
+
+    assert len({p["search.arch_optimizer.lr"] for p in finished("whole")}) == 3
+    assert finished("cut") == finished("whole")
+
+
 def test_a_relative_storage_names_one_file_wherever_the_study_runs(study_recipe, tmp_path, monkeypatch):
     import json
 

@@ -59,6 +59,21 @@ def _sampler(cfg: StudyConfig, seed: int):
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
+def _ask_seed(seed: int, fresh: int) -> int:
+    """The sampler's seed for the study's ``fresh``-th new parameter set. Optuna keeps a
+    sampler's random state in memory only; a sampler seeded per new set from the study's seed
+    and the sets asked before (its history is in the storage) draws, in a resumed study, what
+    the uninterrupted study would have drawn."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, fresh]).generate_state(1)[0])
+
+
+def _fresh_asked(study) -> int:
+    """Trials asked with new parameters: those not queued again after their driver died."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if _RETRY_ATTR not in t.user_attrs)
+
+
 def _prunes(cfg: StudyConfig) -> bool:
     """Whether trials of this study can be pruned: Optuna prunes single-objective studies only."""
     return cfg.pruner != "none" and len(cfg.objectives) == 1
@@ -139,13 +154,15 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, protocol: dict[str, st
             probe.set_metric_names(metrics)
     for stale in dead_running_trials(probe):
         _requeue(probe, stale)
-    # Re-seeding with the number of earlier trials keeps a resumed random sampler from repeating them.
-    return optuna.load_study(study_name=cfg.name, storage=open_storage(storage), sampler=_sampler(cfg, seed + len(probe.trials)),
+    # The driver seeds the sampler again before each new set (_Driver.ask).
+    return optuna.load_study(study_name=cfg.name, storage=open_storage(storage), sampler=_sampler(cfg, seed),
                              pruner=_pruner(cfg))
 
 
 #: A re-queued trial's user attribute: the name of the trial directory whose run it continues.
 _CONTINUES_ATTR = "continues"
+#: A re-queued trial's user attribute: the number of the trial it takes over.
+_RETRY_ATTR = "retry_of"
 
 
 def _requeue(study, trial) -> None:
@@ -158,7 +175,7 @@ def _requeue(study, trial) -> None:
     params, run_dir = dict(trial.params), trial.user_attrs.get("run_dir")
     study.tell(trial.number, state=TrialState.FAIL)
     if params:  # none: the driver died before suggesting them, and there is nothing to continue
-        queued = {"attempt": int(trial.user_attrs.get("attempt", 1)) + 1, "retry_of": trial.number}
+        queued = {"attempt": int(trial.user_attrs.get("attempt", 1)) + 1, _RETRY_ATTR: trial.number}
         if run_dir:
             queued[_CONTINUES_ATTR] = Path(run_dir).name
         study.enqueue_trial(params, user_attrs=queued, skip_if_exists=False)
@@ -195,6 +212,7 @@ class _Driver:
     overrides: list[str]
     seed: int
     pm: Any
+    sampler_seed: int = 0
     quiet: bool = True
     ranks: int = 1
     failures: int = 0
@@ -206,6 +224,8 @@ class _Driver:
         return _prunes(self.cfg)
 
     def ask(self) -> TrialSpec:
+        # A queued trial takes its stored parameters; a new one draws them from its own seed.
+        self.study.sampler = _sampler(self.cfg, _ask_seed(self.sampler_seed, _fresh_asked(self.study)))
         trial = self.study.ask()
         if self.heartbeat is not None:
             self.heartbeat.add(trial)  # marks the trial as this driver's, alive
@@ -375,7 +395,8 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
             if not bound:  # only once the storage opened: a URL that cannot be opened binds nothing
                 _bind_study_dir(study_dir, cfg.name, url)
             driver = _Driver(cfg=cfg, study=study, study_dir=study_dir, recipe_path=str(Path(path).resolve()),
-                             profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, quiet=quiet,
+                             profile=profile, overrides=overrides, seed=recipe.seed, pm=session.pm, sampler_seed=seed,
+                             quiet=quiet,
                              ranks=recipe.executor.ranks, heartbeat=Heartbeat())
             with driver.heartbeat, _storage_writes(cfg.name, url):
                 _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
