@@ -108,6 +108,13 @@ def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_sum
     assert ranks[0]["genotype"] == ranks[1]["genotype"]  # every rank holds the same architecture
     # rank 0 alone scores the genotype, after the ranks parted (no collective waits on its retraining)
     assert ranks[0]["metrics"]["convs"] >= 0 and "metrics" not in ranks[1]
+    assert ranks[1]["scored_in"] == str(run_dir) and "scored_in" not in ranks[0]  # where rank 1's reader finds them
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    shown = CliRunner().invoke(main, ["show", str(tmp_path / "D-rank1")])
+    assert shown.exit_code == 0 and f"evaluation  on rank 0: `automl show {run_dir}` has the metrics" in shown.output
     assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]
     # The epoch records are the whole batch's, as one process records them (rank 0's own slice before)
     one = subprocess.run([sys.executable, "-m", "automl_nas.cli", "run", str(recipe), "-q", "--run-dir",

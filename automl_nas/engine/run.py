@@ -41,7 +41,7 @@ from automl_nas.errors import AutomlError, RecipeError, interface_breach
 from automl_nas.evaluation import check_fit, score
 from automl_nas.nn.mixed_op import set_fast_paths
 from automl_nas.readback import lag_for
-from automl_nas.records.rundir import RunDir, atomic_write_json, environment
+from automl_nas.records.rundir import RunDir, atomic_write_json, environment, rank0_path
 from automl_nas.records.schema import EpochRecord, ExpectedCheck, RunResult
 from automl_nas.recipe import Plan, dump_recipe
 from automl_nas.schedules import Schedule
@@ -706,9 +706,11 @@ def _finish(search: Search, base: RunResult, last: dict) -> RunResult:
         costs = search.space.genotype_costs(genotype, search.inputs)
     except NotImplementedError:
         costs = None
+    scored_in = None if search.world.rank == 0 else str(rank0_path(search.run.run_dir.path))
     result = attrs.evolve(base, status="finished", genotype=genotype.text, epochs=recipe.search.epochs,
                           search_time_s=round(search.search_time, 3), last_epoch=last, metrics=metrics, costs=costs,
-                          expected=expected_check(recipe, metrics or {}), eval_error=eval_error, eval_retry=eval_retry)
+                          expected=None if scored_in else expected_check(recipe, metrics or {}),
+                          eval_error=eval_error, eval_retry=eval_retry, scored_in=scored_in)
     ckpt.save(search, recipe.search.epochs)
     return result
 

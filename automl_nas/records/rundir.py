@@ -95,14 +95,18 @@ def rank_path(path: str | Path) -> Path:
     return path if rank == 0 else path.with_name(f"{path.name}-rank{rank}")
 
 
+def rank0_path(path: str | Path) -> Path:
+    """Rank 0's directory (the run's) for any rank's directory of a ``torchrun`` search."""
+    return Path(re.sub(r"-rank\d+$", "", str(path)))
+
+
 def resume_command(run_dir: str | Path, size: int | None = None) -> str:
     """The command that continues ``run_dir``: ``automl run --resume DIR``, or for a run of
     ``size`` processes (default: this launch's) the torchrun line over rank 0's directory."""
     size = int(os.environ.get("WORLD_SIZE", "1")) if size is None else size
     if size <= 1:
         return f"automl run --resume {run_dir}"
-    base = re.sub(r"-rank\d+$", "", str(run_dir))
-    return f"torchrun --nproc-per-node {size} $(command -v automl) run --resume {base}"
+    return f"torchrun --nproc-per-node {size} $(command -v automl) run --resume {rank0_path(run_dir)}"
 
 
 def recorded_world_size(run_dir: str | Path) -> int:

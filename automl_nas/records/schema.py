@@ -148,6 +148,7 @@ class RunResult:
     eval_error: str | None = None  # the search finished but its final evaluation failed (issue 13)
     eval_retry: str | None = None  # the command that re-scores the kept genotype
     eval_record: str | None = None  # the `automl eval` record whose metrics completed a failed evaluation
+    scored_in: str | None = None  # rank R > 0 of a torchrun search: rank 0's run directory, which has the metrics
     run_dir: str | None = None
     schema_version: int = SCHEMA_VERSION
 

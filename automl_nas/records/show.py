@@ -124,6 +124,8 @@ def _result_lines(result: RunResult) -> list[str]:
         lines.append(f"  evaluation  failed: {result.eval_error}\n  re-score    {result.eval_retry or 'automl eval RUN_DIR'}")
     if result.eval_record:
         lines.append(f"  evaluation  by `automl eval` after the search ({result.eval_record})")
+    if result.scored_in:
+        lines.append(f"  evaluation  on rank 0: `automl show {result.scored_in}` has the metrics")
     return lines
 
 
