@@ -68,11 +68,15 @@ def parse_arch(text: str, ops_allowed: tuple[str, ...] = OPS) -> tuple[tuple[int
     except ValueError:
         raise ValueError(f"link [{match.group(1)}] must be four integers") from None
     ops = tuple(t.strip() for t in match.group(2).split(","))
-    if link not in LINKS:
-        raise ValueError(f"link {list(link)} is not one of the benchmark's 9 patterns "
-                         f"({', '.join(link_label(lk) for lk in LINKS)})")
     if len(ops) != NUM_LAYERS:
         raise ValueError(f"{len(ops)} ops given; the space has {NUM_LAYERS} layers")
+    if link not in LINKS:
+        if link in _REGULARIZE:  # the same network with its nodes numbered otherwise (the benchmark's README spells some so)
+            listed, perm = _REGULARIZE[link]
+            raise ValueError(f"link {list(link)} is the benchmark's pattern {link_label(listed)} with its nodes numbered "
+                             f"otherwise: write the same network as '{format_arch(listed, tuple(ops[i] for i in perm))}'")
+        raise ValueError(f"link {list(link)} is not one of the benchmark's 9 patterns "
+                         f"({', '.join(link_label(lk) for lk in LINKS)})")
     unknown = [op for op in ops if op not in ops_allowed]
     if unknown:
         raise ValueError(f"unknown op(s) {', '.join(unknown)} (allowed: {', '.join(ops_allowed)})")

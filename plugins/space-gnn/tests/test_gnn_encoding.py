@@ -57,6 +57,17 @@ def test_text_round_trip_and_readable_errors():
     assert automl_parse_genotype("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|") is None
 
 
+def test_a_pattern_the_benchmark_relabels_is_refused_naming_the_same_network_in_listed_form():
+    import re
+
+    ops = ("gcn", "gat", "skip", "fc")
+    for link in encoding._REGULARIZE:
+        with pytest.raises(ValueError, match="numbered otherwise") as raised:
+            encoding.parse_arch(encoding.format_arch(link, ops))
+        listed, listed_ops = encoding.parse_arch(re.search(r"as '([^']+)'", str(raised.value)).group(1))
+        assert encoding.benchmark_hash(listed, listed_ops) == encoding.benchmark_hash(link, ops)
+
+
 @pytest.mark.parametrize("ops", ["all", "proteins"])
 def test_index_is_a_bijection(ops):
     space = GnnSpace(GnnConfig(ops=ops))
