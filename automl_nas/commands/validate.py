@@ -13,19 +13,25 @@ __all__ = ["validate"]
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--profile", "-p", help="Validate with [profile.NAME] applied.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Overrides, as for `automl run`.")
+@click.option("--build", is_flag=True,
+              help="Also build the components and load the data as the run does before its first step (imports "
+                   "torch; as long as a run's start): what only they can refuse is found too.")
 @handle_errors
-def validate(recipe, profile, overrides) -> None:
+def validate(recipe, profile, overrides, build) -> None:
     """Check RECIPE (keys, types, plugin names, plugin options, installed benchmark table, data) without running it."""
     from automl_nas.preflight import preflight
     from automl_nas.recipe import load_raw, plan_recipe
 
     session = command_session()
+    built = "; built as the run builds it" if build else ""
     if "blackbox" in load_raw(recipe) and "search" not in load_raw(recipe):  # an `automl search` recipe
-        from automl_nas.study.blackbox import plan_blackbox_recipe
+        from automl_nas.study.blackbox import checked_data, plan_blackbox_recipe
 
-        bb = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=False, session=session)
+        bb = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=build, session=session)
+        if build:
+            checked_data(bb, session.registry, str(recipe))
         click.echo(f"{recipe}: ok (black-box: {bb.config.proposer.name} on {bb.raw['space']['name']}, evaluator "
-                   f"{bb.raw['evaluator']['name']}, {bb.config.queries} queries; run it with `automl search`)")
+                   f"{bb.raw['evaluator']['name']}, {bb.config.queries} queries{built}; run it with `automl search`)")
         return
     plan = plan_recipe(recipe, session.registry, profile=profile, overrides=overrides)
     for resolved in (plan.space, plan.dataset, plan.sampler, *plan.objectives, plan.evaluator, *plan.trackers):
@@ -37,18 +43,27 @@ def validate(recipe, profile, overrides) -> None:
         from automl_nas.study.driver import check_study
 
         cfg = check_study(session, plan, recipe, profile, list(overrides))
+        if build and plan.evaluator is not None:
+            from automl_nas.study.driver import check_reported_metrics
+
+            check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(recipe))
         study = (f"; study {cfg.name!r}: {len(cfg.params)} parameter(s) by "
                  f"{', '.join(m for m, _ in cfg.objectives)}; run it with `automl study`")
-    _warn_if_device_missing(plan.recipe.run.device)
+    missing = _warn_if_device_missing(plan.recipe.run.device)
+    if build:
+        from automl_nas.engine.run import build_search
+
+        build_search(plan, session.registry, device="cpu" if missing else None)
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
-               f"{plan.recipe.search.epochs} epochs{study})")
+               f"{plan.recipe.search.epochs} epochs{built}{study})")
 
 
-def _warn_if_device_missing(device: str) -> None:
+def _warn_if_device_missing(device: str) -> bool:
     """A device this machine lacks is a warning, not an error: the recipe may be meant for another
-    machine (a cluster's GPU node). torch is imported only for a device named outright."""
+    machine (a cluster's GPU node). torch is imported only for a device named outright. Returns
+    whether it is missing."""
     if device in ("auto", "cpu"):
-        return
+        return False
     from automl_nas.devices import resolve_device
     from automl_nas.errors import RunError
 
@@ -57,3 +72,5 @@ def _warn_if_device_missing(device: str) -> None:
     except RunError as exc:
         click.echo(f"automl: warning: {exc.message}: `automl run` on this machine would refuse it ({exc.hint})",
                    err=True)
+        return True
+    return False

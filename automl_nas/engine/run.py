@@ -582,6 +582,17 @@ def _in_recipe(source: str) -> Iterator[None]:
         raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from None
 
 
+def build_search(plan: Plan, registry: Any, *, device: str | None = None) -> Search:
+    """Build what a run of ``plan`` builds before its first step, and run its checks, with no
+    run directory (``automl validate --build``); ``device``: the recipe's when ``None``."""
+    with deterministic_kernels(plan.recipe.run.deterministic):
+        device = device or resolve_device(plan.recipe.run.device)
+        from automl_nas.engine.guards import building_memory
+
+        with building_memory(device):
+            return Search(plan, registry, RunDir(plan.recipe.run.root), device=device, quiet=True)
+
+
 def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool = False, resume: bool = False) -> RunResult:
     """Run (or resume) a search end to end and write ``result.json``; returns the result.
 

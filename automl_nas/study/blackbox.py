@@ -493,6 +493,16 @@ def blackbox_data(raw: dict, registry: Any, source: str, *, build: bool = True) 
     return provider.load() if build else None
 
 
+def checked_data(plan: BlackboxPlan, registry: Any, source: str) -> Any:
+    """The recipe's ``[data]`` loaded (:func:`blackbox_data`) and checked against the built space
+    and evaluator (the network fits the images, the evaluator needs no data it lacks)."""
+    from automl_nas.evaluation import check_fit
+
+    data = blackbox_data(plan.raw, registry, source)
+    check_fit(plan.components[1], plan.evaluator, plan.space, data, where=f"{source}: evaluator")
+    return data
+
+
 def _executor_config(raw: dict, source: str) -> ExecutorConfig:
     """Resources, retries and cluster of each parallel evaluation, from the recipe's ``[executor]``:
     checked as a one-shot recipe's (a typo such as ``gpu`` is refused, not dropped), and refused
@@ -551,11 +561,7 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
             refuse_job_copy(run_dir or run.root, key="--run-dir or run.root")
         rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
               else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
-        data = blackbox_data(raw, session.registry, str(path))  # a bad data file is refused before the directory exists
-        from automl_nas.evaluation import check_fit
-
-        chosen = raw["evaluator"]["name"] if isinstance(raw["evaluator"], dict) else raw["evaluator"]
-        check_fit(session.registry.get("evaluator", str(chosen)), plan.evaluator, plan.space, data, where=f"{path}: evaluator")
+        data = checked_data(plan, session.registry, str(path))  # a bad data file is refused before the directory exists
         existed = rd.path.exists()
         try:
             return _search_in(rd, path, profile, overrides, resume, quiet, plan, data, name, seed, device)
