@@ -247,6 +247,22 @@ def test_a_run_end_hook_raising_after_a_finished_run_still_prints_the_summary(ma
     assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
 
 
+def test_a_quiet_resume_over_an_undecodable_record_drops_it_and_still_warns(tmp_path, toy_recipe):
+    """Bytes that are not UTF-8 in metrics.jsonl made the resume an internal error (show skipped
+    the line); under -q the warning that an epoch's records are gone was not printed at all."""
+    run_dir = tmp_path / "r"
+    (tmp_path / "die-once-at-epoch-1").touch()
+    automl("run", str(toy_recipe), "-q", "--run-dir", str(run_dir), "--set", "search.epochs=3").wait(timeout=300)
+    assert epochs_recorded(run_dir) == 2
+    first, second = (run_dir / "metrics.jsonl").read_bytes().splitlines()
+    (run_dir / "metrics.jsonl").write_bytes(first[:20] + b"\xff\xfe" + first[22:] + b"\n" + second + b"\n")
+    resumed = automl("run", "--resume", str(run_dir), "-q")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "lacks the records of epoch(s) 0 of the 2 the checkpoint holds" in " ".join(err.split()), err
+    assert [json.loads(x)["epoch"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
 def test_resume_says_which_epoch_records_are_gone_and_show_says_so_too(tmp_path, toy_recipe):
     """A cut or deleted metrics.jsonl gave a "finished" run with epochs missing and not a word; a
     deleted checksum manifest was called a checkpoint of automl-nas < 0.2."""

@@ -280,7 +280,7 @@ class RunDir:
         next record appended would continue it."""
         if not path.exists():
             return
-        kept = [ln for ln in path.read_text().splitlines() if (rec := _record(ln)) is not None and rec.get(key, -1) < keep]
+        kept = [ln for ln in _text_lines(path) if (rec := _record(ln)) is not None and rec.get(key, -1) < keep]
         atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode(), hint=self.write_hint)
 
     def write_result(self, result: RunResult) -> None:
@@ -337,13 +337,23 @@ def _record(line: str) -> dict | None:
         return None
 
 
+def _text_lines(path: Path) -> list[str]:
+    """The lines of a records file; a line with bytes that are not UTF-8 (a damaged disk, an
+    edit) is left out, as a line cut by a crash is."""
+    lines = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue
+    return lines
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSONL file (a line cut by a crash is skipped); none when it is absent."""
     if not path.exists():
         return []
-    # undecodable bytes (a damaged disk, an edit) make their line unparsable, and it is skipped like a cut one
-    return [rec for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-            if (rec := _record(line)) is not None]
+    return [rec for line in _text_lines(path) if (rec := _record(line)) is not None]
 
 
 def environment(device: str, seed: int, dataset: str, source: str = "") -> dict:
