@@ -888,3 +888,33 @@ def test_a_key_the_profile_set_is_named_as_the_profile_s():
     # a table the user gave whole is the user's, not the profile's
     own = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set", 'data={name="digits", size=16, batch_size=0}')
     assert own.exit_code == 2 and "data.batch_size" in own.output and "set by [profile" not in own.output, own.output
+
+
+@pytest.mark.parametrize("make, exit_code, message", [
+    (lambda d: "", 2, "--run-dir is empty (an unset shell variable?)"),
+    (lambda d: d / ("x" * 300), 5, "cannot be used: File name too long"),
+    (lambda d: (d.joinpath("a").symlink_to(d / "b"), d.joinpath("b").symlink_to(d / "a"), d / "a")[-1], 5,
+     "cannot be used: Symlink loop"),
+    (lambda d: (d.joinpath("gone").symlink_to(d / "nowhere" / "x"), d / "gone")[-1], 5,
+     "is a link to"),
+])
+def test_a_run_directory_the_file_system_cannot_take_is_refused_naming_it(toy_recipe, tmp_path, monkeypatch, make,
+                                                                          exit_code, message):
+    """An empty --run-dir wrote the run into the current directory; a name over 255 bytes and a
+    link that loops were internal errors; a link to nothing was 'File exists'."""
+    where = tmp_path / "here"
+    where.mkdir()
+    monkeypatch.chdir(where)
+    run_dir = make(where)
+    before = sorted(p.name for p in where.iterdir())
+    result = cli("run", toy_recipe, "-q", "--run-dir", run_dir)
+    assert result.exit_code == exit_code and message in " ".join(result.output.split()), result.output
+    assert sorted(p.name for p in where.iterdir()) == before  # nothing written
+
+
+def test_a_recipe_name_too_long_for_a_directory_is_shortened_not_an_internal_error(toy_recipe, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("run", toy_recipe, "-q", "--set", f'name="{"n" * 300}"', "--set", "run.root='runs'")
+    assert result.exit_code == 0, result.output
+    (made,) = (tmp_path / "runs").iterdir()
+    assert made.name.startswith("n" * 120 + "-") and len(made.name) < 255

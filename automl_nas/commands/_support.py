@@ -76,6 +76,16 @@ def _stdout_closed() -> bool:
         return False
 
 
+def nonempty_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A path option given as ``""`` (often an unset shell variable) named the current directory,
+    and a run was written straight into it: refused."""
+    del ctx
+    if value is not None and not str(value).strip():
+        raise click.BadParameter(f"{param.opts[0]} is empty (an unset shell variable?): give a path, or leave "
+                                 f"{param.opts[0]} out")
+    return value
+
+
 def command_session(show_load_errors: bool = True) -> Session:
     """The command's :class:`~automl_nas.session.Session`; plugin load errors are warned about once."""
     from automl_nas.session import open_session

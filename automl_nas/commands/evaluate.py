@@ -9,7 +9,7 @@ import json
 
 import click
 
-from automl_nas.commands._support import handle_errors
+from automl_nas.commands._support import handle_errors, nonempty_path
 
 __all__ = ["eval_cmd"]
 
@@ -23,8 +23,8 @@ __all__ = ["eval_cmd"]
               help="Override a key of the evaluation recipe (evaluator.epochs=2, space.channels=8, seed=1, run.device=cpu); "
                    "a bare evaluator option is short for evaluator.KEY (epochs=2).")
 @click.option("--profile", "-p", help="Apply [profile.NAME] of a recipe file (retrain.toml has `quick`).")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the metrics JSON here (default: <work dir>/eval-<evaluator>.json, or -2, -3, ... when another evaluation holds it).")
-@click.option("--work-dir", type=click.Path(file_okay=False),
+@click.option("--out", type=click.Path(dir_okay=False), callback=nonempty_path, help="Write the metrics JSON here (default: <work dir>/eval-<evaluator>.json, or -2, -3, ... when another evaluation holds it).")
+@click.option("--work-dir", type=click.Path(file_okay=False), callback=nonempty_path,
               help="Directory for checkpoints and the JSON (default: the run directory, else run.root/eval-<name>).")
 @click.option("--check", is_flag=True, help="Only check the target, names and options (nothing is loaded or trained).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines; the metrics are still printed.")

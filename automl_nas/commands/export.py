@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import click
 
-from automl_nas.commands._support import handle_errors
+from automl_nas.commands._support import handle_errors, nonempty_path
 
 __all__ = ["export"]
 
 
 @click.command("export")
 @click.argument("target")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory to write the files into.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), callback=nonempty_path, help="Directory to write the files into.")
 @click.option("--space", metavar="NAME", help="Search space of a genotype string (default: recognised from the text).")
 @click.option("--data", metavar="NAME|TABLE", help="Data set for retrain.toml (and the image shape); default: the run's, else cifar10.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -7,14 +7,14 @@ import json
 import attrs
 import click
 
-from automl_nas.commands._support import handle_errors, reading_records
+from automl_nas.commands._support import handle_errors, nonempty_path, reading_records
 
 __all__ = ["plot"]
 
 
 @click.command("plot")
 @click.argument("target", type=click.Path(file_okay=False, exists=True))
-@click.option("--out", type=click.Path(file_okay=False), help="Write here instead of TARGET/plots/.")
+@click.option("--out", type=click.Path(file_okay=False), callback=nonempty_path, help="Write here instead of TARGET/plots/.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @handle_errors
 def plot(target, out, as_json) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from automl_nas.commands._support import handle_errors
+from automl_nas.commands._support import handle_errors, nonempty_path
 from automl_nas.errors import PluginError, RecipeError, RunError
 
 __all__ = ["profile_ops"]
@@ -31,7 +31,7 @@ __all__ = ["profile_ops"]
 @click.option("--warmup", default=5, show_default=True, type=click.IntRange(min=0), help="Untimed calls before timing.")
 @click.option("--backward/--no-backward", default=False, show_default=True, help="Time forward + backward instead of forward only.")
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads (default: torch's choice).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the JSON table.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=nonempty_path, help="Where to write the JSON table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @handle_errors
 def profile_ops(space_name, overrides, recipe, profile, input_shape, device, batch, repeats, warmup, backward,

@@ -10,6 +10,7 @@ import click
 from automl_nas.commands._support import (
     command_session,
     handle_errors,
+    nonempty_path,
     refuse_under_torchrun,
     summary_even_if_stopped,
     work_off_stdout,
@@ -23,7 +24,7 @@ __all__ = ["run"]
 @click.option("--profile", "-p", help="Apply [profile.NAME] of the recipe (every shipped recipe has `quick`).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe key, e.g. --set search.epochs=2 --set data.name=cifar10 (value parsed as TOML).")
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Write the run here instead of run.root/<recipe>-<time>.")
+@click.option("--run-dir", type=click.Path(file_okay=False), callback=nonempty_path, help="Write the run here instead of run.root/<recipe>-<time>.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
               help="Continue an interrupted run from its last checkpoint, or finish a seed batch "
                    "(its finished trials are kept) (RECIPE not needed).")

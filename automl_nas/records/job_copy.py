@@ -19,7 +19,10 @@ def refuse_job_copy(path: str | Path, *, key: str) -> None:
     once no job uses it, so records kept there are lost. ``key`` names what set ``path``
     (``--run-dir or run.root``)."""
     job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}").get("runtime_env") or {}
-    resolved = Path(path).resolve()
+    try:
+        resolved = Path(path).resolve()
+    except (OSError, RuntimeError):  # a link that loops: the run directory's own checks name it
+        return
     if job.get("working_dir") and any(part.startswith("_ray_pkg_") for part in resolved.parts):
         raise RunError(f"{key} {path} lies in Ray's copy of the job's working directory ({resolved}), which Ray "
                        f"deletes once no job uses it: the records would be lost",

@@ -119,9 +119,32 @@ def recorded_world_size(run_dir: str | Path) -> int:
         return 1 + sum(1 for _ in path.parent.glob(f"{glob.escape(path.name)}-rank[0-9]*"))
 
 
+#: The longest recipe name kept in a directory name: a time stamp, ``-rankR`` and ``-N`` follow
+#: it, and most file systems take 255 bytes per path component.
+NAME_CHARS = 120
+
+
 def safe_name(name: str) -> str:
-    """A recipe name as one path component: no separators, no leading dots (``../x`` -> ``x``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "run"
+    """A recipe name as one path component: no separators, no leading dots (``../x`` -> ``x``),
+    at most :data:`NAME_CHARS` characters (a longer one failed the run at its directory)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:NAME_CHARS].rstrip(".-") or "run"
+
+
+def unusable_path(path: Path) -> None:
+    """Refuse a run directory path the file system cannot take (a component over its name
+    length, a link that loops) or a link to nothing, naming it; they were internal errors or
+    "File exists"."""
+    try:
+        path.exists()
+        path.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise RunError(f"run directory {path} cannot be used: {reason}",
+                       hint="pass another --run-dir (each path component at most 255 bytes, no link that loops)"
+                       ) from None
+    if path.is_symlink() and not path.exists():
+        raise RunError(f"run directory {path} is a link to {os.readlink(path)}, which does not exist",
+                       hint="create the directory it names, or pass another --run-dir")
 
 
 def numbered(base: Path, n: int) -> Path:
@@ -186,6 +209,7 @@ class RunDir:
         return run
 
     def refuse_if_used(self, *, resume: str = "automl run --resume") -> None:
+        unusable_path(self.path)
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"run directory {self.path} cannot be written: it is a file",
                            hint="pass a directory with --run-dir")

@@ -7,6 +7,7 @@ import click
 from automl_nas.commands._support import (
     command_session,
     handle_errors,
+    nonempty_path,
     refuse_under_torchrun,
     summary_even_if_stopped,
     work_off_stdout,
@@ -53,7 +54,7 @@ def study(recipe, profile, overrides, trials, storage, address, quiet) -> None:
 @click.argument("recipe", type=click.Path(dir_okay=False), required=False)
 @click.option("--profile", "-p", help="Apply [profile.NAME] of the recipe.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key, e.g. --set blackbox.queries=50.")
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Write here instead of run.root/<recipe>-blackbox-<time>.")
+@click.option("--run-dir", type=click.Path(file_okay=False), callback=nonempty_path, help="Write here instead of run.root/<recipe>-blackbox-<time>.")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True),
               help="Continue the search in this run directory (no RECIPE: it holds its own).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-query output.")
