@@ -432,28 +432,37 @@ def test_other_runtime_errors_are_not_taken_for_running_out_of_memory():
     assert is_out_of_memory(MemoryError()) and is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated"))
 
 
-def test_a_checkpoint_that_no_longer_fits_names_the_resume_of_this_run_which_then_finishes(make_toy_recipe, monkeypatch):
+@pytest.mark.parametrize("failing", [1, 2])
+def test_a_checkpoint_that_no_longer_fits_names_the_resume_of_this_run_which_then_finishes(make_toy_recipe, monkeypatch,
+                                                                                            failing):
+    """The first checkpoint failing has nothing to resume: its hint named `--resume`, which then
+    refused ("no checkpoint to resume from")."""
     import errno
 
     from automl_nas.records import rundir
 
     real_fsync, checkpoints = os.fsync, []
 
-    def fills_at_the_second_checkpoint(fd):
+    def fills_at_a_checkpoint(fd):
         if os.readlink(f"/proc/self/fd/{fd}").endswith("last.pt.tmp"):
             checkpoints.append(fd)
-            if len(checkpoints) == 2:
+            if len(checkpoints) == failing:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
-    monkeypatch.setattr(rundir.os, "fsync", fills_at_the_second_checkpoint)
+    monkeypatch.setattr(rundir.os, "fsync", fills_at_a_checkpoint)
     recipe = make_toy_recipe(count=32)
     result = cli("run", recipe, "-q", "--set", "search.epochs=3")
     (run_dir,) = list((recipe.parent / "runs").iterdir())
-    assert result.exit_code == 5 and "checkpoints/last.pt: cannot write (No space left on device)" in result.stderr
-    assert f"continue with `automl run --resume {run_dir}`" in " ".join(result.stderr.split())
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 5 and "checkpoints/last.pt: cannot write (No space left on device)" in stderr
     assert not list(run_dir.rglob("*.tmp"))  # the half-written checkpoint is not left on the full disk
     monkeypatch.undo()
+    if failing == 1:
+        assert "start the run again with a new --run-dir" in stderr and f"--resume {run_dir}" not in stderr
+        assert "no checkpoint to resume from" in cli("run", "--resume", str(run_dir), "-q").output
+        return
+    assert f"continue with `automl run --resume {run_dir}`" in stderr
     resumed = cli("run", "--resume", str(run_dir), "-q")
     assert resumed.exit_code == 0 and json.loads((run_dir / "result.json").read_text())["status"] == "finished"
 

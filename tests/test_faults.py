@@ -263,6 +263,25 @@ def test_a_quiet_resume_over_an_undecodable_record_drops_it_and_still_warns(tmp_
     assert [json.loads(x)["epoch"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
+def test_an_unreadable_checksum_manifest_names_the_way_to_keep_the_finished_epochs(tmp_path, toy_recipe):
+    """Its fix said only "start a new run", throwing away epochs that removing it keeps."""
+    run_dir = tmp_path / "r"
+    (tmp_path / "die-once-at-epoch-1").touch()
+    automl("run", str(toy_recipe), "-q", "--run-dir", str(run_dir), "--set", "search.epochs=3").wait(timeout=300)
+    manifest = run_dir / "checkpoints" / "last.pt.sha256.json"
+    manifest.write_text("garbage")
+    refused = automl("run", "--resume", str(run_dir), "-q")
+    _, err = refused.communicate(timeout=300)
+    err = " ".join(err.split())
+    assert refused.returncode == 5 and "checksum manifest unreadable" in err, err
+    assert f"remove {manifest} and resume again to load last.pt unverified" in err, err
+    manifest.unlink()
+    resumed = automl("run", "--resume", str(run_dir), "-q")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0 and "loading last.pt unverified" in err, err
+    assert [json.loads(x)["epoch"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
 def test_resume_says_which_epoch_records_are_gone_and_show_says_so_too(tmp_path, toy_recipe):
     """A cut or deleted metrics.jsonl gave a "finished" run with epochs missing and not a word; a
     deleted checksum manifest was called a checkpoint of automl-nas < 0.2."""

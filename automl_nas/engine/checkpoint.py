@@ -67,7 +67,8 @@ def _verify(path: Path, log) -> None:
         accepted = {v for k, v in json.loads(manifest.read_text()).items() if k.endswith("sha256") and v}
     except (OSError, ValueError) as exc:
         raise RunError(f"{manifest}: checksum manifest unreadable ({exc})",
-                       hint="the run directory was damaged; start a new run (a new --run-dir)") from None
+                       hint=f"the run directory was damaged: remove {manifest} and resume again to load "
+                            f"{path.name} unverified (with a warning), or start a new run (a new --run-dir)") from None
     if _sha256(path.read_bytes()) not in accepted:
         raise RunError(f"{path}: checkpoint does not match its checksum ({manifest.name}); it was damaged after it was "
                        f"written and is not loaded", hint="start a new run (a new --run-dir); the epoch records of this "

@@ -177,15 +177,17 @@ class RunDir:
     """A run directory. :meth:`new` chooses one for a new run without creating anything;
     :meth:`claim` creates it, checks it can be written and holds its lock for the run."""
 
-    def __init__(self, path: str | Path, *, resume: str = "automl run --resume") -> None:
+    def __init__(self, path: str | Path, *, resume: str = "automl run --resume",
+                 continues_from: str = "checkpoints/last.pt") -> None:
         self.path = Path(path)
         self.resume = resume  # the command that continues this run, named when a write fails
+        self.continues_from = continues_from  # the file `resume` continues from: without it, there is nothing to
         # new()'s automatic name: make() takes the next free one if another run took it meanwhile
         self._named_from: Path | None = None
 
     @classmethod
     def new(cls, root: str | Path, name: str, path: str | Path | None = None, *,
-            resume: str = "automl run --resume") -> "RunDir":
+            resume: str = "automl run --resume", continues_from: str = "checkpoints/last.pt") -> "RunDir":
         """``path``, or ``root/<safe name>-<time>``; an existing non-empty ``path`` is refused
         (an earlier run is never written into; ``resume``, the command that continues one, is
         named in the error)."""
@@ -194,10 +196,10 @@ class RunDir:
             # under torchrun every rank writes its own records (issue 15): name-<time>-rankR
             rank = f"-rank{os.environ.get('RANK', '0')}" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
             base = Path(root) / f"{safe_name(name)}-{stamp}{rank}"
-            run = cls(first_free(base), resume=resume)
+            run = cls(first_free(base), resume=resume, continues_from=continues_from)
             run._named_from = base
             return run
-        run = cls(rank_path(path), resume=resume)
+        run = cls(rank_path(path), resume=resume, continues_from=continues_from)
         run.refuse_if_used(resume=resume)
         return run
 
@@ -287,7 +289,11 @@ class RunDir:
     # ---- writes ----
     @property
     def write_hint(self) -> str:
-        """The fix a failed write in this directory names: make room, then continue the run."""
+        """The fix a failed write in this directory names: make room, then continue the run (or,
+        before the file a resume continues from exists, start it again)."""
+        if not (self.path / self.continues_from).exists():
+            return ("free disk space or fix the permissions, then start the run again with a new --run-dir (nothing "
+                    f"was written that `{self.resume}` could continue from)")
         return f"free disk space or fix the permissions, then continue with `{self.resume} {self.path}`"
 
     def write_text(self, path: Path, text: str) -> None:

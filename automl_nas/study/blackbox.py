@@ -559,8 +559,9 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
             from automl_nas.records.job_copy import refuse_job_copy
 
             refuse_job_copy(run_dir or run.root, key="--run-dir or run.root")
-        rd = (RunDir(Path(resume), resume="automl search --resume") if resume is not None
-              else RunDir.new(run.root, f"{name}-blackbox", run_dir, resume="automl search --resume"))
+        continued = {"resume": "automl search --resume", "continues_from": "search.json"}
+        rd = (RunDir(Path(resume), **continued) if resume is not None
+              else RunDir.new(run.root, f"{name}-blackbox", run_dir, **continued))
         data = checked_data(plan, session.registry, str(path))  # a bad data file is refused before the directory exists
         existed = rd.path.exists()
         try:
