@@ -141,9 +141,18 @@ def test_genotypes_that_do_not_parse_are_recipe_errors():
 
 
 def test_a_run_without_a_genotype_is_a_run_error(tmp_path):
+    from automl_nas.records.lock import directory_lock
+
     (tmp_path / "recipe.toml").write_text("name = 'x'\n")
     result = _eval(str(tmp_path), "-e", "retrain")
     assert result.exit_code == 5 and "the run has no genotype yet" in result.stderr
+    assert f"finish the search first: automl run --resume {tmp_path}" in " ".join(result.stderr.split())
+    with directory_lock(tmp_path, what="run"):  # the run is going: its --resume would be refused
+        for command in (["eval", str(tmp_path), "-e", "retrain"], ["export", str(tmp_path), "--out", str(tmp_path / "x")]):
+            going = CliRunner().invoke(main, command)
+            text = " ".join(going.stderr.split())
+            assert going.exit_code == 5 and "the run is still going and has no genotype yet" in text, text
+            assert "--resume" not in text and f"wait for it to finish (`automl show {tmp_path}`" in text
 
 
 def test_recipe_file_profile_and_overrides(tmp_path):

@@ -77,10 +77,15 @@ def _raw_from_run(path: Path) -> dict[str, Any]:
         raise RunError(f"{path} is not a run directory (recipe.toml is missing)",
                        hint="pass the directory `automl run` printed, a .toml evaluation recipe or a genotype string")
     result = rd.read_result()
+    if result is None and rd.unended_status() == "running":  # its --resume would be refused: the lock is held
+        raise RunError(f"{path}: the run is still going and has no genotype yet",
+                       hint=f"wait for it to finish (`automl show {path}` says how far it is), then run this again")
     if result is None or not result.genotype:
+        from automl_nas.records.rundir import recorded_world_size, resume_command
+
         status = "missing" if result is None else result.status
         raise RunError(f"{path}: the run has no genotype yet (result.json status: {status})",
-                       hint=f"finish the search first: automl run --resume {path}")
+                       hint=f"finish the search first: {resume_command(path, recorded_world_size(path))}")
     recipe = load_recipe(rd.recipe_file)
     raw: dict[str, Any] = {
         "name": rd.path.name, "genotype": result.genotype, "seed": recipe.seed, "source": str(rd.path),
