@@ -120,3 +120,15 @@ def test_damaged_or_edited_records_are_one_paragraph_for_show_and_plot(make_toy_
     assert out.exit_code == 5 and f"mv {cut / 'result.json'} {cut / 'result.json'}.damaged" in out.output
     (cut / "result.json").rename(cut / "result.json.damaged")  # the fix as it says
     assert resume_run(cut, quiet=True)["status"] == "finished"
+
+
+def test_show_puts_each_epoch_s_training_loss_beside_its_accuracy(make_toy_recipe, tmp_path):
+    """A search whose loss grew (diverged) showed only its chance-level accuracy per epoch."""
+    from automl_nas.cli import main
+    from automl_nas.session import run_recipe_file
+
+    run_recipe_file(make_toy_recipe(count=32), quiet=True, run_dir=tmp_path / "r")
+    epochs = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    shown = CliRunner().invoke(main, ["show", str(tmp_path / "r")])
+    for record in epochs:
+        assert f"epoch {record['epoch'] + 1:>3}: loss {record['train_loss']:.3g}  valid" in shown.output, shown.output

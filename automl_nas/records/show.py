@@ -30,7 +30,8 @@ def render(path: Path, all_epochs: bool = False) -> str:
     if result is not None:
         lines += _result_lines(result)
     if epochs:
-        lines.append("  collapse diagnostics (per epoch: param-free ops, skip fraction, mean edge entropy):")
+        lines.append("  collapse diagnostics (per epoch: train loss, valid accuracy, param-free ops, skip fraction, mean "
+                     "edge entropy):")
         lines += [_epoch_line(rec) for rec in (epochs if all_epochs else epochs[-5:])]
     plots = rd.path / "plots" / "index.html"
     lines.append(f"  plots       {plots if plots.is_file() else f'`automl plot {path}` draws them'}")
@@ -134,4 +135,6 @@ def _epoch_line(rec: EpochRecord) -> str:
     extra = f" hessian {rec.hessian_eigenvalue:.3g}" if rec.hessian_eigenvalue is not None else ""
     free = "n/a" if rec.param_free_ops is None else rec.param_free_ops
     skip = "n/a" if rec.skip_fraction is None else f"{rec.skip_fraction:.2f}"
-    return f"    epoch {rec.epoch + 1:>3}: valid {rec.valid_acc:5.1f}%  param-free {free}  skip {skip}  entropy {ent}{extra}"
+    # the training loss beside the accuracy: a search that diverged (a loss that grows) is seen here
+    return (f"    epoch {rec.epoch + 1:>3}: loss {rec.train_loss:.3g}  valid {rec.valid_acc:5.1f}%  param-free {free}  "
+            f"skip {skip}  entropy {ent}{extra}")
