@@ -29,7 +29,8 @@ def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: I
         genotype: the canonical text a search printed, or a :class:`~automl_nas.api.Genotype`.
         space: the search space's name; recognised from the text when omitted.
         inputs: image shape and classes (default CIFAR-10: 3x32x32, 10 classes).
-        options: the space's options (e.g. ``channels=36, layers=20`` for DARTS).
+        options: the space's options that shape the network (e.g. ``eval_channels=36, eval_layers=20``
+            for DARTS); one that shapes only the search supernet (``channels``) is refused.
 
     Example:
         >>> import torch
@@ -38,9 +39,18 @@ def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: I
         >>> net.eval()(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
+    return _built(genotype, space, inputs, seed, options, supernet_options="refuse")
+
+
+def _built(genotype: str | Genotype, space: str | None, inputs: InputSpec | None, seed: int | None,
+           options: dict[str, Any], *, supernet_options: str) -> nn.Module:
+    """``build_model``; ``supernet_options``: ``"refuse"`` an option that shapes only the search
+    supernet (a caller's, which would do nothing), or ``"drop"`` it (a run's recorded options)."""
     import torch
 
-    from automl_nas.api import Genotype, InputSpec, parse_genotype
+    from automl_nas.api import Genotype, InputSpec, parse_genotype, supernet_only_problem
+    from automl_nas.api.space import supernet_only_options
+    from automl_nas.errors import RecipeError
     from automl_nas.recipe.converter import structure
     from automl_nas.session import open_session
 
@@ -48,6 +58,10 @@ def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: I
     text = genotype.text if isinstance(genotype, Genotype) else str(genotype)
     name = space or (genotype.space if isinstance(genotype, Genotype) else _recognise(session, text))
     component = session.registry.get("search_space", name, where="build_model(space=...)")
+    if supernet_options == "drop":
+        options = {k: v for k, v in options.items() if k not in supernet_only_options(component.config, options)}
+    elif (unused := supernet_only_problem(name, component.config, options)) is not None:
+        raise RecipeError(f"build_model: {unused}", hint="pass the option the network reads, or leave it out")
     config = structure(dict(options), component.config, source="build_model", prefix="space") if component.config else None
     built = session.registry.create("search_space", name, config)
     parsed = parse_genotype(built, text, where="build_model(genotype=...)")
@@ -73,8 +87,8 @@ def load_model(export_dir: str | Path) -> nn.Module:
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise RunError(f"{folder}: not an `automl export` directory ({type(exc).__name__}: {exc})",
                        hint="pass the --out directory of `automl export` (genotype.json and model.pt)") from None
-    net = build_model(record["text"], space=record["space"], inputs=InputSpec(**record["inputs"]),
-                      **record.get("space_options", {}))
+    net = _built(record["text"], record["space"], InputSpec(**record["inputs"]), 0, record.get("space_options", {}),
+                 supernet_options="drop")
     net.load_state_dict(scripted.state_dict())
     return net.eval()
 

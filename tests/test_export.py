@@ -257,3 +257,18 @@ def test_the_same_source_spelt_another_way_is_the_same_export(tmp_path, monkeypa
         _refuse_another_export(out, "nb201", DRNAS_CELL, spelling, None)  # was refused for the last two
     with pytest.raises(RunError, match="holds another export"):
         _refuse_another_export(out, "nb201", DRNAS_CELL, "runs/other", None)
+
+
+def test_build_model_refuses_an_option_that_sizes_only_the_search_supernet():
+    """build_model(V2, channels=8, layers=5), the docstring's own example, built the 20-cell C = 36 network."""
+    from automl_nas import build_model
+    from automl_nas.errors import RecipeError
+
+    genotype = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+                "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, "
+                "5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+                "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
+    with pytest.raises(RecipeError, match="'channels' shapes only the 'darts' search supernet.*'eval_channels'"):
+        build_model(genotype, channels=8, layers=5)
+    net = build_model(genotype, eval_channels=8, eval_layers=5, auxiliary=False)
+    assert len(net.cells) == 5 and sum(p.numel() for p in net.parameters()) < 100_000

@@ -18,17 +18,20 @@ from automl_nas.api.sampler import (
     updates_arch,
 )
 from automl_nas.api.space import (
+    SUPERNET_ONLY,
     GroupSpec,
     InputSpec,
     Morphism,
     OpPosition,
     SearchSpace,
     check_halvings,
+    supernet_only_problem,
     supports_morphisms,
 )
 from automl_nas.api.tracker import EpochView, Tracker, metric_key
 
 __all__ = [
+    "SUPERNET_ONLY",
     "ArchParams",
     "ArchSample",
     "DatasetProvider",
@@ -60,6 +63,7 @@ __all__ = [
     "child_samples",
     "metric_key",
     "parse_genotype",
+    "supernet_only_problem",
     "supports_morphisms",
     "updates_arch",
 ]

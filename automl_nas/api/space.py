@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import attrs
 
@@ -239,6 +239,33 @@ class SearchSpace(abc.ABC):
     def fingerprint(self) -> dict[str, Any]:
         """Settings that identify this space instance (recorded with runs)."""
         return {"name": self.name}
+
+
+#: Metadata key of a space option (an attrs field of the space's config) that shapes only the
+#: search supernet, not the network :meth:`SearchSpace.build_network` builds; its value names the
+#: option that shapes the built network instead (``""``: none). ``build_model`` and the retraining
+#: evaluator's ``network`` refuse such an option instead of ignoring it.
+#:
+#: .. versionadded:: 0.2
+SUPERNET_ONLY = "supernet_only"
+
+
+def supernet_only_options(config: Any, keys: Iterable[str]) -> dict[str, str]:
+    """Those of ``keys`` that ``config`` (a space's attrs options, or their class) marks
+    :data:`SUPERNET_ONLY`, each with the option that shapes the built network instead (``""``: none)."""
+    cls = config if isinstance(config, type) else type(config)
+    fields = attrs.fields_dict(cls) if attrs.has(cls) else {}
+    return {key: str(fields[key].metadata[SUPERNET_ONLY]) for key in keys
+            if key in fields and SUPERNET_ONLY in fields[key].metadata}
+
+
+def supernet_only_problem(space_name: str, config: Any, keys: Iterable[str]) -> str | None:
+    """One sentence naming the first of ``keys`` that only shapes ``space_name``'s search
+    supernet (:data:`SUPERNET_ONLY`), and the option to set instead; ``None`` if there is none."""
+    for key, instead in supernet_only_options(config, keys).items():
+        return (f"{key!r} shapes only the {space_name!r} search supernet, not the network a genotype builds"
+                + (f"; that network's is {instead!r}" if instead else ""))
+    return None
 
 
 def supports_morphisms(space: SearchSpace) -> bool:

@@ -64,6 +64,8 @@ class Retrain(Evaluator):
         with _threads(cfg.threads), torch.random.fork_rng(devices=_cuda_index(device)):
             torch.manual_seed(seed)
             net = _build(space, genotype, inputs).to(device)
+            if cfg.drop_path_prob is None and hasattr(net, "drop_path_max"):  # the space's own final value (DARTS)
+                settings = attrs.evolve(settings, drop_path_prob=float(net.drop_path_max))
             costs = genotype_costs(space, genotype, inputs, net)
             # The uint8 images move to the device once (as the search's do), so no step copies from the host.
             train = BatchLoader(data, torch.arange(n_train), batch_size=settings.batch_size, seed=seed, device=device,

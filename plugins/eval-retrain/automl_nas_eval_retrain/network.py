@@ -8,7 +8,7 @@ import attrs
 import torch
 from torch import nn
 
-from automl_nas.api import Genotype, InputSpec, SearchSpace
+from automl_nas.api import Genotype, InputSpec, SearchSpace, supernet_only_problem
 from automl_nas.errors import RecipeError, did_you_mean
 
 __all__ = ["check_drop_path", "drop_path_at", "genotype_costs", "network_space", "set_drop_path"]
@@ -28,6 +28,9 @@ def network_space(space: SearchSpace, options: dict[str, Any]) -> SearchSpace:
             raise RecipeError(f"evaluator.network.{key}: the {space.name!r} space has no option {key!r}"
                               f"{did_you_mean(key, allowed)} "
                               f"(allowed: {', '.join(allowed)})", hint="fix the key in evaluator.network")
+    unused = supernet_only_problem(space.name, config, options)
+    if unused:  # the trained network would be built without it, silently
+        raise RecipeError(f"evaluator.network: {unused}", hint="set the option the trained network reads, or remove the key")
     try:
         return type(space)(attrs.evolve(config, **options))
     except (TypeError, ValueError) as exc:

@@ -228,3 +228,25 @@ device = "cpu"
     assert metrics["params"] == outcome.result["costs"]["params"]  # same network size as the run's space here
     (job,) = (outcome.run_dir / "retrain").glob("*/job.json")
     assert json.loads(job.read_text())["genotype"] == outcome.result["genotype"]
+
+
+@pytest.mark.parametrize("space_value, evaluator_value, trained", [(None, None, 0.2), (0.3, None, 0.3), (0.3, 0.1, 0.1)])
+def test_the_darts_space_s_eval_drop_path_is_the_final_drop_path_unless_the_evaluator_sets_one(
+        darts_space, darts_genotype, blobs, tmp_path, space_value, evaluator_value, trained):
+    """space.eval_drop_path was stored on the network and never read: the trainer always ramped to 0.2."""
+    network = {**TINY_DARTS, **({"eval_drop_path": space_value} if space_value is not None else {})}
+    cfg = RetrainConfig(epochs=1, batch_size=64, network=network, drop_path_prob=evaluator_value, train_limit=64)
+    Retrain(cfg).evaluate(darts_genotype, EvalContext(space=darts_space, data=blobs, run_dir=tmp_path, **QUIET))
+    (job,) = (json.loads(p.read_text()) for p in (tmp_path / "retrain").glob("*/job.json"))
+    assert job["settings"]["drop_path_prob"] == trained
+
+
+@pytest.mark.parametrize("key, instead", [("channels", "eval_channels"), ("layers", "eval_layers"),
+                                          ("partial_channels", None)])
+def test_a_network_option_that_sizes_only_the_search_supernet_is_refused(darts_space, key, instead):
+    """network = {channels = 8} trained the full C = 36 network without a word."""
+    from automl_nas.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=f"evaluator.network: '{key}' shapes only the 'darts' search supernet") as err:
+        network_space(darts_space, {key: 4})
+    assert (f"that network's is '{instead}'" in str(err.value)) == (instead is not None)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import attrs
 from attrs import validators as v
 
+from automl_nas.api import SUPERNET_ONLY
+
 __all__ = ["DARTS_OPS", "DARTS_OPS_NO_NONE", "OP_SETS", "DartsConfig"]
 
 DARTS_OPS: tuple[str, ...] = (
@@ -42,9 +44,10 @@ def _check_layers(instance: DartsConfig, attribute: attrs.Attribute, value: int)
 class DartsConfig:
     """Options of the ``darts`` search space (defaults: DARTS search, spec §2.4)."""
 
-    channels: int = attrs.field(default=16, validator=_pos_int, metadata={"help": "initial cell channels C of the search supernet"})
+    channels: int = attrs.field(default=16, validator=_pos_int, metadata={"help": "initial cell channels C of the search supernet",
+                                                                          SUPERNET_ONLY: "eval_channels"})
     layers: int = attrs.field(default=8, validator=[*_pos_int, v.ge(3), _check_layers],
-                              metadata={"help": "cells L of the supernet; reductions at L//3 and 2L//3"})
+                              metadata={"help": "cells L of the supernet; reductions at L//3 and 2L//3", SUPERNET_ONLY: "eval_layers"})
     steps: int = attrs.field(default=4, validator=_pos_int, metadata={"help": "intermediate nodes per cell (4 gives 14 edges)"})
     multiplier: int = attrs.field(default=4, validator=[*_pos_int, _check_multiplier],
                                   metadata={"help": "last nodes concatenated into the cell output"})
@@ -56,13 +59,15 @@ class DartsConfig:
                                                     "incl. none) or top2_joint (AutoDL GDAS: the two strongest (op, input) pairs of a "
                                                     "node, both may read one input)"})
     drop_path: float = attrs.field(default=0.0, validator=_prob,
-                                   metadata={"help": "drop-path probability on every search edge during training (SNAS: 0.3)"})
+                                   metadata={"help": "drop-path probability on every search edge during training (SNAS: 0.3)",
+                                             SUPERNET_ONLY: "eval_drop_path"})
     affine: bool = attrs.field(default=False, validator=v.instance_of(bool),
-                               metadata={"help": "affine BN inside search cells (references: False)"})
+                               metadata={"help": "affine BN inside search cells (references: False)", SUPERNET_ONLY: ""})
     track_running_stats: bool = attrs.field(default=False, validator=v.instance_of(bool),
-                                            metadata={"help": "BN running statistics inside search cells (spec §11.2)"})
+                                            metadata={"help": "BN running statistics inside search cells (spec §11.2)",
+                                                      SUPERNET_ONLY: ""})
     partial_channels: int = attrs.field(default=1, validator=_pos_int,
-                                        metadata={"help": "partial-channel K_pc (PC-DARTS/DrNAS); 1 = plain mixed op"})
+                                        metadata={"help": "partial-channel K_pc (PC-DARTS/DrNAS); 1 = plain mixed op", SUPERNET_ONLY: ""})
     checkpointing: str = attrs.field(default="off", validator=v.in_(("off", "cells", "edges")),
                                      metadata={"help": "recompute activations in backward instead of keeping them (same maths, about one "
                                                        "more forward pass): cells keeps each cell's inputs, edges each edge's mixed output"})
@@ -72,7 +77,8 @@ class DartsConfig:
                               metadata={"help": "supernet layout: darts, or gdas (AutoDL NASNet-style: head BN+ReLU, L divisible by 3)"})
     search_pool_bn: bool = attrs.field(default=True, validator=v.instance_of(bool),
                                        metadata={"help": "non-affine BN after pooling in the search supernet's cells (DARTS "
-                                                         "model_search); AutoDL's GDAS search cells have none (false)"})
+                                                         "model_search); AutoDL's GDAS search cells have none (false)",
+                                                 SUPERNET_ONLY: "pool_bn"})
     pool_bn: bool = attrs.field(default=False, validator=v.instance_of(bool),
                                 metadata={"help": "keep the non-affine BN after pooling in the evaluation network (DrNAS)"})
     eval_channels: int = attrs.field(default=36, validator=_pos_int, metadata={"help": "C of the evaluation network"})
