@@ -170,3 +170,18 @@ def test_options_that_would_be_ignored_are_refused(tmp_path, text, message, fixe
         load_recipe(write(tmp_path, text))
     assert message in str(info.value)
     load_recipe(write(tmp_path, fixed))
+
+
+def test_nan_and_inf_are_refused_in_a_plugin_option_whose_field_converts_itself(toy_recipe):
+    """snas_resource's weight (converter=float) took inf, and the run ended in a non-finite loss
+    whose fix was to lower the learning rates."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    for value in ("inf", "nan", "-inf"):
+        objectives = f'search.objectives=[{{name="cross_entropy"}},{{name="snas_resource", weight={value}}}]'
+        result = CliRunner().invoke(main, ["validate", str(toy_recipe), "--set", objectives])
+        assert result.exit_code == 2, result.output
+        assert f"search.objectives[1].weight: must be a finite number (got {value.lstrip('-') if value == 'nan' else value})" \
+            in result.output, result.output

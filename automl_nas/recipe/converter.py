@@ -160,6 +160,10 @@ def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allow
     """Structure ``data`` into ``cls``; raise one :class:`RecipeError` listing every problem.
     ``also_allowed``: keys the same table takes beside ``cls``'s fields (a data set's options sit
     next to the host's ``[data]`` keys), offered when a key is unknown."""
+    bad = _non_finite(data, prefix)
+    if bad:  # a field with its own converter (float) skips the strict float hook
+        raise RecipeError("\n".join(f"{source}: {key}: must be a finite number (got {value})" for key, value in bad),
+                          hint=_hint(cls))
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError) as exc:
@@ -167,6 +171,17 @@ def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allow
         raise RecipeError("\n".join(lines), hint=_hint(cls)) from None
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{source}: {prefix or '(top level)'}: {exc}") from None
+
+
+def _non_finite(data: Any, path: str) -> list[tuple[str, float]]:
+    """The dotted keys of TOML's ``nan`` and ``inf`` in ``data``: no option means them."""
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [(path or "(top level)", data)]
+    if isinstance(data, dict):
+        return [bad for key, value in data.items() for bad in _non_finite(value, _join(path, key))]
+    if isinstance(data, (list, tuple)):
+        return [bad for i, value in enumerate(data) for bad in _non_finite(value, _join(path, i))]
+    return []
 
 
 def _hint(cls: type) -> str:
