@@ -385,3 +385,19 @@ def test_an_unquoted_dotted_parameter_key_means_the_quoted_one(study_recipe):
     cfg = load_study_config(nested, source="r.toml", recipe_name="r")
     assert sorted(cfg.params) == ["search.arch_optimizer.lr", "search.arch_optimizer.weight_decay"]
     assert cfg.params["search.arch_optimizer.lr"].low == 1e-3
+
+
+@pytest.mark.parametrize("table, message", [
+    ('metric = "costs.params"', "study.metric: 'costs.params' looks like a cost"),
+    ('metrics = ["metrics.convs", "last_epoch.train_loss"]', "study.metrics: 'last_epoch.train_loss' looks like a cost"),
+])
+def test_a_cost_without_a_direction_is_refused_not_maximised(make_toy_recipe, table, message):
+    """A study over latency or params without `directions` maximised them: it kept the worst trials."""
+    tail = f'[study]\nname = "s"\n{table}\n[study.params]\n{LR}\n'
+    path = make_toy_recipe(count=32, tail=tail)
+    refused = CliRunner().invoke(main, ["validate", str(path)])
+    assert refused.exit_code == 2 and message in refused.output, refused.output
+    key = "directions" if "metrics" in table else "direction"
+    told = "\n" + (f'{key} = ["maximize", "minimize"]' if key == "directions" else f'{key} = "minimize"')
+    path.write_text(path.read_text().replace(table, table + told))
+    assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0

@@ -30,7 +30,7 @@ import attrs
 from automl_nas.api import Genotype
 from automl_nas.errors import AutomlError, DataError, RecipeError
 from automl_nas.recipe.model import ExecutorConfig
-from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig
+from automl_nas.study.config import BlackboxConfig, BlackboxRunConfig, looks_like_a_cost
 
 __all__ = ["BlackboxPlan", "evaluation_device", "plan_blackbox_recipe", "run_blackbox", "run_blackbox_recipe"]
 
@@ -131,9 +131,6 @@ def _ask(proposer: Any, loop: "_Loop") -> Any:
 
 #: metric names that measure a cost (lower is better): a search that maximised one silently
 #: chose the slowest or largest cell
-_COST_WORDS = ("latency", "params", "flops", "time", "memory", "energy", "loss", "error")
-
-
 def metric_sign(evaluator: Any, metric: str, direction: str = "") -> float:
     """+1 to maximise ``metric``, -1 to minimise it: ``direction`` when given; else the
     evaluator's ``higher_is_better`` for its first metric (the one it declares it for) and +1
@@ -143,7 +140,7 @@ def metric_sign(evaluator: Any, metric: str, direction: str = "") -> float:
     first = (tuple(getattr(evaluator, "metrics", ())) or ("",))[0]
     if not metric or metric == first:
         return 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
-    if any(word in metric.lower() for word in _COST_WORDS):
+    if looks_like_a_cost(metric):
         raise RecipeError(f"blackbox.metric = {metric!r} looks like a cost, and the search maximises unless told: it "
                           f"would pick the worst cell", hint='set blackbox.direction = "minimize" (or "maximize" '
                                                              'if higher really is better)')

@@ -155,6 +155,16 @@ class BlackboxRunConfig:
                                                 "visible; on Ray, the GPU executor.gpus reserves)"})
 
 
+#: Words of a metric's name that make it look like a cost: a study or search refuses to maximise
+#: it by default.
+COST_WORDS = ("latency", "params", "flops", "time", "memory", "energy", "loss", "error")
+
+
+def looks_like_a_cost(metric: str) -> bool:
+    """Whether ``metric`` (a name or dotted path) names a cost (:data:`COST_WORDS`)."""
+    return any(word in metric.lower() for word in COST_WORDS)
+
+
 def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> StudyConfig:
     from automl_nas.recipe.converter import structure
 
@@ -185,6 +195,17 @@ def _dotted_params(params: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def check_directions(raw: dict, cfg: StudyConfig, *, source: str) -> None:
+    """A metric that looks like a cost (:func:`looks_like_a_cost`) with no direction given is
+    refused: the default is maximize, and the study would keep its worst trials."""
+    key = "directions" if cfg.metrics else "direction"
+    cost = next((m for m, _ in cfg.objectives if looks_like_a_cost(m)), None) if key not in raw else None
+    if cost is not None:
+        raise RecipeError(f"{source}: study.{'metrics' if cfg.metrics else 'metric'}: {cost!r} looks like a cost, and a "
+                          f"study maximises unless told", hint=f"set study.{key} (\"minimize\", or \"maximize\" if higher "
+                                                                f"really is better{', one per metric' if cfg.metrics else ''})")
 
 
 def _check_objectives(raw: dict, cfg: StudyConfig, *, source: str) -> None:

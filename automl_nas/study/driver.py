@@ -31,7 +31,7 @@ from automl_nas.errors import Interrupted, RecipeError, RunError, did_you_mean, 
 from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
-from automl_nas.study.config import StudyConfig, check_result_paths, load_study_config
+from automl_nas.study.config import StudyConfig, check_directions, check_result_paths, load_study_config
 from automl_nas.study.protocol import changes, check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter, dotted_value
 from automl_nas.study.space import suggest, to_override
@@ -507,6 +507,7 @@ def check_study(session: Any, plan: Plan, path: str | Path, profile: str | None,
     and every parameter at the ends of its range."""
     cfg = load_study_config(plan.recipe.study, source=str(path), recipe_name=plan.recipe.name)
     check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
+    check_directions(plan.recipe.study, cfg, source=str(path))
     check_intermediate(cfg, plan, source=str(path))
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     return cfg
