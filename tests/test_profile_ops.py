@@ -64,7 +64,10 @@ def test_recipe_gives_space_and_input_shape(tmp_path):
 
 
 @pytest.mark.parametrize("args,code,message", [
-    (["toy"], 3, "does not implement SearchSpace.op_modules(inputs), which lists its candidate ops at their positions (plugin 'toy'"),
+    # a space without op_modules (optional) is the request's problem, not the plugin's, said before any progress line
+    (["toy"], 2, "search space 'toy' cannot be profiled: its plugin does not list its ops at their positions"),
+    (["gnn"], 2, "make its table as its plugin documents (the GNN space's: README"),
+    (["nb201", "-p", "quick"], 2, "--profile applies a profile of --recipe"),
     (["nb201", "--set", "space.chanels=4"], 2, "did you mean"),
     (["nb201", "--set", "search.epochs=2"], 2, "space.KEY=VALUE"),
     (["nb201", "--input", "32x32"], 2, "CxHxW"),
@@ -93,7 +96,10 @@ def test_unwritable_out_is_a_run_error(tmp_path):
     blocker.write_text("")
     result = profile("nb201", "--set", "space.channels=4", "--set", "space.cells_per_stage=1", "--input", "3x8x8",
                      *TINY_TIMING, "-q", "--out", str(blocker / "t.json"))
-    assert result.exit_code == 5 and "cannot write the latency table" in result.output
+    # refused before the timing (its end wrote nothing after minutes), with nothing created
+    assert result.exit_code == 5 and f"--out: cannot write into {blocker}" in result.output
+    assert "nothing was timed" in result.output and "profiling" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_out_never_replaces_a_run_s_records_or_a_file_that_is_not_a_latency_table(tmp_path):

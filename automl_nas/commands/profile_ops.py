@@ -58,6 +58,7 @@ def profile_ops(space_name, overrides, recipe, profile, input_shape, device, bat
     _refuse_to_overwrite(Path(out))  # before minutes of timing
     space, inputs, space_label, component = _space_and_inputs(space_name, recipe, profile, overrides, input_shape)
     device = _check_device(device)
+    _check_profilable(space)
     set_threads(threads, key="--threads")
     settings = TimingSettings(device=device, batch=batch, repeats=repeats, warmup=warmup, backward=backward)
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
@@ -92,6 +93,9 @@ def _space_and_inputs(space_name: str | None, recipe: str | None, profile: str |
             raise RecipeError(f"{recipe}: space.name is {comp_name!r} but SPACE is {space_name!r}",
                               hint="leave SPACE out with --recipe, or give the recipe's space")
     elif space_name:
+        if profile:
+            raise click.UsageError("--profile applies a profile of --recipe; without a recipe, set space options with "
+                                   "--set space.KEY=VALUE")
         comp_name, options, data_ref, source = space_name, _space_options(overrides), None, "profile-ops"
     else:
         raise click.UsageError("give a SPACE (e.g. nb201, darts) or --recipe RECIPE")
@@ -172,6 +176,34 @@ def _refuse_to_overwrite(out: Path) -> None:
         except ValueError:
             raise RunError(f"--out {out} exists and is not a latency table; it is left as it is",
                            hint="pass a new file name, or the path of a latency table to replace") from None
+    _check_writable(out.parent)
+
+
+def _check_profilable(space) -> None:
+    """A space that does not list its ops at their positions (optional, CONTRIBUTING) cannot be
+    timed: the user's request, refused before the progress line, not the plugin's fault."""
+    from automl_nas.api.space import SearchSpace
+
+    if type(space).op_modules is SearchSpace.op_modules:
+        raise RecipeError(f"search space {space.name!r} cannot be profiled: its plugin does not list its ops at their "
+                          f"positions (SearchSpace.op_modules), so there is nothing to time",
+                          hint="profile a space that does (nb201, darts), or make its table as its plugin documents (the "
+                               "GNN space's: README, \"Graph neural architecture search\")")
+
+
+def _check_writable(folder: Path) -> None:
+    """The table's folder takes a file, tried before the timing (its end wrote nothing after minutes)."""
+    import tempfile
+
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:  # created at the end, with the table
+        existing = existing.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".profile-ops-"):
+            pass
+    except OSError as exc:
+        raise RunError(f"--out: cannot write into {folder} ({exc.strerror or exc}); nothing was timed",
+                       hint="choose a writable path for --out") from None
 
 
 def _write(table, out: Path) -> None:
