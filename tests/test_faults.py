@@ -300,3 +300,43 @@ def test_resume_says_which_epoch_records_are_gone_and_show_says_so_too(tmp_path,
     assert "last.pt.sha256.json is missing (deleted or lost" in err and "automl-nas < 0.2" not in err
     shown = subprocess.run([sys.executable, "-m", "automl_nas.cli", "show", str(run_dir)], capture_output=True, text=True)
     assert "epochs      2 recorded of the 3 the run made" in shown.stdout, shown.stdout
+
+
+def test_a_resume_refuses_an_input_file_that_changed_since_the_run_started(tmp_path):
+    """A latency table or data file rewritten between the start and the resume was used without a
+    word: the resumed run silently continued another search."""
+    import numpy as np
+
+    from automl_nas_snas.config import SnasResourceConfig
+    from automl_nas.api import INPUT_FILE
+
+    assert attrs_field(SnasResourceConfig, "latency_table").metadata.get(INPUT_FILE)
+    data = tmp_path / "images.npz"
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (96, 3, 8, 8), dtype=np.uint8), np.arange(96) % 4
+    np.savez(data, x=x, y=y)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
+    run_dir = tmp_path / "r"
+    (tmp_path / "die-once-at-epoch-0").touch()
+    automl("run", str(recipe), "-p", "quick", "-q", "--run-dir", str(run_dir), "--set", "search.epochs=2",
+           "--set", f'data={{name="npz", path="{data}", test_fraction=0.25, layout="nchw", batch_size=16}}').wait(timeout=300)
+    env = json.loads((run_dir / "env.json").read_text())
+    assert list(env["input_files"]) == ["data.path"] and env["input_files"]["data.path"]["path"] == str(data)
+    np.savez(data, x=x[::-1].copy(), y=y)  # the same shape, other images
+    refused = automl("run", "--resume", str(run_dir), "-q")
+    _, err = refused.communicate(timeout=300)
+    err = " ".join(err.split())
+    assert refused.returncode == 2 and f"data.path: {data} changed since the run started" in err, err
+    np.savez(data, x=x, y=y)
+    (run_dir / "env.json").write_text('{"cut')  # a damaged record is said (it went unnoticed), not fatal
+    resumed = automl("run", "--resume", str(run_dir), "-q")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"warning: {run_dir / 'env.json'} is unreadable" in " ".join(err.split()), err
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
+
+
+def attrs_field(cls, name):
+    import attrs
+
+    return attrs.fields_dict(cls)[name]

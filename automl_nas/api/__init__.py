@@ -17,6 +17,7 @@ from automl_nas.api.sampler import (
     child_samples,
     updates_arch,
 )
+from automl_nas.api.options import INPUT_FILE
 from automl_nas.api.space import (
     SUPERNET_ONLY,
     GroupSpec,
@@ -31,6 +32,7 @@ from automl_nas.api.space import (
 from automl_nas.api.tracker import EpochView, Tracker, metric_key
 
 __all__ = [
+    "INPUT_FILE",
     "SUPERNET_ONLY",
     "ArchParams",
     "ArchSample",

@@ -41,6 +41,7 @@ from automl_nas.errors import AutomlError, RecipeError, interface_breach
 from automl_nas.evaluation import check_fit, score
 from automl_nas.nn.mixed_op import set_fast_paths
 from automl_nas.readback import lag_for
+from automl_nas.records.input_files import ENV_KEY, check_unchanged, input_files
 from automl_nas.records.rundir import RunDir, atomic_write_json, environment, rank0_path
 from automl_nas.records.schema import EpochRecord, ExpectedCheck, RunResult
 from automl_nas.recipe import Plan, dump_recipe
@@ -622,11 +623,12 @@ def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
     plan, recipe, run, run_dir = search.plan, search.recipe, search.run, search.run.run_dir
     hooks = HookRelay(pm)
     if resume:
+        check_unchanged(_recorded_env(run_dir, run.log).get(ENV_KEY), plan, run_dir=run_dir.path)
         ckpt.load(search)
     else:
         run_dir.write_text(run_dir.recipe_file, dump_recipe(recipe))
-        atomic_write_json(run_dir.env_file, environment(search.device, recipe.seed, recipe.data.name, search.data.source),
-                          hint=run_dir.write_hint)
+        env = environment(search.device, recipe.seed, recipe.data.name, search.data.source)
+        atomic_write_json(run_dir.env_file, {**env, ENV_KEY: input_files(plan)}, hint=run_dir.write_hint)
     base = RunResult(recipe=recipe.name, space=search.space.name or plan.space.component.name,
                      sampler=plan.sampler.component.name, dataset=recipe.data.name, seed=recipe.seed,
                      run_dir=str(run_dir.path))
@@ -655,6 +657,22 @@ def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
     result = attrs.evolve(result, wall_time_s=round(search.wall_time(), 3))
     _end(run_dir, hooks, run, result)
     return result
+
+
+def _recorded_env(run_dir: RunDir, log: Any) -> dict:
+    """The run's ``env.json``; a damaged one is said (its record of the input files is lost, so
+    they are not checked) and the resume goes on: the checkpoint holds the search."""
+    import json
+
+    try:
+        env = json.loads(run_dir.env_file.read_text(encoding="utf-8"))
+        if not isinstance(env, dict):
+            raise ValueError("not an object")
+        return env
+    except (OSError, ValueError) as exc:
+        log(f"warning: {run_dir.env_file} is unreadable ({type(exc).__name__}: {exc}): the files the run started "
+            f"with cannot be checked against those it resumes with")
+        return {}
 
 
 def _ended_early(search: Search, base: RunResult, status: str, error: str) -> RunResult:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 
+from automl_nas.api import INPUT_FILE
 from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir
 from automl_nas.errors import DataError, missing_file
 
@@ -100,7 +101,8 @@ GRAPH_FILE_FIX = ("set `path = ...` to a .npz with arrays x, edge_index, y (opti
 class GraphFileConfig:
     """One graph from a local ``.npz`` (arrays) or PyTorch Geometric ``.pt`` (a ``Data`` object) file."""
 
-    path: str = attrs.field(default="", metadata={"help": ".npz with x, edge_index, y (+ train/valid/test masks) or a PyG .pt"})
+    path: str = attrs.field(default="", metadata={"help": ".npz with x, edge_index, y (+ train/valid/test masks) or a PyG .pt",
+                                                  INPUT_FILE: True})
     train_nodes: float = attrs.field(default=0.6, validator=_fraction,
                                         metadata={"help": "without masks in the file: share of training nodes"})
     valid_nodes: float = attrs.field(default=0.2, validator=_fraction + [_fractions_fit],

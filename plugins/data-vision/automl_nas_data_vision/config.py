@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 
+from automl_nas.api import INPUT_FILE
 from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir
 from automl_nas.errors import DataError, missing_file
 
@@ -67,7 +68,8 @@ class ImageNet16Config:
 
 @attrs.frozen(kw_only=True)
 class NpzConfig:
-    path: str = attrs.field(default="", metadata={"help": "the .npz file with arrays x (uint8 NCHW or NHWC) and y (int)"})
+    path: str = attrs.field(default="", metadata={"help": "the .npz file with arrays x (uint8 NCHW or NHWC) and y (int)",
+                                                  INPUT_FILE: True})
     test_fraction: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)],
                                        metadata={"help": "fraction of images held out as test set (0 = all train)"})
     seed: int = attrs.field(default=0, validator=_non_negative_int,

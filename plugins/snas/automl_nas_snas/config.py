@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from automl_nas.api import INPUT_FILE
 from automl_nas.schedules import Schedule, annealed_schedule, positive_schedule
 
 __all__ = ["COST_METRICS", "SnasConfig", "SnasResourceConfig"]
@@ -102,7 +103,8 @@ class SnasResourceConfig:
     )
     latency_table: str | None = attrs.field(
         default=None, validator=_latency_table,
-        metadata={"help": "JSON table of `automl profile-ops` for the run's space; needed when costs include latency"},
+        metadata={"help": "JSON table of `automl profile-ops` for the run's space; needed when costs include latency",
+                  INPUT_FILE: True},
     )
 
     def check_space(self, space: str, options: object) -> None:
