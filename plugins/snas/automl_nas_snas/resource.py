@@ -21,7 +21,9 @@ Extension (not in SNAS): ``costs = "latency"`` reads per-op latencies measured b
 ``automl profile-ops`` from ``latency_table`` (format: :mod:`automl_nas.costs`); the table is
 checked against the run's space before the first epoch. Latency enters r_e in microseconds,
 so that log+ (which zeroes values below 1) still sees sub-millisecond ops; alone in the linear
-form it is the raw expected latency. Example::
+form it is the expected latency aggregated as R aggregates every cost: a group's mean cell, summed
+over groups (reduce weighted by ``ratio``), not the whole network's latency (that is the sum over
+all cells: N/3 times it for NB201's N = 5 cells per stage). Example::
 
     automl profile-ops nb201 --set space.channels=8 --set space.cells_per_stage=1 --input 1x16x16 --out nb201-lat.json
     objectives = [{ name = "cross_entropy" },
