@@ -76,7 +76,13 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         _load_state(net, state, weights)
     net.eval()
     out = _out_dir(out_dir)  # only now: an export refused above leaves no directory behind
-    log(f"export: {genotype.text} ({space.name}, {sum(p.numel() for p in net.parameters()):,} parameters) -> {out}")
+    costs = _costs(space, genotype, inputs)
+    in_module = sum(p.numel() for p in net.parameters())
+    # The module holds every parameter (an auxiliary head's too); the space's count, in genotype.json,
+    # is the network that scores images, as the papers count it (DARTS: aux head excluded).
+    counted = (f"; the space counts {costs['params']:,.0f} (genotype.json's costs: without training-only parts "
+               f"such as an auxiliary head)" if costs and costs.get("params") not in (None, in_module) else "")
+    log(f"export: {genotype.text} ({space.name}, {in_module:,} parameters in the module{counted}) -> {out}")
     trained = None if state is not None else _trained_in(plan.recipe.source, genotype.text)
     if trained is not None:  # a morphism search (or eval) trained it: an untrained export is rarely what is meant
         log(f"export: note: the network has fresh, untrained weights; {trained} holds this genotype as the run "
@@ -87,7 +93,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         "space": space.name, "text": genotype.text, "space_options": _options(space_resolved),
         "source_run": plan.recipe.source or None, "inputs": attrs.asdict(inputs), "preprocess": preprocess,
         "seed": plan.recipe.seed,
-        "weights": str(weights) if weights else None, "costs": _costs(space, genotype, inputs),
+        "weights": str(weights) if weights else None, "costs": costs,
         "files": {"torchscript": "model.pt", "onnx": "model.onnx", "retrain_recipe": "retrain.toml"},
         "onnx": {"exporter": onnx_exporter, "input": "input", "output": "logits", "dynamic_axes": {"input": [0], "logits": [0]}},
         "checks": _check_files(net, batch, out),
