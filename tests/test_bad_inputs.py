@@ -204,8 +204,8 @@ def test_a_label_far_past_the_classes_is_named_without_listing_every_absent_valu
     ('search.sampler={name="darts", temperature=1.0}', "search.sampler.temperature: unknown key (search.sampler takes no options)"),
     ("expected.low=100", "expected: needs low <= value <= high (got 100.0 <= 93.61 <= 93.9)"),  # every run OUTSIDE
     # TOML's nan and inf passed validate; the run then stopped at its first step as "non-finite"
-    ("search.sampler.temperature.start=nan", "search.sampler.temperature: start and end must be finite numbers"),
-    ("search.sampler.temperature=inf", "search.sampler.temperature: start and end must be finite numbers"),
+    ("search.sampler.temperature.start=nan", "search.sampler.temperature.start: must be a finite number (got nan)"),
+    ("search.sampler.temperature=inf", "search.sampler.temperature: must be a finite number (got inf)"),
     ("search.weights_optimizer.lr=nan", "search.weights_optimizer.lr: must be a finite number (got nan)"),
     ("search.arch_optimizer.weight_decay=inf", "search.arch_optimizer.weight_decay: must be a finite number (got inf)"),
     # torch's refusal came mid-setup, as an internal error
