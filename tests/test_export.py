@@ -259,16 +259,40 @@ def test_the_same_source_spelt_another_way_is_the_same_export(tmp_path, monkeypa
         _refuse_another_export(out, "nb201", DRNAS_CELL, "runs/other", None)
 
 
+DARTS_V2 = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+            "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, "
+            "5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+            "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
+
+
 def test_build_model_refuses_an_option_that_sizes_only_the_search_supernet():
     """build_model(V2, channels=8, layers=5), the docstring's own example, built the 20-cell C = 36 network."""
     from automl_nas import build_model
     from automl_nas.errors import RecipeError
 
-    genotype = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
-                "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, "
-                "5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
-                "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
+    genotype = DARTS_V2
     with pytest.raises(RecipeError, match="'channels' shapes only the 'darts' search supernet.*'eval_channels'"):
         build_model(genotype, channels=8, layers=5)
     net = build_model(genotype, eval_channels=8, eval_layers=5, auxiliary=False)
     assert len(net.cells) == 5 and sum(p.numel() for p in net.parameters()) < 100_000
+
+
+def test_eval_and_export_refuse_a_search_supernet_option_and_retrain_toml_holds_none(tmp_path):
+    """`eval G -e retrain --set space.channels=8` trained C = 36; the exported retrain.toml's [space]
+    held the search's channels and layers, which read as the network's."""
+    import tomllib
+
+    from automl_nas.cli import main
+
+    for args in (["eval", DARTS_V2, "-e", "retrain", "--set", "space.channels=8", "--check"],
+                 ["export", DARTS_V2, "--set", "channels=8", "--out", str(tmp_path / "refused")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "'channels' shapes only the 'darts' search supernet" in result.output, result.output
+    assert not (tmp_path / "refused").exists()
+    done = CliRunner().invoke(main, ["export", DARTS_V2, "--set", "eval_channels=8", "--set", "eval_layers=5",
+                                     "--out", str(tmp_path / "x")])
+    assert done.exit_code == 0, done.output
+    space = tomllib.loads((tmp_path / "x" / "retrain.toml").read_text())["space"]
+    assert space["eval_channels"] == 8 and "channels" not in space and "layers" not in space
+    again = CliRunner().invoke(main, ["eval", str(tmp_path / "x" / "retrain.toml"), "--check"])
+    assert again.exit_code == 0, again.output

@@ -20,7 +20,7 @@ __all__ = ["eval_cmd"]
 @click.option("--space", metavar="NAME", help="Search space of a genotype string (default: recognised from the text).")
 @click.option("--data", metavar="NAME|TABLE", help="Data set, e.g. digits or '{name=\"npz\", path=\"x.npz\", test_fraction=0.2}'.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a key of the evaluation recipe (evaluator.epochs=2, space.channels=8, seed=1, run.device=cpu); "
+              help="Override a key of the evaluation recipe (evaluator.epochs=2, space.KEY=VALUE of the evaluated network, seed=1, run.device=cpu); "
                    "a bare evaluator option is short for evaluator.KEY (epochs=2).")
 @click.option("--profile", "-p", help="Apply [profile.NAME] of a recipe file (retrain.toml has `quick`).")
 @click.option("--out", type=click.Path(dir_okay=False), callback=nonempty_path, help="Write the metrics JSON here (default: <work dir>/eval-<evaluator>.json, or -2, -3, ... when another evaluation holds it).")
@@ -46,7 +46,7 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
     """
     from automl_nas.commands._support import command_session
     from automl_nas.records.strict_json import dumps as strict_json_dumps
-    from automl_nas.standalone.target import apply_flags, plan_target, raw_target
+    from automl_nas.standalone.target import apply_flags, plan_target, raw_target, refuse_supernet_only
 
     if not target.strip():  # '' named the working directory, "not a run directory"
         raise click.UsageError("TARGET is empty: give a run directory, an evaluation recipe (.toml) or a genotype string")
@@ -58,6 +58,7 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
         overrides = (*overrides, f"run.dir={json.dumps(str(work_dir))}")
     apply_flags(raw, source=source, evaluator=evaluator, space=space, data=data, overrides=overrides)
     plan = plan_target(raw, source, registry=registry, pm=pm)
+    refuse_supernet_only(plan, overrides)
     from automl_nas.preflight import preflight
 
     preflight(plan)  # table installed / data present, before a retraining starts

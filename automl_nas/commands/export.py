@@ -46,7 +46,7 @@ def export(target, out_dir, space, data, overrides, input_shape, classes, weight
     from automl_nas.records.strict_json import dumps as strict_json_dumps
     from automl_nas.standalone.export import export_plan, parse_input_shape
     from automl_nas.standalone.retrain_toml import RETRAIN_EVALUATOR
-    from automl_nas.standalone.target import apply_flags, plan_target, raw_target
+    from automl_nas.standalone.target import apply_flags, plan_target, raw_target, refuse_supernet_only
 
     shape = parse_input_shape(input_shape) if input_shape else None
     session = command_session()
@@ -58,6 +58,7 @@ def export(target, out_dir, space, data, overrides, input_shape, classes, weight
         raw["evaluator"] = {"name": RETRAIN_EVALUATOR}  # what retrain.toml will name
     # Exporting needs no evaluator: retrain.toml names one that may be installed later.
     plan = plan_target(raw, source, registry=registry, pm=pm, resolve_evaluator=False)
+    refuse_supernet_only(plan, overrides, bare_key_table="space")
     log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
     record = export_plan(plan, registry, out_dir, input_shape=shape, num_classes=classes, weights=weights,
                          onnx_exporter=onnx_exporter, log=log)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 import attrs
 
 from automl_nas.api import Genotype, GraphSet, InputSpec
+from automl_nas.api.space import supernet_only_options
 from automl_nas.errors import DataError, RecipeError, RunError
 from automl_nas.recipe.converter import unstructure
 from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json
@@ -103,7 +104,10 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         if diff is not None and diff > 1e-4:
             log(f"export: warning: {name} = {diff:.3g}: the exported file differs from the eager network")
     atomic_write_json(out / "genotype.json", record, hint=_WRITE_HINT)
-    toml = retrain_recipe_text(plan, space_options=record["space_options"], data=_data_table(plan))
+    # the options the network reads: a search supernet's sizes in [space] would read as the network's
+    supernet = supernet_only_options(space_resolved.component.config, record["space_options"])
+    toml = retrain_recipe_text(plan, space_options={k: v for k, v in record["space_options"].items() if k not in supernet},
+                               data=_data_table(plan))
     atomic_write_bytes(out / "retrain.toml", toml.encode(), hint=_WRITE_HINT)
     return record
 

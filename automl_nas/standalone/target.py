@@ -141,6 +141,23 @@ def apply_flags(raw: dict[str, Any], *, source: str, evaluator: str | None = Non
     return raw
 
 
+def refuse_supernet_only(plan: EvalPlan, overrides: Iterable[str], *, bare_key_table: str = "evaluator") -> None:
+    """A ``--set space.KEY`` whose option shapes only the search supernet (``api.SUPERNET_ONLY``):
+    the evaluated network is built without it, so it would be ignored (DARTS ``channels``)."""
+    from automl_nas.api import supernet_only_problem
+
+    keys = []
+    for item in overrides:
+        key, _ = parse_assignment(item)
+        if key.split(".")[0] not in EVAL_RECIPE_KEYS:
+            key = f"{bare_key_table}.{key}"
+        if key.startswith("space.") and key.count(".") == 1:
+            keys.append(key.split(".", 1)[1])
+    problem = supernet_only_problem(plan.space.component.name, plan.space.component.config, keys)
+    if problem:
+        raise RecipeError(f"{plan.source}: --set space.{problem}", hint="set the option the network reads, or leave it out")
+
+
 def parse_data_option(text: str) -> dict[str, Any]:
     """``--data cifar10`` or ``--data '{name="npz", path="x.npz", test_fraction=0.2}'``."""
     try:

@@ -47,7 +47,8 @@ class Retrain(Evaluator):
 
     def check(self, space: Any, data: Any) -> None:
         _check_data(data)
-        _settings(self.config, space.name)
+        _, network, _ = _settings(self.config, space.name)
+        network_space(space, network)  # a network option the space refuses (eval --check said ok)
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         cfg = self.config

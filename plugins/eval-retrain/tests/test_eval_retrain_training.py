@@ -243,10 +243,12 @@ def test_the_darts_space_s_eval_drop_path_is_the_final_drop_path_unless_the_eval
 
 @pytest.mark.parametrize("key, instead", [("channels", "eval_channels"), ("layers", "eval_layers"),
                                           ("partial_channels", None)])
-def test_a_network_option_that_sizes_only_the_search_supernet_is_refused(darts_space, key, instead):
+def test_a_network_option_that_sizes_only_the_search_supernet_is_refused(darts_space, blobs, key, instead):
     """network = {channels = 8} trained the full C = 36 network without a word."""
     from automl_nas.errors import RecipeError
 
     with pytest.raises(RecipeError, match=f"evaluator.network: '{key}' shapes only the 'darts' search supernet") as err:
         network_space(darts_space, {key: 4})
     assert (f"that network's is '{instead}'" in str(err.value)) == (instead is not None)
+    with pytest.raises(RecipeError, match=f"'{key}' shapes only"):  # before a search that retrains at its end
+        Retrain(RetrainConfig(network={key: 4})).check(darts_space, blobs)
