@@ -927,3 +927,27 @@ def test_a_recipe_name_too_long_for_a_directory_is_shortened_not_an_internal_err
     assert result.exit_code == 0, result.output
     (made,) = (tmp_path / "runs").iterdir()
     assert made.name.startswith("n" * 120 + "-") and len(made.name) < 255
+
+
+@pytest.mark.parametrize("command, what", [
+    (["run", "{recipe}", "-q", "--seeds", "0-1", "--run-dir", "{loop}"], "seed batch directory"),
+    (["eval", "toy:conv_3x3,skip_connect,avg_pool_3x3", "-e", "toy-count", "--work-dir", "{loop}"], "work directory"),
+    (["export", "toy:conv_3x3,skip_connect,avg_pool_3x3", "--out", "{loop}"], "export directory"),
+])
+def test_every_command_names_a_directory_link_that_loops(toy_recipe, tmp_path, monkeypatch, command, what):
+    """Only `run --run-dir` and `search --run-dir` named it: seed batches and studies were internal
+    errors, eval said "File exists" and export "holds another export"."""
+    monkeypatch.chdir(tmp_path)
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    result = cli(*(part.format(recipe=toy_recipe, loop=loop) for part in command))
+    assert result.exit_code == 5 and f"{what} {loop} cannot be used" in " ".join(result.output.split()), result.output
+
+
+def test_a_study_root_that_loops_is_named(make_toy_recipe, tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    tail = ('[study]\nname = "s"\nmetric = "metrics.convs"\n[study.params]\n'
+            '"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }\n')
+    result = cli("study", make_toy_recipe(count=32, tail=tail), "-q", "--set", f"study.root='{loop}'")
+    assert result.exit_code == 5 and f"study root {loop} cannot be used" in " ".join(result.output.split()), result.output

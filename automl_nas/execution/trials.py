@@ -35,9 +35,10 @@ def seed_specs(path: str | Path, *, profile: str | None, overrides: Iterable[str
 
 def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
     from automl_nas.errors import RunError
-    from automl_nas.records.rundir import reserve_free, safe_name
+    from automl_nas.records.rundir import reserve_free, safe_name, unusable_path
 
     if run_dir is not None:
+        unusable_path(Path(run_dir), what="seed batch directory")
         parent = Path(run_dir).resolve()
         held = [d for d in parent.glob("seed-*") if d.is_dir() and any(d.iterdir())] if parent.is_dir() else []
         if held or (parent / "aggregate.json").exists() or (parent / "batch.json").exists():
@@ -48,6 +49,7 @@ def _parent_dir(recipe, run_dir: str | Path | None) -> Path:
                            hint="choose a new --run-dir for the seed batch")
         return parent
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    unusable_path(Path(recipe.run.root), what="run root", option="run.root")
     # created here: another batch started in the same second takes the next name
     return reserve_free(Path(recipe.run.root).resolve() / f"{safe_name(recipe.name)}-seeds-{stamp}")
 

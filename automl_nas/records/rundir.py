@@ -130,21 +130,21 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:NAME_CHARS].rstrip(".-") or "run"
 
 
-def unusable_path(path: Path) -> None:
-    """Refuse a run directory path the file system cannot take (a component over its name
-    length, a link that loops) or a link to nothing, naming it; they were internal errors or
-    "File exists"."""
+def unusable_path(path: Path, *, what: str = "run directory", option: str = "--run-dir") -> None:
+    """Refuse a directory path (``what``, given by ``option``) the file system cannot take (a
+    component over its name length, a link that loops) or a link to nothing, naming it; they
+    were internal errors or "File exists"."""
     try:
         path.exists()
         path.resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise RunError(f"run directory {path} cannot be used: {reason}",
-                       hint="pass another --run-dir (each path component at most 255 bytes, no link that loops)"
+        raise RunError(f"{what} {path} cannot be used: {reason}",
+                       hint=f"pass another {option} (each path component at most 255 bytes, no link that loops)"
                        ) from None
     if path.is_symlink() and not path.exists():
-        raise RunError(f"run directory {path} is a link to {os.readlink(path)}, which does not exist",
-                       hint="create the directory it names, or pass another --run-dir")
+        raise RunError(f"{what} {path} is a link to {os.readlink(path)}, which does not exist",
+                       hint=f"create the directory it names, or pass another {option}")
 
 
 def numbered(base: Path, n: int) -> Path:

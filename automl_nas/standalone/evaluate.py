@@ -157,6 +157,9 @@ def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -
 
 
 def _work_dir(path: Path) -> Path:
+    from automl_nas.records.rundir import unusable_path
+
+    unusable_path(path, what="work directory", option="--work-dir")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

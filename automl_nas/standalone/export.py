@@ -24,7 +24,7 @@ from automl_nas.api import Genotype, GraphSet, InputSpec
 from automl_nas.api.space import supernet_only_options
 from automl_nas.errors import DataError, RecipeError, RunError
 from automl_nas.recipe.converter import unstructure
-from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json
+from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json, unusable_path
 from automl_nas.standalone.evaluate import build_genotype, input_spec
 from automl_nas.standalone.retrain_toml import retrain_recipe_text
 from automl_nas.standalone.target import EvalPlan
@@ -59,6 +59,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     space_resolved = _space_of_job(plan, registry, job) if job else plan.space
     space = space_resolved.build(registry)
     genotype = build_genotype(space, plan.recipe.genotype, plan.source)
+    unusable_path(Path(out_dir), what="export directory", option="--out")
     _refuse_another_export(Path(out_dir), space.name, genotype.text, plan.recipe.source or None, weights)
     if job and job.get("genotype") not in (None, genotype.text):
         raise RunError(f"{weights}: the checkpoint was trained for genotype {job['genotype']!r}, not {genotype.text!r}",

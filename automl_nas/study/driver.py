@@ -346,7 +346,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     from automl_nas.execution.trials import trial_device, trial_threads
     from automl_nas.preflight import preflight
     from automl_nas.records.lock import directory_lock
-    from automl_nas.records.rundir import safe_name
+    from automl_nas.records.rundir import safe_name, unusable_path
     from automl_nas.session import open_session
     from automl_nas.study.report import write_report
     from automl_nas.study.storage import Heartbeat, absolute_url, local_file
@@ -372,7 +372,9 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         from automl_nas.records.job_copy import refuse_job_copy
 
         refuse_job_copy(cfg.root or recipe.run.root, key="study.root or run.root")
-        study_dir = (Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies").resolve() / safe_name(cfg.name)
+        base = Path(cfg.root) if cfg.root else Path(recipe.run.root) / "studies"
+        unusable_path(base, what="study root", option="study.root (or run.root)")
+        study_dir = base.resolve() / safe_name(cfg.name)
         created = not study_dir.exists()
         try:
             study_dir.mkdir(parents=True, exist_ok=True)
