@@ -132,3 +132,36 @@ def test_show_puts_each_epoch_s_training_loss_beside_its_accuracy(make_toy_recip
     shown = CliRunner().invoke(main, ["show", str(tmp_path / "r")])
     for record in epochs:
         assert f"epoch {record['epoch'] + 1:>3}: loss {record['train_loss']:.3g}  valid" in shown.output, shown.output
+
+
+def test_input_files_are_recorded_as_the_components_read_them(tmp_path, monkeypatch):
+    """A data path given as `~/c.npz` was read by the data set and not recorded, so a changed file
+    went unchecked on resume."""
+    from types import SimpleNamespace
+
+    from automl_nas.benchstore import file_sha256
+    from automl_nas.records.input_files import input_files
+    from automl_nas_data_vision.config import NpzConfig
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "c.npz").write_bytes(b"images")
+    data = SimpleNamespace(config=NpzConfig(path="~/c.npz"), key="data")
+    plan = SimpleNamespace(space=None, dataset=data, sampler=None, objectives=[], evaluator=None)
+    assert input_files(plan) == {"data.path": {"path": "~/c.npz", "sha256": file_sha256(tmp_path / "c.npz")}}
+
+
+def test_a_failed_write_s_hint_names_the_resume_that_continues_the_run(tmp_path, monkeypatch):
+    """Before the first checkpoint there is nothing to continue (its --resume found no checkpoint);
+    a torchrun rank's directory is continued by the torchrun line over rank 0's, not `automl run`."""
+    from automl_nas.records.rundir import RunDir
+
+    rank1 = RunDir(tmp_path / "D-rank1")
+    (rank1.path / "checkpoints").mkdir(parents=True)
+    assert "start the run again with a new --run-dir" in rank1.write_hint
+    (rank1.path / "checkpoints" / "last.pt").write_bytes(b"state")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert f"torchrun --nproc-per-node 2 $(command -v automl) run --resume {tmp_path / 'D'}`" in rank1.write_hint
+    search = RunDir(tmp_path / "S", resume="automl search --resume", continues_from="search.json")
+    search.path.mkdir()
+    (search.path / "search.json").write_text("{}")
+    assert search.write_hint.endswith(f"continue with `automl search --resume {search.path}`")

@@ -38,3 +38,15 @@ def test_build_of_a_sound_recipe_says_it_was_built(tmp_path, monkeypatch):
     done = _validate(str(REPO / "recipes" / "snas.toml"), "-p", "quick", "--build")
     assert done.exit_code == 0 and "ok (snas on nb201" in done.output and "built as the run builds it" in done.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_build_checks_a_ranked_trial_s_batch_split_and_says_when_it_built_on_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = str(REPO / "recipes" / "snas.toml")
+    split = _validate(path, "-p", "quick", "--build", "--set", "executor.ranks=2", "--set", "data.batch_size=7")
+    assert split.exit_code == 2 and "data.batch_size = 7 does not split into 2 equal parts" in split.output
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpu = _validate(path, "-p", "quick", "--build", "--set", "run.device='cuda'")
+    assert cpu.exit_code == 0 and "built on the CPU, as this machine has no cuda" in cpu.output, cpu.output

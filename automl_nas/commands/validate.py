@@ -54,6 +54,8 @@ def validate(recipe, profile, overrides, build) -> None:
         from automl_nas.engine.run import build_search
 
         build_search(plan, session.registry, device="cpu" if missing else None)
+        if missing:  # what only that device would refuse (its memory, bf16, CUDA graphs) is not checked
+            built = f"; built on the CPU, as this machine has no {plan.recipe.run.device}"
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
                f"{plan.recipe.search.epochs} epochs{built}{study})")
 

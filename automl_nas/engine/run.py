@@ -99,13 +99,8 @@ class Search:
         # static (new sample values, same graph), so one capture replays every step's launches.
         self.forward_net = torch.compile(supernet, mode=recipe.run.compile_mode) if recipe.run.compile else supernet
         self.graph_watch = GraphWatch()
-        if self.world.size > 1 and not isinstance(self.data, GraphSet):  # each global batch splits evenly
-            dcfg = recipe.data
-            for key, size in (("data.batch_size", dcfg.batch_size), ("data.arch_batch_size", dcfg.arch_batch_size)):
-                if size % self.world.size:
-                    raise RecipeError(f"{plan.source}: {key} = {size} does not split into {self.world.size} equal "
-                                      f"parts, one per process", hint=f"set {key} to a multiple of {self.world.size} "
-                                      f"(torchrun --nproc-per-node), e.g. {size - size % self.world.size or self.world.size}")
+        if not isinstance(self.data, GraphSet):  # each global batch splits evenly
+            check_batch_splits(plan, self.world.size)
         # bf16 autocast of the forward passes (issue 8); the arch parameters and optimisers stay fp32.
         self.autocast_dtype = torch.bfloat16 if recipe.run.bf16 else None
         learnable = self.sampler.learnable
@@ -586,15 +581,31 @@ def _in_recipe(source: str) -> Iterator[None]:
         raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from None
 
 
+def check_batch_splits(plan: Plan, processes: int) -> None:
+    """Each global batch of an image search splits into ``processes`` equal parts, one per rank."""
+    if processes <= 1:
+        return
+    dcfg = plan.recipe.data
+    for key, size in (("data.batch_size", dcfg.batch_size), ("data.arch_batch_size", dcfg.arch_batch_size)):
+        if size % processes:
+            raise RecipeError(f"{plan.source}: {key} = {size} does not split into {processes} equal "
+                              f"parts, one per process", hint=f"set {key} to a multiple of {processes} "
+                              f"(torchrun --nproc-per-node, executor.ranks), e.g. {size - size % processes or processes}")
+
+
 def build_search(plan: Plan, registry: Any, *, device: str | None = None) -> Search:
     """Build what a run of ``plan`` builds before its first step, and run its checks, with no
-    run directory (``automl validate --build``); ``device``: the recipe's when ``None``."""
+    run directory (``automl validate --build``); ``device``: the recipe's when ``None``. A
+    trial of ``executor.ranks`` processes is checked for that many (this process is one)."""
     with deterministic_kernels(plan.recipe.run.deterministic):
         device = device or resolve_device(plan.recipe.run.device)
         from automl_nas.engine.guards import building_memory
 
         with building_memory(device):
-            return Search(plan, registry, RunDir(plan.recipe.run.root), device=device, quiet=True)
+            search = Search(plan, registry, RunDir(plan.recipe.run.root), device=device, quiet=True)
+    if not isinstance(search.data, GraphSet):
+        check_batch_splits(plan, plan.recipe.executor.ranks)
+    return search
 
 
 def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool = False, resume: bool = False) -> RunResult:

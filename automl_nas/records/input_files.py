@@ -3,13 +3,13 @@ their SHA-256 in ``env.json`` when the run starts, compared when it resumes."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from automl_nas.api.options import INPUT_FILE
+from automl_nas.benchstore import file_sha256
 from automl_nas.errors import RecipeError
 
 if TYPE_CHECKING:
@@ -31,8 +31,11 @@ def input_files(plan: Plan) -> dict[str, dict[str, str]]:
             continue
         for field in attrs.fields(type(config)):
             value = getattr(config, field.name)
-            if field.metadata.get(INPUT_FILE) and isinstance(value, (str, Path)) and str(value) and Path(value).is_file():
-                out[f"{resolved.key}.{field.name}"] = {"path": str(value), "sha256": _sha256(Path(value))}
+            if not (field.metadata.get(INPUT_FILE) and isinstance(value, (str, Path)) and str(value)):
+                continue
+            path = Path(value).expanduser()  # as the components read it (`~/data.npz`)
+            if path.is_file():
+                out[f"{resolved.key}.{field.name}"] = {"path": str(value), "sha256": file_sha256(path)}
     return out
 
 
@@ -52,11 +55,3 @@ def check_unchanged(recorded: Any, plan: Plan, *, run_dir: Path) -> None:
                               f"{str(then.get('sha256'))[:12]}... recorded in env.json): the resumed run would not "
                               f"continue the same search",
                               hint="put the file back as it was, or start a new run with it (a new --run-dir)")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

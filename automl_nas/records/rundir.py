@@ -294,7 +294,9 @@ class RunDir:
         if not (self.path / self.continues_from).exists():
             return ("free disk space or fix the permissions, then start the run again with a new --run-dir (nothing "
                     f"was written that `{self.resume}` could continue from)")
-        return f"free disk space or fix the permissions, then continue with `{self.resume} {self.path}`"
+        # a torchrun rank's directory is continued by the torchrun line over rank 0's
+        then = resume_command(self.path) if self.resume == "automl run --resume" else f"{self.resume} {self.path}"
+        return f"free disk space or fix the permissions, then continue with `{then}`"
 
     def write_text(self, path: Path, text: str) -> None:
         atomic_write_bytes(path, text.encode(), hint=self.write_hint)
