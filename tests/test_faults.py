@@ -340,3 +340,58 @@ def attrs_field(cls, name):
     import attrs
 
     return attrs.fields_dict(cls)[name]
+
+
+def _npz(path, seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    np.savez(path, x=rng.integers(0, 255, (96, 3, 8, 8), dtype=np.uint8), y=np.arange(96) % 4)
+
+
+def _npz_data(path) -> str:
+    return f'data={{name="npz", path="{path}", test_fraction=0.25, layout="nchw", batch_size=16}}'
+
+
+SNAS = Path(__file__).resolve().parents[1] / "recipes" / "snas.toml"
+
+
+def test_a_seed_batch_resumed_after_its_data_file_changed_is_refused_before_any_trial(tmp_path):
+    """Only a trial's own resume checked: the trials that had not started ran on the new file and
+    the aggregate mixed two data sets without a word."""
+    data, batch = tmp_path / "d.npz", tmp_path / "B"
+    _npz(data, 0)
+    batch.mkdir()
+    (batch / "die-once-at-epoch-0").touch()  # the driver (local trials run in it) dies in seed 0
+    automl("run", str(SNAS), "-p", "quick", "-q", "--seeds", "0-1", "--run-dir", str(batch),
+           "--set", "search.epochs=2", "--set", _npz_data(data)).wait(timeout=300)
+    assert json.loads((batch / "batch.json").read_text())["input_files"]["data.path"]["path"] == str(data)
+    _npz(data, 1)
+    refused = automl("run", "--resume", str(batch), "-q")
+    _, err = refused.communicate(timeout=300)
+    err = " ".join(err.split())
+    assert refused.returncode == 2 and f"data.path: {data} changed since the seed batch started" in err, err
+    assert not (batch / "seed-1" / "metrics.jsonl").exists()  # no trial ran on the other file
+    _npz(data, 0)
+    resumed = automl("run", "--resume", str(batch), "-q")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert json.loads((batch / "aggregate.json").read_text())["succeeded"] == 2
+
+
+def test_a_study_rerun_after_its_data_file_changed_is_refused_before_any_trial(tmp_path):
+    """The study compared trials run on two data sets: its protocol kept the path, not the file."""
+    data, recipe = tmp_path / "d.npz", tmp_path / "study.toml"
+    _npz(data, 0)
+    recipe.write_text(SNAS.read_text() + '\n[study]\nname = "s"\nmetric = "metrics.cifar10_analog"\npruner = "none"\n'
+                      '[study.params]\n"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }\n')
+    args = ["study", str(recipe), "-p", "quick", "-q", "--set", "search.epochs=1", "--set", _npz_data(data)]
+    first = automl(*args, "--trials", "1", cwd=tmp_path)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    _npz(data, 1)
+    again = automl(*args, "--trials", "2", cwd=tmp_path)
+    _, err = again.communicate(timeout=300)
+    err = " ".join(err.split())
+    assert again.returncode == 2 and "ran its trials under another recipe (data.path (file's SHA-256): was" in err, err
+    assert sorted(p.name for p in (tmp_path / "runs" / "studies" / "s").glob("trial-*")) == ["trial-0000"]

@@ -27,7 +27,8 @@ BATCH_FILE = "batch.json"
 class SeedBatch:
     """What a seed batch runs: ``executor`` (``local``/``ray``), its cluster ``address``
     (empty: a private local Ray), resources and retries per trial, the Tune checkpoint
-    ``storage`` (empty: none) and the trial specs."""
+    ``storage`` (empty: none), the trial specs and the files its recipe names with their
+    SHA-256 (:mod:`automl_nas.records.input_files`; none in a batch recorded before them)."""
 
     recipe: str
     executor: str
@@ -37,6 +38,7 @@ class SeedBatch:
     retries: int = 0
     storage: str = ""
     specs: tuple[TrialSpec, ...] = ()
+    input_files: dict[str, dict[str, str]] = attrs.field(factory=dict)
 
 
 def write_batch(parent: Path, batch: SeedBatch) -> None:

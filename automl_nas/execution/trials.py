@@ -22,6 +22,7 @@ import attrs
 from automl_nas.execution.aggregate import aggregate, write_trials_csv
 from automl_nas.execution.batch import SeedBatch, read_batch, write_batch
 from automl_nas.execution.trial import TrialResult, TrialSpec
+from automl_nas.records.input_files import check_unchanged, input_files
 
 __all__ = ["reserved_device", "resume_seed_trials", "run_seed_trials", "seed_specs", "trial_device", "trial_threads"]
 
@@ -151,7 +152,7 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
                            f"({exc.strerror or exc})", hint="choose a writable --run-dir or run.root") from None
         specs = seed_specs(path, profile=profile, overrides=overrides, seeds=seeds, parent=parent, ranks=cfg.ranks)
         batch = SeedBatch(recipe=recipe.name, executor=executor, address=address or "", cpus=cfg.cpus, gpus=cfg.gpus,
-                          retries=cfg.retries, storage=cfg.storage, specs=tuple(specs))
+                          retries=cfg.retries, storage=cfg.storage, specs=tuple(specs), input_files=input_files(plan))
         with directory_lock(parent, what="seed batch"):
             write_batch(parent, batch)  # what `automl run --resume` finishes if this driver dies
             return _write_summary(parent, recipe.name, _run_specs(specs, parent, batch, session.pm, quiet=quiet))
@@ -352,6 +353,10 @@ def resume_seed_trials(parent: str | Path, *, quiet: bool = False, executor: str
                                              f"local` (this machine) or `--address HOST:PORT` (another cluster); "
                                              f"its trials continue from their checkpoints") from None
     session = open_session()
+    if batch.specs:  # a file the trials read that changed would mix two data sets in one aggregate
+        first = batch.specs[0]
+        plan = session.plan(first.recipe_path, profile=first.profile, overrides=list(first.overrides))
+        check_unchanged(batch.input_files, plan, run_dir=parent, what="seed batch")
     log = (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr))
     with directory_lock(parent, what="seed batch", log=log):
         if moved:

@@ -39,9 +39,9 @@ def input_files(plan: Plan) -> dict[str, dict[str, str]]:
     return out
 
 
-def check_unchanged(recorded: Any, plan: Plan, *, run_dir: Path) -> None:
-    """Refuse a resume whose input files differ from those the run started with (``recorded``:
-    ``env.json``'s record; a run recorded before it has none and is not checked)."""
+def check_unchanged(recorded: Any, plan: Plan, *, run_dir: Path, what: str = "run") -> None:
+    """Refuse a resume whose input files differ from those the ``what`` (a run, a seed batch)
+    started with (``recorded``: its record; one recorded before them has none and is not checked)."""
     if not isinstance(recorded, dict):
         return
     now = input_files(plan)
@@ -51,7 +51,7 @@ def check_unchanged(recorded: Any, plan: Plan, *, run_dir: Path) -> None:
         current = now.get(key)
         if current is None or current["sha256"] != then.get("sha256"):
             state = "is gone" if current is None else "changed"
-            raise RecipeError(f"{run_dir}: {key}: {then.get('path')} {state} since the run started (SHA-256 "
-                              f"{str(then.get('sha256'))[:12]}... recorded in env.json): the resumed run would not "
+            raise RecipeError(f"{run_dir}: {key}: {then.get('path')} {state} since the {what} started (SHA-256 "
+                              f"{str(then.get('sha256'))[:12]}... recorded then): the resumed {what} would not "
                               f"continue the same search",
-                              hint="put the file back as it was, or start a new run with it (a new --run-dir)")
+                              hint=f"put the file back as it was, or start a new {what} with it (a new --run-dir)")

@@ -44,8 +44,19 @@ def protocol_of(plan: Plan, params: Iterable[str]) -> dict[str, str]:
     varied = tuple(params)
     # Each value as its JSON text: what the storage keeps compares equal when read back (tuples,
     # nan) and reads as in the recipe in a message.
-    return {k: json.dumps(v, sort_keys=True) for k, v in _flatten(raw).items()
-            if not any(k == p or k.startswith(p + ".") for p in varied)}
+    protocol = {k: json.dumps(v, sort_keys=True) for k, v in _flatten(raw).items()
+                if not any(k == p or k.startswith(p + ".") for p in varied)}
+    # A file a key names (data, a latency table) rewritten between runs of the study is another
+    # protocol under the same key: its content counts, by hash.
+    from automl_nas.records.input_files import input_files
+
+    for key, record in input_files(plan).items():
+        protocol[key + _CONTENT] = json.dumps(record["sha256"])
+    return protocol
+
+
+#: Suffix of a protocol key that holds the SHA-256 of the file its key names.
+_CONTENT = " (file's SHA-256)"
 
 
 def check_same_protocol(study: optuna.Study, protocol: dict[str, str], *, name: str, storage: str) -> None:
@@ -56,6 +67,8 @@ def check_same_protocol(study: optuna.Study, protocol: dict[str, str], *, name: 
         if not study.trials:
             study.set_user_attr(_ATTR, protocol)
         return
+    if not any(k.endswith(_CONTENT) for k in stored):  # recorded before file contents were kept
+        protocol = {k: v for k, v in protocol.items() if not k.endswith(_CONTENT)}
     if stored == protocol:
         return
     changed = changes(stored, protocol)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from automl_nas.api import INPUT_FILE
+
 NATS_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "ImageNet16-120")
 # Mirrors nb201_columns.DATASETS / QUANTITIES (kept literal here so the config stays import-light).
 TABLE_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -31,7 +33,8 @@ def _column_names(value: object) -> tuple[str, ...] | None:
 class TableConfig:
     path: str | None = attrs.field(default=None, validator=_optional_path,
                                    metadata={"help": "CSV or Parquet file with column 'arch' and metric columns "
-                                                     "(default: the installed table, `automl bench import nb201 ...`)"})
+                                                     "(default: the installed table, `automl bench import nb201 ...`)",
+                                             INPUT_FILE: True})
     metrics: tuple[str, ...] | None = attrs.field(
         default=None, converter=lambda v: _column_names(v),
         validator=attrs.validators.optional(attrs.validators.deep_iterable(attrs.validators.instance_of(str))),
@@ -52,7 +55,7 @@ class TableConfig:
 class NatsConfig:
     path: str | None = attrs.field(default=None, validator=_optional_path,
                                    metadata={"help": "NATS-Bench topology file (.pickle.pbz2), its '-simple' directory, "
-                                                     "or a NAS-Bench-201 .pth file"})
+                                                     "or a NAS-Bench-201 .pth file", INPUT_FILE: True})
     dataset: str = attrs.field(default="cifar10", validator=attrs.validators.in_(NATS_DATASETS),
                                metadata={"help": "benchmark data set: " + ", ".join(NATS_DATASETS)})
     hp: str = attrs.field(default="200", converter=str, validator=attrs.validators.in_(("12", "200")),
@@ -76,4 +79,4 @@ class NatsConfig:
 class AnalogConfig:
     path: str | None = attrs.field(default=None, validator=_optional_path,
                                    metadata={"help": "AnalogNAS-Bench data file (default: the one shipped by the "
-                                                     "analog-nasbench package)"})
+                                                     "analog-nasbench package)", INPUT_FILE: True})
