@@ -272,3 +272,30 @@ def test_a_run_of_two_processes_is_resumed_by_two_and_its_hints_say_torchrun(tmp
     reset = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:28052: "
                          "Connection reset by peer")
     assert is_lost_rank(reset) and not is_lost_rank(RuntimeError("shape mismatch")) and not is_lost_rank(KeyError("x"))
+
+
+def test_ranks_whose_checkpoints_differ_refuse_the_resume_together_with_one_fix(tmp_path, make_toy_recipe):
+    """A kill between the ranks' checkpoint writes left rank 0 without one: rank 0 said "start a new
+    run", rank 1 resumed, lost its peer and named a torchrun resume that failed the same way again."""
+    import json
+
+    recipe = make_toy_recipe(count=32)
+    run_dir = tmp_path / "D"
+    first = subprocess.run([*torchrun_command(2), "-m", "automl_nas.cli", "run", str(recipe), "-q", "--run-dir",
+                            str(run_dir), "--set", "search.epochs=1"], capture_output=True, text=True, cwd=tmp_path,
+                           timeout=240)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for d in (run_dir, tmp_path / "D-rank1"):
+        (d / "result.json").unlink()  # as if killed after the checkpoint ...
+    for f in (run_dir / "checkpoints").iterdir():
+        f.unlink()  # ... which rank 0 had not written yet
+    kept = (tmp_path / "D-rank1" / "checkpoints" / "last.pt").read_bytes()
+    again = subprocess.run([*torchrun_command(2), "-m", "automl_nas.cli", "run", "--resume", str(run_dir), "-q"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    text = " ".join(again.stderr.split())
+    assert again.returncode != 0
+    said = "the ranks' checkpoints differ (rank 0: none, rank 1: after epoch 1)"
+    assert text.count(said) == 2 and "start a new run" in text and "was lost" not in text, text[-3000:]
+    assert not (tmp_path / "D-rank1" / "result.json").exists()  # nothing rewritten
+    assert (tmp_path / "D-rank1" / "checkpoints" / "last.pt").read_bytes() == kept
+    assert json.loads((run_dir / "env.json").read_text())["world_size"] == 2

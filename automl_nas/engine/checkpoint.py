@@ -75,6 +75,17 @@ def _verify(path: Path, log) -> None:
                                                           "run stay readable with `automl show`")
 
 
+def saved_epochs(checkpoint: Path) -> int | str | None:
+    """The epochs ``checkpoint`` holds, as its manifest says; ``None`` without a checkpoint, and
+    ``"unknown"`` when no readable manifest says."""
+    if not checkpoint.exists():
+        return None
+    try:
+        return int(json.loads(_manifest(checkpoint).read_text())["epochs_done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
+
+
 def _written_by_manifest_era(checkpoint: Path) -> bool:
     """Whether the run's env.json names an automl-nas that writes checksum manifests (0.2 on)."""
     try:

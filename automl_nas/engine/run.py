@@ -37,7 +37,7 @@ from automl_nas.engine.distributed import World, join_from_environment, leave
 from automl_nas.engine.hooks import HookRelay
 from automl_nas.engine.readout import StepReadout, StepValues
 from automl_nas.engine.second_order import unrolled_arch_grad
-from automl_nas.errors import AutomlError, RecipeError, interface_breach
+from automl_nas.errors import AutomlError, RecipeError, RunError, interface_breach
 from automl_nas.evaluation import check_fit, score
 from automl_nas.nn.mixed_op import set_fast_paths
 from automl_nas.readback import lag_for
@@ -621,6 +621,8 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
     with deterministic_kernels(recipe.run.deterministic):
         with building_memory(device):
             search = Search(plan, registry, run_dir, device=device, quiet=quiet, started=started)
+        if resume and search.world.size > 1:
+            _check_ranks_hold_one_checkpoint(search)
         with run_dir.claim(fresh=not resume, log=search.run.log):
             result = _execute(search, pm, resume=resume)
     if search.world.size > 1:
@@ -668,6 +670,20 @@ def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
     result = attrs.evolve(result, wall_time_s=round(search.wall_time(), 3))
     _end(run_dir, hooks, run, result)
     return result
+
+
+def _check_ranks_hold_one_checkpoint(search: Search) -> None:
+    """Every rank of a resumed torchrun search holds a checkpoint of the same epoch, or none
+    resumes: a kill between two ranks' checkpoint writes left rank 0 without one while rank 1
+    resumed, lost its peer and named a resume that failed the same way every time."""
+    held = search.world.gather(ckpt.saved_epochs(search.run.run_dir.checkpoint_file))
+    if len(set(held)) == 1:
+        return
+    leave()  # every rank saw the same list: they part together
+    shown = ", ".join(f"rank {r}: {'none' if e is None else f'after epoch {e}'}" for r, e in enumerate(held))
+    raise RunError(f"{rank0_path(search.run.run_dir.path)}: the ranks' checkpoints differ ({shown}); the processes were "
+                   f"stopped between their checkpoint writes and cannot continue one search",
+                   hint="start a new run (a new --run-dir); the records of this one stay readable with `automl show`")
 
 
 def _recorded_env(run_dir: RunDir, log: Any) -> dict:
