@@ -766,10 +766,14 @@ def _finish(search: Search, base: RunResult, last: dict) -> RunResult:
     except NotImplementedError:
         costs = None
     scored_in = None if search.world.rank == 0 else str(rank0_path(search.run.run_dir.path))
+    declared = tuple(getattr(search.evaluator, "metrics", ()) or ()) if metrics else ()
     result = attrs.evolve(base, status="finished", genotype=genotype.text, epochs=recipe.search.epochs,
                           search_time_s=round(search.search_time, 3), last_epoch=last, metrics=metrics, costs=costs,
                           expected=None if scored_in else expected_check(recipe, metrics or {}),
-                          eval_error=eval_error, eval_retry=eval_retry, scored_in=scored_in)
+                          eval_error=eval_error, eval_retry=eval_retry, scored_in=scored_in,
+                          primary_metric=declared[0] if declared else None,
+                          primary_higher_is_better=bool(getattr(search.evaluator, "higher_is_better", True))
+                          if declared else None)
     ckpt.save(search, recipe.search.epochs)
     return result
 

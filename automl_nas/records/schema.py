@@ -149,6 +149,8 @@ class RunResult:
     eval_retry: str | None = None  # the command that re-scores the kept genotype
     eval_record: str | None = None  # the `automl eval` record whose metrics completed a failed evaluation
     scored_in: str | None = None  # rank R > 0 of a torchrun search: rank 0's run directory, which has the metrics
+    primary_metric: str | None = None  # the evaluator's first declared metric, which ranks runs of one recipe
+    primary_higher_is_better: bool | None = None  # its direction
     run_dir: str | None = None
     schema_version: int = SCHEMA_VERSION
 
