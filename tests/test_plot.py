@@ -55,6 +55,12 @@ def test_plot_a_run(toy_recipe):
         assert rec.genotype in page
     assert [bool(r.eval) for r in epochs] == [True, True, False]  # eval_every=1: every epoch but the last
     assert "<th>convs</th>" in page  # the evaluator's per-epoch score is a table column (and a curves panel)
+    other = toy_recipe.parent / "runs" / "two"
+    _invoke("run", str(toy_recipe), "-q", *FAST, "--run-dir", str(other))
+    refused = CliRunner().invoke(main, ["plot", str(run_dir), "--out", str(other / "plots")])
+    # another run's figures were replaced, and its show named them as its own
+    assert refused.exit_code == 5 and f"lies inside the records of {other.resolve()}" in refused.output, refused.output
+    assert not (other / "plots").exists()
 
 
 def test_plot_a_seed_batch(toy_recipe):

@@ -50,6 +50,13 @@ def plot_target(target: str | Path, out: str | Path | None = None) -> PlotReport
     kind = target_kind(target)
     runs = _load(target, kind)
     out_dir = Path(out) if out else target / "plots"
+    from automl_nas.records.layout import enclosing_records
+
+    place = enclosing_records(out_dir)
+    if place is not None and place != target.resolve():  # its show would name another run's figures as its own
+        raise RunError(f"--out {out_dir} lies inside the records of {place}, which another command never writes into; "
+                       f"nothing was drawn", hint=f"pass a path outside run, batch and study directories, or leave --out "
+                                                  f"out ({target / 'plots'})")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
