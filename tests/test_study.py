@@ -192,6 +192,34 @@ def test_study_trial_failures_without_retries_are_told_failed_once(tmp_path, rec
     assert all(t.user_attrs["attempts"] == 1 and "worker lost its disk" in t.user_attrs["error"] for t in study.trials)
 
 
+class _FailAfterFirstTrial:
+    """Every trial after the first fails at its first epoch."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch, metrics):
+        key = str(run.run_dir.path)
+        if key not in self.runs:
+            self.runs.append(key)
+        if self.runs.index(key) > 0:
+            raise OSError("worker lost its disk")
+
+
+def test_a_study_stopped_by_failing_trials_still_reports_the_trials_it_finished(tmp_path, recipe, monkeypatch):
+    """It left only study.db: no trials.csv or best.json for its finished trial."""
+    from automl_nas.errors import RunError
+
+    _plugin_in_every_trial(monkeypatch, _FailAfterFirstTrial())
+    with pytest.raises(RunError, match="2 trials failed"):
+        run_study(recipe(), trials=2, quiet=True)
+    sdir = tmp_path / "runs" / "studies" / "s"
+    best = json.loads((sdir / "best.json").read_text())["best"]
+    assert [Path(b["run_dir"]).name for b in best] == ["trial-0000"]
+    assert (sdir / "trials.csv").read_text().count("\n") == 4  # the header, one COMPLETE and two FAIL rows
+
+
 def test_pruner_key_is_dotted_into_the_epoch_record():
     # eval.cifar10 is the per-epoch benchmark score, nested in the record; epochs without it are skipped.
     reporter = PruningReporter(FakeTrial(threshold=50.0), key="eval.cifar10")

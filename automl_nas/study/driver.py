@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import attrs
 
-from automl_nas.errors import Interrupted, RecipeError, RunError, did_you_mean, one_line
+from automl_nas.errors import AutomlError, Interrupted, RecipeError, RunError, did_you_mean, one_line
 from automl_nas.execution.epochs import EpochEvent, epoch_line
 from automl_nas.execution.trial import TrialResult, TrialSpec
 from automl_nas.execution.trials import trial_line
@@ -401,10 +401,27 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
                              quiet=quiet,
                              ranks=recipe.executor.ranks, heartbeat=Heartbeat())
             with driver.heartbeat, _storage_writes(cfg.name, url):
-                _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
+                try:
+                    _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
+                except AutomlError:
+                    _report_what_finished(study, study_dir, cfg)  # a study stopped by failures or Ctrl-C
+                    raise
             files = write_report(study, study_dir, cfg)
         return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
                 "trials": _counted(study), **files}
+
+
+def _report_what_finished(study, study_dir: Path, cfg: StudyConfig) -> None:
+    """The report of a study that stopped early (its trials failing, Ctrl-C), over the trials it
+    finished; only `show`, reading the storage, recovered them. Its own failure is not hidden."""
+    from automl_nas.study.report import write_report
+
+    if not _counted(study):
+        return
+    try:
+        write_report(study, study_dir, cfg)
+    except AutomlError:
+        pass  # the study's own error is the one to report
 
 
 @contextlib.contextmanager
