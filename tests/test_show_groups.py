@@ -212,4 +212,5 @@ def test_show_of_a_batch_says_why_a_trial_failed(make_toy_recipe):
     assert result.exit_code == 5, result.output
     shown = _show(batch)
     assert "failed      seed-0: non-finite" in shown, shown
+    assert "automl plot" not in shown and "automl plot" not in _show(batch / "seed-0")  # it refuses them: no epoch
     assert overview(batch).to_json()["rows"][0]["error"].startswith("non-finite")

@@ -231,7 +231,7 @@ def overview(path: str | Path) -> Overview:
     rows += _not_started(path, rows) if kind == "batch" else []
     links = [str(p) for p in [path / "plots" / "index.html", *sorted(path.glob("*.html")), path / "aggregate.json",
                               path / "trials.csv", path / "best.json"] if p.is_file()]
-    if not (path / "plots" / "index.html").is_file():
+    if not (path / "plots" / "index.html").is_file() and any(r.epochs for r in rows):  # plot needs an epoch
         links.append(f"`automl plot {path}` draws the figures")
     best = _best(kind, path, rows, stored[1] if stored else None)
     done = [r for r in rows if r.status == "finished" and r.valid_acc is not None]

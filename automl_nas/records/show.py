@@ -34,7 +34,8 @@ def render(path: Path, all_epochs: bool = False) -> str:
                      "edge entropy):")
         lines += [_epoch_line(rec) for rec in (epochs if all_epochs else epochs[-5:])]
     plots = rd.path / "plots" / "index.html"
-    lines.append(f"  plots       {plots if plots.is_file() else f'`automl plot {path}` draws them'}")
+    if plots.is_file() or epochs:  # plot refuses a run without an epoch
+        lines.append(f"  plots       {plots if plots.is_file() else f'`automl plot {path}` draws them'}")
     return "\n".join(lines)
 
 
