@@ -214,3 +214,20 @@ def test_show_of_a_batch_says_why_a_trial_failed(make_toy_recipe):
     assert "failed      seed-0: non-finite" in shown, shown
     assert "automl plot" not in shown and "automl plot" not in _show(batch / "seed-0")  # it refuses them: no epoch
     assert overview(batch).to_json()["rows"][0]["error"].startswith("non-finite")
+
+
+def test_a_result_json_whose_value_is_not_a_number_is_that_trial_s_row_and_a_note(make_toy_recipe):
+    """README: a damaged result.json is that trial's row and a note. A value of the wrong type (an
+    edit) ended show of the whole batch, naming no file ('>' not supported between str and float)."""
+    recipe = make_toy_recipe(count=32)
+    batch = recipe.parent / "B"
+    done = CliRunner().invoke(main, ["run", str(recipe), "-q", "--seeds", "0-1", "--run-dir", str(batch)])
+    assert done.exit_code == 0, done.output
+    edited = batch / "seed-1" / "result.json"
+    record = json.loads(edited.read_text())
+    edited.write_text(json.dumps({**record, "metrics": {**record["metrics"], "convs": "high"}}))
+    shown = " ".join(_show(batch).split())
+    assert f"note seed-1: {edited}: not a readable result record (ValueError: metrics.convs is 'high', not a number)" \
+        in shown, shown
+    single = CliRunner().invoke(main, ["show", str(batch / "seed-1")])
+    assert single.exit_code == 5 and f"mv {edited} {edited}.damaged" in single.output and "internal" not in single.output

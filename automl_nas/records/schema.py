@@ -168,8 +168,16 @@ class RunResult:
             kwargs.setdefault(key, "")
         kwargs.setdefault("seed", 0)
         for key in ("metrics", "costs"):  # a null value was not finite (version 3)
-            if isinstance(kwargs.get(key), dict):
-                kwargs[key] = {k: nan_if_none(v) for k, v in kwargs[key].items()}
+            table = kwargs.get(key)
+            if table is None:
+                continue
+            if not isinstance(table, dict):
+                raise TypeError(f"{key} is {type(table).__name__} {table!r}, not a table")
+            wrong = next(((k, v) for k, v in table.items()
+                          if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))), None)
+            if wrong is not None:  # an edit: show and the batch statistics compared it with numbers
+                raise ValueError(f"{key}.{wrong[0]} is {wrong[1]!r}, not a number")
+            kwargs[key] = {k: nan_if_none(v) for k, v in table.items()}
         if isinstance(kwargs.get("expected"), dict):
             exp = kwargs["expected"]
             kwargs["expected"] = ExpectedCheck(**{k: exp.get(k) for k in attrs.fields_dict(ExpectedCheck)})
