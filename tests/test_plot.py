@@ -87,6 +87,11 @@ def test_plot_a_study(make_toy_recipe):
     best = Path(json.loads((sdir / "best.json").read_text())["best"][0]["run_dir"]).name
     assert f"best: {best}" in page and f"{best}: curves" in page  # the best trial's figures, by best.json
     assert "trial-0000" in page and "trial-0001" in page
+    # A study stopped before its end has no best.json: the page said "best: none finished yet" while
+    # show named the storage's best
+    (sdir / "best.json").unlink()
+    page = Path(plot_target(sdir).html).read_text()
+    assert f"best: {best}" in page and f"{best}: curves" in page
 
 
 def test_plot_refuses_a_directory_that_is_not_a_run(tmp_path):

@@ -144,9 +144,12 @@ def _study_sections(target: Path, runs: list[RunSeries], out_dir: Path) -> list[
 
     from automl_nas.records.overview import overview
 
-    best = study_best(target)
-    values = {row.name: row.values[0] for row in overview(target).rows if row.values}  # the first objective
-    trials = _save(trials_figure(runs, best, f"{target.resolve().name}: {len(runs)} trials", values), out_dir / "trials.png")
+    seen = overview(target)  # the storage's best, as show reads it (best.json is written only at the end)
+    best = [str(r.path) for r in runs if r.path.name in set(seen.best)] or study_best(target)
+    values = {row.name: row.values[0] for row in seen.rows if row.values}  # the first objective
+    left_out = len(seen.rows) - len(runs)  # trials with no epoch (failed at once, not started) have no curve
+    title = f"{target.resolve().name}: {len(runs)} trials" + (f" (and {left_out} without an epoch)" if left_out else "")
+    trials = _save(trials_figure(runs, best, title, values), out_dir / "trials.png")
     sections = [Section(title="trials", images=(trials,), table=_final_table(runs),
                         text=f"best: {', '.join(Path(b).name for b in best) or 'none finished yet'}")]
     best_paths = {str(Path(b).resolve()) for b in best}
