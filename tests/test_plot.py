@@ -120,3 +120,19 @@ def test_plots_that_do_not_fit_on_the_disk_are_a_run_error_naming_the_directory(
     assert f"{run_dir / 'p'}: cannot write the plots (No space left on device)" in res.stderr
     assert "fix: free disk space there or pass another --out DIR, then plot again" in res.stderr
     assert (run_dir / "result.json").is_file()  # the run itself is untouched
+
+
+def test_a_batch_s_averaged_distribution_keeps_the_epochs_only_some_seeds_reached():
+    """Only the epochs every seed reached were averaged: a seed stopped after 1 of 3 epochs hid the
+    finished seeds' last two."""
+    from automl_nas.plots._data import RunSeries
+    from automl_nas.plots._groups import mean_series
+    from automl_nas.records.schema import ArchSnapshot
+
+    def run(name, probs_by_epoch):
+        history = tuple(ArchSnapshot(epoch=e, probs={"cell": [[p, 1 - p]]}) for e, p in enumerate(probs_by_epoch))
+        return RunSeries(name=name, path=Path("b") / name, epochs=(), history=history)
+
+    mean = mean_series([run("seed-0", [0.5, 0.7, 0.9]), run("seed-1", [0.3])], "mean")
+    assert [s.epoch for s in mean.history] == [0, 1, 2]
+    assert [s.probs["cell"][0][0] for s in mean.history] == pytest.approx([0.4, 0.7, 0.9])

@@ -54,7 +54,9 @@ def spread_figure(runs: Sequence[RunSeries], title: str) -> Figure:
             xs = list(stats)
             mean = [m for m, _ in stats.values()]
             std = [s for _, s in stats.values()]
-            ax.plot(xs, mean, color="tab:blue", marker=".", label=f"mean of {len(runs)} seeds")
+            counts = sorted({len(v) for v in _by_epoch(runs, get).values()})
+            n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"  # seeds stopped early count less
+            ax.plot(xs, mean, color="tab:blue", marker=".", label=f"mean of the seeds at each epoch (n = {n})")
             ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                             color="tab:blue", alpha=0.25, label="± 1 std")
             ax.legend(fontsize=8)
@@ -66,16 +68,17 @@ def spread_figure(runs: Sequence[RunSeries], title: str) -> Figure:
 
 
 def mean_series(runs: Sequence[RunSeries], name: str) -> RunSeries:
-    """The architecture history averaged over runs, epoch by epoch (epochs all runs reached,
-    with matrices of one shape)."""
+    """The architecture history averaged over runs, epoch by epoch, each epoch over the runs that
+    reached it (matrices of one shape). Only the epochs every run reached were drawn: a batch with
+    one seed stopped early lost the finished seeds' last epochs."""
     import numpy as np
 
     from automl_nas.records.schema import ArchSnapshot
 
-    common = set.intersection(*({s.epoch for s in run.history} for run in runs)) if runs else set()
+    reached = set().union(*({s.epoch for s in run.history} for run in runs)) if runs else set()
     snaps = []
-    for epoch in sorted(common):
-        per_run = [next(s for s in run.history if s.epoch == epoch) for run in runs]
+    for epoch in sorted(reached):
+        per_run = [snap for run in runs for snap in run.history if snap.epoch == epoch]
         probs = {}
         for group in per_run[0].probs:
             mats = [np.asarray(s.probs.get(group, []), dtype=float) for s in per_run]

@@ -133,7 +133,9 @@ def _batch_sections(target: Path, runs: list[RunSeries], out_dir: Path) -> list[
     from automl_nas.plots._groups import mean_series, spread_figure
 
     seeds = _save(spread_figure(runs, f"{target.resolve().name}: mean ± std over {len(runs)} seeds"), out_dir / "seeds.png")
-    mean = mean_series(runs, f"mean of {len(runs)} seeds")
+    # the finished seeds' distributions, as show's statistics (a failed seed's is no result)
+    finished = [r for r in runs if r.result is not None and r.result.status == "finished"] or runs
+    mean = mean_series(finished, f"mean of {len(finished)} {'finished ' if finished is not runs else ''}seeds")
     alphas = tuple(_save(alpha_figure(mean, g), out_dir / f"alpha-{g}.png") for g in mean.group_names if mean.history)
     return [Section(title="seeds: mean ± std", images=(seeds,), table=_final_table(runs)),
             Section(title="architecture distribution, averaged over seeds", images=alphas)]
