@@ -231,3 +231,10 @@ def test_a_result_json_whose_value_is_not_a_number_is_that_trial_s_row_and_a_not
         in shown, shown
     single = CliRunner().invoke(main, ["show", str(batch / "seed-1")])
     assert single.exit_code == 5 and f"mv {edited} {edited}.damaged" in single.output and "internal" not in single.output
+
+
+def test_a_project_folder_with_a_recipe_toml_of_its_own_is_not_shown_as_a_run(tmp_path):
+    """It was a run "running or killed (no result.json)", and plot then said to wait for its first epoch."""
+    (tmp_path / "recipe.toml").write_text('name = "mine"\n')
+    result = CliRunner().invoke(main, ["show", str(tmp_path)])
+    assert result.exit_code == 5 and "is neither a run directory" in result.output, result.output

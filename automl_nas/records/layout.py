@@ -19,8 +19,15 @@ _SEED = re.compile(r"^seed-(\d+)$")
 _TRIAL = re.compile(r"^trial-(\d+)$")
 
 
+#: Besides its recipe.toml, what a run (or a black-box search) writes as it starts.
+_RUN_WRITES = ("result.json", "metrics.jsonl", "env.json", "search.json", "checkpoints")
+
+
 def _is_run(path: Path) -> bool:
-    return (path / "recipe.toml").is_file() or (path / "metrics.jsonl").is_file()
+    """A run's records: its epochs, or its recipe.toml with what a run writes beside it (a project
+    folder holding a recipe.toml of its own was shown as a run "running or killed")."""
+    return (path / "metrics.jsonl").is_file() or (
+        (path / "recipe.toml").is_file() and any((path / n).exists() for n in _RUN_WRITES))
 
 
 def is_run_directory(path: str | Path) -> bool:
@@ -41,8 +48,7 @@ def enclosing_records(path: str | Path) -> Path | None:
     folder = Path(path).expanduser().resolve()
     for place in (folder, *folder.parents):
         # a project folder with a recipe.toml of its own is not a run: a run also has what it wrote
-        ran = (place / "recipe.toml").is_file() and any(
-            (place / n).exists() for n in ("result.json", "metrics.jsonl", "env.json", "search.json", "checkpoints"))
+        ran = (place / "recipe.toml").is_file() and any((place / n).exists() for n in _RUN_WRITES)
         if ran or any((place / n).is_file() for n in ("batch.json", "study.json")):
             return place
     return None
@@ -69,7 +75,8 @@ def target_kind(path: str | Path) -> str:
         return "batch"
     if (path / "best.json").is_file() or (path / "study.db").is_file() or _members(path, _TRIAL):
         return "study"
-    raise RunError(f"{path} is neither a run directory (recipe.toml, metrics.jsonl), a seed batch (aggregate.json, "
+    raise RunError(f"{path} is neither a run directory (metrics.jsonl, or recipe.toml beside what a run writes: "
+                   f"env.json, checkpoints/, result.json), a seed batch (aggregate.json, "
                    f"seed-N/) nor a study directory (best.json, trial-NNNN/)",
                    hint="pass the directory `automl run`, `automl run --seeds` or `automl study` printed")
 
