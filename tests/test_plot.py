@@ -136,3 +136,20 @@ def test_a_batch_s_averaged_distribution_keeps_the_epochs_only_some_seeds_reache
     mean = mean_series([run("seed-0", [0.5, 0.7, 0.9]), run("seed-1", [0.3])], "mean")
     assert [s.epoch for s in mean.history] == [0, 1, 2]
     assert [s.probs["cell"][0][0] for s in mean.history] == pytest.approx([0.4, 0.7, 0.9])
+
+
+def test_a_one_epoch_run_is_drawn_as_one_epoch():
+    """Its stacked panels were empty over an axis running to a second epoch, with fractional ticks."""
+    from automl_nas.plots._data import RunSeries
+    from automl_nas.plots._figures import alpha_figure
+    from automl_nas.records.schema import ArchSnapshot
+
+    one = RunSeries(name="one", path=Path("one"), epochs=(),
+                    history=(ArchSnapshot(epoch=0, probs={"cell": [[0.2, 0.8], [0.6, 0.4]]}),))
+    fig = alpha_figure(one, "cell")
+    areas = [ax for i, ax in enumerate(fig.axes[:4]) if i % 2 == 1]
+    for ax in areas:
+        assert len(ax.patches) == 2  # a stacked bar of the two ops
+        low, high = ax.get_xlim()
+        assert (low, high) == (0.5, 1.5) and [t for t in ax.get_xticks() if low <= t <= high] == [1.0]
+    assert [p.get_height() for p in areas[0].patches] == pytest.approx([0.2, 0.8])

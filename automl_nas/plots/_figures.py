@@ -30,8 +30,8 @@ def integer_epochs(*axes) -> None:
     """Epoch axes tick at whole epochs."""
     from matplotlib.ticker import MaxNLocator
 
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes:  # min_n_ticks=1: over a one-epoch span it fell back to fractional ticks
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def _plot(ax, xy: tuple[list, list], **kwargs) -> None:
@@ -73,9 +73,16 @@ def alpha_figure(series: RunSeries, group: str) -> Figure:
                             interpolation="nearest")
         heat.set_yticks(range(n_ops), ops, fontsize=7)
         heat.set_ylabel(f"edge {edges[e]}", fontsize=8)
-        area.stackplot(epochs, probs[:, e, :].T, colors=colors, labels=ops)
+        if len(epochs) > 1:
+            area.stackplot(epochs, probs[:, e, :].T, colors=colors, labels=ops)
+            area.set_xlim(epochs[0], epochs[-1])
+        else:  # one epoch: a stacked bar (an area over one point is empty, and its axis ran to a second epoch)
+            bottom = 0.0
+            for k in range(n_ops):
+                area.bar(epochs, probs[:, e, k], bottom=bottom, color=colors[k], label=ops[k], width=0.6)
+                bottom += float(probs[0, e, k])
+            area.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
         area.set_ylim(0, 1)
-        area.set_xlim(epochs[0], epochs[-1] if len(epochs) > 1 else epochs[0] + 1)
     axes[0][0].set_title(f"{group}: op probability per edge (heatmap)")
     axes[0][1].set_title(f"{group}: op probability per edge (stacked)")
     axes[-1][0].set_xlabel("epoch")
@@ -113,7 +120,7 @@ def curves_figure(series: RunSeries) -> Figure:
     temp = _values(series, lambda r: r.sampler_status.get("temperature"))
     if temp[0]:
         twin = acc.twinx()
-        twin.plot(*temp, color="tab:red", linestyle="--", label="temperature")
+        twin.plot(*temp, color="tab:red", linestyle="--", marker=".", label="temperature")  # one epoch: a point
         twin.set_ylabel("temperature", color="tab:red")
         twin.legend(loc="lower right", fontsize=8)
     acc.legend(loc="upper left", fontsize=8)
