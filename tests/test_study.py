@@ -220,6 +220,33 @@ def test_a_study_stopped_by_failing_trials_still_reports_the_trials_it_finished(
     assert (sdir / "trials.csv").read_text().count("\n") == 4  # the header, one COMPLETE and two FAIL rows
 
 
+class _RefuseFirstTrial:
+    """The first trial's recipe is refused inside the trial (after the driver's checks)."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch, metrics):
+        from automl_nas.errors import RecipeError
+
+        key = str(run.run_dir.path)
+        if key not in self.runs:
+            self.runs.append(key)
+        if self.runs.index(key) == 0:
+            raise RecipeError("search.x = 1 is refused here", hint="set search.x = 2")
+
+
+def test_a_trial_whose_recipe_is_refused_is_not_retried_and_its_fix_is_kept(tmp_path, recipe, monkeypatch):
+    """A refusal was retried like a lost worker (the same recipe fails the same way) and its fix lost."""
+    _plugin_in_every_trial(monkeypatch, _RefuseFirstTrial())
+    out = run_study(recipe(), trials=2, overrides=["executor.retries=2"], quiet=True)
+    trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[0].user_attrs["attempts"] == 1
+    assert trials[0].user_attrs["error"] == "recipe error: search.x = 1 is refused here (fix: set search.x = 2)"
+
+
 def test_pruner_key_is_dotted_into_the_epoch_record():
     # eval.cifar10 is the per-epoch benchmark score, nested in the record; epochs without it are skipped.
     reporter = PruningReporter(FakeTrial(threshold=50.0), key="eval.cifar10")

@@ -8,6 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from automl_nas.records.trial import Placement, TrialResult, TrialSpec, attempt_log_of, read_trial_result
 
@@ -111,6 +112,14 @@ def _run_trial(spec: TrialSpec, extra_plugins, placement: Placement | None) -> d
     entry.update(status=result.get("status", "finished"))
     _append(log, entry)
     return result
+
+
+def refused_result(spec: TrialSpec, exc: Any) -> dict:
+    """``result.json``'s content for an attempt the recipe refused (a
+    :class:`~automl_nas.errors.RecipeError`): returned, not raised, so no executor retries it
+    (the same recipe fails the same way), with the refusal's fix in its error."""
+    fix = f" (fix: {exc.hint})" if exc.hint else ""
+    return {**(read_trial_result(spec.run_dir) or {}), "status": "failed", "error": f"{exc.title}: {exc.message}{fix}"}
 
 
 def failed_result(spec: TrialSpec, fallback_error: str = "") -> TrialResult:
