@@ -294,7 +294,7 @@ def test_ranks_whose_checkpoints_differ_refuse_the_resume_together_with_one_fix(
                            capture_output=True, text=True, cwd=tmp_path, timeout=240)
     text = " ".join(again.stderr.split())
     assert again.returncode != 0
-    said = "the ranks' checkpoints differ (rank 0: none, rank 1: after epoch 1)"
+    said = "the ranks' checkpoints differ (rank 0: no checkpoint, rank 1: after epoch 1)"
     assert text.count(said) == 2 and "start a new run" in text and "was lost" not in text, text[-3000:]
     assert not (tmp_path / "D-rank1" / "result.json").exists()  # nothing rewritten
     assert (tmp_path / "D-rank1" / "checkpoints" / "last.pt").read_bytes() == kept

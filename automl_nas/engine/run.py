@@ -680,7 +680,7 @@ def _check_ranks_hold_one_checkpoint(search: Search) -> None:
     if len(set(held)) == 1:
         return
     leave()  # every rank saw the same list: they part together
-    shown = ", ".join(f"rank {r}: {'none' if e is None else f'after epoch {e}'}" for r, e in enumerate(held))
+    shown = ", ".join(f"rank {r}: {'no checkpoint' if e is None else f'after epoch {e}'}" for r, e in enumerate(held))
     raise RunError(f"{rank0_path(search.run.run_dir.path)}: the ranks' checkpoints differ ({shown}); the processes were "
                    f"stopped between their checkpoint writes and cannot continue one search",
                    hint="start a new run (a new --run-dir); the records of this one stay readable with `automl show`")
