@@ -395,3 +395,14 @@ def test_a_study_rerun_after_its_data_file_changed_is_refused_before_any_trial(t
     err = " ".join(err.split())
     assert again.returncode == 2 and "ran its trials under another recipe (data.path (file's SHA-256): was" in err, err
     assert sorted(p.name for p in (tmp_path / "runs" / "studies" / "s").glob("trial-*")) == ["trial-0000"]
+
+
+def test_a_study_that_varies_a_data_file_does_not_hold_its_content_in_the_protocol(tmp_path):
+    from automl_nas.session import open_session
+    from automl_nas.study.protocol import protocol_of
+
+    data = tmp_path / "d.npz"
+    _npz(data, 0)
+    plan = open_session().plan(SNAS, profile="quick", overrides=[_npz_data(data)])
+    assert "data.path (file's SHA-256)" in protocol_of(plan, ["search.arch_optimizer.lr"])
+    assert not any(k.startswith("data.path") for k in protocol_of(plan, ["data.path"]))  # the parameter itself

@@ -192,26 +192,26 @@ def test_study_trial_failures_without_retries_are_told_failed_once(tmp_path, rec
     assert all(t.user_attrs["attempts"] == 1 and "worker lost its disk" in t.user_attrs["error"] for t in study.trials)
 
 
-class _FailAfterFirstTrial:
-    """Every trial after the first fails at its first epoch."""
+class _TrialFault:
+    """Raises ``error()`` at the first epoch of the trials ``fails`` picks by their start order."""
 
-    def __init__(self) -> None:
-        self.runs: list[str] = []
+    def __init__(self, fails, error) -> None:
+        self.fails, self.error, self.runs = fails, error, []
 
     @hookimpl
     def automl_epoch_end(self, run, epoch, metrics):
         key = str(run.run_dir.path)
         if key not in self.runs:
             self.runs.append(key)
-        if self.runs.index(key) > 0:
-            raise OSError("worker lost its disk")
+        if self.fails(self.runs.index(key)):
+            raise self.error()
 
 
 def test_a_study_stopped_by_failing_trials_still_reports_the_trials_it_finished(tmp_path, recipe, monkeypatch):
     """It left only study.db: no trials.csv or best.json for its finished trial."""
     from automl_nas.errors import RunError
 
-    _plugin_in_every_trial(monkeypatch, _FailAfterFirstTrial())
+    _plugin_in_every_trial(monkeypatch, _TrialFault(lambda i: i > 0, lambda: OSError("worker lost its disk")))
     with pytest.raises(RunError, match="2 trials failed"):
         run_study(recipe(), trials=2, quiet=True)
     sdir = tmp_path / "runs" / "studies" / "s"
@@ -220,26 +220,12 @@ def test_a_study_stopped_by_failing_trials_still_reports_the_trials_it_finished(
     assert (sdir / "trials.csv").read_text().count("\n") == 4  # the header, one COMPLETE and two FAIL rows
 
 
-class _RefuseFirstTrial:
-    """The first trial's recipe is refused inside the trial (after the driver's checks)."""
-
-    def __init__(self) -> None:
-        self.runs: list[str] = []
-
-    @hookimpl
-    def automl_epoch_end(self, run, epoch, metrics):
-        from automl_nas.errors import RecipeError
-
-        key = str(run.run_dir.path)
-        if key not in self.runs:
-            self.runs.append(key)
-        if self.runs.index(key) == 0:
-            raise RecipeError("search.x = 1 is refused here", hint="set search.x = 2")
-
-
 def test_a_trial_whose_recipe_is_refused_is_not_retried_and_its_fix_is_kept(tmp_path, recipe, monkeypatch):
     """A refusal was retried like a lost worker (the same recipe fails the same way) and its fix lost."""
-    _plugin_in_every_trial(monkeypatch, _RefuseFirstTrial())
+    from automl_nas.errors import RecipeError
+
+    refused = _TrialFault(lambda i: i == 0, lambda: RecipeError("search.x = 1 is refused here", hint="set search.x = 2"))
+    _plugin_in_every_trial(monkeypatch, refused)
     out = run_study(recipe(), trials=2, overrides=["executor.retries=2"], quiet=True)
     trials = optuna.load_study(study_name="s", storage=out["storage"]).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]

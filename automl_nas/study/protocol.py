@@ -51,7 +51,8 @@ def protocol_of(plan: Plan, params: Iterable[str]) -> dict[str, str]:
     from automl_nas.records.input_files import input_files
 
     for key, record in input_files(plan).items():
-        protocol[key + _CONTENT] = json.dumps(record["sha256"])
+        if not any(key == p or key.startswith(p + ".") for p in varied):  # a file the study varies is its parameter
+            protocol[key + _CONTENT] = json.dumps(record["sha256"])
     return protocol
 
 
