@@ -184,7 +184,7 @@ def test_a_run_s_costs_are_one_line_apart_from_an_evaluator_s_metrics_of_the_sam
 def test_a_batch_s_best_seed_is_ranked_by_its_paper_metric_else_its_evaluator_s_first_in_its_direction():
     """The first metric by name ranked the seeds: `in_table` (1 for every seed) named the worst one,
     `ImageNet16-120` ranked a CIFAR-10 recipe, and a cost would have been maximised."""
-    from automl_nas.records.overview import TrialRow, _best, _seed_score
+    from automl_nas.records.overview import TrialRow, _best
 
     def row(name, valid, metrics, paper=None, primary=None, status="finished", error=None):
         return TrialRow(name=name, run_dir=name, status=status, epochs=1, valid_acc=valid, metrics=metrics,
@@ -192,14 +192,14 @@ def test_a_batch_s_best_seed_is_ranked_by_its_paper_metric_else_its_evaluator_s_
 
     graph = [row(f"seed-{i}", 50.0 - i, {"in_table": 1.0, "valid_perf": v}, primary=("valid_perf", True))
              for i, v in enumerate([77.9, 79.3, 78.8])]
-    assert _best("batch", Path("."), graph) == ["seed-1"] and _seed_score(graph)[0] == "valid_perf"
+    assert _best("batch", Path("."), graph) == (["seed-1"], "valid_perf")
     nb201 = [row(f"seed-{i}", 50.0, {"ImageNet16-120": m16, "cifar10": c10}, paper="cifar10",
                  primary=("ImageNet16-120", True)) for i, (m16, c10) in enumerate([(40.0, 93.0), (45.0, 91.0)])]
-    assert _best("batch", Path("."), nb201) == ["seed-0"]
+    assert _best("batch", Path("."), nb201) == (["seed-0"], "cifar10")
     latency = [row(f"seed-{i}", 50.0, {"latency": v}, primary=("latency", False)) for i, v in enumerate([3.0, 1.0, 2.0])]
-    assert _best("batch", Path("."), latency) == ["seed-1"] and _seed_score(latency)[0] == "latency, lowest"
+    assert _best("batch", Path("."), latency) == (["seed-1"], "latency, lowest")
     plain = [row("seed-0", 60.0, {}), row("seed-1", 70.0, {}), row("seed-2", 99.0, {}, status="failed", error="nan")]
-    assert _best("batch", Path("."), plain) == ["seed-1"]
+    assert _best("batch", Path("."), plain) == (["seed-1"], "last epoch's valid accuracy")
 
 
 def test_show_of_a_batch_says_why_a_trial_failed(make_toy_recipe):

@@ -49,12 +49,13 @@ def spread_figure(runs: Sequence[RunSeries], title: str) -> Figure:
         for run in runs:
             pts = _by_epoch([run], get)
             ax.plot(list(pts), [v[0] for v in pts.values()], color="grey", alpha=0.35, linewidth=0.8)
-        stats = {e: mean_std(v) for e, v in _by_epoch(runs, get).items()}
+        by_epoch = _by_epoch(runs, get)
+        stats = {e: mean_std(v) for e, v in by_epoch.items()}
         if stats:
             xs = list(stats)
             mean = [m for m, _ in stats.values()]
             std = [s for _, s in stats.values()]
-            counts = sorted({len(v) for v in _by_epoch(runs, get).values()})
+            counts = sorted({len(v) for v in by_epoch.values()})
             n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"  # seeds stopped early count less
             ax.plot(xs, mean, color="tab:blue", marker=".", label=f"mean of the seeds at each epoch (n = {n})")
             ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],

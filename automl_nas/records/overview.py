@@ -185,17 +185,19 @@ def _number(text: str) -> Any:
     return text
 
 
-def _best(kind: str, path: Path, rows: list[TrialRow], stored_best: list[str] | None = None) -> list[str]:
+def _best(kind: str, path: Path, rows: list[TrialRow], stored_best: list[str] | None = None) -> tuple[list[str], str]:
+    """The best trials' names, and what ranked a batch's seeds (a study's best is its storage's: "")."""
     if kind == "study":
         chosen = stored_best if stored_best is not None else study_best(path)
         best = {str(Path(b).resolve()) for b in chosen}
         names = {str(Path(r.run_dir).resolve()): r.name for r in rows}
         # another driver's trial of a shared storage lies in its own study root: named by its path
-        return [names.get(b, b) for b in sorted(best, key=lambda b: (b not in names, b))]
+        return [names.get(b, b) for b in sorted(best, key=lambda b: (b not in names, b))], ""
     done = [r for r in rows if r.status == "finished" and r.valid_acc is not None]
     if not done:
-        return []
-    return [max(done, key=_seed_score(done)[1]).name]
+        return [], ""
+    by, score = _seed_score(done)
+    return [max(done, key=score).name], by
 
 
 def _seed_score(done: list[TrialRow]) -> tuple[str, Any]:
@@ -233,9 +235,7 @@ def overview(path: str | Path) -> Overview:
                               path / "trials.csv", path / "best.json"] if p.is_file()]
     if not (path / "plots" / "index.html").is_file() and any(r.epochs for r in rows):  # plot needs an epoch
         links.append(f"`automl plot {path}` draws the figures")
-    best = _best(kind, path, rows, stored[1] if stored else None)
-    done = [r for r in rows if r.status == "finished" and r.valid_acc is not None]
-    best_by = _seed_score(done)[0] if kind == "batch" and done else ""
+    best, best_by = _best(kind, path, rows, stored[1] if stored else None)
     return Overview(kind=kind, path=str(path), rows=rows, stats=_stats(rows), best=best, links=links, best_by=best_by)
 
 
