@@ -147,3 +147,31 @@ def test_validate_warns_of_a_device_this_machine_lacks():
     assert result.exit_code == 0 and ": ok (" in result.stdout, result.output
     assert "automl: warning: run.device = 'cuda:99' but" in result.stderr
     assert "`automl run` on this machine would refuse it (use --set run.device=" in result.stderr
+
+
+def test_validate_refuses_a_root_the_run_could_not_create(tmp_path, monkeypatch):
+    """validate said ok to a run.root below a file (or in a directory this user may not write)
+    and `run` stopped at its first write; the study and black-box recipes' roots likewise."""
+    (tmp_path / "afile").write_text("")
+    monkeypatch.chdir(tmp_path)
+    cases = [(SNAS, "run.root=afile/runs", "run root afile/runs cannot be created", "set run.root"),
+             (REPO / "recipes" / "studies" / "snas-temperature.toml", 'study.root="afile/st"',
+              "study root afile/st cannot be created", "set study.root"),
+             (REPO / "recipes" / "studies" / "snas-temperature.toml", "run.root=afile",
+              "study root afile/studies cannot be created", "set run.root"),
+             (REPO / "recipes" / "gnn-rea.toml", "run.root=afile/x", "run root afile/x cannot be created",
+              "set run.root")]
+    for recipe, override, message, fix in cases:
+        result = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick", "--set", override])
+        assert result.exit_code == 5 and message in result.output and fix in result.output, (override, result.output)
+    assert not (tmp_path / "runs").exists()
+
+    import automl_nas.records.rundir as rundir
+
+    real_access = os.access
+    monkeypatch.setattr(rundir.os, "access", lambda p, mode: Path(p) != tmp_path and real_access(p, mode))
+    result = CliRunner().invoke(main, ["validate", str(SNAS), "-p", "quick"])
+    assert result.exit_code == 5 and f"{tmp_path} is not writable by this user" in result.output, result.output
+    monkeypatch.undo()
+    result = CliRunner().invoke(main, ["validate", str(SNAS), "-p", "quick", "--set", f"run.root={tmp_path}/new/runs"])
+    assert result.exit_code == 0, result.output

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from automl_nas.commands._support import command_session, handle_errors
+
+if TYPE_CHECKING:
+    from automl_nas.study.config import StudyConfig
 
 __all__ = ["validate"]
 
@@ -30,6 +35,7 @@ def validate(recipe, profile, overrides, build) -> None:
         bb = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=build, session=session)
         if build:
             checked_data(bb, session.registry, str(recipe))
+        _check_root(bb.run.root, None)
         click.echo(f"{recipe}: ok (black-box: {bb.config.proposer.name} on {bb.raw['space']['name']}, evaluator "
                    f"{bb.raw['evaluator']['name']}, {bb.config.queries} queries{built}; run it with `automl search`)")
         return
@@ -38,17 +44,18 @@ def validate(recipe, profile, overrides, build) -> None:
         if resolved is not None:  # a module missing from the plugin's install fails the run's first build
             resolved.component.check_findable()
     preflight(plan)  # the evaluator can answer and the data is there (issue 13)
-    study = ""
+    study, study_cfg = "", None
     if plan.recipe.study is not None:  # an `automl study` recipe: its table, metric paths and parameter ranges
         from automl_nas.study.driver import check_study
 
-        cfg = check_study(session, plan, recipe, profile, list(overrides))
+        cfg = study_cfg = check_study(session, plan, recipe, profile, list(overrides))
         if build and plan.evaluator is not None:
             from automl_nas.study.driver import check_reported_metrics
 
             check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(recipe))
         study = (f"; study {cfg.name!r}: {len(cfg.params)} parameter(s) by "
                  f"{', '.join(m for m, _ in cfg.objectives)}; run it with `automl study`")
+    _check_root(plan.recipe.run.root, study_cfg)
     missing = _warn_if_device_missing(plan.recipe.run.device)
     if build:
         from automl_nas.engine.run import build_search
@@ -58,6 +65,20 @@ def validate(recipe, profile, overrides, build) -> None:
             built = f"; built on the CPU, as this machine has no {plan.recipe.run.device}"
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
                f"{plan.recipe.search.epochs} epochs{built}{study})")
+
+
+def _check_root(run_root: str, study: "StudyConfig | None") -> None:
+    """The parent the run (or study) would create its directory in can be created and written;
+    without ``--run-dir`` that is where ``automl run`` writes first."""
+    from pathlib import Path
+
+    from automl_nas.records.rundir import creatable_dir
+
+    if study is not None:
+        key, root = ("study.root", Path(study.root)) if study.root else ("run.root", Path(run_root) / "studies")
+        creatable_dir(root, what="study root", key=key)
+    else:
+        creatable_dir(Path(run_root), what="run root", key="run.root")
 
 
 def _warn_if_device_missing(device: str) -> bool:

@@ -147,6 +147,22 @@ def unusable_path(path: Path, *, what: str = "run directory", option: str = "--r
                        hint=f"create the directory it names, or pass another {option}")
 
 
+def creatable_dir(path: Path, *, what: str, key: str) -> None:
+    """Refuse a directory ``path`` (the recipe's ``key``) that could not be created or written:
+    its nearest existing ancestor is a file, or one this process may not write. ``automl
+    validate`` said ok to such a root and the run then stopped at its first write."""
+    unusable_path(path, what=what, option=key)
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RunError(f"{what} {path} cannot be created: {probe} is a file",
+                       hint=f"set {key} to a directory (or a path to create) instead")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunError(f"{what} {path} cannot be written: {probe} is not writable by this user",
+                       hint=f"set {key} to a writable directory, or run from one")
+
+
 def numbered(base: Path, n: int) -> Path:
     """``base`` for ``n = 1``, else ``base-<n>``: the names an automatically named directory tries."""
     return base if n == 1 else base.with_name(f"{base.name}-{n}")
