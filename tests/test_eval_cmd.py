@@ -157,8 +157,12 @@ def test_a_run_without_a_genotype_is_a_run_error(tmp_path):
 
 def test_recipe_file_profile_and_overrides(tmp_path):
     recipe = tmp_path / "retrain.toml"
-    recipe.write_text(f'name = "r"\ngenotype = "{DRNAS_CELL}"\n[space]\nname = "nb201"\n[evaluator]\nname = "retrain"\n'
-                      '[profile.quick]\n"evaluator.epochs" = 1\n')
+    text = (f'name = "r"\ngenotype = "{DRNAS_CELL}"\n[space]\nname = "nb201"\n[evaluator]\nname = "retrain"\n'
+            '[profile.quick]\n"evaluator.epochs" = 1\n')
+    recipe.write_text(text)
+    result = _eval(str(recipe), "-p", "quick", "--check")  # what the evaluation itself refuses: it said ok
+    assert result.exit_code == 4 and "retrain needs a data set to train on" in result.stderr, result.output
+    recipe.write_text(text + '[data]\nname = "digits"\n')
     result = _eval(str(recipe), "-p", "quick", "--check")
     assert result.exit_code == 0 and "ok (retrain of nb201 genotype" in result.stdout
     assert "runs/eval-r" in result.stdout  # default work directory: run.root/eval-<name>

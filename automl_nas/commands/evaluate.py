@@ -26,7 +26,8 @@ __all__ = ["eval_cmd"]
 @click.option("--out", type=click.Path(dir_okay=False), callback=nonempty_path, help="Write the metrics JSON here (default: <work dir>/eval-<evaluator>.json, or -2, -3, ... when another evaluation holds it).")
 @click.option("--work-dir", type=click.Path(file_okay=False), callback=nonempty_path,
               help="Directory for checkpoints and the JSON (default: the run directory, else run.root/eval-<name>).")
-@click.option("--check", is_flag=True, help="Only check the target, names and options (nothing is loaded or trained).")
+@click.option("--check", is_flag=True, help="Only check the target, names, options and that the evaluator can take the space and data (the data is read as "
+                   "the evaluation reads it; nothing is trained or written).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines; the metrics are still printed.")
 @handle_errors
 def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, check, quiet) -> None:
@@ -79,10 +80,38 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
 
 
 def _check(plan, registry) -> None:
+    from automl_nas.evaluation import check_fit
     from automl_nas.standalone.evaluate import build_genotype
 
     space = plan.space.build(registry)
     genotype = build_genotype(space, plan.recipe.genotype, plan.source)
+    # what the evaluation refuses before its first step (no data for a retraining, a network
+    # option the space refuses) is refused here too; --check said ok to them
+    if plan.dataset is None or _present(plan.dataset):
+        loaded = plan.dataset.build(registry).load() if plan.dataset is not None else None
+        check_fit(plan.evaluator.component, plan.evaluator.build(registry), space, loaded,
+                  where=f"{plan.source}: evaluator")
+        fit = ""
+    else:  # --check downloads nothing
+        fit = f"; {plan.dataset.component.name} is not downloaded yet, so whether the evaluator takes it is checked when the evaluation starts"
     data = plan.dataset.component.name if plan.dataset else "none"
     click.echo(f"{plan.source}: ok ({plan.evaluator.component.name} of {space.name} genotype {genotype.text}; "
-               f"data {data}; work dir {plan.work_dir})")
+               f"data {data}; work dir {plan.work_dir}{fit})")
+
+
+def _present(dataset) -> bool:
+    """Whether the data set can be read without a download: a config that would download passes
+    its preflight with ``download = false`` too."""
+    import attrs
+
+    from automl_nas.errors import AutomlError
+    from automl_nas.preflight import preflight_config
+
+    config = dataset.config
+    if not (attrs.has(type(config)) and getattr(config, "download", False) is True):
+        return True
+    try:
+        preflight_config(attrs.evolve(config, download=False), dataset.component.name, where="data")
+    except AutomlError:
+        return False
+    return True
