@@ -296,3 +296,4 @@ def test_eval_and_export_refuse_a_search_supernet_option_and_retrain_toml_holds_
     assert space["eval_channels"] == 8 and "channels" not in space and "layers" not in space
     again = CliRunner().invoke(main, ["eval", str(tmp_path / "x" / "retrain.toml"), "--check"])
     assert again.exit_code == 0, again.output
+    assert "cifar10 is not downloaded yet, so whether the evaluator takes it is checked when" in again.output  # --check downloads nothing
