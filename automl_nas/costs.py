@@ -148,6 +148,24 @@ class LatencyTable:
                 self._refuse(key, f"group {g.name!r} lists ops {list(mine.ops)} / edges {list(mine.edges)}, the space "
                                   f"{list(g.ops)} / {list(g.edges)}", regen)
 
+    def device_note(self, device: str, name: str, *, key: str) -> str | None:
+        """A line for a run on ``device`` (``name``: its GPU or CPU model) when the table was timed
+        on another kind of device or another model, else ``None``. Not a refusal: a table from the
+        deployment device is the point of a latency term, but a user who meant this machine's
+        should hear that the times are another device's. A table without ``measured.device``
+        (e.g. fitted to a benchmark's measurements) says nothing to compare."""
+        theirs = self.measured.get("device") if isinstance(self.measured, dict) else None
+        if not isinstance(theirs, str):
+            return None
+        their_name = self.measured.get("device_name")
+        kind, their_kind = device.split(":", 1)[0], theirs.split(":", 1)[0]
+        if kind == their_kind and (not isinstance(their_name, str) or their_name == name):
+            return None
+        timed = f"{theirs} ({their_name})" if isinstance(their_name, str) else theirs
+        return (f"{key}: latency table {self.path} was timed on {timed}; this run is on {device} ({name}), so the "
+                f"latency term weighs the ops as that device times them (measure this device's with `automl "
+                f"profile-ops {self.space} --device {kind} --out FILE` if that is not the intent)")
+
     def _refuse(self, key: str, what: str, regen: str | None = None) -> None:
         cmd = regen or f"automl profile-ops {self.space} [--set space.KEY=VALUE ...] --out {self.path}"
         raise RecipeError(f"{key}: latency table {self.path} {what}",

@@ -195,3 +195,31 @@ def test_run_with_a_matching_table_uses_the_latency(tmp_path):
                          overrides=["search.arch_optimizer.lr=0.1"])
     assert outcome.result["status"] == "finished"
     assert "conv_3x3" not in outcome.result["genotype"]
+
+
+def test_a_table_timed_on_another_device_is_named_in_a_warning(tmp_path, capsys):
+    """A table from another device was used without a word; it is the deployment device's on
+    purpose as often as by mistake, so the run goes on and says whose times it weighs."""
+    import attrs
+
+    from automl_nas.profiling import device_name
+    from automl_nas_toy.space import ToySpace
+    from automl_nas_toy.hooks import ToySpaceConfig
+
+    space = ToySpace(ToySpaceConfig())
+    base = hand_table(space, InputSpec(channels=1, height=8, width=8))
+    here = device_name("cpu")
+    cases = [({"device": "cuda:0", "device_name": "NVIDIA H200"}, "was timed on cuda:0 (NVIDIA H200); this run is on cpu"),
+             ({"device": "cpu", "device_name": "Some Other CPU"}, "was timed on cpu (Some Other CPU); this run is on cpu"),
+             ({"device": "cpu", "device_name": here}, None),
+             ({}, None)]  # fitted to a benchmark's measurements: nothing to compare
+    for measured, expected in cases:
+        _, text = _latency_run(tmp_path, attrs.evolve(base, measured=measured))
+        outcome = run_recipe(tmp_path, text)  # quiet: the warning still reaches stderr
+        assert outcome.result["status"] == "finished"
+        err = capsys.readouterr().err
+        if expected is None:
+            assert "latency table" not in err, err
+        else:
+            assert f"warning: {tmp_path / 'recipe.toml'}: search.objectives[1].latency_table: latency table" in err, err
+            assert expected in err and "automl profile-ops toy --device cpu --out FILE" in err, err

@@ -57,3 +57,12 @@ class Objective(abc.ABC):
         (``"<recipe file>: search.objectives[i]"``).
 
         **Called:** once, when the run's components are built, before the first step."""
+
+    def device_note(self, device: str, device_name: str, *, key: str) -> str | None:
+        """A warning line for a run on ``device`` (``"cpu"``, ``"cuda:0"``; ``device_name`` is
+        its GPU or CPU model) that this term serves, but not as the user may expect (a latency
+        table timed on another device), or ``None``. The run goes on; the line is printed as a
+        warning, also under ``--quiet``.
+
+        **Called:** once, right after :meth:`check_run`."""
+        return None

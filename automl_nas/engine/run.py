@@ -84,6 +84,7 @@ class Search:
             self._image_loaders(device)
         for resolved, (objective, _) in zip(plan.objectives, self.objectives):
             objective.check_run(self.space, self.inputs, key=f"{plan.source}: {resolved.key}")
+            self._device_note(objective, device, key=f"{plan.source}: {resolved.key}", quiet=quiet)
         self._check_every_phase_has_a_loss()
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)
@@ -186,6 +187,17 @@ class Search:
         self.train_loader = GraphLoader(self.data, train_idx, device=device)
         self.arch_loader = GraphLoader(self.data, valid_idx, device=device)
         self.valid_loader = self.arch_loader
+
+    @staticmethod
+    def _device_note(objective: Any, device: str, *, key: str, quiet: bool) -> None:
+        note = getattr(objective, "device_note", None)  # absent from objectives written before it
+        if note is None:
+            return
+        from automl_nas.profiling import device_name
+
+        line = note(device, device_name(device), key=key)
+        if line:
+            (_silent if quiet else _echo)(f"warning: {line}")
 
     def _check_every_phase_has_a_loss(self) -> None:
         """Each kind of step the run makes needs an objective that contributes to it: without one

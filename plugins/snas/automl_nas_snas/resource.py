@@ -91,6 +91,11 @@ class SnasResource(Objective):
             total = term if total is None else total + term
         return total
 
+    def device_note(self, device: str, device_name: str, *, key: str) -> str | None:
+        if self.latency_table is None:
+            return None
+        return self.latency_table.device_note(device, device_name, key=f"{key}.latency_table")
+
     def check_run(self, space, inputs, *, key: str) -> None:
         """Refuse a ``latency_table`` measured for another space, options or input size, naming
         the recipe key and the ``automl profile-ops`` command that regenerates the table."""
