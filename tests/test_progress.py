@@ -66,3 +66,21 @@ def test_logging_routes_it(tmp_path):
     messages = [r.getMessage() for r in records]
     assert messages[0].startswith("run ") and messages[-1].startswith("finished: toy:")
     assert sum(m.startswith("epoch ") for m in messages) == 2 and all(r.levelno == logging.INFO for r in records)
+
+
+@pytest.mark.parametrize("name", [LOGGER, "automl_nas"])
+def test_a_level_the_user_set_silences_it_and_is_left_as_it_was(tmp_path, name):
+    """README: raise the logger's level to silence it. The reporter set INFO over the user's
+    level (and left it so after the run), so every line was printed anyway."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    try:
+        for stream in (_Tty(), io.StringIO()):
+            run_recipe(tmp_path, TOY, plugins=[(ProgressReporter(stream=stream, every_s=0.0), "quiet")], overrides=FAST)
+            assert stream.getvalue() == "", stream.getvalue()
+            assert logger.level == logging.WARNING
+        assert logging.getLogger(LOGGER).level == (logging.WARNING if name == LOGGER else logging.NOTSET)
+    finally:
+        logger.setLevel(logging.NOTSET)
+    run_recipe(tmp_path, TOY, plugins=[(ProgressReporter(stream=io.StringIO()), "default")], overrides=FAST)
+    assert logging.getLogger(LOGGER).level == logging.NOTSET  # the CLI's INFO was the run's only

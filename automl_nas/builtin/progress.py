@@ -77,6 +77,7 @@ class ProgressReporter:
         self.live: Any = None  # tqdm's class while a live line is shown
         self.temperature: float | None = None
         self._handler: logging.Handler | None = None
+        self._level = logging.NOTSET  # the logger's level before the run, put back after it
 
     # ---- output plumbing ----
     def _is_tty(self) -> bool:
@@ -88,17 +89,20 @@ class ProgressReporter:
         tqdm = None
         if live:
             from tqdm import tqdm
+        self._level = log.level
+        if log.level == logging.NOTSET and logging.getLogger("automl_nas").level == logging.NOTSET:
+            log.setLevel(logging.INFO)  # for this run: what the CLI prints; a level the user set silences it (README)
         if not log.handlers and not logging.getLogger("automl_nas").handlers:  # not routed: print it ourselves
             self._handler = _EchoHandler(self.stream, tqdm)
             log.addHandler(self._handler)
-            log.setLevel(logging.INFO)
             log.propagate = False
-        self.live = tqdm
+        self.live = tqdm if log.isEnabledFor(logging.INFO) else None  # a silenced reporter draws no live line
 
     def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        log.setLevel(self._level)
         if self._handler is not None:
             log.removeHandler(self._handler)
             log.propagate = True
