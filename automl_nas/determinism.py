@@ -30,6 +30,7 @@ def deterministic_kernels(enabled: bool) -> Iterator[None]:
 
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
               torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    chosen = "CUBLAS_WORKSPACE_CONFIG" in os.environ
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
@@ -38,3 +39,5 @@ def deterministic_kernels(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
+        if not chosen:  # cuBLAS keeps what it read at its start; child processes should not inherit it
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import abc
+import sys
 from typing import Any
 
 import attrs
 
 from automl_nas.api.arch import Genotype
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 @attrs.define(kw_only=True)
@@ -20,7 +25,8 @@ class EvalContext:
         device: torch device string.
         seed: the run's seed.
         run_dir: where artefacts may be written, or ``None``.
-        log: a ``callable(str)`` for progress lines.
+        log: a ``callable(str)`` for progress lines (default: standard error; a library
+            call writes nothing to standard output).
     """
 
     space: Any
@@ -28,7 +34,7 @@ class EvalContext:
     device: str = "cpu"
     seed: int = 0
     run_dir: Any = None
-    log: Any = print
+    log: Any = attrs.field(factory=lambda: _to_stderr)
 
 
 class Evaluator(abc.ABC):

@@ -40,6 +40,7 @@ from automl_nas.engine.second_order import unrolled_arch_grad
 from automl_nas.errors import AutomlError, RecipeError, RunError, interface_breach
 from automl_nas.evaluation import check_fit, score
 from automl_nas.nn.mixed_op import set_fast_paths
+from automl_nas.process_state import kept_process_state
 from automl_nas.readback import lag_for
 from automl_nas.records.input_files import ENV_KEY, check_unchanged, input_files
 from automl_nas.records.rundir import RunDir, atomic_write_json, environment, rank0_path
@@ -609,7 +610,7 @@ def build_search(plan: Plan, registry: Any, *, device: str | None = None) -> Sea
     """Build what a run of ``plan`` builds before its first step, and run its checks, with no
     run directory (``automl validate --build``); ``device``: the recipe's when ``None``. A
     trial of ``executor.ranks`` processes is checked for that many (this process is one)."""
-    with deterministic_kernels(plan.recipe.run.deterministic):
+    with kept_process_state(), deterministic_kernels(plan.recipe.run.deterministic):
         device = device or resolve_device(plan.recipe.run.device)
         from automl_nas.engine.guards import building_memory
 
@@ -630,7 +631,7 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
     started = time.perf_counter()
     from automl_nas.engine.guards import building_memory
 
-    with deterministic_kernels(recipe.run.deterministic):
+    with kept_process_state(), deterministic_kernels(recipe.run.deterministic):
         with building_memory(device):
             search = Search(plan, registry, run_dir, device=device, quiet=quiet, started=started)
         if resume and search.world.size > 1:

@@ -7,6 +7,7 @@ needed to reproduce them: genotype, space and evaluator options, data set, seed,
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -38,8 +39,21 @@ def input_spec(data) -> InputSpec:
     return InputSpec(channels=int(c), height=int(h), width=int(w), num_classes=int(data.num_classes))
 
 
-def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Evaluate the plan's genotype; write and return the result record."""
+def run_eval(plan: EvalPlan, registry, *, out: str | Path | None = None,
+             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate the plan's genotype; write and return the result record. Progress goes to
+    ``log`` (default: stderr); torch's thread count and global generators are as before after it."""
+    from automl_nas.process_state import kept_process_state
+
+    with kept_process_state():
+        return _run_eval(plan, registry, out=out, log=log or _to_stderr)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable[[str], None]) -> dict[str, Any]:
     import torch
 
     from automl_nas.devices import resolve_device, set_threads
