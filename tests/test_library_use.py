@@ -41,3 +41,21 @@ def test_an_evaluation_context_logs_to_stderr_not_stdout():
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         EvalContext(space=None).log("retrain epoch 1/1")
     assert out.getvalue() == "" and err.getvalue() == "retrain epoch 1/1\n"
+
+
+def test_an_epoch_end_hook_that_changes_its_metrics_does_not_change_the_records(tmp_path):
+    """Lifecycle hooks observe a run: a hook writing into its ``metrics`` dict changed result.json's
+    last_epoch (the engine's own record was handed out)."""
+    import json
+
+    from automl_nas.hookspecs import hookimpl
+
+    class Scribbler:
+        @hookimpl
+        def automl_epoch_end(self, run, epoch, metrics, record):
+            metrics["valid_acc"] = 999.0
+            metrics["injected"] = True
+
+    outcome = run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(Scribbler(), "scribbler")])
+    last = json.loads((outcome.run_dir / "result.json").read_text())["last_epoch"]
+    assert last["valid_acc"] == outcome.metrics[-1]["valid_acc"] != 999.0 and "injected" not in last

@@ -10,6 +10,7 @@ is derived, diagnostics are computed, the record is appended and a checkpoint wr
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import math
 import sys
@@ -471,7 +472,8 @@ class Search:
             line = self.write_epoch(epoch, record)
             if self.recipe.run.checkpoint_every and (epoch + 1) % self.recipe.run.checkpoint_every == 0:
                 ckpt.save(self, epoch + 1)
-            hooks.call("automl_epoch_end", epoch=epoch, run=run, metrics=line, record=record)
+            # a copy: the dict is the record result.json's last_epoch is taken from, and hooks observe
+            hooks.call("automl_epoch_end", epoch=epoch, run=run, metrics=copy.deepcopy(line), record=record)
         return self.history[-1] if self.history else {}
 
     # ------------------------------------------------------------------ per epoch
