@@ -165,7 +165,11 @@ def automl_parse_genotype(text: str) -> Genotype | None:
     :param text: the user's text, e.g. ``|nor_conv_3x3~0|+|...|``.
 
     **Returns:** a :class:`automl_nas.api.Genotype`, or ``None`` if the text is
-    not in this plugin's format. Stops at the first non-None result.
+    not in this plugin's format. Stops at the first non-None result, whose
+    ``space`` names the space and whose ``text`` is what is evaluated or
+    exported (so a plugin may accept another spelling and answer with the
+    canonical one). An implementation that raises, or returns anything else,
+    is reported as a plugin error naming it.
 
     .. versionadded:: 0.1
     """

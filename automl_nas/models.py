@@ -23,7 +23,9 @@ __all__ = ["build_model", "load_model"]
 
 def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: InputSpec | None = None,
                 seed: int | None = 0, **options: Any) -> nn.Module:
-    """The standalone network of ``genotype`` (fresh weights, seeded when ``seed`` is not None).
+    """The standalone network of ``genotype`` with fresh weights: from ``seed`` (the caller's
+    random state is left as it was), or with ``seed=None`` drawn from torch's global generator
+    like any ``nn.Module``'s (two calls differ).
 
     Args:
         genotype: the canonical text a search printed, or a :class:`~automl_nas.api.Genotype`.
@@ -55,8 +57,12 @@ def _built(genotype: str | Genotype, space: str | None, inputs: InputSpec | None
     from automl_nas.session import open_session
 
     session = open_session()
-    text = genotype.text if isinstance(genotype, Genotype) else str(genotype)
-    name = space or (genotype.space if isinstance(genotype, Genotype) else _recognise(session, text))
+    if isinstance(genotype, Genotype) or space:
+        text = genotype.text if isinstance(genotype, Genotype) else str(genotype)
+        name = space or genotype.space
+    else:  # the recognising plugin's genotype: its space, and its text (it may accept another spelling)
+        found = _recognise(session, str(genotype))
+        text, name = found.text, found.space
     component = session.registry.get("search_space", name, where="build_model(space=...)")
     if supernet_options == "drop":
         options = {k: v for k, v in options.items() if k not in supernet_only_options(component.config, options)}
@@ -65,9 +71,10 @@ def _built(genotype: str | Genotype, space: str | None, inputs: InputSpec | None
     config = structure(dict(options), component.config, source="build_model", prefix="space") if component.config else None
     built = session.registry.create("search_space", name, config)
     parsed = parse_genotype(built, text, where="build_model(genotype=...)")
+    if seed is None:  # drawn from torch's global generator, as torch's own modules are (an ensemble differs)
+        return built.build_network(parsed, inputs or InputSpec())
     with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
+        torch.manual_seed(seed)
         return built.build_network(parsed, inputs or InputSpec())
 
 
@@ -93,7 +100,7 @@ def load_model(export_dir: str | Path) -> nn.Module:
     return net.eval()
 
 
-def _recognise(session: Any, text: str) -> str:
-    from automl_nas.standalone.target import recognise_space
+def _recognise(session: Any, text: str) -> Genotype:
+    from automl_nas.standalone.target import recognise_genotype
 
-    return recognise_space(text, session.pm, session.registry)
+    return recognise_genotype(text, session.pm, session.registry)

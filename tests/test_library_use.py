@@ -59,3 +59,58 @@ def test_an_epoch_end_hook_that_changes_its_metrics_does_not_change_the_records(
     outcome = run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(Scribbler(), "scribbler")])
     last = json.loads((outcome.run_dir / "result.json").read_text())["last_epoch"]
     assert last["valid_acc"] == outcome.metrics[-1]["valid_acc"] != 999.0 and "injected" not in last
+
+
+NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+class _Aliases:
+    """A third-party parser: ``nb201:<cell>`` is the nb201 cell; ``boom`` breaks it; ``str`` is answered wrongly."""
+
+    from automl_nas.hookspecs import hookimpl
+
+    @hookimpl
+    def automl_parse_genotype(self, text):
+        from automl_nas.api import Genotype
+
+        if text == "boom":
+            raise ValueError("aliasplug parser broke")
+        if text == "str":
+            return "nb201"
+        return Genotype("nb201", text[len("nb201:"):]) if text.startswith("nb201:") else None
+
+
+def test_a_parse_genotype_answer_is_used_and_a_failing_parser_is_named():
+    """The host took only the answer's space and parsed the user's text again, so another spelling
+    was refused; a parser that raised (or answered a str) was an internal error naming no plugin."""
+    import pytest
+
+    from automl_nas.errors import PluginError
+    from automl_nas.session import open_session
+    from automl_nas.standalone.target import plan_target
+
+    session = open_session([(_Aliases(), "aliasplug")])
+
+    def plan(text):
+        return plan_target({"genotype": text, "evaluator": "retrain"}, "command line", registry=session.registry,
+                           pm=session.pm)
+
+    planned = plan("nb201:" + NB201_CELL)
+    assert planned.recipe.genotype == NB201_CELL and planned.space.component.name == "nb201"
+    assert plan(NB201_CELL).recipe.genotype == NB201_CELL  # the space's own parser still answers its text
+    with pytest.raises(PluginError, match="plugin 'aliasplug'") as raised:
+        plan("boom")
+    assert "aliasplug parser broke" in str(raised.value) and "AUTOML_NAS_DISABLE_PLUGINS=aliasplug" in raised.value.hint
+    with pytest.raises(PluginError, match=r"hook automl_parse_genotype of plugin 'aliasplug' .*returned str 'nb201', "
+                                          r"not an automl_nas.api.Genotype or None"):
+        plan("str")
+
+
+def test_build_model_without_a_seed_draws_fresh_weights():
+    """``seed=None`` gave the same weights on every call: the caller's generator was rewound."""
+    from automl_nas import build_model
+
+    first, second = (build_model(NB201_CELL, seed=None).state_dict() for _ in range(2))
+    assert any(not torch.equal(first[k], second[k]) for k in first if first[k].is_floating_point())
+    seeded = [build_model(NB201_CELL, seed=3).state_dict() for _ in range(2)]
+    assert all(torch.equal(seeded[0][k], seeded[1][k]) for k in seeded[0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import attrs
 
@@ -22,6 +22,9 @@ from automl_nas.recipe.eval_recipe import EVAL_RECIPE_KEYS, EvalRecipe
 from automl_nas.recipe.overrides import apply_profile, parse_assignment, parse_value, set_path
 from automl_nas.recipe.resolve import Resolved, ResolveErrors
 from automl_nas.records.rundir import RunDir
+
+if TYPE_CHECKING:
+    from automl_nas.api import Genotype
 
 __all__ = ["EvalPlan", "plan_target", "raw_target"]
 
@@ -190,7 +193,9 @@ def plan_target(raw: dict[str, Any], source: str, *, registry, pm, resolve_evalu
     space = raw.get("space")
     if not isinstance(space, str) and not (isinstance(space, dict) and "name" in space):
         # e.g. --set space.channels=8 on a bare genotype: keep the options, find the name
-        raw["space"] = {"name": _recognise(genotype, pm, registry), **(space if isinstance(space, dict) else {})}
+        found = recognise_genotype(genotype, pm, registry)
+        raw["space"] = {"name": found.space, **(space if isinstance(space, dict) else {})}
+        raw["genotype"] = genotype = found.text  # the recognising plugin's spelling of it
     if not raw.get("evaluator"):
         raise RecipeError(f"{source}: no evaluator given",
                           hint=f"pass --evaluator NAME (installed: {', '.join(registry.names('evaluator'))})")
@@ -206,16 +211,31 @@ def plan_target(raw: dict[str, Any], source: str, *, registry, pm, resolve_evalu
     return EvalPlan(recipe=recipe, source=source, space=space, dataset=dataset, evaluator=evaluator)  # type: ignore[arg-type]
 
 
-def _recognise(text: str, pm, registry) -> str:
-    return recognise_space(text, pm, registry)
+def recognise_genotype(text: str, pm, registry) -> Genotype:
+    """The genotype ``text`` is, as the first ``automl_parse_genotype`` answer gives it (its space
+    and its text: a plugin may accept another spelling); when none recognises it, the error
+    carries each space's own reason (its parser's message), not just "not recognised".
 
+    The implementations are called here one by one, in pluggy's order, so that one that raises
+    or answers with something other than a Genotype is named with its distribution."""
+    from automl_nas.api import Genotype
+    from automl_nas.errors import PluginError, plugin_call
 
-def recognise_space(text: str, pm, registry) -> str:
-    """The name of the installed space whose genotype ``text`` is; when none recognises it, the
-    error carries each space's own reason (its parser's message), not just "not recognised"."""
-    found = pm.hook.automl_parse_genotype(text=text)
-    if found is not None:
-        return found.space
+    for impl in reversed(pm.hook.automl_parse_genotype.get_hookimpls()):
+        if impl.hookwrapper or getattr(impl, "wrapper", False):
+            continue
+        plugin = pm.get_name(impl.plugin) or "?"
+        fix = f"fix the plugin or block it with AUTOML_NAS_DISABLE_PLUGINS={plugin}"
+        with plugin_call(subject="hook automl_parse_genotype", plugin=plugin, dist=pm.dist_of(plugin), action="raised",
+                         hint=fix):
+            found = impl.function(*[{"text": text}[arg] for arg in impl.argnames])
+        if found is None:
+            continue
+        if not (isinstance(found, Genotype) and isinstance(found.space, str) and isinstance(found.text, str)):
+            raise PluginError(f"hook automl_parse_genotype of plugin {plugin!r} ({pm.dist_of(plugin)}) returned "
+                              f"{type(found).__name__} {str(found)[:60]!r}, not an automl_nas.api.Genotype or None",
+                              plugin=plugin, dist=pm.dist_of(plugin), hint=fix)
+        return found
     shown = text if len(text) <= 80 else text[:77] + "..."
     reasons = []
     for name in registry.names("search_space"):
