@@ -53,10 +53,15 @@ class Session:
 
     def execute(self, plan: Plan, *, run_dir: str | Path | None = None, quiet: bool = False,
                 resume: bool = False) -> dict[str, Any]:
-        """Run (or resume into ``run_dir``) the plan; returns ``result.json``'s content."""
+        """Run (or resume into ``run_dir``) the plan; returns ``result.json``'s content. The
+        evaluator and the data are checked first (:func:`~automl_nas.preflight.preflight`), before
+        the run directory exists: a missing table is refused, not found after the whole search."""
         from automl_nas.builtin.progress import ProgressReporter
         from automl_nas.engine.run import execute
+        from automl_nas.preflight import preflight
         from automl_nas.tracking import run_trackers
+
+        preflight(plan)
 
         if not resume:
             from automl_nas.records.job_copy import refuse_job_copy
@@ -90,12 +95,9 @@ def run_recipe_file(path: str | Path, *, profile: str | None = None, overrides: 
                     run_dir: str | Path | None = None, quiet: bool = False, extra_plugins=(),
                     session: Session | None = None) -> dict[str, Any]:
     """Validate ``path`` (with profile and overrides), then run it; returns ``result.json``'s content."""
-    from automl_nas.preflight import preflight
-
     session = session or open_session(extra_plugins)
     plan = session.plan(path, profile=profile, overrides=overrides)
-    preflight(plan)  # the evaluator can answer and the data is there, before the run directory and the first step
-    return session.execute(plan, run_dir=run_dir, quiet=quiet)
+    return session.execute(plan, run_dir=run_dir, quiet=quiet)  # checks the evaluator and data first
 
 
 def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), session: Session | None = None) -> dict[str, Any]:
@@ -126,8 +128,6 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
     if is_blackbox_search(rd.path):  # its recipe has no [search]: the run's recipe check would say only that
         raise RunError(f"{rd.path} is a black-box search directory (automl search), not a run of automl run",
                        hint=f"continue it with `automl search --resume {rd.path}`")
-    from automl_nas.preflight import preflight
-
     session = session or open_session(extra_plugins)
     plan = session.plan(rd.recipe_file, resuming=True)
     previous = rd.read_result()
@@ -137,5 +137,4 @@ def resume_run(run_dir: str | Path, *, quiet: bool = False, extra_plugins=(), se
 
             click.echo(f"{rd.path} is a finished run; nothing to resume (see `automl show {rd.path}`)", err=True)
         return previous.to_json()
-    preflight(plan)
     return session.execute(plan, run_dir=rd.path, quiet=quiet, resume=True)

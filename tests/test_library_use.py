@@ -114,3 +114,20 @@ def test_build_model_without_a_seed_draws_fresh_weights():
     assert any(not torch.equal(first[k], second[k]) for k in first if first[k].is_floating_point())
     seeded = [build_model(NB201_CELL, seed=3).state_dict() for _ in range(2)]
     assert all(torch.equal(seeded[0][k], seeded[1][k]) for k in seeded[0])
+
+
+def test_session_execute_checks_the_evaluator_before_the_search(tmp_path, empty_automl_home):
+    """plan() then execute() ran the whole search and only then found the table missing (the
+    checks ran in the CLI's paths only)."""
+    import pytest
+
+    from automl_nas.errors import DataError
+    from automl_nas.session import open_session
+    from tests.conftest import REPO
+
+    session = open_session()
+    plan = session.plan(REPO / "recipes" / "snas.toml", profile="quick",
+                        overrides=[f"run.root={str(tmp_path / 'runs')!r}", "evaluator.name='nb201-table'"])
+    with pytest.raises(DataError, match="nb201-table: the NAS-Bench-201 table is not installed"):
+        session.execute(plan, quiet=True)
+    assert not (tmp_path / "runs").exists()
