@@ -131,3 +131,22 @@ def test_session_execute_checks_the_evaluator_before_the_search(tmp_path, empty_
     with pytest.raises(DataError, match="nb201-table: the NAS-Bench-201 table is not installed"):
         session.execute(plan, quiet=True)
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_unknown_table_metric_lists_every_column_of_the_installed_table(installed_nb201):
+    """The installed (Parquet) table is read for the wanted columns only, and the fix listed
+    those: ['cifar10'] for metrics = ["cifar10", "nope"]."""
+    import pytest
+
+    from automl_nas.errors import RecipeError
+    from automl_nas.recipe.converter import structure
+    from automl_nas.session import open_session
+
+    session = open_session()
+    config = structure({"metrics": ["cifar10", "nope"]}, session.registry.get("evaluator", "nb201-table").config,
+                       source="test", prefix="evaluator")
+    table = session.registry.create("evaluator", "nb201-table", config)
+    space = session.registry.create("search_space", "nb201")
+    with pytest.raises(RecipeError, match=r"has no column\(s\) \['nope'\]") as raised:
+        table.evaluate(space.parse(NB201_CELL))
+    assert "among ['cifar10', 'cifar100', 'ImageNet16-120']" in raised.value.hint

@@ -150,8 +150,10 @@ class Nb201Table(Evaluator):
         wanted = wanted_columns(self.config, columns)
         unknown = [m for m in wanted if m not in columns]
         if unknown:
+            # a Parquet table was read for the wanted columns only: name every column it has
+            every = columns if self._resolve()[1] is None or self._carried is not None else available_columns(self.config)[0]
             raise RecipeError(f"evaluator nb201-table: {self._file()} has no column(s) {unknown}",
-                              hint=f"choose `metrics` (or `dataset`/`metric`) among {list(columns)}")
+                              hint=f"choose `metrics` (or `dataset`/`metric`) among {list(every)}")
         try:
             text = canonical_text(genotype)
         except ValueError as exc:
