@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["build_model", "load_model"]
 
 
-def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: InputSpec | None = None,
+def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: InputSpec | dict | None = None,
                 seed: int | None = 0, **options: Any) -> nn.Module:
     """The standalone network of ``genotype`` with fresh weights: from ``seed`` (the caller's
     random state is left as it was), or with ``seed=None`` drawn from torch's global generator
@@ -30,7 +30,8 @@ def build_model(genotype: str | Genotype, *, space: str | None = None, inputs: I
     Args:
         genotype: the canonical text a search printed, or a :class:`~automl_nas.api.Genotype`.
         space: the search space's name; recognised from the text when omitted.
-        inputs: image shape and classes (default CIFAR-10: 3x32x32, 10 classes).
+        inputs: image shape and classes, an :class:`~automl_nas.api.InputSpec` or a dict of its
+            fields (default CIFAR-10: 3x32x32, 10 classes).
         options: the space's options that shape the network (e.g. ``eval_channels=36, eval_layers=20``
             for DARTS); one that shapes only the search supernet (``channels``) is refused.
 
@@ -68,7 +69,15 @@ def _built(genotype: str | Genotype, space: str | None, inputs: InputSpec | None
         options = {k: v for k, v in options.items() if k not in supernet_only_options(component.config, options)}
     elif (unused := supernet_only_problem(name, component.config, options)) is not None:
         raise RecipeError(f"build_model: {unused}", hint="pass the option the network reads, or leave it out")
-    config = structure(dict(options), component.config, source="build_model", prefix="space") if component.config else None
+    config = (structure(dict(options), component.config, source="build_model", prefix="space",
+                        hint=f"pass the keyword arguments the space takes (`automl plugins --options {name}` lists them)")
+              if component.config else None)
+    if isinstance(inputs, dict):  # the fields of an InputSpec, as a dict
+        try:
+            inputs = InputSpec(**inputs)
+        except TypeError as exc:
+            raise RecipeError(f"build_model: inputs: {exc}", hint="pass InputSpec(channels=3, height=32, width=32, "
+                                                                  "num_classes=10) or a dict of those keys") from None
     built = session.registry.create("search_space", name, config)
     parsed = parse_genotype(built, text, where="build_model(genotype=...)")
     if seed is None:  # drawn from torch's global generator, as torch's own modules are (an ensemble differs)
@@ -103,4 +112,4 @@ def load_model(export_dir: str | Path) -> nn.Module:
 def _recognise(session: Any, text: str) -> Genotype:
     from automl_nas.standalone.target import recognise_genotype
 
-    return recognise_genotype(text, session.pm, session.registry)
+    return recognise_genotype(text, session.pm, session.registry, space_option="build_model(..., space=NAME)")

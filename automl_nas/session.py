@@ -49,6 +49,9 @@ class Session:
         the recipe of a run being resumed, which checks added after it started must not strand."""
         from automl_nas.recipe import plan_recipe
 
+        if isinstance(overrides, str):  # iterated, it was one override per character ("--set 's'")
+            raise TypeError(f"overrides must be a list of 'KEY=VALUE' strings, not one string: "
+                            f"overrides=[{overrides!r}]")
         return plan_recipe(path, self.registry, profile=profile, overrides=overrides, resuming=resuming)
 
     def execute(self, plan: Plan, *, run_dir: str | Path | None = None, quiet: bool = False,

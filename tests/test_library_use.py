@@ -150,3 +150,28 @@ def test_an_unknown_table_metric_lists_every_column_of_the_installed_table(insta
     with pytest.raises(RecipeError, match=r"has no column\(s\) \['nope'\]") as raised:
         table.evaluate(space.parse(NB201_CELL))
     assert "among ['cifar10', 'cifar100', 'ImageNet16-120']" in raised.value.hint
+
+
+def test_python_callers_get_errors_in_python_terms(tmp_path):
+    """build_model's errors named the recipe, `--set` and `--space`; a dict of inputs was an
+    AttributeError; one override string was read one character at a time."""
+    import pytest
+
+    from automl_nas import build_model
+    from automl_nas.errors import RecipeError
+    from automl_nas.session import open_session
+    from tests.conftest import REPO
+
+    with pytest.raises(RecipeError, match="space.chanels: unknown key") as raised:
+        build_model(NB201_CELL, chanels=8)
+    assert "pass the keyword arguments the space takes (`automl plugins --options nb201`" in raised.value.hint
+    with pytest.raises(RecipeError) as raised:
+        build_model("|foo~0|")
+    assert "--space" not in raised.value.hint and "build_model(..., space=NAME)" in raised.value.hint
+    assert "run directory" not in raised.value.message
+    net = build_model(NB201_CELL, inputs={"channels": 1, "height": 16, "width": 16, "num_classes": 3})
+    assert net.eval()(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
+    with pytest.raises(RecipeError, match="build_model: inputs: .*unexpected keyword argument 'colour'"):
+        build_model(NB201_CELL, inputs={"colour": 3})
+    with pytest.raises(TypeError, match=r"overrides=\['search.epochs=1'\]"):
+        open_session().plan(REPO / "recipes" / "snas.toml", overrides="search.epochs=1")

@@ -156,19 +156,22 @@ _base = make_project_converter()
 converter = _base
 
 
-def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allowed: tuple[str, ...] = ()) -> Any:
+def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allowed: tuple[str, ...] = (),
+              hint: str | None = None) -> Any:
     """Structure ``data`` into ``cls``; raise one :class:`RecipeError` listing every problem.
     ``also_allowed``: keys the same table takes beside ``cls``'s fields (a data set's options sit
-    next to the host's ``[data]`` keys), offered when a key is unknown."""
+    next to the host's ``[data]`` keys), offered when a key is unknown. ``hint``: the fix, where the
+    data is not a recipe's (a Python caller's keyword arguments)."""
+    hint = hint or _hint(cls)
     bad = _non_finite(data, prefix)
     if bad:  # a field with its own converter (float) skips the strict float hook
         raise RecipeError("\n".join(f"{source}: {key}: must be a finite number (got {value})" for key, value in bad),
-                          hint=_hint(cls))
+                          hint=hint)
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError) as exc:
         lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls, also_allowed)]
-        raise RecipeError("\n".join(lines), hint=_hint(cls)) from None
+        raise RecipeError("\n".join(lines), hint=hint) from None
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{source}: {prefix or '(top level)'}: {exc}") from None
 

@@ -211,10 +211,11 @@ def plan_target(raw: dict[str, Any], source: str, *, registry, pm, resolve_evalu
     return EvalPlan(recipe=recipe, source=source, space=space, dataset=dataset, evaluator=evaluator)  # type: ignore[arg-type]
 
 
-def recognise_genotype(text: str, pm, registry) -> Genotype:
+def recognise_genotype(text: str, pm, registry, *, space_option: str = "--space NAME") -> Genotype:
     """The genotype ``text`` is, as the first ``automl_parse_genotype`` answer gives it (its space
     and its text: a plugin may accept another spelling); when none recognises it, the error
-    carries each space's own reason (its parser's message), not just "not recognised".
+    carries each space's own reason (its parser's message), not just "not recognised", and the
+    fix names ``space_option`` (how the caller names a space).
 
     The implementations are called here one by one, in pluggy's order, so that one that raises
     or answers with something other than a Genotype is named with its distribution."""
@@ -246,7 +247,8 @@ def recognise_genotype(text: str, pm, registry) -> Genotype:
         except Exception as exc:  # noqa: BLE001 - any parser failure is a reason to show
             reasons.append(f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
     why = f" ({'; '.join(reasons)})" if reasons else ""
-    raise RecipeError(f"no installed search space recognises {shown!r} as a genotype (and it is not a run "
-                      f"directory or a .toml recipe){why}",
-                      hint=f"fix the text as its space's reason says, or name its space with --space NAME (installed: "
+    cli = space_option.startswith("--")  # `automl eval`/`export` also took the text for a path
+    raise RecipeError(f"no installed search space recognises {shown!r} as a genotype"
+                      f"{' (and it is not a run directory or a .toml recipe)' if cli else ''}{why}",
+                      hint=f"fix the text as its space's reason says, or name its space with {space_option} (installed: "
                            f"{', '.join(registry.names('search_space'))})")
