@@ -238,3 +238,29 @@ def test_a_project_folder_with_a_recipe_toml_of_its_own_is_not_shown_as_a_run(tm
     (tmp_path / "recipe.toml").write_text('name = "mine"\n')
     result = CliRunner().invoke(main, ["show", str(tmp_path)])
     assert result.exit_code == 5 and "is neither a run directory" in result.output, result.output
+
+
+def test_show_of_a_batch_gives_the_costs_mean_and_every_trial_s_epochs_with_epochs(batch, tmp_path):
+    """A batch's show left out the found networks' costs (params, flops), and --epochs did nothing
+    for a batch or a study."""
+    import shutil
+
+    batch = shutil.copytree(batch, tmp_path / "b")
+    costs = [{"params": 1000.0 + s, "flops": 5e4 * (s + 1)} for s in range(3)]  # the toy space has none
+    for s, cost in enumerate(costs):
+        result = json.loads((batch / f"seed-{s}" / "result.json").read_text())
+        (batch / f"seed-{s}" / "result.json").write_text(json.dumps({**result, "costs": cost}))
+    data = json.loads(_show(batch, "--json"))
+    for key in costs[0]:
+        assert data["stats"][f"costs.{key}"]["mean"] == pytest.approx(sum(c[key] for c in costs) / 3)
+        assert f"costs.{key}" in _show(batch)
+    assert "epochs" not in data
+    every = json.loads(_show(batch, "--json", "--epochs"))["epochs"]
+    assert {name: [e["epoch"] for e in records] for name, records in every.items()} == {f"seed-{s}": [0, 1] for s in range(3)}
+    text = _show(batch, "--epochs")
+    for s in range(3):
+        block = text.split(f"  epochs of seed-{s}:\n")[1].splitlines()[:2]
+        losses = [e.train_loss for e in RunDir(batch / f"seed-{s}").read_epochs()]
+        assert [line.split()[:4] for line in block] == [["epoch", "1:", "loss", f"{losses[0]:.3g}"],
+                                                        ["epoch", "2:", "loss", f"{losses[1]:.3g}"]]
+    assert "epochs of" not in _show(batch)

@@ -13,7 +13,7 @@ __all__ = ["show"]
 
 @click.command("show")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--epochs", "show_epochs", is_flag=True, help="Print every epoch record.")
+@click.option("--epochs", "show_epochs", is_flag=True, help="Print every epoch record (of every trial, for a batch or a study).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
 def show(run_dir, show_epochs, as_json) -> None:
@@ -33,7 +33,13 @@ def show(run_dir, show_epochs, as_json) -> None:
             out = run_json(path, show_epochs) if as_json else render(path, all_epochs=show_epochs)
         else:
             from automl_nas.records.overview import overview
+            from automl_nas.records.show import member_epoch_lines, member_epochs_json
 
             summary = overview(path)
             out = summary.to_json() if as_json else summary.render()
+            if show_epochs:  # each trial's records, as for a run
+                if as_json:
+                    out["epochs"] = member_epochs_json(summary.rows)
+                else:
+                    out = "\n".join([out, *member_epoch_lines(summary.rows)])
     click.echo(strict_json_dumps(out, indent=2) if as_json else out)

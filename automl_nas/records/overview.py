@@ -29,6 +29,7 @@ class TrialRow:
     epochs: int
     valid_acc: float | None = None  # the last epoch's, %
     metrics: dict[str, float] = attrs.field(factory=dict)
+    costs: dict[str, float] = attrs.field(factory=dict)  # the genotype's (params, flops, ...), as result.json has them
     genotype: str | None = None
     params: dict[str, Any] = attrs.field(factory=dict)
     values: list[float] | None = None  # the study's objective values
@@ -101,6 +102,7 @@ def _row(name: str, rd: RunDir, study: dict[str, dict]) -> TrialRow:
     return TrialRow(name=name, run_dir=str(rd.path), status=status, problem=problem,
                     epochs=len(epochs), valid_acc=epochs[-1].valid_acc if epochs else None,
                     metrics=dict((result.metrics or {}) if result else {}),
+                    costs=dict((result.costs or {}) if result else {}),
                     genotype=(result.genotype if result else None) or (epochs[-1].genotype if epochs else None),
                     params=extra.get("params", {}), values=extra.get("values"), state=state,
                     error=result.error if result else None,
@@ -146,7 +148,8 @@ def _stats(rows: list[TrialRow]) -> dict[str, dict[str, float]]:
     for r in rows:
         if r.status != "finished":
             continue
-        for key, value in {"valid_acc": r.valid_acc, **{f"metrics.{k}": v for k, v in r.metrics.items()}}.items():
+        for key, value in {"valid_acc": r.valid_acc, **{f"metrics.{k}": v for k, v in r.metrics.items()},
+                           **{f"costs.{k}": v for k, v in r.costs.items()}}.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 columns.setdefault(key, []).append(float(value))
     out = {}

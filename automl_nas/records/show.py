@@ -139,3 +139,21 @@ def _epoch_line(rec: EpochRecord) -> str:
     # the training loss beside the accuracy: a search that diverged (a loss that grows) is seen here
     return (f"    epoch {rec.epoch + 1:>3}: loss {rec.train_loss:.3g}  valid {rec.valid_acc:5.1f}%  param-free {free}  "
             f"skip {skip}  entropy {ent}{extra}")
+
+
+def member_epoch_lines(rows) -> list[str]:
+    """``automl show BATCH_OR_STUDY --epochs``: every trial's epoch records (a trial with none is
+    left out)."""
+    lines: list[str] = []
+    for row in rows:
+        epochs = RunDir(Path(row.run_dir)).read_epochs() if Path(row.run_dir).is_dir() else []
+        if epochs:
+            lines.append(f"  epochs of {row.name}:")
+            lines += [_epoch_line(rec) for rec in epochs]
+    return lines
+
+
+def member_epochs_json(rows) -> dict[str, list[dict]]:
+    """The same for ``--json``: ``{trial name: [epoch record, ...]}``."""
+    return {row.name: [rec.to_json() for rec in RunDir(Path(row.run_dir)).read_epochs()]
+            for row in rows if Path(row.run_dir).is_dir()}
