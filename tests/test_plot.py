@@ -55,6 +55,15 @@ def test_plot_a_run(toy_recipe):
         assert rec.genotype in page
     assert [bool(r.eval) for r in epochs] == [True, True, False]  # eval_every=1: every epoch but the last
     assert "<th>convs</th>" in page  # the evaluator's per-epoch score is a table column (and a curves panel)
+    # the panel's line ends at the last epoch with the final evaluation (it stopped an epoch short)
+    from automl_nas.plots._data import load_series
+    from automl_nas.plots._figures import curves_figure
+
+    series = load_series("one", RunDir(run_dir))
+    panel = next(ax for ax in curves_figure(series).axes if ax.get_title().startswith("evaluator score per epoch"))
+    (line,) = panel.get_lines()
+    assert list(line.get_xdata()) == [1, 2, 3]
+    assert list(line.get_ydata()) == [epochs[0].eval["convs"], epochs[1].eval["convs"], series.result.metrics["convs"]]
     other = toy_recipe.parent / "runs" / "two"
     _invoke("run", str(toy_recipe), "-q", *FAST, "--run-dir", str(other))
     refused = CliRunner().invoke(main, ["plot", str(run_dir), "--out", str(other / "plots")])
@@ -153,3 +162,31 @@ def test_a_one_epoch_run_is_drawn_as_one_epoch():
         low, high = ax.get_xlim()
         assert (low, high) == (0.5, 1.5) and [t for t in ax.get_xticks() if low <= t <= high] == [1.0]
     assert [p.get_height() for p in areas[0].patches] == pytest.approx([0.2, 0.8])
+
+
+def test_plot_of_a_two_objective_study_shows_the_trade_off_and_the_parameters(make_toy_recipe, monkeypatch):
+    """The right panel drew each trial's first objective only, and the page's trial table had no
+    column for the parameters the study varied."""
+    from tests.test_study import STUDY
+
+    from automl_nas.plots import _groups
+    from automl_nas.study.driver import run_study
+
+    objective = 'metrics = ["metrics.convs", "search_time_s"]\ndirections = ["maximize", "minimize"]'
+    path = make_toy_recipe(count=32, tail=STUDY.format(objective=objective))
+    sdir = Path(run_study(path, quiet=True, overrides=["search.steps_per_epoch=2"])["study_dir"])
+    drawn = []
+    real = _groups.trials_figure
+    monkeypatch.setattr(_groups, "trials_figure", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    page = Path(plot_target(sdir).html).read_text()
+    panel = drawn[0].axes[1]
+    assert panel.get_xlabel() == "metrics.convs" and panel.get_ylabel() == "search_time_s"
+    stored = {Path(t["run_dir"]).name: t["values"] for t in json.loads((sdir / "best.json").read_text())["best"]}
+    import optuna
+
+    study = optuna.load_study(study_name="s", storage=json.loads((sdir / "study.json").read_text())["storage"])
+    every = sorted(tuple(t.values) for t in study.trials if t.values)
+    points = sorted(tuple(float(v) for v in c.get_offsets()[0]) for c in panel.collections)
+    assert len(points) == 2 and stored
+    assert [v for p in points for v in p] == pytest.approx([v for p in every for v in p])
+    assert "<th>search.arch_optimizer.lr</th>" in page and "<th>data.batch_size</th>" in page

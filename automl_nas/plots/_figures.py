@@ -104,6 +104,17 @@ def _values(series: RunSeries, get) -> tuple[list[int], list[float]]:
     return xs, ys
 
 
+def _with_final(series: RunSeries, key: str, xy: tuple[list[int], list[float]]) -> tuple[list[int], list[float]]:
+    """``xy`` and the final evaluation's ``key`` at the last epoch: the engine skips the last
+    epoch's eval_every score, which the final evaluation gives (the line stopped an epoch short)."""
+    result, xs, ys = series.result, *xy
+    value = (result.metrics or {}).get(key) if result is not None and result.status == "finished" else None
+    last = series.epochs[-1].epoch + 1 if series.epochs else None
+    if value is None or last is None or not math.isfinite(float(value)) or (xs and xs[-1] >= last):
+        return xy
+    return [*xs, last], [*ys, float(value)]
+
+
 def curves_figure(series: RunSeries) -> Figure:
     """Accuracy with temperature, losses, entropy with skip fraction and, where
     ``search.eval_every`` is set, the evaluator's per-epoch scores."""
@@ -143,8 +154,9 @@ def curves_figure(series: RunSeries) -> Figure:
         ent.legend(loc="upper right", fontsize=8)
     if scores:
         for key in scores:
-            extra.plot(*_values(series, lambda r, k=key: (r.eval or {}).get(k)), marker="o", label=key)
-        extra.set(title="evaluator score per epoch (search.eval_every)", xlabel="epoch")
+            extra.plot(*_with_final(series, key, _values(series, lambda r, k=key: (r.eval or {}).get(k))), marker="o",
+                       label=key)
+        extra.set(title="evaluator score per epoch (search.eval_every; the last: the final evaluation)", xlabel="epoch")
         extra.legend(fontsize=8)
     else:
         extra.plot(*_values(series, lambda r: r.param_free_ops), marker=".", label="param-free ops")

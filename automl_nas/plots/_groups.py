@@ -90,9 +90,11 @@ def mean_series(runs: Sequence[RunSeries], name: str) -> RunSeries:
 
 
 def trials_figure(runs: Sequence[RunSeries], best: Sequence[str], title: str,
-                  values: dict[str, float] | None = None) -> Figure:
+                  values: dict[str, list[float]] | None = None, names: Sequence[str] = ()) -> Figure:
     """Left: every trial's valid accuracy over epochs (best in red); right: the study's objective
-    value per trial (``values``, by trial name), else its last-epoch valid accuracy."""
+    value per trial (``values``, by trial name; ``names``: the objectives'), or for a study of two
+    or more objectives the first two against each other (the Pareto front in red), else its
+    last-epoch valid accuracy."""
     from pathlib import Path
 
     from matplotlib.figure import Figure
@@ -100,18 +102,30 @@ def trials_figure(runs: Sequence[RunSeries], best: Sequence[str], title: str,
     best_paths = {str(Path(b).resolve()) for b in best}
     fig = Figure(figsize=(12, 4.5))
     curves, finals = fig.subplots(1, 2)
+    pareto = any(len(v) > 1 for v in (values or {}).values())
+    label = list(names) + [f"objective {i + 1}" for i in range(len(names), 2)]
     for i, run in enumerate(runs):
         pts = _by_epoch([run], lambda r: r.valid_acc)
         is_best = str(run.path.resolve()) in best_paths
         curves.plot(list(pts), [v[0] for v in pts.values()], color="tab:red" if is_best else "grey",
                     linewidth=2 if is_best else 0.8, alpha=1.0 if is_best else 0.5, label=f"{run.name} (best)" if is_best else None)
-        final = (values or {}).get(run.name, run.epochs[-1].valid_acc if run.epochs and not values else None)
+        mine = (values or {}).get(run.name)
+        if pareto:
+            if mine is not None and len(mine) > 1:
+                finals.scatter([mine[0]], [mine[1]], color="tab:red" if is_best else "tab:blue", zorder=3)
+                finals.annotate(run.name, (mine[0], mine[1]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            continue
+        final = mine[0] if mine else (run.epochs[-1].valid_acc if run.epochs and not values else None)
         if final is not None:
             finals.scatter([i], [final], color="tab:red" if is_best else "tab:blue", zorder=3)
     curves.set(title="valid accuracy (%) per trial", xlabel="epoch")
     integer_epochs(curves)
-    finals.set(title="objective value per trial" if values else "last-epoch valid accuracy (%)", xlabel="trial")
-    finals.set_xticks(range(len(runs)), [r.name for r in runs], rotation=60, fontsize=7)
+    if pareto:  # one objective per trial was objective 1 only: the trade-off the study searched was not seen
+        finals.set(title="objectives per trial (red: the Pareto front)", xlabel=label[0], ylabel=label[1])
+    else:
+        finals.set(title=f"{label[0] if names else 'objective'} value per trial" if values else
+                   "last-epoch valid accuracy (%)", xlabel="trial")
+        finals.set_xticks(range(len(runs)), [r.name for r in runs], rotation=60, fontsize=7)
     if any(str(r.path.resolve()) in best_paths for r in runs):
         curves.legend(fontsize=8)
     fig.suptitle(title)

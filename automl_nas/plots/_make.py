@@ -119,13 +119,27 @@ def _run_sections(target: Path, runs: list[RunSeries], out_dir: Path) -> list[Se
     return _single(runs[0], out_dir)
 
 
-def _final_table(runs: list[RunSeries]) -> tuple[tuple, ...]:
+def _final_table(runs: list[RunSeries], params: dict[str, dict] | None = None) -> tuple[tuple, ...]:
+    """One row per run; ``params``: a study's trial parameters by run name (columns of their own)."""
     metrics = sorted({k for r in runs for k in ((r.result.metrics or {}) if r.result else {})})
-    head = ("run", "status", "epochs", "last valid acc", *metrics, "genotype")
+    keys = sorted({k for p in (params or {}).values() for k in p})
+    head = ("run", "status", "epochs", "last valid acc", *metrics, *keys, "genotype")
     rows = [(r.name, r.result.status if r.result else "no result", len(r.epochs), r.epochs[-1].valid_acc,
              *[((r.result.metrics or {}).get(k) if r.result else None) for k in metrics],
+             *[(params or {}).get(r.name, {}).get(k) for k in keys],
              r.result.genotype if r.result and r.result.genotype else r.epochs[-1].genotype) for r in runs]
     return (head, *rows)
+
+
+def _objective_names(target: Path) -> list[str]:
+    """The study's objectives as best.json names them (written when a driver ends), else none."""
+    import json
+
+    try:
+        objectives = json.loads((target / "best.json").read_text(encoding="utf-8"))["objectives"]
+        return [str(o[0]) for o in objectives]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return []
 
 
 def _batch_sections(target: Path, runs: list[RunSeries], out_dir: Path) -> list[Section]:
@@ -148,11 +162,12 @@ def _study_sections(target: Path, runs: list[RunSeries], out_dir: Path) -> list[
 
     seen = overview(target)  # the storage's best, as show reads it (best.json is written only at the end)
     best = [str(r.path) for r in runs if r.path.name in set(seen.best)] or study_best(target)
-    values = {row.name: row.values[0] for row in seen.rows if row.values}  # the first objective
+    values = {row.name: list(row.values) for row in seen.rows if row.values}
     left_out = len(seen.rows) - len(runs)  # trials with no epoch (failed at once, not started) have no curve
     title = f"{target.resolve().name}: {len(runs)} trials" + (f" (and {left_out} without an epoch)" if left_out else "")
-    trials = _save(trials_figure(runs, best, title, values), out_dir / "trials.png")
-    sections = [Section(title="trials", images=(trials,), table=_final_table(runs),
+    trials = _save(trials_figure(runs, best, title, values, _objective_names(target)), out_dir / "trials.png")
+    params = {row.name: row.params for row in seen.rows}
+    sections = [Section(title="trials", images=(trials,), table=_final_table(runs, params),
                         text=f"best: {', '.join(Path(b).name for b in best) or 'none finished yet'}")]
     best_paths = {str(Path(b).resolve()) for b in best}
     chosen = [r for r in runs if str(r.path.resolve()) in best_paths][:1] or [max(runs, key=lambda r: r.epochs[-1].valid_acc)]
