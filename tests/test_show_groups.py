@@ -264,3 +264,19 @@ def test_show_of_a_batch_gives_the_costs_mean_and_every_trial_s_epochs_with_epoc
         assert [line.split()[:4] for line in block] == [["epoch", "1:", "loss", f"{losses[0]:.3g}"],
                                                         ["epoch", "2:", "loss", f"{losses[1]:.3g}"]]
     assert "epochs of" not in _show(batch)
+
+
+def test_show_of_an_unfinished_run_says_how_many_epochs_it_plans(batch, tmp_path):
+    """An interrupted or killed run's show said "1 recorded" without the epochs it was to run."""
+    import shutil
+
+    run = shutil.copytree(batch / "seed-0", tmp_path / "r")
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (run / "metrics.jsonl").write_text(lines[0])
+    result = json.loads((run / "result.json").read_text())
+    (run / "result.json").write_text(json.dumps({**result, "status": "interrupted", "epochs": None, "epochs_done": 1}))
+    assert "  epochs      1 recorded of 2 planned" in _show(run).splitlines()
+    assert json.loads(_show(run, "--json"))["epochs_planned"] == 2
+    (run / "result.json").unlink()  # killed
+    assert "  epochs      1 recorded of 2 planned" in _show(run).splitlines()
+    assert "planned" not in _show(batch / "seed-0") and json.loads(_show(batch / "seed-0", "--json"))["epochs_planned"] == 2

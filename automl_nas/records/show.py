@@ -23,8 +23,10 @@ def render(path: Path, all_epochs: bool = False) -> str:
     if result is not None:
         lines += [f"  {key:<11} {getattr(result, key)}" for key in ("recipe", "sampler", "space", "dataset", "seed")]
     gap = result is not None and result.status == "finished" and result.epochs and len(epochs) < result.epochs
+    planned = None if result is not None and result.status == "finished" else _planned_epochs(rd)
     lines.append(f"  epochs      {len(epochs)} recorded" + (f" of the {result.epochs} the run made (the others' records "
-                                                          f"in metrics.jsonl are cut or deleted)" if gap else ""))
+                                                          f"in metrics.jsonl are cut or deleted)" if gap else "")
+                 + (f" of {planned} planned" if planned else ""))
     genotype = (result.genotype if result else None) or (epochs[-1].genotype if epochs else None)
     lines.append(f"  genotype    {genotype}")
     if result is not None:
@@ -37,6 +39,18 @@ def render(path: Path, all_epochs: bool = False) -> str:
     if plots.is_file() or epochs:  # plot refuses a run without an epoch
         lines.append(f"  plots       {plots if plots.is_file() else f'`automl plot {path}` draws them'}")
     return "\n".join(lines)
+
+
+def _planned_epochs(rd: RunDir) -> int | None:
+    """The epochs the saved recipe plans (``search.epochs``), for a run that has not finished:
+    "2 recorded" did not say how far it had got."""
+    import tomllib
+
+    try:
+        epochs = tomllib.loads(rd.recipe_file.read_text(encoding="utf-8"))["search"]["epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0 else None
 
 
 def _unended(rd: RunDir) -> str:
@@ -68,7 +82,9 @@ def run_json(path: Path, all_epochs: bool = False) -> dict:
     epochs = rd.read_epochs()
     plots = rd.path / "plots" / "index.html"
     return {"kind": "run", "path": str(path), "result": result.to_json() if result else None,
-            "epochs_recorded": len(epochs), "epochs": [e.to_json() for e in (epochs if all_epochs else epochs[-5:])],
+            "epochs_recorded": len(epochs),
+            "epochs_planned": result.epochs if result is not None and result.status == "finished" else _planned_epochs(rd),
+            "epochs": [e.to_json() for e in (epochs if all_epochs else epochs[-5:])],
             "links": [str(plots)] if plots.is_file() else []}
 
 
