@@ -36,7 +36,8 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
 
     A second process waits, saying so once, and should check again whether the files are still
     missing. The OS releases the lock when its holder exits or is killed, so a crashed download
-    never blocks the next one. Where no lock can be taken (no ``fcntl``, as on Windows, or a
+    never blocks the next one. The lock file, and the directory when the block created it and
+    left it empty, are removed afterwards. Where no lock can be taken (no ``fcntl``, as on Windows, or a
     directory this user cannot write), the block runs unguarded: reading needs no lock.
     """
     try:
@@ -44,22 +45,40 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
     except ImportError:
         yield
         return
-    path = lock_path(directory, what)
-    try:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
-        yield
-        return
-    try:
+    path, directory = lock_path(directory, what), Path(directory)
+    created = not directory.exists()
+    while True:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log(f"waiting for another process fetching {what} into {directory} (it holds {path})")
             fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # its holder removed the lock file when done: lock the one that is there now
+    try:
         yield
     finally:
+        # The lock file goes with the lock (and a folder made only for it: a failed offline
+        # download left both); a waiter holding the removed file locks the new one (above).
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            if created and not any(directory.iterdir()):
+                directory.rmdir()
         os.close(fd)  # releases the lock
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
 
 
 def fetch_atomically(dest: Path, fetch: Callable[[Path], Path]) -> None:

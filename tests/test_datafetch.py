@@ -58,7 +58,7 @@ def test_trials_starting_together_fetch_once_and_each_reads_whole_files(tmp_path
         assert json.loads(out) == {f"batch_{i}": 100_000 for i in range(4)}
     waited = [err for _, err in outs if "waiting for another process fetching set" in err]
     assert waited and str(lock_path(tmp_path, "set")) in waited[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".set.fetch.lock", "fetches.log", "set"]  # no temporary left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fetches.log", "set"]  # no temporary or lock file left
 
 
 def test_a_failed_fetch_leaves_the_folder_as_it_was(tmp_path):
@@ -104,6 +104,44 @@ def test_a_fetch_killed_while_holding_the_lock_does_not_block_the_next(tmp_path)
     with exclusive(tmp_path, "set", log=messages.append):
         pass
     assert time.monotonic() - start < 5 and messages == []  # the OS released the dead holder's lock
+
+
+def test_a_failed_fetch_leaves_neither_a_lock_file_nor_a_folder_made_for_it(tmp_path):
+    """An offline download of CIFAR-10 failed and left the data folder and its lock file behind."""
+    root = tmp_path / "data" / "cifar"
+    with pytest.raises(ConnectionError):
+        with exclusive(root, "cifar10"):
+            assert lock_path(root, "cifar10").exists()
+            raise ConnectionError("offline")
+    assert not root.exists() and (tmp_path / "data").is_dir()
+    (root / "other").mkdir(parents=True)
+    with exclusive(root, "cifar10"):
+        pass
+    assert [p.name for p in root.iterdir()] == ["other"]  # a folder that was there stays, without the lock file
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock is fcntl's; Windows runs unguarded")
+def test_a_waiter_whose_lock_file_was_removed_locks_the_new_one(tmp_path):
+    """The holder removes the lock file when done; a process that waited on it must not share the
+    lock with one that created a new file meanwhile."""
+    import threading
+
+    order, inside = [], threading.Lock()
+
+    def hold(name, pause):
+        with exclusive(tmp_path, "set", log=lambda _m: None):
+            assert inside.acquire(blocking=False), "two holders at once"
+            order.append(name)
+            time.sleep(pause)
+            inside.release()
+
+    threads = [threading.Thread(target=hold, args=(f"t{i}", 0.3)) for i in range(4)]
+    for t, start_gap in zip(threads, (0.05, 0.05, 0.3, 0)):  # t3 starts after t0 removed the file t1 waits on
+        t.start()
+        time.sleep(start_gap)
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(order) == ["t0", "t1", "t2", "t3"] and not lock_path(tmp_path, "set").exists()
 
 
 def test_where_no_lock_can_be_taken_the_block_still_runs(tmp_path):
