@@ -94,7 +94,14 @@ def get_plugin_manager(
             pm.register(importlib.import_module(module_name), name=module_name.rsplit(".", 1)[-1])
     if entry_points is None:
         entry_points = metadata.entry_points(group=hookspecs.PROJECT)
+    entry_points = list(entry_points)
+    clashing, reported = _claimed_by_several(pm, entry_points), set()
     for ep in entry_points:
+        if ep.name in clashing:  # none of them loads; reported once
+            if ep.name not in reported:
+                pm.load_errors.append(_clash(ep.name, sorted({_dist_label(e) for e in entry_points if e.name == ep.name})))
+                reported.add(ep.name)
+            continue
         _load_entry_point(pm, ep)
     unknown = sorted(n.strip() for n in disabled if n.strip() and n.strip() not in pm.disabled
                      and n.strip() not in {m.rsplit(".", 1)[-1] for m in BUILTIN_PLUGINS})
@@ -117,6 +124,26 @@ def _dist_label(ep: metadata.EntryPoint) -> str:
     return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown distribution"
 
 
+def _claimed_by_several(pm: PluginManager, entry_points: list[metadata.EntryPoint]) -> set[str]:
+    """The entry-point names two or more distributions claim (a built-in's name is the built-in's:
+    the others are refused one by one). Which of them loaded depended on the order Python found
+    them, so a reinstall could swap the implementation a recipe ran; none of them loads."""
+    labels: dict[str, set[str]] = {}
+    for ep in entry_points:
+        if not pm.is_blocked(ep.name) and not pm.has_plugin(ep.name):
+            labels.setdefault(ep.name, set()).add(_dist_label(ep))
+    return {name for name, dists in labels.items() if len(dists) > 1}
+
+
+def _clash(name: str, labels: list[str]) -> PluginError:
+    return PluginError(
+        f"plugin {name!r} is not loaded: the entry-point name {name!r} is claimed by {' and '.join(labels)}, so which "
+        f"would load would depend on the order Python finds them",
+        plugin=name, dist=", ".join(labels),
+        hint=f"uninstall all but one of them, or rename the entry point in the [project.entry-points.automl_nas] of "
+             f"the one you maintain (it names the plugin, so it must be unique)")
+
+
 def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:
     if pm.is_blocked(ep.name):
         pm.disabled[ep.name] = _dist_label(ep)
@@ -133,7 +160,7 @@ def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:
                 dist=label,
                 hint=f"uninstall one of the two, or rename the entry point in the [project.entry-points.automl_nas] "
                      f"of the one you maintain ({label} or {pm.dist_of(ep.name)}; it names the plugin, so it must be "
-                     f"unique); which one loads depends on the order Python finds them",
+                     f"unique)",
             )
         )
         return
