@@ -156,8 +156,21 @@ def test_pyg_s_default_cache_is_under_automl_nas_home_and_read_under_its_lock(tm
     graphs = tmp_path / "home" / "data" / "graphs"
     assert PygNodeSet(PygConfig(dataset="cora")).folder() == graphs / "Cora"
     _planetoid_cache(graphs)
+    from pathlib import Path
+
+    import automl_nas_data_graph.pyg as pyg
+    from automl_nas.datafetch import exclusive
+
+    taken = []
+
+    def recorded(root, what, **kwargs):
+        taken.append((Path(root), what))
+        return exclusive(root, what, **kwargs)
+
+    monkeypatch.setattr(pyg, "exclusive", recorded)
     assert PygNodeSet(PygConfig(dataset="cora")).load().x.shape == (12, 7)
-    assert (graphs / ".pyg-Cora.fetch.lock").is_file()  # trials starting together take turns to download/process
+    assert taken == [(graphs, "pyg-Cora")]  # trials starting together take turns to download/process
+    assert not (graphs / ".pyg-Cora.fetch.lock").exists()  # the lock file goes with the lock
 
 
 class TestSbmContract(DatasetContract):

@@ -138,11 +138,11 @@ def test_a_download_lands_whole_files_in_the_home_data_cache_and_keeps_no_archiv
     with pytest.raises(DataError, match="download into .* failed .*ConnectionError"):
         Cifar10(CifarConfig(download=True)).load()
     data = tmp_path / "home" / "data"
-    assert sorted(p.name for p in data.iterdir()) == [".cifar10.fetch.lock"]  # no half-downloaded batches
+    assert not data.exists()  # no half-downloaded batches, and no folder or lock file made for them
     monkeypatch.setattr(_FakeTorchvisionCifar10, "fail", False)
     ds = Cifar10(CifarConfig(download=True)).load()
     assert ds.train_x.shape == (10, 3, 32, 32) and ds.source == str(data / "cifar-10-batches-py")
-    assert sorted(p.name for p in data.iterdir()) == [".cifar10.fetch.lock", "cifar-10-batches-py"]
+    assert sorted(p.name for p in data.iterdir()) == ["cifar-10-batches-py"]
     assert all(Path(root).parent == data for root in _FakeTorchvisionCifar10.calls)  # fetched beside, moved in
     Cifar10(CifarConfig(download=True)).load()
     assert len(_FakeTorchvisionCifar10.calls) == 2  # files there: no third download
