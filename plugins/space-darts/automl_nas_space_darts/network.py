@@ -4,7 +4,8 @@ Follows DARTS ``model_search.py`` (Network) and ``model.py`` (NetworkCIFAR, Auxi
 from SNAS-Series ``Analysis/darts/cnn``; ``layout="gdas"`` adds AutoDL-Projects' head BN+ReLU
 (``search_model_gdas_nasnet.py``; its N, red, N-1, red, N-1 layout puts the reductions at the
 same indices L//3 and 2L//3 when L = 3N). Deviation: the auxiliary head's final conv uses the
-pooled side as kernel, which is DARTS' 2x2 for CIFAR (8x8 input) and keeps other sizes building.
+pooled size as kernel (per axis), which is DARTS' 2x2 for CIFAR (8x8 input) and keeps other sizes,
+non-square ones included, building.
 """
 
 from __future__ import annotations
@@ -109,10 +110,11 @@ class DartsSupernet(nn.Module):
 class AuxiliaryHead(nn.Module):
     """DARTS' CIFAR auxiliary head: ReLU, AvgPool 5/3, Conv1x1->128, BN, ReLU, Conv->768, BN, ReLU, Linear."""
 
-    def __init__(self, c: int, num_classes: int, side: int = 8) -> None:
+    def __init__(self, c: int, num_classes: int, side: int | tuple[int, int] = 8) -> None:
         super().__init__()
-        k = 5 if side >= 5 else side
-        pooled = (side - k) // 3 + 1
+        size = (side, side) if isinstance(side, int) else tuple(side)
+        k = tuple(5 if s >= 5 else s for s in size)  # per axis: a non-square map (24x40 images) built a wrong head
+        pooled = tuple((s - ks) // 3 + 1 for s, ks in zip(size, k))
         self.features = nn.Sequential(
             nn.ReLU(inplace=False),
             nn.AvgPool2d(k, stride=3, padding=0, count_include_pad=False),
@@ -140,17 +142,18 @@ class DartsNetwork(nn.Module):
 
     def __init__(self, genotype: DartsGenotype, *, channels: int = 36, num_classes: int = 10, layers: int = 20,
                  auxiliary: bool = True, stem_multiplier: int = 3, steps: int = 4, pool_bn: bool = False,
-                 in_channels: int = 3, input_size: int = 32, drop_path_max: float = 0.2) -> None:
+                 in_channels: int = 3, input_size: int | tuple[int, int] = 32, drop_path_max: float = 0.2) -> None:
         super().__init__()
         self.drop_path_prob, self.drop_path_max = 0.0, drop_path_max
         self.aux_index = 2 * layers // 3
         c_curr = stem_multiplier * channels
         self.stem = _stem(in_channels, c_curr)
-        c_pp, c_p, reduction_prev, side = c_curr, c_curr, False, input_size
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)  # (height, width)
+        c_pp, c_p, reduction_prev = c_curr, c_curr, False
         self.cells = nn.ModuleList()
         self.auxiliary_head = None
         for i, (c, red) in enumerate(cell_plan(layers, channels)):
-            side = (side + 1) // 2 if red else side
+            size = tuple((s + 1) // 2 for s in size) if red else size
             if red and genotype.fixed_reduction:
                 cell = GdasReductionCell(c_pp=c_pp, c_p=c_p, c=c, reduction_prev=reduction_prev, affine=True, track=True)
                 out = 4 * c
@@ -163,7 +166,7 @@ class DartsNetwork(nn.Module):
             self.cells.append(cell)
             c_pp, c_p, reduction_prev = c_p, out, red
             if auxiliary and i == self.aux_index:
-                self.auxiliary_head = AuxiliaryHead(c_p, num_classes, side)
+                self.auxiliary_head = AuxiliaryHead(c_p, num_classes, size)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 

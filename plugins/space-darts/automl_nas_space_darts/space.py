@@ -117,7 +117,7 @@ class DartsSpace(SearchSpace):
         return DartsNetwork(
             self.parse_darts(genotype), channels=cfg.eval_channels, num_classes=inputs.num_classes,
             layers=cfg.eval_layers, auxiliary=cfg.auxiliary, stem_multiplier=cfg.stem_multiplier,
-            steps=cfg.steps, pool_bn=cfg.pool_bn, in_channels=inputs.channels, input_size=inputs.height,
+            steps=cfg.steps, pool_bn=cfg.pool_bn, in_channels=inputs.channels, input_size=(inputs.height, inputs.width),
             drop_path_max=cfg.eval_drop_path,
         )
 
@@ -127,7 +127,7 @@ class DartsSpace(SearchSpace):
         """SNAS' per-op costs (spec §5.4) at every position of the supernet."""
         cfg = self.config
         return supernet_op_costs(ops=self.ops, channels=cfg.channels, layers=cfg.layers, steps=cfg.steps,
-                                 side=inputs.height, partial_channels=cfg.partial_channels,
+                                 side=(inputs.height, inputs.width), partial_channels=cfg.partial_channels,
                                  searched_reduction=cfg.reduction == "searched")
 
     def genotype_costs(self, genotype: Genotype, inputs: InputSpec) -> dict[str, float]:
@@ -137,7 +137,7 @@ class DartsSpace(SearchSpace):
         with torch.device("meta"):  # parameter shapes only, no memory
             net = self.build_network(genotype, inputs)
         macs = network_macs(g, channels=cfg.eval_channels, layers=cfg.eval_layers, num_classes=inputs.num_classes,
-                            side=inputs.height, in_channels=inputs.channels, stem_multiplier=cfg.stem_multiplier,
+                            side=(inputs.height, inputs.width), in_channels=inputs.channels, stem_multiplier=cfg.stem_multiplier,
                             steps=cfg.steps)
         return {"params": float(network_params(net)), "flops": float(macs)}
 

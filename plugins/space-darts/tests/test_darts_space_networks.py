@@ -145,20 +145,46 @@ def _frc_genotype() -> Genotype:
     return space.derive({"normal": torch.randn(14, 8, generator=torch.Generator().manual_seed(3))})
 
 
+@pytest.mark.parametrize("size", [(32, 32), (24, 40), (40, 24)])
 @pytest.mark.parametrize("name", ["DARTS_V2", "SNAS_mild_edge_all", "GDAS_V1", "DrNAS_cifar10", "gdas_frc"])
-def test_genotype_costs_match_flop_counter(name):
-    # Small evaluation network (C=8, L=5, 32x32). FlopCounterMode counts 2 FLOPs per conv/linear
+def test_genotype_costs_match_flop_counter(name, size):
+    # Small evaluation network (C=8, L=5). FlopCounterMode counts 2 FLOPs per conv/linear
     # multiply-add and nothing for pools/BN/ReLU; the auxiliary head is excluded (eval mode).
+    # Non-square images: the count used the height alone (24x40 was counted 24x24).
     space = DartsSpace(DartsConfig(eval_channels=8, eval_layers=5))
-    inputs = InputSpec(height=32, width=32, num_classes=10)
+    inputs = InputSpec(height=size[0], width=size[1], num_classes=10)
     genotype = _frc_genotype() if name == "gdas_frc" else space.parse(PUBLISHED[name])
     costs = space.genotype_costs(genotype, inputs)
     net = space.build_network(genotype, inputs).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.randn(1, 3, 32, 32))
+        net(torch.randn(1, 3, *size))
     measured = counter.get_total_flops() / 2
     assert abs(costs["flops"] - measured) <= 0.01 * measured
     assert costs["params"] == sum(p.numel() for n, p in net.named_parameters() if not n.startswith("auxiliary_head."))
+
+
+@pytest.mark.parametrize("size", [(32, 32), (24, 40), (40, 24), (64, 64)])
+def test_the_auxiliary_head_takes_the_feature_map_of_any_image_shape(size):
+    """A 24x40 image failed in training mode (the head's last conv was sized for a square map:
+    "mat1 and mat2 shapes cannot be multiplied"), and 40x24 in building it."""
+    space = DartsSpace(DartsConfig(eval_channels=8, eval_layers=6))
+    net = space.build_network(space.parse(PUBLISHED["DARTS_V2"]), InputSpec(height=size[0], width=size[1], num_classes=7))
+    logits, aux = net.train()(torch.randn(2, 3, *size))
+    assert logits.shape == aux.shape == (2, 7)
+    if size == (32, 32):  # DARTS' CIFAR head: 8x8 map, avg-pool 5/3 to 2x2, a 2x2 conv
+        assert net.auxiliary_head.features[5].kernel_size == (2, 2)
+
+
+def test_snas_supernet_costs_count_the_pixels_of_a_non_square_image():
+    """SNAS' per-op costs were computed from the height alone."""
+    from automl_nas_space_darts.costs import snas_op_cost
+
+    space = DartsSpace(DartsConfig(channels=4, layers=5))
+    wide = space.op_costs(InputSpec(height=24, width=40))["normal"]["flops"]
+    square = space.op_costs(InputSpec(height=24, width=24))["normal"]["flops"]
+    conv = space.ops.index("sep_conv_3x3")
+    assert float(wide[0, 0, conv]) == pytest.approx(float(square[0, 0, conv]) * 40 / 24)
+    assert snas_op_cost("sep_conv_3x3", 4, (24, 40), 1)[1] == snas_op_cost("sep_conv_3x3", 4, 24, 1)[1] * 40 / 24
 
 
 def test_darts_v2_standard_size():
