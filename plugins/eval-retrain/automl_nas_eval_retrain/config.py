@@ -91,7 +91,9 @@ class RetrainConfig:
     auxiliary_weight: float | None = attrs.field(default=None, validator=_opt(_num, v.ge(0.0)),
                                                  metadata={"help": "weight of the auxiliary head's loss, used when the network has one (preset: 0, 0.4)"})
     cutout: int | None = attrs.field(default=None, validator=_opt(_int, v.ge(0)),
-                                     metadata={"help": "cutout square side in pixels, 0 = off (preset: 0, 16)"})
+                                     metadata={"help": "cutout square side in pixels, 0 = off (preset: 0, 16; the preset's 16 is "
+                                                       "for 32x32 images and scales with the smaller image side); "
+                                                       "must be smaller than the images"})
     drop_path_prob: float | None = attrs.field(default=None, validator=_opt(*_prob),
                                                metadata={"help": "final drop-path probability, ramped as prob * epoch / epochs (preset: 0, 0.2)"})
     label_smoothing: float | None = attrs.field(default=None, validator=_opt(*_prob),
@@ -161,3 +163,27 @@ def resolve_settings(config: RetrainConfig, space_name: str) -> tuple[RetrainSet
     chosen = {f.name: getattr(config, f.name) for f in attrs.fields(RetrainSettings)}
     settings = attrs.evolve(base, **{k: val for k, val in chosen.items() if val is not None})
     return settings, {**network, **config.network}, name
+
+
+#: The image side the presets' cutout was set for (CIFAR).
+PRESET_SIDE = 32
+
+
+def fitted_cutout(settings: RetrainSettings, config: RetrainConfig, height: int, width: int) -> int:
+    """The cutout for ``height`` x ``width`` images: the preset's scaled with the smaller side
+    (DARTS' 16 blanked every pixel of an 8x8 image and hid a quarter of a 64x64 one's area at
+    most), or the recipe's own value, which must leave part of the image uncovered.
+
+    Example:
+        >>> settings, _, _ = resolve_settings(RetrainConfig(), "darts")
+        >>> fitted_cutout(settings, RetrainConfig(), 32, 32), fitted_cutout(settings, RetrainConfig(), 8, 8)
+        (16, 4)
+    """
+    side = min(height, width)
+    if config.cutout is None:
+        return max(1, round(settings.cutout * side / PRESET_SIDE)) if settings.cutout else 0
+    if config.cutout >= side:
+        raise ValueError(f"cutout = {config.cutout} blanks every pixel of the {height}x{width} images (a square of "
+                         f"that side covers them from any centre); set it below {side}, e.g. {max(1, side // 2)}, or "
+                         f"0 for none")
+    return config.cutout

@@ -25,7 +25,7 @@ from automl_nas.data import BatchLoader
 from automl_nas.devices import set_threads
 from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_retrain.checkpoint import CheckpointDir
-from automl_nas_eval_retrain.config import RetrainConfig, RetrainSettings, resolve_settings
+from automl_nas_eval_retrain.config import RetrainConfig, RetrainSettings, fitted_cutout, resolve_settings
 from automl_nas_eval_retrain.network import genotype_costs, network_space
 from automl_nas_eval_retrain.trainer import Trainer
 from automl_nas_eval_retrain.warm_start import can_warm_start, find_parent, warm_network
@@ -46,9 +46,10 @@ class Retrain(Evaluator):
         self.config = config or RetrainConfig()
 
     def check(self, space: Any, data: Any) -> None:
-        _check_data(data)
-        _, network, _ = _settings(self.config, space.name)
+        data = _check_data(data)
+        settings, network, _ = _settings(self.config, space.name)
         network_space(space, network)  # a network option the space refuses (eval --check said ok)
+        _cutout(settings, self.config, data)
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         cfg = self.config
@@ -57,6 +58,7 @@ class Retrain(Evaluator):
             raise RecipeError(f"retrain: genotype of space {genotype.space!r} given with the {ctx.space.name!r} space",
                               hint="evaluate it with its own space (automl eval --space NAME)")
         settings, network, preset = _settings(cfg, ctx.space.name)
+        settings = attrs.evolve(settings, cutout=_cutout(settings, cfg, data))
         space = network_space(ctx.space, network)
         inputs = InputSpec(channels=data.shape[0], height=data.shape[1], width=data.shape[2], num_classes=data.num_classes)
         seed = ctx.seed if cfg.seed is None else cfg.seed
@@ -136,6 +138,13 @@ def _check_data(data: Any) -> ImageSet:
         raise DataError(f"data set {data.name!r} has {len(data.train_y)} training images; retrain needs at least 2",
                         hint="use a larger data set or evaluator.train_limit = 0")
     return data
+
+
+def _cutout(settings: RetrainSettings, cfg: RetrainConfig, data: ImageSet) -> int:
+    try:
+        return fitted_cutout(settings, cfg, data.shape[1], data.shape[2])
+    except ValueError as exc:
+        raise RecipeError(f"evaluator.cutout: {exc}", hint="set evaluator.cutout (--set cutout=N in `automl eval`)") from None
 
 
 def _settings(cfg: RetrainConfig, space_name: str) -> tuple[RetrainSettings, dict, str]:

@@ -252,3 +252,27 @@ def test_a_network_option_that_sizes_only_the_search_supernet_is_refused(darts_s
     assert (f"that network's is '{instead}'" in str(err.value)) == (instead is not None)
     with pytest.raises(RecipeError, match=f"'{key}' shapes only"):  # before a search that retrains at its end
         Retrain(RetrainConfig(network={key: 4})).check(darts_space, blobs)
+
+
+def test_the_preset_cutout_scales_with_the_images_and_one_that_covers_them_is_refused(darts_space, darts_genotype,
+                                                                                     blobs, monkeypatch):
+    """DARTS' cutout 16 (set for 32x32 CIFAR) blanked every pixel of 8x8 images: the training
+    learnt nothing, without a word."""
+    import automl_nas_eval_retrain.trainer as trainer
+    from automl_nas.errors import RecipeError
+    from automl_nas_eval_retrain.config import fitted_cutout
+
+    settings, _, _ = resolve_settings(RetrainConfig(), "darts")
+    assert [fitted_cutout(settings, RetrainConfig(), h, w) for h, w in ((32, 32), (8, 8), (64, 64), (24, 40))] == \
+           [16, 4, 32, 12]
+    assert fitted_cutout(*resolve_settings(RetrainConfig(), "nb201")[:1], RetrainConfig(), 8, 8) == 0  # none stays none
+    lengths = []
+    real = trainer.cutout
+    monkeypatch.setattr(trainer, "cutout", lambda x, length, gen: lengths.append(length) or real(x, length, gen))
+    cfg = RetrainConfig(epochs=1, batch_size=64, network=TINY_DARTS, train_limit=64)
+    Retrain(cfg).evaluate(darts_genotype, EvalContext(space=darts_space, data=blobs, **QUIET))
+    assert blobs.shape[1:] == (8, 8) and set(lengths) == {4}
+    for cutout in (8, 16):
+        with pytest.raises(RecipeError, match=f"evaluator.cutout: cutout = {cutout} blanks every pixel of the 8x8 images"):
+            Retrain(RetrainConfig(cutout=cutout, network=TINY_DARTS)).check(darts_space, blobs)
+    Retrain(RetrainConfig(cutout=7, network=TINY_DARTS)).check(darts_space, blobs)
