@@ -79,7 +79,8 @@ class NpzConfig:
                                                      "class present, and K is counted)"})
     layout: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "nchw", "nhwc")),
                               metadata={"help": "x's axes: nchw, nhwc, or auto (nhwc when only the last axis can be "
-                                                "a channel count: 1, 3 or 4)"})
+                                                "a channel count: 1, 3 or 4; nchw when only axis 1 can; refused "
+                                                "when both or neither can)"})
 
     def preflight(self, component: str) -> None:
         """The file exists (its content is checked when it is read)."""

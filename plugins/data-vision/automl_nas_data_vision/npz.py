@@ -24,12 +24,17 @@ __all__ = ["NpzDataset", "to_channels_first"]
 
 def to_channels_first(x: np.ndarray, layout: str = "auto") -> np.ndarray:
     """NCHW of ``x`` laid out as ``layout`` (``nchw``, ``nhwc``, or ``auto``: NHWC when the last
-    axis is a channel count, 1, 3 or 4 (RGBA), and axis 1 is not). ``ValueError`` when ``auto``
-    cannot tell: both could be the channels (4x4 RGB images were read as 4-channel 4x3 ones)."""
+    axis is a channel count, 1, 3 or 4 (RGBA), and axis 1 is not; NCHW the other way round).
+    ``ValueError`` when ``auto`` cannot tell: both could be the channels (4x4 RGB images were read
+    as 4-channel 4x3 ones), or neither is 1, 3 or 4 (16x16 images of 8 bands were read as 16
+    channels of 16x8)."""
     channels = (1, 3, 4)
     if layout == "auto":
         if x.shape[-1] in channels and x.shape[1] in channels:
             raise ValueError(f"x has shape {x.shape}: both axis 1 and the last axis could hold the channels")
+        if x.shape[-1] not in channels and x.shape[1] not in channels:
+            raise ValueError(f"x has shape {x.shape}: neither axis 1 nor the last axis holds 1, 3 or 4 channels, "
+                             f"so which one holds them cannot be told")
         layout = "nhwc" if x.shape[-1] in channels else "nchw"
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "nhwc" else x
 

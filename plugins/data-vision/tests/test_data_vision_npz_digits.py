@@ -139,3 +139,16 @@ def test_a_layout_auto_cannot_tell_is_refused_and_the_layout_option_decides(tmp_
     assert 'data.layout = "nchw"' in err.value.hint and '"nhwc"' in err.value.hint
     ds = _load(tmp_path / "d.npz", layout="nhwc")
     assert ds.train_x.shape == (8, 3, 4, 4) and torch.equal(ds.train_x[0, 2], torch.from_numpy(x[0, :, :, 2]))
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_a_channel_count_auto_cannot_recognise_is_refused(tmp_path, layout):
+    """16x16 images of 8 bands saved channels-last were read as 16 channels of 16x8 images, and
+    the run went on."""
+    x = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 8) if layout == "nhwc" else (8, 8, 16, 16), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(8) % 2)
+    with pytest.raises(DataError, match=r"neither axis 1 nor the last axis holds 1, 3 or 4 channels") as err:
+        _load(tmp_path / "d.npz")
+    assert 'data.layout = "nchw"' in err.value.hint
+    assert _load(tmp_path / "d.npz", layout=layout).train_x.shape[1:] == (8, 16, 16)
+
