@@ -185,3 +185,28 @@ def test_nan_and_inf_are_refused_in_a_plugin_option_whose_field_converts_itself(
         assert result.exit_code == 2, result.output
         assert f"search.objectives[1].weight: must be a finite number (got {value.lstrip('-') if value == 'nan' else value})" \
             in result.output, result.output
+
+
+def test_a_run_that_changes_the_paper_s_protocol_gets_no_verdict_from_its_band():
+    """A 1-epoch DARTS search on other images was judged "OUTSIDE" the paper's band (a collapse
+    there would have been "INSIDE"): the band judges the paper's protocol only."""
+    from automl_nas.engine.run import expected_check
+    from automl_nas.recipe import load_recipe
+    from tests.conftest import REPO
+
+    path = REPO / "recipes" / "darts-nb201.toml"
+    assert load_recipe(path).expected.changed == ()
+    same = load_recipe(path, overrides=["seed=3", "run.device='cpu'", "data.download=false", "search.epochs=50",
+                                        "evaluator.name='nb201-table'"])
+    assert same.expected.changed == () and expected_check(same, {"cifar10": 54.3}).inside is True
+    other = load_recipe(path, overrides=["search.epochs=1", 'data={name="npz", path="x.npz"}'])
+    assert other.expected.changed == ("data.batch_size", "data.name", "data.path", "data.split", "search.epochs")
+    check = expected_check(other, {"cifar10": 54.3})
+    assert check.inside is None and check.ours == 54.3 and "search.epochs" in check.changed
+    quick = load_recipe(path, profile="quick")
+    assert {"space.channels", "search.epochs", "data.name"} <= set(quick.expected.changed)
+    from automl_nas.recipe import dump_recipe
+    import tomllib
+
+    # the run's saved recipe keeps it: a resume or `automl eval` completing the run gives no verdict either
+    assert tomllib.loads(dump_recipe(other))["expected"]["changed"] == list(other.expected.changed)

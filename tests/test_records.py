@@ -67,7 +67,7 @@ def test_a_nan_metric_is_no_verdict_on_the_paper_band():
 
     from automl_nas.engine.run import expected_check
 
-    recipe = SimpleNamespace(expected=SimpleNamespace(metric="cifar10", value=93.0, low=92.0, high=94.0, source="paper"))
+    recipe = SimpleNamespace(expected=SimpleNamespace(metric="cifar10", value=93.0, low=92.0, high=94.0, source="paper", changed=()))
     assert expected_check(recipe, {"cifar10": 93.5}).inside is True
     assert expected_check(recipe, {"cifar10": 90.0}).inside is False
     assert expected_check(recipe, {"cifar10": float("nan")}).inside is None  # was False: "outside the band"

@@ -582,9 +582,9 @@ def expected_check(recipe, metrics: dict[str, float]) -> ExpectedCheck | None:
         return None
     value = metrics.get(exp.metric)
     # nan (a table's empty field) is no value: it was reported as outside the paper's band
-    inside = None if value is None or math.isnan(value) else bool(exp.low <= value <= exp.high)
+    inside = None if value is None or math.isnan(value) or exp.changed else bool(exp.low <= value <= exp.high)
     return ExpectedCheck(metric=exp.metric, paper=exp.value, low=exp.low, high=exp.high, source=exp.source,
-                         ours=value, inside=inside)
+                         ours=value, inside=inside, changed=list(exp.changed) or None)
 
 
 @contextlib.contextmanager

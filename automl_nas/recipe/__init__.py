@@ -54,7 +54,30 @@ def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iter
     """Read ``path``, apply ``[profile.NAME]`` then ``--set`` overrides, and structure it."""
     raw = load_overridden(path, profile=profile, overrides=overrides)
     raw.setdefault("name", Path(path).stem)
+    if isinstance(raw.get("expected"), dict) and (profile or overrides):
+        changed = protocol_changes(load_raw(path), raw)
+        if changed:
+            raw["expected"] = {**raw["expected"], "changed": changed}
     return structure(raw, Recipe, source=str(path))
+
+
+#: The recipe's tables that make a paper's protocol; keys in them that do not change the result.
+PROTOCOL_TABLES = ("space", "data", "search")
+NOT_PROTOCOL = ("data.download", "data.root")
+
+
+def protocol_changes(before: dict, after: dict) -> list[str]:
+    """The dotted keys of :data:`PROTOCOL_TABLES` whose values differ between two raw recipes: a
+    paper's band judges its own protocol (a 1-epoch search on other images was "OUTSIDE" the
+    DARTS band, and a collapse there would have been "INSIDE")."""
+    def flat(value, prefix: str) -> dict[str, object]:
+        if isinstance(value, dict):
+            return {k: v for key, item in value.items() for k, v in flat(item, f"{prefix}.{key}").items()}
+        return {prefix: value}
+
+    mine = {k: v for t in PROTOCOL_TABLES for k, v in flat(before.get(t, {}), t).items()}
+    theirs = {k: v for t in PROTOCOL_TABLES for k, v in flat(after.get(t, {}), t).items()}
+    return sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k) and k not in NOT_PROTOCOL)
 
 
 def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overrides: Iterable[str] = (),

@@ -122,6 +122,9 @@ class ExpectedResult:
     low: float
     high: float = attrs.field(validator=lambda inst, _, high: _check_band(inst.low, inst.value, high))
     source: str = ""
+    #: keys of the paper's protocol ([space], [data], [search]) this run changed from the recipe
+    #: file (a profile, --set): written by the tool; the run gets no verdict then
+    changed: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 def _compiled_only(instance: "RunConfig", attribute: attrs.Attribute, value: str) -> None:

@@ -118,7 +118,8 @@ class ExpectedCheck:
     high: float
     source: str
     ours: float | None
-    inside: bool | None  # None: the evaluator did not report the metric
+    inside: bool | None  # None: the evaluator did not report the metric, or the protocol was changed
+    changed: list[str] | None = None  # the protocol keys the run changed from its recipe file (no verdict then)
 
 
 @attrs.frozen(kw_only=True)

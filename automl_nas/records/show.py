@@ -133,7 +133,8 @@ def _result_lines(result: RunResult) -> list[str]:
         lines.append("  costs       " + ", ".join(f"{k} {v:,.0f}" for k, v in result.costs.items()))
     exp = result.expected
     if exp:
-        verdict = "n/a (metric not reported)" if exp.inside is None else ("INSIDE" if exp.inside else "OUTSIDE")
+        verdict = ("INSIDE" if exp.inside else "OUTSIDE") if exp.inside is not None else \
+            f"n/a (not the paper's protocol: {', '.join(exp.changed)} changed)" if exp.changed else "n/a (metric not reported)"
         ours = "n/a" if exp.ours is None else f"{exp.ours:.2f}"
         lines.append(f"  expected    {exp.metric}: paper {exp.paper} (band {exp.low}-{exp.high}, {exp.source}); ours {ours} -> {verdict}")
     if result.error:
