@@ -175,3 +175,15 @@ def test_validate_refuses_a_root_the_run_could_not_create(tmp_path, monkeypatch)
     monkeypatch.undo()
     result = CliRunner().invoke(main, ["validate", str(SNAS), "-p", "quick", "--set", f"run.root={tmp_path}/new/runs"])
     assert result.exit_code == 0, result.output
+
+
+def test_validate_of_an_evaluation_recipe_names_the_command_that_checks_it(tmp_path):
+    """`automl validate retrain.toml` (what `automl export` writes) said "genotype: unknown key;
+    edit the recipe" of a valid file."""
+    recipe = tmp_path / "retrain.toml"
+    recipe.write_text('name = "r"\ngenotype = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"\n'
+                      '[space]\nname = "nb201"\n[evaluator]\nname = "retrain"\n')
+    result = CliRunner().invoke(main, ["validate", str(recipe)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "is an evaluation recipe (a genotype to train or score)" in text, text
+    assert f"check it with `automl eval {recipe} --check`" in text and "unknown key" not in text

@@ -29,7 +29,13 @@ def validate(recipe, profile, overrides, build) -> None:
 
     session = command_session()
     built = "; built as the run builds it" if build else ""
-    if "blackbox" in load_raw(recipe) and "search" not in load_raw(recipe):  # an `automl search` recipe
+    raw = load_raw(recipe)
+    if "genotype" in raw and "search" not in raw and "blackbox" not in raw:  # `automl export`'s retrain.toml
+        from automl_nas.errors import RecipeError
+
+        raise RecipeError(f"{recipe} is an evaluation recipe (a genotype to train or score), not a search recipe",
+                          hint=f"check it with `automl eval {recipe} --check`, and run it with `automl eval {recipe}`")
+    if "blackbox" in raw and "search" not in raw:  # an `automl search` recipe
         from automl_nas.study.blackbox import checked_data, plan_blackbox_recipe
 
         bb = plan_blackbox_recipe(recipe, profile=profile, overrides=overrides, build=build, session=session)
