@@ -27,13 +27,14 @@ if TYPE_CHECKING:
     from automl_nas.api.run import RunContext
     from automl_nas.records.schema import EpochRecord, RunResult
 
-__all__ = ["LOGGER", "ProgressReporter"]
+__all__ = ["LOGGER", "ProgressReporter", "fmt_duration"]
 
 LOGGER = "automl_nas.progress"
 log = logging.getLogger(LOGGER)
 
 
-def _fmt_time(seconds: float) -> str:
+def fmt_duration(seconds: float) -> str:
+    """``"3m07s"``, or ``"1h02m"`` from an hour on (an ETA's form)."""
     seconds = int(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
@@ -141,7 +142,7 @@ class ProgressReporter:
             temp = "" if self.temperature is None else f" T {self.temperature:.3g}"
             bar = self._bar(run, epoch, steps)
             bar.set_postfix_str(f"loss {metrics['loss']:.3f} acc {100 * metrics['acc']:.1f}%{temp} "
-                                f"ETA {_fmt_time(self._eta(run, epoch, step, steps))}", refresh=False)
+                                f"ETA {fmt_duration(self._eta(run, epoch, step, steps))}", refresh=False)
             bar.update(1)
             if step + 1 == steps:
                 bar.refresh()  # the epoch's last state is drawn even when steps are faster than mininterval
@@ -166,7 +167,7 @@ class ProgressReporter:
         free = "n/a" if record.param_free_ops is None else record.param_free_ops
         log.info("epoch %d/%d loss %.3f train %.1f%% valid %.1f%%%s%s param-free %s ETA %s\n  %s", epoch + 1,
                  run.num_epochs, record.train_loss, record.train_acc, record.valid_acc, child, extra, free,
-                 _fmt_time(eta), record.genotype)
+                 fmt_duration(eta), record.genotype)
         self.last = time.perf_counter()
 
     @hookimpl

@@ -68,9 +68,12 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
         return
     from automl_nas.standalone.evaluate import run_eval
 
+    from automl_nas.interrupts import sigterm_as_ctrl_c
+
     log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
     try:
-        result = run_eval(plan, registry, out=out, log=log)
+        with sigterm_as_ctrl_c():
+            result = run_eval(plan, registry, out=out, log=log)
     except KeyboardInterrupt:
         from automl_nas.errors import Interrupted
 

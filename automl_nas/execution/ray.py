@@ -187,27 +187,16 @@ def _stopped_by_signal(batch_dir: Path):
     Tune's own SIGINT handler (switched off here) ended the run instead: every unfinished trial
     was reported as failed with ``SystemExit: 0`` (exit 5) and Tune advised ``Tuner.restore``,
     which does not finish a batch's records."""
-    import signal
-
     from automl_nas.errors import Interrupted
+    from automl_nas.interrupts import sigterm_as_ctrl_c
 
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-
-    def terminated(signum, frame):
-        raise KeyboardInterrupt
-
     try:
-        previous = signal.signal(signal.SIGTERM, terminated)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        yield
+        with sigterm_as_ctrl_c():
+            yield
     except KeyboardInterrupt:
         raise Interrupted(f"seed batch {batch_dir} stopped; finished trials are kept, and each other trial keeps its "
                           f"last checkpoint", hint=f"continue with `automl run --resume {batch_dir}`") from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _storage_path(storage: str | Path) -> str:

@@ -308,12 +308,25 @@ def _progress(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _progress_of(query: int, budget: int, started: float, replayed: int) -> str:
+    """``"4/8 ETA 0m12s"`` for the query numbered ``query`` (from 0) of a ``budget`` of queries
+    (``"4"`` under a time budget only); the rate is this segment's (a resume replays the others)."""
+    from automl_nas.builtin.progress import fmt_duration
+
+    done = query + 1
+    if not budget:
+        return f"{done:4d}"
+    here = max(done - replayed, 1)
+    eta = (time.perf_counter() - started) / here * max(budget - done, 0)
+    return f"{done:4d}/{budget} ETA {fmt_duration(eta)}"
+
+
 def _kept_queries(run_dir: Path) -> str:
     """``"12 queries; they are kept in DIR/history.jsonl"``."""
     from automl_nas.records.rundir import read_jsonl
 
     done = len(read_jsonl(run_dir / "history.jsonl"))
-    return f"{done} quer{'y' if done == 1 else 'ies'}; they are kept in {run_dir / 'history.jsonl'}"
+    return f"{done} quer{'y; it is' if done == 1 else 'ies; they are'} kept in {run_dir / 'history.jsonl'}"
 
 
 def _so_far(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
@@ -627,6 +640,7 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
     from automl_nas.api.evaluator import EvalContext
     from automl_nas.errors import Interrupted
     from automl_nas.records.rundir import atomic_write_json, read_jsonl
+    from automl_nas.interrupts import sigterm_as_ctrl_c
     from automl_nas.records.schema import SCHEMA_VERSION
 
     cfg, space, evaluator, proposer, executor = plan.config, plan.space, plan.evaluator, plan.proposer, plan.executor
@@ -640,18 +654,22 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
             replay = read_jsonl(rd.path / "history.jsonl")  # a last line cut by a crash is skipped ...
             rd.truncate_jsonl(rd.path / "history.jsonl", len(replay), key="query")  # ... and removed
 
+        started, replayed = time.perf_counter(), len(replay)
+
         def on_query(entry: dict) -> None:
             rd.append_jsonl(rd.path / "history.jsonl", entry)
             if not quiet:
-                click.echo(f"query {entry['query']:4d}  {entry['value']:.4f}  best {entry['best']:.4f}  {entry['genotype']}", err=True)
+                click.echo(f"query {_progress_of(entry['query'], cfg.queries, started, replayed)}  {entry['value']:.4f}  "
+                           f"best {entry['best']:.4f}  {entry['genotype']}", err=True)
 
         ctx = EvalContext(space=space, data=data, device=device, seed=seed, run_dir=rd.path,
                           log=(lambda _m: None) if quiet else _progress)  # stdout carries the JSON summary only
         try:
-            out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel,
-                               metric=cfg.metric, seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost,
-                               direction=cfg.direction,
-                               replay=replay, executor=executor)
+            with sigterm_as_ctrl_c():
+                out = run_blackbox(space, proposer, evaluator, ctx, cfg.queries, cfg.seconds, cfg.parallel,
+                                   metric=cfg.metric, seed=seed, on_query=on_query, report=cfg.report, cost=cfg.cost,
+                                   direction=cfg.direction,
+                                   replay=replay, executor=executor)
         except KeyboardInterrupt:
             stopped = Interrupted(f"search stopped after {_kept_queries(rd.path)}",
                                   hint=f"continue with `automl search --resume {rd.path}`")
