@@ -10,7 +10,7 @@ import contextlib
 import signal
 from typing import Iterator
 
-__all__ = ["sigterm_as_ctrl_c"]
+__all__ = ["signals_held", "sigterm_as_ctrl_c"]
 
 
 @contextlib.contextmanager
@@ -30,3 +30,22 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Inside the block, SIGINT and SIGTERM are ignored: for the few moments a stop spends
+    recording what it stopped (a study re-queues its running trials), which a second Ctrl-C cut
+    short, losing the hint and the summary. Off the main thread the block runs as it is."""
+    held = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            held[sig] = signal.signal(sig, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig, previous in held.items():
+            signal.signal(sig, previous)
+

@@ -116,7 +116,7 @@ def test_study_trials_run_on_both_nodes_and_only_the_driver_opens_the_storage(cl
         assert t.intermediate_values == {0: pytest.approx(first["valid_acc"])}
         nodes.add(json.loads((run_dir / "env.json").read_text())["executor"]["node_id"])
     assert len(nodes) == 2  # one CPU per node: one trial on each
-    assert "trial trial-1: epoch 1/2" in proc.stderr and "trial trial-2: epoch 1/2" in proc.stderr
+    assert "trial trial-0001: epoch 1/2" in proc.stderr and "trial trial-0002: epoch 1/2" in proc.stderr
 
 
 def test_black_box_search_on_a_cluster_refuses_a_training_evaluator_whose_run_directory_nodes_do_not_see(cluster, tmp_path):

@@ -200,8 +200,8 @@ def test_study_trials_on_ray_are_pruned_by_the_driver_through_the_epoch_stream(l
         assert json.loads((run_dir / "env.json").read_text())["executor"]["name"] == "ray"
         assert t.user_attrs["attempts"] == 1  # pruned, not retried
     err = capsys.readouterr().err  # the driver's own lines: each epoch of each running trial, then its end
-    assert "trial trial-1: epoch 1/2 " in err and "trial trial-2: epoch 1/2 " in err
-    assert "trial trial-1: pruned" in err and "Trial status" not in err
+    assert "trial trial-0001: epoch 1/2 " in err and "trial trial-0002: epoch 1/2 " in err
+    assert "trial trial-0001: pruned" in err and "Trial status" not in err
 
 
 def test_parallel_black_box_evaluations_run_as_ray_tasks_with_the_sequential_results(local_ray, tmp_path):
@@ -355,3 +355,22 @@ def test_ctrl_c_on_a_local_seed_batch_reports_the_batch_not_its_running_trial(tm
     assert f"continue with `automl run --resume {batch}`" in stderr and "seed-0`" not in stderr
     assert json.loads(rest) == {"status": "interrupted", "run_dir": str(batch),
                                 "trials": {"planned": 2, "finished": [], "interrupted": ["seed-0"]}}
+
+
+@pytest.mark.parametrize("stop", ["interrupted", "cut short"])
+def test_an_attempt_stopped_by_ctrl_c_is_logged_interrupted_not_failed(tmp_path, toy_recipe, monkeypatch, stop):
+    """A second Ctrl-C during a study's stop reached the trial as a bare KeyboardInterrupt, and its
+    attempt was logged "failed" (and counted so by `show`)."""
+    import automl_nas.session as session
+    from automl_nas.errors import Interrupted
+    from automl_nas.execution.executor import attempt_trial
+    from automl_nas.execution.trial import TrialSpec, read_attempts
+
+    def stopped(*args, **kwargs):
+        raise Interrupted("stopped by SIGINT after epoch 1") if stop == "interrupted" else KeyboardInterrupt
+
+    monkeypatch.setattr(session, "run_recipe_file", stopped)
+    spec = TrialSpec(recipe_path=toy_recipe, run_dir=tmp_path / "t", name="trial-0")
+    with pytest.raises((Interrupted, KeyboardInterrupt)):
+        attempt_trial(spec, lambda _event: None)
+    assert [a["status"] for a in read_attempts(spec)] == ["interrupted"]

@@ -104,7 +104,11 @@ def _run_trial(spec: TrialSpec, extra_plugins, placement: Placement | None) -> d
             result = run_recipe_file(spec.recipe_path, profile=spec.profile, overrides=list(spec.overrides),
                                      run_dir=spec.run_dir, quiet=True, extra_plugins=extra_plugins)
     except BaseException as exc:
-        entry.update(status=getattr(exc, "status", "failed"), error=_error_text(exc))
+        from automl_nas.errors import Interrupted
+
+        # a stop (also one a second Ctrl-C cut short: a bare KeyboardInterrupt) is no failure of the trial
+        status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else getattr(exc, "status", "failed")
+        entry.update(status=status, error=_error_text(exc))
         _append(log, entry)
         record_placement(spec.run_dir, placement)
         raise

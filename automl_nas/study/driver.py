@@ -236,7 +236,7 @@ class _Driver:
             run_dir = self.study_dir / continued
         spec = TrialSpec(recipe_path=self.recipe_path, profile=self.profile, seed=self.seed, run_dir=str(run_dir),
                          overrides=[*self.overrides, *(to_override(k, v) for k, v in params.items())],
-                         name=f"trial-{trial.number}", ranks=self.ranks)
+                         name=run_dir.name, ranks=self.ranks)  # progress lines name the directory it writes to
         trial.set_user_attr("run_dir", str(run_dir))
         self.asked[spec.name] = (trial, PruningReporter(trial, self.cfg.intermediate) if self.prunes else None)
         return spec
@@ -607,15 +607,17 @@ def _loop(driver: _Driver, executor: Any) -> None:
                     break
                 driver.tell(ex.wait())
     except (Interrupted, KeyboardInterrupt) as exc:
-        driver.stopped()
-        said = exc.message if isinstance(exc, Interrupted) else f"study {driver.cfg.name!r} stopped"
-        stopped = Interrupted(said, hint="run the same `automl study` command again: it continues the stopped trials "
-                                         "from their checkpoints and keeps the finished ones")
+        from automl_nas.interrupts import signals_held
         from automl_nas.study.report import best_trials
 
-        # stdout still carries what the study holds, as `automl run` reports a stopped run
-        stopped.result = {"status": "interrupted", "study": driver.cfg.name, "study_dir": str(driver.study_dir),
-                          "trials": _counted(driver.study), "best": best_trials(driver.study)}
+        with signals_held():  # a second Ctrl-C here lost the re-queue's end, the hint and the summary
+            driver.stopped()
+            said = exc.message if isinstance(exc, Interrupted) else f"study {driver.cfg.name!r} stopped"
+            stopped = Interrupted(said, hint="run the same `automl study` command again: it continues the stopped "
+                                             "trials from their checkpoints and keeps the finished ones")
+            # stdout still carries what the study holds, as `automl run` reports a stopped run
+            stopped.result = {"status": "interrupted", "study": driver.cfg.name, "study_dir": str(driver.study_dir),
+                              "trials": _counted(driver.study), "best": best_trials(driver.study)}
         raise stopped from None
     except Exception as exc:
         from automl_nas.execution.cluster import lost_to_ray, short_error
