@@ -47,8 +47,12 @@ class Trainer:
     """
 
     def __init__(self, net: nn.Module, settings: RetrainSettings, train_loader: BatchLoader, test_loader: BatchLoader, *,
-                 seed: int, log: Callable[[str], None] = print, checkpoints: CheckpointDir | None = None) -> None:
+                 seed: int, log: Callable[[str], None] = print, checkpoints: CheckpointDir | None = None,
+                 step_every_s: float = 10.0) -> None:
         self.net, self.settings, self.seed, self.log, self.checkpoints = net, settings, seed, log, checkpoints
+        # a step line this often within an epoch: an epoch of the papers' presets on a CPU is
+        # minutes of silence otherwise (the search prints one every 10 s too)
+        self.step_every_s = step_every_s
         self.train_loader, self.test_loader = train_loader, test_loader
         s = settings
         check_drop_path(net, s.drop_path_prob)
@@ -93,7 +97,8 @@ class Trainer:
                 self.checkpoints.save(self.state())
             eta = self.train_time / len(self.history) * (epochs - epoch - 1)
             self.log(f"retrain epoch {epoch + 1}/{epochs}  loss {record['loss']:.4f}  train_acc {record['train_acc']:.2f}%  "
-                     f"lr {record['lr']:.5f}  drop_path {record['drop_path']:.3f}  {record['seconds']:.1f}s  ETA {eta / 60:.1f} min")
+                     f"lr {record['lr']:.5f}  drop_path {record['drop_path']:.3f}  {record['seconds']:.1f}s  "
+                     f"ETA {_minutes_seconds(eta)} (then the test pass)")
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         s = self.settings
@@ -103,14 +108,14 @@ class Trainer:
         drop = drop_path_at(s.drop_path_prob, epoch, s.epochs)
         set_drop_path(self.net, drop)
         self.net.train()
-        started = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
+        started = last_line = time.perf_counter()
+        total_loss, correct, seen, tallied = 0.0, 0, 0, 0
         # Each step's loss and correct count are read in one transfer; on a GPU one step late,
         # once the next step is queued, so the device never waits for the host's bookkeeping.
         reads: LaggedReads[tuple[int, int]] = LaggedReads(lag=lag_for(self.train_loader.device))
 
         def tally(due: list[tuple[tuple[int, int], list[float]]]) -> None:
-            nonlocal total_loss, correct
+            nonlocal total_loss, correct, tallied
             for (b, n), (loss, right) in due:
                 if not math.isfinite(loss):
                     raise RunError(f"retrain: the training loss is {loss} at epoch {epoch + 1}, step {b + 1}",
@@ -118,6 +123,7 @@ class Trainer:
                                         "checkpoint is kept")
                 total_loss += loss * n
                 correct += int(right)
+                tallied += n
 
         for b, (x, y) in enumerate(self.train_loader.epoch(epoch)):
             if s.cutout:
@@ -125,6 +131,10 @@ class Trainer:
             loss, logits = self.step(x, y)
             seen += len(y)
             tally(reads.push((b, len(y)), torch.stack([loss.float(), (logits.argmax(1) == y).sum().float()])))
+            if tallied and time.perf_counter() - last_line >= self.step_every_s:
+                last_line = time.perf_counter()
+                self.log(f"  retrain epoch {epoch + 1}/{s.epochs} step {b + 1}/{len(self.train_loader)}  "
+                         f"loss {total_loss / tallied:.4f}  train_acc {100.0 * correct / tallied:.2f}%")
         tally(reads.drain())
         seconds = time.perf_counter() - started
         self.train_time += seconds
@@ -154,6 +164,12 @@ class Trainer:
             correct += (logits.argmax(1) == y).sum()  # summed on the device: one read per pass
             seen += len(y)
         return 100.0 * int(correct) / seen
+
+
+def _minutes_seconds(seconds: float) -> str:
+    """``"3m07s"`` (``"0.0 min"`` said nothing of a short wait)."""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
 
 
 # Only torch's generators: drop-path draws from them; data order and augmentation have their own.

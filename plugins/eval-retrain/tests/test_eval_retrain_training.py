@@ -276,3 +276,18 @@ def test_the_preset_cutout_scales_with_the_images_and_one_that_covers_them_is_re
         with pytest.raises(RecipeError, match=f"evaluator.cutout: cutout = {cutout} blanks every pixel of the 8x8 images"):
             Retrain(RetrainConfig(cutout=cutout, network=TINY_DARTS)).check(darts_space, blobs)
     Retrain(RetrainConfig(cutout=7, network=TINY_DARTS)).check(darts_space, blobs)
+
+
+def test_a_long_epoch_logs_its_steps(nb201_space, blobs):
+    """Only finished epochs were logged: an epoch of a paper preset on a CPU is minutes of silence."""
+    lines = []
+    cfg = RetrainConfig(epochs=1, batch_size=16, network=TINY_NB201)
+    space = network_space(nb201_space, TINY_NB201)
+    net = space.build_network(Genotype("nb201", DRNAS_CELL), InputSpec(height=8, width=8, num_classes=4))
+    settings, _, _ = resolve_settings(cfg, "nb201")
+    train = BatchLoader(blobs, torch.arange(len(blobs.train_y)), batch_size=16, seed=0)
+    trainer = Trainer(net, settings, train, train, seed=0, log=lines.append, step_every_s=0.0)
+    trainer.train()
+    steps = [line for line in lines if line.startswith("  retrain epoch 1/1 step ")]
+    assert len(steps) == len(train) and steps[-1].startswith(f"  retrain epoch 1/1 step {len(train)}/{len(train)}  loss ")
+    assert lines[-1].startswith("retrain epoch 1/1  loss") and " ETA 0m00s (then the test pass)" in lines[-1]
