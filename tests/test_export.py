@@ -297,3 +297,33 @@ def test_eval_and_export_refuse_a_search_supernet_option_and_retrain_toml_holds_
     again = CliRunner().invoke(main, ["eval", str(tmp_path / "x" / "retrain.toml"), "--check"])
     assert again.exit_code == 0, again.output
     assert "cifar10 is not downloaded yet, so whether the evaluator takes it is checked when" in again.output  # --check downloads nothing
+
+
+def test_the_untrained_export_note_names_the_longest_retraining_of_the_genotype(tmp_path):
+    """Of two retrainings of the genotype, the note named the first by hash (a 4-epoch trial)
+    rather than the run's 6-epoch one."""
+    from automl_nas.standalone.export import _trained_in
+
+    text = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    for key, epochs, genotype in (("0a", 4, text), ("ff", 6, text), ("11", 9, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")):
+        job = tmp_path / "retrain" / key
+        job.mkdir(parents=True)
+        (job / "job.json").write_text(json.dumps({"genotype": genotype, "settings": {"epochs": epochs}}))
+        (job / "last.pt").write_bytes(b"x")
+    assert _trained_in(str(tmp_path), text) == tmp_path / "retrain" / "ff" / "last.pt"
+    assert _trained_in(str(tmp_path), "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|") is None
+
+
+def test_a_stopped_export_says_its_folder_is_incomplete_and_how_to_complete_it(tmp_path, monkeypatch):
+    """Ctrl-C left model.pt without genotype.json and said only "automl: interrupted"."""
+    from automl_nas.cli import main
+    from automl_nas.standalone import export as export_module
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "export_plan", stopped)
+    result = CliRunner().invoke(main, ["export", DARTS_V2, "--out", str(tmp_path / "x")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 130 and "may hold some of its files but not all (genotype.json is written last)" in text
+    assert "run the same command again: it completes the export" in text

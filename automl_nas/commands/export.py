@@ -60,6 +60,14 @@ def export(target, out_dir, space, data, overrides, input_shape, classes, weight
     plan = plan_target(raw, source, registry=registry, pm=pm, resolve_evaluator=False)
     refuse_supernet_only(plan, overrides, bare_key_table="space")
     log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
-    record = export_plan(plan, registry, out_dir, input_shape=shape, num_classes=classes, weights=weights,
-                         onnx_exporter=onnx_exporter, log=log)
+    from automl_nas.errors import Interrupted
+    from automl_nas.interrupts import sigterm_as_ctrl_c
+
+    try:
+        with sigterm_as_ctrl_c():
+            record = export_plan(plan, registry, out_dir, input_shape=shape, num_classes=classes, weights=weights,
+                                 onnx_exporter=onnx_exporter, log=log)
+    except KeyboardInterrupt:  # the files are written one by one: some may be there, genotype.json is not
+        raise Interrupted(f"export stopped; {out_dir} may hold some of its files but not all (genotype.json is "
+                          f"written last)", hint="run the same command again: it completes the export") from None
     click.echo(strict_json_dumps({"out": out_dir, **record}, indent=2))

@@ -104,28 +104,32 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     for name, diff in record["checks"].items():
         if diff is not None and diff > 1e-4:
             log(f"export: warning: {name} = {diff:.3g}: the exported file differs from the eager network")
-    atomic_write_json(out / "genotype.json", record, hint=_WRITE_HINT)
     # the options the network reads: a search supernet's sizes in [space] would read as the network's
     supernet = supernet_only_options(space_resolved.component.config, record["space_options"])
     toml = retrain_recipe_text(plan, space_options={k: v for k, v in record["space_options"].items() if k not in supernet},
                                data=_data_table(plan))
     atomic_write_bytes(out / "retrain.toml", toml.encode(), hint=_WRITE_HINT)
+    atomic_write_json(out / "genotype.json", record, hint=_WRITE_HINT)  # last: its presence says the export is whole
     return record
 
 
 def _trained_in(source: str | None, text: str) -> Path | None:
-    """A finished retraining checkpoint of genotype ``text`` in the run directory ``source``
-    (``retrain/<key>/last.pt`` beside a ``job.json`` naming it), else ``None``."""
+    """A retraining checkpoint of genotype ``text`` in the run directory ``source``
+    (``retrain/<key>/last.pt`` beside a ``job.json`` naming it), else ``None``: of several, the
+    longest training (its settings' epochs), then the newest (the first by hash was named, a
+    4-epoch trial over the 6-epoch one the run kept)."""
     if not source or not (Path(source) / "retrain").is_dir():
         return None
-    for job in sorted((Path(source) / "retrain").glob("*/job.json")):
+    found = []
+    for job in (Path(source) / "retrain").glob("*/job.json"):
         try:
-            named = json.loads(job.read_text(encoding="utf-8")).get("genotype")
-        except (OSError, ValueError, AttributeError):
+            record = json.loads(job.read_text(encoding="utf-8"))
+            epochs = (record.get("settings") or {}).get("epochs") or 0
+            if record.get("genotype") == text and (job.parent / "last.pt").is_file():
+                found.append((float(epochs), (job.parent / "last.pt").stat().st_mtime, job.parent / "last.pt"))
+        except (OSError, ValueError, AttributeError, TypeError):
             continue  # another record's damage is not this export's concern
-        if named == text and (job.parent / "last.pt").is_file():
-            return job.parent / "last.pt"
-    return None
+    return max(found)[2] if found else None
 
 
 def _refuse_a_run_directory(out: Path) -> None:
