@@ -183,9 +183,18 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(tmp_path, mon
             raise KeyboardInterrupt
         return real_epoch(self, epoch)
 
+    def interrupted_at_first(self, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted_at_first)
+    early = _eval(*args)  # said "finished epochs are kept" and left an empty work directory
+    assert early.exit_code == 130 and "stopped before a first checkpoint" in early.stderr, early.output
+    assert "run the same command again to start it" in " ".join(early.stderr.split())
+    assert not (tmp_path / "wd").exists()
     monkeypatch.setattr(Trainer, "train_epoch", interrupted_at_second)
     stopped = _eval(*args)
     assert stopped.exit_code == 130 and "run the same command again to resume" in stopped.stderr
+    assert "are kept in" in stopped.stderr
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
     resumed = _eval(*args)
     assert resumed.exit_code == 0, resumed.output

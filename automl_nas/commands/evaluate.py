@@ -77,8 +77,11 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
     except KeyboardInterrupt:
         from automl_nas.errors import Interrupted
 
-        raise Interrupted(f"stopped; evaluator checkpoints (a retraining's finished epochs) are kept in {plan.work_dir}",
-                          hint="run the same command again to resume") from None
+        kept = plan.work_dir.is_dir() and any(plan.work_dir.rglob("*.pt"))
+        said = (f"stopped; evaluator checkpoints (a retraining's finished epochs) are kept in {plan.work_dir}" if kept
+                else "stopped before a first checkpoint (a retraining's first epoch): nothing was kept")
+        raise Interrupted(said, hint="run the same command again to resume" if kept else
+                          "run the same command again to start it") from None
     click.echo(strict_json_dumps(result, indent=2))
 
 

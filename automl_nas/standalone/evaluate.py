@@ -77,8 +77,8 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
     ctx = EvalContext(space=space, data=data, device=device, seed=recipe.seed, run_dir=work_dir, log=log)
     try:
         metrics = _evaluate(plan, evaluator, genotype, ctx)
-    except Exception:
-        if created and not any(work_dir.iterdir()):  # a refused evaluation leaves no directory behind
+    except BaseException:  # Ctrl-C before the first epoch too
+        if created and not any(work_dir.iterdir()):  # a refused or stopped evaluation leaves no empty directory
             work_dir.rmdir()
         raise
     result = {
