@@ -131,7 +131,7 @@ def test_show_puts_each_epoch_s_training_loss_beside_its_accuracy(make_toy_recip
     epochs = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     shown = CliRunner().invoke(main, ["show", str(tmp_path / "r")])
     for record in epochs:
-        assert f"epoch {record['epoch'] + 1:>3}: loss {record['train_loss']:.3g}  valid" in shown.output, shown.output
+        assert f"epoch {record['epoch'] + 1:>3}: loss {record['train_loss']:.4f}  valid" in shown.output, shown.output
 
 
 def test_input_files_are_recorded_as_the_components_read_them(tmp_path, monkeypatch):

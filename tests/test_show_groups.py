@@ -261,8 +261,8 @@ def test_show_of_a_batch_gives_the_costs_mean_and_every_trial_s_epochs_with_epoc
     for s in range(3):
         block = text.split(f"  epochs of seed-{s}:\n")[1].splitlines()[:2]
         losses = [e.train_loss for e in RunDir(batch / f"seed-{s}").read_epochs()]
-        assert [line.split()[:4] for line in block] == [["epoch", "1:", "loss", f"{losses[0]:.3g}"],
-                                                        ["epoch", "2:", "loss", f"{losses[1]:.3g}"]]
+        assert [line.split()[:4] for line in block] == [["epoch", "1:", "loss", f"{losses[0]:.4f}"],
+                                                        ["epoch", "2:", "loss", f"{losses[1]:.4f}"]]
     assert "epochs of" not in _show(batch)
 
 

@@ -154,7 +154,7 @@ def _epoch_line(rec: EpochRecord) -> str:
     free = "n/a" if rec.param_free_ops is None else rec.param_free_ops
     skip = "n/a" if rec.skip_fraction is None else f"{rec.skip_fraction:.2f}"
     # the training loss beside the accuracy: a search that diverged (a loss that grows) is seen here
-    return (f"    epoch {rec.epoch + 1:>3}: loss {rec.train_loss:.3g}  valid {rec.valid_acc:5.1f}%  param-free {free}  "
+    return (f"    epoch {rec.epoch + 1:>3}: loss {rec.train_loss:.4f}  valid {rec.valid_acc:5.1f}%  param-free {free}  "
             f"skip {skip}  entropy {ent}{extra}")
 
 
