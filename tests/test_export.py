@@ -327,3 +327,19 @@ def test_a_stopped_export_says_its_folder_is_incomplete_and_how_to_complete_it(t
     text = " ".join(result.output.split())
     assert result.exit_code == 130 and "may hold some of its files but not all (genotype.json is written last)" in text
     assert "run the same command again: it completes the export" in text
+
+
+def test_an_export_for_other_inputs_without_data_says_its_retrain_toml_trains_on_cifar10(tmp_path):
+    """--input 1x24x40 --classes 5 wrote a retrain.toml that trains on CIFAR-10 without a word."""
+    import tomllib
+
+    from automl_nas.cli import main
+
+    cell = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    done = CliRunner().invoke(main, ["export", cell, "--input", "1x24x40", "--classes", "5", "--out", str(tmp_path / "x"), "-q"])
+    assert done.exit_code == 0, done.output
+    text = (tmp_path / "x" / "retrain.toml").read_text()
+    assert "# NOTE: the exported model takes 1x24x40 images of 5 classes (--input/--classes), but no data set was named" in text
+    assert tomllib.loads(text)["data"]["name"] == "cifar10"
+    plain = CliRunner().invoke(main, ["export", cell, "--out", str(tmp_path / "y"), "-q"])
+    assert plain.exit_code == 0 and "NOTE" not in (tmp_path / "y" / "retrain.toml").read_text()

@@ -27,8 +27,10 @@ _HEADER = """\
 """
 
 
-def retrain_recipe_text(plan: EvalPlan, *, space_options: dict[str, Any], data: dict[str, Any]) -> str:
-    """TOML text of the evaluation recipe that retrains ``plan``'s genotype."""
+def retrain_recipe_text(plan: EvalPlan, *, space_options: dict[str, Any], data: dict[str, Any],
+                        note: str = "") -> str:
+    """TOML text of the evaluation recipe that retrains ``plan``'s genotype; ``note``: a comment
+    line above its tables (what the reader must change before running it)."""
     import tomli_w
 
     recipe = plan.recipe
@@ -52,7 +54,7 @@ def retrain_recipe_text(plan: EvalPlan, *, space_options: dict[str, Any], data: 
     }
     if not body["source"]:
         del body["source"]
-    return _HEADER + "\n" + tomli_w.dumps(body)
+    return _HEADER + (f"#\n# NOTE: {note}\n" if note else "") + "\n" + tomli_w.dumps(body)
 
 
 def _no_none(table: dict[str, Any]) -> dict[str, Any]:
