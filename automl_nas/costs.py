@@ -55,6 +55,7 @@ __all__ = [
     "expected_cost",
     "genotype_cost",
     "load_latency_table",
+    "measured_costs",
     "read_latency_table",
     "plain_data",
     "regenerate_command",
@@ -316,3 +317,24 @@ def expected_cost(table: dict[str, torch.Tensor], probs: dict[str, torch.Tensor]
 def genotype_cost(table: dict[str, torch.Tensor], choices: dict[str, torch.Tensor]) -> float:
     """Exact cost of a genotype: :func:`expected_cost` of ``space.genotype_choices(genotype)``."""
     return float(expected_cost(table, choices))
+
+
+def measured_costs(net: Any, inputs: InputSpec) -> dict[str, float]:
+    """``params`` and ``flops`` (multiply-adds per image) of a built network, measured: the
+    parameters outside an ``auxiliary*`` head, and half the FLOPs torch's ``FlopCounterMode``
+    counts in one eval-mode forward of one image. For spaces without a cost model
+    (``SearchSpace.genotype_costs`` raises ``NotImplementedError``)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = sum(p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary"))
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(torch.zeros(1, inputs.channels, inputs.height, inputs.width, device=device))
+    finally:
+        net.train(was_training)
+    return {"params": float(params), "flops": float(counter.get_total_flops() / 2)}
+

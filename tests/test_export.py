@@ -343,3 +343,20 @@ def test_an_export_for_other_inputs_without_data_says_its_retrain_toml_trains_on
     assert tomllib.loads(text)["data"]["name"] == "cifar10"
     plain = CliRunner().invoke(main, ["export", cell, "--out", str(tmp_path / "y"), "-q"])
     assert plain.exit_code == 0 and "NOTE" not in (tmp_path / "y" / "retrain.toml").read_text()
+
+
+def test_an_export_of_a_space_without_a_cost_model_records_measured_costs(tmp_path):
+    """The macro space has no cost model: genotype.json's costs were null, while a retraining of
+    the same network reported its params and FLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from automl_nas import load_model
+    from automl_nas.cli import main
+
+    done = CliRunner().invoke(main, ["export", "macro:c4,c4,p,c8", "--out", str(tmp_path / "m"), "-q"])
+    assert done.exit_code == 0, done.output
+    costs = json.loads((tmp_path / "m" / "genotype.json").read_text())["costs"]
+    net = load_model(tmp_path / "m")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, 32, 32))
+    assert costs == {"params": float(sum(p.numel() for p in net.parameters())), "flops": counter.get_total_flops() / 2}

@@ -78,7 +78,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         _load_state(net, state, weights)
     net.eval()
     out = _out_dir(out_dir)  # only now: an export refused above leaves no directory behind
-    costs = _costs(space, genotype, inputs)
+    costs = _costs(space, genotype, inputs, net)
     in_module = sum(p.numel() for p in net.parameters())
     # The module holds every parameter (an auxiliary head's too); the space's count, in genotype.json,
     # is the network that scores images, as the papers count it (DARTS: aux head excluded).
@@ -320,11 +320,14 @@ def _check_files(net, batch, out: Path) -> dict[str, Any]:
     return checks
 
 
-def _costs(space, genotype: Genotype, inputs: InputSpec) -> dict[str, float] | None:
+def _costs(space, genotype: Genotype, inputs: InputSpec, net: Any) -> dict[str, float]:
+    """The space's cost model, else the network measured (the macro space's were null)."""
+    from automl_nas.costs import measured_costs
+
     try:
         return space.genotype_costs(genotype, inputs)
     except NotImplementedError:
-        return None
+        return measured_costs(net, inputs)
 
 
 def _options(resolved) -> dict[str, Any]:

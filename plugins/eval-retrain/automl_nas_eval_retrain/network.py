@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import torch
 from torch import nn
 
 from automl_nas.api import Genotype, InputSpec, SearchSpace, supernet_only_problem
+from automl_nas.costs import measured_costs
 from automl_nas.errors import RecipeError, did_you_mean
 
 __all__ = ["check_drop_path", "drop_path_at", "genotype_costs", "network_space", "set_drop_path"]
@@ -67,14 +67,4 @@ def genotype_costs(space: SearchSpace, genotype: Genotype, inputs: InputSpec, ne
     try:
         return {k: float(val) for k, val in space.genotype_costs(genotype, inputs).items() if k in ("params", "flops")}
     except NotImplementedError:
-        pass
-    from torch.utils.flop_counter import FlopCounterMode
-
-    params = sum(p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary"))
-    was_training = net.training
-    net.eval()
-    device = next(net.parameters()).device
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.zeros(1, inputs.channels, inputs.height, inputs.width, device=device))
-    net.train(was_training)
-    return {"params": float(params), "flops": float(counter.get_total_flops() / 2)}
+        return measured_costs(net, inputs)
