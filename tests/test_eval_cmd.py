@@ -258,10 +258,11 @@ def test_eval_of_a_run_whose_own_evaluation_failed_completes_its_result(tmp_path
     assert scored.exit_code == 0, scored.output
     done = RunDir(run_dir).read_result()
     assert done.metrics == {"cifar10": 92.5} and done.eval_error is None and done.eval_retry is None
-    assert done.expected.ours == 92.5 and done.expected.inside is True  # SNAS' band: 92.77 +- 1
+    # SNAS' band is 92.77 +- 1, but the run is -p quick's (digits, 4 epochs): not the paper's protocol, no verdict
+    assert done.expected.ours == 92.5 and done.expected.inside is None and "search.epochs" in done.expected.changed
     assert done.eval_record == str(run_dir / "eval-nb201-table.json") and done.genotype == failed.genotype
     shown = CliRunner().invoke(main, ["show", str(run_dir)]).output
-    assert "failed" not in shown and "-> INSIDE" in shown and "by `automl eval` after the search" in shown
+    assert "failed" not in shown and "-> n/a (not the paper's protocol: " in shown and "by `automl eval` after the search" in shown
     other = _eval(str(run_dir), "-e", "nb201-table", "--set", f"path={json.dumps(str(full))}", "--set",
                   "metrics=['cifar10']", "-q")
     assert other.exit_code == 0 and RunDir(run_dir).read_result() == done  # nothing left to complete
