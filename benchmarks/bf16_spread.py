@@ -151,13 +151,21 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(search_once(session, args, seed, bf16, Path(tmp)))
                 print(f"bf16_spread: seed {seed} {'bf16' if bf16 else 'fp32'}: {outcomes[-1].score:.2f} "
                       f"({outcomes[-1].seconds:.0f} s)", file=sys.stderr, flush=True)
+                if args.json:  # after every search: a run cut short by its caller keeps what finished
+                    _write_json(args, outcomes, None)
     spreads = report(outcomes, args.metric)
     print_report(outcomes, spreads)
     if args.json:
-        args.json.write_text(json.dumps({"recipe": args.recipe, "epochs": args.epochs, "device": args.device,
-                                         "outcomes": [asdict(o) for o in outcomes],
-                                         "spreads": [asdict(s) for s in spreads]}, indent=2))
+        _write_json(args, outcomes, spreads)
     return 0
+
+
+def _write_json(args: argparse.Namespace, outcomes: list[SearchOutcome], spreads: list[Spread] | None) -> None:
+    record = {"recipe": args.recipe, "epochs": args.epochs, "device": args.device, "finished": spreads is not None,
+              "outcomes": [asdict(o) for o in outcomes], "spreads": [asdict(s) for s in spreads or []]}
+    tmp = args.json.with_name(f".{args.json.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(args.json)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
+import tarfile
 import sys
 import threading
 import time
@@ -68,6 +70,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "cifar10-5k.npz"
 PAPER_BATCH = 64  # training and arch images per step
+BARRIER_S = 180  # a seed worker waits this long for its siblings before it gives up
 PAPER_ITERS = 25_000 // PAPER_BATCH  # NB201 CIFAR-10 search split
 PAPER_VALID_IMAGES = 25_000  # the valid half, passed once per epoch (twice with SNAS' child accuracy)
 # method -> (recipe, the paper's epochs); the issue's 10-minute targets, in this order.
@@ -111,7 +114,8 @@ def _mode_settings(args: argparse.Namespace) -> dict:
                     search_steps=4, valid_batches=2, seed_iters=2, seeds=[1, 4], tests_k=None, tiny_search=False,
                     searches=["gdas", "drnas"], ray_seeds=[1, 2], ray_steps=4, ray_min_s=60)
     return dict(configs=CONFIGS_FULL, bf16=["off", "on"], compiled=[False, True], iters=10, warmup=3, search_steps=0,
-                valid_batches=0, seed_iters=20, seeds=[1, 4], tests_k=None, tiny_search=False,
+                # seed_iters: 20 GDAS iterations were well under a second on an H200
+                valid_batches=0, seed_iters=100, seeds=[1, 4], tests_k=None, tiny_search=False,
                 searches=list(SEARCHES), ray_seeds=[1, 4], ray_steps=60, ray_min_s=150)
 
 
@@ -136,9 +140,20 @@ def section_env(args, out: Path, s: dict) -> dict:
         props = torch.cuda.get_device_properties(torch.device(args.device))
         info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
                     capability=f"{props.major}.{props.minor}", cuda_devices=torch.cuda.device_count())
-    git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    info["commit"] = git.stdout.strip() or None
+    info["commit"] = _commit()
     return info
+
+
+def _commit() -> str | None:
+    """This checkout's commit; on a device machine, whose copy of the tree has no ``.git`` (and may
+    have no git), the one ``gpu_session.sh --prepare`` recorded (``AUTOML_NAS_COMMIT``)."""
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO, timeout=30)
+        if git.returncode == 0 and git.stdout.strip():
+            return git.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return os.environ.get("AUTOML_NAS_COMMIT") or None
 
 
 #: the test files that hold `cuda`-marked tests (a test keeps this list complete)
@@ -150,10 +165,13 @@ def section_cuda_tests(args, out: Path, s: dict) -> dict:
     cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
            *(str(REPO / f) for f in CUDA_TEST_FILES), f"--junitxml={xml}"] + (["-k", s["tests_k"]] if s["tests_k"] else [])
     env = dict(os.environ, **({"AUTOML_NAS_CUDA_TESTS": "cpu"} if args.device == "cpu" else {}))
+    # capped: without a cap a slow suite (a real CUDA-graph compile) ate the step-time rows' slot
+    until = min(STARTED + args.deadline_s, time.perf_counter() + args.tests_s)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=_left(STARTED + args.deadline_s))
+        proc = _run(cmd, _left(until), cwd=REPO, env=env)
     except subprocess.TimeoutExpired:
-        return {"dry_run_on_cpu": args.device == "cpu", "ok": False, "tail": f"stopped at the --deadline-s ({args.deadline_s:.0f} s)"}
+        return {"dry_run_on_cpu": args.device == "cpu", "ok": False,
+                "tail": f"stopped after --tests-s ({args.tests_s:.0f} s) or at the --deadline-s ({args.deadline_s:.0f} s)"}
     suite = ET.parse(xml).getroot() if xml.exists() else None
     suite = suite.find("testsuite") if suite is not None and suite.tag == "testsuites" else suite
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")} if suite is not None else {}
@@ -161,16 +179,39 @@ def section_cuda_tests(args, out: Path, s: dict) -> dict:
             "tail": proc.stdout[-1500:], "ok": proc.returncode == 0 and counts.get("tests", 0) > 0}
 
 
+def _run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` whose timeout stops the command's whole process group: step_time.py
+    measures in a child of its own, which outlived its killed driver and went on compiling and
+    stepping through the later sections' timings."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
 def step_runs(s: dict) -> list[tuple[bool, str, str]]:
     """``(compiled, bf16, config)`` in the order the issue's decisions need them, so that what a
     short budget drops matters least: the four NAS-Bench-201 methods' eager fp32 steps, then
-    compiled fp32 (CUDA graphs vs eager), then eager bf16, then the other configurations' eager
-    fp32, then the rest (the configurations' own order within each tier)."""
+    their eager bf16 steps (seconds each), then compiled fp32 (CUDA graphs vs eager; a compile
+    takes minutes, so they come after the cheap rows), then the other configurations' eager fp32,
+    then the rest (the configurations' own order within each tier)."""
     def tier(run: tuple[bool, str, str]) -> int:
         compiled, bf16, name = run
         core, fp32 = name in CORE_CONFIGS, bf16 == "off"
         if core:
-            return 0 if fp32 and not compiled else 1 if fp32 else 2 if not compiled else 4
+            return 0 if fp32 and not compiled else 1 if not compiled else 2 if fp32 else 4
         return 3 if fp32 and not compiled else 5
 
     kinds = {STEP_KINDS[k] for k in s.get("kinds") or STEP_KINDS}
@@ -184,10 +225,11 @@ def _left(until: float) -> float:
 
 def section_step_time(args, out: Path, s: dict) -> dict:
     """The runs of :func:`step_runs` while the step-time share of the time budget (half of
-    ``--budget-s``) lasts; a run still going at that share plus a minute is stopped. What does
-    not fit is listed as skipped."""
+    ``--budget-s``, from this section's start) lasts; a run still going at that share plus a
+    minute (or at the --deadline-s) is stopped. What does not fit, or was stopped for time, is
+    listed as skipped (not failed: nothing broke)."""
     rows, skipped, failed = [], [], []
-    deadline = STARTED + args.budget_s / 2
+    deadline = min(time.perf_counter() + args.budget_s / 2, STARTED + args.deadline_s - 60)
     for compiled, bf16, name in step_runs(s):
         if compiled and name in NOT_COMPILED:
             skipped.append({"config": name, "bf16": bf16, "compiled": True, "why": NOT_COMPILED[name]})
@@ -204,10 +246,10 @@ def section_step_time(args, out: Path, s: dict) -> dict:
         if not compiled and bf16 == "off":  # the floor: ms by kind of op, kernels per step, conv FLOP/s
             cmd += ["--breakdown"] + [arg for src in args.official_src or [] for arg in ("--official-src", src)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=_left(deadline + 60))
+            proc = _run(cmd, _left(deadline + 60), cwd=REPO)
         except subprocess.TimeoutExpired:
-            failed.append({"config": name, "bf16": bf16, "compiled": compiled,
-                           "tail": "stopped: still running a minute past the step-time budget"})
+            skipped.append({"config": name, "bf16": bf16, "compiled": compiled,
+                            "why": "stopped: still running a minute past the step-time budget"})
             continue
         if proc.returncode != 0 or not target.exists():
             failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
@@ -228,7 +270,7 @@ def section_search(args, out: Path, s: dict) -> dict:
         cmd += ["--tiny-search"] if s["tiny_search"] else []
         cmd += [arg for override in args.search_set or [] for arg in ("--search-set", override)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=_left(STARTED + args.deadline_s))
+            proc = _run(cmd, _left(STARTED + args.deadline_s), cwd=REPO)
         except subprocess.TimeoutExpired:
             got[method], ok = {"error": f"stopped at the --deadline-s ({args.deadline_s:.0f} s)"}, False
             continue
@@ -245,17 +287,19 @@ def section_seeds(args, out: Path, s: dict) -> dict:
     result = {}
     for n in s["seeds"]:
         barrier = out / f"seeds-{n}"
-        barrier.mkdir(exist_ok=True)
+        shutil.rmtree(barrier, ignore_errors=True)  # an earlier run's ready-* files released the barrier at once
+        barrier.mkdir()
         procs = [subprocess.Popen([sys.executable, __file__, "--seed-worker", str(i), "--workers", str(n),
                                    "--device", args.device, "--iters", str(s["seed_iters"]), str(barrier)]
                                   + (["--tiny-search"] if s["tiny_search"] else []),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                                  start_new_session=True)
                  for i in range(n)]
         try:
             outs = [p.communicate(timeout=_left(STARTED + args.deadline_s)) for p in procs]
         except subprocess.TimeoutExpired:
             for p in procs:
-                p.kill()
+                _kill_group(p)
             return {"error": f"{n} seed process(es) stopped at the --deadline-s ({args.deadline_s:.0f} s)", "ok": False}
         reports = []
         for p, (stdout, stderr) in zip(procs, outs):
@@ -287,9 +331,9 @@ def _timed_stderr(cmd: list[str], stdout: Path, until: float) -> tuple[int | Non
     """Run ``cmd``, stamping each stderr line with the driver's clock as it arrives; stopped at
     ``until``. Returns the exit code (None when stopped) and the stamped lines."""
     with stdout.open("w") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True)
         stopped = threading.Event()
-        watchdog = threading.Timer(_left(until), lambda: (stopped.set(), proc.kill()))
+        watchdog = threading.Timer(_left(until), lambda: (stopped.set(), _kill_group(proc)))
         watchdog.start()
         try:
             lines = [(time.perf_counter(), line.rstrip("\n")) for line in proc.stderr]
@@ -526,9 +570,13 @@ def seed_worker(args) -> dict:
             search.arch_step(xv, yv, x, y)
             search.weight_step(x, y)
 
-        iteration(0)  # warm-up
+        for i in range(3):  # warm-up (allocator, cuDNN's algorithm choice)
+            iteration(i)
         (barrier / f"ready-{args.seed_worker}").touch()
+        waited = time.perf_counter()
         while len(list(barrier.glob("ready-*"))) < args.workers:
+            if time.perf_counter() - waited > BARRIER_S:  # a sibling died before it was ready
+                raise SystemExit(f"seed worker {args.seed_worker}: the other workers were not ready after {BARRIER_S} s")
             time.sleep(0.01)
         sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
         sync()
@@ -568,6 +616,7 @@ def markdown(report: dict) -> str:
             off = r.get("official_ms_measured")
             vs_official = (f"{off:.0f} | {r['ms_iter'] / off:.2f}") if off else "- | -"
             graphs = (f"; {r['graphs']} graphs, {r['graph_breaks']} breaks" if r.get("graphs") is not None else "")
+            graphs += f", {r['cudagraph_skips']} CUDA-graph skips" if r.get("cudagraph_skips") else ""
             compiled = f"yes ({r.get('compile_mode') or 'default'}{graphs})" if r.get("compiled") else "no"
             lines.append(f"| {r['config']} | {'on' if r['bf16'] else 'off'} | {compiled} | "
                          f"{r['ms_iter']:.0f} | {r['ms_min']:.0f} | {r['img_per_s']:.0f} | {r['peak_gb']:.2f} ({r['peak_kind']}) | {proj} "
@@ -725,6 +774,10 @@ def decisions(report: dict) -> list[Decision]:
     # a compiled row that is not one graph per kind of step measured a partly eager supernet
     broken = {(r["config"], bool(r["bf16"]), True): f"; {r['graphs']} graphs, {r['graph_breaks']} breaks: partly eager"
               for r in rows if r["compiled"] and r.get("graphs") is not None and not whole(r["graphs"], r["graph_breaks"])}
+    for r in rows:  # inductor ran some graphs without CUDA graphs: not the figure "reduce-overhead" is labelled
+        if r["compiled"] and r.get("cudagraph_skips"):
+            key = (r["config"], bool(r["bf16"]), True)
+            broken[key] = broken.get(key, "") + f"; {r['cudagraph_skips']} graph(s) without CUDA graphs"
 
     def says(text: str) -> str:
         if not on_gpu:
@@ -789,6 +842,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--deadline-s", type=float, default=540.0,
                    help="hard limit (s): subprocesses still running then are stopped and later sections not run "
                         "(default 540: inside the device tool's 10-minute call); the summary is written after every section")
+    p.add_argument("--tests-s", type=float, default=150.0,
+                   help="cuda_tests: stop the suite after this many seconds (default 150), so the step-time rows keep "
+                        "their slot")
+    p.add_argument("--return-to", metavar="DIR",
+                   help="after every section, copy the summaries (and a small archive of the per-row JSON) here: a "
+                        "device call's $OUT returns at most 8 files, 2 folders deep, so OUT_DIR is a scratch folder")
     p.add_argument("--official-src", action="append",
                    help="checkout of github.com/xiangning-chen/DrNAS or D-X-Y/AutoDL-Projects (repeatable): step_time.py "
                         "times the official DrNAS / DARTS / GDAS step beside ours (eager fp32 rows)")
@@ -846,10 +905,46 @@ def main(argv=None) -> int:
         report["total_s"] = time.perf_counter() - started
         report["finished"] = (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()) if i == len(names) - 1
                               else f"PARTIAL (after {name}; {', '.join(names[i + 1:])} to come)")
-        (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
-        (out / "gpu_check.md").write_text(markdown(report))
-    print(f"gpu_check: wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}", file=sys.stderr)
+        _write(out / "gpu_check.json", json.dumps(report, indent=2))
+        _write(out / "gpu_check.md", markdown(report))
+        if args.return_to:
+            publish(out, Path(args.return_to))
+    print(f"gpu_check: wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}"
+          + (f"; the summaries are in {args.return_to}" if args.return_to else ""), file=sys.stderr)
+    # last in the output, which a device call returns the tail of even when its files do not come back
+    text = markdown(report)
+    print(text[text.index("## issue 15 targets"):], flush=True)
     return 0 if all(sec.get("ok", True) for sec in report["sections"].values()) else 1
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a check killed mid-write left a truncated JSON."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+#: What comes back from a device call: at most 8 files, 16 MiB each, 2 folders deep. The check's own
+#: folder holds far more (search runs with 12 MB checkpoints, Ray batches, one JSON per step row).
+RETURNED = ("gpu_check.json", "gpu_check.md", "cuda-tests.xml")
+DETAILS = "details.tar.gz"
+
+
+def publish(out: Path, to: Path) -> list[Path]:
+    """Copy the summaries and a small archive of the per-row and per-batch JSON files from ``out``
+    into ``to`` (a device call's $OUT), each file whole; returns what is there."""
+    to.mkdir(parents=True, exist_ok=True)
+    for name in RETURNED:
+        if (out / name).is_file():
+            shutil.copyfile(out / name, to / f".{name}.tmp")
+            os.replace(to / f".{name}.tmp", to / name)
+    details = sorted([*out.glob("step-*.json"), *out.glob("ray-seeds-*.json")])
+    if details:
+        with tarfile.open(to / f".{DETAILS}.tmp", "w:gz") as tar:
+            for path in details:
+                tar.add(path, arcname=path.name)
+        os.replace(to / f".{DETAILS}.tmp", to / DETAILS)
+    return sorted(p for p in to.iterdir() if not p.name.startswith("."))
 
 
 if __name__ == "__main__":

@@ -130,6 +130,7 @@ class Measurement:
     # compiled supernet is one graph per kind of step (weight, arch), no breaks (issue 15).
     graphs: int | None = None
     graph_breaks: int | None = None
+    cudagraph_skips: int | None = None  # graphs inductor ran without CUDA graphs ("reduce-overhead" rows)
 
 
 # ---------------------------------------------------------------------------------- worker side
@@ -217,10 +218,15 @@ def _fused(search, path: str) -> bool:
 
 
 def dynamo_graphs() -> dict[str, int]:
-    """``graphs`` and ``graph_breaks`` (breaks plus frames dynamo ran eager) so far in this process."""
+    """``graphs``, ``graph_breaks`` (breaks plus frames dynamo ran eager) and ``cudagraph_skips``
+    (graphs inductor ran without CUDA graphs, e.g. for mutated inputs: a "reduce-overhead" row
+    with skips is not the CUDA-graph figure it is labelled) so far in this process."""
+    from torch._dynamo.utils import counters
+
     from automl_nas.engine import compile_watch
 
-    return {"graphs": compile_watch.dynamo_graphs(), "graph_breaks": sum(compile_watch.dynamo_breaks().values())}
+    return {"graphs": compile_watch.dynamo_graphs(), "graph_breaks": sum(compile_watch.dynamo_breaks().values()),
+            "cudagraph_skips": int(counters["inductor"]["cudagraph_skips"])}
 
 
 def _peak(device: str) -> tuple[float, str]:
@@ -233,9 +239,10 @@ def _peak(device: str) -> tuple[float, str]:
 
 def _measurement(name: str, path: str, device: str, threads: int, bf16: bool, times: dict,
                  compiled: bool = False, official_ms: float | None = None, compile_mode: str = "",
-                 batch: int = PAPER_BATCH) -> Measurement:
+                 batch: int = PAPER_BATCH, peak: tuple[float, str] | None = None) -> Measurement:
+    """``peak``: ours, read before another model was built in the process (default: read now)."""
     med = {k: statistics.median(v) if v else None for k, v in times.items()}
-    peak, kind = _peak(device)
+    peak, kind = peak or _peak(device)
     return Measurement(config=name, path=path, device=device, threads=threads, bf16=bf16, ms_iter=med["iter"],
                        ms_min=min(times["iter"]),
                        ms_weight=med["weight"], ms_arch=med["arch"], ms_single=med["single"],
@@ -261,6 +268,12 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
         times = {p: {"weight": [], "arch": [], "iter": [], "single": []} for p in paths}
         official, official_times = None, []
         sys.path.insert(0, str(Path(__file__).resolve().parent))  # official_step, op_breakdown
+        for p in paths:  # warm-up every path (allocator, oneDNN primitive caches)
+            set_fast_paths(search.run.supernet, _fused(search, p))
+            time_iterations(search, batches, max(args.warmup, 1), clock, single=cfg.single_level)
+        # Our peak before the official model exists in this process: "peak memory per configuration"
+        # counted both models (CUDA's max allocated and the RSS are per process).
+        own_peak = _peak(args.device)
         if args.official_src:  # the official step alternates with ours: both see the same machine
             from official_step import official_iteration, summarise
 
@@ -272,9 +285,6 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                 print(f"step_time: the official step could not run ({type(exc).__name__}: {exc}); "
                       "measuring ours alone", file=sys.stderr, flush=True)
                 official = None
-        for p in paths:  # warm-up every path (allocator, oneDNN primitive caches)
-            set_fast_paths(search.run.supernet, _fused(search, p))
-            time_iterations(search, batches, args.warmup, clock, single=cfg.single_level)
         alternate = args.interleave or official is not None
         rounds = args.rounds if alternate else 1
         per_round = max(1, args.iters // rounds) if alternate else args.iters
@@ -292,7 +302,7 @@ def worker(args: argparse.Namespace) -> list[Measurement]:
                                     / summarise(args.config, theirs)["ms_iter"])
         off_ms = summarise(args.config, official_times)["ms_iter"] if official_times else None
         rows = [_measurement(args.config, p, args.device, args.threads, args.bf16, times[p], args.compile, off_ms,
-                             args.compile_mode, args.batch) for p in paths]
+                             args.compile_mode, args.batch, peak=own_peak if official is not None else None) for p in paths]
         if round_ratios:
             rows[0] = replace(rows[0], round_ratios=round_ratios)
         if args.compile:

@@ -70,4 +70,11 @@ cd "$work/checkout"
 GPU_SITE="$work/site" PYTHON="$venv/bin/python" bash scripts/gpu_session.sh "$out" --device cpu --quick
 SPREAD_DEVICE=cpu SPREAD_EPOCHS=1 SPREAD_SEEDS=2 SPREAD_EXTRA=--quick GPU_SITE="$work/site" PYTHON="$venv/bin/python" \
   bash scripts/gpu_session.sh "$out" --spread
-echo "gpu_rehearsal: the check and the spread ran; summaries in $out"
+# What a device call returns of $OUT: at most 8 files, 16 MiB each, 64 MiB in all, 2 folders deep.
+files=$(find "$out" -type f | wc -l); deep=$(find "$out" -mindepth 4 | wc -l)
+big=$(find "$out" -type f -size +16M | wc -l); total=$(du -sb "$out" | cut -f1)
+if [ "$files" -gt 8 ] || [ "$deep" -gt 0 ] || [ "$big" -gt 0 ] || [ "$total" -gt $((64 * 1024 * 1024)) ]; then
+  echo "gpu_rehearsal: $out holds $files files ($deep too deep, $big over 16 MiB, $total bytes): a device call would not return it" >&2
+  exit 3
+fi
+echo "gpu_rehearsal: the check and the spread ran; summaries in $out ($files files, as a device call returns them)"

@@ -11,9 +11,14 @@
 # On the device machine (its python3 holds torch; nothing can be fetched there):
 #   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
 #   installs this checkout and the carried wheels (ray too) into /tmp/automl-nas-site on PYTHONPATH, then runs
-#   benchmarks/gpu_check.sh, whose gpu_check.json and gpu_check.md come back in $OUT. Its last
-#   section, ray_seeds (seed trials on Ray, 1/4 GPU each), is the first to go when the check's
-#   deadline comes; arguments after OUT go to gpu_check, so a later call can run just that one:
+#   benchmarks/gpu_check.sh into a scratch folder (GPU_WORK, /tmp/gpu-check: searches, checkpoints and Ray
+#   batches are far more than a call returns) and, after every section, copies gpu_check.json,
+#   gpu_check.md, cuda-tests.xml and details.tar.gz (the per-row JSON) into $OUT: a call returns at most
+#   8 files, 2 folders deep. The targets and decisions tables are also the last lines printed.
+# A lent task has about 15 minutes of device time in all, a machine's start included: plan on this ONE
+#   call. The calls below are for a session whose `status` still shows budget after it (a warm machine
+#   is kept 30 s; a new one needs 4 minutes). The check's last section, ray_seeds (seed trials on Ray,
+#   1/4 GPU each), is the first to go when its deadline comes; arguments after OUT go to gpu_check:
 #   run(command="bash scripts/gpu_session.sh \$OUT --sections env,ray_seeds", carry=[".gpu-carry"])
 #   Compiled step rows (CUDA graphs) compile for minutes; those the first call had no budget for:
 #   run(command="bash scripts/gpu_session.sh \$OUT --sections env,step_time --kinds eager-fp32,compiled-fp32
@@ -36,6 +41,9 @@ if [ "${1:-}" = "--prepare" ]; then
   rm -rf "$carry/wheels" && mkdir -p "$carry/wheels"  # one version of each: two stop the device's install
   "$repo/.venv/bin/python" -m pip download -q --no-deps -d "$carry/wheels" "cattrs>=23.2" "tomli-w>=1.0"
   cp "$repo/../shared/data/cifar10-5k.npz" "$repo/../shared/benchmarks/nb201-test-accuracy.csv" "$carry/"
+  # the device's copy of the tree has no .git: the check's summary names this commit instead
+  (cd "$repo" && echo "$(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!.gpu-carry' || echo '+uncommitted')") \
+    >"$carry/commit"
   if [ -n "${DRNAS_SRC:-}" ]; then
     rm -rf "$carry/DrNAS" && mkdir -p "$carry/DrNAS"
     cp -r "$DRNAS_SRC/201-space" "$DRNAS_SRC"/*.py "$carry/DrNAS/"
@@ -74,15 +82,20 @@ if [ -d "$carry/wheels-ray" ] && [ "${2:-}" != "--spread" ]; then
   into_site "$carry"/wheels-ray/*.whl
 fi
 into_site --no-build-isolation . $(for p in plugins/*/; do printf -- '%s ' "${p%/}"; done) tests/outside_plugin
+[ -f "$carry/commit" ] && export AUTOML_NAS_COMMIT="$(cat "$carry/commit")"
 if [ "${2:-}" = "--spread" ]; then
   mkdir -p "$out"
   # SPREAD_DEVICE/SEEDS/EPOCHS/EXTRA: scripts/gpu_rehearsal.sh runs this part on a CPU, shortened.
+  # The JSON is rewritten after every search, and stderr (its progress) is kept too: a call cut
+  # short still returns what finished.
   PYTHONUNBUFFERED=1 "$py" benchmarks/bf16_spread.py --device "${SPREAD_DEVICE:-cuda}" --data "$carry/cifar10-5k.npz" \
     --table "$carry/nb201-test-accuracy.csv" --recipe recipes/darts-nb201.toml --seeds "${SPREAD_SEEDS:-3}" \
-    --epochs "${SPREAD_EPOCHS:-30}" ${SPREAD_EXTRA:-} --json "$out/bf16-spread.json" | tee "$out/bf16-spread.txt"
+    --epochs "${SPREAD_EPOCHS:-30}" ${SPREAD_EXTRA:-} --json "$out/bf16-spread.json" 2>&1 | tee "$out/bf16-spread.txt"
   exit 0
 fi
 official=()
 [ -d "$carry/DrNAS/201-space" ] && official+=(--official-src "$carry/DrNAS")
 [ -d "$carry/AutoDL-Projects/xautodl" ] && official+=(--official-src "$carry/AutoDL-Projects")
-PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$out" --data "$carry/cifar10-5k.npz" "${official[@]}" "${@:2}"
+work="${GPU_WORK:-/tmp/gpu-check}"
+PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$work" --return-to "$out" --data "$carry/cifar10-5k.npz" \
+  "${official[@]}" "${@:2}"

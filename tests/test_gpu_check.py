@@ -52,16 +52,29 @@ def test_the_device_image_absentees_are_really_unimportable(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_cpu_smoke_writes_json_and_markdown(tmp_path):
-    out = tmp_path / "check"
-    env = {"PYTHON": sys.executable, "PATH": "/usr/bin:/bin", **_without_device_absentees(tmp_path)}
-    proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(out), "--device", "cpu", "--smoke"],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    out, returned = tmp_path / "check", tmp_path / "returned"
+    env = {"PYTHON": sys.executable, "PATH": "/usr/bin:/bin", "AUTOML_NAS_COMMIT": "abc123+uncommitted",
+           **_without_device_absentees(tmp_path)}
+    proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(out), "--device", "cpu", "--smoke",
+                           "--return-to", str(returned)], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # what a device call returns: at most 8 files, 16 MiB each, no folder (the check's own folder held
+    # search runs with checkpoints, Ray batches and one JSON per row: nothing would have come back)
+    files = sorted(p.name for p in returned.iterdir())
+    assert files == ["cuda-tests.xml", "details.tar.gz", "gpu_check.json", "gpu_check.md"], files
+    assert all(p.is_file() and p.stat().st_size < 16 * 2**20 for p in returned.iterdir())
+    assert (returned / "gpu_check.json").read_text() == (out / "gpu_check.json").read_text()
+    import tarfile
+
+    with tarfile.open(returned / "details.tar.gz") as tar:
+        assert tar.getnames() == ["step-gdas-nb201-off-eager.json"]
+    assert proc.stdout.startswith("## issue 15 targets") and "## defaults these figures decide" in proc.stdout
     report = json.loads((out / "gpu_check.json").read_text())
     sections = report["sections"]
     assert set(sections) == {"env", "cuda_tests", "step_time", "search", "seeds", "ray_seeds"}
     assert sections["ray_seeds"]["ok"] and "ray is not installed here" in sections["ray_seeds"]["not_run"]
     assert sections["env"]["torch"] and sections["env"]["device"] == "cpu"
+    assert len(sections["env"]["commit"]) == 40  # this checkout's; without .git, the one --prepare recorded
     tests = sections["cuda_tests"]
     assert tests["dry_run_on_cpu"] and tests["tests"] >= 1 and tests["failures"] == tests["errors"] == 0
     (row,) = sections["step_time"]["rows"]
@@ -140,8 +153,8 @@ def test_step_runs_put_the_decisions_first(gpu_check):
     assert len(runs) == len(set(runs)) == len(gpu_check.CONFIGS_FULL) * 4
     core = gpu_check.CORE_CONFIGS
     assert runs[:4] == [(False, "off", n) for n in core]  # eager fp32 of the four 10-minute targets
-    assert runs[4:8] == [(True, "off", n) for n in core]  # then CUDA graphs vs eager
-    assert runs[8:12] == [(False, "on", n) for n in core]  # then bf16
+    assert runs[4:8] == [(False, "on", n) for n in core]  # then bf16 (seconds each)
+    assert runs[8:12] == [(True, "off", n) for n in core]  # then CUDA graphs vs eager (minutes of compiling)
     assert {n for c, b, n in runs[12:16]} == set(gpu_check.CONFIGS_FULL) - set(core)
     assert all((c, b) == (False, "off") for c, b, _ in runs[12:16])
 
@@ -259,3 +272,47 @@ def test_a_search_only_call_passes_its_overrides_to_every_search_and_says_so(tmp
     assert "fast_paths = false" in (run_dir / "recipe.toml").read_text()  # the search ran with it
     md = (out / "gpu_check.md").read_text()
     assert "## 2-epoch searches at paper size (cifar10-5k), with run.fast_paths=false" in md
+
+
+def test_a_command_stopped_for_time_takes_its_children_with_it(gpu_check, tmp_path):
+    """step_time.py measures in a child of its own: killing the driver at the row's time limit left
+    the child compiling and stepping through the later sections' timings."""
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    script = (f"import subprocess, sys, time\nchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              f"open({str(pid_file)!r}, 'w').write(str(child.pid))\ntime.sleep(60)")
+    with pytest.raises(subprocess.TimeoutExpired):
+        gpu_check._run([sys.executable, "-c", script], 3)
+    child = int(pid_file.read_text())
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        with open(f"/proc/{child}/stat") as stat:  # a zombie the init process has not reaped yet is gone too
+            assert stat.read().split()[2] == "Z", "the measuring child outlived its stopped driver"
+
+
+def test_the_commit_comes_from_prepare_where_the_tree_has_no_git(gpu_check, monkeypatch):
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(gpu_check.subprocess, "run", no_git)
+    monkeypatch.setenv("AUTOML_NAS_COMMIT", "abc123+uncommitted")
+    assert gpu_check._commit() == "abc123+uncommitted"
+    monkeypatch.delenv("AUTOML_NAS_COMMIT")
+    assert gpu_check._commit() is None
+
+
+
+def test_a_compiled_row_with_cuda_graph_skips_says_so_in_the_decision(gpu_check):
+    """Inductor may run a graph without CUDA graphs (mutated inputs: BN running stats); the row
+    was still labelled "reduce-overhead: CUDA graphs"."""
+    rows = [{"config": "drnas-nb201", "bf16": False, "compiled": False, "ms_iter": 100.0},
+            {"config": "drnas-nb201", "bf16": False, "compiled": True, "ms_iter": 50.0, "graphs": 2, "graph_breaks": 0,
+             "cudagraph_skips": 2}]
+    (compile_row, *_) = gpu_check.decisions({"device": "cuda", "mode": "full", "sections": {"step_time": {"rows": rows}}})
+    assert "2 graph(s) without CUDA graphs" in compile_row.measured
