@@ -163,9 +163,12 @@ class LatencyTable:
         if kind == their_kind and (not isinstance(their_name, str) or their_name == name):
             return None
         timed = f"{theirs} ({their_name})" if isinstance(their_name, str) else theirs
+        # the command that measured this table (its space options and input size: the run's, as
+        # check_space found), on this run's device; a bare one was refused for its other options
+        again = regenerate_command(self.space, self.options, self.inputs, "FILE") + f" --device {kind}"
         return (f"{key}: latency table {self.path} was timed on {timed}; this run is on {device} ({name}), so the "
-                f"latency term weighs the ops as that device times them (measure this device's with `automl "
-                f"profile-ops {self.space} --device {kind} --out FILE` if that is not the intent)")
+                f"latency term weighs the ops as that device times them (measure this device's with `{again}` if "
+                f"that is not the intent)")
 
     def _refuse(self, key: str, what: str, regen: str | None = None) -> None:
         cmd = regen or f"automl profile-ops {self.space} [--set space.KEY=VALUE ...] --out {self.path}"

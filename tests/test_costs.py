@@ -222,4 +222,4 @@ def test_a_table_timed_on_another_device_is_named_in_a_warning(tmp_path, capsys)
             assert "latency table" not in err, err
         else:
             assert f"warning: {tmp_path / 'recipe.toml'}: search.objectives[1].latency_table: latency table" in err, err
-            assert expected in err and "automl profile-ops toy --device cpu --out FILE" in err, err
+            assert expected in err and "automl profile-ops toy --input 1x8x8 --out FILE --device cpu" in err, err
