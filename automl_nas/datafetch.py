@@ -51,6 +51,8 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
         try:
             directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # the holder removed the folder it made between our mkdir and open
+            continue
         except OSError:
             yield
             return

@@ -158,3 +158,22 @@ def test_the_default_data_cache_moves_with_automl_nas_home_and_user_paths_do_not
     assert data_dir(f"{DEFAULT_DATA_ROOT}/graphs") == tmp_path / "home" / "data" / "graphs"
     assert data_dir(str(tmp_path / "mine")) == tmp_path / "mine"
     assert data_dir("~/x") == data_dir("~/x").expanduser() and not str(data_dir("~/x")).startswith("~")
+
+
+def test_a_folder_removed_between_mkdir_and_open_is_made_again_not_run_unguarded(tmp_path, monkeypatch):
+    """A holder that made the folder removes it when done; a waiter whose open then failed ran its
+    fetch without the lock, beside the next holder."""
+    import automl_nas.datafetch as datafetch
+
+    root, real_open, calls = tmp_path / "data", os.open, []
+
+    def open_after_the_holder_left(path, *args):
+        calls.append(path)
+        if len(calls) == 1:  # the holder's cleanup ran just now
+            root.rmdir()
+        return real_open(path, *args)
+
+    monkeypatch.setattr(datafetch.os, "open", open_after_the_holder_left)
+    with exclusive(root, "set"):
+        assert lock_path(root, "set").exists()  # locked, not unguarded
+    assert len(calls) == 2
