@@ -191,7 +191,12 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(tmp_path, mon
     assert early.exit_code == 130 and "stopped before a first checkpoint" in early.stderr, early.output
     assert "run the same command again to start it" in " ".join(early.stderr.split())
     assert not (tmp_path / "wd").exists()
+    (tmp_path / "wd" / "checkpoints").mkdir(parents=True)  # a run directory: the search's own checkpoint
+    (tmp_path / "wd" / "checkpoints" / "last.pt").write_bytes(b"search")
+    early = _eval(*args)
+    assert early.exit_code == 130 and "stopped before a first checkpoint" in early.stderr, early.output
     monkeypatch.setattr(Trainer, "train_epoch", interrupted_at_second)
+    (tmp_path / "wd" / "checkpoints" / "last.pt").unlink()
     stopped = _eval(*args)
     assert stopped.exit_code == 130 and "run the same command again to resume" in stopped.stderr
     assert "are kept in" in stopped.stderr

@@ -71,18 +71,28 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
     from automl_nas.interrupts import sigterm_as_ctrl_c
 
     log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
+    before = _checkpoints(plan.work_dir)  # a run directory holds its search's own
     try:
         with sigterm_as_ctrl_c():
             result = run_eval(plan, registry, out=out, log=log)
     except KeyboardInterrupt:
         from automl_nas.errors import Interrupted
 
-        kept = plan.work_dir.is_dir() and any(plan.work_dir.rglob("*.pt"))
+        kept = any(before.get(path) != stamp for path, stamp in _checkpoints(plan.work_dir).items())
         said = (f"stopped; evaluator checkpoints (a retraining's finished epochs) are kept in {plan.work_dir}" if kept
                 else "stopped before a first checkpoint (a retraining's first epoch): nothing was kept")
         raise Interrupted(said, hint="run the same command again to resume" if kept else
                           "run the same command again to start it") from None
     click.echo(strict_json_dumps(result, indent=2))
+
+
+def _checkpoints(work_dir) -> dict:
+    """``{checkpoint file: modification time}`` under the work directory: what this evaluation
+    wrote is what changed (``*.pt``, the checkpoint files of the evaluators that keep any)."""
+    try:
+        return {p: p.stat().st_mtime_ns for p in work_dir.rglob("*.pt")} if work_dir.is_dir() else {}
+    except OSError:
+        return {}
 
 
 def _check(plan, registry) -> None:
