@@ -297,6 +297,8 @@ def test_eval_and_export_refuse_a_search_supernet_option_and_retrain_toml_holds_
     again = CliRunner().invoke(main, ["eval", str(tmp_path / "x" / "retrain.toml"), "--check"])
     assert again.exit_code == 0, again.output
     assert "cifar10 is not downloaded yet, so whether the evaluator takes it is checked when" in again.output  # --check downloads nothing
+    bad = CliRunner().invoke(main, ["eval", str(tmp_path / "x" / "retrain.toml"), "--check", "--set", "network.bogus=1"])
+    assert bad.exit_code == 2 and "has no option 'bogus'" in bad.output, bad.output  # options are checked without data
 
 
 def test_the_untrained_export_note_names_the_longest_retraining_of_the_genotype(tmp_path):

@@ -53,7 +53,10 @@ class Evaluator(abc.ABC):
         **When it runs:** once per run, search or evaluation, after the components are built and
         the data is loaded, before the run directory exists and before the first step; a
         mismatch (a table of another space, an image trainer given a graph) otherwise surfaced
-        only after the whole search. Default: no check.
+        only after the whole search. Also from ``automl eval --check`` with ``data=None`` when the
+        recipe's data set is not downloaded yet: check the options first, and raise a
+        :class:`~automl_nas.errors.DataError` for what needs the data (that one is not reported
+        then). Default: no check.
 
         .. versionadded:: 0.1
         """

@@ -103,12 +103,18 @@ def _check(plan, registry) -> None:
     genotype = build_genotype(space, plan.recipe.genotype, plan.source)
     # what the evaluation refuses before its first step (no data for a retraining, a network
     # option the space refuses) is refused here too; --check said ok to them
+    evaluator = plan.evaluator.build(registry)
     if plan.dataset is None or _present(plan.dataset):
         loaded = plan.dataset.build(registry).load() if plan.dataset is not None else None
-        check_fit(plan.evaluator.component, plan.evaluator.build(registry), space, loaded,
-                  where=f"{plan.source}: evaluator")
+        check_fit(plan.evaluator.component, evaluator, space, loaded, where=f"{plan.source}: evaluator")
         fit = ""
-    else:  # --check downloads nothing
+    else:  # --check downloads nothing: the evaluator's checks of its options still run, without data
+        from automl_nas.errors import DataError
+
+        try:
+            check_fit(plan.evaluator.component, evaluator, space, None, where=f"{plan.source}: evaluator")
+        except DataError:  # it needs the data, which is not there yet
+            pass
         fit = f"; {plan.dataset.component.name} is not downloaded yet, so whether the evaluator takes it is checked when the evaluation starts"
     data = plan.dataset.component.name if plan.dataset else "none"
     click.echo(f"{plan.source}: ok ({plan.evaluator.component.name} of {space.name} genotype {genotype.text}; "

@@ -46,9 +46,10 @@ class Retrain(Evaluator):
         self.config = config or RetrainConfig()
 
     def check(self, space: Any, data: Any) -> None:
-        data = _check_data(data)
+        # the options first: `eval --check` of data not downloaded yet passes None and still checks them
         settings, network, _ = _settings(self.config, space.name)
         network_space(space, network)  # a network option the space refuses (eval --check said ok)
+        data = _check_data(data)
         _cutout(settings, self.config, data)
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
