@@ -54,16 +54,27 @@ def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iter
     """Read ``path``, apply ``[profile.NAME]`` then ``--set`` overrides, and structure it."""
     raw = load_overridden(path, profile=profile, overrides=overrides)
     raw.setdefault("name", Path(path).stem)
-    if isinstance(raw.get("expected"), dict) and (profile or overrides):
-        changed = protocol_changes(load_raw(path), raw)
+    recipe = structure(raw, Recipe, source=str(path))
+    if recipe.expected is not None and (profile or overrides):
+        base = load_overridden(path)  # the file as written ([profile.*] tables dropped)
+        base.setdefault("name", Path(path).stem)
+        try:  # compared structured: a key set to its default changes nothing
+            before = unstructure(structure(base, Recipe, source=str(path)))
+        except RecipeError:
+            before = base
+        changed = protocol_changes(before, unstructure(recipe))
         if changed:
-            raw["expected"] = {**raw["expected"], "changed": changed}
-    return structure(raw, Recipe, source=str(path))
+            import attrs
+
+            recipe = attrs.evolve(recipe, expected=attrs.evolve(recipe.expected, changed=changed))
+    return recipe
 
 
-#: The recipe's tables that make a paper's protocol; keys in them that do not change the result.
+#: The recipe's tables that make a paper's protocol; keys in them that change neither the search
+#: nor its result (where files are, what is logged or scored along the way).
 PROTOCOL_TABLES = ("space", "data", "search")
-NOT_PROTOCOL = ("data.download", "data.root")
+NOT_PROTOCOL = ("data.download", "data.root", "data.eval_batch_size", "search.eval_every", "search.valid_batches",
+                "search.hessian_eigenvalue", "search.child_accuracy")
 
 
 def protocol_changes(before: dict, after: dict) -> list[str]:
