@@ -171,8 +171,8 @@ PRESET_SIDE = 32
 
 def fitted_cutout(settings: RetrainSettings, config: RetrainConfig, height: int, width: int) -> int:
     """The cutout for ``height`` x ``width`` images: the preset's scaled with the smaller side
-    (DARTS' 16 blanked every pixel of an 8x8 image and hid a quarter of a 64x64 one's area at
-    most), or the recipe's own value, which must leave part of the image uncovered.
+    (DARTS' 16 blanked every pixel of an 8x8 image and hid a sixteenth of a 64x64 one's area at
+    most), or the recipe's own value, which must be smaller than the images.
 
     Example:
         >>> settings, _, _ = resolve_settings(RetrainConfig(), "darts")
@@ -182,8 +182,8 @@ def fitted_cutout(settings: RetrainSettings, config: RetrainConfig, height: int,
     side = min(height, width)
     if config.cutout is None:
         return max(1, round(settings.cutout * side / PRESET_SIDE)) if settings.cutout else 0
-    if config.cutout >= side:
-        raise ValueError(f"cutout = {config.cutout} blanks every pixel of the {height}x{width} images (a square of "
-                         f"that side covers them from any centre); set it below {side}, e.g. {max(1, side // 2)}, or "
-                         f"0 for none")
+    if config.cutout >= side:  # a square as large as the image hides most of it; twice as large, all of it
+        raise ValueError(f"cutout = {config.cutout} is as large as the {height}x{width} images: it hides most of "
+                         f"each training image (from {2 * side}, all of it); DARTS' 16 is half of CIFAR's 32, so set "
+                         f"it below {side}, e.g. {max(1, side // 2)}, or 0 for none")
     return config.cutout

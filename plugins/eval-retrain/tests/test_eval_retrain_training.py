@@ -273,7 +273,8 @@ def test_the_preset_cutout_scales_with_the_images_and_one_that_covers_them_is_re
     Retrain(cfg).evaluate(darts_genotype, EvalContext(space=darts_space, data=blobs, **QUIET))
     assert blobs.shape[1:] == (8, 8) and set(lengths) == {4}
     for cutout in (8, 16):
-        with pytest.raises(RecipeError, match=f"evaluator.cutout: cutout = {cutout} blanks every pixel of the 8x8 images"):
+        with pytest.raises(RecipeError, match=f"evaluator.cutout: cutout = {cutout} is as large as the 8x8 images: "
+                                              f"it hides most of each training image \\(from 16, all of it\\)"):
             Retrain(RetrainConfig(cutout=cutout, network=TINY_DARTS)).check(darts_space, blobs)
     Retrain(RetrainConfig(cutout=7, network=TINY_DARTS)).check(darts_space, blobs)
 
