@@ -22,9 +22,15 @@ def kept_process_state() -> Iterator[None]:
 
     threads = torch.get_num_threads()
     cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    # CUDA not started yet: its generators have drawn nothing, so their state is the seed they were
+    # (lazily) given, the CPU's initial seed; the run's torch.manual_seed queues its own for them
+    # (saving their state would start CUDA, seconds and memory for a CPU run on a GPU machine)
+    lazy_cuda_seed = torch.initial_seed() if not cuda and torch.cuda.is_available() else None
     try:
         with torch.random.fork_rng(devices=cuda):
             yield
     finally:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
+        if lazy_cuda_seed is not None:
+            torch.cuda.manual_seed_all(lazy_cuda_seed)  # queued until CUDA starts, as the run's was

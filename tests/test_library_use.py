@@ -175,3 +175,19 @@ def test_python_callers_get_errors_in_python_terms(tmp_path):
         build_model(NB201_CELL, inputs={"colour": 3})
     with pytest.raises(TypeError, match=r"overrides=\['search.epochs=1'\]"):
         open_session().plan(REPO / "recipes" / "snas.toml", overrides="search.epochs=1")
+
+
+def test_a_gpu_machine_s_cuda_generators_get_back_the_seed_they_had(tmp_path, monkeypatch):
+    """CUDA generators not started yet were left with the run's seed queued (the review read it:
+    a user's CUDA draws after a search repeated the run's seed); starting CUDA to save their state
+    would cost a CPU run on a GPU machine seconds and memory."""
+    from automl_nas.process_state import kept_process_state
+
+    torch.manual_seed(4321)
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: seeded.append(seed))
+    with kept_process_state():
+        torch.manual_seed(7)  # what a search does first
+    assert seeded == [7, 4321] and torch.initial_seed() == 4321
