@@ -257,3 +257,12 @@ def test_a_damaged_search_json_is_named_not_an_internal_error(tmp_path):
         text = " ".join(result.output.split())
         assert result.exit_code == 5 and f"{run / 'search.json'}: not a readable record" in text, text
         assert "internal error" not in text and '{"profile": "quick", "overrides": []}' in text
+
+
+def test_the_progress_eta_comes_from_the_search_s_own_clock():
+    """After a resume, the time spent replaying the history was charged to the first new query:
+    `query 187/3000 ETA 3h06m` where the search had shown 0m59s."""
+    from automl_nas.study.blackbox import _progress_of
+
+    assert _progress_of({"query": 185, "time_s": 18.6}, 3000) == " 186/3000 ETA 4m41s"
+    assert _progress_of({"query": 3, "time_s": 2.0}, 0) == "   4"  # a time budget only: no total

@@ -308,17 +308,17 @@ def _progress(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _progress_of(query: int, budget: int, started: float, replayed: int) -> str:
-    """``"4/8 ETA 0m12s"`` for the query numbered ``query`` (from 0) of a ``budget`` of queries
-    (``"4"`` under a time budget only); the rate is this segment's (a resume replays the others)."""
+def _progress_of(entry: dict, budget: int) -> str:
+    """``"4/8 ETA 0m12s"`` for a history entry of a search with a ``budget`` of queries (``"4"``
+    under a time budget only). The rate is the search's own clock (``time_s``, which a resume
+    continues without its replay): the time since a resume's start counted the replay against
+    its first new query (an ETA of hours for seconds)."""
     from automl_nas.builtin.progress import fmt_duration
 
-    done = query + 1
+    done = entry["query"] + 1
     if not budget:
         return f"{done:4d}"
-    here = max(done - replayed, 1)
-    eta = (time.perf_counter() - started) / here * max(budget - done, 0)
-    return f"{done:4d}/{budget} ETA {fmt_duration(eta)}"
+    return f"{done:4d}/{budget} ETA {fmt_duration(entry['time_s'] / done * max(budget - done, 0))}"
 
 
 def _kept_queries(run_dir: Path) -> str:
@@ -654,12 +654,10 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
             replay = read_jsonl(rd.path / "history.jsonl")  # a last line cut by a crash is skipped ...
             rd.truncate_jsonl(rd.path / "history.jsonl", len(replay), key="query")  # ... and removed
 
-        started, replayed = time.perf_counter(), len(replay)
-
         def on_query(entry: dict) -> None:
             rd.append_jsonl(rd.path / "history.jsonl", entry)
             if not quiet:
-                click.echo(f"query {_progress_of(entry['query'], cfg.queries, started, replayed)}  {entry['value']:.4f}  "
+                click.echo(f"query {_progress_of(entry, cfg.queries)}  {entry['value']:.4f}  "
                            f"best {entry['best']:.4f}  {entry['genotype']}", err=True)
 
         ctx = EvalContext(space=space, data=data, device=device, seed=seed, run_dir=rd.path,
