@@ -191,3 +191,19 @@ def test_a_gpu_machine_s_cuda_generators_get_back_the_seed_they_had(tmp_path, mo
     with kept_process_state():
         torch.manual_seed(7)  # what a search does first
     assert seeded == [7, 4321] and torch.initial_seed() == 4321
+
+
+def test_a_run_stopped_in_its_first_epoch_does_not_say_after_epoch_0(tmp_path):
+    """"stopped by SIGTERM after epoch 0" read as if an epoch had finished."""
+    import pytest
+
+    from automl_nas.errors import Interrupted
+    from automl_nas.hookspecs import hookimpl
+
+    class StopAtOnce:
+        @hookimpl
+        def automl_step_end(self, run, epoch, step, metrics):
+            run.request_stop("a test plugin")
+
+    with pytest.raises(Interrupted, match="stopped by a test plugin in its first epoch"):
+        run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(StopAtOnce(), "stopper")])

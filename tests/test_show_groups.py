@@ -254,6 +254,7 @@ def test_show_of_a_batch_gives_the_costs_mean_and_every_trial_s_epochs_with_epoc
     for key in costs[0]:
         assert data["stats"][f"costs.{key}"]["mean"] == pytest.approx(sum(c[key] for c in costs) / 3)
         assert f"costs.{key}" in _show(batch)
+    assert "  costs.flops   100,000 ± 40,825 (n=3)" in _show(batch).splitlines()  # not 1e+05 ± 4.08e+04
     assert "epochs" not in data
     every = json.loads(_show(batch, "--json", "--epochs"))["epochs"]
     assert {name: [e["epoch"] for e in records] for name, records in every.items()} == {f"seed-{s}": [0, 1] for s in range(3)}

@@ -61,7 +61,9 @@ class Guard:
 
     def interrupted(self) -> Interrupted:
         run = self.search.run
-        return self._interrupted(f"stopped by {run.stop_requested} after epoch {len(self.search.history)}")
+        done = len(self.search.history)
+        when = f"after epoch {done}" if done else "in its first epoch"  # "after epoch 0" read as one finished
+        return self._interrupted(f"stopped by {run.stop_requested} {when}")
 
     def _interrupted(self, said: str) -> Interrupted:
         run = self.search.run

@@ -60,12 +60,18 @@ class Overview:
         lines = [f"{noun} {self.path}", f"  trials      {len(self.rows)} ({counts})",
                  f"  best        {', '.join(self.best) or 'n/a'}{f' (by {self.best_by})' if self.best and self.best_by else ''}"]
         width = max([11, *(len(k) for k in self.stats)])
-        lines += [f"  {key:<{width}} {s['mean']:.4g} ± {s['std']:.3g} (n={s['n']:.0f})" for key, s in self.stats.items()]
+        lines += [f"  {key:<{width}} {_stat(s['mean'])} ± {_stat(s['std'])} (n={s['n']:.0f})" for key, s in self.stats.items()]
         lines.append("  " + _table(self.rows))
         lines += [f"  see         {link}" for link in self.links]
         lines += [f"  note        {r.name}: {r.problem}" for r in self.rows if r.problem]
         lines += [f"  failed      {r.name}: {r.error}" for r in self.rows if r.error and r.status == "failed"]
         return "\n".join(lines)
+
+
+def _stat(value: float) -> str:
+    """A mean or std: counts (params, FLOPs) in full with separators ("3.08e+04" hid 30,802), the
+    rest to four significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
 def _fmt(value: Any) -> str:

@@ -110,8 +110,8 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     toml = retrain_recipe_text(plan, space_options={k: v for k, v in record["space_options"].items() if k not in supernet},
                                data=_data_table(plan), note=(
         f"the exported model takes {inputs.channels}x{inputs.height}x{inputs.width} images of {inputs.num_classes} "
-        f"classes (--input/--classes), but no data set was named: [data] below is CIFAR-10's; set it to your data "
-        f"(e.g. data = {{ name = \"npz\", path = \"my.npz\", test_fraction = 0.2 }})" if guessed else ""))
+        f"classes (--input/--classes), but no data set was named: [data] below is CIFAR-10's; change it to your data "
+        f"(e.g. name = \"npz\", path = \"my.npz\", test_fraction = 0.2 in that table)" if guessed else ""))
     atomic_write_bytes(out / "retrain.toml", toml.encode(), hint=_WRITE_HINT)
     atomic_write_json(out / "genotype.json", record, hint=_WRITE_HINT)  # last: its presence says the export is whole
     return record
