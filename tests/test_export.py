@@ -362,3 +362,30 @@ def test_an_export_of_a_space_without_a_cost_model_records_measured_costs(tmp_pa
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.zeros(1, 3, 32, 32))
     assert costs == {"params": float(sum(p.numel() for p in net.parameters())), "flops": counter.get_total_flops() / 2}
+
+
+def test_a_refresh_stopped_half_way_leaves_no_record_of_a_whole_export(tmp_path, monkeypatch):
+    """Exporting the same genotype again with other options and stopping it left the first export's
+    genotype.json beside the new model.pt, a folder that looked whole and did not load."""
+    from automl_nas.cli import main
+    from automl_nas.standalone import export as export_module
+
+    cell = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    first = CliRunner().invoke(main, ["export", cell, "--out", str(tmp_path / "x"), "-q", "--set", "channels=8",
+                                      "--set", "cells_per_stage=1"])
+    assert first.exit_code == 0 and (tmp_path / "x" / "genotype.json").exists()
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "_onnx", stopped)
+    again = CliRunner().invoke(main, ["export", cell, "--out", str(tmp_path / "x"), "-q", "--set", "channels=16",
+                                      "--set", "cells_per_stage=2"])
+    assert again.exit_code == 130 and not (tmp_path / "x" / "genotype.json").exists()
+    monkeypatch.undo()
+    done = CliRunner().invoke(main, ["export", cell, "--out", str(tmp_path / "x"), "-q", "--set", "channels=16",
+                                     "--set", "cells_per_stage=2"])
+    assert done.exit_code == 0
+    from automl_nas import load_model
+
+    assert load_model(tmp_path / "x")(torch.zeros(1, 3, 32, 32)).shape == (1, 10)

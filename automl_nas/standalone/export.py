@@ -78,6 +78,12 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         _load_state(net, state, weights)
     net.eval()
     out = _out_dir(out_dir)  # only now: an export refused above leaves no directory behind
+    # A refresh (the same genotype again, other options) first takes away the record that says the
+    # folder is whole: stopped half-way, it left the old genotype.json beside a new model.pt.
+    try:
+        (out / "genotype.json").unlink(missing_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot replace {out / 'genotype.json'}: {exc.strerror or exc}", hint=_WRITE_HINT) from None
     costs = _costs(space, genotype, inputs, net)
     in_module = sum(p.numel() for p in net.parameters())
     # The module holds every parameter (an auxiliary head's too); the space's count, in genotype.json,
