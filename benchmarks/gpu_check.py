@@ -58,6 +58,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tarfile
 import sys
@@ -169,9 +170,10 @@ def section_cuda_tests(args, out: Path, s: dict) -> dict:
     until = min(STARTED + args.deadline_s, time.perf_counter() + args.tests_s)
     try:
         proc = _run(cmd, _left(until), cwd=REPO, env=env)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         return {"dry_run_on_cpu": args.device == "cpu", "ok": False,
-                "tail": f"stopped after --tests-s ({args.tests_s:.0f} s) or at the --deadline-s ({args.deadline_s:.0f} s)"}
+                "tail": f"stopped after --tests-s ({args.tests_s:.0f} s) or at the --deadline-s ({args.deadline_s:.0f} s); "
+                        f"its output so far: " + (exc.stdout or "")[-1500:]}
     suite = ET.parse(xml).getroot() if xml.exists() else None
     suite = suite.find("testsuite") if suite is not None and suite.tag == "testsuites" else suite
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")} if suite is not None else {}
@@ -179,26 +181,62 @@ def section_cuda_tests(args, out: Path, s: dict) -> dict:
             "tail": proc.stdout[-1500:], "ok": proc.returncode == 0 and counts.get("tests", 0) > 0}
 
 
+#: The subprocesses running now: a check stopped by Ctrl-C, SIGTERM or its caller's timeout takes
+#: them (and their children) with it.
+LIVE: set[subprocess.Popen] = set()
+
+
+def _started(proc: subprocess.Popen) -> subprocess.Popen:
+    LIVE.add(proc)
+    return proc
+
+
 def _run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
-    """``subprocess.run`` whose timeout stops the command's whole process group: step_time.py
+    """``subprocess.run`` whose timeout stops the command and every process it started: step_time.py
     measures in a child of its own, which outlived its killed driver and went on compiling and
-    stepping through the later sections' timings."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            **kwargs)
+    stepping through the later sections' timings. On a timeout the output so far rides on the
+    exception (``.stdout``/``.stderr``)."""
+    proc = _started(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs))
     try:
         out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
+    except subprocess.TimeoutExpired as exc:
+        _kill_tree(proc)
+        exc.stdout, exc.stderr = proc.communicate()
+        LIVE.discard(proc)
         raise
+    LIVE.discard(proc)  # not on Ctrl-C or SIGTERM: main's cleanup kills what is still LIVE
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, 9)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``: a device machine's; empty elsewhere)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and everything it started. The children stay in the check's process group
+    (a caller's Ctrl-C or timeout signals them too, which a session of their own escaped)."""
+    for pid in [*_descendants(proc.pid), proc.pid]:
+        try:
+            os.kill(pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _stop_all() -> None:
+    for proc in list(LIVE):
+        _kill_tree(proc)
+        LIVE.discard(proc)
 
 
 def step_runs(s: dict) -> list[tuple[bool, str, str]]:
@@ -229,14 +267,19 @@ def section_step_time(args, out: Path, s: dict) -> dict:
     minute (or at the --deadline-s) is stopped. What does not fit, or was stopped for time, is
     listed as skipped (not failed: nothing broke)."""
     rows, skipped, failed = [], [], []
-    deadline = min(time.perf_counter() + args.budget_s / 2, STARTED + args.deadline_s - 60)
+    # Half of --budget-s from its own start (a slow cuda_tests took the rows' slot), but not past 0.6 of
+    # it from the check's start (the searches after it need their share), nor the --deadline-s.
+    ends = {"the step-time share of --budget-s": min(time.perf_counter() + args.budget_s / 2, STARTED + 0.6 * args.budget_s),
+            "the --deadline-s (less a minute)": STARTED + args.deadline_s - 60}
+    limit = min(ends, key=ends.get)
+    deadline = ends[limit]
     for compiled, bf16, name in step_runs(s):
         if compiled and name in NOT_COMPILED:
             skipped.append({"config": name, "bf16": bf16, "compiled": True, "why": NOT_COMPILED[name]})
             continue
         if time.perf_counter() > deadline:
             skipped.append({"config": name, "bf16": bf16, "compiled": compiled,
-                            "why": f"over the step-time budget ({args.budget_s / 2:.0f} s of --budget-s)"})
+                            "why": f"no time left: past {limit}"})
             continue
         target = out / f"step-{name}-{bf16}-{'compiled' if compiled else 'eager'}.json"
         cmd = [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--config", name, "--device", args.device,
@@ -246,16 +289,18 @@ def section_step_time(args, out: Path, s: dict) -> dict:
         if not compiled and bf16 == "off":  # the floor: ms by kind of op, kernels per step, conv FLOP/s
             cmd += ["--breakdown"] + [arg for src in args.official_src or [] for arg in ("--official-src", src)]
         try:
-            proc = _run(cmd, _left(deadline + 60), cwd=REPO)
-        except subprocess.TimeoutExpired:
+            proc = _run(cmd, _left(min(deadline + 60, STARTED + args.deadline_s)), cwd=REPO)
+        except subprocess.TimeoutExpired as exc:
             skipped.append({"config": name, "bf16": bf16, "compiled": compiled,
-                            "why": "stopped: still running a minute past the step-time budget"})
+                            "why": f"stopped: still running a minute past {limit}",
+                            "tail": (exc.stderr or "")[-800:]})
             continue
         if proc.returncode != 0 or not target.exists():
             failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
             continue
         rows.extend(json.loads(target.read_text()))
-    return {"rows": rows, "skipped": skipped, "failed": failed, "ok": not failed and bool(rows)}
+    # rows skipped for time are no failure (the check exited 1 with nothing broken); none measured is said in the table
+    return {"rows": rows, "skipped": skipped, "failed": failed, "ok": not failed}
 
 
 def section_search(args, out: Path, s: dict) -> dict:
@@ -289,23 +334,37 @@ def section_seeds(args, out: Path, s: dict) -> dict:
         barrier = out / f"seeds-{n}"
         shutil.rmtree(barrier, ignore_errors=True)  # an earlier run's ready-* files released the barrier at once
         barrier.mkdir()
-        procs = [subprocess.Popen([sys.executable, __file__, "--seed-worker", str(i), "--workers", str(n),
-                                   "--device", args.device, "--iters", str(s["seed_iters"]), str(barrier)]
-                                  + (["--tiny-search"] if s["tiny_search"] else []),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                                  start_new_session=True)
-                 for i in range(n)]
-        try:
-            outs = [p.communicate(timeout=_left(STARTED + args.deadline_s)) for p in procs]
-        except subprocess.TimeoutExpired:
-            for p in procs:
-                _kill_group(p)
-            return {"error": f"{n} seed process(es) stopped at the --deadline-s ({args.deadline_s:.0f} s)", "ok": False}
+        logs = [(barrier / f"worker-{i}.out", barrier / f"worker-{i}.err") for i in range(n)]
+        procs = []
+        for i, (stdout, stderr) in enumerate(logs):
+            with stdout.open("w") as o, stderr.open("w") as e:  # files: no pipe to drain while polling
+                procs.append(_started(subprocess.Popen(
+                    [sys.executable, __file__, "--seed-worker", str(i), "--workers", str(n), "--device", args.device,
+                     "--iters", str(s["seed_iters"]), str(barrier)] + (["--tiny-search"] if s["tiny_search"] else []),
+                    stdout=o, stderr=e, text=True, cwd=REPO)))
+        until = STARTED + args.deadline_s
+        # A worker that fails stops the others at once: they would wait at the barrier for it
+        # (BARRIER_S), and its own error, not theirs, says what went wrong.
+        while any(p.poll() is None for p in procs):
+            broken = [i for i, p in enumerate(procs) if p.returncode not in (None, 0)]
+            if broken or time.perf_counter() > until:
+                for p in procs:
+                    _kill_tree(p)
+                for p in procs:
+                    p.wait()
+                LIVE.difference_update(procs)
+                if broken:
+                    return {"error": f"seed worker {broken[0]} of {n} failed: "
+                                     + logs[broken[0]][1].read_text()[-1500:], "ok": False}
+                return {"error": f"{n} seed process(es) stopped at the --deadline-s ({args.deadline_s:.0f} s)",
+                        "ok": False}
+            time.sleep(0.2)
+        LIVE.difference_update(procs)
         reports = []
-        for p, (stdout, stderr) in zip(procs, outs):
-            lines = [ln for ln in stdout.splitlines() if ln.startswith("GPU_CHECK ")]
+        for i, p in enumerate(procs):
+            lines = [ln for ln in logs[i][0].read_text().splitlines() if ln.startswith("GPU_CHECK ")]
             if p.returncode != 0 or not lines:
-                return {"error": stderr[-1500:], "ok": False}
+                return {"error": f"seed worker {i} of {n}: " + logs[i][1].read_text()[-1500:], "ok": False}
             reports.append(json.loads(lines[-1][len("GPU_CHECK "):]))
         wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
         images = sum(r["images"] for r in reports)
@@ -331,15 +390,16 @@ def _timed_stderr(cmd: list[str], stdout: Path, until: float) -> tuple[int | Non
     """Run ``cmd``, stamping each stderr line with the driver's clock as it arrives; stopped at
     ``until``. Returns the exit code (None when stopped) and the stamped lines."""
     with stdout.open("w") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True)
+        proc = _started(subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, cwd=REPO))
         stopped = threading.Event()
-        watchdog = threading.Timer(_left(until), lambda: (stopped.set(), _kill_group(proc)))
+        watchdog = threading.Timer(_left(until), lambda: (stopped.set(), _kill_tree(proc)))
         watchdog.start()
         try:
             lines = [(time.perf_counter(), line.rstrip("\n")) for line in proc.stderr]
             code = proc.wait()
         finally:
             watchdog.cancel()
+    LIVE.discard(proc)
     return (None if stopped.is_set() else code), lines
 
 
@@ -887,8 +947,20 @@ def main(argv=None) -> int:
     s = _settings(args)
     report = {"device": args.device, "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
               "settings": s, "sections": {}, "seconds": {}, "search_set": list(args.search_set or [])}
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time() - 1  # mtimes have a coarse clock on some file systems
     names = args.sections.split(",")
+    signal.signal(signal.SIGTERM, _terminated)  # SIGTERM (a caller's timeout) stops the children too, as Ctrl-C does
+    try:
+        return _sections(args, out, s, report, names, started, started_at)
+    finally:
+        _stop_all()
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _sections(args, out: Path, s: dict, report: dict, names: list[str], started: float, started_at: float) -> int:
     for i, name in enumerate(names):
         t0 = time.perf_counter()
         if t0 > STARTED + args.deadline_s:
@@ -908,7 +980,7 @@ def main(argv=None) -> int:
         _write(out / "gpu_check.json", json.dumps(report, indent=2))
         _write(out / "gpu_check.md", markdown(report))
         if args.return_to:
-            publish(out, Path(args.return_to))
+            publish(out, Path(args.return_to), since=started_at)
     print(f"gpu_check: wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}"
           + (f"; the summaries are in {args.return_to}" if args.return_to else ""), file=sys.stderr)
     # last in the output, which a device call returns the tail of even when its files do not come back
@@ -930,15 +1002,20 @@ RETURNED = ("gpu_check.json", "gpu_check.md", "cuda-tests.xml")
 DETAILS = "details.tar.gz"
 
 
-def publish(out: Path, to: Path) -> list[Path]:
+def publish(out: Path, to: Path, since: float = 0.0) -> list[Path]:
     """Copy the summaries and a small archive of the per-row and per-batch JSON files from ``out``
-    into ``to`` (a device call's $OUT), each file whole; returns what is there."""
+    into ``to`` (a device call's $OUT), each file whole; only files written since ``since`` (a
+    ``time.time()``: an earlier call's files in a reused folder are not this call's). Returns what
+    is there."""
+    def fresh(path: Path) -> bool:
+        return path.is_file() and path.stat().st_mtime >= since
+
     to.mkdir(parents=True, exist_ok=True)
     for name in RETURNED:
-        if (out / name).is_file():
+        if fresh(out / name):
             shutil.copyfile(out / name, to / f".{name}.tmp")
             os.replace(to / f".{name}.tmp", to / name)
-    details = sorted([*out.glob("step-*.json"), *out.glob("ray-seeds-*.json")])
+    details = sorted(p for p in [*out.glob("step-*.json"), *out.glob("ray-seeds-*.json")] if fresh(p))
     if details:
         with tarfile.open(to / f".{DETAILS}.tmp", "w:gz") as tar:
             for path in details:

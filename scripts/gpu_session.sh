@@ -11,7 +11,7 @@
 # On the device machine (its python3 holds torch; nothing can be fetched there):
 #   run(command="bash scripts/gpu_session.sh \$OUT", carry=[".gpu-carry"], timeout_s=600)
 #   installs this checkout and the carried wheels (ray too) into /tmp/automl-nas-site on PYTHONPATH, then runs
-#   benchmarks/gpu_check.sh into a scratch folder (GPU_WORK, /tmp/gpu-check: searches, checkpoints and Ray
+#   benchmarks/gpu_check.sh into a scratch folder (GPU_WORK, else a new /tmp/gpu-check-*: searches, checkpoints and Ray
 #   batches are far more than a call returns) and, after every section, copies gpu_check.json,
 #   gpu_check.md, cuda-tests.xml and details.tar.gz (the per-row JSON) into $OUT: a call returns at most
 #   8 files, 2 folders deep. The targets and decisions tables are also the last lines printed.
@@ -42,7 +42,8 @@ if [ "${1:-}" = "--prepare" ]; then
   "$repo/.venv/bin/python" -m pip download -q --no-deps -d "$carry/wheels" "cattrs>=23.2" "tomli-w>=1.0"
   cp "$repo/../shared/data/cifar10-5k.npz" "$repo/../shared/benchmarks/nb201-test-accuracy.csv" "$carry/"
   # the device's copy of the tree has no .git: the check's summary names this commit instead
-  (cd "$repo" && echo "$(git rev-parse HEAD)$(git diff --quiet HEAD -- . ':!.gpu-carry' || echo '+uncommitted')") \
+  # (run --prepare right before the device call: the stamp is of the tree as it is now, untracked files too)
+  (cd "$repo" && echo "$(git rev-parse HEAD)$([ -z "$(git status --porcelain -- . ':!.gpu-carry')" ] || echo '+uncommitted')") \
     >"$carry/commit"
   if [ -n "${DRNAS_SRC:-}" ]; then
     rm -rf "$carry/DrNAS" && mkdir -p "$carry/DrNAS"
@@ -96,6 +97,6 @@ fi
 official=()
 [ -d "$carry/DrNAS/201-space" ] && official+=(--official-src "$carry/DrNAS")
 [ -d "$carry/AutoDL-Projects/xautodl" ] && official+=(--official-src "$carry/AutoDL-Projects")
-work="${GPU_WORK:-/tmp/gpu-check}"
+work="${GPU_WORK:-$(mktemp -d /tmp/gpu-check-XXXXXX)}"  # its own: a warm machine keeps the last call's files
 PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$work" --return-to "$out" --data "$carry/cifar10-5k.npz" \
   "${official[@]}" "${@:2}"

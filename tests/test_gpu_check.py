@@ -316,3 +316,73 @@ def test_a_compiled_row_with_cuda_graph_skips_says_so_in_the_decision(gpu_check)
              "cudagraph_skips": 2}]
     (compile_row, *_) = gpu_check.decisions({"device": "cuda", "mode": "full", "sections": {"step_time": {"rows": rows}}})
     assert "2 graph(s) without CUDA graphs" in compile_row.measured
+
+
+def test_only_this_run_s_files_are_published(gpu_check, tmp_path):
+    """A reused scratch folder's older files (a first call's test results and step rows) were
+    returned as the second call's."""
+    import tarfile
+    import time
+
+    out, to = tmp_path / "out", tmp_path / "to"
+    out.mkdir()
+    (out / "cuda-tests.xml").write_text("<testsuite tests='99'/>")
+    (out / "step-darts-nb201-on-compiled.json").write_text("[]")
+    old = time.time() - 600
+    for path in out.iterdir():
+        os.utime(path, (old, old))
+    (out / "gpu_check.json").write_text("{}")
+    (out / "step-gdas-nb201-off-eager.json").write_text("[]")
+    published = gpu_check.publish(out, to, since=time.time() - 60)
+    assert [p.name for p in published] == ["details.tar.gz", "gpu_check.json"]
+    with tarfile.open(to / "details.tar.gz") as tar:
+        assert tar.getnames() == ["step-gdas-nb201-off-eager.json"]
+
+
+def test_a_failing_seed_worker_stops_the_others_and_is_named(gpu_check, tmp_path):
+    """The other workers waited at the barrier for it (180 s), and the report showed their timeout,
+    not its error."""
+    import time
+
+    args = gpu_check.parse_args([str(tmp_path), "--device", "bogus", "--smoke"])
+    started = time.perf_counter()
+    result = gpu_check.section_seeds(args, tmp_path, gpu_check._settings(args))
+    assert time.perf_counter() - started < 60 and not result["ok"]
+    assert result["error"].startswith("seed worker ") and "bogus" in result["error"]
+    assert not gpu_check.LIVE
+
+
+@pytest.mark.slow
+def test_a_check_stopped_by_its_caller_takes_its_children_with_it(gpu_check, tmp_path):
+    """The children ran in sessions of their own: `timeout` (SIGTERM) and Ctrl-C stopped the check
+    and left step_time.py measuring."""
+    import time
+
+    proc = subprocess.Popen(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(tmp_path / "o"), "--device", "cpu",
+                             "--smoke", "--sections", "step_time"], cwd=REPO, env={**os.environ, "PYTHON": sys.executable},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(300):  # until step_time.py runs below it
+        time.sleep(0.1)
+        if any("step_time.py" in _cmdline(pid) for pid in gpu_check._descendants(proc.pid)):
+            break
+    below = gpu_check._descendants(proc.pid)
+    proc.terminate()
+    proc.communicate(timeout=60)
+    time.sleep(1)
+    assert below and not [pid for pid in below if _alive(pid)], "children outlived the stopped check"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return False
