@@ -207,3 +207,30 @@ def test_a_run_stopped_in_its_first_epoch_does_not_say_after_epoch_0(tmp_path):
 
     with pytest.raises(Interrupted, match="stopped by a test plugin in its first epoch"):
         run_recipe(tmp_path, toy_recipe_text(tmp_path / "runs"), plugins=[(StopAtOnce(), "stopper")])
+
+
+def test_scoring_along_the_way_leaves_the_search_as_it_is(tmp_path, monkeypatch):
+    """search.eval_every is no protocol change (the paper band's verdict stays): an evaluator that
+    draws from the global generator must not shift a sampling method's later samples."""
+    from automl_nas.session import open_session
+    from automl_nas_eval_tabular.analog import AnalogNasBench
+    from tests.conftest import REPO
+
+    def search(name, *extra):
+        session = open_session()
+        plan = session.plan(REPO / "recipes" / "gdas.toml", profile="quick",
+                            overrides=["search.epochs=3", "search.steps_per_epoch=3", "search.valid_batches=1",
+                                       f"run.root={str(tmp_path / name)!r}", *extra])
+        return session.execute(plan, quiet=True)
+
+    plain = search("plain")
+    real = AnalogNasBench.evaluate
+
+    def drawing(self, genotype, ctx=None):  # an evaluator's hidden use of the global generator
+        torch.rand(1000)
+        return real(self, genotype, ctx)
+
+    monkeypatch.setattr(AnalogNasBench, "evaluate", drawing)
+    scored = search("scored", "search.eval_every=1")
+    assert scored["last_epoch"]["train_loss"] == plain["last_epoch"]["train_loss"]
+    assert scored["genotype"] == plain["genotype"]

@@ -522,7 +522,10 @@ class Search:
             hessian = dominant_hessian_eigenvalue(self)
         scores = None
         if self.evaluator and scfg.eval_every and (epoch + 1) % scfg.eval_every == 0 and epoch + 1 < scfg.epochs:
-            scores = self.evaluate(genotype)
+            # scoring along the way leaves the search as it is: an evaluator drawing from the global
+            # generators would shift every later sample (and eval_every is no protocol change)
+            with torch.random.fork_rng(devices=_cuda_indices(self.device)):
+                scores = self.evaluate(genotype)
         return EpochRecord(
             epoch=epoch, lr=lr, train_loss=means["loss"], train_acc=100 * means["acc"],
             arch_loss=means["arch_loss"] if scfg.mode == "bilevel" else None, valid_acc=valid_acc,
@@ -574,6 +577,11 @@ def _silent(msg: str) -> None:
     checkpoint loaded unverified: the run ends finished and nothing else would say so)."""
     if msg.startswith("warning:"):
         _echo(msg)
+
+
+def _cuda_indices(device: str) -> list[int]:
+    """The CUDA device whose generator a run on ``device`` draws from (none on a CPU)."""
+    return [torch.device(device).index or 0] if str(device).startswith("cuda") else []
 
 
 def expected_check(recipe, metrics: dict[str, float]) -> ExpectedCheck | None:

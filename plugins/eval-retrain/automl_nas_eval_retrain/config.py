@@ -184,6 +184,6 @@ def fitted_cutout(settings: RetrainSettings, config: RetrainConfig, height: int,
         return max(1, round(settings.cutout * side / PRESET_SIDE)) if settings.cutout else 0
     if config.cutout >= side:  # a square as large as the image hides most of it; twice as large, all of it
         raise ValueError(f"cutout = {config.cutout} is as large as the {height}x{width} images: it hides most of "
-                         f"each training image (from {2 * side}, all of it); DARTS' 16 is half of CIFAR's 32, so set "
-                         f"it below {side}, e.g. {max(1, side // 2)}, or 0 for none")
+                         f"each training image (from {2 * max(height, width)}, all of it); DARTS' 16 is half of "
+                         f"CIFAR's 32, so set it below {side}, e.g. {max(1, side // 2)}, or 0 for none")
     return config.cutout
