@@ -193,13 +193,18 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(tmp_path, mon
     assert not (tmp_path / "wd").exists()
     (tmp_path / "wd" / "checkpoints").mkdir(parents=True)  # a run directory: the search's own checkpoint
     (tmp_path / "wd" / "checkpoints" / "last.pt").write_bytes(b"search")
+    (tmp_path / "wd" / "recipe.toml").write_text("name = 'x'\n")
     early = _eval(*args)
     assert early.exit_code == 130 and "stopped before a first checkpoint" in early.stderr, early.output
+    for name in ("checkpoints/last.pt", "recipe.toml"):
+        (tmp_path / "wd" / name).unlink()
     monkeypatch.setattr(Trainer, "train_epoch", interrupted_at_second)
-    (tmp_path / "wd" / "checkpoints" / "last.pt").unlink()
     stopped = _eval(*args)
     assert stopped.exit_code == 130 and "run the same command again to resume" in stopped.stderr
     assert "are kept in" in stopped.stderr
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted_at_first)
+    again = _eval(*args)  # resumed after epoch 1, stopped at once: the kept epoch is still there
+    assert again.exit_code == 130 and "are kept in" in again.stderr and "nothing was kept" not in again.stderr
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
     resumed = _eval(*args)
     assert resumed.exit_code == 0, resumed.output
