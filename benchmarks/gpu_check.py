@@ -201,7 +201,13 @@ def _run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProces
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         _kill_tree(proc)
-        exc.stdout, exc.stderr = proc.communicate()
+        try:  # a grandchild that left the tree (re-parented) may still hold the pipes: not waited for
+            exc.stdout, exc.stderr = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            exc.stdout, exc.stderr = "", "(its output is held by a process that left it)"
+            proc.stdout.close()
+            proc.stderr.close()
+            proc.wait()
         LIVE.discard(proc)
         raise
     LIVE.discard(proc)  # not on Ctrl-C or SIGTERM: main's cleanup kills what is still LIVE
@@ -225,12 +231,28 @@ def _descendants(pid: int) -> list[int]:
 
 def _kill_tree(proc: subprocess.Popen) -> None:
     """Kill ``proc`` and everything it started. The children stay in the check's process group
-    (a caller's Ctrl-C or timeout signals them too, which a session of their own escaped)."""
-    for pid in [*_descendants(proc.pid), proc.pid]:
-        try:
-            os.kill(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
+    (a caller's Ctrl-C or timeout signals them too, which a session of their own escaped). The
+    tree is frozen first (SIGSTOP), walked again until no new process appears, then killed: a
+    parent killed last could start children during the kill."""
+    if proc.poll() is not None:  # reaped: its pid may be another process's by now
+        return
+    frozen: list[int] = []
+    while True:
+        new = [pid for pid in [proc.pid, *_descendants(proc.pid)] if pid not in frozen]
+        if not new:
+            break
+        for pid in new:
+            _signal(pid, signal.SIGSTOP)
+        frozen += new
+    for pid in frozen:
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _stop_all() -> None:
@@ -345,8 +367,9 @@ def section_seeds(args, out: Path, s: dict) -> dict:
         until = STARTED + args.deadline_s
         # A worker that fails stops the others at once: they would wait at the barrier for it
         # (BARRIER_S), and its own error, not theirs, says what went wrong.
-        while any(p.poll() is None for p in procs):
-            broken = [i for i, p in enumerate(procs) if p.returncode not in (None, 0)]
+        while None in [p.poll() for p in procs]:  # every worker polled: any() stopped at the first running one
+            broken = sorted((i for i, p in enumerate(procs) if p.returncode not in (None, 0)),
+                            key=lambda i: "were not ready" in logs[i][1].read_text())  # the cause before its victims
             if broken or time.perf_counter() > until:
                 for p in procs:
                     _kill_tree(p)
@@ -360,12 +383,16 @@ def section_seeds(args, out: Path, s: dict) -> dict:
                         "ok": False}
             time.sleep(0.2)
         LIVE.difference_update(procs)
-        reports = []
-        for i, p in enumerate(procs):
+
+        def report_of(i: int) -> dict | None:
             lines = [ln for ln in logs[i][0].read_text().splitlines() if ln.startswith("GPU_CHECK ")]
-            if p.returncode != 0 or not lines:
-                return {"error": f"seed worker {i} of {n}: " + logs[i][1].read_text()[-1500:], "ok": False}
-            reports.append(json.loads(lines[-1][len("GPU_CHECK "):]))
+            return json.loads(lines[-1][len("GPU_CHECK "):]) if procs[i].returncode == 0 and lines else None
+
+        reports = [report_of(i) for i in range(n)]
+        failed = sorted((i for i in range(n) if reports[i] is None),
+                        key=lambda i: "were not ready" in logs[i][1].read_text())  # the cause before its victims
+        if failed:
+            return {"error": f"seed worker {failed[0]} of {n}: " + logs[failed[0]][1].read_text()[-1500:], "ok": False}
         wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
         images = sum(r["images"] for r in reports)
         result[str(n)] = {"processes": n, "images": images, "wall_s": wall, "img_per_s": images / wall,
@@ -952,6 +979,9 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _terminated)  # SIGTERM (a caller's timeout) stops the children too, as Ctrl-C does
     try:
         return _sections(args, out, s, report, names, started, started_at)
+    except KeyboardInterrupt:
+        print("gpu_check: stopped by Ctrl-C; the summaries hold the sections that finished", file=sys.stderr)
+        return 130
     finally:
         _stop_all()
 
@@ -1011,6 +1041,9 @@ def publish(out: Path, to: Path, since: float = 0.0) -> list[Path]:
         return path.is_file() and path.stat().st_mtime >= since
 
     to.mkdir(parents=True, exist_ok=True)
+    for name in (*RETURNED, DETAILS):  # a reused folder's older summaries are not this run's either
+        if (to / name).is_file() and not (fresh(out / name) if name != DETAILS else True):
+            (to / name).unlink()
     for name in RETURNED:
         if fresh(out / name):
             shutil.copyfile(out / name, to / f".{name}.tmp")

@@ -67,7 +67,7 @@ if [ "$pyver" != 3.12 ] && [ -d "$work/checkout/.gpu-carry/wheels-ray" ]; then  
   rm -rf "$work/checkout/.gpu-carry/wheels-ray" && cp -r "$venv/wheels-ray" "$work/checkout/.gpu-carry/wheels-ray"
 fi
 cd "$work/checkout"
-GPU_SITE="$work/site" PYTHON="$venv/bin/python" bash scripts/gpu_session.sh "$out" --device cpu --quick
+GPU_WORK="$work/gpu-check" GPU_SITE="$work/site" PYTHON="$venv/bin/python" bash scripts/gpu_session.sh "$out" --device cpu --quick
 SPREAD_DEVICE=cpu SPREAD_EPOCHS=1 SPREAD_SEEDS=2 SPREAD_EXTRA=--quick GPU_SITE="$work/site" PYTHON="$venv/bin/python" \
   bash scripts/gpu_session.sh "$out" --spread
 # What a device call returns of $OUT: at most 8 files, 16 MiB each, 64 MiB in all, 2 folders deep.

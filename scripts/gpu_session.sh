@@ -98,5 +98,6 @@ official=()
 [ -d "$carry/DrNAS/201-space" ] && official+=(--official-src "$carry/DrNAS")
 [ -d "$carry/AutoDL-Projects/xautodl" ] && official+=(--official-src "$carry/AutoDL-Projects")
 work="${GPU_WORK:-$(mktemp -d /tmp/gpu-check-XXXXXX)}"  # its own: a warm machine keeps the last call's files
-PYTHON="$py" PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh "$work" --return-to "$out" --data "$carry/cifar10-5k.npz" \
-  "${official[@]}" "${@:2}"
+export PYTHON="$py" PYTHONUNBUFFERED=1
+# exec: a signal to this script (a caller's stop) reaches the check, which then stops its children
+exec bash benchmarks/gpu_check.sh "$work" --return-to "$out" --data "$carry/cifar10-5k.npz" "${official[@]}" "${@:2}"

@@ -204,7 +204,11 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(tmp_path, mon
     assert "are kept in" in stopped.stderr
     monkeypatch.setattr(Trainer, "train_epoch", interrupted_at_first)
     again = _eval(*args)  # resumed after epoch 1, stopped at once: the kept epoch is still there
-    assert again.exit_code == 130 and "are kept in" in again.stderr and "nothing was kept" not in again.stderr
+    text = " ".join(again.stderr.split())
+    assert again.exit_code == 130 and "stopped before this evaluation wrote a checkpoint; the earlier checkpoints" in text
+    assert "it resumes from its own checkpoint if it has one" in text and "nothing was kept" not in text
+    other = _eval(*["epochs=4" if a == "epochs=3" else a for a in args])  # another job in the same work directory
+    assert other.exit_code == 130 and "are kept in" not in other.stderr  # its epoch is not this job's
     monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
     resumed = _eval(*args)
     assert resumed.exit_code == 0, resumed.output

@@ -386,3 +386,45 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_the_failing_seed_worker_is_named_whichever_it_is(gpu_check, tmp_path, monkeypatch):
+    """With worker 0 still running (waiting at the barrier), worker 1's failure went unnoticed:
+    the check waited out the barrier and reported worker 0's timeout."""
+    import time
+
+    fake = tmp_path / "worker.py"
+    fake.write_text("import json, sys, time\ni = int(sys.argv[sys.argv.index('--seed-worker') + 1])\n"
+                    "if sys.argv[sys.argv.index('--workers') + 1] == '1':  # the single-process round passes\n"
+                    "    t = time.time()\n"
+                    "    print('GPU_CHECK ' + json.dumps({'start': t, 'end': t + 1, 'images': 64, 'peak_gb': 1.0, "
+                    "'peak_kind': 'rss'}))\n    sys.exit(0)\n"
+                    "if i == 1:\n    sys.exit('worker 1: THE REAL ERROR (CUDA out of memory)')\n"
+                    "time.sleep(30)\nsys.exit('seed worker 0: the other workers were not ready after 180 s')\n")
+    monkeypatch.setattr(gpu_check, "__file__", str(fake))
+    args = gpu_check.parse_args([str(tmp_path), "--device", "cpu", "--smoke"])
+    started = time.perf_counter()
+    result = gpu_check.section_seeds(args, tmp_path, gpu_check._settings(args))
+    assert time.perf_counter() - started < 10
+    assert result["error"].startswith("seed worker 1 of 2 failed: worker 1: THE REAL ERROR"), result
+
+
+def test_a_process_that_left_the_tree_does_not_hold_the_check_past_its_limit(gpu_check):
+    """A grandchild re-parented away kept the pipes open, and the read after the kill had no limit."""
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(subprocess.TimeoutExpired):
+        gpu_check._run(["bash", "-c", "(sleep 30 &); sleep 100"], 1.0)
+    assert time.perf_counter() - started < 15
+
+
+def test_a_reused_return_folder_keeps_no_earlier_summary(gpu_check, tmp_path):
+    import time
+
+    out, to = tmp_path / "out", tmp_path / "to"
+    out.mkdir()
+    to.mkdir()
+    (to / "cuda-tests.xml").write_text("<testsuite tests='99'/>")  # an earlier run's, which this one did not run
+    (out / "gpu_check.json").write_text("{}")
+    assert [p.name for p in gpu_check.publish(out, to, since=time.time() - 60)] == ["gpu_check.json"]

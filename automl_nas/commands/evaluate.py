@@ -71,33 +71,40 @@ def eval_cmd(target, evaluator, space, data, overrides, profile, out, work_dir, 
     from automl_nas.interrupts import sigterm_as_ctrl_c
 
     log = (lambda _line: None) if quiet else (lambda line: click.echo(line, err=True))
+    before = _checkpoints(plan.work_dir)
     try:
         with sigterm_as_ctrl_c():
             result = run_eval(plan, registry, out=out, log=log)
     except KeyboardInterrupt:
         from automl_nas.errors import Interrupted
 
-        kept = bool(_checkpoints(plan.work_dir))
-        said = (f"stopped; evaluator checkpoints (a retraining's finished epochs) are kept in {plan.work_dir}" if kept
-                else "stopped before a first checkpoint (a retraining's first epoch): nothing was kept")
-        raise Interrupted(said, hint="run the same command again to resume" if kept else
-                          "run the same command again to start it") from None
+        after = _checkpoints(plan.work_dir)
+        if any(before.get(path) != stamp for path, stamp in after.items()):  # this evaluation wrote one
+            said, fix = (f"stopped; evaluator checkpoints (a retraining's finished epochs) are kept in {plan.work_dir}",
+                         "run the same command again to resume")
+        elif after:  # its own from an earlier stop, or another evaluation's: the host cannot tell which
+            said, fix = (f"stopped before this evaluation wrote a checkpoint; the earlier checkpoints in {plan.work_dir} "
+                         f"are kept", "run the same command again: it resumes from its own checkpoint if it has one")
+        else:
+            said, fix = ("stopped before a first checkpoint (a retraining's first epoch): nothing was kept",
+                         "run the same command again to start it")
+        raise Interrupted(said, hint=fix) from None
     click.echo(strict_json_dumps(result, indent=2))
 
 
-def _checkpoints(work_dir) -> list:
-    """The evaluators' checkpoint files (``*.pt``) under the work directory; in a run directory,
-    not the search's own (``checkpoints/``), which made a stop before the first epoch say a
-    retraining's epochs were kept."""
+def _checkpoints(work_dir) -> dict:
+    """``{checkpoint file: modification time}`` of the evaluators' checkpoints (``*.pt``) under the
+    work directory; in a run directory, not the search's own (``checkpoints/``), which made a stop
+    before the first epoch say a retraining's epochs were kept."""
     from automl_nas.records.rundir import RunDir
 
     if not work_dir.is_dir():
-        return []
+        return {}
     search = RunDir(work_dir).checkpoint_file.parent if (work_dir / "recipe.toml").is_file() else None
     try:
-        return [p for p in work_dir.rglob("*.pt") if search is None or search not in p.parents]
+        return {p: p.stat().st_mtime_ns for p in work_dir.rglob("*.pt") if search is None or search not in p.parents}
     except OSError:
-        return []
+        return {}
 
 
 def _check(plan, registry) -> None:

@@ -179,11 +179,11 @@ def fitted_cutout(settings: RetrainSettings, config: RetrainConfig, height: int,
         >>> fitted_cutout(settings, RetrainConfig(), 32, 32), fitted_cutout(settings, RetrainConfig(), 8, 8)
         (16, 4)
     """
-    side = min(height, width)
+    side, longest = min(height, width), max(height, width)
     if config.cutout is None:
         return max(1, round(settings.cutout * side / PRESET_SIDE)) if settings.cutout else 0
-    if config.cutout >= side:  # a square as large as the image hides most of it; twice as large, all of it
+    if config.cutout >= longest:  # a square as large as the image hides most of it; twice as large, all of it
         raise ValueError(f"cutout = {config.cutout} is as large as the {height}x{width} images: it hides most of "
-                         f"each training image (from {2 * max(height, width)}, all of it); DARTS' 16 is half of "
-                         f"CIFAR's 32, so set it below {side}, e.g. {max(1, side // 2)}, or 0 for none")
+                         f"each training image (from {2 * longest}, all of it); DARTS' 16 is half of CIFAR's 32, so "
+                         f"set it below {longest}, e.g. {max(1, side // 2)}, or 0 for none")
     return config.cutout
