@@ -21,7 +21,9 @@ def kept_process_state() -> Iterator[None]:
     import torch
 
     threads = torch.get_num_threads()
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    # the current device only: saving every visible GPU's state would start a context on each, in
+    # every torchrun rank (a rank uses its own device)
+    cuda = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
     # CUDA not started yet: its generators have drawn nothing, so their state is the seed they were
     # (lazily) given, the CPU's initial seed; the run's torch.manual_seed queues its own for them
     # (saving their state would start CUDA, seconds and memory for a CPU run on a GPU machine)
