@@ -24,11 +24,11 @@ from typing import Any, Callable, Iterable, Protocol
 
 import attrs
 
-from automl_nas.errors import Interrupted, RecipeError
+from automl_nas.errors import Interrupted
 from automl_nas.execution.cluster import RaySession, Shipping, ray_task_options
 from automl_nas.execution.epochs import EpochEvent, EpochRelay, Send, TrialStopped
 from automl_nas.execution.trial import (TrialResult, TrialSpec, failed_result, read_attempts, read_trial_result,
-                                        refused_result, run_trial)
+                                        run_trial)
 
 __all__ = ["LocalExecutor", "RayTaskExecutor", "TrialExecutor", "attempt_trial", "run_all"]
 
@@ -89,8 +89,6 @@ def attempt_trial(spec: TrialSpec, send: Send, *, answer: bool = False, placemen
         return run_trial(spec, extra_plugins=[(relay, "epoch-relay")], placement=placement)
     except TrialStopped as exc:
         return {**(read_trial_result(spec.run_dir) or {}), "status": "pruned", "error": exc.message}
-    except RecipeError as exc:  # the same recipe fails the same way: a failure, never retried (nor on Ray)
-        return refused_result(spec, exc)
 
 
 def _outcome(spec: TrialSpec, result: dict) -> TrialResult:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from automl_nas.execution.cluster import RaySession, ray_output, short_error, use_token_auth
-from automl_nas.execution.trial import (TrialResult, TrialSpec, attempt_log, read_attempts, read_trial_result,
-                                        refused_result, run_trial)
+from automl_nas.execution.trial import TrialResult, TrialSpec, attempt_log, read_attempts, read_trial_result, run_trial
 from automl_nas.hookspecs import hookimpl
 
 __all__ = ["EpochToTune", "run_on_ray"]
@@ -75,7 +74,6 @@ def _trainable(config: dict) -> None:
     # Runs on a Ray worker; it rebuilds the spec and its own plugin manager.
     from ray import tune
 
-    from automl_nas.errors import RecipeError
     from automl_nas.execution.placement import ray_placement
     from automl_nas.execution.sync import run_shipped
 
@@ -89,10 +87,7 @@ def _trainable(config: dict) -> None:
 
             restore_latest(Path(local.run_dir), log)
         progress = [(EpochToTune(log if checkpoints else None), "tune-epoch-report")]
-        try:
-            return run_trial(local, extra_plugins=progress, placement=placement)
-        except RecipeError as exc:  # not raised to Tune, which would retry it
-            return refused_result(local, exc)
+        return run_trial(local, extra_plugins=progress, placement=placement)  # a recipe's refusal: returned, not retried
 
     if config.get("sink"):  # a cluster: records go back to the driver through the sink
         result = run_shipped(spec, config["sink"], config["recipes"][spec.recipe_path], attempt)

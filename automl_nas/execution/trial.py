@@ -62,15 +62,21 @@ def run_trial(spec: TrialSpec, extra_plugins=(), placement: Placement | None = N
 
     A retry whose earlier attempt left a checkpoint (a worker that died, a
     pre-empted node) resumes from it; otherwise it starts clean. Raises whatever
-    the run raises (so Ray can retry it); every attempt is logged to
+    the run raises (so Ray can retry it), except the recipe's refusal (a
+    :class:`~automl_nas.errors.RecipeError`), which is returned as a failed result: the same
+    recipe fails the same way, so no executor (nor Tune) retries it. Every attempt is logged to
     :func:`attempt_log` before it starts and again when it ends. ``placement`` (default: this
     process, local executor) is logged with the attempt and written to ``env.json``.
     """
     previous = os.getcwd()
     if spec.workdir:  # empty on a cluster: the worker starts in the shipped working directory
         os.chdir(spec.workdir)
+    from automl_nas.errors import RecipeError
+
     try:
         return _run_trial(spec, extra_plugins, placement)
+    except RecipeError as exc:
+        return _refused_result(spec, exc)
     finally:
         os.chdir(previous)  # a trial run in the caller's process (local executor) leaves its directory as it was
 
@@ -118,7 +124,7 @@ def _run_trial(spec: TrialSpec, extra_plugins, placement: Placement | None) -> d
     return result
 
 
-def refused_result(spec: TrialSpec, exc: Any) -> dict:
+def _refused_result(spec: TrialSpec, exc: Any) -> dict:
     """``result.json``'s content for an attempt the recipe refused (a
     :class:`~automl_nas.errors.RecipeError`): returned, not raised, so no executor retries it
     (the same recipe fails the same way), with the refusal's fix in its error."""
