@@ -8,7 +8,10 @@ import signal
 
 from automl_nas.engine.readout import StepValues
 from automl_nas.errors import Interrupted, RunError, out_of_memory_as
+from automl_nas.interrupts import handled
 from automl_nas.records.rundir import resume_command
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)  # what stops a run: Ctrl-C, and a scheduler's or `timeout`'s SIGTERM
 
 
 class NumericalFault(RunError):
@@ -87,7 +90,7 @@ class Guard:
             raise KeyboardInterrupt
 
         try:
-            with _on_stop_signals(handler):
+            with handled(_STOPS, handler):
                 yield
         except KeyboardInterrupt:
             evaluator = self.search.plan.evaluator.component.name if self.search.plan.evaluator else "the evaluator"
@@ -98,24 +101,7 @@ class Guard:
     def signals(self):
         """SIGINT/SIGTERM finish the current step, then the loop stops (the epoch in flight is dropped)."""
         run = self.search.run
-        return _on_stop_signals(lambda signum, frame: run.request_stop(signal.Signals(signum).name))
-
-
-@contextlib.contextmanager
-def _on_stop_signals(handler):
-    """``handler`` for SIGINT and SIGTERM inside the block, the previous handlers after it (none is
-    installed outside the main thread, e.g. in a Ray worker's thread)."""
-    previous = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:
-        previous = {}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        return handled(_STOPS, lambda signum, frame: run.request_stop(signal.Signals(signum).name))
 
 
 def building_memory(device: str):
