@@ -56,6 +56,7 @@ __all__ = [
     "genotype_cost",
     "load_latency_table",
     "measured_costs",
+    "network_costs",
     "read_latency_table",
     "plain_data",
     "regenerate_command",
@@ -341,3 +342,11 @@ def measured_costs(net: Any, inputs: InputSpec) -> dict[str, float]:
         net.train(was_training)
     return {"params": float(params), "flops": float(counter.get_total_flops() / 2)}
 
+
+def network_costs(space: Any, genotype: Any, inputs: InputSpec, net: Any) -> dict[str, float]:
+    """What ``genotype``'s network costs: the space's cost model (``SearchSpace.genotype_costs``),
+    else ``net`` (the built network) measured by :func:`measured_costs`."""
+    try:
+        return space.genotype_costs(genotype, inputs)
+    except NotImplementedError:
+        return measured_costs(net, inputs)

@@ -20,8 +20,9 @@ from typing import Any, Callable, Iterator
 
 import attrs
 
-from automl_nas.api import Genotype, GraphSet, InputSpec
+from automl_nas.api import GraphSet, InputSpec
 from automl_nas.api.space import supernet_only_options
+from automl_nas.costs import network_costs
 from automl_nas.errors import DataError, RecipeError, RunError
 from automl_nas.recipe.converter import unstructure
 from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json, unusable_path
@@ -84,7 +85,7 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
         (out / "genotype.json").unlink(missing_ok=True)
     except OSError as exc:
         raise RunError(f"cannot replace {out / 'genotype.json'}: {exc.strerror or exc}", hint=_WRITE_HINT) from None
-    costs = _costs(space, genotype, inputs, net)
+    costs = network_costs(space, genotype, inputs, net)  # measured for a space without a cost model
     in_module = sum(p.numel() for p in net.parameters())
     # The module holds every parameter (an auxiliary head's too); the space's count, in genotype.json,
     # is the network that scores images, as the papers count it (DARTS: aux head excluded).
@@ -324,16 +325,6 @@ def _check_files(net, batch, out: Path) -> dict[str, Any]:
     (got,) = session.run(["logits"], {"input": batch.numpy()})
     checks["onnx_max_abs_diff"] = float((torch.from_numpy(got) - ref).abs().max())
     return checks
-
-
-def _costs(space, genotype: Genotype, inputs: InputSpec, net: Any) -> dict[str, float]:
-    """The space's cost model, else the network measured (the macro space's were null)."""
-    from automl_nas.costs import measured_costs
-
-    try:
-        return space.genotype_costs(genotype, inputs)
-    except NotImplementedError:
-        return measured_costs(net, inputs)
 
 
 def _options(resolved) -> dict[str, Any]:

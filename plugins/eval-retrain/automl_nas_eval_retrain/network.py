@@ -8,7 +8,7 @@ import attrs
 from torch import nn
 
 from automl_nas.api import Genotype, InputSpec, SearchSpace, supernet_only_problem
-from automl_nas.costs import measured_costs
+from automl_nas.costs import network_costs
 from automl_nas.errors import RecipeError, did_you_mean
 
 __all__ = ["check_drop_path", "drop_path_at", "genotype_costs", "network_space", "set_drop_path"]
@@ -59,12 +59,6 @@ def set_drop_path(net: nn.Module, prob: float) -> None:
 
 
 def genotype_costs(space: SearchSpace, genotype: Genotype, inputs: InputSpec, net: nn.Module) -> dict[str, float]:
-    """``params`` / ``flops`` (multiply-adds per image) from the space's cost model.
-
-    Spaces without one are measured: parameters outside an ``auxiliary*`` head, and half the
-    FLOPs torch's ``FlopCounterMode`` counts in one eval-mode forward of one image.
-    """
-    try:
-        return {k: float(val) for k, val in space.genotype_costs(genotype, inputs).items() if k in ("params", "flops")}
-    except NotImplementedError:
-        return measured_costs(net, inputs)
+    """``params`` / ``flops`` (multiply-adds per image) from the space's cost model; spaces without
+    one are measured (:func:`automl_nas.costs.network_costs`)."""
+    return {k: float(val) for k, val in network_costs(space, genotype, inputs, net).items() if k in ("params", "flops")}
