@@ -140,8 +140,8 @@ def _clash(name: str, labels: list[str]) -> PluginError:
         f"plugin {name!r} is not loaded: the entry-point name {name!r} is claimed by {' and '.join(labels)}, so which "
         f"would load would depend on the order Python finds them",
         plugin=name, dist=", ".join(labels),
-        hint=f"uninstall all but one of them, or rename the entry point in the [project.entry-points.automl_nas] of "
-             f"the one you maintain (it names the plugin, so it must be unique)")
+        hint="uninstall all but one of them, or rename the entry point in the [project.entry-points.automl_nas] of "
+             "the one you maintain (it names the plugin, so it must be unique)")
 
 
 def _load_entry_point(pm: PluginManager, ep: metadata.EntryPoint) -> None:

@@ -639,8 +639,8 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
 
     from automl_nas.api.evaluator import EvalContext
     from automl_nas.errors import Interrupted
-    from automl_nas.records.rundir import atomic_write_json, read_jsonl
     from automl_nas.interrupts import sigterm_as_ctrl_c
+    from automl_nas.records.rundir import atomic_write_json, read_jsonl
     from automl_nas.records.schema import SCHEMA_VERSION
 
     cfg, space, evaluator, proposer, executor = plan.config, plan.space, plan.evaluator, plan.proposer, plan.executor
