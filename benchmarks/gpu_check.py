@@ -321,8 +321,14 @@ def section_step_time(args, out: Path, s: dict) -> dict:
             failed.append({"config": name, "bf16": bf16, "compiled": compiled, "tail": proc.stderr[-1500:]})
             continue
         rows.extend(json.loads(target.read_text()))
-    # rows skipped for time are no failure (the check exited 1 with nothing broken); none measured is said in the table
-    return {"rows": rows, "skipped": skipped, "failed": failed, "ok": not failed}
+    # A row skipped for time is no failure (the check exited 1 with nothing broken), but a section that measured
+    # no row at all is: a device call that exits 0 with an empty table reads as a check that worked.
+    attempted = [sk for sk in skipped if not (sk["compiled"] and sk["config"] in NOT_COMPILED)]
+    section = {"rows": rows, "skipped": skipped, "failed": failed, "ok": not failed and (bool(rows) or not attempted)}
+    if not rows and attempted:
+        section["error"] = (f"no row measured: all {len(attempted)} ran out of time (raise --budget-s, or time fewer "
+                            f"rows with --configs/--kinds)")
+    return section
 
 
 def section_search(args, out: Path, s: dict) -> dict:
@@ -687,7 +693,8 @@ def markdown(report: dict) -> str:
     if report["device"] == "cpu":
         lines += ["**CPU run: the GPU figures of issue 15 are still to be measured** (run this script on a GPU).", ""]
     for name, sec in report["sections"].items():
-        lines.append(f"- {name}: {'ok' if sec.get('ok', True) else 'FAILED'} ({report['seconds'][name]:.0f} s)")
+        why = f": {str(sec['error']).strip().splitlines()[-1][:300]}" if not sec.get("ok", True) and sec.get("error") else ""
+        lines.append(f"- {name}: {'ok' if sec.get('ok', True) else 'FAILED'} ({report['seconds'][name]:.0f} s){why}")
     tests = report["sections"].get("cuda_tests", {})
     if tests:
         lines += ["", "## cuda tests" + (" (CPU dry run)" if tests.get("dry_run_on_cpu") else ""), "",

@@ -428,3 +428,21 @@ def test_a_reused_return_folder_keeps_no_earlier_summary(gpu_check, tmp_path):
     (to / "cuda-tests.xml").write_text("<testsuite tests='99'/>")  # an earlier run's, which this one did not run
     (out / "gpu_check.json").write_text("{}")
     assert [p.name for p in gpu_check.publish(out, to, since=time.time() - 60)] == ["gpu_check.json"]
+
+
+def test_a_step_section_that_measured_no_row_is_not_ok(gpu_check, tmp_path, monkeypatch):
+    """Every row ran out of time: the check exited 0 with an empty table, read as a check that worked."""
+    import time
+
+    monkeypatch.setattr(gpu_check, "STARTED", time.perf_counter() - 1000)  # past every share of a 10 s budget
+    args = gpu_check.parse_args([str(tmp_path), "--device", "cpu", "--quick", "--budget-s", "10"])
+    sec = gpu_check.section_step_time(args, tmp_path, gpu_check._settings(args))
+    assert not sec["rows"] and not sec["failed"] and sec["skipped"]
+    assert sec["ok"] is False and sec["error"].startswith("no row measured")
+    report = {"device": "cpu", "mode": "quick", "finished": "now", "total_s": 1.0, "sections": {"step_time": sec},
+              "seconds": {"step_time": 0.0}}
+    assert "- step_time: FAILED (0 s): no row measured" in gpu_check.markdown(report)
+    # rows that cannot be compiled (GDAS) are no attempt: nothing to measure is not a failure
+    only = gpu_check.parse_args([str(tmp_path), "--device", "cpu", "--quick", "--budget-s", "10",
+                                 "--configs", "gdas-nb201", "--kinds", "compiled-fp32"])
+    assert gpu_check.section_step_time(only, tmp_path, gpu_check._settings(only))["ok"] is True
