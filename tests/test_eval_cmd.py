@@ -191,6 +191,8 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(tmp_path, mon
     assert early.exit_code == 130 and "stopped before a first checkpoint" in early.stderr, early.output
     assert "run the same command again to start it" in " ".join(early.stderr.split())
     assert not (tmp_path / "wd").exists()
+    nested = _eval(*args[:-1], str(tmp_path / "runs" / "evals" / "wd"))  # the default's run.root, not there yet
+    assert nested.exit_code == 130 and not (tmp_path / "runs").exists()  # it left runs/evals/, empty
     (tmp_path / "wd" / "checkpoints").mkdir(parents=True)  # a run directory: the search's own checkpoint
     (tmp_path / "wd" / "checkpoints" / "last.pt").write_bytes(b"search")
     (tmp_path / "wd" / "recipe.toml").write_text("name = 'x'\n")

@@ -69,7 +69,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
     check_fit(plan.evaluator.component, evaluator, space, data, where=f"{plan.source}: evaluator")
     if out:
         _refuse_another_file(Path(out))
-    created = not plan.work_dir.exists()
+    created = _missing(plan.work_dir)
     work_dir = _work_dir(plan.work_dir)
     device = resolve_device(recipe.run.device)
     set_threads(recipe.run.threads)
@@ -78,8 +78,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
     try:
         metrics = _evaluate(plan, evaluator, genotype, ctx)
     except BaseException:  # Ctrl-C before the first epoch too
-        if created and not any(work_dir.iterdir()):  # a refused or stopped evaluation leaves no empty directory
-            work_dir.rmdir()
+        _remove_empty(created)  # a refused or stopped evaluation leaves no empty directory (nor runs/ above it)
         raise
     result = {
         "status": "finished", "genotype": genotype.text, "space": space.name,
@@ -88,8 +87,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
         "device": device, "metrics": metrics, "source": recipe.source or plan.source, "work_dir": str(work_dir),
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
-    if out and created and not any(work_dir.iterdir()):  # a lookup with --out elsewhere needed no work directory
-        work_dir.rmdir()
+    if out and created and _remove_empty(created):  # a lookup with --out elsewhere needed no work directory
         result["work_dir"] = None
     out_path = Path(out) if out else _default_out(work_dir, plan.evaluator.component.name, result)
     try:
@@ -168,6 +166,26 @@ def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -
     from automl_nas.evaluation import score
 
     return score(plan.evaluator.component, evaluator, genotype, ctx)
+
+
+def _missing(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(created: list[Path]) -> bool:
+    """Remove the directories this evaluation created (deepest first) while they are empty; whether
+    the deepest one went."""
+    for i, path in enumerate(created):
+        try:
+            path.rmdir()
+        except OSError:  # something is in it (or it is gone): what is above it stays too
+            return i > 0 or not path.exists()
+    return bool(created)
 
 
 def _work_dir(path: Path) -> Path:
