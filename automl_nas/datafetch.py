@@ -37,7 +37,7 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
     A second process waits, saying so once, and should check again whether the files are still
     missing. The OS releases the lock when its holder exits or is killed, so a crashed download
     never blocks the next one. The lock file, and the directory when the block created it and
-    left it empty, are removed afterwards. Where no lock can be taken (no ``fcntl``, as on Windows, or a
+    left it empty, are removed afterwards (its parents too, where the block made them). Where no lock can be taken (no ``fcntl``, as on Windows, or a
     directory this user cannot write), the block runs unguarded: reading needs no lock.
     """
     try:
@@ -46,7 +46,9 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
         yield
         return
     path, directory = lock_path(directory, what), Path(directory)
-    created = not directory.exists()
+    from automl_nas.records.rundir import missing_dirs
+
+    created = missing_dirs(directory)  # the data folder, and AUTOML_NAS_HOME's folders above it
     while True:
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -71,8 +73,8 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
         # download left both); a waiter holding the removed file locks the new one (above).
         with contextlib.suppress(OSError):
             os.unlink(path)
-            if created and not any(directory.iterdir()):
-                directory.rmdir()
+            for folder in created:  # rmdir refuses a folder that is not empty: what is above it stays too
+                folder.rmdir()
         os.close(fd)  # releases the lock
 
 

@@ -113,7 +113,11 @@ def test_a_failed_fetch_leaves_neither_a_lock_file_nor_a_folder_made_for_it(tmp_
         with exclusive(root, "cifar10"):
             assert lock_path(root, "cifar10").exists()
             raise ConnectionError("offline")
-    assert not root.exists() and (tmp_path / "data").is_dir()
+    assert not (tmp_path / "data").exists()  # the folders above it were made for it too (AUTOML_NAS_HOME's)
+    (tmp_path / "data" / "kept").mkdir(parents=True)
+    with pytest.raises(ConnectionError), exclusive(root, "cifar10"):
+        raise ConnectionError("offline")
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["kept"]  # a folder another block needs stays
     (root / "other").mkdir(parents=True)
     with exclusive(root, "cifar10"):
         pass

@@ -152,15 +152,24 @@ def creatable_dir(path: Path, *, what: str, key: str) -> None:
     its nearest existing ancestor is a file, or one this process may not write. ``automl
     validate`` said ok to such a root and the run then stopped at its first write."""
     unusable_path(path, what=what, option=key)
-    probe = path.absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    missing = missing_dirs(path.absolute())
+    probe = missing[-1].parent if missing else path.absolute()
     if not probe.is_dir():
         raise RunError(f"{what} {path} cannot be created: {probe} is a file",
                        hint=f"set {key} to a directory (or a path to create) instead")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise RunError(f"{what} {path} cannot be written: {probe} is not writable by this user",
                        hint=f"set {key} to a writable directory, or run from one")
+
+
+def missing_dirs(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first: what a
+    ``mkdir(parents=True)`` creates, and what a block that leaves nothing behind removes again."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 def numbered(base: Path, n: int) -> Path:

@@ -69,7 +69,9 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
     check_fit(plan.evaluator.component, evaluator, space, data, where=f"{plan.source}: evaluator")
     if out:
         _refuse_another_file(Path(out))
-    created = _missing(plan.work_dir)
+    from automl_nas.records.rundir import missing_dirs
+
+    created = missing_dirs(plan.work_dir)
     work_dir = _work_dir(plan.work_dir)
     device = resolve_device(recipe.run.device)
     set_threads(recipe.run.threads)
@@ -166,15 +168,6 @@ def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -
     from automl_nas.evaluation import score
 
     return score(plan.evaluator.component, evaluator, genotype, ctx)
-
-
-def _missing(path: Path) -> list[Path]:
-    """``path`` and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    while not path.exists() and path != path.parent:
-        missing.append(path)
-        path = path.parent
-    return missing
 
 
 def _remove_empty(created: list[Path]) -> bool:
