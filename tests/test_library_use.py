@@ -179,18 +179,34 @@ def test_python_callers_get_errors_in_python_terms(tmp_path):
 
 def test_a_gpu_machine_s_cuda_generators_get_back_the_seed_they_had(tmp_path, monkeypatch):
     """CUDA generators not started yet were left with the run's seed queued (the review read it:
-    a user's CUDA draws after a search repeated the run's seed); starting CUDA to save their state
-    would cost a CPU run on a GPU machine seconds and memory."""
+    a user's CUDA draws after a search repeated the run's seed), then with the CPU's initial seed
+    (a seed given to CUDA alone, ``torch.cuda.manual_seed``, was lost); starting CUDA to save their
+    state would cost a CPU run on a GPU machine seconds and memory."""
     from automl_nas.process_state import kept_process_state
 
-    torch.manual_seed(4321)
-    seeded = []
+    tracker = torch.cuda._lazy_seed_tracker  # the seed calls torch queues until CUDA starts
+    kept = (tracker.manual_seed_all_cb, tracker.manual_seed_cb, list(tracker.call_order))
+
+    def seeds():  # the queued calls' seeds, in the order CUDA would run them
+        return [next(c.cell_contents for c in cb.__closure__ if isinstance(c.cell_contents, int))
+                for cb, _stack in filter(None, tracker.call_order)]
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
-    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: seeded.append(seed))
-    with kept_process_state():
-        torch.manual_seed(7)  # what a search does first
-    assert seeded == [7, 4321] and torch.initial_seed() == 4321
+    try:
+        torch.manual_seed(4321)
+        torch.cuda.manual_seed(99)  # the user's, for CUDA alone (queued after torch.manual_seed's)
+        assert seeds() == [4321, 99]
+        with kept_process_state():
+            torch.manual_seed(7)  # what a search does first
+            assert seeds()[-1] == 7
+        assert seeds() == [4321, 99] and torch.initial_seed() == 4321
+        tracker.manual_seed_all_cb, tracker.manual_seed_cb, tracker.call_order = None, None, []
+        with kept_process_state():  # nothing queued: CUDA starts from its default seed, as before
+            torch.manual_seed(7)
+        assert seeds() == []
+    finally:
+        tracker.manual_seed_all_cb, tracker.manual_seed_cb, tracker.call_order = kept
 
 
 def test_a_run_stopped_in_its_first_epoch_does_not_say_after_epoch_0(tmp_path):
