@@ -108,7 +108,7 @@ def test_run_directory_retrains_its_genotype_and_resumes(tiny_run):
     assert "retrain epoch 2/2" in first.stderr
     again = _eval(*args)  # the finished job's checkpoint is found: nothing is trained twice
     assert again.exit_code == 0, again.output
-    assert "resumed" in again.stderr and "retrain epoch" not in again.stderr
+    assert "was trained with these settings in" in again.stderr and "retrain epoch" not in again.stderr
     assert json.loads(again.stdout)["metrics"]["test_acc"] == metrics["test_acc"]
 
 

@@ -6,6 +6,9 @@ Layout under the run directory::
       job.json        what is trained: genotype, space options, settings, data, seed (the key's source)
       last.pt         weights, optimiser, RNG, epoch history (written atomically after every epoch)
       epochs.jsonl    one line per finished epoch
+      result.json     the evaluator's metrics, once the test pass is done: the same job again is
+                      answered from it (and last.pt, then without its optimiser state, kept only
+                      with ``keep_weights``)
 
 ``key`` is a hash of ``job.json``: the same job resumes where it stopped, another job
 (different epochs, genotype or data) gets its own folder and never overwrites this one.
@@ -62,6 +65,32 @@ class CheckpointDir:
         atomic_write_bytes(self.state_file, buf.getvalue(), hint=_WRITE_HINT)
         lines = "".join(strict_dumps(rec) + "\n" for rec in state["history"])  # a NaN loss is null, as in metrics.jsonl
         atomic_write_bytes(self.path / "epochs.jsonl", lines.encode(), hint=_WRITE_HINT)
+
+    @property
+    def result_file(self) -> Path:
+        return self.path / "result.json"
+
+    def result(self) -> dict[str, float] | None:
+        """The metrics of this job's finished retraining, or ``None``."""
+        try:
+            result = json.loads(self.result_file.read_text())
+        except (OSError, ValueError):  # none yet, or cut short: the job is trained (or resumed) again
+            return None
+        return result if isinstance(result, dict) else None
+
+    def finish(self, metrics: dict[str, float], *, keep_weights: bool) -> None:
+        """Record the metrics; keep the weights without the optimiser state (a finished job
+        never steps again: half the file for SGD with momentum), or delete them."""
+        if keep_weights:
+            state = torch.load(self.state_file, map_location="cpu", weights_only=True)
+            state.pop("optimizer", None)
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            atomic_write_bytes(self.state_file, buf.getvalue(), hint=_WRITE_HINT)
+        # the metrics before the weights go: a job whose weights are gone is answered from them
+        atomic_write_json(self.result_file, metrics, hint=_WRITE_HINT)
+        if not keep_weights:
+            self.state_file.unlink(missing_ok=True)
 
     def load(self, device: str) -> dict[str, Any] | None:
         """The saved state, or ``None`` when this job has not finished an epoch yet."""

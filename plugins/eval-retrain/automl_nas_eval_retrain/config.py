@@ -117,6 +117,20 @@ class RetrainConfig:
                                                      "by the space's morphisms (Auto-Keras); needs a run directory"})
     warm_start_edits: int = attrs.field(default=3, validator=[_int, v.ge(1)],
                                         metadata={"help": "longest morphism sequence searched from a trained parent to the genotype"})
+    keep_weights: bool = attrs.field(default=True, validator=v.instance_of(bool),
+                                     metadata={"help": "keep a finished retraining's weights (retrain/<key>/last.pt, the optimiser "
+                                                       "state dropped): warm_start and automl export read them; false deletes them "
+                                                       "after the test pass, so a black-box search of N queries keeps N small "
+                                                       "records, not N networks"})
+
+
+    def preflight(self, component: str) -> None:
+        """Options that contradict each other (checked by ``automl validate`` and before a run)."""
+        if self.warm_start and not self.keep_weights:
+            from automl_nas.errors import RecipeError
+
+            raise RecipeError(f"{component}: warm_start = true starts from the weights of networks the run trained, "
+                              f"and keep_weights = false deletes them", hint="set keep_weights = true, or warm_start = false")
 
 
 _NB201 = Preset(

@@ -85,6 +85,11 @@ class Retrain(Evaluator):
             if warm is not None:
                 job["warm_start"] = warm  # its own checkpoint folder: a warm child never resumes a cold one
             checkpoints = CheckpointDir(ctx.run_dir, job) if ctx.run_dir is not None else None
+            recorded = checkpoints.result() if checkpoints is not None else None
+            if recorded is not None:  # this job was trained and tested (a query a search asked before)
+                ctx.log(f"retrain: {genotype.text} was trained with these settings in {checkpoints.path}: "
+                        f"test accuracy {recorded.get('test_acc', float('nan')):.2f}% (its result.json)")
+                return recorded
             trainer = Trainer(net, settings, train, test, seed=seed, log=ctx.log, checkpoints=checkpoints)
             ctx.log(f"retrain: {genotype.text} on {space.name} (preset {preset}, network {network or 'as the space'}): "
                     f"{costs['params'] / 1e6:.3f} M params, {costs['flops'] / 1e6:.1f} M FLOPs; {settings.epochs} epochs "
@@ -98,9 +103,12 @@ class Retrain(Evaluator):
             test_acc = trainer.test_accuracy()
         last = trainer.history[-1]
         ctx.log(f"retrain: test accuracy {test_acc:.2f}% after {settings.epochs} epochs ({trainer.train_time:.1f}s training)")
-        return {"test_acc": test_acc, "params": costs["params"], "flops": costs["flops"],
-                "train_time_s": round(trainer.train_time, 3), "train_loss": last["loss"], "train_acc": last["train_acc"],
-                "epochs": float(settings.epochs), "warm_start_edits": float(len(warm["morphisms"]) if warm else 0)}
+        metrics = {"test_acc": test_acc, "params": costs["params"], "flops": costs["flops"],
+                   "train_time_s": round(trainer.train_time, 3), "train_loss": last["loss"], "train_acc": last["train_acc"],
+                   "epochs": float(settings.epochs), "warm_start_edits": float(len(warm["morphisms"]) if warm else 0)}
+        if checkpoints is not None:
+            checkpoints.finish(metrics, keep_weights=cfg.keep_weights)
+        return metrics
 
 
 def _warm_start(cfg: RetrainConfig, ctx: EvalContext, space, genotype: Genotype, job: dict, inputs: InputSpec,

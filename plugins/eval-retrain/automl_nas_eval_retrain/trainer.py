@@ -76,7 +76,8 @@ class Trainer:
         if state is None:
             return False
         self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if "optimizer" in state:  # a finished job's weights are kept without it
+            self.optimizer.load_state_dict(state["optimizer"])
         _set_rng(state["rng"])
         self.history, self.train_time, self.start_epoch = state["history"], state["train_time"], state["epochs_done"]
         self.log(f"retrain: resumed {self.checkpoints.path} after epoch {self.start_epoch}/{self.settings.epochs}")

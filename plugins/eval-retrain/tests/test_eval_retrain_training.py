@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 import torch
 from torch import nn
@@ -133,6 +134,48 @@ def test_another_job_gets_its_own_checkpoint(nb201_space, blobs, tmp_path):
     for epochs in (1, 2):
         Retrain(RetrainConfig(epochs=epochs, batch_size=64, network=TINY_NB201)).evaluate(Genotype("nb201", DRNAS_CELL), ctx)
     assert len(list((tmp_path / "retrain").glob("*/last.pt"))) == 2
+
+
+def test_a_finished_job_keeps_its_weights_without_the_optimiser_and_is_answered_from_its_result(
+        nb201_space, blobs, tmp_path, monkeypatch):
+    """A black-box search with this evaluator kept every query's weights and momentum: its disk
+    grew by two networks per query, and a genotype asked again was trained again."""
+    genotype = Genotype("nb201", DRNAS_CELL)
+    cfg = RetrainConfig(epochs=2, batch_size=64, network=TINY_NB201)
+    ctx = EvalContext(space=nb201_space, data=blobs, run_dir=tmp_path / "kept", **QUIET)
+    first = Retrain(cfg).evaluate(genotype, ctx)
+    (folder,) = (tmp_path / "kept" / "retrain").iterdir()
+    state = torch.load(folder / "last.pt", weights_only=True)
+    assert "optimizer" not in state and state["epochs_done"] == 2  # what export and warm_start read stays
+    net = network_space(nb201_space, TINY_NB201).build_network(genotype, InputSpec(height=8, width=8, num_classes=4))
+    net.load_state_dict(state["model"])
+    assert json.loads((folder / "result.json").read_text()) == first
+
+    def no_training(self, epoch):
+        raise AssertionError("a finished job was trained again")
+
+    monkeypatch.setattr(Trainer, "train_epoch", no_training)
+    assert Retrain(cfg).evaluate(genotype, ctx) == first  # answered from result.json
+    (folder / "result.json").unlink()  # a retraining finished before result.json existed: the test pass again
+    assert Retrain(cfg).evaluate(genotype, ctx)["test_acc"] == first["test_acc"]
+    monkeypatch.undo()
+
+    lean = EvalContext(space=nb201_space, data=blobs, run_dir=tmp_path / "lean", **QUIET)
+    trained = Retrain(attrs.evolve(cfg, keep_weights=False)).evaluate(genotype, lean)
+    assert {**trained, "train_time_s": 0} == {**first, "train_time_s": 0}  # the same training
+    (folder,) = (tmp_path / "lean" / "retrain").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["epochs.jsonl", "job.json", "result.json"]
+    monkeypatch.setattr(Trainer, "train_epoch", no_training)
+    assert Retrain(attrs.evolve(cfg, keep_weights=False)).evaluate(genotype, lean) == trained
+
+
+def test_warm_start_without_kept_weights_is_refused_before_a_run(tmp_path):
+    from automl_nas.errors import RecipeError
+    from automl_nas.preflight import preflight_config
+
+    with pytest.raises(RecipeError, match="x.toml: evaluator: retrain: warm_start = true .* keep_weights = false"):
+        preflight_config(RetrainConfig(warm_start=True, keep_weights=False), "retrain", where="x.toml: evaluator")
+    preflight_config(RetrainConfig(warm_start=True), "retrain", where="x.toml: evaluator")
 
 
 def test_a_checkpoint_write_on_a_full_disk_says_the_same_command_continues(nb201_space, blobs, tmp_path, monkeypatch):
