@@ -266,3 +266,69 @@ def test_the_progress_eta_comes_from_the_search_s_own_clock():
 
     assert _progress_of({"query": 185, "time_s": 18.6}, 3000) == " 186/3000 ETA 4m41s"
     assert _progress_of({"query": 3, "time_s": 2.0}, 0) == "   4"  # a time budget only: no total
+
+
+def _table(path: Path, value) -> Path:
+    import itertools
+
+    ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    rows = ["arch,score"]
+    for o in itertools.product(ops, repeat=6):
+        rows.append(f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|,{value(o)}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_search_with_infinite_scores_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """NASWOT scores a cell whose units never differ -inf, which history.jsonl holds as null: the
+    resume stopped with an internal error (float * None)."""
+    import math
+
+    from automl_nas_eval_tabular.table import Nb201Table
+
+    looked_up = Nb201Table.evaluate
+
+    def naswot_like(self, genotype, ctx=None):  # a table holds finite numbers: -inf as NASWOT gives it
+        metrics = looked_up(self, genotype, ctx)
+        return {**metrics, "score": -math.inf} if genotype.text.count("none") >= 4 else metrics
+
+    monkeypatch.setattr(Nb201Table, "evaluate", naswot_like)
+    table = _table(tmp_path / "t.csv", lambda o: 50 + 2 * o.count("nor_conv_3x3") + o.count("nor_conv_1x1"))
+    recipe = tmp_path / "s.toml"
+    recipe.write_text(f'name = "inf"\nseed = 2\n[space]\nname = "nb201"\n[evaluator]\nname = "nb201-table"\n'
+                      f'path = "{table}"\n[blackbox]\nproposer = {{ name = "morphism" }}\nqueries = 16\n')
+    runner = CliRunner()
+    whole = runner.invoke(main, ["search", str(recipe), "-q", "--run-dir", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    records = _history(tmp_path / "whole")
+    assert records[0]["value"] is None and records[0]["value_nonfinite"] == "-inf"  # the all-none start
+    cut = tmp_path / "cut"
+    assert runner.invoke(main, ["search", str(recipe), "-q", "--run-dir", str(cut)]).exit_code == 0
+    lines = (cut / "history.jsonl").read_text().splitlines(keepends=True)
+    (cut / "history.jsonl").write_text("".join(lines[:5]))
+    (cut / "result.json").unlink()
+    out = runner.invoke(main, ["search", "--resume", str(cut), "-q"])
+    assert out.exit_code == 0, out.output
+    strip = [{k: v for k, v in h.items() if k != "time_s"} for h in _history(cut)]
+    assert strip == [{k: v for k, v in h.items() if k != "time_s"} for h in records]
+    assert json.loads(out.stdout)["best_genotype"] == json.loads(whole.stdout)["best_genotype"]
+
+
+def test_a_cost_the_table_lists_first_is_not_maximised_unasked(tmp_path):
+    """A table whose first column is a latency: the search took the table's default (higher is
+    better) and returned the slowest cell it had seen as the best."""
+    table = _table(tmp_path / "lat.csv", lambda o: 1 + 2 * o.count("nor_conv_3x3"))
+    table.write_text(table.read_text().replace("arch,score", "arch,latency", 1))
+    recipe = tmp_path / "s.toml"
+    recipe.write_text(f'name = "lat"\n[space]\nname = "nb201"\n[evaluator]\nname = "nb201-table"\npath = "{table}"\n'
+                      f'[blackbox]\nproposer = {{ name = "random" }}\nqueries = 10\n[run]\nroot = "{tmp_path / "runs"}"\n')
+    for command in (["validate", "--build", str(recipe)], ["search", str(recipe), "-q"]):
+        refused = CliRunner().invoke(main, command)
+        text = " ".join(refused.output.split())
+        assert refused.exit_code == 2, text
+        assert "blackbox.metric (unset: the evaluator's first metric, 'latency') looks like a cost" in text
+        assert 'blackbox.direction = "minimize"' in text
+    assert not (tmp_path / "runs").exists()
+    out = CliRunner().invoke(main, ["search", str(recipe), "-q", "--set", 'blackbox.direction="minimize"'])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["best_value"] == min(h["value"] for h in _history(next((tmp_path / "runs").iterdir())))

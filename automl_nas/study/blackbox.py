@@ -134,17 +134,21 @@ def _ask(proposer: Any, loop: "_Loop") -> Any:
 def metric_sign(evaluator: Any, metric: str, direction: str = "") -> float:
     """+1 to maximise ``metric``, -1 to minimise it: ``direction`` when given; else the
     evaluator's ``higher_is_better`` for its first metric (the one it declares it for) and +1
-    for another metric, except a cost-like name, which must be given a direction."""
+    for another metric, except a cost-like name to be maximised, which must be given a direction
+    (a table's first column may be a latency: the table's default, higher is better, does not
+    make it one)."""
     if direction:
         return 1.0 if direction == "maximize" else -1.0
     first = (tuple(getattr(evaluator, "metrics", ())) or ("",))[0]
+    sign = 1.0
     if not metric or metric == first:
-        return 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
-    if looks_like_a_cost(metric):
-        raise RecipeError(f"blackbox.metric = {metric!r} looks like a cost, and the search maximises unless told: it "
-                          f"would pick the worst cell", hint='set blackbox.direction = "minimize" (or "maximize" '
-                                                             'if higher really is better)')
-    return 1.0
+        sign = 1.0 if getattr(evaluator, "higher_is_better", True) else -1.0
+    name = metric or first
+    if sign > 0 and looks_like_a_cost(name):
+        said = f"blackbox.metric = {name!r}" if metric else f"blackbox.metric (unset: the evaluator's first metric, {name!r})"
+        raise RecipeError(f"{said} looks like a cost, and the search maximises unless told: it would pick the worst "
+                          f"cell", hint='set blackbox.direction = "minimize" (or "maximize" if higher really is better)')
+    return sign
 
 
 def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> list[tuple[int, Any]]:
@@ -169,12 +173,13 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> list[tuple[int
             raise RunError(f"resume: the proposer asks {genotype.text} where the run asked {entry['genotype']} "
                            f"(query {entry['query']}); it does not repeat its proposals",
                            hint="resume only searches whose proposer is deterministic for its seed (every shipped one)")
-        values = {loop.metric: entry["value"]}
+        value = _recorded_value(entry, loop.sign)
+        values = {loop.metric: value}
         if loop.report:
             values[loop.report] = nan_if_none(entry["report"])  # a NaN report was written as null
         if loop.cost:
             values[loop.cost], simulated = entry["sim_time_s"] - simulated, entry["sim_time_s"]
-        proposer.tell(genotype, loop.sign * entry["value"])
+        proposer.tell(genotype, loop.sign * value)
         loop.record(genotype, values, asked=entry.get("asked"), asks=entry.get("asks"), origin=proposer.origin(genotype))
         loop.history[-1]["time_s"] = entry["time_s"]
     if entries:  # the wall clock goes on from where the interrupted search stopped: its budget is not renewed
@@ -183,6 +188,15 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> list[tuple[int
     loop.on_query = on_query
     told = {entry.get("asked", entry["query"]) for entry in entries}
     return [(i, g) for i, g in enumerate(asked) if i not in told]
+
+
+def _recorded_value(entry: dict, sign: float) -> float:
+    """A query's recorded score. Strict JSON writes an infinite one (NASWOT's -inf for a cell whose
+    units never differ) as null, and ``value_nonfinite`` keeps its sign; a record written before it
+    was the worst score (the only null a search wrote: NaN is refused)."""
+    if entry["value"] is not None:
+        return float(entry["value"])
+    return float(entry.get("value_nonfinite") or ("-inf" if sign > 0 else "inf"))
 
 
 class _Loop:
@@ -211,6 +225,8 @@ class _Loop:
         self.simulated += values.get(self.cost, 0.0) if self.cost else 0.0
         entry = {"query": len(self.history), "genotype": genotype.text, "value": value, "best": self.best["value"],
                  "time_s": round(time.perf_counter() - self.started, 4)}
+        if not math.isfinite(value):  # null in strict JSON: the sign is what a resume tells the proposer
+            entry["value_nonfinite"] = str(value)
         if self.report:
             entry.update(report=values[self.report], best_report=self.best["report"])
         if self.cost:
