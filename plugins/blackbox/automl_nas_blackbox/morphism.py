@@ -129,8 +129,13 @@ class MorphismSearch(Proposer):
     def _optimise_acquisition(self):
         cfg = self.config
         trained = [g for g, _ in self.told.values()]
+        # An infinite score (NASWOT's -inf) has no magnitude to regress on: with it the GP's mean and
+        # scale were inf/NaN and every acquisition NaN. The surrogate learns from the finite ones.
+        finite = [(g, v) for g, v in self.told.values() if math.isfinite(v)]
+        if not finite:
+            return None  # nothing to learn from yet: a random edit
         gp = EditDistanceGP(self.distance, cfg.rho, cfg.noise)
-        gp.fit(trained, [v for _, v in self.told.values()])
+        gp.fit([g for g, _ in finite], [v for _, v in finite])
 
         def acquisition(g: Any) -> float:
             mu, sigma = gp.predict(g)

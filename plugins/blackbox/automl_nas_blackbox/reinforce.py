@@ -15,6 +15,8 @@ is exactly NB201's update when evaluations are sequential.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import torch
@@ -56,6 +58,10 @@ class Reinforce(Proposer):
         return self._num / self._den
 
     def tell(self, genotype: Any, value: float) -> None:
+        if not math.isfinite(value):
+            # an infinite reward (NASWOT's -inf) made the moving baseline infinite for good and every
+            # later advantage inf or NaN, so the policy turned NaN; it has no magnitude to learn from
+            return
         m = self.config.momentum
         self._num = m * self._num + (1 - m) * value
         self._den = m * self._den + (1 - m)

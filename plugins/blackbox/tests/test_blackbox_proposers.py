@@ -104,6 +104,27 @@ def test_reinforce_baseline_and_update_follow_nb201(bench):
     assert float(moved.max()) == pytest.approx(0.01 * (0.1 / 0.19) / (0.001 / 0.001999) ** 0.5, rel=1e-3)
 
 
+def test_reinforce_learns_nothing_from_an_infinite_reward(bench):
+    """NASWOT scores a cell whose units never differ -inf: the moving baseline became -inf for good,
+    every later advantage inf or NaN, and the policy NaN."""
+    import math
+
+    import torch
+
+    from automl_nas_blackbox.reinforce import Reinforce
+
+    _, space, _, _ = bench
+    rl = Reinforce()
+    rl.setup(space, 0)
+    g = rl.ask()
+    before = rl.logits.detach().clone()
+    rl.tell(g, -math.inf)
+    assert torch.equal(rl.logits.detach(), before) and (rl._num, rl._den) == (0.0, 0.0)  # as if never told
+    rl.tell(g, 90.0)
+    rl.tell(rl.ask(), 100.0)
+    assert math.isfinite(rl.baseline()) and bool(torch.isfinite(rl.logits).all())
+
+
 def test_automl_search_cli_writes_history_and_result(tmp_path):
     import json
 

@@ -67,6 +67,29 @@ def test_the_search_climbs_a_smooth_objective_to_its_optimum():
     assert best == 6.0
 
 
+def test_an_infinite_score_does_not_turn_the_surrogate_to_nan():
+    """NASWOT scores the all-none start -inf: the GP's mean and scale became inf/NaN and every
+    acquisition NaN, so the tree search compared NaNs from the first query on."""
+    import math
+
+    proposer = MorphismSearch(MorphismConfig())
+    proposer.setup(NB201, 1)
+    first = proposer.ask()
+    proposer.tell(first, -math.inf)
+    best = -math.inf
+    for _ in range(25):
+        g = proposer.ask()
+        ops = NB201.to_ops(g)
+        value = sum(o == 3 for o in ops) + 0.5 * sum(o == 2 for o in ops)
+        proposer.tell(g, value)
+        best = max(best, value)
+    assert best == 6.0  # it still climbs, as from a finite start
+    gp = EditDistanceGP(lambda a, b: NB201.edit_distance(a, b), rho=1.0, noise=1e-6)
+    trained = [g for g, v in proposer.told.values() if math.isfinite(v)]
+    gp.fit(trained, [v for g, v in proposer.told.values() if math.isfinite(v)])
+    assert all(math.isfinite(x) for x in gp.predict(first))
+
+
 def test_a_space_without_morphisms_is_refused():
     with pytest.raises(RecipeError, match="offers no network morphisms"):
         MorphismSearch().setup(DartsSpace(DartsConfig(channels=4, layers=3)), 0)
