@@ -138,6 +138,34 @@ def test_a_live_lock_refuses_and_a_stale_lock_is_taken_over(make_toy_recipe, tmp
     assert not (stale / ".lock").exists() and (stale / "result.json").exists()
 
 
+def test_two_processes_taking_over_one_stale_lock_do_not_both_hold_it(tmp_path, monkeypatch):
+    """Two resumes of a killed run read its stale lock at once; the slower one unlinked the lock
+    the faster had just made and made its own: both wrote the run directory."""
+    import socket
+
+    from automl_nas.errors import RunError
+    from automl_nas.records import lock
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": 0}))
+    other = {"pid": os.getppid(), "host": socket.gethostname(), "started": 1.0, "what": "run"}  # a live process
+    read = lock._owner
+
+    def the_other_takes_over_after_our_first_read(path):
+        owner = read(path)
+        if owner.get("pid") == int(dead.stdout) and not hasattr(the_other_takes_over_after_our_first_read, "done"):
+            the_other_takes_over_after_our_first_read.done = True
+            path.unlink()
+            path.write_text(json.dumps(other))
+        return owner
+
+    monkeypatch.setattr(lock, "_owner", the_other_takes_over_after_our_first_read)
+    with pytest.raises(RunError, match=f"in use by another run \\(pid {other['pid']}, which took over a stale lock"):
+        with lock.directory_lock(tmp_path, what="run"):
+            pass
+    assert json.loads((tmp_path / ".lock").read_text()) == other  # its lock stands
+
+
 def test_recipe_names_cannot_escape_the_run_root(make_toy_recipe, tmp_path):
     recipe = make_toy_recipe(count=32)
     recipe.write_text(recipe.read_text().replace('name = "toy"', 'name = "../../escaped/x"', 1))

@@ -73,6 +73,28 @@ def _try_create(path: Path, record: dict) -> bool:
 
 
 @contextlib.contextmanager
+def _takeover_guard(directory: Path) -> Iterator[None]:
+    """One process at a time on this host between reading a stale lock and replacing it: an
+    exclusive ``flock`` on the directory itself (no file of its own to leave behind). Where that
+    cannot be had (no ``fcntl``; a file system that refuses it), unguarded, as before."""
+    try:
+        import fcntl
+
+        fd = os.open(directory, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+@contextlib.contextmanager
 def directory_lock(directory: Path, *, what: str, log: Callable[[str], None] = lambda _m: None) -> Iterator[None]:
     """Hold ``directory/.lock`` while the block runs; ``what`` names the holder in messages
     (``"run"``, ``"seed batch"``, ``"study"``)."""
@@ -89,10 +111,18 @@ def directory_lock(directory: Path, *, what: str, log: Callable[[str], None] = l
                                f"on host {owner.get('host', '?')}, since {since}); two processes must not write one directory",
                                hint=f"wait for it to end, or choose another directory; if that process is gone for good "
                                     f"(e.g. on another machine), remove {path}")
-            log(f"note: taking over the stale lock of pid {owner['pid']} (no longer running) on {directory}")
-            path.unlink(missing_ok=True)
-            if not _try_create(path, me):
-                raise RunError(f"{directory}: another process took the lock at the same moment", hint="run one at a time")
+            with _takeover_guard(directory):
+                # Read again under the guard: another process may have taken the stale lock over
+                # since we read it, and unlinking blindly removed its fresh lock (both then held it).
+                now = _owner(path)
+                if now and now != owner:
+                    raise RunError(f"{directory} is in use by another {now.get('what', 'process')} (pid "
+                                   f"{now.get('pid', '?')}, which took over a stale lock at the same moment); two "
+                                   f"processes must not write one directory", hint="wait for it to end, or choose another directory")
+                log(f"note: taking over the stale lock of pid {owner['pid']} (no longer running) on {directory}")
+                path.unlink(missing_ok=True)
+                if not _try_create(path, me):
+                    raise RunError(f"{directory}: another process took the lock at the same moment", hint="run one at a time")
     except OSError as exc:
         raise RunError(f"{directory}: cannot create the lock file ({exc.strerror or exc})",
                        hint="make the directory writable, or choose another one") from None
