@@ -401,3 +401,70 @@ def test_a_cost_without_a_direction_is_refused_not_maximised(make_toy_recipe, ta
     told = "\n" + (f'{key} = ["maximize", "minimize"]' if key == "directions" else f'{key} = "minimize"')
     path.write_text(path.read_text().replace(table, table + told))
     assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_drivers_asking_at_the_same_moment_draw_different_parameters(tmp_path, sampler):
+    """Two drivers on one storage counted the same sets before either's trial existed, seeded
+    their samplers alike and ran the same parameters (one trial's compute wasted)."""
+    from automl_nas.study.config import load_study_config
+    from automl_nas.study.driver import _Driver
+
+    cfg = load_study_config({"metric": "metrics.x", "sampler": sampler, "params": {
+        "search.arch_optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}},
+        source="s.toml", recipe_name="s")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(study_name="s", storage=storage)
+
+    def driver():
+        return _Driver(cfg=cfg, study=optuna.load_study(study_name="s", storage=storage), study_dir=tmp_path,
+                       recipe_path="s.toml", profile=None, overrides=[], seed=0, pm=None)
+
+    first, second = driver(), driver()
+    asked_meanwhile = []
+    real_ask = first.study.ask
+
+    def the_other_asks_first(*args, **kwargs):  # after this driver counted the sets asked before
+        asked_meanwhile.append(second.ask())
+        return real_ask(*args, **kwargs)
+
+    first.study.ask = the_other_asks_first
+    mine = first.ask()
+    assert asked_meanwhile[0].name == "trial-0000" and mine.name == "trial-0001"
+    assert mine.overrides != asked_meanwhile[0].overrides
+    alone = driver()  # one driver asking twice in a row draws as those two did
+    alone_storage = f"sqlite:///{tmp_path / 'alone.db'}"
+    optuna.create_study(study_name="s", storage=alone_storage)
+    alone.study = optuna.load_study(study_name="s", storage=alone_storage)
+    assert [alone.ask().overrides for _ in range(2)] == [asked_meanwhile[0].overrides, mine.overrides]
+
+
+def test_a_driver_that_raced_another_to_create_the_storage_opens_it(tmp_path, monkeypatch):
+    """Two drivers on a fresh SQLite file: the loser of the race to create Optuna's schema stopped
+    with "cannot be opened" and advice about paths and drivers."""
+    from automl_nas.errors import RunError
+    from automl_nas.study import driver
+    from automl_nas.study.config import load_study_config
+
+    cfg = load_study_config({"metric": "metrics.x", "params": {"x": {"type": "int", "low": 0, "high": 3}}},
+                            source="s.toml", recipe_name="s")
+    real, calls = optuna.create_study, []
+
+    def raced_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna, "create_study", raced_once)
+    study = driver._create(cfg, f"sqlite:///{tmp_path / 's.db'}", ["maximize"])
+    assert study.study_name == cfg.name and len(calls) == 2
+
+    def always_raced(*args, **kwargs):
+        raise RuntimeError("(sqlite3.OperationalError) database is locked")
+
+    monkeypatch.setattr(optuna, "create_study", always_raced)
+    monkeypatch.setattr(driver.time, "sleep", lambda _s: None)
+    with pytest.raises(RunError) as raised:
+        driver._create(cfg, f"sqlite:///{tmp_path / 's.db'}", ["maximize"])
+    assert "cannot be opened" in raised.value.message and "run the same command again" in raised.value.hint

@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NoReturn
 
 import attrs
 
@@ -69,9 +70,11 @@ def _ask_seed(seed: int, fresh: int) -> int:
     return int(np.random.SeedSequence([seed, fresh]).generate_state(1)[0])
 
 
-def _fresh_asked(study) -> int:
-    """Trials asked with new parameters: those not queued again after their driver died."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if _RETRY_ATTR not in t.user_attrs)
+def _fresh_asked(study, before: int | None = None) -> int:
+    """Trials asked with new parameters (those not queued again after their driver died); with
+    ``before``, only those numbered lower: the count a trial of that number was asked after."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if _RETRY_ATTR not in t.user_attrs and (before is None or t.number < before))
 
 
 def _prunes(cfg: StudyConfig) -> bool:
@@ -107,18 +110,38 @@ def _create(cfg: StudyConfig, storage: str, directions: list[str]):
 
     from automl_nas.study.storage import open_storage
 
-    try:
-        return optuna.create_study(study_name=cfg.name, storage=open_storage(storage), load_if_exists=True,
-                                   directions=directions)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy, driver and Optuna errors all mean "cannot open it"
-        damaged = any(k in str(exc) for k in ("malformed", "not a database", "file is encrypted", "JournalLog"))
-        raise RunError(f"study storage {storage!r} cannot be opened: {one_line(exc)}",
-                       hint="the storage file is damaged: restore it from a copy, or start the study afresh under "
-                            "another study.name (its finished trials' run directories stay readable with `automl show`)"
-                       if damaged else
-                            "use sqlite:///PATH or journal:PATH in an existing, writable directory, or a database URL "
-                            "whose driver is installed (postgresql://..., mysql://...); leave --storage out for the "
-                            "default") from None
+    for attempt in range(_CREATE_TRIES):
+        try:
+            return optuna.create_study(study_name=cfg.name, storage=open_storage(storage), load_if_exists=True,
+                                       directions=directions)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy, driver and Optuna errors all mean "cannot open it"
+            # Drivers started together on a fresh database race to create its schema or the study
+            # (one fails with UNIQUE constraint failed on alembic_version); the loser finds them made.
+            if attempt + 1 < _CREATE_TRIES and any(k in str(exc) for k in _RACED):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            _refuse_storage(storage, exc)
+
+
+#: How often a storage is opened when another driver was creating it at the same moment, and the
+#: words of the errors that say so (SQLite, PostgreSQL, MySQL).
+_CREATE_TRIES = 5
+_RACED = ("UNIQUE constraint failed", "already exists", "database is locked", "Duplicate entry",
+          "duplicate key value")
+
+
+def _refuse_storage(storage: str, exc: Exception) -> NoReturn:
+    damaged = any(k in str(exc) for k in ("malformed", "not a database", "file is encrypted", "JournalLog"))
+    raced = any(k in str(exc) for k in _RACED)
+    raise RunError(f"study storage {storage!r} cannot be opened: {one_line(exc)}",
+                   hint="the storage file is damaged: restore it from a copy, or start the study afresh under "
+                        "another study.name (its finished trials' run directories stay readable with `automl show`)"
+                   if damaged else
+                        "another driver was creating or writing it at the same moment: run the same command again"
+                   if raced else
+                        "use sqlite:///PATH or journal:PATH in an existing, writable directory, or a database URL "
+                        "whose driver is installed (postgresql://..., mysql://...); leave --storage out for the "
+                        "default") from None
 
 
 def open_study(cfg: StudyConfig, storage: str, seed: int, protocol: dict[str, str] | None = None):
@@ -225,8 +248,15 @@ class _Driver:
 
     def ask(self) -> TrialSpec:
         # A queued trial takes its stored parameters; a new one draws them from its own seed.
-        self.study.sampler = _sampler(self.cfg, _ask_seed(self.sampler_seed, _fresh_asked(self.study)))
+        fresh = _fresh_asked(self.study)
+        self.study.sampler = _sampler(self.cfg, _ask_seed(self.sampler_seed, fresh))
         trial = self.study.ask()
+        # Drivers sharing the storage counted the same sets at the same moment and drew the same
+        # parameters; the trial's own number tells them apart (and equals the count above when it
+        # ran alone). Optuna samples at the first suggest, so the sampler can still be seeded here.
+        mine = _fresh_asked(self.study, before=trial.number)
+        if mine != fresh:
+            self.study.sampler = _sampler(self.cfg, _ask_seed(self.sampler_seed, mine))
         if self.heartbeat is not None:
             self.heartbeat.add(trial)  # marks the trial as this driver's, alive
         params = {key: suggest(trial, key, spec) for key, spec in self.cfg.params.items()}
