@@ -166,6 +166,31 @@ def test_a_killed_torchrun_search_is_shown_with_the_torchrun_line_that_resumes_i
     assert f"run --resume {killed}` continues it" in _show(rank1)
 
 
+def test_a_run_killed_while_writing_its_checkpoint_says_which_epochs_a_resume_computes_again(batch, tmp_path):
+    """"2 recorded ... continues it, from its last checkpoint" while the checkpoint held 1 epoch:
+    the user could not tell that epoch 2 would be done again."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    from automl_nas.records.rundir import checkpoint_manifest
+
+    killed = tmp_path / "k"
+    shutil.copytree(batch / "seed-0", killed)
+    (killed / "result.json").unlink()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (killed / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
+    manifest = checkpoint_manifest(RunDir(killed).checkpoint_file)
+    assert json.loads(manifest.read_text())["epochs_done"] == 2  # the whole run's: as recorded
+    assert "continues it, from its last checkpoint)" in _show(killed)
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "epochs_done": 1}))  # killed mid-write
+    assert "from its last checkpoint, after epoch 1 (epoch 2 recorded since is computed again)" in _show(killed)
+    RunDir(killed).checkpoint_file.unlink()
+    assert "continues it, from its start: no checkpoint was written)" in _show(killed)
+
+
 def test_a_run_s_costs_are_one_line_apart_from_an_evaluator_s_metrics_of_the_same_name(batch, tmp_path):
     """An evaluator's `params` and the space's count of the found network were two rows both named
     params (2388 and 2,388)."""

@@ -14,6 +14,7 @@ import torch
 from automl_nas.api.sampler import StructureChanging
 from automl_nas.errors import RunError
 from automl_nas.records.rundir import atomic_write_bytes, atomic_write_json, read_jsonl
+from automl_nas.records.rundir import checkpoint_manifest as _manifest
 
 
 def save(search, epochs_done: int) -> None:
@@ -34,10 +35,6 @@ def save(search, epochs_done: int) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     _write_verified(run.run_dir.checkpoint_file, buf.getvalue(), epochs_done, hint=run.run_dir.write_hint)
-
-
-def _manifest(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256.json")
 
 
 def _sha256(data: bytes) -> str:
@@ -73,17 +70,6 @@ def _verify(path: Path, log) -> None:
         raise RunError(f"{path}: checkpoint does not match its checksum ({manifest.name}); it was damaged after it was "
                        f"written and is not loaded", hint="start a new run (a new --run-dir); the epoch records of this "
                                                           "run stay readable with `automl show`")
-
-
-def saved_epochs(checkpoint: Path) -> int | str | None:
-    """The epochs ``checkpoint`` holds, as its manifest says; ``None`` without a checkpoint, and
-    ``"unknown"`` when no readable manifest says."""
-    if not checkpoint.exists():
-        return None
-    try:
-        return int(json.loads(_manifest(checkpoint).read_text())["epochs_done"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "unknown"
 
 
 def _written_by_manifest_era(checkpoint: Path) -> bool:

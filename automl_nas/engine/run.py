@@ -699,7 +699,9 @@ def _check_ranks_hold_one_checkpoint(search: Search) -> None:
     """Every rank of a resumed torchrun search holds a checkpoint of the same epoch, or none
     resumes: a kill between two ranks' checkpoint writes left rank 0 without one while rank 1
     resumed, lost its peer and named a resume that failed the same way every time."""
-    held = search.world.gather(ckpt.saved_epochs(search.run.run_dir.checkpoint_file))
+    from automl_nas.records.rundir import saved_epochs
+
+    held = search.world.gather(saved_epochs(search.run.run_dir.checkpoint_file))
     if len(set(held)) == 1:
         return
     leave()  # every rank saw the same list: they part together

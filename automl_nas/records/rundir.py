@@ -162,6 +162,22 @@ def creatable_dir(path: Path, *, what: str, key: str) -> None:
                        hint=f"set {key} to a writable directory, or run from one")
 
 
+def checkpoint_manifest(checkpoint: Path) -> Path:
+    """The checksum manifest written beside a search checkpoint (``last.pt.sha256.json``)."""
+    return checkpoint.with_name(checkpoint.name + ".sha256.json")
+
+
+def saved_epochs(checkpoint: Path) -> int | str | None:
+    """The epochs ``checkpoint`` holds, as its manifest says; ``None`` without a checkpoint, and
+    ``"unknown"`` when no readable manifest says."""
+    if not checkpoint.exists():
+        return None
+    try:
+        return int(json.loads(checkpoint_manifest(checkpoint).read_text())["epochs_done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
+
+
 def missing_dirs(path: Path) -> list[Path]:
     """``path`` and those of its parents that do not exist yet, deepest first: what a
     ``mkdir(parents=True)`` creates, and what a block that leaves nothing behind removes again."""

@@ -68,7 +68,21 @@ def _unended(rd: RunDir) -> str:
         how = f"`{resume_command(rd.path, recorded_world_size(rd.path))}` continues it"
     else:
         how = f"`{rd.resume} {rd.path}` continues it"
-    return f"killed (no result.json; {how}, from its last checkpoint)"
+    return f"killed (no result.json; {how}, {_resumes_from(rd)})"
+
+
+def _resumes_from(rd: RunDir) -> str:
+    """Where a resume starts: an epoch recorded after the last checkpoint (killed while writing
+    it) is computed again, which "from its last checkpoint" beside "3 recorded" did not say."""
+    from automl_nas.records.rundir import read_jsonl, saved_epochs
+
+    held, recorded = saved_epochs(rd.checkpoint_file), len(read_jsonl(rd.metrics_file))
+    if held is None:
+        return "from its start: no checkpoint was written"
+    if isinstance(held, int) and held < recorded:
+        redone = f"epoch {held + 1}" if held + 1 == recorded else f"epochs {held + 1}-{recorded}"
+        return f"from its last checkpoint, after epoch {held} ({redone} recorded since is computed again)"
+    return "from its last checkpoint"
 
 
 def run_json(path: Path, all_epochs: bool = False) -> dict:
