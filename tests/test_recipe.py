@@ -65,6 +65,22 @@ def test_plugin_option_typo_reported_like_host_key(tmp_path, registry):
         plan_recipe(path, registry)
 
 
+def test_a_key_given_with_set_is_named_as_the_command_line_s(tmp_path, registry):
+    """`--set space.chanels=8` was reported as the file's `space.chanels`, a line it does not have."""
+    path = write(tmp_path, BASE)
+    with pytest.raises(RecipeError) as err:
+        plan_recipe(path, registry, overrides=["space.chanels=8", "search.epochs=2"])
+    assert "space.chanels: unknown key; did you mean 'channels'?" in err.value.message
+    assert err.value.message.endswith("(set by --set space.chanels=8)")
+    with pytest.raises(RecipeError) as err:
+        plan_recipe(path, registry, overrides=["search={epochs='x'}"])
+    assert err.value.message.endswith("(set by --set search={epochs='x'})")  # a key under a table given whole
+    path = write(tmp_path, BASE.replace('name = "toy"', 'name = "toy"\nchanels = 8'))
+    with pytest.raises(RecipeError) as err:
+        plan_recipe(path, registry, overrides=["search.epochs=2"])
+    assert "--set" not in err.value.message  # the file's own typo
+
+
 def test_malformed_toml(tmp_path):
     path = write(tmp_path, BASE + "\n[search\n")
     with pytest.raises(RecipeError, match="not valid TOML"):

@@ -17,7 +17,7 @@ __all__ = ["profile_ops"]
 
 
 @click.command("profile-ops")
-@click.argument("space_name", metavar="SPACE", required=False)
+@click.argument("space_name", metavar="[SPACE]", required=False)
 @click.option("--set", "overrides", multiple=True, metavar="space.KEY=VALUE",
               help="A space option, e.g. --set space.channels=16 (value parsed as TOML); with --recipe any recipe key.")
 @click.option("--recipe", type=click.Path(dir_okay=False),

@@ -12,7 +12,7 @@ from automl_nas.recipe.model import Recipe
 from automl_nas.recipe.overrides import apply_profile, parse_assignment, set_path
 from automl_nas.recipe.resolve import Plan, resolve, resolve_ref
 
-__all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "plan_recipe", "resolve", "resolve_ref"]
+__all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "name_override_keys", "plan_recipe", "resolve", "resolve_ref"]
 
 
 def load_raw(path: str | Path) -> dict:
@@ -101,7 +101,32 @@ def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overr
     except RecipeError as exc:
         if profile:
             _name_profile_keys(exc, path, profile, overrides)
+        name_override_keys(exc, overrides)
         raise
+
+
+def name_override_keys(exc: RecipeError, overrides: Iterable[str]) -> None:
+    """A key given with ``--set`` is the command line's, not the file's: ``snas.toml:
+    space.chanels: unknown key`` sent the user to a file that has no such line."""
+    import re
+
+    given = {}
+    for item in overrides:
+        try:
+            given[parse_assignment(item)[0]] = item
+        except RecipeError:
+            continue
+    if not given:
+        return
+    lines = []
+    for line in exc.message.splitlines():
+        match = re.search(r": ([\w.\[\]]+): ", line)
+        key = re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match else ""
+        item = next((given[k] for k in given if key == k or key.startswith(f"{k}.")), None)
+        if item is not None and "(set by" not in line:
+            line = f"{line} (set by --set {item})"
+        lines.append(line)
+    exc.message = "\n".join(lines)
 
 
 def _name_profile_keys(exc: RecipeError, path: str | Path, profile: str, overrides: Iterable[str]) -> None:

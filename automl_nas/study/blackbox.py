@@ -451,6 +451,17 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
                          session: Any = None) -> BlackboxPlan:
     """Read and check a black-box recipe; with ``build=False`` (``automl validate``: no torch)
     nothing is built."""
+    from automl_nas.recipe import name_override_keys
+
+    try:
+        return _plan_blackbox_recipe(path, profile=profile, overrides=overrides, build=build, session=session)
+    except RecipeError as exc:
+        name_override_keys(exc, overrides)
+        raise
+
+
+def _plan_blackbox_recipe(path: str | Path, *, profile: str | None, overrides, build: bool,
+                          session: Any) -> BlackboxPlan:
     from automl_nas.recipe import load_overridden
     from automl_nas.recipe.converter import structure
     from automl_nas.recipe.model import ComponentRef
