@@ -102,6 +102,40 @@ class TableStore:
                 shutil.rmtree(tmp, ignore_errors=True)
         return manifest
 
+    @staticmethod
+    def generation_manifest(source: Path) -> Manifest | None:
+        """The manifest beside ``source`` when it is a store generation's own ``table.parquet``
+        (``.NAME.previous/``, put back as the import warning says); read it before the import,
+        which moves the table it replaces into that folder."""
+        try:
+            return Manifest.read(source.parent / MANIFEST_FILE) if source.name == TABLE_FILE else None
+        except (OSError, ValueError, DataError):
+            return None
+
+    def keep_provenance(self, name: str, carried: Manifest | None) -> Manifest | None:
+        """After table ``name`` was imported from a generation's ``table.parquet``, its manifest
+        takes that generation's source file, kind, checksum and notes (naming the parquet had
+        replaced them). ``None`` (nothing changed) when the contents are not that generation's."""
+        try:
+            now = self.manifest(name)
+        except DataError:
+            return None
+        if carried is None or now is None or (carried.name, carried.rows, carried.columns) != (name, now.rows, now.columns):
+            return None
+        import attrs
+
+        kept = attrs.evolve(now, source=carried.source, source_kind=carried.source_kind,
+                            source_sha256=carried.source_sha256, notes=carried.notes)
+        path = self.directory(name) / MANIFEST_FILE
+        tmp = path.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(kept.to_json(), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            return None
+        return kept
+
     def read(self, name: str, columns: Sequence[str] | None = None) -> dict[str, list]:
         """``{"arch": [...], column: [...]}`` of an installed table (all columns unless named)."""
         import pyarrow.parquet as pq

@@ -120,12 +120,14 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
 
     table, store = _build(name), TableStore()
     before = _installed_rows(store, name)
+    carried = store.generation_manifest(Path(path).expanduser())
     bar = _Bar(f"importing {name}")
     try:
         with _plugin_code(name, f"importing {path}"):
             manifest = table.import_from(Path(path).expanduser(), store, None if quiet else bar)
     finally:
         bar.close()
+    manifest = store.keep_provenance(name, carried) or manifest  # a generation put back
     _report(name, store, manifest)
     if before is not None and manifest.rows < before:  # a partial file over a whole table, most likely by mistake
         previous = store.previous(name) / "table.parquet"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from automl_nas.api import Genotype
-from automl_nas.benchstore import TableStore
+from automl_nas.benchstore import TableStore, file_sha256
 from automl_nas.errors import DataError, RecipeError
 from automl_nas_eval_tabular import synthetic as syn
 from automl_nas_eval_tabular.bench import AnalogBenchmark, Nb201Benchmark
@@ -390,6 +390,19 @@ def test_a_smaller_table_over_a_bigger_one_says_so_and_the_old_one_can_be_put_ba
     previous = tmp_path / "home" / "benchmarks" / ".nb201.previous" / "table.parquet"
     assert part.exit_code == 0 and (f"the table this import replaced had 3 rows, this one has 1; the old one is kept: "
                                     f"`automl bench import nb201 {previous}` puts it back") in " ".join(part.output.split())
+    partial = TableStore(tmp_path / "home" / "benchmarks").manifest("nb201")
     back = CliRunner().invoke(main, ["bench", "import", "nb201", str(previous), "-q"])
     assert back.exit_code == 0 and "warning" not in back.output
-    assert TableStore(tmp_path / "home" / "benchmarks").read("nb201")["cifar10"] == [90.0, 89.0, 88.0]
+    store = TableStore(tmp_path / "home" / "benchmarks")
+    assert store.read("nb201")["cifar10"] == [90.0, 89.0, 88.0]
+    # where the table came from is the put-back generation's (it said "from table.parquet (parquet)")
+    restored = store.manifest("nb201")
+    assert (restored.source, restored.source_kind) == ("whole.csv", "csv") and partial.source == "part.csv"
+    assert restored.source_sha256 == file_sha256(tmp_path / "whole.csv")
+    listed = CliRunner().invoke(main, ["bench", "list"])
+    assert "from whole.csv (csv)" in listed.output and "table.parquet" not in listed.output, listed.output
+    copied = tmp_path / "copy" / "table.parquet"  # a parquet of other contents keeps its own provenance
+    copied.parent.mkdir()
+    copied.write_bytes(previous.read_bytes())  # the partial table now, with no manifest beside it
+    assert CliRunner().invoke(main, ["bench", "import", "nb201", str(copied), "-q"]).exit_code == 0
+    assert store.manifest("nb201").source == "table.parquet"
