@@ -1,7 +1,9 @@
 """Black-box proposers on the NAS-Bench-201 table, in the benchmark's own protocol.
 
 Protocol (NAS-Bench-201, Dong & Yang, ICLR 2020, §5; NATS-Bench ``simulate_train_eval``):
-each proposer is told the 12-epoch *validation* accuracy of CIFAR-10 (``cifar10_valid_12ep``),
+each proposer is told the 12-epoch *validation* accuracy of CIFAR-10 (``cifar10_valid_12ep``: the
+mean over the training seeds, where ``simulate_train_eval`` draws one seed's per query, a noisier
+signal; the figures here can be slightly better than the published curves),
 picks its final cell by it, and we report that cell's 200-epoch *test* accuracy
 (``cifar10``); the budget is 12,000 s of *simulated* time, each query costing the table's
 ``cifar10_time_12ep``. This needs a table imported from an official file

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from automl_nas import Component, hookimpl
-from automl_nas_eval_proxies.config import BatchProxyConfig, SynflowConfig
+from automl_nas_eval_proxies.config import BatchProxyConfig, NaswotConfig, SynflowConfig
 
 _PKG = "automl_nas_eval_proxies"
 
@@ -11,7 +11,7 @@ _PKG = "automl_nas_eval_proxies"
 @hookimpl
 def automl_register_evaluators() -> list[Component]:
     return [
-        Component(kind="evaluator", name="naswot", impl=f"{_PKG}.naswot:Naswot", config=BatchProxyConfig,
+        Component(kind="evaluator", name="naswot", impl=f"{_PKG}.naswot:Naswot", config=NaswotConfig,
                   summary="zero-cost: log-det of the ReLU-code Hamming kernel (Mellor et al. 2021)"),
         Component(kind="evaluator", name="synflow", impl=f"{_PKG}.synflow:Synflow", config=SynflowConfig,
                   summary="zero-cost, data-free: synaptic flow |theta * dR/dtheta| (Tanaka et al. 2020)"),

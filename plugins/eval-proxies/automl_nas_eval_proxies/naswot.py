@@ -9,7 +9,8 @@ units and d_H the Hamming distance between two images' codes; the score is
 ``np.linalg.slogdet(K)[1]``).
 
 As in the official script the network stays in training mode (BatchNorm uses
-batch statistics) and is scored on one mini-batch of training images.
+batch statistics) and is scored on one mini-batch of training images, 128 by
+default (the script's ``--batch_size``).
 
 Deviations: the official hooks count a ReLU only after a first backward pass
 reached it (``visited_backwards``); here every ``nn.ReLU`` that runs in the
@@ -26,7 +27,7 @@ from torch import nn
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas_eval_proxies._common import ImageProxy, build_network, logits_of, sample_batch
-from automl_nas_eval_proxies.config import BatchProxyConfig
+from automl_nas_eval_proxies.config import BatchProxyConfig, NaswotConfig
 
 __all__ = ["Naswot", "hamming_kernel_score"]
 
@@ -57,8 +58,8 @@ class Naswot(ImageProxy, Evaluator):
     name = "naswot"
     metrics = ("naswot",)
 
-    def __init__(self, config: BatchProxyConfig | None = None) -> None:
-        self.config = config or BatchProxyConfig()
+    def __init__(self, config: NaswotConfig | BatchProxyConfig | None = None) -> None:
+        self.config = config or NaswotConfig()
 
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         seed = ctx.seed if self.config.seed is None else self.config.seed

@@ -11,8 +11,12 @@ input, ``R = sum(output)`` is back-propagated and the score is
 ``sum |theta * dR/dtheta|`` over the weights of all conv and linear layers.
 
 Deviation: BatchNorm layers are removed by replacing them with ``nn.Identity``
-in a deep copy (the reference builds the network again with ``bn=False``);
-both give the same function.
+in a deep copy of whatever network the space builds; the reference builds its
+NAS-Bench-201 model again with ``bn=False``, which is not the same network: its
+residual reduction blocks keep their BatchNorms (in training mode) and its cell
+convolutions get a bias (``bias=not affine``). A host that knows no space
+cannot rebuild a network without BatchNorm, so scores differ in value from the
+reference's on NB201 (the ranking was not measured against it).
 """
 
 from __future__ import annotations

@@ -153,3 +153,14 @@ class TestSnipContract(_ProxyContract):
     @pytest.fixture
     def evaluator(self):
         return Snip(BatchProxyConfig(batch_size=8))
+
+
+def test_naswot_scores_the_official_batch_of_128_images_by_default():
+    """The score is the log-determinant of a batch x batch kernel: it depends on the batch size,
+    and 64 (SNIP's zero-cost-nas default) was not NASWOT's (score_networks.py: --batch_size 128)."""
+    from automl_nas.session import open_session
+    from automl_nas_eval_proxies.config import NaswotConfig
+
+    component = open_session().registry.get("evaluator", "naswot")
+    assert component.config is NaswotConfig and NaswotConfig().batch_size == 128 == Naswot().config.batch_size
+    assert open_session().registry.get("evaluator", "snip").config().batch_size == 64
