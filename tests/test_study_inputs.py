@@ -164,10 +164,10 @@ def test_a_resumed_study_under_another_recipe_is_refused_naming_the_keys_and_may
     assert longer.exit_code == 2 and "ran its trials under another recipe (search.epochs: was 2, now 3)" in longer.output
     assert "new study.name" in longer.output
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == 1  # nothing mixed in
-    # A default spelled out is the same protocol; the study's own table, [run] and [executor] may change,
-    # and so may the key the study varies (each trial sets it).
+    # A default spelled out is the same protocol; the study's own table, [run] and [executor] may change
+    # (a --set of the key the study varies is refused: each trial sets its own value over it).
     same = study(path, "--trials", "2", "--set", "search.arch_optimizer.name=\"adam\"", "--set", "run.threads=2",
-                 "--set", "executor.retries=1", "--set", "search.arch_optimizer.lr=0.5")
+                 "--set", "executor.retries=1")
     assert same.exit_code == 0, same.output
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == 2
 
@@ -398,7 +398,8 @@ def test_a_cost_without_a_direction_is_refused_not_maximised(make_toy_recipe, ta
     refused = CliRunner().invoke(main, ["validate", str(path)])
     assert refused.exit_code == 2 and message in refused.output, refused.output
     key = "directions" if "metrics" in table else "direction"
-    told = "\n" + (f'{key} = ["maximize", "minimize"]' if key == "directions" else f'{key} = "minimize"')
+    # (minimising, the default median pruner would compare valid_acc the wrong way: no pruner here)
+    told = "\n" + (f'{key} = ["maximize", "minimize"]' if key == "directions" else f'{key} = "minimize"\npruner = "none"')
     path.write_text(path.read_text().replace(table, table + told))
     assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0
 
@@ -468,3 +469,49 @@ def test_a_driver_that_raced_another_to_create_the_storage_opens_it(tmp_path, mo
     with pytest.raises(RunError) as raised:
         driver._create(cfg, f"sqlite:///{tmp_path / 's.db'}", ["maximize"])
     assert "cannot be opened" in raised.value.message and "run the same command again" in raised.value.hint
+
+
+@pytest.mark.parametrize(("sets", "refused"), [
+    (['study.metric="costs.params"', 'study.direction="minimize"'], "valid_acc rises as a trial gets better"),
+    (['study.intermediate="train_loss"'], "train_loss falls as a trial gets better"),
+])
+def test_a_pruner_whose_per_epoch_value_runs_against_the_study_s_direction_is_refused(study_recipe, sets, refused):
+    """Minimising params while pruning on valid_acc pruned the most accurate trials, silently."""
+    path = study_recipe()
+    args = [a for s in ['study.pruner="median"', *sets] for a in ("--set", s)]
+    for command in (["validate", str(path)], ["study", str(path), "-q"]):
+        result = CliRunner().invoke(main, [*command, *args])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and refused in text and "it would prune the best trials" in text, text
+    assert not (path.parent / "runs").exists()
+    fine = study(path, *args, "--set", 'study.intermediate="train_loss"' if "minimize" in " ".join(sets)
+                 else 'study.direction="minimize"', "--set", "search.epochs=1")
+    assert "it would prune" not in fine.output
+
+
+def test_a_resumed_study_that_prunes_on_another_value_is_refused(study_recipe):
+    path = study_recipe()
+    prune = ["--set", 'study.pruner="median"', "--set", "search.epochs=2"]
+    assert study(path, *prune).exit_code == 0
+    other = study(path, *prune, "--set", 'study.intermediate="train_acc"', "--trials", "2")
+    text = " ".join(other.output.split())
+    assert other.exit_code == 2 and "prunes on 'valid_acc', the recipe on 'train_acc'" in text, text
+    assert study(path, *prune, "--trials", "2").exit_code == 0
+
+
+def test_a_set_of_a_tuned_key_is_refused_not_dropped(study_recipe):
+    path = study_recipe()
+    for key in ("search.arch_optimizer.lr=0.5", "search.arch_optimizer={name='adam', lr=0.5}"):
+        result = study(path, "--set", key)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and "the study tunes search.arch_optimizer.lr (study.params)" in text, text
+    assert not (path.parent / "runs").exists()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://"])
+def test_an_in_memory_storage_is_refused(study_recipe, url):
+    """Each opening of it was a new, empty database: an internal error (Record does not exist)."""
+    path = study_recipe()
+    result = study(path, "--storage", url)
+    assert result.exit_code == 2 and "is in memory" in result.output and "sqlite:///PATH" in result.output
+    assert not (path.parent / "runs").exists()

@@ -163,6 +163,7 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, protocol: dict[str, st
         raise RecipeError(f"study {cfg.name!r} in {storage} has directions {[d.name.lower() for d in probe.directions]}, "
                           f"the recipe asks for {directions}", hint="use another study.name or storage")
     _same_params(probe, cfg, storage)
+    _same_intermediate(probe, cfg, storage)
     if protocol is not None:
         check_same_protocol(probe, protocol, name=cfg.name, storage=storage)
     metrics = [metric for metric, _ in cfg.objectives]
@@ -217,6 +218,25 @@ def _same_params(study, cfg: StudyConfig, storage: str) -> None:
         raise RecipeError(f"study {cfg.name!r} in {storage} was run with another parameter space "
                           f"({'; '.join(changes(stored, wanted))})",
                           hint="use a new study.name (or --storage) for the changed space, or restore the old [study.params]")
+
+
+#: The study's user attribute naming the per-epoch key its trials report to the pruner.
+_INTERMEDIATE_ATTR = "automl_nas_intermediate"
+
+
+def _same_intermediate(study, cfg: StudyConfig, storage: str) -> None:
+    """The pruner compares a trial's per-epoch values with the other trials' at the same epoch: a
+    study resumed with another ``study.intermediate`` pruned a training loss against accuracies."""
+    if not _prunes(cfg):
+        return
+    stored = study.user_attrs.get(_INTERMEDIATE_ATTR)
+    reported = any(t.intermediate_values for t in study.get_trials(deepcopy=False))
+    if stored is not None and stored != cfg.intermediate and reported:
+        raise RecipeError(f"study {cfg.name!r} in {storage} prunes on {stored!r}, the recipe on {cfg.intermediate!r}: "
+                          f"the new trials' values would be compared with the old ones'",
+                          hint=f"set study.intermediate back to {stored!r}, or use another study.name or storage")
+    if stored != cfg.intermediate:
+        study.set_user_attr(_INTERMEDIATE_ATTR, cfg.intermediate)
 
 
 def _counted(study) -> int:
@@ -390,6 +410,11 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     if plan.evaluator is not None:  # built here only to read what it reports (a table loads lazily)
         check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(path))
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
+    if cfg.storage.split("?")[0] in ("sqlite://", "sqlite:///:memory:"):  # each opening is a new, empty database
+        raise RecipeError(f"study storage {cfg.storage!r} is in memory: it ends with this driver, and each opening of "
+                          f"it is a new, empty database (the study could be neither continued nor shown)",
+                          hint="use sqlite:///PATH or journal:PATH, or leave --storage out for the study directory's "
+                               "study.db")
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
     from automl_nas.execution.cluster import joined_cluster
 
@@ -558,6 +583,7 @@ def check_study(session: Any, plan: Plan, path: str | Path, profile: str | None,
     check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
     check_directions(plan.recipe.study, cfg, source=str(path))
     check_intermediate(cfg, plan, source=str(path))
+    _refuse_tuned_overrides(cfg, overrides, source=str(path))
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     return cfg
 
@@ -576,6 +602,7 @@ def check_intermediate(cfg: StudyConfig, plan: Plan, *, source: str) -> None:
         raise RecipeError(f"{where}: empty, so no epoch reports a value and the pruner could never act",
                           hint="name an epoch key such as valid_acc (the default), or set study.pruner = \"none\"")
     if key.startswith("eval."):
+        _check_intermediate_direction(cfg, where)
         every, epochs = plan.recipe.search.eval_every, plan.recipe.search.epochs
         if plan.evaluator is None or every == 0 or every > epochs:
             raise RecipeError(f"{where}: eval.* is recorded only in the epochs the evaluator scores, and this search "
@@ -584,6 +611,7 @@ def check_intermediate(cfg: StudyConfig, plan: Plan, *, source: str) -> None:
                               hint="set search.eval_every = 1 (every epoch; with a table evaluator this is cheap), or "
                                    "prune on valid_acc")
         return
+    _check_intermediate_direction(cfg, where)
     if "." in key or key in EPOCH_NUMBERS or key.startswith("entropy_"):
         return
     close = did_you_mean(key, EPOCH_NUMBERS)
@@ -591,6 +619,21 @@ def check_intermediate(cfg: StudyConfig, plan: Plan, *, source: str) -> None:
         raise RecipeError(f"{where}: not a key of the epoch records{close}",
                           hint=f"name one of {', '.join(EPOCH_NUMBERS)}, a sampler status key (temperature), or "
                                f"eval.NAME with search.eval_every > 0")
+
+
+def _check_intermediate_direction(cfg: StudyConfig, where: str) -> None:
+    """The pruner ranks the per-epoch value in the study's direction: a value that rises as trials
+    get better (valid_acc) in a study that minimises (costs.params) pruned the best trials."""
+    from automl_nas.study.config import looks_like_a_cost
+
+    direction = cfg.objectives[0][1]
+    falls = looks_like_a_cost(cfg.intermediate)
+    if falls != (direction == "minimize"):
+        raise RecipeError(f"{where}: the pruner compares it across trials in the study's direction ({direction}), and "
+                          f"{cfg.intermediate} {'falls' if falls else 'rises'} as a trial gets better: it would prune "
+                          f"the best trials", hint=f"set study.intermediate to a per-epoch value that "
+                                                   f"{'falls' if direction == 'minimize' else 'rises'} as the metric "
+                                                   f"improves, or study.pruner = \"none\"")
 
 
 def check_reported_metrics(cfg: StudyConfig, evaluator: Any, *, source: str) -> None:
@@ -606,6 +649,23 @@ def check_reported_metrics(cfg: StudyConfig, evaluator: Any, *, source: str) -> 
             check_reported(evaluator, name, where=f"{source}: {key} = {path!r}",
                            hint=f"name one of them, or set the evaluator's options so that it reports {name!r} "
                                 f"(`automl plugins --options {evaluator.name}`)")
+
+
+def _refuse_tuned_overrides(cfg: StudyConfig, overrides: list[str], *, source: str) -> None:
+    """A ``--set`` of a key the study tunes: every trial sets its own value over it, so it was
+    silently dropped."""
+    from automl_nas.recipe.overrides import parse_assignment
+
+    for item in overrides:
+        try:
+            key = parse_assignment(item)[0]
+        except RecipeError:
+            continue
+        tuned = next((p for p in cfg.params if p == key or p.startswith(f"{key}.") or key.startswith(f"{p}.")), None)
+        if tuned is not None:
+            raise RecipeError(f"{source}: --set {item}: the study tunes {tuned} (study.params), so every trial sets its "
+                              f"own value over this one", hint=f"leave the --set out, or take {tuned!r} out of "
+                                                               f"[study.params] (or narrow its range)")
 
 
 def check_params(session: Any, path: str | Path, profile: str | None, overrides: list[str], cfg: StudyConfig) -> None:
