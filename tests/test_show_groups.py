@@ -142,6 +142,11 @@ def test_a_trial_the_storage_holds_running_is_shown_killed_when_its_process_is_g
     (run / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
     row = _row("trial-0002", RunDir(run), {str(run.resolve()): {"state": "RUNNING", "values": None, "params": {}}})
     assert (row.status, row.state) == ("killed", "killed")
+    # Ctrl-C: the driver told the trial FAIL only to queue it again; its run says interrupted
+    (run / ".lock").unlink()
+    (run / "result.json").write_text(json.dumps({"status": "interrupted", "schema_version": 1}))
+    row = _row("trial-0002", RunDir(run), {str(run.resolve()): {"state": "FAIL", "values": None, "params": {}}})
+    assert (row.status, row.state) == ("interrupted", "interrupted")
 
 
 def test_a_killed_torchrun_search_is_shown_with_the_torchrun_line_that_resumes_it(batch, tmp_path):

@@ -105,6 +105,8 @@ def _row(name: str, rd: RunDir, study: dict[str, dict]) -> TrialRow:
     state = extra.get("state")
     if state == "RUNNING" and status in ("killed", "interrupted"):  # the storage's word, from a driver now gone
         state = status
+    elif state == "FAIL" and status == "interrupted":  # failed only to be queued again: the next run continues it
+        state = status
     return TrialRow(name=name, run_dir=str(rd.path), status=status, problem=problem,
                     epochs=len(epochs), valid_acc=epochs[-1].valid_acc if epochs else None,
                     metrics=dict((result.metrics or {}) if result else {}),
