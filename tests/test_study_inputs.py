@@ -515,3 +515,32 @@ def test_an_in_memory_storage_is_refused(study_recipe, url):
     result = study(path, "--storage", url)
     assert result.exit_code == 2 and "is in memory" in result.output and "sqlite:///PATH" in result.output
     assert not (path.parent / "runs").exists()
+
+
+def test_a_continued_trial_reports_the_epochs_its_checkpoint_holds(tmp_path):
+    """The continuation of a killed trial is a new Optuna trial: it reported only the epochs run
+    after the resume, so the pruner saw a partial curve and the medians of the first epochs lost it."""
+    import json
+
+    from automl_nas.records.rundir import checkpoint_manifest
+    from automl_nas.study.config import load_study_config
+    from automl_nas.study.driver import _Driver
+
+    cfg = load_study_config({"metric": "metrics.x", "pruner": "median", "sampler": "random", "params": {
+        "search.arch_optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}},
+        source="s.toml", recipe_name="s")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    study.enqueue_trial({"search.arch_optimizer.lr": 0.01}, user_attrs={"continues": "trial-0000", "retry_of": 0})
+    run = tmp_path / "trial-0000"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "valid_acc": 20.0 + e}) + "\n" for e in range(3)))
+    (run / "checkpoints" / "last.pt").write_bytes(b"x")
+    checkpoint_manifest(run / "checkpoints" / "last.pt").write_text(json.dumps({"epochs_done": 2}))  # epoch 2 redone
+    driver = _Driver(cfg=cfg, study=optuna.load_study(study_name="s", storage=storage), study_dir=tmp_path,
+                     recipe_path="s.toml", profile=None, overrides=[], seed=0, pm=None)
+    spec = driver.ask()
+    assert spec.run_dir == str(run)
+    trial, reporter = driver.asked[spec.name]
+    assert optuna.load_study(study_name="s", storage=storage).trials[0].intermediate_values == {0: 20.0, 1: 21.0}
+    assert reporter.reported == [(0, 20.0), (1, 21.0)]

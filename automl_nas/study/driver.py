@@ -288,7 +288,10 @@ class _Driver:
                          overrides=[*self.overrides, *(to_override(k, v) for k, v in params.items())],
                          name=run_dir.name, ranks=self.ranks)  # progress lines name the directory it writes to
         trial.set_user_attr("run_dir", str(run_dir))
-        self.asked[spec.name] = (trial, PruningReporter(trial, self.cfg.intermediate) if self.prunes else None)
+        reporter = PruningReporter(trial, self.cfg.intermediate) if self.prunes else None
+        if reporter is not None and continued and run_dir.is_dir():
+            reporter.replay(run_dir)  # the epochs its checkpoint holds: the pruner sees the whole curve
+        self.asked[spec.name] = (trial, reporter)
         return spec
 
     def on_epoch(self, event: EpochEvent) -> bool:

@@ -9,6 +9,7 @@ Each epoch of a running trial reaches the driver through the executor's epoch st
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from automl_nas.execution.epochs import TrialStopped
@@ -46,6 +47,23 @@ class PruningReporter:
     def __init__(self, trial: Any, key: str = "valid_acc") -> None:
         self.trial, self.key = trial, key
         self.reported: list[tuple[int, float]] = []
+
+    def replay(self, run_dir: Path) -> None:
+        """Report the epochs a continued trial's run already holds in its checkpoint: its new
+        Optuna trial started empty, so the pruner saw a partial curve and the medians of those
+        epochs lost it. (An epoch recorded after the checkpoint is computed again, and reported then.)"""
+        from automl_nas.records.rundir import RunDir, read_jsonl, saved_epochs
+
+        rd = RunDir(run_dir)
+        held = saved_epochs(rd.checkpoint_file)
+        if not isinstance(held, int):
+            return
+        for record in read_jsonl(rd.metrics_file):
+            epoch = record.get("epoch")
+            value = dotted_value(record, self.key)
+            if isinstance(epoch, int) and epoch < held and value is not None:
+                self.trial.report(float(value), epoch)
+                self.reported.append((epoch, float(value)))
 
     def observe(self, epoch: int, metrics: dict[str, Any], num_epochs: int = 0) -> bool:
         """Report the epoch's value; ``True`` when the pruner says stop. The last of
