@@ -192,8 +192,11 @@ def test_a_run_killed_while_writing_its_checkpoint_says_which_epochs_a_resume_co
     assert "continues it, from its last checkpoint)" in _show(killed)
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "epochs_done": 1}))  # killed mid-write
     assert "from its last checkpoint, after epoch 1 (epoch 2 recorded since is computed again)" in _show(killed)
-    RunDir(killed).checkpoint_file.unlink()
-    assert "continues it, from its start: no checkpoint was written)" in _show(killed)
+    RunDir(killed).checkpoint_file.unlink()  # `automl run --resume` refuses it: show said it continues it
+    assert (f"killed (no result.json) before its first checkpoint: nothing to resume; `automl run "
+            f"{killed / 'recipe.toml'}` starts it again in a new directory") in " ".join(_show(killed).split())
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(killed)])
+    assert resumed.exit_code == 5 and "no checkpoint to resume from" in resumed.output
 
 
 def test_a_run_s_costs_are_one_line_apart_from_an_evaluator_s_metrics_of_the_same_name(batch, tmp_path):

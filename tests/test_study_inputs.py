@@ -544,3 +544,30 @@ def test_a_continued_trial_reports_the_epochs_its_checkpoint_holds(tmp_path):
     trial, reporter = driver.asked[spec.name]
     assert optuna.load_study(study_name="s", storage=storage).trials[0].intermediate_values == {0: 20.0, 1: 21.0}
     assert reporter.reported == [(0, 20.0), (1, 21.0)]
+
+
+def test_a_moved_study_directory_goes_on_with_its_own_storage_and_shows_its_trials(study_recipe, tmp_path):
+    """Moved, its study.json named the old study.db: the command was refused and its hint named a
+    file that no longer existed; show lost every trial's parameters and values."""
+    import json
+    import shutil
+
+    path = study_recipe()
+    assert study(path, "--set", "search.epochs=1").exit_code == 0
+    old = path.parent / "runs" / "studies" / "s"
+    written = json.loads((old / "study.json").read_text())
+    assert written.pop("storage_in_dir") == "study.db"
+    (old / "study.json").write_text(json.dumps(written))  # as automl-nas wrote it before: the file moves too
+    shutil.move(str(old), str(tmp_path / "moved"))
+    (tmp_path / "elsewhere").mkdir()
+    shutil.move(str(tmp_path / "moved"), str(tmp_path / "elsewhere" / "s"))
+    again = study(path, "--set", "search.epochs=1", "--set", f"study.root='{tmp_path / 'elsewhere'}'", "--trials", "2")
+    assert again.exit_code == 0, again.output
+    here = tmp_path / "elsewhere" / "s"
+    bound = json.loads((here / "study.json").read_text())
+    assert bound["storage"] == f"sqlite:///{here / 'study.db'}" and bound["storage_in_dir"] == "study.db"
+    assert len(optuna.load_study(study_name="s", storage=bound["storage"]).trials) == 2  # the first one kept
+    shown = CliRunner().invoke(main, ["show", str(here), "--json"])
+    rows = {r["name"]: r for r in json.loads(shown.stdout)["rows"]}
+    assert set(rows) == {"trial-0000", "trial-0001"} and all(r["params"] and r["values"] for r in rows.values())
+    assert all(b.startswith("trial-") for b in json.loads(shown.stdout)["best"])

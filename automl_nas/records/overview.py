@@ -181,10 +181,19 @@ def _study_table(path: Path) -> dict[str, dict]:
             # Optuna stores a pruned trial's last intermediate value as its value: not an objective value.
             values = [float(v) for k, v in row.items() if (k == "value" or k.startswith("values_")) and v not in ("", None)
                       and row.get("state") == "COMPLETE"]
-            out[str(Path(run_dir).resolve())] = {
+            out[trial_dir_here(path, run_dir)] = {
                 "state": row.get("state"), "values": values or None,
                 "params": {k[len("params_"):]: _number(v) for k, v in row.items() if k.startswith("params_") and v != ""}}
     return out
+
+
+def trial_dir_here(study_dir: Path, recorded: str) -> str:
+    """A trial's run directory as recorded (absolute, where the study ran), resolved; in a study
+    directory that was moved since, the trial directory of that name here (show lost every trial's
+    parameters and values, and named a best trial at the old place)."""
+    path = Path(recorded).resolve()
+    moved = study_dir.resolve() / path.name
+    return str(moved if not path.exists() and moved.is_dir() else path)
 
 
 def _number(text: str) -> Any:
@@ -200,7 +209,7 @@ def _best(kind: str, path: Path, rows: list[TrialRow], stored_best: list[str] | 
     """The best trials' names, and what ranked a batch's seeds (a study's best is its storage's: "")."""
     if kind == "study":
         chosen = stored_best if stored_best is not None else study_best(path)
-        best = {str(Path(b).resolve()) for b in chosen}
+        best = {trial_dir_here(path, b) for b in chosen}
         names = {str(Path(r.run_dir).resolve()): r.name for r in rows}
         # another driver's trial of a shared storage lies in its own study root: named by its path
         return [names.get(b, b) for b in sorted(best, key=lambda b: (b not in names, b))], ""

@@ -58,6 +58,11 @@ def _unended(rd: RunDir) -> str:
     if status != "killed":
         return f"{status} (no result.json)"
     parent = rd.path.parent
+    grouped = (parent / "batch.json").is_file() or (parent / "study.json").is_file()
+    if not grouped and rd.resume == "automl run --resume" and not rd.checkpoint_file.exists():
+        # `automl run --resume` refuses a run without a checkpoint (a batch or study restarts it clean)
+        return (f"killed (no result.json) before its first checkpoint: nothing to resume; `automl run "
+                f"{rd.recipe_file}` starts it again in a new directory")
     if (parent / "batch.json").is_file():  # the batch's resume finishes it and its aggregate
         how = f"`automl run --resume {parent}` continues it with its seed batch"
     elif (parent / "study.json").is_file():  # a run finished outside the study is one Optuna never hears of
@@ -77,7 +82,7 @@ def _resumes_from(rd: RunDir) -> str:
     from automl_nas.records.rundir import read_jsonl, saved_epochs
 
     held, recorded = saved_epochs(rd.checkpoint_file), len(read_jsonl(rd.metrics_file))
-    if held is None:
+    if held is None:  # a batch's or study's trial: restarted clean
         return "from its start: no checkpoint was written"
     if isinstance(held, int) and held < recorded:
         redone = f"epoch {held + 1}" if held + 1 == recorded else f"epochs {held + 1}-{recorded}"

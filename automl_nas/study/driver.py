@@ -523,7 +523,7 @@ def _check_study_dir(study_dir: Path, url: str) -> bool:
     parameters, for its own (records from another study, told as this one's)."""
     import json
 
-    from automl_nas.study.storage import absolute_url
+    from automl_nas.study.storage import bound_storage
 
     binding = study_dir / "study.json"
     if not binding.exists():
@@ -533,13 +533,16 @@ def _check_study_dir(study_dir: Path, url: str) -> bool:
     except (OSError, ValueError) as exc:
         raise RunError(f"{binding} cannot be read ({one_line(exc)})",
                        hint="restore it, or give the study another study.name or study.root") from None
-    # A binding written before URLs were made absolute named a relative file from this directory.
-    if absolute_url(str(held.get("storage"))) != url:
-        raise RunError(f"{study_dir} holds the trials of study {held.get('study')!r} in storage "
-                       f"{held.get('storage')!r}; this command's storage is {url!r}",
-                       hint=f"continue that study with --storage {held.get('storage')!r}, or start another in "
-                            f"its own directory: --set study.name=... or study.root=...")
-    return True
+    # A binding written before URLs were made absolute named a relative file from this directory;
+    # one inside the directory is named relative to it too (a moved study directory keeps its file).
+    if bound_storage(study_dir, held) == url:
+        if held.get("storage") != url:  # moved: the record names where it is now
+            _bind_study_dir(study_dir, str(held.get("study")), url)
+        return True
+    raise RunError(f"{study_dir} holds the trials of study {held.get('study')!r} in storage "
+                   f"{bound_storage(study_dir, held)!r}; this command's storage is {url!r}",
+                   hint=f"continue that study with --storage {bound_storage(study_dir, held)!r}, or start another in "
+                        f"its own directory: --set study.name=... or study.root=...")
 
 
 def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:
@@ -547,7 +550,9 @@ def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:
     before study.json is adopted)."""
     from automl_nas.records.rundir import atomic_write_json
 
-    atomic_write_json(study_dir / "study.json", {"study": name, "storage": url},
+    from automl_nas.study.storage import binding_record
+
+    atomic_write_json(study_dir / "study.json", binding_record(study_dir, name, url),
                       hint="free disk space or fix the permissions, then run the same `automl study` command again")
 
 

@@ -35,10 +35,13 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
 
     try:
         bound = json.loads((study_dir / "study.json").read_text(encoding="utf-8"))
-        name, url = str(bound["study"]), str(bound["storage"])
+        name = str(bound["study"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    from automl_nas.study.storage import local_file, open_storage
+    from automl_nas.records.overview import trial_dir_here
+    from automl_nas.study.storage import bound_storage, local_file, open_storage
+
+    url = bound_storage(study_dir, bound)  # where it is now, for a moved directory's own study.db
 
     local = local_file(url)
     if local is not None and not local.is_file():  # opening would create an empty storage
@@ -49,10 +52,10 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name=name, storage=open_storage(url))
         trials = study.get_trials(deepcopy=False)
-        best = [str(b["run_dir"]) for b in best_trials(study) if b.get("run_dir")]
+        best = [trial_dir_here(study_dir, str(b["run_dir"])) for b in best_trials(study) if b.get("run_dir")]
     except Exception:  # noqa: BLE001 - a storage show cannot read: the files the driver wrote are shown
         return None
-    table = {str(Path(t.user_attrs["run_dir"]).resolve()): {
+    table = {trial_dir_here(study_dir, t.user_attrs["run_dir"]): {
         "state": t.state.name, "values": list(t.values) if t.state.name == "COMPLETE" and t.values else None,
         "params": dict(t.params)} for t in trials if t.user_attrs.get("run_dir")}
     return table, best

@@ -50,6 +50,30 @@ def absolute_url(url: str) -> str:
     return url
 
 
+def binding_record(study_dir: Path, name: str, url: str) -> dict[str, str]:
+    """What ``study.json`` says of the storage that owns ``study_dir``: its URL, and a file inside
+    the directory (the default ``study.db``) also relative to it, so that a moved or copied study
+    directory still names its own file (it named the old place, and the hint sent the user there)."""
+    record = {"study": name, "storage": url}
+    local = local_file(url) if "?" not in url else None
+    if local is not None and local.absolute().is_relative_to(study_dir.absolute()):
+        record["storage_in_dir"] = str(local.absolute().relative_to(study_dir.absolute()))
+    return record
+
+
+def bound_storage(study_dir: Path, record: dict) -> str:
+    """The storage URL a ``study.json`` record names for ``study_dir`` where it is now."""
+    inside, url = record.get("storage_in_dir"), str(record.get("storage"))
+    local = local_file(url) if "?" not in url else None
+    if not inside and local is not None and not local.exists() and local.parent.name == study_dir.name \
+            and (study_dir / local.name).is_file():  # written before storage_in_dir: the file moved with it
+        inside = local.name
+    if isinstance(inside, str) and inside:
+        scheme = "journal:" if url.startswith("journal:") else "sqlite:///"
+        return absolute_url(f"{scheme}{(study_dir / inside).absolute()}")
+    return absolute_url(url)
+
+
 def local_file(url: str) -> Path | None:
     """The file a ``journal:PATH`` or ``sqlite:///PATH`` storage keeps its study in; ``None``
     for a database server."""
