@@ -151,3 +151,24 @@ def test_validate_finds_a_component_whose_implementation_module_is_not_installed
         assert f"has no implementation module {module!r}" in text and "reinstall the plugin's distribution" in text
     ok = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_validate_and_the_run_s_start_say_when_the_paper_s_protocol_changed(tmp_path):
+    """`--set data={...}` replaces [data] whole: GDAS' split = "random" fell back to halves, and only
+    the finished run's verdict said the protocol had changed."""
+    import numpy as np
+
+    npz = tmp_path / "x.npz"
+    g = np.random.default_rng(0)
+    np.savez(npz, x=g.integers(0, 256, (160, 3, 8, 8), dtype=np.uint8), y=np.arange(160) % 4)
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "gdas.toml"
+    table = f'data={{name="npz", path="{npz}"}}'
+    checked = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick", "--set", table])
+    text = " ".join(checked.output.split())
+    assert checked.exit_code == 0 and "not the paper's protocol (data.name, data.path, data.split, " in text, text
+    kept = CliRunner().invoke(main, ["validate", str(recipe), "-p", "quick", "--set", table[:-1] + ', split="random"}'])
+    assert "data.split" not in kept.output
+    run = CliRunner().invoke(main, ["run", str(recipe), "-p", "quick", "--set", table, "--set", "search.epochs=1",
+                                    "--run-dir", str(tmp_path / "r")])
+    assert run.exit_code == 0, run.output
+    assert "note: not the paper's protocol (data.name, data.path, data.split," in " ".join(run.stderr.split())

@@ -69,8 +69,12 @@ def validate(recipe, profile, overrides, build) -> None:
         build_search(plan, session.registry, device="cpu" if missing else None)
         if missing:  # what only that device would refuse (its memory, bf16, CUDA graphs) is not checked
             built = f"; built on the CPU, as this machine has no {plan.recipe.run.device}"
+    from automl_nas.recipe import protocol_note
+
+    expected = plan.recipe.expected
+    protocol = f"; {protocol_note(expected.changed)}" if expected is not None and expected.changed else ""
     click.echo(f"{recipe}: ok ({plan.sampler.component.name} on {plan.space.component.name}, data {plan.recipe.data.name}, "
-               f"{plan.recipe.search.epochs} epochs{built}{study})")
+               f"{plan.recipe.search.epochs} epochs{built}{study}{protocol})")
 
 
 def _check_root(run_root: str, study: "StudyConfig | None") -> None:

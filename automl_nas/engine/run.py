@@ -88,6 +88,11 @@ class Search:
             objective.check_run(self.space, self.inputs, key=f"{plan.source}: {resolved.key}")
             self._device_note(objective, device, key=f"{plan.source}: {resolved.key}", quiet=quiet)
         self._check_every_phase_has_a_loss()
+        if recipe.expected is not None and recipe.expected.changed and not quiet:
+            # said after the run only: a --set data={...} table that dropped the recipe's split went unnoticed
+            from automl_nas.recipe import protocol_note
+
+            _echo(f"note: {protocol_note(recipe.expected.changed)}")
         generator = torch.Generator().manual_seed(recipe.seed)
         supernet = self.space.build_supernet(self.inputs).to(device)
         # issue 15: torch.compile traces the plain path. The fused path's autograd Functions ask the

@@ -12,7 +12,7 @@ from automl_nas.recipe.model import Recipe
 from automl_nas.recipe.overrides import apply_profile, parse_assignment, set_path
 from automl_nas.recipe.resolve import Plan, resolve, resolve_ref
 
-__all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "name_override_keys", "plan_recipe", "resolve", "resolve_ref"]
+__all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "name_override_keys", "plan_recipe", "protocol_note", "resolve", "resolve_ref"]
 
 
 def load_raw(path: str | Path) -> dict:
@@ -91,6 +91,14 @@ def protocol_changes(before: dict, after: dict) -> list[str]:
     mine = {k: v for t in PROTOCOL_TABLES for k, v in flat(before.get(t, {}), t).items()}
     theirs = {k: v for t in PROTOCOL_TABLES for k, v in flat(after.get(t, {}), t).items()}
     return sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k) and k not in NOT_PROTOCOL)
+
+
+def protocol_note(changed: Iterable[str]) -> str:
+    """What ``automl validate`` and a run's start say of a run whose profile or overrides changed
+    the paper's protocol (:func:`protocol_changes`): said after the run only, a ``--set data={...}``
+    table that dropped the recipe's split went unnoticed."""
+    return (f"not the paper's protocol ({', '.join(changed)} changed from the recipe): no verdict against its "
+            f"[expected] band")
 
 
 def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overrides: Iterable[str] = (),
