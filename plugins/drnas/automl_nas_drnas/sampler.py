@@ -136,12 +136,13 @@ class DrnasSampler(Sampler):
             self._prune(run, self.stage)
         for group in self.masks:  # the host copy now, not in the epoch's first forward (issue 15)
             self._host_mask(group)
-        self._sync_width(run, f"stage {self.stage} at epoch {run.epoch}")
+        # counted from 1, as the progress lines count epochs and the config's errors count stages
+        self._sync_width(run, f"stage {self.stage + 1} from epoch {run.epoch + 1}")
 
     def restore(self, run: RunContext) -> None:
         """After ``load_state_dict`` on resume: widen the fresh supernet to the saved stage's width."""
         if self.progressive and self.stage >= 0:
-            self._sync_width(run, f"resume in stage {self.stage}")
+            self._sync_width(run, f"resume in stage {self.stage + 1}")
 
     def prune(self, params: dict[str, torch.Tensor], keep: int) -> dict[str, int]:
         """Keep the ``keep`` largest eta per edge among unpruned ops; zero the removed eta in place.
@@ -169,7 +170,7 @@ class DrnasSampler(Sampler):
         keep = self.config.keep_ops[stage]
         removed = self.prune(run.params, keep)
         if removed:
-            run.log(f"drnas: stage {stage} at epoch {run.epoch}: pruned to {keep} ops per edge "
+            run.log(f"drnas: stage {stage + 1} from epoch {run.epoch + 1}: pruned to {keep} ops per edge "
                     f"({', '.join(f'{g}: {n} removed' for g, n in removed.items())})")
 
     def _sync_width(self, run: RunContext, when: str) -> None:

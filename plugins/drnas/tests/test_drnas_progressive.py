@@ -171,6 +171,8 @@ def test_progressive_schedule_prunes_and_widens_at_the_stage_boundary():
     assert sampler.masks["cell"].sum(-1).tolist() == [3, 3]
     assert sampler.masks["cell"][0].tolist() == [True, True, False, True, False]
     assert len(logs) == 2 and "pruned to 3" in logs[0] and "2->4" in logs[1]
+    # counted from 1, as the progress lines ("epoch 51/100") and the config's errors ("stage 2 of 2") count
+    assert logs[0].startswith("drnas: stage 2 from epoch 51: pruned to 3 ops per edge"), logs[0]
     assert sampler.status() == {"stage": 1.0, "ops_kept": 3.0}
 
     # Resume: a fresh sampler and supernet come back to the saved stage before weights are loaded.
