@@ -84,6 +84,8 @@ def test_a_study_whose_metric_has_no_finite_value_fails_its_trials_and_stops(mak
     # Optuna failed such trials quietly and the driver asked for more, without end.
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "2 trials failed; last error: study.metric metrics.convs has no finite value" in result.output, result.output
+    summary = strict(result.stdout)  # what the study holds, as a Ctrl-C prints it (stdout was empty)
+    assert (summary["status"], summary["study"], summary["trials"], summary["best"]) == ("failed", "s", 0, [])
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{path.parent / 'runs' / 'studies' / 's' / 'study.db'}")
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
     assert all("no finite value" in t.user_attrs["error"] for t in study.trials)

@@ -571,3 +571,15 @@ def test_a_moved_study_directory_goes_on_with_its_own_storage_and_shows_its_tria
     rows = {r["name"]: r for r in json.loads(shown.stdout)["rows"]}
     assert set(rows) == {"trial-0000", "trial-0001"} and all(r["params"] and r["values"] for r in rows.values())
     assert all(b.startswith("trial-") for b in json.loads(shown.stdout)["best"])
+
+
+@pytest.mark.parametrize(("pruner", "key"), [("successive_halving", "prune_warmup_epochs"),
+                                              ("hyperband", "prune_startup_trials"), ("median", "prune_percentile")])
+def test_a_pruner_option_the_pruner_does_not_read_is_refused(study_recipe, pruner, key):
+    """successive_halving and hyperband ignored the warm-up epochs the help says are never pruned."""
+    path = study_recipe()
+    result = CliRunner().invoke(main, ["validate", str(path), "--set", f'study.pruner="{pruner}"', "--set", f"study.{key}=7"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"study.{key} = 7" in text and f"the {pruner} pruner does not use it" in text, text
+    fine = CliRunner().invoke(main, ["validate", str(path), "--set", 'study.pruner="none"', "--set", f"study.{key}=7"])
+    assert fine.exit_code == 0, fine.output

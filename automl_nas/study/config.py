@@ -178,10 +178,29 @@ def load_study_config(raw: dict | None, *, source: str, recipe_name: str) -> Stu
         _check_objectives(raw, cfg, source=source)
     if not cfg.metrics and not cfg.metric:
         raise RecipeError(f"{source}: study.metric: required (a dotted path into result.json such as metrics.cifar10)")
+    _check_pruner_options(cfg, source=source)
     if not cfg.params:
         raise RecipeError(f"{source}: study.params: no parameters to tune",
                           hint='add e.g. [study.params] "search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-2, log = true }')
     return attrs.evolve(cfg, name=cfg.name or default_study_name(recipe_name))
+
+
+#: The pruner options each pruner reads; the others ignore them (Optuna's defaults size their rungs).
+PRUNER_OPTIONS = {"prune_percentile": ("percentile",), "prune_startup_trials": ("median", "percentile"),
+                  "prune_warmup_epochs": ("median", "percentile")}
+
+
+def _check_pruner_options(cfg: StudyConfig, *, source: str) -> None:
+    """An option set away from its default for a pruner that does not read it (warm-up epochs
+    "never pruned" under successive_halving were pruned); no pruner reads any with ``none``."""
+    if cfg.pruner == "none":
+        return
+    for key, readers in PRUNER_OPTIONS.items():
+        default = attrs.fields_dict(StudyConfig)[key].default
+        if cfg.pruner not in readers and getattr(cfg, key) != default:
+            raise RecipeError(f"{source}: study.{key} = {getattr(cfg, key)!r}: the {cfg.pruner} pruner does not use it "
+                              f"(only the {' and '.join(readers)} pruner{'s read' if len(readers) > 1 else ' reads'} it)",
+                              hint=f"set study.pruner to {readers[0]}, or study.{key} back to its default ({default!r})")
 
 
 def _dotted_params(params: dict, prefix: str = "") -> dict:

@@ -461,8 +461,13 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
             with driver.heartbeat, _storage_writes(cfg.name, url):
                 try:
                     _loop(driver, _executor(recipe.executor, cfg, study_dir, address, on_ray, quiet, driver.on_epoch))
-                except AutomlError:
+                except AutomlError as exc:
                     _report_what_finished(study, study_dir, cfg)  # a study stopped by failures or Ctrl-C
+                    if exc.result is None:  # stdout carries what the study holds, as for Ctrl-C (it was empty)
+                        from automl_nas.study.report import best_trials
+
+                        exc.result = {"status": "failed", "study": cfg.name, "study_dir": str(study_dir),
+                                      "trials": _counted(study), "best": best_trials(study)}
                     raise
             files = write_report(study, study_dir, cfg)
         return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
