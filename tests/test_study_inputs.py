@@ -583,3 +583,32 @@ def test_a_pruner_option_the_pruner_does_not_read_is_refused(study_recipe, prune
     assert result.exit_code == 2 and f"study.{key} = 7" in text and f"the {pruner} pruner does not use it" in text, text
     fine = CliRunner().invoke(main, ["validate", str(path), "--set", 'study.pruner="none"', "--set", f"study.{key}=7"])
     assert fine.exit_code == 0, fine.output
+
+
+def test_a_refused_journal_study_leaves_no_new_journal_and_a_read_only_storage_says_so(study_recipe, monkeypatch):
+    """A journal study refused at its start left the journal file its opening made; a read-only
+    SQLite file was reported as Optuna's "exception is raised during the commit"."""
+    path = study_recipe()
+    journal = path.parent / "j.log"
+    assert study(path, "--storage", f"journal:{journal}").exit_code == 0
+    journal.rename(path.parent / "j.moved")  # the study directory's trials are now unknown to any storage here
+    again = study(path, "--storage", f"journal:{journal}")
+    assert again.exit_code == 5 and "holds trial directories that no trial" in again.output
+    assert not journal.exists()
+
+    from automl_nas.errors import RunError
+    from automl_nas.study import driver
+    from automl_nas.study.config import load_study_config
+
+    def read_only(*args, **kwargs):
+        try:
+            raise RuntimeError("(sqlite3.OperationalError) attempt to write a readonly database")
+        except RuntimeError as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+
+    monkeypatch.setattr(optuna, "create_study", read_only)
+    cfg = load_study_config({"metric": "metrics.x", "params": {"x": {"type": "int", "low": 0, "high": 3}}},
+                            source="s.toml", recipe_name="s")
+    with pytest.raises(RunError) as raised:
+        driver._create(cfg, f"sqlite:///{path.parent / 'ro.db'}", ["maximize"])
+    assert "attempt to write a readonly database" in raised.value.message and "read-only" in raised.value.hint

@@ -131,12 +131,19 @@ _RACED = ("UNIQUE constraint failed", "already exists", "database is locked", "D
 
 
 def _refuse_storage(storage: str, exc: Exception) -> NoReturn:
-    damaged = any(k in str(exc) for k in ("malformed", "not a database", "file is encrypted", "JournalLog"))
-    raced = any(k in str(exc) for k in _RACED)
-    raise RunError(f"study storage {storage!r} cannot be opened: {one_line(exc)}",
+    # Optuna wraps the database's own words ("attempt to write a readonly database") in a generic
+    # "exception is raised during the commit": the cause says what is wrong
+    text = one_line(exc) + (f" ({one_line(exc.__cause__)})" if exc.__cause__ is not None else "")
+    damaged = any(k in text for k in ("malformed", "not a database", "file is encrypted", "JournalLog"))
+    raced = any(k in text for k in _RACED)
+    read_only = any(k in text.lower() for k in ("readonly database", "read-only", "permission denied"))
+    raise RunError(f"study storage {storage!r} cannot be opened: {text}",
                    hint="the storage file is damaged: restore it from a copy, or start the study afresh under "
                         "another study.name (its finished trials' run directories stay readable with `automl show`)"
                    if damaged else
+                        "the storage file (or its folder) is read-only for this user: make it writable, or copy it "
+                        "somewhere writable and pass --storage with the copy"
+                   if read_only else
                         "another driver was creating or writing it at the same moment: run the same command again"
                    if raced else
                         "use sqlite:///PATH or journal:PATH in an existing, writable directory, or a database URL "
@@ -443,7 +450,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
         seed = recipe.seed if cfg.seed is None else cfg.seed
         with _removed_if_unused(study_dir, created), directory_lock(study_dir, what="study driver"):
             bound = _check_study_dir(study_dir, url)
-            local = local_file(url) if url.startswith("sqlite:///") else None  # the SQLite file the opening makes
+            local = local_file(url)  # the SQLite or journal file the opening makes
             fresh = local is not None and not local.exists()
             study = open_study(cfg, url, seed, protocol=protocol_of(plan, cfg.params))
             try:
