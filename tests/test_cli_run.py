@@ -36,6 +36,15 @@ def test_run_writes_the_run_directory(toy_recipe, tmp_path):
     assert shown.exit_code == 0 and "status      finished" in shown.output and "param-free" in shown.output
 
 
+def test_a_relative_run_dir_is_recorded_absolute_as_its_resume_records_it(toy_recipe, tmp_path, monkeypatch):
+    """result.json's run_dir was `runs/x` from the first run and absolute after a resume."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run", str(toy_recipe), "--quiet", "--run-dir", "rel/x"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["run_dir"] == str(tmp_path.resolve() / "rel" / "x")
+    assert json.loads((tmp_path / "rel" / "x" / "result.json").read_text())["run_dir"] == str(tmp_path.resolve() / "rel" / "x")
+
+
 def test_same_seed_same_result_on_cpu(toy_recipe):
     outs = [CliRunner().invoke(main, ["run", str(toy_recipe), "--quiet", "--set", "search.epochs=2"]) for _ in range(2)]
     a, b = (json.loads(o.output) for o in outs)

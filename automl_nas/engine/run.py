@@ -672,7 +672,7 @@ def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
         atomic_write_json(run_dir.env_file, {**env, ENV_KEY: input_files(plan)}, hint=run_dir.write_hint)
     base = RunResult(recipe=recipe.name, space=search.space.name or plan.space.component.name,
                      sampler=plan.sampler.component.name, dataset=recipe.data.name, seed=recipe.seed,
-                     run_dir=str(run_dir.path))
+                     run_dir=str(run_dir.path.resolve()))  # absolute, as a resume writes it
     guard = Guard(search)
     hooks.call("automl_run_start", run=run)
     try:
