@@ -290,18 +290,23 @@ def test_a_search_with_infinite_scores_resumes_to_the_same_result(tmp_path, monk
 
     def naswot_like(self, genotype, ctx=None):  # a table holds finite numbers: -inf as NASWOT gives it
         metrics = looked_up(self, genotype, ctx)
-        return {**metrics, "score": -math.inf} if genotype.text.count("none") >= 4 else metrics
+        worst = {"score": -math.inf, "rep": math.inf}
+        return {**metrics, **worst} if genotype.text.count("none") >= 4 else metrics
 
     monkeypatch.setattr(Nb201Table, "evaluate", naswot_like)
     table = _table(tmp_path / "t.csv", lambda o: 50 + 2 * o.count("nor_conv_3x3") + o.count("nor_conv_1x1"))
+    table.write_text("\n".join(line + ("," + line.rsplit(",", 1)[1] if i else ",rep")
+                               for i, line in enumerate(table.read_text().splitlines())) + "\n")
     recipe = tmp_path / "s.toml"
     recipe.write_text(f'name = "inf"\nseed = 2\n[space]\nname = "nb201"\n[evaluator]\nname = "nb201-table"\n'
-                      f'path = "{table}"\n[blackbox]\nproposer = {{ name = "morphism" }}\nqueries = 16\n')
+                      f'path = "{table}"\n[blackbox]\nproposer = {{ name = "morphism" }}\nqueries = 16\nmetric = "score"\n'
+                      f'report = "rep"\n')
     runner = CliRunner()
     whole = runner.invoke(main, ["search", str(recipe), "-q", "--run-dir", str(tmp_path / "whole")])
     assert whole.exit_code == 0, whole.output
     records = _history(tmp_path / "whole")
     assert records[0]["value"] is None and records[0]["value_nonfinite"] == "-inf"  # the all-none start
+    assert records[0]["report"] is None and records[0]["report_nonfinite"] == "inf"
     cut = tmp_path / "cut"
     assert runner.invoke(main, ["search", str(recipe), "-q", "--run-dir", str(cut)]).exit_code == 0
     lines = (cut / "history.jsonl").read_text().splitlines(keepends=True)

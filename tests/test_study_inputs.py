@@ -506,15 +506,22 @@ def test_a_set_of_a_tuned_key_is_refused_not_dropped(study_recipe):
         text = " ".join(result.output.split())
         assert result.exit_code == 2 and "the study tunes search.arch_optimizer.lr (study.params)" in text, text
     assert not (path.parent / "runs").exists()
+    # a table that does not hold the tuned key keeps it tuned: each trial sets lr over it
+    other = CliRunner().invoke(main, ["validate", str(path), "--set", "search.arch_optimizer={name='adam', betas=[0.9, 0.99]}"])
+    assert other.exit_code == 0, other.output
 
 
-@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://"])
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://", "sqlite+pysqlite:///:memory:",
+                                 "sqlite:///file:x?mode=memory&uri=true"])
 def test_an_in_memory_storage_is_refused(study_recipe, url):
     """Each opening of it was a new, empty database: an internal error (Record does not exist)."""
     path = study_recipe()
     result = study(path, "--storage", url)
     assert result.exit_code == 2 and "is in memory" in result.output and "sqlite:///PATH" in result.output
     assert not (path.parent / "runs").exists()
+    checked = CliRunner().invoke(main, ["validate", str(path), "--set", f"study.storage='{url}'"])  # it said ok
+    assert checked.exit_code == 2 and "is in memory" in checked.output
+    assert not __import__("automl_nas.study.storage", fromlist=["x"]).in_memory(f"sqlite:///{path.parent / 'm.db'}")
 
 
 def test_a_continued_trial_reports_the_epochs_its_checkpoint_holds(tmp_path):
@@ -571,6 +578,13 @@ def test_a_moved_study_directory_goes_on_with_its_own_storage_and_shows_its_tria
     rows = {r["name"]: r for r in json.loads(shown.stdout)["rows"]}
     assert set(rows) == {"trial-0000", "trial-0001"} and all(r["params"] and r["values"] for r in rows.values())
     assert all(b.startswith("trial-") for b in json.loads(shown.stdout)["best"])
+    # the files and the summary the study writes name the trials where they are now, not the old place
+    import csv
+
+    assert all(b["run_dir"].startswith(str(here)) for b in json.loads((here / "best.json").read_text())["best"])
+    assert all(b["run_dir"].startswith(str(here)) for b in json.loads(again.stdout)["best"])
+    with open(here / "trials.csv", newline="") as fh:
+        assert [r["user_attrs_run_dir"] for r in csv.DictReader(fh)] == [str(here / "trial-0000"), str(here / "trial-0001")]
 
 
 @pytest.mark.parametrize(("pruner", "key"), [("successive_halving", "prune_warmup_epochs"),
@@ -580,9 +594,13 @@ def test_a_pruner_option_the_pruner_does_not_read_is_refused(study_recipe, prune
     path = study_recipe()
     result = CliRunner().invoke(main, ["validate", str(path), "--set", f'study.pruner="{pruner}"', "--set", f"study.{key}=7"])
     text = " ".join(result.output.split())
-    assert result.exit_code == 2 and f"study.{key} = 7" in text and f"the {pruner} pruner does not use it" in text, text
+    assert result.exit_code == 2 and f"study.{key}: 7" in text and f"the {pruner} pruner does not use it" in text, text
+    assert f"(set by --set study.{key}=7)" in text
     fine = CliRunner().invoke(main, ["validate", str(path), "--set", 'study.pruner="none"', "--set", f"study.{key}=7"])
     assert fine.exit_code == 0, fine.output
+    shipped = Path(__file__).resolve().parents[1] / "recipes" / "studies" / "darts-arch.toml"  # its quick profile sets 2
+    profiled = CliRunner().invoke(main, ["validate", str(shipped), "-p", "quick", "--set", 'study.pruner="hyperband"'])
+    assert profiled.exit_code == 2 and "(set by [profile.quick])" in profiled.output, profiled.output
 
 
 def test_a_refused_journal_study_leaves_no_new_journal_and_a_read_only_storage_says_so(study_recipe, monkeypatch):

@@ -12,7 +12,7 @@ from automl_nas.recipe.model import Recipe
 from automl_nas.recipe.overrides import apply_profile, parse_assignment, set_path
 from automl_nas.recipe.resolve import Plan, resolve, resolve_ref
 
-__all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "name_override_keys", "plan_recipe", "protocol_note", "resolve", "resolve_ref"]
+__all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "name_key_origins", "name_override_keys", "plan_recipe", "protocol_note", "resolve", "resolve_ref"]
 
 
 def load_raw(path: str | Path) -> dict:
@@ -107,10 +107,15 @@ def plan_recipe(path: str | Path, registry, *, profile: str | None = None, overr
         recipe = load_recipe(path, profile=profile, overrides=overrides)
         return resolve(recipe, registry, source=str(path), resuming=resuming)
     except RecipeError as exc:
-        if profile:
-            _name_profile_keys(exc, path, profile, overrides)
-        name_override_keys(exc, overrides)
+        name_key_origins(exc, path, profile, overrides)
         raise
+
+
+def name_key_origins(exc: RecipeError, path: str | Path, profile: str | None, overrides: Iterable[str]) -> None:
+    """Say in ``exc`` which named keys the profile or a ``--set`` gave, not the file."""
+    if profile:
+        _name_profile_keys(exc, path, profile, overrides)
+    name_override_keys(exc, overrides)
 
 
 def name_override_keys(exc: RecipeError, overrides: Iterable[str]) -> None:

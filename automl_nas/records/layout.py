@@ -91,6 +91,15 @@ def member_runs(path: str | Path) -> list[tuple[str, RunDir]]:
     return [(p.name, RunDir(p)) for _, p in _members(path, pattern)]
 
 
+def trial_dir_here(study_dir: Path, recorded: str) -> str:
+    """A trial's run directory as recorded (absolute, where the study ran), resolved; in a study
+    directory that was moved since, the trial directory of that name here (show lost every trial's
+    parameters and values, and named a best trial at the old place)."""
+    path = Path(recorded).resolve()
+    moved = study_dir.resolve() / path.name
+    return str(moved if not path.exists() and moved.is_dir() else path)
+
+
 def study_best(path: str | Path) -> list[str]:
     """The run directories of a study's best trial (or Pareto front), from its ``best.json``
     (written by :mod:`automl_nas.study.report`); empty while the study has no finished trial."""

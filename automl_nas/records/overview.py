@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from automl_nas.errors import RunError
-from automl_nas.records.layout import member_runs, study_best, target_kind
+from automl_nas.records.layout import member_runs, study_best, target_kind, trial_dir_here
 from automl_nas.records.rundir import RunDir
 
 __all__ = ["Overview", "TrialRow", "overview"]
@@ -185,15 +185,6 @@ def _study_table(path: Path) -> dict[str, dict]:
                 "state": row.get("state"), "values": values or None,
                 "params": {k[len("params_"):]: _number(v) for k, v in row.items() if k.startswith("params_") and v != ""}}
     return out
-
-
-def trial_dir_here(study_dir: Path, recorded: str) -> str:
-    """A trial's run directory as recorded (absolute, where the study ran), resolved; in a study
-    directory that was moved since, the trial directory of that name here (show lost every trial's
-    parameters and values, and named a best trial at the old place)."""
-    path = Path(recorded).resolve()
-    moved = study_dir.resolve() / path.name
-    return str(moved if not path.exists() and moved.is_dir() else path)
 
 
 def _number(text: str) -> Any:

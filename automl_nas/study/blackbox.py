@@ -175,8 +175,8 @@ def _replay(loop: "_Loop", proposer: Any, entries: list[dict]) -> list[tuple[int
                            hint="resume only searches whose proposer is deterministic for its seed (every shipped one)")
         value = _recorded_value(entry, loop.sign)
         values = {loop.metric: value}
-        if loop.report:
-            values[loop.report] = nan_if_none(entry["report"])  # a NaN report was written as null
+        if loop.report:  # a NaN report was written as null; an infinite one says its sign
+            values[loop.report] = float(entry.get("report_nonfinite") or nan_if_none(entry["report"]))
         if loop.cost:
             values[loop.cost], simulated = entry["sim_time_s"] - simulated, entry["sim_time_s"]
         proposer.tell(genotype, loop.sign * value)
@@ -229,6 +229,8 @@ class _Loop:
             entry["value_nonfinite"] = str(value)
         if self.report:
             entry.update(report=values[self.report], best_report=self.best["report"])
+            if math.isinf(values[self.report]):
+                entry["report_nonfinite"] = str(values[self.report])
         if self.cost:
             entry["sim_time_s"] = round(self.simulated, 3)
         if asked is not None:  # told out of ask order (parallel evaluations): what a resume replays
@@ -451,12 +453,12 @@ def plan_blackbox_recipe(path: str | Path, *, profile: str | None = None, overri
                          session: Any = None) -> BlackboxPlan:
     """Read and check a black-box recipe; with ``build=False`` (``automl validate``: no torch)
     nothing is built."""
-    from automl_nas.recipe import name_override_keys
+    from automl_nas.recipe import name_key_origins
 
     try:
         return _plan_blackbox_recipe(path, profile=profile, overrides=overrides, build=build, session=session)
     except RecipeError as exc:
-        name_override_keys(exc, overrides)
+        name_key_origins(exc, path, profile, overrides)
         raise
 
 

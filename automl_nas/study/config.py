@@ -198,7 +198,7 @@ def _check_pruner_options(cfg: StudyConfig, *, source: str) -> None:
     for key, readers in PRUNER_OPTIONS.items():
         default = attrs.fields_dict(StudyConfig)[key].default
         if cfg.pruner not in readers and getattr(cfg, key) != default:
-            raise RecipeError(f"{source}: study.{key} = {getattr(cfg, key)!r}: the {cfg.pruner} pruner does not use it "
+            raise RecipeError(f"{source}: study.{key}: {getattr(cfg, key)!r} is set, and the {cfg.pruner} pruner does not use it "
                               f"(only the {' and '.join(readers)} pruner{'s read' if len(readers) > 1 else ' reads'} it)",
                               hint=f"set study.pruner to {readers[0]}, or study.{key} back to its default ({default!r})")
 

@@ -420,11 +420,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
     if plan.evaluator is not None:  # built here only to read what it reports (a table loads lazily)
         check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(path))
     cfg = attrs.evolve(cfg, trials=trials or cfg.trials, storage=storage or cfg.storage)
-    if cfg.storage.split("?")[0] in ("sqlite://", "sqlite:///:memory:"):  # each opening is a new, empty database
-        raise RecipeError(f"study storage {cfg.storage!r} is in memory: it ends with this driver, and each opening of "
-                          f"it is a new, empty database (the study could be neither continued nor shown)",
-                          hint="use sqlite:///PATH or journal:PATH, or leave --storage out for the study directory's "
-                               "study.db")
+    _refuse_in_memory(cfg.storage, source=str(path))  # --storage (the recipe's study.storage: check_study)
     on_ray = recipe.executor.uses_ray(cfg.parallelism, address)
     from automl_nas.execution.cluster import joined_cluster
 
@@ -474,7 +470,7 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
                         from automl_nas.study.report import best_trials
 
                         exc.result = {"status": "failed", "study": cfg.name, "study_dir": str(study_dir),
-                                      "trials": _counted(study), "best": best_trials(study)}
+                                      "trials": _counted(study), "best": best_trials(study, study_dir)}
                     raise
             files = write_report(study, study_dir, cfg)
         return {"status": "finished", "study": cfg.name, "storage": url, "study_dir": str(study_dir),
@@ -599,10 +595,21 @@ def check_study(session: Any, plan: Plan, path: str | Path, profile: str | None,
     """The recipe's ``[study]``, checked as far as it can be without a trial (``automl study``
     before its first trial, ``automl validate``): its table, the metric paths into result.json
     and every parameter at the ends of its range."""
+    from automl_nas.recipe import name_key_origins
+
+    try:
+        return _check_study(session, plan, path, profile, overrides)
+    except RecipeError as exc:  # a value the profile or a --set gave is named as theirs
+        name_key_origins(exc, path, profile, overrides)
+        raise
+
+
+def _check_study(session: Any, plan: Plan, path: str | Path, profile: str | None, overrides: list[str]) -> StudyConfig:
     cfg = load_study_config(plan.recipe.study, source=str(path), recipe_name=plan.recipe.name)
     check_result_paths(cfg, has_evaluator=plan.evaluator is not None, source=str(path))
     check_directions(plan.recipe.study, cfg, source=str(path))
     check_intermediate(cfg, plan, source=str(path))
+    _refuse_in_memory(cfg.storage, source=str(path))
     _refuse_tuned_overrides(cfg, overrides, source=str(path))
     check_params(session, path, profile, overrides, cfg)  # a mistyped key fails here, before any trial
     return cfg
@@ -671,17 +678,38 @@ def check_reported_metrics(cfg: StudyConfig, evaluator: Any, *, source: str) -> 
                                 f"(`automl plugins --options {evaluator.name}`)")
 
 
+def _refuse_in_memory(url: str, *, source: str) -> None:
+    from automl_nas.study.storage import in_memory
+
+    if in_memory(url):  # an internal error (Record does not exist): the driver opens the storage more than once
+        raise RecipeError(f"{source}: study storage {url!r} is in memory: it ends with this driver, and each opening "
+                          f"of it is a new, empty database (the study could be neither continued nor shown)",
+                          hint="use sqlite:///PATH or journal:PATH, or leave the storage out for the study "
+                               "directory's study.db")
+
+
 def _refuse_tuned_overrides(cfg: StudyConfig, overrides: list[str], *, source: str) -> None:
     """A ``--set`` of a key the study tunes: every trial sets its own value over it, so it was
     silently dropped."""
     from automl_nas.recipe.overrides import parse_assignment
 
+    def sets(key: str, value: Any, tuned: str) -> bool:  # a table sets the tuned key only if it holds it
+        if tuned == key or key.startswith(f"{tuned}."):
+            return True
+        if not tuned.startswith(f"{key}."):
+            return False
+        for part in tuned[len(key) + 1:].split("."):
+            if not isinstance(value, dict) or part not in value:
+                return False
+            value = value[part]
+        return True
+
     for item in overrides:
         try:
-            key = parse_assignment(item)[0]
+            key, value = parse_assignment(item)
         except RecipeError:
             continue
-        tuned = next((p for p in cfg.params if p == key or p.startswith(f"{key}.") or key.startswith(f"{p}.")), None)
+        tuned = next((p for p in cfg.params if sets(key, value, p)), None)
         if tuned is not None:
             raise RecipeError(f"{source}: --set {item}: the study tunes {tuned} (study.params), so every trial sets its "
                               f"own value over this one", hint=f"leave the --set out, or take {tuned!r} out of "
@@ -727,7 +755,7 @@ def _loop(driver: _Driver, executor: Any) -> None:
                                              "trials from their checkpoints and keeps the finished ones")
             # stdout still carries what the study holds, as `automl run` reports a stopped run
             stopped.result = {"status": "interrupted", "study": driver.cfg.name, "study_dir": str(driver.study_dir),
-                              "trials": _counted(driver.study), "best": best_trials(driver.study)}
+                              "trials": _counted(driver.study), "best": best_trials(driver.study, driver.study_dir)}
         raise stopped from None
     except Exception as exc:
         from automl_nas.execution.cluster import lost_to_ray, short_error

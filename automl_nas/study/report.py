@@ -15,15 +15,22 @@ from automl_nas.study.config import StudyConfig
 __all__ = ["best_trials", "stored_trials", "write_report"]
 
 
-def best_trials(study) -> list[dict[str, Any]]:
-    """The best trial (single objective) or the Pareto front (several), as plain dicts."""
+def best_trials(study, study_dir: Path | None = None) -> list[dict[str, Any]]:
+    """The best trial (single objective) or the Pareto front (several), as plain dicts; with
+    ``study_dir``, each run directory where it is now (a moved study's storage names the old place)."""
     from optuna.trial import TrialState
+
+    from automl_nas.records.layout import trial_dir_here
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return []
     chosen = study.best_trials if len(study.directions) > 1 else [study.best_trial]
+
+    def here(run_dir: str | None) -> str | None:
+        return trial_dir_here(study_dir, run_dir) if run_dir and study_dir is not None else run_dir
+
     return [{"number": t.number, "values": list(t.values), "params": dict(t.params),
-             "run_dir": t.user_attrs.get("run_dir")} for t in chosen]
+             "run_dir": here(t.user_attrs.get("run_dir"))} for t in chosen]
 
 
 def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
@@ -38,7 +45,7 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
         name = str(bound["study"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    from automl_nas.records.overview import trial_dir_here
+    from automl_nas.records.layout import trial_dir_here
     from automl_nas.study.storage import bound_storage, local_file, open_storage
 
     url = bound_storage(study_dir, bound)  # where it is now, for a moved directory's own study.db
@@ -52,7 +59,7 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name=name, storage=open_storage(url))
         trials = study.get_trials(deepcopy=False)
-        best = [trial_dir_here(study_dir, str(b["run_dir"])) for b in best_trials(study) if b.get("run_dir")]
+        best = [str(b["run_dir"]) for b in best_trials(study, study_dir) if b.get("run_dir")]
     except Exception:  # noqa: BLE001 - a storage show cannot read: the files the driver wrote are shown
         return None
     table = {trial_dir_here(study_dir, t.user_attrs["run_dir"]): {
@@ -68,9 +75,9 @@ def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
     # The trials are in the storage by now: a report that cannot be written is written by the next run.
     hint = ("free disk space or fix the permissions, then run the same `automl study` command again: its trials "
             "are kept in the storage and the report is written again")
-    best = best_trials(study)
+    best = best_trials(study, study_dir)
     try:
-        _trials_table(study).to_csv(study_dir / "trials.csv", index=False)
+        _trials_table(study, study_dir).to_csv(study_dir / "trials.csv", index=False)
         plots, notes = _plots(study, study_dir, cfg)
     except OSError as exc:
         raise RunError(f"{study_dir}: cannot write the study's report ({exc.strerror or exc})", hint=hint) from None
@@ -81,10 +88,15 @@ def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
             "plot_notes": notes}
 
 
-def _trials_table(study):
+def _trials_table(study, study_dir: Path):
     # A study with metric names (set_metric_names) gets them as column headers; trials.csv
     # keeps Optuna's unnamed headers (value, values_0, ...), which automl show/plot read.
+    from automl_nas.records.layout import trial_dir_here
+
     frame, names = study.trials_dataframe(), study.metric_names
+    if "user_attrs_run_dir" in frame:  # where each run is now (a moved study's storage names the old place)
+        frame["user_attrs_run_dir"] = [trial_dir_here(study_dir, r) if isinstance(r, str) and r else r
+                                       for r in frame["user_attrs_run_dir"]]
     if names:  # Optuna writes value_<name> (one objective) or values_<name> (several)
         plain = ["value"] if len(names) == 1 else [f"values_{i}" for i in range(len(names))]
         frame = frame.rename(columns={f"{prefix}_{name}": col for name, col in zip(names, plain)

@@ -50,6 +50,14 @@ def absolute_url(url: str) -> str:
     return url
 
 
+def in_memory(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``,
+    ``sqlite+pysqlite:///:memory:``, ``...?mode=memory``): each opening is a new, empty one."""
+    scheme, _, rest = url.partition("://")
+    return scheme.split("+")[0] == "sqlite" and (rest.split("?")[0] in ("", "/", ":memory:", "/:memory:")
+                                                 or "mode=memory" in rest)
+
+
 def binding_record(study_dir: Path, name: str, url: str) -> dict[str, str]:
     """What ``study.json`` says of the storage that owns ``study_dir``: its URL, and a file inside
     the directory (the default ``study.db``) also relative to it, so that a moved or copied study

@@ -76,7 +76,9 @@ class CheckpointDir:
             result = json.loads(self.result_file.read_text())
         except (OSError, ValueError):  # none yet, or cut short: the job is trained (or resumed) again
             return None
-        return result if isinstance(result, dict) else None
+        if not isinstance(result, dict):
+            return None
+        return {k: float("nan") if v is None else v for k, v in result.items()}  # strict JSON wrote a NaN loss as null
 
     def finish(self, metrics: dict[str, float], *, keep_weights: bool) -> None:
         """Record the metrics; keep the weights without the optimiser state (a finished job
