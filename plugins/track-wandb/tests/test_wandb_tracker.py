@@ -57,7 +57,26 @@ def wandb_run(tmp_path_factory):
         mp.undo()
     rd = RunDir(outcome.run_dir)
     (folder,) = (rd.path / "wandb").glob("offline-run-*")
+    _written(folder)
     return outcome, rd, folder
+
+
+def _written(folder, timeout: float = 60.0) -> None:
+    """Wait for wandb-core, a process of its own, to finish writing the run's log: run.finish()
+    returned before it had (on a loaded machine the file then held no record yet, and the
+    history checks failed one full suite in two)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = list(folder.glob("run-*.wandb"))
+        try:
+            if logs and any(r.WhichOneof("record_type") == "exit" for r in read_wandb_log(logs[0])):
+                return
+        except Exception:  # noqa: BLE001 - a record being written: read again
+            pass
+        assert time.monotonic() < deadline, f"wandb wrote no exit record into {folder} within {timeout:.0f} s"
+        time.sleep(0.2)
 
 
 def _history(folder) -> list[dict]:
