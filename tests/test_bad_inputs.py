@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -472,7 +473,7 @@ def test_a_checkpoint_that_no_longer_fits_names_the_resume_of_this_run_which_the
     real_fsync, checkpoints = os.fsync, []
 
     def fills_at_a_checkpoint(fd):
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("last.pt.tmp"):
+        if re.search(r"last\.pt\.\d+\.tmp$", os.readlink(f"/proc/self/fd/{fd}")):
             checkpoints.append(fd)
             if len(checkpoints) == failing:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -66,7 +66,7 @@ def test_metrics_that_cannot_be_written_name_the_out_file_not_a_run_to_resume(tm
                    "--work-dir", str(tmp_path / "wd"))
     assert result.exit_code == 5 and f"{out}: cannot write (No space left on device)" in result.stderr
     assert "fix: pass a writable --out FILE, or free disk space there" in result.stderr and "--resume" not in result.stderr
-    assert not out.exists() and not out.with_name("m.json.tmp").exists()
+    assert not out.exists() and not list(tmp_path.glob("m.json*.tmp"))
 
 
 @pytest.fixture
@@ -287,3 +287,29 @@ def test_eval_of_a_run_whose_own_evaluation_failed_completes_its_result(tmp_path
 def test_an_empty_target_is_a_usage_error_not_the_working_directory():
     result = _eval("")
     assert result.exit_code == 2 and "TARGET is empty" in result.output and "not a run directory" not in result.output
+
+
+def test_two_evaluations_that_take_the_default_name_at_once_keep_both_records(tmp_path, monkeypatch):
+    """Two `automl eval` of one run with other seeds, started together: both found eval-synflow.json
+    free, one record was lost, and the other writer failed on the shared temporary file ("cannot
+    write (No such file or directory)", a disk problem it was not)."""
+    import json
+
+    from automl_nas.records.rundir import atomic_write_json
+    from automl_nas.standalone import evaluate
+
+    mine = {"evaluator": "synflow", "metrics": {"synflow": 1.0}, "seed": 1, "genotype": "g"}
+    theirs = {**mine, "seed": 2, "metrics": {"synflow": 2.0}}
+    real = evaluate._claimed
+
+    def the_other_claims_it_first(path, text):
+        if path.name == "eval-synflow.json" and not path.exists():
+            atomic_write_json(path, theirs)  # between this evaluation's look and its claim
+        return real(path, text)
+
+    monkeypatch.setattr(evaluate, "_claimed", the_other_claims_it_first)
+    out = evaluate._default_out(tmp_path, "synflow", mine)
+    assert out.name == "eval-synflow-2.json" and json.loads((tmp_path / "eval-synflow.json").read_text()) == theirs
+    assert json.loads(out.read_text())["seed"] == 1  # claimed whole, before the record is written over it
+    assert evaluate._default_out(tmp_path, "synflow", mine) == out  # the same evaluation again: its own file
+    assert not list(tmp_path.glob(".*claim")) and not list(tmp_path.glob("*.tmp"))

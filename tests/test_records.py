@@ -165,3 +165,21 @@ def test_a_failed_write_s_hint_names_the_resume_that_continues_the_run(tmp_path,
     search.path.mkdir()
     (search.path / "search.json").write_text("{}")
     assert search.write_hint.endswith(f"continue with `automl search --resume {search.path}`")
+
+
+def test_each_writer_has_its_own_temporary_file_and_a_killed_writer_s_is_removed(tmp_path):
+    """Two processes writing one record shared NAME.tmp: one renamed the other's bytes, and the
+    second rename failed as if the disk were full."""
+    import os
+    import subprocess
+    import sys
+
+    from automl_nas.records.rundir import replace_atomically
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    (tmp_path / f"r.json.{dead}.tmp").write_text("half")  # a writer killed mid-write
+    (tmp_path / f"r.json.{os.getppid()}.tmp").write_text("writing")  # another process, writing now
+    replace_atomically(tmp_path / "r.json", b"{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", f"r.json.{os.getppid()}.tmp"]
+    assert (tmp_path / "r.json").read_bytes() == b"{}"

@@ -52,7 +52,10 @@ def replace_atomically(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all (a temporary file renamed over it); the ``OSError`` of a
     failed write leaves ``path`` as it was and removes the partial temporary file, which on a full
     disk would hold the space that writing again needs."""
-    tmp = path.with_name(path.name + ".tmp")
+    # One temporary file per process: two writers of one record (two `automl eval` of a run at once)
+    # shared `NAME.tmp`, so one renamed the other's bytes and the second rename failed, reported as
+    # a full disk.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -63,6 +66,19 @@ def replace_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise
+    _remove_dead_writers_files(path)
+
+
+def _remove_dead_writers_files(path: Path) -> None:
+    """The temporary files of writers of ``path`` that were killed mid-write (each process names
+    its own, so the next write no longer replaces them)."""
+    from automl_nas.records.lock import pid_alive
+
+    with contextlib.suppress(OSError):
+        for leftover in path.parent.glob(f"{glob.escape(path.name)}.*.tmp"):
+            pid = leftover.name[len(path.name) + 1:-len(".tmp")]
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+                leftover.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, hint: str = RESUME_HINT) -> None:

@@ -154,14 +154,38 @@ def _default_out(work_dir: Path, evaluator: str, result: dict[str, Any]) -> Path
     retraining) rewrites its own file."""
     from automl_nas.records.strict_json import dumps
 
-    mine = json.loads(dumps(result))  # as a file would hold it (tuples as lists, NaN as null)
+    text = dumps(result)
+    mine = json.loads(text)  # as a file would hold it (tuples as lists, NaN as null)
     n = 1
     while True:
         path = work_dir / (f"eval-{evaluator}.json" if n == 1 else f"eval-{evaluator}-{n}.json")
-        earlier = _eval_record(path) if path.exists() else mine
+        if not path.exists() and _claimed(path, text):
+            return path
+        if not path.exists():  # taken by another evaluation and gone again: look at the name once more
+            continue
+        earlier = _eval_record(path)  # None: not a record of an evaluation (kept, never written over)
         if earlier is not None and all(earlier.get(k) == mine.get(k) for k in _SAME):
             return path
         n += 1
+
+
+def _claimed(path: Path, text: str) -> bool:
+    """Create ``path`` holding ``text`` only if it does not exist, whole (hard-linked from a file
+    of this process): two evaluations of one run started at once both found the name free and
+    wrote one file, and one record was lost."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.claim")
+    try:
+        tmp.write_text(text)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # the write that follows names the file and the fix
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
