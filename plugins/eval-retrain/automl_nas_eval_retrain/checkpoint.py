@@ -16,11 +16,12 @@ Layout under the run directory::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -66,17 +67,41 @@ class CheckpointDir:
         lines = "".join(strict_dumps(rec) + "\n" for rec in state["history"])  # a NaN loss is null, as in metrics.jsonl
         atomic_write_bytes(self.path / "epochs.jsonl", lines.encode(), hint=_WRITE_HINT)
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """This job's folder, locked while it trains: two evaluations of one job at once trained it
+        twice in one folder (one failed at a checkpoint write); the second is refused, naming the
+        first. A folder this left empty is removed."""
+        from automl_nas.records.lock import directory_lock
+
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"retrain checkpoint folder {self.path} cannot be created: {exc.strerror or exc}",
+                           hint="give the run a writable directory (automl eval --work-dir DIR)") from None
+        try:
+            with directory_lock(self.path, what="retraining of this job"):
+                yield
+        finally:
+            if created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()  # only if empty
+
     @property
     def result_file(self) -> Path:
         return self.path / "result.json"
 
-    def result(self) -> dict[str, float] | None:
-        """The metrics of this job's finished retraining, or ``None``."""
+    def result(self, metrics: tuple[str, ...] = ()) -> dict[str, float] | None:
+        """The metrics of this job's finished retraining, or ``None`` (then it is trained, or
+        resumed for its test pass, again): none yet, cut short, or without one of ``metrics``
+        or a number for ``test_acc`` (an edited file was a plugin error that did not name it)."""
         try:
             result = json.loads(self.result_file.read_text())
-        except (OSError, ValueError):  # none yet, or cut short: the job is trained (or resumed) again
+        except (OSError, ValueError):
             return None
-        if not isinstance(result, dict):
+        if not isinstance(result, dict) or not set(metrics) <= result.keys() or \
+                not isinstance(result.get("test_acc"), (int, float)) or isinstance(result.get("test_acc"), bool):
             return None
         return {k: float("nan") if v is None else v for k, v in result.items()}  # strict JSON wrote a NaN loss as null
 

@@ -85,7 +85,7 @@ class Retrain(Evaluator):
             if warm is not None:
                 job["warm_start"] = warm  # its own checkpoint folder: a warm child never resumes a cold one
             checkpoints = CheckpointDir(ctx.run_dir, job) if ctx.run_dir is not None else None
-            recorded = checkpoints.result() if checkpoints is not None else None
+            recorded = checkpoints.result(self.metrics) if checkpoints is not None else None
             if recorded is not None:  # this job was trained and tested (a query a search asked before)
                 ctx.log(f"retrain: {genotype.text} was trained with these settings in {checkpoints.path}: "
                         f"test accuracy {recorded.get('test_acc', float('nan')):.2f}% (its result.json)")
@@ -98,9 +98,10 @@ class Retrain(Evaluator):
                     f", device {device}")
             if settings.auxiliary_weight > 0 and not _has_aux_head(net):
                 ctx.log("retrain: the network has no auxiliary head; auxiliary_weight is not used")
-            trainer.restore()
-            trainer.train()
-            test_acc = trainer.test_accuracy()
+            with checkpoints.held() if checkpoints is not None else contextlib.nullcontext():
+                trainer.restore()
+                trainer.train()
+                test_acc = trainer.test_accuracy()
         last = trainer.history[-1]
         ctx.log(f"retrain: test accuracy {test_acc:.2f}% after {settings.epochs} epochs ({trainer.train_time:.1f}s training)")
         metrics = {"test_acc": test_acc, "params": costs["params"], "flops": costs["flops"],

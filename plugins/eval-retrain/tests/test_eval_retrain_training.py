@@ -156,6 +156,9 @@ def test_a_finished_job_keeps_its_weights_without_the_optimiser_and_is_answered_
 
     monkeypatch.setattr(Trainer, "train_epoch", no_training)
     assert Retrain(cfg).evaluate(genotype, ctx) == first  # answered from result.json
+    for edited in ('{"test_acc": 17.5}', '{"test_acc": null}', '[]'):  # not a whole record: the test pass again
+        (folder / "result.json").write_text(edited)
+        assert Retrain(cfg).evaluate(genotype, ctx)["test_acc"] == first["test_acc"]
     (folder / "result.json").unlink()  # a retraining finished before result.json existed: the test pass again
     assert Retrain(cfg).evaluate(genotype, ctx)["test_acc"] == first["test_acc"]
     monkeypatch.undo()
@@ -167,6 +170,26 @@ def test_a_finished_job_keeps_its_weights_without_the_optimiser_and_is_answered_
     assert sorted(p.name for p in folder.iterdir()) == ["epochs.jsonl", "job.json", "result.json"]
     monkeypatch.setattr(Trainer, "train_epoch", no_training)
     assert Retrain(attrs.evolve(cfg, keep_weights=False)).evaluate(genotype, lean) == trained
+
+
+def test_a_job_another_evaluation_is_training_is_refused_naming_it(nb201_space, blobs, tmp_path):
+    """Two `automl eval` of one job at once trained it twice in one folder; one failed at a
+    checkpoint write, reported as a full disk."""
+    from automl_nas.errors import RunError
+    from automl_nas.records.lock import directory_lock
+    from automl_nas_eval_retrain.checkpoint import CheckpointDir
+
+    genotype = Genotype("nb201", DRNAS_CELL)
+    cfg = RetrainConfig(epochs=1, batch_size=64, network=TINY_NB201)
+    ctx = EvalContext(space=nb201_space, data=blobs, run_dir=tmp_path, **QUIET)
+    Retrain(cfg).evaluate(genotype, ctx)
+    (folder,) = (tmp_path / "retrain").iterdir()
+    job = json.loads((folder / "job.json").read_text())
+    other = CheckpointDir(tmp_path, {**job, "seed": job["seed"] + 1})  # the same job with another seed
+    with directory_lock(other.path if other.path.mkdir(parents=True) is None else other.path, what="retraining of this job"):
+        with pytest.raises(RunError, match="is in use by another retraining of this job"):
+            Retrain(attrs.evolve(cfg, seed=job["seed"] + 1)).evaluate(genotype, ctx)
+    assert not any(other.path.iterdir())
 
 
 def test_warm_start_without_kept_weights_is_refused_before_a_run(tmp_path):
