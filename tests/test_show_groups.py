@@ -149,19 +149,26 @@ def test_a_trial_the_storage_holds_running_is_shown_killed_when_its_process_is_g
     assert (row.status, row.state) == ("interrupted", "interrupted")
 
 
-def test_a_killed_torchrun_search_is_shown_with_the_torchrun_line_that_resumes_it(batch, tmp_path):
-    """show printed `automl run --resume D`, which a run of 2 processes refuses."""
+def _killed_copy(run: Path, to: Path) -> Path:
+    """A copy of a finished ``run`` as a killed process leaves it: no result.json, a dead pid's lock."""
     import shutil
     import socket
     import subprocess
     import sys
 
-    killed = tmp_path / "D"
-    shutil.copytree(batch / "seed-0", killed)
-    (killed / "result.json").unlink()
+    shutil.copytree(run, to)
+    (to / "result.json").unlink()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (killed / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
+    (to / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
+    return to
+
+
+def test_a_killed_torchrun_search_is_shown_with_the_torchrun_line_that_resumes_it(batch, tmp_path):
+    """show printed `automl run --resume D`, which a run of 2 processes refuses."""
+    import shutil
+
+    killed = _killed_copy(batch / "seed-0", tmp_path / "D")
     env = json.loads((killed / "env.json").read_text())
     (killed / "env.json").write_text(json.dumps({**env, "world_size": 2}))
     assert (f"killed (no result.json; `torchrun --nproc-per-node 2 $(command -v automl) run --resume {killed}` "
@@ -174,19 +181,9 @@ def test_a_killed_torchrun_search_is_shown_with_the_torchrun_line_that_resumes_i
 def test_a_run_killed_while_writing_its_checkpoint_says_which_epochs_a_resume_computes_again(batch, tmp_path):
     """"2 recorded ... continues it, from its last checkpoint" while the checkpoint held 1 epoch:
     the user could not tell that epoch 2 would be done again."""
-    import shutil
-    import socket
-    import subprocess
-    import sys
-
     from automl_nas.records.rundir import checkpoint_manifest
 
-    killed = tmp_path / "k"
-    shutil.copytree(batch / "seed-0", killed)
-    (killed / "result.json").unlink()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (killed / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "run"}))
+    killed = _killed_copy(batch / "seed-0", tmp_path / "k")
     manifest = checkpoint_manifest(RunDir(killed).checkpoint_file)
     assert json.loads(manifest.read_text())["epochs_done"] == 2  # the whole run's: as recorded
     assert "continues it, from its last checkpoint)" in _show(killed)
