@@ -89,6 +89,9 @@ class Retrain(Evaluator):
             if recorded is not None:  # this job was trained and tested (a query a search asked before)
                 ctx.log(f"retrain: {genotype.text} was trained with these settings in {checkpoints.path}: "
                         f"test accuracy {recorded.get('test_acc', float('nan')):.2f}% (its result.json)")
+                if cfg.keep_weights and not checkpoints.state_file.exists():  # said nothing: export then had none
+                    ctx.log(f"retrain: its weights were not kept (keep_weights = false when it was trained); delete "
+                            f"{checkpoints.path} to train it again with them")
                 return recorded
             trainer = Trainer(net, settings, train, test, seed=seed, log=ctx.log, checkpoints=checkpoints)
             ctx.log(f"retrain: {genotype.text} on {space.name} (preset {preset}, network {network or 'as the space'}): "

@@ -170,6 +170,10 @@ def test_a_finished_job_keeps_its_weights_without_the_optimiser_and_is_answered_
     assert sorted(p.name for p in folder.iterdir()) == ["epochs.jsonl", "job.json", "result.json"]
     monkeypatch.setattr(Trainer, "train_epoch", no_training)
     assert Retrain(attrs.evolve(cfg, keep_weights=False)).evaluate(genotype, lean) == trained
+    said = []  # asked again wanting the weights: answered, and told they are gone (it said nothing)
+    assert Retrain(cfg).evaluate(genotype, EvalContext(space=nb201_space, data=blobs, run_dir=tmp_path / "lean",
+                                                       log=said.append)) == trained
+    assert any("its weights were not kept (keep_weights = false" in line for line in said), said
 
 
 def test_a_job_another_evaluation_is_training_is_refused_naming_it(nb201_space, blobs, tmp_path):
