@@ -46,11 +46,16 @@ def build_network(genotype: Genotype, ctx: EvalContext, seed: int) -> nn.Module:
     return net.to(ctx.device)
 
 
-def sample_batch(data: Any, batch_size: int, seed: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` training images drawn without replacement (seeded), normalised with the set's mean/std."""
+def sample_batch(data: Any, batch_size: int, seed: int, device: str = "cpu",
+                 log: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` training images drawn without replacement (seeded), normalised with the set's
+    mean/std; fewer when the set has fewer, which ``log`` (an evaluation's) is told: the score
+    depends on the batch size, and it was clamped silently."""
     n = len(data.train_y)
     if n == 0:
         raise DataError(f"data set {data.name!r} has no training images to score with", hint="use another data set")
+    if batch_size > n and log is not None:
+        log(f"note: batch_size {batch_size} is more than the {n} training images of {data.name}: scored on {n}")
     generator = torch.Generator().manual_seed(seed)
     idx = torch.randperm(n, generator=generator)[: min(batch_size, n)]
     x = data.train_x[idx].to(torch.float32).div_(255.0)

@@ -64,5 +64,5 @@ class Naswot(ImageProxy, Evaluator):
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         seed = ctx.seed if self.config.seed is None else self.config.seed
         net = build_network(genotype, ctx, seed)
-        x, _ = sample_batch(ctx.data, self.config.batch_size, seed, ctx.device)
+        x, _ = sample_batch(ctx.data, self.config.batch_size, seed, ctx.device, ctx.log)
         return {"naswot": hamming_kernel_score(net, x)}

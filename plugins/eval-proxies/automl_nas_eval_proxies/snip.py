@@ -49,5 +49,5 @@ class Snip(ImageProxy, Evaluator):
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         seed = ctx.seed if self.config.seed is None else self.config.seed
         net = build_network(genotype, ctx, seed)
-        x, y = sample_batch(ctx.data, self.config.batch_size, seed, ctx.device)
+        x, y = sample_batch(ctx.data, self.config.batch_size, seed, ctx.device, ctx.log)
         return {"snip": snip_score(net, x, y)}

@@ -164,3 +164,16 @@ def test_naswot_scores_the_official_batch_of_128_images_by_default():
     component = open_session().registry.get("evaluator", "naswot")
     assert component.config is NaswotConfig and NaswotConfig().batch_size == 128 == Naswot().config.batch_size
     assert open_session().registry.get("evaluator", "snip").config().batch_size == 64
+
+
+@pytest.mark.parametrize("cls", [Naswot, Snip])
+def test_a_batch_larger_than_the_training_set_is_said_not_clamped_silently(cls):
+    """batch_size=100000 on 1,500 digits scored on 1,500 and said nothing (NASWOT's score depends on it)."""
+    said = []
+    data = _data()
+    ctx = EvalContext(space=FakeSpace(), data=data, seed=0, log=said.append)
+    big = cls(BatchProxyConfig(batch_size=len(data.train_y) + 5)).evaluate(Genotype("fake", "w4"), ctx)
+    assert said == [f"note: batch_size {len(data.train_y) + 5} is more than the {len(data.train_y)} training images "
+                    f"of {data.name}: scored on {len(data.train_y)}"]
+    whole = cls(BatchProxyConfig(batch_size=len(data.train_y))).evaluate(Genotype("fake", "w4"), _ctx())
+    assert big == whole
