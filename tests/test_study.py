@@ -418,7 +418,7 @@ def test_a_report_that_cannot_be_written_is_a_run_error_and_the_rerun_writes_it(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     path = recipe()
-    monkeypatch.setattr(report, "_trials_table", lambda study: FullDisk())
+    monkeypatch.setattr(report, "_trials_table", lambda study, study_dir: FullDisk())
     with pytest.raises(RunError, match=r"cannot write the study's report \(No space left on device\)") as caught:
         run_study(path, quiet=True)
     assert "run the same `automl study` command again: its trials are kept in the storage" in caught.value.hint

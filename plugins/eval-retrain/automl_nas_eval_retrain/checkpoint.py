@@ -73,8 +73,9 @@ class CheckpointDir:
         twice in one folder (one failed at a checkpoint write); the second is refused, naming the
         first. A folder this left empty is removed."""
         from automl_nas.records.lock import directory_lock
+        from automl_nas.records.rundir import missing_dirs
 
-        created = not self.path.exists()
+        created = missing_dirs(self.path)  # the job's folder, and retrain/ above it
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -84,9 +85,9 @@ class CheckpointDir:
             with directory_lock(self.path, what="retraining of this job"):
                 yield
         finally:
-            if created:
-                with contextlib.suppress(OSError):
-                    self.path.rmdir()  # only if empty
+            with contextlib.suppress(OSError):
+                for folder in created:  # deepest first, only while empty (an evaluation stopped in its first epoch)
+                    folder.rmdir()
 
     @property
     def result_file(self) -> Path:
