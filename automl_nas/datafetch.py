@@ -46,7 +46,7 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
         yield
         return
     path, directory = lock_path(directory, what), Path(directory)
-    from automl_nas.records.rundir import missing_dirs
+    from automl_nas.records.rundir import missing_dirs, remove_empty_dirs
 
     created = missing_dirs(directory)  # the data folder, and AUTOML_NAS_HOME's folders above it
     while True:
@@ -73,8 +73,7 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
         # download left both); a waiter holding the removed file locks the new one (above).
         with contextlib.suppress(OSError):
             os.unlink(path)
-            for folder in created:  # rmdir refuses a folder that is not empty: what is above it stays too
-                folder.rmdir()
+        remove_empty_dirs(created)
         os.close(fd)  # releases the lock
 
 

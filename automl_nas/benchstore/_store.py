@@ -126,13 +126,11 @@ class TableStore:
 
         kept = attrs.evolve(now, source=carried.source, source_kind=carried.source_kind,
                             source_sha256=carried.source_sha256, notes=carried.notes)
-        path = self.directory(name) / MANIFEST_FILE
-        tmp = path.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
+        from automl_nas.records.rundir import replace_atomically
+
         try:
-            tmp.write_text(kept.to_json(), encoding="utf-8")
-            os.replace(tmp, path)
+            replace_atomically(self.directory(name) / MANIFEST_FILE, kept.to_json().encode("utf-8"))
         except OSError:
-            tmp.unlink(missing_ok=True)
             return None
         return kept
 

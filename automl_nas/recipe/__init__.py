@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from automl_nas.errors import RecipeError
 from automl_nas.recipe._toml import tomllib
@@ -121,32 +121,36 @@ def name_key_origins(exc: RecipeError, path: str | Path, profile: str | None, ov
 def name_override_keys(exc: RecipeError, overrides: Iterable[str]) -> None:
     """A key given with ``--set`` is the command line's, not the file's: ``snas.toml:
     space.chanels: unknown key`` sent the user to a file that has no such line."""
-    import re
-
     given = {}
     for item in overrides:
         try:
             given[parse_assignment(item)[0]] = item
         except RecipeError:
             continue
-    if not given:
-        return
-    lines = []
+    if given:
+        _mark_keys(exc, lambda key: next((f"--set {given[k]}" for k in given if key == k or key.startswith(f"{k}.")),
+                                         None))
+
+
+def _mark_keys(exc: RecipeError, origin: Callable[[str], str | None]) -> bool:
+    """Append ``(set by ORIGIN)`` to each line of ``exc``'s message whose named key (``file: KEY:
+    ...``) ``origin`` attributes (once per line); whether any line was marked."""
+    import re
+
+    lines, marked = [], False
     for line in exc.message.splitlines():
         match = re.search(r": ([\w.\[\]]+): ", line)
-        key = re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match else ""
-        item = next((given[k] for k in given if key == k or key.startswith(f"{k}.")), None)
-        if item is not None and "(set by" not in line:
-            line = f"{line} (set by --set {item})"
+        where = origin(re.sub(r"\[(\d+)\]", r".\1", match.group(1))) if match else None
+        if where is not None and "(set by" not in line:
+            line, marked = f"{line} (set by {where})", True
         lines.append(line)
     exc.message = "\n".join(lines)
+    return marked
 
 
 def _name_profile_keys(exc: RecipeError, path: str | Path, profile: str, overrides: Iterable[str]) -> None:
     """A key the user never wrote, set by the profile for its own choice (`-p quick` sets
     data.size for its digits; `--set data.name=cifar10` kept it): the message says where it came from."""
-    import re
-
     try:
         table = (load_raw(path).get("profile") or {}).get(profile) or {}
     except (RecipeError, AttributeError):
@@ -156,15 +160,7 @@ def _name_profile_keys(exc: RecipeError, path: str | Path, profile: str, overrid
     set_here = {parse_assignment(item)[0] for item in overrides}
     # a key the user set, or one under a table the user set whole, is the user's
     from_profile = {k for k in _dotted_keys(table) if not any(k == s or k.startswith(f"{s}.") for s in set_here)}
-    lines, named = [], False
-    for line in exc.message.splitlines():
-        match = re.search(r": ([\w.\[\]]+): ", line)
-        key = re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match else ""
-        if key in from_profile:
-            line, named = f"{line} (set by [profile.{profile}])", True
-        lines.append(line)
-    if named:
-        exc.message = "\n".join(lines)
+    if _mark_keys(exc, lambda key: f"[profile.{profile}]" if key in from_profile else None):
         exc.hint = (f"a profile's value fits the profile's own choices: give the whole table with --set (e.g. "
                     f"--set 'data={{name=\"cifar10\"}}' replaces the profile's [data]), or leave out -p {profile}")
 

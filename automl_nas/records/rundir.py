@@ -204,6 +204,17 @@ def missing_dirs(path: Path) -> list[Path]:
     return missing
 
 
+def remove_empty_dirs(created: list[Path]) -> bool:
+    """Remove the directories of :func:`missing_dirs` (deepest first) while they are empty, as a
+    block that made them and stopped leaves nothing behind; whether the deepest one went."""
+    for i, path in enumerate(created):
+        try:
+            path.rmdir()
+        except OSError:  # something is in it (or it is gone): what is above it stays too
+            return i > 0 or not path.exists()
+    return bool(created)
+
+
 def numbered(base: Path, n: int) -> Path:
     """``base`` for ``n = 1``, else ``base-<n>``: the names an automatically named directory tries."""
     return base if n == 1 else base.with_name(f"{base.name}-{n}")

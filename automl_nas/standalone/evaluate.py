@@ -69,7 +69,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
     check_fit(plan.evaluator.component, evaluator, space, data, where=f"{plan.source}: evaluator")
     if out:
         _refuse_another_file(Path(out))
-    from automl_nas.records.rundir import missing_dirs
+    from automl_nas.records.rundir import missing_dirs, remove_empty_dirs
 
     created = missing_dirs(plan.work_dir)
     work_dir = _work_dir(plan.work_dir)
@@ -80,7 +80,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
     try:
         metrics = _evaluate(plan, evaluator, genotype, ctx)
     except BaseException:  # Ctrl-C before the first epoch too
-        _remove_empty(created)  # a refused or stopped evaluation leaves no empty directory (nor runs/ above it)
+        remove_empty_dirs(created)  # a refused or stopped evaluation leaves no empty directory (nor runs/ above it)
         raise
     result = {
         "status": "finished", "genotype": genotype.text, "space": space.name,
@@ -89,7 +89,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
         "device": device, "metrics": metrics, "source": recipe.source or plan.source, "work_dir": str(work_dir),
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
-    if out and created and _remove_empty(created):  # a lookup with --out elsewhere needed no work directory
+    if out and created and remove_empty_dirs(created):  # a lookup with --out elsewhere needed no work directory
         result["work_dir"] = None
     out_path = Path(out) if out else _default_out(work_dir, plan.evaluator.component.name, result)
     try:
@@ -192,17 +192,6 @@ def _evaluate(plan: EvalPlan, evaluator, genotype: Genotype, ctx: EvalContext) -
     from automl_nas.evaluation import score
 
     return score(plan.evaluator.component, evaluator, genotype, ctx)
-
-
-def _remove_empty(created: list[Path]) -> bool:
-    """Remove the directories this evaluation created (deepest first) while they are empty; whether
-    the deepest one went."""
-    for i, path in enumerate(created):
-        try:
-            path.rmdir()
-        except OSError:  # something is in it (or it is gone): what is above it stays too
-            return i > 0 or not path.exists()
-    return bool(created)
 
 
 def _work_dir(path: Path) -> Path:

@@ -237,8 +237,8 @@ def _same_intermediate(study, cfg: StudyConfig, storage: str) -> None:
     if not _prunes(cfg):
         return
     stored = study.user_attrs.get(_INTERMEDIATE_ATTR)
-    reported = any(t.intermediate_values for t in study.get_trials(deepcopy=False))
-    if stored is not None and stored != cfg.intermediate and reported:
+    if stored is not None and stored != cfg.intermediate and any(
+            t.intermediate_values for t in study.get_trials(deepcopy=False)):  # read only when it may matter
         raise RecipeError(f"study {cfg.name!r} in {storage} prunes on {stored!r}, the recipe on {cfg.intermediate!r}: "
                           f"the new trials' values would be compared with the old ones'",
                           hint=f"set study.intermediate back to {stored!r}, or use another study.name or storage")
@@ -543,14 +543,15 @@ def _check_study_dir(study_dir: Path, url: str) -> bool:
                        hint="restore it, or give the study another study.name or study.root") from None
     # A binding written before URLs were made absolute named a relative file from this directory;
     # one inside the directory is named relative to it too (a moved study directory keeps its file).
-    if bound_storage(study_dir, held) == url:
+    bound = bound_storage(study_dir, held)
+    if bound == url:
         if held.get("storage") != url:  # moved: the record names where it is now
             _bind_study_dir(study_dir, str(held.get("study")), url)
         return True
-    raise RunError(f"{study_dir} holds the trials of study {held.get('study')!r} in storage "
-                   f"{bound_storage(study_dir, held)!r}; this command's storage is {url!r}",
-                   hint=f"continue that study with --storage {bound_storage(study_dir, held)!r}, or start another in "
-                        f"its own directory: --set study.name=... or study.root=...")
+    raise RunError(f"{study_dir} holds the trials of study {held.get('study')!r} in storage {bound!r}; this "
+                   f"command's storage is {url!r}",
+                   hint=f"continue that study with --storage {bound!r}, or start another in its own directory: "
+                        f"--set study.name=... or study.root=...")
 
 
 def _bind_study_dir(study_dir: Path, name: str, url: str) -> None:

@@ -73,7 +73,7 @@ class CheckpointDir:
         twice in one folder (one failed at a checkpoint write); the second is refused, naming the
         first. A folder this left empty is removed."""
         from automl_nas.records.lock import directory_lock
-        from automl_nas.records.rundir import missing_dirs
+        from automl_nas.records.rundir import missing_dirs, remove_empty_dirs
 
         created = missing_dirs(self.path)  # the job's folder, and retrain/ above it
         try:
@@ -85,9 +85,7 @@ class CheckpointDir:
             with directory_lock(self.path, what="retraining of this job"):
                 yield
         finally:
-            with contextlib.suppress(OSError):
-                for folder in created:  # deepest first, only while empty (an evaluation stopped in its first epoch)
-                    folder.rmdir()
+            remove_empty_dirs(created)  # an evaluation stopped in its first epoch leaves no empty folder
 
     @property
     def result_file(self) -> Path:
