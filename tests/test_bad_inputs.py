@@ -361,6 +361,28 @@ def test_an_unreachable_ray_address_fails_at_once(toy_recipe):
     assert time.perf_counter() - started < 20 and not (toy_recipe.parent / "runs").exists()
 
 
+@pytest.mark.parametrize("key", ["cpus", "gpus"])
+def test_trials_this_machine_cannot_hold_are_refused_before_ray_starts(toy_recipe, key):
+    """More CPUs (or GPUs) per trial than this machine has: the private Ray queued every trial
+    for good and the batch waited silently, its directory written."""
+    here = os.cpu_count() if key == "cpus" else (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    started = time.perf_counter()
+    result = cli("run", toy_recipe, "--seeds", "0-1", "--executor", "ray", "-q", "--set", f"executor.{key}={here + 1}")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 5 and f"{toy_recipe}: each trial asks Ray for" in said, said
+    assert f"but this machine has {os.cpu_count()} CPUs" in said and "Ray would hold every trial back for good" in said
+    assert (f"--set executor.cpus={os.cpu_count()}" if key == "cpus" else "executor.gpus") in said
+    assert time.perf_counter() - started < 20 and not (toy_recipe.parent / "runs").exists()
+
+
+def test_validate_warns_of_trials_this_machine_cannot_hold(toy_recipe, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    result = cli("validate", toy_recipe, "--set", 'executor.name="ray"', "--set", f"executor.cpus={os.cpu_count() + 1}")
+    assert result.exit_code == 0 and ": ok (" in result.output
+    assert f"warning: executor.cpus = {os.cpu_count() + 1} but this machine has {os.cpu_count()} CPUs" in result.output
+    assert "warning" not in cli("validate", toy_recipe, "--set", 'executor.name="ray"').output
+
+
 # ---- failures mid-run -------------------------------------------------------------------------------
 
 

@@ -256,3 +256,23 @@ def test_a_token_the_head_refuses_is_named_once_and_leaves_no_directory(cluster,
     assert f"cannot connect to Ray at {address}" in proc.stderr and "the head refused this client's token" in proc.stderr
     assert "gcs_client" not in proc.stderr and len(proc.stderr.splitlines()) == 2, proc.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["seeds", "study"])
+def test_trials_no_node_can_hold_are_refused_before_anything_is_written(cluster, tmp_path, make_toy_recipe, command):
+    """Two CPUs per trial on a cluster of one-CPU nodes: Ray queued every trial for good, and the
+    command waited without a word (validate said ok)."""
+    address, env = cluster
+    study = '\n[study]\nname = "s"\nparallelism = 2\nmetric = "metrics.convs"\n[study.params]\n' \
+            '"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1 }\n'
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR.replace("cpus = 1", "cpus = 2")
+                             + (study if command == "study" else ""))
+    args = ["run", str(recipe), "--seeds", "0-1"] if command == "seeds" else ["study", str(recipe)]
+    proc = subprocess.run([str(BIN / "automl"), *args, "--set", f"run.root={str(tmp_path / 'out')!r}"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 5, proc.stderr[-3000:]
+    said = " ".join(proc.stderr.split())
+    assert (f"{recipe}: each trial asks Ray for 2 CPUs and 0 GPUs (executor.cpus, executor.gpus), but no node of the "
+            f"Ray cluster at {address} has them (its largest offers 1 CPU and 0 GPUs; 2 nodes)") in said, said
+    assert "--set executor.cpus=1" in said and "AUTOML_NAS_RAY_WAIT_FOR_NODES=1" in said
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()

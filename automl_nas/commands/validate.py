@@ -42,6 +42,7 @@ def validate(recipe, profile, overrides, build) -> None:
         if build:
             checked_data(bb, session.registry, str(recipe))
         _check_root(bb.run.root, None)
+        _warn_if_cpus_missing(bb.executor, parallel=bb.config.parallel)
         click.echo(f"{recipe}: ok (black-box: {bb.config.proposer.name} on {bb.raw['space']['name']}, evaluator "
                    f"{bb.raw['evaluator']['name']}, {bb.config.queries} queries{built}; run it with `automl search`)")
         return
@@ -62,6 +63,7 @@ def validate(recipe, profile, overrides, build) -> None:
         study = (f"; study {cfg.name!r}: {len(cfg.params)} parameter(s) by "
                  f"{', '.join(m for m, _ in cfg.objectives)}; run it with `automl study`")
     _check_root(plan.recipe.run.root, study_cfg)
+    _warn_if_cpus_missing(plan.recipe.executor, parallel=study_cfg.parallelism if study_cfg is not None else 1)
     missing = _warn_if_device_missing(plan.recipe.run.device)
     if build:
         from automl_nas.engine.run import build_search
@@ -89,6 +91,23 @@ def _check_root(run_root: str, study: "StudyConfig | None") -> None:
         creatable_dir(root, what="study root", key=key)
     else:
         creatable_dir(Path(run_root), what="run root", key="run.root")
+
+
+def _warn_if_cpus_missing(executor, *, parallel: int) -> None:
+    """Ray work asking for more CPUs per task than this machine has would wait for good on the
+    private Ray the command starts here; a warning, as the recipe may be meant for a cluster
+    (``RAY_ADDRESS`` set here: the command checks that cluster's nodes when it joins)."""
+    import os
+
+    from automl_nas.execution.cluster import resolve_address
+
+    if not executor.uses_ray(parallel) or resolve_address(executor.address or None):
+        return
+    here = os.cpu_count() or 1
+    if executor.cpus > here:
+        click.echo(f"automl: warning: executor.cpus = {executor.cpus:g} but this machine has {here} CPUs: the command "
+                   f"refuses it here (no trial could start on the private Ray it starts); a cluster's nodes may have "
+                   f"them (--address or RAY_ADDRESS)", err=True)
 
 
 def _warn_if_device_missing(device: str) -> bool:

@@ -24,7 +24,7 @@ import attrs
 from automl_nas.errors import RunError
 
 __all__ = ["RaySession", "Shipping", "check_address", "connect", "joined_cluster", "nodes_not_seeing", "ray_output", "ray_task_options",
-           "resolve_address", "runtime_env_for", "short_error", "use_token_auth"]
+           "refuse_unplaceable", "resolve_address", "runtime_env_for", "short_error", "use_token_auth"]
 
 
 def ray_output() -> bool:
@@ -183,20 +183,41 @@ def _first_actor_hint() -> str:
 
 
 @contextlib.contextmanager
-def joined_cluster(address: str | None, root: str | Path, *, quiet: bool = True) -> Iterator[None]:
+def joined_cluster(address: str | None, root: str | Path, *, quiet: bool = True, cpus: float = 0.0,
+                   gpus: float = 0.0, source: str = "") -> Iterator[None]:
     """Join the cluster the work will run on (``address``, else ``RAY_ADDRESS``), if any, before
-    the command creates its directory: a head that is unreachable, or that refuses this client's
-    token, leaves nothing behind (a batch's ``batch.json``, a study's empty storage). The
-    command's :class:`RaySession` then finds Ray joined; the cluster is left when the block ends.
-    ``root``: where the command's directories go (not shipped to the nodes). Without a cluster
-    nothing happens here (a private Ray starts when the work does)."""
+    the command creates its directory: a head that is unreachable, that refuses this client's
+    token, or that has no node for a task of ``cpus`` and ``gpus`` (:func:`refuse_unplaceable`)
+    leaves nothing behind (a batch's ``batch.json``, a study's empty storage). The command's
+    :class:`RaySession` then finds Ray joined; the cluster is left when the block ends.
+    ``root``: where the command's directories go (not shipped to the nodes); ``source``: the recipe
+    that asks for ``cpus`` and ``gpus``, named in the refusal. Without a cluster
+    only the CPUs are checked, against this machine's (a private Ray starts when the work does,
+    with all of them; its GPUs are checked then)."""
     address = resolve_address(address)
     if not address:
+        here = float(os.cpu_count() or 1)
+        if cpus > here:
+            raise _unplaceable(cpus, gpus, [(here, None)], None, source)
+        if gpus > 0:
+            import torch  # the trials' own view of the GPUs (CUDA_VISIBLE_DEVICES, a CPU-only build)
+
+            visible = float(torch.cuda.device_count() if torch.cuda.is_available() else 0)
+            if gpus > visible:
+                raise _unplaceable(cpus, gpus, [(here, visible)], None, source)
         yield
         return
     if address != "auto":
         check_address(address)
     started = connect(address, quiet=quiet, runtime_env=runtime_env_for(root))
+    try:
+        refuse_unplaceable(cpus, gpus, address, source)
+    except BaseException:
+        if started:
+            import ray
+
+            ray.shutdown()
+        raise
     try:
         yield
     finally:
@@ -204,6 +225,52 @@ def joined_cluster(address: str | None, root: str | Path, *, quiet: bool = True)
             import ray
 
             ray.shutdown()
+
+
+def refuse_unplaceable(cpus: float, gpus: float, address: str | None, source: str = "") -> None:
+    """Refuse tasks of ``cpus`` and ``gpus`` that no live node of the joined Ray can hold: Ray
+    queues such a task until a node that can joins, so every trial waited, silently, for good.
+    On a cluster that starts such nodes on demand (an autoscaler),
+    ``AUTOML_NAS_RAY_WAIT_FOR_NODES=1`` submits them anyway."""
+    if os.environ.get("AUTOML_NAS_RAY_WAIT_FOR_NODES", "") not in ("", "0"):
+        return
+    import ray
+
+    offers = [(float(r.get("CPU", 0.0)), float(r.get("GPU", 0.0)))
+              for r in (n.get("Resources", {}) for n in ray.nodes() if n.get("Alive"))]
+    if not any(c >= cpus and g >= gpus for c, g in offers):
+        raise _unplaceable(cpus, gpus, offers, address, source)
+
+
+def _unplaceable(cpus: float, gpus: float, offers: list[tuple[float, float | None]], address: str | None,
+                 source: str = "") -> RunError:
+    """``offers``: each node's CPUs and GPUs (``None``: not known yet)."""
+    def plural(n: float, unit: str) -> str:
+        return f"{n:g} {unit}" + ("" if n == 1 else "s")
+
+    best_cpus = max((c for c, _ in offers), default=0.0)
+    best_gpus = max((g for _, g in offers if g is not None), default=0.0)
+    if address:
+        where = f"no node of the Ray cluster at {address} has them (its largest offers {plural(best_cpus, 'CPU')} " \
+                f"and {plural(best_gpus, 'GPU')}"
+        where += f"; {len(offers)} nodes)" if len(offers) != 1 else ")"
+    elif offers and offers[0][1] is None:
+        where = f"this machine has {plural(best_cpus, 'CPU')} for the private Ray that runs them"
+    else:
+        where = f"this machine has {plural(best_cpus, 'CPU')} and {plural(best_gpus, 'GPU')} for the private Ray that runs them"
+    fixes = []
+    if cpus > best_cpus:
+        fixes.append(f"executor.cpus at most {best_cpus:g} (--set executor.cpus={best_cpus:g})")
+    if offers and offers[0][1] is not None and gpus > best_gpus:
+        fixes.append(f"executor.gpus at most {best_gpus:g} (--set executor.gpus={best_gpus:g})"
+                     if best_gpus else "executor.gpus = 0 (no GPU is there)")
+    hint = "set " + " and ".join(fixes) if fixes else "set executor.cpus and executor.gpus to what one node has"
+    hint += ", or run on a cluster whose nodes have them"
+    if address:
+        hint += "; a cluster that starts such nodes on demand: AUTOML_NAS_RAY_WAIT_FOR_NODES=1 submits the trials anyway"
+    wait = "until such a node joins" if address else "for good"
+    return RunError(f"{source + ': ' if source else ''}each trial asks Ray for {plural(cpus, 'CPU')} and {plural(gpus, 'GPU')} (executor.cpus, "
+                    f"executor.gpus), but {where}: Ray would hold every trial back {wait}", hint=hint)
 
 
 def check_address(address: str) -> None:
@@ -301,6 +368,8 @@ class RaySession:
     address: str | None = None
     quiet: bool = True
     stream: bool = True  # start the epoch channel (Tune has its own stream: its callbacks)
+    cpus: float = 0.0  # what one task asks for: refused when no node has it (refuse_unplaceable)
+    gpus: float = 0.0
     shipping: Shipping = Shipping()
     channel: Any = None
     _sink: Any = None
@@ -318,6 +387,7 @@ class RaySession:
         self._started = connect(self.address, quiet=self.quiet,
                                 runtime_env=runtime_env_for(self.batch_dir) if self.address else None)
         try:
+            refuse_unplaceable(self.cpus, self.gpus, self.address)
             self.channel, channel_name = start_channel() if self.stream else (None, "")
             sink_name = ""
             if self.address:

@@ -175,7 +175,8 @@ class RayTaskExecutor:
         return len(self.pending)
 
     def __enter__(self) -> "RayTaskExecutor":
-        self._session = RaySession(batch_dir=self.batch_dir, address=self.address, quiet=self.quiet).__enter__()
+        self._session = RaySession(batch_dir=self.batch_dir, address=self.address, quiet=self.quiet, cpus=self.cpus,
+                                   gpus=self.gpus).__enter__()
         import ray
 
         self._remote = ray.remote(_ray_attempt).options(**ray_task_options(self.cpus, self.gpus, self.retries))

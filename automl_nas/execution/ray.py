@@ -127,7 +127,8 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     specs = list(specs)
     # On a cluster nothing is shared but the driver: the working directory travels as the
     # job's runtime_env and records come back through the session's sink.
-    with RaySession(batch_dir=Path(storage).resolve().parent, address=address, quiet=quiet, stream=False) as session:
+    with RaySession(batch_dir=Path(storage).resolve().parent, address=address, quiet=quiet, stream=False, cpus=cpus,
+                    gpus=gpus) as session:
         shipped = [_shippable(s) for s in specs] if session.cluster else specs
         trainable = tune.with_resources(_trainable, {"cpu": cpus, "gpu": gpus})
         tuner = tune.Tuner(

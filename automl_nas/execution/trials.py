@@ -139,7 +139,8 @@ def run_seed_trials(path: str | Path, *, profile: str | None = None, overrides: 
 
         address = resolve_address(address)  # RAY_ADDRESS too: `ray job submit` sets it for the job's driver
         # before anything is created: a head that is unreachable or refuses the token leaves no directory
-        joined = joined_cluster(address, run_dir or recipe.run.root, quiet=quiet)
+        joined = joined_cluster(address, run_dir or recipe.run.root, quiet=quiet, cpus=cfg.cpus, gpus=cfg.gpus,
+                                source=str(path))
     with joined:
         from automl_nas.records.job_copy import refuse_job_copy
 

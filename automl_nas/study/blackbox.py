@@ -268,7 +268,7 @@ def _run_ray(loop: _Loop, proposer, evaluator, ctx, names: tuple[str, ...], para
     from automl_nas.execution.cluster import RaySession, nodes_not_seeing, ray_task_options
 
     with RaySession(batch_dir=Path(ctx.run_dir) if ctx.run_dir else Path.cwd(),
-                    address=executor.address or None) as session:
+                    address=executor.address or None, cpus=executor.cpus, gpus=executor.gpus) as session:
         import ray
 
         if session.cluster and ctx.data is not None and ctx.run_dir is not None:
@@ -592,7 +592,8 @@ def run_blackbox_recipe(path: str | Path | None, *, profile: str | None = None, 
     if executor.uses_ray(cfg.parallel):  # a head that is unreachable or refuses the token: no run directory
         from automl_nas.execution.cluster import joined_cluster
 
-        joined = joined_cluster(executor.address or None, run_dir or run.root, quiet=quiet)
+        joined = joined_cluster(executor.address or None, run_dir or run.root, quiet=quiet, cpus=executor.cpus,
+                                gpus=executor.gpus, source=str(path))
     with joined:
         if resume is None:
             from automl_nas.records.job_copy import refuse_job_copy

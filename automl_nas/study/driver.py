@@ -426,8 +426,8 @@ def run_study(path: str | Path, *, profile: str | None = None, overrides: Iterab
 
     # A head that is unreachable or refuses this client's token is refused before the study
     # directory or its storage exists.
-    joined = joined_cluster(address or recipe.executor.address or None, cfg.root or recipe.run.root, quiet=quiet) \
-        if on_ray else contextlib.nullcontext()
+    joined = joined_cluster(address or recipe.executor.address or None, cfg.root or recipe.run.root, quiet=quiet,
+                            cpus=recipe.executor.cpus, gpus=recipe.executor.gpus, source=str(path)) if on_ray else contextlib.nullcontext()
     with joined:
         overrides += trial_threads(recipe) + trial_device(recipe, "ray" if on_ray else "local")
         from automl_nas.records.job_copy import refuse_job_copy
