@@ -361,6 +361,26 @@ def test_an_unreachable_ray_address_fails_at_once(toy_recipe):
     assert time.perf_counter() - started < 20 and not (toy_recipe.parent / "runs").exists()
 
 
+def test_a_stale_ray_address_whose_port_another_program_holds_fails_at_once(toy_recipe):
+    """A port that accepts connections and says nothing (not a GCS): ray.init retried it for good."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    port = server.getsockname()[1]
+    started = time.perf_counter()
+    try:
+        result = cli("run", toy_recipe, "--seeds", "0", "--address", f"127.0.0.1:{port}", "-q")
+    finally:
+        server.close()
+    said = " ".join(result.output.split())
+    assert result.exit_code == 5 and f"127.0.0.1:{port} accepts connections but does not answer as a Ray head's GCS " \
+        "port does (it said nothing within 5 s" in said, said
+    assert time.perf_counter() - started < 20 and not (toy_recipe.parent / "runs").exists()
+
+
 @pytest.mark.parametrize("key", ["cpus", "gpus"])
 def test_trials_this_machine_cannot_hold_are_refused_before_ray_starts(toy_recipe, key):
     """More CPUs (or GPUs) per trial than this machine has: the private Ray queued every trial

@@ -301,24 +301,37 @@ def check_address(address: str) -> None:
                        hint="check that `ray start --head` runs there and the port is open, or drop --address "
                             "(and RAY_ADDRESS) to run on this machine") from None
     with conn:
-        if _answers_http(conn):  # Ray would retry this port for good: it never speaks GCS
-            raise RunError(f"{host}:{port} answers HTTP (the Ray dashboard, or another web server), not as the head's "
-                           f"GCS port", hint=_GCS_HINT)
+        greeting = _greeting(conn)
+    # Ray would retry such a port for good (ray.init has no timeout): it never speaks GCS.
+    if greeting.startswith(b"HTTP/"):
+        raise RunError(f"{host}:{port} answers HTTP (the Ray dashboard, or another web server), not as the head's "
+                       f"GCS port", hint=_GCS_HINT)
+    if not _http2_settings(greeting) and os.environ.get("RAY_USE_TLS", "0") in ("", "0"):
+        said = f"answered {greeting[:16]!r}" if greeting else "said nothing within 5 s"
+        raise RunError(f"{host}:{port} accepts connections but does not answer as a Ray head's GCS port does (it "
+                       f"{said}; a GCS opens with an HTTP/2 SETTINGS frame): another program holds the port, or the "
+                       f"address is stale", hint=_GCS_HINT + "; `ray status` on the head prints its address")
 
 
 _GCS_HINT = ("pass the address `ray start --head` printed, HOST:PORT of its GCS (port 6379 by default); the dashboard's "
              "http://HOST:8265 is for `ray job submit --address`")
 
 
-def _answers_http(conn: Any) -> bool:
-    """Whether the server on ``conn`` answers an HTTP/1.0 request as a web server does (the GCS, a
-    gRPC server, answers with a binary HTTP/2 frame or closes)."""
+def _greeting(conn: Any) -> bytes:
+    """The first bytes the server on ``conn`` sends after an HTTP/1.0 request: a web server's
+    status line, or a gRPC server's (the GCS's) own SETTINGS frame, which it sends at once on
+    any connection; empty for a server that says nothing or closes."""
     try:
-        conn.settimeout(2.0)
+        conn.settimeout(5.0)
         conn.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
-        return conn.recv(5) == b"HTTP/"
+        return conn.recv(9)
     except OSError:
-        return False
+        return b""
+
+
+def _http2_settings(frame: bytes) -> bool:
+    # An HTTP/2 frame header: 3 bytes of length, the type (4: SETTINGS), flags, stream 0.
+    return len(frame) >= 4 and frame[3] == 0x04
 
 
 def runtime_env_for(batch_dir: str | Path) -> dict:
