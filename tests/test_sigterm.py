@@ -68,3 +68,28 @@ def test_sigterm_stops_a_black_box_search_with_its_summary_and_resume_line(tmp_p
     assert summary["status"] == "interrupted" and summary["queries"] == len(kept) >= 5
     # progress counts queries from 1 against the budget, with an ETA (it said `query 3` for the 4th, no total)
     assert "query    1/20 ETA " in stopped.stderr and "query    5/20 ETA " in stopped.stderr
+
+
+def test_sigterm_stops_a_black_box_search_on_ray_as_it_does_one_in_process(tmp_path):
+    """ray.init put Ray's failure handler over the search's: SIGTERM printed a C++ stack dump and
+    aborted the driver (no summary, no resume line)."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "stopped"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "search",
+                             str(REPO / "recipes" / "morphism-nb201.toml"), "-p", "quick", "--run-dir", str(run_dir),
+                             "--set", 'executor.name="ray"', "--set", "blackbox.queries=10000"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    history = run_dir / "history.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and \
+            (not history.exists() or len(history.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "SIGTERM received" not in err and "search stopped after" in err
+    assert f"automl search --resume {run_dir}" in err
+    assert json.loads(out)["queries"] == len(history.read_text().splitlines()) >= 3

@@ -64,18 +64,19 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
         kwargs["logging_level"] = logging.WARNING
     said = ""
     try:
-        if address:
-            kwargs.pop("include_dashboard")
-            # Ray's core logs a refused token once a second for ~20 s on stderr, before Python hears
-            # only "Failed to connect": held back, read for the reason, shown only if asked for.
-            with _stderr_held() as held:
-                try:
-                    ray.init(address=address, runtime_env=runtime_env, **kwargs)
-                finally:
-                    said = held.text()
-        else:
-            # "local" forces a new instance even when a `ray start` cluster runs on this machine.
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+        with _python_sigterm_kept():
+            if address:
+                kwargs.pop("include_dashboard")
+                # Ray's core logs a refused token once a second for ~20 s on stderr, before Python hears
+                # only "Failed to connect": held back, read for the reason, shown only if asked for.
+                with _stderr_held() as held:
+                    try:
+                        ray.init(address=address, runtime_env=runtime_env, **kwargs)
+                    finally:
+                        said = held.text()
+            else:
+                # "local" forces a new instance even when a `ray start` cluster runs on this machine.
+                ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError
         if not quiet:
             sys.stderr.write(said)
@@ -84,6 +85,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, quiet: b
     if not quiet:
         sys.stderr.write(said)
     return True
+
+
+@contextlib.contextmanager
+def _python_sigterm_kept() -> Iterator[None]:
+    """``ray.init`` installs Ray's failure handler for SIGTERM (absl's: it prints a C++ stack
+    dump and aborts the driver) over the one Python had: a command that turned SIGTERM into its
+    interruption before joining (a black-box search) died with the dump instead. Python's handler
+    is put back. Off the main thread nothing can be set, and nothing is."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if before is not None:
+            try:
+                signal.signal(signal.SIGTERM, before)
+            except ValueError:
+                pass
 
 
 class _HeldStream:
