@@ -313,3 +313,19 @@ def test_two_evaluations_that_take_the_default_name_at_once_keep_both_records(tm
     assert json.loads(out.read_text())["seed"] == 1  # claimed whole, before the record is written over it
     assert evaluate._default_out(tmp_path, "synflow", mine) == out  # the same evaluation again: its own file
     assert not list(tmp_path.glob(".*claim")) and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_dangling_link_on_the_default_name_is_kept_and_the_next_name_taken(tmp_path):
+    """The link's target is missing, so the name looked free to exists() while the claim's hard
+    link found it taken: the evaluation looked at the same name again, for good, at full CPU."""
+    import threading
+
+    from automl_nas.standalone import evaluate
+
+    (tmp_path / "eval-synflow.json").symlink_to(tmp_path / "nowhere.json")
+    mine = {"evaluator": "synflow", "metrics": {"synflow": 1.0}, "seed": 1, "genotype": "g"}
+    found = []
+    worker = threading.Thread(target=lambda: found.append(evaluate._default_out(tmp_path, "synflow", mine)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert found == [tmp_path / "eval-synflow-2.json"] and (tmp_path / "eval-synflow.json").is_symlink()

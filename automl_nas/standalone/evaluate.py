@@ -156,12 +156,15 @@ def _default_out(work_dir: Path, evaluator: str, result: dict[str, Any]) -> Path
 
     text = dumps(result)
     mine = json.loads(text)  # as a file would hold it (tuples as lists, NaN as null)
+    import os
+
     n = 1
     while True:
         path = work_dir / (f"eval-{evaluator}.json" if n == 1 else f"eval-{evaluator}-{n}.json")
-        if not path.exists() and _claimed(path, text):
+        # lexists: a dangling link is a name taken (exists() said free, the claim failed, for good)
+        if not os.path.lexists(path) and _claimed(path, text):
             return path
-        if not path.exists():  # taken by another evaluation and gone again: look at the name once more
+        if not os.path.lexists(path):  # taken by another evaluation and gone again: look at the name once more
             continue
         earlier = _eval_record(path)  # None: not a record of an evaluation (kept, never written over)
         if earlier is not None and all(earlier.get(k) == mine.get(k) for k in _SAME):
