@@ -587,6 +587,27 @@ def test_a_moved_study_directory_goes_on_with_its_own_storage_and_shows_its_tria
         assert [r["user_attrs_run_dir"] for r in csv.DictReader(fh)] == [str(here / "trial-0000"), str(here / "trial-0001")]
 
 
+def test_a_copied_study_directory_names_its_own_trials_not_the_original_s(study_recipe, tmp_path):
+    """A copy goes on with its own study.db, but its best.json, trials.csv, summary and show named
+    the original's trial directories (they still exist), which a later export would read."""
+    import csv
+    import json
+    import shutil
+
+    path = study_recipe()
+    assert study(path, "--set", "search.epochs=1").exit_code == 0
+    shutil.copytree(path.parent / "runs" / "studies", tmp_path / "copy")
+    again = study(path, "--set", "search.epochs=1", "--set", f"study.root='{tmp_path / 'copy'}'", "--trials", "2")
+    assert again.exit_code == 0, again.output
+    here = tmp_path / "copy" / "s"
+    assert all(b["run_dir"].startswith(str(here)) for b in json.loads((here / "best.json").read_text())["best"])
+    assert all(b["run_dir"].startswith(str(here)) for b in json.loads(again.stdout)["best"])
+    with open(here / "trials.csv", newline="") as fh:
+        assert [r["user_attrs_run_dir"] for r in csv.DictReader(fh)] == [str(here / "trial-0000"), str(here / "trial-0001")]
+    shown = json.loads(CliRunner().invoke(main, ["show", str(here), "--json"]).stdout)
+    assert all(b.startswith("trial-") for b in shown["best"]), shown["best"]
+
+
 @pytest.mark.parametrize(("pruner", "key"), [("successive_halving", "prune_warmup_epochs"),
                                               ("hyperband", "prune_startup_trials"), ("median", "prune_percentile")])
 def test_a_pruner_option_the_pruner_does_not_read_is_refused(study_recipe, pruner, key):

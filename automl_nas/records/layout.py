@@ -93,11 +93,12 @@ def member_runs(path: str | Path) -> list[tuple[str, RunDir]]:
 
 def trial_dir_here(study_dir: Path, recorded: str) -> str:
     """A trial's run directory as recorded (absolute, where the study ran), resolved; in a study
-    directory that was moved since, the trial directory of that name here (show lost every trial's
-    parameters and values, and named a best trial at the old place)."""
+    directory that was moved or copied since, the trial directory of that name here (show lost
+    every trial's parameters and values, and named a best trial at the old place; a copy's
+    reports named the original's trials, which a later step would then read or change)."""
     path = Path(recorded).resolve()
-    moved = study_dir.resolve() / path.name
-    return str(moved if not path.exists() and moved.is_dir() else path)
+    here = study_dir.resolve() / path.name
+    return str(here if here.is_dir() else path)
 
 
 def study_best(path: str | Path) -> list[str]:
