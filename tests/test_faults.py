@@ -406,3 +406,33 @@ def test_a_study_that_varies_a_data_file_does_not_hold_its_content_in_the_protoc
     plan = open_session().plan(SNAS, profile="quick", overrides=[_npz_data(data)])
     assert "data.path (file's SHA-256)" in protocol_of(plan, ["search.arch_optimizer.lr"])
     assert not any(k.startswith("data.path") for k in protocol_of(plan, ["data.path"]))  # the parameter itself
+
+
+def test_a_sigterm_while_a_failed_run_is_recorded_does_not_cut_the_record_short(make_toy_recipe, tmp_path):
+    """torchrun SIGTERMs the surviving ranks as soon as one dies, while rank 0 records the lost
+    peer: the signal killed it there, with no result.json and no error (1 kill in 6)."""
+    import os
+    import textwrap
+
+    recipe = make_toy_recipe(count=32)
+    run_dir = tmp_path / "run"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from automl_nas.engine import run
+        from automl_nas.errors import RunError
+        def lost(self, guard, hooks):
+            raise RunError("another process of this 2-process run was lost")
+        run.Search.run_epochs = lost
+        real = run._ended_early
+        def terminated_while_recording(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(*args, **kwargs)
+        run._ended_early = terminated_while_recording
+        from automl_nas.cli import main
+        main(["run", {str(recipe)!r}, "-q", "--run-dir", {str(run_dir)!r}])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 5, (proc.returncode, proc.stderr[-2000:])
+    assert "another process of this 2-process run was lost" in proc.stderr
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "failed"

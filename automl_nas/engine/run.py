@@ -660,6 +660,7 @@ def execute(plan: Plan, registry: Any, pm: Any, run_dir: RunDir, *, quiet: bool 
 
 def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
     from automl_nas.engine.guards import Guard
+    from automl_nas.interrupts import signals_held
 
     plan, recipe, run, run_dir = search.plan, search.recipe, search.run, search.run.run_dir
     hooks = HookRelay(pm)
@@ -683,14 +684,16 @@ def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
         with guard.memory(), guard.stops_evaluation():
             result = _finish(search, base, last)
     except AutomlError as exc:
-        result = _ended_early(search, base, getattr(exc, "status", "failed"), str(exc))
-        exc.result = result.to_json()  # the CLI prints it on stdout too
-        _end(run_dir, hooks, run, result, failing=True)
+        with signals_held():  # the stop is recorded whole (torchrun SIGTERMs a lost rank's peers at once)
+            result = _ended_early(search, base, getattr(exc, "status", "failed"), str(exc))
+            exc.result = result.to_json()  # the CLI prints it on stdout too
+            _end(run_dir, hooks, run, result, failing=True)
         raise
     except Exception as exc:  # a bug, or a lost peer process: the run still ends recorded, its finished epochs kept
-        failure = _lost_rank(search, exc) or _unexpected(search, exc)
-        result = _ended_early(search, base, "failed", str(failure) if failure else f"{type(exc).__name__}: {exc}")
-        _end(run_dir, hooks, run, result, failing=True)
+        with signals_held():
+            failure = _lost_rank(search, exc) or _unexpected(search, exc)
+            result = _ended_early(search, base, "failed", str(failure) if failure else f"{type(exc).__name__}: {exc}")
+            _end(run_dir, hooks, run, result, failing=True)
         if failure is None:
             raise  # the host's own fault: the CLI reports an internal error
         failure.result = result.to_json()
