@@ -98,11 +98,16 @@ def test_torchrun_with_a_run_directory_gives_rank_zero_the_directory_and_one_sum
 
     recipe = make_toy_recipe(count=32)
     run_dir = tmp_path / "D"
-    proc = subprocess.run([*torchrun_command(2), "-m", "automl_nas.cli", "run", str(recipe), "-q",
+    proc = subprocess.run([*torchrun_command(2), "-m", "automl_nas.cli", "run", str(recipe),
                            "--run-dir", str(run_dir)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)  # one JSON document: rank 0's
+    # progress from rank 0 alone (every rank printed every line, unlabelled)
+    lines = proc.stderr.splitlines()
+    assert [line.split(" loss")[0] for line in lines if line.startswith("epoch ")] == ["epoch 1/2", "epoch 2/2"]
+    (finished,) = [line for line in lines if line.startswith("finished: ")]
+    assert finished.endswith(f"({run_dir})")
     assert summary["run_dir"] == str(run_dir) and summary["status"] == "finished"
     ranks = [json.loads((d / "result.json").read_text()) for d in (run_dir, tmp_path / "D-rank1")]
     assert ranks[0]["genotype"] == ranks[1]["genotype"]  # every rank holds the same architecture
@@ -144,6 +149,8 @@ def test_ranks_given_different_recipes_are_refused_by_key_before_any_directory(t
             "seed = 0 on rank 0, 1 on rank 1") in proc.stderr, proc.stderr[-3000:]
     assert not (tmp_path / "D").exists() and not (tmp_path / "D-rank1").exists()
     assert "terminate called" not in proc.stderr and "exitcode  : -6" not in proc.stderr  # both ranks part cleanly
+    # each rank reports its own end; rank 1's is labelled (two unlabelled copies of one error before)
+    assert "\nautoml: recipe error: " in proc.stderr and "\nautoml (rank 1): recipe error: " in proc.stderr
 
 
 @pytest.mark.parametrize("args", [["run", "RECIPE", "--seeds", "0-1"], ["run", "RECIPE", "--executor", "ray"],

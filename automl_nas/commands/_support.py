@@ -26,7 +26,15 @@ def _report(exc: AutomlError) -> None:
         import traceback
 
         traceback.print_exception(exc.__cause__, file=sys.stderr)
-    click.echo(f"automl: {exc.title}: {exc}", err=True)
+    click.echo(f"{_speaker()}: {exc.title}: {exc}", err=True)
+
+
+def _speaker() -> str:
+    """``automl``, or ``automl (rank 1)`` from a process other than rank 0 of a torchrun search:
+    every rank reports its own end, and rank 0's is the run's."""
+    rank = os.environ.get("RANK", "0")
+    return f"automl (rank {rank})" if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and rank not in ("", "0") \
+        else "automl"
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,7 +53,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("automl: interrupted", err=True)
+            click.echo(f"{_speaker()}: interrupted", err=True)
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the boundary: nothing leaves as a bare traceback
             if isinstance(exc, BrokenPipeError) and _stdout_closed():
@@ -57,7 +65,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if os.environ.get("AUTOML_NAS_DEBUG"):
                 raise
             first = (str(exc).strip().splitlines() or [""])[0]
-            click.echo(f"automl: internal error: {type(exc).__name__}: {first}\n  fix: this is a bug in automl-nas or "
+            click.echo(f"{_speaker()}: internal error: {type(exc).__name__}: {first}\n  fix: this is a bug in automl-nas or "
                        f"a plugin; rerun with AUTOML_NAS_DEBUG=1 for the traceback and report it", err=True)
             sys.exit(1)
 

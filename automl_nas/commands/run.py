@@ -86,6 +86,7 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
                      *_unselected_options_emptied(recipe, profile, overrides, trackers))
     if ray_output:  # read where Ray is started (automl_nas.execution.cluster.ray_output)
         os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
+    quiet = quiet or not _reports()  # under torchrun rank 0 alone shows progress (each rank printed every line)
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
     # a run that ends interrupted or failed still reports on stdout
     with summary_even_if_stopped(_summary, when=_reports()), work_off_stdout():  # stdout: the JSON summary alone
