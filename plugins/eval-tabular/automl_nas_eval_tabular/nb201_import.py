@@ -299,6 +299,10 @@ def table_from_rows(path: Path, header: list[str], data: list[list[Any]]) -> Imp
                         + (f" (the file seems to separate its fields with {other!r}, not ',')" if other else ""),
                         hint="re-export the table with ',' between fields" if other else
                              "name the column of NAS-Bench-201 cell strings 'arch'")
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:  # one list per name: a repeat appended twice to it, and lookups read other rows' values
+        raise DataError(f"{path}: the header names {', '.join(repr(h) for h in repeated)} more than once "
+                        f"({', '.join(header)})", hint="give each column its own name, or drop the repeated column")
     a = header.index("arch")
     # A row index written along (pandas' to_csv without index=False) has no name: not a metric.
     unnamed = [i for i, h in enumerate(header) if i != a and (not h or h.startswith("Unnamed:"))]

@@ -77,6 +77,14 @@ def test_a_table_file_repeating_a_cell_with_other_values_is_refused_naming_both_
     assert Nb201Table(TableConfig(path=str(tmp_path / "same.csv"))).evaluate(Genotype("nb201", ALL_SKIP)) == {"acc": 50.5}
 
 
+@pytest.mark.parametrize("header", ["arch,acc,acc", "arch,acc, acc"])
+def test_a_table_file_naming_a_column_twice_is_refused_not_read_with_other_rows_values(tmp_path, header):
+    """Both columns went into one list, and the lookup answered a cell with another row's value."""
+    (tmp_path / "t.csv").write_text(f"{header}\n{ALL_SKIP},50.5,51.0\n{DRNAS},94.0,94.5\n")
+    with pytest.raises(DataError, match=r"the header names 'acc' more than once \(arch, acc, acc\)"):
+        Nb201Table(TableConfig(path=str(tmp_path / "t.csv"))).evaluate(Genotype("nb201", DRNAS))
+
+
 def test_parquet(tmp_path):
     import pyarrow as pa  # the plugin's [test] extra installs it
     import pyarrow.parquet as pq
