@@ -119,7 +119,7 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
     from automl_nas.benchstore import TableStore
 
     table, store = _build(name), TableStore()
-    before = _installed_rows(store, name)
+    before = _installed(store, name)
     carried = store.generation_manifest(Path(path).expanduser())
     bar = _Bar(f"importing {name}")
     try:
@@ -129,19 +129,22 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
         bar.close()
     manifest = store.keep_provenance(name, carried) or manifest  # a generation put back
     _report(name, store, manifest)
-    if before is not None and manifest.rows < before:  # a partial file over a whole table, most likely by mistake
+    # A partial file over a whole table, most likely by mistake: fewer rows, or columns a search reads gone.
+    lost = [c for c in before.columns if c not in manifest.columns] if before is not None else []
+    if before is not None and (manifest.rows < before.rows or lost):
         previous = store.previous(name) / "table.parquet"
-        click.echo(f"automl: warning: {name}: the table this import replaced had {before:,} rows, this one has "
-                   f"{manifest.rows:,}; the old one is kept: `automl bench import {name} {previous}` puts it back",
-                   err=True)
+        said = [f"had {before.rows:,} rows, this one has {manifest.rows:,}"] if manifest.rows < before.rows else []
+        said += [f"had the column(s) {', '.join(lost)}, which this one lacks"] if lost else []
+        click.echo(f"automl: warning: {name}: the table this import replaced {'; it '.join(said)}; the old one is kept: "
+                   f"`automl bench import {name} {previous}` puts it back", err=True)
 
 
-def _installed_rows(store: Any, name: str) -> int | None:
+def _installed(store: Any, name: str) -> Any:
+    """The installed table's manifest, if any (``None`` for a damaged one: nothing to compare with)."""
     try:
-        manifest = store.manifest(name)
+        return store.manifest(name)
     except Exception:  # noqa: BLE001 - a damaged installed table: nothing to compare with
         return None
-    return manifest.rows if manifest is not None else None
 
 
 @bench.command("fetch")

@@ -406,3 +406,22 @@ def test_a_smaller_table_over_a_bigger_one_says_so_and_the_old_one_can_be_put_ba
     copied.write_bytes(previous.read_bytes())  # the partial table now, with no manifest beside it
     assert CliRunner().invoke(main, ["bench", "import", "nb201", str(copied), "-q"]).exit_code == 0
     assert store.manifest("nb201").source == "table.parquet"
+
+
+def test_a_table_without_a_column_the_old_one_had_says_so(tmp_path, monkeypatch):
+    """A re-export that dropped cifar10 replaced the table in silence; the next search failed on it."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    cells = syn.archs(3)
+    (tmp_path / "whole.csv").write_text("arch,cifar10,cifar100\n" + "".join(f"{c},{90 - i},{70 - i}\n"
+                                                                          for i, c in enumerate(cells)))
+    (tmp_path / "less.csv").write_text("arch,cifar100\n" + "".join(f"{c},{70 - i}\n" for i, c in enumerate(cells)))
+    assert CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "whole.csv"), "-q"]).exit_code == 0
+    less = CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "less.csv"), "-q"])
+    previous = tmp_path / "home" / "benchmarks" / ".nb201.previous" / "table.parquet"
+    assert less.exit_code == 0 and (f"the table this import replaced had the column(s) cifar10, which this one lacks; "
+                                    f"the old one is kept: `automl bench import nb201 {previous}` puts it back") \
+        in " ".join(less.output.split()), less.output
