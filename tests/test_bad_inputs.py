@@ -611,6 +611,20 @@ def test_a_data_root_that_is_a_file_is_named(tmp_path):
         Cifar10(CifarConfig(root=str(tmp_path / "root"), download=True)).load()
 
 
+def test_an_automl_nas_home_that_is_a_file_is_named_not_blamed_on_the_download(tmp_path, monkeypatch):
+    """The download failed with NotADirectoryError and its hint said to unpack the files into a
+    folder under the file."""
+    from automl_nas.errors import DataError
+    from automl_nas_data_vision.cifar import Cifar10
+    from automl_nas_data_vision.config import CifarConfig
+
+    (tmp_path / "home").write_text("not a directory")
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    with pytest.raises(DataError, match=r"a folder above the data root .*home is a file, not a directory") as info:
+        Cifar10(CifarConfig(download=True)).load()
+    assert "AUTOML_NAS_HOME to a directory" in info.value.hint
+
+
 def test_an_unexpected_exception_is_one_paragraph_with_exit_1(toy_recipe, monkeypatch):
     from automl_nas.engine import run as engine_run
 

@@ -28,7 +28,7 @@ from automl_nas.api import DatasetProvider, ImageSet
 from automl_nas.benchstore import data_dir
 from automl_nas.datafetch import exclusive, fetch_atomically
 from automl_nas.errors import DataError
-from automl_nas_data_vision.config import CifarConfig
+from automl_nas_data_vision.config import DEFAULT_ROOT, CifarConfig
 from automl_nas_data_vision.safe_pickle import batch_labels, batch_pixels, load_batch
 from automl_nas_data_vision.splits import halves
 
@@ -53,10 +53,13 @@ class _Cifar(DatasetProvider):
         self.directory = self.root / self.folder
 
     def load(self) -> ImageSet:
-        for place in (self.root, self.directory):
+        # Any folder on the way may be a file (AUTOML_NAS_HOME itself): the download's hint could not be followed.
+        for place in (self.directory, *self.directory.parents):
             if place.exists() and not place.is_dir():
-                raise DataError(f"{self.name}: data root {place} is a file, not a directory",
-                                hint=f"set `root = ...` to the directory that contains (or will hold) {self.folder}/")
+                said = "data root" if place in (self.root, self.directory) else "a folder above the data root"
+                home = "" if self.config.root != DEFAULT_ROOT else ", or AUTOML_NAS_HOME to a directory (the data goes into its data/)"
+                raise DataError(f"{self.name}: {said} {place} is a file, not a directory",
+                                hint=f"set `root = ...` to the directory that contains (or will hold) {self.folder}/{home}")
         missing = self._missing()
         if missing and self.config.download:
             self._download()
