@@ -8,6 +8,7 @@ from attrs import validators as v
 __all__ = ["MacroConfig"]
 
 _pos_int = [v.instance_of(int), v.gt(0)]
+MAX_STAGES = 16  # 15 poolings halve a 32,768-pixel side to 1
 
 
 @attrs.frozen(kw_only=True)
@@ -16,8 +17,10 @@ class MacroConfig:
 
     channels: int = attrs.field(default=16, validator=_pos_int,
                                 metadata={"help": "width of the first stage's conv layers (stage s: channels * 2^s)"})
-    stages: int = attrs.field(default=3, validator=_pos_int,
-                              metadata={"help": "stages, separated by 2x2 max pooling; each starts with a conv layer"})
+    # Bounded before max_width's check computes channels * 2^(stages-1): 10^11 stages hung validate.
+    stages: int = attrs.field(default=3, validator=[*_pos_int, v.le(MAX_STAGES)],
+                              metadata={"help": f"stages, separated by 2x2 max pooling (each halves the image, so at "
+                                                f"most {MAX_STAGES}); each starts with a conv layer"})
     slots: int = attrs.field(default=2, validator=[v.instance_of(int), v.ge(0)],
                              metadata={"help": "optional conv layers per stage searched by one-shot samplers (skip or conv)"})
     max_width: int = attrs.field(default=256, validator=[*_pos_int, lambda i, a, v: _holds_the_start(i, a, v)],

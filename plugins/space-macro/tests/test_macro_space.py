@@ -150,3 +150,22 @@ def test_morphism_bounds_below_the_starting_network_are_refused():
     with pytest.raises(ValueError, match=r"max_layers = 2 is below the starting network's 3 layers"):
         MacroConfig(channels=4, stages=2, max_layers=2)
     assert MacroConfig(channels=4, stages=2, max_width=8, max_layers=3).max_layers == 3
+
+
+def test_a_stage_count_past_what_pooling_allows_is_refused_before_the_width_bound_is_computed():
+    """10^11 stages: max_width's check built channels * 2^(stages-1), a number of billions of
+    digits, and validate hung (10^5: Python's digit limit, naming no key)."""
+    import threading
+
+    refused = []
+
+    def build():
+        try:
+            MacroConfig(stages=99_999_999_999)
+        except ValueError as exc:
+            refused.append(str(exc))
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert refused and "'stages' must be <= 16" in refused[0], refused
