@@ -250,6 +250,32 @@ def test_numbers_that_would_run_wrong_are_refused(override, message):
     assert result.exit_code == 2 and message in result.output
 
 
+@pytest.mark.parametrize(("recipe", "override", "message"), [
+    # a plugin field's own converter (converter=tuple) said "search.sampler.int: object is not iterable"
+    ("drnas-progressive.toml", "search.sampler.stage_epochs=5", "search.sampler.stage_epochs: expected a list, got int 5"),
+    # converter=float's error named the table, not the key
+    ("drnas.toml", "search.sampler.reg_scale=abc", "search.sampler.reg_scale: expected a number, got str 'abc'"),
+    ("gdas.toml", "search.sampler.temperature.start=[1,2]",
+     "search.sampler.temperature.start: expected a number, got list [1, 2]"),
+    # converter=float took true as 1.0, and converter=tuple kept [true, 4]
+    ("snas.toml", "search.sampler.temperature.start=true", "search.sampler.temperature.start: expected a number, got true"),
+    ("drnas.toml", "search.sampler.reg_scale=true", "search.sampler.reg_scale: expected a number, got true"),
+    ("drnas-darts.toml", "search.sampler.keep_ops=[true, 4]",
+     "search.sampler.keep_ops: expected a list of integers, got [True, 4]"),
+    # a validator raising a bare message named only `study`
+    ("studies/snas-temperature.toml", 'study.directions=["up", "down"]',
+     "study.directions: must be 'maximize' or 'minimize', got ['up', 'down']"),
+    ("studies/darts-arch.toml", 'study.params."search.arch_optimizer.lr".choices=5',
+     "study.params.search.arch_optimizer.lr.choices: expected a list, got int 5"),
+])
+def test_a_plugin_option_of_the_wrong_kind_is_named_by_its_own_key(recipe, override, message):
+    quick = ["-p", "quick"] if recipe.startswith("studies/") else []  # no table needed
+    result = cli("validate", REPO / "recipes" / recipe, *quick, "--set", override)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and message in said, said
+    assert "(set by --set" in said or "choices" in override
+
+
 def test_a_recipe_that_is_not_utf8_is_a_recipe_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_bytes(b'name = "caf\xe9"\n')

@@ -75,6 +75,7 @@ def _schedule_hook(conv: cattrs.Converter) -> Any:
         if not isinstance(value, dict):
             raise TypeError(f"expected a number or a table such as {{ kind = \"linear\", start = 10.0, end = 0.1 }}, "
                             f"got {type(value).__name__} {value!r}")
+        _check_converted(Schedule, value)
         return table(value, Schedule)
 
     return hook
@@ -98,8 +99,76 @@ def _from_tables(build: Callable[[type], Any]) -> Any:
 
 
 def _tables_only(conv: cattrs.Converter) -> Any:
-    """Every attrs class is structured from a table only (``--set search=5``)."""
-    return _from_tables(conv.gen_structure_attrs_fromdict)
+    """Every attrs class is structured from a table only (``--set search=5``), its fields with a
+    converter of their own checked first (:func:`_check_converted`)."""
+    def build(cls: type) -> Any:
+        structure_fn = conv.gen_structure_attrs_fromdict(cls)
+
+        def checked(value: dict, _: type) -> Any:
+            _check_converted(cls, value)
+            return structure_fn(value, cls)
+
+        return checked
+
+    return _from_tables(build)
+
+
+def _check_converted(cls: type, table: dict) -> None:
+    """A field with its own converter (a plugin's ``converter=float``, ``converter=tuple``) takes
+    the value as it is, past the strict hooks: ``true`` became 1.0, and a failing conversion in
+    ``__init__`` named no field ("search.sampler: could not convert string to float", or
+    "search.sampler.int: object is not iterable" for ``stage_epochs = 5``). Checked here by the
+    field's declared type, and the conversion's own error is said with the field's name
+    (``ValueError(message, attribute)``, as attrs validators raise)."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: nothing to check by
+        hints = {}
+    for field in attrs.fields(cls):
+        if field.converter is None or field.name not in table:
+            continue
+        value = table[field.name]
+        # a converter of the project's or a plugin's own may take more (a cost name for a list of them)
+        wrong = _wrong_kind(hints.get(field.name), value) if field.converter in (float, int, tuple, list) else ""
+        if wrong:
+            raise ValueError(wrong, field)
+        try:
+            field.converter(value)
+        except (TypeError, ValueError) as exc:
+            said = str(exc).removeprefix(f"'{field.name}' ")  # a message naming its key as attrs validators do
+            raise ValueError(said, field) from None
+
+
+def _wrong_kind(hint: Any, value: Any) -> str:
+    """What is wrong with ``value`` for a field declared ``hint`` (empty: nothing known)."""
+    import types
+    import typing
+
+    if hint is None:
+        return ""
+    kinds = [k for k in (typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,))
+             if k is not type(None)]
+    if value is None and len(kinds) != len(typing.get_args(hint) or (hint,)):
+        return ""  # an optional field
+    if all(k in (int, float) for k in kinds) and kinds:
+        if isinstance(value, bool):
+            return f"expected a number, got {str(value).lower()}"
+        if not isinstance(value, (int, float)):
+            return f"expected a number, got {type(value).__name__} {value!r}"
+        if int in kinds and float not in kinds and not isinstance(value, int):
+            return f"expected an integer, got {value!r}"
+    if kinds and all(typing.get_origin(k) in (tuple, list) or k in (tuple, list) for k in kinds):
+        if not isinstance(value, (list, tuple)):
+            return f"expected a list, got {type(value).__name__} {value!r}"
+        item = [typing.get_args(k)[0] for k in kinds if typing.get_args(k)]
+        if item and item[0] in (int, float):
+            bad = [v for v in value if isinstance(v, bool) or not isinstance(v, (int, float))
+                   or (item[0] is int and not isinstance(v, int))]
+            if bad:
+                return f"expected a list of {'integers' if item[0] is int else 'numbers'}, got {value!r}"
+    return ""
 
 
 def _lists_only(conv: cattrs.Converter) -> Any:
@@ -113,7 +182,7 @@ def _lists_only(conv: cattrs.Converter) -> Any:
         def hook(value: Any, _: type) -> Any:
             if isinstance(value, str):
                 raise TypeError(f"expected a list such as [{json.dumps(value)}], got the string {json.dumps(value)}")
-            if isinstance(value, (bytes, dict)):
+            if not isinstance(value, (list, tuple)):  # 5 said "'int' object is not iterable", read as a key 'int'
                 raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
             return items(value, cls)
 
@@ -172,8 +241,8 @@ def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allow
     except (ClassValidationError, IterableValidationError) as exc:
         lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls, also_allowed)]
         raise RecipeError("\n".join(lines), hint=hint) from None
-    except (TypeError, ValueError) as exc:
-        raise RecipeError(f"{source}: {prefix or '(top level)'}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # raised by the class itself (a validator, a converter): named when it says
+        raise RecipeError(f"{source}: {_validator_message(exc, prefix)}", hint=hint) from None
 
 
 def _non_finite(data: Any, path: str) -> list[tuple[str, float]]:

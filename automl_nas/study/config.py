@@ -80,11 +80,12 @@ class ParamSpec:
 def _directions(inst: "StudyConfig", attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
+    # The attribute travels with the message: the error names study.directions, not study.
     bad = [d for d in value if d not in DIRECTIONS]
     if bad:
-        raise ValueError(f"must be {DIRECTIONS[0]!r} or {DIRECTIONS[1]!r}, got {bad}")
+        raise ValueError(f"must be {DIRECTIONS[0]!r} or {DIRECTIONS[1]!r}, got {bad}", attribute)
     if inst.metrics is None or len(inst.metrics) != len(value):
-        raise ValueError("`directions` needs a `metrics` list of the same length")
+        raise ValueError("needs a `metrics` list of the same length", attribute)
 
 
 @attrs.frozen(kw_only=True)
