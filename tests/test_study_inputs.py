@@ -348,6 +348,16 @@ def test_a_damaged_storage_file_is_named_as_damaged(study_recipe):
     ('{ type = "int", low = 1, high = 3, step = 0.5 }', ": an int parameter needs whole numbers: step = 0.5"),
     ('{ type = "int", low = 1, high = 8, log = true, step = 2 }', ": step and log = true exclude each other"),
     ('{ type = "categorical", choices = [{ name = "adam" }] }', ": a choice cannot be a table"),
+    # Optuna shrank these ranges with a warning only: a step past the range tuned nothing
+    ('{ type = "float", low = 0.001, high = 0.01, step = 0.05 }',
+     ": high - low = 0.009 is not a whole number of steps of 0.05, so Optuna would sample up to 0.001 only; nothing "
+     "would be tuned"),
+    ('{ type = "int", low = 1, high = 10, step = 4 }',
+     ": high - low = 9 is not a whole number of steps of 4, so Optuna would sample up to 9 only; set high = 9"),
+    # options the type does not read were dropped in silence (a forgotten type = "categorical")
+    ('{ type = "float", low = 0.001, high = 0.01, choices = [0.1] }', ": a float parameter does not read choices"),
+    ('{ type = "categorical", choices = [0.1, 0.2], low = 5, log = true }',
+     ": a categorical parameter does not read low, log: give `choices` alone"),
 ])
 def test_a_range_optuna_cannot_sample_is_refused_by_validate(study_recipe, spec, message):
     path = study_recipe(params=f'"search.arch_optimizer.lr" = {spec}')
@@ -357,6 +367,7 @@ def test_a_range_optuna_cannot_sample_is_refused_by_validate(study_recipe, spec,
 
 @pytest.mark.parametrize("extra, message", [
     ('direction = "minimize"', "study.direction: ignored with study.metrics"),
+    ('metric = "not.a.path"', "study.metric: ignored with study.metrics"),  # was not even checked
     ('pruner = "median"', "study.pruner = 'median': Optuna prunes single-objective studies only"),
 ])
 def test_what_several_objectives_would_ignore_is_refused(study_recipe, extra, message):
@@ -651,3 +662,14 @@ def test_a_refused_journal_study_leaves_no_new_journal_and_a_read_only_storage_s
     with pytest.raises(RunError) as raised:
         driver._create(cfg, f"sqlite:///{path.parent / 'ro.db'}", ["maximize"])
     assert "attempt to write a readonly database" in raised.value.message and "read-only" in raised.value.hint
+
+
+@pytest.mark.parametrize("seed, message", [(-1, "must be >= 0: -1"), (2**32, "must be <= 2147483647")])
+def test_a_study_seed_out_of_range_is_refused_by_validate_and_leaves_no_storage(study_recipe, seed, message):
+    """validate said ok; the study stopped with Optuna's internal error and left study.db."""
+    path = study_recipe()
+    result = CliRunner().invoke(main, ["validate", str(path), "--set", f"study.seed={seed}"])
+    assert result.exit_code == 2 and f"study.seed: {message}" in result.output, result.output
+    ran = study(path, "--set", f"study.seed={seed}")
+    assert ran.exit_code == 2 and "internal error" not in ran.output
+    assert not (path.parent / "runs").exists()

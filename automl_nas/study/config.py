@@ -26,7 +26,7 @@ from attrs import validators as v
 
 from automl_nas.devices import device_option
 from automl_nas.errors import RecipeError
-from automl_nas.recipe.model import ComponentRef
+from automl_nas.recipe.model import MAX_SEED, ComponentRef
 
 __all__ = ["ParamSpec", "StudyConfig", "BlackboxConfig", "BlackboxRunConfig", "load_study_config", "load_blackbox_config",
            "load_blackbox_run"]
@@ -36,6 +36,13 @@ PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
 
 
 def _check_range(inst: "ParamSpec", attribute: attrs.Attribute, value: Any) -> None:
+    # Options the type does not read were dropped in silence (a forgotten `type = "categorical"`).
+    unread = ([k for k in ("low", "high", "step") if getattr(inst, k) is not None] + (["log"] if inst.log else [])
+              if inst.type == "categorical" else (["choices"] if inst.choices is not None else []))
+    if unread:
+        raise ValueError(f"a {inst.type} parameter does not read {', '.join(unread)}: "
+                         + ("give `choices` alone" if inst.type == "categorical"
+                            else "give low and high (and step or log), or `type = \"categorical\"` with choices"))
     if inst.type == "categorical":
         if not inst.choices:
             raise ValueError("a categorical parameter needs a non-empty `choices` list")
@@ -61,6 +68,16 @@ def _check_range(inst: "ParamSpec", attribute: attrs.Attribute, value: Any) -> N
         raise ValueError(f"step must be > 0 (got {inst.step})")
     if inst.step is not None and inst.log and not (inst.type == "int" and inst.step == 1):
         raise ValueError("step and log = true exclude each other (a log scale has no fixed step); drop one")
+    if inst.step is not None and inst.high > inst.low:
+        # Optuna lowers high to the last whole step, with a warning only: a step past the range tuned nothing.
+        steps = (inst.high - inst.low) / inst.step
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
+            last = inst.low + math.floor(steps + 1e-9) * inst.step
+            shown = int(last) if inst.type == "int" else round(last, 12)
+            raise ValueError(f"high - low = {inst.high - inst.low:g} is not a whole number of steps of {inst.step:g}, "
+                             f"so Optuna would sample up to {shown} only"
+                             + ("; nothing would be tuned: set a step that divides the range" if steps < 1
+                                else f"; set high = {shown} or a step that divides the range"))
 
 
 @attrs.frozen(kw_only=True)
@@ -117,7 +134,9 @@ class StudyConfig:
     storage: str = attrs.field(default="", metadata={"help": "Optuna storage: sqlite:///PATH, a database URL, or journal:PATH "
                                                                  "(a journal file: NFS, many drivers); default sqlite:///<study dir>/study.db"})
     root: str = attrs.field(default="", metadata={"help": "parent of study directories (default: <run.root>/studies)"})
-    seed: int | None = attrs.field(default=None, metadata={"help": "sampler seed (default: the recipe's seed)"})
+    # Bounded as the recipe's seed: Optuna's samplers refused others with an internal error, after study.db was made.
+    seed: int | None = attrs.field(default=None, validator=v.optional([v.ge(0), v.le(MAX_SEED)]),
+                                   metadata={"help": f"sampler seed, 0 .. {MAX_SEED} (default: the recipe's seed)"})
 
     @property
     def objectives(self) -> list[tuple[str, str]]:
@@ -236,6 +255,9 @@ def _check_objectives(raw: dict, cfg: StudyConfig, *, source: str) -> None:
     if twice:
         raise RecipeError(f"{source}: study.metrics: {', '.join(map(repr, twice))} listed twice",
                           hint="name each objective once")
+    if "metric" in raw:
+        raise RecipeError(f"{source}: study.metric: ignored with study.metrics (the study optimises those)",
+                          hint="remove it, or add it to study.metrics")
     if "direction" in raw:
         raise RecipeError(f"{source}: study.direction: ignored with study.metrics (each objective has its own)",
                           hint=f"remove it and give study.directions, one per metric, e.g. "
