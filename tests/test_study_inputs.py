@@ -673,3 +673,16 @@ def test_a_study_seed_out_of_range_is_refused_by_validate_and_leaves_no_storage(
     ran = study(path, "--set", f"study.seed={seed}")
     assert ran.exit_code == 2 and "internal error" not in ran.output
     assert not (path.parent / "runs").exists()
+
+
+def test_parameter_ranges_that_clash_at_a_corner_of_their_box_are_refused_by_validate():
+    """Each range was planned alone, at its ends: validate said ok, and every trial drawing a start
+    below its end failed ("temperature must not rise")."""
+    shipped = Path(__file__).resolve().parents[1] / "recipes" / "studies" / "gdas-temperature.toml"
+    start = 'study.params."search.sampler.temperature.start"={type="float", low=0.5, high=0.6}'
+    end = 'study.params."search.sampler.temperature.end"={type="float", low=0.7, high=1.0}'
+    result = CliRunner().invoke(main, ["validate", str(shipped), "-p", "quick", "--set", start, "--set", end])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and ("study.params: search.sampler.temperature.start = 0.5, "
+                                      "search.sampler.temperature.end = 0.7 together do not give a valid recipe") in text
+    assert "temperature must not rise" in text and "narrow the ranges" in text

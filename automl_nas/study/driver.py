@@ -344,8 +344,12 @@ class _Driver:
                                        "search.eval_every > 0), or set study.pruner = \"none\"")
         self.pm.hook.automl_trial_end(trial=spec, result=outcome.record())
         if self.failures >= self.cfg.trials:
+            from automl_nas.execution.trial import attempt_log
+
+            # a trial refused while being planned has no run directory: its attempt log holds the error
+            where = spec.run_dir if Path(spec.run_dir).is_dir() else attempt_log(spec)
             raise RunError(f"study {self.cfg.name!r}: {self.failures} trials failed; last error: {outcome.error}",
-                           hint=f"inspect {spec.run_dir} and the recipe; the study resumes from its storage when rerun")
+                           hint=f"inspect {where} and the recipe; the study resumes from its storage when rerun")
 
 
     def stopped(self) -> None:
@@ -719,17 +723,42 @@ def _refuse_tuned_overrides(cfg: StudyConfig, overrides: list[str], *, source: s
 
 def check_params(session: Any, path: str | Path, profile: str | None, overrides: list[str], cfg: StudyConfig) -> None:
     """Plan the recipe with each ``[study.params]`` key at its range's ends (or every choice),
-    so a mistyped key or an out-of-range bound is refused before the first trial."""
+    so a mistyped key or an out-of-range bound is refused before the first trial; then with
+    the numeric parameters at every corner of their box together (:data:`MAX_CORNER_PARAMS` of
+    them at most), so ranges that clash (a temperature's start range below its end range) are
+    refused too: every trial drawing such values failed."""
+    import itertools
+
     for key, spec in cfg.params.items():
         values = list(spec.choices or []) if spec.type == "categorical" else [spec.low, spec.high]
         for value in values:
-            value = int(value) if spec.type == "int" else (float(value) if spec.type == "float" else value)
+            value = _typed(spec, value)
             try:
                 session.plan(path, profile=profile, overrides=[*overrides, to_override(key, value)])
             except RecipeError as exc:
                 raise RecipeError(f"{path}: study.params.{key} = {value!r} does not give a valid recipe: {exc.message}",
                                   hint="fix the key (a dotted recipe key such as search.sampler.temperature.start) "
                                        "or its range") from None
+    numeric = [(key, spec) for key, spec in cfg.params.items() if spec.type != "categorical"][:MAX_CORNER_PARAMS]
+    if len(numeric) < 2:
+        return
+    for corner in itertools.product(*[(spec.low, spec.high) for _, spec in numeric]):
+        chosen = [(key, _typed(spec, value)) for (key, spec), value in zip(numeric, corner)]
+        try:
+            session.plan(path, profile=profile, overrides=[*overrides, *(to_override(k, v) for k, v in chosen)])
+        except RecipeError as exc:
+            together = ", ".join(f"{k} = {v!r}" for k, v in chosen)
+            raise RecipeError(f"{path}: study.params: {together} together do not give a valid recipe: {exc.message}",
+                              hint="narrow the ranges so that every combination of their values is a valid recipe "
+                                   "(a trial may draw any of them, and such a trial fails)") from None
+
+
+#: Numeric parameters whose range corners are planned together (2^N plans).
+MAX_CORNER_PARAMS = 6
+
+
+def _typed(spec: Any, value: Any) -> Any:
+    return int(value) if spec.type == "int" else (float(value) if spec.type == "float" else value)
 
 
 def _loop(driver: _Driver, executor: Any) -> None:
