@@ -512,3 +512,24 @@ def test_a_pruner_key_in_the_trial_s_records_is_no_error_when_a_resumed_trial_re
     (tmp_path / "metrics.jsonl").write_text('{"epoch": 0, "valid_acc": 10.0, "eval": {"cifar10": 91.0}}\n')
     assert _recorded(str(tmp_path), "valid_acc") and _recorded(str(tmp_path), "eval.cifar10")
     assert not _recorded(str(tmp_path), "eval.cifar100") and not _recorded(str(tmp_path / "none"), "valid_acc")
+
+
+def test_a_study_with_list_choices_and_two_objectives_runs_without_optuna_s_warnings(tmp_path, recipe):
+    """List choices are allowed (stored as JSON and read back whole), but Optuna warned twice per
+    trial that they might not be, and the report's copy of the study warned set_metric_names is
+    experimental."""
+    import warnings
+
+    objective = 'metrics = ["metrics.convs", "search_time_s"]\ndirections = ["maximize", "minimize"]'
+    path = recipe(objective)
+    path.write_text(path.read_text() + '"search.arch_optimizer.betas" = { type = "categorical", choices = '
+                                       '[[0.5, 0.999], [0.9, 0.999]] }\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run_study(path, trials=2, quiet=True)
+    assert out["trials"] == 2
+    said = [str(w.message) for w in caught if "categorical distribution" in str(w.message)
+            or "set_metric_names" in str(w.message)]
+    assert said == []
+    study = optuna.load_study(study_name="s", storage=out["storage"])
+    assert all(t.params["search.arch_optimizer.betas"] in ([0.5, 0.999], [0.9, 0.999]) for t in study.trials)

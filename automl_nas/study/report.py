@@ -122,7 +122,11 @@ def _plottable(study):
         return study
     copy = optuna.create_study(directions=study.directions)
     if study.metric_names:
-        copy.set_metric_names(study.metric_names)
+        import warnings
+
+        with warnings.catch_warnings():  # its ExperimentalWarning printed after every such study (stable since 3.2)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            copy.set_metric_names(study.metric_names)
     for t in trials:
         distributions = {k: CategoricalDistribution([json.dumps(c) if listed(c) else c for c in d.choices])
                          if isinstance(d, CategoricalDistribution) else d for k, d in t.distributions.items()}

@@ -94,6 +94,11 @@ def local_file(url: str) -> Path | None:
 
 def open_storage(url: str) -> Any:
     """What ``optuna.create_study(storage=...)`` takes for ``url``."""
+    import warnings
+
+    # List choices (Adam's betas) are allowed: Optuna stores them as JSON and reads them back whole,
+    # but warned twice per trial, and again for every trial read back, that they might not be.
+    warnings.filterwarnings("ignore", message="Choices for a categorical distribution should be", category=UserWarning)
     if url.startswith("journal:"):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
