@@ -276,6 +276,17 @@ def test_a_plugin_option_of_the_wrong_kind_is_named_by_its_own_key(recipe, overr
     assert "(set by --set" in said or "choices" in override
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("spae=1", "spae: unknown key; did you mean 'space'?"),  # ignored: validate said ok, the search ran
+    ("seed=-3", "seed: must be >= 0: -3"),
+    ("seed=true", "seed: expected int, got bool True"),
+])
+def test_a_black_box_recipe_s_own_keys_are_checked(override, message):
+    result = cli("validate", REPO / "recipes" / "gnn-rea.toml", "-p", "quick", "--set", override)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and message in said and f"(set by --set {override})" in said, said
+
+
 def test_a_recipe_that_is_not_utf8_is_a_recipe_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_bytes(b'name = "caf\xe9"\n')

@@ -107,7 +107,7 @@ def test_a_recipe_that_names_ray_evaluates_on_ray_one_at_a_time_too(monkeypatch,
     from automl_nas.execution import cluster
 
     monkeypatch.setattr(cluster, "joined_cluster",  # no head at 10.0.0.1: only the choice is tested
-                        lambda address, root, quiet=True: contextlib.nullcontext())
+                        lambda address, root, **options: contextlib.nullcontext())
     overrides = [f"--set=executor.{k}={v!r}" for k, v in executor.items()]
     out = CliRunner().invoke(main, ["search", str(LOOKUP), "-p", "quick", "-q", "--run-dir", str(tmp_path / "s"),
                                     "--set", "run.device='cpu'", *overrides])

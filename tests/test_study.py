@@ -396,7 +396,7 @@ def test_a_study_recipe_that_names_a_ray_address_runs_its_trials_on_ray(tmp_path
     from automl_nas.execution import cluster
 
     monkeypatch.setattr(cluster, "joined_cluster",  # no head at 10.0.0.1: only the choice is tested
-                        lambda address, root, quiet=True: contextlib.nullcontext())
+                        lambda address, root, **options: contextlib.nullcontext())
     path = recipe()
     for table, on_ray in (("", False), ('\n[executor]\naddress = "10.0.0.1:6379"\n', True),
                           ('\n[executor]\nname = "ray"\n', True)):

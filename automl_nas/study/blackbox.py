@@ -469,10 +469,11 @@ def _plan_blackbox_recipe(path: str | Path, *, profile: str | None, overrides, b
     from automl_nas.recipe.model import ComponentRef
     from automl_nas.recipe.resolve import resolve_ref, space_clash
     from automl_nas.session import open_session
-    from automl_nas.study.config import load_blackbox_config, load_blackbox_run
+    from automl_nas.study.config import BlackboxRecipe, load_blackbox_config, load_blackbox_run
 
     source = str(path)
     raw = load_overridden(path, profile=profile, overrides=overrides)
+    structure(raw, BlackboxRecipe, source=source)
     cfg = load_blackbox_config(raw.get("blackbox"), source=source)
     run = load_blackbox_run(raw.get("run"), source=source)
     executor = _executor_config(raw, source)

@@ -28,7 +28,7 @@ from automl_nas.devices import device_option
 from automl_nas.errors import RecipeError
 from automl_nas.recipe.model import MAX_SEED, ComponentRef
 
-__all__ = ["ParamSpec", "StudyConfig", "BlackboxConfig", "BlackboxRunConfig", "load_study_config", "load_blackbox_config",
+__all__ = ["ParamSpec", "StudyConfig", "BlackboxConfig", "BlackboxRecipe", "BlackboxRunConfig", "load_study_config", "load_blackbox_config",
            "load_blackbox_run"]
 
 DIRECTIONS = ("maximize", "minimize")
@@ -163,6 +163,23 @@ class BlackboxConfig:
     cost: str = attrs.field(default="", metadata={"help": "metric in seconds per query (e.g. cifar10_time_12ep): "
                                                           "`seconds` is then a simulated budget"})
     parallel: int = attrs.field(default=1, validator=v.gt(0), metadata={"help": "evaluations at once; > 1 uses Ray (as does executor.name = \"ray\" at 1)"})
+
+
+@attrs.frozen(kw_only=True)
+class BlackboxRecipe:
+    """The top level of an ``automl search`` recipe: its own keys, checked (a misspelt ``spae``
+    or ``sed`` was ignored), and its tables, each checked by its own class later."""
+
+    name: str = ""
+    description: str = ""
+    seed: int = attrs.field(default=0, validator=[v.ge(0), v.le(MAX_SEED)],
+                            metadata={"help": f"the search's seed, 0 .. {MAX_SEED}"})
+    space: Any = None
+    evaluator: Any = None
+    data: Any = None
+    blackbox: Any = None
+    run: Any = None
+    executor: Any = None
 
 
 @attrs.frozen(kw_only=True)
