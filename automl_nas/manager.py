@@ -21,7 +21,7 @@ import pluggy
 
 import automl_nas.hookspecs as hookspecs
 from automl_nas.errors import PluginError, one_line
-from automl_nas.registry import Component, Registry
+from automl_nas.registry import BUILT_IN_DIST, Component, Registry
 
 BUILTIN_PLUGINS = ("automl_nas.builtin.objectives",)
 
@@ -54,7 +54,7 @@ class PluginManager(pluggy.PluginManager):
     def dist_of(self, name: str) -> str:
         if self.is_blocked(name):
             return "disabled by AUTOML_NAS_DISABLE_PLUGINS"
-        return self.dists.get(name, "automl-nas (built-in)")
+        return self.dists.get(name, BUILT_IN_DIST)
 
 
 #: Modules a plugin's entry point (its hooks module) must not import: they take seconds.

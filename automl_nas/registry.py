@@ -83,6 +83,10 @@ class Component:
                            hint="reinstall the plugin's distribution or block it with AUTOML_NAS_DISABLE_PLUGINS")
 
 
+#: The distribution label of the host's own components (``PluginManager.dist_of``).
+BUILT_IN_DIST = "automl-nas (built-in)"
+
+
 class Registry:
     """All components by ``(kind, name)``; the single factory for building them."""
 
@@ -94,10 +98,20 @@ class Registry:
         self.disabled: dict[str, str] = {}
 
     def add(self, component: Component) -> None:
-        """Add one descriptor; a clash is recorded as an error naming both plugins."""
+        """Add one descriptor; a clash is recorded as an error naming both plugins. A built-in's
+        name stays the built-in's: the plugin's component is left out, and recipes naming (or
+        defaulting to) the built-in go on working (every recipe was refused)."""
         key = (component.kind, component.name)
         if key in self._components:
             first = self._components[key]
+            if BUILT_IN_DIST in (first.dist, component.dist) and first.dist != component.dist:
+                kept, dropped = (first, component) if first.dist == BUILT_IN_DIST else (component, first)
+                self._components[key] = kept
+                self.errors.append(PluginError(
+                    f"{component.kind} {component.name!r} of plugin {dropped.plugin!r} ({dropped.dist}) is left out: "
+                    f"the name is automl-nas's built-in {component.kind}'s, which recipes keep getting",
+                    plugin=dropped.plugin, dist=dropped.dist, hint="rename the plugin's component"))
+                return
             self._clashes[key] = PluginError(
                 f"{component.kind} name {component.name!r} is provided by two plugins: {first.plugin!r} ({first.dist}) "
                 f"and {component.plugin!r} ({component.dist})", plugin=component.plugin, dist=component.dist,
@@ -106,7 +120,7 @@ class Registry:
                 PluginError(
                     f"{component.kind} name {component.name!r} is provided twice: by plugin "
                     f"{first.plugin!r} ({first.dist}) and by plugin {component.plugin!r} ({component.dist}); "
-                    f"the second one is ignored",
+                    f"a recipe naming it is refused until one of them is uninstalled or disabled",
                     plugin=component.plugin,
                     dist=component.dist,
                     hint="uninstall or disable one of them (AUTOML_NAS_DISABLE_PLUGINS=name)",

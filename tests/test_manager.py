@@ -68,6 +68,30 @@ def test_duplicate_name_names_both_plugins():
         resolve_ref(registry, "sampler", ComponentRef(name="same"), key="search.sampler", source="r.toml")
 
 
+def test_a_plugin_component_named_like_a_built_in_is_left_out_and_the_built_in_kept():
+    """CONTRIBUTING: a built-in's name stays the built-in's. Every recipe was refused instead (the
+    default objective cross_entropy was 'provided twice')."""
+    mod = types.ModuleType("plugin_copycat")
+
+    @hookimpl
+    def automl_register_objectives():
+        return [Component(kind="objective", name="cross_entropy", impl="x:y")]
+
+    mod.automl_register_objectives = automl_register_objectives
+    eps = [FakeEntryPoint("copycat", "c", lambda: mod, "dist-c")]
+    registry = build_registry(get_plugin_manager(entry_points=eps, disabled=[]))
+    kept = registry.get("objective", "cross_entropy")
+    assert kept.dist == "automl-nas (built-in)" and registry.clash("objective", "cross_entropy") is None
+    (said,) = [str(e) for e in registry.errors]
+    assert "objective 'cross_entropy' of plugin 'copycat' (dist-c 1.2.3) is left out: the name is automl-nas's " \
+           "built-in objective's" in said and "rename the plugin's component" in said
+    from automl_nas.recipe.model import ComponentRef
+    from automl_nas.recipe.resolve import resolve_ref
+
+    assert resolve_ref(registry, "objective", ComponentRef(name="cross_entropy"), key="search.objectives[0]",
+                       source="r.toml").component.dist == "automl-nas (built-in)"
+
+
 def test_unknown_hook_drops_only_the_culprit():
     bad = types.ModuleType("bad")
 
