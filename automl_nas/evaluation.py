@@ -25,7 +25,9 @@ def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: E
         hint=f"give it less to hold at once (a smaller batch among its options: {options}) or run it on a device "
              "with more free memory"))
     with ran_out, plugin_call(subject=f"evaluator {component.name!r}", plugin=component.plugin, dist=component.dist,
-                              action=f"failed on {genotype.text}", hint=f"check the evaluator's options ({options})"):
+                              action=f"failed on {genotype.text}",
+                              hint=f"check the evaluator's options ({options}); if they are right, it is the plugin's "
+                                   f"bug (AUTOML_NAS_DEBUG=1 shows where): fix or update the plugin"):
         metrics: dict[str, Any] = evaluator.evaluate(genotype, ctx)
         # inside the plugin's call: a wrong return is its bug (an internal error once the host read it)
         problem = returned_metrics_problem(evaluator, metrics)

@@ -530,6 +530,23 @@ def test_an_evaluator_out_of_memory_keeps_the_search_s_genotype_and_names_the_ev
     assert "Tried to allocate 9.00 GiB" in written["eval_error"] and "Process 4242" not in written["eval_error"]
     assert "from plugin" not in written["eval_error"] and written["eval_retry"] == f"automl eval {run_dir}"
     assert result.exit_code == 0, result.output
+    # said on stderr too, even with -q (it was only in the JSON: a finished run with nothing on stderr)
+    said = " ".join(result.stderr.split())
+    assert "automl: warning: the final evaluation failed, the search's genotype is kept: evaluator 'toy-count' ran " \
+           "out of memory" in said and f"then: `automl eval {run_dir}` scores it again" in said, said
+
+
+def test_an_evaluator_s_own_bug_names_the_plugin_and_says_the_fix_may_be_the_plugin_s(make_toy_recipe, monkeypatch):
+    from automl_nas_toy.space import CountConvs
+
+    def evaluate(self, genotype, ctx):
+        raise KeyError("boom-in-evaluator")
+
+    monkeypatch.setattr(CountConvs, "evaluate", evaluate)
+    result = cli("run", make_toy_recipe(count=32), "-q", "--set", "search.epochs=1")
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 0 and "KeyError: 'boom-in-evaluator'" in said, said
+    assert "if they are right, it is the plugin's bug" in json.loads(result.stdout)["eval_error"]
 
 
 def test_other_runtime_errors_are_not_taken_for_running_out_of_memory():

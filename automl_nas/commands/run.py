@@ -108,6 +108,10 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
             result = run_recipe_file(recipe, profile=profile, overrides=list(overrides), run_dir=run_dir,
                                      quiet=quiet, session=session)
     if _reports():
+        if result.get("eval_error"):  # the search finished (exit 0), its score did not: said, not only in the JSON
+            click.echo(f"automl: warning: the final evaluation failed, the search's genotype is kept: "
+                       f"{result['eval_error']}\n  then: `{result.get('eval_retry') or 'automl eval RUN_DIR'}` "
+                       f"scores it again", err=True)
         click.echo(strict_json_dumps(_summary(result), indent=2))
 
 
