@@ -287,6 +287,23 @@ def test_a_black_box_recipe_s_own_keys_are_checked(override, message):
     assert result.exit_code == 2 and message in said and f"(set by --set {override})" in said, said
 
 
+def test_an_objective_s_weight_is_offered_among_its_allowed_keys():
+    result = cli("validate", REPO / "recipes" / "snas.toml", "-p", "quick", "--set",
+                 'search.objectives=[{name="cross_entropy", wieght=2}]')
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "search.objectives[0].wieght: unknown key; did you mean 'weight'? (allowed: " \
+        "aux_weight, label_smoothing, weight)" in said, said
+
+
+def test_a_search_recipe_s_data_key_in_an_evaluation_s_data_is_named_as_such(tmp_path):
+    """It said "data.split: unknown key; did you mean 'split'?" and listed split as allowed."""
+    result = cli("eval", "link=[0,0,1,2] ops=[gcn,gat,sage,fc]", "-e", "gnn-train", "--data",
+                 '{name="sbm", split="dataset"}', "--out", tmp_path / "out", "--check")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "data.split: a key of a one-shot search recipe's [data], which this [data] does " \
+        "not read" in said and "did you mean" not in said, said
+
+
 def test_a_recipe_that_is_not_utf8_is_a_recipe_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_bytes(b'name = "caf\xe9"\n')

@@ -61,6 +61,15 @@ def resolve_ref(registry: Registry, kind: str, ref: ComponentRef, *, key: str, s
         return Resolved(component=component, config=None, key=key, weight=weight)
     # a data set's options share [data] with the host's keys: a typo of either is offered both
     host = tuple(sorted(f.name for f in attrs.fields(DataConfig) if f.name != "options")) if kind == "dataset" else ()
+    # A one-shot search's [data] takes its host keys out first: one here is in an eval or black-box
+    # recipe, which reads none ("data.split: unknown key; did you mean 'split'?" contradicted itself).
+    unread = sorted(set(options) & set(host))
+    if unread:
+        raise RecipeError(f"{source}: {key}.{unread[0]}: a key of a one-shot search recipe's [data], which this "
+                          f"[data] does not read (it takes the data set's own options only, "
+                          f"`automl plugins --options {ref.name}`): remove {', '.join(unread)}")
+    if objective and "weight" not in config_fields:
+        host = ("weight",)  # the host's, beside the objective's own options
     config = structure(options, component.config, source=source, prefix=key, also_allowed=host)
     if objective and "weight" in config_fields:
         weight = float(config.weight)
