@@ -92,6 +92,24 @@ def test_seed_trials_print_a_line_per_epoch_and_per_trial_end_with_either_execut
     json.loads(result.stdout)  # the summary alone on stdout
 
 
+def test_a_ray_trial_s_end_is_said_when_it_ends_not_when_the_batch_does(local_ray, tmp_path, make_toy_recipe):
+    """Two CPUs per trial on the two-CPU Ray: one trial after the other. Every "finished" line came
+    after the last trial's epochs."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = make_toy_recipe(count=32, tail=EXECUTOR.replace("cpus = 1", "cpus = 2"))
+    result = CliRunner().invoke(main, ["run", str(recipe), "--seeds", "0-1", "--executor", "ray",
+                                       "--run-dir", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("trial ")]
+    first_end = next(i for i, line in enumerate(lines) if ": finished" in line)
+    first = lines[first_end].split(":")[0]
+    other = next(i for i, line in enumerate(lines) if not line.startswith(first + ":"))
+    assert first_end < other, lines
+
+
 def test_failing_trial_is_retried_then_recorded_while_others_finish(local_ray, tmp_path, toy_recipe):
     parent = tmp_path / "p"
     parent.mkdir()

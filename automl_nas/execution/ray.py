@@ -125,6 +125,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
     from ray import tune
 
     specs = list(specs)
+    by_dir, reported = {s.run_dir: s for s in specs}, set()
     # On a cluster nothing is shared but the driver: the working directory travels as the
     # job's runtime_env and records come back through the session's sink.
     with RaySession(batch_dir=Path(storage).resolve().parent, address=address, quiet=quiet, stream=False, cpus=cpus,
@@ -144,19 +145,20 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
                                       else experiment, storage_path=_storage_path(checkpoint_storage or storage),
                                       verbose=0 if quiet else 1,
                                       failure_config=tune.FailureConfig(max_failures=retries),
-                                      callbacks=[_epoch_callback(on_epoch)] if on_epoch else None),
+                                      callbacks=[*([_epoch_callback(on_epoch)] if on_epoch else []),
+                                                 *([_end_callback(on_result, by_dir, reported)] if on_result else [])]),
         )
         # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.
         with contextlib.redirect_stdout(sys.stderr), _stopped_by_signal(Path(storage).resolve().parent), \
                 _tune_logs_off(quiet):
             grid = tuner.fit()
-        by_dir = {s.run_dir: s for s in specs}
-        results = [_collect(grid[i], by_dir) for i in range(len(grid))]
+        results = [_outcome(by_dir[grid[i].config["spec"]["run_dir"]], grid[i].error) for i in range(len(grid))]
     order = {s.run_dir: i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order[r.spec.run_dir])
     if on_result is not None:
         for r in results:
-            on_result(r)
+            if r.spec.run_dir not in reported:  # ended without Tune's callback (it reports each as it ends)
+                on_result(r)
     return results
 
 
@@ -213,14 +215,35 @@ def _shippable(spec: TrialSpec) -> TrialSpec:
     return attrs.evolve(spec, workdir="")
 
 
-def _collect(result, by_dir: dict[str, TrialSpec]) -> TrialResult:
-    spec = by_dir[result.config["spec"]["run_dir"]]
+def _end_callback(on_result: Callable[[TrialResult], None], by_dir: dict[str, TrialSpec], reported: set[str]):
+    """A Tune callback in the driver: each trial's outcome goes to ``on_result`` as it ends (the
+    batch's "trial seed-1: finished" lines came only when the whole batch had ended)."""
+    from ray import tune
+
+    class EndLines(tune.Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._ended(trial, None)
+
+        def on_trial_error(self, iteration, trials, trial, **info):  # its retries spent
+            self._ended(trial, trial.get_pickled_error() or trial.get_error() or RuntimeError("the trial failed"))
+
+        def _ended(self, trial, error: BaseException | None) -> None:
+            run_dir = trial.config["spec"]["run_dir"]
+            if run_dir not in reported:
+                reported.add(run_dir)
+                on_result(_outcome(by_dir[run_dir], error))
+
+    return EndLines()
+
+
+def _outcome(spec: TrialSpec, error: BaseException | None) -> TrialResult:
+    """The trial's result: its ``result.json`` (written in place, or by the sink), or its failure."""
     attempts = read_attempts(spec)
     payload = read_trial_result(spec.run_dir)
-    if result.error is None and payload is not None:
+    if error is None and payload is not None:
         status = payload.get("status", "finished")
         return TrialResult(spec=spec, status=status, result=payload, attempts=max(len(attempts), 1),
                            error=payload.get("error") if status != "finished" else None)
     from automl_nas.execution.trial import failed_result
 
-    return failed_result(spec, fallback_error=short_error(result.error))
+    return failed_result(spec, fallback_error=short_error(error))
