@@ -178,3 +178,17 @@ def test_tracker_on_the_command_line_switches_trackers_without_editing_the_recip
     assert list((tmp_path / "switched").rglob("events.out.tfevents*"))
     kept = CliRunner().invoke(main, ["validate", str(recipe), "--set", 'run.trackers=["tensorboard"]'])
     assert kept.exit_code == 2 and "options for 'wandb', which run.trackers does not select" in kept.output
+
+
+def test_tracker_on_the_command_line_keeps_refusing_options_for_no_installed_tracker(make_toy_recipe, tmp_path):
+    """Every options table --tracker did not select was emptied, a misspelt one too: its options
+    were dropped in silence and the run went on without them."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    recipe = make_toy_recipe(count=32)
+    out = CliRunner().invoke(main, ["run", str(recipe), "-q", "--tracker", "tensorboard", "--set",
+                                    "run.tracker_options.tensorbord.step_every=5", "--run-dir", str(tmp_path / "typo")])
+    assert out.exit_code == 2 and "options for 'tensorbord', which run.trackers does not select" in out.output
+    assert not (tmp_path / "typo").exists()

@@ -29,7 +29,7 @@ from automl_nas.api.space import (
     supernet_only_problem,
     supports_morphisms,
 )
-from automl_nas.api.tracker import EpochView, Tracker, metric_key
+from automl_nas.api.tracker import EpochView, Tracker, metric_key, step_scalars
 
 __all__ = [
     "INPUT_FILE",
@@ -64,6 +64,7 @@ __all__ = [
     "child_sample",
     "child_samples",
     "metric_key",
+    "step_scalars",
     "parse_genotype",
     "supernet_only_problem",
     "supports_morphisms",

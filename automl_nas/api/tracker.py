@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from automl_nas.api.space import GroupSpec
     from automl_nas.records.schema import ArchSnapshot, EpochRecord, RunResult
 
-__all__ = ["EpochView", "Tracker", "arch_labels", "metric_key"]
+__all__ = ["EpochView", "Tracker", "arch_labels", "metric_key", "step_scalars"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -43,6 +43,13 @@ def metric_key(*parts: str) -> str:
     """A metric name every tracker accepts (MLflow allows only ``[A-Za-z0-9_.-/ ]``):
     ``metric_key("probs.cell", "1<-0")`` -> ``"probs.cell/1_from_0"``."""
     return "/".join(_UNSAFE.sub("_", p.replace("<-", "_from_")).strip("_") or "_" for p in parts)
+
+
+def step_scalars(metrics: dict[str, float]) -> dict[str, float]:
+    """A step's ``loss``, ``acc`` and ``lr`` (:meth:`Tracker.log_step`) under the names every
+    tracker logs: ``step/acc`` in percent, as the epochs' ``acc/*`` (it was a fraction beside them)."""
+    scale = {"acc": 100.0}
+    return {f"step/{k}": float(metrics[k]) * scale.get(k, 1.0) for k in ("loss", "acc", "lr") if k in metrics}
 
 
 def _finite(value: Any) -> bool:

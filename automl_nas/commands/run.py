@@ -81,13 +81,14 @@ def run(recipe, profile, overrides, run_dir, resume_dir, seeds, executor, addres
         if place is not None and os.environ.get(TRIAL_OF) != str(place):  # a run inside a batch counted among its seeds
             raise RunError(f"--run-dir {run_dir} lies inside the records of {place}, which a new run never writes "
                            f"into", hint="choose a --run-dir outside run, batch, study and search directories")
-    if trackers:  # a TOML array of strings is written like a JSON one
-        overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}",
-                     *_unselected_options_emptied(recipe, profile, overrides, trackers))
     if ray_output:  # read where Ray is started (automl_nas.execution.cluster.ray_output)
         os.environ["AUTOML_NAS_RAY_OUTPUT"] = "1"
     quiet = quiet or not _reports()  # under torchrun rank 0 alone shows progress (each rank printed every line)
     session = command_session()  # plugin load errors and name clashes are shown before anything runs
+    if trackers:  # a TOML array of strings is written like a JSON one
+        overrides = (*overrides, f"run.trackers={json.dumps(list(trackers))}",
+                     *_unselected_options_emptied(recipe, profile, overrides, trackers,
+                                                  installed=session.registry.names("tracker")))
     # a run that ends interrupted or failed still reports on stdout
     with summary_even_if_stopped(_summary, when=_reports()), work_off_stdout():  # stdout: the JSON summary alone
         if resume_dir and is_seed_batch(resume_dir):  # a seed batch whose driver died: finish it
@@ -148,13 +149,16 @@ def _summary(result: dict) -> dict:
     return {k: result[k] for k in keys if k in result}
 
 
-def _unselected_options_emptied(recipe: str, profile: str | None, overrides, trackers) -> list[str]:
-    """``--tracker`` replaces run.trackers, so the recipe's options for trackers it no longer
-    selects are emptied (they were refused as options for an unselected tracker, and switching
-    trackers meant editing the recipe); an empty table asks for nothing."""
+def _unselected_options_emptied(recipe: str, profile: str | None, overrides, trackers,
+                                installed: list[str]) -> list[str]:
+    """``--tracker`` replaces run.trackers, so the recipe's options for installed trackers it no
+    longer selects are emptied (they were refused as options for an unselected tracker, and
+    switching trackers meant editing the recipe); an empty table asks for nothing. A table for
+    no installed tracker (``tensorbord``) stays, for the recipe check to refuse: it was emptied
+    too, and the misspelt options dropped in silence."""
     from automl_nas.recipe import load_overridden
 
     run = load_overridden(recipe, profile=profile, overrides=overrides).get("run")
     options = run.get("tracker_options") if isinstance(run, dict) else None
     names = set(options) if isinstance(options, dict) else set()  # a malformed table is the recipe check's to name
-    return [f"run.tracker_options.{json.dumps(name)}={{}}" for name in sorted(names - set(trackers))]
+    return [f"run.tracker_options.{json.dumps(name)}={{}}" for name in sorted((names & set(installed)) - set(trackers))]

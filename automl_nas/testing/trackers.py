@@ -21,8 +21,8 @@ from automl_nas.api.tracker import Tracker
 from automl_nas.hookspecs import hookimpl
 from automl_nas.registry import Component
 
-__all__ = ["RaisingAtStartConfig", "RaisingConfig", "RaisingTracker", "RecordingTracker", "toy_tracker_recipe",
-           "tracker_plugin"]
+__all__ = ["RaisingAtStartConfig", "RaisingConfig", "RaisingTracker", "RecordingTracker", "stopped_then_resumed",
+           "toy_tracker_recipe", "tracker_plugin"]
 
 
 def toy_tracker_recipe(tracker: str, *, epochs: int = 3, steps: int = 2) -> str:
@@ -118,3 +118,28 @@ def tracker_plugin(*extra: Component) -> object:
         Component(kind="tracker", name="missing", impl="automl_nas_no_such_tracker.tracker:Tracker", summary="not installed"),
         *extra,
     ])
+
+
+def stopped_then_resumed(tmp_path, tracker: str, *, stop_after: int = 1, epochs: int = 4):
+    """Run :func:`toy_tracker_recipe` for ``tracker``, stopped (as SIGTERM stops it) after epoch
+    ``stop_after``, then ``--resume`` it to the end; returns the run directory. What a tracker's
+    test of a resumed search runs."""
+    from pathlib import Path
+
+    from automl_nas.errors import Interrupted
+    from automl_nas.session import resume_run
+    from automl_nas.testing import run_recipe
+
+    class StopAfter:
+        @hookimpl
+        def automl_epoch_end(self, run, epoch, metrics) -> None:
+            if epoch == stop_after:
+                run.request_stop("SIGTERM")
+
+    try:
+        run_recipe(tmp_path, toy_tracker_recipe(tracker, epochs=epochs), plugins=[(StopAfter(), "stop-after")])
+    except Interrupted:
+        pass
+    (run_dir,) = list((Path(tmp_path) / "runs").iterdir())
+    resume_run(run_dir, quiet=True)
+    return run_dir

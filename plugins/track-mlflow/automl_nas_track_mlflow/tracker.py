@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl_nas.api import EpochView, Tracker
+from automl_nas.api import EpochView, Tracker, step_scalars
 from automl_nas.tracking.images import alpha_image, flat_recipe
 
 from automl_nas_track_mlflow.hooks import MlflowConfig
@@ -52,18 +52,25 @@ class MlflowTracker(Tracker):
         uri = self.config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if not uri:
             uri = (Path(run.run_dir.path) / "mlruns").resolve().as_uri()
-            # MLflow >= 3.x refuses its file store unless opted in ("maintenance mode"); a folder in
-            # the run directory is what issue 19 asks for (offline, no server, travels with the run).
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         else:
             _reachable(uri)
+        if _file_store(uri):
+            # MLflow >= 3.x refuses its file store unless opted in ("maintenance mode"); a folder in
+            # the run directory is what issue 19 asks for (offline, no server, travels with the run),
+            # and one the user names (file:, a plain path) was refused outright.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = MlflowClient(tracking_uri=uri)
         name = self.config.experiment or run.recipe.name
         found = self.client.get_experiment_by_name(name)
         experiment = found.experiment_id if found is not None else self.client.create_experiment(name)
+        self.steps = run.steps_per_epoch
+        self.run_id = _continued(self.client, run, uri)
+        if self.run_id:  # a resumed search goes on in its MLflow run (a second one was made, the first left RUNNING)
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
         tags = {"automl.run_dir": str(run.run_dir.path), "automl.sampler": run.sampler_name, "automl.space": run.space_name}
         self.run_id = self.client.create_run(experiment, run_name=Path(run.run_dir.path).name, tags=tags).info.run_id
-        self.steps = run.steps_per_epoch
+        _remember(run, uri, self.run_id)
         params = [Param(k, str(v)[:6000]) for k, v in flat_recipe(run.recipe).items()]
         for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
             self.client.log_batch(self.run_id, params=params[i:i + 100])
@@ -77,10 +84,9 @@ class MlflowTracker(Tracker):
             self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        every = self.config.step_every
-        if every and step % every == 0:
-            self._metrics({f"step/{k}": metrics[k] for k in ("loss", "acc", "lr") if k in metrics},
-                          epoch * max(self.steps, 1) + step)
+        every, global_step = self.config.step_every, epoch * max(self.steps, 1) + step
+        if every and global_step % every == 0:  # every N steps of the run, not of each epoch
+            self._metrics(step_scalars(metrics), global_step)
 
     def log_epoch(self, run: RunContext, view: EpochView) -> None:
         self._metrics({**view.scalars(), **view.edge_probs()}, view.epoch)
@@ -96,6 +102,38 @@ class MlflowTracker(Tracker):
         self.client.set_tag(self.run_id, "automl.status", record.status)
         self.client.set_terminated(self.run_id, status=_STATUS.get(record.status, "FAILED"))
         self.client = None
+
+
+#: Which MLflow run holds a search run, in the search's own directory (for its resume).
+RUN_FILE = "mlflow-run.json"
+
+
+def _remember(run: RunContext, uri: str, run_id: str) -> None:
+    from automl_nas.records.rundir import atomic_write_json
+
+    atomic_write_json(Path(run.run_dir.path) / RUN_FILE, {"tracking_uri": uri, "run_id": run_id})
+
+
+def _continued(client, run: RunContext, uri: str) -> str:
+    """The MLflow run a resumed search started in, at the same tracking URI; ``""`` for a new one."""
+    import json
+
+    if not run.start_epoch:
+        return ""
+    try:
+        known = json.loads((Path(run.run_dir.path) / RUN_FILE).read_text(encoding="utf-8"))
+        if known.get("tracking_uri") != uri:
+            return ""
+        return client.get_run(known["run_id"]).info.run_id
+    except Exception:  # noqa: BLE001 - no record, or the run is gone from the store: a new run
+        return ""
+
+
+def _file_store(uri: str) -> bool:
+    """Whether ``uri`` names MLflow's file store: ``file:...`` or a plain path (no scheme)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri).scheme in ("", "file")
 
 
 def _reachable(uri: str, timeout: float = 5.0) -> None:

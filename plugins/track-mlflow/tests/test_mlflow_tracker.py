@@ -82,3 +82,32 @@ def test_a_server_that_is_down_is_warned_about_at_once_and_the_search_goes_on(tm
     assert outcome.result["status"] == "finished"
     (warned,) = [str(w.message) for w in caught if issubclass(w.category, TrackerWarning)]
     assert f"cannot reach the MLflow server at http://127.0.0.1:{port}/" in warned and "start()" in warned
+
+
+def test_a_resumed_search_goes_on_in_its_mlflow_run(tmp_path, monkeypatch):
+    """A second MLflow run was made, and the first was left RUNNING with the epochs before the stop."""
+    from automl_nas.testing.trackers import stopped_then_resumed
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    run_dir = stopped_then_resumed(tmp_path, "mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(run_dir / "mlruns").resolve().as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("toy").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "acc/valid")] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("given", ["file", "path"])
+def test_a_file_store_the_user_names_is_written(tmp_path, monkeypatch, given):
+    """MLflow refused it ("maintenance mode") unless it was the default in the run directory."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    store = tmp_path / "store"
+    uri = store.as_uri() if given == "file" else str(store)
+    outcome = run_recipe(tmp_path, TOY, overrides=[f'run.tracker_options.mlflow.tracking_uri="{uri}"'])
+    assert outcome.result["status"] == "finished"
+    client = MlflowClient(tracking_uri=store.as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("toy").experiment_id])
+    assert len(client.get_metric_history(run.info.run_id, "acc/valid")) == 3

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl_nas.api import EpochView, Tracker
+from automl_nas.api import EpochView, Tracker, step_scalars
 from automl_nas.tracking.images import alpha_image
 
 from automl_nas_track_tensorboard.hooks import TensorBoardConfig
@@ -45,13 +45,11 @@ class TensorBoardTracker(Tracker):
                                     f"{run.num_epochs} epochs x {run.steps_per_epoch} steps", run.start_epoch)
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        every = self.config.step_every
-        if not every or step % every:
+        every, global_step = self.config.step_every, epoch * max(self.steps, 1) + step
+        if not every or global_step % every:  # every N steps of the run, not of each epoch
             return
-        global_step = epoch * max(self.steps, 1) + step
-        for key in ("loss", "acc", "lr"):
-            if key in metrics:
-                self.writer.add_scalar(f"step/{key}", metrics[key], global_step)
+        for key, value in step_scalars(metrics).items():
+            self.writer.add_scalar(key, value, global_step)
 
     def log_epoch(self, run: RunContext, view: EpochView) -> None:
         epoch = view.epoch

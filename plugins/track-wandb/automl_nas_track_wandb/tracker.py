@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl_nas.api import EpochView, Tracker
+from automl_nas.api import EpochView, Tracker, step_scalars
 from automl_nas.tracking.images import alpha_image, flat_recipe
 
 from automl_nas_track_wandb.hooks import WandbConfig
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from automl_nas.records import RunResult
 
 __all__ = ["WandbTracker"]
+
+
+def _new_id() -> str:
+    import secrets
+
+    return secrets.token_hex(4)  # W&B's own ids are 8 characters too
 
 
 class WandbTracker(Tracker):
@@ -42,9 +48,17 @@ class WandbTracker(Tracker):
         settings = wandb.Settings(mode=mode, console="off", silent=True, x_disable_stats=True, disable_git=True,
                                   save_code=False)
         rd = Path(run.run_dir.path)
+        # A resumed search goes on in its W&B run (id kept in the run directory): it made a second run.
+        id_file = rd / "wandb" / "automl-run-id"
+        known = id_file.read_text(encoding="utf-8").strip() if run.start_epoch and id_file.is_file() else ""
+        run_id = known or _new_id()
         self.run = wandb.init(project=self.config.project or os.environ.get("WANDB_PROJECT") or run.recipe.name,
                               name=rd.name, dir=str(rd), config=flat_recipe(run.recipe), job_type="search",
-                              settings=settings, reinit="create_new")
+                              settings=settings, reinit="create_new", id=run_id, resume="allow")
+        if not known:
+            from automl_nas.records.rundir import atomic_write_bytes
+
+            atomic_write_bytes(id_file, run_id.encode())
         self.run.define_metric("global_step")
         self.run.define_metric("step/*", step_metric="global_step")
         self.run.define_metric("epoch")
@@ -55,19 +69,19 @@ class WandbTracker(Tracker):
         self.steps = run.steps_per_epoch
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        every = self.config.step_every
-        if every and step % every == 0:
-            row = {f"step/{k}": metrics[k] for k in ("loss", "acc", "lr") if k in metrics}
-            self.run.log({**row, "global_step": epoch * max(self.steps, 1) + step})
+        every, global_step = self.config.step_every, epoch * max(self.steps, 1) + step
+        if every and global_step % every == 0:  # every N steps of the run, not of each epoch
+            self.run.log({**step_scalars(metrics), "global_step": global_step})
 
     def log_epoch(self, run: RunContext, view: EpochView) -> None:
         import wandb
 
-        row = {**view.scalars(), **view.edge_probs(), "epoch": view.epoch + 1}
+        # epoch 0-based, as TensorBoard's and MLflow's steps and metrics.jsonl count it
+        row = {**view.scalars(), **view.edge_probs(), "epoch": view.epoch}
         for group, matrix in (view.arch.probs if view.arch else {}).items():
             if matrix:
-                row[f"alpha/{group}"] = wandb.Image(alpha_image(matrix), caption=f"epoch {view.epoch + 1}: rows edges, columns ops")
-        self.genotypes.append([view.epoch + 1, view.record.genotype])
+                row[f"alpha/{group}"] = wandb.Image(alpha_image(matrix), caption=f"epoch {view.epoch}: rows edges, columns ops")
+        self.genotypes.append([view.epoch, view.record.genotype])
         self.run.log(row)
         self.run.summary["genotype"] = view.record.genotype
 

@@ -105,7 +105,7 @@ def test_the_logged_metrics_equal_the_epoch_records(wandb_run):
     _, rd, folder = wandb_run
     epochs = rd.read_epochs()
     rows = [r for r in _history(folder) if "acc/valid" in r]
-    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["epoch"] for r in rows] == [e.epoch for e in epochs] == [0, 1, 2]  # as TensorBoard's and MLflow's steps
     assert [r["acc/valid"] for r in rows] == pytest.approx([e.valid_acc for e in epochs])
     assert [r["loss/train"] for r in rows] == pytest.approx([e.train_loss for e in epochs])
     group, matrix = next(iter(rd.read_arch_history()[-1].probs.items()))
@@ -123,4 +123,22 @@ def test_alpha_images_and_genotypes_are_in_the_run_media(wandb_run):
         with Image.open(folder / "files" / row[f"alpha/{group}"]["path"]) as img:
             assert (np.asarray(img.convert("RGB")) == alpha_image(snap.probs[group])).all()
     (table,) = (folder / "files" / "media" / "table").glob("genotypes_*.table.json")
-    assert json.loads(table.read_text())["data"] == [[e.epoch + 1, e.genotype] for e in rd.read_epochs()]
+    assert json.loads(table.read_text())["data"] == [[e.epoch, e.genotype] for e in rd.read_epochs()]
+
+
+def test_a_resumed_search_goes_on_in_its_wandb_run(tmp_path, monkeypatch):
+    """A resume made a second W&B run (another id) beside the first, which had no end."""
+    from automl_nas.testing.trackers import stopped_then_resumed
+
+    for var in ("WANDB_MODE", "WANDB_PROJECT", "WANDB_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run_dir = stopped_then_resumed(tmp_path, "wandb")
+    folders = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(folders) == 2  # W&B's offline mode writes each process's part in a folder of its own
+    for folder in folders:
+        _written(folder)
+    ids = {folder.name.rsplit("-", 1)[1] for folder in folders}
+    assert ids == {(run_dir / "wandb" / "automl-run-id").read_text()}  # one run, which `wandb sync` joins
+    epochs = [r["epoch"] for folder in folders for r in _history(folder) if "acc/valid" in r]
+    assert epochs == [0, 1, 2, 3]
