@@ -165,6 +165,11 @@ class Registry:
         if failed:  # the name may be one of theirs: their load errors were printed above
             message += (f"; {len(failed)} plugin(s) failed to load ({', '.join(map(repr, failed))}), and the name may "
                         f"be one of theirs (their errors are printed above; `automl plugins` lists them)")
+        hook = f"automl_register_{kind}s"  # a loaded plugin whose hook for this kind raised: only a warning said so
+        raised = sorted({e.plugin for e in self.errors if e.plugin and e.plugin in loaded and f" in {hook}:" in e.message})
+        if raised:
+            message += (f"; plugin(s) {', '.join(map(repr, raised))} raised in {hook}, and the name may be one of "
+                        f"theirs (the error is printed above)")
         raise RecipeError(message)
 
     def create(self, kind: str, name: str, config: Any = None, **context: Any) -> Any:

@@ -92,6 +92,28 @@ def test_a_plugin_component_named_like_a_built_in_is_left_out_and_the_built_in_k
                        source="r.toml").component.dist == "automl-nas (built-in)"
 
 
+def test_a_name_its_plugin_s_raising_hook_would_have_given_says_so():
+    """A plugin whose other hooks worked: "unknown sampler 'tempered'" alone, the hook's failure
+    only in a warning printed long before."""
+    from automl_nas.errors import RecipeError
+
+    mod = types.ModuleType("plugin_half")
+
+    @hookimpl
+    def automl_register_samplers():
+        raise RuntimeError("boom")
+
+    @hookimpl
+    def automl_register_objectives():
+        return [Component(kind="objective", name="entropy-of-arch", impl="x:y")]
+
+    mod.automl_register_samplers, mod.automl_register_objectives = automl_register_samplers, automl_register_objectives
+    registry = build_registry(get_plugin_manager(entry_points=[FakeEntryPoint("half", "h", lambda: mod)], disabled=[]))
+    with pytest.raises(RecipeError, match=r"plugin\(s\) 'half' raised in automl_register_samplers, and the name may "
+                                          r"be one of theirs"):
+        registry.get("sampler", "tempered")
+
+
 def test_unknown_hook_drops_only_the_culprit():
     bad = types.ModuleType("bad")
 
