@@ -60,9 +60,12 @@ class Component:
         module_name, _, attr = self.impl.partition(":")
         try:
             module = importlib.import_module(module_name)
-            return getattr(module, attr) if attr else module
         except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
             raise self._unloadable(f"could not be imported from {self.impl!r}: {type(exc).__name__}: {exc}") from exc
+        if attr and not hasattr(module, attr):  # the plugin's own Component names it wrong: no reinstall mends that
+            raise self._unloadable(f"names {self.impl!r}, but module {module_name!r} has no {attr!r}",
+                                   hint=f"correct the Component's impl (\"module:Class\") in the plugin's hooks")
+        return getattr(module, attr) if attr else module
 
     def check_findable(self) -> None:
         """Refuse an implementation module that is not installed, without importing it (which
@@ -77,10 +80,10 @@ class Component:
         if not found:
             raise self._unloadable(f"has no implementation module {module_name!r} (named by {self.impl!r})")
 
-    def _unloadable(self, what: str) -> PluginError:
+    def _unloadable(self, what: str, hint: str = "") -> PluginError:
         return PluginError(f"{self.kind} {self.name!r} from plugin {self.plugin!r} ({self.dist or 'unknown distribution'}) "
                            f"{what}", plugin=self.plugin, dist=self.dist,
-                           hint="reinstall the plugin's distribution or block it with AUTOML_NAS_DISABLE_PLUGINS")
+                           hint=hint or "reinstall the plugin's distribution or block it with AUTOML_NAS_DISABLE_PLUGINS")
 
 
 #: The distribution label of the host's own components (``PluginManager.dist_of``).

@@ -309,3 +309,12 @@ def test_a_component_of_a_disabled_plugin_says_the_plugin_is_disabled(monkeypatc
     assert result.exit_code == 3, text
     assert "sampler 'snas' is not available: plugin 'snas' (automl-nas-snas" in text and "did you mean" not in text
     assert "AUTOML_NAS_DISABLE_PLUGINS names 'no-such-plugin', which no installed plugin is called" in text
+
+
+def test_an_impl_naming_a_class_its_module_lacks_says_to_correct_the_impl():
+    """It said to reinstall the distribution, which cannot mend a misnamed class."""
+    component = Component(kind="sampler", name="x", impl="automl_nas.registry:NoSuchClass", plugin="p", dist="d 1")
+    with pytest.raises(PluginError, match=r"names 'automl_nas.registry:NoSuchClass', but module 'automl_nas.registry' "
+                                          r"has no 'NoSuchClass'") as info:
+        component.load()
+    assert "correct the Component's impl" in info.value.hint
