@@ -29,9 +29,15 @@ def test_show_summarises_a_black_box_search_and_plot_says_what_to_read_instead(t
     assert plot.exit_code == 5 and "a black-box search's queries have no epochs" in plot.output
     assert "first epoch" not in plot.output
 
-    (run_dir / "result.json").unlink()  # stopped: the queries so far, and how to continue
+    (run_dir / "result.json").unlink()  # stopped: the queries so far, the best of them, and how to continue
     stopped = CliRunner().invoke(main, ["show", str(run_dir)])
-    assert "running or stopped (no result.json)" in stopped.output and f"automl search --resume {run_dir}" in stopped.output
+    assert "running or killed (no result.json)" in stopped.output and f"automl search --resume {run_dir}" in stopped.output
+    first = next(json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()
+                 if json.loads(line)["value"] == result["best_value"])
+    assert f"best so far   {result['best_value']} {result['best_genotype']} (query {first['query']})" in stopped.output
+    (run_dir / ".lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": __import__("socket").gethostname()}))
+    killed = json.loads(CliRunner().invoke(main, ["show", str(run_dir), "--json"]).stdout)  # its process is gone
+    assert killed["status"] == "killed" and killed["best_so_far"]["genotype"] == result["best_genotype"]
 
 
 def test_eval_export_and_run_resume_of_a_search_directory(tmp_path):

@@ -116,16 +116,37 @@ def blackbox_json(path: Path) -> dict:
     per-query curves, and the queries recorded so far (a search still running or stopped has
     no result.json yet)."""
     result = read_trial_result(path)
-    return {"kind": "blackbox", "path": str(path),
-            "result": {k: v for k, v in result.items() if k not in _PER_QUERY} if result else None,
-            "queries_recorded": len(read_jsonl(path / "history.jsonl"))}
+    history = read_jsonl(path / "history.jsonl")
+    out = {"kind": "blackbox", "path": str(path),
+           "result": {k: v for k, v in result.items() if k not in _PER_QUERY} if result else None,
+           "queries_recorded": len(history)}
+    if result is None:  # what a stopped search holds so far, and whether its process is gone
+        out["status"] = RunDir(path).unended_status()
+        best = _best_so_far(history)
+        if best is not None:
+            out["best_so_far"] = best
+    return out
+
+
+def _best_so_far(history: list[dict]) -> dict | None:
+    """The query that holds the running best (each line carries it as ``best``), as a finished
+    search's best_value and best_genotype would name it."""
+    if not history or history[-1].get("best") is None:
+        return None
+    best = history[-1]["best"]
+    query = next((q for q in history if q.get("value") == best), None)
+    return {"value": best, "genotype": query.get("genotype") if query else None,
+            "query": query.get("query") if query else None}
 
 
 def _render_blackbox(path: Path, summary: dict) -> str:
     result = summary["result"]
     lines = [f"black-box search {path}",
-             f"  status        {result.get('status') if result else 'running or stopped (no result.json)'}",
+             f"  status        {result.get('status') if result else summary['status'] + ' (no result.json)'}",
              f"  queries       {summary['queries_recorded']} recorded"]
+    best = summary.get("best_so_far")
+    if best is not None:
+        lines.append(f"  best so far   {best['value']} {best['genotype']} (query {best['query']})")
     if result:
         lines += [f"  {key:<13} {result[key]}" for key in ("recipe", "proposer", "space", "seed", "device", "metric",
                                                           "best_value", "best_genotype", "report_metric",
