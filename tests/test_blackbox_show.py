@@ -83,6 +83,15 @@ def test_export_of_a_morphism_search_directory_exports_its_best_cell(tmp_path):
     assert f"add --weights {trained} to export those" in exported.stderr and genotype["weights"] is None
     # retrain.toml retrains from scratch, as its header says: no warm start from run records it lacks
     assert "warm_start" not in (tmp_path / "x" / "retrain.toml").read_text()
+    # ... and says how many epochs the score it got in the search stood on (the chain of warm starts)
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    parents = {q["genotype"]: q.get("parent") for q in reversed(history)}
+    chain, node = 0, genotype["text"]
+    while node in parents:
+        chain, node = chain + 1, parents[node]
+    said = f"after {chain} warm-started trainings of 1 epoch(s) along its lineage ({chain} epochs in all)"
+    assert (said in (tmp_path / "x" / "retrain.toml").read_text()) is (chain > 1)
+    assert (said in " ".join(exported.stderr.split())) is (chain > 1)
     with_weights = CliRunner().invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "w"), "--weights", str(trained)])
     assert with_weights.exit_code == 0 and "untrained" not in with_weights.stderr, with_weights.output
 

@@ -114,14 +114,43 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     # the options the network reads: a search supernet's sizes in [space] would read as the network's
     supernet = supernet_only_options(space_resolved.component.config, record["space_options"])
     guessed = plan.dataset is None and (input_shape is not None or num_classes is not None)
+    notes = [f"the exported model takes {inputs.channels}x{inputs.height}x{inputs.width} images of "
+             f"{inputs.num_classes} classes (--input/--classes), but no data set was named: [data] below is CIFAR-10's; "
+             f"change it to your data (e.g. name = \"npz\", path = \"my.npz\", test_fraction = 0.2 in that table)"] \
+        if guessed else []
+    lineage = _warm_started_epochs(plan, genotype.text)
+    if lineage is not None:  # its score is that of a chain of warm starts: from scratch, `epochs` trains far less
+        trainings, epochs = lineage
+        notes.append(f"the search scored this genotype after {trainings} warm-started trainings of {epochs} epoch(s) "
+                     f"along its lineage ({trainings * epochs} epochs in all); retrained from scratch for {epochs} it "
+                     f"scores lower: set epochs = {trainings * epochs} (or the space's protocol) to compare")
+        log(f"export: note: {notes[-1]}")
     toml = retrain_recipe_text(plan, space_options={k: v for k, v in record["space_options"].items() if k not in supernet},
-                               data=_data_table(plan), note=(
-        f"the exported model takes {inputs.channels}x{inputs.height}x{inputs.width} images of {inputs.num_classes} "
-        f"classes (--input/--classes), but no data set was named: [data] below is CIFAR-10's; change it to your data "
-        f"(e.g. name = \"npz\", path = \"my.npz\", test_fraction = 0.2 in that table)" if guessed else ""))
+                               data=_data_table(plan), note="\n# NOTE: ".join(notes))
     atomic_write_bytes(out / "retrain.toml", toml.encode(), hint=_WRITE_HINT)
     atomic_write_json(out / "genotype.json", record, hint=_WRITE_HINT)  # last: its presence says the export is whole
     return record
+
+
+def _warm_started_epochs(plan: EvalPlan, text: str) -> tuple[int, int] | None:
+    """``(trainings, epochs)`` when ``text`` was scored by a morphism search's warm-started
+    retraining (each child trains ``epochs`` more on its parent's weights): the trainings along
+    its lineage in the search's ``history.jsonl``; ``None`` otherwise."""
+    from automl_nas.records.rundir import read_jsonl
+
+    options = plan.recipe.evaluator.options if plan.recipe.evaluator is not None else {}
+    source = plan.recipe.source
+    if not source or not options.get("warm_start") or not isinstance(options.get("epochs"), int):
+        return None
+    parents = {}
+    for query in read_jsonl(Path(source) / "history.jsonl"):
+        parents.setdefault(query.get("genotype"), query.get("parent"))
+    trainings, seen, node = 0, set(), text
+    while node in parents and node not in seen:
+        seen.add(node)
+        trainings += 1
+        node = parents[node]
+    return (trainings, options["epochs"]) if trainings > 1 else None
 
 
 def _trained_in(source: str | None, text: str) -> Path | None:
