@@ -51,6 +51,7 @@ class PygNodeSet(DatasetProvider):
             raise DataError(f"pyg data set {cfg.dataset!r}: the files in {folder} are incomplete, and download = "
                             f"false", hint=fix) from None
         except Exception as exc:  # network down, truncated archive, processed files of another PyG version
+            _drop_if_empty(folder / "raw")  # a failed download's empty raw/: validate then said ok
             if (folder / "processed").is_dir():  # PyG reads processed/ whenever it is there: never fetches again
                 fix = (f"remove {folder / 'processed'} (PyG rebuilds it from raw/"
                        f"{', or downloads again with download = true' if cfg.download else ''}), or {fix}")

@@ -229,6 +229,19 @@ def test_pyg_with_download_false_never_goes_to_the_network_for_a_partial_folder(
     assert not (tmp_path / "Cora" / "raw").exists()  # the next run says "no files" again, not "incomplete"
 
 
+def test_a_failed_download_leaves_no_empty_raw_folder_that_validate_would_take_for_files(tmp_path, monkeypatch):
+    """Offline with download = true: PyG made raw/ and failed; validate then said ok on it."""
+    def offline(self):
+        raise OSError("Cannot connect to host github.com:443")
+
+    monkeypatch.setattr("torch_geometric.datasets.Planetoid.download", offline)
+    with pytest.raises(DataError, match=r"could not be read from .*Cora: OSError: Cannot connect"):
+        PygNodeSet(PygConfig(dataset="cora", root=str(tmp_path), download=True)).load()
+    assert not (tmp_path / "Cora" / "raw").exists()
+    with pytest.raises(DataError, match="no files in"):
+        PygConfig(dataset="cora", root=str(tmp_path), download=False).preflight("pyg")
+
+
 def test_a_graph_file_with_stray_labels_or_nan_features_is_a_data_error(tmp_path):
     """Labels 5..7 ran with a 8-way classifier; NaN features ran to a "non-finite loss" run error
     after the run directory existed."""
