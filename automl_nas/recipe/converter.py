@@ -239,10 +239,12 @@ def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allow
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError) as exc:
-        lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls, also_allowed)]
+        fields = tuple(f.name for f in attrs.fields(cls)) if attrs.has(cls) else ()
+        lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls, also_allowed, fields)]
         raise RecipeError("\n".join(lines), hint=hint) from None
     except (TypeError, ValueError) as exc:  # raised by the class itself (a validator, a converter): named when it says
-        raise RecipeError(f"{source}: {_validator_message(exc, prefix)}", hint=hint) from None
+        fields = tuple(f.name for f in attrs.fields(cls)) if attrs.has(cls) else ()
+        raise RecipeError(f"{source}: {_validator_message(exc, prefix, fields)}", hint=hint) from None
 
 
 def _non_finite(data: Any, path: str) -> list[tuple[str, float]]:
@@ -266,7 +268,9 @@ def _join(prefix: str, key: Any) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
-def _messages(exc: BaseException, path: str, cls: Any = None, also_allowed: tuple[str, ...] = ()) -> list[str]:
+def _messages(exc: BaseException, path: str, cls: Any = None, also_allowed: tuple[str, ...] = (),
+              fields: tuple[str, ...] = ()) -> list[str]:
+    """One line per problem; ``fields``: the names of the class at ``path`` (known at the top)."""
     out: list[str] = []
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
         for sub in exc.exceptions:
@@ -280,7 +284,7 @@ def _messages(exc: BaseException, path: str, cls: Any = None, also_allowed: tupl
                     key = note.index
             # a missing key's KeyError names the key itself (newer cattrs note it too: joined once)
             sub_path = _join(path, key) if key is not None and not isinstance(sub, KeyError) else path
-            out.extend(_messages(sub, sub_path, cls, also_allowed))
+            out.extend(_messages(sub, sub_path, cls, also_allowed, fields if sub_path == path else ()))
         return out
     if isinstance(exc, ForbiddenExtraKeysError):
         allowed = sorted(f.name for f in attrs.fields(exc.cl)) if attrs.has(exc.cl) else []
@@ -291,7 +295,7 @@ def _messages(exc: BaseException, path: str, cls: Any = None, also_allowed: tupl
         return out
     if isinstance(exc, KeyError):
         return [f"{_join(path, exc.args[0])}: required key is missing"]
-    return [_validator_message(exc, path)]
+    return [_validator_message(exc, path, fields)]
 
 
 def _unknown_key(dotted: str, key: str, allowed: list[str]) -> str:
@@ -308,8 +312,11 @@ def unstructure(obj: Any) -> Any:
     return converter.unstructure(obj)
 
 
-def _validator_message(exc: BaseException, path: str) -> str:
-    """attrs validators raise ``ValueError(msg, Attribute, ...)`` or ``"'name' must be ..."``."""
+def _validator_message(exc: BaseException, path: str, fields: tuple[str, ...] = ()) -> str:
+    """attrs validators raise ``ValueError(msg, Attribute, ...)`` or ``"'name' must be ..."``; a
+    plugin's own validator often starts its message with the field's name (``hidden=30 must be
+    a multiple of 4``): with the class's ``fields`` known, that names the key too (it named the
+    table, and the "(set by --set ...)" note could not find the override)."""
     import re
 
     args = getattr(exc, "args", ())
@@ -324,4 +331,7 @@ def _validator_message(exc: BaseException, path: str) -> str:
     match = re.match(r"^'(\w+)' (.*)$", text)
     if match:
         return f"{_join(path, match.group(1))}: {match.group(2)}"
+    first = re.match(r"^(\w+)", text)
+    if first and first.group(1) in fields:
+        return f"{_join(path, first.group(1))}: {text}"
     return f"{path or '(top level)'}: {text}"
