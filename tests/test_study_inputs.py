@@ -367,7 +367,7 @@ def test_a_range_optuna_cannot_sample_is_refused_by_validate(study_recipe, spec,
 
 @pytest.mark.parametrize("extra, message", [
     ('direction = "minimize"', "study.direction: ignored with study.metrics"),
-    ('metric = "not.a.path"', "study.metric: ignored with study.metrics"),  # was not even checked
+    ('metric = "not.a.path"', "study.metric: 'not.a.path' is ignored with study.metrics"),  # was not even checked
     ('pruner = "median"', "study.pruner = 'median': Optuna prunes single-objective studies only"),
 ])
 def test_what_several_objectives_would_ignore_is_refused(study_recipe, extra, message):
@@ -377,7 +377,12 @@ def test_what_several_objectives_would_ignore_is_refused(study_recipe, extra, me
     path.write_text(text)
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and message in result.output, result.output
-    twice = path.read_text().replace(extra, "").replace('"search_time_s"', '"metrics.convs"')
+    if extra.startswith("metric ="):  # one of the metrics: a single-metric recipe made multi by --set
+        path.write_text(path.read_text().replace(extra, 'metric = "metrics.convs"\ndirections = ["maximize", "minimize"]'))
+        fine = CliRunner().invoke(main, ["validate", str(path)])
+        assert fine.exit_code == 0, fine.output
+    twice = path.read_text().replace(extra, "").replace('metric = "metrics.convs"\n', "").replace(
+        'directions = ["maximize", "minimize"]', "").replace('"search_time_s"', '"metrics.convs"')
     path.write_text(twice)
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and "study.metrics: 'metrics.convs' listed twice" in result.output, result.output

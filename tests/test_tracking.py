@@ -192,3 +192,8 @@ def test_tracker_on_the_command_line_keeps_refusing_options_for_no_installed_tra
                                     "run.tracker_options.tensorbord.step_every=5", "--run-dir", str(tmp_path / "typo")])
     assert out.exit_code == 2 and "options for 'tensorbord', which run.trackers does not select" in out.output
     assert not (tmp_path / "typo").exists()
+    # a shared recipe's options for a tracker not installed here are no typo: switching away from it still works
+    other = make_toy_recipe(count=32, tail='trackers = ["comet"]\n[run.tracker_options.comet]\nworkspace = "lab"\n')
+    out = CliRunner().invoke(main, ["run", str(other), "-q", "--tracker", "tensorboard", "--set", "search.epochs=1",
+                                    "--run-dir", str(tmp_path / "switched")])
+    assert out.exit_code == 0, out.output

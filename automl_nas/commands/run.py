@@ -151,14 +151,17 @@ def _summary(result: dict) -> dict:
 
 def _unselected_options_emptied(recipe: str, profile: str | None, overrides, trackers,
                                 installed: list[str]) -> list[str]:
-    """``--tracker`` replaces run.trackers, so the recipe's options for installed trackers it no
-    longer selects are emptied (they were refused as options for an unselected tracker, and
-    switching trackers meant editing the recipe); an empty table asks for nothing. A table for
-    no installed tracker (``tensorbord``) stays, for the recipe check to refuse: it was emptied
-    too, and the misspelt options dropped in silence."""
+    """``--tracker`` replaces run.trackers, so the recipe's options for trackers it no longer
+    selects are emptied (they were refused as options for an unselected tracker, and switching
+    trackers meant editing the recipe, one whose tracker is not installed here too); an empty
+    table asks for nothing. A table whose name is a near miss of an installed tracker's
+    (``tensorbord``) stays, for the recipe check to refuse: its options were dropped in silence."""
+    import difflib
+
     from automl_nas.recipe import load_overridden
 
     run = load_overridden(recipe, profile=profile, overrides=overrides).get("run")
     options = run.get("tracker_options") if isinstance(run, dict) else None
     names = set(options) if isinstance(options, dict) else set()  # a malformed table is the recipe check's to name
-    return [f"run.tracker_options.{json.dumps(name)}={{}}" for name in sorted((names & set(installed)) - set(trackers))]
+    misspelt = {n for n in names if n not in installed and difflib.get_close_matches(n, installed, n=1, cutoff=0.8)}
+    return [f"run.tracker_options.{json.dumps(name)}={{}}" for name in sorted(names - set(trackers) - misspelt)]

@@ -105,9 +105,9 @@ def _warn_if_cpus_missing(executor, *, parallel: int) -> None:
         return
     here = os.cpu_count() or 1
     if executor.cpus > here:
-        click.echo(f"automl: warning: executor.cpus = {executor.cpus:g} but this machine has {here} CPUs: the command "
-                   f"refuses it here (no trial could start on the private Ray it starts); a cluster's nodes may have "
-                   f"them (--address or RAY_ADDRESS)", err=True)
+        click.echo(f"automl: warning: executor.cpus = {executor.cpus:g} but this machine has {here} CPUs: work on Ray "
+                   f"(seed batches, studies, black-box searches) refuses it here, as no trial could start on the "
+                   f"private Ray it starts; a cluster's nodes may have them (--address or RAY_ADDRESS)", err=True)
 
 
 def _warn_if_device_missing(device: str) -> bool:

@@ -272,9 +272,9 @@ def _check_objectives(raw: dict, cfg: StudyConfig, *, source: str) -> None:
     if twice:
         raise RecipeError(f"{source}: study.metrics: {', '.join(map(repr, twice))} listed twice",
                           hint="name each objective once")
-    if "metric" in raw:
-        raise RecipeError(f"{source}: study.metric: ignored with study.metrics (the study optimises those)",
-                          hint="remove it, or add it to study.metrics")
+    if "metric" in raw and cfg.metric not in cfg.metrics:  # one of them: a single-metric recipe made multi by --set
+        raise RecipeError(f"{source}: study.metric: {cfg.metric!r} is ignored with study.metrics (the study optimises "
+                          f"those)", hint="remove it, or add it to study.metrics")
     if "direction" in raw:
         raise RecipeError(f"{source}: study.direction: ignored with study.metrics (each objective has its own)",
                           hint=f"remove it and give study.directions, one per metric, e.g. "
