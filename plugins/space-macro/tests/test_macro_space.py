@@ -122,6 +122,14 @@ def test_edit_distance_is_auto_keras_layer_and_skip_distance():
     assert edit_distance(a, parse_macro("macro:c8,c8,p,c16;0>1")) == 1  # one skip
     b = parse_macro("macro:c8,r,c16,p,c16;0>2")
     assert edit_distance(a, b) == edit_distance(b, a)
+    # skips are matched one to one (Auto-Keras' linear_sum_assignment): a deepen that moves a skip's
+    # end costs the insertion plus the skip's stretch (1 + 1/3), not 1 + 2 for "one skip gone, one new"
+    parent, child = parse_macro("macro:c4,c4,c4;0>2"), parse_macro("macro:c4,r,c4,c4;0>3")
+    assert edit_distance(parent, child) == pytest.approx(1 + (0 + 1) / (0 + 3))
+    other_skip = parse_macro("macro:c4,c4,c4;1>2")  # |0-1| + |2-1| over (1 + 2)
+    assert edit_distance(parent, other_skip) == pytest.approx(2 / 3)
+    two = parse_macro("macro:c4,c4,c4;0>1,1>2")  # the best pairing, and one skip left over
+    assert edit_distance(parent, two) == pytest.approx(min((0 + 1) / (0 + 2), (1 + 1) / (1 + 2)) + 1)
 
 
 def test_derive_builds_the_stage_layout():
