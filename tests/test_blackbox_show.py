@@ -108,3 +108,19 @@ def test_a_cost_metric_needs_a_direction_and_minimize_picks_the_lowest(tmp_path)
     assert out.exit_code == 0, out.output
     values = [json.loads(line)["value"] for line in (tmp_path / "b" / "history.jsonl").read_text().splitlines()]
     assert json.loads(out.stdout)["best_value"] == min(values) < max(values)
+
+
+def test_export_of_a_search_that_kept_no_weights_says_so(tmp_path):
+    """keep_weights = false deleted the trained weights: the export's network was untrained and
+    nothing said the search had trained it."""
+    macro = RECIPE.parent / "morphism-macro.toml"
+    run_dir = tmp_path / "lean"
+    out = CliRunner().invoke(main, ["search", str(macro), "-p", "quick", "-q", "--run-dir", str(run_dir),
+                                    "--set", "blackbox.queries=1", "--set", "evaluator.warm_start=false",
+                                    "--set", "evaluator.keep_weights=false"])
+    assert out.exit_code == 0, out.output
+    assert not list((run_dir / "retrain").glob("*/last.pt"))
+    exported = CliRunner().invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "x")])
+    assert exported.exit_code == 0, exported.output
+    said = " ".join(exported.stderr.split())
+    assert "the run trained this genotype but did not keep its weights (keep_weights = false)" in said, said

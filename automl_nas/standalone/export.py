@@ -96,6 +96,9 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     if trained is not None:  # a morphism search (or eval) trained it: an untrained export is rarely what is meant
         log(f"export: note: the network has fresh, untrained weights; {trained} holds this genotype as the run "
             f"trained it: add --weights {trained} to export those")
+    elif state is None and _trained_without_weights(plan.recipe.source, genotype.text):
+        log("export: note: the network has fresh, untrained weights; the run trained this genotype but did not keep "
+            "its weights (keep_weights = false): retrain it with retrain.toml, then export with --weights")
     atomic_write_bytes(out / "model.pt", _torchscript(net, example, out / "model.pt"), hint=_WRITE_HINT)
     atomic_write_bytes(out / "model.onnx", _onnx(net, example, out / "model.onnx", onnx_exporter), hint=_WRITE_HINT)
     record = {
@@ -170,6 +173,21 @@ def _trained_in(source: str | None, text: str) -> Path | None:
         except (OSError, ValueError, AttributeError, TypeError):
             continue  # another record's damage is not this export's concern
     return max(found)[2] if found else None
+
+
+def _trained_without_weights(source: str | None, text: str) -> bool:
+    """Whether ``source`` holds a finished retraining of ``text`` (its ``result.json``) whose
+    weights were deleted (``keep_weights = false``): the export said nothing of them."""
+    if not source or not (Path(source) / "retrain").is_dir():
+        return False
+    for job in (Path(source) / "retrain").glob("*/job.json"):
+        try:
+            if json.loads(job.read_text(encoding="utf-8")).get("genotype") == text and \
+                    (job.parent / "result.json").is_file() and not (job.parent / "last.pt").exists():
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
 
 
 def _refuse_a_run_directory(out: Path) -> None:
