@@ -39,14 +39,19 @@ def study(*args):
 
 
 @pytest.mark.parametrize("storage,message", [
-    ("nosuchdb://host/db", "cannot be opened"),
-    ("sqlite:////no/such/directory/study.db", "cannot be opened"),
+    ("nosuchdb://host/db", "is not a storage URL"),
+    ("sqlite:////no/such/directory/study.db", "names a file in /no/such/directory, which does not exist"),
+    ("/tmp/x.db", "is not a storage URL"),  # a path without sqlite:///
+    ("journal:/tmp", "names the directory /tmp, not a file"),
 ])
 def test_storage_that_cannot_be_opened_names_the_url(study_recipe, storage, message):
+    """Refused by validate too (it said ok; only the study refused them)."""
     path = study_recipe()
     result = study(path, "--storage", storage)
-    assert result.exit_code == 5 and message in result.output and storage in result.output
+    assert result.exit_code == 2 and message in result.output and storage in result.output, result.output
     assert not (path.parent / "runs" / "studies" / "s").exists()  # nothing is created for a refused run
+    checked = CliRunner().invoke(main, ["validate", str(path), "--set", f"study.storage={storage!r}"])
+    assert checked.exit_code == 2 and message in checked.output, checked.output
 
 
 def test_a_mistyped_parameter_key_is_refused_before_any_trial(study_recipe):
@@ -311,7 +316,9 @@ def test_a_relative_storage_names_one_file_wherever_the_study_runs(study_recipe,
 
 def test_a_storage_that_cannot_be_opened_does_not_bind_the_study_directory(study_recipe):
     path = study_recipe()
-    assert study(path, "--storage", "sqlite:////no/such/directory/study.db").exit_code == 5
+    # a URL that looks right but does not open (its driver is not installed): refused when opened
+    opened = study(path, "--storage", "mysql://user@127.0.0.1:1/db")
+    assert opened.exit_code == 5 and "cannot be opened" in opened.output, opened.output
     assert not (path.parent / "runs" / "studies" / "s" / "study.json").exists()
     assert study(path).exit_code == 0  # the default storage takes the directory
 

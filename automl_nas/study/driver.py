@@ -684,8 +684,16 @@ def check_reported_metrics(cfg: StudyConfig, evaluator: Any, *, source: str) -> 
 
 
 def _refuse_in_memory(url: str, *, source: str) -> None:
-    from automl_nas.study.storage import in_memory
+    """An in-memory storage, or a URL that cannot name one (:func:`~automl_nas.study.storage.storage_problem`),
+    refused by validate too."""
+    from automl_nas.study.storage import in_memory, storage_problem
 
+    problem = storage_problem(url) if url else ""
+    if problem:
+        raise RecipeError(f"{source}: study storage {url!r} {problem}",
+                          hint="use sqlite:///PATH or journal:PATH in an existing directory, or a database URL "
+                               "(postgresql://..., mysql://...); leave study.storage out for the study directory's "
+                               "study.db")
     if in_memory(url):  # an internal error (Record does not exist): the driver opens the storage more than once
         raise RecipeError(f"{source}: study storage {url!r} is in memory: it ends with this driver, and each opening "
                           f"of it is a new, empty database (the study could be neither continued nor shown)",

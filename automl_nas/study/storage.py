@@ -82,6 +82,31 @@ def bound_storage(study_dir: Path, record: dict) -> str:
     return absolute_url(url)
 
 
+def storage_problem(url: str) -> str:
+    """Why ``url`` cannot be a study's storage, found without opening it (``automl validate``
+    said ok to each, and only the study refused them): not a URL, a database kind SQLAlchemy
+    does not know, a file that is a directory or whose folder does not exist. Empty: no
+    problem found (a server may still refuse the connection)."""
+    file = local_file(url) if "?" not in url else None
+    if not url.startswith("journal:"):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(url).get_dialect()
+        except ArgumentError:
+            return "is not a storage URL"
+        except NoSuchModuleError:
+            return f"names a database kind SQLAlchemy does not know ({url.split('://', 1)[0]!r})"
+        except ImportError as exc:  # the dialect's own module needs a package
+            return f"needs a package that is not installed ({exc})"
+    if file is not None and file.is_dir():
+        return f"names the directory {file}, not a file"
+    if file is not None and not file.absolute().parent.is_dir():
+        return f"names a file in {file.absolute().parent}, which does not exist"
+    return ""
+
+
 def local_file(url: str) -> Path | None:
     """The file a ``journal:PATH`` or ``sqlite:///PATH`` storage keeps its study in; ``None``
     for a database server."""
