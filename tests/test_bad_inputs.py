@@ -307,6 +307,14 @@ def test_a_search_recipe_s_data_key_in_an_evaluation_s_data_is_named_as_such(tmp
         "not read" in said and "did you mean" not in said, said
 
 
+def test_a_shipped_latency_table_given_as_a_recipe_says_what_it_is():
+    """It said "not valid TOML ... fix the syntax at the line and column named above"."""
+    result = cli("validate", REPO / "recipes" / "gnn-latency-cora.json")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "a JSON document (format 'automl-nas/latency-table'" in said
+    assert "not a TOML recipe" in said and "fix the syntax" not in said
+
+
 def test_a_recipe_that_is_not_utf8_is_a_recipe_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_bytes(b'name = "caf\xe9"\n')

@@ -15,6 +15,21 @@ from automl_nas.recipe.resolve import Plan, resolve, resolve_ref
 __all__ = ["Plan", "Recipe", "dump_recipe", "load_overridden", "load_raw", "load_recipe", "name_key_origins", "name_override_keys", "plan_recipe", "protocol_note", "resolve", "resolve_ref"]
 
 
+def _json_document(text: str) -> str | None:
+    """`` (format ...)`` or ``""`` when ``text`` is a JSON object, else ``None``."""
+    import json
+
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    kind = document.get("format") if isinstance(document, dict) else None
+    return f" (format {kind!r}: a latency table `automl profile-ops` writes)" if kind == "automl-nas/latency-table" \
+        else (f" (format {kind!r})" if isinstance(kind, str) else "")
+
+
 def load_raw(path: str | Path) -> dict:
     path = Path(path)
     try:
@@ -33,6 +48,11 @@ def load_raw(path: str | Path) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        json_kind = _json_document(text)
+        if json_kind is not None:  # the recipes folder ships JSON latency tables beside the recipes
+            raise RecipeError(f"{path}: a JSON document{json_kind}, not a TOML recipe",
+                              hint="pass a recipe (.toml); a latency table is named inside one, e.g. "
+                                   "objectives' latency_table = \"...json\"") from None
         raise RecipeError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at the line and column named above") from None
 
 
