@@ -227,6 +227,13 @@ def test_a_run_that_changes_the_paper_s_protocol_gets_no_verdict_from_its_band()
     assert check.inside is None and check.ours == 54.3 and "search.epochs" in check.changed
     quick = load_recipe(path, profile="quick")
     assert {"space.channels", "search.epochs", "data.name"} <= set(quick.expected.changed)
+    # the evaluator measures what the band is about: another one (or metric) is another measure; where
+    # its table file lies is not (tests and benchmarks pass the table with evaluator.path)
+    assert "evaluator.name" in quick.expected.changed
+    moved = load_recipe(path, overrides=["evaluator.path='/elsewhere/nb201.csv'"])
+    assert moved.expected.changed == ()
+    measured = load_recipe(path, overrides=["evaluator.metric='cifar100'"])
+    assert measured.expected.changed == ("evaluator.metric",)
     from automl_nas.recipe import dump_recipe
     import tomllib
 

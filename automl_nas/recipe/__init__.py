@@ -95,8 +95,10 @@ def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iter
 #: the global generators as they were). The per-epoch validation and the Hessian diagnostic do
 #: count: they sample architectures from the global generator, so their batch counts shift every
 #: later draw of a sampling method (GDAS found another cell with search.valid_batches = 1).
-PROTOCOL_TABLES = ("space", "data", "search")
-NOT_PROTOCOL = ("data.download", "data.root", "search.eval_every")
+#: The evaluator measures what the band is about: another one, or other options (the table's 12-epoch
+#: column), compared the paper's figure with another measure; where its table file is does not count.
+PROTOCOL_TABLES = ("space", "data", "search", "evaluator")
+NOT_PROTOCOL = ("data.download", "data.root", "search.eval_every", "evaluator.path")
 
 
 def protocol_changes(before: dict, after: dict) -> list[str]:
