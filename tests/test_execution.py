@@ -323,9 +323,12 @@ def _interrupted_batch(cwd: Path, recipe: Path, batch: Path, executor: str, seed
     import subprocess
     import sys
 
+    # SIGINT at its default in the child: one inherited as ignored (a worker process of the test runner
+    # may ignore it) keeps Python from raising KeyboardInterrupt, and the batch ran to its end (seen once)
     proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "run", str(recipe), "--seeds", seeds,
                              "--executor", executor, "--set", f"search.epochs={epochs}", "--run-dir", str(batch)],
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:
         seen.append(line)

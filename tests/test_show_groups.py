@@ -73,12 +73,15 @@ def test_show_a_study(make_toy_recipe):
     live = json.loads(_show(sdir, "--json"))
     assert live["best"] == data["best"] and [r["state"] for r in live["rows"]] == ["COMPLETE", "COMPLETE"]
     assert [r["values"] for r in live["rows"]] == [r["values"] for r in data["rows"]]
-    # A copy of the directory still names the original's storage in study.json: not read for the copy.
+    # A copy of the directory reads its own copy of the storage (study.json names study.db inside the
+    # directory), and names its own trials, not the original's (which still exist)
     import shutil
 
     copy = sdir.parent / "copied"
     shutil.copytree(sdir, copy)
-    assert json.loads(_show(copy, "--json"))["best"] == []
+    copied = json.loads(_show(copy, "--json"))
+    assert copied["best"] == data["best"] and [r["name"] for r in copied["rows"]] == ["trial-0000", "trial-0001"]
+    assert str(sdir) not in _show(copy)
 
 
 def test_a_pruned_trial_shows_no_objective_value_and_the_trials_are_counted_by_state(tmp_path, pruned_study):

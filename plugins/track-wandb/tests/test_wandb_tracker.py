@@ -138,7 +138,7 @@ def test_a_resumed_search_goes_on_in_its_wandb_run(tmp_path, monkeypatch):
     assert len(folders) == 2  # W&B's offline mode writes each process's part in a folder of its own
     for folder in folders:
         _written(folder)
-    ids = {folder.name.rsplit("-", 1)[1] for folder in folders}
+    ids = {log.name.removeprefix("run-").removesuffix(".wandb") for folder in folders for log in folder.glob("run-*.wandb")}
     assert ids == {(run_dir / "wandb" / "automl-run-id").read_text()}  # one run, which `wandb sync` joins
     epochs = [r["epoch"] for folder in folders for r in _history(folder) if "acc/valid" in r]
     assert epochs == [0, 1, 2, 3]
