@@ -64,7 +64,7 @@ class Component:
             raise self._unloadable(f"could not be imported from {self.impl!r}: {type(exc).__name__}: {exc}") from exc
         if attr and not hasattr(module, attr):  # the plugin's own Component names it wrong: no reinstall mends that
             raise self._unloadable(f"names {self.impl!r}, but module {module_name!r} has no {attr!r}",
-                                   hint=f"correct the Component's impl (\"module:Class\") in the plugin's hooks")
+                                   hint="correct the Component's impl (\"module:Class\") in the plugin's hooks")
         return getattr(module, attr) if attr else module
 
     def check_findable(self) -> None:
