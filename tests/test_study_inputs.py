@@ -698,3 +698,15 @@ def test_parameter_ranges_that_clash_at_a_corner_of_their_box_are_refused_by_val
     assert result.exit_code == 2 and ("study.params: search.sampler.temperature.start = 0.5, "
                                       "search.sampler.temperature.end = 0.7 together do not give a valid recipe") in text
     assert "temperature must not rise" in text and "narrow the ranges" in text
+
+
+@pytest.mark.parametrize("override, said", [
+    ("study.prune_warmup_epochs=1000", "study.prune_warmup_epochs = 1000 covers every epoch that could be pruned of this "
+                                       "2-epoch search: the median pruner never acts"),
+    ("study.prune_startup_trials=1000", "study.prune_startup_trials = 1000 is not below study.trials = 4"),
+])
+def test_validate_warns_of_a_pruner_that_could_never_act(override, said):
+    shipped = Path(__file__).resolve().parents[1] / "recipes" / "studies" / "darts-arch.toml"
+    result = CliRunner().invoke(main, ["validate", str(shipped), "-p", "quick", "--set", override])
+    assert result.exit_code == 0 and f"automl: warning: {said}" in " ".join(result.output.split()), result.output
+    assert "warning" not in CliRunner().invoke(main, ["validate", str(shipped), "-p", "quick"]).output

@@ -60,6 +60,11 @@ def validate(recipe, profile, overrides, build) -> None:
             from automl_nas.study.driver import check_reported_metrics
 
             check_reported_metrics(cfg, plan.evaluator.build(session.registry), source=str(recipe))
+        from automl_nas.study.config import idle_pruner
+
+        idle = idle_pruner(cfg, plan.recipe.search.epochs)
+        if idle:
+            click.echo(f"automl: warning: {idle}", err=True)
         study = (f"; study {cfg.name!r}: {len(cfg.params)} parameter(s) by "
                  f"{', '.join(m for m, _ in cfg.objectives)}; run it with `automl study`")
     _check_root(plan.recipe.run.root, study_cfg)

@@ -284,6 +284,21 @@ def _check_objectives(raw: dict, cfg: StudyConfig, *, source: str) -> None:
                           f"would never act on these {len(cfg.metrics)} objectives", hint='set study.pruner = "none"')
 
 
+def idle_pruner(cfg: StudyConfig, epochs: int) -> str:
+    """Why the median or percentile pruner could never prune in this study (its warm-up covers
+    every epoch, or it waits for more finished trials than the study runs); empty otherwise.
+    A warning, not a refusal: a profile's short search may be meant so."""
+    if cfg.pruner not in ("median", "percentile"):
+        return ""
+    if cfg.prune_warmup_epochs >= epochs - 1:  # the last epoch's report ends the trial anyway
+        return (f"study.prune_warmup_epochs = {cfg.prune_warmup_epochs} covers every epoch that could be pruned of "
+                f"this {epochs}-epoch search: the {cfg.pruner} pruner never acts")
+    if cfg.prune_startup_trials >= cfg.trials:
+        return (f"study.prune_startup_trials = {cfg.prune_startup_trials} is not below study.trials = {cfg.trials}: "
+                f"the {cfg.pruner} pruner waits for more finished trials than the study runs, and never acts")
+    return ""
+
+
 def default_study_name(recipe_name: str) -> str:
     """``<recipe>-study``; a recipe already named as a study keeps its name (not ``x-study-study``)."""
     return recipe_name if recipe_name.endswith("study") else f"{recipe_name}-study"
