@@ -1118,3 +1118,24 @@ def test_a_study_root_that_loops_is_named(make_toy_recipe, tmp_path):
             '"search.arch_optimizer.lr" = { type = "float", low = 1e-4, high = 1e-1, log = true }\n')
     result = cli("study", make_toy_recipe(count=32, tail=tail), "-q", "--set", f"study.root='{loop}'")
     assert result.exit_code == 5 and f"study root {loop} cannot be used" in " ".join(result.output.split()), result.output
+
+
+def test_a_directory_turned_read_only_keeps_the_work_s_own_error_not_the_lock_s(tmp_path, monkeypatch):
+    """Removing the lock of a directory that turned read-only raised in the lock's finally and
+    replaced the run's error with an internal error naming .lock."""
+    import errno
+
+    from automl_nas.errors import RunError
+    from automl_nas.records import lock
+
+    real = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self.name == lock.LOCK_NAME:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real(self, missing_ok=missing_ok)
+
+    with pytest.raises(RunError, match="history.jsonl: cannot write"):
+        with lock.directory_lock(tmp_path, what="search"):
+            monkeypatch.setattr(Path, "unlink", unlink)
+            raise RunError(f"{tmp_path / 'history.jsonl'}: cannot write (Read-only file system)")

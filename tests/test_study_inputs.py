@@ -710,3 +710,37 @@ def test_validate_warns_of_a_pruner_that_could_never_act(override, said):
     result = CliRunner().invoke(main, ["validate", str(shipped), "-p", "quick", "--set", override])
     assert result.exit_code == 0 and f"automl: warning: {said}" in " ".join(result.output.split()), result.output
     assert "warning" not in CliRunner().invoke(main, ["validate", str(shipped), "-p", "quick"]).output
+
+
+def test_a_full_disk_stops_the_study_at_its_first_trial_and_the_rerun_continues_that_trial(study_recipe, monkeypatch):
+    """A trial that could not write its records failed like one with bad parameters: the driver
+    asked new sets and spent them on the same full disk, and the rerun never ran the first set."""
+    import errno
+    import os
+
+    from automl_nas.records import rundir
+
+    path = study_recipe(trials=2)
+    real, full = rundir.os.fsync, [True]
+
+    def fsync(fd):  # the trial's checkpoint writes hit the full disk (the driver's small records fit)
+        import traceback
+
+        if full[0] and any(f.filename.endswith("engine/checkpoint.py") for f in traceback.extract_stack()):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    monkeypatch.setattr(rundir.os, "fsync", fsync)
+    stopped = study(path, "--set", "search.epochs=1")
+    said = " ".join(stopped.output.split())
+    assert stopped.exit_code == 5 and "trial trial-0000 could not write its records" in said, said
+    assert "No space left on device" in said and "it continues trial-0000 from its checkpoint with its parameters" in said
+    storage = f"sqlite:///{path.parent / 'runs' / 'studies' / 's' / 'study.db'}"
+    first = optuna.load_study(study_name="s", storage=storage).trials
+    assert len(first) == 2 and first[1].state.name == "WAITING"
+    assert first[1].system_attrs["fixed_params"] == first[0].params  # queued again with its own set
+    full[0] = False
+    again = study(path, "--set", "search.epochs=1")
+    assert again.exit_code == 0, again.output
+    done = [t for t in optuna.load_study(study_name="s", storage=storage).trials if t.state.name == "COMPLETE"]
+    assert done[0].params == first[0].params  # the set the full disk stopped, run first

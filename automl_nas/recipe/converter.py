@@ -331,7 +331,7 @@ def _validator_message(exc: BaseException, path: str, fields: tuple[str, ...] = 
     match = re.match(r"^'(\w+)' (.*)$", text)
     if match:
         return f"{_join(path, match.group(1))}: {match.group(2)}"
-    first = re.match(r"^(\w+)", text)
-    if first and first.group(1) in fields:
-        return f"{_join(path, first.group(1))}: {text}"
+    first = re.match(r"^(\w+)(: )?", text)
+    if first and first.group(1) in fields:  # "latency_table: ..." once, as the key; "hidden=30 must ..." as said
+        return f"{_join(path, first.group(1))}: {text[first.end():] if first.group(2) else text}"
     return f"{path or '(top level)'}: {text}"

@@ -130,4 +130,10 @@ def directory_lock(directory: Path, *, what: str, log: Callable[[str], None] = l
         yield
     finally:
         if _owner(path).get("pid") == me["pid"]:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                # The directory turned read-only (or vanished) under the work: its own error is the
+                # one to report (this replaced it with an internal error naming .lock). The lock left
+                # behind is stale once this process is gone, and the next command takes it over.
+                pass

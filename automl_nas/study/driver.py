@@ -196,6 +196,14 @@ _CONTINUES_ATTR = "continues"
 _RETRY_ATTR = "retry_of"
 
 
+#: What a trial's error says when the machine, not the trial, failed: its records could not be written.
+_MACHINE_FAULTS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
+
+
+def _machine_fault(error: str | None) -> bool:
+    return bool(error) and any(k in error for k in _MACHINE_FAULTS)
+
+
 def _requeue(study, trial) -> None:
     """Fail ``trial`` (an ``optuna.Trial`` or ``FrozenTrial``), whose driver stopped or died, and
     queue its parameters again. The trial itself did not fail, so this spends no ``[executor]
@@ -324,6 +332,13 @@ class _Driver:
             print(trial_line(outcome), file=sys.stderr, flush=True)
         if status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
+        elif status != "finished" and _machine_fault(outcome.error):
+            # The disk, not the parameters: asking for new sets spent them on the same fault, and the
+            # trial's own set was never run again. Queued again as a stopped driver's trials are.
+            _requeue(self.study, trial)
+            raise RunError(f"study {self.cfg.name!r}: trial {spec.name} could not write its records: {outcome.error}",
+                           hint="free space on that disk (or make it writable), then run the same `automl study` "
+                                f"command again: it continues {spec.name} from its checkpoint with its parameters")
         elif status != "finished":
             self.failures += 1
             self.study.tell(trial, state=TrialState.FAIL)

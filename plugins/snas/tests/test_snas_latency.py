@@ -109,7 +109,8 @@ def test_recipe_errors_name_the_key_and_the_fix(tmp_path, options, key, message)
     with pytest.raises(RecipeError) as info:
         structure(options, SnasResourceConfig, source="snas.toml", prefix="search.objectives[1]")
     text = str(info.value)
-    assert f"snas.toml: search.objectives[1]: {key}: " in text and message in text
+    assert f"snas.toml: search.objectives[1].{key}: " in text and message in text  # the key, named once
+    assert f"{key}: {key}:" not in text
 
 
 def test_costs_given_as_one_string(tmp_path):
