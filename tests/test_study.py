@@ -533,3 +533,18 @@ def test_a_study_with_list_choices_and_two_objectives_runs_without_optuna_s_warn
     assert said == []
     study = optuna.load_study(study_name="s", storage=out["storage"])
     assert all(t.params["search.arch_optimizer.betas"] in ([0.5, 0.999], [0.9, 0.999]) for t in study.trials)
+
+
+def test_a_plot_bundle_cut_short_is_written_whole_by_the_next_report(tmp_path, recipe):
+    """A full disk cut plotly.min.js short; plotly writes it only when missing, so every later
+    plot page of the study loaded a broken script."""
+    import plotly.offline
+
+    out = run_study(recipe(), trials=1, quiet=True)
+    script = Path(out["study_dir"]) / "plotly.min.js"
+    whole = plotly.offline.get_plotlyjs().encode()
+    assert script.read_bytes() == whole
+    script.write_bytes(whole[:311_296])
+    run_study(recipe(), trials=2, quiet=True)
+    assert script.read_bytes() == whole
+    assert 'src="plotly.min.js"' in (Path(out["study_dir"]) / "history.html").read_text()

@@ -76,8 +76,10 @@ def write_report(study, study_dir: Path, cfg: StudyConfig) -> dict[str, Any]:
     hint = ("free disk space or fix the permissions, then run the same `automl study` command again: its trials "
             "are kept in the storage and the report is written again")
     best = best_trials(study, study_dir)
-    try:
-        _trials_table(study, study_dir).to_csv(study_dir / "trials.csv", index=False)
+    from automl_nas.records.rundir import replace_atomically
+
+    try:  # each file whole or not at all: a half-written one stayed, and the next report kept it
+        replace_atomically(study_dir / "trials.csv", _trials_table(study, study_dir).to_csv(index=False).encode())
         plots, notes = _plots(study, study_dir, cfg)
     except OSError as exc:
         raise RunError(f"{study_dir}: cannot write the study's report ({exc.strerror or exc})", hint=hint) from None
@@ -156,7 +158,8 @@ def _plots(study, study_dir: Path, cfg: StudyConfig) -> tuple[list[str], list[st
     import warnings
 
     try:
-        import plotly  # noqa: F401
+        import plotly
+        import plotly.offline  # noqa: F401 - get_plotlyjs
         import optuna.visualization as vis
         html = True
     except ImportError:
@@ -165,7 +168,14 @@ def _plots(study, study_dir: Path, cfg: StudyConfig) -> tuple[list[str], list[st
             html = False
         except ImportError:
             return [], ["no plots: install plotly (HTML) or matplotlib (PNG)"]
+    from automl_nas.records.rundir import replace_atomically
+
     written, notes = [], []
+    if html:  # plotly writes its bundle in place, and only when missing: one cut short by a full disk stayed for good
+        bundle = plotly.offline.get_plotlyjs().encode()
+        script = study_dir / "plotly.min.js"
+        if not script.is_file() or script.stat().st_size != len(bundle):
+            replace_atomically(script, bundle)
     for name, make in _figures(study, cfg, vis).items():
         try:
             with warnings.catch_warnings():
@@ -176,7 +186,7 @@ def _plots(study, study_dir: Path, cfg: StudyConfig) -> tuple[list[str], list[st
             continue
         path = study_dir / f"{name}.{'html' if html else 'png'}"
         if html:
-            fig.write_html(str(path), include_plotlyjs="directory")
+            replace_atomically(path, fig.to_html(include_plotlyjs="directory").encode())
         else:
             fig.figure.savefig(path, dpi=120, bbox_inches="tight")
         written.append(str(path))
