@@ -104,11 +104,14 @@ class Nb201Table(Evaluator):
         self.config = config or TableConfig()
         self._source: tuple[Path, tuple[str, ...] | None] | None = None  # resolved on first use
         self._carried: Table | None = None  # set by unpickling
+        # The table as first read, kept for the evaluator's life: a search reads one table from its
+        # start to its end (an import replacing it mid-search answered later queries from the new one).
+        self._read: Table | None = None
 
     def __getstate__(self) -> dict:
         # The table travels with the evaluator (Ray's object store): a worker's node may have no
         # installed table, or another one than the driver checked before the search.
-        return {**self.__dict__, "_carried": self._table()}
+        return {**self.__dict__, "_read": None, "_carried": self._table()}
 
     def _resolve(self) -> tuple[Path, tuple[str, ...] | None]:
         """The table file and, for Parquet, the columns to read (manifest/schema read once)."""
@@ -131,8 +134,10 @@ class Nb201Table(Evaluator):
     def _table(self) -> Table:
         if self._carried is not None:
             return self._carried
-        path, columns = self._resolve()
-        return load_table(path, columns, checked=self.config.path is not None)
+        if self._read is None:
+            path, columns = self._resolve()
+            self._read = load_table(path, columns, checked=self.config.path is not None)
+        return self._read
 
     @property
     def metrics(self) -> tuple[str, ...]:  # type: ignore[override]

@@ -119,3 +119,18 @@ def test_a_pickled_evaluator_carries_its_table_to_a_process_without_one(tmp_path
     assert worker.metrics == ("cifar10",)
     with pytest.raises(DataError, match="is not installed"):  # a fresh evaluator there finds none
         Nb201Table(TableConfig(metrics=("cifar10",))).evaluate(Genotype(space="nb201", text=cells[0]))
+
+
+def test_an_evaluator_answers_from_the_table_it_first_read_for_its_whole_life(tmp_path):
+    """A table replaced mid-search (a colleague's `automl bench import`) answered the later queries
+    from the new one: one search's history mixed two tables, and said nothing."""
+    import os
+
+    table = tmp_path / "t.csv"
+    table.write_text(f"arch,acc\n{ALL_SKIP},50.5\n{DRNAS},94.0\n")
+    ev = Nb201Table(TableConfig(path=str(table)))
+    assert ev.evaluate(Genotype("nb201", ALL_SKIP)) == {"acc": 50.5}
+    table.write_text(f"arch,acc\n{ALL_SKIP},10.25\n")
+    os.utime(table, (1, 1))  # surely another modification time
+    assert ev.evaluate(Genotype("nb201", DRNAS)) == {"acc": 94.0}
+    assert Nb201Table(TableConfig(path=str(table))).evaluate(Genotype("nb201", ALL_SKIP)) == {"acc": 10.25}
