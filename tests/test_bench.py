@@ -169,3 +169,44 @@ def test_a_manifest_of_another_format_or_with_stale_columns_is_refused(empty_aut
     assert out.exit_code == 4 and "manifest lists the columns ['foo']" in out.output, out.output
     manifest_file.write_text(good)
     assert _list(runner)["nb201"]["installed"]
+
+
+def _write_often(root: str, value: float, times: int) -> list[str]:
+    from automl_nas.benchstore import TableStore
+
+    failed = []
+    for _ in range(times):
+        try:
+            TableStore(Path(root)).write("nb201", ["a", "b"], {"acc": [value, value]}, source="x", source_kind="csv")
+        except Exception as exc:  # noqa: BLE001 - counted, not raised: the test reads them all
+            failed.append(f"{type(exc).__name__}: {exc}")
+    return failed
+
+
+def _read_often(root: str, seconds: float) -> list[str]:
+    from automl_nas.benchstore import TableStore
+
+    failed, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            store = TableStore(Path(root))
+            if store.manifest("nb201") is None or store.read("nb201")["acc"][0] not in (1.0, 2.0):
+                failed.append("no table, or another one")
+        except Exception as exc:  # noqa: BLE001
+            failed.append(f"{type(exc).__name__}: {exc}")
+    return failed
+
+
+def test_imports_at_once_and_a_reader_meanwhile_see_a_whole_table_each_time(tmp_path):
+    """Two writers renamed into each other's folder ("Directory not empty", said as a disk problem)
+    and left .nb201.old-PID copies; a reader between the two renames found no table installed."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from automl_nas.benchstore import TableStore
+
+    TableStore(tmp_path).write("nb201", ["a", "b"], {"acc": [1.0, 1.0]}, source="x", source_kind="csv")
+    with ProcessPoolExecutor(3) as pool:
+        writers = [pool.submit(_write_often, str(tmp_path), v, 40) for v in (1.0, 2.0)]
+        reader = pool.submit(_read_often, str(tmp_path), 3.0)
+        assert [w.result() for w in writers] == [[], []] and reader.result() == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [".nb201.previous", "nb201"]

@@ -156,18 +156,51 @@ class TableStore:
         return self.root / f".{name}.previous"
 
     def _replace(self, tmp: Path, final: Path) -> None:
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
+        """Put ``tmp`` in place of ``final``, the table it replaces kept as the previous generation.
+
+        One import at a time (a lock beside the store): two at once renamed into each other's
+        folder ("Directory not empty", reported as a disk problem) and left ``.NAME.old-PID``
+        copies. The two folders are swapped in one step where Linux can (``renameat2``
+        ``RENAME_EXCHANGE``): a search starting meanwhile found no table installed."""
+        from automl_nas.datafetch import exclusive
+
+        with exclusive(self.root, f"table-{final.name}"):
+            if not final.exists():
+                os.replace(tmp, final)
+                return
+            if _exchange(tmp, final):
+                old = tmp  # the replaced table, now in the temporary folder
+            else:
+                old = final.with_name(f".{final.name}.old-{os.getpid()}")
+                os.replace(final, old)
+                try:
+                    os.replace(tmp, final)
+                except OSError:
+                    os.replace(old, final)  # the installed table back where it was
+                    raise
             previous = self.previous(final.name)
             shutil.rmtree(previous, ignore_errors=True)
             try:
                 os.replace(old, previous)
             except OSError:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``); ``False`` where
+    that cannot be done (another system, an old kernel, a file system without it)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _check_whole(path: Path, name: str) -> None:
