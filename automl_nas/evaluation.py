@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from automl_nas.api import EvalContext, Evaluator, Genotype
     from automl_nas.registry import Component
 
-__all__ = ["check_fit", "check_reported", "score"]
+__all__ = ["check_fit", "check_reported", "evaluator_source", "score"]
 
 
 def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
@@ -35,6 +35,16 @@ def score(component: Component, evaluator: Evaluator, genotype: Genotype, ctx: E
             raise TypeError(problem)
         values = {str(k): float(v) for k, v in metrics.items()}
     return values
+
+
+def evaluator_source(evaluator: Any) -> dict[str, Any]:
+    """:meth:`~automl_nas.api.Evaluator.source` for the records; ``{}`` when it says nothing or
+    fails (a record of provenance must not stop the work it describes)."""
+    try:
+        got = evaluator.source() if evaluator is not None and hasattr(evaluator, "source") else {}
+    except Exception:  # noqa: BLE001 - see above
+        return {}
+    return dict(got) if isinstance(got, Mapping) else {}
 
 
 def returned_metrics_problem(evaluator: Evaluator, metrics: Any, wanted: Iterable[str] | None = None) -> str | None:

@@ -61,6 +61,20 @@ class Evaluator(abc.ABC):
         .. versionadded:: 0.1
         """
 
+    def source(self) -> dict[str, Any]:
+        """What this evaluator answers from, for the run's records: a table's origin and checksum
+        (``{"table": "nb201", "source": ..., "source_sha256": ..., "rows": ...}``); JSON values.
+
+        **When it runs:** once per run, after :meth:`check`, before the first step; the host
+        records it in the run's ``env.json`` (a black-box search's and an evaluation's
+        ``result.json``). An evaluator that answers from data which may change while it runs
+        (an installed table another command re-imports) pins what it read here and answers from
+        it for its life, so the record says what every answer came from. Default: ``{}``.
+
+        .. versionadded:: 0.3
+        """
+        return {}
+
     @abc.abstractmethod
     def evaluate(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         """Metrics of ``genotype``; every key of :attr:`metrics` must be present."""

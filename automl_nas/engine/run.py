@@ -670,7 +670,11 @@ def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
     else:
         run_dir.write_text(run_dir.recipe_file, dump_recipe(recipe))
         env = environment(search.device, recipe.seed, recipe.data.name, search.data.source)
-        atomic_write_json(run_dir.env_file, {**env, ENV_KEY: input_files(plan)}, hint=run_dir.write_hint)
+        from automl_nas.evaluation import evaluator_source
+
+        # what the evaluator answers from (an installed table's origin), pinned for the run
+        answered = {"evaluator_source": evaluator_source(search.evaluator)} if search.evaluator is not None else {}
+        atomic_write_json(run_dir.env_file, {**env, ENV_KEY: input_files(plan), **answered}, hint=run_dir.write_hint)
     base = RunResult(recipe=recipe.name, space=search.space.name or plan.space.component.name,
                      sampler=plan.sampler.component.name, dataset=recipe.data.name, seed=recipe.seed,
                      run_dir=str(run_dir.path.resolve()))  # absolute, as a resume writes it

@@ -719,8 +719,10 @@ def _search_in(rd: Any, path: str | Path, profile: str | None, overrides: Any, r
                            f"{short_error(exc)}) after {_kept_queries(rd.path)}",
                            hint=f"continue with `automl search --resume {rd.path}` once the cluster is back (or "
                                 f"without RAY_ADDRESS and executor.address, on this machine)") from None
+        from automl_nas.evaluation import evaluator_source
+
         result = {"status": "finished", "recipe": name, "proposer": cfg.proposer.name, "space": space.name, "seed": seed,
-                  "device": device,
+                  "device": device, "evaluator_source": evaluator_source(plan.evaluator),
                   **{k: v for k, v in out.items() if k != "history"}, "run_dir": str(rd.path),
                   "schema_version": SCHEMA_VERSION}
         # A black-box search's result.json shares RunResult's identity and status keys (so `automl show`

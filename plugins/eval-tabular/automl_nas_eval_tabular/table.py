@@ -145,6 +145,22 @@ class Nb201Table(Evaluator):
             return self.config.metrics
         return wanted_columns(self.config, self._table()[0])
 
+    def source(self) -> dict[str, Any]:
+        """The table this evaluator answers from, pinned now: the installed table's manifest
+        (source file, its SHA-256, rows, when imported), or the user's file and its SHA-256."""
+        self._table()  # read (and kept) before the manifest is: the record names what answers
+        if self.config.path is not None:
+            from automl_nas.benchstore import file_sha256
+
+            return {"path": str(self._file()), "sha256": file_sha256(self._file())}
+        from automl_nas.benchstore import TableStore
+
+        manifest = TableStore().manifest(TABLE)
+        if manifest is None:
+            return {}
+        return {"table": TABLE, "source": manifest.source, "source_sha256": manifest.source_sha256,
+                "rows": manifest.rows, "created_at": manifest.created_at}
+
     def check(self, space: Any, data: Any) -> None:
         check_nb201_space(self.name, space)
         if self.config.path is not None:  # read (and checked) now, not after the search

@@ -134,3 +134,46 @@ def test_an_evaluator_answers_from_the_table_it_first_read_for_its_whole_life(tm
     os.utime(table, (1, 1))  # surely another modification time
     assert ev.evaluate(Genotype("nb201", DRNAS)) == {"acc": 94.0}
     assert Nb201Table(TableConfig(path=str(table))).evaluate(Genotype("nb201", ALL_SKIP)) == {"acc": 10.25}
+
+
+def test_the_records_say_which_table_answered(tmp_path, monkeypatch):
+    """Nothing said whether a search saw the table installed before or after a re-import."""
+    import json
+
+    from click.testing import CliRunner
+
+    from automl_nas.benchstore import TableStore, file_sha256
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    table = tmp_path / "t.csv"
+    table.write_text(f"arch,cifar10\n{ALL_SKIP},50.5\n{DRNAS},94.0\n")
+    out = tmp_path / "eval.json"
+    given = CliRunner().invoke(main, ["eval", DRNAS, "-e", "nb201-table", "--set", f"path='{table}'", "--out", str(out)])
+    assert given.exit_code == 0, given.output
+    assert json.loads(out.read_text())["evaluator_source"] == {"path": str(table), "sha256": file_sha256(table)}
+    assert CliRunner().invoke(main, ["bench", "import", "nb201", str(table), "-q"]).exit_code == 0
+    installed = tmp_path / "installed.json"
+    assert CliRunner().invoke(main, ["eval", DRNAS, "-e", "nb201-table", "--out", str(installed)]).exit_code == 0
+    manifest = TableStore(tmp_path / "home" / "benchmarks").manifest("nb201")
+    assert json.loads(installed.read_text())["evaluator_source"] == {
+        "table": "nb201", "source": "t.csv", "source_sha256": file_sha256(table), "rows": 2,
+        "created_at": manifest.created_at}
+
+
+def test_a_search_s_env_json_says_which_table_answers_it(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from automl_nas.benchstore import file_sha256
+    from automl_nas.cli import main
+
+    table = tmp_path / "t.csv"
+    table.write_text(f"arch,cifar10\n{ALL_SKIP},50.5\n{DRNAS},94.0\n")
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "snas.toml"
+    ran = CliRunner().invoke(main, ["run", str(recipe), "-p", "quick", "-q", "--set", "search.epochs=1", "--set",
+                                    f"evaluator={{name='nb201-table', path='{table}'}}", "--run-dir", str(tmp_path / "r")])
+    assert ran.exit_code == 0, ran.output  # the found cell may be missing from this table: eval_error, not a failure
+    env = json.loads((tmp_path / "r" / "env.json").read_text())
+    assert env["evaluator_source"] == {"path": str(table), "sha256": file_sha256(table)}
