@@ -314,3 +314,20 @@ def test_show_of_an_unfinished_run_says_how_many_epochs_it_plans(batch, tmp_path
     (run / "result.json").unlink()  # killed
     assert "  epochs      1 recorded of 2 planned" in _show(run).splitlines()
     assert "planned" not in _show(batch / "seed-0") and json.loads(_show(batch / "seed-0", "--json"))["epochs_planned"] == 2
+
+
+def test_a_failed_member_s_own_fix_is_not_offered_for_a_batch_or_study(batch, tmp_path):
+    """`show` repeated a trial's own fix (`automl run --resume .../seed-1`, or a new --run-dir),
+    which runs it outside its batch or study."""
+    import shutil
+
+    copy = tmp_path / "b"
+    shutil.copytree(batch, copy)
+    result = json.loads((copy / "seed-1" / "result.json").read_text())
+    result.update(status="failed", error="non-finite loss in epoch 2\n  fix: continue with `automl run --resume "
+                                         f"{copy / 'seed-1'}`")
+    (copy / "seed-1" / "result.json").write_text(json.dumps(result))
+    shown = _show(copy)
+    assert "  failed      seed-1: non-finite loss in epoch 2" in shown
+    assert f"--resume {copy / 'seed-1'}" not in shown
+    assert f"  continue    `automl run --resume {copy}` runs the unfinished trials again" in shown

@@ -64,7 +64,15 @@ class Overview:
         lines.append("  " + _table(self.rows))
         lines += [f"  see         {link}" for link in self.links]
         lines += [f"  note        {r.name}: {r.problem}" for r in self.rows if r.problem]
-        lines += [f"  failed      {r.name}: {r.error}" for r in self.rows if r.error and r.status == "failed"]
+        # a member's own fix (`automl run --resume TRIAL`, "a new --run-dir") would run it outside its
+        # batch or study: its error alone, and the group's way on once
+        failed = [r for r in self.rows if r.error and r.status == "failed"]
+        lines += [f"  failed      {r.name}: {r.error.split(chr(10))[0].strip()}" for r in failed]
+        if failed:
+            lines.append("  continue    " + (f"`automl run --resume {self.path}` runs the unfinished trials again"
+                                             if self.kind == "batch" else
+                                             "the same `automl study` command runs new trials (a failed trial stays "
+                                             "failed; `[executor] retries` retries one before it fails)"))
         return "\n".join(lines)
 
 
