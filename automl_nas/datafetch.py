@@ -31,7 +31,8 @@ def lock_path(directory: Path, what: str) -> Path:
 
 
 @contextlib.contextmanager
-def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stderr) -> Iterator[None]:
+def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stderr,
+              doing: str = "fetching") -> Iterator[None]:
     """Run the block while no other process runs an ``exclusive(directory, what)`` block.
 
     A second process waits, saying so once, and should check again whether the files are still
@@ -61,7 +62,7 @@ def exclusive(directory: Path, what: str, *, log: Callable[[str], None] = _stder
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"waiting for another process fetching {what} into {directory} (it holds {path})")
+            log(f"waiting for another process {doing} {what} into {directory} (it holds {path})")
             fcntl.flock(fd, fcntl.LOCK_EX)
         if _same_file(fd, path):
             break

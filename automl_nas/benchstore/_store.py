@@ -164,7 +164,7 @@ class TableStore:
         ``RENAME_EXCHANGE``): a search starting meanwhile found no table installed."""
         from automl_nas.datafetch import exclusive
 
-        with exclusive(self.root, f"table-{final.name}"):
+        with exclusive(self.root, f"table-{final.name}", doing="importing"):
             if not final.exists():
                 os.replace(tmp, final)
                 return
