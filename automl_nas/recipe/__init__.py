@@ -95,10 +95,10 @@ def load_recipe(path: str | Path, *, profile: str | None = None, overrides: Iter
 #: the global generators as they were). The per-epoch validation and the Hessian diagnostic do
 #: count: they sample architectures from the global generator, so their batch counts shift every
 #: later draw of a sampling method (GDAS found another cell with search.valid_batches = 1).
-#: The evaluator measures what the band is about: another one, or other options (the table's 12-epoch
-#: column), compared the paper's figure with another measure; where its table file is does not count.
-PROTOCOL_TABLES = ("space", "data", "search", "evaluator")
-NOT_PROTOCOL = ("data.download", "data.root", "search.eval_every", "evaluator.path")
+#: The evaluator measures what the band is about: another one compared the paper's figure with
+#: another measure (its options choose which columns are reported, or where its file is).
+PROTOCOL_TABLES = ("space", "data", "search", "evaluator.name")
+NOT_PROTOCOL = ("data.download", "data.root", "search.eval_every")
 
 
 def protocol_changes(before: dict, after: dict) -> list[str]:
@@ -110,8 +110,13 @@ def protocol_changes(before: dict, after: dict) -> list[str]:
             return {k: v for key, item in value.items() for k, v in flat(item, f"{prefix}.{key}").items()}
         return {prefix: value}
 
-    mine = {k: v for t in PROTOCOL_TABLES for k, v in flat(before.get(t, {}), t).items()}
-    theirs = {k: v for t in PROTOCOL_TABLES for k, v in flat(after.get(t, {}), t).items()}
+    def pick(raw: dict, key: str):  # a table, or one dotted key of one
+        head, _, rest = key.partition(".")
+        value = raw.get(head, {})
+        return value.get(rest) if rest and isinstance(value, dict) else value
+
+    mine = {k: v for t in PROTOCOL_TABLES for k, v in flat(pick(before, t), t).items()}
+    theirs = {k: v for t in PROTOCOL_TABLES for k, v in flat(pick(after, t), t).items()}
     return sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k) and k not in NOT_PROTOCOL)
 
 

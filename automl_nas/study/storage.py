@@ -94,10 +94,10 @@ def storage_problem(url: str) -> str:
 
         try:
             make_url(url).get_dialect()
+        except NoSuchModuleError:  # an ArgumentError too: caught first
+            return f"names a database kind SQLAlchemy does not know ({url.split('://', 1)[0]!r})"
         except ArgumentError:
             return "is not a storage URL"
-        except NoSuchModuleError:
-            return f"names a database kind SQLAlchemy does not know ({url.split('://', 1)[0]!r})"
         except ImportError as exc:  # the dialect's own module needs a package
             return f"needs a package that is not installed ({exc})"
     if file is not None and file.is_dir():
