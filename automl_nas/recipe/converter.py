@@ -333,8 +333,9 @@ def _validator_message(exc: BaseException, path: str, fields: tuple[str, ...] = 
         return f"{_join(path, match.group(1))}: {match.group(2)}"
     first = re.match(r"^(\w+)(: )?", text)
     named = {w for w in re.findall(r"\w+", text) if w in fields}
-    # "latency_table: ..." once, as the key; "hidden=30 must ..." as said; a message about several
-    # fields ("train_nodes + valid_nodes = 1.2") stays the table's: the one named first may not be the one set
-    if first and first.group(1) in fields and named == {first.group(1)}:
+    # "latency_table: ..." (the plugin names its key) once, as the key; "hidden=30 must ..." as said; a
+    # message about several fields ("train_nodes + valid_nodes = 1.2") stays the table's: the one named
+    # first may not be the one set
+    if first and first.group(1) in fields and (first.group(2) or named == {first.group(1)}):
         return f"{_join(path, first.group(1))}: {text[first.end():] if first.group(2) else text}"
     return f"{path or '(top level)'}: {text}"
