@@ -5,8 +5,8 @@ Errors come out as ``file: dotted.key: message`` lines; see :func:`structure`.
 
 from __future__ import annotations
 
+import functools
 import json
-
 import math
 from typing import Any, Callable
 
@@ -120,18 +120,12 @@ def _check_converted(cls: type, table: dict) -> None:
     "search.sampler.int: object is not iterable" for ``stage_epochs = 5``). Checked here by the
     field's declared type, and the conversion's own error is said with the field's name
     (``ValueError(message, attribute)``, as attrs validators raise)."""
-    import typing
-
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # noqa: BLE001 - an annotation that does not resolve: nothing to check by
-        hints = {}
-    for field in attrs.fields(cls):
-        if field.converter is None or field.name not in table:
+    for field, hint in _converted_fields(cls):
+        if field.name not in table:
             continue
         value = table[field.name]
         # a converter of the project's or a plugin's own may take more (a cost name for a list of them)
-        wrong = _wrong_kind(hints.get(field.name), value) if field.converter in (float, int, tuple, list) else ""
+        wrong = _wrong_kind(hint, value) if field.converter in (float, int, tuple, list) else ""
         if wrong:
             raise ValueError(wrong, field)
         try:
@@ -139,6 +133,19 @@ def _check_converted(cls: type, table: dict) -> None:
         except (TypeError, ValueError) as exc:
             said = str(exc).removeprefix(f"'{field.name}' ")  # a message naming its key as attrs validators do
             raise ValueError(said, field) from None
+
+
+@functools.cache
+def _converted_fields(cls: type) -> tuple[tuple[attrs.Attribute, Any], ...]:
+    """``cls``'s fields with a converter of their own, each with its declared type (``None`` when
+    the annotations do not resolve): worked out once per class, not at every structuring."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: nothing to check by
+        hints = {}
+    return tuple((f, hints.get(f.name)) for f in attrs.fields(cls) if f.converter is not None)
 
 
 def _wrong_kind(hint: Any, value: Any) -> str:
@@ -239,12 +246,14 @@ def structure(data: Any, cls: type, *, source: str, prefix: str = "", also_allow
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError) as exc:
-        fields = tuple(f.name for f in attrs.fields(cls)) if attrs.has(cls) else ()
-        lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls, also_allowed, fields)]
+        lines = [f"{source}: {msg}" for msg in _messages(exc, prefix, cls, also_allowed, _field_names(cls))]
         raise RecipeError("\n".join(lines), hint=hint) from None
     except (TypeError, ValueError) as exc:  # raised by the class itself (a validator, a converter): named when it says
-        fields = tuple(f.name for f in attrs.fields(cls)) if attrs.has(cls) else ()
-        raise RecipeError(f"{source}: {_validator_message(exc, prefix, fields)}", hint=hint) from None
+        raise RecipeError(f"{source}: {_validator_message(exc, prefix, _field_names(cls))}", hint=hint) from None
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in attrs.fields(cls)) if attrs.has(cls) else ()
 
 
 def _non_finite(data: Any, path: str) -> list[tuple[str, float]]:

@@ -64,7 +64,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
     genotype = build_genotype(space, recipe.genotype, plan.source)
     data = plan.dataset.build(registry).load() if plan.dataset is not None else None
     evaluator = plan.evaluator.build(registry)
-    from automl_nas.evaluation import check_fit
+    from automl_nas.evaluation import check_fit, evaluator_source
 
     check_fit(plan.evaluator.component, evaluator, space, data, where=f"{plan.source}: evaluator")
     if out:
@@ -87,7 +87,7 @@ def _run_eval(plan: EvalPlan, registry, *, out: str | Path | None, log: Callable
         "space_options": _options(plan.space), "evaluator": plan.evaluator.component.name,
         "evaluator_options": _options(plan.evaluator), "data": _data_record(plan, data), "seed": recipe.seed,
         "device": device, "metrics": metrics, "source": recipe.source or plan.source, "work_dir": str(work_dir),
-        "wall_time_s": round(time.perf_counter() - started, 3), "evaluator_source": _answered_from(evaluator),
+        "wall_time_s": round(time.perf_counter() - started, 3), "evaluator_source": evaluator_source(evaluator),
     }
     if out and created and remove_empty_dirs(created):  # a lookup with --out elsewhere needed no work directory
         result["work_dir"] = None
@@ -146,12 +146,6 @@ def _refuse_another_file(out: Path) -> None:
     if out.exists() and _eval_record(out) is None:
         raise RunError(f"--out {out} exists and is not an `automl eval` record; it is left as it is",
                        hint="pass a new file name, or leave --out out for eval-<evaluator>.json in the work directory")
-
-
-def _answered_from(evaluator: Any) -> dict[str, Any]:
-    from automl_nas.evaluation import evaluator_source
-
-    return evaluator_source(evaluator)
 
 
 def _default_out(work_dir: Path, evaluator: str, result: dict[str, Any]) -> Path:

@@ -92,11 +92,12 @@ def export_plan(plan: EvalPlan, registry, out_dir: str | Path, *, input_shape: t
     counted = (f"; the space counts {costs['params']:,.0f} (genotype.json's costs: without training-only parts "
                f"such as an auxiliary head)" if costs and costs.get("params") not in (None, in_module) else "")
     log(f"export: {genotype.text} ({space.name}, {in_module:,} parameters in the module{counted}) -> {out}")
-    trained = None if state is not None else _trained_in(plan.recipe.source, genotype.text)
+    jobs = [] if state is not None else _retrainings(plan.recipe.source, genotype.text)
+    trained = _longest_trained(jobs)
     if trained is not None:  # a morphism search (or eval) trained it: an untrained export is rarely what is meant
         log(f"export: note: the network has fresh, untrained weights; {trained} holds this genotype as the run "
             f"trained it: add --weights {trained} to export those")
-    elif state is None and _trained_without_weights(plan.recipe.source, genotype.text):
+    elif any((job / "result.json").is_file() and not (job / "last.pt").exists() for job, _ in jobs):
         log("export: note: the network has fresh, untrained weights; the run trained this genotype but did not keep "
             "its weights (keep_weights = false): retrain it with retrain.toml, then export with --weights")
     atomic_write_bytes(out / "model.pt", _torchscript(net, example, out / "model.pt"), hint=_WRITE_HINT)
@@ -156,38 +157,42 @@ def _warm_started_epochs(plan: EvalPlan, text: str) -> tuple[int, int] | None:
     return (trainings, options["epochs"]) if trainings > 1 else None
 
 
-def _trained_in(source: str | None, text: str) -> Path | None:
-    """A retraining checkpoint of genotype ``text`` in the run directory ``source``
-    (``retrain/<key>/last.pt`` beside a ``job.json`` naming it), else ``None``: of several, the
-    longest training (its settings' epochs), then the newest (the first by hash was named, a
-    4-epoch trial over the 6-epoch one the run kept)."""
+def _retrainings(source: str | None, text: str) -> list[tuple[Path, dict]]:
+    """The retraining job folders of genotype ``text`` in the run directory ``source``
+    (``retrain/<key>/`` whose ``job.json`` names it), each with that record."""
     if not source or not (Path(source) / "retrain").is_dir():
-        return None
-    found = []
+        return []
+    jobs = []
     for job in (Path(source) / "retrain").glob("*/job.json"):
         try:
             record = json.loads(job.read_text(encoding="utf-8"))
-            epochs = (record.get("settings") or {}).get("epochs") or 0
-            if record.get("genotype") == text and (job.parent / "last.pt").is_file():
-                found.append((float(epochs), (job.parent / "last.pt").stat().st_mtime, job.parent / "last.pt"))
-        except (OSError, ValueError, AttributeError, TypeError):
+        except (OSError, ValueError):
             continue  # another record's damage is not this export's concern
-    return max(found)[2] if found else None
+        if isinstance(record, dict) and record.get("genotype") == text:
+            jobs.append((job.parent, record))
+    return jobs
 
 
-def _trained_without_weights(source: str | None, text: str) -> bool:
-    """Whether ``source`` holds a finished retraining of ``text`` (its ``result.json``) whose
-    weights were deleted (``keep_weights = false``): the export said nothing of them."""
-    if not source or not (Path(source) / "retrain").is_dir():
-        return False
-    for job in (Path(source) / "retrain").glob("*/job.json"):
+def _trained_in(source: str | None, text: str) -> Path | None:
+    """A retraining checkpoint of genotype ``text`` in the run directory ``source``
+    (``retrain/<key>/last.pt`` beside a ``job.json`` naming it), else ``None``."""
+    return _longest_trained(_retrainings(source, text))
+
+
+def _longest_trained(jobs: list[tuple[Path, dict]]) -> Path | None:
+    """The retraining checkpoint (``last.pt``) of the jobs of :func:`_retrainings`, else ``None``:
+    of several, the longest training (its settings' epochs), then the newest (the first by hash was
+    named, a 4-epoch trial over the 6-epoch one the run kept). A job trained with ``keep_weights =
+    false`` has a ``result.json`` and no ``last.pt``."""
+    found = []
+    for job, record in jobs:
         try:
-            if json.loads(job.read_text(encoding="utf-8")).get("genotype") == text and \
-                    (job.parent / "result.json").is_file() and not (job.parent / "last.pt").exists():
-                return True
-        except (OSError, ValueError, AttributeError):
+            epochs = (record.get("settings") or {}).get("epochs") or 0
+            if (job / "last.pt").is_file():
+                found.append((float(epochs), (job / "last.pt").stat().st_mtime, job / "last.pt"))
+        except (OSError, ValueError, AttributeError, TypeError):
             continue
-    return False
+    return max(found)[2] if found else None
 
 
 def _refuse_a_run_directory(out: Path) -> None:
