@@ -29,7 +29,7 @@ from automl_nas.api.space import (
     supernet_only_problem,
     supports_morphisms,
 )
-from automl_nas.api.tracker import EpochView, Tracker, metric_key, step_scalars
+from automl_nas.api.tracker import EpochView, Tracker, logged_step, metric_key, step_scalars
 
 __all__ = [
     "INPUT_FILE",
@@ -65,6 +65,7 @@ __all__ = [
     "child_samples",
     "metric_key",
     "step_scalars",
+    "logged_step",
     "parse_genotype",
     "supernet_only_problem",
     "supports_morphisms",

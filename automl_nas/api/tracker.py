@@ -52,6 +52,14 @@ def step_scalars(metrics: dict[str, float]) -> dict[str, float]:
     return {f"step/{k}": float(metrics[k]) * scale.get(k, 1.0) for k in ("loss", "acc", "lr") if k in metrics}
 
 
+def logged_step(steps_per_epoch: int, epoch: int, step: int, every: int) -> int | None:
+    """The run's global step of ``step`` in ``epoch`` when a tracker that logs every ``every``
+    steps (0: never) logs it, else ``None``. Every N steps of the run, not of each epoch: an
+    epoch of fewer steps than N logged none."""
+    global_step = epoch * max(steps_per_epoch, 1) + step
+    return global_step if every and global_step % every == 0 else None
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 

@@ -211,9 +211,9 @@ def joined_cluster(address: str | None, root: str | Path, *, quiet: bool = True,
     leaves nothing behind (a batch's ``batch.json``, a study's empty storage). The command's
     :class:`RaySession` then finds Ray joined; the cluster is left when the block ends.
     ``root``: where the command's directories go (not shipped to the nodes); ``source``: the recipe
-    that asks for ``cpus`` and ``gpus``, named in the refusal. Without a cluster
-    only the CPUs are checked, against this machine's (a private Ray starts when the work does,
-    with all of them; its GPUs are checked then)."""
+    that asks for ``cpus`` and ``gpus``, named in the refusal. Without a cluster they are checked
+    against this machine's CPUs and the GPUs torch sees (the private Ray the work starts offers
+    those)."""
     address = resolve_address(address)
     if not address:
         here = float(os.cpu_count() or 1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl_nas.api import EpochView, Tracker, step_scalars
+from automl_nas.api import EpochView, Tracker, logged_step, step_scalars
 from automl_nas.tracking.images import alpha_image
 
 from automl_nas_track_tensorboard.hooks import TensorBoardConfig
@@ -33,20 +33,18 @@ class TensorBoardTracker(Tracker):
     def __init__(self, config: TensorBoardConfig | None = None) -> None:
         self.config = config or TensorBoardConfig()
         self.writer = None
-        self.steps = 0
 
     def start(self, run: RunContext, groups: tuple[GroupSpec, ...]) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         log_dir = Path(self.config.log_dir) if self.config.log_dir else Path(run.run_dir.path) / "tensorboard"
         self.writer = SummaryWriter(log_dir=str(log_dir))
-        self.steps = run.steps_per_epoch
         self.writer.add_text("run", f"{run.sampler_name} on {run.space_name}, recipe {run.recipe.name}, "
                                     f"{run.num_epochs} epochs x {run.steps_per_epoch} steps", run.start_epoch)
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        every, global_step = self.config.step_every, epoch * max(self.steps, 1) + step
-        if not every or global_step % every:  # every N steps of the run, not of each epoch
+        global_step = logged_step(run.steps_per_epoch, epoch, step, self.config.step_every)
+        if global_step is None:
             return
         for key, value in step_scalars(metrics).items():
             self.writer.add_scalar(key, value, global_step)

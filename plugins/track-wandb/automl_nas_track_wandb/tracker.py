@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl_nas.api import EpochView, Tracker, step_scalars
+from automl_nas.api import EpochView, Tracker, logged_step, step_scalars
 from automl_nas.tracking.images import alpha_image, flat_recipe
 
 from automl_nas_track_wandb.hooks import WandbConfig
@@ -38,7 +38,6 @@ class WandbTracker(Tracker):
     def __init__(self, config: WandbConfig | None = None) -> None:
         self.config = config or WandbConfig()
         self.run = None
-        self.steps = 0
         self.genotypes: list[list] = []
 
     def start(self, run: RunContext, groups: tuple[GroupSpec, ...]) -> None:
@@ -66,11 +65,10 @@ class WandbTracker(Tracker):
         for name in ("loss/*", "acc/*", "lr", "sampler/*", "entropy/*", "collapse/*", "time/*", "eval/*", "hessian/*",
                      "probs.*", "alpha/*"):
             self.run.define_metric(name, step_metric="epoch")
-        self.steps = run.steps_per_epoch
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        every, global_step = self.config.step_every, epoch * max(self.steps, 1) + step
-        if every and global_step % every == 0:  # every N steps of the run, not of each epoch
+        global_step = logged_step(run.steps_per_epoch, epoch, step, self.config.step_every)
+        if global_step is not None:
             self.run.log({**step_scalars(metrics), "global_step": global_step})
 
     def log_epoch(self, run: RunContext, view: EpochView) -> None:
