@@ -65,9 +65,10 @@ class Evaluator(abc.ABC):
         """What this evaluator answers from, for the run's records: a table's origin and checksum
         (``{"table": "nb201", "source": ..., "source_sha256": ..., "rows": ...}``); JSON values.
 
-        **When it runs:** once per run, after :meth:`check`, before the first step; the host
-        records it in the run's ``env.json`` (a black-box search's and an evaluation's
-        ``result.json``). An evaluator that answers from data which may change while it runs
+        **When it runs:** once per run, after :meth:`check`, before the first step, and again when
+        the run is resumed; the host records it in the run's ``env.json`` (a resume whose answer
+        differs is warned of and added to ``evaluator_source_resumed``; a black-box search's and
+        an evaluation's go into their ``result.json``). An evaluator that answers from data which may change while it runs
         (an installed table another command re-imports) pins what it read here and answers from
         it for its life, so the record says what every answer came from. Default: ``{}``.
 

@@ -665,8 +665,10 @@ def _execute(search: Search, pm: Any, *, resume: bool) -> RunResult:
     plan, recipe, run, run_dir = search.plan, search.recipe, search.run, search.run.run_dir
     hooks = HookRelay(pm)
     if resume:
-        check_unchanged(_recorded_env(run_dir, run.log).get(ENV_KEY), plan, run_dir=run_dir.path)
+        recorded = _recorded_env(run_dir, run.log)
+        check_unchanged(recorded.get(ENV_KEY), plan, run_dir=run_dir.path)
         ckpt.load(search)
+        _record_resumed_source(search, recorded)
     else:
         run_dir.write_text(run_dir.recipe_file, dump_recipe(recipe))
         env = environment(search.device, recipe.seed, recipe.data.name, search.data.source)
@@ -721,6 +723,30 @@ def _check_ranks_hold_one_checkpoint(search: Search) -> None:
     raise RunError(f"{rank0_path(search.run.run_dir.path)}: the ranks' checkpoints differ ({shown}); the processes were "
                    f"stopped between their checkpoint writes and cannot continue one search",
                    hint="start a new run (a new --run-dir); the records of this one stay readable with `automl show`")
+
+
+def _record_resumed_source(search: Search, recorded: dict) -> None:
+    """A resumed run's evaluator is a new one, pinned to what it reads now (a table re-imported
+    since the start answers from here on): when that differs from the source ``env.json``
+    recorded, it is said and added to ``evaluator_source_resumed`` (with the epoch it resumed
+    at), so the records name what every answer came from. The records kept naming the first."""
+    import json
+
+    from automl_nas.evaluation import evaluator_source
+
+    if search.evaluator is None or "evaluator_source" not in recorded:
+        return
+    now, run_dir = evaluator_source(search.evaluator), search.run.run_dir
+    resumed = [r for r in recorded.get("evaluator_source_resumed", []) if isinstance(r, dict)]
+    latest = resumed[-1].get("source") if resumed else recorded["evaluator_source"]
+    if now == latest:
+        return
+    search.run.log(f"warning: {run_dir.path}: the evaluator answers from another source than before this resume "
+                   f"(then {json.dumps(latest)}; now {json.dumps(now)}); its answers from epoch "
+                   f"{search.run.start_epoch} on come from the new one ({run_dir.env_file.name} records both)")
+    entry = {"epoch": search.run.start_epoch, "source": now}
+    atomic_write_json(run_dir.env_file, {**recorded, "evaluator_source_resumed": [*resumed, entry]},
+                      hint=run_dir.write_hint)
 
 
 def _recorded_env(run_dir: RunDir, log: Any) -> dict:

@@ -177,3 +177,44 @@ def test_a_search_s_env_json_says_which_table_answers_it(tmp_path):
     assert ran.exit_code == 0, ran.output  # the found cell may be missing from this table: eval_error, not a failure
     env = json.loads((tmp_path / "r" / "env.json").read_text())
     assert env["evaluator_source"] == {"path": str(table), "sha256": file_sha256(table)}
+
+
+class _StopAfterFirstEpoch:
+    from automl_nas import hookimpl
+
+    @hookimpl
+    def automl_epoch_end(self, run, epoch):
+        run.request_stop("test")
+
+
+def test_a_resume_after_a_re_import_says_and_records_the_table_it_answers_from(tmp_path, monkeypatch):
+    """The resumed run answered from the table installed since, while env.json named the first."""
+    import json
+
+    from click.testing import CliRunner
+
+    from automl_nas import session
+    from automl_nas.benchstore import file_sha256
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(f"arch,cifar10\n{ALL_SKIP},50.5\n{DRNAS},94.0\n")
+    second.write_text(f"arch,cifar10\n{ALL_SKIP},10.5\n{DRNAS},11.0\n")
+    assert CliRunner().invoke(main, ["bench", "import", "nb201", str(first), "-q"]).exit_code == 0
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "snas.toml"
+    real = session.open_session
+    monkeypatch.setattr(session, "open_session", lambda extra=(): real([(_StopAfterFirstEpoch(), "stopper")]))
+    run_dir = tmp_path / "r"
+    stopped = CliRunner().invoke(main, ["run", str(recipe), "-p", "quick", "-q", "--set", "search.epochs=2", "--set",
+                                        "evaluator={name='nb201-table'}", "--run-dir", str(run_dir)])
+    assert stopped.exit_code == 130, stopped.output
+    monkeypatch.setattr(session, "open_session", real)
+    assert CliRunner().invoke(main, ["bench", "import", "nb201", str(second), "-q"]).exit_code == 0
+    resumed = CliRunner().invoke(main, ["run", "--resume", str(run_dir), "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "the evaluator answers from another source than before this resume" in resumed.output
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["evaluator_source"]["source"] == "first.csv"
+    assert [(r["epoch"], r["source"]["source_sha256"]) for r in env["evaluator_source_resumed"]] == [
+        (1, file_sha256(second))]
