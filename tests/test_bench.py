@@ -175,9 +175,13 @@ def _write_often(root: str, value: float, times: int) -> list[str]:
     from automl_nas.benchstore import TableStore
 
     failed = []
+    # tables of other sizes and columns: a reader taking the manifest of one and the file of the next
+    # reported a damaged table, or columns that do not match
+    rows = 2 if value == 1.0 else 300
+    columns = {"acc": [value] * rows, **({"other": [3.0] * rows} if value == 2.0 else {})}
     for _ in range(times):
         try:
-            TableStore(Path(root)).write("nb201", ["a", "b"], {"acc": [value, value]}, source="x", source_kind="csv")
+            TableStore(Path(root)).write("nb201", [f"a{i}" for i in range(rows)], columns, source="x", source_kind="csv")
         except Exception as exc:  # noqa: BLE001 - counted, not raised: the test reads them all
             failed.append(f"{type(exc).__name__}: {exc}")
     return failed

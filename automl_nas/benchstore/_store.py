@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence, TypeVar
 
 from automl_nas.benchstore._home import store_root
 from automl_nas.benchstore._manifest import FORMAT_VERSION, Manifest
@@ -24,6 +24,8 @@ __all__ = ["TableStore", "file_sha256"]
 
 TABLE_FILE = "table.parquet"
 MANIFEST_FILE = "manifest.json"
+_T = TypeVar("_T")
+_READ_TRIES = 5
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -48,6 +50,9 @@ class TableStore:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else store_root()
+        #: The manifest of the table each :meth:`write` through this store replaced (``None``: none
+        #: was installed, or it was damaged), read while the write held the import lock.
+        self.replaced: dict[str, Manifest | None] = {}
 
     def directory(self, name: str) -> Path:
         return self.root / name
@@ -58,6 +63,27 @@ class TableStore:
     def manifest(self, name: str) -> Manifest | None:
         """The table's manifest, or ``None`` when it is not installed; a :class:`DataError` when
         its table file is not a whole Parquet file (cut short by a copy, or damaged)."""
+        return self.consistent(name, lambda: self._manifest_once(name))
+
+    def consistent(self, name: str, read: Callable[[], _T]) -> _T:
+        """``read()`` (of table ``name``'s files, by path) done within one generation of the table:
+        done again when an import swapped the table's folder meanwhile. Readers take no lock (a
+        store may be read-only to them); a manifest read before a swap and a table after it
+        were reported as a damaged table, or as columns that do not match."""
+        directory = self.directory(name)
+        for attempt in range(_READ_TRIES):
+            before = _generation(directory)
+            try:
+                got = read()
+            except (DataError, OSError):  # OSError: a file of the folder swapped away vanished mid-read
+                if attempt + 1 < _READ_TRIES and _generation(directory) != before:
+                    continue
+                raise
+            if _generation(directory) == before:
+                return got
+        return got
+
+    def _manifest_once(self, name: str) -> Manifest | None:
         path = self.directory(name) / MANIFEST_FILE
         if not path.is_file() or not self.table_path(name).is_file():
             return None
@@ -112,27 +138,34 @@ class TableStore:
         except (OSError, ValueError, DataError):
             return None
 
-    def keep_provenance(self, name: str, carried: Manifest | None) -> Manifest | None:
+    def keep_provenance(self, name: str, carried: Manifest | None, written: Manifest | None = None) -> Manifest | None:
         """After table ``name`` was imported from a generation's ``table.parquet``, its manifest
         takes that generation's source file, kind, checksum and notes (naming the parquet had
-        replaced them). ``None`` (nothing changed) when the contents are not that generation's."""
-        try:
-            now = self.manifest(name)
-        except DataError:
+        replaced them). ``None`` (nothing changed) when the contents are not that generation's,
+        or when the installed table is no longer ``written`` (another import replaced it since)."""
+        if carried is None:
             return None
-        if carried is None or now is None or (carried.name, carried.rows, carried.columns) != (name, now.rows, now.columns):
-            return None
-        import attrs
+        from automl_nas.datafetch import exclusive
 
-        kept = attrs.evolve(now, source=carried.source, source_kind=carried.source_kind,
-                            source_sha256=carried.source_sha256, notes=carried.notes)
-        from automl_nas.records.rundir import replace_atomically
+        with exclusive(self.root, f"table-{name}", doing="importing"):  # no import swaps it meanwhile
+            try:
+                now = self.manifest(name)
+            except DataError:
+                return None
+            if now is None or (written is not None and _identity(now) != _identity(written)) or \
+                    (carried.name, carried.rows, carried.columns) != (name, now.rows, now.columns):
+                return None
+            import attrs
 
-        try:
-            replace_atomically(self.directory(name) / MANIFEST_FILE, kept.to_json().encode("utf-8"))
-        except OSError:
-            return None
-        return kept
+            kept = attrs.evolve(now, source=carried.source, source_kind=carried.source_kind,
+                                source_sha256=carried.source_sha256, notes=carried.notes)
+            from automl_nas.records.rundir import replace_atomically
+
+            try:
+                replace_atomically(self.directory(name) / MANIFEST_FILE, kept.to_json().encode("utf-8"))
+            except OSError:
+                return None
+            return kept
 
     def read(self, name: str, columns: Sequence[str] | None = None) -> dict[str, list]:
         """``{"arch": [...], column: [...]}`` of an installed table (all columns unless named)."""
@@ -165,6 +198,10 @@ class TableStore:
         from automl_nas.datafetch import exclusive
 
         with exclusive(self.root, f"table-{final.name}", doing="importing"):
+            try:
+                self.replaced[final.name] = self._manifest_once(final.name)
+            except (DataError, OSError, ValueError):
+                self.replaced[final.name] = None  # a damaged table: nothing to compare the new one with
             if not final.exists():
                 os.replace(tmp, final)
                 return
@@ -203,18 +240,33 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
+def _identity(manifest: Manifest) -> tuple:
+    return manifest.created_at, manifest.source, manifest.source_sha256, manifest.rows, manifest.columns
+
+
+def _generation(directory: Path) -> tuple[int, int, int] | None:
+    """Which folder is at ``directory`` now: an import renames a new one there (its own inode,
+    and a new change time: an inode freed by an older generation's removal is soon reused)."""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
 def _check_whole(path: Path, name: str) -> None:
     """A Parquet file begins and ends with ``PAR1``: 8 bytes read, found before a search runs (the
     damage surfaced only in the final evaluation, as the evaluator's failure)."""
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size  # the open file's: the path may name a newer table by now
             head = fh.read(4)
-            fh.seek(max(0, path.stat().st_size - 4))
+            fh.seek(max(0, size - 4))
             tail = fh.read(4)
     except OSError as exc:
         raise DataError(f"benchmark table {name!r}: {path} cannot be read ({exc.strerror or exc})",
                         hint=f"fix its permissions, or import it again: `automl bench import {name} PATH`") from None
-    if head != b"PAR1" or tail != b"PAR1" or path.stat().st_size < 12:
+    if head != b"PAR1" or tail != b"PAR1" or size < 12:
         raise DataError(f"benchmark table {name!r}: {path} is damaged or cut short (not a whole Parquet file)",
                         hint=f"import it again: `automl bench import {name} PATH` (or `automl bench fetch {name}`)")
 

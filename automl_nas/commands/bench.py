@@ -119,7 +119,6 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
     from automl_nas.benchstore import TableStore
 
     table, store = _build(name), TableStore()
-    before = _installed(store, name)
     carried = store.generation_manifest(Path(path).expanduser())
     bar = _Bar(f"importing {name}")
     try:
@@ -127,8 +126,10 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
             manifest = table.import_from(Path(path).expanduser(), store, None if quiet else bar)
     finally:
         bar.close()
-    manifest = store.keep_provenance(name, carried) or manifest  # a generation put back
+    manifest = store.keep_provenance(name, carried, manifest) or manifest  # a generation put back
     _report(name, store, manifest)
+    # the table this import replaced, read under the import lock (another import may have run between)
+    before = store.replaced.get(name)
     # A partial file over a whole table, most likely by mistake: fewer rows, or columns a search reads gone.
     lost = [c for c in before.columns if c not in manifest.columns] if before is not None else []
     if before is not None and (manifest.rows < before.rows or lost):
@@ -137,14 +138,6 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
         said += [f"had the column(s) {', '.join(lost)}, which this one lacks"] if lost else []
         click.echo(f"automl: warning: {name}: the table this import replaced {'; it '.join(said)}; the old one is kept: "
                    f"`automl bench import {name} {previous}` puts it back", err=True)
-
-
-def _installed(store: Any, name: str) -> Any:
-    """The installed table's manifest, if any (``None`` for a damaged one: nothing to compare with)."""
-    try:
-        return store.manifest(name)
-    except Exception:  # noqa: BLE001 - a damaged installed table: nothing to compare with
-        return None
 
 
 @bench.command("fetch")

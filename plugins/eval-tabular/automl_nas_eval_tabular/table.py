@@ -107,6 +107,7 @@ class Nb201Table(Evaluator):
         # The table as first read, kept for the evaluator's life: a search reads one table from its
         # start to its end (an import replacing it mid-search answered later queries from the new one).
         self._read: Table | None = None
+        self._manifest: Any = None  # the installed table's manifest, read with it (one generation)
 
     def __getstate__(self) -> dict:
         # The table travels with the evaluator (Ray's object store): a worker's node may have no
@@ -136,7 +137,14 @@ class Nb201Table(Evaluator):
             return self._carried
         if self._read is None:
             path, columns = self._resolve()
-            self._read = load_table(path, columns, checked=self.config.path is not None)
+            if self.config.path is not None:
+                self._read = load_table(path, columns, checked=True)
+            else:  # the manifest read with the table, both of one import (another may swap them meanwhile)
+                from automl_nas.benchstore import TableStore
+
+                store = TableStore(path.parent.parent)
+                self._read, self._manifest = store.consistent(
+                    TABLE, lambda: (load_table(path, columns, checked=False), store.manifest(TABLE)))
         return self._read
 
     @property
@@ -148,14 +156,12 @@ class Nb201Table(Evaluator):
     def source(self) -> dict[str, Any]:
         """The table this evaluator answers from, pinned now: the installed table's manifest
         (source file, its SHA-256, rows, when imported), or the user's file and its SHA-256."""
-        self._table()  # read (and kept) before the manifest is: the record names what answers
+        self._table()  # read (and kept) with its manifest: the record names what answers
         if self.config.path is not None:
             from automl_nas.benchstore import file_sha256
 
             return {"path": str(self._file()), "sha256": file_sha256(self._file())}
-        from automl_nas.benchstore import TableStore
-
-        manifest = TableStore().manifest(TABLE)
+        manifest = self._manifest
         if manifest is None:
             return {}
         return {"table": TABLE, "source": manifest.source, "source_sha256": manifest.source_sha256,

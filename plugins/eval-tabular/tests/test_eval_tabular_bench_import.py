@@ -425,3 +425,31 @@ def test_a_table_without_a_column_the_old_one_had_says_so(tmp_path, monkeypatch)
     assert less.exit_code == 0 and (f"the table this import replaced had the column(s) cifar10, which this one lacks; "
                                     f"the old one is kept: `automl bench import nb201 {previous}` puts it back") \
         in " ".join(less.output.split()), less.output
+
+
+def test_the_lost_column_warning_compares_with_the_table_the_import_really_replaced(tmp_path, monkeypatch):
+    """The installed table was read before the import, outside its lock: another import that
+    installed a whole table meanwhile was replaced in silence (the stale one had the same columns)."""
+    from click.testing import CliRunner
+
+    from automl_nas.cli import main
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    cells = syn.archs(3)
+    (tmp_path / "whole.csv").write_text("arch,cifar10,cifar100\n" + "".join(f"{c},{90 - i},{70 - i}\n"
+                                                                          for i, c in enumerate(cells)))
+    (tmp_path / "less.csv").write_text("arch,cifar100\n" + "".join(f"{c},{70 - i}\n" for i, c in enumerate(cells)))
+    assert CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "less.csv"), "-q"]).exit_code == 0
+    real, done = TableStore._replace, []
+
+    def another_import_first(store, tmp, final):  # a second `bench import` of the whole table finishes first
+        if not done:
+            done.append(1)
+            TableStore(store.root).write("nb201", cells, {"cifar10": [1.0] * 3, "cifar100": [2.0] * 3},
+                                         source="whole.csv", source_kind="csv")
+        return real(store, tmp, final)
+
+    monkeypatch.setattr(TableStore, "_replace", another_import_first)
+    less = CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "less.csv"), "-q"])
+    assert less.exit_code == 0 and "had the column(s) cifar10, which this one lacks" in " ".join(less.output.split()), \
+        less.output

@@ -218,3 +218,15 @@ def test_a_resume_after_a_re_import_says_and_records_the_table_it_answers_from(t
     assert env["evaluator_source"]["source"] == "first.csv"
     assert [(r["epoch"], r["source"]["source_sha256"]) for r in env["evaluator_source_resumed"]] == [
         (1, file_sha256(second))]
+
+
+def test_source_names_the_table_the_evaluator_read_not_one_imported_after(tmp_path, monkeypatch):
+    from automl_nas.benchstore import TableStore
+
+    monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
+    store = TableStore()
+    store.write("nb201", [ALL_SKIP, DRNAS], {"cifar10": [50.5, 94.0]}, source="first.csv", source_kind="csv")
+    ev = Nb201Table(TableConfig())
+    assert ev.evaluate(Genotype("nb201", DRNAS)) == {"cifar10": 94.0}
+    store.write("nb201", [ALL_SKIP, DRNAS], {"cifar10": [1.0, 2.0]}, source="second.csv", source_kind="csv")
+    assert ev.evaluate(Genotype("nb201", DRNAS)) == {"cifar10": 94.0} and ev.source()["source"] == "first.csv"
