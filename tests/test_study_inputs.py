@@ -739,8 +739,29 @@ def test_a_full_disk_stops_the_study_at_its_first_trial_and_the_rerun_continues_
     first = optuna.load_study(study_name="s", storage=storage).trials
     assert len(first) == 2 and first[1].state.name == "WAITING"
     assert first[1].system_attrs["fixed_params"] == first[0].params  # queued again with its own set
+    # show said the trial "stays failed" and that the same command runs new trials
+    study_dir = path.parent / "runs" / "studies" / "s"
+    shown_live = CliRunner().invoke(main, ["show", str(study_dir)]).output
+    # as the report writes it once the disk has room (show reads it when the storage cannot be opened)
+    optuna.load_study(study_name="s", storage=storage).trials_dataframe().to_csv(study_dir / "trials.csv", index=False)
+    for shown in (shown_live, _shown_from_trials_csv(study_dir)):
+        text = " ".join(shown.split())
+        assert "trials 1 (1 queued)" in text and "stays failed" not in text, shown
+        assert "the same `automl study` command continues trial-0000 from its checkpoint with its parameters" in text
     full[0] = False
     again = study(path, "--set", "search.epochs=1")
     assert again.exit_code == 0, again.output
     done = [t for t in optuna.load_study(study_name="s", storage=storage).trials if t.state.name == "COMPLETE"]
     assert done[0].params == first[0].params  # the set the full disk stopped, run first
+
+
+def _shown_from_trials_csv(study_dir: Path) -> str:
+    """``show`` as it reads a study whose storage it cannot open (trials.csv, written by the driver)."""
+    from automl_nas.records import overview
+
+    real = overview._stored
+    try:
+        overview._stored = lambda path: None
+        return overview.overview(study_dir).render()
+    finally:
+        overview._stored = real

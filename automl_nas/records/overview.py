@@ -68,11 +68,15 @@ class Overview:
         # batch or study: its error alone, and the group's way on once
         failed = [r for r in self.rows if r.error and r.status == "failed"]
         lines += [f"  failed      {r.name}: {r.error.split(chr(10))[0].strip()}" for r in failed]
-        if failed:
-            lines.append("  continue    " + (f"`automl run --resume {self.path}` runs the unfinished trials again"
-                                             if self.kind == "batch" else
-                                             "the same `automl study` command runs new trials (a failed trial stays "
-                                             "failed; `[executor] retries` retries one before it fails)"))
+        if failed and self.kind == "batch":
+            lines.append(f"  continue    `automl run --resume {self.path}` runs the unfinished trials again")
+        elif failed:
+            queued = [r.name for r in failed if r.state == "queued"]
+            said = [f"continues {', '.join(queued)} from its checkpoint with its parameters (queued again)"] if queued \
+                else []
+            said += ["runs new trials (a failed trial stays failed; `[executor] retries` retries one before it fails)"] \
+                if len(queued) < len(failed) else []
+            lines.append("  continue    the same `automl study` command " + "; it ".join(said))
         return "\n".join(lines)
 
 
@@ -115,6 +119,8 @@ def _row(name: str, rd: RunDir, study: dict[str, dict]) -> TrialRow:
         state = status
     elif state == "FAIL" and status == "interrupted":  # failed only to be queued again: the next run continues it
         state = status
+    elif state == "FAIL" and extra.get("queued"):  # stopped by its disk, queued again with its parameters
+        state = "queued"
     return TrialRow(name=name, run_dir=str(rd.path), status=status, problem=problem,
                     epochs=len(epochs), valid_acc=epochs[-1].valid_acc if epochs else None,
                     metrics=dict((result.metrics or {}) if result else {}),
@@ -180,18 +186,22 @@ def _study_table(path: Path) -> dict[str, dict]:
     file = path / "trials.csv"
     if not file.is_file():
         return {}
-    out = {}
+    from automl_nas.study.driver import queued_again
+
     with open(file, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            run_dir = row.get("user_attrs_run_dir")
-            if not run_dir:
-                continue
-            # Optuna stores a pruned trial's last intermediate value as its value: not an objective value.
-            values = [float(v) for k, v in row.items() if (k == "value" or k.startswith("values_")) and v not in ("", None)
-                      and row.get("state") == "COMPLETE"]
-            out[trial_dir_here(path, run_dir)] = {
-                "state": row.get("state"), "values": values or None,
-                "params": {k[len("params_"):]: _number(v) for k, v in row.items() if k.startswith("params_") and v != ""}}
+        rows = list(csv.DictReader(fh))
+    again = queued_again((r.get("state", ""), {"continues": r.get("user_attrs_continues")}) for r in rows)
+    out = {}
+    for row in rows:
+        run_dir = row.get("user_attrs_run_dir")
+        if not run_dir:
+            continue
+        # Optuna stores a pruned trial's last intermediate value as its value: not an objective value.
+        values = [float(v) for k, v in row.items() if (k == "value" or k.startswith("values_")) and v not in ("", None)
+                  and row.get("state") == "COMPLETE"]
+        out[trial_dir_here(path, run_dir)] = {
+            "state": row.get("state"), "values": values or None, "queued": Path(run_dir).name in again,
+            "params": {k[len("params_"):]: _number(v) for k, v in row.items() if k.startswith("params_") and v != ""}}
     return out
 
 

@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NoReturn
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NoReturn
 
 import attrs
 
@@ -198,6 +198,13 @@ _RETRY_ATTR = "retry_of"
 
 #: What a trial's error says when the machine, not the trial, failed: its records could not be written.
 _MACHINE_FAULTS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
+
+
+def queued_again(trials: Iterable[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """Names of the trial directories a waiting trial continues (``(state name, user attrs)`` of
+    each stored trial): a stopped driver's trials and one a full disk stopped, queued again with
+    their parameters, which the next driver continues from their checkpoints."""
+    return {str(user[_CONTINUES_ATTR]) for state, user in trials if state == "WAITING" and user.get(_CONTINUES_ATTR)}
 
 
 def _machine_fault(error: str | None) -> bool:

@@ -62,9 +62,13 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
         best = [str(b["run_dir"]) for b in best_trials(study, study_dir) if b.get("run_dir")]
     except Exception:  # noqa: BLE001 - a storage show cannot read: the files the driver wrote are shown
         return None
+    from automl_nas.study.driver import queued_again
+
+    again = queued_again((t.state.name, t.user_attrs) for t in trials)
     table = {trial_dir_here(study_dir, t.user_attrs["run_dir"]): {
         "state": t.state.name, "values": list(t.values) if t.state.name == "COMPLETE" and t.values else None,
-        "params": dict(t.params)} for t in trials if t.user_attrs.get("run_dir")}
+        "params": dict(t.params), "queued": Path(t.user_attrs["run_dir"]).name in again}
+        for t in trials if t.user_attrs.get("run_dir")}
     return table, best
 
 
