@@ -93,3 +93,31 @@ def test_sigterm_stops_a_black_box_search_on_ray_as_it_does_one_in_process(tmp_p
     assert "SIGTERM received" not in err and "search stopped after" in err
     assert f"automl search --resume {run_dir}" in err
     assert json.loads(out)["queries"] == len(history.read_text().splitlines()) >= 3
+
+
+def test_sigterm_stops_a_study_on_ray_as_ctrl_c_does(tmp_path):
+    """On Ray the study's driver only waits for its trials, and no stop guard ran there: SIGTERM
+    killed it at once (exit 143), with no summary and no way on."""
+    import signal
+
+    from tests.conftest import toy_recipe_text
+
+    recipe = tmp_path / "study.toml"
+    recipe.write_text(toy_recipe_text(tmp_path / "runs", count=32, tail='[executor]\nname = "ray"\ncpus = 1\n'
+                                      '[study]\nname = "s"\ntrials = 2\nsampler = "random"\nmetric = "metrics.convs"\n'
+                                      '[study.params]\n"search.arch_optimizer.lr" = { type = "float", low = 0.001, '
+                                      'high = 0.01, log = true }\n'))
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "automl"), "study", str(recipe), "--set",
+                             "search.epochs=120"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "trial trial-0000: epoch 3/120" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    err = "".join(seen) + err
+    assert proc.returncode == 130, err[-3000:]
+    assert "study 's' stopped" in err and "run the same `automl study` command again" in err, err[-3000:]
+    assert json.loads(out)["status"] == "interrupted"

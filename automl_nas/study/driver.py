@@ -794,10 +794,13 @@ def _typed(spec: Any, value: Any) -> Any:
 def _loop(driver: _Driver, executor: Any) -> None:
     """Ask while the executor has a free slot and the study needs trials; tell as they end."""
     from automl_nas.execution.executor import TrialExecutor
+    from automl_nas.interrupts import sigterm_as_ctrl_c
 
     ex: TrialExecutor = executor
     try:
-        with ex:
+        # SIGTERM as Ctrl-C for the whole loop: on Ray the driver only waits (no engine's stop guard
+        # runs here), and it died at once, without its re-queue, summary or way on (exit 143)
+        with sigterm_as_ctrl_c(), ex:
             while True:
                 while ex.free() and _counted(driver.study) + ex.running < driver.cfg.trials:
                     ex.submit(driver.ask(), answer=driver.prunes)
