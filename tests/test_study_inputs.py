@@ -41,6 +41,7 @@ def study(*args):
 @pytest.mark.parametrize("storage,message", [
     ("nosuchdb://host/db", "names a database kind SQLAlchemy does not know ('nosuchdb')"),
     ("sqlite:////no/such/directory/study.db", "names a file in /no/such/directory, which does not exist"),
+    ("sqlite:////no/such/directory/study.db?timeout=5", "names a file in /no/such/directory, which does not exist"),
     ("/tmp/x.db", "is not a storage URL"),  # a path without sqlite:///
     ("journal:/tmp", "names the directory /tmp, not a file"),
 ])

@@ -87,7 +87,7 @@ def storage_problem(url: str) -> str:
     said ok to each, and only the study refused them): not a URL, a database kind SQLAlchemy
     does not know, a file that is a directory or whose folder does not exist. Empty: no
     problem found (a server may still refuse the connection)."""
-    file = local_file(url) if "?" not in url else None
+    file = local_file(url)
     if not url.startswith("journal:"):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -112,8 +112,8 @@ def local_file(url: str) -> Path | None:
     for a database server."""
     if url.startswith("journal:"):
         return Path(url.removeprefix("journal:").removeprefix("//"))
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///"))
+    if url.startswith("sqlite:///"):  # SQLAlchemy's options (`?timeout=5`) follow the path
+        return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
     return None
 
 
