@@ -708,6 +708,21 @@ def test_an_automl_nas_home_that_is_a_file_is_named_not_blamed_on_the_download(t
     assert "AUTOML_NAS_HOME to a directory" in info.value.hint
 
 
+@pytest.mark.parametrize("data", ["{name='cifar10'}", "{name='pyg', dataset='cora'}",
+                                  "{name='pyg', dataset='cora', download=true}"])
+def test_validate_names_an_automl_nas_home_that_is_a_file_for_every_data_set(tmp_path, data):
+    """Only cifar's download said so; without it (and for PyG) the fix was to download or copy the
+    files into a folder under the file."""
+    home = tmp_path / "home"
+    home.write_text("not a directory")
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / ("gnn-darts.toml" if "pyg" in data else "snas.toml")
+    result = CliRunner(env={"AUTOML_NAS_HOME": str(home)}).invoke(
+        main, ["validate", str(recipe), "--build", "-p", "quick", "--set", f"data={data}"])
+    text = " ".join(result.output.split())
+    assert result.exit_code != 0 and f"a folder above the data root {home} is a file, not a directory" in text, text
+    assert "AUTOML_NAS_HOME to a directory" in text and "download = true" not in text
+
+
 def test_an_unexpected_exception_is_one_paragraph_with_exit_1(toy_recipe, monkeypatch):
     from automl_nas.engine import run as engine_run
 

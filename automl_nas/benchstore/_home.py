@@ -40,3 +40,19 @@ def data_dir(root: str) -> Path:
     if root == DEFAULT_DATA_ROOT or root.startswith(DEFAULT_DATA_ROOT + "/"):
         return data_root() / root[len(DEFAULT_DATA_ROOT):].lstrip("/")
     return Path(root).expanduser()
+
+
+def file_in_the_way(directory: Path, root: Path, *, component: str, holds: str, default_root: bool) -> Exception | None:
+    """A :class:`~automl_nas.errors.DataError` when ``directory`` (under a data plugin's ``root``)
+    or a folder above it is a file (``AUTOML_NAS_HOME`` itself, often): neither a download nor
+    a copy into it can work, so the usual fix (``download = true``, copy the files in) could not
+    be followed. ``holds``: what ``root`` should contain; ``default_root``: the option is unset."""
+    from automl_nas.errors import DataError
+
+    for place in (directory, *directory.parents):
+        if place.exists() and not place.is_dir():
+            said = "data root" if place in (root, directory) else "a folder above the data root"
+            home = ", or AUTOML_NAS_HOME to a directory (the data goes into its data/)" if default_root else ""
+            return DataError(f"{component}: {said} {place} is a file, not a directory",
+                             hint=f"set `root = ...` to the directory that contains (or will hold) {holds}{home}")
+    return None

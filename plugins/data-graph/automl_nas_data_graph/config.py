@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 
 from automl_nas.api import INPUT_FILE
-from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir
+from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir, file_in_the_way
 from automl_nas.errors import DataError, missing_file
 
 __all__ = ["DEFAULT_ROOT", "GRAPH_FILE_FIX", "GraphFileConfig", "PygConfig", "SbmConfig", "PYG_SETS"]
@@ -89,6 +89,10 @@ class PygConfig:
         """The data set's files are there, or ``download = true`` will fetch them (``validate``
         said ok and ``run`` refused after building everything)."""
         folder = self.folder()
+        blocked = file_in_the_way(folder, data_dir(self.root), component=f"{component} data set {self.dataset!r}",
+                                  holds=f"{folder.name}/", default_root=self.root == DEFAULT_ROOT)
+        if blocked is not None:  # neither PyG's download nor a copy could go there
+            raise blocked
         if not self.download and not (folder / "processed").is_dir() and not (folder / "raw").is_dir():
             raise DataError(f"{component} data set {self.dataset!r}: no files in {folder}", hint=self.offline_fix())
 

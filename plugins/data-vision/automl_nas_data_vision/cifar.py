@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from automl_nas.api import DatasetProvider, ImageSet
-from automl_nas.benchstore import data_dir
+from automl_nas.benchstore import data_dir, file_in_the_way
 from automl_nas.datafetch import exclusive, fetch_atomically
 from automl_nas.errors import DataError
 from automl_nas_data_vision.config import DEFAULT_ROOT, CifarConfig
@@ -54,12 +54,10 @@ class _Cifar(DatasetProvider):
 
     def load(self) -> ImageSet:
         # Any folder on the way may be a file (AUTOML_NAS_HOME itself): the download's hint could not be followed.
-        for place in (self.directory, *self.directory.parents):
-            if place.exists() and not place.is_dir():
-                said = "data root" if place in (self.root, self.directory) else "a folder above the data root"
-                home = "" if self.config.root != DEFAULT_ROOT else ", or AUTOML_NAS_HOME to a directory (the data goes into its data/)"
-                raise DataError(f"{self.name}: {said} {place} is a file, not a directory",
-                                hint=f"set `root = ...` to the directory that contains (or will hold) {self.folder}/{home}")
+        blocked = file_in_the_way(self.directory, self.root, component=self.name, holds=f"{self.folder}/",
+                                  default_root=self.config.root == DEFAULT_ROOT)
+        if blocked is not None:
+            raise blocked
         missing = self._missing()
         if missing and self.config.download:
             self._download()

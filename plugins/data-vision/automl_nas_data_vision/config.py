@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 
 from automl_nas.api import INPUT_FILE
-from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir
+from automl_nas.benchstore import DEFAULT_DATA_ROOT, data_dir, file_in_the_way
 from automl_nas.errors import DataError, missing_file
 
 DEFAULT_ROOT = DEFAULT_DATA_ROOT
@@ -40,6 +40,10 @@ class CifarConfig:
         """The batches are there, or ``download = true`` will fetch them."""
         folder, files = CIFAR_FILES[component]
         directory = data_dir(self.root) / folder
+        blocked = file_in_the_way(directory, data_dir(self.root), component=component, holds=f"{folder}/",
+                                  default_root=self.root == DEFAULT_ROOT)
+        if blocked is not None:  # neither a download nor a copy could go there
+            raise blocked
         missing = [f for f in files if not (directory / f).is_file()]
         if missing and not self.download:
             raise DataError(f"{component}: {', '.join(missing)} missing in {directory}",
