@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from automl_nas.execution.cluster import RaySession, ray_output, short_error, use_token_auth
 from automl_nas.execution.trial import TrialResult, TrialSpec, attempt_log, read_attempts, read_trial_result, run_trial
@@ -132,6 +132,7 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
                     gpus=gpus) as session:
         shipped = [_shippable(s) for s in specs] if session.cluster else specs
         trainable = tune.with_resources(_trainable, {"cpu": cpus, "gpu": gpus})
+        stop = _stop_at_step()
         tuner = tune.Tuner(
             trainable,
             param_space={"spec": tune.grid_search([attrs.asdict(s) for s in shipped]),
@@ -146,10 +147,11 @@ def run_on_ray(specs: Iterable[TrialSpec], *, cpus: float = 1.0, gpus: float = 0
                                       verbose=0 if quiet else 1,
                                       failure_config=tune.FailureConfig(max_failures=retries),
                                       callbacks=[*([_epoch_callback(on_epoch)] if on_epoch else []),
-                                                 *([_end_callback(on_result, by_dir, reported)] if on_result else [])]),
+                                                 *([_end_callback(on_result, by_dir, reported)] if on_result else []),
+                                                 stop]),
         )
         # stdout carries only the command's JSON summary; Tune's banner and tables go to stderr.
-        with contextlib.redirect_stdout(sys.stderr), _stopped_by_signal(Path(storage).resolve().parent), \
+        with contextlib.redirect_stdout(sys.stderr), _stopped_by_signal(Path(storage).resolve().parent, stop), \
                 _tune_logs_off(quiet):
             grid = tuner.fit()
         results = [_outcome(by_dir[grid[i].config["spec"]["run_dir"]], grid[i].error) for i in range(len(grid))]
@@ -178,19 +180,48 @@ def _tune_logs_off(quiet: bool):
         logger.setLevel(level)
 
 
+def _stop_at_step():
+    """A Tune callback that is also the driver's SIGINT/SIGTERM handler while Tune runs: a signal
+    only asks, and the next step of Tune's loop (every ~0.1 s, in the main thread) raises
+    :class:`KeyboardInterrupt` there, between steps. Raised by the handler itself, it landed
+    wherever the main thread was: often in Tune's result callbacks, as the epoch line is printed
+    (its loggers' queues and files, mid-update). Once in CI such a driver printed its summary and
+    then did not exit. A second signal raises at once."""
+    from ray import tune
+
+    class StopAtStep(tune.Callback):
+        requested = False
+
+        def request(self, signum: int, frame: Any) -> None:
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+
+        def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+            if self.requested:
+                raise KeyboardInterrupt
+
+    return StopAtStep()
+
+
 @contextlib.contextmanager
-def _stopped_by_signal(batch_dir: Path):
-    """Ctrl-C or SIGTERM stops the batch as an interruption (exit 130, naming ``--resume``).
+def _stopped_by_signal(batch_dir: Path, stop: Any):
+    """Ctrl-C or SIGTERM stops the batch as an interruption (exit 130, naming ``--resume``), at
+    the next step of Tune's loop (``stop``: :func:`_stop_at_step`).
 
     Tune's own SIGINT handler (switched off here) ended the run instead: every unfinished trial
     was reported as failed with ``SystemExit: 0`` (exit 5) and Tune advised ``Tuner.restore``,
     which does not finish a batch's records."""
+    import signal
+
     from automl_nas.errors import Interrupted
-    from automl_nas.interrupts import sigterm_as_ctrl_c
+    from automl_nas.interrupts import handled
 
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    # SIGINT left ignored when it was (a job a script started in the background: Ctrl-C is not for it)
+    asked = [signal.SIGTERM, *([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])]
     try:
-        with sigterm_as_ctrl_c():
+        with handled(asked, stop.request):
             yield
     except KeyboardInterrupt:
         raise Interrupted(f"seed batch {batch_dir} stopped; finished trials are kept, and each other trial keeps its "
