@@ -7,10 +7,11 @@ Imports nothing heavy until a table is imported or fetched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -38,6 +39,22 @@ def _plugin_code(name: str, action: str):
                        action=f"failed while {action}",
                        hint="report it to the plugin's authors with AUTOML_NAS_DEBUG=1's traceback; the installed "
                             "table, if any, is unchanged")
+
+
+@contextlib.contextmanager
+def _stopped(name: str, doing: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM (``timeout``, a job's end) stops an import or fetch of table ``name`` as an
+    interruption that says the installed table is kept: SIGTERM killed it with no word, and left
+    its half-written copy in the store."""
+    from automl_nas.errors import Interrupted
+    from automl_nas.interrupts import sigterm_as_ctrl_c
+
+    try:
+        with sigterm_as_ctrl_c():
+            yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"{doing} of benchmark table {name!r} stopped; the table installed before, if any, is "
+                          f"kept as it was", hint="run the same command again") from None
 
 
 class _Bar:
@@ -122,7 +139,7 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
     carried = store.generation_manifest(Path(path).expanduser())
     bar = _Bar(f"importing {name}")
     try:
-        with _plugin_code(name, f"importing {path}"):
+        with _stopped(name, "import"), _plugin_code(name, f"importing {path}"):
             manifest = table.import_from(Path(path).expanduser(), store, None if quiet else bar)
     finally:
         bar.close()
@@ -150,7 +167,7 @@ def fetch_cmd(name: str) -> None:
     table, store = _build(name), TableStore()
     bar = _Bar(f"fetching {name}")
     try:
-        with _plugin_code(name, "fetching"):
+        with _stopped(name, "fetch"), _plugin_code(name, "fetching"):
             manifest = table.fetch(store, bar)
     finally:
         bar.close()

@@ -453,3 +453,37 @@ def test_the_lost_column_warning_compares_with_the_table_the_import_really_repla
     less = CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "less.csv"), "-q"])
     assert less.exit_code == 0 and "had the column(s) cifar10, which this one lacks" in " ".join(less.output.split()), \
         less.output
+
+
+def test_sigterm_stops_an_import_with_the_installed_table_kept_and_no_copy_left(tmp_path):
+    """SIGTERM killed an import with no word and left its half-written copy in the store."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    home = tmp_path / "home"
+    cells = syn.archs(3)
+    (tmp_path / "first.csv").write_text("arch,cifar10\n" + "".join(f"{c},{90 - i}\n" for i, c in enumerate(cells)))
+    (tmp_path / "second.csv").write_text("arch,cifar10\n" + "".join(f"{c},{10 + i}\n" for i, c in enumerate(cells)))
+    script = textwrap.dedent(f"""
+        import os, signal
+        import pyarrow.parquet as pq
+        from automl_nas.cli import main
+        real = pq.write_table
+        def terminated_while_writing(*args, **kwargs):  # the copy is half made when SIGTERM comes
+            real(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGTERM)
+        pq.write_table = terminated_while_writing
+        main(["bench", "import", "nb201", {str(tmp_path / "second.csv")!r}, "-q"])
+    """)
+    env = {**os.environ, "AUTOML_NAS_HOME": str(home)}
+    assert subprocess.run([sys.executable, "-m", "automl_nas.cli", "bench", "import", "nb201", str(tmp_path / "first.csv"),
+                           "-q"], env=env, capture_output=True).returncode == 0
+    stopped = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 130 and "import of benchmark table 'nb201' stopped; the table installed before" \
+        in " ".join(stopped.stderr.split()), stopped.stderr
+    assert -stopped.returncode != signal.SIGTERM
+    store = home / "benchmarks"
+    assert sorted(p.name for p in store.iterdir() if p.is_dir()) == ["nb201"]  # no half-written copy beside it
+    assert TableStore(store).read("nb201")["cifar10"] == [90.0, 89.0, 88.0]
