@@ -447,6 +447,35 @@ def test_a_stale_ray_address_whose_port_another_program_holds_fails_at_once(toy_
     assert time.perf_counter() - started < 20 and not (toy_recipe.parent / "runs").exists()
 
 
+def test_a_gcs_greeting_that_arrives_in_pieces_is_read_whole():
+    """The probe took whatever one recv returned: a SETTINGS frame header split by TCP was refused
+    as not a GCS's answer."""
+    import socket
+
+    from automl_nas.execution.cluster import _greeting, _http2_settings
+
+    ours, theirs = socket.socketpair()
+    frame = b"\x00\x00\x12\x04\x00\x00\x00\x00\x00"  # an HTTP/2 SETTINGS frame's header, as a GCS sends
+
+    def send_in_pieces():
+        theirs.recv(64)  # the probe's request
+        theirs.sendall(frame[:2])
+        time.sleep(0.2)
+        theirs.sendall(frame[2:])
+
+    import threading
+
+    sender = threading.Thread(target=send_in_pieces)
+    sender.start()
+    try:
+        got = _greeting(ours)
+    finally:
+        sender.join()
+        ours.close()
+        theirs.close()
+    assert got == frame and _http2_settings(got)
+
+
 @pytest.mark.parametrize("key", ["cpus", "gpus"])
 def test_trials_this_machine_cannot_hold_are_refused_before_ray_starts(toy_recipe, key):
     """More CPUs (or GPUs) per trial than this machine has: the private Ray queued every trial

@@ -341,12 +341,21 @@ def _greeting(conn: Any) -> bytes:
     """The first bytes the server on ``conn`` sends after an HTTP/1.0 request: a web server's
     status line, or a gRPC server's (the GCS's) own SETTINGS frame, which it sends at once on
     any connection; empty for a server that says nothing or closes."""
+    import time
+
+    got, deadline = b"", time.monotonic() + 5.0
     try:
         conn.settimeout(5.0)
         conn.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
-        return conn.recv(9)
+        while len(got) < 9:  # a frame header may arrive in pieces (TCP keeps no message bounds)
+            conn.settimeout(max(deadline - time.monotonic(), 0.01))
+            piece = conn.recv(9 - len(got))
+            if not piece:
+                break
+            got += piece
     except OSError:
-        return b""
+        pass
+    return got
 
 
 def _http2_settings(frame: bytes) -> bool:
