@@ -53,6 +53,8 @@ class TableStore:
         #: The manifest of the table each :meth:`write` through this store replaced (``None``: none
         #: was installed, or it was damaged), read while the write held the import lock.
         self.replaced: dict[str, Manifest | None] = {}
+        #: The tables a :meth:`write` through this store has put in place.
+        self.installed: set[str] = set()
 
     def directory(self, name: str) -> Path:
         return self.root / name
@@ -196,14 +198,18 @@ class TableStore:
         copies. The two folders are swapped in one step where Linux can (``renameat2``
         ``RENAME_EXCHANGE``): a search starting meanwhile found no table installed."""
         from automl_nas.datafetch import exclusive
+        from automl_nas.interrupts import signals_held
 
-        with exclusive(self.root, f"table-{final.name}", doing="importing"):
+        # Ctrl-C/SIGTERM held for these few renames: a stop between the swap and the keep lost the
+        # replaced table (the caller's cleanup removed the folder it was in) and said it was kept.
+        with exclusive(self.root, f"table-{final.name}", doing="importing"), signals_held():
             try:
                 self.replaced[final.name] = self._manifest_once(final.name)
             except (DataError, OSError, ValueError):
                 self.replaced[final.name] = None  # a damaged table: nothing to compare the new one with
             if not final.exists():
                 os.replace(tmp, final)
+                self.installed.add(final.name)
                 return
             if _exchange(tmp, final):
                 old = tmp  # the replaced table, now in the temporary folder
@@ -215,6 +221,7 @@ class TableStore:
                 except OSError:
                     os.replace(old, final)  # the installed table back where it was
                     raise
+            self.installed.add(final.name)
             previous = self.previous(final.name)
             shutil.rmtree(previous, ignore_errors=True)
             try:

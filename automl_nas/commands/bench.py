@@ -42,9 +42,9 @@ def _plugin_code(name: str, action: str):
 
 
 @contextlib.contextmanager
-def _stopped(name: str, doing: str) -> Iterator[None]:
+def _stopped(name: str, doing: str, store: Any) -> Iterator[None]:
     """Ctrl-C or SIGTERM (``timeout``, a job's end) stops an import or fetch of table ``name`` as an
-    interruption that says the installed table is kept: SIGTERM killed it with no word, and left
+    interruption that says which table is installed now: SIGTERM killed it with no word, and left
     its half-written copy in the store."""
     from automl_nas.errors import Interrupted
     from automl_nas.interrupts import sigterm_as_ctrl_c
@@ -53,8 +53,14 @@ def _stopped(name: str, doing: str) -> Iterator[None]:
         with sigterm_as_ctrl_c():
             yield
     except KeyboardInterrupt:
-        raise Interrupted(f"{doing} of benchmark table {name!r} stopped; the table installed before, if any, is "
-                          f"kept as it was", hint="run the same command again") from None
+        if name not in store.installed:
+            raise Interrupted(f"{doing} of benchmark table {name!r} stopped; the table installed before, if any, "
+                              f"is kept as it was", hint="run the same command again") from None
+        previous = store.previous(name) / "table.parquet"
+        kept = f"; the one it replaced is kept in {previous.parent}" if previous.is_file() else ""
+        raise Interrupted(f"{doing} of benchmark table {name!r} stopped after the new table was installed{kept}",
+                          hint=f"`automl bench list` shows it; `automl bench import {name} {previous}` puts the old "
+                               f"one back" if kept else "`automl bench list` shows it") from None
 
 
 class _Bar:
@@ -136,10 +142,15 @@ def import_cmd(name: str, path: str, quiet: bool) -> None:
     from automl_nas.benchstore import TableStore
 
     table, store = _build(name), TableStore()
+    with _stopped(name, "import", store):  # to the last line: the warning below says how to undo a mistake
+        _import(name, path, quiet, table, store)
+
+
+def _import(name: str, path: str, quiet: bool, table: Any, store: Any) -> None:
     carried = store.generation_manifest(Path(path).expanduser())
     bar = _Bar(f"importing {name}")
     try:
-        with _stopped(name, "import"), _plugin_code(name, f"importing {path}"):
+        with _plugin_code(name, f"importing {path}"):
             manifest = table.import_from(Path(path).expanduser(), store, None if quiet else bar)
     finally:
         bar.close()
@@ -166,12 +177,13 @@ def fetch_cmd(name: str) -> None:
 
     table, store = _build(name), TableStore()
     bar = _Bar(f"fetching {name}")
-    try:
-        with _stopped(name, "fetch"), _plugin_code(name, "fetching"):
-            manifest = table.fetch(store, bar)
-    finally:
-        bar.close()
-    _report(name, store, manifest)
+    with _stopped(name, "fetch", store):
+        try:
+            with _plugin_code(name, "fetching"):
+                manifest = table.fetch(store, bar)
+        finally:
+            bar.close()
+        _report(name, store, manifest)
 
 
 def _report(name: str, store: Any, manifest: Any) -> None:

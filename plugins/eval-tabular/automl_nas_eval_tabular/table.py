@@ -112,7 +112,8 @@ class Nb201Table(Evaluator):
     def __getstate__(self) -> dict:
         # The table travels with the evaluator (Ray's object store): a worker's node may have no
         # installed table, or another one than the driver checked before the search.
-        return {**self.__dict__, "_read": None, "_carried": self._table()}
+        table = self._table()  # first: it also reads the manifest, which travels too
+        return {**self.__dict__, "_read": None, "_carried": table}
 
     def _resolve(self) -> tuple[Path, tuple[str, ...] | None]:
         """The table file and, for Parquet, the columns to read (manifest/schema read once)."""

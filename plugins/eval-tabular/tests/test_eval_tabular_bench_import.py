@@ -487,3 +487,70 @@ def test_sigterm_stops_an_import_with_the_installed_table_kept_and_no_copy_left(
     store = home / "benchmarks"
     assert sorted(p.name for p in store.iterdir() if p.is_dir()) == ["nb201"]  # no half-written copy beside it
     assert TableStore(store).read("nb201")["cifar10"] == [90.0, 89.0, 88.0]
+
+
+@pytest.mark.parametrize("when", ["swap", "report"])
+def test_sigterm_late_in_an_import_loses_no_table_and_says_which_is_installed(tmp_path, when):
+    """Between the swap and keeping the replaced table, a stop lost that table (the cleanup removed
+    the folder it was in) and said it was kept; after the swap, the stop said the old table was
+    still installed (and SIGTERM there killed the command with no word)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    home = tmp_path / "home"
+    cells = syn.archs(3)
+    (tmp_path / "first.csv").write_text("arch,cifar10\n" + "".join(f"{c},{90 - i}\n" for i, c in enumerate(cells)))
+    (tmp_path / "second.csv").write_text("arch,cifar10\n" + "".join(f"{c},{10 + i}\n" for i, c in enumerate(cells[:2])))
+    inject = {
+        "swap": """
+            from automl_nas.benchstore import _store
+            class _Os:
+                def __getattr__(self, key):
+                    return getattr(os, key)
+                def replace(self, a, b):
+                    if str(b).endswith(".nb201.previous"):
+                        os.kill(os.getpid(), signal.SIGTERM)
+                    return os.replace(a, b)
+            _store.os = _Os()""",
+        "report": """
+            from automl_nas.commands import bench
+            real = bench._report
+            def report(*args, **kwargs):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return real(*args, **kwargs)
+            bench._report = report"""}[when]
+    script = "import os, signal\n" + textwrap.dedent(inject) + textwrap.dedent(f"""
+        from automl_nas.cli import main
+        main(["bench", "import", "nb201", {str(tmp_path / "second.csv")!r}, "-q"])
+    """)
+    env = {**os.environ, "AUTOML_NAS_HOME": str(home)}
+    assert subprocess.run([sys.executable, "-m", "automl_nas.cli", "bench", "import", "nb201", str(tmp_path / "first.csv"),
+                           "-q"], env=env, capture_output=True).returncode == 0
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    store = home / "benchmarks"
+    assert TableStore(store).read("nb201")["cifar10"] == [10.0, 11.0]  # the new table is installed
+    previous = TableStore(store).previous("nb201")
+    assert TableStore(previous.parent).read(previous.name)["cifar10"] == [90.0, 89.0, 88.0]  # the old one kept
+    said = " ".join(done.stderr.split())
+    if when == "swap":  # held for those few renames: the import ends as it would have
+        assert done.returncode == 0 and "the table this import replaced had 3 rows" in said, done.stderr
+    else:
+        assert done.returncode == 130 and "stopped after the new table was installed; the one it replaced is kept " \
+            f"in {previous}" in said and f"automl bench import nb201 {previous / 'table.parquet'}" in said, done.stderr
+
+
+def test_a_read_is_done_again_when_an_import_swaps_the_table_meanwhile(tmp_path):
+    store, other = TableStore(tmp_path), TableStore(tmp_path)
+    store.write("nb201", ["a"], {"acc": [1.0]}, source="first.csv", source_kind="csv")
+    calls = []
+
+    def read():
+        manifest = store._manifest_once("nb201")
+        calls.append(manifest.source)
+        if len(calls) == 1:  # an import lands between this read's manifest and its table
+            other.write("nb201", ["a", "b"], {"acc": [2.0, 3.0]}, source="second.csv", source_kind="csv")
+        return manifest, store.read("nb201")
+
+    manifest, table = store.consistent("nb201", read)
+    assert calls == ["first.csv", "second.csv"] and manifest.rows == len(table["arch"]) == 2
