@@ -186,11 +186,11 @@ def _study_table(path: Path) -> dict[str, dict]:
     file = path / "trials.csv"
     if not file.is_file():
         return {}
-    from automl_nas.study.driver import queued_again
+    from automl_nas.study.storage import CONTINUES_ATTR, queued_again
 
     with open(file, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    again = queued_again((r.get("state", ""), {"continues": r.get("user_attrs_continues")}) for r in rows)
+    again = queued_again((r.get("state", ""), {CONTINUES_ATTR: r.get(f"user_attrs_{CONTINUES_ATTR}")}) for r in rows)
     out = {}
     for row in rows:
         run_dir = row.get("user_attrs_run_dir")

@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NoReturn
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NoReturn
 
 import attrs
 
@@ -36,6 +36,7 @@ from automl_nas.study.config import StudyConfig, check_directions, check_result_
 from automl_nas.study.protocol import changes, check_same_protocol, protocol_of
 from automl_nas.study.pruning import PruningReporter, dotted_value
 from automl_nas.study.space import suggest, to_override
+from automl_nas.study.storage import CONTINUES_ATTR
 
 if TYPE_CHECKING:
     from automl_nas.recipe.resolve import Plan
@@ -190,21 +191,12 @@ def open_study(cfg: StudyConfig, storage: str, seed: int, protocol: dict[str, st
                              pruner=_pruner(cfg))
 
 
-#: A re-queued trial's user attribute: the name of the trial directory whose run it continues.
-_CONTINUES_ATTR = "continues"
 #: A re-queued trial's user attribute: the number of the trial it takes over.
 _RETRY_ATTR = "retry_of"
 
 
 #: What a trial's error says when the machine, not the trial, failed: its records could not be written.
 _MACHINE_FAULTS = ("No space left on device", "Read-only file system", "Disk quota exceeded")
-
-
-def queued_again(trials: Iterable[tuple[str, Mapping[str, Any]]]) -> set[str]:
-    """Names of the trial directories a waiting trial continues (``(state name, user attrs)`` of
-    each stored trial): a stopped driver's trials and one a full disk stopped, queued again with
-    their parameters, which the next driver continues from their checkpoints."""
-    return {str(user[_CONTINUES_ATTR]) for state, user in trials if state == "WAITING" and user.get(_CONTINUES_ATTR)}
 
 
 def _machine_fault(error: str | None) -> bool:
@@ -223,7 +215,7 @@ def _requeue(study, trial) -> None:
     if params:  # none: the driver died before suggesting them, and there is nothing to continue
         queued = {"attempt": int(trial.user_attrs.get("attempt", 1)) + 1, _RETRY_ATTR: trial.number}
         if run_dir:
-            queued[_CONTINUES_ATTR] = Path(run_dir).name
+            queued[CONTINUES_ATTR] = Path(run_dir).name
         study.enqueue_trial(params, user_attrs=queued, skip_if_exists=False)
 
 
@@ -303,7 +295,7 @@ class _Driver:
             self.heartbeat.add(trial)  # marks the trial as this driver's, alive
         params = {key: suggest(trial, key, spec) for key, spec in self.cfg.params.items()}
         run_dir = self.study_dir / f"trial-{trial.number:04d}"
-        continued = trial.user_attrs.get(_CONTINUES_ATTR)
+        continued = trial.user_attrs.get(CONTINUES_ATTR)
         if continued and (self.study_dir / continued).is_dir():  # another root's (driver's) directory is not here
             run_dir = self.study_dir / continued
         spec = TrialSpec(recipe_path=self.recipe_path, profile=self.profile, seed=self.seed, run_dir=str(run_dir),

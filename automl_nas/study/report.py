@@ -62,7 +62,7 @@ def stored_trials(study_dir: Path) -> tuple[dict[str, dict], list[str]] | None:
         best = [str(b["run_dir"]) for b in best_trials(study, study_dir) if b.get("run_dir")]
     except Exception:  # noqa: BLE001 - a storage show cannot read: the files the driver wrote are shown
         return None
-    from automl_nas.study.driver import queued_again
+    from automl_nas.study.storage import queued_again
 
     again = queued_again((t.state.name, t.user_attrs) for t in trials)
     table = {trial_dir_here(study_dir, t.user_attrs["run_dir"]): {

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 __all__ = ["DRIVER_ATTR", "Heartbeat", "absolute_url", "dead_running_trials", "is_dead", "local_file", "open_storage",
            "owner"]
@@ -29,6 +29,17 @@ GRACE_S = 4 * BEAT_S
 #: a live driver records itself right after asking for the trial, and one starting in that
 #: window must not fail the trial (two drivers started together did, under load).
 RECORD_WAIT_S = float(os.environ.get("AUTOML_NAS_STUDY_RECORD_WAIT", "3"))
+
+
+#: The user attribute of a queued trial naming the trial directory it continues (a stopped
+#: driver's running trials, and one a full disk stopped, are queued again with their parameters).
+CONTINUES_ATTR = "continues"
+
+
+def queued_again(trials: Iterable[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """Names of the trial directories a waiting trial continues (``(state name, user attrs)`` of
+    each stored trial), which the next driver continues from their checkpoints."""
+    return {str(user[CONTINUES_ATTR]) for state, user in trials if state == "WAITING" and user.get(CONTINUES_ATTR)}
 
 
 def absolute_url(url: str) -> str:

@@ -37,6 +37,7 @@ class MlflowTracker(Tracker):
         self.config = config or MlflowConfig()
         self.client = None
         self.run_id = ""
+        self.steps = 0
 
     def start(self, run: RunContext, groups: tuple[GroupSpec, ...]) -> None:
         # A tracker meant to work offline makes no usage-telemetry calls unless the user asked for them.
@@ -62,6 +63,7 @@ class MlflowTracker(Tracker):
         name = self.config.experiment or run.recipe.name
         found = self.client.get_experiment_by_name(name)
         experiment = found.experiment_id if found is not None else self.client.create_experiment(name)
+        self.steps = run.steps_per_epoch
         self.run_id = _continued(self.client, run, uri)
         if self.run_id:  # a resumed search goes on in its MLflow run (a second one was made, the first left RUNNING)
             self.client.update_run(self.run_id, status="RUNNING")
@@ -82,7 +84,7 @@ class MlflowTracker(Tracker):
             self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        global_step = logged_step(run.steps_per_epoch, epoch, step, self.config.step_every)
+        global_step = logged_step(self.steps, epoch, step, self.config.step_every)
         if global_step is not None:
             self._metrics(step_scalars(metrics), global_step)
 

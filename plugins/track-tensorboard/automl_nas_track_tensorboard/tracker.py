@@ -33,17 +33,19 @@ class TensorBoardTracker(Tracker):
     def __init__(self, config: TensorBoardConfig | None = None) -> None:
         self.config = config or TensorBoardConfig()
         self.writer = None
+        self.steps = 0
 
     def start(self, run: RunContext, groups: tuple[GroupSpec, ...]) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         log_dir = Path(self.config.log_dir) if self.config.log_dir else Path(run.run_dir.path) / "tensorboard"
         self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.steps = run.steps_per_epoch
         self.writer.add_text("run", f"{run.sampler_name} on {run.space_name}, recipe {run.recipe.name}, "
                                     f"{run.num_epochs} epochs x {run.steps_per_epoch} steps", run.start_epoch)
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        global_step = logged_step(run.steps_per_epoch, epoch, step, self.config.step_every)
+        global_step = logged_step(self.steps, epoch, step, self.config.step_every)
         if global_step is None:
             return
         for key, value in step_scalars(metrics).items():

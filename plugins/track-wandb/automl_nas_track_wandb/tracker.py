@@ -38,6 +38,7 @@ class WandbTracker(Tracker):
     def __init__(self, config: WandbConfig | None = None) -> None:
         self.config = config or WandbConfig()
         self.run = None
+        self.steps = 0
         self.genotypes: list[list] = []
 
     def start(self, run: RunContext, groups: tuple[GroupSpec, ...]) -> None:
@@ -65,9 +66,10 @@ class WandbTracker(Tracker):
         for name in ("loss/*", "acc/*", "lr", "sampler/*", "entropy/*", "collapse/*", "time/*", "eval/*", "hessian/*",
                      "probs.*", "alpha/*"):
             self.run.define_metric(name, step_metric="epoch")
+        self.steps = run.steps_per_epoch
 
     def log_step(self, run: RunContext, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        global_step = logged_step(run.steps_per_epoch, epoch, step, self.config.step_every)
+        global_step = logged_step(self.steps, epoch, step, self.config.step_every)
         if global_step is not None:
             self.run.log({**step_scalars(metrics), "global_step": global_step})
 
