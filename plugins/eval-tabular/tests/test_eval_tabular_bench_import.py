@@ -408,6 +408,15 @@ def test_a_smaller_table_over_a_bigger_one_says_so_and_the_old_one_can_be_put_ba
     assert store.manifest("nb201").source == "table.parquet"
 
 
+def _whole_and_less(tmp_path: Path) -> list[str]:
+    """``whole.csv`` (cifar10, cifar100) and ``less.csv`` (cifar100 alone) of three cells; the cells."""
+    cells = syn.archs(3)
+    (tmp_path / "whole.csv").write_text("arch,cifar10,cifar100\n" + "".join(f"{c},{90 - i},{70 - i}\n"
+                                                                          for i, c in enumerate(cells)))
+    (tmp_path / "less.csv").write_text("arch,cifar100\n" + "".join(f"{c},{70 - i}\n" for i, c in enumerate(cells)))
+    return cells
+
+
 def test_a_table_without_a_column_the_old_one_had_says_so(tmp_path, monkeypatch):
     """A re-export that dropped cifar10 replaced the table in silence; the next search failed on it."""
     from click.testing import CliRunner
@@ -415,10 +424,7 @@ def test_a_table_without_a_column_the_old_one_had_says_so(tmp_path, monkeypatch)
     from automl_nas.cli import main
 
     monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
-    cells = syn.archs(3)
-    (tmp_path / "whole.csv").write_text("arch,cifar10,cifar100\n" + "".join(f"{c},{90 - i},{70 - i}\n"
-                                                                          for i, c in enumerate(cells)))
-    (tmp_path / "less.csv").write_text("arch,cifar100\n" + "".join(f"{c},{70 - i}\n" for i, c in enumerate(cells)))
+    _whole_and_less(tmp_path)
     assert CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "whole.csv"), "-q"]).exit_code == 0
     less = CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "less.csv"), "-q"])
     previous = tmp_path / "home" / "benchmarks" / ".nb201.previous" / "table.parquet"
@@ -435,10 +441,7 @@ def test_the_lost_column_warning_compares_with_the_table_the_import_really_repla
     from automl_nas.cli import main
 
     monkeypatch.setenv("AUTOML_NAS_HOME", str(tmp_path / "home"))
-    cells = syn.archs(3)
-    (tmp_path / "whole.csv").write_text("arch,cifar10,cifar100\n" + "".join(f"{c},{90 - i},{70 - i}\n"
-                                                                          for i, c in enumerate(cells)))
-    (tmp_path / "less.csv").write_text("arch,cifar100\n" + "".join(f"{c},{70 - i}\n" for i, c in enumerate(cells)))
+    cells = _whole_and_less(tmp_path)
     assert CliRunner().invoke(main, ["bench", "import", "nb201", str(tmp_path / "less.csv"), "-q"]).exit_code == 0
     real, done = TableStore._replace, []
 
