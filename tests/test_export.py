@@ -309,7 +309,10 @@ def test_eval_and_export_refuse_a_search_supernet_option_and_retrain_toml_holds_
 def test_the_untrained_export_note_names_the_longest_retraining_of_the_genotype(tmp_path):
     """Of two retrainings of the genotype, the note named the first by hash (a 4-epoch trial)
     rather than the run's 6-epoch one."""
-    from automl_nas.standalone.export import _trained_in
+    from automl_nas.standalone.export import _longest_trained, _retrainings
+
+    def _trained_in(source: str, genotype: str):  # what export's note names
+        return _longest_trained(_retrainings(source, genotype))
 
     text = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
     for key, epochs, genotype in (("0a", 4, text), ("ff", 6, text), ("11", 9, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")):

@@ -173,12 +173,6 @@ def _retrainings(source: str | None, text: str) -> list[tuple[Path, dict]]:
     return jobs
 
 
-def _trained_in(source: str | None, text: str) -> Path | None:
-    """A retraining checkpoint of genotype ``text`` in the run directory ``source``
-    (``retrain/<key>/last.pt`` beside a ``job.json`` naming it), else ``None``."""
-    return _longest_trained(_retrainings(source, text))
-
-
 def _longest_trained(jobs: list[tuple[Path, dict]]) -> Path | None:
     """The retraining checkpoint (``last.pt``) of the jobs of :func:`_retrainings`, else ``None``:
     of several, the longest training (its settings' epochs), then the newest (the first by hash was
