@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-__all__ = ["DRIVER_ATTR", "Heartbeat", "absolute_url", "dead_running_trials", "is_dead", "local_file", "open_storage",
-           "owner"]
+__all__ = ["CONTINUES_ATTR", "DRIVER_ATTR", "Heartbeat", "absolute_url", "dead_running_trials", "is_dead", "local_file",
+           "open_storage", "owner", "queued_again", "storage_problem"]
 
 #: Trial user attribute: ``{"host", "pid", "beat"}`` of the driver that asked for the trial.
 DRIVER_ATTR = "automl_nas_driver"

@@ -18,7 +18,7 @@ import csv
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl_nas.api import EvalContext, Evaluator, Genotype
 from automl_nas.errors import DataError, RecipeError, missing_file
@@ -26,6 +26,9 @@ from automl_nas_eval_tabular.config import TableConfig
 from automl_nas_eval_tabular.nb201_import import csv_rows, table_from_rows
 from automl_nas_eval_tabular.nb201_text import canonical_text
 from automl_nas_eval_tabular.preflight import TABLE, available_columns, wanted_columns
+
+if TYPE_CHECKING:
+    from automl_nas.benchstore import Manifest
 
 __all__ = ["Nb201Table", "load_table"]
 
@@ -107,7 +110,7 @@ class Nb201Table(Evaluator):
         # The table as first read, kept for the evaluator's life: a search reads one table from its
         # start to its end (an import replacing it mid-search answered later queries from the new one).
         self._read: Table | None = None
-        self._manifest: Any = None  # the installed table's manifest, read with it (one generation)
+        self._manifest: Manifest | None = None  # the installed table's manifest, read with it (one generation)
 
     def __getstate__(self) -> dict:
         # The table travels with the evaluator (Ray's object store): a worker's node may have no
